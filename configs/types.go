@@ -1,0 +1,213 @@
+// Package configs owns Kinetic's configuration: the service YAML (HTTP,
+// database, Redis, directory, connectors and their instances, admins) and the
+// policy YAML (the action catalog and the rules that select actions, with CEL
+// conditions). Parsing is strict: an unknown key is an error, every error
+// names its file, line and key, and validation reports all errors at once.
+// Secrets are references ({env: NAME} or {file: PATH}), never inline values.
+package configs
+
+import (
+	"github.com/kineticsec/kinetic/connectors/sandbox"
+	"github.com/kineticsec/kinetic/internal/secret"
+)
+
+// Service is the service configuration file.
+type Service struct {
+	// HTTP configures `kinetic serve`'s listener and JSON API.
+	HTTP HTTP `yaml:"http"`
+	// Database selects PostgreSQL or the embedded SQLite file.
+	Database Database `yaml:"database"`
+	// Redis is the queue's Redis; Embedded runs miniredis in-process.
+	Redis Redis `yaml:"redis"`
+	// Directory is the HR directory source.
+	Directory DirectorySource `yaml:"directory"`
+	// Policy is the path of the policy file, relative to this file.
+	Policy string `yaml:"policy"`
+	// Admins are HR employee ids allowed to offboard anyone.
+	Admins []string `yaml:"admins"`
+	// HRRoles are role profiles whose holders may offboard anyone.
+	// Default: ["hr"].
+	HRRoles []string `yaml:"hr_roles"`
+	Workers Workers  `yaml:"workers"`
+	// Outbound is the policy for connector base URLs.
+	Outbound Outbound `yaml:"outbound"`
+	// Connectors are the connector instances by name.
+	Connectors map[string]*ConnectorInstance `yaml:"connectors"`
+	Log        Log                           `yaml:"log"`
+
+	// File is the path the config was loaded from ("" for the embedded
+	// default).
+	File string `yaml:"-"`
+}
+
+// HTTP configures the listener.
+type HTTP struct {
+	// Addr is HOST:PORT; default 127.0.0.1:8080. The --addr flag and
+	// KINETIC_HTTP_ADDR override it.
+	Addr string `yaml:"addr"`
+	// APITokens are bearer tokens accepted by /api/v1, by client name.
+	APITokens map[string]secret.Secret `yaml:"api_tokens"`
+}
+
+// Database selects the store.
+type Database struct {
+	// Driver is "postgres" or "sqlite"; default sqlite.
+	Driver string `yaml:"driver"`
+	// DSN is the PostgreSQL connection string (a secret: it may hold a
+	// password). KINETIC_DATABASE_DSN overrides it.
+	DSN secret.Secret `yaml:"dsn"`
+	// Path is the SQLite file; default kinetic.db in the working directory.
+	Path string `yaml:"path"`
+}
+
+// Redis configures the queue's Redis.
+type Redis struct {
+	// Embedded runs an in-process miniredis (the embedded default; one
+	// process only).
+	Embedded bool `yaml:"embedded"`
+	// Addr is HOST:PORT. KINETIC_REDIS_ADDR overrides it.
+	Addr     string        `yaml:"addr"`
+	Password secret.Secret `yaml:"password"`
+	DB       int           `yaml:"db"`
+}
+
+// DirectorySource names the HR directory.
+type DirectorySource struct {
+	// File is a JSON or CSV employee file, relative to the config file.
+	// Default: the bundled sample directory.
+	File string `yaml:"file"`
+}
+
+// Workers tunes the job layer.
+type Workers struct {
+	// Concurrency is the number of actions one process runs at once;
+	// default 20.
+	Concurrency int `yaml:"concurrency"`
+	// Lease is how long a running action's claim lasts without renewal;
+	// default 15s. Workers renew at a third of it.
+	Lease Duration `yaml:"lease"`
+	// SweepInterval is how often the recovery sweep runs; default 5s.
+	SweepInterval Duration `yaml:"sweep_interval"`
+}
+
+// Outbound is the outbound URL policy: connector base URLs that resolve to
+// loopback, link-local, cloud metadata or private ranges are refused unless
+// listed here.
+type Outbound struct {
+	AllowCIDRs []string `yaml:"allow_cidrs"`
+	AllowHosts []string `yaml:"allow_hosts"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error; default info.
+	Level string `yaml:"level"`
+	// Format is json, text or auto (text on a terminal); default auto.
+	Format string `yaml:"format"`
+}
+
+// ConnectorInstance is one configured connector. Exactly one type-specific
+// block, named after Type, is set.
+type ConnectorInstance struct {
+	// Type is the connector type ("sandbox", …).
+	Type string `yaml:"type"`
+	// RateLimit is shared by all workers; zero means none.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// Concurrency caps calls in flight across all workers; 0 = no cap.
+	Concurrency int `yaml:"concurrency"`
+	// Timeout bounds one call; default 30s.
+	Timeout Duration `yaml:"timeout"`
+
+	Sandbox *sandbox.Config `yaml:"sandbox"`
+
+	// Name is the map key.
+	Name string `yaml:"-"`
+}
+
+// RateLimit is Requests per Per with bursts up to Burst.
+type RateLimit struct {
+	Requests int      `yaml:"requests"`
+	Per      Duration `yaml:"per"`
+	Burst    int      `yaml:"burst"`
+}
+
+// PolicyFile is the policy YAML as written.
+type PolicyFile struct {
+	// Version must be 1.
+	Version  int            `yaml:"version"`
+	Defaults PolicyDefaults `yaml:"defaults"`
+	// Actions is the catalog by name.
+	Actions map[string]*ActionDef `yaml:"actions"`
+	// Rules are evaluated in order; each whose When holds adds and removes
+	// actions and overrides SLAs.
+	Rules []*Rule `yaml:"rules"`
+}
+
+// PolicyDefaults apply to every action unless overridden.
+type PolicyDefaults struct {
+	// SLA per phase name (critical, entitlements, notifications); actions
+	// and rules override. Default 4h for every phase.
+	SLA map[string]Duration `yaml:"sla"`
+	// MaxAttempts before a retryable failure becomes final; default 6.
+	MaxAttempts int `yaml:"max_attempts"`
+	// EquipmentDue is how long after the effective time devices are due
+	// back; default 7d.
+	EquipmentDue Duration `yaml:"equipment_due"`
+}
+
+// Phases, in execution order.
+const (
+	PhaseCritical      = "critical"
+	PhaseEntitlements  = "entitlements"
+	PhaseNotifications = "notifications"
+)
+
+// PhaseNumber maps a phase name to its order (1, 2, 3); 0 if unknown.
+func PhaseNumber(name string) int {
+	switch name {
+	case PhaseCritical:
+		return 1
+	case PhaseEntitlements:
+		return 2
+	case PhaseNotifications:
+		return 3
+	}
+	return 0
+}
+
+// ActionDef is one named action in the catalog.
+type ActionDef struct {
+	Description string `yaml:"description"`
+	// Connector names a configured connector instance.
+	Connector string `yaml:"connector"`
+	// Operation must be supported by the connector's type.
+	Operation string `yaml:"operation"`
+	// Phase is critical, entitlements or notifications.
+	Phase string `yaml:"phase"`
+	// SLA overrides the phase default.
+	SLA Duration `yaml:"sla"`
+	// DependsOn names catalog actions that must succeed first. A dependency
+	// not selected for a given employee is ignored.
+	DependsOn []string `yaml:"depends_on"`
+	// Params are passed to the connector.
+	Params map[string]string `yaml:"params"`
+	// MaxAttempts overrides the default.
+	MaxAttempts int `yaml:"max_attempts"`
+
+	// Name is the map key.
+	Name string `yaml:"-"`
+}
+
+// Rule selects actions for employees matching When.
+type Rule struct {
+	Name string `yaml:"name"`
+	// When is a CEL expression over `employee` and `request` that must
+	// return a bool.
+	When string `yaml:"when"`
+	// Add and Remove name catalog actions. Removal wins over an earlier add
+	// and is undone by a later rule's add.
+	Add    []string `yaml:"add"`
+	Remove []string `yaml:"remove"`
+	// SLA overrides SLAs: keys are action names or phase names.
+	SLA map[string]Duration `yaml:"sla"`
+}

@@ -1,0 +1,232 @@
+// Package store owns Kinetic's persistent state: the gorm models for cases,
+// actions, approvals, equipment tasks, chat message references and the
+// hash-chained audit trail, the queries on them, and the migrations. The
+// database is the source of truth; the queue only carries work.
+//
+// Two dialects are supported: PostgreSQL (production) and SQLite through a
+// pure-Go driver (the embedded default). Everything here works on both.
+package store
+
+import (
+	"time"
+)
+
+// Case statuses. A case is open while validating, scheduled or running.
+const (
+	CaseValidating              = "validating"
+	CaseScheduled               = "scheduled"
+	CaseRunning                 = "running"
+	CaseCompleted               = "completed"
+	CaseCompletedWithExceptions = "completed_with_exceptions"
+	CaseFailed                  = "failed"
+	CaseCancelled               = "cancelled"
+)
+
+// CaseOpen reports whether a case in status s is still open.
+func CaseOpen(s string) bool {
+	return s == CaseValidating || s == CaseScheduled || s == CaseRunning
+}
+
+// Triggers: where a case came from.
+const (
+	TriggerSlack = "slack"
+	TriggerTeams = "teams"
+	TriggerHR    = "hr"
+	TriggerAPI   = "api"
+	TriggerCLI   = "cli"
+	TriggerDemo  = "demo"
+)
+
+// Case is one offboarding.
+type Case struct {
+	ID int64 `gorm:"primaryKey;autoIncrement" json:"id"`
+	// EmployeeID is the HR id. At most one open case per employee: enforced
+	// by the partial unique index idx_cases_one_open (see migrate.go).
+	EmployeeID    string `gorm:"size:128;not null;index" json:"employee_id"`
+	EmployeeEmail string `gorm:"size:320" json:"employee_email"`
+	EmployeeName  string `gorm:"size:256" json:"employee_name"`
+	Trigger       string `gorm:"size:16;not null" json:"trigger"`
+	// Requester is the HR id (or API client / HR source name) that asked.
+	Requester   string `gorm:"size:128;not null" json:"requester"`
+	Reason      string `gorm:"size:1024" json:"reason"`
+	Involuntary bool   `json:"involuntary"`
+	// EffectiveAt is when revocation starts (UTC).
+	EffectiveAt time.Time `gorm:"not null;index" json:"effective_at"`
+	Status      string    `gorm:"size:32;not null;index" json:"status"`
+	// PolicyHash is the SHA-256 of the policy file the case was planned
+	// under.
+	PolicyHash string `gorm:"size:64" json:"policy_hash"`
+	// IdempotencyKey dedupes requests from systems (an HR event id, an API
+	// client's key). Unique when set.
+	IdempotencyKey *string `gorm:"size:256;uniqueIndex" json:"idempotency_key,omitempty"`
+	Summary        string  `gorm:"size:4096" json:"summary"`
+	// StartedAt is when execution began; CriticalDoneAt when every
+	// critical-phase action became final; ClosedAt when the case closed.
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	CriticalDoneAt *time.Time `json:"critical_done_at,omitempty"`
+	ClosedAt       *time.Time `gorm:"index" json:"closed_at,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+
+	Actions []Action `gorm:"foreignKey:CaseID" json:"actions,omitempty"`
+}
+
+// EmployeeSnapshot is the HR record as it was when the case was opened, so
+// the plan can be explained later even if HR data changes.
+type EmployeeSnapshot struct {
+	ID         int64     `gorm:"primaryKey;autoIncrement"`
+	CaseID     int64     `gorm:"not null;uniqueIndex"`
+	EmployeeID string    `gorm:"size:128;not null"`
+	Data       string    `gorm:"type:text;not null"` // JSON of directory.Employee
+	TakenAt    time.Time `gorm:"not null"`
+}
+
+// Action statuses.
+const (
+	ActionBlocked   = "blocked"   // waiting on dependencies or an earlier phase
+	ActionPending   = "pending"   // ready, waiting for the case to start
+	ActionHeld      = "held"      // held for an approval
+	ActionQueued    = "queued"    // handed to the queue
+	ActionRunning   = "running"   // a worker holds its lease
+	ActionSucceeded = "succeeded" // done and (where possible) verified
+	ActionSkipped   = "skipped"   // nothing to do (no account found)
+	ActionFailed    = "failed"    // permanent error or retries exhausted
+	ActionCancelled = "cancelled" // the case was cancelled
+)
+
+// ActionFinal reports whether status s is final.
+func ActionFinal(s string) bool {
+	switch s {
+	case ActionSucceeded, ActionSkipped, ActionFailed, ActionCancelled:
+		return true
+	}
+	return false
+}
+
+// Action is one step on one system.
+type Action struct {
+	ID     int64 `gorm:"primaryKey;autoIncrement" json:"id"`
+	CaseID int64 `gorm:"not null;index" json:"case_id"`
+	// Name is the catalog name from policy ("disable_ad").
+	Name      string `gorm:"size:128;not null" json:"name"`
+	Connector string `gorm:"size:128;not null" json:"connector"`
+	Operation string `gorm:"size:64;not null" json:"operation"`
+	// Phase orders work: 1 critical, 2 entitlements, 3 notifications.
+	Phase     int    `gorm:"not null" json:"phase"`
+	PhaseName string `gorm:"size:32" json:"phase_name"`
+	// TargetAccount is the account discovery found ("" = connector resolves).
+	TargetAccount string `gorm:"size:512" json:"target_account"`
+	Params        string `gorm:"type:text" json:"params"`     // JSON object
+	DependsOn     string `gorm:"type:text" json:"depends_on"` // JSON array of names
+	Status        string `gorm:"size:16;not null;index" json:"status"`
+	// BlockedReason says why a blocked action waits ("waits for disable_ad",
+	// "dependency disable_ad failed").
+	BlockedReason string        `gorm:"size:512" json:"blocked_reason,omitempty"`
+	SLA           time.Duration `json:"sla"`
+	DueAt         *time.Time    `json:"due_at,omitempty"`
+	Attempts      int           `gorm:"not null;default:0" json:"attempts"`
+	MaxAttempts   int           `gorm:"not null" json:"max_attempts"`
+	// NotBefore delays the next attempt (back-off, Retry-After).
+	NotBefore *time.Time `json:"not_before,omitempty"`
+	// Generation increases every time the action is handed to the queue; the
+	// task id carries it, so a stale task is recognised and dropped.
+	Generation int `gorm:"not null;default:0" json:"generation"`
+	// LeaseUntil is when a running action's worker must have renewed its
+	// lease by; past it the recovery sweep takes the action back.
+	LeaseUntil   *time.Time `gorm:"index" json:"lease_until,omitempty"`
+	LastError    string     `gorm:"size:2048" json:"last_error,omitempty"`
+	ErrorKind    string     `gorm:"size:32" json:"error_kind,omitempty"`
+	Outcome      string     `gorm:"size:32" json:"outcome,omitempty"`
+	Detail       string     `gorm:"size:2048" json:"detail,omitempty"`
+	ResultData   string     `gorm:"type:text" json:"result_data,omitempty"` // JSON object
+	Verified     bool       `json:"verified"`
+	Verification string     `gorm:"size:1024" json:"verification,omitempty"`
+	QueuedAt     *time.Time `json:"queued_at,omitempty"`
+	StartedAt    *time.Time `json:"started_at,omitempty"`
+	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+}
+
+// Approval is an exception request and its chain. The table exists for the
+// approvals work; the spine does not create rows in it yet.
+type Approval struct {
+	ID        int64  `gorm:"primaryKey;autoIncrement"`
+	CaseID    int64  `gorm:"not null;index"`
+	Kind      string `gorm:"size:64;not null"`
+	Status    string `gorm:"size:32;not null;index"`
+	Requester string `gorm:"size:128"`
+	Request   string `gorm:"type:text"` // JSON: the exception's fields
+	Chain     string `gorm:"type:text"` // JSON: steps, approvers, decisions
+	ExpiresAt *time.Time
+	DecidedAt *time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Equipment task statuses, from open through to redeployed or disposed.
+const (
+	EquipmentOpen       = "open"
+	EquipmentReceived   = "received"
+	EquipmentWiped      = "wiped"
+	EquipmentRedeployed = "redeployed"
+	EquipmentDisposed   = "disposed"
+)
+
+// EquipmentTask is one device to recover.
+type EquipmentTask struct {
+	ID           int64  `gorm:"primaryKey;autoIncrement" json:"id"`
+	CaseID       int64  `gorm:"not null;index" json:"case_id"`
+	AssetTag     string `gorm:"size:128;not null" json:"asset_tag"`
+	Description  string `gorm:"size:512" json:"description"`
+	AssigneeTeam string `gorm:"size:128" json:"assignee_team"`
+	Status       string `gorm:"size:32;not null" json:"status"`
+	DueAt        *time.Time `json:"due_at,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+}
+
+// ChatMessage records a message Kinetic posted, so it can be updated after a
+// restart.
+type ChatMessage struct {
+	ID       int64  `gorm:"primaryKey;autoIncrement"`
+	CaseID   int64  `gorm:"not null;index"`
+	Platform string `gorm:"size:16;not null"` // slack, teams
+	Channel  string `gorm:"size:128;not null"`
+	TS       string `gorm:"size:64;not null"`
+	// Kind is "status" for a case's card, "thread" for replies, "dm".
+	Kind      string `gorm:"size:32;not null"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// AuditEvent is one append-only, hash-chained record. Seq is contiguous from
+// 1; PrevHash is the Hash of Seq-1 (64 zeros for the first); Hash is the
+// SHA-256 of the canonical encoding of every other field (see HashEvent).
+type AuditEvent struct {
+	Seq      int64     `gorm:"primaryKey;autoIncrement:false" json:"seq"`
+	Time     time.Time `gorm:"not null" json:"time"`
+	CaseID   int64     `gorm:"index" json:"case_id,omitempty"`
+	ActionID int64     `json:"action_id,omitempty"`
+	Actor    string    `gorm:"size:256" json:"actor"`
+	System   string    `gorm:"size:128" json:"system,omitempty"`
+	Event    string    `gorm:"size:64;not null" json:"event"`
+	Result   string    `gorm:"size:64" json:"result,omitempty"`
+	Detail   string    `gorm:"type:text" json:"detail,omitempty"`
+	PrevHash string    `gorm:"size:64;not null" json:"prev_hash"`
+	Hash     string    `gorm:"size:64;not null" json:"hash"`
+}
+
+// AuditHead is a single row (ID 1) holding the chain's last sequence number
+// and hash. Appends serialise on it, and verification compares the chain's
+// end with it, so truncating the tail is detected.
+type AuditHead struct {
+	ID   int64  `gorm:"primaryKey;autoIncrement:false"`
+	Seq  int64  `gorm:"not null"`
+	Hash string `gorm:"size:64;not null"`
+}
+
+// AllModels lists every model for migration.
+func AllModels() []any {
+	return []any{&Case{}, &EmployeeSnapshot{}, &Action{}, &Approval{}, &EquipmentTask{}, &ChatMessage{}, &AuditEvent{}, &AuditHead{}}
+}
