@@ -126,8 +126,8 @@ func RetryAfterOf(err error) time.Duration {
 // Classify turns a transport-level error (no response received) into a
 // classified error: context errors become KindCanceled, everything else
 // (refused connections, resets, DNS failures, TLS failures, timeouts)
-// KindTransient, except a TLS certificate failure, which will not fix itself
-// and is KindInvalid.
+// KindTransient, except a TLS certificate failure or a refusal by the
+// outbound URL policy, which will not fix themselves and are KindInvalid.
 func Classify(connector, op string, err error) *Error {
 	if err == nil {
 		return nil
@@ -140,7 +140,7 @@ func Classify(connector, op string, err error) *Error {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		kind = KindCanceled
-	case isCertificateError(err):
+	case isCertificateError(err), errors.Is(err, ErrURLRefused):
 		kind = KindInvalid
 	}
 	return &Error{Kind: kind, Connector: connector, Op: op, Err: err}
@@ -190,6 +190,9 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if secs, err := strconv.Atoi(v); err == nil {
 		if secs < 0 {
 			return 0
+		}
+		if int64(secs) > int64(24*time.Hour/time.Second) {
+			return 24 * time.Hour // an absurd value must not overflow into "retry now"
 		}
 		return time.Duration(secs) * time.Second
 	}
