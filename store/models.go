@@ -175,12 +175,12 @@ const (
 
 // EquipmentTask is one device to recover.
 type EquipmentTask struct {
-	ID           int64  `gorm:"primaryKey;autoIncrement" json:"id"`
-	CaseID       int64  `gorm:"not null;index" json:"case_id"`
-	AssetTag     string `gorm:"size:128;not null" json:"asset_tag"`
-	Description  string `gorm:"size:512" json:"description"`
-	AssigneeTeam string `gorm:"size:128" json:"assignee_team"`
-	Status       string `gorm:"size:32;not null" json:"status"`
+	ID           int64      `gorm:"primaryKey;autoIncrement" json:"id"`
+	CaseID       int64      `gorm:"not null;index" json:"case_id"`
+	AssetTag     string     `gorm:"size:128;not null" json:"asset_tag"`
+	Description  string     `gorm:"size:512" json:"description"`
+	AssigneeTeam string     `gorm:"size:128" json:"assignee_team"`
+	Status       string     `gorm:"size:32;not null" json:"status"`
 	DueAt        *time.Time `json:"due_at,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`

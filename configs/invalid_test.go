@@ -1,0 +1,243 @@
+package configs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// clearEnv keeps the environment overrides of the machine running the tests
+// out of them.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{EnvHTTPAddr, EnvDatabaseDSN, EnvRedisAddr} {
+		t.Setenv(k, "")
+	}
+}
+
+// TestInvalidConfigs loads every file under testdata/invalid: service-*.yaml
+// with Load, policy-*.yaml with LoadPolicy against the embedded default
+// service (whose connectors are the sandbox instances). Each must fail with
+// every expected message, each naming file, line and key.
+func TestInvalidConfigs(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("KINETIC_TEST_UNSET_TOKEN", "")
+	os.Unsetenv("KINETIC_TEST_UNSET_TOKEN")
+	def, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dir = "testdata/invalid/"
+	cases := map[string]struct {
+		want    []string
+		notWant []string // e.g. a secret's value
+	}{
+		"service-unknown-key.yaml": {want: []string{
+			dir + `service-unknown-key.yaml:1: htp: unknown key "htp" (known keys: admins, connectors,`,
+		}},
+		"service-unknown-connector-key.yaml": {want: []string{
+			dir + `service-unknown-connector-key.yaml:7: connectors.ad.retries: unknown key "retries" (known keys: concurrency, rate_limit, sandbox, timeout, type)`,
+			dir + `service-unknown-connector-key.yaml:10: connectors.ad.sandbox.latencyy: unknown key "latencyy" (known keys: error_rate, jitter, latency, rate_limit, system)`,
+		}},
+		"service-inline-secret.yaml": {
+			want:    []string{dir + `service-inline-secret.yaml:3: http.api_tokens.hris: inline secrets are not allowed: use {env: NAME} or {file: PATH}`},
+			notWant: []string{"s3cr3t-inline-value"},
+		},
+		"service-missing-env.yaml": {want: []string{
+			dir + `service-missing-env.yaml:3: http.api_tokens.hris: environment variable KINETIC_TEST_UNSET_TOKEN is not set`,
+		}},
+		"service-unknown-type.yaml": {want: []string{
+			dir + `service-unknown-type.yaml:6: connectors.ad.type: unknown connector type "ldap" (known: sandbox)`,
+			dir + `service-unknown-type.yaml:7: connectors.ad.sandbox: a sandbox block does not belong in an instance of type "ldap"`,
+		}},
+		"service-missing-block.yaml": {want: []string{
+			dir + `service-missing-block.yaml:5: connectors.ad: type sandbox needs a sandbox: block`,
+			dir + `service-missing-block.yaml:7: connectors.ad.rate_limit.requests: must be greater than 0`,
+		}},
+		"service-bad-duration.yaml": {want: []string{
+			dir + `service-bad-duration.yaml:5: workers.lease: invalid duration "15 minutes"`,
+			dir + `service-bad-duration.yaml:9: connectors.ad.timeout: invalid duration "30"`,
+		}},
+		"service-bad-cidr.yaml": {
+			want:    []string{dir + `service-bad-cidr.yaml:7: outbound.allow_cidrs[1]: "10.0.0.0/33" is not a CIDR`},
+			notWant: []string{"allow_cidrs[0]"},
+		},
+		"service-missing-policy.yaml": {want: []string{
+			dir + `service-missing-policy.yaml:3: policy: policy file: testdata/min/absent.yaml: no such file or directory`,
+			dir + `service-missing-policy.yaml:5: directory.file: testdata/invalid/absent.csv: no such file or directory`,
+		}},
+		"service-many.yaml": {want: []string{
+			dir + `service-many.yaml:3: database.driver: unknown driver "mysql"`,
+			dir + `service-many.yaml:4: redis: set either embedded: true or addr, not both`,
+			dir + "service-many.yaml:9: workers.concurrency: cannot unmarshal !!str `many` into int",
+			dir + `service-many.yaml:10: workers.lease: invalid duration "soon"`,
+			dir + `service-many.yaml:14: connectors.ad.sandbox.system: unknown system "active-directory"`,
+			dir + `service-many.yaml:14: connectors.ad.sandbox.error_rate: error_rate must be between 0 and 1`,
+			dir + `service-many.yaml:16: connectors.okta.type: unknown connector type "okta"`,
+			dir + `service-many.yaml:18: log.levle: unknown key "levle"`,
+		}},
+		"policy-undefined-connector.yaml": {want: []string{
+			dir + `policy-undefined-connector.yaml:4: actions.close_tickets.connector: connector "jira" is not configured (configured: ad, assets, aws, badge, m365, okta, payroll, salesforce, vpn)`,
+		}},
+		"policy-unknown-operation.yaml": {want: []string{
+			dir + `policy-unknown-operation.yaml:5: actions.disable_vpn_user.operation: connector "vpn" (sandbox system vpn) does not support operation "disable_account" (supported: revoke_vpn)`,
+		}},
+		"policy-undefined-dependency.yaml": {want: []string{
+			dir + `policy-undefined-dependency.yaml:7: actions.remove_ad_groups.depends_on[0]: unknown action "disable_ad"`,
+		}},
+		"policy-cycle.yaml": {want: []string{
+			dir + `policy-cycle.yaml:7: actions.disable_ad.depends_on: dependency cycle: disable_ad -> remove_ad_groups -> disable_ad`,
+		}},
+		"policy-later-phase.yaml": {want: []string{
+			dir + `policy-later-phase.yaml:7: actions.disable_ad.depends_on[0]: "notify_payroll" is in the later phase notifications`,
+		}},
+		"policy-cel-compile.yaml": {want: []string{
+			dir + `policy-cel-compile.yaml:11: rules[1].when: CEL does not compile: undefined field 'departmnt' (column 9)`,
+		}},
+		"policy-cel-string.yaml": {want: []string{
+			dir + `policy-cel-string.yaml:11: rules[1].when: CEL must return a bool, not string`,
+		}},
+		"policy-undefined-action.yaml": {want: []string{
+			dir + `policy-undefined-action.yaml:9: rules[0].add[1]: unknown action "wipe_laptop"`,
+			dir + `policy-undefined-action.yaml:10: rules[0].remove[0]: unknown action "disable_vpn"`,
+		}},
+		"policy-bad-duration.yaml": {want: []string{
+			dir + `policy-bad-duration.yaml:4: defaults.sla.critical: invalid duration "1 hour"`,
+			dir + `policy-bad-duration.yaml:5: defaults.sla.overnight: unknown phase "overnight"`,
+			dir + `policy-bad-duration.yaml:11: actions.disable_ad.sla: negative duration "-5m"`,
+			dir + `policy-bad-duration.yaml:16: rules[0].sla.critcal: "critcal" is neither an action nor a phase`,
+		}},
+		"policy-rules.yaml": {want: []string{
+			dir + `policy-rules.yaml:1: version: unsupported version 2 (want 1)`,
+			dir + `policy-rules.yaml:6: actions.disable_ad.phase: unknown phase "urgent"`,
+			dir + `policy-rules.yaml:9: actions.disable_ad.mode: unknown key "mode"`,
+			dir + `policy-rules.yaml:13: rules[1].name: duplicate rule name "everyone" (also rules[0])`,
+			dir + `policy-rules.yaml:15: rules[2].name: every rule needs a name`,
+		}},
+	}
+
+	files, err := filepath.Glob(dir + "*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range files {
+		base := filepath.Base(path)
+		tc, ok := cases[base]
+		if !ok {
+			t.Errorf("%s has no expectations in this table", path)
+			continue
+		}
+		delete(cases, base)
+		t.Run(strings.TrimSuffix(base, ".yaml"), func(t *testing.T) {
+			var err error
+			if strings.HasPrefix(base, "policy-") {
+				_, err = LoadPolicy(path, def.Service)
+			} else {
+				_, err = Load(path)
+			}
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("err = %v (%T), want *Errors", err, err)
+			}
+			msg := err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("missing %q", w)
+				}
+			}
+			for _, nw := range tc.notWant {
+				if strings.Contains(msg, nw) {
+					t.Errorf("error mentions %q", nw)
+				}
+			}
+			if len(errs.List) > len(tc.want) {
+				t.Errorf("%d errors, want %d", len(errs.List), len(tc.want))
+			}
+			if t.Failed() {
+				t.Logf("errors:\n%s", msg)
+			}
+		})
+	}
+	for name := range cases {
+		t.Errorf("testdata/invalid/%s is missing", name)
+	}
+}
+
+func TestLoadReportsManyErrorsAtOnce(t *testing.T) {
+	clearEnv(t)
+	_, err := Load("testdata/invalid/service-many.yaml")
+	var errs *Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v, want *Errors", err)
+	}
+	if len(errs.List) < 3 {
+		t.Fatalf("%d errors, want at least 3:\n%v", len(errs.List), err)
+	}
+	keys := map[string]bool{}
+	for _, e := range errs.List {
+		if e.File != "testdata/invalid/service-many.yaml" || e.Line == 0 || e.Key == "" {
+			t.Errorf("error without file, line and key: %+v", e)
+		}
+		keys[e.Key] = true
+	}
+	// Problems of every stage are reported together: unknown keys, a
+	// custom unmarshaler's error (duration), a YAML type error and
+	// semantic validation.
+	for _, k := range []string{"log.levle", "workers.lease", "workers.concurrency", "database.driver", "connectors.okta.type"} {
+		if !keys[k] {
+			t.Errorf("no error for %s", k)
+		}
+	}
+	// Lines are in order.
+	for i := 1; i < len(errs.List); i++ {
+		if errs.List[i].Line < errs.List[i-1].Line {
+			t.Errorf("errors not sorted by line: %v", err)
+		}
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	for _, tc := range []struct {
+		e    Error
+		want string
+	}{
+		{Error{File: "k.yaml", Line: 3, Key: "http.addr", Msg: "bad"}, "k.yaml:3: http.addr: bad"},
+		{Error{File: "k.yaml", Key: "policy", Msg: "required"}, "k.yaml: policy: required"},
+		{Error{File: "k.yaml", Line: 1, Msg: "syntax"}, "k.yaml:1: syntax"},
+		{Error{Key: "redis", Msg: "x"}, "redis: x"},
+		{Error{Line: 2, Msg: "x"}, "line 2: x"},
+	} {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("%+v: got %q, want %q", tc.e, got, tc.want)
+		}
+	}
+	errs := &Errors{List: []Error{{File: "a", Line: 2, Msg: "two"}, {File: "a", Line: 1, Msg: "one"}}}
+	if got := errs.err().Error(); got != "a:1: one\na:2: two" {
+		t.Errorf("Errors = %q", got)
+	}
+	if (&Errors{}).err() != nil {
+		t.Error("no problems must be a nil error")
+	}
+}
+
+func TestSyntaxAndShapeErrors(t *testing.T) {
+	for _, tc := range []struct{ data, want string }{
+		{"http: [\n", "s.yaml:1: did not find expected node content"},
+		{"- 1\n- 2\n", "s.yaml:1: cannot unmarshal !!seq into configs.Service"},
+		{"policy: p.yaml\nredis: {embedded: true}\n---\nhttp: {}\n", "s.yaml:3: a configuration file holds one YAML document"},
+		{"policy: p.yaml\nredis:\n  embedded: true\n  embedded: false\n", `s.yaml:4: redis.embedded: mapping key "embedded" already defined at line 3`},
+		{"policy: p.yaml\nredis: {embedded: true}\nconnectors:\n  ad: {type: sandbox, sandbox: {system: ad}, rate_limit: {requests: x, per: 1m}}\n",
+			"s.yaml:4: connectors.ad.rate_limit.requests: cannot unmarshal !!str `x` into int"},
+	} {
+		_, err := ParseService("s.yaml", []byte(tc.data))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v\nwant %q", tc.data, err, tc.want)
+		}
+		// A value that failed to decode is not also reported as invalid.
+		if err != nil && strings.Count(err.Error(), "rate_limit.requests") > 1 {
+			t.Errorf("%q: reported twice: %v", tc.data, err)
+		}
+	}
+}

@@ -1,0 +1,542 @@
+package configs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/secret"
+)
+
+// Duration is a time.Duration written in YAML as "90s", "15m", "4h" or "7d".
+type Duration = dur.Duration
+
+// Service defaults, applied by ParseService, Load and Default.
+const (
+	DefaultHTTPAddr          = "127.0.0.1:8080"
+	DefaultDatabaseDriver    = "sqlite"
+	DefaultSQLitePath        = "kinetic.db"
+	DefaultWorkerConcurrency = 20
+	DefaultLease             = 15 * time.Second
+	DefaultSweepInterval     = 5 * time.Second
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "auto"
+	DefaultConnectorTimeout  = 30 * time.Second
+)
+
+// DefaultHRRoles are the role profiles whose holders may offboard anyone when
+// hr_roles is not set.
+var DefaultHRRoles = []string{"hr"}
+
+// Environment variables that override the service file in Load and Default
+// (not in ParseService).
+const (
+	// EnvHTTPAddr overrides http.addr.
+	EnvHTTPAddr = "KINETIC_HTTP_ADDR"
+	// EnvDatabaseDSN selects PostgreSQL with this connection string,
+	// overriding database.driver and database.dsn.
+	EnvDatabaseDSN = "KINETIC_DATABASE_DSN"
+	// EnvRedisAddr selects an external Redis at this HOST:PORT, overriding
+	// redis.addr and turning redis.embedded off.
+	EnvRedisAddr = "KINETIC_REDIS_ADDR"
+)
+
+// Config is a loaded, validated configuration: the service file and the
+// policy it names.
+type Config struct {
+	Service *Service
+	Policy  *Policy
+
+	// fsys is the embedded file system for Default(); nil for a file
+	// configuration, whose relative paths are resolved against dir.
+	fsys fs.FS
+	dir  string
+}
+
+// Load reads the service file at path and the policy file it names
+// (relative to the service file), strictly: unknown keys are errors, and
+// everything is validated, including cross-references (actions name
+// configured connectors and operations their types support, rules name
+// actions) and secrets, which are resolved. Every problem found is returned
+// at once, as *Errors.
+//
+// Environment variables override the file: KINETIC_HTTP_ADDR sets
+// http.addr; KINETIC_DATABASE_DSN selects PostgreSQL with that DSN;
+// KINETIC_REDIS_ADDR selects that Redis instead of the embedded one.
+// Relative paths (policy, directory.file, secret files) are resolved
+// against the service file's directory.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, (&Errors{List: []Error{{File: path, Msg: readErr(err)}}}).err()
+	}
+	dir := filepath.Dir(path)
+	svc, d := parseService(path, data, os.LookupEnv, dir)
+	svc.File = path
+	cfg := &Config{Service: svc, dir: dir}
+	errs := d.errs
+
+	if f := svc.Directory.File; f != "" {
+		if _, err := os.Stat(cfg.resolve(f)); err != nil {
+			d.add("directory.file", "%s", readErr(err))
+		}
+	}
+	if svc.Policy != "" {
+		pp := cfg.resolve(svc.Policy)
+		pdata, err := os.ReadFile(pp)
+		if err != nil {
+			d.add("policy", "policy file: %s", readErr(err))
+		} else {
+			pol, pd := parsePolicy(pp, pdata, svc)
+			errs.merge(pd.errs)
+			cfg.Policy = pol
+		}
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Default returns the embedded default configuration (embedded.yaml and
+// policy.example.yaml, compiled into the binary): SQLite kinetic.db in the
+// working directory, an embedded Redis, the sandbox connectors and the
+// bundled sample directory. The environment overrides Load documents apply.
+func Default() (*Config, error) {
+	svc, d := parseService(embeddedServiceName, embeddedService, os.LookupEnv, "")
+	svc.File = ""
+	cfg := &Config{Service: svc, fsys: embeddedFS}
+	errs := d.errs
+	if f := svc.Directory.File; f != "" {
+		if _, err := fs.Stat(embeddedFS, f); err != nil {
+			d.add("directory.file", "%s is not embedded", f)
+		}
+	}
+	pdata, err := fs.ReadFile(embeddedFS, svc.Policy)
+	if err != nil {
+		d.add("policy", "policy file %s is not embedded", svc.Policy)
+	} else {
+		pol, pd := parsePolicy(svc.Policy, pdata, svc)
+		errs.merge(pd.errs)
+		cfg.Policy = pol
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// ParseService parses a service file alone: strictly, with defaults applied,
+// validated and its secrets resolved (relative secret files against name's
+// directory), but without the policy it names and without the environment
+// overrides. name is used in error messages.
+func ParseService(name string, data []byte) (*Service, error) {
+	svc, d := parseService(name, data, nil, filepath.Dir(name))
+	if err := d.errs.err(); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// resolve returns a path from the service file relative to its directory.
+func (c *Config) resolve(p string) string {
+	if filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// readErr describes a file error without repeating Go's "open PATH:" prefix.
+func readErr(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("%s: %v", pe.Path, pe.Err)
+	}
+	return err.Error()
+}
+
+// parseService decodes, defaults, overrides from env (when not nil),
+// validates and resolves secrets. It always returns a non-nil Service,
+// filled as far as the file allowed.
+func parseService(name string, data []byte, env func(string) (string, bool), baseDir string) (*Service, *doc) {
+	svc := &Service{}
+	d := decodeStrict(name, data, svc)
+	for n, ci := range svc.Connectors {
+		if ci != nil {
+			ci.Name = n
+		}
+	}
+	svc.applyDefaults()
+	if env != nil {
+		svc.applyEnv(env)
+	}
+	if d.fatal {
+		return svc, d
+	}
+	svc.validate(d)
+	resolveSecrets(reflect.ValueOf(svc).Elem(), "", baseDir, d)
+	return svc, d
+}
+
+func (s *Service) applyDefaults() {
+	if s.HTTP.Addr == "" {
+		s.HTTP.Addr = DefaultHTTPAddr
+	}
+	if s.Database.Driver == "" {
+		s.Database.Driver = DefaultDatabaseDriver
+	}
+	if s.Database.Driver == "sqlite" && s.Database.Path == "" {
+		s.Database.Path = DefaultSQLitePath
+	}
+	if s.Workers.Concurrency == 0 {
+		s.Workers.Concurrency = DefaultWorkerConcurrency
+	}
+	if s.Workers.Lease == 0 {
+		s.Workers.Lease = Duration(DefaultLease)
+	}
+	if s.Workers.SweepInterval == 0 {
+		s.Workers.SweepInterval = Duration(DefaultSweepInterval)
+	}
+	if s.HRRoles == nil {
+		s.HRRoles = slices.Clone(DefaultHRRoles)
+	}
+	if s.Log.Level == "" {
+		s.Log.Level = DefaultLogLevel
+	}
+	if s.Log.Format == "" {
+		s.Log.Format = DefaultLogFormat
+	}
+	for _, ci := range s.Connectors {
+		if ci == nil {
+			continue
+		}
+		if ci.Timeout == 0 {
+			ci.Timeout = Duration(DefaultConnectorTimeout)
+		}
+		if rl := ci.RateLimit; rl != nil && rl.Burst == 0 {
+			rl.Burst = rl.Requests
+		}
+	}
+}
+
+func (s *Service) applyEnv(env func(string) (string, bool)) {
+	if v, ok := env(EnvHTTPAddr); ok && v != "" {
+		s.HTTP.Addr = v
+	}
+	if v, ok := env(EnvDatabaseDSN); ok && v != "" {
+		s.Database.Driver = "postgres"
+		s.Database.DSN = secret.FromValue(v)
+	}
+	if v, ok := env(EnvRedisAddr); ok && v != "" {
+		s.Redis.Addr = v
+		s.Redis.Embedded = false
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// validate checks everything but secrets and files.
+func (s *Service) validate(d *doc) {
+	if _, _, err := net.SplitHostPort(s.HTTP.Addr); err != nil {
+		d.add("http.addr", "want HOST:PORT: %v", err)
+	}
+	for _, name := range sortedKeys(s.HTTP.APITokens) {
+		if name == "" {
+			d.add("http.api_tokens", "a token needs a client name")
+		}
+		if !s.HTTP.APITokens[name].IsSet() {
+			d.add(joinKey("http.api_tokens", name), "token needs {env: NAME} or {file: PATH}")
+		}
+	}
+
+	switch s.Database.Driver {
+	case "sqlite":
+		if s.Database.DSN.IsSet() {
+			d.add("database.dsn", "dsn is for driver postgres; sqlite uses path")
+		}
+	case "postgres":
+		if !s.Database.DSN.IsSet() {
+			d.add("database.dsn", "driver postgres needs a dsn ({env: NAME} or {file: PATH}, or set %s)", EnvDatabaseDSN)
+		}
+	default:
+		d.add("database.driver", "unknown driver %q (want postgres or sqlite)", s.Database.Driver)
+	}
+
+	// Embedded Redis with PostgreSQL is allowed: single-process development
+	// against a real database.
+	switch {
+	case s.Redis.Embedded && s.Redis.Addr != "":
+		d.add("redis", "set either embedded: true or addr, not both")
+	case !s.Redis.Embedded && s.Redis.Addr == "":
+		d.add("redis", "set embedded: true (in-process Redis, one process only) or addr (HOST:PORT, or %s)", EnvRedisAddr)
+	case s.Redis.Addr != "":
+		if _, _, err := net.SplitHostPort(s.Redis.Addr); err != nil {
+			d.add("redis.addr", "want HOST:PORT: %v", err)
+		}
+	}
+	if s.Redis.DB < 0 {
+		d.add("redis.db", "must not be negative")
+	}
+
+	if s.Workers.Concurrency < 0 {
+		d.add("workers.concurrency", "must not be negative (0 means the default, %d)", DefaultWorkerConcurrency)
+	}
+	// lease and sweep_interval: durations are never negative, and zero
+	// means the default.
+
+	switch s.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		d.add("log.level", "unknown level %q (want debug, info, warn or error)", s.Log.Level)
+	}
+	switch s.Log.Format {
+	case "json", "text", "auto":
+	default:
+		d.add("log.format", "unknown format %q (want json, text or auto)", s.Log.Format)
+	}
+
+	for i, a := range s.Admins {
+		if strings.TrimSpace(a) == "" {
+			d.add(fmt.Sprintf("admins[%d]", i), "empty employee id")
+		}
+	}
+	for i, r := range s.HRRoles {
+		if strings.TrimSpace(r) == "" {
+			d.add(fmt.Sprintf("hr_roles[%d]", i), "empty role profile")
+		}
+	}
+	if strings.TrimSpace(s.Policy) == "" {
+		d.add("policy", "the policy file is required (a path relative to this file)")
+	}
+
+	// Each entry is checked alone, by the same parser the connectors use, so
+	// every bad one is reported at its own key.
+	outboundOK := true
+	for i, c := range s.Outbound.AllowCIDRs {
+		if _, err := connectors.NewURLPolicy([]string{c}, nil); err != nil {
+			d.add(fmt.Sprintf("outbound.allow_cidrs[%d]", i), "%s", strings.TrimPrefix(err.Error(), "outbound.allow_cidrs: "))
+			outboundOK = false
+		}
+	}
+	for i, h := range s.Outbound.AllowHosts {
+		if _, err := connectors.NewURLPolicy(nil, []string{h}); err != nil {
+			d.add(fmt.Sprintf("outbound.allow_hosts[%d]", i), "%s", strings.TrimPrefix(err.Error(), "outbound.allow_hosts: "))
+			outboundOK = false
+		}
+	}
+
+	for _, name := range sortedKeys(s.Connectors) {
+		validateInstance(d, name, s.Connectors[name])
+	}
+	if outboundOK {
+		s.checkBaseURLs(d)
+	}
+}
+
+// validateInstance checks one connector instance and its type block.
+func validateInstance(d *doc, name string, ci *ConnectorInstance) {
+	path := joinKey("connectors", name)
+	if !nameRE.MatchString(name) {
+		d.add(path, "instance name %q must be letters, digits, '.', '-' or '_'", name)
+	}
+	if ci == nil {
+		d.add(path, "empty connector instance (needs a type and that type's block)")
+		return
+	}
+	if ci.Concurrency < 0 {
+		d.add(path+".concurrency", "must not be negative (0 means no cap)")
+	}
+	if rl := ci.RateLimit; rl != nil {
+		if rl.Requests <= 0 {
+			d.add(path+".rate_limit.requests", "must be greater than 0")
+		}
+		if rl.Per <= 0 {
+			d.add(path+".rate_limit.per", "must be a positive duration (e.g. 1m)")
+		}
+		if rl.Burst < 0 {
+			d.add(path+".rate_limit.burst", "must not be negative (0 means requests)")
+		}
+	}
+	if ci.Type == "" {
+		d.add(path+".type", "type is required (one of %s)", strings.Join(ConnectorTypes, ", "))
+		return
+	}
+	blocks := typeBlocks(ci)
+	for _, b := range blocks {
+		if b != ci.Type {
+			d.add(path+"."+b, "a %s block does not belong in an instance of type %q", b, ci.Type)
+		}
+	}
+	// One case per connector type; keep in step with ConnectorTypes,
+	// typeBlocks, instanceOperations, baseURLs and BuildConnectors.
+	switch ci.Type {
+	case sandboxType:
+		if ci.Sandbox == nil {
+			d.add(path, "type sandbox needs a sandbox: block")
+			return
+		}
+		blockErrors(d, path+".sandbox", ci.Sandbox.Validate())
+	default:
+		d.add(path+".type", "unknown connector type %q (known: %s)", ci.Type, strings.Join(ConnectorTypes, ", "))
+	}
+}
+
+// blockErrors records a type block's Validate error, one Error per joined
+// error, each reported at the first key written in the block that its
+// message names (else at the block).
+func blockErrors(d *doc, path string, err error) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		p := path
+		words := strings.FieldsFunc(e.Error(), func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_')
+		})
+		for _, w := range words {
+			if d.has(path + "." + w) {
+				p = path + "." + w
+				break
+			}
+		}
+		d.add(p, "%v", e)
+	}
+}
+
+// urlTarget is one connector base URL and the key it is written at.
+type urlTarget struct{ path, url string }
+
+// checkBaseURLs checks every connector base URL against the outbound URL
+// policy.
+func (s *Service) checkBaseURLs(d *doc) {
+	var targets []urlTarget
+	for _, name := range sortedKeys(s.Connectors) {
+		ci := s.Connectors[name]
+		if ci == nil {
+			continue
+		}
+		urls := baseURLs(ci)
+		for _, key := range sortedKeys(urls) {
+			targets = append(targets, urlTarget{joinKey("connectors", name) + "." + key, urls[key]})
+		}
+	}
+	checkURLs(d, s.Outbound, targets)
+}
+
+// urlCheckTimeout bounds the DNS lookups of all base URL checks together.
+const urlCheckTimeout = 10 * time.Second
+
+// checkURLs reports every target the outbound URL policy refuses. A host
+// that cannot be resolved now is not reported: the check could not be made,
+// and the connectors' HTTP client checks every connection it makes anyway.
+func checkURLs(d *doc, ob Outbound, targets []urlTarget) {
+	if len(targets) == 0 {
+		return
+	}
+	pol, err := connectors.NewURLPolicy(ob.AllowCIDRs, ob.AllowHosts)
+	if err != nil {
+		d.add("outbound", "%v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), urlCheckTimeout)
+	defer cancel()
+	for _, t := range targets {
+		if err := pol.CheckURL(ctx, t.url); errors.Is(err, connectors.ErrURLRefused) {
+			d.add(t.path, "%v", err)
+		}
+	}
+}
+
+var secretType = reflect.TypeFor[secret.Secret]()
+
+// resolveSecrets resolves every secret.Secret reachable from v, reporting
+// each one that cannot be resolved at its key. Relative secret files are
+// taken relative to baseDir. Only regular files are read.
+func resolveSecrets(v reflect.Value, path, baseDir string, d *doc) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			resolveSecrets(v.Elem(), path, baseDir, d)
+		}
+	case reflect.Struct:
+		if v.Type() == secretType {
+			resolveSecret(v.Addr().Interface().(*secret.Secret), path, baseDir, d)
+			return
+		}
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			resolveSecrets(v.Field(i), joinKey(path, name), baseDir, d)
+		}
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			return
+		}
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		for _, k := range keys {
+			cp := reflect.New(v.Type().Elem()).Elem()
+			cp.Set(v.MapIndex(k))
+			resolveSecrets(cp, joinKey(path, k.String()), baseDir, d)
+			v.SetMapIndex(k, cp)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			resolveSecrets(v.Index(i), fmt.Sprintf("%s[%d]", path, i), baseDir, d)
+		}
+	}
+}
+
+func resolveSecret(s *secret.Secret, path, baseDir string, d *doc) {
+	if s.File != "" {
+		if !filepath.IsAbs(s.File) && baseDir != "" {
+			s.File = filepath.Join(baseDir, s.File)
+		}
+		fi, err := os.Stat(s.File)
+		if err != nil {
+			d.add(path, "secret file: %s", readErr(err))
+			return
+		}
+		if !fi.Mode().IsRegular() {
+			d.add(path, "secret file %s is not a regular file", s.File)
+			return
+		}
+	}
+	if err := s.Resolve(); err != nil {
+		d.add(path, "%v", err)
+	}
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

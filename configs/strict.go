@@ -1,0 +1,380 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Strict YAML decoding that reports every problem at once.
+//
+// yaml.v3's Decoder.KnownFields(true) reports unknown keys, but the decode
+// stops at the first error returned by a custom unmarshaler (a bad duration,
+// an inline secret), hiding every later problem. So decoding is done in two
+// steps over a yaml.Node:
+//
+//  1. a walk directed by the target Go type reports unknown keys (with the
+//     known ones), runs every custom unmarshaler on its node, reports its
+//     error and removes that node so the decode can go on;
+//  2. Node.Decode fills the struct; its *yaml.TypeError ("line N: cannot
+//     unmarshal …", duplicate keys) lists every remaining problem, each
+//     turned into an Error whose key is found from the line.
+//
+// The same walk indexes every key's dotted path and line, so semantic
+// validation can report file:line:key.
+
+// doc is one parsed YAML file: its name, its node tree and the index of key
+// paths to lines.
+type doc struct {
+	file   string
+	paths  map[string]int         // dotted path → line of its key
+	byLine map[int][]indexedValue // line → values starting there
+	errs   *Errors
+	// bad holds the paths whose values could not be decoded; later
+	// semantic problems at those paths are not reported on top.
+	bad map[string]bool
+	// fatal is set when the file is not a YAML mapping at all; semantic
+	// validation is then skipped.
+	fatal bool
+}
+
+type indexedValue struct {
+	path string
+	node *yaml.Node
+}
+
+var (
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	lineRE          = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	valueRE         = regexp.MustCompile("`([^`]*)`")
+)
+
+// decodeStrict parses data into out, reporting problems into the returned
+// doc's errs. out's fields are set as far as possible even when there are
+// problems.
+func decodeStrict(file string, data []byte, out any) *doc {
+	d := &doc{file: file, paths: map[string]int{}, byLine: map[int][]indexedValue{}, errs: &Errors{}, bad: map[string]bool{}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if err != io.EOF { // io.EOF: an empty file
+			d.addErr(0, "", err)
+			d.fatal = true
+		}
+		return d
+	}
+	if len(root.Content) == 1 && root.Content[0].Kind != yaml.MappingNode &&
+		!(root.Content[0].Kind == yaml.ScalarNode && root.Content[0].ShortTag() == "!!null") {
+		d.fatal = true
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		d.errs.add(file, extra.Line, "", "a configuration file holds one YAML document; found another")
+	} else if err != io.EOF {
+		d.addErr(0, "", err)
+		d.fatal = true
+	}
+	d.index(&root, "")
+	t := reflect.TypeOf(out).Elem()
+	if d.walk(&root, t, "") {
+		return d
+	}
+	if err := root.Decode(out); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, m := range te.Errors {
+				d.addTypeError(m)
+			}
+		} else {
+			d.addErr(0, "", err)
+			d.fatal = true
+		}
+	}
+	return d
+}
+
+// line returns the line of path's key, or of its nearest ancestor present
+// in the file; 0 when none is.
+func (d *doc) line(path string) int {
+	for path != "" {
+		if l, ok := d.paths[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// has reports whether path is written in the file.
+func (d *doc) has(path string) bool {
+	_, ok := d.paths[path]
+	return ok
+}
+
+// add records a problem at path's line, unless path's value already failed
+// to decode.
+func (d *doc) add(path, format string, args ...any) {
+	if d.bad[path] {
+		return
+	}
+	d.errs.add(d.file, d.line(path), path, format, args...)
+}
+
+// addErr records err, taking its line from a "line N: " prefix when there is
+// one and lineHint otherwise.
+func (d *doc) addErr(lineHint int, path string, err error) {
+	if path != "" {
+		d.bad[path] = true
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		for _, m := range te.Errors {
+			if m2 := lineRE.FindStringSubmatch(m); m2 != nil {
+				m = m2[2]
+			}
+			d.errs.add(d.file, lineHint, path, "%s", m)
+		}
+		return
+	}
+	line, msg := lineHint, err.Error()
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	d.errs.add(d.file, line, path, "%s", msg)
+}
+
+// addTypeError turns one yaml.TypeError line into an Error, finding the key
+// from the line (and, when several values start on it, from the value the
+// message quotes).
+func (d *doc) addTypeError(m string) {
+	sm := lineRE.FindStringSubmatch(m)
+	if sm == nil {
+		d.errs.add(d.file, 0, "", "%s", m)
+		return
+	}
+	line, _ := strconv.Atoi(sm[1])
+	msg := sm[2]
+	cands := d.byLine[line]
+	path := ""
+	if len(cands) > 0 {
+		path = cands[0].path
+		if vm := valueRE.FindStringSubmatch(msg); vm != nil && len(cands) > 1 {
+			want := strings.TrimSuffix(vm[1], "...")
+			for _, c := range cands {
+				if c.node.Kind == yaml.ScalarNode && strings.HasPrefix(c.node.Value, want) {
+					path = c.path
+					break
+				}
+			}
+		}
+	}
+	if path != "" {
+		d.bad[path] = true
+	}
+	d.errs.add(d.file, line, path, "%s", msg)
+}
+
+// index records the line of every key and sequence item.
+func (d *doc) index(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			d.byLine[c.Line] = append(d.byLine[c.Line], indexedValue{path, c})
+			d.index(c, path)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := joinKey(path, k.Value)
+			if _, dup := d.paths[p]; !dup {
+				d.paths[p] = k.Line
+			}
+			d.byLine[v.Line] = append(d.byLine[v.Line], indexedValue{p, v})
+			d.index(v, p)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			d.paths[p] = c.Line
+			d.byLine[c.Line] = append(d.byLine[c.Line], indexedValue{p, c})
+			d.index(c, p)
+		}
+	}
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// walk checks n against Go type t: unknown keys, and custom unmarshalers'
+// errors. It returns true when n itself failed a custom unmarshaler and must
+// be removed before decoding; it removes failing children itself.
+func (d *doc) walk(n *yaml.Node, t reflect.Type, path string) (drop bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 1 && d.walk(n.Content[0], t, path) {
+			return true
+		}
+		return false
+	case yaml.AliasNode:
+		// Aliases are decoded by yaml.v3 (with its own expansion limits);
+		// problems inside them surface from the decode.
+		return false
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!null" {
+			return false // yaml.v3 does not call unmarshalers for null
+		}
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		u := reflect.New(t).Interface().(yaml.Unmarshaler)
+		if err := u.UnmarshalYAML(n); err != nil {
+			d.addErr(n.Line, path, err)
+			return true
+		}
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return false // the decode reports the type mismatch
+		}
+		fields := structFields(t)
+		var dropped []int
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" && k.ShortTag() == "!!merge" {
+				continue
+			}
+			p := joinKey(path, k.Value)
+			ft, ok := fields.types[k.Value]
+			if !ok {
+				d.errs.add(d.file, k.Line, p, "unknown key %q (known keys: %s)", k.Value, strings.Join(fields.names, ", "))
+				continue
+			}
+			if d.walk(v, ft, p) {
+				dropped = append(dropped, i)
+			}
+		}
+		n.Content = removePairs(n.Content, dropped)
+		return false
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return false
+		}
+		var dropped []int
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if d.walk(v, t.Elem(), joinKey(path, k.Value)) {
+				dropped = append(dropped, i)
+			}
+		}
+		n.Content = removePairs(n.Content, dropped)
+		return false
+	case reflect.Slice, reflect.Array:
+		if n.Kind != yaml.SequenceNode {
+			return false
+		}
+		dropped := map[int]bool{}
+		for i, c := range n.Content {
+			if d.walk(c, t.Elem(), path+"["+strconv.Itoa(i)+"]") {
+				dropped[i] = true
+			}
+		}
+		if len(dropped) > 0 {
+			kept := make([]*yaml.Node, 0, len(n.Content))
+			for i, c := range n.Content {
+				if !dropped[i] {
+					kept = append(kept, c)
+				}
+			}
+			n.Content = kept
+		}
+	}
+	return false
+}
+
+// removePairs removes the key/value pairs starting at the given key indexes.
+func removePairs(content []*yaml.Node, keys []int) []*yaml.Node {
+	if len(keys) == 0 {
+		return content
+	}
+	out := make([]*yaml.Node, 0, len(content)-2*len(keys))
+	for i := 0; i+1 < len(content); i += 2 {
+		if !slices.Contains(keys, i) {
+			out = append(out, content[i], content[i+1])
+		}
+	}
+	return out
+}
+
+type fieldSet struct {
+	types map[string]reflect.Type
+	names []string // sorted, for messages
+}
+
+var fieldCache sync.Map // reflect.Type → *fieldSet
+
+// structFields returns the YAML keys of struct type t the way yaml.v3 names
+// them: the tag's name, else the lower-cased field name; "-" is skipped and
+// ",inline" structs contribute their own keys.
+func structFields(t reflect.Type) *fieldSet {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.(*fieldSet)
+	}
+	fs := &fieldSet{types: map[string]reflect.Type{}}
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			tag := f.Tag.Get("yaml")
+			if tag == "-" {
+				continue
+			}
+			name, opts, _ := strings.Cut(tag, ",")
+			if slices.Contains(strings.Split(opts, ","), "inline") {
+				ft := f.Type
+				for ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				if ft.Kind() == reflect.Struct {
+					add(ft)
+				}
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			fs.types[name] = f.Type
+		}
+	}
+	add(t)
+	for n := range fs.types {
+		fs.names = append(fs.names, n)
+	}
+	slices.Sort(fs.names)
+	v, _ := fieldCache.LoadOrStore(t, fs)
+	return v.(*fieldSet)
+}

@@ -1,0 +1,204 @@
+// Package engine is Kinetic's workflow: validate → plan → execute → close.
+//
+// It turns a request into a case with a planned set of actions (policy rules
+// over the HR record, connector lookups for what the person really holds),
+// releases actions as their dependencies and phases allow, runs each one
+// through its connector with read-back verification, records every
+// transition in the store together with its audit event, and closes the case
+// when nothing more can happen. It is driven by the job layer (which carries
+// work and enforces shared limits) and by the front ends (which open cases);
+// it never talks to chat or to Redis itself.
+//
+// The database is the truth. Every transition is a conditional update inside
+// a transaction that also appends the audit event, so a step happens once,
+// and a crash between steps leaves a state the recovery sweep can resume.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Errors returned by Open. Each is wrapped with details; test with errors.Is.
+var (
+	ErrUnknownEmployee  = errors.New("unknown employee")
+	ErrInactiveEmployee = errors.New("employee is not active in HR")
+	ErrNotAllowed       = errors.New("requester may not offboard this employee")
+	ErrInvalidRequest   = errors.New("invalid request")
+)
+
+// CaseOpenError is returned when the employee already has an open case.
+type CaseOpenError struct{ CaseID int64 }
+
+func (e *CaseOpenError) Error() string {
+	return fmt.Sprintf("an offboarding is already in progress for this employee (case %d)", e.CaseID)
+}
+
+// Dispatcher hands work to the queue. The job layer implements it with
+// asynq; task ids are derived from (action id, generation), so a second
+// dispatch of the same generation is harmless.
+type Dispatcher interface {
+	// DispatchAction enqueues an action's task to run at or after at.
+	DispatchAction(ctx context.Context, actionID int64, gen int, at time.Time) error
+	// DispatchCaseStart enqueues the start of a scheduled case at its
+	// effective time.
+	DispatchCaseStart(ctx context.Context, caseID int64, at time.Time) error
+	// ActionTaskPending reports whether the task for (action, generation) is
+	// still held by the queue (pending, scheduled, retrying or active).
+	ActionTaskPending(ctx context.Context, actionID int64, gen int) (bool, error)
+}
+
+// Gate enforces a connector instance's shared rate limit and concurrency
+// cap. Acquire either grants a slot (release must be called when the call
+// ends) or says how long to wait before trying again.
+type Gate interface {
+	Acquire(ctx context.Context, in *connectors.Instance) (release func(), wait time.Duration, err error)
+}
+
+// Observer is told about transitions after they commit. Observe must be
+// quick and must not block; it runs on the worker's goroutine.
+type Observer interface {
+	Observe(Event)
+}
+
+// Event is a committed transition.
+type Event struct {
+	Kind     string // case_opened, case_started, case_closed, case_cancelled, action
+	CaseID   int64
+	ActionID int64
+	Name     string // action name
+	Status   string // new status of the case or action
+	Detail   string
+	At       time.Time
+}
+
+// Options construct an Engine. Store, Directory, Policy, Connectors and
+// Dispatcher are required.
+type Options struct {
+	Store      *store.Store
+	Directory  directory.Directory
+	Policy     *configs.Policy
+	Connectors *connectors.Registry
+	Dispatcher Dispatcher
+	// Gate defaults to no limits.
+	Gate Gate
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Log defaults to a discarding logger.
+	Log *logrus.Entry
+	// Metrics may be nil.
+	Metrics *Metrics
+	// Admins are HR ids allowed to offboard anyone; HRRoles are role
+	// profiles whose holders may (default ["hr"]).
+	Admins  []string
+	HRRoles []string
+	// Lease is how long a running action's claim lasts without renewal;
+	// default 15s.
+	Lease time.Duration
+	// LookupTimeout bounds each discovery lookup at planning; default 10s.
+	LookupTimeout time.Duration
+	// Observers are told about committed transitions.
+	Observers []Observer
+}
+
+// Engine runs offboardings. It is safe for concurrent use.
+type Engine struct {
+	store   *store.Store
+	dir     directory.Directory
+	policy  atomic.Pointer[configs.Policy]
+	reg     *connectors.Registry
+	disp    Dispatcher
+	gate    Gate
+	now     func() time.Time
+	log     *logrus.Entry
+	metrics *Metrics
+	admins  map[string]bool
+	hrRoles map[string]bool
+	lease   time.Duration
+	lookupT time.Duration
+	obs     []Observer
+}
+
+// New builds an Engine.
+func New(o Options) (*Engine, error) {
+	if o.Store == nil || o.Directory == nil || o.Policy == nil || o.Connectors == nil || o.Dispatcher == nil {
+		return nil, errors.New("engine: Store, Directory, Policy, Connectors and Dispatcher are required")
+	}
+	e := &Engine{
+		store: o.Store, dir: o.Directory, reg: o.Connectors, disp: o.Dispatcher,
+		gate: o.Gate, now: o.Now, log: o.Log, metrics: o.Metrics,
+		admins: map[string]bool{}, hrRoles: map[string]bool{},
+		lease: o.Lease, lookupT: o.LookupTimeout, obs: o.Observers,
+	}
+	e.policy.Store(o.Policy)
+	if e.gate == nil {
+		e.gate = noGate{}
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		l := logrus.New()
+		l.Out = discard{}
+		e.log = logrus.NewEntry(l)
+	}
+	if e.lease <= 0 {
+		e.lease = 15 * time.Second
+	}
+	if e.lookupT <= 0 {
+		e.lookupT = 10 * time.Second
+	}
+	for _, a := range o.Admins {
+		e.admins[a] = true
+	}
+	roles := o.HRRoles
+	if len(roles) == 0 {
+		roles = []string{"hr"}
+	}
+	for _, r := range roles {
+		e.hrRoles[r] = true
+	}
+	return e, nil
+}
+
+// Policy returns the policy new cases are planned under.
+func (e *Engine) Policy() *configs.Policy { return e.policy.Load() }
+
+// SetPolicy replaces the policy for cases opened from now on.
+func (e *Engine) SetPolicy(p *configs.Policy) { e.policy.Store(p) }
+
+// Store returns the engine's store.
+func (e *Engine) Store() *store.Store { return e.store }
+
+// Lease returns the action lease duration.
+func (e *Engine) Lease() time.Duration { return e.lease }
+
+func (e *Engine) clock() time.Time { return e.now().UTC().Truncate(time.Microsecond) }
+
+func (e *Engine) emit(evs ...Event) {
+	for _, ev := range evs {
+		for _, o := range e.obs {
+			o.Observe(ev)
+		}
+	}
+}
+
+type noGate struct{}
+
+func (noGate) Acquire(context.Context, *connectors.Instance) (func(), time.Duration, error) {
+	return func() {}, 0, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// FormatPlan renders a plan for a terminal: who, which rules matched, and
+// each action with its phase, system, SLA and what discovery found.
+func FormatPlan(p *Plan) string {
+	var b strings.Builder
+	e := p.Employee
+	fmt.Fprintf(&b, "Plan for %s <%s> (%s, %s, %s", e.Name, e.Email, e.ID, e.Type, orDash(e.Department))
+	if e.Clearance != "" {
+		fmt.Fprintf(&b, ", clearance %s", e.Clearance)
+	}
+	fmt.Fprintf(&b, ")\npolicy %s, rules matched: %s\neffective %s\n\n", shortHash(p.PolicyHash), strings.Join(p.Rules, ", "), p.EffectiveAt.Format(time.RFC3339))
+	fmt.Fprintf(&b, "  %-14s %-28s %-12s %-26s %-8s %s\n", "PHASE", "ACTION", "SYSTEM", "OPERATION", "SLA", "FOUND")
+	for _, a := range p.Actions {
+		fmt.Fprintf(&b, "  %-14s %-28s %-12s %-26s %-8s %s\n", a.PhaseName, a.Name, a.Connector, a.Operation, shortDur(a.SLA), a.Found)
+		if len(a.DependsOn) > 0 {
+			fmt.Fprintf(&b, "  %-14s   after %s\n", "", strings.Join(a.DependsOn, ", "))
+		}
+	}
+	fmt.Fprintf(&b, "\n%d actions", len(p.Actions))
+	if len(p.Equipment) > 0 {
+		var tags []string
+		for _, d := range p.Equipment {
+			tags = append(tags, d.ID)
+		}
+		fmt.Fprintf(&b, "; devices to recover: %s", strings.Join(tags, ", "))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func shortDur(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	if s == "" {
+		return "0s"
+	}
+	return s
+}

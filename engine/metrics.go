@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Metrics are the engine's Prometheus collectors. A nil *Metrics records
+// nothing.
+type Metrics struct {
+	actions   *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	critical  prometheus.Histogram
+	cases     *prometheus.HistogramVec
+	recovered *prometheus.CounterVec
+}
+
+// NewMetrics registers the engine's collectors on reg, plus a collector that
+// reports the current number of actions by connector and status from st.
+func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
+	m := &Metrics{
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kinetic_actions_finished_total",
+			Help: "Actions that reached a final status, by connector, operation and status.",
+		}, []string{"connector", "operation", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kinetic_action_call_seconds",
+			Help:    "Time of one connector call with its read-back verification.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"connector", "operation"}),
+		critical: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kinetic_case_critical_seconds",
+			Help:    "Time from a case's start until every critical action was final.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 16),
+		}),
+		cases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kinetic_case_duration_seconds",
+			Help:    "Time from a case's start until it closed, by final status.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 16),
+		}, []string{"status"}),
+		recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kinetic_actions_recovered_total",
+			Help: "Actions the recovery sweep took back, by reason (lease_expired, task_lost).",
+		}, []string{"reason"}),
+	}
+	reg.MustRegister(m.actions, m.latency, m.critical, m.cases, m.recovered, &statusCollector{st: st})
+	return m
+}
+
+func (m *Metrics) countAction(connector, op, status string) {
+	if m != nil {
+		m.actions.WithLabelValues(connector, op, status).Inc()
+	}
+}
+
+func (m *Metrics) observeCall(connector, op string, d time.Duration) {
+	if m != nil {
+		m.latency.WithLabelValues(connector, op).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) observeCritical(d time.Duration) {
+	if m != nil {
+		m.critical.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) observeCase(status string, d time.Duration) {
+	if m != nil {
+		m.cases.WithLabelValues(status).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) countRecovered(reason string) {
+	if m != nil {
+		m.recovered.WithLabelValues(reason).Inc()
+	}
+}
+
+// statusCollector reads action counts by connector and status from the
+// database at scrape time, so every process reports the same truth.
+type statusCollector struct{ st *store.Store }
+
+var actionsDesc = prometheus.NewDesc("kinetic_actions", "Actions by connector and current status.", []string{"connector", "status"}, nil)
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) { ch <- actionsDesc }
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.st.ActionCounts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(actionsDesc, err)
+		return
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(actionsDesc, prometheus.GaugeValue, float64(n), k[0], k[1])
+	}
+}

@@ -1,0 +1,450 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Request asks for one offboarding.
+type Request struct {
+	// EmployeeID or Email identifies the person (EmployeeID wins).
+	EmployeeID string
+	Email      string
+	// Requester is the requester's HR id, or for system triggers (API
+	// clients, HR sources, already authenticated by their credentials) a
+	// principal such as "api:hris" with System set.
+	Requester string
+	System    bool
+	// Trigger is one of the store.Trigger* values.
+	Trigger     string
+	Reason      string
+	Involuntary bool
+	// EffectiveAt is when revocation starts; zero means now. Involuntary
+	// requests always start now.
+	EffectiveAt time.Time
+	// IdempotencyKey dedupes repeated requests from systems: a second
+	// request with the same key returns the first case.
+	IdempotencyKey string
+}
+
+// Discovery is what one connector's lookup found at planning time.
+type Discovery struct {
+	Connector string               `json:"connector"`
+	Accounts  []connectors.Account `json:"accounts"`
+	Error     string               `json:"error,omitempty"`
+}
+
+// PlannedAction is one action the plan would create.
+type PlannedAction struct {
+	Name          string            `json:"name"`
+	Description   string            `json:"description,omitempty"`
+	Connector     string            `json:"connector"`
+	Operation     string            `json:"operation"`
+	Phase         int               `json:"phase"`
+	PhaseName     string            `json:"phase_name"`
+	SLA           time.Duration     `json:"sla"`
+	DueAt         time.Time         `json:"due_at"`
+	DependsOn     []string          `json:"depends_on,omitempty"`
+	Params        map[string]string `json:"params,omitempty"`
+	TargetAccount string            `json:"target_account,omitempty"`
+	// Found says what discovery saw: "account dwhitfield (active)", "none
+	// found", or the lookup error. Actions are planned either way: a lookup
+	// is a hint, and an account created after planning must not escape.
+	Found       string `json:"found"`
+	MaxAttempts int    `json:"max_attempts"`
+}
+
+// Plan is a dry run: what a request would do, changing nothing.
+type Plan struct {
+	Employee    directory.Employee   `json:"employee"`
+	Rules       []string             `json:"rules"`
+	PolicyHash  string               `json:"policy_hash"`
+	EffectiveAt time.Time            `json:"effective_at"`
+	Actions     []PlannedAction      `json:"actions"`
+	Discovery   []Discovery          `json:"discovery"`
+	Equipment   []connectors.Account `json:"equipment,omitempty"`
+}
+
+// Subject builds the connector subject for an employee.
+func Subject(emp *directory.Employee) connectors.Subject {
+	attrs := make(map[string]string, len(emp.Attributes))
+	for k, v := range emp.Attributes {
+		attrs[k] = v
+	}
+	return connectors.Subject{
+		EmployeeID: emp.ID, Email: emp.Email, Username: emp.Username,
+		DisplayName: emp.Name, Attributes: attrs,
+	}
+}
+
+func (e *Engine) findEmployee(ctx context.Context, id, email string) (*directory.Employee, error) {
+	var emp *directory.Employee
+	var err error
+	switch {
+	case id != "":
+		emp, err = e.dir.ByID(ctx, id)
+	case email != "":
+		emp, err = e.dir.ByEmail(ctx, email)
+	default:
+		return nil, fmt.Errorf("%w: an employee id or email is required", ErrInvalidRequest)
+	}
+	if errors.Is(err, directory.ErrNotFound) {
+		key := id
+		if key == "" {
+			key = email
+		}
+		return nil, fmt.Errorf("%w: %q is not in the HR directory", ErrUnknownEmployee, key)
+	}
+	return emp, err
+}
+
+// authorize checks the requester may offboard emp: their manager, someone
+// with an HR role, or a configured admin. Nobody offboards themselves.
+func (e *Engine) authorize(ctx context.Context, req Request, emp *directory.Employee) error {
+	if req.System {
+		if req.Requester == "" {
+			return fmt.Errorf("%w: a system request needs a principal", ErrInvalidRequest)
+		}
+		return nil
+	}
+	if req.Requester == "" {
+		return fmt.Errorf("%w: no requester", ErrNotAllowed)
+	}
+	if req.Requester == emp.ID {
+		return fmt.Errorf("%w: nobody may offboard themselves", ErrNotAllowed)
+	}
+	if e.admins[req.Requester] {
+		return nil
+	}
+	who, err := e.dir.ByID(ctx, req.Requester)
+	if errors.Is(err, directory.ErrNotFound) {
+		return fmt.Errorf("%w: requester %q is not in the HR directory", ErrNotAllowed, req.Requester)
+	}
+	if err != nil {
+		return err
+	}
+	if !who.Active() {
+		return fmt.Errorf("%w: requester %s is not active in HR", ErrNotAllowed, who.ID)
+	}
+	if emp.Manager == who.ID || who.HRRole {
+		return nil
+	}
+	for _, r := range who.RoleProfiles {
+		if e.hrRoles[r] {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is not %s's manager, HR or an admin", ErrNotAllowed, who.ID, emp.ID)
+}
+
+// Plan computes what req would do without changing anything. Connector
+// lookups (reads) are made unless offline is set.
+func (e *Engine) Plan(ctx context.Context, req Request, offline bool) (*Plan, error) {
+	emp, err := e.findEmployee(ctx, req.EmployeeID, req.Email)
+	if err != nil {
+		return nil, err
+	}
+	return e.plan(ctx, req, emp, offline)
+}
+
+func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee, offline bool) (*Plan, error) {
+	pol := e.policy.Load()
+	sel, err := pol.Select(emp, configs.Facts{Reason: req.Reason, Involuntary: req.Involuntary, Trigger: req.Trigger})
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	eff := e.effectiveAt(req)
+	p := &Plan{Employee: *emp, Rules: sel.Rules, PolicyHash: pol.Hash, EffectiveAt: eff}
+
+	// Discovery: one lookup per connector instance the plan touches, in
+	// parallel.
+	insts := map[string]bool{}
+	for _, s := range sel.Actions {
+		insts[s.Def.Connector] = true
+	}
+	found := map[string]Discovery{}
+	if !offline {
+		found = e.discover(ctx, emp, insts)
+	}
+	for _, name := range sortedKeys(insts) {
+		if d, ok := found[name]; ok {
+			p.Discovery = append(p.Discovery, d)
+		}
+	}
+	for _, s := range sel.Actions {
+		pa := PlannedAction{
+			Name: s.Name, Description: s.Def.Description, Connector: s.Def.Connector,
+			Operation: s.Def.Operation, Phase: s.Phase, PhaseName: s.PhaseName,
+			SLA: s.SLA, DueAt: eff.Add(s.SLA), DependsOn: s.DependsOn, Params: s.Params,
+			MaxAttempts: s.MaxAttempts, TargetAccount: emp.Accounts[s.Def.Connector],
+			Found: "not looked up",
+		}
+		if d, ok := found[s.Def.Connector]; ok {
+			switch {
+			case d.Error != "":
+				pa.Found = "lookup failed: " + d.Error
+			case len(d.Accounts) == 0:
+				pa.Found = "none found"
+			default:
+				var parts []string
+				for _, a := range d.Accounts {
+					parts = append(parts, fmt.Sprintf("%s %s (%s)", kindOr(a.Kind), a.ID, a.Status))
+				}
+				pa.Found = strings.Join(parts, ", ")
+				if d.Accounts[0].Kind == "" || d.Accounts[0].Kind == "user" {
+					pa.TargetAccount = d.Accounts[0].ID
+				}
+				if connectors.Operation(s.Def.Operation) == connectors.OpCreateRecoveryTask {
+					p.Equipment = d.Accounts
+				}
+			}
+		}
+		p.Actions = append(p.Actions, pa)
+	}
+	return p, nil
+}
+
+func kindOr(k string) string {
+	if k == "" {
+		return "user"
+	}
+	return k
+}
+
+func (e *Engine) effectiveAt(req Request) time.Time {
+	now := e.clock()
+	if req.Involuntary || req.EffectiveAt.IsZero() || req.EffectiveAt.Before(now) {
+		return now
+	}
+	return req.EffectiveAt.UTC().Truncate(time.Microsecond)
+}
+
+func (e *Engine) discover(ctx context.Context, emp *directory.Employee, insts map[string]bool) map[string]Discovery {
+	subj := Subject(emp)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	out := map[string]Discovery{}
+	for name := range insts {
+		in, ok := e.reg.Get(name)
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lctx, cancel := context.WithTimeout(ctx, e.lookupT)
+			defer cancel()
+			d := Discovery{Connector: name}
+			res, err := in.Connector.Lookup(lctx, subj)
+			if err != nil {
+				d.Error = err.Error()
+			} else {
+				d.Accounts = res.Accounts
+			}
+			mu.Lock()
+			out[name] = d
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Opened is the result of Open.
+type Opened struct {
+	Case *store.Case
+	Plan *Plan
+	// Created is false when an earlier request with the same idempotency
+	// key already created the case (a repeated HR event is a no-op).
+	Created bool
+}
+
+// Open validates req, plans it, and records the case, its actions and their
+// audit events in one transaction. A case whose effective time has come
+// starts at once; a later one is scheduled. Nothing is written when any
+// check fails.
+func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
+	if req.Trigger == "" {
+		return nil, fmt.Errorf("%w: trigger is required", ErrInvalidRequest)
+	}
+	if len(req.Reason) > 1000 {
+		return nil, fmt.Errorf("%w: reason is longer than 1000 characters", ErrInvalidRequest)
+	}
+	if req.IdempotencyKey != "" {
+		c, err := e.store.CaseByIdempotencyKey(ctx, req.IdempotencyKey)
+		if err == nil {
+			return &Opened{Case: c}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	emp, err := e.findEmployee(ctx, req.EmployeeID, req.Email)
+	if err != nil {
+		return nil, err
+	}
+	if !emp.Active() {
+		return nil, fmt.Errorf("%w: %s (%s) has HR status %q", ErrInactiveEmployee, emp.ID, emp.Name, emp.Status)
+	}
+	if err := e.authorize(ctx, req, emp); err != nil {
+		return nil, err
+	}
+	if c, err := e.store.OpenCaseFor(ctx, emp.ID); err == nil {
+		return nil, &CaseOpenError{CaseID: c.ID}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	plan, err := e.plan(ctx, req, emp, false)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.record(ctx, req, emp, plan)
+	if err != nil {
+		return nil, err
+	}
+	e.emit(Event{Kind: "case_opened", CaseID: c.ID, Status: c.Status, At: c.CreatedAt})
+	e.log.WithFields(map[string]any{"case": c.ID, "employee": emp.ID, "actions": len(plan.Actions), "effective_at": c.EffectiveAt}).Info("case opened")
+	if !c.EffectiveAt.After(e.clock()) {
+		if err := e.StartCase(ctx, c.ID); err != nil {
+			// The case is recorded; the sweep starts it if this failed.
+			e.log.WithError(err).WithField("case", c.ID).Warn("starting case failed; the sweep will retry")
+		}
+	} else if err := e.disp.DispatchCaseStart(ctx, c.ID, c.EffectiveAt); err != nil {
+		e.log.WithError(err).WithField("case", c.ID).Warn("scheduling case start failed; the sweep will start it on time")
+	}
+	if fresh, err := e.store.CaseWithActions(ctx, c.ID); err == nil {
+		c = fresh
+	}
+	return &Opened{Case: c, Plan: plan, Created: true}, nil
+}
+
+func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employee, plan *Plan) (*store.Case, error) {
+	now := e.clock()
+	c := &store.Case{
+		EmployeeID: emp.ID, EmployeeEmail: emp.Email, EmployeeName: emp.Name,
+		Trigger: req.Trigger, Requester: req.Requester, Reason: req.Reason,
+		Involuntary: req.Involuntary, EffectiveAt: plan.EffectiveAt,
+		Status: store.CaseScheduled, PolicyHash: plan.PolicyHash,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if req.IdempotencyKey != "" {
+		k := req.IdempotencyKey
+		c.IdempotencyKey = &k
+	}
+	snap, err := json.Marshal(emp)
+	if err != nil {
+		return nil, err
+	}
+	pol := e.policy.Load()
+	err = e.store.Tx(ctx, func(tx *gorm.DB) error {
+		c.ID = 0 // the store may run this function again after a deadlock
+		if err := tx.Create(c).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(&store.EmployeeSnapshot{CaseID: c.ID, EmployeeID: emp.ID, Data: string(snap), TakenAt: now}).Error; err != nil {
+			return err
+		}
+		names := make([]string, 0, len(plan.Actions))
+		for _, pa := range plan.Actions {
+			a := newAction(c, pa, now)
+			if err := tx.Create(&a).Error; err != nil {
+				return err
+			}
+			names = append(names, pa.Name)
+		}
+		for _, dev := range plan.Equipment {
+			due := plan.EffectiveAt.Add(pol.File.Defaults.EquipmentDue.D())
+			t := store.EquipmentTask{CaseID: c.ID, AssetTag: dev.ID, Description: dev.Detail, AssigneeTeam: "it-assets", Status: store.EquipmentOpen, DueAt: &due, CreatedAt: now, UpdatedAt: now}
+			if err := tx.Create(&t).Error; err != nil {
+				return err
+			}
+		}
+		detail := fmt.Sprintf("trigger=%s reason=%q involuntary=%t effective_at=%s", req.Trigger, req.Reason, req.Involuntary, plan.EffectiveAt.Format(time.RFC3339))
+		_, err := store.AppendAudit(tx,
+			store.Entry{Time: now, CaseID: c.ID, Actor: req.Requester, Event: "case.created", Result: "ok", Detail: detail},
+			store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.validated", Result: "ok",
+				Detail: fmt.Sprintf("employee %s (%s) active; requester %s authorized; no open case", emp.ID, emp.Email, req.Requester)},
+			store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.planned", Result: "ok",
+				Detail: fmt.Sprintf("policy %s; rules %s; %d actions: %s; %d devices", shortHash(pol.Hash), strings.Join(plan.Rules, ","), len(names), strings.Join(names, ","), len(plan.Equipment))},
+		)
+		return err
+	})
+	if err != nil {
+		if store.IsUniqueViolation(err) {
+			if other, err2 := e.store.OpenCaseFor(ctx, emp.ID); err2 == nil {
+				return nil, &CaseOpenError{CaseID: other.ID}
+			}
+			if req.IdempotencyKey != "" {
+				if other, err2 := e.store.CaseByIdempotencyKey(ctx, req.IdempotencyKey); err2 == nil {
+					return nil, &CaseOpenError{CaseID: other.ID}
+				}
+			}
+		}
+		return nil, fmt.Errorf("recording case: %w", err)
+	}
+	return c, nil
+}
+
+func newAction(c *store.Case, pa PlannedAction, now time.Time) store.Action {
+	params, _ := json.Marshal(orEmpty(pa.Params))
+	deps, _ := json.Marshal(orEmptySlice(pa.DependsOn))
+	due := pa.DueAt
+	a := store.Action{
+		CaseID: c.ID, Name: pa.Name, Connector: pa.Connector, Operation: pa.Operation,
+		Phase: pa.Phase, PhaseName: pa.PhaseName, TargetAccount: pa.TargetAccount,
+		Params: string(params), DependsOn: string(deps), Status: store.ActionPending,
+		SLA: pa.SLA, DueAt: &due, MaxAttempts: pa.MaxAttempts, Detail: "discovery: " + pa.Found,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if len(pa.DependsOn) > 0 {
+		a.Status = store.ActionBlocked
+		a.BlockedReason = "waits for " + strings.Join(pa.DependsOn, ", ")
+	} else if pa.Phase > 1 {
+		a.Status = store.ActionBlocked
+		a.BlockedReason = "waits for earlier phases"
+	}
+	return a
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func orEmptySlice(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,188 @@
+package engine_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/testkit"
+	"github.com/kineticsec/kinetic/jobs"
+	"github.com/kineticsec/kinetic/store"
+)
+
+func actionNamed(t *testing.T, c *store.Case, name string) store.Action {
+	t.Helper()
+	for _, a := range c.Actions {
+		if a.Name == name {
+			return a
+		}
+	}
+	t.Fatalf("case %d has no action %s", c.ID, name)
+	return store.Action{}
+}
+
+func reload(t *testing.T, s *store.Store, id int64) *store.Case {
+	t.Helper()
+	c, err := s.CaseWithActions(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func countEvents(t *testing.T, s *store.Store, actionID int64, event string) int64 {
+	t.Helper()
+	var n int64
+	if err := s.DB.Model(&store.AuditEvent{}).Where("action_id = ? AND event = ?", actionID, event).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Eight workers receive the same task at once: exactly one runs it.
+func TestRacingWorkersRunAnActionOnce(t *testing.T) {
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Latency: 30 * time.Millisecond})
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1"}) // no worker: tasks wait in Redis
+	a := actionNamed(t, reload(t, k.Store, c.ID), "disable_ad")
+	if a.Status != store.ActionQueued {
+		t.Fatalf("disable_ad is %s, want queued", a.Status)
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := k.Engine.RunAction(context.Background(), a.ID, a.Generation); err != nil {
+				t.Errorf("RunAction: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	a = actionNamed(t, reload(t, k.Store, c.ID), "disable_ad")
+	if a.Status != store.ActionSucceeded || a.Attempts != 1 {
+		t.Fatalf("disable_ad %s after %d attempts, want succeeded after 1", a.Status, a.Attempts)
+	}
+	if n := countEvents(t, k.Store, a.ID, "action.started"); n != 1 {
+		t.Fatalf("%d action.started events, want 1", n)
+	}
+	effects := 0
+	for _, e := range k.Sandbox("ad").Effects() {
+		if e.Operation == "disable_account" {
+			effects++
+		}
+	}
+	if effects != 1 {
+		t.Fatalf("%d disable effects in AD, want 1", effects)
+	}
+	// A task of the same generation arriving again (asynq redelivery) is
+	// dropped.
+	if err := k.Engine.RunAction(context.Background(), a.ID, a.Generation); err != nil {
+		t.Fatal(err)
+	}
+	if n := countEvents(t, k.Store, a.ID, "action.started"); n != 1 {
+		t.Fatalf("a redelivered task ran again (%d starts)", n)
+	}
+}
+
+// A worker claims an action and dies (its lease is never renewed). The
+// sweep takes the action back under a new generation, a live worker runs it
+// once, and the dead worker's task, delivered again later, is dropped.
+func TestLeaseLapseAfterWorkerDeathRunsTheActionExactlyOnce(t *testing.T) {
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB})
+	ctx := context.Background()
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1"})
+	a := actionNamed(t, reload(t, k.Store, c.ID), "disable_ad")
+	deadGen := a.Generation
+
+	// The dead worker's claim: moved to running with a lease that has
+	// already ended, as if its process was killed mid-call.
+	err := k.Store.Tx(ctx, func(tx *gorm.DB) error {
+		ok, err := store.ClaimAction(tx, a.ID, deadGen, time.Now().UTC().Add(-time.Minute), 10*time.Second)
+		if err == nil && !ok {
+			t.Fatal("claim failed")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := k.Engine.Sweep(ctx, time.Second)
+	if err != nil || st.LeasesExpired != 1 {
+		t.Fatalf("sweep took back %d leases (%v), want 1", st.LeasesExpired, err)
+	}
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	c = k.WaitClosed(t, c.ID, 30*time.Second)
+	a = actionNamed(t, c, "disable_ad")
+	if a.Status != store.ActionSucceeded || a.Generation <= deadGen {
+		t.Fatalf("disable_ad %s gen %d (dead gen %d)", a.Status, a.Generation, deadGen)
+	}
+	if err := k.Engine.RunAction(ctx, a.ID, deadGen); err != nil { // the dead worker's task, redelivered
+		t.Fatal(err)
+	}
+	if n := countEvents(t, k.Store, a.ID, "action.lease_expired"); n != 1 {
+		t.Errorf("%d lease_expired events, want 1", n)
+	}
+	if d := k.DuplicateEffects(); len(d) > 0 {
+		t.Fatalf("duplicate effects: %v", d)
+	}
+	if c.Status != store.CaseCompleted {
+		t.Fatalf("case %s:\n%s", c.Status, engine.Summary(c))
+	}
+}
+
+// Redis loses every task (flushed, or restarted without persistence): the
+// database still says the actions are queued, and the sweep dispatches them
+// again.
+func TestFlushedRedisLosesNothing(t *testing.T) {
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB})
+	ctx := context.Background()
+	c := open(t, k, engine.Request{EmployeeID: "E2", Requester: "M1"})
+	if err := k.RDB.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	c = k.WaitClosed(t, c.ID, 30*time.Second)
+	if c.Status != store.CaseCompleted {
+		t.Fatalf("case %s:\n%s", c.Status, engine.Summary(c))
+	}
+	var n int64
+	k.Store.DB.Model(&store.AuditEvent{}).Where("case_id = ? AND event = ?", c.ID, "action.redispatched").Count(&n)
+	if n == 0 {
+		t.Fatal("no action.redispatched events: the completion did not come from the sweep")
+	}
+}
+
+func TestDispatchingTheSameGenerationTwiceIsHarmless(t *testing.T) {
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB})
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		if err := k.Dispatcher.DispatchAction(ctx, 4242, 1, time.Now()); err != nil {
+			t.Fatalf("dispatch %d: %v", i, err)
+		}
+	}
+	info, err := k.Dispatcher.Inspector().GetQueueInfo(jobs.Queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Pending != 1 {
+		t.Fatalf("%d pending tasks, want 1", info.Pending)
+	}
+	pending, err := k.Dispatcher.ActionTaskPending(ctx, 4242, 1)
+	if err != nil || !pending {
+		t.Fatalf("pending=%t err=%v", pending, err)
+	}
+	if pending, _ := k.Dispatcher.ActionTaskPending(ctx, 4242, 2); pending {
+		t.Fatal("generation 2 was never dispatched")
+	}
+}

@@ -1,0 +1,192 @@
+// Package app assembles a running Kinetic from configuration: the store, the
+// Redis (real or in-process), the connector registry, the engine, the job
+// layer and the metrics registry. The kinetic command, the demo, the
+// benchmarks and the integration tests all build through it, so they run
+// the same wiring.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
+
+	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/jobs"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Options tune Build beyond the configuration.
+type Options struct {
+	Log *logrus.Entry
+	// Now overrides the clock (tests).
+	Now func() time.Time
+	// Observers are passed to the engine.
+	Observers []engine.Observer
+	// SkipMigrate leaves the schema alone (audit commands on a read-only
+	// copy).
+	SkipMigrate bool
+	// NoRedis builds without a queue (plan, audit, migrate): dispatching
+	// then fails, which those commands never do.
+	NoRedis bool
+	// Store, when set, is used instead of opening the configured database
+	// (tests share one fresh database between apps). Close leaves it open.
+	Store *store.Store
+}
+
+// App is a built Kinetic.
+type App struct {
+	Config      *configs.Config
+	Log         *logrus.Entry
+	Store       *store.Store
+	Directory   *directory.File
+	Connectors  *connectors.Registry
+	Engine      *engine.Engine
+	Dispatcher  *jobs.Dispatcher
+	Gate        *jobs.Gate
+	Metrics     *prometheus.Registry
+	RedisOpt    asynq.RedisClientOpt
+	RDB         *redis.Client
+	miniredis   *miniredis.Miniredis
+	workers     []*jobs.Worker
+	sharedStore bool
+}
+
+// Build opens everything the configuration names. Close releases it.
+func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err error) {
+	if o.Log == nil {
+		o.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	a = &App{Config: cfg, Log: o.Log, Metrics: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	svc := cfg.Service
+	if o.Store != nil {
+		a.Store, a.sharedStore = o.Store, true
+	} else {
+		a.Store, err = store.Open(ctx, store.Options{
+			Driver: svc.Database.Driver, DSN: svc.Database.DSN.Value(), Path: svc.Database.Path,
+			Log: o.Log.WithField("component", "store"),
+		})
+		if err != nil {
+			return a, fmt.Errorf("opening the database: %w", err)
+		}
+	}
+	if !o.SkipMigrate {
+		if err = a.Store.Migrate(ctx); err != nil {
+			return a, fmt.Errorf("migrating the database: %w", err)
+		}
+	}
+	a.Directory, err = cfg.OpenDirectory()
+	if err != nil {
+		return a, fmt.Errorf("loading the HR directory: %w", err)
+	}
+	a.Connectors, err = cfg.BuildConnectors(a.Directory, o.Log.WithField("component", "connectors"))
+	if err != nil {
+		return a, fmt.Errorf("building connectors: %w", err)
+	}
+	var disp engine.Dispatcher = noQueue{}
+	var gate engine.Gate
+	if !o.NoRedis {
+		addr := svc.Redis.Addr
+		if svc.Redis.Embedded {
+			a.miniredis, err = miniredis.Run()
+			if err != nil {
+				return a, fmt.Errorf("starting the embedded Redis: %w", err)
+			}
+			addr = a.miniredis.Addr()
+		}
+		a.RedisOpt = asynq.RedisClientOpt{Addr: addr, Password: svc.Redis.Password.Value(), DB: svc.Redis.DB}
+		a.RDB = redis.NewClient(&redis.Options{Addr: addr, Password: svc.Redis.Password.Value(), DB: svc.Redis.DB})
+		a.Dispatcher = jobs.NewDispatcher(a.RedisOpt)
+		a.Gate = jobs.NewGate(a.RDB, a.Metrics)
+		a.Metrics.MustRegister(jobs.QueueCollector{D: a.Dispatcher})
+		disp, gate = a.Dispatcher, a.Gate
+	}
+	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Engine, err = engine.New(engine.Options{
+		Store: a.Store, Directory: a.Directory, Policy: cfg.Policy, Connectors: a.Connectors,
+		Dispatcher: disp, Gate: gate, Now: o.Now, Log: o.Log.WithField("component", "engine"),
+		Metrics: engine.NewMetrics(a.Metrics, a.Store), Admins: svc.Admins, HRRoles: svc.HRRoles,
+		Lease: svc.Workers.Lease.D(), Observers: o.Observers,
+	})
+	if err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// StartWorker starts a worker (task processing plus the recovery sweep) in
+// this process.
+func (a *App) StartWorker() (*jobs.Worker, error) {
+	if a.Dispatcher == nil {
+		return nil, errors.New("no queue configured")
+	}
+	w := jobs.NewWorker(jobs.WorkerOptions{
+		Redis: a.RedisOpt, Engine: a.Engine, Concurrency: a.Config.Service.Workers.Concurrency,
+		SweepInterval: a.Config.Service.Workers.SweepInterval.D(), Log: a.Log.WithField("component", "worker"),
+	})
+	if err := w.Start(); err != nil {
+		return nil, err
+	}
+	a.workers = append(a.workers, w)
+	return w, nil
+}
+
+// Ready checks the database and Redis.
+func (a *App) Ready(ctx context.Context) error {
+	if err := a.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if a.RDB != nil {
+		if err := a.RDB.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close stops workers and releases every connection.
+func (a *App) Close() {
+	for _, w := range a.workers {
+		w.Shutdown()
+	}
+	a.workers = nil
+	if a.Dispatcher != nil {
+		_ = a.Dispatcher.Close()
+	}
+	if a.RDB != nil {
+		_ = a.RDB.Close()
+	}
+	if a.miniredis != nil {
+		a.miniredis.Close()
+	}
+	if a.Connectors != nil {
+		_ = a.Connectors.Close()
+	}
+	if a.Store != nil && !a.sharedStore {
+		_ = a.Store.Close()
+	}
+}
+
+// noQueue is the dispatcher of an App built without Redis.
+type noQueue struct{}
+
+var errNoQueue = errors.New("this command runs without a queue")
+
+func (noQueue) DispatchAction(context.Context, int64, int, time.Time) error { return errNoQueue }
+func (noQueue) DispatchCaseStart(context.Context, int64, time.Time) error   { return errNoQueue }
+func (noQueue) ActionTaskPending(context.Context, int64, int) (bool, error) { return false, errNoQueue }

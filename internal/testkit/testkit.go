@@ -1,0 +1,226 @@
+// Package testkit builds a complete Kinetic for integration tests: a fresh
+// database from store.OpenTest (PostgreSQL under CI), the test Redis from
+// testenv, sandbox connectors, a small HR directory and policy written to a
+// temporary directory and loaded through configs.Load like a real
+// deployment's files.
+package testkit
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors/sandbox"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/testenv"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Directory is the test HR directory: E1 a full-time employee managed by
+// M1, E2 a contractor, E3 inactive, M1 a manager, H1 HR, X1 a colleague,
+// A1 an admin.
+const Directory = `[
+ {"id":"A1","email":"admin@example.test","name":"Ada Admin","type":"employee","status":"active","role_profiles":["it-admin"]},
+ {"id":"H1","email":"hr@example.test","name":"Hal HR","type":"employee","status":"active","hr_role":true},
+ {"id":"M1","email":"manager@example.test","name":"Mia Manager","type":"employee","status":"active","department":"Sales"},
+ {"id":"X1","email":"colleague@example.test","name":"Xavi Colleague","type":"employee","status":"active","manager":"M1","department":"Sales"},
+ {"id":"E1","email":"erin@example.test","name":"Erin Employee","username":"erin","type":"employee","status":"active","manager":"M1","department":"Sales","time_zone":"America/New_York",
+  "accounts":{"ad":"erin","okta":"erin@example.test","badge":"B-1","payroll":"P-1"},"equipment":["LT-1"]},
+ {"id":"E2","email":"carl@example.test","name":"Carl Contractor","username":"carl","type":"contractor","status":"active","manager":"M1","department":"Engineering",
+  "accounts":{"ad":"carl","okta":"carl@example.test","badge":"B-2"}},
+ {"id":"E3","email":"gone@example.test","name":"Gone Person","type":"employee","status":"inactive","manager":"M1"}
+]`
+
+// Policy is the test policy: critical, entitlement and notification phases
+// with dependencies inside the critical and entitlement phases.
+const Policy = `version: 1
+defaults:
+  sla: {critical: 1h, entitlements: 4h, notifications: 24h}
+  max_attempts: 4
+  equipment_due: 7d
+actions:
+  disable_ad: {connector: ad, operation: disable_account, phase: critical}
+  revoke_okta_sessions: {connector: okta, operation: revoke_sessions, phase: critical}
+  deactivate_okta: {connector: okta, operation: deactivate_user, phase: critical, depends_on: [revoke_okta_sessions]}
+  remove_ad_groups: {connector: ad, operation: remove_group_memberships, phase: entitlements, depends_on: [disable_ad]}
+  deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements}
+  create_recovery_task: {connector: assets, operation: create_recovery_task, phase: notifications}
+  notify_payroll: {connector: payroll, operation: notify, phase: notifications, params: {template: final_pay}}
+rules:
+  - name: everyone
+    when: "true"
+    add: [disable_ad, revoke_okta_sessions, deactivate_okta, remove_ad_groups, deactivate_badge, create_recovery_task, notify_payroll]
+  - name: contractors
+    when: 'employee.type == "contractor"'
+    remove: [notify_payroll]
+`
+
+// Options tune the kit.
+type Options struct {
+	// Latency of every sandbox call; default 0.
+	Latency time.Duration
+	// Lease for running actions; default 2s.
+	Lease time.Duration
+	// SweepInterval for workers; default 200ms.
+	SweepInterval time.Duration
+	// RedisDB selects the Redis database (one per test package).
+	RedisDB int
+	// Policy replaces the test policy.
+	Policy string
+	// Now overrides the engine's clock.
+	Now       func() time.Time
+	Observers []engine.Observer
+	// Store reuses a store (two apps on one database); nil opens a fresh one.
+	Store *store.Store
+	// RedisAddr reuses a Redis address (two apps on one queue).
+	RedisAddr string
+}
+
+// Kit is a built test Kinetic.
+type Kit struct {
+	*app.App
+	Dir       string
+	RedisAddr string
+}
+
+// New builds a Kit; it is closed when the test ends.
+func New(t testing.TB, o Options) *Kit {
+	t.Helper()
+	if o.Lease == 0 {
+		o.Lease = 2 * time.Second
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = 200 * time.Millisecond
+	}
+	if o.Policy == "" {
+		o.Policy = Policy
+	}
+	st := o.Store
+	if st == nil {
+		st = store.OpenTest(t)
+	}
+	addr, db := o.RedisAddr, o.RedisDB
+	if addr == "" {
+		addr, db = testenv.RedisAddr(t, o.RedisDB)
+	}
+	dir := t.TempDir()
+	var conns strings.Builder
+	for _, sys := range []string{"ad", "okta", "badge", "assets", "payroll"} {
+		fmt.Fprintf(&conns, "  %s:\n    type: sandbox\n    sandbox: {system: %s, latency: %s}\n", sys, sys, o.Latency)
+	}
+	svc := fmt.Sprintf(`database: {driver: sqlite, path: %s}
+redis: {addr: "%s", db: %d}
+directory: {file: directory.json}
+policy: policy.yaml
+admins: [A1]
+workers: {concurrency: 8, lease: %s, sweep_interval: %s}
+log: {level: warn, format: text}
+connectors:
+%s`, filepath.Join(dir, "unused.db"), addr, db, o.Lease, o.SweepInterval, conns.String())
+	write(t, dir, "kinetic.yaml", svc)
+	write(t, dir, "policy.yaml", o.Policy)
+	write(t, dir, "directory.json", Directory)
+	cfg, err := configs.Load(filepath.Join(dir, "kinetic.yaml"))
+	if err != nil {
+		t.Fatalf("loading the test config: %v", err)
+	}
+	l := logrus.New()
+	l.Out = testWriter{t}
+	l.Level = logrus.WarnLevel
+	a, err := app.Build(context.Background(), cfg, app.Options{Log: logrus.NewEntry(l), Now: o.Now, Observers: o.Observers, Store: st})
+	if err != nil {
+		t.Fatalf("building the test app: %v", err)
+	}
+	t.Cleanup(a.Close)
+	return &Kit{App: a, Dir: dir, RedisAddr: addr}
+}
+
+// Sandbox returns the named sandbox connector.
+func (k *Kit) Sandbox(name string) *sandbox.Connector {
+	in, ok := k.Connectors.Get(name)
+	if !ok {
+		panic("no connector " + name)
+	}
+	return in.Connector.(*sandbox.Connector)
+}
+
+// TotalEffects counts the external effects all sandboxes recorded.
+func (k *Kit) TotalEffects() int {
+	n := 0
+	for _, name := range k.Connectors.Names() {
+		n += len(k.Sandbox(name).Effects())
+	}
+	return n
+}
+
+// DuplicateEffects lists effects recorded twice (same system, operation,
+// account and change).
+func (k *Kit) DuplicateEffects() []string {
+	var dups []string
+	for _, name := range k.Connectors.Names() {
+		seen := map[string]bool{}
+		for _, e := range k.Sandbox(name).Effects() {
+			key := name + " " + e.Operation + " " + e.Account + " " + e.Change
+			if seen[key] {
+				dups = append(dups, key)
+			}
+			seen[key] = true
+		}
+	}
+	return dups
+}
+
+// WaitClosed polls until the case is closed or the deadline passes.
+func (k *Kit) WaitClosed(t testing.TB, caseID int64, within time.Duration) *store.Case {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c, err := k.Store.CaseWithActions(context.Background(), caseID)
+		if err != nil {
+			t.Fatalf("loading case %d: %v", caseID, err)
+		}
+		if !store.CaseOpen(c.Status) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("case %d still %s after %s:\n%s", caseID, c.Status, within, engine.Summary(c))
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
+	}
+}
+
+// Count counts rows of a model matching a condition.
+func (k *Kit) Count(t testing.TB, model any, where string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	q := k.Store.DB.Model(model)
+	if where != "" {
+		q = q.Where(where, args...)
+	}
+	if err := q.Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func write(t testing.TB, dir, name, data string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,225 @@
+// Package jobs carries Kinetic's work over asynq (Redis): one task per
+// action attempt and one per scheduled case start, the worker that runs
+// them through the engine, the per-connector rate limits and concurrency
+// caps shared by every worker process through Redis, and the recovery sweep.
+//
+// The queue only carries work; the database is the truth. A task id is
+// derived from (action id, generation), so dispatching the same generation
+// twice is harmless, and a task left over from an older generation is
+// dropped by the engine when it arrives.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/sirupsen/logrus"
+
+	"github.com/kineticsec/kinetic/engine"
+)
+
+// Task types.
+const (
+	TypeRunAction = "kinetic:action:run"
+	TypeStartCase = "kinetic:case:start"
+)
+
+// Queue is the asynq queue Kinetic uses.
+const Queue = "kinetic"
+
+type actionPayload struct {
+	ActionID int64 `json:"action_id"`
+	Gen      int   `json:"gen"`
+}
+
+type casePayload struct {
+	CaseID int64 `json:"case_id"`
+}
+
+// ActionTaskID is the task id for one generation of an action.
+func ActionTaskID(actionID int64, gen int) string { return fmt.Sprintf("action-%d-g%d", actionID, gen) }
+
+// CaseStartTaskID is the task id for starting a case.
+func CaseStartTaskID(caseID int64) string { return fmt.Sprintf("case-start-%d", caseID) }
+
+// Dispatcher implements engine.Dispatcher with asynq.
+type Dispatcher struct {
+	client    *asynq.Client
+	inspector *asynq.Inspector
+}
+
+// NewDispatcher connects a dispatcher to Redis.
+func NewDispatcher(opt asynq.RedisConnOpt) *Dispatcher {
+	return &Dispatcher{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt)}
+}
+
+// Close releases the Redis connections.
+func (d *Dispatcher) Close() error {
+	err := d.client.Close()
+	if e2 := d.inspector.Close(); err == nil {
+		err = e2
+	}
+	return err
+}
+
+// Inspector exposes the queue inspector (queue depth, task lookups).
+func (d *Dispatcher) Inspector() *asynq.Inspector { return d.inspector }
+
+// DispatchAction enqueues one generation of an action. A duplicate of an
+// already-enqueued generation is a success.
+func (d *Dispatcher) DispatchAction(ctx context.Context, actionID int64, gen int, at time.Time) error {
+	p, _ := json.Marshal(actionPayload{ActionID: actionID, Gen: gen})
+	opts := []asynq.Option{asynq.Queue(Queue), asynq.TaskID(ActionTaskID(actionID, gen)), asynq.MaxRetry(20)}
+	if time.Until(at) > 0 {
+		opts = append(opts, asynq.ProcessAt(at))
+	}
+	_, err := d.client.EnqueueContext(ctx, asynq.NewTask(TypeRunAction, p), opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// DispatchCaseStart enqueues a case's start at its effective time.
+func (d *Dispatcher) DispatchCaseStart(ctx context.Context, caseID int64, at time.Time) error {
+	p, _ := json.Marshal(casePayload{CaseID: caseID})
+	_, err := d.client.EnqueueContext(ctx, asynq.NewTask(TypeStartCase, p),
+		asynq.Queue(Queue), asynq.TaskID(CaseStartTaskID(caseID)), asynq.ProcessAt(at), asynq.MaxRetry(20))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// ActionTaskPending reports whether the queue still holds the task for
+// this generation in a state that will run it.
+func (d *Dispatcher) ActionTaskPending(ctx context.Context, actionID int64, gen int) (bool, error) {
+	info, err := d.inspector.GetTaskInfo(Queue, ActionTaskID(actionID, gen))
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted, nil
+}
+
+// Handler returns the asynq handler that runs Kinetic's tasks through eng.
+func Handler(eng *engine.Engine) asynq.Handler {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TypeRunAction, func(ctx context.Context, t *asynq.Task) error {
+		var p actionPayload
+		if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ActionID == 0 {
+			return fmt.Errorf("malformed action task payload: %w", asynq.SkipRetry)
+		}
+		return eng.RunAction(ctx, p.ActionID, p.Gen)
+	})
+	mux.HandleFunc(TypeStartCase, func(ctx context.Context, t *asynq.Task) error {
+		var p casePayload
+		if err := json.Unmarshal(t.Payload(), &p); err != nil || p.CaseID == 0 {
+			return fmt.Errorf("malformed case task payload: %w", asynq.SkipRetry)
+		}
+		return eng.StartCase(ctx, p.CaseID)
+	})
+	return mux
+}
+
+// WorkerOptions configure a Worker.
+type WorkerOptions struct {
+	Redis  asynq.RedisConnOpt
+	Engine *engine.Engine
+	// Concurrency is the number of tasks run at once; default 20.
+	Concurrency int
+	// SweepInterval is how often the recovery sweep runs; default 5s. A
+	// negative value disables the sweep in this process.
+	SweepInterval time.Duration
+	Log           *logrus.Entry
+}
+
+// Worker runs tasks and the recovery sweep.
+type Worker struct {
+	srv    *asynq.Server
+	o      WorkerOptions
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewWorker builds a worker.
+func NewWorker(o WorkerOptions) *Worker {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 20
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = 5 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	srv := asynq.NewServer(o.Redis, asynq.Config{
+		Concurrency:              o.Concurrency,
+		Queues:                   map[string]int{Queue: 1},
+		DelayedTaskCheckInterval: 200 * time.Millisecond,
+		ShutdownTimeout:          10 * time.Second,
+		Logger:                   o.Log.WithField("component", "asynq"),
+		LogLevel:                 asynq.WarnLevel,
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			// Infrastructure errors only (the engine owns connector retries):
+			// 1 s, 2 s, 4 s … capped at 30 s.
+			return min(time.Second<<min(n, 5), 30*time.Second)
+		},
+	})
+	return &Worker{srv: srv, o: o}
+}
+
+// Start starts processing and the sweep loop.
+func (w *Worker) Start() error {
+	if err := w.srv.Start(Handler(w.o.Engine)); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel, w.done = cancel, make(chan struct{})
+	go func() {
+		defer close(w.done)
+		if w.o.SweepInterval < 0 {
+			return
+		}
+		SweepLoop(ctx, w.o.Engine, w.o.SweepInterval, w.o.Log)
+	}()
+	return nil
+}
+
+// Shutdown stops the sweep and waits for running tasks (up to 10 s; a task
+// still running then is recovered by a sweep elsewhere when its lease ends).
+func (w *Worker) Shutdown() {
+	if w.cancel != nil {
+		w.cancel()
+		<-w.done
+	}
+	w.srv.Shutdown()
+}
+
+// SweepLoop runs eng.Sweep every interval until ctx ends. The grace period
+// before a queued action counts as lost is twice the interval.
+func SweepLoop(ctx context.Context, eng *engine.Engine, interval time.Duration, log *logrus.Entry) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st, err := eng.Sweep(ctx, 2*interval)
+			if err != nil && ctx.Err() == nil {
+				log.WithError(err).Warn("recovery sweep failed")
+				continue
+			}
+			if st.LeasesExpired+st.Redispatched+st.CasesStarted > 0 {
+				log.WithFields(logrus.Fields{"leases_expired": st.LeasesExpired, "redispatched": st.Redispatched, "cases_started": st.CasesStarted}).Info("recovery sweep")
+			}
+		}
+	}
+}

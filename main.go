@@ -1,0 +1,425 @@
+// Command kinetic offboards employees: it validates a request against HR
+// data, plans every revocation the policy calls for, runs them in parallel
+// through connectors with read-back verification, and keeps a hash-chained
+// audit trail.
+//
+// Exit codes: 0 success; 1 the command ran and found a failure (a demo
+// expectation not met, an audit chain that does not verify, a runtime
+// error); 2 bad usage or invalid configuration.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/term"
+
+	"github.com/kineticsec/kinetic/bot"
+	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/demo"
+)
+
+const usage = `kinetic — employee offboarding from chat, HR events and the API
+
+Usage:
+  kinetic <command> [flags]
+
+Commands:
+  serve            HTTP front ends, workers and the scheduler in one process
+  worker           workers and the recovery sweep only (scale out)
+  demo             offboard sample employees on the embedded default
+  plan             dry run: the actions an employee would get (changes nothing)
+  config validate  check the configuration and policy, listing every error
+  audit verify     check the audit trail's hash chain
+  audit export     write one case's audit record (--case ID --format json|csv)
+  migrate          create or update the database schema
+
+Every command takes --config FILE (or KINETIC_CONFIG); without one it uses
+the embedded default: SQLite file kinetic.db, in-process Redis, simulated
+systems. Run "kinetic <command> --help" for a command's flags.
+
+Exit codes: 0 success, 1 failure found or runtime error, 2 usage or configuration error.
+`
+
+// exitError carries an exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func usageErr(format string, a ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
+}
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "kinetic:", err)
+	} else {
+		code = 0
+	}
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return &exitError{code: 2, err: errors.New("a command is required")}
+		}
+		return nil
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr, true)
+	case "worker":
+		return cmdServe(ctx, rest, stdout, stderr, false)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
+	case "plan":
+		return cmdPlan(ctx, rest, stdout, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, rest, stdout, stderr)
+	case "config":
+		if len(rest) == 0 || rest[0] != "validate" {
+			return usageErr("usage: kinetic config validate [--config FILE]")
+		}
+		return cmdValidate(rest[1:], stdout, stderr)
+	case "audit":
+		if len(rest) == 0 {
+			return usageErr("usage: kinetic audit verify|export [flags]")
+		}
+		switch rest[0] {
+		case "verify":
+			return cmdAuditVerify(ctx, rest[1:], stdout, stderr)
+		case "export":
+			return cmdAuditExport(ctx, rest[1:], stdout, stderr)
+		}
+		return usageErr("unknown audit command %q (verify, export)", rest[0])
+	}
+	return usageErr("unknown command %q; run kinetic --help", cmd)
+}
+
+// flags builds a command's flag set with the shared --config flag.
+func flags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", os.Getenv("KINETIC_CONFIG"), "service config file (default: the embedded default; env KINETIC_CONFIG)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: kinetic %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs, cfg
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+func loadConfig(path string) (*configs.Config, error) {
+	var cfg *configs.Config
+	var err error
+	if path == "" {
+		cfg, err = configs.Default()
+	} else {
+		cfg, err = configs.Load(path)
+	}
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("invalid configuration:\n%w", err)}
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg *configs.Config, stderr io.Writer) *logrus.Entry {
+	l := logrus.New()
+	l.Out = stderr
+	if lvl, err := logrus.ParseLevel(cfg.Service.Log.Level); err == nil {
+		l.Level = lvl
+	}
+	format := cfg.Service.Log.Format
+	if format == "" || format == "auto" {
+		format = "json"
+		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "json" {
+		l.Formatter = &logrus.JSONFormatter{}
+	} else {
+		l.Formatter = &logrus.TextFormatter{FullTimestamp: true}
+	}
+	return logrus.NewEntry(l)
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serve bool) error {
+	name, synopsis := "worker", "worker [--config FILE]"
+	if serve {
+		name, synopsis = "serve", "serve [--config FILE] [--addr HOST:PORT]"
+	}
+	fs, cfgPath := flags(name, synopsis, stderr)
+	addr := fs.String("addr", os.Getenv("KINETIC_HTTP_ADDR"), "listen address (default from config, 127.0.0.1:8080; env KINETIC_HTTP_ADDR)")
+	if !serve {
+		fs.Lookup("addr").Usage = "metrics and health listen address (default: none)"
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if !serve && cfg.Service.Redis.Embedded {
+		return usageErr("kinetic worker needs a shared Redis: the embedded one lives inside one process (set redis.addr or KINETIC_REDIS_ADDR)")
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.Build(ctx, cfg, app.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if _, err := a.StartWorker(); err != nil {
+		return err
+	}
+	listen := *addr
+	if listen == "" && serve {
+		listen = cfg.Service.HTTP.Addr
+	}
+	if listen == "" {
+		log.Info("worker running")
+		<-ctx.Done()
+		return nil
+	}
+	tokens := map[string]string{}
+	for name, s := range cfg.Service.HTTP.APITokens {
+		tokens[name] = s.Value()
+	}
+	h := bot.NewHandler(bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APITokens: tokens, Log: log})
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "database": cfg.Service.Database.Driver, "embedded_redis": cfg.Service.Redis.Embedded}).Info("kinetic " + name + " listening")
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	db := fs.String("db", "kinetic.db", "SQLite file to write (kept afterwards for kinetic audit verify/export)")
+	plain := fs.Bool("plain", false, "print plain progress lines even on a terminal")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: kinetic demo [--db FILE] [--plain]\n\nOffboards several sample employees on the embedded default and checks the outcome.")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	tty := false
+	if f, ok := stdout.(*os.File); ok && !*plain {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	ok, err := demo.Run(ctx, demo.Options{DBPath: *db, Out: stdout, TTY: tty})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &exitError{code: 1, err: errors.New("demo: some expectations were not met (see above)")}
+	}
+	return nil
+}
+
+func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("plan", "plan --employee ID|--email ADDR [--involuntary] [--reason TEXT] [--offline] [--json] [--config FILE]", stderr)
+	id := fs.String("employee", "", "HR employee id")
+	email := fs.String("email", "", "employee email (instead of --employee)")
+	invol := fs.Bool("involuntary", false, "plan as an involuntary (immediate) termination")
+	reason := fs.String("reason", "", "reason, as rules may test request.reason")
+	offline := fs.Bool("offline", false, "skip connector lookups")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" && *email == "" {
+		return usageErr("plan needs --employee or --email")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	cfg.Service.Log.Level = "error"
+	a, err := app.Build(ctx, cfg, app.Options{Log: newLogger(cfg, stderr), NoRedis: true, SkipMigrate: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	p, err := a.Engine.Plan(ctx, engine.Request{EmployeeID: *id, Email: *email, Involuntary: *invol, Reason: *reason, Trigger: "cli"}, *offline)
+	if err != nil {
+		if errors.Is(err, engine.ErrUnknownEmployee) {
+			return &exitError{code: 1, err: err}
+		}
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	fmt.Fprint(stdout, engine.FormatPlan(p))
+	return nil
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("config validate", "config validate [--config FILE]", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	src := cfg.Service.File
+	if src == "" {
+		src = "the embedded default"
+	}
+	fmt.Fprintf(stdout, "%s is valid: %d connectors, %d catalog actions, %d rules, policy %s\n",
+		src, len(cfg.Service.Connectors), len(cfg.Policy.File.Actions), len(cfg.Policy.File.Rules), cfg.Policy.Hash[:12])
+	return nil
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("migrate", "migrate [--config FILE]", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	a, err := app.Build(ctx, cfg, app.Options{Log: newLogger(cfg, stderr), NoRedis: true})
+	if err != nil {
+		return err
+	}
+	a.Close()
+	fmt.Fprintf(stdout, "database schema is up to date (%s)\n", cfg.Service.Database.Driver)
+	return nil
+}
+
+func openForAudit(ctx context.Context, cfgPath string, stderr io.Writer) (*app.App, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Service.Database.Driver == "sqlite" {
+		if _, err := os.Stat(cfg.Service.Database.Path); err != nil {
+			return nil, &exitError{code: 1, err: fmt.Errorf("no database at %s (run kinetic demo or serve first, or pass --config)", cfg.Service.Database.Path)}
+		}
+	}
+	cfg.Service.Log.Level = "error"
+	return app.Build(ctx, cfg, app.Options{Log: newLogger(cfg, stderr), NoRedis: true, SkipMigrate: true})
+}
+
+func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("audit verify", "audit verify [--config FILE]", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := openForAudit(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	rep, err := a.Store.VerifyAudit(ctx)
+	if err != nil {
+		return err
+	}
+	if !rep.OK {
+		fmt.Fprintf(stdout, "audit chain BROKEN at event %d: %s\n", rep.FirstBad, rep.Problem)
+		return &exitError{code: 1, err: fmt.Errorf("audit chain does not verify (first broken event %d)", rep.FirstBad)}
+	}
+	fmt.Fprintf(stdout, "audit chain OK: %d events, head %d %s\n", rep.Events, rep.HeadSeq, rep.HeadHash)
+	return nil
+}
+
+func cmdAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("audit export", "audit export --case ID [--format json|csv] [--out FILE] [--config FILE]", stderr)
+	caseID := fs.Int64("case", 0, "case id")
+	format := fs.String("format", "json", "json or csv")
+	out := fs.String("out", "", "write to FILE instead of standard output")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *caseID <= 0 {
+		return usageErr("audit export needs --case ID")
+	}
+	if *format != "json" && *format != "csv" {
+		return usageErr("--format must be json or csv")
+	}
+	a, err := openForAudit(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	n, err := a.Store.ExportAudit(ctx, *caseID, *format, w)
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		fmt.Fprintf(stdout, "wrote %d events of case %d to %s\n", n, *caseID, *out)
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPostgresDSNEnv names the environment variable that points tests at a
+// PostgreSQL server, e.g.
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable. The role must
+// be allowed to create databases.
+const TestPostgresDSNEnv = "KINETIC_TEST_POSTGRES_DSN"
+
+// testMaxOpenConns caps a test PostgreSQL store's pool, so packages tested
+// in parallel stay under the server's connection limit.
+const testMaxOpenConns = 10
+
+// OpenTest returns a migrated, empty Store for a test, closed (and on
+// PostgreSQL dropped) when the test ends.
+//
+// With KINETIC_TEST_POSTGRES_DSN set it creates a fresh database
+// kinetic_test_<random> on that server. Without it, under CI=true, the test
+// fails; otherwise it uses SQLite in t.TempDir().
+func OpenTest(t testing.TB) *Store {
+	t.Helper()
+	dsn := os.Getenv(TestPostgresDSNEnv)
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(TestPostgresDSNEnv + " must be set under CI")
+		}
+		return OpenTestSQLite(t)
+	}
+	return openTestPostgres(t, dsn)
+}
+
+// OpenTestSQLite returns a migrated, empty SQLite Store in t.TempDir(),
+// closed when the test ends.
+func OpenTestSQLite(t testing.TB) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, Options{Driver: DialectSQLite, Path: filepath.Join(t.TempDir(), "kinetic.db")})
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate sqlite: %v", err)
+	}
+	return s
+}
+
+func openTestPostgres(t testing.TB, dsn string) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, Options{Driver: DialectPostgres, DSN: createTestPostgres(t, dsn)})
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if sqlDB, err := s.DB.DB(); err == nil {
+		sqlDB.SetMaxOpenConns(testMaxOpenConns)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	return s
+}
+
+// createTestPostgres creates an empty database kinetic_test_<random> on
+// dsn's server, to be dropped when the test ends, and returns its DSN.
+func createTestPostgres(t testing.TB, dsn string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "kinetic_test_" + hex.EncodeToString(b[:])
+	testDSN, err := withDatabase(dsn, name)
+	if err != nil {
+		t.Fatalf("%s: %v", TestPostgresDSNEnv, err)
+	}
+	admin, err := Open(ctx, Options{Driver: DialectPostgres, DSN: dsn})
+	if err != nil {
+		t.Fatalf("open %s: %v", TestPostgresDSNEnv, err)
+	}
+	err = admin.DB.WithContext(ctx).Exec("CREATE DATABASE " + name).Error
+	_ = admin.Close()
+	if err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() { dropTestDatabase(t, dsn, name) })
+	return testDSN
+}
+
+// dropTestDatabase drops database name, first ending its connections.
+func dropTestDatabase(t testing.TB, dsn, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := Open(ctx, Options{Driver: DialectPostgres, DSN: dsn})
+	if err != nil {
+		t.Errorf("drop test database %s: %v", name, err)
+		return
+	}
+	defer func() { _ = admin.Close() }()
+	db := admin.DB.WithContext(ctx)
+	if err := db.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()", name).Error; err != nil {
+		t.Errorf("drop test database %s: %v", name, err)
+	}
+	if err := db.Exec("DROP DATABASE IF EXISTS " + name).Error; err != nil {
+		t.Errorf("drop test database %s: %v", name, err)
+	}
+}
+
+// withDatabase returns dsn pointed at database name.
+func withDatabase(dsn, name string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("not a valid URL")
+		}
+		u.Path = "/" + name
+		return u.String(), nil
+	}
+	// key=value form: a later key wins.
+	return dsn + " dbname=" + name, nil
+}
