@@ -260,11 +260,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	tty := false
-	if f, ok := stdout.(*os.File); ok && !*plain {
-		tty = term.IsTerminal(int(f.Fd()))
+	tty, width := false, 0
+	if f, ok := stdout.(*os.File); ok && !*plain && term.IsTerminal(int(f.Fd())) {
+		tty = true
+		width, _, _ = term.GetSize(int(f.Fd()))
 	}
-	ok, err := demo.Run(ctx, demo.Options{DBPath: *db, Out: stdout, TTY: tty})
+	ok, err := demo.Run(ctx, demo.Options{DBPath: *db, Out: stdout, TTY: tty, Width: width})
 	if err != nil {
 		return err
 	}
@@ -293,6 +294,12 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg.Service.Log.Level = "error"
+	if cfg.Service.Database.Driver == "sqlite" {
+		// A plan never reads the database; opening the configured file
+		// would leave an empty, unmigrated kinetic.db behind, on which a
+		// later `audit verify` fails with "no such table".
+		cfg.Service.Database.Path = ":memory:"
+	}
 	a, err := app.Build(ctx, cfg, app.Options{Log: newLogger(cfg, stderr), NoRedis: true, SkipMigrate: true})
 	if err != nil {
 		return err

@@ -32,6 +32,9 @@ type Options struct {
 	Out    io.Writer
 	// TTY redraws a live table; otherwise plain lines are printed.
 	TTY bool
+	// Width is the terminal's width in columns; table rows are clipped to
+	// it so a redraw never wraps (default 80).
+	Width int
 	// Log receives warnings; nil discards them.
 	Log *logrus.Entry
 	// ScheduledIn is how far ahead the scheduled case's effective time is;
@@ -67,7 +70,10 @@ func Run(ctx context.Context, o Options) (bool, error) {
 	cfg.Service.Database.Path = o.DBPath
 	cfg.Service.Workers.SweepInterval = configs.Duration(time.Second)
 
-	p := &printer{out: o.Out, tty: o.TTY, names: map[int64]string{}}
+	if o.Width <= 0 {
+		o.Width = 80
+	}
+	p := &printer{out: o.Out, tty: o.TTY, width: o.Width, names: map[int64]string{}}
 	a, err := app.Build(ctx, cfg, app.Options{Log: o.Log, Observers: []engine.Observer{p}})
 	if err != nil {
 		return false, err
@@ -339,6 +345,7 @@ type printer struct {
 	mu      sync.Mutex
 	out     io.Writer
 	tty     bool
+	width   int
 	names   map[int64]string
 	drawn   int
 	stopped bool
@@ -395,7 +402,16 @@ func (p *printer) table(cs []*store.Case, elapsed time.Duration) {
 		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
 	}
 	lines := 0
-	fmt.Fprintf(&b, "\x1b[2K  elapsed %s\n", elapsed.Round(100*time.Millisecond))
+	row := func(format string, args ...any) {
+		// Clip to the terminal so no row wraps: the redraw moves the cursor
+		// up by rows, not by wrapped lines.
+		line := []rune(fmt.Sprintf(format, args...))
+		if len(line) > p.width-1 {
+			line = append(line[:p.width-2], '…')
+		}
+		fmt.Fprintf(&b, "\x1b[2K%s\n", string(line))
+	}
+	row("  elapsed %s", elapsed.Round(100*time.Millisecond))
 	lines++
 	for _, c := range cs {
 		counts := map[string]int{}
@@ -407,22 +423,15 @@ func (p *printer) table(cs []*store.Case, elapsed time.Duration) {
 		extra := ""
 		for _, a := range c.Actions {
 			if a.Status == store.ActionQueued && a.Attempts > 0 {
-				extra = fmt.Sprintf(" retrying %s (attempt %d): %s", a.Name, a.Attempts+1, clip(a.LastError, 60))
+				extra = fmt.Sprintf(" retrying %s (attempt %d, %s)", a.Name, a.Attempts+1, a.ErrorKind)
 			}
 		}
 		if c.Status == store.CaseScheduled {
 			extra = " starts " + c.EffectiveAt.Local().Format("15:04:05")
 		}
-		fmt.Fprintf(&b, "\x1b[2K  case %-3d %-16s %-10s %s %2d/%-2d running %d%s\n", c.ID, c.EmployeeName, c.Status, bar, done, len(c.Actions), counts[store.ActionRunning], extra)
+		row("  case %-3d %-16s %-10s %s %2d/%-2d running %d%s", c.ID, c.EmployeeName, c.Status, bar, done, len(c.Actions), counts[store.ActionRunning], extra)
 		lines++
 	}
 	p.drawn = lines
 	fmt.Fprint(p.out, b.String())
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
