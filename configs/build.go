@@ -10,6 +10,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
+	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/directory"
 )
 
@@ -18,20 +19,29 @@ import (
 //  1. give ConnectorInstance an `Okta *okta.Config `yaml:"okta"“ block;
 //  2. add its name to ConnectorTypes;
 //  3. add a case to typeBlocks, validateInstance (call the block's
-//     Validate), instanceOperations, baseURLs (so the outbound URL policy
-//     checks it) and BuildConnectors;
-//  4. add an instance to kinetic.example.yaml and a testdata/invalid case.
+//     Validate; report errors that name their own key, like webhook's
+//     *FieldError, with fieldErrors), instanceOperations, baseURLs (so the
+//     outbound URL policy checks it) and BuildConnectors (pass
+//     c.outboundPolicy() to a connector that makes HTTP calls);
+//  4. add an instance to kinetic.example.yaml (commented out when it needs
+//     a secret the example's tests do not set) and a testdata/invalid case.
 
-const sandboxType = sandbox.TypeName
+const (
+	sandboxType = sandbox.TypeName
+	webhookType = webhook.TypeName
+)
 
 // ConnectorTypes are the connector types configuration accepts.
-var ConnectorTypes = []string{sandboxType}
+var ConnectorTypes = []string{sandboxType, webhookType}
 
 // typeBlocks names the type-specific blocks set on ci.
 func typeBlocks(ci *ConnectorInstance) []string {
 	var set []string
 	if ci.Sandbox != nil {
 		set = append(set, sandboxType)
+	}
+	if ci.Webhook != nil {
+		set = append(set, webhookType)
 	}
 	return set
 }
@@ -50,6 +60,13 @@ func instanceOperations(ci *ConnectorInstance) (ops []connectors.Operation, ok b
 		}
 		ops = sandbox.Operations(ci.Sandbox.System)
 		return ops, ops != nil
+	case webhookType:
+		if ci.Webhook == nil {
+			return nil, false
+		}
+		// Exactly the configured operations (an unknown key is reported
+		// by the block's own validation).
+		return ci.Webhook.OperationList(), true
 	}
 	return nil, false
 }
@@ -64,13 +81,46 @@ func describeInstance(ci *ConnectorInstance) string {
 
 // baseURLs returns the base URLs ci calls, by key below the instance (e.g.
 // "okta.base_url"), for the outbound URL policy. Sandbox instances call
-// nothing.
+// nothing. A URL whose form is wrong is left to the block's validation, so
+// it is not reported twice.
 func baseURLs(ci *ConnectorInstance) map[string]string {
 	switch ci.Type {
 	case sandboxType:
 		return nil
+	case webhookType:
+		if ci.Webhook != nil && webhook.ValidateBaseURL(ci.Webhook.BaseURL) == nil {
+			return map[string]string{"webhook.base_url": ci.Webhook.BaseURL}
+		}
 	}
 	return nil
+}
+
+// fieldErrors records a type block's Validate error like blockErrors, except
+// that an error naming its own key below the block (webhook's *FieldError)
+// is reported at that key, e.g.
+// connectors.badges.webhook.operations.deactivate_badge.path.
+func fieldErrors(d *doc, path string, err error) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var fe *webhook.FieldError
+		if errors.As(e, &fe) && fe.Field != "" {
+			d.add(path+"."+fe.Field, "%v", fe.Err)
+			continue
+		}
+		blockErrors(d, path, e)
+	}
+}
+
+// outboundPolicy returns the outbound URL policy from outbound.allow_cidrs
+// and outbound.allow_hosts, for connectors that make HTTP calls.
+func (c *Config) outboundPolicy() (*connectors.URLPolicy, error) {
+	return connectors.NewURLPolicy(c.Service.Outbound.AllowCIDRs, c.Service.Outbound.AllowHosts)
 }
 
 // BuildConnectors constructs every configured connector instance (an
@@ -108,6 +158,22 @@ func (c *Config) BuildConnectors(dir *directory.File, log *logrus.Entry) (*conne
 			}
 			sc.SeedEmployees(emps)
 			conn, ops = sc, sandbox.Operations(ci.Sandbox.System)
+		case webhookType:
+			if ci.Webhook == nil {
+				errs = append(errs, fmt.Errorf("connector %q: type webhook needs a webhook block", name))
+				continue
+			}
+			policy, err := c.outboundPolicy()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("connector %q: %w", name, err))
+				continue
+			}
+			wc, err := webhook.New(name, *ci.Webhook, policy)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("connector %q: %w", name, err))
+				continue
+			}
+			conn, ops = wc, wc.Operations()
 		default:
 			errs = append(errs, fmt.Errorf("connector %q: unknown type %q (known: %s)", name, ci.Type, strings.Join(ConnectorTypes, ", ")))
 			continue

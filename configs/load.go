@@ -387,6 +387,12 @@ func validateInstance(d *doc, name string, ci *ConnectorInstance) {
 			return
 		}
 		blockErrors(d, path+".sandbox", ci.Sandbox.Validate())
+	case webhookType:
+		if ci.Webhook == nil {
+			d.add(path, "type webhook needs a webhook: block")
+			return
+		}
+		fieldErrors(d, path+".webhook", ci.Webhook.Validate())
 	default:
 		d.add(path+".type", "unknown connector type %q (known: %s)", ci.Type, strings.Join(ConnectorTypes, ", "))
 	}

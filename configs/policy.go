@@ -48,6 +48,7 @@ type Policy struct {
 	Hash string
 
 	rules []compiledRule
+	flags flags
 }
 
 type compiledRule struct {
@@ -132,7 +133,9 @@ func parsePolicy(name string, data []byte, svc *Service) (*Policy, *doc) {
 		return p, d
 	}
 	p.validate(d, svc)
+	p.validateApprovals(d, svc)
 	p.compile(d)
+	p.compileFlags(d)
 	return p, d
 }
 
@@ -428,16 +431,7 @@ func (p *Policy) Select(emp *directory.Employee, f Facts) (Selection, error) {
 	if emp == nil {
 		return Selection{}, errors.New("policy: no employee")
 	}
-	vars := map[string]any{
-		"employee": &employee{
-			ID: emp.ID, Email: emp.Email, Type: emp.Type, Status: emp.Status,
-			Department: emp.Department, Location: emp.Location, Country: emp.Country,
-			TimeZone: emp.TimeZone, Clearance: emp.Clearance,
-			RoleProfiles: nonNil(emp.RoleProfiles), Manager: emp.Manager, HRPartner: emp.HRPartner,
-			Attributes: nonNilMap(emp.Attributes),
-		},
-		"request": &request{Reason: f.Reason, Involuntary: f.Involuntary, Trigger: f.Trigger},
-	}
+	vars := celVars(emp, f)
 	var (
 		sel      Selection
 		chosen   = map[string]bool{}
@@ -501,6 +495,20 @@ func (p *Policy) Select(emp *directory.Employee, f Facts) (Selection, error) {
 		return cmp.Or(cmp.Compare(a.Phase, b.Phase), strings.Compare(a.Name, b.Name))
 	})
 	return sel, nil
+}
+
+// celVars are the CEL variables for emp and f.
+func celVars(emp *directory.Employee, f Facts) map[string]any {
+	return map[string]any{
+		"employee": &employee{
+			ID: emp.ID, Email: emp.Email, Type: emp.Type, Status: emp.Status,
+			Department: emp.Department, Location: emp.Location, Country: emp.Country,
+			TimeZone: emp.TimeZone, Clearance: emp.Clearance,
+			RoleProfiles: nonNil(emp.RoleProfiles), Manager: emp.Manager, HRPartner: emp.HRPartner,
+			Attributes: nonNilMap(emp.Attributes),
+		},
+		"request": &request{Reason: f.Reason, Involuntary: f.Involuntary, Trigger: f.Trigger},
+	}
 }
 
 // Actions returns the catalog's action names, sorted.

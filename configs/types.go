@@ -8,6 +8,7 @@ package configs
 
 import (
 	"github.com/kineticsec/kinetic/connectors/sandbox"
+	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -31,6 +32,12 @@ type Service struct {
 	Workers Workers  `yaml:"workers"`
 	// Outbound is the policy for connector base URLs.
 	Outbound Outbound `yaml:"outbound"`
+	// ApproverGroups are named groups of approvers (HR employee ids) that
+	// approval chains and the mass-termination guard refer to as
+	// "group:NAME". Membership is checked when someone decides.
+	ApproverGroups map[string][]string `yaml:"approver_groups"`
+	// Alerts names where escalations and security notices go.
+	Alerts Alerts `yaml:"alerts"`
 	// Connectors are the connector instances by name.
 	Connectors map[string]*ConnectorInstance `yaml:"connectors"`
 	Log        Log                           `yaml:"log"`
@@ -98,6 +105,17 @@ type Outbound struct {
 	AllowHosts []string `yaml:"allow_hosts"`
 }
 
+// Alerts names the destinations of escalations and security notices. The
+// chat front ends resolve them (a channel name, a user group).
+type Alerts struct {
+	// SecurityChannel is the security team's alerts channel (escalation
+	// level "security_alerts", breaches, orphans).
+	SecurityChannel string `yaml:"security_channel"`
+	// SecurityOfficers are HR ids told when a case matching the policy's
+	// security_officer_when opens.
+	SecurityOfficers []string `yaml:"security_officers"`
+}
+
 // Log configures logging.
 type Log struct {
 	// Level is debug, info, warn or error; default info.
@@ -117,8 +135,12 @@ type ConnectorInstance struct {
 	Concurrency int `yaml:"concurrency"`
 	// Timeout bounds one call; default 30s.
 	Timeout Duration `yaml:"timeout"`
+	// Owner is the owning team's channel or group, told first (escalation
+	// level "owner") when an action on this system is overdue.
+	Owner string `yaml:"owner"`
 
 	Sandbox *sandbox.Config `yaml:"sandbox"`
+	Webhook *webhook.Config `yaml:"webhook"`
 
 	// Name is the map key.
 	Name string `yaml:"-"`
@@ -141,6 +163,123 @@ type PolicyFile struct {
 	// Rules are evaluated in order; each whose When holds adds and removes
 	// actions and overrides SLAs.
 	Rules []*Rule `yaml:"rules"`
+
+	// Chains are approval chains by name.
+	Chains map[string]*Chain `yaml:"chains"`
+	// Exceptions are the exception kinds a requester may ask for, by name.
+	Exceptions map[string]*ExceptionDef `yaml:"exceptions"`
+	// ForbidCriticalExceptionsWhen is a CEL condition; when it holds, no
+	// exception may hold or delay a critical-phase action.
+	ForbidCriticalExceptionsWhen string `yaml:"forbid_critical_exceptions_when"`
+	// TwoPersonRuleWhen is a CEL condition; when it holds, every exception
+	// needs two distinct approvers, and nobody decides two steps.
+	TwoPersonRuleWhen string `yaml:"two_person_rule_when"`
+	// SecurityOfficerWhen is a CEL condition; when it holds, the security
+	// officers (alerts.security_officers) are told as the case opens.
+	SecurityOfficerWhen string `yaml:"security_officer_when"`
+	// Escalation defines how overdue actions escalate.
+	Escalation EscalationPolicy `yaml:"escalation"`
+	// Compliance profiles set case-level deadlines.
+	Compliance []*ComplianceProfile `yaml:"compliance"`
+	// MassTermination holds bursts of cases for approval.
+	MassTermination *MassGuard `yaml:"mass_termination"`
+}
+
+// Chain is an approval chain: ordered steps.
+type Chain struct {
+	Steps []*ChainStep `yaml:"steps"`
+}
+
+// ChainStep is one step of a chain.
+type ChainStep struct {
+	Name string `yaml:"name"`
+	// Approvers are references: manager, hr_partner, group:NAME, user:ID.
+	Approvers []string `yaml:"approvers"`
+	// Mode is any (default), all or n_of (with N).
+	Mode string `yaml:"mode"`
+	N    int    `yaml:"n"`
+	// Timeout is how long the step waits for decisions; default 24h.
+	Timeout Duration `yaml:"timeout"`
+	// OnTimeout is escalate (to Fallback, once, then deny), deny (the
+	// default) or approve (only for exception kinds with
+	// allow_auto_approve).
+	OnTimeout string   `yaml:"on_timeout"`
+	Fallback  []string `yaml:"fallback"`
+	// RemindBefore sends a reminder this long before the timeout.
+	RemindBefore Duration `yaml:"remind_before"`
+	// ReasonRequiredOnApprove makes approvers give a reason (deny always
+	// needs one).
+	ReasonRequiredOnApprove bool `yaml:"reason_required_on_approve"`
+}
+
+// Exception effects.
+const (
+	EffectForwarding     = "forwarding"
+	EffectLegalHold      = "legal_hold"
+	EffectDelayEquipment = "delay_equipment"
+	EffectDelayAction    = "delay_action"
+)
+
+// ExceptionDef is one exception kind.
+type ExceptionDef struct {
+	Description string `yaml:"description"`
+	// Effect is forwarding, legal_hold, delay_equipment or delay_action.
+	Effect string `yaml:"effect"`
+	// Chain names the approval chain.
+	Chain string `yaml:"chain"`
+	// Holds are catalog actions held while the request is pending.
+	Holds []string `yaml:"holds"`
+	// MaxDays bounds the days a forwarding, delay or equipment extension
+	// may last.
+	MaxDays int `yaml:"max_days"`
+	// AllowedDomains bounds forwarding targets.
+	AllowedDomains []string `yaml:"allowed_domains"`
+	// Add are catalog actions added on approval (forwarding: the forwarding
+	// action, with params forward_to and days; legal_hold: the preserving
+	// actions).
+	Add []string `yaml:"add"`
+	// AtExpiry are catalog actions scheduled for when the exception expires
+	// (forwarding: removing the forwarding).
+	AtExpiry []string `yaml:"at_expiry"`
+	// Actions are the catalog actions a delay_action request may name.
+	Actions []string `yaml:"actions"`
+	// ReleaseChain is the chain that releases a legal hold.
+	ReleaseChain string `yaml:"release_chain"`
+	// AllowAutoApprove lets a step's on_timeout be approve.
+	AllowAutoApprove bool `yaml:"allow_auto_approve"`
+}
+
+// EscalationPolicy defines levels for overdue actions.
+type EscalationPolicy struct {
+	Levels []*EscalationLevel `yaml:"levels"`
+}
+
+// EscalationLevel fires once, After the action's due time.
+type EscalationLevel struct {
+	After Duration `yaml:"after"`
+	// Notify are targets: owner (the connector's owning team),
+	// security_alerts (alerts.security_channel), user:ID, group:NAME,
+	// channel:NAME.
+	Notify []string `yaml:"notify"`
+}
+
+// ComplianceProfile sets a case-level deadline for cases it matches.
+type ComplianceProfile struct {
+	Name string `yaml:"name"`
+	// When is a CEL condition over employee and request.
+	When string `yaml:"when"`
+	// CriticalWithin: every critical action final within this of the
+	// effective time, or a breach is raised.
+	CriticalWithin Duration `yaml:"critical_within"`
+}
+
+// MassGuard holds new cases for approval when more than MaxCases were
+// requested within Window.
+type MassGuard struct {
+	MaxCases int      `yaml:"max_cases"`
+	Window   Duration `yaml:"window"`
+	// Approvers are user:ID or group:NAME references; any one decides.
+	Approvers []string `yaml:"approvers"`
 }
 
 // PolicyDefaults apply to every action unless overridden.

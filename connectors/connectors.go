@@ -34,7 +34,22 @@ const (
 	OpNotify                 Operation = "notify"
 	OpConvertMailbox         Operation = "convert_mailbox"
 	OpTransferOwnership      Operation = "transfer_ownership"
+	// Mailbox operations used by exceptions: forwarding kept for an
+	// approved period, a legal hold preserving the mailbox, and the
+	// destroying deletion a hold blocks.
+	OpSetForwarding    Operation = "set_forwarding"
+	OpRemoveForwarding Operation = "remove_forwarding"
+	OpPreserveMailbox  Operation = "preserve_mailbox"
+	OpDeleteMailbox    Operation = "delete_mailbox"
 )
+
+// AllOperations lists every operation above, in declaration order.
+var AllOperations = []Operation{
+	OpDisableAccount, OpRevokeSessions, OpRemoveGroupMemberships, OpDeactivateUser,
+	OpRevokeVPN, OpDeleteAccessKeys, OpDeactivateBadge, OpCreateRecoveryTask, OpNotify,
+	OpConvertMailbox, OpTransferOwnership, OpSetForwarding, OpRemoveForwarding,
+	OpPreserveMailbox, OpDeleteMailbox,
+}
 
 // Subject identifies the person an operation is about, as the HR directory
 // knows them. Connectors match on whichever identifier their system uses.

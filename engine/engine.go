@@ -71,15 +71,27 @@ type Observer interface {
 	Observe(Event)
 }
 
-// Event is a committed transition.
+// Event is a committed transition, and the engine's notification to front
+// ends: observers are the notifier interface chat front ends implement.
 type Event struct {
-	Kind     string // case_opened, case_started, case_closed, case_cancelled, action
-	CaseID   int64
-	ActionID int64
-	Name     string // action name
-	Status   string // new status of the case or action
-	Detail   string
-	At       time.Time
+	// Kind is one of: case_opened, case_started, case_closed,
+	// case_cancelled, action, approval_requested, approval_decided,
+	// approval_reminder, approval_escalated, approval_expired, escalation,
+	// breach, batch_held, batch_decided, security_officer_notice.
+	Kind       string
+	CaseID     int64
+	ActionID   int64
+	ApprovalID int64
+	BatchID    int64
+	Name       string // action name or exception kind
+	Status     string // new status of the case, action or approval
+	Detail     string
+	// Targets are who should hear of it: user:ID, group:NAME,
+	// channel:NAME (escalations, reminders, security notices).
+	Targets []string
+	// Level is an escalation's level (1-based).
+	Level int
+	At    time.Time
 }
 
 // Options construct an Engine. Store, Directory, Policy, Connectors and
@@ -109,6 +121,15 @@ type Options struct {
 	LookupTimeout time.Duration
 	// Observers are told about committed transitions.
 	Observers []Observer
+	// ApproverGroups resolve group:NAME approver references (HR ids).
+	ApproverGroups map[string][]string
+	// Owners maps connector instances to their owning team (escalation
+	// level target "owner").
+	Owners map[string]string
+	// SecurityChannel is the security alerts channel; SecurityOfficers are
+	// HR ids told of cleared cases.
+	SecurityChannel  string
+	SecurityOfficers []string
 }
 
 // Engine runs offboardings. It is safe for concurrent use.
@@ -127,6 +148,10 @@ type Engine struct {
 	lease   time.Duration
 	lookupT time.Duration
 	obs     []Observer
+	groups  map[string][]string
+	owners  map[string]string
+	secChan string
+	officer []string
 }
 
 // New builds an Engine.
@@ -139,6 +164,7 @@ func New(o Options) (*Engine, error) {
 		gate: o.Gate, now: o.Now, log: o.Log, metrics: o.Metrics,
 		admins: map[string]bool{}, hrRoles: map[string]bool{},
 		lease: o.Lease, lookupT: o.LookupTimeout, obs: o.Observers,
+		groups: o.ApproverGroups, owners: o.Owners, secChan: o.SecurityChannel, officer: o.SecurityOfficers,
 	}
 	e.policy.Store(o.Policy)
 	if e.gate == nil {
@@ -191,6 +217,38 @@ func (e *Engine) emit(evs ...Event) {
 			o.Observe(ev)
 		}
 	}
+}
+
+// LogObserver logs every notification: the notifier that exists without
+// chat.
+type LogObserver struct{ Log *logrus.Entry }
+
+// Observe implements Observer.
+func (l LogObserver) Observe(ev Event) {
+	if ev.Kind == "action" && ev.Status != store.ActionFailed && ev.Status != store.ActionBlocked {
+		return // per-action progress is too chatty for the log
+	}
+	f := logrus.Fields{"event": ev.Kind, "case": ev.CaseID}
+	if ev.ActionID != 0 {
+		f["action"] = ev.ActionID
+	}
+	if ev.ApprovalID != 0 {
+		f["approval"] = ev.ApprovalID
+	}
+	if ev.BatchID != 0 {
+		f["batch"] = ev.BatchID
+	}
+	if len(ev.Targets) > 0 {
+		f["targets"] = ev.Targets
+	}
+	if ev.Level > 0 {
+		f["level"] = ev.Level
+	}
+	msg := ev.Detail
+	if msg == "" {
+		msg = ev.Kind + " " + ev.Status
+	}
+	l.Log.WithFields(f).Info(msg)
 }
 
 type noGate struct{}

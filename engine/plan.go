@@ -38,6 +38,10 @@ type Request struct {
 	// IdempotencyKey dedupes repeated requests from systems: a second
 	// request with the same key returns the first case.
 	IdempotencyKey string
+	// Exceptions are requested together with the case, atomically: if one
+	// is refused, no case is opened. Their Requester defaults to the
+	// case's.
+	Exceptions []ExceptionRequest
 }
 
 // Discovery is what one connector's lookup found at planning time.
@@ -316,17 +320,37 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	var checked []*checkedException
+	for i := range req.Exceptions {
+		x := &req.Exceptions[i]
+		if x.Requester == "" {
+			x.Requester = req.Requester
+		}
+		chk, err := e.checkException(*x)
+		if err != nil {
+			return nil, err
+		}
+		checked = append(checked, chk)
+	}
 	plan, err := e.plan(ctx, req, emp, false)
 	if err != nil {
 		return nil, err
 	}
-	c, err := e.record(ctx, req, emp, plan)
+	cond, err := e.policy.Load().Conditions(emp, configs.Facts{Reason: req.Reason, Involuntary: req.Involuntary, Trigger: req.Trigger})
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	c, evs, err := e.record(ctx, req, emp, plan, cond, checked)
 	if err != nil {
 		return nil, err
 	}
-	e.emit(Event{Kind: "case_opened", CaseID: c.ID, Status: c.Status, At: c.CreatedAt})
+	e.emit(Event{Kind: "case_opened", CaseID: c.ID, Status: c.Status, At: c.CreatedAt,
+		Detail: fmt.Sprintf("%s (%s) requested by %s: %d actions, effective %s", emp.Name, emp.ID, req.Requester, len(plan.Actions), c.EffectiveAt.Format(time.RFC3339))})
+	e.emit(evs...)
 	e.log.WithFields(map[string]any{"case": c.ID, "employee": emp.ID, "actions": len(plan.Actions), "effective_at": c.EffectiveAt}).Info("case opened")
-	if !c.EffectiveAt.After(e.clock()) {
+	if c.Status == store.CaseHeld {
+		// Held by the mass-termination guard: it starts when released.
+	} else if !c.EffectiveAt.After(e.clock()) {
 		if err := e.StartCase(ctx, c.ID); err != nil {
 			// The case is recorded; the sweep starts it if this failed.
 			e.log.WithError(err).WithField("case", c.ID).Warn("starting case failed; the sweep will retry")
@@ -340,8 +364,9 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
 	return &Opened{Case: c, Plan: plan, Created: true}, nil
 }
 
-func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employee, plan *Plan) (*store.Case, error) {
+func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employee, plan *Plan, cond configs.Conditions, checked []*checkedException) (*store.Case, []Event, error) {
 	now := e.clock()
+	var evs []Event
 	c := &store.Case{
 		EmployeeID: emp.ID, EmployeeEmail: emp.Email, EmployeeName: emp.Name,
 		Trigger: req.Trigger, Requester: req.Requester, Reason: req.Reason,
@@ -353,13 +378,24 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 		k := req.IdempotencyKey
 		c.IdempotencyKey = &k
 	}
+	if cond.Compliance != nil {
+		dl := plan.EffectiveAt.Add(cond.Compliance.CriticalWithin.D())
+		c.ComplianceProfile, c.ComplianceDeadline = cond.Compliance.Name, &dl
+	}
 	snap, err := json.Marshal(emp)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pol := e.policy.Load()
 	err = e.store.Tx(ctx, func(tx *gorm.DB) error {
-		c.ID = 0 // the store may run this function again after a deadlock
+		c.ID, c.Status, c.BatchID, evs = 0, store.CaseScheduled, nil, nil // the store may run this function again after a deadlock
+		batch, err := e.guard(tx, now)
+		if err != nil {
+			return err
+		}
+		if batch != nil {
+			c.Status, c.BatchID = store.CaseHeld, &batch.ID
+		}
 		if err := tx.Create(c).Error; err != nil {
 			return err
 		}
@@ -382,29 +418,66 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 			}
 		}
 		detail := fmt.Sprintf("trigger=%s reason=%q involuntary=%t effective_at=%s", req.Trigger, req.Reason, req.Involuntary, plan.EffectiveAt.Format(time.RFC3339))
-		_, err := store.AppendAudit(tx,
+		if _, err := store.AppendAudit(tx,
 			store.Entry{Time: now, CaseID: c.ID, Actor: req.Requester, Event: "case.created", Result: "ok", Detail: detail},
 			store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.validated", Result: "ok",
 				Detail: fmt.Sprintf("employee %s (%s) active; requester %s authorized; no open case", emp.ID, emp.Email, req.Requester)},
 			store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.planned", Result: "ok",
 				Detail: fmt.Sprintf("policy %s; rules %s; %d actions: %s; %d devices", shortHash(pol.Hash), strings.Join(plan.Rules, ","), len(names), strings.Join(names, ","), len(plan.Equipment))},
-		)
-		return err
+		); err != nil {
+			return err
+		}
+		if batch != nil {
+			if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.held_by_guard", Result: "held",
+				Detail: fmt.Sprintf("mass-termination guard: batch %d (%s)", batch.ID, batch.Reason)}); err != nil {
+				return err
+			}
+			var targets []string
+			for _, r := range pol.File.MassTermination.Approvers {
+				targets = append(targets, r)
+			}
+			evs = append(evs, Event{Kind: "batch_held", CaseID: c.ID, BatchID: batch.ID, Status: store.BatchPending, Targets: targets,
+				Detail: fmt.Sprintf("%s (%s) held in batch %d: %s; approve, deny or release by id", emp.Name, emp.ID, batch.ID, batch.Reason), At: now})
+		}
+		if cond.NotifySecurityOfficer && len(e.officer) > 0 {
+			var targets []string
+			for _, id := range e.officer {
+				targets = append(targets, "user:"+id)
+			}
+			if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.security_officer_notified", Result: "ok",
+				Detail: strings.Join(targets, ",")}); err != nil {
+				return err
+			}
+			evs = append(evs, Event{Kind: "security_officer_notice", CaseID: c.ID, Status: c.Status, Targets: targets,
+				Detail: fmt.Sprintf("offboarding opened for %s (%s), clearance %s, effective %s", emp.Name, emp.ID, emp.Clearance, plan.EffectiveAt.Format(time.RFC3339)), At: now})
+		}
+		for i, chk := range checked {
+			x := req.Exceptions[i]
+			x.CaseID = c.ID
+			var err error
+			if _, evs, err = e.applyException(tx, c, emp, x, chk, evs); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		if store.IsUniqueViolation(err) {
 			if other, err2 := e.store.OpenCaseFor(ctx, emp.ID); err2 == nil {
-				return nil, &CaseOpenError{CaseID: other.ID}
+				return nil, nil, &CaseOpenError{CaseID: other.ID}
 			}
 			if req.IdempotencyKey != "" {
 				if other, err2 := e.store.CaseByIdempotencyKey(ctx, req.IdempotencyKey); err2 == nil {
-					return nil, &CaseOpenError{CaseID: other.ID}
+					return nil, nil, &CaseOpenError{CaseID: other.ID}
 				}
 			}
 		}
-		return nil, fmt.Errorf("recording case: %w", err)
+		if errors.Is(err, ErrInvalidRequest) || errors.Is(err, ErrNotAllowed) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("recording case: %w", err)
 	}
-	return c, nil
+	return c, evs, nil
 }
 
 func newAction(c *store.Case, pa PlannedAction, now time.Time) store.Action {

@@ -133,9 +133,11 @@ func (e *Engine) advance(tx *gorm.DB, c *store.Case, now time.Time, evs []Event)
 		return store.ActionFinal(a.Status) || isDead
 	}
 	// The lowest phase that still has unsettled actions gates later phases.
+	// An action held for an approval does not: while an exception is
+	// pending only the actions it touches wait.
 	gate := 1 << 30
 	for i := range acts {
-		if !settled(&acts[i]) && acts[i].Phase < gate {
+		if !settled(&acts[i]) && acts[i].Status != store.ActionHeld && acts[i].Phase < gate {
 			gate = acts[i].Phase
 		}
 	}
@@ -170,9 +172,14 @@ func (e *Engine) advance(tx *gorm.DB, c *store.Case, now time.Time, evs []Event)
 			continue
 		}
 		gen := a.Generation + 1
+		at := now
+		var notBefore any // a delay from an approved exception is kept
+		if a.NotBefore != nil && a.NotBefore.After(now) {
+			at, notBefore = *a.NotBefore, *a.NotBefore
+		}
 		ok, err := store.UpdateActionIf(tx, a.ID, a.Status, a.Generation, map[string]any{
 			"status": store.ActionQueued, "blocked_reason": "", "generation": gen,
-			"queued_at": now, "not_before": nil, "updated_at": now,
+			"queued_at": now, "not_before": notBefore, "updated_at": now,
 		})
 		if err != nil {
 			return nil, evs, err
@@ -185,7 +192,7 @@ func (e *Engine) advance(tx *gorm.DB, c *store.Case, now time.Time, evs []Event)
 			return nil, evs, err
 		}
 		a.Status, a.Generation = store.ActionQueued, gen
-		ds = append(ds, dispatch{id: a.ID, gen: gen, at: now})
+		ds = append(ds, dispatch{id: a.ID, gen: gen, at: at})
 		evs = append(evs, Event{Kind: "action", CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: store.ActionQueued, At: now})
 	}
 
@@ -208,6 +215,14 @@ func (e *Engine) advance(tx *gorm.DB, c *store.Case, now time.Time, evs []Event)
 		if !settled(&acts[i]) {
 			return ds, evs, nil
 		}
+	}
+	// A pending approval may still change the plan: the case stays open.
+	var pending int64
+	if err := tx.Model(&store.Approval{}).Where("case_id = ? AND status = ?", c.ID, store.ApprovalPending).Count(&pending).Error; err != nil {
+		return nil, evs, err
+	}
+	if pending > 0 {
+		return ds, evs, nil
 	}
 	evs, err = e.closeCase(tx, c, acts, dead, now, evs)
 	return ds, evs, err
@@ -616,17 +631,24 @@ func clip(s string, n int) string {
 
 // SweepStats counts what one recovery sweep did.
 type SweepStats struct {
-	LeasesExpired int
-	Redispatched  int
-	CasesStarted  int
+	LeasesExpired    int
+	Redispatched     int
+	CasesStarted     int
+	Reminders        int
+	ApprovalTimeouts int
+	Escalations      int
+	Breaches         int
 }
 
-// Sweep recovers work the queue lost: running actions whose lease lapsed
-// (their worker died) go back to queued under a new generation; queued
-// actions whose task is no longer in the queue (Redis flushed or restarted
-// without persistence) are dispatched again; scheduled cases whose effective
-// time has come are started. Every step is a conditional update, so any
-// number of processes may sweep at once.
+// Sweep recovers work the queue lost and fires the durable timers: running
+// actions whose lease lapsed (their worker died) go back to queued under a
+// new generation; queued actions whose task is no longer in the queue (Redis
+// flushed or restarted without persistence) are dispatched again; scheduled
+// cases whose effective time has come are started; approval steps send
+// their reminders and apply their timeouts; overdue actions escalate level
+// by level; cases past their compliance deadline raise a breach. Every
+// timer lives in the database and every step is a conditional update, so
+// any number of processes may sweep at once and a restart loses nothing.
 func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, error) {
 	var st SweepStats
 	now := e.clock()
@@ -707,6 +729,15 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		}
 		st.CasesStarted++
 	}
+	if st.Reminders, st.ApprovalTimeouts, err = e.sweepApprovals(ctx); err != nil {
+		return st, err
+	}
+	if st.Escalations, err = e.sweepEscalations(ctx); err != nil {
+		return st, err
+	}
+	if st.Breaches, err = e.sweepBreaches(ctx); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 
@@ -741,6 +772,10 @@ func (e *Engine) Cancel(ctx context.Context, caseID int64, actor, reason string)
 		}
 		if err := tx.Model(c).Updates(map[string]any{"status": store.CaseCancelled, "closed_at": now, "updated_at": now,
 			"summary": "cancelled by " + actor + ": " + reason}).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&store.Approval{}).Where("case_id = ? AND status = ?", caseID, store.ApprovalPending).
+			Updates(map[string]any{"status": store.ApprovalCancelled, "decided_at": now, "outcome": "case cancelled", "updated_at": now}).Error; err != nil {
 			return err
 		}
 		_, err = store.AppendAudit(tx, store.Entry{Time: now, CaseID: caseID, Actor: actor, Event: "case.cancelled", Result: "cancelled", Detail: reason})

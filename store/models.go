@@ -13,7 +13,10 @@ import (
 
 // Case statuses. A case is open while validating, scheduled or running.
 const (
-	CaseValidating              = "validating"
+	CaseValidating = "validating"
+	// CaseHeld: held by the mass-termination guard in a batch awaiting
+	// approval; it starts only when released.
+	CaseHeld                    = "held"
 	CaseScheduled               = "scheduled"
 	CaseRunning                 = "running"
 	CaseCompleted               = "completed"
@@ -24,7 +27,7 @@ const (
 
 // CaseOpen reports whether a case in status s is still open.
 func CaseOpen(s string) bool {
-	return s == CaseValidating || s == CaseScheduled || s == CaseRunning
+	return s == CaseValidating || s == CaseHeld || s == CaseScheduled || s == CaseRunning
 }
 
 // Triggers: where a case came from.
@@ -64,9 +67,17 @@ type Case struct {
 	// critical-phase action became final; ClosedAt when the case closed.
 	StartedAt      *time.Time `json:"started_at,omitempty"`
 	CriticalDoneAt *time.Time `json:"critical_done_at,omitempty"`
-	ClosedAt       *time.Time `gorm:"index" json:"closed_at,omitempty"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
+	// ComplianceProfile names the policy's compliance profile that applies
+	// (e.g. "fedramp"); ComplianceDeadline is when every critical action
+	// must be final; BreachedAt when a breach of it was raised.
+	ComplianceProfile  string     `gorm:"size:64" json:"compliance_profile,omitempty"`
+	ComplianceDeadline *time.Time `gorm:"index" json:"compliance_deadline,omitempty"`
+	BreachedAt         *time.Time `json:"breached_at,omitempty"`
+	// BatchID is the mass-termination batch holding the case.
+	BatchID   *int64     `gorm:"index" json:"batch_id,omitempty"`
+	ClosedAt  *time.Time `gorm:"index" json:"closed_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 
 	Actions []Action `gorm:"foreignKey:CaseID" json:"actions,omitempty"`
 }
@@ -148,20 +159,30 @@ type Action struct {
 	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
-// Approval is an exception request and its chain. The table exists for the
-// approvals work; the spine does not create rows in it yet.
+// Approval is an exception request (or a mass-termination batch's or a
+// legal hold release's) and the state of its chain; its steps and decisions
+// are ApprovalStep and ApprovalDecision rows.
 type Approval struct {
-	ID        int64  `gorm:"primaryKey;autoIncrement"`
-	CaseID    int64  `gorm:"not null;index"`
-	Kind      string `gorm:"size:64;not null"`
-	Status    string `gorm:"size:32;not null;index"`
-	Requester string `gorm:"size:128"`
-	Request   string `gorm:"type:text"` // JSON: the exception's fields
-	Chain     string `gorm:"type:text"` // JSON: steps, approvers, decisions
-	ExpiresAt *time.Time
-	DecidedAt *time.Time
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID     int64  `gorm:"primaryKey;autoIncrement" json:"id"`
+	CaseID int64  `gorm:"not null;index" json:"case_id"`
+	Kind   string `gorm:"size:64;not null" json:"kind"`
+	// Effect is what approval does: forwarding, legal_hold,
+	// release_legal_hold, delay_equipment, delay_action.
+	Effect    string `gorm:"size:32;not null" json:"effect"`
+	Status    string `gorm:"size:32;not null;index" json:"status"`
+	Requester string `gorm:"size:128" json:"requester"`
+	Reason    string `gorm:"size:1024" json:"reason,omitempty"`
+	// Request is the exception's fields as JSON (forward_to, days, action,
+	// until).
+	Request string `gorm:"type:text" json:"request"`
+	// Held is a JSON array of the action names held while it is pending.
+	Held string `gorm:"type:text" json:"held"`
+	// Outcome says what the decision changed, for people.
+	Outcome   string     `gorm:"size:2048" json:"outcome,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // Equipment task statuses, from open through to redeployed or disposed.
@@ -228,5 +249,6 @@ type AuditHead struct {
 
 // AllModels lists every model for migration.
 func AllModels() []any {
-	return []any{&Case{}, &EmployeeSnapshot{}, &Action{}, &Approval{}, &EquipmentTask{}, &ChatMessage{}, &AuditEvent{}, &AuditHead{}}
+	return []any{&Case{}, &EmployeeSnapshot{}, &Action{}, &Approval{}, &ApprovalStep{}, &ApprovalDecision{},
+		&Escalation{}, &Batch{}, &EquipmentTask{}, &ChatMessage{}, &AuditEvent{}, &AuditHead{}}
 }

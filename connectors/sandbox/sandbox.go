@@ -37,8 +37,9 @@ var Systems = []string{"ad", "m365", "okta", "vpn", "aws", "salesforce", "badge"
 
 // systemOps lists the operations each simulated system supports.
 var systemOps = map[string][]connectors.Operation{
-	"ad":         {connectors.OpDisableAccount, connectors.OpRemoveGroupMemberships},
-	"m365":       {connectors.OpDisableAccount, connectors.OpRevokeSessions, connectors.OpConvertMailbox, connectors.OpRemoveGroupMemberships},
+	"ad": {connectors.OpDisableAccount, connectors.OpRemoveGroupMemberships},
+	"m365": {connectors.OpDisableAccount, connectors.OpRevokeSessions, connectors.OpConvertMailbox, connectors.OpRemoveGroupMemberships,
+		connectors.OpSetForwarding, connectors.OpRemoveForwarding, connectors.OpPreserveMailbox, connectors.OpDeleteMailbox},
 	"okta":       {connectors.OpDeactivateUser, connectors.OpRevokeSessions, connectors.OpRemoveGroupMemberships},
 	"vpn":        {connectors.OpRevokeVPN},
 	"aws":        {connectors.OpDeleteAccessKeys, connectors.OpDisableAccount, connectors.OpRemoveGroupMemberships},
@@ -162,7 +163,11 @@ type record struct {
 type account struct {
 	connectors.Account
 	owner   *record
-	mailbox string // "user" or "shared" (m365)
+	mailbox string // "user", "shared" or "deleted" (m365)
+	// forwardTo is the mailbox's forwarding address; hold marks a
+	// litigation hold (m365).
+	forwardTo string
+	hold      bool
 	// transferredTo is set once record ownership was transferred
 	// (salesforce).
 	transferredTo string
@@ -697,6 +702,26 @@ func (c *Connector) apply(req connectors.Request, accts []*account) connectors.R
 				change = fmt.Sprintf("mailbox %s->shared", a.mailbox)
 				a.mailbox = "shared"
 			}
+		case connectors.OpSetForwarding:
+			if to := req.Params["forward_to"]; a.forwardTo != to {
+				change = fmt.Sprintf("forwarding %s->%s", or(a.forwardTo, "none"), to)
+				a.forwardTo = to
+			}
+		case connectors.OpRemoveForwarding:
+			if a.forwardTo != "" {
+				change = fmt.Sprintf("forwarding %s->none", a.forwardTo)
+				a.forwardTo = ""
+			}
+		case connectors.OpPreserveMailbox:
+			if !a.hold {
+				change = "litigation hold on"
+				a.hold = true
+			}
+		case connectors.OpDeleteMailbox:
+			if a.mailbox != "deleted" {
+				change = fmt.Sprintf("mailbox %s->deleted", a.mailbox)
+				a.mailbox = "deleted"
+			}
 		case connectors.OpTransferOwnership:
 			if a.transferredTo == "" {
 				to := req.Params["to"]
@@ -786,6 +811,18 @@ func verify(req connectors.Request, accts []*account) connectors.Verification {
 			detail = fmt.Sprintf("groups=%d [%s]", len(a.Groups), strings.Join(a.Groups, ","))
 		case connectors.OpConvertMailbox:
 			good = a.mailbox == "shared"
+			detail = "mailbox=" + a.mailbox
+		case connectors.OpSetForwarding:
+			good = a.forwardTo == req.Params["forward_to"]
+			detail = "forwarding=" + or(a.forwardTo, "none")
+		case connectors.OpRemoveForwarding:
+			good = a.forwardTo == ""
+			detail = "forwarding=" + or(a.forwardTo, "none")
+		case connectors.OpPreserveMailbox:
+			good = a.hold
+			detail = fmt.Sprintf("litigation_hold=%t", a.hold)
+		case connectors.OpDeleteMailbox:
+			good = a.mailbox == "deleted"
 			detail = "mailbox=" + a.mailbox
 		case connectors.OpTransferOwnership:
 			good = a.transferredTo != ""

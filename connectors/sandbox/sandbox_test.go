@@ -65,6 +65,7 @@ func TestConformance(t *testing.T) {
 					connectors.OpRemoveGroupMemberships: {"keep": "all-staff"},
 					connectors.OpNotify:                 {"template": "final-pay"},
 					connectors.OpTransferOwnership:      {"to": "manager@example.com"},
+					connectors.OpSetForwarding:          {"forward_to": "manager@example.com"},
 				},
 				InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 					var ra time.Duration
@@ -144,7 +145,7 @@ func TestOperations(t *testing.T) {
 	}
 	want := map[string]string{
 		"ad":         "disable_account, remove_group_memberships",
-		"m365":       "convert_mailbox, disable_account, remove_group_memberships, revoke_sessions",
+		"m365":       "convert_mailbox, delete_mailbox, disable_account, preserve_mailbox, remove_forwarding, remove_group_memberships, revoke_sessions, set_forwarding",
 		"okta":       "deactivate_user, remove_group_memberships, revoke_sessions",
 		"vpn":        "revoke_vpn",
 		"aws":        "delete_access_keys, disable_account, remove_group_memberships",

@@ -121,7 +121,8 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 		Store: a.Store, Directory: a.Directory, Policy: cfg.Policy, Connectors: a.Connectors,
 		Dispatcher: disp, Gate: gate, Now: o.Now, Log: o.Log.WithField("component", "engine"),
 		Metrics: engine.NewMetrics(a.Metrics, a.Store), Admins: svc.Admins, HRRoles: svc.HRRoles,
-		Lease: svc.Workers.Lease.D(), Observers: o.Observers,
+		Lease: svc.Workers.Lease.D(), Observers: append([]engine.Observer{engine.LogObserver{Log: o.Log.WithField("component", "notify")}}, o.Observers...),
+		ApproverGroups: svc.ApproverGroups, Owners: owners(svc), SecurityChannel: svc.Alerts.SecurityChannel, SecurityOfficers: svc.Alerts.SecurityOfficers,
 	})
 	if err != nil {
 		return a, err
@@ -180,6 +181,16 @@ func (a *App) Close() {
 	if a.Store != nil && !a.sharedStore {
 		_ = a.Store.Close()
 	}
+}
+
+func owners(svc *configs.Service) map[string]string {
+	m := map[string]string{}
+	for name, ci := range svc.Connectors {
+		if ci != nil && ci.Owner != "" {
+			m[name] = ci.Owner
+		}
+	}
+	return m
 }
 
 // noQueue is the dispatcher of an App built without Redis.

@@ -25,19 +25,77 @@ import (
 )
 
 // Directory is the test HR directory: E1 a full-time employee managed by
-// M1, E2 a contractor, E3 inactive, M1 a manager, H1 HR, X1 a colleague,
-// A1 an admin.
+// M1, E2 a contractor, E3 inactive, E4 a top-secret-cleared engineer, M1 a
+// manager (also in the hr approver group), H1 and H2 HR, X1 a colleague, A1
+// an admin, L1 and L2 legal, S1 a security officer.
 const Directory = `[
  {"id":"A1","email":"admin@example.test","name":"Ada Admin","type":"employee","status":"active","role_profiles":["it-admin"]},
  {"id":"H1","email":"hr@example.test","name":"Hal HR","type":"employee","status":"active","hr_role":true},
+ {"id":"H2","email":"hr2@example.test","name":"Hana HR","type":"employee","status":"active","hr_role":true,"manager":"H1","hr_partner":"H1"},
+ {"id":"L1","email":"legal1@example.test","name":"Lee Legal","type":"employee","status":"active"},
+ {"id":"L2","email":"legal2@example.test","name":"Lou Legal","type":"employee","status":"active"},
+ {"id":"S1","email":"security@example.test","name":"Sam Security","type":"employee","status":"active"},
  {"id":"M1","email":"manager@example.test","name":"Mia Manager","type":"employee","status":"active","department":"Sales"},
  {"id":"X1","email":"colleague@example.test","name":"Xavi Colleague","type":"employee","status":"active","manager":"M1","department":"Sales"},
- {"id":"E1","email":"erin@example.test","name":"Erin Employee","username":"erin","type":"employee","status":"active","manager":"M1","department":"Sales","time_zone":"America/New_York",
-  "accounts":{"ad":"erin","okta":"erin@example.test","badge":"B-1","payroll":"P-1"},"equipment":["LT-1"]},
- {"id":"E2","email":"carl@example.test","name":"Carl Contractor","username":"carl","type":"contractor","status":"active","manager":"M1","department":"Engineering",
+ {"id":"E1","email":"erin@example.test","name":"Erin Employee","username":"erin","type":"employee","status":"active","manager":"M1","hr_partner":"H1","department":"Sales","time_zone":"America/New_York",
+  "accounts":{"ad":"erin","okta":"erin@example.test","badge":"B-1","payroll":"P-1","m365":"erin@example.test"},"equipment":["LT-1"]},
+ {"id":"E2","email":"carl@example.test","name":"Carl Contractor","username":"carl","type":"contractor","status":"active","manager":"M1","hr_partner":"H1","department":"Engineering",
   "accounts":{"ad":"carl","okta":"carl@example.test","badge":"B-2"}},
- {"id":"E3","email":"gone@example.test","name":"Gone Person","type":"employee","status":"inactive","manager":"M1"}
+ {"id":"E3","email":"gone@example.test","name":"Gone Person","type":"employee","status":"inactive","manager":"M1"},
+ {"id":"E4","email":"tess@example.test","name":"Tess Cleared","username":"tess","type":"employee","status":"active","manager":"M1","hr_partner":"H1","department":"Engineering","clearance":"top_secret",
+  "accounts":{"ad":"tess","okta":"tess@example.test","badge":"B-4","m365":"tess@example.test"},"equipment":["LT-4"]}
 ]`
+
+// ApprovalPolicy exercises exceptions, chains, escalation and compliance:
+// a two-step manager-then-HR chain that escalates to the HR group, an
+// all-of legal chain, an IT step that approves on timeout, the four
+// exception effects, the clearance rules and three escalation levels. Tests
+// append a top-level mass_termination block where they need the guard.
+const ApprovalPolicy = `version: 1
+defaults:
+  sla: {critical: 1h, entitlements: 4h, notifications: 24h}
+  max_attempts: 4
+actions:
+  disable_ad: {connector: ad, operation: disable_account, phase: critical}
+  revoke_okta_sessions: {connector: okta, operation: revoke_sessions, phase: critical}
+  deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements}
+  convert_mailbox: {connector: m365, operation: convert_mailbox, phase: entitlements}
+  set_forwarding: {connector: m365, operation: set_forwarding, phase: entitlements}
+  remove_forwarding: {connector: m365, operation: remove_forwarding, phase: entitlements}
+  preserve_mailbox: {connector: m365, operation: preserve_mailbox, phase: entitlements}
+  delete_mailbox: {connector: m365, operation: delete_mailbox, phase: notifications}
+  create_recovery_task: {connector: assets, operation: create_recovery_task, phase: notifications}
+rules:
+  - name: everyone
+    when: "true"
+    add: [disable_ad, revoke_okta_sessions, deactivate_badge, convert_mailbox, delete_mailbox, create_recovery_task]
+chains:
+  manager_then_hr:
+    steps:
+      - {name: manager, approvers: [manager], timeout: 24h, remind_before: 4h, on_timeout: escalate, fallback: ["group:hr"]}
+      - {name: hr, approvers: [hr_partner, "group:hr"], timeout: 48h}
+  legal:
+    steps:
+      - {name: legal, approvers: ["group:legal"], mode: all, timeout: 72h}
+  it:
+    steps:
+      - {name: it, approvers: ["user:A1"], timeout: 24h, on_timeout: approve}
+exceptions:
+  email_forwarding: {effect: forwarding, chain: manager_then_hr, holds: [convert_mailbox], max_days: 30, allowed_domains: [example.test], add: [set_forwarding], at_expiry: [remove_forwarding]}
+  legal_hold: {effect: legal_hold, chain: legal, holds: [delete_mailbox], add: [preserve_mailbox], release_chain: legal}
+  late_laptop: {effect: delay_equipment, chain: it, max_days: 21, allow_auto_approve: true}
+  mailbox_handover: {effect: delay_action, chain: manager_then_hr, actions: [convert_mailbox, disable_ad], max_days: 7}
+forbid_critical_exceptions_when: 'request.involuntary || employee.clearance in ["secret", "top_secret"]'
+two_person_rule_when: 'employee.clearance in ["secret", "top_secret"]'
+security_officer_when: 'employee.clearance in ["secret", "top_secret"]'
+escalation:
+  levels:
+    - {after: 0s, notify: [owner]}
+    - {after: 30m, notify: [security_alerts]}
+    - {after: 2h, notify: ["user:S1"]}
+compliance:
+  - {name: fedramp, when: 'employee.clearance in ["secret", "top_secret"]', critical_within: 1h}
+`
 
 // Policy is the test policy: critical, entitlement and notification phases
 // with dependencies inside the critical and entitlement phases.
@@ -113,14 +171,19 @@ func New(t testing.TB, o Options) *Kit {
 	}
 	dir := t.TempDir()
 	var conns strings.Builder
-	for _, sys := range []string{"ad", "okta", "badge", "assets", "payroll"} {
+	for _, sys := range []string{"ad", "okta", "badge", "assets", "payroll", "m365"} {
 		fmt.Fprintf(&conns, "  %s:\n    type: sandbox\n    sandbox: {system: %s, latency: %s}\n", sys, sys, o.Latency)
+		if sys == "badge" {
+			conns.WriteString("    owner: it-facilities\n")
+		}
 	}
 	svc := fmt.Sprintf(`database: {driver: sqlite, path: %s}
 redis: {addr: "%s", db: %d}
 directory: {file: directory.json}
 policy: policy.yaml
 admins: [A1]
+approver_groups: {hr: [H1, H2, M1], legal: [L1, L2], security: [S1]}
+alerts: {security_channel: security-alerts, security_officers: [S1]}
 workers: {concurrency: 8, lease: %s, sweep_interval: %s}
 log: {level: warn, format: text}
 connectors:
