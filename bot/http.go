@@ -76,8 +76,10 @@ type clientKey struct{}
 // token and records the client's name.
 func (a *api) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(h, "Bearer ")
+		// The scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is
+		// as valid as "Bearer x".
+		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer")
 		client := ""
 		if ok && tok != "" {
 			for name, want := range a.o.APITokens {
@@ -159,10 +161,16 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusCreated
+	c := opened.Case
 	if !opened.Created {
+		// A replay of an earlier request: answer with the case as it is
+		// now, actions included, like the first answer and GET.
 		status = http.StatusOK
+		if fresh, err := a.o.Engine.Store().CaseWithActions(r.Context(), c.ID); err == nil {
+			c = fresh
+		}
 	}
-	writeJSON(w, status, caseView(opened.Case, nil))
+	writeJSON(w, status, caseView(c, nil))
 }
 
 func (a *api) getCase(w http.ResponseWriter, r *http.Request) {

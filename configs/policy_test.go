@@ -69,7 +69,7 @@ func TestExamplePolicySelections(t *testing.T) {
 			rules: []string{"everyone", "contractors", "engineering"},
 			actions: slices.Concat(baselineCritical, []string{
 				"deactivate_badge", "delete_aws_keys", "disable_aws_console", "remove_ad_groups",
-				"create_recovery_task"}),
+				"create_recovery_task", "delete_mailbox"}),
 			sla: map[string]time.Duration{"revoke_vpn": time.Hour, "delete_aws_keys": 4 * time.Hour},
 		},
 		{

@@ -222,7 +222,7 @@ func (e *Engine) applyException(tx *gorm.DB, c *store.Case, emp *directory.Emplo
 		return nil, evs, err
 	}
 	evs = append(evs, Event{Kind: "approval_requested", CaseID: c.ID, ApprovalID: ap.ID, Name: r.Kind, Status: store.ApprovalPending,
-		Detail: fmt.Sprintf("%s requested %s %s for %s: step %q", r.Requester, r.Kind, describe(fields), emp.Name, steps[0].Name),
+		Detail:  fmt.Sprintf("%s requested %s %s for %s: step %q", r.Requester, r.Kind, describe(fields), emp.Name, steps[0].Name),
 		Targets: e.targets(emp, refsOf(&steps[0])), At: now})
 	return ap, evs, nil
 }
@@ -767,7 +767,7 @@ func (e *Engine) sweepApprovals(ctx context.Context) (reminded, timedOut int, er
 					return err
 				}
 				evs = append(evs, Event{Kind: "approval_reminder", CaseID: c.ID, ApprovalID: ap.ID, Name: ap.Kind, Status: store.ApprovalPending,
-					Detail: fmt.Sprintf("reminder: %s for %s awaits step %q until %s", ap.Kind, c.EmployeeName, st.Name, st.DueAt.Format(time.RFC3339)),
+					Detail:  fmt.Sprintf("reminder: %s for %s awaits step %q until %s", ap.Kind, c.EmployeeName, st.Name, st.DueAt.Format(time.RFC3339)),
 					Targets: e.targets(emp, refsOf(&st)), At: now})
 				did = "reminded"
 				return nil
@@ -785,7 +785,7 @@ func (e *Engine) sweepApprovals(ctx context.Context) (reminded, timedOut int, er
 					return err
 				}
 				evs = append(evs, Event{Kind: "approval_escalated", CaseID: c.ID, ApprovalID: ap.ID, Name: ap.Kind, Status: store.ApprovalPending,
-					Detail: fmt.Sprintf("step %q of %s for %s timed out; escalated", st.Name, ap.Kind, c.EmployeeName),
+					Detail:  fmt.Sprintf("step %q of %s for %s timed out; escalated", st.Name, ap.Kind, c.EmployeeName),
 					Targets: e.targets(emp, refsOf(&st)), At: now})
 				return nil
 			case st.OnTimeout == "approve":

@@ -33,7 +33,7 @@ import (
 var (
 	ErrUnknownEmployee  = errors.New("unknown employee")
 	ErrInactiveEmployee = errors.New("employee is not active in HR")
-	ErrNotAllowed       = errors.New("requester may not offboard this employee")
+	ErrNotAllowed       = errors.New("not allowed")
 	ErrInvalidRequest   = errors.New("invalid request")
 )
 

@@ -345,4 +345,3 @@ func TestPlanIsADryRun(t *testing.T) {
 		}
 	}
 }
-

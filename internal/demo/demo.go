@@ -10,16 +10,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"gopkg.in/yaml.v3"
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
+	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
 	"github.com/kineticsec/kinetic/store"
@@ -47,7 +50,69 @@ type scenario struct {
 	label, employee, requester, reason string
 	involuntary                        bool
 	delay                              time.Duration
-	flaky                              string // connector that fails transiently twice first
+	flaky                              string // connector that fails transiently for this person first
+	failures                           int    // how many calls fail
+	exceptions                         []engine.ExceptionRequest
+	// settled: the case may stay open with only far-future actions left
+	// (a forwarding removed when the exception expires).
+	staysOpen bool
+}
+
+// demoPolicy is the example policy with the timers a person would wait
+// hours for shortened to seconds, and the mass-termination guard set to a
+// small batch. Everything else is the example policy as shipped.
+func demoPolicy(cfg *configs.Config) (*configs.Policy, []string, error) {
+	data, err := configs.EmbeddedFile("policy.example.yaml")
+	if err != nil {
+		return nil, nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, nil, err
+	}
+	root := doc.Content[0]
+	set := func(key, value string) error {
+		var v yaml.Node
+		if err := yaml.Unmarshal([]byte(value), &v); err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value == key {
+				root.Content[i+1] = v.Content[0]
+				return nil
+			}
+		}
+		return fmt.Errorf("policy has no %s", key)
+	}
+	changes := []struct{ key, value, why string }{
+		{"escalation", `{levels: [{after: 0s, notify: [owner]}, {after: 3s, notify: [security_alerts]}, {after: 10m, notify: ["user:E0001"]}]}`,
+			"escalation levels at 0s, 3s and 10m after the due time (shipped: 0, 30m, 2h)"},
+		{"mass_termination", `{max_cases: 7, window: 10s, approvers: ["user:E0001", "group:hr-leads"]}`,
+			"mass-termination guard: more than 7 cases within 10s (shipped: 25 within 1h)"},
+	}
+	var notes []string
+	for _, c := range changes {
+		if err := set(c.key, c.value); err != nil {
+			return nil, nil, err
+		}
+		notes = append(notes, c.why)
+	}
+	// The badge system for one contractor is stuck; give it a 2s SLA so the
+	// escalation shows within the demo.
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "rules" {
+			var r yaml.Node
+			_ = yaml.Unmarshal([]byte(`{name: demo stuck badge, when: 'employee.id == "E1002"', sla: {deactivate_badge: 2s}}`), &r)
+			root.Content[i+1].Content = append(root.Content[i+1].Content, r.Content[0])
+		}
+	}
+	notes = append(notes, "Jonas Becker's badge deactivation has a 2s SLA (shipped: 4h)")
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	pol, err := configs.ParsePolicy("policy.example.yaml (demo timings)", out, cfg.Service)
+	return pol, notes, err
 }
 
 // Run runs the demo. It reports whether every expectation held.
@@ -69,31 +134,58 @@ func Run(ctx context.Context, o Options) (bool, error) {
 	}
 	cfg.Service.Database.Path = o.DBPath
 	cfg.Service.Workers.SweepInterval = configs.Duration(time.Second)
+	pol, notes, err := demoPolicy(cfg)
+	if err != nil {
+		return false, fmt.Errorf("demo policy: %w", err)
+	}
+	cfg.Policy = pol
 
 	if o.Width <= 0 {
 		o.Width = 80
 	}
+	// Worker goroutines print progress while this one prints checks: every
+	// write goes through one lock.
+	o.Out = &lockedWriter{w: o.Out}
 	p := &printer{out: o.Out, tty: o.TTY, width: o.Width, names: map[int64]string{}}
 	a, err := app.Build(ctx, cfg, app.Options{Log: o.Log, Observers: []engine.Observer{p}})
 	if err != nil {
 		return false, err
 	}
 	defer a.Close()
+	p.dir = a.Directory
 
 	scenarios := []scenario{
-		{label: "full-time, Sales", employee: "E1001", requester: "E0100", reason: "resigned: moving abroad"},
-		{label: "contractor", employee: "E1002", requester: "E0002", reason: "end of contract"},
+		{label: "full-time, Sales; keeps mail forwarding", employee: "E1001", requester: "E0002", reason: "resigned: moving abroad", staysOpen: true,
+			exceptions: []engine.ExceptionRequest{{Kind: "email_forwarding", ForwardTo: "sofia.alvarez@example.com", Days: 30, Reason: "client handover"}}},
+		{label: "contractor; stuck badge system", employee: "E1002", requester: "E0002", reason: "end of contract", flaky: "badge", failures: 5},
 		{label: "cleared (top secret), involuntary", employee: "E1003", requester: "E0001", reason: "involuntary: policy violation", involuntary: true},
 		{label: "scheduled", employee: "E1004", requester: "E0102", reason: "resigned", delay: o.ScheduledIn},
-		{label: "flaky Okta", employee: "E1005", requester: "E0002", reason: "retirement", flaky: "okta"},
+		{label: "flaky Okta; handover week asked", employee: "E1005", requester: "E0002", reason: "retirement", flaky: "okta", failures: 2,
+			exceptions: []engine.ExceptionRequest{{Kind: "mailbox_handover", Action: "convert_mailbox", Days: 7, Reason: "finish the quarter close"}}},
 	}
-	fmt.Fprintf(o.Out, "Kinetic demo — embedded default: SQLite %s, in-process Redis, %d simulated systems, %d people in the sample HR directory\n\n",
+	batch := []string{"E1006", "E1007", "E1013", "E1017", "E1024"}
+	fmt.Fprintf(o.Out, "Kinetic demo — embedded default: SQLite %s, in-process Redis, %d simulated systems, %d people in the sample HR directory\n",
 		o.DBPath, len(a.Connectors.Names()), len(a.Directory.All()))
+	fmt.Fprintf(o.Out, "Policy: the example policy, with timers shortened for the demo:\n")
+	for _, n := range notes {
+		fmt.Fprintf(o.Out, "  - %s\n", n)
+	}
+	fmt.Fprintln(o.Out)
 
-	// A crashed earlier run may have left a demo case open; close it so this
-	// run can start clean (recorded in the audit trail like any cancel).
-	for _, s := range scenarios {
-		if c, err := a.Store.OpenCaseFor(ctx, s.employee); err == nil {
+	// A crashed or earlier run may have left demo cases or a held batch
+	// open; close them so this run starts clean (recorded in the audit
+	// trail like any cancel).
+	if bs, err := a.Engine.Batches(ctx, ""); err == nil {
+		for _, b := range bs {
+			if b.Status == store.BatchPending || b.Status == store.BatchPartial {
+				if _, err := a.Engine.DecideBatch(ctx, b.ID, "E0001", false, nil, "superseded by a new demo run"); err != nil {
+					return false, err
+				}
+			}
+		}
+	}
+	for _, emp := range append(scenarioIDs(scenarios), batch...) {
+		if c, err := a.Store.OpenCaseFor(ctx, emp); err == nil {
 			if err := a.Engine.Cancel(ctx, c.ID, "demo", "superseded by a new demo run"); err != nil {
 				return false, err
 			}
@@ -124,6 +216,12 @@ func Run(ctx context.Context, o Options) (bool, error) {
 			func(err error) bool { return errors.Is(err, engine.ErrInactiveEmployee) }},
 		{"a colleague (E1004) offboarding E1001", engine.Request{EmployeeID: "E1001", Requester: "E1004", Trigger: store.TriggerDemo},
 			func(err error) bool { return errors.Is(err, engine.ErrNotAllowed) }},
+		{"forwarding E1001's mail outside the company", engine.Request{EmployeeID: "E1001", Requester: "E0002", Trigger: store.TriggerDemo,
+			Exceptions: []engine.ExceptionRequest{{Kind: "email_forwarding", ForwardTo: "dana@gmail.com", Days: 30}}},
+			func(err error) bool { return errors.Is(err, engine.ErrNotAllowed) }},
+		{"an exception delaying a critical revocation of an involuntary case", engine.Request{EmployeeID: "E1003", Requester: "E0001", Trigger: store.TriggerDemo, Involuntary: true,
+			Exceptions: []engine.ExceptionRequest{{Kind: "mailbox_handover", Action: "block_m365_signin", Days: 3}}},
+			func(err error) bool { return errors.Is(err, engine.ErrNotAllowed) }},
 	}
 	for _, r := range refusals {
 		_, err := a.Engine.Open(ctx, r.req)
@@ -135,6 +233,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 	cases := map[string]*store.Case{}
 	requested := map[int64]time.Time{}
 	effective := map[int64]time.Time{}
+	approvalOf := map[string]int64{}
 	for _, s := range scenarios {
 		emp, err := a.Directory.ByID(ctx, s.employee)
 		if err != nil {
@@ -143,12 +242,13 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		if s.flaky != "" {
 			if in, found := a.Connectors.Get(s.flaky); found {
 				if sb, isSandbox := in.Connector.(*sandbox.Connector); isSandbox {
-					sb.FailNext(emp.Email, 2, connectors.KindTransient, 0)
+					// The first failure is spent on discovery at planning.
+					sb.FailNext(emp.Email, s.failures, connectors.KindTransient, 0)
 				}
 			}
 		}
 		req := engine.Request{EmployeeID: s.employee, Requester: s.requester, Trigger: store.TriggerDemo,
-			Reason: s.reason, Involuntary: s.involuntary}
+			Reason: s.reason, Involuntary: s.involuntary, Exceptions: s.exceptions}
 		if s.delay > 0 {
 			req.EffectiveAt = time.Now().Add(s.delay)
 		}
@@ -166,17 +266,71 @@ func Run(ctx context.Context, o Options) (bool, error) {
 			when = "at " + c.EffectiveAt.Local().Format("15:04:05") + fmt.Sprintf(" (in %s)", s.delay)
 		}
 		fmt.Fprintf(o.Out, "  case %d: %s (%s, %s) — %d actions, starts %s\n", c.ID, emp.Name, emp.ID, s.label, len(opened.Plan.Actions), when)
+		if aps, err := a.Engine.Approvals(ctx, store.ApprovalPending, "", c.ID); err == nil {
+			for _, ap := range aps {
+				approvalOf[s.employee] = ap.ID
+				fmt.Fprintf(o.Out, "          exception %d: %s, requested by %s — held: %s\n", ap.ID, ap.Kind, p.who(ap.Requester), strings.Trim(ap.Held, "[]"))
+			}
+		}
 	}
 	_, err = a.Engine.Open(ctx, engine.Request{EmployeeID: "E1001", Requester: "E0100", Trigger: store.TriggerDemo})
 	var dup *engine.CaseOpenError
 	check(errors.As(err, &dup), "a second request for E1001 while the first runs is refused: %v", err)
+
+	fmt.Fprintln(o.Out, "\nAn HR integration sends a batch of 5 terminations:")
+	var batchIDs []int64
+	for _, emp := range batch {
+		opened, err := a.Engine.Open(ctx, engine.Request{EmployeeID: emp, Requester: "hr:workday", System: true, Trigger: store.TriggerHR, Reason: "reduction in force"})
+		if err != nil {
+			check(false, "opening %s: %v", emp, err)
+			continue
+		}
+		p.name(opened.Case.ID, opened.Case.EmployeeName)
+		batchIDs = append(batchIDs, opened.Case.ID)
+		requested[opened.Case.ID] = time.Now()
+		fmt.Fprintf(o.Out, "  case %d: %s — %s\n", opened.Case.ID, opened.Case.EmployeeName, opened.Case.Status)
+	}
+
+	// People decide: Dana's forwarding goes through both steps; Keiko's
+	// handover week is denied by her manager; the held batch is partly
+	// released and the rest denied.
+	fmt.Fprintln(o.Out, "\nDecisions:")
+	decide := func(ap int64, who string, approve bool, reason string) {
+		_, err := a.Engine.Decide(ctx, engine.Decision{ApprovalID: ap, Approver: who, Approve: approve, Reason: reason, Via: "demo"})
+		verb := "approves"
+		if !approve {
+			verb = "denies"
+		}
+		check(err == nil, "%s %s exception %d %s", p.who(who), verb, ap, errSuffix(err))
+	}
+	// The requester (HR partner Marcus) cannot approve his own request.
+	_, err = a.Engine.Decide(ctx, engine.Decision{ApprovalID: approvalOf["E1001"], Approver: "E0002", Approve: true, Via: "demo"})
+	check(errors.Is(err, engine.ErrNotAllowed), "Marcus Bell cannot approve the exception he requested: %v", err)
+	decide(approvalOf["E1001"], "E0100", true, "")
+	decide(approvalOf["E1001"], "E1027", true, "")
+	decide(approvalOf["E1005"], "E0102", false, "the shared mailbox covers the quarter close")
+	var heldBatch int64
+	if bs, err := a.Engine.Batches(ctx, store.BatchPending); err == nil && len(bs) == 1 {
+		b := bs[0]
+		heldBatch = b.ID
+		fmt.Fprintf(o.Out, "  batch %d holds %d cases: %s\n", b.ID, len(b.Cases), b.Reason)
+		if len(b.Cases) > 0 {
+			_, err := a.Engine.DecideBatch(ctx, b.ID, "E0001", true, []int64{b.Cases[0].ID}, "confirmed with HR")
+			check(err == nil, "Priya Raman releases case %d (%s) from the batch %s", b.Cases[0].ID, b.Cases[0].EmployeeName, errSuffix(err))
+			_, err = a.Engine.DecideBatch(ctx, b.ID, "E0001", false, nil, "the integration replayed an old batch")
+			check(err == nil, "Priya Raman denies the rest of the batch %s", errSuffix(err))
+		}
+	} else {
+		check(false, "the mass-termination guard held a batch (batches: %d, %v)", len(bs), err)
+	}
 	fmt.Fprintln(o.Out)
 
-	// Live progress until every case is closed.
-	ids := make([]int64, 0, len(cases))
+	// Live progress until every case has settled.
+	ids := make([]int64, 0, len(cases)+len(batchIDs))
 	for _, c := range cases {
 		ids = append(ids, c.ID)
 	}
+	ids = append(ids, batchIDs...)
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	deadline := time.Now().Add(2*time.Minute + o.ScheduledIn)
 	final := map[int64]*store.Case{}
@@ -195,7 +349,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 				return false, err
 			}
 			snaps = append(snaps, c)
-			if !store.CaseOpen(c.Status) {
+			if settled(c) {
 				final[id] = c
 			}
 		}
@@ -203,7 +357,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 			p.table(snaps, time.Since(start))
 		}
 		if time.Now().After(deadline) {
-			fmt.Fprintln(o.Out, "timed out waiting for the cases to close")
+			fmt.Fprintln(o.Out, "timed out waiting for the cases to settle")
 			break
 		}
 	}
@@ -216,10 +370,15 @@ func Run(ctx context.Context, o Options) (bool, error) {
 			c, _ = a.Store.CaseWithActions(ctx, id)
 		}
 		took := "-"
-		if c.ClosedAt != nil {
-			took = c.ClosedAt.Sub(requested[id]).Round(time.Millisecond).String()
+		switch {
+		case c.Status == store.CaseCompleted:
+			took = "request → all verified " + c.ClosedAt.Sub(requested[id]).Round(time.Millisecond).String()
+		case c.ClosedAt != nil:
+			took = "closed after " + c.ClosedAt.Sub(requested[id]).Round(time.Millisecond).String()
+		case store.CaseOpen(c.Status):
+			took = "open until " + pendingUntil(c)
 		}
-		fmt.Fprintf(o.Out, "  case %d %-16s %-26s request → all verified %s\n      %s\n", c.ID, c.EmployeeName, c.Status, took, c.Summary)
+		fmt.Fprintf(o.Out, "  case %-3d %-16s %-26s %s\n      %s\n", c.ID, c.EmployeeName, c.Status, took, orText(c.Summary, summarize(c)))
 	}
 
 	fmt.Fprintln(o.Out, "\nChecks:")
@@ -230,17 +389,25 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		}
 		c = final[c.ID]
 		if c == nil {
-			check(false, "%s (%s) closed", s.employee, s.label)
+			check(false, "%s (%s) settled", s.employee, s.label)
 			continue
 		}
-		check(c.Status == store.CaseCompleted, "%s (%s): case %s", c.EmployeeName, s.label, c.Status)
-		verified := 0
+		if s.staysOpen {
+			check(c.Status == store.CaseRunning && pendingUntil(c) != "", "%s (%s): every action done except the forwarding removal due %s", c.EmployeeName, s.label, pendingUntil(c))
+		} else {
+			check(c.Status == store.CaseCompleted, "%s (%s): case %s", c.EmployeeName, s.label, c.Status)
+		}
+		verified, total := 0, 0
 		for _, act := range c.Actions {
+			if !store.ActionFinal(act.Status) {
+				continue
+			}
+			total++
 			if act.Verified || act.Status == store.ActionSkipped {
 				verified++
 			}
 		}
-		check(verified == len(c.Actions), "%s: %d/%d actions verified by reading back (or had no account)", c.EmployeeName, verified, len(c.Actions))
+		check(verified == total, "%s: %d/%d finished actions verified by reading back (or had no account)", c.EmployeeName, verified, total)
 		if s.delay > 0 && c.StartedAt != nil {
 			check(!c.StartedAt.Before(effective[c.ID]), "%s: started %s, not before its effective time %s",
 				c.EmployeeName, c.StartedAt.Local().Format("15:04:05.000"), effective[c.ID].Local().Format("15:04:05.000"))
@@ -258,6 +425,40 @@ func Run(ctx context.Context, o Options) (bool, error) {
 			check(c.Involuntary && !c.EffectiveAt.After(c.CreatedAt), "%s: involuntary case started immediately", c.EmployeeName)
 		}
 	}
+	if c := final[idOf(cases, "E1001")]; c != nil {
+		fw := actionByName(c, "set_forwarding")
+		check(fw != nil && fw.Verified, "Dana Whitfield: exception approved through the two-step chain; forwarding set up and read back")
+		cm := actionByName(c, "convert_mailbox")
+		check(cm != nil && cm.Status == store.ActionSucceeded, "Dana Whitfield: the held mailbox conversion ran after the approval")
+	}
+	if c := final[idOf(cases, "E1005")]; c != nil {
+		v, err := a.Engine.Approval(ctx, approvalOf["E1005"])
+		check(err == nil && v.Status == store.ApprovalDenied, "Keiko Tanaka: the handover week was denied; the held mailbox conversion proceeded as planned")
+	}
+	if c := final[idOf(cases, "E1002")]; c != nil {
+		var levels []int
+		for _, ev := range p.events("escalation") {
+			if ev.CaseID == c.ID {
+				levels = append(levels, ev.Level)
+			}
+		}
+		check(slices.Contains(levels, 1) && slices.Contains(levels, 2), "Jonas Becker: the stuck badge action escalated to its owner (level 1) and to the security alerts channel (level 2): levels %v", levels)
+	}
+	if c := final[idOf(cases, "E1003")]; c != nil {
+		check(len(p.eventsFor("security_officer_notice", c.ID)) == 1, "Amara Okafor: the security officer was told as the case opened")
+		check(c.ComplianceDeadline != nil && c.BreachedAt == nil && c.CriticalDoneAt != nil && !c.CriticalDoneAt.After(*c.ComplianceDeadline),
+			"Amara Okafor: every critical action final within the fedramp deadline")
+	}
+	if heldBatch != 0 {
+		statuses := map[string]int{}
+		for _, id := range batchIDs {
+			if c := final[id]; c != nil {
+				statuses[c.Status]++
+			}
+		}
+		check(statuses[store.CaseCompleted] == 3 && statuses[store.CaseCancelled] == 2,
+			"mass-termination guard: 2 cases ran, 3 were held; 1 released and completed, 2 denied and cancelled (%v)", statuses)
+	}
 	if e1001, e1003 := final[idOf(cases, "E1001")], final[idOf(cases, "E1003")]; e1001 != nil && e1003 != nil {
 		check(countPhase(e1003, 1) > countPhase(e1001, 1), "cleared employee got extra critical steps (%d critical vs %d)", countPhase(e1003, 1), countPhase(e1001, 1))
 		check(hasConnector(e1001, "salesforce") && !hasConnector(e1003, "salesforce"), "Sales employee got Salesforce actions; others did not")
@@ -272,6 +473,83 @@ func Run(ctx context.Context, o Options) (bool, error) {
 
 	fmt.Fprintf(o.Out, "\nThe database is kept in %s. Try:\n  go run . audit verify\n  go run . audit export --case %d --format csv\n", o.DBPath, idOf(cases, "E1001"))
 	return ok, nil
+}
+
+// settled: closed, or open only for actions scheduled far ahead.
+func settled(c *store.Case) bool {
+	if !store.CaseOpen(c.Status) {
+		return true
+	}
+	if c.Status != store.CaseRunning {
+		return false
+	}
+	return pendingUntil(c) != ""
+}
+
+// pendingUntil returns when the last far-future action of an otherwise
+// finished case is due, or "" if something else is still moving.
+func pendingUntil(c *store.Case) string {
+	var last time.Time
+	for _, a := range c.Actions {
+		if store.ActionFinal(a.Status) {
+			continue
+		}
+		if a.Status != store.ActionQueued || a.NotBefore == nil || time.Until(*a.NotBefore) < time.Hour {
+			return ""
+		}
+		if a.NotBefore.After(last) {
+			last = *a.NotBefore
+		}
+	}
+	if last.IsZero() {
+		return ""
+	}
+	return last.Local().Format("2006-01-02 15:04")
+}
+
+func summarize(c *store.Case) string {
+	counts := map[string]int{}
+	for _, a := range c.Actions {
+		counts[a.Status]++
+	}
+	var parts []string
+	for _, k := range []string{store.ActionSucceeded, store.ActionSkipped, store.ActionQueued, store.ActionHeld, store.ActionFailed, store.ActionCancelled} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	return fmt.Sprintf("%d actions: %s", len(c.Actions), strings.Join(parts, ", "))
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
+}
+
+func actionByName(c *store.Case, name string) *store.Action {
+	for i := range c.Actions {
+		if c.Actions[i].Name == name {
+			return &c.Actions[i]
+		}
+	}
+	return nil
+}
+
+func scenarioIDs(ss []scenario) []string {
+	var ids []string
+	for _, s := range ss {
+		ids = append(ids, s.employee)
+	}
+	return ids
 }
 
 func idOf(cases map[string]*store.Case, emp string) int64 {
@@ -349,6 +627,49 @@ type printer struct {
 	names   map[int64]string
 	drawn   int
 	stopped bool
+	dir     *directory.File
+	all     []engine.Event
+	notable []string // approval, escalation, batch and security lines
+}
+
+// notableKinds are the notifications worth a line of their own.
+var notableKinds = map[string]string{
+	"approval_requested": "approval", "approval_decided": "approval", "approval_reminder": "approval",
+	"approval_escalated": "approval", "approval_expired": "approval", "escalation": "ESCALATION",
+	"breach": "BREACH", "batch_held": "guard", "batch_decided": "guard", "security_officer_notice": "security",
+}
+
+// events returns the notifications of a kind seen so far.
+func (p *printer) events(kind string) []engine.Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []engine.Event
+	for _, e := range p.all {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (p *printer) eventsFor(kind string, caseID int64) []engine.Event {
+	var out []engine.Event
+	for _, e := range p.events(kind) {
+		if e.CaseID == caseID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// who names an HR id for people.
+func (p *printer) who(id string) string {
+	if p.dir != nil {
+		if e, err := p.dir.ByID(context.Background(), id); err == nil {
+			return e.Name
+		}
+	}
+	return id
 }
 
 func (p *printer) name(id int64, n string) {
@@ -359,12 +680,24 @@ func (p *printer) name(id int64, n string) {
 
 // Observe implements engine.Observer (plain mode).
 func (p *printer) Observe(ev engine.Event) {
-	if p.tty {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped {
+	p.all = append(p.all, ev)
+	if tag, ok := notableKinds[ev.Kind]; ok {
+		line := fmt.Sprintf("%s %-10s %s", ev.At.Local().Format("15:04:05.000"), tag, ev.Detail)
+		if ev.Level > 0 {
+			line = fmt.Sprintf("%s %-10s level %d %s", ev.At.Local().Format("15:04:05.000"), tag, ev.Level, ev.Detail)
+		}
+		if len(ev.Targets) > 0 {
+			line += " → " + strings.Join(ev.Targets, ", ")
+		}
+		p.notable = append(p.notable, line)
+		if !p.tty && !p.stopped {
+			fmt.Fprintln(p.out, "  "+line)
+		}
+		return
+	}
+	if p.tty || p.stopped {
 		return
 	}
 	who := p.names[ev.CaseID]
@@ -432,6 +765,27 @@ func (p *printer) table(cs []*store.Case, elapsed time.Duration) {
 		row("  case %-3d %-16s %-10s %s %2d/%-2d running %d%s", c.ID, c.EmployeeName, c.Status, bar, done, len(c.Actions), counts[store.ActionRunning], extra)
 		lines++
 	}
+	if len(p.notable) > 0 {
+		row("")
+		lines++
+		from := max(0, len(p.notable)-8)
+		for _, l := range p.notable[from:] {
+			row("  %s", l)
+			lines++
+		}
+	}
 	p.drawn = lines
 	fmt.Fprint(p.out, b.String())
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
