@@ -160,8 +160,8 @@ func NewWorker(o WorkerOptions) *Worker {
 		o.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	srv := asynq.NewServer(o.Redis, asynq.Config{
-		Concurrency:              o.Concurrency,
-		Queues:                   map[string]int{Queue: 1},
+		Concurrency: o.Concurrency,
+		Queues:      map[string]int{Queue: 1},
 		// asynq polls an empty queue (no blocking pop) every 0.5–1.5 ×
 		// TaskCheckInterval, default 1 s: that idle wait would sit between
 		// every phase of an offboarding. 50 ms costs about 20 cheap Redis
