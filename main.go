@@ -15,10 +15,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +49,14 @@ Commands:
   audit verify     check the audit trail's hash chain
   audit export     write one case's audit record (--case ID --format json|csv)
   migrate          create or update the database schema
+
+Approvals (through a running kinetic serve: --server, KINETIC_API_TOKEN):
+  approvals list     pending and decided approvals (--for ID: what ID may decide)
+  approve ID         approve an approval's current step (--as HR-ID)
+  deny ID            deny it (--as HR-ID --reason TEXT)
+  exceptions request CASE KIND   ask for an exception (--as, --forward-to, --days, --action)
+  approvals release ID           ask to release an approved legal hold
+  batches list|approve|deny      mass-termination batches held by the guard
 
 Every command takes --config FILE (or KINETIC_CONFIG); without one it uses
 the embedded default: SQLite file kinetic.db, in-process Redis, simulated
@@ -113,6 +123,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageErr("usage: kinetic config validate [--config FILE]")
 		}
 		return cmdValidate(rest[1:], stdout, stderr)
+	case "approvals":
+		return cmdApprovals(ctx, rest, stdout, stderr)
+	case "approve", "deny":
+		return cmdDecide(ctx, cmd, rest, stdout, stderr)
+	case "exceptions":
+		return cmdExceptions(ctx, rest, stdout, stderr)
+	case "batches":
+		return cmdBatches(ctx, rest, stdout, stderr)
 	case "audit":
 		if len(rest) == 0 {
 			return usageErr("usage: kinetic audit verify|export [flags]")
@@ -231,6 +249,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	tokens := map[string]string{}
 	for name, s := range cfg.Service.HTTP.APITokens {
 		tokens[name] = s.Value()
+	}
+	// KINETIC_API_TOKEN is also accepted as the "cli" client's token, so
+	// the approval commands work against the embedded default too.
+	if t := os.Getenv("KINETIC_API_TOKEN"); t != "" && !slices.Contains(slices.Collect(maps.Values(tokens)), t) {
+		tokens["cli"] = t
 	}
 	h := bot.NewHandler(bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APITokens: tokens, Log: log})
 	ln, err := net.Listen("tcp", listen)

@@ -65,6 +65,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	api := &api{o: o}
 	mux.HandleFunc("POST /api/v1/cases", api.auth(api.createCase))
 	mux.HandleFunc("GET /api/v1/cases/{id}", api.auth(api.getCase))
+	api.routesApprovals(mux)
 	return mux
 }
 
@@ -111,6 +112,9 @@ type CreateCaseRequest struct {
 	// EffectiveAt is RFC 3339; empty means now.
 	EffectiveAt    string `json:"effective_at"`
 	IdempotencyKey string `json:"idempotency_key"`
+	// Exceptions are requested with the case, atomically; "as" defaults to
+	// the requester.
+	Exceptions []ExceptionBody `json:"exceptions"`
 }
 
 func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
@@ -132,6 +136,9 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.IdempotencyKey != "" {
 		req.IdempotencyKey = "api:" + client + ":" + body.IdempotencyKey
+	}
+	for _, x := range body.Exceptions {
+		req.Exceptions = append(req.Exceptions, x.request(0, "api:"+client))
 	}
 	if body.RequestedBy != "" {
 		req.Requester = body.RequestedBy

@@ -1,0 +1,228 @@
+package bot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/kineticsec/kinetic/engine"
+)
+
+// The approvals API: everything an approver or HR operator does in chat is
+// also possible here, so Kinetic works without chat. API clients are
+// trusted to say on whose behalf they act ("as", an HR id); the engine
+// checks that person against the policy like any chat user.
+func (a *api) routesApprovals(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/approvals", a.auth(a.listApprovals))
+	mux.HandleFunc("GET /api/v1/approvals/{id}", a.auth(a.getApproval))
+	mux.HandleFunc("POST /api/v1/approvals/{id}/approve", a.auth(a.decideApproval(true)))
+	mux.HandleFunc("POST /api/v1/approvals/{id}/deny", a.auth(a.decideApproval(false)))
+	mux.HandleFunc("POST /api/v1/approvals/{id}/release", a.auth(a.releaseHold))
+	mux.HandleFunc("POST /api/v1/cases/{id}/exceptions", a.auth(a.requestException))
+	mux.HandleFunc("GET /api/v1/batches", a.auth(a.listBatches))
+	mux.HandleFunc("POST /api/v1/batches/{id}/approve", a.auth(a.decideBatch(true)))
+	mux.HandleFunc("POST /api/v1/batches/{id}/deny", a.auth(a.decideBatch(false)))
+}
+
+// DecisionRequest is the body of approve, deny, release and batch
+// decisions.
+type DecisionRequest struct {
+	// As is the HR id of the person deciding.
+	As     string `json:"as"`
+	Reason string `json:"reason"`
+	// CaseIDs releases only these cases of a batch (approve only).
+	CaseIDs []int64 `json:"case_ids,omitempty"`
+}
+
+// ExceptionBody is the body of POST /api/v1/cases/{id}/exceptions, and an
+// element of CreateCaseRequest.Exceptions.
+type ExceptionBody struct {
+	Kind      string `json:"kind"`
+	As        string `json:"as"`
+	Reason    string `json:"reason"`
+	ForwardTo string `json:"forward_to"`
+	Days      int    `json:"days"`
+	Action    string `json:"action"`
+}
+
+func (x ExceptionBody) request(caseID int64, via string) engine.ExceptionRequest {
+	return engine.ExceptionRequest{CaseID: caseID, Kind: x.Kind, Requester: x.As, Reason: x.Reason, Via: via,
+		ForwardTo: x.ForwardTo, Days: x.Days, Action: x.Action}
+}
+
+// decode reads a strict JSON body into v, answering 400 itself on failure.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed JSON body: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "malformed JSON body: trailing data")
+		return false
+	}
+	return true
+}
+
+func pathID(w http.ResponseWriter, r *http.Request, what string) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, what+" id must be a positive integer")
+		return 0, false
+	}
+	return id, true
+}
+
+func (a *api) fail(w http.ResponseWriter, err error) {
+	status, msg := classify(err)
+	if errors.Is(err, engine.ErrNotFound) {
+		status, msg = http.StatusNotFound, err.Error()
+	}
+	if status >= 500 {
+		a.o.Log.WithError(err).Error("approvals API")
+	}
+	writeError(w, status, msg)
+}
+
+func (a *api) listApprovals(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var caseID int64
+	if c := q.Get("case"); c != "" {
+		var err error
+		if caseID, err = strconv.ParseInt(c, 10, 64); err != nil || caseID <= 0 {
+			writeError(w, http.StatusBadRequest, "case must be a positive integer")
+			return
+		}
+	}
+	vs, err := a.o.Engine.Approvals(r.Context(), q.Get("status"), q.Get("for"), caseID)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if vs == nil {
+		vs = []engine.ApprovalView{}
+	}
+	writeJSON(w, http.StatusOK, vs)
+}
+
+func (a *api) getApproval(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "approval")
+	if !ok {
+		return
+	}
+	v, err := a.o.Engine.Approval(r.Context(), id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (a *api) decideApproval(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r, "approval")
+		if !ok {
+			return
+		}
+		var body DecisionRequest
+		if !decode(w, r, &body) {
+			return
+		}
+		if strings.TrimSpace(body.As) == "" {
+			writeError(w, http.StatusBadRequest, `"as" (the deciding person's HR id) is required`)
+			return
+		}
+		if _, err := a.o.Engine.Decide(r.Context(), engine.Decision{ApprovalID: id, Approver: body.As, Approve: approve,
+			Reason: body.Reason, Via: "api:" + clientOf(r)}); err != nil {
+			a.fail(w, err)
+			return
+		}
+		a.getApproval(w, r)
+	}
+}
+
+func (a *api) releaseHold(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "approval")
+	if !ok {
+		return
+	}
+	var body DecisionRequest
+	if !decode(w, r, &body) {
+		return
+	}
+	ap, err := a.o.Engine.RequestRelease(r.Context(), id, body.As, body.Reason)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	v, err := a.o.Engine.Approval(r.Context(), ap.ID)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (a *api) requestException(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "case")
+	if !ok {
+		return
+	}
+	var body ExceptionBody
+	if !decode(w, r, &body) {
+		return
+	}
+	ap, err := a.o.Engine.RequestException(r.Context(), body.request(id, "api:"+clientOf(r)))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	v, err := a.o.Engine.Approval(r.Context(), ap.ID)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (a *api) listBatches(w http.ResponseWriter, r *http.Request) {
+	bs, err := a.o.Engine.Batches(r.Context(), r.URL.Query().Get("status"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, bs)
+}
+
+func (a *api) decideBatch(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r, "batch")
+		if !ok {
+			return
+		}
+		var body DecisionRequest
+		if !decode(w, r, &body) {
+			return
+		}
+		if !approve && len(body.CaseIDs) > 0 {
+			writeError(w, http.StatusBadRequest, "case_ids releases cases; a denial applies to the whole batch")
+			return
+		}
+		b, err := a.o.Engine.DecideBatch(r.Context(), id, body.As, approve, body.CaseIDs, body.Reason)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": b.ID, "status": b.Status, "detail": fmt.Sprintf("batch %d is %s", b.ID, b.Status)})
+	}
+}
+
+func clientOf(r *http.Request) string {
+	c, _ := r.Context().Value(clientKey{}).(string)
+	return c
+}
