@@ -158,7 +158,7 @@ func (p *Policy) validateApprovals(d *doc, svc *Service) {
 			if t == TargetOwner || t == TargetSecurityAlerts || strings.HasPrefix(t, "channel:") {
 				continue
 			}
-			checkRefs(d, svc, fmt.Sprintf("%s.notify[%d]", lp, j), []string{t}, false)
+			checkRef(d, svc, fmt.Sprintf("%s.notify[%d]", lp, j), t, false)
 		}
 	}
 	for i, c := range f.Compliance {
@@ -189,22 +189,26 @@ func stepTimeout(st *ChainStep) time.Duration {
 // hr_partner) only where allowed.
 func checkRefs(d *doc, svc *Service, path string, refs []string, relative bool) {
 	for i, r := range refs {
-		kp := fmt.Sprintf("%s[%d]", path, i)
-		switch {
-		case r == ApproverManager || r == ApproverHRPartner:
-			if !relative {
-				d.add(kp, "%q only makes sense in an approval chain step", r)
-			}
-		case strings.HasPrefix(r, "user:") && len(r) > 5:
-		case strings.HasPrefix(r, "group:") && len(r) > 6:
-			if svc != nil {
-				if _, ok := svc.ApproverGroups[r[6:]]; !ok {
-					d.add(kp, "undefined approver group %q (define it under approver_groups in the service file)", r[6:])
-				}
-			}
-		default:
-			d.add(kp, "unknown approver %q (want manager, hr_partner, group:NAME or user:ID)", r)
+		checkRef(d, svc, fmt.Sprintf("%s[%d]", path, i), r, relative)
+	}
+}
+
+// checkRef validates one approver reference at key path kp.
+func checkRef(d *doc, svc *Service, kp, r string, relative bool) {
+	switch {
+	case r == ApproverManager || r == ApproverHRPartner:
+		if !relative {
+			d.add(kp, "%q only makes sense in an approval chain step", r)
 		}
+	case strings.HasPrefix(r, "user:") && len(r) > 5:
+	case strings.HasPrefix(r, "group:") && len(r) > 6:
+		if svc != nil {
+			if _, ok := svc.ApproverGroups[r[6:]]; !ok {
+				d.add(kp, "undefined approver group %q (define it under approver_groups in the service file)", r[6:])
+			}
+		}
+	default:
+		d.add(kp, "unknown approver %q (want manager, hr_partner, group:NAME or user:ID)", r)
 	}
 }
 
