@@ -78,7 +78,7 @@ func (e *Engine) RequestException(ctx context.Context, r ExceptionRequest) (*sto
 	}
 	var ap *store.Approval
 	var evs []Event
-	err = e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		evs = nil
 		c, err := store.LockCase(tx, r.CaseID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -97,7 +97,7 @@ func (e *Engine) RequestException(ctx context.Context, r ExceptionRequest) (*sto
 		if err := e.authorize(ctx, Request{Requester: r.Requester}, emp); err != nil {
 			return err
 		}
-		ap, evs, err = e.applyException(tx, c, emp, r, chk, evs)
+		ap, evs, err = e.applyException(tx, au, c, emp, r, chk, evs)
 		return err
 	})
 	if err != nil {
@@ -156,7 +156,7 @@ func (e *Engine) checkException(r ExceptionRequest) (*checkedException, error) {
 
 // applyException records a checked exception on case c inside tx (the
 // case's lock held): it holds the touched actions and opens the chain.
-func (e *Engine) applyException(tx *gorm.DB, c *store.Case, emp *directory.Employee, r ExceptionRequest, chk *checkedException, evs []Event) (*store.Approval, []Event, error) {
+func (e *Engine) applyException(tx *gorm.DB, au *auditBuf, c *store.Case, emp *directory.Employee, r ExceptionRequest, chk *checkedException, evs []Event) (*store.Approval, []Event, error) {
 	ex, fields := chk.ex, chk.fields
 	cond, err := e.conditions(c, emp)
 	if err != nil {
@@ -217,10 +217,8 @@ func (e *Engine) applyException(tx *gorm.DB, c *store.Case, emp *directory.Emplo
 			return nil, evs, err
 		}
 	}
-	if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: r.Requester, Event: "approval.requested", Result: "pending",
-		Detail: fmt.Sprintf("approval %d: %s %s; holds %s; reason %q; chain %s", ap.ID, r.Kind, describe(fields), strings.Join(names, ","), r.Reason, ex.Chain)}); err != nil {
-		return nil, evs, err
-	}
+	au.add(store.Entry{Time: now, CaseID: c.ID, Actor: r.Requester, Event: "approval.requested", Result: "pending",
+		Detail: fmt.Sprintf("approval %d: %s %s; holds %s; reason %q; chain %s", ap.ID, r.Kind, describe(fields), strings.Join(names, ","), r.Reason, ex.Chain)})
 	evs = append(evs, Event{Kind: "approval_requested", CaseID: c.ID, ApprovalID: ap.ID, Name: r.Kind, Status: store.ApprovalPending,
 		Detail:  fmt.Sprintf("%s requested %s %s for %s: step %q", r.Requester, r.Kind, describe(fields), emp.Name, steps[0].Name),
 		Targets: e.targets(emp, refsOf(&steps[0])), At: now})
@@ -338,7 +336,7 @@ func (e *Engine) Decide(ctx context.Context, d Decision) (*store.Approval, error
 	var ap *store.Approval
 	var evs []Event
 	var ds []dispatch
-	err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		evs, ds = nil, nil
 		var err error
 		ap, err = store.LockApproval(tx, d.ApprovalID)
@@ -414,12 +412,10 @@ func (e *Engine) Decide(ctx context.Context, d Decision) (*store.Approval, error
 			}
 			return err
 		}
-		if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: d.Approver, Event: "approval.decision", Result: verdict,
-			Detail: fmt.Sprintf("approval %d (%s) step %q via %s: %s", ap.ID, ap.Kind, cur.Name, orDash(d.Via), d.Reason)}); err != nil {
-			return err
-		}
+		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: d.Approver, Event: "approval.decision", Result: verdict,
+			Detail: fmt.Sprintf("approval %d (%s) step %q via %s: %s", ap.ID, ap.Kind, cur.Name, orDash(d.Via), d.Reason)})
 		if !d.Approve {
-			evs, ds, err = e.conclude(tx, c, ap, cur, false, fmt.Sprintf("denied by %s: %s", d.Approver, d.Reason), now, evs)
+			evs, ds, err = e.conclude(tx, au, c, ap, cur, false, fmt.Sprintf("denied by %s: %s", d.Approver, d.Reason), now, evs)
 			return err
 		}
 		approvals := 1
@@ -433,7 +429,7 @@ func (e *Engine) Decide(ctx context.Context, d Decision) (*store.Approval, error
 				Detail: fmt.Sprintf("%s approved step %q (%d so far)", d.Approver, cur.Name, approvals), At: now})
 			return nil
 		}
-		evs, ds, err = e.completeStep(tx, c, ap, steps, cur, emp, fmt.Sprintf("approved by %s", d.Approver), now, evs)
+		evs, ds, err = e.completeStep(tx, au, c, ap, steps, cur, emp, fmt.Sprintf("approved by %s", d.Approver), now, evs)
 		return err
 	})
 	if err != nil {
@@ -491,7 +487,7 @@ func currentStep(steps []store.ApprovalStep) *store.ApprovalStep {
 
 // completeStep marks a step approved and opens the next, or concludes the
 // approval.
-func (e *Engine) completeStep(tx *gorm.DB, c *store.Case, ap *store.Approval, steps []store.ApprovalStep, cur *store.ApprovalStep,
+func (e *Engine) completeStep(tx *gorm.DB, au *auditBuf, c *store.Case, ap *store.Approval, steps []store.ApprovalStep, cur *store.ApprovalStep,
 	emp *directory.Employee, why string, now time.Time, evs []Event) ([]Event, []dispatch, error) {
 	if err := tx.Model(cur).Updates(map[string]any{"status": store.StepApproved, "decided_at": now, "updated_at": now}).Error; err != nil {
 		return evs, nil, err
@@ -506,11 +502,11 @@ func (e *Engine) completeStep(tx *gorm.DB, c *store.Case, ap *store.Approval, st
 			Detail: fmt.Sprintf("step %q %s; step %q is next", cur.Name, why, ns.Name), Targets: e.targets(emp, refsOf(ns)), At: now})
 		return evs, nil, nil
 	}
-	return e.conclude(tx, c, ap, cur, true, why, now, evs)
+	return e.conclude(tx, au, c, ap, cur, true, why, now, evs)
 }
 
 // conclude ends an approval and applies its outcome to the plan.
-func (e *Engine) conclude(tx *gorm.DB, c *store.Case, ap *store.Approval, cur *store.ApprovalStep, approved bool, why string,
+func (e *Engine) conclude(tx *gorm.DB, au *auditBuf, c *store.Case, ap *store.Approval, cur *store.ApprovalStep, approved bool, why string,
 	now time.Time, evs []Event) ([]Event, []dispatch, error) {
 	status, stepStatus := store.ApprovalApproved, store.StepApproved
 	if !approved {
@@ -524,7 +520,7 @@ func (e *Engine) conclude(tx *gorm.DB, c *store.Case, ap *store.Approval, cur *s
 			return evs, nil, err
 		}
 	}
-	outcome, err := e.applyOutcome(tx, c, ap, approved, now)
+	outcome, err := e.applyOutcome(tx, au, c, ap, approved, now)
 	if err != nil {
 		return evs, nil, err
 	}
@@ -532,21 +528,19 @@ func (e *Engine) conclude(tx *gorm.DB, c *store.Case, ap *store.Approval, cur *s
 		return evs, nil, err
 	}
 	ap.Status, ap.Outcome = status, outcome
-	if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "approval." + status, Result: status,
-		Detail: fmt.Sprintf("approval %d (%s) %s; %s", ap.ID, ap.Kind, why, outcome)}); err != nil {
-		return evs, nil, err
-	}
+	au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "approval." + status, Result: status,
+		Detail: fmt.Sprintf("approval %d (%s) %s; %s", ap.ID, ap.Kind, why, outcome)})
 	kind := "approval_decided"
 	if status == store.ApprovalExpired {
 		kind = "approval_expired"
 	}
 	evs = append(evs, Event{Kind: kind, CaseID: c.ID, ApprovalID: ap.ID, Name: ap.Kind, Status: status, Detail: why + "; " + outcome, At: now})
-	ds, evs, err := e.advance(tx, c, now, evs)
+	ds, evs, err := e.advance(tx, au, c, now, evs)
 	return evs, ds, err
 }
 
 // applyOutcome changes the plan for a concluded approval and says how.
-func (e *Engine) applyOutcome(tx *gorm.DB, c *store.Case, ap *store.Approval, approved bool, now time.Time) (string, error) {
+func (e *Engine) applyOutcome(tx *gorm.DB, au *auditBuf, c *store.Case, ap *store.Approval, approved bool, now time.Time) (string, error) {
 	var held []string
 	_ = json.Unmarshal([]byte(ap.Held), &held)
 	var f exceptionFields
@@ -575,16 +569,16 @@ func (e *Engine) applyOutcome(tx *gorm.DB, c *store.Case, ap *store.Approval, ap
 	case configs.EffectForwarding:
 		until := now.Add(time.Duration(f.Days) * 24 * time.Hour)
 		params := map[string]string{"forward_to": f.ForwardTo, "days": fmt.Sprint(f.Days)}
-		if err := e.addActions(tx, c, ex.Add, params, nil, now); err != nil {
+		if err := e.addActions(tx, au, c, ex.Add, params, nil, now); err != nil {
 			return "", err
 		}
-		if err := e.addActions(tx, c, ex.AtExpiry, params, &until, now); err != nil {
+		if err := e.addActions(tx, au, c, ex.AtExpiry, params, &until, now); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("forwarding to %s now (%s), removed at %s (%s); held actions proceed: %s", f.ForwardTo,
 			strings.Join(ex.Add, ","), until.Format(time.RFC3339), strings.Join(ex.AtExpiry, ","), strings.Join(held, ", ")), release(held, nil)
 	case configs.EffectLegalHold:
-		if err := e.addActions(tx, c, ex.Add, nil, nil, now); err != nil {
+		if err := e.addActions(tx, au, c, ex.Add, nil, nil, now); err != nil {
 			return "", err
 		}
 		for _, n := range held {
@@ -619,7 +613,7 @@ func (e *Engine) applyOutcome(tx *gorm.DB, c *store.Case, ap *store.Approval, ap
 
 // addActions adds catalog actions to a case (an approved exception's
 // outcome). notBefore delays them; they run once the case's phases allow.
-func (e *Engine) addActions(tx *gorm.DB, c *store.Case, names []string, params map[string]string, notBefore *time.Time, now time.Time) error {
+func (e *Engine) addActions(tx *gorm.DB, au *auditBuf, c *store.Case, names []string, params map[string]string, notBefore *time.Time, now time.Time) error {
 	pol := e.policy.Load()
 	for _, n := range names {
 		def := pol.File.Actions[n]
@@ -646,10 +640,8 @@ func (e *Engine) addActions(tx *gorm.DB, c *store.Case, names []string, params m
 		if err := tx.Create(&a).Error; err != nil {
 			return err
 		}
-		if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
-			Event: "action.added", Result: "ok", Detail: fmt.Sprintf("%s %s%s", a.Operation, describeParams(merged), whenStr(notBefore))}); err != nil {
-			return err
-		}
+		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
+			Event: "action.added", Result: "ok", Detail: fmt.Sprintf("%s %s%s", a.Operation, describeParams(merged), whenStr(notBefore))})
 	}
 	return nil
 }
@@ -659,7 +651,7 @@ func (e *Engine) addActions(tx *gorm.DB, c *store.Case, names []string, params m
 func (e *Engine) RequestRelease(ctx context.Context, holdID int64, requester, reason string) (*store.Approval, error) {
 	var ap *store.Approval
 	var evs []Event
-	err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		evs = nil
 		hold, err := store.LockApproval(tx, holdID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -707,10 +699,8 @@ func (e *Engine) RequestRelease(ctx context.Context, holdID int64, requester, re
 		if err != nil {
 			return err
 		}
-		if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: requester, Event: "approval.requested", Result: "pending",
-			Detail: fmt.Sprintf("approval %d: release of legal hold %d; reason %q", ap.ID, hold.ID, reason)}); err != nil {
-			return err
-		}
+		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: requester, Event: "approval.requested", Result: "pending",
+			Detail: fmt.Sprintf("approval %d: release of legal hold %d; reason %q", ap.ID, hold.ID, reason)})
 		evs = append(evs, Event{Kind: "approval_requested", CaseID: c.ID, ApprovalID: ap.ID, Name: "release " + hold.Kind, Status: store.ApprovalPending,
 			Detail: fmt.Sprintf("%s asks to release legal hold %d", requester, hold.ID), Targets: e.targets(emp, refsOf(&steps[0])), At: now})
 		return nil
@@ -737,7 +727,7 @@ func (e *Engine) sweepApprovals(ctx context.Context) (reminded, timedOut int, er
 		var evs []Event
 		var ds []dispatch
 		var did string
-		err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+		err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 			evs, ds, did = nil, nil, ""
 			ap, err := store.LockApproval(tx, s.ApprovalID)
 			if err != nil {
@@ -762,10 +752,8 @@ func (e *Engine) sweepApprovals(ctx context.Context) (reminded, timedOut int, er
 				if err := tx.Model(&st).Updates(map[string]any{"reminded_at": now, "updated_at": now}).Error; err != nil {
 					return err
 				}
-				if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "approval.reminder", Result: "sent",
-					Detail: fmt.Sprintf("approval %d step %q times out at %s", ap.ID, st.Name, st.DueAt.Format(time.RFC3339))}); err != nil {
-					return err
-				}
+				au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "approval.reminder", Result: "sent",
+					Detail: fmt.Sprintf("approval %d step %q times out at %s", ap.ID, st.Name, st.DueAt.Format(time.RFC3339))})
 				evs = append(evs, Event{Kind: "approval_reminder", CaseID: c.ID, ApprovalID: ap.ID, Name: ap.Kind, Status: store.ApprovalPending,
 					Detail:  fmt.Sprintf("reminder: %s for %s awaits step %q until %s", ap.Kind, c.EmployeeName, st.Name, st.DueAt.Format(time.RFC3339)),
 					Targets: e.targets(emp, refsOf(&st)), At: now})
@@ -780,10 +768,8 @@ func (e *Engine) sweepApprovals(ctx context.Context) (reminded, timedOut int, er
 					return err
 				}
 				st.Escalated = true
-				if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "approval.escalated", Result: "escalated",
-					Detail: fmt.Sprintf("approval %d step %q timed out; fallback approvers added until %s", ap.ID, st.Name, due.Format(time.RFC3339))}); err != nil {
-					return err
-				}
+				au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "approval.escalated", Result: "escalated",
+					Detail: fmt.Sprintf("approval %d step %q timed out; fallback approvers added until %s", ap.ID, st.Name, due.Format(time.RFC3339))})
 				evs = append(evs, Event{Kind: "approval_escalated", CaseID: c.ID, ApprovalID: ap.ID, Name: ap.Kind, Status: store.ApprovalPending,
 					Detail:  fmt.Sprintf("step %q of %s for %s timed out; escalated", st.Name, ap.Kind, c.EmployeeName),
 					Targets: e.targets(emp, refsOf(&st)), At: now})
@@ -793,14 +779,12 @@ func (e *Engine) sweepApprovals(ctx context.Context) (reminded, timedOut int, er
 				if err != nil {
 					return err
 				}
-				if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "policy", Event: "approval.decision", Result: "approve",
-					Detail: fmt.Sprintf("approval %d step %q approved on timeout, as policy allows", ap.ID, st.Name)}); err != nil {
-					return err
-				}
-				evs, ds, err = e.completeStep(tx, c, ap, steps, &st, emp, "approved on timeout by policy", now, evs)
+				au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "policy", Event: "approval.decision", Result: "approve",
+					Detail: fmt.Sprintf("approval %d step %q approved on timeout, as policy allows", ap.ID, st.Name)})
+				evs, ds, err = e.completeStep(tx, au, c, ap, steps, &st, emp, "approved on timeout by policy", now, evs)
 				return err
 			default:
-				evs, ds, err = e.conclude(tx, c, ap, &st, false, fmt.Sprintf("timed out at step %q", st.Name), now, evs)
+				evs, ds, err = e.conclude(tx, au, c, ap, &st, false, fmt.Sprintf("timed out at step %q", st.Name), now, evs)
 				return err
 			}
 		})

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"gorm.io/gorm"
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
@@ -260,3 +261,28 @@ func (noGate) Acquire(context.Context, *connectors.Instance) (func(), time.Durat
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// auditBuf collects a transaction's audit entries. Appending to the chain
+// takes the audit head's row lock, which serialises every writer until
+// commit, so entries are appended once, as the transaction's last
+// statement (see Engine.tx).
+type auditBuf struct{ entries []store.Entry }
+
+func (b *auditBuf) add(es ...store.Entry) { b.entries = append(b.entries, es...) }
+
+// tx runs fn in a store transaction with an audit buffer, appending the
+// buffered entries last; a state change and its audit events still commit
+// together or not at all.
+func (e *Engine) tx(ctx context.Context, fn func(tx *gorm.DB, au *auditBuf) error) error {
+	return e.store.Tx(ctx, func(tx *gorm.DB) error {
+		au := &auditBuf{}
+		if err := fn(tx, au); err != nil {
+			return err
+		}
+		if len(au.entries) == 0 {
+			return nil
+		}
+		_, err := store.AppendAudit(tx, au.entries...)
+		return err
+	})
+}

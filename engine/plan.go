@@ -387,7 +387,7 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 		return nil, nil, err
 	}
 	pol := e.policy.Load()
-	err = e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		c.ID, c.Status, c.BatchID, evs = 0, store.CaseScheduled, nil, nil // the store may run this function again after a deadlock
 		batch, err := e.guard(tx, now)
 		if err != nil {
@@ -418,20 +418,14 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 			}
 		}
 		detail := fmt.Sprintf("trigger=%s reason=%q involuntary=%t effective_at=%s", req.Trigger, req.Reason, req.Involuntary, plan.EffectiveAt.Format(time.RFC3339))
-		if _, err := store.AppendAudit(tx,
-			store.Entry{Time: now, CaseID: c.ID, Actor: req.Requester, Event: "case.created", Result: "ok", Detail: detail},
+		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: req.Requester, Event: "case.created", Result: "ok", Detail: detail},
 			store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.validated", Result: "ok",
 				Detail: fmt.Sprintf("employee %s (%s) active; requester %s authorized; no open case", emp.ID, emp.Email, req.Requester)},
 			store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.planned", Result: "ok",
-				Detail: fmt.Sprintf("policy %s; rules %s; %d actions: %s; %d devices", shortHash(pol.Hash), strings.Join(plan.Rules, ","), len(names), strings.Join(names, ","), len(plan.Equipment))},
-		); err != nil {
-			return err
-		}
+				Detail: fmt.Sprintf("policy %s; rules %s; %d actions: %s; %d devices", shortHash(pol.Hash), strings.Join(plan.Rules, ","), len(names), strings.Join(names, ","), len(plan.Equipment))})
 		if batch != nil {
-			if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.held_by_guard", Result: "held",
-				Detail: fmt.Sprintf("mass-termination guard: batch %d (%s)", batch.ID, batch.Reason)}); err != nil {
-				return err
-			}
+			au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.held_by_guard", Result: "held",
+				Detail: fmt.Sprintf("mass-termination guard: batch %d (%s)", batch.ID, batch.Reason)})
 			var targets []string
 			for _, r := range pol.File.MassTermination.Approvers {
 				targets = append(targets, r)
@@ -444,10 +438,8 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 			for _, id := range e.officer {
 				targets = append(targets, "user:"+id)
 			}
-			if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.security_officer_notified", Result: "ok",
-				Detail: strings.Join(targets, ",")}); err != nil {
-				return err
-			}
+			au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.security_officer_notified", Result: "ok",
+				Detail: strings.Join(targets, ",")})
 			evs = append(evs, Event{Kind: "security_officer_notice", CaseID: c.ID, Status: c.Status, Targets: targets,
 				Detail: fmt.Sprintf("offboarding opened for %s (%s), clearance %s, effective %s", emp.Name, emp.ID, emp.Clearance, plan.EffectiveAt.Format(time.RFC3339)), At: now})
 		}
@@ -455,7 +447,7 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 			x := req.Exceptions[i]
 			x.CaseID = c.ID
 			var err error
-			if _, evs, err = e.applyException(tx, c, emp, x, chk, evs); err != nil {
+			if _, evs, err = e.applyException(tx, au, c, emp, x, chk, evs); err != nil {
 				return err
 			}
 		}

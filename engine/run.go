@@ -51,7 +51,7 @@ func (e *Engine) StartCase(ctx context.Context, caseID int64) error {
 	}
 	var ds []dispatch
 	var evs []Event
-	err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		ds, evs = nil, nil
 		c, err := store.LockCase(tx, caseID)
 		if err != nil {
@@ -68,12 +68,10 @@ func (e *Engine) StartCase(ctx context.Context, caseID int64) error {
 			return err
 		}
 		c.Status, c.StartedAt = store.CaseRunning, &now
-		if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.started", Result: "ok",
-			Detail: fmt.Sprintf("effective_at=%s", c.EffectiveAt.Format(time.RFC3339))}); err != nil {
-			return err
-		}
+		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.started", Result: "ok",
+			Detail: fmt.Sprintf("effective_at=%s", c.EffectiveAt.Format(time.RFC3339))})
 		evs = append(evs, Event{Kind: "case_started", CaseID: c.ID, Status: store.CaseRunning, At: now})
-		ds, evs, err = e.advance(tx, c, now, evs)
+		ds, evs, err = e.advance(tx, au, c, now, evs)
 		return err
 	})
 	if err != nil {
@@ -89,7 +87,7 @@ func (e *Engine) StartCase(ctx context.Context, caseID int64) error {
 // records the moment all critical actions were final, and closes the case
 // when nothing more can happen. It must run under the case's lock (see
 // store.LockCase).
-func (e *Engine) advance(tx *gorm.DB, c *store.Case, now time.Time, evs []Event) ([]dispatch, []Event, error) {
+func (e *Engine) advance(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time, evs []Event) ([]dispatch, []Event, error) {
 	if c.Status != store.CaseRunning {
 		return nil, evs, nil
 	}
@@ -161,10 +159,8 @@ func (e *Engine) advance(tx *gorm.DB, c *store.Case, now time.Time, evs []Event)
 					return nil, evs, err
 				}
 				if _, isDead := dead[a.Name]; isDead {
-					if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
-						Event: "action.blocked", Result: "blocked", Detail: reason}); err != nil {
-						return nil, evs, err
-					}
+					au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
+						Event: "action.blocked", Result: "blocked", Detail: reason})
 					evs = append(evs, Event{Kind: "action", CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: store.ActionBlocked, Detail: reason, At: now})
 				}
 				a.Status, a.BlockedReason = store.ActionBlocked, reason
@@ -187,10 +183,8 @@ func (e *Engine) advance(tx *gorm.DB, c *store.Case, now time.Time, evs []Event)
 		if !ok {
 			continue
 		}
-		if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
-			Event: "action.queued", Result: "ok", Detail: fmt.Sprintf("%s %s", a.Operation, targetOf(a))}); err != nil {
-			return nil, evs, err
-		}
+		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
+			Event: "action.queued", Result: "ok", Detail: fmt.Sprintf("%s %s", a.Operation, targetOf(a))})
 		a.Status, a.Generation = store.ActionQueued, gen
 		ds = append(ds, dispatch{id: a.ID, gen: gen, at: at})
 		evs = append(evs, Event{Kind: "action", CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: store.ActionQueued, At: now})
@@ -224,7 +218,7 @@ func (e *Engine) advance(tx *gorm.DB, c *store.Case, now time.Time, evs []Event)
 	if pending > 0 {
 		return ds, evs, nil
 	}
-	evs, err = e.closeCase(tx, c, acts, dead, now, evs)
+	evs, err = e.closeCase(tx, au, c, acts, dead, now, evs)
 	return ds, evs, err
 }
 
@@ -257,7 +251,7 @@ func targetOf(a *store.Action) string {
 	return a.TargetAccount
 }
 
-func (e *Engine) closeCase(tx *gorm.DB, c *store.Case, acts []store.Action, dead map[string]string, now time.Time, evs []Event) ([]Event, error) {
+func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []store.Action, dead map[string]string, now time.Time, evs []Event) ([]Event, error) {
 	counts := map[string]int{}
 	unverified := 0
 	for _, a := range acts {
@@ -304,9 +298,7 @@ func (e *Engine) closeCase(tx *gorm.DB, c *store.Case, acts []store.Action, dead
 		return evs, err
 	}
 	c.Status, c.ClosedAt, c.Summary = status, &now, summary
-	if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.closed", Result: status, Detail: summary}); err != nil {
-		return evs, err
-	}
+	au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.closed", Result: status, Detail: summary})
 	if c.StartedAt != nil {
 		e.metrics.observeCase(status, now.Sub(*c.StartedAt))
 	}
@@ -361,7 +353,7 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 	defer release()
 
 	var claimed bool
-	err = e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		now = e.clock()
 		ok, err := store.ClaimAction(tx, a.ID, gen, now, e.lease)
 		if err != nil || !ok {
@@ -369,9 +361,9 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 			return err
 		}
 		claimed = true
-		_, err = store.AppendAudit(tx, store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "worker", System: a.Connector,
+		au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "worker", System: a.Connector,
 			Event: "action.started", Result: "ok", Detail: fmt.Sprintf("%s attempt %d", a.Operation, a.Attempts+1)})
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
@@ -488,7 +480,7 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 	var ds []dispatch
 	var evs []Event
 	var final string
-	err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		ds, evs, final = nil, nil, ""
 		c, err := store.LockCase(tx, a.CaseID)
 		if err != nil {
@@ -554,16 +546,14 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			final = "" // the sweep took it back; the newer generation decides
 			return nil
 		}
-		if _, err := store.AppendAudit(tx, entries...); err != nil {
-			return err
-		}
+		au.add(entries...)
 		evs = append(evs, Event{Kind: "action", CaseID: a.CaseID, ActionID: a.ID, Name: a.Name, Status: final, Detail: entries[0].Detail, At: now})
 		if final == store.ActionQueued {
 			ds = []dispatch{{id: a.ID, gen: gen + 1, at: retryAt}}
 			return nil
 		}
 		var more []dispatch
-		more, evs, err = e.advance(tx, c, now, evs)
+		more, evs, err = e.advance(tx, au, c, now, evs)
 		ds = append(ds, more...)
 		return err
 	})
@@ -593,7 +583,7 @@ func (e *Engine) defer_(ctx context.Context, a *store.Action, wait time.Duration
 	now := e.clock()
 	at := now.Add(wait)
 	var ok bool
-	err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		var err error
 		ok, err = store.UpdateActionIf(tx, a.ID, store.ActionQueued, a.Generation, map[string]any{
 			"generation": a.Generation + 1, "not_before": at, "queued_at": now, "updated_at": now,
@@ -659,7 +649,7 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 	for i := range expired {
 		a := &expired[i]
 		var ok bool
-		err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+		err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 			var err error
 			ok, err = store.UpdateActionIf(tx, a.ID, store.ActionRunning, a.Generation, map[string]any{
 				"status": store.ActionQueued, "generation": a.Generation + 1, "lease_until": nil,
@@ -669,9 +659,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 			if err != nil || !ok {
 				return err
 			}
-			_, err = store.AppendAudit(tx, store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "sweep", System: a.Connector,
+			au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "sweep", System: a.Connector,
 				Event: "action.lease_expired", Result: "requeued", Detail: fmt.Sprintf("lease ended %s; attempt %d re-run", a.LeaseUntil.Format(time.RFC3339Nano), a.Attempts)})
-			return err
+			return nil
 		})
 		if err != nil {
 			return st, err
@@ -697,7 +687,7 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 			continue
 		}
 		var ok bool
-		err = e.store.Tx(ctx, func(tx *gorm.DB) error {
+		err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 			var err error
 			ok, err = store.UpdateActionIf(tx, a.ID, store.ActionQueued, a.Generation, map[string]any{
 				"generation": a.Generation + 1, "queued_at": now, "not_before": nil, "updated_at": now,
@@ -705,9 +695,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 			if err != nil || !ok {
 				return err
 			}
-			_, err = store.AppendAudit(tx, store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "sweep", System: a.Connector,
+			au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "sweep", System: a.Connector,
 				Event: "action.redispatched", Result: "ok", Detail: "the queue no longer held the action's task"})
-			return err
+			return nil
 		})
 		if err != nil {
 			return st, err
@@ -746,7 +736,7 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 // cancelled. Cancelling a closed case is an error that says so.
 func (e *Engine) Cancel(ctx context.Context, caseID int64, actor, reason string) error {
 	var evs []Event
-	err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		evs = nil
 		c, err := store.LockCase(tx, caseID)
 		if err != nil {
@@ -778,9 +768,9 @@ func (e *Engine) Cancel(ctx context.Context, caseID int64, actor, reason string)
 			Updates(map[string]any{"status": store.ApprovalCancelled, "decided_at": now, "outcome": "case cancelled", "updated_at": now}).Error; err != nil {
 			return err
 		}
-		_, err = store.AppendAudit(tx, store.Entry{Time: now, CaseID: caseID, Actor: actor, Event: "case.cancelled", Result: "cancelled", Detail: reason})
+		au.add(store.Entry{Time: now, CaseID: caseID, Actor: actor, Event: "case.cancelled", Result: "cancelled", Detail: reason})
 		evs = append(evs, Event{Kind: "case_cancelled", CaseID: caseID, Status: store.CaseCancelled, Detail: reason, At: now})
-		return err
+		return nil
 	})
 	if err != nil {
 		return err

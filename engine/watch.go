@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/store"
@@ -30,7 +31,7 @@ func (e *Engine) sweepEscalations(ctx context.Context) (int, error) {
 	n := 0
 	for _, a := range overdue {
 		var evs []Event
-		err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+		err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 			evs = nil
 			done, err := store.EscalationLevels(tx, a.CaseID, a.ID, "sla")
 			if err != nil {
@@ -55,17 +56,19 @@ func (e *Engine) sweepEscalations(ctx context.Context) (int, error) {
 				} else if a.BlockedReason != "" {
 					detail += "; " + a.BlockedReason
 				}
-				res := tx.Create(&store.Escalation{CaseID: a.CaseID, ActionID: a.ID, Level: level, Kind: "sla", Targets: string(tj), Detail: detail, At: now})
+				// ON CONFLICT DO NOTHING: another sweeper may have escalated this
+				// level first (a unique violation would abort a PostgreSQL
+				// transaction).
+				res := tx.Clauses(clause.OnConflict{DoNothing: true}).
+					Create(&store.Escalation{CaseID: a.CaseID, ActionID: a.ID, Level: level, Kind: "sla", Targets: string(tj), Detail: detail, At: now})
 				if res.Error != nil {
-					if store.IsUniqueViolation(res.Error) {
-						continue // another sweeper escalated this level first
-					}
 					return res.Error
 				}
-				if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "sweep", System: a.Connector,
-					Event: "action.escalated", Result: fmt.Sprintf("level %d", level), Detail: detail + " → " + strings.Join(targets, ", ")}); err != nil {
-					return err
+				if res.RowsAffected == 0 {
+					continue
 				}
+				au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "sweep", System: a.Connector,
+					Event: "action.escalated", Result: fmt.Sprintf("level %d", level), Detail: detail + " → " + strings.Join(targets, ", ")})
 				evs = append(evs, Event{Kind: "escalation", CaseID: a.CaseID, ActionID: a.ID, Name: a.Name, Status: a.Status, Level: level,
 					Targets: targets, Detail: detail, At: now})
 			}
@@ -112,7 +115,7 @@ func (e *Engine) sweepBreaches(ctx context.Context) (int, error) {
 	n := 0
 	for _, c := range cs {
 		var ev *Event
-		err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+		err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 			ev = nil
 			res := tx.Model(&store.Case{}).Where("id = ? AND breached_at IS NULL", c.ID).Update("breached_at", now)
 			if res.Error != nil || res.RowsAffected == 0 {
@@ -124,9 +127,7 @@ func (e *Engine) sweepBreaches(ctx context.Context) (int, error) {
 			if e.secChan != "" {
 				targets = []string{"channel:" + e.secChan}
 			}
-			if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: "sweep", Event: "case.compliance_breach", Result: "breach", Detail: detail}); err != nil {
-				return err
-			}
+			au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "sweep", Event: "case.compliance_breach", Result: "breach", Detail: detail})
 			ev = &Event{Kind: "breach", CaseID: c.ID, Status: c.Status, Detail: detail, Targets: targets, At: now}
 			return nil
 		})
@@ -228,7 +229,7 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 	var b store.Batch
 	var start []int64
 	var evs []Event
-	err := e.store.Tx(ctx, func(tx *gorm.DB) error {
+	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		start, evs = nil, nil
 		res := tx.Exec("UPDATE batches SET status = status WHERE id = ?", batchID)
 		if res.Error != nil {
@@ -276,10 +277,8 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 					return err
 				}
 			}
-			if _, err := store.AppendAudit(tx, store.Entry{Time: now, CaseID: c.ID, Actor: approver, Event: "case.batch_" + verdict, Result: verdict,
-				Detail: fmt.Sprintf("batch %d: %s", b.ID, reason)}); err != nil {
-				return err
-			}
+			au.add(store.Entry{Time: now, CaseID: c.ID, Actor: approver, Event: "case.batch_" + verdict, Result: verdict,
+				Detail: fmt.Sprintf("batch %d: %s", b.ID, reason)})
 		}
 		status := store.BatchPartial
 		if len(pick) == len(held) {

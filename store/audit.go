@@ -133,17 +133,17 @@ func AppendAudit(tx *gorm.DB, entries ...Entry) ([]AuditEvent, error) {
 // appendAudit chains and stores events (Seq, PrevHash and Hash unset) in
 // transaction tx.
 func appendAudit(tx *gorm.DB, events []AuditEvent) error {
-	res := tx.Exec("UPDATE audit_heads SET seq = seq WHERE id = 1")
-	if res.Error != nil {
-		return fmt.Errorf("store: append audit: lock head: %w", res.Error)
+	// Lock and read the head in one statement (the row lock on PostgreSQL,
+	// the write lock on SQLite); it is held until commit, so callers append
+	// last in their transaction.
+	var heads []AuditHead
+	if err := tx.Raw("UPDATE audit_heads SET seq = seq WHERE id = 1 RETURNING id, seq, hash").Scan(&heads).Error; err != nil {
+		return fmt.Errorf("store: append audit: lock head: %w", err)
 	}
-	if res.RowsAffected != 1 {
+	if len(heads) != 1 {
 		return fmt.Errorf("store: append audit: %w", ErrNoAuditHead)
 	}
-	var head AuditHead
-	if err := tx.Raw("SELECT id, seq, hash FROM audit_heads WHERE id = 1").Scan(&head).Error; err != nil {
-		return fmt.Errorf("store: append audit: read head: %w", err)
-	}
+	head := heads[0]
 	seq, prev := head.Seq, head.Hash
 	for i := range events {
 		seq++
