@@ -607,9 +607,14 @@ func (e *Engine) applyOutcome(tx *gorm.DB, au *auditBuf, c *store.Case, ap *stor
 			return "", err
 		}
 		return fmt.Sprintf("%s delayed until %s", f.Action, at.Format(time.RFC3339)), release(held, &at)
+	case effectRestore:
+		return "restore approved: run the compensating actions listed in the request (restoring is not automated yet)", nil
 	}
 	return "", fmt.Errorf("unknown effect %q", ap.Effect)
 }
+
+// effectRestore is a rehire's restore request (see requestRestore).
+const effectRestore = "restore"
 
 // addActions adds catalog actions to a case (an approved exception's
 // outcome). notBefore delays them; they run once the case's phases allow.

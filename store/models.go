@@ -250,5 +250,5 @@ type AuditHead struct {
 // AllModels lists every model for migration.
 func AllModels() []any {
 	return []any{&Case{}, &EmployeeSnapshot{}, &Action{}, &Approval{}, &ApprovalStep{}, &ApprovalDecision{},
-		&Escalation{}, &Batch{}, &EquipmentTask{}, &ChatMessage{}, &AuditEvent{}, &AuditHead{}}
+		&Escalation{}, &Batch{}, &EquipmentTask{}, &ChatMessage{}, &AuditEvent{}, &AuditHead{}, &HREventRecord{}}
 }
