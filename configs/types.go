@@ -7,6 +7,9 @@
 package configs
 
 import (
+	"github.com/kineticsec/kinetic/connectors/graph"
+	"github.com/kineticsec/kinetic/connectors/ldap"
+	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/internal/secret"
@@ -127,7 +130,8 @@ type Log struct {
 // ConnectorInstance is one configured connector. Exactly one type-specific
 // block, named after Type, is set.
 type ConnectorInstance struct {
-	// Type is the connector type ("sandbox", …).
+	// Type is the connector type: sandbox, webhook, ldap, graph or okta
+	// (ConnectorTypes).
 	Type string `yaml:"type"`
 	// RateLimit is shared by all workers; zero means none.
 	RateLimit *RateLimit `yaml:"rate_limit"`
@@ -141,6 +145,12 @@ type ConnectorInstance struct {
 
 	Sandbox *sandbox.Config `yaml:"sandbox"`
 	Webhook *webhook.Config `yaml:"webhook"`
+	// LDAP is Active Directory (or another LDAP directory) over LDAP.
+	LDAP *ldap.Config `yaml:"ldap"`
+	// Graph is Microsoft 365 / Entra ID through Microsoft Graph.
+	Graph *graph.Config `yaml:"graph"`
+	// Okta is an Okta org through its Management API.
+	Okta *okta.Config `yaml:"okta"`
 
 	// Name is the map key.
 	Name string `yaml:"-"`
@@ -332,6 +342,13 @@ type ActionDef struct {
 	Params map[string]string `yaml:"params"`
 	// MaxAttempts overrides the default.
 	MaxAttempts int `yaml:"max_attempts"`
+	// Skippable lets the owning team skip the action with a reason (never
+	// allowed for critical-phase actions).
+	Skippable bool `yaml:"skippable"`
+	// Manual marks a step people do by hand (a badge system without an
+	// API, an equipment step): it is never sent to a connector; it waits
+	// until someone marks it done, and escalates when overdue.
+	Manual bool `yaml:"manual"`
 
 	// Name is the map key.
 	Name string `yaml:"-"`

@@ -42,6 +42,10 @@ type Request struct {
 	// is refused, no case is opened. Their Requester defaults to the
 	// case's.
 	Exceptions []ExceptionRequest
+	// AwaitConfirmation records the case as awaiting the requester's
+	// confirmation of the plan (chat's plan preview); nothing runs until
+	// Confirm. Ignored for involuntary requests, which run at once.
+	AwaitConfirmation bool
 }
 
 // Discovery is what one connector's lookup found at planning time.
@@ -69,6 +73,10 @@ type PlannedAction struct {
 	// is a hint, and an account created after planning must not escape.
 	Found       string `json:"found"`
 	MaxAttempts int    `json:"max_attempts"`
+	// Manual steps are done by people and marked done; Skippable ones may
+	// be skipped by the owning team with a reason.
+	Manual    bool `json:"manual,omitempty"`
+	Skippable bool `json:"skippable,omitempty"`
 }
 
 // Plan is a dry run: what a request would do, changing nothing.
@@ -194,6 +202,7 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 			Operation: s.Def.Operation, Phase: s.Phase, PhaseName: s.PhaseName,
 			SLA: s.SLA, DueAt: eff.Add(s.SLA), DependsOn: s.DependsOn, Params: s.Params,
 			MaxAttempts: s.MaxAttempts, TargetAccount: emp.Accounts[s.Def.Connector],
+			Manual: s.Def.Manual, Skippable: s.Def.Skippable && s.Phase > 1,
 			Found: "not looked up",
 		}
 		if d, ok := found[s.Def.Connector]; ok {
@@ -348,8 +357,9 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
 		Detail: fmt.Sprintf("%s (%s) requested by %s: %d actions, effective %s", emp.Name, emp.ID, req.Requester, len(plan.Actions), c.EffectiveAt.Format(time.RFC3339))})
 	e.emit(evs...)
 	e.log.WithFields(map[string]any{"case": c.ID, "employee": emp.ID, "actions": len(plan.Actions), "effective_at": c.EffectiveAt}).Info("case opened")
-	if c.Status == store.CaseHeld {
-		// Held by the mass-termination guard: it starts when released.
+	if c.Status == store.CaseHeld || c.Status == store.CaseAwaitingConfirmation {
+		// Held by the guard, or awaiting the requester's confirmation: it
+		// starts when released or confirmed.
 	} else if !c.EffectiveAt.After(e.clock()) {
 		if err := e.StartCase(ctx, c.ID); err != nil {
 			// The case is recorded; the sweep starts it if this failed.
@@ -393,8 +403,11 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 		if err != nil {
 			return err
 		}
-		if batch != nil {
+		switch {
+		case batch != nil:
 			c.Status, c.BatchID = store.CaseHeld, &batch.ID
+		case req.AwaitConfirmation && !req.Involuntary:
+			c.Status = store.CaseAwaitingConfirmation
 		}
 		if err := tx.Create(c).Error; err != nil {
 			return err
@@ -481,6 +494,7 @@ func newAction(c *store.Case, pa PlannedAction, now time.Time) store.Action {
 		Phase: pa.Phase, PhaseName: pa.PhaseName, TargetAccount: pa.TargetAccount,
 		Params: string(params), DependsOn: string(deps), Status: store.ActionPending,
 		SLA: pa.SLA, DueAt: &due, MaxAttempts: pa.MaxAttempts, Detail: "discovery: " + pa.Found,
+		Manual: pa.Manual, Skippable: pa.Skippable,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if len(pa.DependsOn) > 0 {

@@ -153,6 +153,24 @@ func (e *Engine) advance(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time
 		} else if a.Phase > gate {
 			reason = "waits for earlier phases"
 		}
+		if reason == "" && a.Manual {
+			// A manual step is never sent to a connector: it waits for a
+			// person to mark it done (and escalates when overdue).
+			const manualReason = "manual step: waiting for someone to mark it done"
+			if a.Status != store.ActionPending || a.BlockedReason != manualReason {
+				if err := tx.Model(a).Updates(map[string]any{"status": store.ActionPending, "blocked_reason": manualReason, "updated_at": now}).Error; err != nil {
+					return nil, evs, err
+				}
+				a.Status, a.BlockedReason = store.ActionPending, manualReason
+				var targets []string
+				if o := e.owners[a.Connector]; o != "" {
+					targets = []string{"channel:" + o}
+				}
+				evs = append(evs, Event{Kind: "manual_step", CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: store.ActionPending,
+					Detail: fmt.Sprintf("%s for %s is a manual step: mark it done when finished", a.Name, c.EmployeeName), Targets: targets, At: now})
+			}
+			continue
+		}
 		if reason != "" {
 			if a.Status != store.ActionBlocked || a.BlockedReason != reason {
 				if err := tx.Model(a).Updates(map[string]any{"status": store.ActionBlocked, "blocked_reason": reason, "updated_at": now}).Error; err != nil {
@@ -628,6 +646,7 @@ type SweepStats struct {
 	ApprovalTimeouts int
 	Escalations      int
 	Breaches         int
+	Unconfirmed      int // plans nobody confirmed, dropped
 }
 
 // Sweep recovers work the queue lost and fires the durable timers: running
@@ -726,6 +745,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		return st, err
 	}
 	if st.Breaches, err = e.sweepBreaches(ctx); err != nil {
+		return st, err
+	}
+	if st.Unconfirmed, err = e.expireConfirmations(ctx); err != nil {
 		return st, err
 	}
 	return st, nil

@@ -11,9 +11,13 @@ import (
 	"time"
 )
 
-// Case statuses. A case is open while validating, scheduled or running.
+// Case statuses. A case is open until it is completed, completed with
+// exceptions, failed or cancelled (see CaseOpen).
 const (
 	CaseValidating = "validating"
+	// CaseAwaitingConfirmation: the requester has been shown the plan and
+	// has not confirmed it yet; nothing runs until they do.
+	CaseAwaitingConfirmation = "awaiting_confirmation"
 	// CaseHeld: held by the mass-termination guard in a batch awaiting
 	// approval; it starts only when released.
 	CaseHeld                    = "held"
@@ -27,7 +31,7 @@ const (
 
 // CaseOpen reports whether a case in status s is still open.
 func CaseOpen(s string) bool {
-	return s == CaseValidating || s == CaseHeld || s == CaseScheduled || s == CaseRunning
+	return s == CaseValidating || s == CaseAwaitingConfirmation || s == CaseHeld || s == CaseScheduled || s == CaseRunning
 }
 
 // Triggers: where a case came from.
@@ -144,12 +148,16 @@ type Action struct {
 	Generation int `gorm:"not null;default:0" json:"generation"`
 	// LeaseUntil is when a running action's worker must have renewed its
 	// lease by; past it the recovery sweep takes the action back.
-	LeaseUntil   *time.Time `gorm:"index" json:"lease_until,omitempty"`
-	LastError    string     `gorm:"size:2048" json:"last_error,omitempty"`
-	ErrorKind    string     `gorm:"size:32" json:"error_kind,omitempty"`
-	Outcome      string     `gorm:"size:32" json:"outcome,omitempty"`
-	Detail       string     `gorm:"size:2048" json:"detail,omitempty"`
-	ResultData   string     `gorm:"type:text" json:"result_data,omitempty"` // JSON object
+	LeaseUntil *time.Time `gorm:"index" json:"lease_until,omitempty"`
+	LastError  string     `gorm:"size:2048" json:"last_error,omitempty"`
+	ErrorKind  string     `gorm:"size:32" json:"error_kind,omitempty"`
+	Outcome    string     `gorm:"size:32" json:"outcome,omitempty"`
+	Detail     string     `gorm:"size:2048" json:"detail,omitempty"`
+	ResultData string     `gorm:"type:text" json:"result_data,omitempty"` // JSON object
+	// Manual: a step people do by hand; Skippable: the owning team may
+	// skip it with a reason (copied from policy when planned).
+	Manual       bool       `json:"manual,omitempty"`
+	Skippable    bool       `json:"skippable,omitempty"`
 	Verified     bool       `json:"verified"`
 	Verification string     `gorm:"size:1024" json:"verification,omitempty"`
 	QueuedAt     *time.Time `json:"queued_at,omitempty"`

@@ -1,0 +1,270 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/kineticsec/kinetic/store"
+)
+
+// How long a plan shown for confirmation waits before it is dropped.
+const confirmationTTL = 24 * time.Hour
+
+// Confirm starts a case that awaits its requester's confirmation of the
+// plan. Only the requester (or an admin) confirms; confirming twice is an
+// error that says so.
+func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*store.Case, error) {
+	var c *store.Case
+	var evs []Event
+	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
+		evs = nil
+		var err error
+		c, err = store.LockCase(tx, caseID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: case %d", ErrNotFound, caseID)
+		}
+		if err != nil {
+			return err
+		}
+		if c.Status != store.CaseAwaitingConfirmation {
+			return fmt.Errorf("%w: case %d is %s, not awaiting confirmation", ErrInvalidRequest, caseID, c.Status)
+		}
+		if actor != c.Requester && !e.admins[actor] {
+			return fmt.Errorf("%w: only the requester (%s) confirms this plan", ErrNotAllowed, c.Requester)
+		}
+		now := e.clock()
+		if err := tx.Model(c).Updates(map[string]any{"status": store.CaseScheduled, "updated_at": now}).Error; err != nil {
+			return err
+		}
+		c.Status = store.CaseScheduled
+		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: actor, Event: "case.confirmed", Result: "ok", Detail: "plan confirmed by the requester"})
+		evs = append(evs, Event{Kind: "case_confirmed", CaseID: c.ID, Status: store.CaseScheduled, At: now})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.emit(evs...)
+	if !c.EffectiveAt.After(e.clock()) {
+		if err := e.StartCase(ctx, c.ID); err != nil {
+			e.log.WithError(err).WithField("case", c.ID).Warn("starting a confirmed case failed; the sweep will start it")
+		}
+	} else if err := e.disp.DispatchCaseStart(ctx, c.ID, c.EffectiveAt); err != nil {
+		e.log.WithError(err).WithField("case", c.ID).Warn("scheduling a confirmed case failed; the sweep will start it on time")
+	}
+	return e.store.CaseWithActions(ctx, c.ID)
+}
+
+// expireConfirmations cancels plans nobody confirmed within a day.
+func (e *Engine) expireConfirmations(ctx context.Context) (int, error) {
+	var cs []store.Case
+	if err := e.store.DB.WithContext(ctx).Where("status = ? AND created_at < ?", store.CaseAwaitingConfirmation, e.clock().Add(-confirmationTTL)).
+		Limit(100).Find(&cs).Error; err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cs {
+		if err := e.Cancel(ctx, c.ID, "kinetic", "the plan was not confirmed within 24 hours"); err != nil && !errors.Is(err, ErrInvalidRequest) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// MayOperate reports whether actor may use an action's buttons (retry,
+// skip, mark done, escalate): an admin, someone with an HR role, or a
+// member of the approver group named like the system's owning team.
+func (e *Engine) MayOperate(ctx context.Context, actor string, a *store.Action) bool {
+	if e.admins[actor] {
+		return true
+	}
+	if o := e.owners[a.Connector]; o != "" && slices.Contains(e.groups[strings.TrimPrefix(o, "channel:")], actor) {
+		return true
+	}
+	who, err := e.dir.ByID(ctx, actor)
+	if err != nil || !who.Active() {
+		return false
+	}
+	if who.HRRole {
+		return true
+	}
+	for _, r := range who.RoleProfiles {
+		if e.hrRoles[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// operate runs one button's change on an action under its case's lock,
+// after the authorization check.
+func (e *Engine) operate(ctx context.Context, actionID int64, actor, verb string,
+	change func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error) error {
+	a, err := e.store.Action(ctx, actionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: action %d", ErrNotFound, actionID)
+	}
+	if err != nil {
+		return err
+	}
+	if !e.MayOperate(ctx, actor, a) {
+		return fmt.Errorf("%w: %s may not %s actions on %s (admins, HR and the system's owning team may)", ErrNotAllowed, actor, verb, a.Connector)
+	}
+	var evs []Event
+	var ds []dispatch
+	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
+		evs, ds = nil, nil
+		c, err := store.LockCase(tx, a.CaseID)
+		if err != nil {
+			return err
+		}
+		var cur store.Action
+		if err := tx.First(&cur, actionID).Error; err != nil {
+			return err
+		}
+		now := e.clock()
+		if err := change(tx, au, c, &cur, now); err != nil {
+			return err
+		}
+		var err2 error
+		ds, evs, err2 = e.advance(tx, au, c, now, []Event{{Kind: "action", CaseID: c.ID, ActionID: cur.ID, Name: cur.Name, Status: cur.Status,
+			Detail: fmt.Sprintf("%s by %s", verb, actor), At: now}})
+		return err2
+	})
+	if err != nil {
+		return err
+	}
+	e.emit(evs...)
+	e.dispatchAll(ctx, ds)
+	return nil
+}
+
+// RetryAction runs a failed action again with a fresh attempt budget. A
+// failed case reopens (its blocked dependents wait again).
+func (e *Engine) RetryAction(ctx context.Context, actionID int64, actor string) error {
+	return e.operate(ctx, actionID, actor, "retry", func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
+		if a.Status != store.ActionFailed {
+			return fmt.Errorf("%w: %s is %s; only a failed action can be retried", ErrInvalidRequest, a.Name, a.Status)
+		}
+		if c.Status == store.CaseCancelled {
+			return fmt.Errorf("%w: case %d was cancelled", ErrInvalidRequest, c.ID)
+		}
+		if c.Status == store.CaseFailed {
+			if err := tx.Model(c).Updates(map[string]any{"status": store.CaseRunning, "closed_at": nil, "summary": "", "updated_at": now}).Error; err != nil {
+				if store.IsUniqueViolation(err) {
+					return fmt.Errorf("%w: another case is open for %s; retry there", ErrInvalidRequest, c.EmployeeID)
+				}
+				return err
+			}
+			c.Status, c.ClosedAt = store.CaseRunning, nil
+		}
+		ok, err := store.UpdateActionIf(tx, a.ID, store.ActionFailed, a.Generation, map[string]any{
+			"status": store.ActionBlocked, "attempts": 0, "finished_at": nil, "generation": a.Generation + 1, "updated_at": now,
+		})
+		if err != nil || !ok {
+			return err
+		}
+		a.Status = store.ActionBlocked
+		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.retry_requested", Result: "ok",
+			Detail: "a person asked to retry after: " + a.LastError})
+		return nil
+	})
+}
+
+// SkipAction skips an action the policy lets the owning team skip (never a
+// critical revocation), with a reason.
+func (e *Engine) SkipAction(ctx context.Context, actionID int64, actor, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("%w: skipping needs a reason", ErrInvalidRequest)
+	}
+	return e.operate(ctx, actionID, actor, "skip", func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
+		switch {
+		case a.Phase == 1:
+			return fmt.Errorf("%w: %s is a critical revocation and is never skipped", ErrNotAllowed, a.Name)
+		case !a.Skippable:
+			return fmt.Errorf("%w: policy does not let %s be skipped", ErrNotAllowed, a.Name)
+		case store.ActionFinal(a.Status) || a.Status == store.ActionRunning:
+			return fmt.Errorf("%w: %s is %s", ErrInvalidRequest, a.Name, a.Status)
+		}
+		if err := tx.Model(a).Updates(map[string]any{"status": store.ActionSkipped, "outcome": "skipped_by_person", "finished_at": now,
+			"detail": clip("skipped by "+actor+": "+reason, 2000), "generation": a.Generation + 1, "updated_at": now}).Error; err != nil {
+			return err
+		}
+		a.Status = store.ActionSkipped
+		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.skipped_by_person", Result: "skipped", Detail: reason})
+		return nil
+	})
+}
+
+// MarkDone records a manual step as done by a person. It counts as
+// succeeded but unverified (a person attested it), so the case closes as
+// completed with exceptions.
+func (e *Engine) MarkDone(ctx context.Context, actionID int64, actor, note string) error {
+	return e.operate(ctx, actionID, actor, "mark done", func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
+		if !a.Manual {
+			return fmt.Errorf("%w: %s is not a manual step; Kinetic runs and verifies it", ErrInvalidRequest, a.Name)
+		}
+		if store.ActionFinal(a.Status) {
+			return fmt.Errorf("%w: %s is already %s", ErrInvalidRequest, a.Name, a.Status)
+		}
+		if a.Status != store.ActionPending {
+			return fmt.Errorf("%w: %s is %s: it is not its turn yet", ErrInvalidRequest, a.Name, a.Status)
+		}
+		if err := tx.Model(a).Updates(map[string]any{"status": store.ActionSucceeded, "outcome": "done_by_person", "finished_at": now,
+			"verification": clip("marked done by "+actor+": "+note, 1000), "blocked_reason": "", "updated_at": now}).Error; err != nil {
+			return err
+		}
+		a.Status = store.ActionSucceeded
+		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.marked_done", Result: "done_by_person", Detail: note})
+		return nil
+	})
+}
+
+// EscalateNow fires the next escalation level of a non-final action now.
+func (e *Engine) EscalateNow(ctx context.Context, actionID int64, actor string) error {
+	levels := e.policy.Load().File.Escalation.Levels
+	var ev *Event
+	err := e.operate(ctx, actionID, actor, "escalate", func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
+		if store.ActionFinal(a.Status) {
+			return fmt.Errorf("%w: %s is already %s", ErrInvalidRequest, a.Name, a.Status)
+		}
+		done, err := store.EscalationLevels(tx, c.ID, a.ID, "sla")
+		if err != nil {
+			return err
+		}
+		level := 1
+		for done[level] {
+			level++
+		}
+		notify := []string{"owner", "security_alerts"}
+		if level <= len(levels) {
+			notify = levels[level-1].Notify
+		}
+		targets := e.escalationTargets(a, notify)
+		tj, _ := json.Marshal(targets)
+		detail := fmt.Sprintf("%s (%s on %s) for %s escalated by %s, status %s", a.Name, a.Operation, a.Connector, c.EmployeeName, actor, a.Status)
+		if a.LastError != "" {
+			detail += "; last error: " + a.LastError
+		}
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&store.Escalation{CaseID: c.ID, ActionID: a.ID, Level: level, Kind: "sla",
+			Targets: string(tj), Detail: detail, At: now}).Error; err != nil {
+			return err
+		}
+		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.escalated", Result: fmt.Sprintf("level %d", level), Detail: detail})
+		ev = &Event{Kind: "escalation", CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: a.Status, Level: level, Targets: targets, Detail: detail, At: now}
+		return nil
+	})
+	if err == nil && ev != nil {
+		e.emit(*ev)
+	}
+	return err
+}

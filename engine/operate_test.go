@@ -1,0 +1,168 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/testkit"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// operatePolicy is the test policy with a skippable badge step and a manual
+// laptop collection step.
+var operatePolicy = strings.NewReplacer(
+	"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements}",
+	"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements, skippable: true}\n  collect_laptop: {connector: assets, operation: create_recovery_task, phase: notifications, manual: true}",
+	"add: [disable_ad, revoke_okta_sessions, deactivate_okta, remove_ad_groups, deactivate_badge, create_recovery_task, notify_payroll]",
+	"add: [disable_ad, revoke_okta_sessions, deactivate_okta, remove_ad_groups, deactivate_badge, create_recovery_task, notify_payroll, collect_laptop]",
+).Replace(testkit.Policy)
+
+func TestPlanAwaitsTheRequestersConfirmation(t *testing.T) {
+	k, rec := approvalsKit(t, testkit.Policy, nil)
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "M1", Trigger: store.TriggerSlack, AwaitConfirmation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Case.Status != store.CaseAwaitingConfirmation || k.Count(t, &store.Action{}, "case_id = ? AND status = ?", o.Case.ID, store.ActionQueued) != 0 {
+		t.Fatalf("case %s before confirmation", o.Case.Status)
+	}
+	if _, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "H1", Trigger: store.TriggerCLI}); err == nil {
+		t.Fatal("a second case opened while a plan awaits confirmation")
+	}
+	if _, err := k.Engine.Confirm(ctx, o.Case.ID, "H1"); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Fatalf("someone else confirming: %v", err)
+	}
+	if _, err := k.Engine.Confirm(ctx, o.Case.ID, "M1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Engine.Confirm(ctx, o.Case.ID, "M1"); !errors.Is(err, engine.ErrInvalidRequest) {
+		t.Fatalf("confirming twice: %v", err)
+	}
+	if c := k.WaitClosed(t, o.Case.ID, 30*time.Second); c.Status != store.CaseCompleted {
+		t.Fatalf("after confirmation: %s", c.Status)
+	}
+	if len(rec.of("case_confirmed")) != 1 {
+		t.Fatal("no case_confirmed notification")
+	}
+	// Involuntary requests never wait.
+	inv, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E2", Requester: "H1", Trigger: store.TriggerSlack, AwaitConfirmation: true, Involuntary: true})
+	if err != nil || inv.Case.Status != store.CaseRunning {
+		t.Fatalf("involuntary with confirmation asked: %v %v", inv, err)
+	}
+}
+
+func TestUnconfirmedPlansAreDroppedAfterADay(t *testing.T) {
+	clock := newClock()
+	k, _ := approvalsKit(t, testkit.Policy, clock)
+	ctx := context.Background()
+	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "M1", Trigger: store.TriggerSlack, AwaitConfirmation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(25 * time.Hour)
+	if st, err := k.Engine.Sweep(ctx, time.Hour); err != nil || st.Unconfirmed != 1 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if c := reload(t, k.Store, o.Case.ID); c.Status != store.CaseCancelled {
+		t.Fatalf("unconfirmed case %s", c.Status)
+	}
+}
+
+func TestRetryAFailedActionReopensTheCase(t *testing.T) {
+	k, _ := approvalsKit(t, testkit.Policy, nil)
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k.Sandbox("ad").FailNext("erin@example.test", 100, connectors.KindForbidden, 0)
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1"})
+	c = k.WaitClosed(t, c.ID, 30*time.Second)
+	if c.Status != store.CaseFailed {
+		t.Fatalf("case %s", c.Status)
+	}
+	a := actionNamed(t, c, "disable_ad")
+	if err := k.Engine.RetryAction(ctx, a.ID, "X1"); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Fatalf("a colleague retrying: %v", err)
+	}
+	if err := k.Engine.RetryAction(ctx, actionNamed(t, c, "deactivate_badge").ID, "A1"); !errors.Is(err, engine.ErrInvalidRequest) {
+		t.Fatalf("retrying a succeeded action: %v", err)
+	}
+	k.Sandbox("ad").FailNext("erin@example.test", 0, connectors.KindForbidden, 0) // the permission was fixed
+	if err := k.Engine.RetryAction(ctx, a.ID, "A1"); err != nil {
+		t.Fatal(err)
+	}
+	c = k.WaitClosed(t, c.ID, 30*time.Second)
+	if c.Status != store.CaseCompleted || actionNamed(t, c, "remove_ad_groups").Status != store.ActionSucceeded {
+		t.Fatalf("after retry: %s\n%s", c.Status, engine.Summary(c))
+	}
+}
+
+func TestSkipManualStepsAndEscalateNow(t *testing.T) {
+	k, rec := approvalsKit(t, operatePolicy, nil)
+	ctx := context.Background()
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1"}) // no worker: nothing runs by itself
+	badge := actionNamed(t, reload(t, k.Store, c.ID), "deactivate_badge")
+	if err := k.Engine.SkipAction(ctx, badge.ID, "A1", ""); !errors.Is(err, engine.ErrInvalidRequest) {
+		t.Fatalf("skip without a reason: %v", err)
+	}
+	if err := k.Engine.SkipAction(ctx, actionNamed(t, reload(t, k.Store, c.ID), "disable_ad").ID, "A1", "no AD"); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Fatalf("skipping a critical revocation: %v", err)
+	}
+	if err := k.Engine.SkipAction(ctx, badge.ID, "X1", "lost badge"); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Fatalf("a colleague skipping: %v", err)
+	}
+	if err := k.Engine.SkipAction(ctx, badge.ID, "H1", "badge returned at the desk"); err != nil {
+		t.Fatal(err)
+	}
+	if a := actionStatus(t, k, c.ID, "deactivate_badge"); a.Status != store.ActionSkipped || !strings.Contains(a.Detail, "H1") {
+		t.Fatalf("badge: %s %q", a.Status, a.Detail)
+	}
+	if err := k.Engine.EscalateNow(ctx, actionStatus(t, k, c.ID, "disable_ad").ID, "A1"); err != nil {
+		t.Fatal(err)
+	}
+	if evs := rec.of("escalation"); len(evs) != 1 || evs[0].Level != 1 {
+		t.Fatalf("escalate now: %+v", evs)
+	}
+	// Let the machine work; the manual step then waits for a person.
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for actionStatus(t, k, c.ID, "collect_laptop").BlockedReason == "" || actionStatus(t, k, c.ID, "notify_payroll").Status != store.ActionSucceeded {
+		if time.Now().After(deadline) {
+			t.Fatalf("manual step never became due:\n%s", engine.Summary(reload(t, k.Store, c.ID)))
+		}
+		time.Sleep(20 * time.Millisecond) // poll, bounded by the deadline
+	}
+	if got := reload(t, k.Store, c.ID); got.Status != store.CaseRunning {
+		t.Fatalf("case %s while a manual step is pending", got.Status)
+	}
+	if len(rec.of("manual_step")) != 1 {
+		t.Fatal("the owning team was not told of the manual step")
+	}
+	laptop := actionStatus(t, k, c.ID, "collect_laptop")
+	if err := k.Engine.MarkDone(ctx, actionStatus(t, k, c.ID, "notify_payroll").ID, "A1", ""); !errors.Is(err, engine.ErrInvalidRequest) {
+		t.Fatalf("marking an automated action done: %v", err)
+	}
+	if err := k.Engine.MarkDone(ctx, laptop.ID, "A1", "laptop received at the service desk"); err != nil {
+		t.Fatal(err)
+	}
+	final := k.WaitClosed(t, c.ID, 10*time.Second)
+	if final.Status != store.CaseCompletedWithExceptions {
+		t.Fatalf("case %s, want completed_with_exceptions (a person attested a step)", final.Status)
+	}
+	var n int64
+	k.Store.DB.Model(&store.AuditEvent{}).Where("case_id = ? AND event IN ?", c.ID, []string{"action.skipped_by_person", "action.marked_done", "action.escalated"}).Count(&n)
+	if n != 3 {
+		t.Fatalf("%d audit events for the three clicks", n)
+	}
+}
