@@ -41,6 +41,16 @@ const (
 	OpRemoveForwarding Operation = "remove_forwarding"
 	OpPreserveMailbox  Operation = "preserve_mailbox"
 	OpDeleteMailbox    Operation = "delete_mailbox"
+	// OpRemoveLicenses removes the licenses assigned directly to the
+	// account (Microsoft 365: POST /users/{id}/assignLicense). Licenses
+	// inherited through group-based licensing go when the group
+	// memberships do. Removing the Exchange Online license starts the
+	// mailbox's deletion (a disconnected mailbox is kept 30 days), so
+	// whether and when a policy uses it is a policy decision.
+	OpRemoveLicenses Operation = "remove_licenses"
+	// OpSetAutoReply turns on the mailbox's automatic replies with the
+	// text in Params["auto_reply"].
+	OpSetAutoReply Operation = "set_auto_reply"
 )
 
 // AllOperations lists every operation above, in declaration order.
@@ -48,7 +58,7 @@ var AllOperations = []Operation{
 	OpDisableAccount, OpRevokeSessions, OpRemoveGroupMemberships, OpDeactivateUser,
 	OpRevokeVPN, OpDeleteAccessKeys, OpDeactivateBadge, OpCreateRecoveryTask, OpNotify,
 	OpConvertMailbox, OpTransferOwnership, OpSetForwarding, OpRemoveForwarding,
-	OpPreserveMailbox, OpDeleteMailbox,
+	OpPreserveMailbox, OpDeleteMailbox, OpRemoveLicenses, OpSetAutoReply,
 }
 
 // Subject identifies the person an operation is about, as the HR directory
