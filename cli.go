@@ -398,3 +398,70 @@ func leadingID(args []string) (int64, []string, error) {
 	}
 	return id, args[1:], nil
 }
+
+// cmdActions runs the owning team's operations on an action, and confirms
+// a plan awaiting confirmation.
+func cmdActions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := "usage: kinetic actions retry|skip|done|escalate ACTION-ID --as HR-ID [--reason TEXT] | kinetic actions confirm CASE-ID --as HR-ID"
+	if len(args) == 0 {
+		return usageErr("%s", usage)
+	}
+	op := args[0]
+	switch op {
+	case "retry", "skip", "done", "escalate", "confirm":
+	default:
+		return usageErr("%s", usage)
+	}
+	fs := flag.NewFlagSet("actions "+op, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := clientFlags(fs)
+	as := fs.String("as", "", "HR id of the person acting (required)")
+	reason := fs.String("reason", "", "why (required to skip; a note for done)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	id, rest, err := leadingID(args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+		}
+		return err
+	}
+	if err := parse(fs, rest); err != nil {
+		return err
+	}
+	if *as == "" {
+		return usageErr("actions %s needs --as HR-ID", op)
+	}
+	if op == "skip" && strings.TrimSpace(*reason) == "" {
+		return usageErr("actions skip needs --reason")
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	body := map[string]string{"as": *as, "reason": *reason}
+	if op == "confirm" {
+		var out struct {
+			ID     int64  `json:"id"`
+			Status string `json:"status"`
+		}
+		if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/cases/%d/confirm", id), body, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "case %d confirmed: %s\n", out.ID, out.Status)
+		return nil
+	}
+	var out struct {
+		ID            int64  `json:"id"`
+		Name          string `json:"name"`
+		Status        string `json:"status"`
+		BlockedReason string `json:"blocked_reason"`
+	}
+	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/actions/%d/%s", id, op), body, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "action %d %s: %s %s\n", out.ID, out.Name, out.Status, out.BlockedReason)
+	return nil
+}

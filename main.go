@@ -57,6 +57,8 @@ Approvals (through a running kinetic serve: --server, KINETIC_API_TOKEN):
   exceptions request CASE KIND   ask for an exception (--as, --forward-to, --days, --action)
   approvals release ID           ask to release an approved legal hold
   batches list|approve|deny      mass-termination batches held by the guard
+  actions retry|skip|done|escalate ID   the owning team's operations on an action
+  actions confirm CASE           confirm a plan awaiting its requester's confirmation
 
 Every command takes --config FILE (or KINETIC_CONFIG); without one it uses
 the embedded default: SQLite file kinetic.db, in-process Redis, simulated
@@ -131,6 +133,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdExceptions(ctx, rest, stdout, stderr)
 	case "batches":
 		return cmdBatches(ctx, rest, stdout, stderr)
+	case "actions":
+		return cmdActions(ctx, rest, stdout, stderr)
 	case "audit":
 		if len(rest) == 0 {
 			return usageErr("usage: kinetic audit verify|export [flags]")

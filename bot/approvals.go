@@ -26,6 +26,67 @@ func (a *api) routesApprovals(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/batches", a.auth(a.listBatches))
 	mux.HandleFunc("POST /api/v1/batches/{id}/approve", a.auth(a.decideBatch(true)))
 	mux.HandleFunc("POST /api/v1/batches/{id}/deny", a.auth(a.decideBatch(false)))
+	mux.HandleFunc("POST /api/v1/cases/{id}/confirm", a.auth(a.confirmCase))
+	mux.HandleFunc("POST /api/v1/actions/{id}/{op}", a.auth(a.operateAction))
+}
+
+// confirmCase starts a case that awaits its requester's confirmation.
+func (a *api) confirmCase(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "case")
+	if !ok {
+		return
+	}
+	var body DecisionRequest
+	if !decode(w, r, &body) {
+		return
+	}
+	c, err := a.o.Engine.Confirm(r.Context(), id, body.As)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, caseView(c, nil))
+}
+
+// operateAction is the owning team's buttons: retry, skip, done, escalate.
+func (a *api) operateAction(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "action")
+	if !ok {
+		return
+	}
+	var body DecisionRequest
+	if !decode(w, r, &body) {
+		return
+	}
+	if strings.TrimSpace(body.As) == "" {
+		writeError(w, http.StatusBadRequest, `"as" (the acting person's HR id) is required`)
+		return
+	}
+	ctx, eng := r.Context(), a.o.Engine
+	var err error
+	switch r.PathValue("op") {
+	case "retry":
+		err = eng.RetryAction(ctx, id, body.As)
+	case "skip":
+		err = eng.SkipAction(ctx, id, body.As, body.Reason)
+	case "done":
+		err = eng.MarkDone(ctx, id, body.As, body.Reason)
+	case "escalate":
+		err = eng.EscalateNow(ctx, id, body.As)
+	default:
+		writeError(w, http.StatusNotFound, "unknown operation (retry, skip, done, escalate)")
+		return
+	}
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	act, err := eng.Store().Action(ctx, id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, act)
 }
 
 // DecisionRequest is the body of approve, deny, release and batch

@@ -196,7 +196,7 @@ func (e *Engine) SkipAction(ctx context.Context, actionID int64, actor, reason s
 			return fmt.Errorf("%w: %s is %s", ErrInvalidRequest, a.Name, a.Status)
 		}
 		if err := tx.Model(a).Updates(map[string]any{"status": store.ActionSkipped, "outcome": "skipped_by_person", "finished_at": now,
-			"detail": clip("skipped by "+actor+": "+reason, 2000), "generation": a.Generation + 1, "updated_at": now}).Error; err != nil {
+			"detail": clip("skipped by "+actor+": "+reason, 2000), "blocked_reason": "", "generation": a.Generation + 1, "updated_at": now}).Error; err != nil {
 			return err
 		}
 		a.Status = store.ActionSkipped
