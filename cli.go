@@ -309,6 +309,17 @@ func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("batches "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := clientFlags(fs)
+	fs.Usage = func() {
+		switch args[0] {
+		case "approve":
+			fmt.Fprintln(stderr, "Usage: kinetic batches approve ID --as HR-ID [--case N,…] [--reason TEXT] [--server URL]")
+		case "deny":
+			fmt.Fprintln(stderr, "Usage: kinetic batches deny ID --as HR-ID --reason TEXT [--server URL]")
+		default:
+			fmt.Fprintln(stderr, "Usage: kinetic batches list [--server URL]")
+		}
+		fs.PrintDefaults()
+	}
 	switch args[0] {
 	case "list":
 		if err := parse(fs, args[1:]); err != nil {
@@ -348,6 +359,9 @@ func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cases := fs.String("case", "", "approve: release only these case ids (comma separated)")
 		id, rest, err := leadingID(args[1:])
 		if err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.Usage()
+			}
 			return err
 		}
 		if err := parse(fs, rest); err != nil {

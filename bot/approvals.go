@@ -40,6 +40,9 @@ func (a *api) confirmCase(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &body) {
 		return
 	}
+	if !requireAs(w, body.As) {
+		return
+	}
 	c, err := a.o.Engine.Confirm(r.Context(), id, body.As)
 	if err != nil {
 		a.fail(w, err)
@@ -55,11 +58,7 @@ func (a *api) operateAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body DecisionRequest
-	if !decode(w, r, &body) {
-		return
-	}
-	if strings.TrimSpace(body.As) == "" {
-		writeError(w, http.StatusBadRequest, `"as" (the acting person's HR id) is required`)
+	if !decode(w, r, &body) || !requireAs(w, body.As) {
 		return
 	}
 	ctx, eng := r.Context(), a.o.Engine
@@ -130,6 +129,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// requireAs answers 400 unless the body names who is acting.
+func requireAs(w http.ResponseWriter, as string) bool {
+	if strings.TrimSpace(as) == "" {
+		writeError(w, http.StatusBadRequest, `"as" (the acting person's HR id) is required`)
+		return false
+	}
+	return true
+}
+
 func pathID(w http.ResponseWriter, r *http.Request, what string) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -191,11 +199,7 @@ func (a *api) decideApproval(approve bool) http.HandlerFunc {
 			return
 		}
 		var body DecisionRequest
-		if !decode(w, r, &body) {
-			return
-		}
-		if strings.TrimSpace(body.As) == "" {
-			writeError(w, http.StatusBadRequest, `"as" (the deciding person's HR id) is required`)
+		if !decode(w, r, &body) || !requireAs(w, body.As) {
 			return
 		}
 		if _, err := a.o.Engine.Decide(r.Context(), engine.Decision{ApprovalID: id, Approver: body.As, Approve: approve,
@@ -213,7 +217,7 @@ func (a *api) releaseHold(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body DecisionRequest
-	if !decode(w, r, &body) {
+	if !decode(w, r, &body) || !requireAs(w, body.As) {
 		return
 	}
 	ap, err := a.o.Engine.RequestRelease(r.Context(), id, body.As, body.Reason)
@@ -235,7 +239,7 @@ func (a *api) requestException(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body ExceptionBody
-	if !decode(w, r, &body) {
+	if !decode(w, r, &body) || !requireAs(w, body.As) {
 		return
 	}
 	ap, err := a.o.Engine.RequestException(r.Context(), body.request(id, "api:"+clientOf(r)))
@@ -267,7 +271,7 @@ func (a *api) decideBatch(approve bool) http.HandlerFunc {
 			return
 		}
 		var body DecisionRequest
-		if !decode(w, r, &body) {
+		if !decode(w, r, &body) || !requireAs(w, body.As) {
 			return
 		}
 		if !approve && len(body.CaseIDs) > 0 {

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/kineticsec/kinetic/configs"
+)
+
+// TestApprovalCLI runs `kinetic serve` on the embedded default and drives
+// an email-forwarding exception through the approval commands, the way an
+// HR operator without chat would: the example policy's manager_then_hr
+// chain, where the manager (E0100 Sofia Alvarez) decides step 1 and, since
+// the HR partner (E0002 Marcus Bell) asked, E1027 Fatima Haddad decides
+// step 2.
+func TestApprovalCLI(t *testing.T) {
+	inTempDir(t)
+	const token = "cli-token-5d2e91"
+	addr := freeAddr(t)
+	base := "http://" + addr
+	t.Setenv(configs.EnvHTTPAddr, addr)
+	t.Setenv("KINETIC_API_TOKEN", token) // serve accepts it as the "cli" client's token
+	t.Setenv("KINETIC_SERVER", base)
+	stop, done := background(t, "serve")
+	waitHTTP(t, base+"/readyz", done, stop)
+
+	code, body := call(t, "POST", base+"/api/v1/cases", token, `{"employee_id":"E1001","requested_by":"E0002","reason":"resigned",
+		"exceptions":[{"kind":"email_forwarding","forward_to":"sofia.alvarez@example.com","days":30}]}`)
+	if code != http.StatusCreated {
+		t.Fatalf("opening the case: %d %s", code, body)
+	}
+	var c struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatal(err)
+	}
+	code, body = call(t, "GET", fmt.Sprintf("%s/api/v1/approvals?case=%d", base, c.ID), token, "")
+	var list []approvalJSON
+	if err := json.Unmarshal(body, &list); err != nil || code != http.StatusOK || len(list) != 1 {
+		t.Fatalf("the case's approvals: %d %v %s", code, err, body)
+	}
+	id := fmt.Sprint(list[0].ID)
+	caseID := fmt.Sprint(c.ID)
+
+	t.Run("approvals list --for the manager shows the approval", func(t *testing.T) {
+		r := kinetic(t, "approvals", "list", "--for", "E0100")
+		r.want(t, 0, "ID", "MAY DECIDE", "email_forwarding", "Dana Whitfield", `step 1/2 "manager"`, "E0100")
+		if !regexp.MustCompile(`(?m)^` + id + `\s+` + caseID + `\s+Dana Whitfield\s+email_forwarding\s+pending`).MatchString(r.stdout) {
+			t.Errorf("no row for approval %s of case %s:\n%s", id, caseID, r.stdout)
+		}
+		kinetic(t, "approvals", "list", "--for", "E1027").want(t, 0, "no approvals") // step 2 is not open yet
+	})
+
+	t.Run("the requester cannot decide", func(t *testing.T) {
+		r := kinetic(t, "approve", id, "--as", "E0002")
+		r.want(t, 1, "cannot decide", "HTTP 403")
+		var ee *exitError
+		if !errors.As(r.err, &ee) || ee.code != 1 {
+			t.Errorf("err = %#v, want an exitError with code 1", r.err)
+		}
+	})
+
+	t.Run("the manager approves step 1", func(t *testing.T) {
+		r := kinetic(t, "approve", id, "--as", "E0100")
+		r.want(t, 0, "approval "+id+": email_forwarding for Dana Whitfield (E1001), case "+caseID+" — pending",
+			"requested by E0002", "E0100 step 1 approve", "may decide now: E1027")
+		if !regexp.MustCompile(`step 1 manager\s+approved`).MatchString(r.stdout) || !regexp.MustCompile(`step 2 hr\s+pending`).MatchString(r.stdout) {
+			t.Errorf("want step 1 approved and step 2 pending:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("a denial needs --reason before any call", func(t *testing.T) {
+		kinetic(t, "deny", id, "--as", "E1027").want(t, 2, "deny needs --reason")
+	})
+
+	t.Run("HR approves step 2 and the forwarding is applied", func(t *testing.T) {
+		r := kinetic(t, "approve", id, "--as", "E1027")
+		r.want(t, 0, "— approved", "E1027 step 2 approve", "outcome: forwarding to sofia.alvarez@example.com")
+		if strings.Contains(r.stdout, "may decide now") {
+			t.Errorf("a decided approval lists deciders:\n%s", r.stdout)
+		}
+		kinetic(t, "approve", id, "--as", "E1027").want(t, 1, "already approved", "HTTP 400")
+	})
+
+	t.Run("exceptions request", func(t *testing.T) {
+		kinetic(t, "exceptions", "request", caseID, "late_laptop", "--as", "E0100", "--days", "10", "--reason", "travelling").
+			want(t, 0, "late_laptop for Dana Whitfield (E1001), case "+caseID+" — pending", "requested by E0100", "may decide now: E1020, E1021")
+		kinetic(t, "exceptions", "request", caseID, "nope", "--as", "E0100").
+			want(t, 1, `exception kind "nope" is not in the policy`, "HTTP 400")
+		kinetic(t, "exceptions", "request", caseID, "email_forwarding", "--as", "E0100", "--forward-to", "someone@gmail.com", "--days", "5").
+			want(t, 1, "not allowed", "HTTP 403")
+		kinetic(t, "exceptions", "request", "999999", "late_laptop", "--as", "E0100", "--days", "5").
+			want(t, 1, "case 999999", "HTTP 404")
+	})
+
+	t.Run("releasing what is not a legal hold is refused", func(t *testing.T) {
+		kinetic(t, "approvals", "release", id, "--as", "E0100", "--reason", "done").want(t, 1, "not an approved legal hold")
+	})
+
+	t.Run("batches list with none", func(t *testing.T) {
+		kinetic(t, "batches", "list").want(t, 0, "no batches")
+	})
+
+	t.Run("approvals list --json", func(t *testing.T) {
+		r := kinetic(t, "approvals", "list", "--json")
+		r.want(t, 0)
+		var got []approvalJSON
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+		}
+		kinds := map[string]string{}
+		for _, a := range got {
+			kinds[a.Kind] = a.Status
+		}
+		if len(got) != 2 || kinds["email_forwarding"] != "approved" || kinds["late_laptop"] != "pending" {
+			t.Errorf("approvals = %v, want forwarding approved and late_laptop pending", kinds)
+		}
+	})
+
+	t.Run("without KINETIC_API_TOKEN the command names the variable", func(t *testing.T) {
+		t.Setenv("KINETIC_API_TOKEN", "")
+		kinetic(t, "approvals", "list").want(t, 2, "KINETIC_API_TOKEN")
+		kinetic(t, "approve", id, "--as", "E0100").want(t, 2, "KINETIC_API_TOKEN")
+	})
+
+	t.Run("a wrong token is refused by the server", func(t *testing.T) {
+		const wrong = "not-the-token-77"
+		t.Setenv("KINETIC_API_TOKEN", wrong)
+		r := kinetic(t, "approvals", "list")
+		r.want(t, 1, "bearer token", "HTTP 401")
+		if strings.Contains(r.String(), wrong) {
+			t.Errorf("the output carries the token:\n%s", r)
+		}
+	})
+
+	t.Run("--server must be an http(s) URL", func(t *testing.T) {
+		kinetic(t, "approvals", "list", "--server", "ftp://x").want(t, 2, `--server must be an http(s) URL, got "ftp://x"`)
+		kinetic(t, "batches", "list", "--server", "ftp://x").want(t, 2, "--server must be an http(s) URL")
+	})
+
+	r := stop()
+	if r.err != nil {
+		t.Fatalf("serve returned %v after its context was cancelled, want nil\n%s", r.err, r)
+	}
+	r.want(t, 0, "kinetic serve listening")
+	if strings.Contains(r.stdout+r.stderr, token) {
+		t.Errorf("serve's output carries the API token")
+	}
+}
+
+// TestApprovalCLIUsage checks the approval commands' usage errors and
+// help, which never reach a server.
+func TestApprovalCLIUsage(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("KINETIC_API_TOKEN", "unused-token")
+	t.Setenv("KINETIC_SERVER", "http://127.0.0.1:1") // nothing answers there
+
+	t.Run("usage errors are exit 2", func(t *testing.T) {
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"approvals"}, "usage: kinetic approvals list"},
+			{[]string{"approvals", "show"}, "usage: kinetic approvals list"},
+			{[]string{"approvals", "list", "--for"}, "flag needs an argument"},
+			{[]string{"approvals", "list", "extra"}, "unexpected arguments: extra"},
+			{[]string{"approve"}, "an id is required"},
+			{[]string{"approve", "abc", "--as", "E0100"}, `"abc" is not an id`},
+			{[]string{"approve", "0", "--as", "E0100"}, `"0" is not an id`},
+			{[]string{"approve", "1"}, "approve needs --as HR-ID"},
+			{[]string{"deny", "1", "--as", "E0100", "--reason", "  "}, "deny needs --reason"},
+			{[]string{"approvals", "release", "1", "--as", "E0100"}, "release needs --reason"},
+			{[]string{"exceptions"}, "usage: kinetic exceptions request"},
+			{[]string{"exceptions", "request", "1"}, "exceptions request needs CASE and KIND"},
+			{[]string{"exceptions", "request", "1", "late_laptop"}, "exceptions request needs --as HR-ID"},
+			{[]string{"exceptions", "request", "1", "late_laptop", "--as", "E0100", "--days", "ten"}, "invalid value"},
+			{[]string{"batches"}, "usage: kinetic batches list"},
+			{[]string{"batches", "release"}, "usage: kinetic batches list"},
+			{[]string{"batches", "approve", "1"}, "batches approve needs --as HR-ID"},
+			{[]string{"batches", "approve", "1", "--as", "E0001", "--case", "1,x"}, "--case takes case ids"},
+		} {
+			t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+				kinetic(t, tc.args...).want(t, 2, tc.want)
+			})
+		}
+	})
+
+	t.Run("--help prints the command's usage", func(t *testing.T) {
+		for _, tc := range []struct {
+			args []string
+			want []string
+		}{
+			{[]string{"approve", "--help"}, []string{"Usage: kinetic approve ID --as HR-ID", "-as", "-reason", "-server"}},
+			{[]string{"approve", "1", "--help"}, []string{"Usage: kinetic approve ID", "-as"}},
+			{[]string{"deny", "--help"}, []string{"Usage: kinetic deny ID --as HR-ID", "-reason"}},
+			{[]string{"approvals", "list", "--help"}, []string{"Usage: kinetic approvals list", "-for", "-status", "-case", "-json", "-server"}},
+			{[]string{"approvals", "release", "--help"}, []string{"Usage: kinetic approvals release", "-as", "-reason"}},
+			{[]string{"exceptions", "request", "--help"}, []string{"Usage: kinetic exceptions request CASE KIND", "-forward-to", "-days", "-action"}},
+			{[]string{"exceptions", "request", "1", "late_laptop", "--help"}, []string{"Usage: kinetic exceptions request", "-days"}},
+			{[]string{"batches", "list", "--help"}, []string{"Usage: kinetic batches list", "-server"}},
+			{[]string{"batches", "approve", "--help"}, []string{"Usage: kinetic batches approve", "-as", "-case"}},
+			{[]string{"batches", "approve", "1", "--help"}, []string{"Usage: kinetic batches approve", "-as", "-case"}},
+			{[]string{"batches", "deny", "--help"}, []string{"Usage: kinetic batches deny", "-as", "-reason"}},
+		} {
+			t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+				r := kinetic(t, tc.args...)
+				if !errors.Is(r.err, flag.ErrHelp) {
+					t.Errorf("err = %v, want flag.ErrHelp (exit 0)", r.err)
+				}
+				r.want(t, 0, tc.want...)
+				if strings.Contains(r.stderr, "-server") && !strings.Contains(r.stderr, "KINETIC_SERVER") {
+					t.Errorf("--server's help does not name KINETIC_SERVER:\n%s", r.stderr)
+				}
+			})
+		}
+	})
+
+	t.Run("a command group's --help prints its usage", func(t *testing.T) {
+		// Like `kinetic config`, a group without a subcommand is a usage
+		// error (exit 2) whose message is the group's usage.
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"approvals", "--help"}, "usage: kinetic approvals list [--for ID] [--status S] [--case ID] | kinetic approvals release"},
+			{[]string{"exceptions", "--help"}, "usage: kinetic exceptions request CASE KIND --as HR-ID"},
+			{[]string{"batches", "--help"}, "usage: kinetic batches list | kinetic batches approve ID --as HR-ID"},
+		} {
+			t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+				kinetic(t, tc.args...).want(t, 2, tc.want)
+			})
+		}
+	})
+
+	t.Run("the top-level usage lists the approval commands", func(t *testing.T) {
+		r := kinetic(t, "--help")
+		for _, cmd := range []string{"approvals list", "approve ID", "deny ID", "exceptions request CASE KIND", "approvals release ID", "batches list|approve|deny"} {
+			if !strings.Contains(r.stdout, cmd) {
+				t.Errorf("kinetic --help does not list %q", cmd)
+			}
+		}
+		if !strings.Contains(r.stdout, "KINETIC_API_TOKEN") {
+			t.Errorf("kinetic --help does not say the approval commands need KINETIC_API_TOKEN")
+		}
+	})
+}
