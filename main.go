@@ -29,7 +29,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kineticsec/kinetic/bot"
+	"github.com/kineticsec/kinetic/bot/hr"
 	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
 	"github.com/kineticsec/kinetic/internal/demo"
@@ -259,7 +261,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	if t := os.Getenv("KINETIC_API_TOKEN"); t != "" && !slices.Contains(slices.Collect(maps.Values(tokens)), t) {
 		tokens["cli"] = t
 	}
-	h := bot.NewHandler(bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APITokens: tokens, Log: log})
+	// HR webhooks and pollers (docs/hr.md), in kinetic serve only: the
+	// pollers need not run in every worker.
+	var routes []func(*http.ServeMux)
+	if hc := cfg.Service.HR; hc != nil && serve {
+		hrLog := log.WithField("component", "hr")
+		policy, err := connectors.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
+		if err != nil {
+			return err
+		}
+		routes = append(routes, hr.Routes(hc, a.Engine, hrLog))
+		defer hr.StartPollers(ctx, hc, a.Engine, policy, hrLog)()
+	}
+	h := bot.NewHandler(bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APITokens: tokens, Log: log, Routes: routes})
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err

@@ -37,6 +37,9 @@ type ServerOptions struct {
 	// /api/v1 routes answer 401 to everyone.
 	APITokens map[string]string
 	Log       *logrus.Entry
+	// Routes mount further front ends on the same mux (bot/hr's webhooks,
+	// chat front ends); each adds its own patterns.
+	Routes []func(*http.ServeMux)
 }
 
 // NewHandler returns the HTTP handler for `kinetic serve`.
@@ -66,6 +69,9 @@ func NewHandler(o ServerOptions) http.Handler {
 	mux.HandleFunc("POST /api/v1/cases", api.auth(api.createCase))
 	mux.HandleFunc("GET /api/v1/cases/{id}", api.auth(api.getCase))
 	api.routesApprovals(mux)
+	for _, mount := range o.Routes {
+		mount(mux)
+	}
 	return mux
 }
 

@@ -26,6 +26,9 @@ func TestInvalidConfigs(t *testing.T) {
 	t.Setenv("KINETIC_TEST_UNSET_TOKEN", "")
 	os.Unsetenv("KINETIC_TEST_UNSET_TOKEN")
 	t.Setenv("KINETIC_TEST_WEBHOOK_TOKEN", "wh-SECRET-token-9f3a")
+	t.Setenv("KINETIC_TEST_GRAPH_SECRET", "graph-SECRET-7c1e")
+	t.Setenv("KINETIC_TEST_OKTA_TOKEN", "okta-SECRET-00b4")
+	t.Setenv("KINETIC_TEST_AD_PASSWORD", "ad-SECRET-5d2f")
 	def, err := Default()
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +53,8 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-missing-env.yaml:3: http.api_tokens.hris: environment variable KINETIC_TEST_UNSET_TOKEN is not set`,
 		}},
 		"service-unknown-type.yaml": {want: []string{
-			dir + `service-unknown-type.yaml:6: connectors.ad.type: unknown connector type "ldap" (known: `,
-			dir + `service-unknown-type.yaml:7: connectors.ad.sandbox: a sandbox block does not belong in an instance of type "ldap"`,
+			dir + `service-unknown-type.yaml:6: connectors.ad.type: unknown connector type "active-directory" (known: sandbox, webhook, ldap, graph, okta)`,
+			dir + `service-unknown-type.yaml:7: connectors.ad.sandbox: a sandbox block does not belong in an instance of type "active-directory"`,
 		}},
 		"service-missing-block.yaml": {want: []string{
 			dir + `service-missing-block.yaml:5: connectors.ad: type sandbox needs a sandbox: block`,
@@ -76,7 +79,7 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-many.yaml:10: workers.lease: invalid duration "soon"`,
 			dir + `service-many.yaml:14: connectors.ad.sandbox.system: unknown system "active-directory"`,
 			dir + `service-many.yaml:14: connectors.ad.sandbox.error_rate: error_rate must be between 0 and 1`,
-			dir + `service-many.yaml:16: connectors.okta.type: unknown connector type "okta"`,
+			dir + `service-many.yaml:16: connectors.jira.type: unknown connector type "jira"`,
 			dir + `service-many.yaml:18: log.levle: unknown key "levle"`,
 		}},
 		"service-webhook-metadata.yaml": {want: []string{
@@ -93,6 +96,43 @@ func TestInvalidConfigs(t *testing.T) {
 		},
 		"service-webhook-operation.yaml": {want: []string{
 			dir + `service-webhook-operation.yaml:15: connectors.badges.webhook.operations.badge_off: unknown operation "badge_off" (known: convert_mailbox, create_recovery_task, deactivate_badge,`,
+		}},
+		"service-graph-auth.yaml": {
+			want:    []string{dir + `service-graph-auth.yaml:15: connectors.entra.graph.client_secret: client_secret and certificate_file are alternatives: set one of them`},
+			notWant: []string{"graph-SECRET-7c1e"},
+		},
+		"service-graph-unknown-key.yaml": {want: []string{
+			dir + `service-graph-unknown-key.yaml:14: connectors.entra.graph.keep_group: unknown key "keep_group" (known keys: authority_url, batch, certificate_file, client_id, client_secret, graph_url, keep_groups, private_key_file, tenant_id, timeout)`,
+		}},
+		"service-okta-auth.yaml": {
+			want:    []string{dir + `service-okta-auth.yaml:14: connectors.okta-prod.okta.api_token: set only one of api_token and oauth`},
+			notWant: []string{"okta-SECRET-00b4"},
+		},
+		"service-okta-oauth.yaml": {want: []string{
+			dir + `service-okta-oauth.yaml:15: connectors.okta-prod.okta.oauth: oauth.client_id is required`,
+			dir + `service-okta-oauth.yaml:16: connectors.okta-prod.okta.oauth.private_key_file: testdata/invalid/okta-absent.pem: no such file or directory`,
+			dir + `service-okta-oauth.yaml:17: connectors.okta-prod.okta.oauth.scopes: oauth.scopes must include okta.users.manage`,
+			dir + `service-okta-oauth.yaml:17: connectors.okta-prod.okta.oauth.scopes[1]: "okta users" is not a scope name`,
+		}},
+		"service-okta-metadata.yaml": {want: []string{
+			dir + `service-okta-metadata.yaml:11: connectors.okta-prod.okta.org_url: outbound URL refused by policy: https://169.254.169.254/: host resolves to 169.254.169.254 (link-local/cloud metadata); add it to outbound.allow_cidrs to allow`,
+		}},
+		"service-okta-unknown-key.yaml": {want: []string{
+			dir + `service-okta-unknown-key.yaml:13: connectors.okta-prod.okta.deactivate: unknown key "deactivate" (known keys: api_token, deactivate_mode, keep_groups, max_concurrency, max_rate_wait, oauth, org_url, timeout)`,
+		}},
+		"service-ldap-plain.yaml": {
+			want:    []string{dir + `service-ldap-plain.yaml:12: connectors.ad-corp.ldap.url: plain ldap:// would send the bind password in clear text: use ldaps://, set start_tls: true, or set allow_insecure_plain_ldap: true`},
+			notWant: []string{"ad-SECRET-5d2f"},
+		},
+		// The policy checks an LDAP server's host (as https://host:port/,
+		// since it accepts only http and https) but names it as written.
+		"service-ldap-private.yaml": {want: []string{
+			dir + `service-ldap-private.yaml:12: connectors.ad-corp.ldap.url: outbound URL refused by policy: ldaps://10.1.2.3:636/: host resolves to 10.1.2.3 (private); add it to outbound.allow_cidrs to allow`,
+			dir + `service-ldap-private.yaml:16: connectors.ad-corp.ldap.disable: disable.attribute: "" is not an attribute name`,
+			dir + `service-ldap-private.yaml:16: connectors.ad-corp.ldap.disable: disable.value is required with mode attribute`,
+		}},
+		"service-ldap-unknown-key.yaml": {want: []string{
+			dir + `service-ldap-unknown-key.yaml:15: connectors.ad-corp.ldap.disabled_uo: unknown key "disabled_uo" (known keys: allow_insecure_plain_ldap, base_dn, bind_dn, bind_password, ca_file, disable, disabled_ou, keep_groups, match_attribute, match_field, reset_password, server_name, start_tls, timeout, url, user_filter)`,
 		}},
 		"policy-undefined-connector.yaml": {want: []string{
 			dir + `policy-undefined-connector.yaml:4: actions.close_tickets.connector: connector "jira" is not configured (configured: ad, assets, aws, badge, m365, okta, payroll, salesforce, vpn)`,
@@ -201,7 +241,7 @@ func TestLoadReportsManyErrorsAtOnce(t *testing.T) {
 	// Problems of every stage are reported together: unknown keys, a
 	// custom unmarshaler's error (duration), a YAML type error and
 	// semantic validation.
-	for _, k := range []string{"log.levle", "workers.lease", "workers.concurrency", "database.driver", "connectors.okta.type"} {
+	for _, k := range []string{"log.levle", "workers.lease", "workers.concurrency", "database.driver", "connectors.jira.type"} {
 		if !keys[k] {
 			t.Errorf("no error for %s", k)
 		}

@@ -184,7 +184,9 @@ func parseService(name string, data []byte, env func(string) (string, bool), bas
 	if d.fatal {
 		return svc, d
 	}
+	svc.resolveConnectorFiles(baseDir)
 	svc.validate(d)
+	svc.checkConnectorFiles(d)
 	resolveSecrets(reflect.ValueOf(svc).Elem(), "", baseDir, d)
 	return svc, d
 }
@@ -342,6 +344,23 @@ func (s *Service) validate(d *doc) {
 	if outboundOK {
 		s.checkBaseURLs(d)
 	}
+	// The directory block and its HR system's URLs (hrsources.go).
+	s.validateDirectory(d, outboundOK)
+	// The hr block (bot/hr): every problem at its own key below hr, and the
+	// pollers' URLs through the outbound URL policy like connector base URLs.
+	if s.HR != nil {
+		for _, fe := range s.HR.Problems() {
+			d.add(joinKey("hr", fe.Field), "%v", fe.Err)
+		}
+		if outboundOK {
+			urls := s.HR.URLs()
+			targets := make([]urlTarget, 0, len(urls))
+			for _, key := range sortedKeys(urls) {
+				targets = append(targets, urlTarget{path: "hr." + key, url: urls[key]})
+			}
+			checkURLs(d, s.Outbound, targets)
+		}
+	}
 }
 
 // validateInstance checks one connector instance and its type block.
@@ -393,14 +412,37 @@ func validateInstance(d *doc, name string, ci *ConnectorInstance) {
 			return
 		}
 		fieldErrors(d, path+".webhook", ci.Webhook.Validate())
+	case ldapType:
+		if ci.LDAP == nil {
+			d.add(path, "type ldap needs an ldap: block")
+			return
+		}
+		fieldErrors(d, path+".ldap", ci.LDAP.Validate())
+	case graphType:
+		if ci.Graph == nil {
+			d.add(path, "type graph needs a graph: block")
+			return
+		}
+		fieldErrors(d, path+".graph", ci.Graph.Validate())
+	case oktaType:
+		if ci.Okta == nil {
+			d.add(path, "type okta needs an okta: block")
+			return
+		}
+		fieldErrors(d, path+".okta", ci.Okta.Validate())
 	default:
 		d.add(path+".type", "unknown connector type %q (known: %s)", ci.Type, strings.Join(ConnectorTypes, ", "))
 	}
 }
 
 // blockErrors records a type block's Validate error, one Error per joined
-// error, each reported at the first key written in the block that its
-// message names (else at the block).
+// error. The connector packages start each message with the key it is
+// about ("url: …", "oauth.client_id is required", "keep_groups[2]: …"), so
+// an error is reported at that key when it is written in the block — or at
+// its nearest written parent ("oauth" for oauth.client_id) — with a
+// leading "KEY: " dropped as the report names it. Otherwise it goes to
+// the first key written in the block that its message names, else to the
+// block itself.
 func blockErrors(d *doc, path string, err error) {
 	if err == nil {
 		return
@@ -410,8 +452,18 @@ func blockErrors(d *doc, path string, err error) {
 		errs = j.Unwrap()
 	}
 	for _, e := range errs {
+		msg := e.Error()
+		if key := leadingKeyRE.FindString(msg); key != "" {
+			if at := writtenKey(d, path, key); at != "" {
+				if at == path+"."+key {
+					msg = strings.TrimPrefix(msg, key+": ")
+				}
+				d.add(at, "%s", msg)
+				continue
+			}
+		}
 		p := path
-		words := strings.FieldsFunc(e.Error(), func(r rune) bool {
+		words := strings.FieldsFunc(msg, func(r rune) bool {
 			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_')
 		})
 		for _, w := range words {
@@ -420,12 +472,34 @@ func blockErrors(d *doc, path string, err error) {
 				break
 			}
 		}
-		d.add(p, "%v", e)
+		d.add(p, "%s", msg)
 	}
 }
 
-// urlTarget is one connector base URL and the key it is written at.
-type urlTarget struct{ path, url string }
+// leadingKeyRE matches a key path at the start of a message:
+// "oauth.scopes[1]", "disable.value", "url".
+var leadingKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*|\[[0-9]+\])*`)
+
+// writtenKey returns path.key, or its nearest parent below path, when that
+// is written in the file; "" when none is.
+func writtenKey(d *doc, path, key string) string {
+	for key != "" {
+		if d.has(path + "." + key) {
+			return path + "." + key
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			return ""
+		}
+		key = key[:i]
+	}
+	return ""
+}
+
+// urlTarget is one connector base URL and the key it is written at; shown,
+// when set, is how messages name the URL instead of the http(s) form
+// checked (see baseURL).
+type urlTarget struct{ path, url, shown string }
 
 // checkBaseURLs checks every connector base URL against the outbound URL
 // policy.
@@ -438,7 +512,8 @@ func (s *Service) checkBaseURLs(d *doc) {
 		}
 		urls := baseURLs(ci)
 		for _, key := range sortedKeys(urls) {
-			targets = append(targets, urlTarget{joinKey("connectors", name) + "." + key, urls[key]})
+			u := urls[key]
+			targets = append(targets, urlTarget{joinKey("connectors", name) + "." + key, u.url, u.shown})
 		}
 	}
 	checkURLs(d, s.Outbound, targets)
@@ -463,12 +538,63 @@ func checkURLs(d *doc, ob Outbound, targets []urlTarget) {
 	defer cancel()
 	for _, t := range targets {
 		if err := pol.CheckURL(ctx, t.url); errors.Is(err, connectors.ErrURLRefused) {
-			d.add(t.path, "%v", err)
+			msg := err.Error()
+			if t.shown != "" {
+				msg = strings.Replace(msg, t.url, t.shown, 1)
+			}
+			d.add(t.path, "%s", msg)
 		}
 	}
 }
 
 var secretType = reflect.TypeFor[secret.Secret]()
+
+// resolveConnectorFiles makes the relative file paths connector blocks name
+// (connectorFiles) relative to baseDir, the service file's directory, as
+// secret files are. It runs before validation, which may read them (an
+// LDAP block's ca_file).
+func (s *Service) resolveConnectorFiles(baseDir string) {
+	if baseDir == "" {
+		return
+	}
+	for _, ci := range s.Connectors {
+		if ci == nil {
+			continue
+		}
+		for _, f := range connectorFiles(ci) {
+			if p := strings.TrimSpace(*f.path); p != "" && !filepath.IsAbs(p) {
+				*f.path = filepath.Join(baseDir, p)
+			}
+		}
+	}
+}
+
+// checkConnectorFiles reports, at its key, every file a connector block
+// names that is not a readable regular file, so `kinetic config validate`
+// finds it before the connector is built. Files the block's own validation
+// reads (ldap.ca_file) are left to it.
+func (s *Service) checkConnectorFiles(d *doc) {
+	for _, name := range sortedKeys(s.Connectors) {
+		ci := s.Connectors[name]
+		if ci == nil {
+			continue
+		}
+		for _, f := range connectorFiles(ci) {
+			p := strings.TrimSpace(*f.path)
+			if p == "" || f.key == "ldap.ca_file" {
+				continue
+			}
+			key := joinKey("connectors", name) + "." + f.key
+			fi, err := os.Stat(p)
+			switch {
+			case err != nil:
+				d.add(key, "%s", readErr(err))
+			case !fi.Mode().IsRegular():
+				d.add(key, "%s is not a regular file", p)
+			}
+		}
+	}
+}
 
 // resolveSecrets resolves every secret.Secret reachable from v, reporting
 // each one that cannot be resolved at its key. Relative secret files are

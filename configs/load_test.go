@@ -394,12 +394,12 @@ func TestBuildConnectors(t *testing.T) {
 
 	// Construction errors are all reported.
 	bad := &Config{Service: &Service{Connectors: map[string]*ConnectorInstance{
-		"x": {Type: "ldap"},
+		"x": {Type: "jira"},
 		"y": {Type: "sandbox"},
 		"z": nil,
 	}}}
 	_, err = bad.BuildConnectors(nil, nil)
-	for _, w := range []string{`"x": unknown type "ldap"`, `"y": type sandbox needs a sandbox block`, `"z": empty`} {
+	for _, w := range []string{`"x": unknown type "jira"`, `"y": type sandbox needs a sandbox block`, `"z": empty`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("err = %v, want %q", err, w)
 		}
@@ -428,8 +428,8 @@ func TestOpenDirectory(t *testing.T) {
 func TestURLPolicyCheck(t *testing.T) {
 	d := &doc{file: "k.yaml", paths: map[string]int{"connectors.x.okta.base_url": 12}, bad: map[string]bool{}, errs: &Errors{}}
 	checkURLs(d, Outbound{}, []urlTarget{
-		{"connectors.x.okta.base_url", "http://169.254.169.254/latest"},
-		{"connectors.y.okta.base_url", "https://203.0.113.10/api"},
+		{path: "connectors.x.okta.base_url", url: "http://169.254.169.254/latest"},
+		{path: "connectors.y.okta.base_url", url: "https://203.0.113.10/api"},
 	})
 	err := d.errs.err()
 	if err == nil || !strings.Contains(err.Error(), "k.yaml:12: connectors.x.okta.base_url: outbound URL refused") || strings.Contains(err.Error(), "connectors.y") {
@@ -440,7 +440,7 @@ func TestURLPolicyCheck(t *testing.T) {
 		t.Errorf("want exactly one error, got %v", err)
 	}
 	d = &doc{file: "k.yaml", paths: map[string]int{}, bad: map[string]bool{}, errs: &Errors{}}
-	checkURLs(d, Outbound{AllowCIDRs: []string{"169.254.169.254/32"}}, []urlTarget{{"connectors.x.okta.base_url", "http://169.254.169.254/"}})
+	checkURLs(d, Outbound{AllowCIDRs: []string{"169.254.169.254/32"}}, []urlTarget{{path: "connectors.x.okta.base_url", url: "http://169.254.169.254/"}})
 	if err := d.errs.err(); err != nil {
 		t.Errorf("allowed CIDR refused: %v", err)
 	}

@@ -7,11 +7,15 @@
 package configs
 
 import (
+	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/connectors/webhook"
+	"github.com/kineticsec/kinetic/directory/bamboohr"
+	"github.com/kineticsec/kinetic/directory/scim"
+	"github.com/kineticsec/kinetic/directory/workday"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -44,6 +48,9 @@ type Service struct {
 	// Connectors are the connector instances by name.
 	Connectors map[string]*ConnectorInstance `yaml:"connectors"`
 	Log        Log                           `yaml:"log"`
+	// HR configures HR termination events: signed webhooks and pollers
+	// (bot/hr, docs/hr.md).
+	HR *hrconfig.Config `yaml:"hr"`
 
 	// File is the path the config was loaded from ("" for the embedded
 	// default).
@@ -81,11 +88,26 @@ type Redis struct {
 	DB       int           `yaml:"db"`
 }
 
-// DirectorySource names the HR directory.
+// DirectorySource names the HR directory: a file, or an HR system. See
+// hrsources.go.
 type DirectorySource struct {
-	// File is a JSON or CSV employee file, relative to the config file.
-	// Default: the bundled sample directory.
+	// Type is file (the default), bamboohr, workday or scim; the HR system
+	// types need their block below.
+	Type string `yaml:"type"`
+	// File is a JSON or CSV employee file, relative to the config file
+	// (type file). Default: the bundled sample directory.
 	File string `yaml:"file"`
+	// Reload is how often lookups check whether the file changed and
+	// re-read it (type file); 0, the default, never does.
+	Reload Duration `yaml:"reload"`
+	// TTL is how long a snapshot of an HR system is served before the next
+	// lookup refreshes it; a failed refresh serves it for up to 2×TTL.
+	// Default 15m.
+	TTL Duration `yaml:"ttl"`
+
+	BambooHR *bamboohr.Config `yaml:"bamboohr"`
+	Workday  *workday.Config  `yaml:"workday"`
+	SCIM     *scim.Config     `yaml:"scim"`
 }
 
 // Workers tunes the job layer.

@@ -14,6 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // File is a Directory backed by a file: a JSON array of Employee, or a CSV
@@ -24,26 +29,175 @@ import (
 // attributes are attr.<name> columns and accounts are account.<instance>
 // columns, an empty cell meaning "none".
 //
-// A File is read-only once built and safe for concurrent use. Lookups return
-// copies, so callers may modify what they get.
+// A File is safe for concurrent use. Lookups return copies, so callers may
+// modify what they get. A File opened with OpenFile and a Reload interval
+// re-reads its file when it changes (see FileOptions); otherwise its data
+// never changes once built.
 type File struct {
+	data atomic.Pointer[snapshot]
+
+	// Reloading; path is "" for a File not read from disk.
+	path  string
+	every time.Duration
+	now   func() time.Time
+	log   *logrus.Entry
+
+	mu      sync.Mutex // serialises reloads; guards the fields below
+	checked time.Time  // when the file was last looked at
+	seen    fileStamp  // the version last read, good or bad
+	lastErr error      // the last reload's error, nil after a good one
+}
+
+// snapshot is one immutable version of the data.
+type snapshot struct {
 	emps    []Employee // sorted by ID
 	byID    map[string]int
 	byEmail map[string]int // lower-cased email
 	byChat  map[string]int
 }
 
-var _ Directory = (*File)(nil)
+// fileStamp identifies a version of a file well enough to notice a
+// rewrite: modification time and size.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func (a fileStamp) same(b fileStamp) bool { return a.size == b.size && a.mod.Equal(b.mod) }
+
+var (
+	_ Directory = (*File)(nil)
+	_ Lister    = (*File)(nil)
+)
+
+// FileOptions tune OpenFile.
+type FileOptions struct {
+	// Reload is how often lookups check whether the file changed (its
+	// modification time or size); 0 never checks. The check is made by the
+	// first lookup after the interval, which then reads the new version
+	// before answering; lookups made meanwhile by other goroutines answer
+	// from the previous version without waiting. A version that does not
+	// parse is logged and the last good data kept; it is not read again
+	// until the file changes once more.
+	Reload time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+	// Log receives reload results; default a discarding logger.
+	Log *logrus.Entry
+}
 
 // LoadFile reads a JSON (.json) or CSV (.csv) directory file. Errors name the
 // file and the record (JSON: record number and line; CSV: line) at fault, and
 // every problem found is reported, joined.
 func LoadFile(path string) (*File, error) {
+	return OpenFile(path, FileOptions{})
+}
+
+// OpenFile reads a directory file like LoadFile and, when o.Reload is set,
+// keeps it current: see FileOptions.
+func OpenFile(path string, o FileOptions) (*File, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		o.Log = logrus.NewEntry(l)
+	}
+	st, snap, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{path: path, every: o.Reload, now: o.Now, log: o.Log.WithField("directory_file", path)}
+	f.data.Store(snap)
+	f.seen, f.checked = st, o.Now()
+	return f, nil
+}
+
+// readFile stats, reads and parses path.
+func readFile(path string) (fileStamp, *snapshot, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, nil, fmt.Errorf("directory: %w", err)
+	}
+	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("directory: %w", err)
+		return st, nil, fmt.Errorf("directory: %w", err)
 	}
-	return Parse(path, data)
+	f, err := Parse(path, data)
+	if err != nil {
+		return st, nil, err
+	}
+	return st, f.data.Load(), nil
+}
+
+// Reload re-reads the file now, whether or not it changed. When it cannot
+// be read or does not parse, the last good data is kept and the error
+// returned (every problem found, joined). A File not read from disk (Parse,
+// NewMemory) has nothing to reload: Reload returns nil.
+func (f *File) Reload() error {
+	if f.path == "" {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reloadLocked(true)
+}
+
+// LastReloadError returns the error of the last reload (automatic or by
+// Reload), or nil when it succeeded or none was made.
+func (f *File) LastReloadError() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastErr
+}
+
+// reloadLocked reads the file when force is set or it changed since it was
+// last read. f.mu is held.
+func (f *File) reloadLocked(force bool) error {
+	f.checked = f.now()
+	if !force {
+		fi, err := os.Stat(f.path)
+		if err != nil {
+			// Gone or unreadable: keep serving, say so once.
+			if f.lastErr == nil || f.lastErr.Error() != err.Error() {
+				f.log.WithError(err).Warn("directory file cannot be checked; keeping the last good data")
+			}
+			f.lastErr = err
+			return err
+		}
+		if f.seen.same(fileStamp{mod: fi.ModTime(), size: fi.Size()}) {
+			return f.lastErr
+		}
+	}
+	st, snap, err := readFile(f.path)
+	f.seen = st
+	if err != nil {
+		f.lastErr = err
+		f.log.WithError(err).Error("directory file changed but cannot be loaded; keeping the last good data")
+		return err
+	}
+	f.data.Store(snap)
+	f.lastErr = nil
+	f.log.WithField("employees", len(snap.emps)).Info("directory file reloaded")
+	return nil
+}
+
+// current returns the data to answer from, first reloading it when the
+// check interval has passed. Only one goroutine checks at a time; the
+// others answer from the data they find.
+func (f *File) current() *snapshot {
+	if f.every > 0 && f.path != "" && f.mu.TryLock() {
+		if f.now().Sub(f.checked) >= f.every {
+			_ = f.reloadLocked(false)
+		}
+		f.mu.Unlock()
+	}
+	if s := f.data.Load(); s != nil {
+		return s
+	}
+	return &snapshot{}
 }
 
 // Parse reads directory data whose format is given by name's extension
@@ -73,55 +227,65 @@ func Parse(name string, data []byte) (*File, error) {
 // produce records themselves. It does not validate: when ids, emails or chat
 // user ids repeat, the first record wins the lookup.
 func NewMemory(emps []Employee) *File {
-	f := newFile(len(emps))
+	s := newSnapshot(len(emps))
 	for _, e := range emps {
-		f.emps = append(f.emps, clone(e))
+		s.emps = append(s.emps, clone(e))
 	}
-	f.index()
+	s.index()
+	return fileOf(s)
+}
+
+func fileOf(s *snapshot) *File {
+	f := &File{}
+	f.data.Store(s)
 	return f
 }
 
 // All returns every employee, sorted by ID.
 func (f *File) All() []Employee {
-	out := make([]Employee, len(f.emps))
-	for i, e := range f.emps {
+	s := f.current()
+	out := make([]Employee, len(s.emps))
+	for i, e := range s.emps {
 		out[i] = clone(e)
 	}
 	return out
 }
 
 // Len returns the number of employees.
-func (f *File) Len() int { return len(f.emps) }
+func (f *File) Len() int { return len(f.current().emps) }
 
 // ByID finds by HR employee id; a missing id is an error wrapping
 // ErrNotFound.
 func (f *File) ByID(_ context.Context, id string) (*Employee, error) {
-	return f.get(f.byID, id, "id")
+	s := f.current()
+	return s.get(s.byID, id, "id")
 }
 
 // ByEmail finds by email, case-insensitively; a missing email is an error
 // wrapping ErrNotFound.
 func (f *File) ByEmail(_ context.Context, email string) (*Employee, error) {
-	return f.get(f.byEmail, strings.ToLower(strings.TrimSpace(email)), "email")
+	s := f.current()
+	return s.get(s.byEmail, strings.ToLower(strings.TrimSpace(email)), "email")
 }
 
 // ByChatUserID finds by chat user id; a missing id is an error wrapping
 // ErrNotFound.
 func (f *File) ByChatUserID(_ context.Context, id string) (*Employee, error) {
-	return f.get(f.byChat, id, "chat user id")
+	s := f.current()
+	return s.get(s.byChat, id, "chat user id")
 }
 
-func (f *File) get(idx map[string]int, key, what string) (*Employee, error) {
+func (s *snapshot) get(idx map[string]int, key, what string) (*Employee, error) {
 	i, ok := idx[key]
 	if !ok || key == "" {
 		return nil, fmt.Errorf("%w: %s %q", ErrNotFound, what, key)
 	}
-	e := clone(f.emps[i])
+	e := clone(s.emps[i])
 	return &e, nil
 }
 
-func newFile(n int) *File {
-	return &File{
+func newSnapshot(n int) *snapshot {
+	return &snapshot{
 		emps:    make([]Employee, 0, n),
 		byID:    make(map[string]int, n),
 		byEmail: make(map[string]int, n),
@@ -129,14 +293,14 @@ func newFile(n int) *File {
 	}
 }
 
-// index sorts f.emps by ID (stably, so NewMemory's "first wins" holds) and
+// index sorts s.emps by ID (stably, so NewMemory's "first wins" holds) and
 // builds the lookup maps.
-func (f *File) index() {
-	slices.SortStableFunc(f.emps, func(a, b Employee) int { return strings.Compare(a.ID, b.ID) })
-	for i, e := range f.emps {
-		putFirst(f.byID, e.ID, i)
-		putFirst(f.byEmail, strings.ToLower(e.Email), i)
-		putFirst(f.byChat, e.ChatUserID, i)
+func (s *snapshot) index() {
+	slices.SortStableFunc(s.emps, func(a, b Employee) int { return strings.Compare(a.ID, b.ID) })
+	for i, e := range s.emps {
+		putFirst(s.byID, e.ID, i)
+		putFirst(s.byEmail, strings.ToLower(e.Email), i)
+		putFirst(s.byChat, e.ChatUserID, i)
 	}
 }
 
@@ -164,7 +328,7 @@ func build(name string, recs []record) (*File, error) {
 	ids := map[string]string{}
 	emails := map[string]string{}
 	chats := map[string]string{}
-	f := newFile(len(recs))
+	s := newSnapshot(len(recs))
 	for _, r := range recs {
 		e := r.emp
 		var missing []string
@@ -206,13 +370,13 @@ func build(name string, recs []record) (*File, error) {
 				chats[e.ChatUserID] = r.pos
 			}
 		}
-		f.emps = append(f.emps, e)
+		s.emps = append(s.emps, e)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	f.index()
-	return f, nil
+	s.index()
+	return fileOf(s), nil
 }
 
 func parseJSON(name string, data []byte) ([]record, error) {

@@ -46,10 +46,11 @@ type Options struct {
 
 // App is a built Kinetic.
 type App struct {
-	Config      *configs.Config
-	Log         *logrus.Entry
-	Store       *store.Store
-	Directory   *directory.File
+	Config *configs.Config
+	Log    *logrus.Entry
+	Store  *store.Store
+	// Directory is the HR directory (a file, BambooHR, Workday or SCIM).
+	Directory   directory.Directory
 	Connectors  *connectors.Registry
 	Engine      *engine.Engine
 	Dispatcher  *jobs.Dispatcher
@@ -90,11 +91,11 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 			return a, fmt.Errorf("migrating the database: %w", err)
 		}
 	}
-	a.Directory, err = cfg.OpenDirectory()
+	a.Directory, err = cfg.OpenHRDirectory(ctx, o.Log.WithField("component", "directory"))
 	if err != nil {
 		return a, fmt.Errorf("loading the HR directory: %w", err)
 	}
-	a.Connectors, err = cfg.BuildConnectors(a.Directory, o.Log.WithField("component", "connectors"))
+	a.Connectors, err = cfg.BuildConnectors(seedDirectory(ctx, a.Directory, o.Log), o.Log.WithField("component", "connectors"))
 	if err != nil {
 		return a, fmt.Errorf("building connectors: %w", err)
 	}
@@ -181,6 +182,24 @@ func (a *App) Close() {
 	if a.Store != nil && !a.sharedStore {
 		_ = a.Store.Close()
 	}
+}
+
+// seedDirectory is the directory sandbox connectors are seeded from: the
+// file itself, or a snapshot of an HR system's listing (sandboxes are for
+// demos and tests; real connectors ignore it).
+func seedDirectory(ctx context.Context, d directory.Directory, log *logrus.Entry) *directory.File {
+	if f, ok := d.(*directory.File); ok {
+		return f
+	}
+	if r, ok := d.(directory.Refresher); ok {
+		if err := r.Refresh(ctx); err != nil {
+			log.WithError(err).Warn("reading the HR directory for sandbox seeding failed")
+		}
+	}
+	if l, ok := d.(directory.Lister); ok {
+		return directory.NewMemory(l.All())
+	}
+	return directory.NewMemory(nil)
 }
 
 func owners(svc *configs.Service) map[string]string {

@@ -152,7 +152,11 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		return false, err
 	}
 	defer a.Close()
-	p.dir = a.Directory
+	dir, isFile := a.Directory.(*directory.File)
+	if !isFile {
+		return false, errors.New("the demo runs on the embedded default's file directory")
+	}
+	p.dir = dir
 
 	scenarios := []scenario{
 		{label: "full-time, Sales; keeps mail forwarding", employee: "E1001", requester: "E0002", reason: "resigned: moving abroad", staysOpen: true,
@@ -165,7 +169,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 	}
 	batch := []string{"E1006", "E1007", "E1013", "E1017", "E1024"}
 	fmt.Fprintf(o.Out, "Kinetic demo — embedded default: SQLite %s, in-process Redis, %d simulated systems, %d people in the sample HR directory\n",
-		o.DBPath, len(a.Connectors.Names()), len(a.Directory.All()))
+		o.DBPath, len(a.Connectors.Names()), len(dir.All()))
 	fmt.Fprintf(o.Out, "Policy: the example policy, with timers shortened for the demo:\n")
 	for _, n := range notes {
 		fmt.Fprintf(o.Out, "  - %s\n", n)

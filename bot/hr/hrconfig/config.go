@@ -1,0 +1,575 @@
+// Package hrconfig holds the configuration of Kinetic's HR front end (the
+// service file's hr: block): signed webhooks HR systems post termination
+// events to, and pollers that read them from HR APIs. It is a leaf package
+// (no engine, no configs) so that configs can embed it; bot/hr runs it.
+//
+// Validate checks everything but secret values, which configs resolves
+// like every other secret in the service file.
+package hrconfig
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/secret"
+)
+
+// Webhook formats.
+const (
+	// FormatBambooHR is BambooHR's field-based webhook, signed with
+	// X-BambooHR-Signature over the body followed by X-BambooHR-Timestamp.
+	FormatBambooHR = "bamboohr"
+	// FormatGeneric is any HR system (or relay) that signs
+	// "<timestamp>.<body>" with HMAC-SHA256 and posts one event as JSON.
+	FormatGeneric = "generic"
+)
+
+// Poller formats.
+const (
+	// FormatWorkdayRaaS reads a Workday custom report published as a web
+	// service (RaaS), JSON {"Report_Entry": [...]}.
+	FormatWorkdayRaaS = "workday_raas"
+	// FormatBambooHRChanged reads BambooHR's "changed employees since"
+	// list, then each changed employee's fields.
+	FormatBambooHRChanged = "bamboohr_changed"
+)
+
+// Event kinds, as engine.HRTerminate, HRRescind and HRRehire.
+const (
+	KindTerminate = "terminate"
+	KindRescind   = "rescind"
+	KindRehire    = "rehire"
+)
+
+// Defaults.
+const (
+	// DefaultTolerance is how far a webhook's timestamp may be from now.
+	DefaultTolerance = 5 * time.Minute
+	// MaxTolerance bounds tolerance: a wide window weakens replay
+	// protection.
+	MaxTolerance = time.Hour
+	// DefaultEvery is how often a poller polls.
+	DefaultEvery = 15 * time.Minute
+	// MinEvery is the shortest poll interval accepted.
+	MinEvery = time.Minute
+	// DefaultPollTimeout bounds one HTTP request of a poller.
+	DefaultPollTimeout = 30 * time.Second
+	// DefaultBambooHRBaseURL is BambooHR's API host.
+	DefaultBambooHRBaseURL = "https://api.bamboohr.com"
+)
+
+// Config is the hr: block.
+type Config struct {
+	// Timing turns HR dates into effective times (engine.HRTiming).
+	Timing Timing `yaml:"timing"`
+	// Webhooks are the signed webhook sources by name; the name is the
+	// {source} path segment of POST /hr/webhooks/{source} and the source
+	// recorded with each event.
+	Webhooks map[string]*Webhook `yaml:"webhooks"`
+	// Pollers are the polled sources by name (the recorded source).
+	Pollers map[string]*Poller `yaml:"pollers"`
+}
+
+// Timing is the policy for turning HR dates into effective times.
+type Timing struct {
+	// RevokeAt is the local time of day (HH:MM) revocation starts on the
+	// last day when the event gives no time; default 17:00.
+	RevokeAt string `yaml:"revoke_at"`
+	// MaxFuture refuses dates further ahead; default 365d.
+	MaxFuture dur.Duration `yaml:"max_future"`
+	// MaxPast refuses dates further back; default 30d. Pollers that keep a
+	// cursor start this far back when the process starts.
+	MaxPast dur.Duration `yaml:"max_past"`
+}
+
+// Webhook is one signed webhook source.
+type Webhook struct {
+	// Format is bamboohr or generic (required).
+	Format string `yaml:"format"`
+	// Secret is the HMAC-SHA256 key (BambooHR: the webhook's private key).
+	Secret secret.Secret `yaml:"secret"`
+	// Tolerance is how far the signed timestamp may be from now, either
+	// way; default 5m, at most 1h. A signature seen once is refused for
+	// twice this long.
+	Tolerance dur.Duration `yaml:"tolerance"`
+	// SignatureHeader carries the hex HMAC-SHA256 of "<timestamp>.<body>",
+	// optionally prefixed "sha256=" (generic only; required).
+	SignatureHeader string `yaml:"signature_header"`
+	// TimestampHeader carries the timestamp, unix seconds or RFC 3339
+	// (generic only; required).
+	TimestampHeader string `yaml:"timestamp_header"`
+	// IDHeader optionally carries the event id (generic only); else
+	// fields.event_id, else the engine derives one from the content.
+	IDHeader string `yaml:"id_header"`
+	// Fields maps the body's JSON (dotted paths, e.g. "data.userId") to
+	// the event (generic: required). For bamboohr it optionally renames
+	// the BambooHR fields read (see FieldNames).
+	Fields *Fields `yaml:"fields"`
+	// Kinds maps the values found at fields.kind to terminate, rescind or
+	// rehire (generic only). Without it the value must be one of those.
+	Kinds map[string]string `yaml:"kinds"`
+	// Kind fixes the kind of every event instead of fields.kind (generic
+	// only).
+	Kind string `yaml:"kind"`
+}
+
+// Fields maps an event's parts to where the source puts them. For generic
+// webhooks and workday_raas they are dotted JSON paths into the body or the
+// report row; for the BambooHR formats they are BambooHR field names (or
+// aliases) in the employee's fields, and an empty employee_id (or "id")
+// means BambooHR's own employee id. The employee id must be the HR
+// directory's id for the person (engine: the employee id wins over email).
+type Fields struct {
+	EventID     string `yaml:"event_id"`
+	Kind        string `yaml:"kind"`
+	EmployeeID  string `yaml:"employee_id"`
+	Email       string `yaml:"email"`
+	Date        string `yaml:"date"`
+	Time        string `yaml:"time"`
+	Involuntary string `yaml:"involuntary"`
+	Reason      string `yaml:"reason"`
+	// Status is BambooHR's Active/Inactive field (BambooHR formats only).
+	Status string `yaml:"status"`
+	// HireDate tells a rehire from a rescission (BambooHR formats only).
+	HireDate string `yaml:"hire_date"`
+}
+
+// Poller is one polled source.
+type Poller struct {
+	// Format is workday_raas or bamboohr_changed (required).
+	Format string `yaml:"format"`
+	// URL is the Workday RaaS report URL with its prompts (workday_raas;
+	// required); format=json is added when the URL names no format.
+	URL string `yaml:"url"`
+	// Username and Password are the Workday integration system user's
+	// basic-auth credentials (workday_raas; or OAuth).
+	Username string        `yaml:"username"`
+	Password secret.Secret `yaml:"password"`
+	// OAuth authenticates with a Workday API client's refresh token
+	// instead of basic auth (workday_raas).
+	OAuth *OAuth `yaml:"oauth"`
+	// Company is the BambooHR company domain, "acme" for
+	// acme.bamboohr.com (bamboohr_changed; required).
+	Company string `yaml:"company"`
+	// APIKey is a BambooHR API key (bamboohr_changed; required).
+	APIKey secret.Secret `yaml:"api_key"`
+	// BaseURL is BambooHR's API host; default https://api.bamboohr.com
+	// (bamboohr_changed).
+	BaseURL string `yaml:"base_url"`
+	// Every is the poll interval; default 15m, at least 1m. Each wait is
+	// jittered by up to a tenth.
+	Every dur.Duration `yaml:"every"`
+	// Timeout bounds each HTTP request; default 30s.
+	Timeout dur.Duration `yaml:"timeout"`
+	// Fields maps report rows (workday_raas; required) or renames
+	// BambooHR fields (bamboohr_changed; optional).
+	Fields *Fields `yaml:"fields"`
+	// Kinds and Kind are as for generic webhooks (workday_raas only).
+	Kinds map[string]string `yaml:"kinds"`
+	Kind  string            `yaml:"kind"`
+}
+
+// OAuth is a Workday API client authorized with a refresh token: the poller
+// exchanges it at TokenURL (grant_type=refresh_token, client credentials in
+// basic auth) for an access token it sends as a bearer token.
+type OAuth struct {
+	// TokenURL is e.g. https://wd5-services1.myworkday.com/ccx/oauth2/acme/token.
+	TokenURL     string        `yaml:"token_url"`
+	ClientID     string        `yaml:"client_id"`
+	ClientSecret secret.Secret `yaml:"client_secret"`
+	RefreshToken secret.Secret `yaml:"refresh_token"`
+}
+
+// FieldError is one problem at Field, the key below the hr block, e.g.
+// "webhooks.bamboohr.secret".
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldErrors returns the *FieldErrors joined in err (as Validate returns
+// it); nil for nil.
+func FieldErrors(err error) []*FieldError {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out []*FieldError
+	for _, e := range errs {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			out = append(out, fe)
+		} else {
+			out = append(out, &FieldError{Err: e})
+		}
+	}
+	return out
+}
+
+// Problems is Validate's error as a list, each at its key below the hr
+// block (configs reports them at hr.<Field>).
+func (c *Config) Problems() []*FieldError { return FieldErrors(c.Validate()) }
+
+var (
+	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	companyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
+	clockRE   = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$`)
+)
+
+// Validate reports every problem, joined; each is a *FieldError naming its
+// key below the hr block. Zero values mean the documented defaults. Secrets
+// must be set ({env: …} or {file: …}) but are not resolved here.
+func (c *Config) Validate() error {
+	if c == nil {
+		return nil
+	}
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+	}
+	if r := c.Timing.RevokeAt; r != "" && !clockRE.MatchString(r) {
+		add("timing.revoke_at", "%q is not a time of day HH:MM (e.g. 17:00)", r)
+	}
+	for _, name := range sortedKeys(c.Webhooks) {
+		c.Webhooks[name].validate("webhooks."+name, name, add)
+	}
+	for _, name := range sortedKeys(c.Pollers) {
+		c.Pollers[name].validate("pollers."+name, name, add)
+	}
+	for name := range c.Pollers {
+		if _, dup := c.Webhooks[name]; dup {
+			add("pollers."+name, "%q is also a webhook's name: each source needs its own name (events are deduplicated per source)", name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type adder func(field, format string, args ...any)
+
+func (w *Webhook) validate(path, name string, add adder) {
+	if !nameRE.MatchString(name) {
+		add(path, "source name %q must be 1–64 letters, digits, '.', '-' or '_' (it is a URL path segment)", name)
+	}
+	if w == nil {
+		add(path, "empty webhook (needs format and secret)")
+		return
+	}
+	if !w.Secret.IsSet() {
+		add(path+".secret", "secret is required ({env: NAME} or {file: PATH})")
+	}
+	if t := w.Tolerance.D(); t > MaxTolerance {
+		add(path+".tolerance", "must be at most %s (a wide window weakens replay protection); default %s", MaxTolerance, DefaultTolerance)
+	}
+	switch w.Format {
+	case FormatBambooHR:
+		for key, v := range map[string]string{"signature_header": w.SignatureHeader, "timestamp_header": w.TimestampHeader, "id_header": w.IDHeader, "kind": w.Kind} {
+			if v != "" {
+				add(path+"."+key, "format bamboohr has fixed headers and kinds: remove %s", key)
+			}
+		}
+		if len(w.Kinds) > 0 {
+			add(path+".kinds", "format bamboohr has fixed kinds: remove kinds")
+		}
+		validateBambooFields(path+".fields", w.Fields, add)
+	case FormatGeneric:
+		for key, v := range map[string]string{"signature_header": w.SignatureHeader, "timestamp_header": w.TimestampHeader} {
+			if v == "" {
+				add(path+"."+key, "%s is required for format generic (e.g. X-%s)", key, map[string]string{"signature_header": "Signature", "timestamp_header": "Timestamp"}[key])
+			} else if !validHeaderName(v) {
+				add(path+"."+key, "%q is not a valid header name", v)
+			}
+		}
+		if w.IDHeader != "" && !validHeaderName(w.IDHeader) {
+			add(path+".id_header", "%q is not a valid header name", w.IDHeader)
+		}
+		validateMapping(path, w.Fields, w.Kinds, w.Kind, add)
+	case "":
+		add(path+".format", "format is required (bamboohr or generic)")
+	default:
+		add(path+".format", "unknown format %q (want bamboohr or generic)", w.Format)
+	}
+}
+
+func (p *Poller) validate(path, name string, add adder) {
+	if !nameRE.MatchString(name) {
+		add(path, "source name %q must be 1–64 letters, digits, '.', '-' or '_'", name)
+	}
+	if p == nil {
+		add(path, "empty poller (needs format and its settings)")
+		return
+	}
+	if e := p.Every.D(); e != 0 && e < MinEvery {
+		add(path+".every", "must be at least %s (got %s); default %s", MinEvery, e, DefaultEvery)
+	}
+	notFor := func(format string, keys map[string]bool) {
+		for _, k := range sortedKeys(keys) {
+			if keys[k] {
+				add(path+"."+k, "%s does not belong to format %s", k, format)
+			}
+		}
+	}
+	switch p.Format {
+	case FormatWorkdayRaaS:
+		if err := checkURL(p.URL, true); err != nil {
+			add(path+".url", "%v", err)
+		}
+		basic := p.Username != "" || p.Password.IsSet()
+		switch {
+		case basic && p.OAuth != nil:
+			add(path, "set either username and password (basic auth) or oauth, not both")
+		case p.OAuth != nil:
+			o := p.OAuth
+			if err := checkURL(o.TokenURL, false); err != nil {
+				add(path+".oauth.token_url", "%v", err)
+			}
+			if strings.TrimSpace(o.ClientID) == "" {
+				add(path+".oauth.client_id", "client_id is required")
+			}
+			if !o.ClientSecret.IsSet() {
+				add(path+".oauth.client_secret", "client_secret is required ({env: NAME} or {file: PATH})")
+			}
+			if !o.RefreshToken.IsSet() {
+				add(path+".oauth.refresh_token", "refresh_token is required ({env: NAME} or {file: PATH})")
+			}
+		default:
+			if strings.TrimSpace(p.Username) == "" {
+				add(path+".username", "username is required (the integration system user), or use oauth")
+			} else if strings.Contains(p.Username, ":") {
+				add(path+".username", "username must not contain ':'")
+			}
+			if !p.Password.IsSet() {
+				add(path+".password", "password is required ({env: NAME} or {file: PATH})")
+			}
+		}
+		notFor(FormatWorkdayRaaS, map[string]bool{"company": p.Company != "", "api_key": p.APIKey.IsSet(), "base_url": p.BaseURL != ""})
+		validateMapping(path, p.Fields, p.Kinds, p.Kind, add)
+	case FormatBambooHRChanged:
+		if p.Company == "" {
+			add(path+".company", "company is required (the BambooHR company domain: acme for acme.bamboohr.com)")
+		} else if !companyRE.MatchString(p.Company) {
+			add(path+".company", "%q is not a BambooHR company domain (letters, digits and '-')", p.Company)
+		}
+		if !p.APIKey.IsSet() {
+			add(path+".api_key", "api_key is required ({env: NAME} or {file: PATH})")
+		}
+		if p.BaseURL != "" {
+			if err := checkURL(p.BaseURL, false); err != nil {
+				add(path+".base_url", "%v", err)
+			}
+		}
+		notFor(FormatBambooHRChanged, map[string]bool{"url": p.URL != "", "username": p.Username != "", "password": p.Password.IsSet(),
+			"oauth": p.OAuth != nil, "kind": p.Kind != "", "kinds": len(p.Kinds) > 0})
+		validateBambooFields(path+".fields", p.Fields, add)
+	case "":
+		add(path+".format", "format is required (workday_raas or bamboohr_changed)")
+	default:
+		add(path+".format", "unknown format %q (want workday_raas or bamboohr_changed)", p.Format)
+	}
+}
+
+// validateMapping checks a generic or report field mapping.
+func validateMapping(path string, f *Fields, kinds map[string]string, kind string, add adder) {
+	if f == nil {
+		add(path+".fields", "fields is required: where the kind (or a fixed kind), the employee id or email and the date are")
+		f = &Fields{}
+	}
+	fp := path + ".fields"
+	if f.Status != "" {
+		add(fp+".status", "status is read only by the BambooHR formats")
+	}
+	if f.HireDate != "" {
+		add(fp+".hire_date", "hire_date is read only by the BambooHR formats")
+	}
+	switch {
+	case kind != "" && f.Kind != "":
+		add(path+".kind", "set either kind (a fixed kind) or fields.kind, not both")
+	case kind != "":
+		if !validKind(kind) {
+			add(path+".kind", "unknown kind %q (want terminate, rescind or rehire)", kind)
+		}
+		if len(kinds) > 0 {
+			add(path+".kinds", "kinds maps fields.kind's values: it has no use with a fixed kind")
+		}
+	case f.Kind == "":
+		add(fp+".kind", "fields.kind is required (or a fixed kind: terminate, rescind or rehire)")
+	}
+	for _, k := range sortedKeys(kinds) {
+		if !validKind(kinds[k]) {
+			add(path+".kinds."+k, "unknown kind %q (want terminate, rescind or rehire)", kinds[k])
+		}
+	}
+	if f.EmployeeID == "" && f.Email == "" {
+		add(fp, "fields needs employee_id or email (or both; employee_id wins)")
+	}
+	if f.Date == "" && kind != KindRescind && kind != KindRehire {
+		add(fp+".date", "fields.date is required (the last day, YYYY-MM-DD)")
+	}
+	paths := f.paths()
+	for _, key := range sortedKeys(paths) {
+		if v := paths[key]; v != "" && !validPath(v) {
+			add(fp+"."+key, "%q is not a dotted JSON path (e.g. data.userId or employees.0.id)", v)
+		}
+	}
+}
+
+// validateBambooFields checks BambooHR field renames: any name may be used
+// but kinds and event ids come from BambooHR itself.
+func validateBambooFields(fp string, f *Fields, add adder) {
+	if f == nil {
+		return
+	}
+	if f.Kind != "" {
+		add(fp+".kind", "BambooHR events have no kind field: the kind comes from status and terminationDate")
+	}
+	if f.EventID != "" {
+		add(fp+".event_id", "BambooHR events have no event id field: it is derived from the employee and the change")
+	}
+	if f.Time != "" {
+		add(fp+".time", "BambooHR has no termination time field: timing.revoke_at applies")
+	}
+}
+
+func (f *Fields) paths() map[string]string {
+	return map[string]string{"event_id": f.EventID, "kind": f.Kind, "employee_id": f.EmployeeID, "email": f.Email,
+		"date": f.Date, "time": f.Time, "involuntary": f.Involuntary, "reason": f.Reason}
+}
+
+func validKind(k string) bool { return k == KindTerminate || k == KindRescind || k == KindRehire }
+
+// validPath accepts dot-separated non-empty segments.
+func validPath(p string) bool {
+	for _, s := range strings.Split(p, ".") {
+		if strings.TrimSpace(s) == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return http.CanonicalHeaderKey(h) != ""
+}
+
+// checkURL checks a URL's form: absolute http(s), a host, no user info or
+// fragment, and a query only where allowed. Messages never repeat the URL
+// (a query may hold a credential).
+func checkURL(raw string, queryOK bool) error {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return errors.New("a URL is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" {
+		return errors.New("not a valid absolute URL")
+	}
+	switch u.Scheme {
+	case "http", "https":
+	default:
+		return fmt.Errorf("must use http or https (got scheme %q)", u.Scheme)
+	}
+	switch {
+	case u.Host == "":
+		return errors.New("the URL has no host")
+	case u.User != nil:
+		return errors.New("the URL must not carry user info: put credentials in their own keys")
+	case u.Fragment != "":
+		return errors.New("the URL must not have a fragment")
+	case !queryOK && (u.RawQuery != "" || u.ForceQuery):
+		return errors.New("the URL must not have a query")
+	}
+	return nil
+}
+
+// URLs returns every URL the pollers call that is written in the
+// configuration, by key below the hr block (e.g. "pollers.workday.url"),
+// for the outbound URL policy. URLs whose form is wrong are left out
+// (Validate reports them); the default BambooHR host is not listed.
+func (c *Config) URLs() map[string]string {
+	out := map[string]string{}
+	if c == nil {
+		return out
+	}
+	for name, p := range c.Pollers {
+		if p == nil {
+			continue
+		}
+		path := "pollers." + name
+		switch p.Format {
+		case FormatWorkdayRaaS:
+			if checkURL(p.URL, true) == nil {
+				out[path+".url"] = p.URL
+			}
+			if p.OAuth != nil && checkURL(p.OAuth.TokenURL, false) == nil {
+				out[path+".oauth.token_url"] = p.OAuth.TokenURL
+			}
+		case FormatBambooHRChanged:
+			if p.BaseURL != "" && checkURL(p.BaseURL, false) == nil {
+				out[path+".base_url"] = p.BaseURL
+			}
+		}
+	}
+	return out
+}
+
+// EffectiveTolerance is Tolerance or its default.
+func (w *Webhook) EffectiveTolerance() time.Duration {
+	if t := w.Tolerance.D(); t > 0 {
+		return t
+	}
+	return DefaultTolerance
+}
+
+// EffectiveEvery is Every or its default.
+func (p *Poller) EffectiveEvery() time.Duration {
+	if e := p.Every.D(); e > 0 {
+		return e
+	}
+	return DefaultEvery
+}
+
+// EffectiveTimeout is Timeout or its default.
+func (p *Poller) EffectiveTimeout() time.Duration {
+	if t := p.Timeout.D(); t > 0 {
+		return t
+	}
+	return DefaultPollTimeout
+}
+
+// EffectiveBaseURL is BaseURL, without a trailing slash, or BambooHR's.
+func (p *Poller) EffectiveBaseURL() string {
+	if b := strings.TrimRight(strings.TrimSpace(p.BaseURL), "/"); b != "" {
+		return b
+	}
+	return DefaultBambooHRBaseURL
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

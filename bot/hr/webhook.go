@@ -1,0 +1,274 @@
+// Package hr is Kinetic's HR front end: it authenticates and parses
+// termination events from HR systems and hands them to the engine
+// (engine.HandleHREvent), which records, deduplicates and applies them.
+//
+// Two ways in: signed webhooks (POST /hr/webhooks/{source}; BambooHR's own
+// format, or a generic HMAC-signed JSON event that SuccessFactors, Workday
+// or any relay can send) and pollers (a Workday RaaS report, BambooHR's
+// "changed since" API). Configuration is bot/hr/hrconfig; the service
+// file's hr: block. See docs/hr.md.
+package hr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
+	"github.com/kineticsec/kinetic/engine"
+)
+
+// Engine applies HR events; *engine.Engine implements it.
+type Engine interface {
+	HandleHREvent(ctx context.Context, ev engine.HREvent, timing engine.HRTiming) (engine.HRResult, error)
+}
+
+// MaxBody is the largest webhook body accepted (1 MiB); larger ones are
+// answered 413.
+const MaxBody = 1 << 20
+
+// replayCacheSize bounds each webhook source's replay cache.
+const replayCacheSize = 10000
+
+// Timing converts the configuration's timing to the engine's.
+func Timing(c *hrconfig.Config) engine.HRTiming {
+	if c == nil {
+		return engine.HRTiming{}
+	}
+	return engine.HRTiming{RevokeAt: c.Timing.RevokeAt, MaxFuture: c.Timing.MaxFuture.D(), MaxPast: c.Timing.MaxPast.D()}
+}
+
+// Options tune the webhook handler and the pollers.
+type Options struct {
+	// Log receives one line per request or poll (never a secret or a
+	// signature); default the standard logger.
+	Log *logrus.Entry
+	// Now is the clock for timestamps and cursors; default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Log == nil {
+		o.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Result is what one event did, as the webhook answers it: the engine's
+// result (outcome opened, rescheduled, unchanged, duplicate, cancelled,
+// too_late, restore_requested, unknown_employee or ignored), or the reason
+// the event was refused (Error).
+type Result struct {
+	// Employee is the source's reference for the person (BambooHR's
+	// employee id), for multi-employee payloads.
+	Employee string `json:"employee,omitempty"`
+	EventID  string `json:"event_id,omitempty"`
+	engine.HRResult
+	Error string `json:"error,omitempty"`
+}
+
+// Handler serves POST /hr/webhooks/{source}.
+type Handler struct {
+	eng    Engine
+	timing engine.HRTiming
+	log    *logrus.Entry
+	now    func() time.Time
+	hooks  map[string]*hook
+}
+
+type hook struct {
+	name    string
+	cfg     *hrconfig.Webhook
+	verify  verifier
+	replay  *replayCache
+	mapping Mapping
+}
+
+// NewHandler returns the webhook handler for cfg's webhooks. cfg's secrets
+// must be resolved (configs.Load does it); a source whose secret is empty
+// answers 503 to everything rather than accept unsigned requests.
+func NewHandler(cfg *hrconfig.Config, eng Engine, o Options) *Handler {
+	o = o.withDefaults()
+	h := &Handler{eng: eng, timing: Timing(cfg), log: o.Log, now: o.Now, hooks: map[string]*hook{}}
+	if cfg == nil {
+		return h
+	}
+	for name, w := range cfg.Webhooks {
+		if w == nil {
+			continue
+		}
+		hk := &hook{name: name, cfg: w, verify: newVerifier(w), replay: newReplayCache(2*w.EffectiveTolerance(), replayCacheSize)}
+		if w.Fields != nil {
+			hk.mapping.Fields = *w.Fields
+		}
+		hk.mapping.Kinds, hk.mapping.Kind = w.Kinds, w.Kind
+		if len(hk.verify.key) == 0 {
+			o.Log.WithField("source", name).Error("HR webhook secret is not resolved: every request to this source is refused")
+		}
+		h.hooks[name] = hk
+	}
+	return h
+}
+
+// Mount adds POST /hr/webhooks/{source} to mux.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("POST /hr/webhooks/{source}", h.ServeHTTP)
+}
+
+// Routes returns a function that mounts cfg's webhooks on a mux (for
+// bot.ServerOptions.Routes).
+func Routes(cfg *hrconfig.Config, eng Engine, log *logrus.Entry) func(*http.ServeMux) {
+	return NewHandler(cfg, eng, Options{Log: log}).Mount
+}
+
+// ServeHTTP verifies, parses and applies one webhook request: 404 for an
+// unknown source, 413 for a body over 1 MiB, 401 for a missing, forged,
+// stale or replayed signature (nothing is recorded), 400 for a payload that
+// is not a valid event, 202 with the result (a list for BambooHR) once the
+// engine has recorded it, 500 when recording failed (the sender should
+// retry; the signature is then not counted as used).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	source := r.PathValue("source")
+	log := h.log.WithFields(logrus.Fields{"source": source, "remote": r.RemoteAddr})
+	hk, ok := h.hooks[source]
+	if !ok {
+		log.Warn("HR webhook refused: unknown source")
+		writeError(w, http.StatusNotFound, "unknown HR webhook source")
+		return
+	}
+	if len(hk.verify.key) == 0 {
+		log.Error("HR webhook refused: the source's secret is not configured")
+		writeError(w, http.StatusServiceUnavailable, "this source's secret is not configured")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			log.Warn("HR webhook refused: body over 1 MiB")
+			writeError(w, http.StatusRequestEntityTooLarge, "body over 1 MiB")
+			return
+		}
+		log.WithError(err).Warn("HR webhook refused: reading the body failed")
+		writeError(w, http.StatusBadRequest, "could not read the body")
+		return
+	}
+	now := h.now()
+	sig, err := hk.verify.verify(r.Header, body, now)
+	if err == nil && !hk.replay.add(sig, now) {
+		err = errReplayed
+	}
+	if err != nil {
+		log.WithField("reason", err.Error()).Warn("HR webhook refused: not authenticated")
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	if hk.cfg.Format == hrconfig.FormatBambooHR {
+		h.serveBambooHR(r.Context(), w, log, hk, sig, body)
+		return
+	}
+	h.serveGeneric(w, r, log, hk, sig, body)
+}
+
+func (h *Handler) serveGeneric(w http.ResponseWriter, r *http.Request, log *logrus.Entry, hk *hook, sig string, body []byte) {
+	id := ""
+	if hk.cfg.IDHeader != "" {
+		id = r.Header.Get(hk.cfg.IDHeader)
+	}
+	ev, err := ParseGeneric(hk.name, body, id, hk.mapping)
+	if err != nil {
+		log.WithField("reason", err.Error()).Warn("HR webhook refused: invalid event")
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	res, status := h.apply(r.Context(), log, ev)
+	if status >= 500 {
+		hk.replay.remove(sig)
+	}
+	writeJSON(w, status, res)
+}
+
+func (h *Handler) serveBambooHR(ctx context.Context, w http.ResponseWriter, log *logrus.Entry, hk *hook, sig string, body []byte) {
+	var f hrconfig.Fields
+	if hk.cfg.Fields != nil {
+		f = *hk.cfg.Fields
+	}
+	entries, err := ParseBambooHR(hk.name, body, f)
+	if err != nil {
+		log.WithField("reason", err.Error()).Warn("HR webhook refused: invalid BambooHR payload")
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	results := make([]Result, 0, len(entries))
+	status, refused := http.StatusAccepted, 0
+	for _, e := range entries {
+		elog := log.WithField("employee", e.Employee)
+		switch {
+		case e.Err != nil:
+			refused++
+			elog.WithField("reason", e.Err.Error()).Warn("HR webhook entry refused")
+			results = append(results, Result{Employee: e.Employee, Error: e.Err.Error()})
+		case e.Event == nil:
+			elog.WithField("reason", e.Skip).Info("HR webhook entry ignored")
+			results = append(results, Result{Employee: e.Employee, HRResult: engine.HRResult{Outcome: engine.HRIgnored, Detail: e.Skip}})
+		default:
+			res, st := h.apply(ctx, elog, *e.Event)
+			res.Employee = e.Employee
+			results = append(results, res)
+			switch {
+			case st >= 500:
+				status = st
+			case st == http.StatusBadRequest:
+				refused++
+			}
+		}
+	}
+	if status < 500 && refused > 0 && refused == len(entries) {
+		status = http.StatusBadRequest
+	}
+	if status >= 500 {
+		// Let BambooHR's retry through: the entries already applied are
+		// duplicates then.
+		hk.replay.remove(sig)
+	}
+	writeJSON(w, status, results)
+}
+
+// apply hands one event to the engine and says how to answer.
+func (h *Handler) apply(ctx context.Context, log *logrus.Entry, ev engine.HREvent) (Result, int) {
+	res, err := h.eng.HandleHREvent(ctx, ev, h.timing)
+	out := Result{EventID: ev.EventID, HRResult: res}
+	log = log.WithFields(logrus.Fields{"kind": ev.Kind, "event_id": ev.EventID})
+	switch {
+	case errors.Is(err, engine.ErrInvalidRequest):
+		log.WithField("reason", err.Error()).Warn("HR event refused")
+		out.Error = err.Error()
+		return out, http.StatusBadRequest
+	case err != nil:
+		log.WithError(err).Error("HR event could not be recorded")
+		out.Error = "internal error: the event was not applied; retry"
+		return out, http.StatusInternalServerError
+	}
+	log.WithFields(logrus.Fields{"outcome": res.Outcome, "case": res.CaseID}).Info("HR event accepted")
+	return out, http.StatusAccepted
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
