@@ -1,0 +1,130 @@
+package blocks
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// IsAlert reports whether an engine event of this kind goes to the security
+// alerts channel: escalation, breach, batch_held, security_officer_notice,
+// hr_unknown_employee and hr_late_change. A failed critical revocation
+// (kind "action", status failed, phase 1) is an alert too, but the event
+// does not carry the phase: the caller checks the action before calling
+// AlertMessage.
+func IsAlert(kind string) bool {
+	switch kind {
+	case "escalation", "breach", "batch_held", "security_officer_notice", "hr_unknown_employee", "hr_late_change":
+		return true
+	}
+	return false
+}
+
+// AlertMessage builds the security alerts channel's message for an engine
+// event: a headline by kind (escalation, compliance breach, batch held by
+// the mass-termination guard, security officer notice, HR event for an
+// unknown employee, late HR change, failed critical revocation; anything
+// else gets a generic headline), the engine's detail, who else was told,
+// and an Open case button (value CaseValue) when the event names a case.
+func AlertMessage(ev engine.Event) ([]slack.Block, string) {
+	name := data(ev.Name, 80)
+	var head, fb string
+	switch ev.Kind {
+	case "escalation":
+		head = fmt.Sprintf(":rotating_light: *Escalation level %d*: *%s* is overdue", ev.Level, name)
+		fb = fmt.Sprintf("Escalation level %d: %s is overdue", ev.Level, oneLine(ev.Name))
+	case "breach":
+		head = ":rotating_light: *Compliance deadline breached*: critical access was not removed in time"
+		fb = "Compliance deadline breached"
+	case "batch_held":
+		head = fmt.Sprintf(":double_vertical_bar: *Mass-termination guard*: offboarding held in batch %d", ev.BatchID)
+		fb = fmt.Sprintf("Offboarding held in batch %d by the mass-termination guard", ev.BatchID)
+	case "security_officer_notice":
+		head = ":shield: *Offboarding of a cleared employee opened*"
+		fb = "Offboarding of a cleared employee opened"
+	case "hr_unknown_employee":
+		head = ":grey_question: *HR event for an employee Kinetic does not know*; no case was opened"
+		fb = "HR event for an unknown employee"
+	case "hr_late_change":
+		head = ":warning: *HR changed an offboarding after it began*"
+		fb = "HR changed an offboarding after it began"
+	case "action":
+		if ev.Status == store.ActionFailed {
+			head = fmt.Sprintf(":x: *Critical revocation failed*: *%s*", name)
+			fb = fmt.Sprintf("Critical revocation failed: %s", oneLine(ev.Name))
+			break
+		}
+		fallthrough
+	default:
+		head = ":information_source: *" + data(strings.ReplaceAll(ev.Kind, "_", " "), 60) + "*"
+		if !blank(ev.Name) {
+			head += ": " + name
+		}
+		fb = strings.ReplaceAll(oneLine(ev.Kind), "_", " ")
+	}
+	if ev.CaseID != 0 {
+		fb += fmt.Sprintf(" (case %d)", ev.CaseID)
+	}
+	bs := []slack.Block{section(head)}
+	if !blank(ev.Detail) {
+		bs = append(bs, section(para(ev.Detail, 2500)))
+	}
+	if ev.CaseID != 0 {
+		bs = append(bs, slack.NewActionBlock("", button(ActionOpenCase, CaseValue(ev.CaseID), "Open case", "")))
+	}
+	ctx := eventContext(ev)
+	if !ev.At.IsZero() {
+		ctx = append(ctx, utc(ev.At))
+	}
+	bs = add(bs, ctxBlock(ctx...))
+	return bs, fallback(fb)
+}
+
+// BatchSummary builds one message for a batch of cases (an HR batch, or
+// the cases the mass-termination guard held together) instead of one card
+// per case: how many, the batch's status, and the case ids (as many as fit,
+// then a count of the rest).
+func BatchSummary(count int, caseIDs []int64, status string) ([]slack.Block, string) {
+	var head, fb string
+	switch status {
+	case store.BatchPending:
+		head = fmt.Sprintf(":double_vertical_bar: *%s held by the mass-termination guard*, awaiting approval", plural(count, "offboarding"))
+		fb = fmt.Sprintf("%s held by the mass-termination guard, awaiting approval", plural(count, "offboarding"))
+	case store.BatchApproved:
+		head = fmt.Sprintf(":white_check_mark: *Batch of %s approved*; they proceed", plural(count, "offboarding"))
+		fb = fmt.Sprintf("Batch of %s approved", plural(count, "offboarding"))
+	case store.BatchDenied:
+		head = fmt.Sprintf(":no_entry: *Batch of %s denied*; none of them runs", plural(count, "offboarding"))
+		fb = fmt.Sprintf("Batch of %s denied", plural(count, "offboarding"))
+	case store.BatchPartial:
+		head = fmt.Sprintf(":ballot_box_with_check: *Batch of %s partly released*", plural(count, "offboarding"))
+		fb = fmt.Sprintf("Batch of %s partly released", plural(count, "offboarding"))
+	default:
+		head = fmt.Sprintf("*Batch of %s*: %s", plural(count, "offboarding"), data(statusWord(status), 40))
+		fb = fmt.Sprintf("Batch of %s: %s", plural(count, "offboarding"), statusWord(oneLine(status)))
+	}
+	bs := []slack.Block{section(head)}
+	if len(caseIDs) > 0 {
+		const budget = 2500
+		var b strings.Builder
+		b.WriteString("Cases: ")
+		for i, id := range caseIDs {
+			s := strconv.FormatInt(id, 10)
+			if i > 0 {
+				s = ", " + s
+			}
+			if b.Len()+len(s) > budget {
+				fmt.Fprintf(&b, " and %d more", len(caseIDs)-i)
+				break
+			}
+			b.WriteString(s)
+		}
+		bs = append(bs, section(b.String()))
+	}
+	return bs, fallback(fb)
+}

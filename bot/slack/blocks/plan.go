@@ -1,0 +1,246 @@
+package blocks
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/engine"
+)
+
+// PlanPreview builds the plan shown to the requester before anything runs:
+// who, effective time, the systems discovery looked at and what it found,
+// the actions per phase with their SLA, equipment to recover, and the
+// buttons Confirm (with a confirmation dialog) and Cancel, both carrying the
+// case (CaseValue). With more than 40 actions each phase is summarised.
+//
+// Once the requester has answered, replace it with PlanResolved, which
+// shows the same plan without buttons.
+func PlanPreview(plan engine.Plan, caseID int64) ([]slack.Block, string) {
+	head, body := planBlocks(plan)
+	name := planName(plan)
+	ok := button(ActionConfirmPlan, CaseValue(caseID), "Confirm", slack.StylePrimary)
+	ok.Confirm = confirm("Start this offboarding?",
+		fmt.Sprintf("Kinetic will revoke %s's access (%s) starting %s.", data(name, 80), plural(len(plan.Actions), "action"), utc(plan.EffectiveAt)),
+		"Start", "Back")
+	tail := add([]slack.Block{slack.NewActionBlock("", ok, button(ActionCancelPlan, CaseValue(caseID), "Cancel", ""))},
+		ctxBlock(fmt.Sprintf("Nothing runs until you confirm. Case %d · policy `%s`", caseID, esc(hashPrefix(oneLine(plan.PolicyHash))))))
+	return fit(head, body, tail), fallback(fmt.Sprintf("Plan to offboard %s: %s effective %s — confirm or cancel", oneLine(name), plural(len(plan.Actions), "action"), utc(plan.EffectiveAt)))
+}
+
+// PlanResolved is PlanPreview once answered: the same plan without
+// buttons, saying who confirmed or cancelled it and when. by is a display
+// name or HR id.
+func PlanResolved(plan engine.Plan, caseID int64, confirmed bool, by string, at time.Time) ([]slack.Block, string) {
+	head, body := planBlocks(plan)
+	verdict, word := ":white_check_mark: *Confirmed*", "confirmed"
+	if !confirmed {
+		verdict, word = ":no_entry_sign: *Cancelled*", "cancelled"
+	}
+	tail := add([]slack.Block{section(fmt.Sprintf("%s by %s at %s", verdict, data(by, 80), utc(at)))},
+		ctxBlock(fmt.Sprintf("Case %d · policy `%s`", caseID, esc(hashPrefix(oneLine(plan.PolicyHash))))))
+	return fit(head, body, tail), fallback(fmt.Sprintf("Plan to offboard %s %s by %s", oneLine(planName(plan)), word, oneLine(by)))
+}
+
+func planName(p engine.Plan) string {
+	if strings.TrimSpace(p.Employee.Name) != "" {
+		return p.Employee.Name
+	}
+	return p.Employee.ID
+}
+
+// planBlocks returns the plan's head (who, when, how much) and body
+// (discovery, actions, equipment), which fit trims when it must.
+func planBlocks(plan engine.Plan) (head, body []slack.Block) {
+	emp := plan.Employee
+	who := data(planName(plan), 100) + " · " + data(emp.ID, 60)
+	if !blank(emp.Email) {
+		who += "\n" + data(emp.Email, 100)
+	}
+	var role []string
+	for _, s := range []string{emp.Type, emp.Department, emp.Location} {
+		if strings.TrimSpace(s) != "" {
+			role = append(role, data(s, 60))
+		}
+	}
+	systems := map[string]bool{}
+	for _, a := range plan.Actions {
+		systems[a.Connector] = true
+	}
+	var clearance string
+	if emp.Clearance != "" {
+		clearance = data(emp.Clearance, 40)
+	}
+	head = add([]slack.Block{header("Plan · offboard " + planName(plan))}, fieldsSection(
+		"Employee", who,
+		"Role", strings.Join(role, " · "),
+		"Effective", utc(plan.EffectiveAt),
+		"Actions", plural(len(plan.Actions), "action")+" on "+plural(len(systems), "system"),
+		"Clearance", clearance,
+		"Policy rules", data(strings.Join(plan.Rules, ", "), 300),
+	))
+	var bs []slack.Block
+	if lines := discoveryLines(plan.Discovery); len(lines) > 0 {
+		bs = append(bs, sections(append([]string{"*What discovery found*"}, lines...))...)
+	}
+	bs = append(bs, slack.NewDividerBlock())
+	bs = append(bs, plannedPhases(plan.Actions)...)
+	if len(plan.Equipment) > 0 {
+		lines := []string{"*Equipment to recover*"}
+		for i, e := range plan.Equipment {
+			if i == 15 {
+				lines = append(lines, fmt.Sprintf("_and %d more_", len(plan.Equipment)-i))
+				break
+			}
+			l := "• " + data(e.ID, 80)
+			if !blank(e.Detail) {
+				l += " — " + data(e.Detail, 120)
+			}
+			lines = append(lines, l)
+		}
+		bs = append(bs, sections(lines)...)
+	}
+	return head, bs
+}
+
+func discoveryLines(ds []engine.Discovery) []string {
+	sorted := slices.Clone(ds)
+	slices.SortStableFunc(sorted, func(a, b engine.Discovery) int { return cmp.Compare(a.Connector, b.Connector) })
+	var lines []string
+	for i, d := range sorted {
+		if i == 30 {
+			lines = append(lines, fmt.Sprintf("_and %d more systems_", len(sorted)-i))
+			break
+		}
+		name := "*" + data(d.Connector, 60) + "*"
+		switch {
+		case d.Error != "":
+			lines = append(lines, ":warning: "+name+": lookup failed ("+data(d.Error, 150)+"); its actions run anyway")
+		case len(d.Accounts) == 0:
+			lines = append(lines, "• "+name+": nothing found")
+		default:
+			var accs []string
+			for j, a := range d.Accounts {
+				if j == 3 {
+					accs = append(accs, fmt.Sprintf("and %d more", len(d.Accounts)-j))
+					break
+				}
+				accs = append(accs, accountText(a))
+			}
+			lines = append(lines, "• "+name+": "+strings.Join(accs, "; "))
+		}
+	}
+	return lines
+}
+
+// accountText: "dwhitfield (active, 3 sessions, 5 groups)".
+func accountText(a connectors.Account) string {
+	var bits []string
+	if a.Kind != "" && a.Kind != "user" {
+		bits = append(bits, data(a.Kind, 30))
+	}
+	if a.Status != "" {
+		bits = append(bits, data(a.Status, 30))
+	}
+	if a.Sessions > 0 {
+		bits = append(bits, plural(a.Sessions, "session"))
+	}
+	if len(a.Groups) > 0 {
+		bits = append(bits, plural(len(a.Groups), "group"))
+	}
+	s := data(a.ID, 80)
+	if len(bits) > 0 {
+		s += " (" + strings.Join(bits, ", ") + ")"
+	}
+	return s
+}
+
+func plannedPhases(acts []engine.PlannedAction) []slack.Block {
+	sorted := slices.Clone(acts)
+	slices.SortStableFunc(sorted, func(a, b engine.PlannedAction) int { return cmp.Compare(a.Phase, b.Phase) })
+	var out []slack.Block
+	for i := 0; i < len(sorted); {
+		j := i
+		for j < len(sorted) && sorted[j].Phase == sorted[i].Phase {
+			j++
+		}
+		ph := sorted[i:j]
+		name := ""
+		for _, a := range ph {
+			if !blank(a.PhaseName) {
+				name = a.PhaseName
+				break
+			}
+		}
+		title := fmt.Sprintf("*%s* — %s", phaseTitle(ph[0].Phase, name), plural(len(ph), "action"))
+		var lines []string
+		if len(acts) > maxListedActions {
+			lines = []string{title, phaseSummary(ph)}
+		} else {
+			lines = []string{title}
+			for _, a := range ph {
+				lines = append(lines, plannedLine(a))
+			}
+		}
+		out = append(out, sections(lines)...)
+		i = j
+	}
+	if len(out) == 0 {
+		out = append(out, section("_The policy selects no actions for this person._"))
+	}
+	return out
+}
+
+// plannedLine: "• *disable_ad* — disable_account on ad (dwhitfield) · SLA
+// 15m · found: account dwhitfield (active)".
+func plannedLine(a engine.PlannedAction) string {
+	l := "• *" + data(a.Name, 60) + "* — " + data(a.Operation, 60) + " on " + data(a.Connector, 60)
+	if !blank(a.TargetAccount) {
+		l += " (" + data(a.TargetAccount, 80) + ")"
+	}
+	if a.SLA > 0 {
+		l += " · SLA " + span(a.SLA)
+	}
+	if a.Manual {
+		l += " · :raised_hand: by hand"
+	}
+	if len(a.DependsOn) > 0 {
+		l += " · after " + data(strings.Join(a.DependsOn, ", "), 100)
+	}
+	if a.Found != "" {
+		l += " · found: " + data(a.Found, 120)
+	}
+	return l
+}
+
+// phaseSummary: systems and the longest SLA of a phase too long to list.
+func phaseSummary(ph []engine.PlannedAction) string {
+	seen := map[string]bool{}
+	var systems []string
+	var maxSLA time.Duration
+	manual := 0
+	for _, a := range ph {
+		if !seen[a.Connector] {
+			seen[a.Connector] = true
+			systems = append(systems, a.Connector)
+		}
+		maxSLA = max(maxSLA, a.SLA)
+		if a.Manual {
+			manual++
+		}
+	}
+	slices.Sort(systems)
+	s := "on " + data(strings.Join(systems, ", "), 1500)
+	if maxSLA > 0 {
+		s += " · SLA up to " + span(maxSLA)
+	}
+	if manual > 0 {
+		s += fmt.Sprintf(" · %d by hand", manual)
+	}
+	return s
+}

@@ -1,0 +1,416 @@
+package blocks
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/kineticsec/kinetic/store"
+)
+
+// state is how an action looks to people on a status card.
+type state int
+
+// In the order counts are shown.
+const (
+	stDone state = iota
+	stRunning
+	stOverdue
+	stFailed
+	stHeld
+	stBlocked
+	stQueued
+	stSkipped
+	stCancelled
+	nStates
+)
+
+var stateEmoji = [nStates]string{
+	stDone: ":white_check_mark:", stRunning: ":arrows_counterclockwise:", stOverdue: ":alarm_clock:", stFailed: ":x:",
+	stHeld: ":double_vertical_bar:", stBlocked: ":lock:", stQueued: ":hourglass_flowing_sand:", stSkipped: ":fast_forward:",
+	stCancelled: ":no_entry_sign:",
+}
+
+var stateWord = [nStates]string{
+	stDone: "done", stRunning: "running", stOverdue: "overdue", stFailed: "failed", stHeld: "held",
+	stBlocked: "blocked", stQueued: "queued", stSkipped: "skipped", stCancelled: "cancelled",
+}
+
+// actionState classifies an action. Overdue (its due time passed and it is
+// not final) wins over running, queued and blocked; an action held for an
+// approval is shown as held, since the approval has its own timeout (as in
+// store.OverdueActions).
+func actionState(a store.Action, now time.Time) state {
+	switch a.Status {
+	case store.ActionSucceeded:
+		return stDone
+	case store.ActionFailed:
+		return stFailed
+	case store.ActionSkipped:
+		return stSkipped
+	case store.ActionCancelled:
+		return stCancelled
+	case store.ActionHeld:
+		return stHeld
+	}
+	if a.DueAt != nil && a.DueAt.Before(now) {
+		return stOverdue
+	}
+	switch a.Status {
+	case store.ActionRunning:
+		return stRunning
+	case store.ActionBlocked:
+		return stBlocked
+	}
+	return stQueued // pending, queued, or a status this build does not know
+}
+
+// caseStatus is a case status for people, with its emoji.
+func caseStatus(s string) string {
+	switch s {
+	case store.CaseValidating:
+		return ":mag: Validating"
+	case store.CaseAwaitingConfirmation:
+		return ":raised_hand: Awaiting the requester's confirmation"
+	case store.CaseHeld:
+		return ":double_vertical_bar: Held by the mass-termination guard"
+	case store.CaseScheduled:
+		return ":calendar: Scheduled"
+	case store.CaseRunning:
+		return ":arrows_counterclockwise: Running"
+	case store.CaseCompleted:
+		return ":white_check_mark: Completed"
+	case store.CaseCompletedWithExceptions:
+		return ":warning: Completed with exceptions"
+	case store.CaseFailed:
+		return ":x: Failed"
+	case store.CaseCancelled:
+		return ":no_entry_sign: Cancelled"
+	}
+	return data(s, 40)
+}
+
+// statusWord is a status in plain words: "completed with exceptions",
+// and "done" for an action that succeeded. For mrkdwn use statusMd.
+func statusWord(s string) string {
+	if s == store.ActionSucceeded {
+		return "done"
+	}
+	return strings.ReplaceAll(oneLine(s), "_", " ")
+}
+
+// statusMd is statusWord for mrkdwn: escaped and short.
+func statusMd(s string) string { return data(statusWord(s), 40) }
+
+func phaseTitle(phase int, name string) string {
+	if name == "" {
+		return fmt.Sprintf("Phase %d", phase)
+	}
+	return fmt.Sprintf("Phase %d · %s", phase, data(name, 40))
+}
+
+// actionLine is one action on a status card.
+func actionLine(a store.Action, st state, now time.Time) string {
+	var b strings.Builder
+	b.WriteString(stateEmoji[st])
+	b.WriteString(" *")
+	b.WriteString(data(a.Name, 60))
+	b.WriteString("* · ")
+	b.WriteString(data(a.Connector, 40))
+	if !blank(a.TargetAccount) {
+		b.WriteString(" (" + data(a.TargetAccount, 60) + ")")
+	}
+	b.WriteString(" — ")
+	switch st {
+	case stDone:
+		b.WriteString("done")
+		if a.Verified {
+			b.WriteString(", verified")
+		} else if a.Outcome == "done_by_person" {
+			b.WriteString(" by a person, unverified")
+		}
+	case stRunning:
+		b.WriteString("running")
+		if a.MaxAttempts > 0 {
+			fmt.Fprintf(&b, " (attempt %d of %d)", a.Attempts, a.MaxAttempts)
+		}
+	case stOverdue:
+		fmt.Fprintf(&b, "%s, overdue by %s", statusMd(a.Status), span(now.Sub(*a.DueAt)))
+		if !blank(a.LastError) {
+			b.WriteString("; last error: " + data(a.LastError, 120))
+		}
+	case stFailed:
+		if a.MaxAttempts > 0 {
+			fmt.Fprintf(&b, "failed after %d of %d attempts", a.Attempts, a.MaxAttempts)
+		} else {
+			b.WriteString("failed")
+		}
+		if !blank(a.LastError) {
+			b.WriteString(": " + data(a.LastError, 150))
+		}
+	case stHeld:
+		b.WriteString("held for an approval")
+	case stBlocked:
+		b.WriteString("waiting")
+		if !blank(a.BlockedReason) {
+			b.WriteString(": " + data(a.BlockedReason, 100))
+		}
+	case stQueued:
+		b.WriteString(statusMd(a.Status))
+		switch {
+		case a.NotBefore != nil && a.NotBefore.After(now) && a.Attempts > 0:
+			b.WriteString(", retrying " + relative(*a.NotBefore, now))
+		case a.BlockedReason != "":
+			b.WriteString(": " + data(a.BlockedReason, 100))
+		}
+	case stSkipped:
+		b.WriteString("skipped")
+		if !blank(a.Detail) {
+			b.WriteString(": " + data(a.Detail, 100))
+		}
+	case stCancelled:
+		b.WriteString("cancelled")
+	}
+	return b.String()
+}
+
+type phaseGroup struct {
+	phase  int
+	name   string
+	acts   []store.Action
+	states []state
+	counts [nStates]int
+}
+
+func groupPhases(acts []store.Action, now time.Time) []*phaseGroup {
+	sorted := slices.Clone(acts)
+	slices.SortStableFunc(sorted, func(a, b store.Action) int {
+		return cmp.Or(cmp.Compare(a.Phase, b.Phase), cmp.Compare(a.ID, b.ID))
+	})
+	var out []*phaseGroup
+	for _, a := range sorted {
+		if len(out) == 0 || out[len(out)-1].phase != a.Phase {
+			out = append(out, &phaseGroup{phase: a.Phase})
+		}
+		g := out[len(out)-1]
+		if g.name == "" {
+			g.name = a.PhaseName
+		}
+		st := actionState(a, now)
+		g.acts = append(g.acts, a)
+		g.states = append(g.states, st)
+		g.counts[st]++
+	}
+	return out
+}
+
+func (g *phaseGroup) final() int {
+	return g.counts[stDone] + g.counts[stFailed] + g.counts[stSkipped] + g.counts[stCancelled]
+}
+
+// countLine: ":white_check_mark: 8 done · :x: 1 failed".
+func countLine(c [nStates]int) string {
+	var parts []string
+	for st := state(0); st < nStates; st++ {
+		if c[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d %s", stateEmoji[st], c[st], stateWord[st]))
+		}
+	}
+	return strings.Join(parts, " · ")
+}
+
+// Status cards list every action up to this many; beyond it (or when the
+// list would not fit a message) each phase collapses to its counts plus the
+// actions that need attention.
+const (
+	maxListedActions   = 40
+	maxAttentionPerPhs = 5
+)
+
+// StatusCard builds a case's live status message, the parent of its thread:
+// who, status, effective time (UTC, and how long ago it started), one line
+// per action grouped by phase with its state (done, running, overdue,
+// failed, held, waiting, queued, skipped, cancelled), and the counts.
+// names maps HR ids (the requester) to display names; a missing name shows
+// the id. The card has no buttons: failed actions get their own thread
+// reply (ActionFailed) with them.
+//
+// With more than 40 actions, or when the list would not fit one message,
+// each phase collapses to its counts and lists only failed and overdue
+// actions (at most 5 per phase).
+func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[string]string) ([]slack.Block, string) {
+	groups := groupPhases(acts, now)
+	var total [nStates]int
+	for _, g := range groups {
+		for st := range total {
+			total[st] += g.counts[st]
+		}
+	}
+
+	head := []slack.Block{header("Offboarding · " + nameOf(c))}
+	emp := data(nameOf(c), 100) + " · " + data(c.EmployeeID, 60)
+	if !blank(c.EmployeeEmail) {
+		emp += "\n" + data(c.EmployeeEmail, 100)
+	}
+	kind := "Voluntary"
+	if c.Involuntary {
+		kind = "Involuntary · immediate"
+	}
+	req := data(who(c.Requester, names), 100)
+	if c.Trigger != "" {
+		req += " via " + data(c.Trigger, 20)
+	}
+	head = add(head, fieldsSection(
+		"Employee", emp,
+		"Status", caseStatus(c.Status),
+		"Effective", effectiveField(c, now),
+		"Requested by", req,
+		"Type", kind,
+		"Compliance", complianceField(c, now),
+	))
+	if !blank(c.Reason) {
+		head = append(head, section("*Reason*\n"+para(c.Reason, 500)))
+	}
+	if !blank(c.Summary) {
+		head = append(head, section("*Summary*\n"+para(c.Summary, 1500)))
+	}
+	head = append(head, slack.NewDividerBlock())
+
+	counts := plural(len(acts), "action")
+	if len(acts) > 0 {
+		counts += " · " + countLine(total)
+	}
+	foot := add(nil, ctxBlock(counts), ctxBlock(fmt.Sprintf("Case %d · updated %s", c.ID, utc(now))))
+
+	room, chars := maxMessageBlocks-len(head)-len(foot), maxMessageChars-textLen(head)-textLen(foot)
+	fits := func(body []slack.Block) bool { return len(body) <= room && textLen(body) <= chars }
+	var body []slack.Block
+	switch {
+	case len(acts) == 0:
+		body = []slack.Block{section("_No actions planned yet._")}
+	case len(acts) <= maxListedActions:
+		body = detailedPhases(groups, now)
+	}
+	if body == nil || !fits(body) {
+		body = collapsedPhases(groups, now)
+	}
+	if !fits(body) {
+		body = phaseCounts(groups, chars)
+	}
+	blocks := append(append(head, body...), foot...)
+
+	fb := fmt.Sprintf("Offboarding %s (%s): %s", oneLine(nameOf(c)), oneLine(c.EmployeeID), statusWord(c.Status))
+	if len(acts) > 0 {
+		fb += fmt.Sprintf(" — %d of %d actions done", total[stDone], len(acts))
+		if total[stFailed] > 0 {
+			fb += fmt.Sprintf(", %d failed", total[stFailed])
+		}
+		if total[stOverdue] > 0 {
+			fb += fmt.Sprintf(", %d overdue", total[stOverdue])
+		}
+	}
+	return blocks, fallback(fb)
+}
+
+func nameOf(c store.Case) string {
+	if strings.TrimSpace(c.EmployeeName) != "" {
+		return c.EmployeeName
+	}
+	return c.EmployeeID
+}
+
+func detailedPhases(groups []*phaseGroup, now time.Time) []slack.Block {
+	var out []slack.Block
+	for _, g := range groups {
+		lines := []string{fmt.Sprintf("*%s* — %d of %d finished", phaseTitle(g.phase, g.name), g.final(), len(g.acts))}
+		for i, a := range g.acts {
+			lines = append(lines, actionLine(a, g.states[i], now))
+		}
+		out = append(out, sections(lines)...)
+	}
+	return out
+}
+
+func collapsedPhases(groups []*phaseGroup, now time.Time) []slack.Block {
+	var out []slack.Block
+	for _, g := range groups {
+		lines := []string{
+			fmt.Sprintf("*%s* — %d of %d finished", phaseTitle(g.phase, g.name), g.final(), len(g.acts)),
+			countLine(g.counts),
+		}
+		shown, more := 0, 0
+		for i, a := range g.acts {
+			if g.states[i] != stFailed && g.states[i] != stOverdue {
+				continue
+			}
+			if shown == maxAttentionPerPhs {
+				more++
+				continue
+			}
+			lines = append(lines, actionLine(a, g.states[i], now))
+			shown++
+		}
+		if more > 0 {
+			lines = append(lines, fmt.Sprintf("_and %d more failed or overdue_", more))
+		}
+		out = append(out, sections(lines)...)
+	}
+	return out
+}
+
+// phaseCounts is the last resort for a case too big for anything else:
+// one line of counts per phase, as many phases as fit chars.
+func phaseCounts(groups []*phaseGroup, chars int) []slack.Block {
+	var lines []string
+	used := 0
+	for i, g := range groups {
+		l := fmt.Sprintf("*%s* — %d of %d finished: %s", phaseTitle(g.phase, g.name), g.final(), len(g.acts), countLine(g.counts))
+		if used+len(l) > chars-100 {
+			lines = append(lines, fmt.Sprintf("_and %d more phases_", len(groups)-i))
+			break
+		}
+		lines = append(lines, l)
+		used += len(l) + 1
+	}
+	return sections(lines)
+}
+
+func effectiveField(c store.Case, now time.Time) string {
+	s := utc(c.EffectiveAt)
+	switch {
+	case c.ClosedAt != nil && c.StartedAt != nil:
+		s += "\nclosed " + relative(*c.ClosedAt, now) + ", took " + span(c.ClosedAt.Sub(*c.StartedAt))
+	case c.ClosedAt != nil:
+		s += "\nclosed " + relative(*c.ClosedAt, now) + " without starting"
+	case c.StartedAt != nil:
+		s += "\nstarted " + span(now.Sub(*c.StartedAt)) + " ago"
+	case c.EffectiveAt.After(now):
+		s += "\nstarts " + relative(c.EffectiveAt, now)
+	default:
+		s += "\nnot started yet"
+	}
+	return s
+}
+
+func complianceField(c store.Case, now time.Time) string {
+	if c.ComplianceProfile == "" && c.ComplianceDeadline == nil {
+		return ""
+	}
+	var parts []string
+	if c.ComplianceProfile != "" {
+		parts = append(parts, data(c.ComplianceProfile, 40))
+	}
+	switch {
+	case c.BreachedAt != nil:
+		parts = append(parts, ":rotating_light: deadline breached "+relative(*c.BreachedAt, now))
+	case c.ComplianceDeadline != nil && c.CriticalDoneAt != nil:
+		parts = append(parts, "critical access removed "+relative(*c.CriticalDoneAt, now))
+	case c.ComplianceDeadline != nil:
+		parts = append(parts, "critical access must be gone by "+utc(*c.ComplianceDeadline)+" ("+relative(*c.ComplianceDeadline, now)+")")
+	}
+	return strings.Join(parts, "\n")
+}

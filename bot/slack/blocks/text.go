@@ -1,0 +1,332 @@
+package blocks
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+)
+
+// Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks and
+// the pages of each block, element and view).
+const (
+	maxMessageBlocks = 50
+	maxViewBlocks    = 100
+	maxSectionText   = 3000
+	maxFieldText     = 2000
+	maxFields        = 10
+	maxHeaderText    = 150
+	maxButtonText    = 75
+	maxContextElems  = 10
+	maxModalTitle    = 24
+	maxOptionText    = 75
+	// maxMessageChars keeps a message's text well below the point where
+	// Slack answers msg_blocks_too_long (reported near 13,000 characters in
+	// total, below the documented per-block limits).
+	maxMessageChars = 11000
+)
+
+// esc escapes the three characters Slack's mrkdwn treats as markup, so data
+// can never become a mention, a channel link or a URL.
+func esc(s string) string {
+	if !strings.ContainsAny(s, "&<>") {
+		return s
+	}
+	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	return r.Replace(s)
+}
+
+// oneLine folds runs of whitespace (newlines included) into one space and
+// drops other control characters, for data shown on a single line.
+func oneLine(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+			continue
+		case unicode.IsControl(r) || r == utf8.RuneError:
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// clip shortens s to at most n runes, ending in "…" when it cut.
+func clip(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, count := 0, 0
+	for j := range s {
+		if count == n-1 {
+			i = j
+			break
+		}
+		count++
+	}
+	return strings.TrimRightFunc(s[:i], unicode.IsSpace) + "…"
+}
+
+// blank reports whether outside text shows as nothing.
+func blank(s string) bool { return oneLine(s) == "" }
+
+// data renders a value from outside for mrkdwn: one line, clipped to n
+// runes, escaped.
+func data(s string, n int) string { return esc(clip(oneLine(s), n)) }
+
+// para renders free text from outside (a reason, a summary) for mrkdwn,
+// keeping its line breaks.
+func para(s string, n int) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = oneLine(l)
+	}
+	return esc(clip(strings.TrimSpace(strings.Join(lines, "\n")), n))
+}
+
+// code renders text for a code block: backticks would end it early.
+func code(s string, n int) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "```", "'''")
+	return "```" + esc(clip(s, n)) + "```"
+}
+
+// fitRunes cuts text that is already escaped mrkdwn to at most n runes
+// without splitting an entity such as &amp;.
+func fitRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	s = clip(s, n)
+	s = strings.TrimSuffix(s, "…")
+	if amp := strings.LastIndexByte(s, '&'); amp >= 0 && amp >= len(s)-5 && !strings.Contains(s[amp:], ";") {
+		s = s[:amp]
+	}
+	return s + "…"
+}
+
+func mdText(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, fitRunes(s, maxSectionText), false, false)
+}
+
+func plainText(s string, n int) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, clip(oneLine(s), n), true, false)
+}
+
+func section(s string) *slack.SectionBlock {
+	return slack.NewSectionBlock(mdText(s), nil, nil)
+}
+
+// fieldsSection builds a section of two-column fields ("*Label*\nvalue"),
+// dropping empty values, at most maxFields.
+func fieldsSection(kv ...string) slack.Block {
+	var fs []*slack.TextBlockObject
+	for i := 0; i+1 < len(kv) && len(fs) < maxFields; i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		fs = append(fs, slack.NewTextBlockObject(slack.MarkdownType, fitRunes("*"+kv[i]+"*\n"+kv[i+1], maxFieldText), false, false))
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	return slack.NewSectionBlock(nil, fs, nil)
+}
+
+func header(s string) *slack.HeaderBlock {
+	return slack.NewHeaderBlock(plainText(s, maxHeaderText))
+}
+
+func ctxBlock(parts ...string) slack.Block {
+	var els []slack.MixedElement
+	for _, p := range parts {
+		if p == "" || len(els) == maxContextElems {
+			continue
+		}
+		els = append(els, slack.NewTextBlockObject(slack.MarkdownType, fitRunes(p, maxSectionText), false, false))
+	}
+	if len(els) == 0 {
+		return nil
+	}
+	return slack.NewContextBlock("", els...)
+}
+
+func button(actionID, value, label string, style slack.Style) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(actionID, value, plainText(label, maxButtonText))
+	b.Style = style
+	return b
+}
+
+func confirm(title, text, yes, no string) *slack.ConfirmationBlockObject {
+	return slack.NewConfirmationBlockObject(plainText(title, 100), slack.NewTextBlockObject(slack.MarkdownType, fitRunes(text, 300), false, false),
+		plainText(yes, 30), plainText(no, 30))
+}
+
+// sections packs lines into as few section blocks as fit maxSectionText
+// each; a line longer than that on its own is cut.
+func sections(lines []string) []slack.Block {
+	var out []slack.Block
+	var cur strings.Builder
+	curLen := 0
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, section(cur.String()))
+			cur.Reset()
+			curLen = 0
+		}
+	}
+	for _, l := range lines {
+		l = fitRunes(l, maxSectionText)
+		n := utf8.RuneCountInString(l)
+		if curLen > 0 && curLen+1+n > maxSectionText {
+			flush()
+		}
+		if curLen > 0 {
+			cur.WriteByte('\n')
+			curLen++
+		}
+		cur.WriteString(l)
+		curLen += n
+	}
+	flush()
+	return out
+}
+
+// textLen counts the characters of text a message's blocks carry, for the
+// overall budget (maxMessageChars).
+func textLen(bs []slack.Block) int {
+	n := 0
+	add := func(t *slack.TextBlockObject) {
+		if t != nil {
+			n += utf8.RuneCountInString(t.Text)
+		}
+	}
+	for _, b := range bs {
+		switch b := b.(type) {
+		case *slack.SectionBlock:
+			add(b.Text)
+			for _, f := range b.Fields {
+				add(f)
+			}
+		case *slack.HeaderBlock:
+			add(b.Text)
+		case *slack.ContextBlock:
+			for _, e := range b.ContextElements.Elements {
+				if t, ok := e.(*slack.TextBlockObject); ok {
+					add(t)
+				}
+			}
+		case *slack.ActionBlock:
+			n += 100 * len(b.Elements.ElementSet)
+		}
+	}
+	return n
+}
+
+// utc formats a time for people in UTC: "2026-12-04 17:00 UTC".
+func utc(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") + " UTC" }
+
+// span formats a duration coarsely for people: "2d 3h", "3h 5m", "12m",
+// "less than a minute".
+func span(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	d = d.Truncate(time.Minute)
+	days, hours, mins := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	switch {
+	case days > 0 && hours > 0:
+		return fmt.Sprintf("%dd %dh", days, hours)
+	case days > 0:
+		return fmt.Sprintf("%dd", days)
+	case hours > 0 && mins > 0:
+		return fmt.Sprintf("%dh %dm", hours, mins)
+	case hours > 0:
+		return fmt.Sprintf("%dh", hours)
+	case mins > 0:
+		return fmt.Sprintf("%dm", mins)
+	}
+	return "less than a minute"
+}
+
+// relative says when t is from now: "in 3h", "12m ago", "now".
+func relative(t, now time.Time) string {
+	d := t.Sub(now)
+	switch {
+	case d > -time.Minute && d < time.Minute:
+		return "now"
+	case d > 0:
+		return "in " + span(d)
+	}
+	return span(d) + " ago"
+}
+
+// plural: plural(3, "action") = "3 actions".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// who names a person from an HR id, by display name when known.
+func who(id string, names map[string]string) string {
+	if n := names[id]; n != "" {
+		return n
+	}
+	if id == "" {
+		return "unknown"
+	}
+	return id
+}
+
+// hashPrefix shortens a hash for display.
+func hashPrefix(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// fallback prepares a message's plain-text fallback: Slack reads the
+// top-level text as mrkdwn too (a <!channel> there would notify the
+// channel), so it is escaped, on one line and short.
+func fallback(s string) string { return esc(clip(oneLine(s), 1000)) }
+
+// fit keeps a message within maxMessageBlocks and maxMessageChars: head
+// and tail stay whole, body loses blocks from its end, and a note says so.
+func fit(head, body, tail []slack.Block) []slack.Block {
+	room := maxMessageBlocks - len(head) - len(tail)
+	chars := maxMessageChars - textLen(head) - textLen(tail)
+	if len(body) > room || textLen(body) > chars {
+		note := section("_Not everything fits in one message; the rest is left out._")
+		for len(body) > 0 && (len(body) > room-1 || textLen(body) > chars-textLen([]slack.Block{note})) {
+			body = body[:len(body)-1]
+		}
+		body = append(body, note)
+	}
+	out := make([]slack.Block, 0, len(head)+len(body)+len(tail))
+	return append(append(append(out, head...), body...), tail...)
+}
+
+// add appends the blocks that are not nil.
+func add(bs []slack.Block, more ...slack.Block) []slack.Block {
+	for _, b := range more {
+		if b != nil {
+			bs = append(bs, b)
+		}
+	}
+	return bs
+}

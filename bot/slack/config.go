@@ -1,0 +1,195 @@
+package slackbot
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/kineticsec/kinetic/internal/secret"
+)
+
+// Transport modes for Config.Mode.
+const (
+	// ModeHTTP receives Slack's requests on Routes' public URLs.
+	ModeHTTP = "http"
+	// ModeSocket receives them over a Socket Mode WebSocket.
+	ModeSocket = "socket"
+)
+
+// DefaultAPIURL is the Slack Web API base URL.
+const DefaultAPIURL = "https://slack.com/api/"
+
+// Config configures the Slack front end. The zero value of every optional
+// field means its default; Validate reports every problem at once and does no
+// I/O.
+type Config struct {
+	// BotToken (xoxb-…) authenticates Web API calls: posting status cards,
+	// opening modals, looking users up. Required.
+	BotToken secret.Secret `yaml:"bot_token"`
+	// SigningSecret verifies HTTP requests from Slack. Required in http
+	// mode; unused in socket mode.
+	SigningSecret secret.Secret `yaml:"signing_secret"`
+	// AppToken (xapp-…, with the connections:write scope) opens Socket Mode
+	// connections. Required in socket mode; unused in http mode.
+	AppToken secret.Secret `yaml:"app_token"`
+	// APIURL is the Web API base URL; default https://slack.com/api/ (set
+	// it for GovSlack or a test fake). A missing trailing slash is added.
+	APIURL string `yaml:"api_url"`
+	// Mode is "http" (default) or "socket".
+	Mode string `yaml:"mode"`
+	// OffboardingChannel is the channel ID (C…) where status cards are
+	// posted; empty means they go only to the requester.
+	OffboardingChannel string `yaml:"offboarding_channel"`
+	// AlertsChannel is the channel ID where SLA escalations and security
+	// notices are posted; empty disables Slack alerts.
+	AlertsChannel string `yaml:"alerts_channel"`
+}
+
+// EffectiveMode returns Mode or its default, ModeHTTP.
+func (c Config) EffectiveMode() string {
+	if c.Mode == "" {
+		return ModeHTTP
+	}
+	return c.Mode
+}
+
+// EffectiveAPIURL returns APIURL or DefaultAPIURL, always ending in "/" as
+// slack.OptionAPIURL expects (it appends method names directly).
+func (c Config) EffectiveAPIURL() string {
+	u := strings.TrimSpace(c.APIURL)
+	if u == "" {
+		return DefaultAPIURL
+	}
+	if !strings.HasSuffix(u, "/") {
+		u += "/"
+	}
+	return u
+}
+
+// Validate reports every problem with the configuration, joined. Messages
+// start with the YAML key they concern and never contain a secret's value.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	mode := c.EffectiveMode()
+	switch mode {
+	case ModeHTTP, ModeSocket:
+	default:
+		add("mode %q is not one of %s, %s", c.Mode, ModeHTTP, ModeSocket)
+	}
+	if !c.BotToken.IsSet() {
+		add("bot_token is required")
+	} else if v := c.BotToken.Value(); v != "" && !strings.HasPrefix(v, "xoxb-") {
+		// Only the prefix is checked (and never printed): pasting the app
+		// token or a user token here is the common mistake.
+		add("bot_token must be a bot token (xoxb-…)")
+	}
+	if mode == ModeHTTP && !c.SigningSecret.IsSet() {
+		add("signing_secret is required in http mode (Basic Information → App Credentials)")
+	}
+	if mode == ModeSocket {
+		if !c.AppToken.IsSet() {
+			add("app_token is required in socket mode (an app-level token with connections:write)")
+		} else if v := c.AppToken.Value(); v != "" && !strings.HasPrefix(v, "xapp-") {
+			add("app_token must be an app-level token (xapp-…)")
+		}
+	}
+	if c.APIURL != "" {
+		u, err := url.Parse(strings.TrimSpace(c.APIURL))
+		switch {
+		case err != nil:
+			add("api_url is not a URL: %v", err)
+		case u.Scheme != "https" && u.Scheme != "http" || u.Host == "":
+			add("api_url %q must be an absolute http(s) URL such as %s", c.APIURL, DefaultAPIURL)
+		case u.User != nil:
+			add("api_url must not carry credentials")
+		}
+	}
+	for _, ch := range []struct{ key, v string }{
+		{"offboarding_channel", c.OffboardingChannel},
+		{"alerts_channel", c.AlertsChannel},
+	} {
+		if err := checkChannelID(ch.v); err != nil {
+			add("%s: %v", ch.key, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkChannelID accepts "" or something shaped like a Slack conversation ID
+// (C…, G…, D…). Names such as #offboarding are refused because a channel can
+// be renamed, and chat.postMessage wants the ID.
+func checkChannelID(id string) error {
+	if id == "" {
+		return nil
+	}
+	if strings.HasPrefix(id, "#") {
+		return fmt.Errorf("%q is a channel name; use the channel ID (C…), shown in the channel's details", id)
+	}
+	if len(id) < 2 || !strings.ContainsRune("CGD", rune(id[0])) {
+		return fmt.Errorf("%q is not a channel ID (C…, G… or D…)", id)
+	}
+	for _, r := range id {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return fmt.Errorf("%q is not a channel ID (upper-case letters and digits)", id)
+		}
+	}
+	return nil
+}
+
+// Environment variables read by ConfigFromEnv.
+const (
+	EnvBotToken      = "KINETIC_SLACK_BOT_TOKEN"
+	EnvSigningSecret = "KINETIC_SLACK_SIGNING_SECRET"
+	EnvAppToken      = "KINETIC_SLACK_APP_TOKEN"
+	EnvAPIURL        = "KINETIC_SLACK_API_URL"
+	EnvChannel       = "KINETIC_SLACK_CHANNEL"
+	EnvAlertsChannel = "KINETIC_SLACK_ALERTS_CHANNEL"
+	// EnvMode ("http" or "socket") overrides the mode inferred from which
+	// credentials are set.
+	EnvMode = "KINETIC_SLACK_MODE"
+)
+
+// ConfigFromEnv builds a Config from KINETIC_SLACK_* variables, for
+// deployments configured by environment alone. It reports false when none of
+// the three credentials is set (Slack is not configured); a partial
+// configuration returns true so that Validate can say what is missing rather
+// than Slack being silently off.
+//
+// The mode is inferred: socket when KINETIC_SLACK_APP_TOKEN is set and
+// KINETIC_SLACK_SIGNING_SECRET is not, http otherwise. When both are set,
+// http wins — it is the production default, needs no long-lived outbound
+// connection, and scales behind a load balancer like the rest of `kinetic
+// serve` — unless KINETIC_SLACK_MODE says otherwise. The caller still calls
+// Validate.
+func ConfigFromEnv(getenv func(string) string) (*Config, bool) {
+	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	c := &Config{
+		APIURL:             get(EnvAPIURL),
+		OffboardingChannel: get(EnvChannel),
+		AlertsChannel:      get(EnvAlertsChannel),
+	}
+	if v := get(EnvBotToken); v != "" {
+		c.BotToken = secret.FromValue(v)
+	}
+	if v := get(EnvSigningSecret); v != "" {
+		c.SigningSecret = secret.FromValue(v)
+	}
+	if v := get(EnvAppToken); v != "" {
+		c.AppToken = secret.FromValue(v)
+	}
+	if !c.BotToken.IsSet() && !c.SigningSecret.IsSet() && !c.AppToken.IsSet() {
+		return nil, false
+	}
+	switch m := get(EnvMode); {
+	case m != "":
+		c.Mode = m
+	case c.AppToken.IsSet() && !c.SigningSecret.IsSet():
+		c.Mode = ModeSocket
+	default:
+		c.Mode = ModeHTTP
+	}
+	return c, true
+}
