@@ -151,7 +151,7 @@ func (e *Engine) HandleHREvent(ctx context.Context, ev HREvent, timing HRTiming)
 		return HRResult{}, fmt.Errorf("%w: a termination needs its date", ErrInvalidRequest)
 	}
 	if len(ev.Reason) > 1000 {
-		ev.Reason = ev.Reason[:1000]
+		ev.Reason = clip(strings.ToValidUTF8(ev.Reason, "\uFFFD"), 990) // on a rune boundary: PostgreSQL refuses broken UTF-8
 	}
 	if ev.EventID == "" {
 		sum := sha256.Sum256([]byte(strings.Join([]string{ev.Kind, ev.EmployeeID, ev.Email, ev.Date, ev.Time, fmt.Sprint(ev.Involuntary)}, "|")))

@@ -210,3 +210,30 @@ func TestRehireAfterCompletionOpensARestoreRequest(t *testing.T) {
 		t.Fatalf("restore approval %s", v.Status)
 	}
 }
+
+// A time with seconds is kept end to end (the event record holds HH:MM:SS).
+func TestHREventTimeKeepsSeconds(t *testing.T) {
+	k, _ := approvalsKit(t, testkit.Policy, nil)
+	date := localDate(time.Now(), "America/New_York", 2)
+	ev := hrEvent(engine.HRTerminate, "E1", date)
+	ev.Time = "09:30:45"
+	res, err := k.Engine.HandleHREvent(context.Background(), ev, engine.HRTiming{})
+	if err != nil || res.Outcome != engine.HROpened {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if res.EffectiveAt.In(mustZone(t, "America/New_York")).Format("15:04:05") != "09:30:45" {
+		t.Fatalf("effective %s", res.EffectiveAt)
+	}
+	if n := k.Count(t, &store.HREventRecord{}, "time = ?", "09:30:45"); n != 1 {
+		t.Fatal("the event record lost the seconds")
+	}
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}

@@ -13,7 +13,7 @@ type HREventRecord struct {
 	EmployeeID  string `gorm:"size:128;index" json:"employee_id,omitempty"`
 	Email       string `gorm:"size:320" json:"email,omitempty"`
 	Date        string `gorm:"size:10" json:"date,omitempty"`
-	Time        string `gorm:"size:5" json:"time,omitempty"`
+	Time        string `gorm:"size:8" json:"time,omitempty"` // HH:MM or HH:MM:SS
 	Involuntary bool   `json:"involuntary"`
 	Reason      string `gorm:"size:1024" json:"reason,omitempty"`
 	Payload     string `gorm:"type:text" json:"-"`

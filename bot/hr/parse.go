@@ -167,8 +167,8 @@ func normDate(s string) (string, error) {
 	return "", fmt.Errorf("date %q is not YYYY-MM-DD", s)
 }
 
-// normClock accepts HH:MM or HH:MM:SS and returns HH:MM (the engine keeps
-// minutes).
+// normClock accepts HH:MM or HH:MM:SS and keeps the seconds (the engine
+// and store.HREventRecord.Time take either).
 func normClock(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -178,7 +178,7 @@ func normClock(s string) (string, error) {
 	if m == nil {
 		return "", fmt.Errorf("time %q is not HH:MM", s)
 	}
-	return m[1] + ":" + m[2], nil
+	return m[1] + ":" + m[2] + m[3], nil // m[3] is ":SS" or ""
 }
 
 // parseBool reads a yes/no value: JSON booleans, true/false, yes/no, 1/0,

@@ -178,3 +178,18 @@ func TestReasonsAreClippedOnARuneBoundary(t *testing.T) {
 		t.Fatalf("reason of %d bytes, valid UTF-8 %v", len(ev.Reason), utf8.ValidString(ev.Reason))
 	}
 }
+
+// Seconds are kept (store.HREventRecord.Time holds HH:MM:SS, 8
+// characters; PostgreSQL refuses longer values).
+func TestNormClockKeepsSeconds(t *testing.T) {
+	for in, want := range map[string]string{"": "", "17:00": "17:00", "09:30:45": "09:30:45", " 23:59 ": "23:59"} {
+		if got, err := normClock(in); err != nil || got != want {
+			t.Errorf("normClock(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"24:00", "9:30", "17h", "17:60", "17:00:60"} {
+		if _, err := normClock(in); err == nil {
+			t.Errorf("normClock(%q) accepted", in)
+		}
+	}
+}

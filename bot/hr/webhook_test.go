@@ -235,7 +235,7 @@ func TestGenericWebhookLifecycle(t *testing.T) {
 		body := []byte(`{"eventType":"EmployeeTermination","userId":"E1","endDate":"` + later + `","endTime":"12:30:00"}`)
 		rec := e.postSF(body, "sf-3")
 		if r := decodeResult(t, rec); rec.Code != http.StatusAccepted || r.Outcome != engine.HRRescheduled {
-			t.Fatalf("%d %+v", rec.Code, r)
+			t.Fatalf("%d %+v\n%s", rec.Code, r, e.log)
 		}
 		want, _ := time.ParseInLocation("2006-01-02 15:04", later+" 12:30", newYork)
 		if c := e.reload(caseID); !c.EffectiveAt.Equal(want) {

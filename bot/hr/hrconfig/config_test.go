@@ -2,6 +2,7 @@ package hrconfig_test
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -251,5 +252,30 @@ func TestURLsListsThePollersURLs(t *testing.T) {
 		if got[k] != v {
 			t.Fatalf("%s: %q, want %q", k, got[k], v)
 		}
+	}
+}
+
+// TestTheDocumentedExampleLoads keeps docs/hr.md's configuration honest.
+func TestTheDocumentedExampleLoads(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/hr.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	i := strings.Index(s, "```yaml\nhr:")
+	if i < 0 {
+		t.Fatal("docs/hr.md has no ```yaml hr: block")
+	}
+	block := s[i+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	for _, env := range []string{"BAMBOOHR_WEBHOOK_SECRET", "SF_WEBHOOK_SECRET", "WORKDAY_PASSWORD", "BAMBOOHR_API_KEY"} {
+		t.Setenv(env, "value-of-"+env)
+	}
+	svc, err := configs.ParseService("kinetic.yaml", []byte(serviceHead+block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.HR.Webhooks) != 2 || len(svc.HR.Pollers) != 2 || svc.HR.Pollers["workday"].Kinds["Terminate Employee"] != "terminate" {
+		t.Fatalf("%+v", svc.HR)
 	}
 }
