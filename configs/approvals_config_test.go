@@ -14,22 +14,23 @@ func TestApprovalPolicyErrorsNameFileLineKey(t *testing.T) {
 	}
 	p := "testdata/approvals/policy.yaml:"
 	for _, want := range []string{
-		p + `11: chains.broken.steps[0].approvers[0]: undefined approver group "legal"`,
-		p + `11: chains.broken.steps[0].approvers[2]: unknown approver "boss"`,
-		p + `12: chains.broken.steps[0].mode: unknown mode "some"`,
-		p + `13: chains.broken.steps[0].on_timeout: escalate needs fallback approvers`,
-		p + `14: chains.empty: a chain needs at least one step`,
-		p + `18: exceptions.email_forwarding.chain: unknown chain "nowhere"`,
-		p + `19: exceptions.email_forwarding.holds[1]: unknown action "shred_everything"`,
+		p + `12: chains.broken.steps[0].approvers[0]: undefined approver group "legal"`,
+		p + `12: chains.broken.steps[0].approvers[2]: unknown approver "boss"`,
+		p + `13: chains.broken.steps[0].mode: unknown mode "some"`,
+		p + `14: chains.broken.steps[0].on_timeout: escalate needs fallback approvers`,
+		p + `15: chains.empty: a chain needs at least one step`,
+		p + `19: exceptions.email_forwarding.chain: unknown chain "nowhere"`,
+		p + `20: exceptions.email_forwarding.holds[1]: unknown action "shred_everything"`,
 		`exceptions.email_forwarding.max_days: forwarding needs max_days`,
 		`exceptions.email_forwarding.at_expiry: forwarding needs the action that removes it at expiry`,
-		p + `21: exceptions.late_laptop.effect: unknown effect "teleport"`,
-		p + `25: escalation.levels[1].after: levels must come later one after another`,
+		p + `22: exceptions.late_laptop.effect: unknown effect "teleport"`,
+		p + `26: escalation.levels[1].after: levels must come later one after another`,
 		`escalation.levels[1].notify[0]: undefined approver group "ghosts"`,
 		`escalation.levels[1].notify[1]: "manager" only makes sense in an approval chain step`,
 		`mass_termination: max_cases and window must be positive`,
 		`mass_termination.approvers[0]: "hr_partner" only makes sense in an approval chain step`,
-		p + `27: two_person_rule_when: CEL must return a bool, not string`,
+		p + `28: two_person_rule_when: CEL must return a bool, not string`,
+		p + `4: actions.disable_early.lead: a critical revocation cannot run before the effective time`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q", want)

@@ -43,6 +43,11 @@ type flags struct {
 // references to groups in svc (skipped when svc is nil).
 func (p *Policy) validateApprovals(d *doc, svc *Service) {
 	f := &p.File
+	for _, name := range sortedKeys(f.Actions) {
+		if a := f.Actions[name]; a != nil && a.Lead > 0 && a.Phase == PhaseCritical {
+			d.add(joinKey("actions", name)+".lead", "a critical revocation cannot run before the effective time (it would cut access before the last day)")
+		}
+	}
 	for _, name := range sortedKeys(f.Chains) {
 		path := joinKey("chains", name)
 		ch := f.Chains[name]

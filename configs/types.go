@@ -371,6 +371,10 @@ type ActionDef struct {
 	// API, an equipment step): it is never sent to a connector; it waits
 	// until someone marks it done, and escalates when overdue.
 	Manual bool `yaml:"manual"`
+	// Lead runs the action this long before the effective time (e.g.
+	// notify payroll 5d ahead); it is scheduled when the case is opened,
+	// moves when the case is rescheduled and is cancelled with it.
+	Lead Duration `yaml:"lead"`
 
 	// Name is the map key.
 	Name string `yaml:"-"`

@@ -262,9 +262,10 @@ func (e *Engine) applyHREvent(ctx context.Context, ev HREvent, emp *directory.Em
 // reschedule moves a scheduled case's effective time (and its actions' due
 // times) with an audit event; a case already running is not moved.
 func (e *Engine) reschedule(ctx context.Context, c *store.Case, eff time.Time, who, why string) (HRResult, error) {
-	var moved bool
+	var rescheduled bool
+	var moved []dispatch
 	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
-		moved = false
+		rescheduled, moved = false, nil
 		cur, err := store.LockCase(tx, c.ID)
 		if err != nil {
 			return err
@@ -286,6 +287,14 @@ func (e *Engine) reschedule(ctx context.Context, c *store.Case, eff time.Time, w
 					return err
 				}
 			}
+			// A lead-time action not yet run moves with the case.
+			if a.Status == store.ActionQueued && a.NotBefore != nil && a.NotBefore.After(e.clock()) {
+				nb := a.NotBefore.Add(delta)
+				if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(map[string]any{"not_before": nb, "generation": a.Generation + 1}).Error; err != nil {
+					return err
+				}
+				moved = append(moved, dispatch{id: a.ID, gen: a.Generation + 1, at: nb})
+			}
 		}
 		if cur.ComplianceDeadline != nil {
 			if err := tx.Model(cur).Update("compliance_deadline", cur.ComplianceDeadline.Add(delta)).Error; err != nil {
@@ -294,13 +303,14 @@ func (e *Engine) reschedule(ctx context.Context, c *store.Case, eff time.Time, w
 		}
 		au.add(store.Entry{Time: e.clock(), CaseID: c.ID, Actor: who, Event: "case.rescheduled", Result: "ok",
 			Detail: fmt.Sprintf("%s: effective %s → %s", why, cur.EffectiveAt.Format(time.RFC3339), eff.Format(time.RFC3339))})
-		moved = true
+		rescheduled = true
 		return nil
 	})
 	if err != nil {
 		return HRResult{}, err
 	}
-	if !moved {
+	e.dispatchAll(ctx, moved)
+	if !rescheduled {
 		e.raiseLateHR(c, "HR changed the termination date after revocation started: "+why)
 		return HRResult{Outcome: HRTooLate, CaseID: c.ID, Detail: "revocation had already started; the change is recorded and raised"}, nil
 	}

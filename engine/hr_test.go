@@ -237,3 +237,48 @@ func mustZone(t *testing.T, name string) *time.Location {
 	}
 	return loc
 }
+
+// notify_payroll runs 5 days before the effective time; a changed date
+// moves it; it runs while the case is still scheduled.
+func TestLeadTimeActionRunsBeforeTheEffectiveTime(t *testing.T) {
+	pol := strings.Replace(testkit.Policy,
+		"notify_payroll: {connector: payroll, operation: notify, phase: notifications, params: {template: final_pay}}",
+		"notify_payroll: {connector: payroll, operation: notify, phase: notifications, params: {template: final_pay}, lead: 5d}", 1)
+	clock := newClock()
+	k, _ := approvalsKit(t, pol, clock)
+	ctx := context.Background()
+	d1 := localDate(clock.Now(), "America/New_York", 10)
+	r, err := k.Engine.HandleHREvent(ctx, hrEvent(engine.HRTerminate, "E1", d1), engine.HRTiming{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	np := actionStatus(t, k, r.CaseID, "notify_payroll")
+	if np.Status != store.ActionQueued || np.NotBefore == nil || !np.NotBefore.Equal(r.EffectiveAt.Add(-5*24*time.Hour)) {
+		t.Fatalf("notify_payroll %s not_before %v, want queued for %s", np.Status, np.NotBefore, r.EffectiveAt.Add(-5*24*time.Hour))
+	}
+	pending, err := k.Dispatcher.ActionTaskPending(ctx, np.ID, np.Generation)
+	if err != nil || !pending {
+		t.Fatalf("the lead-time action's task is not scheduled: %v", err)
+	}
+	// HR moves the date two days later: the payroll notice moves with it.
+	d2 := localDate(clock.Now(), "America/New_York", 12)
+	r2, err := k.Engine.HandleHREvent(ctx, hrEvent(engine.HRTerminate, "E1", d2), engine.HRTiming{})
+	if err != nil || r2.Outcome != engine.HRRescheduled {
+		t.Fatalf("%+v %v", r2, err)
+	}
+	np = actionStatus(t, k, r.CaseID, "notify_payroll")
+	if !np.NotBefore.Equal(r2.EffectiveAt.Add(-5 * 24 * time.Hour)) {
+		t.Fatalf("notify_payroll not_before %s after the reschedule, want %s", np.NotBefore, r2.EffectiveAt.Add(-5*24*time.Hour))
+	}
+	// Its time comes: it runs although the case has not started.
+	clock.Advance(np.NotBefore.Sub(clock.Now()) + time.Minute)
+	if err := k.Engine.RunAction(ctx, np.ID, np.Generation); err != nil {
+		t.Fatal(err)
+	}
+	if a := actionStatus(t, k, r.CaseID, "notify_payroll"); a.Status != store.ActionSucceeded {
+		t.Fatalf("notify_payroll %s", a.Status)
+	}
+	if c := reload(t, k.Store, r.CaseID); c.Status != store.CaseScheduled {
+		t.Fatalf("case %s: a lead-time action must not start or close the case", c.Status)
+	}
+}

@@ -77,6 +77,9 @@ type PlannedAction struct {
 	// be skipped by the owning team with a reason.
 	Manual    bool `json:"manual,omitempty"`
 	Skippable bool `json:"skippable,omitempty"`
+	// RunAt is set for an action with a lead time: it runs then, before
+	// the effective time, rather than when the case starts.
+	RunAt *time.Time `json:"run_at,omitempty"`
 }
 
 // Plan is a dry run: what a request would do, changing nothing.
@@ -204,6 +207,10 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 			MaxAttempts: s.MaxAttempts, TargetAccount: emp.Accounts[s.Def.Connector],
 			Manual: s.Def.Manual, Skippable: s.Def.Skippable && s.Phase > 1,
 			Found: "not looked up",
+		}
+		if lead := s.Def.Lead.D(); lead > 0 && !s.Def.Manual && eff.Add(-lead).After(e.clock()) {
+			at := eff.Add(-lead)
+			pa.RunAt, pa.DueAt = &at, at.Add(s.SLA)
 		}
 		if d, ok := found[s.Def.Connector]; ok {
 			switch {
@@ -397,8 +404,9 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 		return nil, nil, err
 	}
 	pol := e.policy.Load()
+	var early []dispatch // lead-time actions, dispatched after commit
 	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
-		c.ID, c.Status, c.BatchID, evs = 0, store.CaseScheduled, nil, nil // the store may run this function again after a deadlock
+		c.ID, c.Status, c.BatchID, evs, early = 0, store.CaseScheduled, nil, nil, nil // the store may run this function again after a deadlock
 		batch, err := e.guard(tx, now)
 		if err != nil {
 			return err
@@ -418,8 +426,16 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 		names := make([]string, 0, len(plan.Actions))
 		for _, pa := range plan.Actions {
 			a := newAction(c, pa, now)
+			if pa.RunAt != nil && c.Status != store.CaseHeld && c.Status != store.CaseAwaitingConfirmation {
+				// A lead-time action is queued now for its own time, before
+				// the case starts.
+				a.Status, a.BlockedReason, a.NotBefore, a.QueuedAt, a.Generation = store.ActionQueued, "", pa.RunAt, &now, 1
+			}
 			if err := tx.Create(&a).Error; err != nil {
 				return err
+			}
+			if a.Status == store.ActionQueued {
+				early = append(early, dispatch{id: a.ID, gen: a.Generation, at: *a.NotBefore})
 			}
 			names = append(names, pa.Name)
 		}
@@ -482,6 +498,7 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 		}
 		return nil, nil, fmt.Errorf("recording case: %w", err)
 	}
+	e.dispatchAll(ctx, early)
 	return c, evs, nil
 }
 
