@@ -235,7 +235,7 @@ func (e *Engine) applyHREvent(ctx context.Context, ev HREvent, emp *directory.Em
 			return HRResult{Outcome: HROpened, CaseID: o.Case.ID, EffectiveAt: &o.Case.EffectiveAt,
 				Detail: fmt.Sprintf("case %d %s, effective %s", o.Case.ID, o.Case.Status, o.Case.EffectiveAt.Format(time.RFC3339))}, nil
 		}
-		if ev.Involuntary && open.Status == store.CaseScheduled {
+		if ev.Involuntary && (open.Status == store.CaseScheduled || open.Status == store.CaseAwaitingConfirmation) {
 			return e.reschedule(ctx, open, e.clock(), who, "involuntary termination: starting now")
 		}
 		if eff.IsZero() || eff.Equal(open.EffectiveAt) {
@@ -246,7 +246,7 @@ func (e *Engine) applyHREvent(ctx context.Context, ev HREvent, emp *directory.Em
 		if !hasOpen {
 			return HRResult{Outcome: HRIgnored, Detail: "no open case to rescind"}, nil
 		}
-		if open.Status != store.CaseScheduled && open.Status != store.CaseHeld {
+		if open.Status != store.CaseScheduled && open.Status != store.CaseHeld && open.Status != store.CaseAwaitingConfirmation {
 			e.raiseLateHR(open, "rescinded after revocation started: access was already being removed; restore through a rehire if needed")
 			return HRResult{Outcome: HRTooLate, CaseID: open.ID, Detail: "revocation had already started; the rescission is recorded and raised"}, nil
 		}
@@ -270,11 +270,17 @@ func (e *Engine) reschedule(ctx context.Context, c *store.Case, eff time.Time, w
 		if err != nil {
 			return err
 		}
-		if cur.Status != store.CaseScheduled && cur.Status != store.CaseHeld {
+		if cur.Status != store.CaseScheduled && cur.Status != store.CaseHeld && cur.Status != store.CaseAwaitingConfirmation {
 			return nil
 		}
 		delta := eff.Sub(cur.EffectiveAt)
-		if err := tx.Model(cur).Updates(map[string]any{"effective_at": eff, "updated_at": e.clock()}).Error; err != nil {
+		fields := map[string]any{"effective_at": eff, "updated_at": e.clock()}
+		if cur.Status == store.CaseAwaitingConfirmation && !eff.After(e.clock()) {
+			// HR says it starts now (involuntary): no confirmation to wait for.
+			fields["status"] = store.CaseScheduled
+			au.add(store.Entry{Time: e.clock(), CaseID: c.ID, Actor: who, Event: "case.confirmed", Result: "ok", Detail: why})
+		}
+		if err := tx.Model(cur).Updates(fields).Error; err != nil {
 			return err
 		}
 		acts, err := store.CaseActions(tx, c.ID)
@@ -287,13 +293,18 @@ func (e *Engine) reschedule(ctx context.Context, c *store.Case, eff time.Time, w
 					return err
 				}
 			}
-			// A lead-time action not yet run moves with the case.
-			if a.Status == store.ActionQueued && a.NotBefore != nil && a.NotBefore.After(e.clock()) {
+			// A lead-time action not yet run moves with the case (a queued one
+			// is re-dispatched under a new generation).
+			if a.NotBefore != nil && a.NotBefore.After(e.clock()) && !store.ActionFinal(a.Status) && a.Status != store.ActionRunning {
 				nb := a.NotBefore.Add(delta)
-				if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(map[string]any{"not_before": nb, "generation": a.Generation + 1}).Error; err != nil {
+				fields := map[string]any{"not_before": nb}
+				if a.Status == store.ActionQueued {
+					fields["generation"] = a.Generation + 1
+					moved = append(moved, dispatch{id: a.ID, gen: a.Generation + 1, at: nb})
+				}
+				if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(fields).Error; err != nil {
 					return err
 				}
-				moved = append(moved, dispatch{id: a.ID, gen: a.Generation + 1, at: nb})
 			}
 		}
 		if cur.ComplianceDeadline != nil {

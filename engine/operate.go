@@ -24,8 +24,9 @@ const confirmationTTL = 24 * time.Hour
 func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*store.Case, error) {
 	var c *store.Case
 	var evs []Event
+	var lead []dispatch
 	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
-		evs = nil
+		evs, lead = nil, nil
 		var err error
 		c, err = store.LockCase(tx, caseID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -45,6 +46,9 @@ func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*stor
 			return err
 		}
 		c.Status = store.CaseScheduled
+		if lead, err = e.queueLead(tx, c, now); err != nil {
+			return err
+		}
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: actor, Event: "case.confirmed", Result: "ok", Detail: "plan confirmed by the requester"})
 		evs = append(evs, Event{Kind: "case_confirmed", CaseID: c.ID, Status: store.CaseScheduled, At: now})
 		return nil
@@ -53,6 +57,7 @@ func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*stor
 		return nil, err
 	}
 	e.emit(evs...)
+	e.dispatchAll(ctx, lead)
 	if !c.EffectiveAt.After(e.clock()) {
 		if err := e.StartCase(ctx, c.ID); err != nil {
 			e.log.WithError(err).WithField("case", c.ID).Warn("starting a confirmed case failed; the sweep will start it")
@@ -61,6 +66,28 @@ func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*stor
 		e.log.WithError(err).WithField("case", c.ID).Warn("scheduling a confirmed case failed; the sweep will start it on time")
 	}
 	return e.store.CaseWithActions(ctx, c.ID)
+}
+
+// queueLead queues the lead-time actions of a case that has just become
+// scheduled (confirmed, or released by the guard) whose time has not come.
+func (e *Engine) queueLead(tx *gorm.DB, c *store.Case, now time.Time) ([]dispatch, error) {
+	var acts []store.Action
+	if err := tx.Where("case_id = ? AND status IN ? AND not_before > ? AND not_before < ?", c.ID,
+		[]string{store.ActionPending, store.ActionBlocked}, now, c.EffectiveAt).Find(&acts).Error; err != nil {
+		return nil, err
+	}
+	var ds []dispatch
+	for _, a := range acts {
+		ok, err := store.UpdateActionIf(tx, a.ID, a.Status, a.Generation, map[string]any{
+			"status": store.ActionQueued, "blocked_reason": "", "generation": a.Generation + 1, "queued_at": now, "updated_at": now})
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			ds = append(ds, dispatch{id: a.ID, gen: a.Generation + 1, at: *a.NotBefore})
+		}
+	}
+	return ds, nil
 }
 
 // expireConfirmations cancels plans nobody confirmed within a day.

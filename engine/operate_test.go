@@ -166,3 +166,45 @@ func TestSkipManualStepsAndEscalateNow(t *testing.T) {
 		t.Fatalf("%d audit events for the three clicks", n)
 	}
 }
+
+// A lead-time action of a plan awaiting confirmation is scheduled once the
+// requester confirms; an involuntary HR event starts such a plan at once.
+func TestLeadTimeAndConfirmation(t *testing.T) {
+	pol := strings.Replace(testkit.Policy,
+		"notify_payroll: {connector: payroll, operation: notify, phase: notifications, params: {template: final_pay}}",
+		"notify_payroll: {connector: payroll, operation: notify, phase: notifications, params: {template: final_pay}, lead: 2d}", 1)
+	k, _ := approvalsKit(t, pol, nil)
+	ctx := context.Background()
+	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "M1", Trigger: store.TriggerSlack, AwaitConfirmation: true,
+		EffectiveAt: time.Now().Add(5 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := actionNamed(t, reload(t, k.Store, o.Case.ID), "notify_payroll"); a.Status == store.ActionQueued || a.NotBefore == nil {
+		t.Fatalf("before confirmation: %s %v", a.Status, a.NotBefore)
+	}
+	if _, err := k.Engine.Confirm(ctx, o.Case.ID, "M1"); err != nil {
+		t.Fatal(err)
+	}
+	a := actionNamed(t, reload(t, k.Store, o.Case.ID), "notify_payroll")
+	if a.Status != store.ActionQueued {
+		t.Fatalf("after confirmation notify_payroll is %s, want queued for its lead time", a.Status)
+	}
+	if pending, _ := k.Dispatcher.ActionTaskPending(ctx, a.ID, a.Generation); !pending {
+		t.Fatal("the lead-time action's task is not scheduled")
+	}
+	// Another employee's plan awaits confirmation when HR reports an
+	// involuntary termination: it starts now.
+	o2, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E2", Requester: "M1", Trigger: store.TriggerSlack, AwaitConfirmation: true,
+		EffectiveAt: time.Now().Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := engine.HREvent{Source: "bamboohr", Kind: engine.HRTerminate, EmployeeID: "E2", Involuntary: true}
+	if r, err := k.Engine.HandleHREvent(ctx, ev, engine.HRTiming{}); err != nil || r.Outcome != engine.HRRescheduled {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if c := reload(t, k.Store, o2.Case.ID); c.Status != store.CaseRunning {
+		t.Fatalf("case %s after an involuntary HR event", c.Status)
+	}
+}

@@ -426,10 +426,14 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 		names := make([]string, 0, len(plan.Actions))
 		for _, pa := range plan.Actions {
 			a := newAction(c, pa, now)
-			if pa.RunAt != nil && c.Status != store.CaseHeld && c.Status != store.CaseAwaitingConfirmation {
-				// A lead-time action is queued now for its own time, before
-				// the case starts.
-				a.Status, a.BlockedReason, a.NotBefore, a.QueuedAt, a.Generation = store.ActionQueued, "", pa.RunAt, &now, 1
+			if pa.RunAt != nil {
+				// A lead-time action runs at its own time, before the case
+				// starts: queued now, or once the case is confirmed or
+				// released (see queueLead).
+				a.NotBefore = pa.RunAt
+				if c.Status == store.CaseScheduled {
+					a.Status, a.BlockedReason, a.QueuedAt, a.Generation = store.ActionQueued, "", &now, 1
+				}
 			}
 			if err := tx.Create(&a).Error; err != nil {
 				return err

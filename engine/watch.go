@@ -229,8 +229,9 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 	var b store.Batch
 	var start []int64
 	var evs []Event
+	var lead []dispatch
 	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
-		start, evs = nil, nil
+		start, evs, lead = nil, nil, nil
 		res := tx.Exec("UPDATE batches SET status = status WHERE id = ?", batchID)
 		if res.Error != nil {
 			return res.Error
@@ -266,6 +267,12 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 				if err := tx.Model(&store.Case{}).Where("id = ?", c.ID).Updates(map[string]any{"status": store.CaseScheduled, "updated_at": now}).Error; err != nil {
 					return err
 				}
+				c.Status = store.CaseScheduled
+				ds, err := e.queueLead(tx, &c, now)
+				if err != nil {
+					return err
+				}
+				lead = append(lead, ds...)
 				start = append(start, c.ID)
 			} else {
 				verdict = "cancelled"
@@ -299,6 +306,7 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 		return nil, err
 	}
 	e.emit(evs...)
+	e.dispatchAll(ctx, lead)
 	for _, id := range start {
 		if err := e.StartCase(ctx, id); err != nil {
 			e.log.WithError(err).WithField("case", id).Warn("starting a released case failed; the sweep will start it")
