@@ -30,6 +30,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/bot/hr"
+	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/engine"
@@ -235,13 +236,28 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := app.Build(ctx, cfg, app.Options{Log: log})
+	// The Slack front end (docs/slack.md), when KINETIC_SLACK_* configure it.
+	sa, err := slackapp.FromEnv(os.Getenv, log.WithField("component", "slack"))
+	if err != nil {
+		return err
+	}
+	var observers []engine.Observer
+	if sa != nil {
+		observers = append(observers, sa)
+	}
+	a, err := app.Build(ctx, cfg, app.Options{Log: log, Observers: observers})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	if _, err := a.StartWorker(); err != nil {
 		return err
+	}
+	var slackRoutes func(*http.ServeMux)
+	if sa != nil {
+		var stopSlack func()
+		slackRoutes, stopSlack = sa.Run(ctx, a.Engine, a.Directory, a.RDB, serve)
+		defer stopSlack()
 	}
 	listen := *addr
 	if listen == "" && serve {
@@ -272,6 +288,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 		}
 		routes = append(routes, hr.Routes(hc, a.Engine, hrLog))
 		defer hr.StartPollers(ctx, hc, a.Engine, policy, hrLog)()
+	}
+	if slackRoutes != nil {
+		routes = append(routes, slackRoutes)
 	}
 	h := bot.NewHandler(bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APITokens: tokens, Log: log, Routes: routes})
 	ln, err := net.Listen("tcp", listen)

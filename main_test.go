@@ -727,7 +727,7 @@ func TestDeployments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"docker-compose.yaml", "slack-app-manifest.yaml", "kubernetes/kustomization.yaml", "kubernetes/configmap.yaml", "kubernetes/serve.yaml", "kubernetes/worker.yaml", "kubernetes/migrate-job.yaml"} {
+	for _, want := range []string{"docker-compose.yaml", "slack/manifest.yaml", "kubernetes/kustomization.yaml", "kubernetes/configmap.yaml", "kubernetes/serve.yaml", "kubernetes/worker.yaml", "kubernetes/migrate-job.yaml"} {
 		if len(docs[want]) == 0 {
 			t.Errorf("deployments/%s is missing or empty", want)
 		}
@@ -931,23 +931,18 @@ func TestDeployments(t *testing.T) {
 	})
 
 	t.Run("slack manifest", func(t *testing.T) {
-		m := docs["slack-app-manifest.yaml"][0]
+		// Scopes, the command and the URL paths are pinned to the code by
+		// bot/slack/app's TestManifestMatchesTheCode; here, that it parses
+		// and points at one public host.
+		m := docs["slack/manifest.yaml"][0]
 		cmds, _ := dig(m, "features", "slash_commands").([]any)
-		if len(cmds) != 1 || dig(cmds[0].(map[string]any), "command") != "/offboard" ||
-			dig(cmds[0].(map[string]any), "url") != "https://kinetic.example.com/slack/commands" {
+		if len(cmds) != 1 || dig(cmds[0].(map[string]any), "command") != "/offboard" {
 			t.Errorf("slash commands = %v", cmds)
 		}
-		if u := dig(m, "settings", "interactivity", "request_url"); u != "https://kinetic.example.com/slack/interactions" {
-			t.Errorf("interactivity URL = %v", u)
-		}
-		if u := dig(m, "settings", "event_subscriptions", "request_url"); u != "https://kinetic.example.com/slack/events" {
-			t.Errorf("events URL = %v", u)
-		}
-		scopes := stringList(dig(m, "oauth_config", "scopes", "bot"))
-		slices.Sort(scopes)
-		want := []string{"chat:write", "commands", "im:write", "usergroups:read", "users:read", "users:read.email"}
-		if !slices.Equal(scopes, want) {
-			t.Errorf("bot scopes = %v, want %v", scopes, want)
+		for _, u := range []any{dig(cmds[0].(map[string]any), "url"), dig(m, "settings", "interactivity", "request_url"), dig(m, "settings", "event_subscriptions", "request_url")} {
+			if s, _ := u.(string); !strings.HasPrefix(s, "https://") || !strings.Contains(s, "/slack/") {
+				t.Errorf("manifest URL %v", u)
+			}
 		}
 	})
 }

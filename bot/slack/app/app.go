@@ -1,0 +1,250 @@
+// Package slackapp is Kinetic's Slack front end: it implements
+// slackbot.Handlers (the /offboard command, buttons and modals, App Home)
+// on top of the engine, and an engine.Observer (the notifier) that keeps
+// one live status message per case in the offboarding channel and in the
+// manager's and HR partner's DMs, threads replies under it, DMs approval
+// cards to approvers and posts alerts.
+//
+// Nothing slow happens in a Slack callback (docs/slack.md): callbacks
+// validate, map the Slack user to an HR record and either answer from the
+// database or hand the work to a goroutine with its own detached context,
+// reporting the result later with chat.postEphemeral, a DM or chat.update.
+// Engine.Open, which makes connector lookups that can take seconds, always
+// runs in the background; the callback answers "planning…" at once.
+package slackapp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/slack-go/slack"
+
+	slackbot "github.com/kineticsec/kinetic/bot/slack"
+	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Platform is the store.ChatMessage platform of every message this
+// package records.
+const Platform = "slack"
+
+// Options configure an App. Config is required; Engine and Directory are
+// set here or later with Bind (the notifier must exist before the engine
+// that calls it is built).
+type Options struct {
+	Config *slackbot.Config
+	// Engine and Directory may be left nil and supplied with Bind.
+	Engine    *engine.Engine
+	Directory directory.Directory
+	// Log defaults to the standard logger.
+	Log *logrus.Entry
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// PeopleTTL is how long a Slack id ↔ HR record mapping is cached;
+	// default 10 minutes.
+	PeopleTTL time.Duration
+	// OpenTimeout bounds a background Engine.Open (planning with connector
+	// lookups); default 2 minutes.
+	OpenTimeout time.Duration
+	// UpdateInterval is the minimum time between two chat.update calls in
+	// one channel; default 1s.
+	UpdateInterval time.Duration
+	// BatchThreshold and BatchWindow: when more than BatchThreshold cases
+	// with trigger hr open within BatchWindow, the further ones get one
+	// shared BatchSummary message instead of a status card each; defaults
+	// 10 and 10s.
+	BatchThreshold int
+	BatchWindow    time.Duration
+}
+
+// App is the Slack front end. It implements slackbot.Handlers and
+// engine.Observer. Create it with New, Bind it to the engine, Start the
+// notifier and mount Routes.
+type App struct {
+	cfg     slackbot.Config
+	api     *slack.Client
+	log     *logrus.Entry
+	now     func() time.Time
+	openTO  time.Duration
+	updIntv time.Duration
+
+	eng *engine.Engine
+	st  *store.Store
+	ppl *people
+
+	n *notifier
+
+	plansMu sync.Mutex
+	plans   map[int64]*engine.Plan // plans shown for confirmation, by case
+
+	bg sync.WaitGroup // background work started by callbacks
+}
+
+// New builds an App. It makes no network call.
+func New(o Options) (*App, error) {
+	if o.Config == nil {
+		return nil, errors.New("slackapp: a Config is required")
+	}
+	if o.Log == nil {
+		o.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.PeopleTTL <= 0 {
+		o.PeopleTTL = 10 * time.Minute
+	}
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = 2 * time.Minute
+	}
+	if o.UpdateInterval <= 0 {
+		o.UpdateInterval = time.Second
+	}
+	if o.BatchThreshold <= 0 {
+		o.BatchThreshold = 10
+	}
+	if o.BatchWindow <= 0 {
+		o.BatchWindow = 10 * time.Second
+	}
+	a := &App{
+		cfg:     *o.Config,
+		api:     slack.New(o.Config.BotToken.Value(), slack.OptionAPIURL(o.Config.EffectiveAPIURL())),
+		log:     o.Log.WithField("component", "slack"),
+		now:     o.Now,
+		openTO:  o.OpenTimeout,
+		updIntv: o.UpdateInterval,
+		plans:   map[int64]*engine.Plan{},
+	}
+	a.ppl = &people{api: a.api, ttl: o.PeopleTTL, now: o.Now}
+	a.n = newNotifier(a, o.BatchThreshold, o.BatchWindow)
+	if o.Engine != nil {
+		a.Bind(o.Engine, o.Directory)
+	}
+	return a, nil
+}
+
+// Bind connects the App to the engine and HR directory. Call it once,
+// before Start and before mounting Routes.
+func (a *App) Bind(eng *engine.Engine, dir directory.Directory) {
+	a.eng, a.st = eng, eng.Store()
+	a.ppl.dir = dir
+}
+
+// Start runs the notifier until ctx ends; events observed before Start are
+// kept and handled then. The returned function waits for it to stop.
+func (a *App) Start(ctx context.Context) (wait func()) {
+	if a.eng == nil {
+		panic("slackapp: Start before Bind")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.n.run(ctx)
+	}()
+	return func() {
+		<-done
+		a.bg.Wait()
+	}
+}
+
+// Observe implements engine.Observer: it queues the event for the notifier
+// and returns at once.
+func (a *App) Observe(ev engine.Event) { a.n.observe(ev) }
+
+// Routes mounts the Slack HTTP endpoints (slackbot.Routes) verified with
+// the configured signing secret.
+func (a *App) Routes(v *slackbot.Verifier, opts ...slackbot.Option) func(*http.ServeMux) {
+	return slackbot.Routes(v, a, append([]slackbot.Option{slackbot.WithLog(a.log)}, opts...)...)
+}
+
+// background runs f in a goroutine with a context detached from the Slack
+// request and bounded by d.
+func (a *App) background(d time.Duration, f func(ctx context.Context)) {
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		defer func() {
+			if p := recover(); p != nil {
+				a.log.WithField("panic", p).Error("Slack background job panicked")
+			}
+		}()
+		f(ctx)
+	}()
+}
+
+// tell shows text (and blocks) to user privately: an ephemeral message in
+// channel when there is one, else (or when that fails) a DM.
+func (a *App) tell(ctx context.Context, channel, user, text string, bs ...slack.Block) {
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if len(bs) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(bs...))
+	}
+	if channel != "" {
+		if _, err := a.api.PostEphemeralContext(ctx, channel, user, opts...); err == nil {
+			return
+		}
+	}
+	if _, _, err := a.dm(ctx, user, opts...); err != nil {
+		a.log.WithError(err).WithField("slack_user", user).Warn("could not reach a Slack user")
+	}
+}
+
+// dm posts a direct message to a Slack user.
+func (a *App) dm(ctx context.Context, user string, opts ...slack.MsgOption) (channel, ts string, err error) {
+	ch, _, _, err := a.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+	if err != nil {
+		return "", "", err
+	}
+	return a.api.PostMessageContext(ctx, ch.ID, opts...)
+}
+
+// record stores a posted message's (channel, ts) so it can be updated after
+// a restart.
+func (a *App) record(ctx context.Context, caseID int64, channel, ts, kind string) {
+	m := store.ChatMessage{CaseID: caseID, Platform: Platform, Channel: channel, TS: ts, Kind: kind}
+	if err := a.st.DB.WithContext(ctx).Create(&m).Error; err != nil {
+		a.log.WithError(err).WithField("case", caseID).Error("recording a Slack message failed")
+	}
+}
+
+// messages loads recorded messages of a case by kind ("" for all).
+func (a *App) messages(ctx context.Context, caseID int64, kinds ...string) []store.ChatMessage {
+	var ms []store.ChatMessage
+	q := a.st.DB.WithContext(ctx).Where("case_id = ? AND platform = ?", caseID, Platform)
+	if len(kinds) > 0 {
+		q = q.Where("kind IN ?", kinds)
+	}
+	if err := q.Order("id").Find(&ms).Error; err != nil {
+		a.log.WithError(err).WithField("case", caseID).Error("loading Slack message refs failed")
+	}
+	return ms
+}
+
+func (a *App) rememberPlan(id int64, p *engine.Plan) {
+	a.plansMu.Lock()
+	defer a.plansMu.Unlock()
+	a.plans[id] = p
+}
+
+func (a *App) takePlan(id int64) *engine.Plan {
+	a.plansMu.Lock()
+	defer a.plansMu.Unlock()
+	p := a.plans[id]
+	delete(a.plans, id)
+	return p
+}
+
+// Scopes are the bot token scopes this package needs, one per kind of Web
+// API call it makes: commands (/offboard), chat:write (chat.postMessage,
+// chat.update, chat.postEphemeral), im:write (conversations.open for DMs),
+// users:read (users.info) and users:read.email (profile emails,
+// users.lookupByEmail). deployments/slack/manifest.yaml lists exactly these
+// (a test checks it).
+var Scopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email"}

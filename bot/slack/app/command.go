@@ -1,0 +1,245 @@
+package slackapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	slackbot "github.com/kineticsec/kinetic/bot/slack"
+	"github.com/kineticsec/kinetic/bot/slack/blocks"
+	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Texts of the command's refusals.
+const (
+	textUnknownRequester = "Kinetic can't match your Slack account to anyone in the HR directory, so it can't act for you. Ask HR to add your Slack id or check the email on your Slack profile."
+	textUnknownEmployee  = "That person is not in the HR directory (matched by their Slack id or profile email). Nothing was changed."
+	textLookupFailed     = "Kinetic could not look people up just now. Nothing was changed; please try again."
+)
+
+// Command implements slackbot.Handlers for /offboard. It answers from the
+// database and the people cache; Engine.Open runs in the background.
+func (a *App) Command(ctx context.Context, cmd slack.SlashCommand) slackbot.Response {
+	pc, err := blocks.ParseCommand(cmd.Text)
+	if err != nil {
+		return slackbot.Ephemeral(commandError(err))
+	}
+	if pc.Kind == blocks.CommandHelp {
+		return slackbot.Ephemeral(blocks.HelpText())
+	}
+	req, resp, ok := a.requester(ctx, cmd.UserID)
+	if !ok {
+		return resp
+	}
+	log := a.log.WithFields(map[string]any{"slack_user": cmd.UserID, "requester": req.ID, "command": string(pc.Kind)})
+	switch pc.Kind {
+	case blocks.CommandModal:
+		trigger := cmd.TriggerID
+		a.background(10*time.Second, func(ctx context.Context) {
+			if _, err := a.api.OpenViewContext(ctx, trigger, blocks.OffboardModal(a.now())); err != nil {
+				log.WithError(err).Warn("opening the offboard modal failed")
+				a.tell(ctx, cmd.ChannelID, cmd.UserID, "Kinetic could not open the offboarding form. Try again, or use /offboard @person.")
+			}
+		})
+		return slackbot.Ack()
+	case blocks.CommandStatus:
+		return a.status(ctx, req, pc.UserID)
+	case blocks.CommandCancel:
+		return a.cancel(ctx, req, pc.UserID, pc.Reason)
+	}
+
+	emp, resp, ok := a.employee(ctx, pc.UserID)
+	if !ok {
+		return resp
+	}
+	r := engine.Request{
+		EmployeeID: emp.ID, Requester: req.ID, Trigger: store.TriggerSlack, Reason: pc.Reason,
+		Involuntary: pc.Now, AwaitConfirmation: !pc.Now,
+	}
+	if pc.Effective != nil {
+		at := pc.Effective.In(zone(emp))
+		if !at.After(a.now()) {
+			return slackbot.Ephemeral(fmt.Sprintf("%s in %s has already passed. Give a later --effective time, or --now to start at once. Nothing was changed.",
+				pc.Effective.String(), zone(emp).String()))
+		}
+		r.EffectiveAt = at
+	}
+	a.openInBackground(cmd.ChannelID, cmd.UserID, r)
+	if pc.Now {
+		return slackbot.Ephemeral(fmt.Sprintf(":hourglass_flowing_sand: Starting the involuntary offboarding of <@%s> now. Kinetic is looking up their accounts and will tell you when it has started.", pc.UserID))
+	}
+	return slackbot.Ephemeral(fmt.Sprintf(":hourglass_flowing_sand: Planning the offboarding of <@%s>… Kinetic is looking up their accounts and will DM you the plan to confirm. Nothing runs until you do.", pc.UserID))
+}
+
+// openInBackground runs Engine.Open with a detached context (connector
+// lookups can take seconds) and reports to the requester: the plan preview
+// to confirm (DM, recorded so it can be resolved later), or that an
+// involuntary case started, or why nothing was opened.
+func (a *App) openInBackground(channel, user string, r engine.Request) {
+	a.background(a.openTO, func(ctx context.Context) {
+		op, err := a.eng.Open(ctx, r)
+		if err != nil {
+			a.tell(ctx, channel, user, openError(err))
+			return
+		}
+		c := op.Case
+		if c.Status == store.CaseAwaitingConfirmation && op.Plan != nil {
+			a.rememberPlan(c.ID, op.Plan)
+			bs, text := blocks.PlanPreview(*op.Plan, c.ID)
+			ch, ts, err := a.dm(ctx, user, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
+			if err != nil {
+				a.log.WithError(err).WithField("case", c.ID).Warn("DMing the plan preview failed; showing it in the channel")
+				a.tell(ctx, channel, user, text, bs...)
+				return
+			}
+			a.record(ctx, c.ID, ch, ts, kindPreview)
+			return
+		}
+		a.tell(ctx, channel, user, fmt.Sprintf(":white_check_mark: Case %d opened for %s: %s. Follow it in %s.", c.ID, c.EmployeeName, statusWord(c.Status), a.where()))
+	})
+}
+
+func (a *App) where() string {
+	if a.cfg.OffboardingChannel != "" {
+		return "<#" + a.cfg.OffboardingChannel + ">"
+	}
+	return "your DMs from Kinetic"
+}
+
+// requester maps the Slack user to their HR record, or answers why not.
+func (a *App) requester(ctx context.Context, slackID string) (*directory.Employee, slackbot.Response, bool) {
+	emp, err := a.ppl.hr(ctx, slackID)
+	switch {
+	case errors.Is(err, errNoPerson):
+		return nil, slackbot.Ephemeral(textUnknownRequester), false
+	case err != nil:
+		a.log.WithError(err).Warn("mapping a Slack requester to HR failed")
+		return nil, slackbot.Ephemeral(textLookupFailed), false
+	case !emp.Active():
+		return nil, slackbot.Ephemeral("Your HR record is not active, so Kinetic can't act for you."), false
+	}
+	return emp, slackbot.Response{}, true
+}
+
+// employee maps a mentioned Slack user to their HR record, or answers why
+// not.
+func (a *App) employee(ctx context.Context, slackID string) (*directory.Employee, slackbot.Response, bool) {
+	emp, err := a.ppl.hr(ctx, slackID)
+	switch {
+	case errors.Is(err, errNoPerson):
+		return nil, slackbot.Ephemeral(textUnknownEmployee), false
+	case err != nil:
+		a.log.WithError(err).Warn("mapping a Slack user to HR failed")
+		return nil, slackbot.Ephemeral(textLookupFailed), false
+	}
+	return emp, slackbot.Response{}, true
+}
+
+// mayWatch reports whether requester may see or cancel emp's case: the
+// case's requester, the employee's manager or HR partner, or HR.
+func mayWatch(req, emp *directory.Employee, c *store.Case) bool {
+	return req.HRRole || req.ID == emp.Manager || req.ID == emp.HRPartner || (c != nil && req.ID == c.Requester)
+}
+
+func (a *App) status(ctx context.Context, req *directory.Employee, slackID string) slackbot.Response {
+	emp, resp, ok := a.employee(ctx, slackID)
+	if !ok {
+		return resp
+	}
+	c, err := a.latestCase(ctx, emp.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !mayWatch(req, emp, c)) {
+		// Not telling who is being offboarded to people who may not know.
+		return slackbot.Ephemeral(fmt.Sprintf("There is no offboarding of <@%s> you can see.", slackID))
+	}
+	if err != nil {
+		return slackbot.Ephemeral(textLookupFailed)
+	}
+	bs, text := blocks.StatusCard(*c, c.Actions, a.now(), map[string]string{c.Requester: a.ppl.name(ctx, c.Requester)})
+	return slackbot.Ephemeral(text, bs...)
+}
+
+// latestCase is the employee's open case, else their newest one, with its
+// actions.
+func (a *App) latestCase(ctx context.Context, employeeID string) (*store.Case, error) {
+	c, err := a.st.OpenCaseFor(ctx, employeeID)
+	if errors.Is(err, store.ErrNotFound) {
+		var last store.Case
+		if err := a.st.DB.WithContext(ctx).Where("employee_id = ?", employeeID).Order("id DESC").First(&last).Error; err != nil {
+			return nil, store.ErrNotFound
+		}
+		c = &last
+	} else if err != nil {
+		return nil, err
+	}
+	return a.st.CaseWithActions(ctx, c.ID)
+}
+
+func (a *App) cancel(ctx context.Context, req *directory.Employee, slackID, reason string) slackbot.Response {
+	emp, resp, ok := a.employee(ctx, slackID)
+	if !ok {
+		return resp
+	}
+	c, err := a.st.OpenCaseFor(ctx, emp.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !mayWatch(req, emp, c)) {
+		return slackbot.Ephemeral(fmt.Sprintf("There is no open offboarding of <@%s> you can cancel.", slackID))
+	}
+	if err != nil {
+		return slackbot.Ephemeral(textLookupFailed)
+	}
+	if c.Status == store.CaseRunning || !c.EffectiveAt.After(a.now()) && c.Status != store.CaseAwaitingConfirmation {
+		return slackbot.Ephemeral(fmt.Sprintf("Case %d has already started (effective %s); it can't be cancelled from Slack. Ask an admin if access must be restored.",
+			c.ID, c.EffectiveAt.UTC().Format("2006-01-02 15:04 UTC")))
+	}
+	if reason == "" {
+		reason = "cancelled in Slack"
+	}
+	if err := a.eng.Cancel(ctx, c.ID, req.ID, reason); err != nil {
+		return slackbot.Ephemeral(engineError(err))
+	}
+	return slackbot.Ephemeral(fmt.Sprintf(":no_entry_sign: Case %d (offboarding of %s) cancelled. Nothing more will run.", c.ID, c.EmployeeName))
+}
+
+// commandError explains a ParseCommand error.
+func commandError(err error) string {
+	switch {
+	case errors.Is(err, blocks.ErrNotAPerson):
+		return "That mention is a channel, user group or link, not a person. Mention one person, as in /offboard @dana. Nothing was changed."
+	case errors.Is(err, blocks.ErrUnlinkedMention):
+		return "Mention the person with @ so Slack links it (pick them from the list), as in /offboard @dana. Nothing was changed."
+	}
+	return "Kinetic couldn't read that: " + err.Error() + ". Nothing was changed."
+}
+
+// openError explains an Engine.Open error to the requester.
+func openError(err error) string {
+	var open *engine.CaseOpenError
+	switch {
+	case errors.As(err, &open):
+		return fmt.Sprintf("An offboarding is already in progress for that person (case %d). Use /offboard status to follow it.", open.CaseID)
+	case errors.Is(err, engine.ErrUnknownEmployee), errors.Is(err, engine.ErrInactiveEmployee),
+		errors.Is(err, engine.ErrNotAllowed), errors.Is(err, engine.ErrInvalidRequest):
+		return "Kinetic did not open a case: " + err.Error() + "."
+	}
+	return "Kinetic could not plan that offboarding (an internal error, logged). Nothing was changed; please try again."
+}
+
+// engineError explains an engine refusal of a button or command.
+func engineError(err error) string {
+	switch {
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		return textGone
+	case errors.Is(err, engine.ErrNotAllowed):
+		return "Kinetic refused: " + err.Error() + "."
+	case errors.Is(err, engine.ErrInvalidRequest):
+		return "Nothing to do: " + err.Error() + "."
+	}
+	return "Kinetic hit an internal error (logged). Please try again."
+}
+
+func statusWord(s string) string { return strings.ReplaceAll(s, "_", " ") }

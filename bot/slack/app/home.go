@@ -1,0 +1,66 @@
+package slackapp
+
+import (
+	"context"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+
+	"github.com/kineticsec/kinetic/bot/slack/blocks"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Event implements slackbot.Handlers: app_home_opened publishes the
+// viewer's Home tab (in the background). Other events are ignored.
+func (a *App) Event(_ context.Context, ev slackevents.EventsAPIEvent) {
+	if ev.Type != slackevents.CallbackEvent {
+		return
+	}
+	home, ok := ev.InnerEvent.Data.(*slackevents.AppHomeOpenedEvent)
+	if !ok || home.Tab == "messages" {
+		return
+	}
+	user := home.User
+	a.background(20*time.Second, func(ctx context.Context) { a.publishHome(ctx, user) })
+}
+
+// publishHome shows the viewer's open cases (as requester, manager or HR
+// partner) and the approvals waiting on them. A viewer Kinetic can't map
+// to HR sees an empty tab.
+func (a *App) publishHome(ctx context.Context, user string) {
+	var cases []store.Case
+	var approvals = a.homeApprovals(ctx, user)
+	if who, err := a.ppl.hr(ctx, user); err == nil {
+		var open []store.Case
+		if err := a.st.DB.WithContext(ctx).Where("status IN ?", []string{store.CaseValidating, store.CaseAwaitingConfirmation,
+			store.CaseHeld, store.CaseScheduled, store.CaseRunning}).Order("id DESC").Limit(500).Find(&open).Error; err != nil {
+			a.log.WithError(err).Warn("loading open cases for the Home tab failed")
+		}
+		for _, c := range open {
+			if c.Requester == who.ID {
+				cases = append(cases, c)
+				continue
+			}
+			if emp, err := a.ppl.dir.ByID(ctx, c.EmployeeID); err == nil && (emp.Manager == who.ID || emp.HRPartner == who.ID) {
+				cases = append(cases, c)
+			}
+		}
+	}
+	if _, err := a.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: blocks.HomeTab(cases, approvals, user)}); err != nil {
+		a.log.WithError(err).WithField("slack_user", user).Warn("publishing the Home tab failed")
+	}
+}
+
+func (a *App) homeApprovals(ctx context.Context, user string) []engine.ApprovalView {
+	who, err := a.ppl.hr(ctx, user)
+	if err != nil {
+		return nil
+	}
+	vs, err := a.eng.Approvals(ctx, "", who.ID, 0)
+	if err != nil {
+		a.log.WithError(err).Warn("loading approvals for the Home tab failed")
+	}
+	return vs
+}

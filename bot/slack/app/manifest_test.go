@@ -1,0 +1,71 @@
+package slackapp_test
+
+import (
+	"bytes"
+	"os"
+	"slices"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
+)
+
+// TestManifestMatchesTheCode: the shipped manifest asks for exactly the
+// scopes the code uses, points at the routes slackbot.Routes mounts, and
+// subscribes to app_home_opened.
+func TestManifestMatchesTheCode(t *testing.T) {
+	b, err := os.ReadFile("../../../deployments/slack/manifest.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Features struct {
+			AppHome struct {
+				HomeTab bool `yaml:"home_tab_enabled"`
+			} `yaml:"app_home"`
+			SlashCommands []struct {
+				Command, URL string
+				Escape       bool `yaml:"should_escape"`
+			} `yaml:"slash_commands"`
+		}
+		OAuth struct {
+			Scopes struct{ Bot []string }
+		} `yaml:"oauth_config"`
+		Settings struct {
+			Events struct {
+				URL       string   `yaml:"request_url"`
+				BotEvents []string `yaml:"bot_events"`
+			} `yaml:"event_subscriptions"`
+			Interactivity struct {
+				Enabled bool   `yaml:"is_enabled"`
+				URL     string `yaml:"request_url"`
+			}
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	got, want := slices.Sorted(slices.Values(m.OAuth.Scopes.Bot)), slices.Sorted(slices.Values(slackapp.Scopes))
+	if !slices.Equal(got, want) {
+		t.Errorf("manifest scopes %v, code uses %v", got, want)
+	}
+	if len(m.Features.SlashCommands) != 1 || m.Features.SlashCommands[0].Command != "/offboard" ||
+		!m.Features.SlashCommands[0].Escape || !endsWith(m.Features.SlashCommands[0].URL, "/slack/commands") {
+		t.Errorf("slash command: %+v", m.Features.SlashCommands)
+	}
+	if !m.Settings.Interactivity.Enabled || !endsWith(m.Settings.Interactivity.URL, "/slack/interactions") {
+		t.Errorf("interactivity: %+v", m.Settings.Interactivity)
+	}
+	if !endsWith(m.Settings.Events.URL, "/slack/events") || !slices.Equal(m.Settings.Events.BotEvents, []string{"app_home_opened"}) {
+		t.Errorf("events: %+v", m.Settings.Events)
+	}
+	if !m.Features.AppHome.HomeTab {
+		t.Error("the Home tab is not enabled")
+	}
+}
+
+func endsWith(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}

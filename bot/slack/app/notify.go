@@ -1,0 +1,469 @@
+package slackapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/kineticsec/kinetic/bot/slack/blocks"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Kinds of store.ChatMessage the notifier records.
+const (
+	kindStatus = "status" // the case's parent message in the offboarding channel
+	kindDM     = "dm"     // the same card in the manager's or HR partner's DM
+	kindThread = "thread" // a reply in the case's thread
+	kindBatch  = "batch"  // the case is listed in an HR batch summary at (channel, ts)
+	kindAlert  = "alert"  // an alert about the case in the alerts channel
+	// kindFailPrefix+action id: the failure reply of an action, updated
+	// when the action changes; kindApprovalPrefix+approval id: an approval
+	// card DMed to an approver.
+	kindFailPrefix     = "fail:"
+	kindApprovalPrefix = "approval:"
+)
+
+// notifier turns engine events into Slack messages. Observe only appends to
+// a queue; one goroutine handles events in order (posting messages, thread
+// replies, approval cards and alerts) and flushes status cards: a case's
+// cards are marked dirty by its events and re-rendered from the database at
+// most once per UpdateInterval per channel, so a burst of transitions is
+// one chat.update.
+type notifier struct {
+	a *App
+
+	mu    sync.Mutex
+	queue []engine.Event
+	wake  chan struct{}
+	dirty map[int64]bool
+
+	// Owned by the run goroutine.
+	lastUpd map[string]time.Time // channel → last chat.update
+
+	// HR batch rule (see Options.BatchThreshold).
+	threshold int
+	window    time.Duration
+	hrOpens   []time.Time
+	batch     *hrBatch
+}
+
+type hrBatch struct {
+	channel, ts string
+	cases       []int64
+	last        time.Time
+}
+
+func newNotifier(a *App, threshold int, window time.Duration) *notifier {
+	return &notifier{a: a, wake: make(chan struct{}, 1), dirty: map[int64]bool{},
+		lastUpd: map[string]time.Time{}, threshold: threshold, window: window}
+}
+
+// observe queues ev; it never blocks on Slack.
+func (n *notifier) observe(ev engine.Event) {
+	n.mu.Lock()
+	n.queue = append(n.queue, ev)
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *notifier) run(ctx context.Context) {
+	tick := time.NewTicker(n.a.updIntv / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.wake:
+		case <-tick.C:
+		}
+		n.mu.Lock()
+		evs := n.queue
+		n.queue = nil
+		n.mu.Unlock()
+		for _, ev := range evs {
+			n.handle(ctx, ev)
+		}
+		n.flush(ctx)
+	}
+}
+
+func (n *notifier) markDirty(id int64) {
+	n.mu.Lock()
+	n.dirty[id] = true
+	n.mu.Unlock()
+}
+
+// handle is one event's messages. Runs on the notifier goroutine.
+func (n *notifier) handle(ctx context.Context, ev engine.Event) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if ev.CaseID != 0 {
+		n.markDirty(ev.CaseID)
+	}
+	if ev.Kind == "case_opened" {
+		n.opened(ctx, ev)
+	}
+	if blocks.IsAlert(ev.Kind) || n.criticalFailure(ctx, ev) {
+		n.alert(ctx, ev)
+	}
+	switch ev.Kind {
+	case "action":
+		n.actionReply(ctx, ev)
+	case "escalation":
+		bs, text := blocks.Escalation(ev)
+		n.reply(ctx, ev.CaseID, kindThread, text, bs)
+	case "approval_requested", "approval_escalated":
+		n.approvalCards(ctx, ev.ApprovalID)
+	case "approval_reminder":
+		n.approvalCards(ctx, ev.ApprovalID)
+		n.remind(ctx, ev)
+	case "approval_decided", "approval_expired":
+		bs, text := blocks.ApprovalDecided(ev)
+		n.reply(ctx, ev.CaseID, kindThread, text, bs)
+		n.approvalCards(ctx, ev.ApprovalID)
+	case "case_closed", "case_cancelled":
+		n.closedCase(ctx, ev)
+	case "batch_held", "batch_decided":
+		// The alert above covers a held batch; the cases' cards show it.
+	}
+}
+
+// opened applies the HR batch rule: the first BatchThreshold cases with
+// trigger hr in a BatchWindow get their own card; the further ones share
+// one BatchSummary message (posted once, updated as cases join), so a mass
+// HR import does not flood the channel.
+func (n *notifier) opened(ctx context.Context, ev engine.Event) {
+	a := n.a
+	var c store.Case
+	if err := a.st.DB.WithContext(ctx).First(&c, ev.CaseID).Error; err != nil || c.Trigger != store.TriggerHR {
+		return
+	}
+	now := a.now()
+	keep := n.hrOpens[:0]
+	for _, t := range n.hrOpens {
+		if now.Sub(t) < n.window {
+			keep = append(keep, t)
+		}
+	}
+	n.hrOpens = append(keep, now)
+	if len(n.hrOpens) <= n.threshold || a.cfg.OffboardingChannel == "" {
+		return
+	}
+	if n.batch == nil || now.Sub(n.batch.last) >= n.window {
+		n.batch = &hrBatch{}
+	}
+	b := n.batch
+	b.cases, b.last = append(b.cases, c.ID), now
+	bs, text := blocks.BatchSummary(len(b.cases), b.cases, "hr")
+	if b.ts == "" {
+		ch, ts, err := a.api.PostMessageContext(ctx, a.cfg.OffboardingChannel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
+		if err != nil {
+			a.log.WithError(err).Warn("posting an HR batch summary failed")
+			return
+		}
+		b.channel, b.ts = ch, ts
+		a.record(ctx, c.ID, b.channel, b.ts, kindBatch)
+		return
+	}
+	a.record(ctx, c.ID, b.channel, b.ts, kindBatch)
+	if _, _, _, err := a.api.UpdateMessageContext(ctx, b.channel, b.ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+		a.log.WithError(err).Warn("updating an HR batch summary failed")
+	}
+}
+
+// parents returns the case's status messages, posting them first if the
+// case should have them and has none yet: the card in the offboarding
+// channel and in DMs to the manager and HR partner. Refs are loaded from
+// the database, so a restart continues the same messages. A case awaiting
+// its requester's confirmation, or one cancelled before it was confirmed,
+// gets none; nor does a case listed in an HR batch summary.
+func (n *notifier) parents(ctx context.Context, c *store.Case, create bool) []store.ChatMessage {
+	a := n.a
+	ms := a.messages(ctx, c.ID, kindStatus, kindDM, kindBatch)
+	if len(ms) > 0 || !create || c.Status == store.CaseAwaitingConfirmation {
+		return onlyCards(ms)
+	}
+	if c.Status == store.CaseCancelled && c.StartedAt == nil {
+		return nil
+	}
+	bs, text := n.card(ctx, c)
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)}
+	if ch := a.cfg.OffboardingChannel; ch != "" {
+		if ch, ts, err := a.api.PostMessageContext(ctx, ch, opts...); err != nil {
+			a.log.WithError(err).WithField("case", c.ID).Warn("posting the case status message failed")
+		} else {
+			a.record(ctx, c.ID, ch, ts, kindStatus)
+		}
+	}
+	emp, _ := a.ppl.dir.ByID(ctx, c.EmployeeID)
+	if emp != nil {
+		seen := map[string]bool{}
+		for _, hrID := range []string{emp.Manager, emp.HRPartner} {
+			if hrID == "" || seen[hrID] {
+				continue
+			}
+			seen[hrID] = true
+			if sid := a.ppl.slackID(ctx, hrID); sid != "" {
+				if ch, ts, err := a.dm(ctx, sid, opts...); err != nil {
+					a.log.WithError(err).WithField("case", c.ID).Warn("DMing the case status failed")
+				} else {
+					a.record(ctx, c.ID, ch, ts, kindDM)
+				}
+			}
+		}
+	}
+	return onlyCards(a.messages(ctx, c.ID, kindStatus, kindDM))
+}
+
+func onlyCards(ms []store.ChatMessage) []store.ChatMessage {
+	out := ms[:0:0]
+	for _, m := range ms {
+		if m.Kind != kindBatch {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (n *notifier) card(ctx context.Context, c *store.Case) ([]slack.Block, string) {
+	return blocks.StatusCard(*c, c.Actions, n.a.now(), map[string]string{c.Requester: n.a.ppl.name(ctx, c.Requester)})
+}
+
+// flush re-renders dirty cases' cards, respecting the per-channel update
+// interval; a case whose channel was updated too recently stays dirty.
+func (n *notifier) flush(ctx context.Context) {
+	a := n.a
+	n.mu.Lock()
+	ids := make([]int64, 0, len(n.dirty))
+	for id := range n.dirty {
+		ids = append(ids, id)
+	}
+	n.mu.Unlock()
+	for _, id := range ids {
+		c, err := a.st.CaseWithActions(ctx, id)
+		if err != nil {
+			n.mu.Lock()
+			delete(n.dirty, id)
+			n.mu.Unlock()
+			continue
+		}
+		n.mu.Lock()
+		delete(n.dirty, id) // events after this point mark it again
+		n.mu.Unlock()
+		before := len(a.messages(ctx, id, kindStatus, kindDM))
+		ms := n.parents(ctx, c, true)
+		if before == 0 {
+			continue // just posted from the current state
+		}
+		bs, text := n.card(ctx, c)
+		now := time.Now()
+		pending := false
+		for _, m := range ms {
+			if now.Sub(n.lastUpd[m.Channel]) < a.updIntv {
+				pending = true
+				continue
+			}
+			n.lastUpd[m.Channel] = now
+			if _, _, _, err := a.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil && ctx.Err() == nil {
+				a.log.WithError(err).WithField("case", id).Warn("updating the case status failed")
+			}
+		}
+		if pending {
+			// Simplification: every card of the case is re-rendered on the
+			// next pass, including ones already updated now.
+			n.markDirty(id)
+		}
+	}
+}
+
+// reply posts a thread reply under the case's parent (the channel message,
+// else the DM cards) and records it.
+func (n *notifier) reply(ctx context.Context, caseID int64, kind, text string, bs []slack.Block) {
+	a := n.a
+	c, err := a.st.CaseWithActions(ctx, caseID)
+	if err != nil {
+		return
+	}
+	ps := n.parents(ctx, c, true)
+	var targets []store.ChatMessage
+	for _, p := range ps {
+		if p.Kind == kindStatus {
+			targets = []store.ChatMessage{p}
+			break
+		}
+		targets = append(targets, p)
+	}
+	for _, p := range targets {
+		ch, ts, err := a.api.PostMessageContext(ctx, p.Channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...), slack.MsgOptionTS(p.TS))
+		if err != nil {
+			a.log.WithError(err).WithField("case", caseID).Warn("posting a thread reply failed")
+			continue
+		}
+		a.record(ctx, caseID, ch, ts, kind)
+	}
+}
+
+// actionReply posts a failed action's reply (with Retry, Skip, Mark done,
+// Escalate now), or updates it once the action moved on so no stale button
+// stays; a manual step that becomes pending gets a reply with Mark done.
+func (n *notifier) actionReply(ctx context.Context, ev engine.Event) {
+	a := n.a
+	if ev.ActionID == 0 {
+		return
+	}
+	act, err := a.st.Action(ctx, ev.ActionID)
+	if err != nil {
+		return
+	}
+	kind := kindFailPrefix + strconv.FormatInt(act.ID, 10)
+	existing := a.messages(ctx, act.CaseID, kind)
+	var bs []slack.Block
+	var text string
+	if act.Manual && act.Status != store.ActionFailed {
+		bs, text = blocks.ManualStep(*act, act.CaseID, act.Skippable)
+	} else {
+		bs, text = blocks.ActionFailed(*act, act.CaseID, act.Skippable, act.Manual)
+	}
+	if len(existing) > 0 {
+		for _, m := range existing {
+			if _, _, _, err := a.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+				a.log.WithError(err).WithField("action", act.ID).Warn("updating an action reply failed")
+			}
+		}
+		return
+	}
+	if act.Status != store.ActionFailed && !(act.Manual && act.Status == store.ActionPending) {
+		return
+	}
+	n.reply(ctx, act.CaseID, kind, text, bs)
+}
+
+// criticalFailure reports a failed phase-1 action (an alert).
+func (n *notifier) criticalFailure(ctx context.Context, ev engine.Event) bool {
+	if ev.Kind != "action" || ev.Status != store.ActionFailed || ev.ActionID == 0 {
+		return false
+	}
+	act, err := n.a.st.Action(ctx, ev.ActionID)
+	return err == nil && act.Phase == 1
+}
+
+func (n *notifier) alert(ctx context.Context, ev engine.Event) {
+	a := n.a
+	if a.cfg.AlertsChannel == "" {
+		return
+	}
+	bs, text := blocks.AlertMessage(ev)
+	ch, ts, err := a.api.PostMessageContext(ctx, a.cfg.AlertsChannel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
+	if err != nil {
+		a.log.WithError(err).WithField("event", ev.Kind).Warn("posting an alert failed")
+		return
+	}
+	if ev.CaseID != 0 {
+		a.record(ctx, ev.CaseID, ch, ts, kindAlert)
+	}
+}
+
+// approvalCards DMs the approval's card to every current approver who has
+// none yet, and updates every card already sent, so after a decision no
+// stale Approve/Deny stays.
+func (n *notifier) approvalCards(ctx context.Context, approvalID int64) {
+	a := n.a
+	if approvalID == 0 {
+		return
+	}
+	v, err := a.eng.Approval(ctx, approvalID)
+	if errors.Is(err, engine.ErrNotFound) || err != nil {
+		return
+	}
+	limit := ""
+	if ex, ok := a.eng.Policy().File.Exceptions[v.Kind]; ok && ex.MaxDays > 0 {
+		limit = fmt.Sprintf("at most %d days", ex.MaxDays)
+	}
+	bs, text := blocks.ApprovalCard(*v, limit, a.now(), false)
+	kind := kindApprovalPrefix + strconv.FormatInt(approvalID, 10)
+	sent := map[string]bool{}
+	for _, m := range a.messages(ctx, v.CaseID, kind) {
+		sent[m.Channel] = true
+		if _, _, _, err := a.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+			a.log.WithError(err).WithField("approval", approvalID).Warn("updating an approval card failed")
+		}
+	}
+	if v.Status != store.ApprovalPending {
+		return
+	}
+	for _, hrID := range v.Approvers {
+		sid := a.ppl.slackID(ctx, hrID)
+		if sid == "" {
+			a.log.WithFields(map[string]any{"approval": approvalID, "approver": hrID}).Warn("approver has no Slack account Kinetic can find; no card sent")
+			continue
+		}
+		ch, _, _, err := a.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{sid}})
+		if err != nil || sent[ch.ID] {
+			continue
+		}
+		_, ts, err := a.api.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
+		if err != nil {
+			a.log.WithError(err).WithField("approval", approvalID).Warn("DMing an approval card failed")
+			continue
+		}
+		a.record(ctx, v.CaseID, ch.ID, ts, kind)
+	}
+}
+
+// closedCase posts the closure reply with the audit record: the case's
+// audit event count and the chain's head. The final card follows through
+// the normal coalesced flush (the event marked the case dirty).
+func (n *notifier) closedCase(ctx context.Context, ev engine.Event) {
+	a := n.a
+	c, err := a.st.CaseWithActions(ctx, ev.CaseID)
+	if err != nil {
+		return
+	}
+	if c.Status == store.CaseCancelled && c.StartedAt == nil {
+		// A plan cancelled before it ran (by a person, or unconfirmed for a
+		// day): its preview loses its buttons.
+		text := fmt.Sprintf("Plan for case %d (offboarding of %s) was cancelled: %s", c.ID, c.EmployeeName, c.Summary)
+		bs := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, text, false, false), nil, nil)}
+		for _, m := range a.messages(ctx, c.ID, kindPreview) {
+			if _, _, _, err := a.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+				a.log.WithError(err).WithField("case", c.ID).Warn("updating a cancelled plan preview failed")
+			}
+		}
+	}
+	if len(n.parents(ctx, c, true)) == 0 {
+		return
+	}
+	var count int64
+	a.st.DB.WithContext(ctx).Model(&store.AuditEvent{}).Where("case_id = ?", c.ID).Count(&count)
+	var head store.AuditHead
+	a.st.DB.WithContext(ctx).First(&head, 1)
+	bs, text := blocks.CaseClosed(*c, int(count), head.Hash)
+	n.reply(ctx, c.ID, kindThread, text, bs)
+}
+
+// remind replies under every card of a pending approval, which notifies
+// its approver (an edit alone does not).
+func (n *notifier) remind(ctx context.Context, ev engine.Event) {
+	a := n.a
+	text := ":bell: Reminder: this exception is still waiting for a decision."
+	if ev.Detail != "" {
+		text += " " + ev.Detail
+	}
+	for _, m := range a.messages(ctx, ev.CaseID, kindApprovalPrefix+strconv.FormatInt(ev.ApprovalID, 10)) {
+		ch, ts, err := a.api.PostMessageContext(ctx, m.Channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(m.TS))
+		if err != nil {
+			a.log.WithError(err).WithField("approval", ev.ApprovalID).Warn("posting an approval reminder failed")
+			continue
+		}
+		a.record(ctx, ev.CaseID, ch, ts, kindThread)
+	}
+}
