@@ -256,12 +256,13 @@ func (e *Engine) MarkDone(ctx context.Context, actionID int64, actor, note strin
 	})
 }
 
-// EscalateNow fires the next escalation level of a non-final action now.
+// EscalateNow fires the next escalation level of an action that is not
+// done — pending, running or failed — now.
 func (e *Engine) EscalateNow(ctx context.Context, actionID int64, actor string) error {
 	levels := e.policy.Load().File.Escalation.Levels
 	var ev *Event
 	err := e.operate(ctx, actionID, actor, "escalate", func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
-		if store.ActionFinal(a.Status) {
+		if store.ActionFinal(a.Status) && a.Status != store.ActionFailed {
 			return fmt.Errorf("%w: %s is already %s", ErrInvalidRequest, a.Name, a.Status)
 		}
 		done, err := store.EscalationLevels(tx, c.ID, a.ID, "sla")

@@ -96,6 +96,10 @@ func TestRetryAFailedActionReopensTheCase(t *testing.T) {
 	if err := k.Engine.RetryAction(ctx, actionNamed(t, c, "deactivate_badge").ID, "A1"); !errors.Is(err, engine.ErrInvalidRequest) {
 		t.Fatalf("retrying a succeeded action: %v", err)
 	}
+	// A failed revocation can be escalated by hand while it is looked at.
+	if err := k.Engine.EscalateNow(ctx, a.ID, "A1"); err != nil {
+		t.Fatalf("escalating a failed action: %v", err)
+	}
 	k.Sandbox("ad").FailNext("erin@example.test", 0, connectors.KindForbidden, 0) // the permission was fixed
 	if err := k.Engine.RetryAction(ctx, a.ID, "A1"); err != nil {
 		t.Fatal(err)

@@ -158,14 +158,15 @@ func (s *Store) DueSteps(ctx context.Context, now time.Time, limit int) ([]Appro
 	return ss, err
 }
 
-// OverdueActions returns actions of running cases that are not final, not
+// OverdueActions returns actions of running cases that are not done
+// (failed ones included: a failed revocation is still an open door), not
 // held for an approval, and past their due time.
 func (s *Store) OverdueActions(ctx context.Context, now time.Time, limit int) ([]Action, error) {
 	var as []Action
 	err := s.DB.WithContext(ctx).
 		Joins("JOIN cases ON cases.id = actions.case_id").
 		Where("cases.status = ? AND actions.status NOT IN ? AND actions.due_at < ?", CaseRunning,
-			[]string{ActionSucceeded, ActionSkipped, ActionFailed, ActionCancelled, ActionHeld}, now).
+			[]string{ActionSucceeded, ActionSkipped, ActionCancelled, ActionHeld}, now).
 		Order("actions.due_at").Limit(limit).Find(&as).Error
 	return as, err
 }
