@@ -108,11 +108,7 @@ func (e *env) post(path, body, secret string) *httptest.ResponseRecorder {
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	slackbot.SignRequest(r, secret, time.Now(), []byte(body))
 	w := httptest.NewRecorder()
-	start := time.Now()
-	e.mux.ServeHTTP(w, r)
-	if d := time.Since(start); d > 3*time.Second {
-		e.t.Errorf("%s took %s; Slack gives 3s", path, d)
-	}
+	e.mux.ServeHTTP(w, r) // acknowledgement time is measured by BenchmarkAckSlashCommands
 	return w
 }
 
