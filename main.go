@@ -242,10 +242,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 		return err
 	}
 	var observers []engine.Observer
+	var groupMembers func(string) []string
 	if sa != nil {
 		observers = append(observers, sa)
+		groupMembers = sa.GroupMembers
+		for _, name := range slices.Sorted(maps.Keys(cfg.Service.ApproverGroups)) {
+			sa.WatchGroups(cfg.Service.ApproverGroups[name]...)
+		}
+	} else if name, entry := slackApproverGroup(cfg.Service); entry != "" {
+		return fmt.Errorf("approver group %q lists %s, a Slack user group, but Slack is not configured (set KINETIC_SLACK_*, docs/slack.md)", name, entry)
 	}
-	a, err := app.Build(ctx, cfg, app.Options{Log: log, Observers: observers})
+	a, err := app.Build(ctx, cfg, app.Options{Log: log, Observers: observers, GroupMembers: groupMembers})
 	if err != nil {
 		return err
 	}
@@ -492,4 +499,17 @@ func cmdAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "wrote %d events of case %d to %s\n", n, *caseID, *out)
 	}
 	return nil
+}
+
+// slackApproverGroup returns an approver group and its first entry that
+// names a Slack user group ("" when none does).
+func slackApproverGroup(svc *configs.Service) (name, entry string) {
+	for _, name := range slices.Sorted(maps.Keys(svc.ApproverGroups)) {
+		for _, e := range svc.ApproverGroups[name] {
+			if strings.HasPrefix(e, configs.SlackGroupPrefix) {
+				return name, e
+			}
+		}
+	}
+	return "", ""
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"gopkg.in/yaml.v3"
 
+	slackbot "github.com/kineticsec/kinetic/bot/slack"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/testkit"
@@ -1001,4 +1002,30 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestServeRefusesSlackGroupsWithoutSlack: an approver group naming a Slack
+// user group needs the Slack front end; without it serve and worker refuse
+// to start rather than run with a group nobody is in.
+func TestServeRefusesSlackGroupsWithoutSlack(t *testing.T) {
+	dir := inTempDir(t)
+	for _, k := range []string{slackbot.EnvBotToken, slackbot.EnvAppToken, slackbot.EnvSigningSecret} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	path := kitConfig(t, dir, "")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, `approver_groups: {legal: ["slack:S0LEGAL"]}`)
+	f.Close()
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"serve", "--config", path}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), `approver group "legal" lists slack:S0LEGAL`) || !strings.Contains(err.Error(), "Slack is not configured") {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kinetic.db")); err == nil {
+		t.Error("the refused serve created a database")
+	}
 }

@@ -72,6 +72,10 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-missing-policy.yaml:3: policy: policy file: testdata/min/absent.yaml: no such file or directory`,
 			dir + `service-missing-policy.yaml:5: directory.file: testdata/invalid/absent.csv: no such file or directory`,
 		}},
+		"service-approver-groups.yaml": {want: []string{
+			dir + `service-approver-groups.yaml:5: approver_groups.legal[2]: unknown member reference "teams:abc"`,
+			dir + `service-approver-groups.yaml:5: approver_groups.legal[3]: "slack:legal-team" is not a Slack user group id`,
+		}, notWant: []string{"legal[0]", "legal[1]"}},
 		"service-many.yaml": {want: []string{
 			dir + `service-many.yaml:3: database.driver: unknown driver "mysql"`,
 			dir + `service-many.yaml:4: redis: set either embedded: true or addr, not both`,

@@ -313,6 +313,19 @@ func (s *Service) validate(d *doc) {
 			d.add(fmt.Sprintf("admins[%d]", i), "empty employee id")
 		}
 	}
+	for _, name := range sortedKeys(s.ApproverGroups) {
+		for i, m := range s.ApproverGroups[name] {
+			key := fmt.Sprintf("%s[%d]", joinKey("approver_groups", name), i)
+			switch {
+			case strings.TrimSpace(m) == "":
+				d.add(key, "empty employee id")
+			case strings.Contains(m, ":") && !strings.HasPrefix(m, SlackGroupPrefix):
+				d.add(key, "unknown member reference %q (want an HR employee id or slack:USERGROUP_ID)", m)
+			case strings.HasPrefix(m, SlackGroupPrefix) && !validSlackGroupID(m[len(SlackGroupPrefix):]):
+				d.add(key, "%q is not a Slack user group id (want slack:S followed by letters and digits, e.g. slack:S0123ABCD)", m)
+			}
+		}
+	}
 	for i, r := range s.HRRoles {
 		if strings.TrimSpace(r) == "" {
 			d.add(fmt.Sprintf("hr_roles[%d]", i), "empty role profile")
@@ -671,4 +684,21 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// SlackGroupPrefix marks an approver_groups entry that names a Slack user
+// group ("slack:S0123ABCD"): its members, mapped to HR records, belong to
+// the group. The Slack front end keeps them (docs/slack.md).
+const SlackGroupPrefix = "slack:"
+
+func validSlackGroupID(id string) bool {
+	if len(id) < 2 || id[0] != 'S' {
+		return false
+	}
+	for _, r := range id {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -39,9 +39,11 @@ type Service struct {
 	Workers Workers  `yaml:"workers"`
 	// Outbound is the policy for connector base URLs.
 	Outbound Outbound `yaml:"outbound"`
-	// ApproverGroups are named groups of approvers (HR employee ids) that
-	// approval chains and the mass-termination guard refer to as
-	// "group:NAME". Membership is checked when someone decides.
+	// ApproverGroups are named groups of approvers that approval chains and
+	// the mass-termination guard refer to as "group:NAME". An entry is an
+	// HR employee id, or slack:USERGROUP_ID for the members of a Slack user
+	// group (kept by the Slack front end, refreshed every minute).
+	// Membership is checked when someone decides.
 	ApproverGroups map[string][]string `yaml:"approver_groups"`
 	// Alerts names where escalations and security notices go.
 	Alerts Alerts `yaml:"alerts"`

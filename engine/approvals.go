@@ -289,7 +289,7 @@ func (e *Engine) resolve(emp *directory.Employee, refs []string) []string {
 		case strings.HasPrefix(r, "user:"):
 			add(r[5:])
 		case strings.HasPrefix(r, "group:"):
-			for _, id := range e.groups[r[6:]] {
+			for _, id := range e.members(r[6:]) {
 				add(id)
 			}
 		}

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -631,4 +632,62 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestApproverGroupOfChatUserGroup: an approver_groups entry of the form
+// slack:ID is expanded by Options.GroupMembers when someone decides, so a
+// Slack user group's members decide the all-of legal step, and someone the
+// hook no longer lists is refused.
+func TestApproverGroupOfChatUserGroup(t *testing.T) {
+	var legal atomic.Pointer[[]string]
+	legal.Store(&[]string{"L1", "L2"})
+	var asked sync.Map
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Policy: testkit.ApprovalPolicy,
+		ApproverGroups: `{hr: [H1, H2, M1], legal: ["slack:SLEGAL"], security: [S1]}`,
+		GroupMembers: func(entry string) []string {
+			asked.Store(entry, true)
+			if entry == "slack:SLEGAL" {
+				return *legal.Load()
+			}
+			return nil
+		}})
+	ctx := context.Background()
+	later := time.Now().Add(time.Hour)
+
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "A1", EffectiveAt: later})
+	hold, err := k.Engine.RequestException(ctx, engine.ExceptionRequest{CaseID: c.ID, Kind: "legal_hold", Requester: "H1", Reason: "litigation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := approvalStatus(t, k, hold.ID); !slices.Equal(v.Approvers, []string{"L1", "L2"}) {
+		t.Fatalf("approvers of the legal step: %v", v.Approvers)
+	}
+	for _, who := range []string{"L1", "L2"} {
+		if err := decide(k, hold.ID, who, true, ""); err != nil {
+			t.Fatalf("%s deciding: %v", who, err)
+		}
+	}
+	if v := approvalStatus(t, k, hold.ID); v.Status != store.ApprovalApproved {
+		t.Fatalf("legal hold is %s after both members of the Slack group approved", v.Status)
+	}
+	if _, ok := asked.Load("slack:SLEGAL"); !ok {
+		t.Fatal("the hook was never asked about slack:SLEGAL")
+	}
+
+	// L2 leaves the Slack user group: the hook stops listing them.
+	c2 := open(t, k, engine.Request{EmployeeID: "E4", Requester: "A1", EffectiveAt: later})
+	hold2, err := k.Engine.RequestException(ctx, engine.ExceptionRequest{CaseID: c2.ID, Kind: "legal_hold", Requester: "H1", Reason: "litigation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legal.Store(&[]string{"L1"})
+	if err := decide(k, hold2.ID, "L2", true, ""); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Fatalf("L2 deciding after leaving the group: %v, want ErrNotAllowed", err)
+	}
+	if err := decide(k, hold2.ID, "L1", true, ""); err != nil {
+		t.Fatalf("L1 deciding: %v", err)
+	}
+	if v := approvalStatus(t, k, hold2.ID); v.Status != store.ApprovalApproved {
+		t.Fatalf("legal hold is %s; with L1 the only member, L1's approval completes the all-of step", v.Status)
+	}
 }

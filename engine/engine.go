@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -122,8 +123,17 @@ type Options struct {
 	LookupTimeout time.Duration
 	// Observers are told about committed transitions.
 	Observers []Observer
-	// ApproverGroups resolve group:NAME approver references (HR ids).
+	// ApproverGroups resolve group:NAME approver references. Each entry is
+	// an HR id, or a reference of the form PLATFORM:ID (e.g. slack:S0123ABCD,
+	// a Slack user group) that GroupMembers expands.
 	ApproverGroups map[string][]string
+	// GroupMembers expands an ApproverGroups entry of the form PLATFORM:ID
+	// to the HR ids it stands for now; plain entries are HR ids and are
+	// used as they are. It is called inside database transactions (when
+	// someone decides, an approval is shown, a batch is decided or an
+	// action's buttons are used), so it must not block: answer from a
+	// cache. Nil means such entries have no members.
+	GroupMembers func(entry string) []string
 	// Owners maps connector instances to their owning team (escalation
 	// level target "owner").
 	Owners map[string]string
@@ -150,6 +160,7 @@ type Engine struct {
 	lookupT time.Duration
 	obs     []Observer
 	groups  map[string][]string
+	expand  func(entry string) []string
 	owners  map[string]string
 	secChan string
 	officer []string
@@ -165,7 +176,7 @@ func New(o Options) (*Engine, error) {
 		gate: o.Gate, now: o.Now, log: o.Log, metrics: o.Metrics,
 		admins: map[string]bool{}, hrRoles: map[string]bool{},
 		lease: o.Lease, lookupT: o.LookupTimeout, obs: o.Observers,
-		groups: o.ApproverGroups, owners: o.Owners, secChan: o.SecurityChannel, officer: o.SecurityOfficers,
+		groups: o.ApproverGroups, expand: o.GroupMembers, owners: o.Owners, secChan: o.SecurityChannel, officer: o.SecurityOfficers,
 	}
 	e.policy.Store(o.Policy)
 	if e.gate == nil {
@@ -285,4 +296,20 @@ func (e *Engine) tx(ctx context.Context, fn func(tx *gorm.DB, au *auditBuf) erro
 		_, err := store.AppendAudit(tx, au.entries...)
 		return err
 	})
+}
+
+// members returns the HR ids of approver group name as of now: its plain
+// entries, and what GroupMembers makes of its PLATFORM:ID entries.
+func (e *Engine) members(name string) []string {
+	var ids []string
+	for _, entry := range e.groups[name] {
+		if !strings.Contains(entry, ":") {
+			ids = append(ids, entry)
+			continue
+		}
+		if e.expand != nil {
+			ids = append(ids, e.expand(entry)...)
+		}
+	}
+	return ids
 }

@@ -114,7 +114,7 @@ func (e *Engine) MayOperate(ctx context.Context, actor string, a *store.Action) 
 	if e.admins[actor] {
 		return true
 	}
-	if o := e.owners[a.Connector]; o != "" && slices.Contains(e.groups[strings.TrimPrefix(o, "channel:")], actor) {
+	if o := e.owners[a.Connector]; o != "" && slices.Contains(e.members(strings.TrimPrefix(o, "channel:")), actor) {
 		return true
 	}
 	who, err := e.dir.ByID(ctx, actor)

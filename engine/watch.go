@@ -216,7 +216,7 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 	}
 	allowed := false
 	for _, r := range g.Approvers {
-		if (strings.HasPrefix(r, "user:") && r[5:] == approver) || (strings.HasPrefix(r, "group:") && slices.Contains(e.groups[r[6:]], approver)) {
+		if (strings.HasPrefix(r, "user:") && r[5:] == approver) || (strings.HasPrefix(r, "group:") && slices.Contains(e.members(r[6:]), approver)) {
 			allowed = true
 		}
 	}

@@ -26,6 +26,16 @@ var schemaSQL = []string{
 	// The recovery sweep looks for queued or running actions whose lease
 	// has run out.
 	`CREATE INDEX IF NOT EXISTS idx_actions_status_lease ON actions (status, lease_until)`,
+	// A case has at most one parent message (status card, DM card) per
+	// platform and channel, so concurrent notifiers claim it before posting
+	// (ClaimChatMessage). Thread replies, alerts and approval cards share
+	// the table and may repeat. Before the index existed two processes could
+	// both post a card: keep the first ref of each (the later duplicate
+	// message stays in the chat, no longer updated).
+	`DELETE FROM chat_messages WHERE kind IN ('status', 'dm') AND EXISTS (SELECT 1 FROM chat_messages o
+		WHERE o.case_id = chat_messages.case_id AND o.platform = chat_messages.platform AND o.channel = chat_messages.channel
+		AND o.kind = chat_messages.kind AND o.id < chat_messages.id)`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS idx_chat_messages_parent ON chat_messages (case_id, platform, channel, kind) WHERE kind IN ('status', 'dm')`,
 }
 
 // Migrate brings the schema up to date: gorm's AutoMigrate of AllModels,

@@ -222,8 +222,11 @@ type ChatMessage struct {
 	CaseID   int64  `gorm:"not null;index"`
 	Platform string `gorm:"size:16;not null"` // slack, teams
 	Channel  string `gorm:"size:128;not null"`
-	TS       string `gorm:"size:64;not null"`
-	// Kind is "status" for a case's card, "thread" for replies, "dm".
+	// TS is empty while the row is only a claim (ClaimChatMessage).
+	TS string `gorm:"size:64;not null"`
+	// Kind is ChatKindStatus for a case's card, ChatKindDM for the card in a
+	// DM (both unique per case, platform and channel: see migrate.go),
+	// "thread" for replies, and others a front end defines.
 	Kind      string `gorm:"size:32;not null"`
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -39,6 +39,10 @@ type Options struct {
 	// NoRedis builds without a queue (plan, audit, migrate): dispatching
 	// then fails, which those commands never do.
 	NoRedis bool
+	// GroupMembers expands approver_groups entries that name a chat
+	// platform's user group (engine.Options.GroupMembers); the Slack front
+	// end's App.GroupMembers. Nil: such entries have no members.
+	GroupMembers func(entry string) []string
 	// Store, when set, is used instead of opening the configured database
 	// (tests share one fresh database between apps). Close leaves it open.
 	Store *store.Store
@@ -123,7 +127,7 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 		Dispatcher: disp, Gate: gate, Now: o.Now, Log: o.Log.WithField("component", "engine"),
 		Metrics: engine.NewMetrics(a.Metrics, a.Store), Admins: svc.Admins, HRRoles: svc.HRRoles,
 		Lease: svc.Workers.Lease.D(), Observers: append([]engine.Observer{engine.LogObserver{Log: o.Log.WithField("component", "notify")}}, o.Observers...),
-		ApproverGroups: svc.ApproverGroups, Owners: owners(svc), SecurityChannel: svc.Alerts.SecurityChannel, SecurityOfficers: svc.Alerts.SecurityOfficers,
+		ApproverGroups: svc.ApproverGroups, GroupMembers: o.GroupMembers, Owners: owners(svc), SecurityChannel: svc.Alerts.SecurityChannel, SecurityOfficers: svc.Alerts.SecurityOfficers,
 	})
 	if err != nil {
 		return a, err

@@ -140,6 +140,11 @@ type Options struct {
 	Store *store.Store
 	// RedisAddr reuses a Redis address (two apps on one queue).
 	RedisAddr string
+	// ApproverGroups replaces the service file's approver_groups (a YAML
+	// flow mapping); default {hr: [H1, H2, M1], legal: [L1, L2], security: [S1]}.
+	ApproverGroups string
+	// GroupMembers is passed to the engine (app.Options.GroupMembers).
+	GroupMembers func(entry string) []string
 }
 
 // Kit is a built test Kinetic.
@@ -160,6 +165,9 @@ func New(t testing.TB, o Options) *Kit {
 	}
 	if o.Policy == "" {
 		o.Policy = Policy
+	}
+	if o.ApproverGroups == "" {
+		o.ApproverGroups = "{hr: [H1, H2, M1], legal: [L1, L2], security: [S1]}"
 	}
 	st := o.Store
 	if st == nil {
@@ -182,12 +190,12 @@ redis: {addr: "%s", db: %d}
 directory: {file: directory.json}
 policy: policy.yaml
 admins: [A1]
-approver_groups: {hr: [H1, H2, M1], legal: [L1, L2], security: [S1]}
+approver_groups: %s
 alerts: {security_channel: security-alerts, security_officers: [S1]}
 workers: {concurrency: 8, lease: %s, sweep_interval: %s}
 log: {level: warn, format: text}
 connectors:
-%s`, filepath.Join(dir, "unused.db"), addr, db, o.Lease, o.SweepInterval, conns.String())
+%s`, filepath.Join(dir, "unused.db"), addr, db, o.ApproverGroups, o.Lease, o.SweepInterval, conns.String())
 	write(t, dir, "kinetic.yaml", svc)
 	write(t, dir, "policy.yaml", o.Policy)
 	write(t, dir, "directory.json", Directory)
@@ -198,7 +206,7 @@ connectors:
 	l := logrus.New()
 	l.Out = testWriter{t}
 	l.Level = logrus.WarnLevel
-	a, err := app.Build(context.Background(), cfg, app.Options{Log: logrus.NewEntry(l), Now: o.Now, Observers: o.Observers, Store: st})
+	a, err := app.Build(context.Background(), cfg, app.Options{Log: logrus.NewEntry(l), Now: o.Now, Observers: o.Observers, Store: st, GroupMembers: o.GroupMembers})
 	if err != nil {
 		t.Fatalf("building the test app: %v", err)
 	}

@@ -60,6 +60,10 @@ type Options struct {
 	// 10 and 10s.
 	BatchThreshold int
 	BatchWindow    time.Duration
+	// GroupRefresh is how often the members of the Slack user groups named
+	// by approver groups (slack:ID entries, see GroupMembers) are fetched
+	// again; default 1 minute.
+	GroupRefresh time.Duration
 }
 
 // App is the Slack front end. It implements slackbot.Handlers and
@@ -77,7 +81,8 @@ type App struct {
 	st  *store.Store
 	ppl *people
 
-	n *notifier
+	n      *notifier
+	groups *userGroups
 
 	plansMu sync.Mutex
 	plans   map[int64]*engine.Plan // plans shown for confirmation, by case
@@ -111,6 +116,9 @@ func New(o Options) (*App, error) {
 	if o.BatchWindow <= 0 {
 		o.BatchWindow = 10 * time.Second
 	}
+	if o.GroupRefresh <= 0 {
+		o.GroupRefresh = time.Minute
+	}
 	a := &App{
 		cfg:     *o.Config,
 		api:     slack.New(o.Config.BotToken.Value(), slack.OptionAPIURL(o.Config.EffectiveAPIURL())),
@@ -122,6 +130,7 @@ func New(o Options) (*App, error) {
 	}
 	a.ppl = &people{api: a.api, ttl: o.PeopleTTL, now: o.Now}
 	a.n = newNotifier(a, o.BatchThreshold, o.BatchWindow)
+	a.groups = newUserGroups(a, o.GroupRefresh)
 	if o.Engine != nil {
 		a.Bind(o.Engine, o.Directory)
 	}
@@ -135,19 +144,25 @@ func (a *App) Bind(eng *engine.Engine, dir directory.Directory) {
 	a.ppl.dir = dir
 }
 
-// Start runs the notifier until ctx ends; events observed before Start are
-// kept and handled then. The returned function waits for it to stop.
+// Start runs the notifier and the Slack user group refresher (see
+// GroupMembers) until ctx ends; events observed before Start are kept and
+// handled then. The returned function waits for them to stop.
 func (a *App) Start(ctx context.Context) (wait func()) {
 	if a.eng == nil {
 		panic("slackapp: Start before Bind")
 	}
-	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		a.n.run(ctx)
 	}()
+	go func() {
+		defer wg.Done()
+		a.groups.run(ctx)
+	}()
 	return func() {
-		<-done
+		wg.Wait()
 		a.bg.Wait()
 	}
 }
@@ -244,7 +259,8 @@ func (a *App) takePlan(id int64) *engine.Plan {
 // Scopes are the bot token scopes this package needs, one per kind of Web
 // API call it makes: commands (/offboard), chat:write (chat.postMessage,
 // chat.update, chat.postEphemeral), im:write (conversations.open for DMs),
-// users:read (users.info) and users:read.email (profile emails,
-// users.lookupByEmail). deployments/slack/manifest.yaml lists exactly these
-// (a test checks it).
-var Scopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email"}
+// users:read (users.info), users:read.email (profile emails,
+// users.lookupByEmail) and usergroups:read (usergroups.users.list, for
+// approver groups that are Slack user groups). deployments/slack/manifest.yaml
+// lists exactly these (a test checks it).
+var Scopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read"}

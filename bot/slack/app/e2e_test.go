@@ -59,6 +59,13 @@ type env struct {
 
 func newEnv(t *testing.T, mods ...func(*slackapp.Options)) *env {
 	t.Helper()
+	return newEnvKit(t, nil, mods...)
+}
+
+// newEnvKit is newEnv with kitMod tuning the test Kinetic (it may use the
+// App, which exists but is not started yet).
+func newEnvKit(t *testing.T, kitMod func(*testkit.Options, *slackapp.App), mods ...func(*slackapp.Options)) *env {
+	t.Helper()
 	fake := slacktest.NewServer(t)
 	for id, u := range slackUsers {
 		fake.AddUser(id, u[0], u[1])
@@ -81,7 +88,11 @@ func newEnv(t *testing.T, mods ...func(*slackapp.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kit := testkit.New(t, testkit.Options{RedisDB: 12, Policy: testkit.ApprovalPolicy, Observers: []engine.Observer{sa}})
+	ko := testkit.Options{RedisDB: 12, Policy: testkit.ApprovalPolicy, Observers: []engine.Observer{sa}}
+	if kitMod != nil {
+		kitMod(&ko, sa)
+	}
+	kit := testkit.New(t, ko)
 	sa.Bind(kit.Engine, kit.Directory)
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := sa.Start(ctx)

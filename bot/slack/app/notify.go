@@ -17,16 +17,31 @@ import (
 
 // Kinds of store.ChatMessage the notifier records.
 const (
-	kindStatus = "status" // the case's parent message in the offboarding channel
-	kindDM     = "dm"     // the same card in the manager's or HR partner's DM
-	kindThread = "thread" // a reply in the case's thread
-	kindBatch  = "batch"  // the case is listed in an HR batch summary at (channel, ts)
-	kindAlert  = "alert"  // an alert about the case in the alerts channel
+	kindStatus = store.ChatKindStatus // the case's parent message in the offboarding channel
+	kindDM     = store.ChatKindDM     // the same card in the manager's or HR partner's DM
+	kindThread = "thread"             // a reply in the case's thread
+	kindBatch  = "batch"              // the case is listed in an HR batch summary at (channel, ts)
+	kindAlert  = "alert"              // an alert about the case in the alerts channel
 	// kindFailPrefix+action id: the failure reply of an action, updated
 	// when the action changes; kindApprovalPrefix+approval id: an approval
 	// card DMed to an approver.
 	kindFailPrefix     = "fail:"
 	kindApprovalPrefix = "approval:"
+)
+
+// Parent messages (kindStatus, kindDM) are claimed before they are posted
+// (store.ClaimChatMessage), so when several processes (kinetic serve and
+// workers) notice a case at once only one posts each card. A claim still
+// unposted after claimStale was left by a process that died before posting
+// and is taken over; posting under a claim is bounded by claimPostTimeout,
+// well under it. A process that lost a claim waits (polling every
+// claimPoll, at most claimStale+claimPostTimeout, on the notifier
+// goroutine) for the winner's message before it threads a reply under it
+// or updates it.
+const (
+	claimStale       = 30 * time.Second
+	claimPostTimeout = 20 * time.Second
+	claimPoll        = 100 * time.Millisecond
 )
 
 // notifier turns engine events into Slack messages. Observe only appends to
@@ -45,6 +60,7 @@ type notifier struct {
 
 	// Owned by the run goroutine.
 	lastUpd map[string]time.Time // channel → last chat.update
+	posted  map[int64]bool       // parent refs posted by this process since the last flush of their case
 
 	// HR batch rule (see Options.BatchThreshold).
 	threshold int
@@ -61,7 +77,7 @@ type hrBatch struct {
 
 func newNotifier(a *App, threshold int, window time.Duration) *notifier {
 	return &notifier{a: a, wake: make(chan struct{}, 1), dirty: map[int64]bool{},
-		lastUpd: map[string]time.Time{}, threshold: threshold, window: window}
+		lastUpd: map[string]time.Time{}, posted: map[int64]bool{}, threshold: threshold, window: window}
 }
 
 // observe queues ev; it never blocks on Slack.
@@ -185,12 +201,21 @@ func (n *notifier) opened(ctx context.Context, ev engine.Event) {
 // channel and in DMs to the manager and HR partner. Refs are loaded from
 // the database, so a restart continues the same messages. A case awaiting
 // its requester's confirmation, or one cancelled before it was confirmed,
-// gets none; nor does a case listed in an HR batch summary.
+// gets none; nor does a case listed in an HR batch summary. Each card is
+// claimed before it is posted (see claimStale); cards another process has
+// claimed but not posted yet are waited for, and taken over if that
+// process gave up or died. Only posted messages are returned.
 func (n *notifier) parents(ctx context.Context, c *store.Case, create bool) []store.ChatMessage {
 	a := n.a
 	ms := a.messages(ctx, c.ID, kindStatus, kindDM, kindBatch)
-	if len(ms) > 0 || !create || c.Status == store.CaseAwaitingConfirmation {
-		return onlyCards(ms)
+	if len(ms) > 0 {
+		if create && !hasKind(ms, kindBatch) && !allPosted(ms) {
+			ms = n.settle(ctx, c, ms)
+		}
+		return postedOnly(onlyCards(ms))
+	}
+	if !create || c.Status == store.CaseAwaitingConfirmation {
+		return nil
 	}
 	if c.Status == store.CaseCancelled && c.StartedAt == nil {
 		return nil
@@ -198,11 +223,7 @@ func (n *notifier) parents(ctx context.Context, c *store.Case, create bool) []st
 	bs, text := n.card(ctx, c)
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)}
 	if ch := a.cfg.OffboardingChannel; ch != "" {
-		if ch, ts, err := a.api.PostMessageContext(ctx, ch, opts...); err != nil {
-			a.log.WithError(err).WithField("case", c.ID).Warn("posting the case status message failed")
-		} else {
-			a.record(ctx, c.ID, ch, ts, kindStatus)
-		}
+		_, _ = n.postParent(ctx, c.ID, ch, kindStatus, opts)
 	}
 	emp, _ := a.ppl.dir.ByID(ctx, c.EmployeeID)
 	if emp != nil {
@@ -212,16 +233,138 @@ func (n *notifier) parents(ctx context.Context, c *store.Case, create bool) []st
 				continue
 			}
 			seen[hrID] = true
-			if sid := a.ppl.slackID(ctx, hrID); sid != "" {
-				if ch, ts, err := a.dm(ctx, sid, opts...); err != nil {
-					a.log.WithError(err).WithField("case", c.ID).Warn("DMing the case status failed")
-				} else {
-					a.record(ctx, c.ID, ch, ts, kindDM)
+			sid := a.ppl.slackID(ctx, hrID)
+			if sid == "" {
+				continue
+			}
+			ch, _, _, err := a.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{sid}})
+			if err != nil {
+				a.log.WithError(err).WithField("case", c.ID).Warn("DMing the case status failed")
+				continue
+			}
+			_, _ = n.postParent(ctx, c.ID, ch.ID, kindDM, opts)
+		}
+	}
+	ms = a.messages(ctx, c.ID, kindStatus, kindDM)
+	if !allPosted(ms) {
+		ms = n.settle(ctx, c, ms)
+	}
+	return postedOnly(ms)
+}
+
+// postParent claims the parent card (kind) of case caseID in channel and,
+// if this process won the claim, posts it and records its ts. It reports
+// whether it won the claim; when it did not, m is the row of the process
+// that holds it.
+func (n *notifier) postParent(ctx context.Context, caseID int64, channel, kind string, opts []slack.MsgOption) (m store.ChatMessage, claimed bool) {
+	a := n.a
+	log := a.log.WithFields(map[string]any{"case": caseID, "channel": channel, "kind": kind})
+	m, won, err := a.st.ClaimChatMessage(ctx, store.ChatMessage{CaseID: caseID, Platform: Platform, Channel: channel, Kind: kind}, a.now(), claimStale)
+	if err != nil {
+		log.WithError(err).Error("claiming a case status message failed")
+		return m, true // not another process's: do not wait for it
+	}
+	if !won {
+		return m, false // another process posts it
+	}
+	pctx, cancel := context.WithTimeout(ctx, claimPostTimeout)
+	_, ts, err := a.api.PostMessageContext(pctx, channel, opts...)
+	cancel()
+	if err != nil {
+		log.WithError(err).Warn("posting the case status message failed")
+		if err := a.st.ReleaseChatMessage(context.WithoutCancel(ctx), m.ID); err != nil {
+			log.WithError(err).Error("releasing a case status message claim failed")
+		}
+		return m, true
+	}
+	if err := a.st.FillChatMessage(context.WithoutCancel(ctx), m.ID, ts, a.now()); err != nil {
+		// Taken over as stale while we posted: the other process's message
+		// is the one kept; ours stays in Slack, not updated.
+		log.WithError(err).WithField("ts", ts).Error("recording a posted case status message failed")
+		return m, true
+	}
+	n.posted[m.ID] = true
+	return m, true
+}
+
+// settle waits for the unposted parent claims among ms (another process is
+// posting them) to be posted, at most claimStale; a claim released or gone
+// stale meanwhile is claimed and posted here. It returns the case's parent
+// refs as they are then.
+func (n *notifier) settle(ctx context.Context, c *store.Case, ms []store.ChatMessage) []store.ChatMessage {
+	a := n.a
+	open := map[int64]store.ChatMessage{}
+	for _, m := range ms {
+		if m.TS == "" && (m.Kind == kindStatus || m.Kind == kindDM) {
+			open[m.ID] = m
+		}
+	}
+	var opts []slack.MsgOption
+	deadline := time.Now().Add(claimStale + claimPostTimeout)
+	for len(open) > 0 {
+		for id, m := range open {
+			var cur store.ChatMessage
+			err := a.st.DB.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&cur).Error
+			switch {
+			case err != nil:
+				if ctx.Err() != nil {
+					return a.messages(ctx, c.ID, kindStatus, kindDM)
+				}
+				continue
+			case cur.ID != 0 && cur.TS != "":
+				delete(open, id) // posted by its claimer
+			case cur.ID == 0 || !cur.UpdatedAt.After(a.now().Add(-claimStale)):
+				// Released, or abandoned: post it here (unless someone else
+				// claims it first).
+				if opts == nil {
+					bs, text := n.card(ctx, c)
+					opts = []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)}
+				}
+				delete(open, id)
+				if held, claimed := n.postParent(ctx, c.ID, m.Channel, m.Kind, opts); !claimed && held.TS == "" {
+					open[held.ID] = held // another process just claimed it: wait for that
 				}
 			}
 		}
+		if len(open) == 0 || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return a.messages(ctx, c.ID, kindStatus, kindDM)
+		case <-time.After(claimPoll):
+		}
 	}
-	return onlyCards(a.messages(ctx, c.ID, kindStatus, kindDM))
+	return a.messages(ctx, c.ID, kindStatus, kindDM, kindBatch)
+}
+
+func hasKind(ms []store.ChatMessage, kind string) bool {
+	for _, m := range ms {
+		if m.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func allPosted(ms []store.ChatMessage) bool {
+	for _, m := range ms {
+		if m.TS == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// postedOnly drops claims not posted (yet).
+func postedOnly(ms []store.ChatMessage) []store.ChatMessage {
+	out := ms[:0:0]
+	for _, m := range ms {
+		if m.TS != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func onlyCards(ms []store.ChatMessage) []store.ChatMessage {
@@ -259,15 +402,15 @@ func (n *notifier) flush(ctx context.Context) {
 		n.mu.Lock()
 		delete(n.dirty, id) // events after this point mark it again
 		n.mu.Unlock()
-		before := len(a.messages(ctx, id, kindStatus, kindDM))
 		ms := n.parents(ctx, c, true)
-		if before == 0 {
-			continue // just posted from the current state
-		}
 		bs, text := n.card(ctx, c)
 		now := time.Now()
 		pending := false
 		for _, m := range ms {
+			if n.posted[m.ID] {
+				delete(n.posted, m.ID)
+				continue // just posted by this process from the current state
+			}
 			if now.Sub(n.lastUpd[m.Channel]) < a.updIntv {
 				pending = true
 				continue

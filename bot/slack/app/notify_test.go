@@ -29,6 +29,14 @@ func TestHRBatchGetsOneSummary(t *testing.T) {
 	e.fake.WaitFor(t, "chat.update", func(c slacktest.Call) bool {
 		return c.Channel == offboarding && strings.Contains(c.Text, "Batch of 2")
 	}, wait)
+	// The batch summary can be updated before the second case's card is
+	// posted (cards are posted when the notifier flushes, after it handled
+	// every queued event).
+	for _, name := range []string{"Erin Employee", "Carl Contractor"} {
+		e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool {
+			return c.Channel == offboarding && strings.HasPrefix(c.Text, "Offboarding "+name)
+		}, wait)
+	}
 	var cards, summaries int
 	for _, c := range e.fake.Calls("chat.postMessage") {
 		switch {

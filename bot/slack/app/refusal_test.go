@@ -182,11 +182,11 @@ func TestFailedActionRetryAndCancelBeforeEffective(t *testing.T) {
 	e.fake.WaitFor(t, "chat.postEphemeral", func(c slacktest.Call) bool {
 		return c.Params.Get("user") == "UMIA" && strings.Contains(c.Text, "refused")
 	}, wait)
-	// Escalate now on a failed (final) action: the engine declines, and
-	// the clicker is told why.
+	// Escalate now on a failed revocation: it escalates (a failed
+	// revocation is still an open door), and the clicker is told.
 	e.interact(click("UHAL", offboarding, failed.TS, blocks.ActionEscalateNow, blocks.ActionValue(act.ID)))
 	e.fake.WaitFor(t, "chat.postEphemeral", func(c slacktest.Call) bool {
-		return c.Params.Get("user") == "UHAL" && strings.Contains(c.Text, "already failed")
+		return c.Params.Get("user") == "UHAL" && strings.Contains(c.Text, "Escalated")
 	}, wait)
 	// Skip opens the reason modal; the engine refuses to skip a critical
 	// revocation, and the refusal comes back as a modal error.

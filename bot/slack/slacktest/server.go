@@ -144,6 +144,14 @@ func (s *Server) AddGroup(id string, members ...string) {
 	s.groups[id] = append([]string(nil), members...)
 }
 
+// RemoveGroup deletes a user group: usergroups.users.list then answers
+// no_such_subteam.
+func (s *Server) RemoveGroup(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.groups, id)
+}
+
 // SetRateLimit limits method to n calls per second (a fixed one-second
 // window); calls over it get HTTP 429 with Retry-After: 1 and
 // {"ok":false,"error":"ratelimited"}, as Slack answers. n <= 0 removes the
