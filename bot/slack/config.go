@@ -3,9 +3,9 @@ package slackbot
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -97,14 +97,10 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.APIURL != "" {
-		u, err := url.Parse(strings.TrimSpace(c.APIURL))
-		switch {
-		case err != nil:
-			add("api_url is not a URL: %v", err)
-		case u.Scheme != "https" && u.Scheme != "http" || u.Host == "":
-			add("api_url %q must be an absolute http(s) URL such as %s", c.APIURL, DefaultAPIURL)
-		case u.User != nil:
-			add("api_url must not carry credentials")
+		// Messages never repeat the URL: its user info may hold a token.
+		if _, err := connectors.CheckURLForm("api_url", c.APIURL, connectors.URLForm{
+			CredentialsHint: "credentials come from the tokens"}); err != nil {
+			add("%v (e.g. %s)", err, DefaultAPIURL)
 		}
 	}
 	for _, ch := range []struct{ key, v string }{

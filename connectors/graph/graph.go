@@ -42,7 +42,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -209,21 +208,13 @@ func checkBaseURL(raw string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !connectors.IsLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("must use https (http is accepted only for localhost): %s://%s/", u.Scheme, u.Host)
 		}
 	default:
 		return fmt.Errorf("scheme %q is not allowed (use https)", u.Scheme)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Option adjusts a Connector at construction.

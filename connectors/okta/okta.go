@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -183,44 +182,21 @@ func (c Config) BaseURL() string {
 	return strings.TrimRight(strings.TrimSpace(c.OrgURL), "/")
 }
 
-// checkOrgURL checks the shape of an org URL; messages never repeat user
-// info.
+// checkOrgURL checks the shape of an org URL (connectors.CheckURLForm, https
+// except on loopback) and that it is the org URL alone; messages never
+// repeat user info.
 func checkOrgURL(raw string) error {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Opaque != "" {
-		return errors.New("not a valid URL (want e.g. https://example.okta.com)")
+	u, err := connectors.CheckURLForm("org_url", raw, connectors.URLForm{HTTPSOnly: true})
+	if err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "org_url "))
 	}
-	if u.User != nil {
-		return errors.New("must not contain user info")
-	}
-	host := u.Hostname()
-	if host == "" {
-		return errors.New("has no host (want e.g. https://example.okta.com)")
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !isLocal(host) {
-			return fmt.Errorf("must use https (http is accepted only for localhost and loopback addresses)")
-		}
-	default:
-		return fmt.Errorf("scheme %q is not allowed (use https)", u.Scheme)
-	}
-	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+	if strings.Trim(u.Path, "/") != "" {
 		return fmt.Errorf("must be the org URL alone, without path or query (e.g. %s://%s)", u.Scheme, u.Host)
 	}
-	if first, _, _ := strings.Cut(host, "."); strings.HasSuffix(first, "-admin") {
-		return fmt.Errorf("%s is the Admin Console host; use the org URL without -admin", host)
+	if first, _, _ := strings.Cut(u.Hostname(), "."); strings.HasSuffix(first, "-admin") {
+		return fmt.Errorf("%s is the Admin Console host; use the org URL without -admin", u.Hostname())
 	}
 	return nil
-}
-
-func isLocal(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Operations returns the operations an instance with this configuration

@@ -156,31 +156,9 @@ func (c Config) OperationList() []connectors.Operation {
 // without user info, query or fragment. It does not apply the outbound URL
 // policy.
 func ValidateBaseURL(raw string) error {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return errors.New("base_url is required (e.g. https://badges.corp.example/api/v2)")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Opaque != "" {
-		// url.Error repeats the URL, which may hold a password.
-		return errors.New("base_url is not a valid absolute URL (e.g. https://badges.corp.example/api/v2)")
-	}
-	switch u.Scheme {
-	case "http", "https":
-	default:
-		return fmt.Errorf("base_url must use http or https (got scheme %q)", u.Scheme)
-	}
-	switch {
-	case u.Host == "":
-		return errors.New("base_url has no host")
-	case u.User != nil:
-		return errors.New("base_url must not carry user info: put credentials in auth")
-	case u.RawQuery != "" || u.ForceQuery:
-		return errors.New("base_url must not have a query: put query parameters in the path templates")
-	case u.Fragment != "":
-		return errors.New("base_url must not have a fragment")
-	}
-	return nil
+	_, err := connectors.CheckURLForm("base_url", raw, connectors.URLForm{
+		CredentialsHint: "put credentials in auth", QueryHint: "put query parameters in the path templates"})
+	return err
 }
 
 var methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}

@@ -170,36 +170,12 @@ func SafeURL(raw string) string {
 	return u.Scheme + "://" + u.Host + u.EscapedPath()
 }
 
-// ValidateURL checks the form of a configured URL: absolute http(s) with a
-// host, without user info (credentials belong in secrets) or fragment;
-// with allowQuery false, without a query either. what names it in messages
-// ("base_url"). It does not apply the outbound URL policy.
+// ValidateURL checks the form of a configured URL (connectors.CheckURLForm):
+// absolute http(s) with a host, without user info (credentials belong in
+// secrets) or fragment; with allowQuery false, without a query either. what
+// names it in messages ("base_url"). It does not apply the outbound URL
+// policy.
 func ValidateURL(what, raw string, allowQuery bool) error {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return fmt.Errorf("%s is required", what)
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Opaque != "" {
-		// url.Error repeats the URL, which may hold a password.
-		return fmt.Errorf("%s is not a valid absolute URL", what)
-	}
-	switch u.Scheme {
-	case "http", "https":
-	case "":
-		return fmt.Errorf("%s has no scheme: write it as https://HOST/…", what)
-	default:
-		return fmt.Errorf("%s must use http or https (got scheme %q)", what, u.Scheme)
-	}
-	switch {
-	case u.Host == "":
-		return fmt.Errorf("%s has no host", what)
-	case u.User != nil:
-		return fmt.Errorf("%s must not carry user info: credentials go in their secret", what)
-	case !allowQuery && (u.RawQuery != "" || u.ForceQuery):
-		return fmt.Errorf("%s must not have a query", what)
-	case u.Fragment != "":
-		return fmt.Errorf("%s must not have a fragment", what)
-	}
-	return nil
+	_, err := connectors.CheckURLForm(what, raw, connectors.URLForm{AllowQuery: allowQuery, CredentialsHint: "credentials go in their secret"})
+	return err
 }

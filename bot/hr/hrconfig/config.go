@@ -11,12 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -472,34 +472,11 @@ func validHeaderName(h string) bool {
 	return http.CanonicalHeaderKey(h) != ""
 }
 
-// checkURL checks a URL's form: absolute http(s), a host, no user info or
-// fragment, and a query only where allowed. Messages never repeat the URL
-// (a query may hold a credential).
+// checkURL checks a URL's form (connectors.CheckURLForm); a query only
+// where allowed (a report URL carries its prompts).
 func checkURL(raw string, queryOK bool) error {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return errors.New("a URL is required")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Opaque != "" {
-		return errors.New("not a valid absolute URL")
-	}
-	switch u.Scheme {
-	case "http", "https":
-	default:
-		return fmt.Errorf("must use http or https (got scheme %q)", u.Scheme)
-	}
-	switch {
-	case u.Host == "":
-		return errors.New("the URL has no host")
-	case u.User != nil:
-		return errors.New("the URL must not carry user info: put credentials in their own keys")
-	case u.Fragment != "":
-		return errors.New("the URL must not have a fragment")
-	case !queryOK && (u.RawQuery != "" || u.ForceQuery):
-		return errors.New("the URL must not have a query")
-	}
-	return nil
+	_, err := connectors.CheckURLForm("the URL", raw, connectors.URLForm{AllowQuery: queryOK, CredentialsHint: "put credentials in their own keys"})
+	return err
 }
 
 // URLs returns every URL the pollers call that is written in the
