@@ -159,6 +159,7 @@ type Engine struct {
 	lease   time.Duration
 	lookupT time.Duration
 	obs     []Observer
+	snaps   snapCache
 	groups  map[string][]string
 	expand  func(entry string) []string
 	owners  map[string]string

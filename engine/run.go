@@ -14,7 +14,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kineticsec/kinetic/connectors"
-	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -473,20 +472,16 @@ func (e *Engine) call(ctx context.Context, in *connectors.Instance, a *store.Act
 // request builds the connector request from the action and the employee
 // snapshot taken when the case was opened.
 func (e *Engine) request(ctx context.Context, a *store.Action) (connectors.Request, error) {
-	var snap store.EmployeeSnapshot
-	if err := e.store.DB.WithContext(ctx).Where("case_id = ?", a.CaseID).First(&snap).Error; err != nil {
-		return connectors.Request{}, fmt.Errorf("loading employee snapshot: %w", err)
-	}
-	var emp directory.Employee
-	if err := json.Unmarshal([]byte(snap.Data), &emp); err != nil {
-		return connectors.Request{}, fmt.Errorf("decoding employee snapshot: %w", err)
+	emp, err := e.snapshot(e.store.DB.WithContext(ctx), a.CaseID)
+	if err != nil {
+		return connectors.Request{}, err
 	}
 	params := map[string]string{}
 	if a.Params != "" {
 		_ = json.Unmarshal([]byte(a.Params), &params)
 	}
 	return connectors.Request{
-		Operation: connectors.Operation(a.Operation), Subject: Subject(&emp), Account: a.TargetAccount,
+		Operation: connectors.Operation(a.Operation), Subject: Subject(emp), Account: a.TargetAccount,
 		Params: params, IdempotencyKey: fmt.Sprintf("kinetic-action-%d", a.ID),
 	}, nil
 }
