@@ -219,9 +219,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 		name, synopsis = "serve", "serve [--config FILE] [--addr HOST:PORT]"
 	}
 	fs, cfgPath := flags(name, synopsis, stderr)
-	addr := fs.String("addr", os.Getenv("KINETIC_HTTP_ADDR"), "listen address (default from config, 127.0.0.1:8080; env KINETIC_HTTP_ADDR)")
-	if !serve {
-		fs.Lookup("addr").Usage = "metrics and health listen address (default: none)"
+	var addr *string
+	if serve {
+		addr = fs.String("addr", os.Getenv("KINETIC_HTTP_ADDR"), "listen address (default from config, 127.0.0.1:8080; env KINETIC_HTTP_ADDR)")
+	} else {
+		// Not KINETIC_HTTP_ADDR: that is serve's address, and a worker started
+		// beside serve would take its port.
+		addr = fs.String("addr", os.Getenv("KINETIC_WORKER_ADDR"), "health and metrics listen address (default: none; env KINETIC_WORKER_ADDR)")
 	}
 	if err := parse(fs, args); err != nil {
 		return err
@@ -299,7 +303,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	if slackRoutes != nil {
 		routes = append(routes, slackRoutes)
 	}
-	h := bot.NewHandler(bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APITokens: tokens, Log: log, Routes: routes})
+	opts := bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APITokens: tokens, Log: log, Routes: routes}
+	if !serve {
+		// A worker answers probes and metrics only; the API, HR webhooks and
+		// chat front ends are served by kinetic serve.
+		opts = bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, Log: log, ProbesOnly: true}
+	}
+	h := bot.NewHandler(opts)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err

@@ -667,11 +667,24 @@ func TestWorker(t *testing.T) {
 	// with other packages' tests on a shared server.
 	mr := miniredis.RunT(t)
 	t.Setenv(configs.EnvRedisAddr, mr.Addr())
+	// serve's address in the environment is not the worker's: a worker
+	// started beside serve must not take serve's port.
+	serveAddr := freeAddr(t)
+	t.Setenv("KINETIC_HTTP_ADDR", serveAddr)
 	addr := freeAddr(t)
 	stop, done := background(t, "worker", "--addr", addr)
 	waitHTTP(t, "http://"+addr+"/readyz", done, stop)
 	if code, body := call(t, "GET", "http://"+addr+"/metrics", "", ""); code != 200 || !strings.Contains(string(body), "kinetic_queue_tasks") {
 		t.Errorf("worker /metrics: %d", code)
+	}
+	// Probes and metrics only: the API is serve's.
+	if code, _ := call(t, "POST", "http://"+addr+"/api/v1/cases", "", `{}`); code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		t.Errorf("worker serves the API: POST /api/v1/cases answered %d", code)
+	}
+	if ln, err := net.Listen("tcp", serveAddr); err != nil {
+		t.Errorf("the worker took serve's address %s: %v", serveAddr, err)
+	} else {
+		ln.Close()
 	}
 	stop().want(t, 0, "kinetic worker listening")
 }

@@ -37,6 +37,9 @@ type ServerOptions struct {
 	// /api/v1 routes answer 401 to everyone.
 	APITokens map[string]string
 	Log       *logrus.Entry
+	// ProbesOnly serves /healthz, /readyz and /metrics only (kinetic
+	// worker).
+	ProbesOnly bool
 	// Routes mount further front ends on the same mux (bot/hr's webhooks,
 	// chat front ends); each adds its own patterns.
 	Routes []func(*http.ServeMux)
@@ -64,6 +67,9 @@ func NewHandler(o ServerOptions) http.Handler {
 	})
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics, promhttp.HandlerOpts{}))
+	}
+	if o.ProbesOnly {
+		return mux
 	}
 	api := &api{o: o}
 	mux.HandleFunc("POST /api/v1/cases", api.auth(api.createCase))
