@@ -353,10 +353,7 @@ func (c *Config) BuildConnectors(dir *directory.File, log *logrus.Entry) (*conne
 			Timeout:     ci.Timeout.D(),
 		}
 		if rl := ci.RateLimit; rl != nil {
-			burst := rl.Burst
-			if burst == 0 {
-				burst = rl.Requests
-			}
+			burst := max(rl.Burst, 1)
 			in.RateLimit = connectors.RateLimit{Requests: rl.Requests, Per: rl.Per.D(), Burst: burst}
 		}
 		if err := reg.Add(in); err != nil {

@@ -227,7 +227,7 @@ func (s *Service) applyDefaults() {
 			ci.Timeout = Duration(DefaultConnectorTimeout)
 		}
 		if rl := ci.RateLimit; rl != nil && rl.Burst == 0 {
-			rl.Burst = rl.Requests
+			rl.Burst = 1
 		}
 	}
 }
@@ -397,7 +397,9 @@ func validateInstance(d *doc, name string, ci *ConnectorInstance) {
 			d.add(path+".rate_limit.per", "must be a positive duration (e.g. 1m)")
 		}
 		if rl.Burst < 0 {
-			d.add(path+".rate_limit.burst", "must not be negative (0 means requests)")
+			d.add(path+".rate_limit.burst", "must not be negative (0 means 1)")
+		} else if rl.Requests > 0 && rl.Burst >= rl.Requests {
+			d.add(path+".rate_limit.burst", "must be less than requests (%d): the burst comes out of the budget, so no window of per ever sees more than requests", rl.Requests)
 		}
 	}
 	if ci.Type == "" {

@@ -48,7 +48,7 @@ func TestExampleFilesLoad(t *testing.T) {
 		if s.Log.Format != "json" || s.Workers.Concurrency != 50 || s.Workers.Lease.D() != 30*time.Second {
 			t.Errorf("log/workers = %+v %+v", s.Log, s.Workers)
 		}
-		if len(s.Connectors) != 9 || s.Connectors["okta"].RateLimit.Burst != 600 || s.Connectors["m365"].RateLimit.Burst != 100 {
+		if len(s.Connectors) != 9 || s.Connectors["okta"].RateLimit.Burst != 1 || s.Connectors["m365"].RateLimit.Burst != 100 {
 			t.Errorf("connectors = %+v", s.Connectors)
 		}
 		if cfg.Policy == nil || cfg.Policy.Path != "policy.example.yaml" {
@@ -88,7 +88,7 @@ func TestExampleFilesLoad(t *testing.T) {
 			}
 		}
 		okta := s.Connectors["okta"]
-		if okta.Sandbox.RateLimit != 600 || *okta.RateLimit != (RateLimit{Requests: 600, Per: Duration(time.Minute), Burst: 600}) {
+		if okta.Sandbox.RateLimit != 600 || *okta.RateLimit != (RateLimit{Requests: 600, Per: Duration(time.Minute), Burst: 1}) {
 			t.Errorf("okta = %+v %+v", okta.RateLimit, okta.Sandbox)
 		}
 		data, _ := EmbeddedFile("policy.example.yaml")
@@ -232,7 +232,7 @@ func TestServiceDefaults(t *testing.T) {
 		t.Errorf("defaults not applied: %+v", svc)
 	}
 	ad := svc.Connectors["ad"]
-	if ad.Name != "ad" || ad.Timeout.D() != 30*time.Second || ad.RateLimit.Burst != 5 {
+	if ad.Name != "ad" || ad.Timeout.D() != 30*time.Second || ad.RateLimit.Burst != 1 {
 		t.Errorf("connector defaults not applied: %+v %+v", ad, ad.RateLimit)
 	}
 }
@@ -373,7 +373,7 @@ func TestBuildConnectors(t *testing.T) {
 		t.Fatalf("registry = %v", got)
 	}
 	okta, _ := reg.Get("okta")
-	if okta.Type != "sandbox" || okta.RateLimit != (connectors.RateLimit{Requests: 600, Per: time.Minute, Burst: 600}) ||
+	if okta.Type != "sandbox" || okta.RateLimit != (connectors.RateLimit{Requests: 600, Per: time.Minute, Burst: 1}) ||
 		okta.Timeout != 30*time.Second || !connectors.Supports(okta.Operations, connectors.OpDeactivateUser) {
 		t.Errorf("okta = %+v", okta)
 	}

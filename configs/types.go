@@ -180,7 +180,9 @@ type ConnectorInstance struct {
 	Name string `yaml:"-"`
 }
 
-// RateLimit is Requests per Per with bursts up to Burst.
+// RateLimit is at most Requests in any window of Per (how vendors count
+// "600 per minute"), Burst of them (default 1, less than Requests) at once.
+// Every call to the system — lookup, operation, read-back — is a request.
 type RateLimit struct {
 	Requests int      `yaml:"requests"`
 	Per      Duration `yaml:"per"`

@@ -15,7 +15,8 @@ type Type struct {
 }
 
 // RateLimit is a request budget shared by every worker process: at most
-// Requests per Per, with bursts up to Burst (default Requests).
+// Requests in any window of Per, Burst of them (default 1) at once. Every
+// call (Lookup, Do, Verify) is one request.
 type RateLimit struct {
 	Requests int
 	Per      time.Duration

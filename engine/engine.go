@@ -61,10 +61,17 @@ type Dispatcher interface {
 }
 
 // Gate enforces a connector instance's shared rate limit and concurrency
-// cap. Acquire either grants a slot (release must be called when the call
-// ends) or says how long to wait before trying again.
+// cap. Every call to a system (Lookup, Do, Verify) takes one request from
+// its rate limit.
 type Gate interface {
+	// Acquire takes a request for an action's Do and a concurrency slot: it
+	// either grants them (release must be called when the action's calls
+	// end) or says how long to wait before trying again.
 	Acquire(ctx context.Context, in *connectors.Instance) (release func(), wait time.Duration, err error)
+	// Take takes one more request for a further call (the read-back, a
+	// discovery lookup), waiting at most maxWait; false when none is free
+	// by then.
+	Take(ctx context.Context, in *connectors.Instance, maxWait time.Duration) (bool, error)
 }
 
 // Observer is told about transitions after they commit. Observe must be
@@ -268,6 +275,10 @@ type noGate struct{}
 
 func (noGate) Acquire(context.Context, *connectors.Instance) (func(), time.Duration, error) {
 	return func() {}, 0, nil
+}
+
+func (noGate) Take(context.Context, *connectors.Instance, time.Duration) (bool, error) {
+	return true, nil
 }
 
 type discard struct{}

@@ -268,6 +268,20 @@ func (e *Engine) discover(ctx context.Context, emp *directory.Employee, insts ma
 			lctx, cancel := context.WithTimeout(ctx, e.lookupT)
 			defer cancel()
 			d := Discovery{Connector: name}
+			// A lookup is a hint and takes a request from the system's
+			// rate limit only when one is free now: during a mass
+			// termination the budget goes to revocations, and the action
+			// finds the accounts itself when it runs.
+			if ok, err := e.gate.Take(lctx, in, 0); err != nil || !ok {
+				d.Error = "not looked up: " + name + "'s rate limit has no request free now; the action finds the accounts when it runs"
+				if err != nil {
+					d.Error = "not looked up: " + err.Error()
+				}
+				mu.Lock()
+				out[name] = d
+				mu.Unlock()
+				return
+			}
 			res, err := in.Connector.Lookup(lctx, subj)
 			if err != nil {
 				d.Error = err.Error()

@@ -456,6 +456,19 @@ func (e *Engine) call(ctx context.Context, in *connectors.Instance, a *store.Act
 	}
 	out := outcome{res: res}
 	if v, ok := in.Connector.(connectors.Verifier); ok {
+		// The read-back is a request too, and counts against the
+		// system's rate limit like the Do did.
+		wait := in.Timeout
+		if dl, ok := ctx.Deadline(); ok {
+			wait = time.Until(dl)
+		}
+		if ok, err := e.gate.Take(ctx, in, wait); err != nil || !ok {
+			if err == nil {
+				err = errors.New("no request free in the rate limit before the call's timeout")
+			}
+			return outcome{res: res, err: connectors.NewError(connectors.KindRateLimited, a.Connector, "verify",
+				fmt.Errorf("read-back: %w", err))}
+		}
 		ver, err := v.Verify(ctx, req)
 		if err != nil {
 			return outcome{res: res, err: fmt.Errorf("read-back verification: %w", err)}

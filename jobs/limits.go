@@ -53,31 +53,12 @@ end
 return 0
 `)
 
-// Acquire implements engine.Gate.
+// Acquire implements engine.Gate: one request from the rate limit (the
+// action's Do) and a concurrency slot.
 func (g *Gate) Acquire(ctx context.Context, in *connectors.Instance) (func(), time.Duration, error) {
 	deadline := time.Now().Add(g.MaxWait)
-	if rl := in.RateLimit; rl.Requests > 0 && rl.Per > 0 {
-		burst := rl.Burst
-		if burst <= 0 {
-			burst = rl.Requests
-		}
-		limit := redis_rate.Limit{Rate: rl.Requests, Period: rl.Per, Burst: burst}
-		for {
-			res, err := g.limiter.Allow(ctx, "kinetic:rate:"+in.Name, limit)
-			if err != nil {
-				return nil, 0, fmt.Errorf("rate limiter: %w", err)
-			}
-			if res.Allowed > 0 {
-				break
-			}
-			g.waits.WithLabelValues(in.Name, "rate").Inc()
-			if time.Now().Add(res.RetryAfter).After(deadline) {
-				return nil, res.RetryAfter, nil
-			}
-			if err := sleep(ctx, res.RetryAfter); err != nil {
-				return nil, 0, err
-			}
-		}
+	if wait, err := g.take(ctx, in, deadline); err != nil || wait > 0 {
+		return nil, wait, err
 	}
 	if in.Concurrency <= 0 {
 		return func() {}, 0, nil
@@ -102,6 +83,57 @@ func (g *Gate) Acquire(ctx context.Context, in *connectors.Instance) (func(), ti
 			return nil, 0, err
 		}
 	}
+}
+
+// Take implements engine.Gate: one more request from the rate limit, for a
+// further call (the read-back, a discovery lookup), waiting up to maxWait.
+func (g *Gate) Take(ctx context.Context, in *connectors.Instance, maxWait time.Duration) (bool, error) {
+	wait, err := g.take(ctx, in, time.Now().Add(maxWait))
+	return err == nil && wait == 0, err
+}
+
+// take takes one request from in's rate limit, sleeping in place while the
+// next free request comes before deadline. A positive wait means none is
+// free before deadline (nothing was taken).
+//
+// The limiter is GCRA (redis_rate) at (requests − burst) per period with
+// bursts of burst: in any window of one period at most requests calls are
+// admitted, which is how vendors count a "600 per minute" limit (a sliding
+// window). GCRA at the full rate plus a burst would admit up to
+// requests + burst in a window and collect 429s.
+func (g *Gate) take(ctx context.Context, in *connectors.Instance, deadline time.Time) (time.Duration, error) {
+	rl := in.RateLimit
+	if rl.Requests <= 0 || rl.Per <= 0 {
+		return 0, nil
+	}
+	limit := gcra(rl)
+	for {
+		res, err := g.limiter.Allow(ctx, "kinetic:rate:"+in.Name, limit)
+		if err != nil {
+			return 0, fmt.Errorf("rate limiter: %w", err)
+		}
+		if res.Allowed > 0 {
+			return 0, nil
+		}
+		g.waits.WithLabelValues(in.Name, "rate").Inc()
+		if time.Now().Add(res.RetryAfter).After(deadline) {
+			return max(res.RetryAfter, time.Millisecond), nil
+		}
+		if err := sleep(ctx, res.RetryAfter); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// gcra is the limiter setting that keeps every window of rl.Per at or under
+// rl.Requests: the burst comes out of the sustained rate.
+func gcra(rl connectors.RateLimit) redis_rate.Limit {
+	burst := min(max(rl.Burst, 1), rl.Requests)
+	rate := rl.Requests - burst
+	if rate < 1 { // a burst of the whole budget: pace at the budget instead
+		rate, burst = rl.Requests, 1
+	}
+	return redis_rate.Limit{Rate: rate, Period: rl.Per, Burst: burst}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
