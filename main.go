@@ -52,6 +52,8 @@ Commands:
   audit verify     check the audit trail's hash chain
   audit export     write one case's audit record (--case ID --format json|csv)
   migrate          create or update the database schema
+  bench            measure: one departure, 5,000 departures under a rate limit,
+                   throughput, Slack acknowledgement, peak memory (--help)
 
 Approvals (through a running kinetic serve: --server, KINETIC_API_TOKEN):
   approvals list     pending and decided approvals (--for ID: what ID may decide)
@@ -123,6 +125,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdPlan(ctx, rest, stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, rest, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr)
 	case "config":
 		if len(rest) == 0 || rest[0] != "validate" {
 			return usageErr("usage: kinetic config validate [--config FILE]")

@@ -135,15 +135,18 @@ type baseURL struct {
 
 // baseURLs returns the URLs ci calls, by key below the instance (e.g.
 // "okta.org_url"), for the outbound URL policy. Sandbox instances call
-// nothing. A URL whose form is wrong is left to the block's validation, so
-// it is not reported twice. Graph's authority_url and graph_url are
-// checked when they are written; their defaults (Microsoft's public
-// endpoints) are not looked up at load, but every connection the
-// connector makes is checked by the policy's HTTP client all the same.
+// nothing unless they name a sandbox server (sandbox.url). A URL whose
+// form is wrong is left to the block's validation, so it is not reported
+// twice. Graph's authority_url and graph_url are checked when they are
+// written; their defaults (Microsoft's public endpoints) are not looked up
+// at load, but every connection the connector makes is checked by the
+// policy's HTTP client all the same.
 func baseURLs(ci *ConnectorInstance) map[string]baseURL {
 	switch ci.Type {
 	case sandboxType:
-		return nil
+		if ci.Sandbox != nil && ci.Sandbox.URL != "" && httpURL(ci.Sandbox.URL) {
+			return map[string]baseURL{"sandbox.url": {url: ci.Sandbox.URL}}
+		}
 	case webhookType:
 		if ci.Webhook != nil && webhook.ValidateBaseURL(ci.Webhook.BaseURL) == nil {
 			return map[string]baseURL{"webhook.base_url": {url: ci.Webhook.BaseURL}}
@@ -242,10 +245,11 @@ func (c *Config) outboundPolicy() (*connectors.URLPolicy, error) {
 }
 
 // BuildConnectors constructs every configured connector instance (an
-// explicit switch on type, no registration side effects), seeds sandbox
-// instances from dir (when not nil) and returns the registry. Every
-// construction error is returned, joined; the registry then holds the
-// instances that could be built.
+// explicit switch on type, no registration side effects), seeds in-memory
+// sandbox instances from dir (when not nil; one with sandbox.url is a
+// client of a sandbox server, which holds and seeds its state) and returns
+// the registry. Every construction error is returned, joined; the registry
+// then holds the instances that could be built.
 func (c *Config) BuildConnectors(dir *directory.File, log *logrus.Entry) (*connectors.Registry, error) {
 	reg := connectors.NewRegistry()
 	var errs []error
@@ -269,13 +273,28 @@ func (c *Config) BuildConnectors(dir *directory.File, log *logrus.Entry) (*conne
 				errs = append(errs, fmt.Errorf("connector %q: type sandbox needs a sandbox block", name))
 				continue
 			}
-			sc, err := sandbox.New(name, *ci.Sandbox)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("connector %q: %w", name, err))
-				continue
+			if ci.Sandbox.URL == "" {
+				sc, err := sandbox.New(name, *ci.Sandbox)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("connector %q: %w", name, err))
+					continue
+				}
+				sc.SeedEmployees(emps)
+				conn, ops = sc, sandbox.Operations(ci.Sandbox.System)
+			} else {
+				// The state lives in a sandbox server, which seeds it.
+				policy, err := c.outboundPolicy()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("connector %q: %w", name, err))
+					continue
+				}
+				rc, err := sandbox.NewRemote(name, *ci.Sandbox, policy)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("connector %q: %w", name, err))
+					continue
+				}
+				conn, ops = rc, rc.Type().Operations
 			}
-			sc.SeedEmployees(emps)
-			conn, ops = sc, sandbox.Operations(ci.Sandbox.System)
 		case webhookType:
 			if ci.Webhook == nil {
 				errs = append(errs, fmt.Errorf("connector %q: type webhook needs a webhook block", name))

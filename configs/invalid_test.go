@@ -43,7 +43,7 @@ func TestInvalidConfigs(t *testing.T) {
 		}},
 		"service-unknown-connector-key.yaml": {want: []string{
 			dir + `service-unknown-connector-key.yaml:7: connectors.ad.retries: unknown key "retries" (known keys: concurrency,`,
-			dir + `service-unknown-connector-key.yaml:10: connectors.ad.sandbox.latencyy: unknown key "latencyy" (known keys: error_rate, jitter, latency, rate_limit, system)`,
+			dir + `service-unknown-connector-key.yaml:10: connectors.ad.sandbox.latencyy: unknown key "latencyy" (known keys: error_rate, jitter, latency, rate_limit, system, url)`,
 		}},
 		"service-inline-secret.yaml": {
 			want:    []string{dir + `service-inline-secret.yaml:3: http.api_tokens.hris: inline secrets are not allowed: use {env: NAME} or {file: PATH}`},
@@ -85,6 +85,12 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-many.yaml:14: connectors.ad.sandbox.error_rate: error_rate must be between 0 and 1`,
 			dir + `service-many.yaml:16: connectors.jira.type: unknown connector type "jira"`,
 			dir + `service-many.yaml:18: log.levle: unknown key "levle"`,
+		}},
+		"service-sandbox-url.yaml": {want: []string{
+			dir + `service-sandbox-url.yaml:11: connectors.ad.sandbox.url: outbound URL refused by policy: http://127.0.0.1:8700/: host resolves to 127.0.0.1 (loopback); add it to outbound.allow_cidrs to allow`,
+			dir + `service-sandbox-url.yaml:12: connectors.ad.sandbox.latency: latency must not be set with url: the sandbox server sets latency, errors and limits on its instance`,
+			dir + `service-sandbox-url.yaml:13: connectors.ad.sandbox.rate_limit: rate_limit must not be set with url: the sandbox server sets latency, errors and limits on its instance`,
+			dir + `service-sandbox-url.yaml:18: connectors.vpn.sandbox.url: url must use http or https (got scheme "ftp")`,
 		}},
 		"service-webhook-metadata.yaml": {want: []string{
 			dir + `service-webhook-metadata.yaml:11: connectors.badges.webhook.base_url: outbound URL refused by policy: http://169.254.169.254/: host resolves to 169.254.169.254 (link-local/cloud metadata); add it to outbound.allow_cidrs to allow`,

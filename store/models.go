@@ -34,6 +34,11 @@ func CaseOpen(s string) bool {
 	return s == CaseValidating || s == CaseAwaitingConfirmation || s == CaseHeld || s == CaseScheduled || s == CaseRunning
 }
 
+// OpenCaseStatuses lists the statuses CaseOpen reports open (for queries).
+func OpenCaseStatuses() []string {
+	return []string{CaseValidating, CaseAwaitingConfirmation, CaseHeld, CaseScheduled, CaseRunning}
+}
+
 // Triggers: where a case came from.
 const (
 	TriggerSlack = "slack"

@@ -82,45 +82,60 @@ func createTestPostgres(t testing.TB, dsn string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	name := "kinetic_test_" + hex.EncodeToString(b[:])
-	testDSN, err := withDatabase(dsn, name)
+	testDSN, drop, err := CreateScratchDatabase(ctx, dsn, "kinetic_test_")
 	if err != nil {
 		t.Fatalf("%s: %v", TestPostgresDSNEnv, err)
 	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return testDSN
+}
+
+// CreateScratchDatabase creates an empty database prefix<random> on the
+// PostgreSQL server dsn points at (tests, benchmarks) and returns its DSN
+// and a function that drops it, first ending its connections.
+func CreateScratchDatabase(ctx context.Context, dsn, prefix string) (string, func() error, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, err
+	}
+	name := prefix + hex.EncodeToString(b[:])
+	scratch, err := withDatabase(dsn, name)
+	if err != nil {
+		return "", nil, err
+	}
 	admin, err := Open(ctx, Options{Driver: DialectPostgres, DSN: dsn})
 	if err != nil {
-		t.Fatalf("open %s: %v", TestPostgresDSNEnv, err)
+		return "", nil, err
 	}
 	err = admin.DB.WithContext(ctx).Exec("CREATE DATABASE " + name).Error
 	_ = admin.Close()
 	if err != nil {
-		t.Fatalf("create test database: %v", err)
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
-	t.Cleanup(func() { dropTestDatabase(t, dsn, name) })
-	return testDSN
+	return scratch, func() error { return dropDatabase(dsn, name) }, nil
 }
 
-// dropTestDatabase drops database name, first ending its connections.
-func dropTestDatabase(t testing.TB, dsn, name string) {
+// dropDatabase drops database name, first ending its connections.
+func dropDatabase(dsn, name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	admin, err := Open(ctx, Options{Driver: DialectPostgres, DSN: dsn})
 	if err != nil {
-		t.Errorf("drop test database %s: %v", name, err)
-		return
+		return fmt.Errorf("drop database %s: %w", name, err)
 	}
 	defer func() { _ = admin.Close() }()
 	db := admin.DB.WithContext(ctx)
 	if err := db.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()", name).Error; err != nil {
-		t.Errorf("drop test database %s: %v", name, err)
+		return fmt.Errorf("drop database %s: %w", name, err)
 	}
 	if err := db.Exec("DROP DATABASE IF EXISTS " + name).Error; err != nil {
-		t.Errorf("drop test database %s: %v", name, err)
+		return fmt.Errorf("drop database %s: %w", name, err)
 	}
+	return nil
 }
 
 // withDatabase returns dsn pointed at database name.

@@ -4,10 +4,15 @@
 // limits. It backs the demo, tests and benchmarks; it is never used in
 // production.
 //
-// A Connector keeps its accounts in memory. Every real state change it makes
-// is appended to an effect record (see Effects), so tests can count
-// duplicates: by the connectors contract, repeating an operation whose effect
-// already holds answers OutcomeAlreadyDone and records nothing.
+// A Connector keeps its accounts in memory. To share one instance's state
+// between processes (a benchmark or fault-injection test running several
+// Kinetic workers), a Server hosts Connectors over HTTP in one process and
+// every Kinetic process uses a Remote talking to it (Config.URL).
+//
+// Every real state change a Connector makes is appended to an effect record
+// (see Effects), so tests can count duplicates: by the connectors contract,
+// repeating an operation whose effect already holds answers
+// OutcomeAlreadyDone and records nothing.
 package sandbox
 
 import (
@@ -79,6 +84,12 @@ type Config struct {
 	// calls fail with KindRateLimited, status 429 and RetryAfter set. Zero
 	// means unlimited.
 	RateLimit int `yaml:"rate_limit"`
+	// URL is the base URL of a sandbox server (see Server) that holds this
+	// instance's state, shared by every Kinetic process; the instance is
+	// then a Remote (see NewRemote) rather than an in-memory Connector. The
+	// server side sets latency, errors and limits, so those fields must be
+	// empty with url. Empty means the state lives in this process.
+	URL string `yaml:"url"`
 }
 
 // Validate reports every problem with the configuration, joined.
@@ -101,6 +112,26 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("rate_limit must not be negative (got %d)", c.RateLimit))
+	}
+	if c.URL != "" {
+		if _, err := connectors.CheckURLForm("url", c.URL, connectors.URLForm{}); err != nil {
+			errs = append(errs, err)
+		}
+		// The sandbox server sets these on its own instance; set here they
+		// would silently do nothing.
+		const why = "must not be set with url: the sandbox server sets latency, errors and limits on its instance"
+		if c.Latency != 0 {
+			errs = append(errs, fmt.Errorf("latency %s", why))
+		}
+		if c.Jitter != 0 {
+			errs = append(errs, fmt.Errorf("jitter %s", why))
+		}
+		if c.ErrorRate != 0 {
+			errs = append(errs, fmt.Errorf("error_rate %s", why))
+		}
+		if c.RateLimit != 0 {
+			errs = append(errs, fmt.Errorf("rate_limit %s", why))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -210,7 +241,10 @@ var (
 )
 
 // New returns a simulated system named name (the instance name from config;
-// it defaults to cfg.System when empty). It fails when cfg does not validate.
+// it defaults to cfg.System when empty), keeping its state in this process.
+// It fails when cfg does not validate. cfg.URL is not used: New always
+// builds a local instance (such as the one a Server hosts); NewRemote builds
+// the client of one.
 func New(name string, cfg Config, opts ...Option) (*Connector, error) {
 	if err := cfg.Validate(); err != nil {
 		if name == "" {

@@ -6,7 +6,12 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -41,3 +46,37 @@ func RedisAddr(t testing.TB, db int) (addr string, dbIndex int) {
 
 // RealRedis reports whether tests run against a real Redis server.
 func RealRedis() bool { return os.Getenv("KINETIC_TEST_REDIS_ADDR") != "" }
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// Binary builds the kinetic command once per test process (go build of the
+// module's main package, with the go tool that runs the tests) and returns
+// its path, for tests that start kinetic serve and kinetic worker as
+// separate processes.
+func Binary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kinetic-testbin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "kinetic")
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goTool); err != nil {
+			goTool = "go"
+		}
+		cmd := exec.Command(goTool, "build", "-o", binPath, "github.com/kineticsec/kinetic")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("building the kinetic binary: %v", binErr)
+	}
+	return binPath
+}

@@ -103,6 +103,14 @@ type User struct {
 // NewServer starts a fake Slack for the duration of t.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
+	s := Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake Slack outside a test (the kinetic bench command);
+// Close stops it.
+func Start() *Server {
 	s := &Server{
 		changed:  make(chan struct{}),
 		users:    map[string]User{},
@@ -115,11 +123,13 @@ func NewServer(t testing.TB) *Server {
 	mux.HandleFunc("/api/{method}", s.serveAPI)
 	mux.HandleFunc("/link", s.serveSocket)
 	s.srv = httptest.NewServer(mux)
-	t.Cleanup(func() {
-		s.closeSockets()
-		s.srv.Close()
-	})
 	return s
+}
+
+// Close closes the Socket Mode connections and stops the server.
+func (s *Server) Close() {
+	s.closeSockets()
+	s.srv.Close()
 }
 
 // URL returns the Web API base URL, ending in "/api/" as
