@@ -28,7 +28,7 @@ const (
 	DefaultDatabaseDriver    = "sqlite"
 	DefaultSQLitePath        = "kinetic.db"
 	DefaultWorkerConcurrency = 20
-	DefaultLease             = 15 * time.Second
+	DefaultLease             = 10 * time.Second
 	DefaultSweepInterval     = 5 * time.Second
 	DefaultLogLevel          = "info"
 	DefaultLogFormat         = "auto"

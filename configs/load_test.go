@@ -227,7 +227,7 @@ func TestServiceDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if svc.HTTP.Addr != "127.0.0.1:8080" || svc.Database.Driver != "sqlite" || svc.Database.Path != "kinetic.db" ||
-		svc.Workers.Concurrency != 20 || svc.Workers.Lease.D() != 15*time.Second || svc.Workers.SweepInterval.D() != 5*time.Second ||
+		svc.Workers.Concurrency != 20 || svc.Workers.Lease.D() != 10*time.Second || svc.Workers.SweepInterval.D() != 5*time.Second ||
 		!slices.Equal(svc.HRRoles, []string{"hr"}) || svc.Log.Level != "info" || svc.Log.Format != "auto" {
 		t.Errorf("defaults not applied: %+v", svc)
 	}

@@ -199,7 +199,7 @@ func New(o Options) (*Engine, error) {
 		e.log = logrus.NewEntry(l)
 	}
 	if e.lease <= 0 {
-		e.lease = 15 * time.Second
+		e.lease = 10 * time.Second
 	}
 	if e.lookupT <= 0 {
 		e.lookupT = 10 * time.Second

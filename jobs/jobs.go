@@ -96,7 +96,16 @@ func (d *Dispatcher) DispatchCaseStart(ctx context.Context, caseID int64, at tim
 }
 
 // ActionTaskPending reports whether the queue still holds the task for
-// this generation in a state that will run it.
+// this generation waiting to run (pending, scheduled or retrying).
+//
+// A task that is active — taken by a worker — while its action is still
+// queued in the database, past the sweep's grace period, is not pending: a
+// live worker claims an action within moments of taking its task, so that
+// worker is gone (kill -9, OOM, a lost node). asynq would hand the task
+// back only when its own 30 s lease has lapsed and its recoverer has run,
+// 85–100 s after the crash; the sweep re-dispatches it at once under the
+// next generation instead, and the orphan, if it ever runs, is dropped as
+// stale.
 func (d *Dispatcher) ActionTaskPending(ctx context.Context, actionID int64, gen int) (bool, error) {
 	info, err := d.inspector.GetTaskInfo(Queue, ActionTaskID(actionID, gen))
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
@@ -105,7 +114,11 @@ func (d *Dispatcher) ActionTaskPending(ctx context.Context, actionID int64, gen 
 	if err != nil {
 		return false, err
 	}
-	return info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted, nil
+	switch info.State {
+	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateRetry, asynq.TaskStateAggregating:
+		return true, nil
+	}
+	return false, nil
 }
 
 // Handler returns the asynq handler that runs Kinetic's tasks through eng.

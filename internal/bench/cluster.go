@@ -116,7 +116,7 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 		o.Concurrency = 20
 	}
 	if o.Lease == 0 {
-		o.Lease = 15 * time.Second
+		o.Lease = 10 * time.Second
 	}
 	if o.Sweep == 0 {
 		o.Sweep = 5 * time.Second

@@ -1,0 +1,294 @@
+// Package fault_test breaks a running Kinetic on purpose: during 1,000
+// departures handled by separate kinetic serve and kinetic worker
+// processes it kills workers with SIGKILL again and again, crashes and
+// restarts Redis, flushes Redis, and crashes and restarts PostgreSQL. Then
+// every action must be final, every case closed, and the simulated
+// systems' record of effects (kept by a sandbox server in the test
+// process, which no fault touches) must show every effect exactly once.
+//
+// It runs under CI=true (.ci/run) or with KINETIC_FAULT=1, and needs
+// redis-server and the PostgreSQL server binaries (its own instances, so
+// that restarting them disturbs no other test).
+package fault_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kineticsec/kinetic/internal/bench"
+	"github.com/kineticsec/kinetic/internal/testenv"
+	"github.com/kineticsec/kinetic/store"
+)
+
+const (
+	departures    = 1000
+	workerProcs   = 3
+	killEvery     = 7 * time.Second
+	recoveryBound = 30 * time.Second
+)
+
+// faultPolicy: four actions per departure over two phases, one with a
+// dependency, on systems with enough latency that a killed worker always
+// has calls in flight.
+const faultPolicy = `version: 1
+defaults:
+  sla: {critical: 4h, entitlements: 8h, notifications: 24h}
+  max_attempts: 20
+  equipment_due: 7d
+actions:
+  disable_ad: {connector: ad, operation: disable_account, phase: critical}
+  revoke_okta_sessions: {connector: okta, operation: revoke_sessions, phase: critical}
+  deactivate_okta: {connector: okta, operation: deactivate_user, phase: critical, depends_on: [revoke_okta_sessions]}
+  convert_mailbox: {connector: m365, operation: convert_mailbox, phase: entitlements}
+rules:
+  - name: everyone
+    when: "true"
+    add: [disable_ad, revoke_okta_sessions, deactivate_okta, convert_mailbox]
+`
+
+func TestFaultsLoseAndDuplicateNothing(t *testing.T) {
+	if !testenv.CI() && os.Getenv("KINETIC_FAULT") != "1" {
+		t.Skip("fault-injection run (several minutes, own PostgreSQL and Redis): set KINETIC_FAULT=1; CI runs it")
+	}
+	rdb := startRedis(t)
+	pg := startPostgres(t)
+	bin := testenv.Binary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+
+	cl, err := bench.NewCluster(bench.ClusterOptions{
+		Binary: bin, Dir: t.TempDir(), PostgresDSN: pg.DSN(), RedisAddr: rdb.Addr(),
+		Employees: departures, Policy: faultPolicy, Concurrency: 10,
+		Systems: []bench.System{
+			{Name: "ad", Latency: 250 * time.Millisecond, Jitter: 100 * time.Millisecond},
+			{Name: "okta", Latency: 250 * time.Millisecond, Jitter: 100 * time.Millisecond},
+			{Name: "m365", Latency: 250 * time.Millisecond, Jitter: 100 * time.Millisecond},
+		},
+		Log: logWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := cl.StartServe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < workerProcs; i++ {
+		if _, err := cl.StartWorker(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	start := time.Now()
+	var (
+		mu     sync.Mutex
+		kills  []kill
+		events []string
+	)
+	note := func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		msg := fmt.Sprintf("%5.1f s  ", time.Since(start).Seconds()) + fmt.Sprintf(format, a...)
+		events = append(events, msg)
+		t.Log(msg)
+	}
+
+	// Departures arrive through the API while the faults happen; a request
+	// that fails (PostgreSQL down) is retried with its idempotency key.
+	opened := make(chan bench.OpenResult, 1)
+	go func() {
+		res, err := cl.OpenCases(ctx, departures, 8, "fault")
+		if err != nil {
+			t.Errorf("opening cases: %v", err)
+		}
+		opened <- res
+	}()
+
+	// The fault schedule: a worker killed every killEvery from the start;
+	// Redis crashed and restarted when a fifth of the actions are done,
+	// flushed at two fifths, PostgreSQL crashed and restarted at three
+	// fifths — so every fault lands with work in flight.
+	redisRestart, redisFlush, pgRestart := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var fired [3]bool
+	onProgress := func(p bench.Progress) {
+		done := float64(p.Actions[store.ActionSucceeded]) / float64(departures*4)
+		for i, at := range []float64{0.2, 0.4, 0.6} {
+			if done >= at && !fired[i] {
+				fired[i] = true
+				close([]chan struct{}{redisRestart, redisFlush, pgRestart}[i])
+			}
+		}
+	}
+	stopFaults := make(chan struct{})
+	faultsDone := make(chan struct{})
+	go func() {
+		defer close(faultsDone)
+		rng := rand.New(rand.NewPCG(7, 7))
+		tick := time.NewTicker(killEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopFaults:
+				return
+			case <-redisRestart:
+				redisRestart = nil
+				rdb.crashRestart(t)
+				note("redis crashed (SIGKILL) and restarted")
+			case <-redisFlush:
+				redisFlush = nil
+				rdb.flushAll(t)
+				note("redis flushed (FLUSHALL): every queued task, rate-limit and slot key lost")
+			case <-pgRestart:
+				pgRestart = nil
+				pg.crashRestart(t)
+				note("postgresql crashed (stop -m immediate) and restarted")
+			case <-tick.C:
+				k, err := killOne(ctx, cl, rng)
+				if err != nil {
+					note("kill: %v", err)
+					continue
+				}
+				mu.Lock()
+				kills = append(kills, k)
+				mu.Unlock()
+				note("kill -9 %s (pid %d) with %d actions running", k.proc, k.pid, len(k.running))
+				if _, err := cl.StartWorker(ctx); err != nil {
+					note("starting a replacement worker: %v", err)
+				}
+			}
+		}
+	}()
+
+	lastLog := time.Now()
+	var res bench.OpenResult
+	prog, err := cl.WaitSettled(ctx, departures, func(p bench.Progress) {
+		onProgress(p)
+		select {
+		case res = <-opened:
+			note("all %d departures accepted in %.1f s (%d requests retried)", res.Opened, res.Elapsed.Seconds(), res.Retried)
+		default:
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			lastLog = time.Now()
+			note("%s", p)
+		}
+	})
+	close(stopFaults)
+	<-faultsDone
+	if err != nil {
+		t.Fatalf("stuck: %v", err)
+	}
+	note("settled: %s", prog)
+	if !fired[0] || !fired[1] || !fired[2] {
+		t.Fatalf("not every fault was injected: %v", fired)
+	}
+	if len(kills) < 5 {
+		t.Fatalf("only %d workers were killed during the run; the run was too short to test anything", len(kills))
+	}
+
+	out, err := cl.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("outcome: %s", out)
+	if !out.OK() || out.Cases != departures || out.Actions != departures*4 {
+		t.Fatalf("lost or duplicated work: %s", out)
+	}
+
+	// Recovery: for every action running in a worker when it was killed
+	// whose lease the sweep then took back, the time from the kill until
+	// an attempt started again.
+	rec, err := recoveries(ctx, cl.Store(), kills)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) == 0 {
+		t.Fatal("no action was recovered from a killed worker; the kills hit nothing")
+	}
+	sort.Slice(rec, func(i, j int) bool { return rec[i] < rec[j] })
+	t.Logf("FIGURES: %d departures, %d actions, %d effects; %d workers killed; %d actions recovered from killed workers: pick-up after kill -9 median %.1f s, p90 %.1f s, max %.1f s; 0 lost, 0 duplicated",
+		out.Cases, out.Actions, out.Effects, len(kills), len(rec), bench.Percentile(rec, 50).Seconds(), bench.Percentile(rec, 90).Seconds(), rec[len(rec)-1].Seconds())
+	if worst := rec[len(rec)-1]; worst > recoveryBound {
+		t.Errorf("an action took %.1f s to be picked up again after its worker was killed (bound %s)", worst.Seconds(), recoveryBound)
+	}
+}
+
+// kill records one kill -9: when, which process, and which actions were
+// running (anywhere) just before.
+type kill struct {
+	at      time.Time
+	proc    string
+	pid     int
+	running []int64
+}
+
+// killOne SIGKILLs a random live worker process, first noting the actions
+// running at that moment.
+func killOne(ctx context.Context, cl *bench.Cluster, rng *rand.Rand) (kill, error) {
+	var live []*bench.Proc
+	for _, w := range cl.Workers {
+		if !w.Exited() {
+			live = append(live, w)
+		}
+	}
+	if len(live) == 0 {
+		return kill{}, fmt.Errorf("no live worker")
+	}
+	victim := live[rng.IntN(len(live))]
+	var running []int64
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_ = cl.Store().DB.WithContext(qctx).Model(&store.Action{}).Where("status = ?", store.ActionRunning).Pluck("id", &running).Error
+	k := kill{at: time.Now(), proc: victim.Name, pid: victim.PID(), running: running}
+	cl.Kill(victim)
+	return k, nil
+}
+
+// recoveries measures, for each kill, each action that was running then and
+// whose lease the sweep later took back (so it was the dead worker's), the
+// time from the kill to the next "action.started".
+func recoveries(ctx context.Context, st *store.Store, kills []kill) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, k := range kills {
+		if len(k.running) == 0 {
+			continue
+		}
+		var evs []store.AuditEvent
+		err := st.DB.WithContext(ctx).Where("action_id IN ? AND event IN ? AND time >= ?", k.running,
+			[]string{"action.lease_expired", "action.started"}, k.at).Order("seq").Find(&evs).Error
+		if err != nil {
+			return nil, err
+		}
+		expired := map[int64]bool{}
+		counted := map[int64]bool{}
+		for _, e := range evs {
+			id := e.ActionID
+			switch {
+			case e.Event == "action.lease_expired":
+				expired[id] = true
+			case e.Event == "action.started" && expired[id] && !counted[id]:
+				counted[id] = true
+				// Only a recovery from this kill: the lease ran out
+				// within a lease or two of it.
+				if d := e.Time.Sub(k.at); d < 2*time.Minute {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
