@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"gorm.io/gorm"
 
 	"github.com/kineticsec/kinetic/engine"
@@ -184,5 +185,76 @@ func TestDispatchingTheSameGenerationTwiceIsHarmless(t *testing.T) {
 	}
 	if pending, _ := k.Dispatcher.ActionTaskPending(ctx, 4242, 2); pending {
 		t.Fatal("generation 2 was never dispatched")
+	}
+}
+
+// A worker takes an action's task from the queue and dies before claiming
+// it (kill -9 while it waited for a rate-limit slot): asynq holds the task
+// as active until its own lease lapses, 85–100 s on. The sweep does not
+// wait for that: the action is re-dispatched under the next generation and
+// runs once; the orphan, when asynq hands it back, is dropped as stale.
+func TestTaskTakenByADeadWorkerIsRedispatched(t *testing.T) {
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB})
+	ctx := context.Background()
+	c := open(t, k, engine.Request{EmployeeID: "E2", Requester: "M1"}) // no worker yet
+	a := actionNamed(t, reload(t, k.Store, c.ID), "disable_ad")
+
+	// The "dead" worker: an asynq server whose handler takes tasks and
+	// never returns, so they stay active and unclaimed.
+	taken := make(chan struct{}, 64)
+	hang := make(chan struct{})
+	dead := asynq.NewServer(k.RedisOpt, asynq.Config{Concurrency: 64, Queues: map[string]int{jobs.Queue: 1},
+		TaskCheckInterval: 20 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond, LogLevel: asynq.FatalLevel})
+	if err := dead.Start(asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error {
+		taken <- struct{}{}
+		select {
+		case <-hang:
+		case <-ctx.Done():
+		}
+		return ctx.Err()
+	})); err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Shutdown()
+	defer close(hang)
+	select {
+	case <-taken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hung worker took no task")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := k.Dispatcher.Inspector().GetTaskInfo(jobs.Queue, jobs.ActionTaskID(a.ID, a.Generation))
+		if err == nil && info.State == asynq.TaskStateActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("disable_ad's task never became active (%v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pending, err := k.Dispatcher.ActionTaskPending(ctx, a.ID, a.Generation); err != nil || pending {
+		t.Fatalf("an active task of a queued action counts as pending=%t (%v); the sweep would wait for asynq", pending, err)
+	}
+	st, err := k.Engine.Sweep(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Redispatched == 0 {
+		t.Fatalf("sweep re-dispatched nothing: %+v", st)
+	}
+	dead.Shutdown() // the hung worker goes; a live one takes over
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	c = k.WaitClosed(t, c.ID, 30*time.Second)
+	if c.Status != store.CaseCompleted {
+		t.Fatalf("case %s:\n%s", c.Status, engine.Summary(c))
+	}
+	if n := countEvents(t, k.Store, a.ID, "action.redispatched"); n == 0 {
+		t.Fatal("no action.redispatched event for disable_ad")
+	}
+	if d := k.DuplicateEffects(); len(d) > 0 {
+		t.Fatalf("duplicated effects: %v", d)
 	}
 }

@@ -1,56 +1,50 @@
-// Package bench holds Kinetic's end-to-end benchmarks. It has no code of its
-// own: everything is in bench_test.go, built through internal/app exactly as
-// `kinetic serve` builds, so the figures cover the real path — engine Open
-// (validation, discovery, planning, the case transaction) → asynq → worker →
-// sandbox Do and read-back Verify → the store with its hash-chained audit
-// trail → release of dependents → case close.
+// Package bench is Kinetic's benchmark suite, run by `kinetic bench` (and
+// at a tiny size by TestBenchSmoke on every `go test`), and the
+// multi-process harness the fault tests (internal/fault) use.
 //
-// The benchmarks:
+// Every scenario goes through the real path — engine Open (validation,
+// discovery, planning, the case transaction) → asynq → worker → connector
+// Do and read-back Verify → the store with its hash-chained audit trail →
+// release of dependents → case close — and fails if a case does not
+// complete with every action verified, or if a simulated system saw an
+// effect twice (or, in the multi-process runs, never saw one).
 //
-//   - BenchmarkActionThroughput/concurrency=N: actions per second
-//     ("actions/s") with zero-latency sandbox connectors. Each iteration
-//     opens 200 departures of a generated directory (accounts in five
-//     sandbox systems, six actions each over three phases) and waits until
-//     every case is closed; the next iteration reopens the same people. Run
-//     with worker concurrency 20 and 50. The database pool is set to the
-//     production size (20 connections), not the test cap.
-//   - BenchmarkAsynqNoop/concurrency=N: the queue's ceiling on the same
-//     Redis ("tasks/s"): 2000 no-op tasks per iteration enqueued with
-//     asynq.Client (the dispatcher's options) and run by an asynq.Server
-//     configured like jobs.NewWorker, timed from the first enqueue until
-//     the handler has run them all.
-//   - BenchmarkOneDeparture: latency of one departure under the embedded
-//     example configuration (configs.Default: the example policy, the sample
-//     directory, employee E1001, 13 actions) with every sandbox call taking
-//     200 ms. Each iteration opens the case and polls the store every 5 ms
-//     until it is closed with every action verified. It reports the median
-//     and 99th percentile over the iterations ("ms/p50", "ms/p99") and the
-//     floor no scheduler could beat ("ms/floor"): one discovery lookup at
-//     Open plus, for each step of the longest chain (phases run one after
-//     another; a dependency inside a phase adds a step), a Do and a Verify —
-//     200 ms × (1 + 2 × steps). "steps" is that chain's length.
+// The scenarios (Run, in this order):
 //
-// TestBenchmarksSmoke runs a tiny version of each on every `go test`, so the
-// code paths stay exercised; it checks every case completed with every
-// action verified and that no sandbox effect happened twice.
+//   - one: one departure under the embedded example configuration
+//     (employee E1001, 13 actions) with every sandbox call taking 200 ms,
+//     timed from Open until the case is closed with every action verified,
+//     repeated; p50 and p99 beside the floor no scheduler could beat: one
+//     discovery lookup, then a Do and a Verify for each step of the longest
+//     dependency chain, 200 ms × (1 + 2 × steps). In this process.
+//   - rate: 5,000 departures (three actions each, one on an Okta-like
+//     system limited to 600 requests a minute, as Okta counts: a sliding
+//     window) opened through kinetic serve's API and run by kinetic serve
+//     and two kinetic worker processes (one process on the embedded
+//     default); total time beside the limit's floor (the Okta requests
+//     made, at 600 a minute), the 429s the simulated Okta returned, and
+//     each process's peak resident set (VmHWM).
+//   - throughput: actions per second with zero-latency sandboxes (batches of
+//     200 departures of six actions, worker concurrency 50), beside asynq
+//     no-op tasks per second on the same Redis with the same worker
+//     settings. In this process.
+//   - slack: acknowledgement latency of signed /offboard slash commands, 50
+//     at once, sent to a kinetic serve process whose Slack Web API is a
+//     fake (bot/slack/slacktest) in this process; half ask for a status,
+//     half start an offboarding.
 //
-// Backends: with KINETIC_TEST_POSTGRES_DSN and KINETIC_TEST_REDIS_ADDR set,
-// the benchmarks run on that PostgreSQL (a fresh database per run) and that
-// Redis (database 7, flushed first); without them, on SQLite in a temporary
-// directory and an in-process miniredis (under CI=true a missing variable is
-// a failure). Running them:
+// The multi-process scenarios use a Cluster: the kinetic binary started as
+// serve and worker processes over one database and one Redis, with their
+// downstream systems hosted by a sandbox.Server in this process (sandbox
+// connectors with a url), so the record of effects outlives any Kinetic
+// process.
 //
-//	KINETIC_TEST_POSTGRES_DSN='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
-//	KINETIC_TEST_REDIS_ADDR=127.0.0.1:6379 \
-//	go test -run XXX -bench 'ActionThroughput|AsynqNoop' -benchtime 3x ./internal/bench/
+// Backends: the embedded default (SQLite files and an in-process Redis per
+// scenario) or PostgreSQL + Redis (a scratch database per scenario, created
+// and dropped; the Redis database is flushed between scenarios).
 //
-//	KINETIC_TEST_POSTGRES_DSN=... KINETIC_TEST_REDIS_ADDR=... \
-//	go test -run XXX -bench OneDeparture -benchtime 10x ./internal/bench/
-//
-//	go test -run XXX -bench . -benchtime 3x ./internal/bench/   # SQLite + miniredis
-//
-// Each iteration of BenchmarkActionThroughput is a batch of 200 departures,
-// and each of BenchmarkOneDeparture a whole departure (a few seconds), so
-// pass an iteration count (-benchtime Nx), not a duration. Add
-// -cpuprofile cpu.out and read it with `go tool pprof -top cpu.out`.
+// The go test benchmarks (BenchmarkActionThroughput, BenchmarkAsynqNoop,
+// BenchmarkOneDeparture) run the in-process scenarios under `go test
+// -bench`, on PostgreSQL and Redis when KINETIC_TEST_POSTGRES_DSN and
+// KINETIC_TEST_REDIS_ADDR are set; add -cpuprofile to profile them.
 package bench
