@@ -17,17 +17,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 )
 
-// File is a Directory backed by a file: a JSON array of Employee, or a CSV
-// file with a header row. CSV columns are the Employee JSON names (id, email,
-// name, username, chat_user_id, manager, hr_partner, type, status,
-// department, location, country, time_zone, clearance, role_profiles,
-// hr_role, equipment); role_profiles and equipment are ';'-separated;
-// attributes are attr.<name> columns and accounts are account.<instance>
-// columns, an empty cell meaning "none".
+// File is a Directory backed by a file: a JSON array of Employee, or a
+// UTF-8 CSV file with a header row. CSV columns are the Employee JSON names
+// (id, email, name, username, chat_user_id, manager, hr_partner, type,
+// status, department, location, country, time_zone, clearance,
+// role_profiles, hr_role, equipment); role_profiles and equipment are
+// ';'-separated; attributes are attr.<name> columns and accounts are
+// account.<instance> columns, an empty cell meaning "none".
 //
 // A File is safe for concurrent use. Lookups return copies, so callers may
 // modify what they get. A File opened with OpenFile and a Reload interval
@@ -265,7 +266,7 @@ func (f *File) ByID(_ context.Context, id string) (*Employee, error) {
 // wrapping ErrNotFound.
 func (f *File) ByEmail(_ context.Context, email string) (*Employee, error) {
 	s := f.current()
-	return s.get(s.byEmail, strings.ToLower(strings.TrimSpace(email)), "email")
+	return s.get(s.byEmail, emailKey(email), "email")
 }
 
 // ByChatUserID finds by chat user id; a missing id is an error wrapping
@@ -274,6 +275,10 @@ func (f *File) ByChatUserID(_ context.Context, id string) (*Employee, error) {
 	s := f.current()
 	return s.get(s.byChat, id, "chat user id")
 }
+
+// emailKey is how emails are compared: trimmed, ignoring case. A JSON file
+// may keep spaces around an email; the lookup still finds it.
+func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 func (s *snapshot) get(idx map[string]int, key, what string) (*Employee, error) {
 	i, ok := idx[key]
@@ -299,7 +304,7 @@ func (s *snapshot) index() {
 	slices.SortStableFunc(s.emps, func(a, b Employee) int { return strings.Compare(a.ID, b.ID) })
 	for i, e := range s.emps {
 		putFirst(s.byID, e.ID, i)
-		putFirst(s.byEmail, strings.ToLower(e.Email), i)
+		putFirst(s.byEmail, emailKey(e.Email), i)
 		putFirst(s.byChat, e.ChatUserID, i)
 	}
 }
@@ -356,7 +361,7 @@ func build(name string, recs []record) (*File, error) {
 			}
 		}
 		if e.Email != "" {
-			k := strings.ToLower(e.Email)
+			k := emailKey(e.Email)
 			if prev, dup := emails[k]; dup {
 				fail(r, "duplicate email %q (first at %s)", e.Email, prev)
 			} else {
@@ -471,6 +476,8 @@ func parseCSV(name string, data []byte) ([]record, error) {
 		switch {
 		case h == "":
 			errs = append(errs, fmt.Errorf("directory %s: line 1: column %d has no name", name, i+1))
+		case !utf8.ValidString(h):
+			errs = append(errs, fmt.Errorf("directory %s: line 1: column %d's name is not UTF-8 text (save the file as UTF-8)", name, i+1))
 		case known[h], strings.HasPrefix(h, "attr.") && len(h) > 5, strings.HasPrefix(h, "account.") && len(h) > 8:
 			if _, dup := col[h]; dup {
 				errs = append(errs, fmt.Errorf("directory %s: line 1: duplicate column %q", name, h))
@@ -495,6 +502,12 @@ func parseCSV(name string, data []byte) ([]record, error) {
 		}
 		line, _ := r.FieldPos(0)
 		pos := "line " + strconv.Itoa(line)
+		if !allUTF8(row) {
+			// The JSON decoder replaces such bytes; text that is not UTF-8
+			// would otherwise reach the database and Slack.
+			errs = append(errs, fmt.Errorf("directory %s: %s: not UTF-8 text (save the file as UTF-8)", name, pos))
+			continue
+		}
 		get := func(c string) string {
 			if i, ok := col[c]; ok {
 				return strings.TrimSpace(row[i])
@@ -540,6 +553,15 @@ func parseCSV(name string, data []byte) ([]record, error) {
 		return nil, errors.Join(errs...)
 	}
 	return recs, nil
+}
+
+func allUTF8(fields []string) bool {
+	for _, f := range fields {
+		if !utf8.ValidString(f) {
+			return false
+		}
+	}
+	return true
 }
 
 func splitList(s string) []string {

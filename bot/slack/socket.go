@@ -185,6 +185,11 @@ func (s *socketRunner) dispatch(evt socketmode.Event) error {
 		if !ok {
 			return nil
 		}
+		if ev.Type != slackevents.CallbackEvent {
+			// As over HTTP, only event_callback reaches Event (see Handlers).
+			s.log.WithField("type", ev.Type).Debug("ignoring a Socket Mode event that is not an event_callback")
+			return nil
+		}
 		req := evt.Request
 		s.run(req, func(ctx context.Context, log *logrus.Entry) {
 			_, _ = runBudgeted(ctx, log.WithField("event", ev.InnerEvent.Type), func(ctx context.Context) Response { s.h.Event(ctx, ev); return Ack() })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -249,6 +250,9 @@ func parseURL(raw string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, errors.New("url has no host")
 	}
+	if !validHost(u.Hostname()) {
+		return nil, errors.New("url: the host is not a host name or an IP address")
+	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("url: only scheme, host and port are allowed (set the base DN with base_dn)")
 	}
@@ -264,6 +268,22 @@ func parseURL(raw string) (*url.URL, error) {
 	u.Host = net.JoinHostPort(u.Hostname(), port)
 	u.Path = ""
 	return u, nil
+}
+
+// validHost reports whether h is an IP address or a host name (ASCII
+// letters, digits, '-', '_' and '.'): url.Parse lets through hosts such as
+// ":" ("ldap://::") or "]".
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return h != ""
 }
 
 func loadCAs(file string) (*x509.CertPool, error) {
