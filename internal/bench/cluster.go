@@ -304,9 +304,7 @@ func (c *Cluster) start(ctx context.Context, cmd string) (*Proc, error) {
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.cmd.Env = append(cleanEnv(), "KINETIC_API_TOKEN="+c.Token, "KINETIC_BENCH_DATABASE_DSN="+c.o.PostgresDSN)
 	p.cmd.Env = append(p.cmd.Env, c.o.Env...)
-	// Its own process group, so a kill -9 of the test or bench does not
-	// leave it behind silently and a signal to it reaches nothing else.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.SysProcAttr = procAttr()
 	if err := p.cmd.Start(); err != nil {
 		_ = logf.Close()
 		return nil, fmt.Errorf("starting %s: %w", p.Name, err)
