@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -233,14 +234,18 @@ func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
 		}
 	}
 	var (
-		last     int64 // seq of the last event read
+		last int64 // seq of the last event read
+		// after is the next query's lower bound: the smallest int64 at
+		// first, so that a row inserted with seq 0 or below is read (and
+		// reported) rather than skipped.
+		after    = int64(math.MinInt64)
 		prevHash = GenesisHash
 		recheck  bool
 		batch    []AuditEvent
 	)
 	for {
 		batch = batch[:0]
-		if err := db.Where("seq > ?", last).Order("seq").Limit(auditBatch).Find(&batch).Error; err != nil {
+		if err := db.Where("seq > ?", after).Order("seq").Limit(auditBatch).Find(&batch).Error; err != nil {
 			return r, fmt.Errorf("store: verify audit: %w", err)
 		}
 		if len(batch) == 0 {
@@ -287,6 +292,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
 			}
 			last, prevHash = e.Seq, e.Hash
 		}
+		after = last
 	}
 }
 
