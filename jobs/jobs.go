@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -50,6 +51,10 @@ func CaseStartTaskID(caseID int64) string { return fmt.Sprintf("case-start-%d", 
 type Dispatcher struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
+	// OrphanAfter overrides the package's OrphanAfter (tests).
+	OrphanAfter time.Duration
+	mu          sync.Mutex
+	activeSeen  map[string]time.Time // task id → first seen active and unclaimed
 }
 
 // NewDispatcher connects a dispatcher to Redis.
@@ -95,19 +100,29 @@ func (d *Dispatcher) DispatchCaseStart(ctx context.Context, caseID int64, at tim
 	return err
 }
 
+// OrphanAfter is how long a task must stay active — taken by a worker —
+// while its action is still queued (unclaimed) in the database before
+// ActionTaskPending counts it as orphaned: a live worker claims an action
+// within about two seconds of taking its task (at most Gate.MaxWait for a
+// rate limit or slot, 1.5 s of an early delayed task, then one
+// transaction).
+const OrphanAfter = 5 * time.Second
+
 // ActionTaskPending reports whether the queue still holds the task for
-// this generation waiting to run (pending, scheduled or retrying).
+// this generation and will run it: pending, scheduled or retrying, or
+// active in a worker that is alive.
 //
-// A task that is active — taken by a worker — while its action is still
-// queued in the database, past the sweep's grace period, is not pending: a
-// live worker claims an action within moments of taking its task, so that
-// worker is gone (kill -9, OOM, a lost node). asynq would hand the task
-// back only when its own 30 s lease has lapsed and its recoverer has run,
-// 85–100 s after the crash; the sweep re-dispatches it at once under the
-// next generation instead, and the orphan, if it ever runs, is dropped as
+// A task that stays active while its action is still queued in the
+// database — seen so at two sweeps at least OrphanAfter apart — was taken
+// by a worker that died before claiming it (kill -9 while it waited for a
+// rate-limit slot). asynq would hand it back only when its own 30 s lease
+// has lapsed and its recoverer has run, 85–100 s after the crash; reporting
+// it as not pending lets the sweep re-dispatch it under the next
+// generation at once, and the orphan, if it ever runs, is dropped as
 // stale.
 func (d *Dispatcher) ActionTaskPending(ctx context.Context, actionID int64, gen int) (bool, error) {
-	info, err := d.inspector.GetTaskInfo(Queue, ActionTaskID(actionID, gen))
+	id := ActionTaskID(actionID, gen)
+	info, err := d.inspector.GetTaskInfo(Queue, id)
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 		return false, nil
 	}
@@ -117,8 +132,45 @@ func (d *Dispatcher) ActionTaskPending(ctx context.Context, actionID int64, gen 
 	switch info.State {
 	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateRetry, asynq.TaskStateAggregating:
 		return true, nil
+	case asynq.TaskStateActive:
+		return !d.orphaned(id), nil
 	}
 	return false, nil
+}
+
+// orphaned records that task id was seen active and unclaimed, and reports
+// whether it was first seen so at least OrphanAfter ago.
+func (d *Dispatcher) orphaned(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	if d.activeSeen == nil {
+		d.activeSeen = map[string]time.Time{}
+	}
+	first, ok := d.activeSeen[id]
+	if !ok {
+		if len(d.activeSeen) >= 4096 {
+			for k, t := range d.activeSeen {
+				if now.Sub(t) > 10*d.orphanAfter() {
+					delete(d.activeSeen, k)
+				}
+			}
+		}
+		d.activeSeen[id] = now
+		return false
+	}
+	if now.Sub(first) < d.orphanAfter() {
+		return false
+	}
+	delete(d.activeSeen, id)
+	return true
+}
+
+func (d *Dispatcher) orphanAfter() time.Duration {
+	if d.OrphanAfter > 0 {
+		return d.OrphanAfter
+	}
+	return OrphanAfter
 }
 
 // Handler returns the asynq handler that runs Kinetic's tasks through eng.
