@@ -301,7 +301,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 		if err != nil {
 			return err
 		}
-		routes = append(routes, hr.Routes(hc, a.Engine, hrLog))
+		// Accepted signatures are remembered in Redis, so a replay is
+		// refused by every replica and after a restart.
+		routes = append(routes, hr.Routes(hc, a.Engine, hrLog, hr.NewRedisReplayStore(a.RDB)))
 		defer hr.StartPollers(ctx, hc, a.Engine, policy, hrLog)()
 	}
 	if slackRoutes != nil {

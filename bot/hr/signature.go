@@ -1,15 +1,19 @@
 package hr
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 )
@@ -131,11 +135,9 @@ func parseTimestamp(s string) (time.Time, error) {
 // added in time order and all live equally long, so the oldest is at the
 // front of order.
 //
-// It lives in one process: with several replicas behind a load balancer a
-// replay may reach another one inside the window. The engine's
-// (source, event id) and (employee, date) deduplication still makes such a
-// replay a no-op; a shared cache (Redis SET NX with expiry) would close the
-// gap entirely.
+// It lives in one process: it is the store for tests and for a handler
+// built without Redis. kinetic serve uses RedisReplayStore, so a replay is
+// refused by every replica and after a restart.
 type replayCache struct {
 	mu    sync.Mutex
 	ttl   time.Duration
@@ -187,4 +189,84 @@ func (c *replayCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.seen)
+}
+
+// ReplayStore remembers accepted webhook signatures until they expire.
+type ReplayStore interface {
+	// Add records key for ttl; false when it was already there (a replay).
+	Add(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Remove forgets key, so the sender may retry a request whose handling
+	// failed on our side.
+	Remove(ctx context.Context, key string) error
+}
+
+// memoryReplay adapts a replayCache (one per source) to ReplayStore.
+type memoryReplay struct {
+	mu     sync.Mutex
+	caches map[string]*replayCache // by ttl
+	now    func() time.Time
+}
+
+func newMemoryReplay(now func() time.Time) *memoryReplay {
+	return &memoryReplay{caches: map[string]*replayCache{}, now: now}
+}
+
+func (m *memoryReplay) cache(ttl time.Duration) *replayCache {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := ttl.String()
+	c := m.caches[k]
+	if c == nil {
+		c = newReplayCache(ttl, replayCacheSize)
+		m.caches[k] = c
+	}
+	return c
+}
+
+func (m *memoryReplay) Add(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	return m.cache(ttl).add(key, m.now()), nil
+}
+
+func (m *memoryReplay) Remove(_ context.Context, key string) error {
+	m.mu.Lock()
+	caches := make([]*replayCache, 0, len(m.caches))
+	for _, c := range m.caches {
+		caches = append(caches, c)
+	}
+	m.mu.Unlock()
+	for _, c := range caches {
+		c.remove(key)
+	}
+	return nil
+}
+
+// RedisReplayPrefix prefixes the keys RedisReplayStore writes.
+const RedisReplayPrefix = "kinetic:hr:replay:"
+
+// RedisReplayStore is a ReplayStore in Redis, shared by every replica that
+// points at the same Redis: SET key NX PX ttl succeeds for the first
+// delivery only, and Redis expires the key. A replay — to another replica,
+// or after a restart, even with a new unsigned event-id header — is refused.
+type RedisReplayStore struct{ rdb redis.UniversalClient }
+
+// NewRedisReplayStore returns a store on rdb.
+func NewRedisReplayStore(rdb redis.UniversalClient) *RedisReplayStore {
+	return &RedisReplayStore{rdb: rdb}
+}
+
+// Add implements ReplayStore.
+func (r *RedisReplayStore) Add(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ok, err := r.rdb.SetNX(ctx, RedisReplayPrefix+key, 1, max(ttl, time.Millisecond)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis replay store: %w", err)
+	}
+	return ok, nil
+}
+
+// Remove implements ReplayStore.
+func (r *RedisReplayStore) Remove(ctx context.Context, key string) error {
+	if err := r.rdb.Del(ctx, RedisReplayPrefix+key).Err(); err != nil {
+		return fmt.Errorf("redis replay store: %w", err)
+	}
+	return nil
 }

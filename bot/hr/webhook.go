@@ -50,6 +50,10 @@ type Options struct {
 	Log *logrus.Entry
 	// Now is the clock for timestamps and cursors; default time.Now.
 	Now func() time.Time
+	// Replay remembers accepted webhook signatures; default one in this
+	// process (kinetic serve passes a RedisReplayStore, shared by every
+	// replica).
+	Replay ReplayStore
 }
 
 func (o Options) withDefaults() Options {
@@ -58,6 +62,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Replay == nil {
+		o.Replay = newMemoryReplay(o.Now)
 	}
 	return o
 }
@@ -81,6 +88,7 @@ type Handler struct {
 	timing engine.HRTiming
 	log    *logrus.Entry
 	now    func() time.Time
+	replay ReplayStore
 	hooks  map[string]*hook
 }
 
@@ -88,7 +96,6 @@ type hook struct {
 	name    string
 	cfg     *hrconfig.Webhook
 	verify  verifier
-	replay  *replayCache
 	mapping Mapping
 }
 
@@ -97,7 +104,7 @@ type hook struct {
 // answers 503 to everything rather than accept unsigned requests.
 func NewHandler(cfg *hrconfig.Config, eng Engine, o Options) *Handler {
 	o = o.withDefaults()
-	h := &Handler{eng: eng, timing: Timing(cfg), log: o.Log, now: o.Now, hooks: map[string]*hook{}}
+	h := &Handler{eng: eng, timing: Timing(cfg), log: o.Log, now: o.Now, replay: o.Replay, hooks: map[string]*hook{}}
 	if cfg == nil {
 		return h
 	}
@@ -105,7 +112,7 @@ func NewHandler(cfg *hrconfig.Config, eng Engine, o Options) *Handler {
 		if w == nil {
 			continue
 		}
-		hk := &hook{name: name, cfg: w, verify: newVerifier(w), replay: newReplayCache(2*w.EffectiveTolerance(), replayCacheSize)}
+		hk := &hook{name: name, cfg: w, verify: newVerifier(w)}
 		if w.Fields != nil {
 			hk.mapping.Fields = *w.Fields
 		}
@@ -124,9 +131,9 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 }
 
 // Routes returns a function that mounts cfg's webhooks on a mux (for
-// bot.ServerOptions.Routes).
-func Routes(cfg *hrconfig.Config, eng Engine, log *logrus.Entry) func(*http.ServeMux) {
-	return NewHandler(cfg, eng, Options{Log: log}).Mount
+// bot.ServerOptions.Routes). replay may be nil (one process's memory).
+func Routes(cfg *hrconfig.Config, eng Engine, log *logrus.Entry, replay ReplayStore) func(*http.ServeMux) {
+	return NewHandler(cfg, eng, Options{Log: log, Replay: replay}).Mount
 }
 
 // ServeHTTP verifies, parses and applies one webhook request: 404 for an
@@ -163,8 +170,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	now := h.now()
 	sig, err := hk.verify.verify(r.Header, body, now)
-	if err == nil && !hk.replay.add(sig, now) {
-		err = errReplayed
+	if err == nil {
+		// A replay later than twice the tolerance fails the timestamp
+		// check anyway.
+		fresh, rerr := h.replay.Add(r.Context(), hk.name+":"+sig, 2*hk.cfg.EffectiveTolerance())
+		if rerr != nil {
+			log.WithError(rerr).Error("HR webhook refused: the replay check failed")
+			writeError(w, http.StatusServiceUnavailable, "cannot check for replays right now; retry later")
+			return
+		}
+		if !fresh {
+			err = errReplayed
+		}
 	}
 	if err != nil {
 		log.WithField("reason", err.Error()).Warn("HR webhook refused: not authenticated")
@@ -191,7 +208,7 @@ func (h *Handler) serveGeneric(w http.ResponseWriter, r *http.Request, log *logr
 	}
 	res, status := h.apply(r.Context(), log, ev)
 	if status >= 500 {
-		hk.replay.remove(sig)
+		h.forget(r.Context(), log, hk, sig)
 	}
 	writeJSON(w, status, res)
 }
@@ -237,9 +254,17 @@ func (h *Handler) serveBambooHR(ctx context.Context, w http.ResponseWriter, log 
 	if status >= 500 {
 		// Let BambooHR's retry through: the entries already applied are
 		// duplicates then.
-		hk.replay.remove(sig)
+		h.forget(ctx, log, hk, sig)
 	}
 	writeJSON(w, status, results)
+}
+
+// forget lets the sender's retry of a request we failed through the replay
+// check.
+func (h *Handler) forget(ctx context.Context, log *logrus.Entry, hk *hook, sig string) {
+	if err := h.replay.Remove(context.WithoutCancel(ctx), hk.name+":"+sig); err != nil {
+		log.WithError(err).Warn("forgetting a failed request's signature failed; the sender's retry will be refused as a replay")
+	}
 }
 
 // apply hands one event to the engine and says how to answer.

@@ -295,7 +295,7 @@ func TestHRWebhooksRefuseForgedStaleAndReplayedRequests(t *testing.T) {
 	l.Out = io.Discard
 	log := logrus.NewEntry(l)
 	h := bot.NewHandler(bot.ServerOptions{Engine: k.Engine, Ready: k.Ready, Metrics: k.Metrics, Log: log,
-		Routes: []func(*http.ServeMux){Routes(cfg, k.Engine, log)}})
+		Routes: []func(*http.ServeMux){Routes(cfg, k.Engine, log, NewRedisReplayStore(k.RDB))}})
 
 	date := localDate(time.Now(), 5)
 	srcs := []secSource{
@@ -440,18 +440,19 @@ func TestHRWebhooksRefuseForgedStaleAndReplayedRequests(t *testing.T) {
 	if after := snapshot(); after != afterControls {
 		t.Fatalf("replays changed state:\nbefore %s\nafter  %s", afterControls, after)
 	}
-	// Another replica (or this one after a restart) has its own, empty
-	// replay cache: the design (replayCache's comment) lets the signature
-	// through there and relies on the engine's deduplication, so a replay is
-	// answered 202 but changes nothing — verbatim, or with the unsigned
-	// event id header changed (a fresh replica each time).
+	// Another replica (or this one after a restart) shares the replay
+	// store in Redis, as kinetic serve builds it: a replay there is refused
+	// too — verbatim, or with the unsigned event id header changed, which
+	// would otherwise let a captured involuntary termination open a second
+	// case once the first had closed.
 	cases := k.Count(t, &store.Case{}, "")
 	for _, v := range valid {
 		for j, id := range []string{"", "evt-other-replica"} {
 			if j == 1 && v.src.idHeader == "" {
 				continue
 			}
-			replica := bot.NewHandler(bot.ServerOptions{Engine: k.Engine, Log: log, Routes: []func(*http.ServeMux){Routes(cfg, k.Engine, log)}})
+			replica := bot.NewHandler(bot.ServerOptions{Engine: k.Engine, Log: log,
+				Routes: []func(*http.ServeMux){Routes(cfg, k.Engine, log, NewRedisReplayStore(k.RDB))}})
 			hdr := v.hdr.Clone()
 			if id != "" {
 				hdr.Set(v.src.idHeader, id)
@@ -461,10 +462,8 @@ func TestHRWebhooksRefuseForgedStaleAndReplayedRequests(t *testing.T) {
 			w := httptest.NewRecorder()
 			replica.ServeHTTP(w, req)
 			replays[v.src.name+": on another replica"]++
-			body := w.Body.String()
-			if w.Code != http.StatusAccepted || strings.Contains(body, `"outcome": "opened"`) ||
-				!strings.Contains(body, `"outcome": "duplicate"`) && !strings.Contains(body, `"outcome": "unchanged"`) {
-				fail("replay of the %s request on another replica (event id header %q): %d %s, want 202 duplicate or unchanged", v.src.name, id, w.Code, body)
+			if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "replayed") {
+				fail("replay of the %s request on another replica (event id header %q): %d %s, want 401 replayed", v.src.name, id, w.Code, w.Body)
 			}
 		}
 	}

@@ -836,7 +836,7 @@ func demoHRConfig() *hrconfig.Config {
 func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string, ...any)) bool {
 	fmt.Fprintln(o.Out, "\nHR triggers (signed webhooks to POST /hr/webhooks/{source}):")
 	mux := http.NewServeMux()
-	hr.Routes(demoHRConfig(), a.Engine, o.Log)(mux)
+	hr.Routes(demoHRConfig(), a.Engine, o.Log, hr.NewRedisReplayStore(a.RDB))(mux)
 	post := func(source string, h http.Header, body []byte) (int, string) {
 		req := httptest.NewRequest("POST", "/hr/webhooks/"+source, bytes.NewReader(body))
 		req.Header = h
