@@ -234,6 +234,53 @@ func TestAuditVerifyCommandDetectsTampering(t *testing.T) {
 		}
 	})
 
+	// Rewrites that also move the head row agree with themselves and pass a
+	// plain verify; an anchor recorded earlier outside the database (the
+	// line verify prints) exposes them.
+	anchor := fmt.Sprintf("%d:%s", n, evs[n-1].Hash)
+	kinetic(t, "audit", "verify", "--config", cfg).want(t, 0, "record this anchor outside the database: "+anchor)
+	kinetic(t, "audit", "verify", "--config", cfg, "--anchor", anchor).want(t, 0, "anchors OK: 1")
+	rewrites := []tamper{
+		{"truncate the tail and move the head to the new end", []func(*gorm.DB) error{
+			sql("DELETE FROM audit_events WHERE seq > ?", k), sql("UPDATE audit_heads SET seq = ?, hash = ? WHERE id = 1", k, evs[k-1].Hash),
+		}, n, fmt.Sprintf("event %d is gone (the chain was truncated or rewritten below it)", n)},
+		{"rewrite an event, rehash everything after it, move the head", []func(*gorm.DB) error{func(tx *gorm.DB) error {
+			prev := evs[k-2].Hash
+			var last string
+			for _, e := range evs[k-1:] {
+				if e.Seq == k {
+					e.Detail = "nothing was disabled"
+				}
+				e.PrevHash = prev
+				e.Hash = store.HashEvent(&e)
+				if err := tx.Model(&store.AuditEvent{}).Where("seq = ?", e.Seq).Updates(map[string]any{"detail": e.Detail, "prev_hash": e.PrevHash, "hash": e.Hash}).Error; err != nil {
+					return err
+				}
+				prev, last = e.Hash, e.Hash
+			}
+			return tx.Exec("UPDATE audit_heads SET hash = ? WHERE id = 1", last).Error
+		}}, n, fmt.Sprintf("event %d's hash is", n)},
+	}
+	for _, tc := range rewrites {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(func() { restore(t) })
+			if err := inTx(func(tx *gorm.DB) error {
+				for _, f := range tc.do {
+					if err := f(tx); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("tampering: %v", err)
+			}
+			kinetic(t, "audit", "verify", "--config", cfg).want(t, 0, "audit chain OK")
+			kinetic(t, "audit", "verify", "--config", cfg, "--anchor", anchor).want(t, 1,
+				fmt.Sprintf("audit chain BROKEN at anchor %d: %s", tc.firstBad, tc.problem), fmt.Sprintf("audit chain does not match anchor %d", tc.firstBad))
+		})
+	}
+	kinetic(t, "audit", "verify", "--config", cfg, "--anchor", "12:zz").want(t, 2, "--anchor")
+
 	// Restored: the chain verifies again, unchanged.
 	kinetic(t, "audit", "verify", "--config", cfg).want(t, 0, okLine)
 	t.Logf("seed %#x: chain of %d events, %d tamperings through kinetic audit verify (+1 through the process exit status), database %s",

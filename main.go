@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -458,9 +459,27 @@ func openForAudit(ctx context.Context, cfgPath string, stderr io.Writer) (*app.A
 }
 
 func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfgPath := flags("audit verify", "audit verify [--config FILE]", stderr)
+	fs, cfgPath := flags("audit verify", "audit verify [--anchor SEQ:HASH ...] [--config FILE]", stderr)
+	var anchors []string
+	fs.Func("anchor", "a head recorded earlier outside the database (SEQ:HASH, as an earlier verify printed it); the chain must still hold that event with that hash (repeatable)", func(v string) error {
+		anchors = append(anchors, v)
+		return nil
+	})
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	type anchor struct {
+		seq  int64
+		hash string
+	}
+	var want []anchor
+	for _, v := range anchors {
+		seq, hash, ok := strings.Cut(v, ":")
+		n, err := strconv.ParseInt(seq, 10, 64)
+		if !ok || err != nil || n <= 0 || len(hash) != 64 {
+			return usageErr("--anchor %q: want SEQ:HASH, e.g. 1234:%s", v, strings.Repeat("0", 64))
+		}
+		want = append(want, anchor{n, strings.ToLower(hash)})
 	}
 	a, err := openForAudit(ctx, *cfgPath, stderr)
 	if err != nil {
@@ -475,7 +494,20 @@ func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "audit chain BROKEN at event %d: %s\n", rep.FirstBad, rep.Problem)
 		return &exitError{code: 1, err: fmt.Errorf("audit chain does not verify (first broken event %d)", rep.FirstBad)}
 	}
+	// The chain and its head live in one database: whoever can rewrite
+	// both can forge a consistent chain. A head recorded elsewhere earlier
+	// (a SIEM, a ticket, a signed log line) catches that.
+	for _, an := range want {
+		if err := a.Store.CheckAuditAnchor(ctx, an.seq, an.hash); err != nil {
+			fmt.Fprintf(stdout, "audit chain BROKEN at anchor %d: %v\n", an.seq, err)
+			return &exitError{code: 1, err: fmt.Errorf("audit chain does not match anchor %d", an.seq)}
+		}
+	}
 	fmt.Fprintf(stdout, "audit chain OK: %d events, head %d %s\n", rep.Events, rep.HeadSeq, rep.HeadHash)
+	if len(want) > 0 {
+		fmt.Fprintf(stdout, "anchors OK: %d\n", len(want))
+	}
+	fmt.Fprintf(stdout, "record this anchor outside the database: %d:%s\n", rep.HeadSeq, rep.HeadHash)
 	return nil
 }
 

@@ -377,3 +377,21 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 	}
 	return n, nil
 }
+
+// CheckAuditAnchor checks that the chain still holds event seq with hash (a
+// head recorded outside the database earlier). Run it after VerifyAudit:
+// with the chain intact, a matching anchor means nothing at or before seq
+// was rewritten, and the chain was not truncated below it.
+func (s *Store) CheckAuditAnchor(ctx context.Context, seq int64, hash string) error {
+	var e AuditEvent
+	err := s.DB.WithContext(ctx).Where("seq = ?", seq).Limit(1).Find(&e).Error
+	switch {
+	case err != nil:
+		return fmt.Errorf("store: audit anchor: %w", err)
+	case e.Seq != seq:
+		return fmt.Errorf("event %d is gone (the chain was truncated or rewritten below it)", seq)
+	case !strings.EqualFold(e.Hash, hash):
+		return fmt.Errorf("event %d's hash is %s, the anchor says %s (the chain was rewritten at or before it)", seq, e.Hash, hash)
+	}
+	return nil
+}
