@@ -3,17 +3,15 @@ package scim
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/hrsource"
+	"github.com/kineticsec/kinetic/directory/internal/hrtest"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -72,46 +70,9 @@ func FuzzFetch(f *testing.F) {
 			t.Fatalf("fetching the same pages twice: %v then %v", err, err2)
 		}
 		if err != nil {
-			var se *directory.SourceError
-			if !errors.As(err, &se) || se.Source != TypeName || se.Retryable || strings.Contains(err.Error(), token) {
-				t.Fatalf("refusal %#v (%v)", err, err)
-			}
+			hrtest.CheckRefusal(t, err, TypeName, token)
 			return
 		}
-		checkEmployees(t, emps, true)
+		hrtest.CheckEmployees(t, emps, true)
 	})
-}
-
-// checkEmployees holds mapped employees to the mapping's promises; with
-// managerKey, references are resolved to ids of employees returned.
-func checkEmployees(t *testing.T, emps []directory.Employee, managerKey bool) {
-	t.Helper()
-	ids := map[string]bool{}
-	for _, e := range emps {
-		if e.ID == "" || e.ID != strings.TrimSpace(e.ID) || ids[e.ID] {
-			t.Fatalf("id %q (empty, untrimmed or repeated)", e.ID)
-		}
-		ids[e.ID] = true
-		if e.Type == "" {
-			t.Fatalf("employee %q has no type", e.ID)
-		}
-		for _, r := range e.RoleProfiles {
-			if r == "" || r != strings.TrimSpace(r) {
-				t.Fatalf("employee %q: role profile %q", e.ID, r)
-			}
-		}
-	}
-	d := directory.NewMemory(emps)
-	for _, e := range emps {
-		if managerKey {
-			for _, ref := range []string{e.Manager, e.HRPartner} {
-				if ref != "" && !ids[ref] {
-					t.Fatalf("employee %q: reference %q is nobody's id", e.ID, ref)
-				}
-			}
-		}
-		if got, err := d.ByID(context.Background(), e.ID); err != nil || !reflect.DeepEqual(*got, e) {
-			t.Fatalf("ByID(%q) = %+v, %v", e.ID, got, err)
-		}
-	}
 }
