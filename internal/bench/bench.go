@@ -232,23 +232,8 @@ rules:
 const rateActions = 3
 
 func runRate(ctx context.Context, o Options) (*RateRes, error) {
-	dir, err := os.MkdirTemp(o.Backend.Dir, "rate-")
-	if err != nil {
-		return nil, err
-	}
-	dsn, _, cleanup, err := o.Backend.database(ctx, "rate")
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	if o.Backend.RedisAddr != "" {
-		if err := o.Backend.flushRedis(ctx); err != nil {
-			return nil, err
-		}
-	}
-	cl, err := NewCluster(ClusterOptions{
-		Binary: o.Binary, Dir: dir, PostgresDSN: dsn, RedisAddr: o.Backend.RedisAddr, RedisDB: o.Backend.RedisDB,
-		Employees: o.Departures, Policy: RatePolicy, Log: o.Progress,
+	cl, closeCluster, err := o.cluster(ctx, "rate", ClusterOptions{
+		Employees: o.Departures, Policy: RatePolicy,
 		Systems: []System{
 			{Name: "okta", Latency: 90 * time.Millisecond, Jitter: 30 * time.Millisecond, VendorRPM: o.OktaRPM, BudgetRPM: o.OktaRPM},
 			{Name: "ad", Latency: 20 * time.Millisecond, Jitter: 5 * time.Millisecond},
@@ -258,7 +243,7 @@ func runRate(ctx context.Context, o Options) (*RateRes, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer cl.Close()
+	defer closeCluster()
 	if err := cl.StartServe(ctx); err != nil {
 		return nil, err
 	}
@@ -358,6 +343,33 @@ func runThroughput(ctx context.Context, o Options) (*ThroughputRes, error) {
 		ActionsPerS: float64(actions) / elapsed.Seconds(), NoopTasksPer: float64(tasks) / qel.Seconds()}, nil
 }
 
+// cluster builds a Cluster for scenario name on the backend: a directory of
+// its own, a fresh database, the Redis flushed. The returned function stops
+// it and drops the database.
+func (o Options) cluster(ctx context.Context, name string, co ClusterOptions) (*Cluster, func(), error) {
+	dir, err := os.MkdirTemp(o.Backend.Dir, name+"-")
+	if err != nil {
+		return nil, nil, err
+	}
+	dsn, _, dropDB, err := o.Backend.database(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.Backend.RedisAddr != "" {
+		if err := o.Backend.flushRedis(ctx); err != nil {
+			dropDB()
+			return nil, nil, err
+		}
+	}
+	co.Binary, co.Dir, co.PostgresDSN, co.RedisAddr, co.RedisDB, co.Log = o.Binary, dir, dsn, o.Backend.RedisAddr, o.Backend.RedisDB, o.Progress
+	cl, err := NewCluster(co)
+	if err != nil {
+		dropDB()
+		return nil, nil, err
+	}
+	return cl, func() { cl.Close(); dropDB() }, nil
+}
+
 // Slack settings of the acknowledgement run.
 const (
 	slackSecret   = "bench-signing-secret"
@@ -375,23 +387,8 @@ func runSlack(ctx context.Context, o Options) (*SlackRes, error) {
 	for i := 1; i <= people; i++ {
 		fake.AddUser(fmt.Sprintf(slackEmployee, i), strings.ToLower(Employee(i))+"@bench.test", "Departing "+Employee(i))
 	}
-	dir, err := os.MkdirTemp(o.Backend.Dir, "slack-")
-	if err != nil {
-		return nil, err
-	}
-	dsn, _, cleanup, err := o.Backend.database(ctx, "slack")
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	if o.Backend.RedisAddr != "" {
-		if err := o.Backend.flushRedis(ctx); err != nil {
-			return nil, err
-		}
-	}
-	cl, err := NewCluster(ClusterOptions{
-		Binary: o.Binary, Dir: dir, PostgresDSN: dsn, RedisAddr: o.Backend.RedisAddr, RedisDB: o.Backend.RedisDB,
-		Employees: people, Policy: RatePolicy, Log: o.Progress,
+	cl, closeCluster, err := o.cluster(ctx, "slack", ClusterOptions{
+		Employees: people, Policy: RatePolicy,
 		Systems: []System{{Name: "okta"}, {Name: "ad"}, {Name: "m365"}},
 		Env: []string{"KINETIC_SLACK_BOT_TOKEN=" + slacktest.BotToken, "KINETIC_SLACK_SIGNING_SECRET=" + slackSecret,
 			"KINETIC_SLACK_API_URL=" + fake.URL(), "KINETIC_SLACK_CHANNEL=" + slackChannel, "KINETIC_SLACK_ALERTS_CHANNEL=" + slackAlerts},
@@ -399,7 +396,7 @@ func runSlack(ctx context.Context, o Options) (*SlackRes, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer cl.Close()
+	defer closeCluster()
 	if err := cl.StartServe(ctx); err != nil {
 		return nil, err
 	}

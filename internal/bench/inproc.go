@@ -160,12 +160,45 @@ rules:
 // Fleet is a Kinetic in this process with generated departing employees,
 // zero-latency sandbox connectors and one worker.
 type Fleet struct {
-	App     *app.App
+	inProc
 	ids     []string
 	closed  *closeCounter
 	opened  int64
 	caseIDs []int64
+}
+
+// inProc is a Kinetic built in this process on a scenario's own database
+// and Redis.
+type inProc struct {
+	App     *app.App
 	cleanup []func()
+}
+
+// backing opens a fresh database (with pool connections on PostgreSQL) and
+// a Redis for the scenario; Close releases them.
+func (p *inProc) backing(ctx context.Context, b Backend, name string, pool int) (*store.Store, string, int, error) {
+	st, closeStore, err := b.openStore(ctx, name, pool)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	p.cleanup = append(p.cleanup, closeStore)
+	addr, db, closeRedis, err := b.redis(ctx)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	p.cleanup = append(p.cleanup, closeRedis)
+	return st, addr, db, nil
+}
+
+// Close stops the app's worker and releases its database and Redis.
+func (p *inProc) Close() {
+	if p.App != nil {
+		p.App.Close()
+	}
+	for i := len(p.cleanup) - 1; i >= 0; i-- {
+		p.cleanup[i]()
+	}
+	p.cleanup = nil
 }
 
 // productionPoolSize is store's PostgreSQL pool size in production: the
@@ -182,16 +215,10 @@ func NewFleet(ctx context.Context, b Backend, departures, concurrency int, log i
 			f.Close()
 		}
 	}()
-	st, closeStore, err := b.openStore(ctx, "fleet", productionPoolSize)
+	st, addr, db, err := f.backing(ctx, b, "fleet", productionPoolSize)
 	if err != nil {
 		return f, err
 	}
-	f.cleanup = append(f.cleanup, closeStore)
-	addr, db, closeRedis, err := b.redis(ctx)
-	if err != nil {
-		return f, err
-	}
-	f.cleanup = append(f.cleanup, closeRedis)
 	dir, err := os.MkdirTemp(b.Dir, "fleet-")
 	if err != nil {
 		return f, err
@@ -231,17 +258,6 @@ connectors:
 		return f, err
 	}
 	return f, nil
-}
-
-// Close stops the fleet's worker and releases its database and Redis.
-func (f *Fleet) Close() {
-	if f.App != nil {
-		f.App.Close()
-	}
-	for i := len(f.cleanup) - 1; i >= 0; i-- {
-		f.cleanup[i]()
-	}
-	f.cleanup = nil
 }
 
 // openers is how many goroutines open cases at once (front ends and HR
@@ -496,11 +512,10 @@ const (
 // every sandbox call taking Latency and one worker (jobs.NewWorker,
 // concurrency 20).
 type Departure struct {
-	App     *app.App
+	inProc
 	Latency time.Duration
 	// Steps is the length of the plan's longest chain; Actions its size.
 	Steps, Actions int
-	cleanup        []func()
 }
 
 // NewDeparture builds it on backend b.
@@ -515,16 +530,10 @@ func NewDeparture(ctx context.Context, b Backend, latency time.Duration, log io.
 	if err != nil {
 		return d, fmt.Errorf("loading the embedded configuration: %w", err)
 	}
-	st, closeStore, err := b.openStore(ctx, "departure", 0)
+	st, addr, db, err := d.backing(ctx, b, "departure", 0)
 	if err != nil {
 		return d, err
 	}
-	d.cleanup = append(d.cleanup, closeStore)
-	addr, db, closeRedis, err := b.redis(ctx)
-	if err != nil {
-		return d, err
-	}
-	d.cleanup = append(d.cleanup, closeRedis)
 	cfg.Service.Redis.Embedded, cfg.Service.Redis.Addr, cfg.Service.Redis.DB = false, addr, db
 	d.App, err = app.Build(ctx, cfg, app.Options{Log: quietLog(log), Store: st})
 	if err != nil {
@@ -547,17 +556,6 @@ func NewDeparture(ctx context.Context, b Backend, latency time.Duration, log io.
 	}
 	d.Steps, d.Actions = ChainSteps(plan), len(plan.Actions)
 	return d, nil
-}
-
-// Close stops the worker and releases the database and Redis.
-func (d *Departure) Close() {
-	if d.App != nil {
-		d.App.Close()
-	}
-	for i := len(d.cleanup) - 1; i >= 0; i-- {
-		d.cleanup[i]()
-	}
-	d.cleanup = nil
 }
 
 func departureRequest() engine.Request {
