@@ -291,7 +291,14 @@ var (
 	siteLocalPrefix = netip.MustParsePrefix("fec0::/10")
 	nat64Prefix     = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFourPrefix = netip.MustParsePrefix("2002::/16")
-	broadcastAddr   = netip.MustParseAddr("255.255.255.255")
+	// Local-use NAT64 (RFC 8215): the network chooses where the IPv4
+	// address sits, so the whole prefix is treated as private.
+	nat64LocalPrefix = netip.MustParsePrefix("64:ff9b:1::/48")
+	// IPv4-compatible (::a.b.c.d, deprecated by RFC 4291) and
+	// IPv4-translated (::ffff:0:a.b.c.d, RFC 2765) addresses.
+	v4CompatPrefix     = netip.MustParsePrefix("::/96")
+	v4TranslatedPrefix = netip.MustParsePrefix("::ffff:0:0:0/96")
+	broadcastAddr      = netip.MustParseAddr("255.255.255.255")
 	// Cloud metadata endpoints outside 169.254/16.
 	metadataAddrs = map[netip.Addr]bool{
 		netip.MustParseAddr("169.254.169.254"): true, // AWS, GCP, Azure, OpenStack
@@ -324,12 +331,15 @@ func addrClass(a netip.Addr) string {
 		return "carrier-grade NAT" + suffix
 	case siteLocalPrefix.Contains(a):
 		return "site-local"
+	case nat64LocalPrefix.Contains(a):
+		return "private (local-use NAT64)"
 	}
 	return ""
 }
 
-// embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 IPv6 address
-// carries, and how it carries it.
+// embeddedIPv4 returns the IPv4 address a NAT64, 6to4, IPv4-compatible or
+// IPv4-translated IPv6 address carries, and how it carries it: a gateway
+// or a dual stack may deliver such an address to the IPv4 one.
 func embeddedIPv4(a netip.Addr) (netip.Addr, string) {
 	if !a.Is6() || a.Is4In6() {
 		return netip.Addr{}, ""
@@ -338,6 +348,10 @@ func embeddedIPv4(a netip.Addr) (netip.Addr, string) {
 	switch {
 	case nat64Prefix.Contains(a):
 		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), "NAT64"
+	case v4CompatPrefix.Contains(a):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), "IPv4-compatible"
+	case v4TranslatedPrefix.Contains(a):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), "IPv4-translated"
 	case sixToFourPrefix.Contains(a):
 		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), "6to4"
 	}

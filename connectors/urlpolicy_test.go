@@ -95,6 +95,12 @@ func TestCheckURL(t *testing.T) {
 		{"http://[::ffff:169.254.169.254]/", "(link-local/cloud metadata)"},
 		{"http://[64:ff9b::a9fe:a9fe]/", "NAT64 of 169.254.169.254, link-local/cloud metadata"},
 		{"http://[2002:a00:1::1]/", "6to4 of 10.0.0.1, private"},
+		{"http://[::169.254.169.254]/", "IPv4-compatible of 169.254.169.254, link-local/cloud metadata"},
+		{"http://[::a00:1]/", "IPv4-compatible of 10.0.0.1, private"},
+		{"http://[::ffff:0:169.254.169.254]/", "IPv4-translated of 169.254.169.254, link-local/cloud metadata"},
+		{"http://[64:ff9b:1::a9fe:a9fe]/", "(private (local-use NAT64))"},
+		{"http://[64:ff9b:1:ffff::1]/", "(private (local-use NAT64))"},
+		{"http://[::808:808]/", ""}, // IPv4-compatible of a public address
 		{"http://metadata.example.com/", "host metadata.example.com resolves to 169.254.169.254 (link-local/cloud metadata)"},
 		{"http://100.100.100.200/", "(carrier-grade NAT/cloud metadata)"},
 
