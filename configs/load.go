@@ -188,7 +188,25 @@ func parseService(name string, data []byte, env func(string) (string, bool), bas
 	svc.validate(d)
 	svc.checkConnectorFiles(d)
 	resolveSecrets(reflect.ValueOf(svc).Elem(), "", baseDir, d)
+	svc.checkTokens(d)
 	return svc, d
+}
+
+// checkTokens refuses two API clients with the same token: a request would
+// be attributed to either client at random, in the audit trail too.
+func (s *Service) checkTokens(d *doc) {
+	owner := map[string]string{}
+	for _, name := range sortedKeys(s.HTTP.APITokens) {
+		v := s.HTTP.APITokens[name].Value()
+		if v == "" {
+			continue
+		}
+		if first, ok := owner[v]; ok {
+			d.add(joinKey("http.api_tokens", name), "same token as client %q: every API client needs its own token, or the audit trail cannot tell them apart", first)
+			continue
+		}
+		owner[v] = name
+	}
 }
 
 func (s *Service) applyDefaults() {

@@ -445,3 +445,26 @@ func TestURLPolicyCheck(t *testing.T) {
 		t.Errorf("allowed CIDR refused: %v", err)
 	}
 }
+
+// Two API clients with one token: refused at the second client's key, and
+// the token itself is never printed.
+func TestDuplicateAPITokensRefused(t *testing.T) {
+	dir := t.TempDir()
+	for name, v := range map[string]string{"a": "tok-SECRET-dup\n", "b": "tok-SECRET-dup\n", "c": "tok-SECRET-other\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svcYAML := "policy: p.yaml\nredis: {embedded: true}\nhttp:\n  api_tokens:\n    hris: {file: a}\n    ops: {file: b}\n    siem: {file: c}\n"
+	_, err := ParseService(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
+	if err == nil {
+		t.Fatal("two clients with one token were accepted")
+	}
+	msg := err.Error()
+	if want := `k.yaml:6: http.api_tokens.ops: same token as client "hris"`; !strings.Contains(msg, want) {
+		t.Errorf("missing %q in\n%s", want, msg)
+	}
+	if strings.Contains(msg, "SECRET") || strings.Contains(msg, "siem") {
+		t.Errorf("the error prints a token or blames a distinct one:\n%s", msg)
+	}
+}
