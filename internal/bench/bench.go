@@ -404,7 +404,7 @@ func runSlack(ctx context.Context, o Options) (*SlackRes, error) {
 	var (
 		mu   sync.Mutex
 		lat  []time.Duration
-		bad  atomic.Value
+		bad  firstError
 		seq  atomic.Int64
 		warm = 1
 	)
@@ -437,13 +437,13 @@ func runSlack(ctx context.Context, o Options) (*SlackRes, error) {
 				resp, err := client.Do(req)
 				el := time.Since(start)
 				if err != nil {
-					bad.CompareAndSwap(nil, err)
+					bad.set(err)
 					return
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				_ = resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
-					bad.CompareAndSwap(nil, fmt.Errorf("slash command answered %d", resp.StatusCode))
+					bad.set(fmt.Errorf("slash command answered %d", resp.StatusCode))
 					return
 				}
 				if round >= 0 {
@@ -454,7 +454,7 @@ func runSlack(ctx context.Context, o Options) (*SlackRes, error) {
 			}()
 		}
 		wg.Wait()
-		if err, _ := bad.Load().(error); err != nil {
+		if err := bad.get(); err != nil {
 			return nil, err
 		}
 	}

@@ -480,7 +480,7 @@ func (c *Cluster) OpenCases(ctx context.Context, n, concurrency int, key string)
 		next    atomic.Int64
 		retried atomic.Int64
 		opened  atomic.Int64
-		first   atomic.Value
+		first   firstError
 		wg      sync.WaitGroup
 	)
 	start := time.Now()
@@ -502,11 +502,11 @@ func (c *Cluster) OpenCases(ctx context.Context, n, concurrency int, key string)
 						break
 					}
 					if err == nil && status < 500 && status != http.StatusTooManyRequests {
-						first.CompareAndSwap(nil, fmt.Errorf("opening %s: %d %s", Employee(i), status, msg))
+						first.set(fmt.Errorf("opening %s: %d %s", Employee(i), status, msg))
 						return
 					}
 					if ctx.Err() != nil {
-						first.CompareAndSwap(nil, fmt.Errorf("opening %s: %w (last: %v %d %s)", Employee(i), ctx.Err(), err, status, msg))
+						first.set(fmt.Errorf("opening %s: %w (last: %v %d %s)", Employee(i), ctx.Err(), err, status, msg))
 						return
 					}
 					retried.Add(1)
@@ -520,7 +520,7 @@ func (c *Cluster) OpenCases(ctx context.Context, n, concurrency int, key string)
 	}
 	wg.Wait()
 	res := OpenResult{Opened: int(opened.Load()), Retried: int(retried.Load()), Elapsed: time.Since(start)}
-	if err, _ := first.Load().(error); err != nil {
+	if err := first.get(); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -644,15 +644,16 @@ func (c *Cluster) Check(ctx context.Context) (Outcome, error) {
 	if err := c.store.DB.WithContext(ctx).Preload("Actions").Order("id").Find(&cases).Error; err != nil {
 		return out, err
 	}
-	seen := map[string]int{}
+	changes := map[string]int{}  // system, operation, account, change → times seen
+	touched := map[string]bool{} // system, operation, account
 	for name, sc := range c.Systems {
 		for _, e := range sc.Effects() {
 			out.Effects++
 			key := name + " " + e.Operation + " " + e.Account + " " + e.Change
-			if seen[key]++; seen[key] == 2 {
+			if changes[key]++; changes[key] == 2 {
 				out.Duplicated = append(out.Duplicated, key)
 			}
-			seen[name+" "+e.Operation+" "+e.Account]++
+			touched[name+" "+e.Operation+" "+e.Account] = true
 		}
 	}
 	accounts := map[string]map[string]string{}
@@ -668,7 +669,7 @@ func (c *Cluster) Check(ctx context.Context) (Outcome, error) {
 				bad = true
 				continue
 			}
-			if acct := accounts[cs.EmployeeID][a.Connector]; seen[a.Connector+" "+a.Operation+" "+acct] == 0 {
+			if acct := accounts[cs.EmployeeID][a.Connector]; !touched[a.Connector+" "+a.Operation+" "+acct] {
 				out.Lost = append(out.Lost, fmt.Sprintf("case %d %s: %s %s on %s succeeded but %s has no such effect",
 					cs.ID, cs.EmployeeID, a.Connector, a.Operation, acct, a.Connector))
 			}
@@ -678,4 +679,24 @@ func (c *Cluster) Check(ctx context.Context) (Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// firstError keeps the first error set from several goroutines.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }

@@ -462,7 +462,7 @@ func (q *NoopQueue) Run(n int, timeout time.Duration) (time.Duration, error) {
 	target := q.done.Load() + int64(n)
 	q.target.Store(target)
 	var next atomic.Int64
-	var firstErr atomic.Value
+	var firstErr firstError
 	var wg sync.WaitGroup
 	start := time.Now()
 	for g := 0; g < openers; g++ {
@@ -477,13 +477,13 @@ func (q *NoopQueue) Run(n int, timeout time.Duration) (time.Duration, error) {
 				_, err := q.client.Enqueue(asynq.NewTask("bench:noop", []byte(`{"action_id":1,"gen":1}`)),
 					asynq.Queue(jobs.Queue), asynq.TaskID(fmt.Sprintf("noop-%d-%d", q.batch, i)), asynq.MaxRetry(20))
 				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
+					firstErr.set(err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	if err := firstErr.get(); err != nil {
 		return 0, fmt.Errorf("enqueue: %w", err)
 	}
 	t := time.NewTimer(timeout)
