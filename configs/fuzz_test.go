@@ -1,7 +1,6 @@
 package configs
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -43,7 +42,7 @@ func checkErrors(t *testing.T, err error, files map[string][]byte) {
 		if !ok {
 			t.Fatalf("problem %d is in file %q, not one of the files read", i, e.File)
 		}
-		if lines := bytes.Count(data, []byte("\n")) + 1; e.Line < 0 || e.Line > lines+1 {
+		if lines := yamlLines(data); e.Line < 0 || e.Line > lines+1 {
 			t.Fatalf("problem %d at line %d of a %d-line file: %v", i, e.Line, lines, e)
 		}
 		if strings.TrimSpace(e.Msg) == "" {
@@ -239,4 +238,23 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("accepted without its policy: %+v", cfg)
 		}
 	})
+}
+
+// yamlLines counts lines as YAML does: "\r\n", "\r" and "\n" each end one
+// (a file with classic Mac line endings has as many lines as an editor
+// shows, and the loader reports lines so).
+func yamlLines(data []byte) int {
+	n := 1
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '\n':
+			n++
+		case '\r':
+			n++
+			if i+1 < len(data) && data[i+1] == '\n' {
+				i++
+			}
+		}
+	}
+	return n
 }
