@@ -137,17 +137,24 @@ func TestFaultsLoseAndDuplicateNothing(t *testing.T) {
 			select {
 			case <-stopFaults:
 				return
+			// Not t.Fatal: this is not the test's goroutine.
 			case <-redisRestart:
 				redisRestart = nil
-				rdb.crashRestart(t)
+				if err := rdb.crashRestart(); err != nil {
+					t.Errorf("restarting redis: %v", err)
+				}
 				note("redis crashed (SIGKILL) and restarted")
 			case <-redisFlush:
 				redisFlush = nil
-				rdb.flushAll(t)
+				if err := rdb.flushAll(); err != nil {
+					t.Errorf("flushing redis: %v", err)
+				}
 				note("redis flushed (FLUSHALL): every queued task, rate-limit and slot key lost")
 			case <-pgRestart:
 				pgRestart = nil
-				pg.crashRestart(t)
+				if err := pg.crashRestart(); err != nil {
+					t.Errorf("restarting postgresql: %v", err)
+				}
 				note("postgresql crashed (stop -m immediate) and restarted")
 			case <-tick.C:
 				k, err := killOne(ctx, cl, rng)

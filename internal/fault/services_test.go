@@ -38,35 +38,35 @@ func startRedis(t *testing.T) *redisServer {
 		t.Fatalf("redis-server is not installed (Debian package redis-server): %v", err)
 	}
 	r := &redisServer{bin: bin, dir: t.TempDir(), port: freePort(t)}
-	r.start(t)
+	if err := r.start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { r.kill() })
 	return r
 }
 
 func (r *redisServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
-func (r *redisServer) start(t *testing.T) {
-	t.Helper()
+func (r *redisServer) start() error {
 	r.cmd = exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir, "--daemonize", "no",
 		"--logfile", filepath.Join(r.dir, "redis.log"))
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("starting redis-server: %v", err)
+		return fmt.Errorf("starting redis-server: %w", err)
 	}
 	r.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
 	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer func() { _ = c.Close() }()
-	waitFor(t, 30*time.Second, "redis to answer PING", func() bool { return c.Ping(context.Background()).Err() == nil })
+	return poll(30*time.Second, "redis to answer PING", func() bool { return c.Ping(context.Background()).Err() == nil })
 }
 
 // crashRestart kills the server with SIGKILL and starts it again on the
 // same port and files.
-func (r *redisServer) crashRestart(t *testing.T) {
-	t.Helper()
+func (r *redisServer) crashRestart() error {
 	r.kill()
-	r.start(t)
+	return r.start()
 }
 
 func (r *redisServer) kill() {
@@ -76,13 +76,13 @@ func (r *redisServer) kill() {
 	}
 }
 
-func (r *redisServer) flushAll(t *testing.T) {
-	t.Helper()
+func (r *redisServer) flushAll() error {
 	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer func() { _ = c.Close() }()
 	if err := c.FlushAll(context.Background()).Err(); err != nil {
-		t.Fatalf("FLUSHALL: %v", err)
+		return fmt.Errorf("FLUSHALL: %w", err)
 	}
+	return nil
 }
 
 // pgServer is a private PostgreSQL cluster (initdb into a temporary
@@ -121,7 +121,9 @@ func startPostgres(t *testing.T) *pgServer {
 	if out, err := p.command(filepath.Join(bin, "initdb"), "-D", p.data(), "-A", "trust", "-U", "postgres", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	p.start(t)
+	if err := p.start(); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := p.command(filepath.Join(bin, "createdb"), "-h", "127.0.0.1", "-p", strconv.Itoa(p.port), "-U", "postgres", "kinetic").CombinedOutput(); err != nil {
 		t.Fatalf("createdb: %v\n%s", err, out)
 	}
@@ -146,23 +148,22 @@ func (p *pgServer) ctl(args ...string) *exec.Cmd {
 	return p.command(filepath.Join(p.bin, "pg_ctl"), append([]string{"-D", p.data(), "-l", filepath.Join(p.dir, "postgres.log")}, args...)...)
 }
 
-func (p *pgServer) start(t *testing.T) {
-	t.Helper()
+func (p *pgServer) start() error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300 -F", p.port, p.dir)
 	if out, err := p.ctl("start", "-w", "-t", "60", "-o", opts).CombinedOutput(); err != nil {
-		t.Fatalf("pg_ctl start: %v\n%s", err, out)
+		return fmt.Errorf("pg_ctl start: %w\n%s", err, out)
 	}
+	return nil
 }
 
 // crashRestart stops PostgreSQL in immediate mode — every backend killed,
 // no checkpoint, crash recovery at the next start, as after a crash — and
 // starts it again.
-func (p *pgServer) crashRestart(t *testing.T) {
-	t.Helper()
+func (p *pgServer) crashRestart() error {
 	if out, err := p.ctl("stop", "-m", "immediate", "-w").CombinedOutput(); err != nil {
-		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
 	}
-	p.start(t)
+	return p.start()
 }
 
 func postgresBin(t *testing.T) string {
@@ -194,14 +195,14 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// waitFor polls cond every 50 ms until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
+// poll checks cond every 50 ms until it holds or within passes.
+func poll(within time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
+			return fmt.Errorf("timed out after %s waiting for %s", within, what)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return nil
 }
