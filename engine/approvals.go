@@ -676,7 +676,7 @@ func (e *Engine) addActions(tx *gorm.DB, au *auditBuf, c *store.Case, names []st
 			PhaseName: def.Phase, SLA: sla, DueAt: base.Add(sla), Params: merged,
 			MaxAttempts: max(def.MaxAttempts, pol.File.Defaults.MaxAttempts), Found: "added by an approved exception"}
 		a := newAction(c, pa, now)
-		a.Status, a.BlockedReason, a.NotBefore = store.ActionBlocked, "", notBefore
+		a.Status, a.BlockedReason, a.NotBefore, a.RunAt = store.ActionBlocked, "", notBefore, notBefore
 		if err := tx.Create(&a).Error; err != nil {
 			return err
 		}

@@ -691,3 +691,44 @@ func TestApproverGroupOfChatUserGroup(t *testing.T) {
 		t.Fatalf("legal hold is %s; with L1 the only member, L1's approval completes the all-of step", v.Status)
 	}
 }
+
+// An action an approved exception times for later (the forwarding removal
+// in 30 days) does not hold back later phases: when the approval lands
+// before its phase has finished, the notifications still go out now, not in
+// 30 days.
+func TestTimedActionDoesNotHoldBackLaterPhases(t *testing.T) {
+	k, _ := approvalsKit(t, testkit.ApprovalPolicy, nil)
+	ctx := context.Background()
+	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "A1", Trigger: store.TriggerCLI,
+		Exceptions: []engine.ExceptionRequest{{Kind: "email_forwarding", ForwardTo: "manager@example.test", Days: 30, Reason: "handover"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.Case
+	aps, _ := k.Engine.Approvals(ctx, "", "", c.ID)
+	if len(aps) != 1 {
+		t.Fatalf("%d approvals", len(aps))
+	}
+	// Both steps decided before any worker runs: remove_forwarding exists,
+	// timed for 30 days on, while the entitlements phase is still open.
+	if err := decide(k, aps[0].ID, "M1", true, "fine"); err != nil {
+		t.Fatal(err)
+	}
+	if err := decide(k, aps[0].ID, "H1", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for actionStatus(t, k, c.ID, "create_recovery_task").Status != store.ActionSucceeded ||
+		actionStatus(t, k, c.ID, "delete_mailbox").Status != store.ActionSucceeded {
+		if time.Now().After(deadline) {
+			t.Fatalf("the notifications phase waits behind the forwarding removal due in 30 days:\n%s", engine.Summary(reload(t, k.Store, c.ID)))
+		}
+		time.Sleep(20 * time.Millisecond) // poll, bounded by the deadline
+	}
+	if rm := actionStatus(t, k, c.ID, "remove_forwarding"); rm.Status != store.ActionQueued || rm.NotBefore == nil || time.Until(*rm.NotBefore) < 29*24*time.Hour {
+		t.Fatalf("remove_forwarding should still wait for the expiry: %s %v", rm.Status, rm.NotBefore)
+	}
+}

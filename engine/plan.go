@@ -444,7 +444,7 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 				// A lead-time action runs at its own time, before the case
 				// starts: queued now, or once the case is confirmed or
 				// released (see queueLead).
-				a.NotBefore = pa.RunAt
+				a.NotBefore, a.RunAt = pa.RunAt, pa.RunAt
 				if c.Status == store.CaseScheduled {
 					a.Status, a.BlockedReason, a.QueuedAt, a.Generation = store.ActionQueued, "", &now, 1
 				}

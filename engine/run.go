@@ -132,11 +132,16 @@ func (e *Engine) advance(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time
 	}
 	// The lowest phase that still has unsettled actions gates later phases.
 	// An action held for an approval does not: while an exception is
-	// pending only the actions it touches wait.
+	// pending only the actions it touches wait. Nor does one timed for a
+	// later time of its own that has not come yet (the forwarding removal
+	// at the end of an exception's 30 days): the rest of the offboarding
+	// does not wait a month for it.
 	gate := 1 << 30
 	for i := range acts {
-		if !settled(&acts[i]) && acts[i].Status != store.ActionHeld && acts[i].Phase < gate {
-			gate = acts[i].Phase
+		a := &acts[i]
+		timed := a.RunAt != nil && a.Attempts == 0 && now.Before(*a.RunAt)
+		if !settled(a) && a.Status != store.ActionHeld && !timed && a.Phase < gate {
+			gate = a.Phase
 		}
 	}
 	var ds []dispatch

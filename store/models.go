@@ -148,6 +148,11 @@ type Action struct {
 	MaxAttempts   int           `gorm:"not null" json:"max_attempts"`
 	// NotBefore delays the next attempt (back-off, Retry-After).
 	NotBefore *time.Time `json:"not_before,omitempty"`
+	// RunAt is set on an action timed to run at a later time of its own —
+	// a lead-time action, or one an approved exception adds for the end of
+	// its period (the forwarding removal in 30 days). Until then it does
+	// not hold back later phases.
+	RunAt *time.Time `json:"run_at,omitempty"`
 	// Generation increases every time the action is handed to the queue; the
 	// task id carries it, so a stale task is recognised and dropped.
 	Generation int `gorm:"not null;default:0" json:"generation"`
