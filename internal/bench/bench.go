@@ -3,9 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,13 +10,13 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
+	slackbot "github.com/kineticsec/kinetic/bot/slack"
 	"github.com/kineticsec/kinetic/bot/slack/slacktest"
 )
 
@@ -426,13 +423,9 @@ func runSlack(ctx context.Context, o Options) (*SlackRes, error) {
 				body := url.Values{"team_id": {slacktest.TeamID}, "channel_id": {slackChannel}, "user_id": {slackAdminID},
 					"command": {"/offboard"}, "text": {text}, "response_url": {"https://hooks.slack.invalid/x"},
 					"trigger_id": {fmt.Sprintf("bench-%d", n)}}.Encode()
-				ts := strconv.FormatInt(time.Now().Unix(), 10)
-				mac := hmac.New(sha256.New, []byte(slackSecret))
-				fmt.Fprintf(mac, "v0:%s:%s", ts, body)
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, cl.ServeURL+"/slack/commands", strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.Header.Set("X-Slack-Request-Timestamp", ts)
-				req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+				slackbot.SignRequest(req, slackSecret, time.Now(), []byte(body))
 				start := time.Now()
 				resp, err := client.Do(req)
 				el := time.Since(start)
@@ -517,16 +510,6 @@ func machine() Machine {
 		}
 		_ = f.Close()
 	}
-	if f, err := os.Open("/proc/meminfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-				kib, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-				m.MemoryGiB = kib / (1 << 20)
-				break
-			}
-		}
-		_ = f.Close()
-	}
+	m.MemoryGiB = float64(procKiB("/proc/meminfo", "MemTotal")) / (1 << 20)
 	return m
 }

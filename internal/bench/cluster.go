@@ -386,7 +386,7 @@ func (p *Proc) sampleRSS() {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if kib := readHWM(path); kib > p.peakKiB.Load() {
+		if kib := procKiB(path, "VmHWM"); kib > p.peakKiB.Load() {
 			p.peakKiB.Store(kib)
 		}
 		select {
@@ -397,7 +397,9 @@ func (p *Proc) sampleRSS() {
 	}
 }
 
-func readHWM(path string) int64 {
+// procKiB reads a "Key:   1234 kB" line of a /proc file (status, meminfo);
+// 0 when the file or the key is missing.
+func procKiB(path, key string) int64 {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0
@@ -405,7 +407,7 @@ func readHWM(path string) int64 {
 	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
 			kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kib
 		}
