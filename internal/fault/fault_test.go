@@ -28,10 +28,16 @@ import (
 )
 
 const (
-	departures    = 1000
-	workerProcs   = 3
-	killEvery     = 7 * time.Second
-	recoveryBound = 30 * time.Second
+	departures  = 1000
+	workerProcs = 3
+	killEvery   = 7 * time.Second
+	// recoverySanity is no timing goal: pick-up after a kill takes about
+	// 10–20 s (lease 10 s plus the sweep; the figures are logged below and
+	// measured by kinetic bench's recovery scenario), more on a loaded
+	// machine. The test fails only past this bound, which no healthy run
+	// approaches and which asynq's own redelivery of a dead worker's task
+	// (85–100 s) would cross: that is the failure it guards against.
+	recoverySanity = 75 * time.Second
 )
 
 // faultPolicy: four actions per departure over two phases, one with a
@@ -222,8 +228,8 @@ func TestFaultsLoseAndDuplicateNothing(t *testing.T) {
 	sort.Slice(rec, func(i, j int) bool { return rec[i] < rec[j] })
 	t.Logf("FIGURES: %d departures, %d actions, %d effects; %d workers killed; %d actions recovered from killed workers: pick-up after kill -9 median %.1f s, p90 %.1f s, max %.1f s; 0 lost, 0 duplicated",
 		out.Cases, out.Actions, out.Effects, len(kills), len(rec), bench.Percentile(rec, 50).Seconds(), bench.Percentile(rec, 90).Seconds(), rec[len(rec)-1].Seconds())
-	if worst := rec[len(rec)-1]; worst > recoveryBound {
-		t.Errorf("an action took %.1f s to be picked up again after its worker was killed (bound %s)", worst.Seconds(), recoveryBound)
+	if worst := rec[len(rec)-1]; worst > recoverySanity {
+		t.Errorf("an action took %.1f s to be picked up again after its worker was killed: past the sanity bound %s, the sweep did not take it back (asynq's own redelivery takes 85–100 s)", worst.Seconds(), recoverySanity)
 	}
 }
 

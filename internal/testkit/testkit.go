@@ -282,6 +282,21 @@ func (k *Kit) Count(t testing.TB, model any, where string, args ...any) int64 {
 	return n
 }
 
+// WaitCount waits until at least min rows of a model match a condition,
+// polling until within has passed, and returns the count. Use it for rows
+// written after a message or event a test has already seen (a posted chat
+// message's stored reference, say), which may land a moment later.
+func (k *Kit) WaitCount(t testing.TB, min int64, within time.Duration, model any, where string, args ...any) int64 {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if n := k.Count(t, model, where, args...); n >= min || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
+	}
+}
+
 func write(t testing.TB, dir, name, data string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {

@@ -221,10 +221,15 @@ func (a *App) dm(ctx context.Context, user string, opts ...slack.MsgOption) (cha
 }
 
 // record stores a posted message's (channel, ts) so it can be updated after
-// a restart.
+// a restart. The message is already in Slack, so its reference is written
+// even when ctx has just ended (a shutdown, or the job's deadline right
+// after the post): it runs on a context of its own, bounded by
+// recordTimeout, never on the caller's.
 func (a *App) record(ctx context.Context, caseID int64, channel, ts, kind string) {
 	m := store.ChatMessage{CaseID: caseID, Platform: Platform, Channel: channel, TS: ts, Kind: kind}
-	if err := a.st.DB.WithContext(ctx).Create(&m).Error; err != nil {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := a.st.DB.WithContext(rctx).Create(&m).Error; err != nil {
 		a.log.WithError(err).WithField("case", caseID).Error("recording a Slack message failed")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,12 +50,15 @@ var slackUsers = map[string][2]string{
 }
 
 type env struct {
-	t    *testing.T
-	fake *slacktest.Server
-	kit  *testkit.Kit
-	mux  *http.ServeMux
-	app  *slackapp.App
-	opts slackapp.Options
+	// shutdown stops the App as a process's shutdown does (its context
+	// ends) and waits for it; it runs once, at the latest in cleanup.
+	shutdown func()
+	t        *testing.T
+	fake     *slacktest.Server
+	kit      *testkit.Kit
+	mux      *http.ServeMux
+	app      *slackapp.App
+	opts     slackapp.Options
 }
 
 func newEnv(t *testing.T, mods ...func(*slackapp.Options)) *env {
@@ -96,13 +100,14 @@ func newEnvKit(t *testing.T, kitMod func(*testkit.Options, *slackapp.App), mods 
 	sa.Bind(kit.Engine, kit.Directory)
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := sa.Start(ctx)
-	t.Cleanup(func() { cancel(); stop() })
+	shutdown := sync.OnceFunc(func() { cancel(); stop() })
+	t.Cleanup(shutdown)
 	if _, err := kit.StartWorker(); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	sa.Routes(slackbot.NewVerifier(signingSecret, time.Now))(mux)
-	return &env{t: t, fake: fake, kit: kit, mux: mux, app: sa, opts: o}
+	return &env{t: t, fake: fake, kit: kit, mux: mux, app: sa, opts: o, shutdown: shutdown}
 }
 
 type testLog struct{ t *testing.T }
@@ -238,15 +243,24 @@ func TestOffboardCommandPreviewConfirmThroughClosure(t *testing.T) {
 	e.fake.WaitFor(t, "chat.update", func(u slacktest.Call) bool {
 		return u.Channel == offboarding && u.TS == parent.TS && strings.Contains(u.Text, ": completed")
 	}, wait)
-	var last slacktest.Call
+	var last, first slacktest.Call
+	updates := 0
 	for _, u := range e.fake.Calls("chat.update") {
 		if u.Channel == offboarding && u.TS == parent.TS {
-			// Coalesced: never two updates in one channel within the interval.
-			if !last.At.IsZero() && u.At.Sub(last.At) < updateInterval-10*time.Millisecond {
-				t.Errorf("status updates %s apart, want at least %s", u.At.Sub(last.At), updateInterval)
+			if first.At.IsZero() {
+				first = u
 			}
 			last = u
+			updates++
 		}
+	}
+	// Coalesced: at most one update per interval in a channel. The fake sees
+	// arrival times, which load can bunch together (one update delayed in
+	// flight, the next on time), so the check counts updates over the span
+	// instead of measuring each gap: without coalescing, every transition
+	// of the case's 13 actions would be an update of its own.
+	if most := int(last.At.Sub(first.At)/updateInterval) + 3; updates > most {
+		t.Errorf("%d status updates in %s, want at most %d at one per %s", updates, last.At.Sub(first.At), most, updateInterval)
 	}
 	if !strings.Contains(last.Text, ": completed") || strings.Contains(string(last.Blocks), "kinetic.") {
 		t.Fatalf("last update of the status message is not the completed card: %q", last.Text)
@@ -264,7 +278,8 @@ func TestOffboardCommandPreviewConfirmThroughClosure(t *testing.T) {
 	if n := e.kit.Count(t, &store.ChatMessage{}, "case_id = ? AND kind = ?", c.ID, "dm"); n != 2 {
 		t.Fatalf("%d DM refs, want 2", n)
 	}
-	if n := e.kit.Count(t, &store.ChatMessage{}, "case_id = ? AND kind = ?", c.ID, "thread"); n < 1 {
+	// The reference is written right after the post the fake has recorded.
+	if n := e.kit.WaitCount(t, 1, wait, &store.ChatMessage{}, "case_id = ? AND kind = ?", c.ID, "thread"); n < 1 {
 		t.Fatal("the closure reply is not recorded")
 	}
 }

@@ -44,6 +44,19 @@ const (
 	claimPoll        = 100 * time.Millisecond
 )
 
+// Notification work has a lifetime of its own: it is not a request's or a
+// click's, and it does not end the instant the process is told to stop.
+// When run's context ends, the events already queued are still handled and
+// the dirty cards flushed, on a context that ends drainTimeout later (so a
+// case's closing reply observed just before SIGTERM is still posted and
+// recorded); each event is bounded by eventTimeout. A reference to a
+// message already posted is written with recordTimeout of its own (App.record).
+const (
+	drainTimeout  = 10 * time.Second
+	eventTimeout  = 30 * time.Second
+	recordTimeout = 5 * time.Second
+)
+
 // notifier turns engine events into Slack messages. Observe only appends to
 // a queue; one goroutine handles events in order (posting messages, thread
 // replies, approval cards and alerts) and flushes status cards: a case's
@@ -91,13 +104,32 @@ func (n *notifier) observe(ev engine.Event) {
 	}
 }
 
-func (n *notifier) run(ctx context.Context) {
+// run handles queued events until stop ends, then drains what is queued
+// (see drainTimeout) and returns.
+func (n *notifier) run(stop context.Context) {
+	life, endLife := context.WithCancel(context.WithoutCancel(stop))
+	defer endLife()
+	go func() {
+		select {
+		case <-stop.Done():
+		case <-life.Done():
+			return
+		}
+		t := time.NewTimer(drainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			endLife()
+		case <-life.Done():
+		}
+	}()
 	tick := time.NewTicker(n.a.updIntv / 4)
 	defer tick.Stop()
 	for {
+		draining := false
 		select {
-		case <-ctx.Done():
-			return
+		case <-stop.Done():
+			draining = true
 		case <-n.wake:
 		case <-tick.C:
 		}
@@ -106,9 +138,13 @@ func (n *notifier) run(ctx context.Context) {
 		n.queue = nil
 		n.mu.Unlock()
 		for _, ev := range evs {
-			n.handle(ctx, ev)
+			n.handle(life, ev)
 		}
-		n.flush(ctx)
+		if draining {
+			n.flushAll(life)
+			return
+		}
+		n.flush(life)
 	}
 }
 
@@ -120,7 +156,7 @@ func (n *notifier) markDirty(id int64) {
 
 // handle is one event's messages. Runs on the notifier goroutine.
 func (n *notifier) handle(ctx context.Context, ev engine.Event) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, eventTimeout)
 	defer cancel()
 	if ev.CaseID != 0 {
 		n.markDirty(ev.CaseID)
@@ -379,6 +415,28 @@ func onlyCards(ms []store.ChatMessage) []store.ChatMessage {
 
 func (n *notifier) card(ctx context.Context, c *store.Case) ([]slack.Block, string) {
 	return blocks.StatusCard(*c, c.Actions, n.a.now(), map[string]string{c.Requester: n.a.ppl.name(ctx, c.Requester)})
+}
+
+// flushAll flushes until no card is dirty or ctx ends, waiting out the
+// per-channel update interval between passes: the last state of every
+// case observed before a shutdown reaches its cards.
+func (n *notifier) flushAll(ctx context.Context) {
+	for {
+		n.flush(ctx)
+		n.mu.Lock()
+		left := len(n.dirty)
+		n.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		t := time.NewTimer(n.a.updIntv)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // flush re-renders dirty cases' cards, respecting the per-channel update

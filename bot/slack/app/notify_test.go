@@ -101,3 +101,36 @@ func TestRestartContinuesRecordedMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownDrainsQueuedNotifications: an event observed just before the
+// process is told to stop (a case's escalation here, as its closing reply
+// would be) is still posted in the case's thread and its reference
+// recorded; the shutdown does not cancel notification work already handed
+// to the notifier.
+func TestShutdownDrainsQueuedNotifications(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	op, err := e.kit.Engine.Open(ctx, engine.Request{EmployeeID: "E2", Requester: "H1", Trigger: store.TriggerAPI, EffectiveAt: time.Now().Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := op.Case.ID
+	e.app.Observe(engine.Event{Kind: "escalation", CaseID: id, Name: "drain_probe", Level: 1, At: time.Now()})
+	e.shutdown()
+	var parent string
+	for _, c := range e.fake.Calls("chat.postMessage") {
+		if c.Channel == offboarding && c.ThreadTS == "" {
+			parent = c.TS
+		}
+	}
+	found := false
+	for _, c := range e.fake.Calls("chat.postMessage") {
+		found = found || (c.Channel == offboarding && c.ThreadTS == parent && parent != "" && strings.Contains(c.Text, "drain_probe"))
+	}
+	if !found {
+		t.Fatal("the escalation observed before the shutdown was not posted in the case's thread")
+	}
+	if n := e.kit.Count(t, &store.ChatMessage{}, "case_id = ? AND kind = ?", id, "thread"); n < 1 {
+		t.Fatal("the reply posted during the shutdown is not recorded")
+	}
+}
