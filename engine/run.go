@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -472,7 +473,9 @@ func (e *Engine) call(ctx context.Context, in *connectors.Instance, a *store.Act
 	}
 	res, err := in.Connector.Do(ctx, req)
 	if err != nil {
-		return outcome{err: err}
+		// A partly done operation (two groups removed, then refused on the
+		// third) reports what it changed in res beside the error: keep it.
+		return outcome{res: res, err: err}
 	}
 	out := outcome{res: res}
 	if v, ok := in.Connector.(connectors.Verifier); ok {
@@ -548,9 +551,8 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			if out.res.Outcome == connectors.OutcomeNoneFound {
 				final = store.ActionSkipped
 			}
-			data, _ := json.Marshal(out.res.Data)
 			fields["status"], fields["outcome"], fields["detail"] = final, string(out.res.Outcome), clip(out.res.Detail, 2000)
-			fields["result_data"], fields["finished_at"], fields["last_error"], fields["error_kind"] = string(data), now, "", ""
+			fields["result_data"], fields["finished_at"], fields["last_error"], fields["error_kind"] = mergeResultData(a.ResultData, out.res.Data), now, "", ""
 			ev := base
 			ev.Event, ev.Result, ev.Detail = "action.succeeded", string(out.res.Outcome), out.res.Detail
 			if final == store.ActionSkipped {
@@ -584,6 +586,13 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			ev := base
 			ev.Event, ev.Result, ev.Detail = "action.failed", string(connectors.KindOf(out.err)), fmt.Sprintf("%s: %s", why, out.err)
 			entries = append(entries, ev)
+		}
+		if out.err != nil && len(out.res.Data) > 0 {
+			// What a failed attempt did change is kept with the action (and
+			// said in its audit event), so a rehire's restore finds it and
+			// a retry adds to it instead of forgetting it.
+			fields["result_data"] = mergeResultData(a.ResultData, out.res.Data)
+			entries[0].Detail += fmt.Sprintf(" (changed before the error: %s)", describeParams(out.res.Data))
 		}
 		ok, err := store.UpdateActionIf(tx, a.ID, from, gen, fields)
 		if err != nil {
@@ -647,6 +656,48 @@ func (e *Engine) defer_(ctx context.Context, a *store.Action, wait time.Duration
 // backoff returns the delay before attempt n+1: exponential from 1 s,
 // capped at 5 min, ±20 % jitter, and never shorter than what the system
 // asked for.
+// mergeResultData adds an attempt's result data to what earlier attempts
+// of the action recorded (prev, a JSON object) and returns the JSON to
+// store: a key both have keeps the union of their values when both are
+// JSON arrays or comma-separated lists (groups removed by each attempt),
+// else the newer value.
+func mergeResultData(prev string, next map[string]string) string {
+	merged := map[string]string{}
+	if prev != "" {
+		_ = json.Unmarshal([]byte(prev), &merged)
+	}
+	for k, v := range next {
+		old, ok := merged[k]
+		if !ok || old == v || old == "" {
+			merged[k] = v
+			continue
+		}
+		var a, b []string
+		if json.Unmarshal([]byte(old), &a) == nil && json.Unmarshal([]byte(v), &b) == nil {
+			for _, x := range b {
+				if !slices.Contains(a, x) {
+					a = append(a, x)
+				}
+			}
+			out, _ := json.Marshal(a)
+			merged[k] = string(out)
+			continue
+		}
+		a = strings.Split(old, ",")
+		for _, x := range strings.Split(v, ",") {
+			if !slices.Contains(a, x) {
+				a = append(a, x)
+			}
+		}
+		merged[k] = strings.Join(a, ",")
+	}
+	if len(merged) == 0 {
+		return ""
+	}
+	out, _ := json.Marshal(merged)
+	return string(out)
+}
+
 func backoff(attempts int, retryAfter time.Duration) time.Duration {
 	d := time.Second << min(attempts-1, 9)
 	if d > 5*time.Minute {
