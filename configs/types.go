@@ -118,7 +118,7 @@ type Workers struct {
 	// default 20.
 	Concurrency int `yaml:"concurrency"`
 	// Lease is how long a running action's claim lasts without renewal;
-	// default 15s. Workers renew at a third of it.
+	// default 10s (DefaultLease). Workers renew at a third of it.
 	Lease Duration `yaml:"lease"`
 	// SweepInterval is how often the recovery sweep runs; default 5s.
 	SweepInterval Duration `yaml:"sweep_interval"`

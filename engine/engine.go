@@ -124,7 +124,7 @@ type Options struct {
 	Admins  []string
 	HRRoles []string
 	// Lease is how long a running action's claim lasts without renewal;
-	// default 15s.
+	// default 10s.
 	Lease time.Duration
 	// LookupTimeout bounds each discovery lookup at planning; default 10s.
 	LookupTimeout time.Duration

@@ -1,5 +1,6 @@
-// Package conformance is the shared test kit every connector (the sandbox
-// now; LDAP, Microsoft Graph, Okta and the rest later) must pass. It checks
+// Package conformance is the shared test kit every connector must pass
+// (the sandbox, its remote form, LDAP, Microsoft Graph, Okta and the
+// webhook templates run it in their tests). It checks
 // the contract written on connectors.Connector: idempotent operations,
 // "none found" for missing accounts, classified errors that say whether to
 // retry, prompt cancellation, and no secret in any error or detail.
