@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -27,7 +28,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: kinetic bench [--postgres DSN --redis ADDR [--redis-db N]] [--only LIST] [--json FILE]\n\n")
-		fmt.Fprintf(stderr, "Runs the benchmark suite (internal/bench) on the embedded default, or on PostgreSQL + Redis,\nprints a table and writes the figures as JSON. The full run takes about 25 minutes\n(5,000 departures at 600 Okta requests a minute need about 17 of them).\n\n")
+		fmt.Fprintf(stderr, "Runs the benchmark suite (internal/bench) on the embedded default, or on PostgreSQL + Redis,\nprints a table and writes the figures as JSON. The full run takes about 27 minutes\n(5,000 departures at 600 Okta requests a minute need about 17 of them).\n\n")
+		fmt.Fprintf(stderr, "Scenarios: one (a single departure's latency), rate (departures against an Okta-like rate limit),\nthroughput (zero-latency actions per second), slack (slash command acknowledgement latency),\nrecovery (pick-up after kill -9: --recovery-departures run by serve and --workers worker processes\nwhile a random worker is killed every --kill-every and replaced; on the embedded default the\nprocesses share the SQLite file and a Redis in the bench process).\n\n")
 		fs.PrintDefaults()
 	}
 	pg := fs.String("postgres", os.Getenv("KINETIC_BENCH_POSTGRES_DSN"), "PostgreSQL server DSN; each scenario creates and drops a scratch database on it (env KINETIC_BENCH_POSTGRES_DSN; default: the embedded SQLite)")
@@ -42,9 +44,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Latency, "latency", 0, "sandbox latency of every call in the single departures (default 200ms)")
 	fs.IntVar(&o.Departures, "departures", 5000, "departures in the rate-limited run")
 	fs.IntVar(&o.OktaRPM, "okta-rpm", 600, "the Okta-like system's limit (requests a minute) in the rate-limited run")
-	fs.IntVar(&o.Workers, "workers", 2, "kinetic worker processes beside kinetic serve (PostgreSQL + Redis only)")
+	fs.IntVar(&o.Workers, "workers", 2, "kinetic worker processes beside kinetic serve (rate: PostgreSQL + Redis only; recovery: every backend)")
 	fs.IntVar(&o.FleetDepartures, "fleet", 200, "departures per throughput batch")
 	fs.IntVar(&o.SlackConcurrent, "slack-concurrent", 50, "signed slash commands sent at once")
+	fs.IntVar(&o.RecoveryDepartures, "recovery-departures", 1000, "departures (4 actions each, 250 ms a call) in the recovery run")
+	fs.DurationVar(&o.KillEvery, "kill-every", 7*time.Second, "kill -9 a random worker (and start a replacement) this often in the recovery run")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -26,10 +26,11 @@ const (
 	ScenarioRate       = "rate"
 	ScenarioThroughput = "throughput"
 	ScenarioSlack      = "slack"
+	ScenarioRecovery   = "recovery"
 )
 
 // Scenarios lists every scenario in the order Run runs them.
-var Scenarios = []string{ScenarioOne, ScenarioRate, ScenarioThroughput, ScenarioSlack}
+var Scenarios = []string{ScenarioOne, ScenarioRate, ScenarioThroughput, ScenarioSlack, ScenarioRecovery}
 
 // Options configure Run. Zero sizes take the issue's figures.
 type Options struct {
@@ -44,7 +45,8 @@ type Options struct {
 	Latency time.Duration
 	// Departures and OktaRPM size the rate-limited run (defaults 5,000
 	// and 600 requests a minute); Workers is how many kinetic worker
-	// processes run beside kinetic serve on PostgreSQL + Redis (default 2).
+	// processes run beside kinetic serve on PostgreSQL + Redis, and in the
+	// recovery run on every backend (default 2).
 	Departures, OktaRPM, Workers int
 	// FleetDepartures (default 200) per batch, Batches (default 3) and
 	// FleetConcurrency (default 50) size the throughput run; NoopTasks
@@ -53,6 +55,11 @@ type Options struct {
 	// SlackConcurrent signed slash commands at once (default 50), Rounds
 	// times (default 5).
 	SlackConcurrent, SlackRounds int
+	// RecoveryDepartures (default 1,000) are opened while a random worker
+	// process is killed with SIGKILL every KillEvery (default 7s) and
+	// replaced, in the recovery run.
+	RecoveryDepartures int
+	KillEvery          time.Duration
 	// Progress receives progress lines (nil: none).
 	Progress io.Writer
 }
@@ -73,6 +80,10 @@ func (o *Options) defaults() {
 	def(&o.NoopTasks, 2000)
 	def(&o.SlackConcurrent, 50)
 	def(&o.SlackRounds, 5)
+	def(&o.RecoveryDepartures, 1000)
+	if o.KillEvery <= 0 {
+		o.KillEvery = 7 * time.Second
+	}
 	if o.Latency <= 0 {
 		o.Latency = 200 * time.Millisecond
 	}
@@ -93,6 +104,7 @@ type Report struct {
 	RateLimited  *RateRes         `json:"rate_limited,omitempty"`
 	Throughput   *ThroughputRes   `json:"throughput,omitempty"`
 	SlackAck     *SlackRes        `json:"slack_ack,omitempty"`
+	Recovery     *RecoveryRes     `json:"recovery,omitempty"`
 }
 
 // Machine describes where the figures came from.
@@ -178,6 +190,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			r.Throughput, err = runThroughput(ctx, o)
 		case ScenarioSlack:
 			r.SlackAck, err = runSlack(ctx, o)
+		case ScenarioRecovery:
+			r.Recovery, err = runRecovery(ctx, o)
 		default:
 			err = fmt.Errorf("unknown scenario %q (want %s)", s, strings.Join(Scenarios, ", "))
 		}
@@ -341,8 +355,9 @@ func runThroughput(ctx context.Context, o Options) (*ThroughputRes, error) {
 }
 
 // cluster builds a Cluster for scenario name on the backend: a directory of
-// its own, a fresh database, the Redis flushed. The returned function stops
-// it and drops the database.
+// its own, a fresh database, the Redis flushed (on the embedded default, the
+// Redis co names, if any: else the one inside kinetic serve). The returned
+// function stops it and drops the database.
 func (o Options) cluster(ctx context.Context, name string, co ClusterOptions) (*Cluster, func(), error) {
 	dir, err := os.MkdirTemp(o.Backend.Dir, name+"-")
 	if err != nil {
@@ -358,7 +373,10 @@ func (o Options) cluster(ctx context.Context, name string, co ClusterOptions) (*
 			return nil, nil, err
 		}
 	}
-	co.Binary, co.Dir, co.PostgresDSN, co.RedisAddr, co.RedisDB, co.Log = o.Binary, dir, dsn, o.Backend.RedisAddr, o.Backend.RedisDB, o.Progress
+	co.Binary, co.Dir, co.PostgresDSN, co.Log = o.Binary, dir, dsn, o.Progress
+	if o.Backend.RedisAddr != "" {
+		co.RedisAddr, co.RedisDB = o.Backend.RedisAddr, o.Backend.RedisDB
+	}
 	cl, err := NewCluster(co)
 	if err != nil {
 		dropDB()
@@ -480,6 +498,12 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	if s := r.SlackAck; s != nil {
 		fmt.Fprintf(tw, "slack ack, %d concurrent signed commands\tp99 %.1f ms\tp50 %.1f ms, max %.1f ms, %d commands\n", s.Concurrent, s.P99Ms, s.P50Ms, s.MaxMs, s.Commands)
+	}
+	if x := r.Recovery; x != nil {
+		fmt.Fprintf(tw, "pick-up after kill -9 of a worker every %s, %d departures (serve + %d workers)\tmedian %.1f s, p90 %.1f s, p99 %.1f s, max %.1f s\t%d actions recovered after %d kills; lease %s, sweep %s; total %s; %d lost, %d duplicated\n",
+			secs(x.KillEverySec), x.Departures, x.Workers, x.MedianSec, x.P90Sec, x.P99Sec, x.MaxSec, x.Recovered, x.Kills,
+			secs(x.LeaseSec), secs(x.SweepSec), secs(x.TotalSec), x.Lost, x.Duplicated)
+		fmt.Fprintf(tw, "processes of that run\t%s\t\n", x.Setup)
 	}
 	_ = tw.Flush()
 }

@@ -34,7 +34,8 @@ func backend(tb testing.TB) bench.Backend {
 // TestBenchSmoke runs every scenario of `kinetic bench` at a tiny size —
 // the multi-process ones with the kinetic binary built from this tree — so
 // the suite keeps working; each scenario fails on an incomplete case or an
-// effect lost or duplicated.
+// effect lost or duplicated. The recovery scenario kills worker processes
+// for about half a minute.
 func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kinetic processes")
@@ -47,6 +48,7 @@ func TestBenchSmoke(t *testing.T) {
 		Departures: 40, OktaRPM: 6000, Workers: 2,
 		FleetDepartures: 5, Batches: 2, FleetConcurrency: 8, NoopTasks: 50,
 		SlackConcurrent: 10, SlackRounds: 2,
+		RecoveryDepartures: 40, KillEvery: 2 * time.Second,
 		Progress: testWriter{t},
 	}
 	rep, err := bench.Run(ctx, o)
@@ -63,6 +65,11 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if s := rep.SlackAck; s.Commands != 20 || s.P99Ms <= 0 {
 		t.Fatalf("slack: %+v", s)
+	}
+	// Workers killed with departures in flight; the run itself fails on
+	// a lost or duplicated effect, or when no kill hit a running action.
+	if r := rep.Recovery; r.Departures != 40 || r.Kills == 0 || r.Recovered == 0 || r.MedianSec <= 0 || r.MaxSec < r.MedianSec {
+		t.Fatalf("recovery: %+v", r)
 	}
 	var table strings.Builder
 	rep.WriteTable(&table)

@@ -67,7 +67,7 @@ type ClusterOptions struct {
 	// Policy is the policy YAML.
 	Policy string
 	// Concurrency, Lease and Sweep are the workers' settings (defaults 20,
-	// 15s, 5s).
+	// 10s, 5s).
 	Concurrency  int
 	Lease, Sweep time.Duration
 	// Env is added to every process's environment (the Slack front end's

@@ -1,6 +1,7 @@
 // Package bench is Kinetic's benchmark suite, run by `kinetic bench` (and
 // at a tiny size by TestBenchSmoke on every `go test`), and the
-// multi-process harness the fault tests (internal/fault) use.
+// multi-process harness and the recovery measure (Kill, Recoveries) the
+// fault tests (internal/fault) use.
 //
 // Every scenario goes through the real path — engine Open (validation,
 // discovery, planning, the case transaction) → asynq → worker → connector
@@ -32,6 +33,17 @@
 //     at once, sent to a kinetic serve process whose Slack Web API is a
 //     fake (bot/slack/slacktest) in this process; half ask for a status,
 //     half start an offboarding.
+//   - recovery: pick-up after kill -9. 1,000 departures (RecoveryPolicy: four
+//     actions each, every sandbox call 250 ms ± 100 ms) opened through the
+//     API and run by kinetic serve and two kinetic worker processes
+//     (concurrency 10, lease 10 s, sweep every 5 s) while a random worker is
+//     killed with SIGKILL every 7 s and replaced; for each action running
+//     in a killed worker that the sweep took back, the time from the kill
+//     until an attempt started again (Cluster.Recoveries, which the fault
+//     tests use too): median, p90, p99, max and count, and nothing lost or
+//     duplicated. On the embedded default the processes share the SQLite
+//     file and a Redis in this process, since kinetic serve's in-process
+//     Redis is out of a worker's reach.
 //
 // The multi-process scenarios use a Cluster: the kinetic binary started as
 // serve and worker processes over one database and one Redis, with their
