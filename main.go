@@ -246,7 +246,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The Slack front end (docs/slack.md), when KINETIC_SLACK_* configure it.
-	sa, err := slackapp.FromEnv(os.Getenv, log.WithField("component", "slack"))
+	outbound, err := connectors.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
+	if err != nil {
+		return err
+	}
+	sa, err := slackapp.FromEnv(os.Getenv, outbound, log.WithField("component", "slack"))
 	if err != nil {
 		return err
 	}
@@ -416,6 +420,15 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
+	}
+	// The Slack front end's settings come from KINETIC_SLACK_*; its API
+	// URL must pass the outbound URL policy too.
+	outbound, err := connectors.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
+	if err != nil {
+		return err
+	}
+	if _, err := slackapp.CheckEnv(os.Getenv, outbound); err != nil {
+		return &exitError{code: 2, err: err}
 	}
 	src := cfg.Service.File
 	if src == "" {

@@ -144,6 +144,35 @@ func TestInvalidConfigs(t *testing.T) {
 		"service-ldap-unknown-key.yaml": {want: []string{
 			dir + `service-ldap-unknown-key.yaml:15: connectors.ad-corp.ldap.disabled_uo: unknown key "disabled_uo" (known keys: allow_insecure_plain_ldap, base_dn, bind_dn, bind_password, ca_file, disable, disabled_ou, keep_groups, match_attribute, match_field, reset_password, server_name, start_tls, timeout, url, user_filter)`,
 		}},
+		// Issue 12, item 8: configuration refuses the unsafe.
+		"service-allow-everything.yaml": {want: []string{
+			dir + `service-allow-everything.yaml:7: outbound.allow_cidrs[0]: 0.0.0.0/0 covers too much of the address space: an IPv4 entry must be /8 or longer`,
+			dir + `service-allow-everything.yaml:7: outbound.allow_cidrs[1]: ::/0 covers too much of the address space: an IPv6 entry must be /16 or longer`,
+			dir + `service-allow-everything.yaml:15: connectors.badges.webhook.base_url: outbound URL refused by policy: http://169.254.169.254/: host resolves to 169.254.169.254 (link-local/cloud metadata)`,
+		}},
+		"service-allow-metadata.yaml": {want: []string{
+			dir + `service-allow-metadata.yaml:9: outbound.allow_cidrs[1]: 169.254.169.254/32 is inside 169.254.0.0/16, link-local and the cloud metadata endpoint 169.254.169.254, which no allowlist may open`,
+			dir + `service-allow-metadata.yaml:10: outbound.allow_cidrs[2]: 169.254.0.0/15 overlaps 169.254.0.0/16`,
+			dir + `service-allow-metadata.yaml:11: outbound.allow_cidrs[3]: fd00:ec2::/32 overlaps fd00:ec2::254, the AWS IPv6 metadata endpoint`,
+			dir + `service-allow-metadata.yaml:12: outbound.allow_cidrs[4]: ::ffff:169.254.0.0/112 (IPv4-mapped of 169.254.0.0/16) is inside 169.254.0.0/16`,
+			dir + `service-allow-metadata.yaml:13: outbound.allow_cidrs[5]: 2002:a9fe::/32 (6to4 of 169.254.0.0/16) is inside 169.254.0.0/16`,
+			dir + `service-allow-metadata.yaml:15: outbound.allow_hosts[0]: "metadata.google.internal" is the cloud metadata service, which no allowlist may open`,
+			dir + `service-allow-metadata.yaml:16: outbound.allow_hosts[1]: 169.254.169.254/32 is inside 169.254.0.0/16`,
+			dir + `service-allow-metadata.yaml:17: outbound.allow_hosts[2]: host "127.1" is a number in a non-standard form`,
+		}, notWant: []string{"allow_cidrs[0]"}},
+		"service-worker-timings.yaml": {want: []string{
+			dir + `service-worker-timings.yaml:6: workers.lease: 1ms is too short: a lease must be at least 2s`,
+			dir + `service-worker-timings.yaml:7: workers.sweep_interval: 1ms is too short: the sweep must run at most every 200ms`,
+		}},
+		"service-worker-sweep.yaml": {want: []string{
+			dir + `service-worker-sweep.yaml:7: workers.sweep_interval: 30s is longer than workers.lease (5s)`,
+		}},
+		"service-numeric-hosts.yaml": {want: []string{
+			dir + `service-numeric-hosts.yaml:11: connectors.ad.sandbox.url: host "2130706433" is a number in a non-standard form (decimal, hex, octal, fewer than four parts or a trailing dot)`,
+			dir + `service-numeric-hosts.yaml:14: connectors.vpn.sandbox.url: host "0x7f000001" is a number in a non-standard form`,
+			dir + `service-numeric-hosts.yaml:17: connectors.badge.sandbox.url: host "127.1" is a number in a non-standard form`,
+			dir + `service-numeric-hosts.yaml:20: connectors.assets.sandbox.url: host "0177.0.0.1" is a number in a non-standard form`,
+		}, notWant: []string{"connectors.payroll"}},
 		"policy-undefined-connector.yaml": {want: []string{
 			dir + `policy-undefined-connector.yaml:4: actions.close_tickets.connector: connector "jira" is not configured (configured: ad, assets, aws, badge, m365, okta, payroll, salesforce, vpn)`,
 		}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -312,8 +313,7 @@ func (s *Service) validate(d *doc) {
 	if s.Workers.Concurrency < 0 {
 		d.add("workers.concurrency", "must not be negative (0 means the default, %d)", DefaultWorkerConcurrency)
 	}
-	// lease and sweep_interval: durations are never negative, and zero
-	// means the default.
+	s.Workers.validate(d)
 
 	switch s.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -355,17 +355,34 @@ func (s *Service) validate(d *doc) {
 
 	// Each entry is checked alone, by the same parser the connectors use, so
 	// every bad one is reported at its own key.
+	// An entry that parses but opens too much (the whole address space,
+	// cloud metadata: connectors.CheckAllowCIDR, CheckAllowHost) is
+	// refused at its key and left out of the URL checks below, which then
+	// still report every URL it would have let through.
 	outboundOK := true
 	for i, c := range s.Outbound.AllowCIDRs {
-		if _, err := connectors.NewURLPolicy([]string{c}, nil); err != nil {
-			d.add(fmt.Sprintf("outbound.allow_cidrs[%d]", i), "%s", strings.TrimPrefix(err.Error(), "outbound.allow_cidrs: "))
+		key := fmt.Sprintf("outbound.allow_cidrs[%d]", i)
+		p, err := connectors.NewURLPolicy([]string{c}, nil)
+		if err != nil {
+			d.add(key, "%s", strings.TrimPrefix(err.Error(), "outbound.allow_cidrs: "))
 			outboundOK = false
+			continue
+		}
+		if err := connectors.CheckAllowCIDR(p.AllowCIDRs[0]); err != nil {
+			d.add(key, "%v", err)
+			d.refuseAllow(c)
 		}
 	}
 	for i, h := range s.Outbound.AllowHosts {
+		key := fmt.Sprintf("outbound.allow_hosts[%d]", i)
 		if _, err := connectors.NewURLPolicy(nil, []string{h}); err != nil {
-			d.add(fmt.Sprintf("outbound.allow_hosts[%d]", i), "%s", strings.TrimPrefix(err.Error(), "outbound.allow_hosts: "))
+			d.add(key, "%s", strings.TrimPrefix(err.Error(), "outbound.allow_hosts: "))
 			outboundOK = false
+			continue
+		}
+		if err := connectors.CheckAllowHost(h); err != nil {
+			d.add(key, "%v", err)
+			d.refuseAllow(h)
 		}
 	}
 
@@ -391,6 +408,40 @@ func (s *Service) validate(d *doc) {
 			}
 			checkURLs(d, s.Outbound, targets)
 		}
+	}
+}
+
+// Lower bounds of the worker timings; see Workers.validate.
+const (
+	MinLease         = 2 * time.Second
+	MinSweepInterval = 200 * time.Millisecond
+)
+
+// validate checks the worker timings (durations are never negative, and
+// zero means the default, applied before):
+//
+//   - lease ≥ MinLease (2 s): a worker renews its claim every third of the
+//     lease, so a shorter one expires at the first slow database round
+//     trip, and the sweep hands the action to a second worker while the
+//     first is still revoking: the same step runs twice.
+//   - sweep_interval ≥ MinSweepInterval (200 ms): each sweep queries the
+//     database, and it takes a queued action for lost after twice the
+//     interval; shorter than that is below asynq's own pick-up and
+//     forwarding delays (50 and 200 ms), so work that is not lost would be
+//     enqueued again, many times a second, in every process.
+//   - sweep_interval ≤ lease: the sweep is what recovers an expired
+//     lease; running it less often than leases last leaves a crashed
+//     worker's action stuck for up to the interval on top of the lease.
+func (w Workers) validate(d *doc) {
+	lease, sweep := w.Lease.D(), w.SweepInterval.D()
+	if lease < MinLease {
+		d.add("workers.lease", "%s is too short: a lease must be at least %s (workers renew at a third of it; a shorter lease expires at the first slow database call and the action runs twice)", lease, MinLease)
+	}
+	if sweep < MinSweepInterval {
+		d.add("workers.sweep_interval", "%s is too short: the sweep must run at most every %s (each sweep queries the database, and a shorter interval re-enqueues work that is only waiting to be picked up)", sweep, MinSweepInterval)
+	}
+	if lease >= MinLease && sweep >= MinSweepInterval && sweep > lease {
+		d.add("workers.sweep_interval", "%s is longer than workers.lease (%s): the sweep recovers expired leases, so it must run at least once per lease", sweep, lease)
 	}
 }
 
@@ -562,7 +613,7 @@ func checkURLs(d *doc, ob Outbound, targets []urlTarget) {
 	if len(targets) == 0 {
 		return
 	}
-	pol, err := connectors.NewURLPolicy(ob.AllowCIDRs, ob.AllowHosts)
+	pol, err := connectors.NewURLPolicy(d.allowed(ob.AllowCIDRs), d.allowed(ob.AllowHosts))
 	if err != nil {
 		d.add("outbound", "%v", err)
 		return
@@ -570,6 +621,15 @@ func checkURLs(d *doc, ob Outbound, targets []urlTarget) {
 	ctx, cancel := context.WithTimeout(context.Background(), urlCheckTimeout)
 	defer cancel()
 	for _, t := range targets {
+		// A numeric host in a non-standard form (127.1, 2130706433) is
+		// refused whatever it resolves to: other programs may read it as
+		// another address.
+		if u, err := url.Parse(strings.TrimSpace(t.url)); err == nil {
+			if err := connectors.CheckHostForm(u.Hostname()); err != nil {
+				d.add(t.path, "%v", err)
+				continue
+			}
+		}
 		if err := pol.CheckURL(ctx, t.url); errors.Is(err, connectors.ErrURLRefused) {
 			msg := err.Error()
 			if t.shown != "" {

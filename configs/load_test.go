@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/secret"
 )
 
 // exampleEnv sets the variables kinetic.example.yaml references.
@@ -466,5 +468,50 @@ func TestDuplicateAPITokensRefused(t *testing.T) {
 	}
 	if strings.Contains(msg, "SECRET") || strings.Contains(msg, "siem") {
 		t.Errorf("the error prints a token or blames a distinct one:\n%s", msg)
+	}
+}
+
+// TestOpenSecretFileRefusedAtItsKey: a {file:} secret that group or others
+// may read (0644, 0640) is refused at file:line:key; 0600 loads, and so
+// does an open file with KINETIC_ALLOW_OPEN_SECRET_FILES=1.
+func TestOpenSecretFileRefusedAtItsKey(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes mean nothing on Windows")
+	}
+	t.Setenv(secret.EnvAllowOpenFiles, "")
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"world": 0o644, "group": 0o640, "private": 0o600} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("tok-SECRET-"+name+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svcYAML := "policy: p.yaml\nredis: {embedded: true}\nhttp:\n  api_tokens:\n    hris: {file: world}\n    ops: {file: group}\n    siem: {file: private}\n"
+	_, err := ParseService(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
+	if err == nil {
+		t.Fatal("secret files open to group and others were accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"k.yaml:5: http.api_tokens.hris: secret file is open to group or others: " + filepath.Join(dir, "world") + " has mode 0644",
+		"k.yaml:6: http.api_tokens.ops: secret file is open to group or others: " + filepath.Join(dir, "group") + " has mode 0640",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "siem") || strings.Contains(msg, "tok-SECRET") {
+		t.Errorf("the private file was refused, or a value printed:\n%s", msg)
+	}
+	t.Setenv(secret.EnvAllowOpenFiles, "1")
+	svc, err := ParseService(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
+	if err != nil {
+		t.Fatalf("with %s=1: %v", secret.EnvAllowOpenFiles, err)
+	}
+	if svc.HTTP.APITokens["hris"].Value() != "tok-SECRET-world" {
+		t.Error("the open file was not read with the override")
 	}
 }

@@ -12,7 +12,9 @@ import (
 // file whose webhook connector's base_url is an internal address, spelled
 // every way that needs no DNS: Load refuses it naming the file, line, key,
 // address and class, and loads it once outbound.allow_cidrs lists the exact
-// address (or outbound.allow_hosts the exact host).
+// address (or outbound.allow_hosts the exact host) — except for link-local
+// and cloud metadata addresses (never: true), which no allowlist may open:
+// the allowlist entry itself is refused at its key, and the URL still is.
 func TestLoadRefusesInternalConnectorURLsUnlessAllowlisted(t *testing.T) {
 	clearEnv(t)
 	policy, err := filepath.Abs("testdata/min/policy.yaml")
@@ -20,25 +22,29 @@ func TestLoadRefusesInternalConnectorURLsUnlessAllowlisted(t *testing.T) {
 		t.Fatal(err)
 	}
 	const ll = "link-local/cloud metadata"
-	table := []struct{ url, addr, class, allowCIDR, allowHost string }{
-		{"http://169.254.169.254/latest", "169.254.169.254", ll, "169.254.169.254/32", ""},
-		{"http://169.254.169.254:80/computeMetadata/v1", "169.254.169.254", ll, "169.254.0.0/16", "169.254.169.254"},
-		{"http://169.254.170.2/v2", "169.254.170.2", ll, "169.254.170.2", ""},
-		{"http://[fe80::1]/api", "fe80::1", ll, "fe80::/10", ""},
-		{"http://[fd00:ec2::254]/latest", "fd00:ec2::254", "private/cloud metadata", "fd00:ec2::254/128", ""},
-		{"http://100.100.100.200/latest", "100.100.100.200", "carrier-grade NAT/cloud metadata", "100.100.100.200/32", ""},
-		{"https://10.0.0.1/api", "10.0.0.1", "private", "10.0.0.0/8", "10.0.0.1"},
-		{"https://172.16.4.5/api", "172.16.4.5", "private", "172.16.0.0/12", ""},
-		{"https://192.168.1.1/api", "192.168.1.1", "private", "192.168.1.1/32", ""},
-		{"https://[fc00::1]/api", "fc00::1", "private", "fc00::/7", ""},
-		{"http://127.0.0.1:8080/api", "127.0.0.1", "loopback", "127.0.0.1/32", "127.0.0.1"},
-		{"http://[::1]:8080/api", "::1", "loopback", "::1/128", ""},
-		{"http://0.0.0.0/api", "0.0.0.0", "unspecified", "0.0.0.0/32", ""},
-		{"http://[::ffff:169.254.169.254]/latest", "::ffff:169.254.169.254", ll, "169.254.169.254/32", ""},
-		{"http://[::ffff:a9fe:a9fe]/latest", "::ffff:169.254.169.254", ll, "169.254.169.254/32", ""},
-		{"http://[64:ff9b::a9fe:a9fe]/latest", "64:ff9b::a9fe:a9fe", "NAT64 of 169.254.169.254", "169.254.169.254/32", ""},
-		{"http://[2002:a9fe:a9fe::1]/latest", "2002:a9fe:a9fe::1", "6to4 of 169.254.169.254", "169.254.169.254/32", ""},
-		{"HTTP://169.254.169.254/latest", "169.254.169.254", ll, "169.254.169.254/32", ""},
+	table := []struct {
+		url, addr, class, allowCIDR, allowHost string
+		never                                  bool
+	}{
+		{"http://169.254.169.254/latest", "169.254.169.254", ll, "169.254.169.254/32", "", true},
+		{"http://169.254.169.254:80/computeMetadata/v1", "169.254.169.254", ll, "169.254.0.0/16", "169.254.169.254", true},
+		{"http://169.254.170.2/v2", "169.254.170.2", ll, "169.254.170.2", "", true},
+		{"http://[fe80::1]/api", "fe80::1", ll, "fe80::/10", "", true},
+		{"http://[fd00:ec2::254]/latest", "fd00:ec2::254", "private/cloud metadata", "fd00:ec2::254/128", "", true},
+		{"http://100.100.100.200/latest", "100.100.100.200", "carrier-grade NAT/cloud metadata", "100.100.100.200/32", "", false},
+		{"https://10.0.0.1/api", "10.0.0.1", "private", "10.0.0.0/8", "10.0.0.1", false},
+		{"https://172.16.4.5/api", "172.16.4.5", "private", "172.16.0.0/12", "", false},
+		{"https://192.168.1.1/api", "192.168.1.1", "private", "192.168.1.1/32", "", false},
+		// fc00::/7 is shorter than /16 and holds fd00:ec2::254: a /16 of it.
+		{"https://[fc00::1]/api", "fc00::1", "private", "fc00::/16", "", false},
+		{"http://127.0.0.1:8080/api", "127.0.0.1", "loopback", "127.0.0.1/32", "127.0.0.1", false},
+		{"http://[::1]:8080/api", "::1", "loopback", "::1/128", "", false},
+		{"http://0.0.0.0/api", "0.0.0.0", "unspecified", "0.0.0.0/32", "", false},
+		{"http://[::ffff:169.254.169.254]/latest", "::ffff:169.254.169.254", ll, "169.254.169.254/32", "", true},
+		{"http://[::ffff:a9fe:a9fe]/latest", "::ffff:169.254.169.254", ll, "::ffff:169.254.169.254/128", "", true},
+		{"http://[64:ff9b::a9fe:a9fe]/latest", "64:ff9b::a9fe:a9fe", "NAT64 of 169.254.169.254", "64:ff9b::a9fe:a9fe/128", "", true},
+		{"http://[2002:a9fe:a9fe::1]/latest", "2002:a9fe:a9fe::1", "6to4 of 169.254.169.254", "2002:a9fe:a9fe::/48", "", true},
+		{"HTTP://169.254.169.254/latest", "169.254.169.254", ll, "169.254.169.254/32", "", true},
 	}
 	dir := t.TempDir()
 	load := func(baseURL, outbound string) error {
@@ -75,14 +81,27 @@ policy: %s
 				t.Errorf("%s: error %q does not say %q", tc.url, err, want)
 			}
 		}
-		if err := load(tc.url, fmt.Sprintf("outbound: {allow_cidrs: [%q]}\n", tc.allowCIDR)); err != nil {
-			t.Errorf("%s with allow_cidrs [%s]: %v, want loaded", tc.url, tc.allowCIDR, err)
+		// never: the entry is refused at its key, and the URL still is.
+		wantAllowed := func(key, entry string, err error) {
+			t.Helper()
+			switch {
+			case !tc.never && err != nil:
+				t.Errorf("%s with %s [%s]: %v, want loaded", tc.url, key, entry, err)
+			case tc.never && err == nil:
+				t.Errorf("%s with %s [%s]: loaded, want the allowlist refused", tc.url, key, entry)
+			case tc.never:
+				for _, want := range []string{"kinetic.yaml:3: outbound." + key + "[0]: ", "which no allowlist may open",
+					"kinetic.yaml:11: connectors.badges.webhook.base_url: outbound URL refused by policy"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("%s with %s [%s]: error %q does not say %q", tc.url, key, entry, err, want)
+					}
+				}
+			}
 		}
+		wantAllowed("allow_cidrs", tc.allowCIDR, load(tc.url, fmt.Sprintf("outbound: {allow_cidrs: [%q]}\n", tc.allowCIDR)))
 		loads++
 		if tc.allowHost != "" {
-			if err := load(tc.url, fmt.Sprintf("outbound: {allow_hosts: [%q]}\n", tc.allowHost)); err != nil {
-				t.Errorf("%s with allow_hosts [%s]: %v, want loaded", tc.url, tc.allowHost, err)
-			}
+			wantAllowed("allow_hosts", tc.allowHost, load(tc.url, fmt.Sprintf("outbound: {allow_hosts: [%q]}\n", tc.allowHost)))
 			loads++
 		}
 		// An allowlist that names something else does not help.

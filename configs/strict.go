@@ -44,6 +44,31 @@ type doc struct {
 	// fatal is set when the file is not a YAML mapping at all; semantic
 	// validation is then skipped.
 	fatal bool
+	// refusedAllow holds the outbound allowlist entries validation
+	// refused (too broad, cloud metadata): the URL checks leave them out.
+	refusedAllow map[string]bool
+}
+
+// refuseAllow leaves an outbound allowlist entry out of the URL checks.
+func (d *doc) refuseAllow(entry string) {
+	if d.refusedAllow == nil {
+		d.refusedAllow = map[string]bool{}
+	}
+	d.refusedAllow[entry] = true
+}
+
+// allowed returns the allowlist entries validation did not refuse.
+func (d *doc) allowed(entries []string) []string {
+	if len(d.refusedAllow) == 0 {
+		return entries
+	}
+	var out []string
+	for _, e := range entries {
+		if !d.refusedAllow[e] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 type indexedValue struct {

@@ -118,9 +118,11 @@ type Workers struct {
 	// default 20.
 	Concurrency int `yaml:"concurrency"`
 	// Lease is how long a running action's claim lasts without renewal;
-	// default 10s (DefaultLease). Workers renew at a third of it.
+	// default 10s (DefaultLease), at least MinLease (2s). Workers renew at
+	// a third of it.
 	Lease Duration `yaml:"lease"`
-	// SweepInterval is how often the recovery sweep runs; default 5s.
+	// SweepInterval is how often the recovery sweep runs; default 5s, at
+	// least MinSweepInterval (200ms) and no longer than Lease.
 	SweepInterval Duration `yaml:"sweep_interval"`
 }
 

@@ -40,17 +40,18 @@ func webhookYAML(base, allow string) []byte {
 	return []byte(strings.NewReplacer("BASE", base, "ALLOW", allow).Replace(webhookService))
 }
 
-// The cloud metadata address is refused (testdata/invalid/
-// service-webhook-metadata.yaml) unless outbound.allow_cidrs lists it. This
-// tests the allowlist; it is not a recommendation.
+// An internal address is refused unless outbound.allow_cidrs lists it; the
+// cloud metadata address is refused (testdata/invalid/
+// service-webhook-metadata.yaml) and no allowlist may open it
+// (service-allow-metadata.yaml).
 func TestWebhookBaseURLAllowedByCIDR(t *testing.T) {
 	t.Setenv("KINETIC_TEST_WEBHOOK_TOKEN", "wh-SECRET-1")
-	svc, err := ParseService("s.yaml", webhookYAML("http://169.254.169.254/latest", "169.254.169.254/32"))
+	svc, err := ParseService("s.yaml", webhookYAML("http://10.1.2.3/latest", "10.1.2.3/32"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wh := svc.Connectors["badges"].Webhook
-	if wh == nil || wh.BaseURL != "http://169.254.169.254/latest" || wh.Auth.Bearer.Value() != "wh-SECRET-1" {
+	if wh == nil || wh.BaseURL != "http://10.1.2.3/latest" || wh.Auth.Bearer.Value() != "wh-SECRET-1" {
 		t.Fatalf("webhook block = %+v", wh)
 	}
 

@@ -232,6 +232,40 @@ func (p *URLPolicy) dial(ctx context.Context, d *net.Dialer, network, address st
 	return nil, first
 }
 
+// ExplicitlyAllows reports whether host is listed in AllowHosts, or is an
+// address (or a name whose every address, resolved now, is) inside
+// AllowCIDRs: an allowance the configuration spelled out, as plain http
+// to a credential-bearing API needs. A host that cannot be resolved is not
+// allowed.
+func (p *URLPolicy) ExplicitlyAllows(ctx context.Context, host string) bool {
+	if p == nil {
+		return false
+	}
+	if p.hostAllowed(host) {
+		return true
+	}
+	if len(p.AllowCIDRs) == 0 {
+		return false
+	}
+	addrs := []netip.Addr{}
+	if a, err := netip.ParseAddr(normHost(host)); err == nil {
+		addrs = append(addrs, a)
+	} else {
+		res, err := p.resolver().LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return false
+		}
+		addrs = res
+	}
+	for _, a := range addrs {
+		a = a.WithZone("")
+		if !p.inAllowedCIDR(a) && !p.inAllowedCIDR(a.Unmap()) {
+			return false
+		}
+	}
+	return len(addrs) > 0
+}
+
 func (p *URLPolicy) resolver() Resolver {
 	if p.Resolver != nil {
 		return p.Resolver

@@ -1,8 +1,11 @@
 package slackbot
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/kineticsec/kinetic/connectors"
@@ -44,6 +47,31 @@ type Config struct {
 	// AlertsChannel is the channel ID where SLA escalations and security
 	// notices are posted; empty disables Slack alerts.
 	AlertsChannel string `yaml:"alerts_channel"`
+
+	// HTTPClient makes the Web API calls (they carry the bot token); nil
+	// means Go's default client. slackapp.FromEnv sets it to the outbound
+	// URL policy's client, which checks every address it connects to.
+	HTTPClient *http.Client `yaml:"-"`
+
+	// fromEnv is set by ConfigFromEnv: messages then name the variables.
+	fromEnv bool
+}
+
+// envNames maps each key to the variable ConfigFromEnv reads it from.
+var envNames = map[string]string{
+	"bot_token": EnvBotToken, "signing_secret": EnvSigningSecret, "app_token": EnvAppToken,
+	"api_url": EnvAPIURL, "mode": EnvMode, "offboarding_channel": EnvChannel, "alerts_channel": EnvAlertsChannel,
+}
+
+// name is how messages name key: the key, or for a configuration from the
+// environment, the variable that set it.
+func (c Config) name(key string) string {
+	if c.fromEnv {
+		if v, ok := envNames[key]; ok {
+			return v
+		}
+	}
+	return key
 }
 
 // EffectiveMode returns Mode or its default, ModeHTTP.
@@ -68,7 +96,9 @@ func (c Config) EffectiveAPIURL() string {
 }
 
 // Validate reports every problem with the configuration, joined. Messages
-// start with the YAML key they concern and never contain a secret's value.
+// start with the YAML key they concern (for a configuration from
+// ConfigFromEnv, the variable) and never contain a secret's value. The
+// API URL's destination is checked by CheckOutbound.
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -77,30 +107,32 @@ func (c Config) Validate() error {
 	switch mode {
 	case ModeHTTP, ModeSocket:
 	default:
-		add("mode %q is not one of %s, %s", c.Mode, ModeHTTP, ModeSocket)
+		add("%s %q is not one of %s, %s", c.name("mode"), c.Mode, ModeHTTP, ModeSocket)
 	}
 	if !c.BotToken.IsSet() {
-		add("bot_token is required")
+		add("%s is required", c.name("bot_token"))
 	} else if v := c.BotToken.Value(); v != "" && !strings.HasPrefix(v, "xoxb-") {
 		// Only the prefix is checked (and never printed): pasting the app
 		// token or a user token here is the common mistake.
-		add("bot_token must be a bot token (xoxb-…)")
+		add("%s must be a bot token (xoxb-…)", c.name("bot_token"))
 	}
 	if mode == ModeHTTP && !c.SigningSecret.IsSet() {
-		add("signing_secret is required in http mode (Basic Information → App Credentials)")
+		add("%s is required in http mode (Basic Information → App Credentials)", c.name("signing_secret"))
 	}
 	if mode == ModeSocket {
 		if !c.AppToken.IsSet() {
-			add("app_token is required in socket mode (an app-level token with connections:write)")
+			add("%s is required in socket mode (an app-level token with connections:write)", c.name("app_token"))
 		} else if v := c.AppToken.Value(); v != "" && !strings.HasPrefix(v, "xapp-") {
-			add("app_token must be an app-level token (xapp-…)")
+			add("%s must be an app-level token (xapp-…)", c.name("app_token"))
 		}
 	}
 	if c.APIURL != "" {
 		// Messages never repeat the URL: its user info may hold a token.
-		if _, err := connectors.CheckURLForm("api_url", c.APIURL, connectors.URLForm{
+		if u, err := connectors.CheckURLForm(c.name("api_url"), c.APIURL, connectors.URLForm{
 			CredentialsHint: "credentials come from the tokens"}); err != nil {
 			add("%v (e.g. %s)", err, DefaultAPIURL)
+		} else if err := connectors.CheckHostForm(u.Hostname()); err != nil {
+			add("%s: %v", c.name("api_url"), err)
 		}
 	}
 	for _, ch := range []struct{ key, v string }{
@@ -108,10 +140,39 @@ func (c Config) Validate() error {
 		{"alerts_channel", c.AlertsChannel},
 	} {
 		if err := checkChannelID(ch.v); err != nil {
-			add("%s: %v", ch.key, err)
+			add("%s: %v", c.name(ch.key), err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckOutbound checks the Web API URL (EffectiveAPIURL), which receives
+// the bot token with every call, against the outbound URL policy pol (nil:
+// the zero policy, which refuses every internal address): it is refused
+// when the policy refuses its host (loopback, private, cloud metadata, …
+// unless outbound.allow_cidrs or allow_hosts allow it), and when it uses
+// plain http to a host the policy does not explicitly allow
+// (URLPolicy.ExplicitlyAllows: listed in allow_hosts, or inside
+// allow_cidrs) — a test fake on 127.0.0.1 with 127.0.0.1/32 allowed, say.
+// A host that cannot be resolved now is not refused: the client built
+// with the policy checks every connection anyway. Messages never repeat
+// the URL's path or user info.
+func (c Config) CheckOutbound(ctx context.Context, pol *connectors.URLPolicy) error {
+	raw := c.EffectiveAPIURL()
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%s is not a valid absolute URL", c.name("api_url"))
+	}
+	if err := connectors.CheckHostForm(u.Hostname()); err != nil {
+		return fmt.Errorf("%s: %w", c.name("api_url"), err)
+	}
+	if err := pol.CheckURL(ctx, raw); errors.Is(err, connectors.ErrURLRefused) {
+		return fmt.Errorf("%s: %w", c.name("api_url"), err)
+	}
+	if strings.EqualFold(u.Scheme, "http") && !pol.ExplicitlyAllows(ctx, u.Hostname()) {
+		return fmt.Errorf("%s must use https: every call carries the bot token (plain http is accepted only for a host listed in outbound.allow_hosts or inside outbound.allow_cidrs, e.g. a local test fake)", c.name("api_url"))
+	}
+	return nil
 }
 
 // checkChannelID accepts "" or something shaped like a Slack conversation ID
@@ -159,13 +220,15 @@ const (
 // http wins — it is the production default, needs no long-lived outbound
 // connection, and scales behind a load balancer like the rest of `kinetic
 // serve` — unless KINETIC_SLACK_MODE says otherwise. The caller still calls
-// Validate.
+// Validate and CheckOutbound (slackapp.CheckEnv does both); their messages
+// name the variables.
 func ConfigFromEnv(getenv func(string) string) (*Config, bool) {
 	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
 	c := &Config{
 		APIURL:             get(EnvAPIURL),
 		OffboardingChannel: get(EnvChannel),
 		AlertsChannel:      get(EnvAlertsChannel),
+		fromEnv:            true,
 	}
 	if v := get(EnvBotToken); v != "" {
 		c.BotToken = secret.FromValue(v)

@@ -1,12 +1,16 @@
 package slackbot
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -145,6 +149,101 @@ alerts_channel: C0ALERTS
 		err := yaml.Unmarshal([]byte("bot_token: xoxb-inline\n"), &c)
 		if !errors.Is(err, secret.ErrInline) {
 			t.Fatalf("err = %v, want ErrInline", err)
+		}
+	})
+}
+
+type fakeResolver map[string][]netip.Addr
+
+func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := f[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// TestConfigCheckOutbound: the Web API URL, which receives the bot token,
+// passes the outbound URL policy and uses https unless the policy allows
+// its host explicitly; a numeric host in a non-standard form is refused.
+// Set from the environment, messages name KINETIC_SLACK_API_URL.
+func TestConfigCheckOutbound(t *testing.T) {
+	res := fakeResolver{
+		"slack.com":         {netip.MustParseAddr("203.0.113.10")},
+		"slack.example.com": {netip.MustParseAddr("203.0.113.11")},
+		"fake.slack.test":   {netip.MustParseAddr("127.0.0.1")},
+		"rebind.test":       {netip.MustParseAddr("169.254.169.254")},
+	}
+	policy := func(cidrs, hosts []string) *connectors.URLPolicy {
+		p, err := connectors.NewURLPolicy(cidrs, hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Resolver = res
+		return p
+	}
+	zero := policy(nil, nil)
+	loopback := policy([]string{"127.0.0.1/32"}, nil)
+	byName := policy(nil, []string{"fake.slack.test"})
+	for _, tc := range []struct {
+		name, url string
+		pol       *connectors.URLPolicy
+		want      string // "" = accepted
+	}{
+		{"the default, https://slack.com/api/", "", zero, ""},
+		{"https to a public host", "https://slack.example.com/api/", zero, ""},
+		{"https to a host that cannot be resolved now", "https://gov.slack.test/api/", zero, ""},
+		{"plain http to a public host", "http://slack.example.com/api/", zero, "api_url must use https: every call carries the bot token"},
+		{"plain http to loopback, not allowed", "http://127.0.0.1:9/api", zero, "(loopback)"},
+		{"plain http to loopback inside allow_cidrs", "http://127.0.0.1:9/api", loopback, ""},
+		{"plain http to a name in allow_hosts", "http://fake.slack.test:9/api/", byName, ""},
+		{"plain http to a name resolving into allow_cidrs", "http://fake.slack.test:9/api/", loopback, ""},
+		{"plain http to another loopback address", "http://127.0.0.2:9/api", loopback, "(loopback)"},
+		{"the metadata endpoint", "https://169.254.169.254/api/", loopback, "link-local/cloud metadata"},
+		{"a name resolving to the metadata endpoint", "https://rebind.test/api/", loopback, "link-local/cloud metadata"},
+		{"a decimal host", "https://2130706433/api/", loopback, `host "2130706433" is a number in a non-standard form`},
+		{"a shorthand host", "http://127.1:9/api/", loopback, `host "127.1" is a number in a non-standard form`},
+		{"a nil policy refuses loopback", "http://127.0.0.1:9/api", nil, "(loopback)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{APIURL: tc.url, BotToken: secret.FromValue("xoxb-secretvalue"), SigningSecret: secret.FromValue("sig")}
+			if tc.pol == nil {
+				// The nil policy resolves with the system resolver: use a
+				// literal address only.
+				if !strings.Contains(tc.url, "127.0.0.1") {
+					t.Fatal("nil policy cases need a literal address")
+				}
+			}
+			err := c.CheckOutbound(context.Background(), tc.pol)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("CheckOutbound: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "api_url") {
+				t.Fatalf("CheckOutbound = %v, want it to start with api_url and say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "secretvalue") || strings.Contains(err.Error(), "/api") {
+				t.Errorf("the message repeats a token or the URL's path: %v", err)
+			}
+		})
+	}
+
+	t.Run("from the environment, messages name the variable", func(t *testing.T) {
+		c, ok := ConfigFromEnv(env(map[string]string{EnvBotToken: "xoxb-1", EnvSigningSecret: "s", EnvAPIURL: "http://slack.example.com/api/"}))
+		if !ok {
+			t.Fatal("not configured")
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		err := c.CheckOutbound(context.Background(), zero)
+		if err == nil || !strings.HasPrefix(err.Error(), EnvAPIURL+" must use https") {
+			t.Fatalf("CheckOutbound = %v, want it to name %s", err, EnvAPIURL)
+		}
+		c, _ = ConfigFromEnv(env(map[string]string{EnvBotToken: "xoxb-1", EnvSigningSecret: "s", EnvAPIURL: "https://0x7f000001/api/"}))
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), EnvAPIURL+`: host "0x7f000001" is a number in a non-standard form`) {
+			t.Fatalf("Validate = %v, want the hex host refused naming %s", err, EnvAPIURL)
 		}
 	})
 }

@@ -61,11 +61,15 @@ func RunSocketMode(ctx context.Context, cfg *Config, h Handlers, log *logrus.Ent
 	o := buildOptions(append(append([]Option(nil), opts...), WithLog(log)))
 	log = o.log.WithField("slack_transport", TransportSocket)
 
-	api := slack.New(cfg.BotToken.Value(),
+	apiOpts := []slack.Option{
 		slack.OptionAPIURL(cfg.EffectiveAPIURL()),
 		slack.OptionAppLevelToken(cfg.AppToken.Value()),
 		slack.OptionLog(debugLogger{log}),
-	)
+	}
+	if cfg.HTTPClient != nil {
+		apiOpts = append(apiOpts, slack.OptionHTTPClient(cfg.HTTPClient))
+	}
+	api := slack.New(cfg.BotToken.Value(), apiOpts...)
 	client := socketmode.New(api, socketmode.OptionLog(debugLogger{log}))
 
 	runCtx, cancel := context.WithCancel(ctx)

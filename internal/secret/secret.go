@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -58,7 +59,8 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 
 // Resolve reads the secret's value from its source. An unset Secret resolves
 // to "" without error; a named source that is missing or empty is an error
-// that names the source but never a value.
+// that names the source but never a value. A file that group or others may
+// access is refused (wrapping ErrOpenFile) unless KINETIC_ALLOW_OPEN_SECRET_FILES=1.
 func (s *Secret) Resolve() error {
 	switch {
 	case s.Env != "":
@@ -68,6 +70,9 @@ func (s *Secret) Resolve() error {
 		}
 		s.value = v
 	case s.File != "":
+		if err := checkFileMode(s.File); err != nil {
+			return err
+		}
 		b, err := os.ReadFile(s.File)
 		if err != nil {
 			return fmt.Errorf("secret file: %w", err)
@@ -77,6 +82,36 @@ func (s *Secret) Resolve() error {
 			return fmt.Errorf("secret file %s is empty", s.File)
 		}
 		s.value = v
+	}
+	return nil
+}
+
+// EnvAllowOpenFiles, set to 1, lets Resolve read a secret file that group
+// or others may access. Meant for platforms whose file modes say nothing
+// (a Kubernetes secret volume with fsGroup gives every file 0440 or more)
+// and whose file system is private to the process anyway.
+const EnvAllowOpenFiles = "KINETIC_ALLOW_OPEN_SECRET_FILES"
+
+// ErrOpenFile is wrapped by Resolve's refusal of a secret file that group
+// or others may read or write.
+var ErrOpenFile = errors.New("secret file is open to group or others")
+
+// checkFileMode refuses, as ssh does for private keys, a secret file with
+// any permission bit for group or others (mode & 0o077): another local
+// user could read the credential, or replace it. The file's target is
+// judged when it is a symbolic link. EnvAllowOpenFiles=1 turns the check
+// off; it is not made on Windows, whose mode bits mean nothing.
+func checkFileMode(path string) error {
+	if runtime.GOOS == "windows" || os.Getenv(EnvAllowOpenFiles) == "1" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("secret file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%w: %s has mode %04o; make it private to the service's user (chmod 600 %s), or set %s=1 where file modes cannot be trusted",
+			ErrOpenFile, path, perm, path, EnvAllowOpenFiles)
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package secret
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -75,5 +77,72 @@ func TestMissingSourcesSayWhichNotWhat(t *testing.T) {
 	s = Secret{File: empty}
 	if err := s.Resolve(); err == nil {
 		t.Fatal("an empty secret file was accepted")
+	}
+}
+
+// TestOpenSecretFilesAreRefused: as ssh does with private keys, a secret
+// file that group or others may access is refused, naming the file and
+// its mode but never the value; KINETIC_ALLOW_OPEN_SECRET_FILES=1 lets it
+// through. A symbolic link is judged by its target.
+func TestOpenSecretFilesAreRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes mean nothing on Windows")
+	}
+	t.Setenv(EnvAllowOpenFiles, "")
+	dir := t.TempDir()
+	write := func(name string, mode os.FileMode) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("tok-SECRET-value\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Chmod: WriteFile's mode is masked by the umask.
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		mode os.FileMode
+		ok   bool
+	}{
+		{0o600, true}, {0o400, true}, {0o644, false}, {0o640, false}, {0o604, false}, {0o620, false}, {0o660, false}, {0o666, false},
+	} {
+		p := write(fmt.Sprintf("tok-%04o", tc.mode), tc.mode)
+		s := Secret{File: p}
+		err := s.Resolve()
+		if tc.ok {
+			if err != nil || s.Value() != "tok-SECRET-value" {
+				t.Errorf("mode %04o: %v (value read: %v), want accepted", tc.mode, err, s.Value() != "")
+			}
+			continue
+		}
+		if !errors.Is(err, ErrOpenFile) {
+			t.Errorf("mode %04o: err = %v, want ErrOpenFile", tc.mode, err)
+			continue
+		}
+		if want := fmt.Sprintf("%s has mode %04o", p, tc.mode); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), EnvAllowOpenFiles) {
+			t.Errorf("mode %04o: %q does not say %q and name %s", tc.mode, err, want, EnvAllowOpenFiles)
+		}
+		if strings.Contains(err.Error(), "SECRET-value") || s.Value() != "" {
+			t.Errorf("mode %04o: the value leaked or was kept: %v", tc.mode, err)
+		}
+	}
+
+	open := write("open", 0o644)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(open, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Secret{File: link}).Resolve(); !errors.Is(err, ErrOpenFile) {
+		t.Errorf("a link to an open file: %v, want ErrOpenFile", err)
+	}
+
+	t.Setenv(EnvAllowOpenFiles, "1")
+	for _, p := range []string{open, link} {
+		s := Secret{File: p}
+		if err := s.Resolve(); err != nil || s.Value() != "tok-SECRET-value" {
+			t.Errorf("%s with %s=1: %v", p, EnvAllowOpenFiles, err)
+		}
 	}
 }

@@ -121,7 +121,7 @@ func New(o Options) (*App, error) {
 	}
 	a := &App{
 		cfg:     *o.Config,
-		api:     slack.New(o.Config.BotToken.Value(), slack.OptionAPIURL(o.Config.EffectiveAPIURL())),
+		api:     slack.New(o.Config.BotToken.Value(), apiOptions(o.Config)...),
 		log:     o.Log.WithField("component", "slack"),
 		now:     o.Now,
 		openTO:  o.OpenTimeout,
@@ -135,6 +135,16 @@ func New(o Options) (*App, error) {
 		a.Bind(o.Engine, o.Directory)
 	}
 	return a, nil
+}
+
+// apiOptions are the Web API client's options: the configured URL and,
+// when set, the configured HTTP client (the outbound URL policy's).
+func apiOptions(c *slackbot.Config) []slack.Option {
+	opts := []slack.Option{slack.OptionAPIURL(c.EffectiveAPIURL())}
+	if c.HTTPClient != nil {
+		opts = append(opts, slack.OptionHTTPClient(c.HTTPClient))
+	}
+	return opts
 }
 
 // Bind connects the App to the engine and HR directory. Call it once,

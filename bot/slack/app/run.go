@@ -5,28 +5,55 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	slackbot "github.com/kineticsec/kinetic/bot/slack"
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
 )
 
 // FromEnv builds the Slack front end when the KINETIC_SLACK_* variables
-// configure one (slackbot.ConfigFromEnv); it returns nil, nil when they
-// don't, and an error naming every problem when the configuration is
-// invalid.
-func FromEnv(getenv func(string) string, log *logrus.Entry) (*App, error) {
+// configure one (CheckEnv); it returns nil, nil when they don't, and an
+// error naming every problem when the configuration is invalid. pol is the
+// outbound URL policy (outbound.allow_cidrs and allow_hosts; nil refuses
+// every internal address): the Web API URL must pass it, and every Web API
+// call goes through its client, which checks each address it connects to.
+func FromEnv(getenv func(string) string, pol *connectors.URLPolicy, log *logrus.Entry) (*App, error) {
+	cfg, err := CheckEnv(getenv, pol)
+	if cfg == nil || err != nil {
+		return nil, err
+	}
+	cfg.HTTPClient = pol.HTTPClient(apiTimeout)
+	return New(Options{Config: cfg, Log: log})
+}
+
+// apiTimeout bounds each Web API call made through the policy's client.
+const apiTimeout = 30 * time.Second
+
+// CheckEnv returns the Slack configuration the KINETIC_SLACK_* variables
+// make (slackbot.ConfigFromEnv), or nil, nil when they make none. It is
+// validated (Config.Validate) and its Web API URL checked against the
+// outbound URL policy pol (Config.CheckOutbound); every problem is
+// returned, naming its variable. `kinetic config validate` runs it too.
+func CheckEnv(getenv func(string) string, pol *connectors.URLPolicy) (*slackbot.Config, error) {
 	cfg, ok := slackbot.ConfigFromEnv(getenv)
 	if !ok {
 		return nil, nil
 	}
-	if err := cfg.Validate(); err != nil {
+	err := cfg.Validate()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = cfg.CheckOutbound(ctx, pol)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("slack configuration (KINETIC_SLACK_*): %w", err)
 	}
-	return New(Options{Config: cfg, Log: log})
+	return cfg, nil
 }
 
 // Run binds the App to the engine and directory and starts the notifier.

@@ -11,24 +11,40 @@ import (
 	slackbot "github.com/kineticsec/kinetic/bot/slack"
 	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
 	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
 func TestFromEnv(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	t.Run("no Slack variables: no front end", func(t *testing.T) {
-		if a, err := slackapp.FromEnv(env(nil), nil); a != nil || err != nil {
+		if a, err := slackapp.FromEnv(env(nil), nil, nil); a != nil || err != nil {
 			t.Fatalf("got %v %v", a, err)
 		}
 	})
 	t.Run("an invalid configuration names the problems", func(t *testing.T) {
-		_, err := slackapp.FromEnv(env(map[string]string{slackbot.EnvBotToken: "xoxp-user", slackbot.EnvChannel: "#offboarding"}), nil)
+		_, err := slackapp.FromEnv(env(map[string]string{slackbot.EnvBotToken: "xoxp-user", slackbot.EnvChannel: "#offboarding"}), nil, nil)
 		if err == nil || !strings.Contains(err.Error(), "bot token") || !strings.Contains(err.Error(), "channel name") || strings.Contains(err.Error(), "xoxp-user") {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("an API URL outside the outbound policy is refused, naming the variable", func(t *testing.T) {
+		for _, u := range []string{"http://127.0.0.1:9/api/", "https://169.254.169.254/api/", "http://2130706433/api/"} {
+			a, err := slackapp.FromEnv(env(map[string]string{slackbot.EnvBotToken: "xoxb-1", slackbot.EnvSigningSecret: "s", slackbot.EnvAPIURL: u}), nil, nil)
+			if a != nil || err == nil || !strings.Contains(err.Error(), slackbot.EnvAPIURL) {
+				t.Errorf("%s: got %v %v, want refused naming %s", u, a, err, slackbot.EnvAPIURL)
+			}
+		}
+		pol, err := connectors.NewURLPolicy([]string{"127.0.0.1/32"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, err := slackapp.FromEnv(env(map[string]string{slackbot.EnvBotToken: "xoxb-1", slackbot.EnvSigningSecret: "s", slackbot.EnvAPIURL: "http://127.0.0.1:9/api/"}), pol, nil); err != nil || a == nil {
+			t.Errorf("a test fake on 127.0.0.1 allowed by outbound.allow_cidrs: got %v %v", a, err)
+		}
+	})
 	t.Run("a valid HTTP configuration builds", func(t *testing.T) {
-		a, err := slackapp.FromEnv(env(map[string]string{slackbot.EnvBotToken: "xoxb-1", slackbot.EnvSigningSecret: "s"}), nil)
+		a, err := slackapp.FromEnv(env(map[string]string{slackbot.EnvBotToken: "xoxb-1", slackbot.EnvSigningSecret: "s"}), nil, nil)
 		if err != nil || a == nil {
 			t.Fatalf("got %v %v", a, err)
 		}
