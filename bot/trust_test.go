@@ -32,7 +32,7 @@ func TestAPITrustBoundary(t *testing.T) {
 				body: `{"employee_id":"E1","requested_by":"M1","effective_at":"next friday"}`, status: 400, want: "RFC 3339"},
 			// Reproduction: 1,200 exceptions created 1,200 approvals.
 			{name: "1,200 exceptions of one kind are 400", method: "POST", path: "/api/v1/cases",
-				body: `{"employee_id":"E1","requested_by":"M1","effective_at":"` + later + `","exceptions":[` + strings.Join(many, ",") + `]}`,
+				body:   `{"employee_id":"E1","requested_by":"M1","effective_at":"` + later + `","exceptions":[` + strings.Join(many, ",") + `]}`,
 				status: 400, want: "at most one late_laptop exception"},
 			{name: "an unknown exception kind is 400", method: "POST", path: "/api/v1/cases",
 				body: `{"employee_id":"E1","requested_by":"M1","exceptions":[{"kind":"keep_everything"}]}`, status: 400, want: `"keep_everything" is not in the policy`},
