@@ -101,6 +101,10 @@ func (a *App) openInBackground(channel, user string, r engine.Request) {
 			a.record(ctx, c.ID, ch, ts, kindPreview)
 			return
 		}
+		if op.Upgraded {
+			a.tell(ctx, channel, user, fmt.Sprintf(":white_check_mark: %s already had case %d open; it is now involuntary and %s. Follow it in %s.", c.EmployeeName, c.ID, statusWord(c.Status), a.where()))
+			return
+		}
 		a.tell(ctx, channel, user, fmt.Sprintf(":white_check_mark: Case %d opened for %s: %s. Follow it in %s.", c.ID, c.EmployeeName, statusWord(c.Status), a.where()))
 	})
 }

@@ -33,6 +33,9 @@ func TestNowUpgradesAScheduledVoluntaryCase(t *testing.T) {
 	e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool {
 		return c.Channel == "DUMIA" && strings.Contains(c.Text, "mailbox_handover") && strings.Contains(c.Text, "cancelled")
 	}, wait)
+	e.fake.WaitFor(t, "chat.postEphemeral", func(c slacktest.Call) bool {
+		return c.Params.Get("user") == "UHAL" && strings.Contains(c.Text, "now involuntary")
+	}, wait)
 	if v, err := e.kit.Engine.Approval(ctx, ap.ID); err != nil || v.Status != store.ApprovalCancelled {
 		t.Fatalf("the handover exception: %+v %v", v, err)
 	}
