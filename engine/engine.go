@@ -85,7 +85,9 @@ type Observer interface {
 type Event struct {
 	// Kind is one of: case_opened, case_started, case_closed,
 	// case_cancelled, action, approval_requested, approval_decided,
-	// approval_reminder, approval_escalated, approval_expired, escalation,
+	// approval_reminder, approval_escalated, approval_expired,
+	// approval_cancelled (an exception the engine cancelled: its Targets
+	// include the requester), case_rescheduled, escalation,
 	// breach, batch_held, batch_decided, security_officer_notice.
 	Kind       string
 	CaseID     int64
