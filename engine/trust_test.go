@@ -364,3 +364,38 @@ func TestCancelIsAuthorizedByTheEngine(t *testing.T) {
 		t.Fatalf("the requester cancels their plan: %v", err)
 	}
 }
+
+// A voluntary case already running when the involuntary event comes keeps
+// running, now involuntary: the held critical revocation is released and
+// queued at once (outcome "upgraded", not the old "too_late").
+func TestInvoluntaryHREventUpgradesARunningVoluntaryCase(t *testing.T) {
+	clock := newClock()
+	k, _ := approvalsKit(t, testkit.ApprovalPolicy, clock)
+	ctx := context.Background()
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1", EffectiveAt: clock.Now().Add(time.Hour)})
+	ap, err := k.Engine.RequestException(ctx, engine.ExceptionRequest{CaseID: c.ID, Kind: "mailbox_handover", Action: "disable_ad", Days: 3, Requester: "M1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour)
+	if st, err := k.Engine.Sweep(ctx, time.Minute); err != nil || st.CasesStarted != 1 {
+		t.Fatalf("start: %+v %v", st, err)
+	}
+	if a := actionStatus(t, k, c.ID, "disable_ad"); a.Status != store.ActionHeld {
+		t.Fatalf("disable_ad is %s in the running case, want held", a.Status)
+	}
+	ev := engine.HREvent{Source: "bamboohr", Kind: engine.HRTerminate, EmployeeID: "E1", Involuntary: true}
+	res, err := k.Engine.HandleHREvent(ctx, ev, engine.HRTiming{})
+	if err != nil || res.Outcome != engine.HRUpgraded {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := reload(t, k.Store, c.ID); !got.Involuntary || got.Status != store.CaseRunning {
+		t.Fatalf("case %s involuntary=%v", got.Status, got.Involuntary)
+	}
+	if v := approvalStatus(t, k, ap.ID); v.Status != store.ApprovalCancelled {
+		t.Fatalf("mailbox_handover is %s, want cancelled", v.Status)
+	}
+	if a := actionStatus(t, k, c.ID, "disable_ad"); a.Status != store.ActionQueued {
+		t.Fatalf("disable_ad is %s (%s), want queued at once", a.Status, a.BlockedReason)
+	}
+}
