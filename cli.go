@@ -479,3 +479,51 @@ func cmdActions(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "action %d %s: %s %s\n", out.ID, out.Name, out.Status, out.BlockedReason)
 	return nil
 }
+
+// cmdCases runs operations on a case through the API: cases cancel.
+func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := "usage: kinetic cases cancel CASE-ID --as HR-ID --reason TEXT"
+	if len(args) == 0 || args[0] != "cancel" {
+		return usageErr("%s", usage)
+	}
+	fs := flag.NewFlagSet("cases cancel", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := clientFlags(fs)
+	as := fs.String("as", "", "HR id of the person cancelling (required; authorized like /offboard cancel in Slack)")
+	reason := fs.String("reason", "", "why (required)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: kinetic cases cancel CASE-ID --as HR-ID --reason TEXT [--server URL]")
+		fs.PrintDefaults()
+	}
+	id, rest, err := leadingID(args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+		}
+		return err
+	}
+	if err := parse(fs, rest); err != nil {
+		return err
+	}
+	if *as == "" {
+		return usageErr("cases cancel needs --as HR-ID")
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return usageErr("cases cancel needs --reason")
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		ID           int64  `json:"id"`
+		EmployeeName string `json:"employee_name"`
+		EmployeeID   string `json:"employee_id"`
+		Status       string `json:"status"`
+	}
+	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/cases/%d/cancel", id), map[string]string{"as": *as, "reason": *reason}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "case %d (%s, %s) %s\n", out.ID, out.EmployeeName, out.EmployeeID, out.Status)
+	return nil
+}

@@ -74,6 +74,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	api := &api{o: o}
 	mux.HandleFunc("POST /api/v1/cases", api.auth(api.createCase))
 	mux.HandleFunc("GET /api/v1/cases/{id}", api.auth(api.getCase))
+	mux.HandleFunc("POST /api/v1/cases/{id}/cancel", api.auth(api.cancelCase))
 	api.routesApprovals(mux)
 	for _, mount := range o.Routes {
 		mount(mux)
@@ -189,7 +190,50 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 			c = fresh
 		}
 	}
-	writeJSON(w, status, caseView(c, nil))
+	v := caseView(c, nil)
+	if opened.Upgraded {
+		// An involuntary request for a voluntary case already open: that
+		// case became involuntary and starts now.
+		v["upgraded"] = true
+	}
+	writeJSON(w, status, v)
+}
+
+// CancelCaseRequest is the body of POST /api/v1/cases/{id}/cancel.
+type CancelCaseRequest struct {
+	// As is the HR id of the person cancelling; the engine authorizes them
+	// as it does a Slack /offboard cancel (engine.CancelCase).
+	As     string `json:"as"`
+	Reason string `json:"reason"`
+}
+
+// cancelCase cancels an open case that has not started, for the person
+// named in "as": 200 with the cancelled case; 403 when they may not, 409
+// when it has started, 400 when it is already closed, 404 when unknown.
+func (a *api) cancelCase(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "case")
+	if !ok {
+		return
+	}
+	var body CancelCaseRequest
+	if !decode(w, r, &body) || !requireAs(w, body.As) {
+		return
+	}
+	reason := strings.TrimSpace(body.Reason)
+	if reason == "" {
+		reason = "cancelled through the API"
+	}
+	err := a.o.Engine.CancelCase(r.Context(), engine.CancelRequest{CaseID: id, By: body.As, Reason: reason})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	c, err := a.o.Engine.Store().CaseWithActions(r.Context(), id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, caseView(c, nil))
 }
 
 func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
@@ -239,6 +283,8 @@ func classify(err error) (int, string) {
 		return http.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, engine.ErrNotAllowed):
 		return http.StatusForbidden, err.Error()
+	case errors.Is(err, engine.ErrCaseStarted):
+		return http.StatusConflict, err.Error()
 	case errors.Is(err, engine.ErrInvalidRequest):
 		return http.StatusBadRequest, err.Error()
 	}

@@ -211,6 +211,12 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `policy-rules.yaml:13: rules[1].name: duplicate rule name "everyone" (also rules[0])`,
 			dir + `policy-rules.yaml:15: rules[2].name: every rule needs a name`,
 		}},
+		// A clock never stands in for the two-person rule: not for a step
+		// that needs two people, not while the rule holds for every case.
+		"policy-clock-approves.yaml": {want: []string{
+			dir + `policy-clock-approves.yaml:13: chains.it.steps[0].on_timeout: approve on timeout is not allowed while two_person_rule_when always holds`,
+			dir + `policy-clock-approves.yaml:20: chains.pair.steps[0].on_timeout: a step that needs more than one approver (mode n_of) cannot approve on timeout`,
+		}},
 	}
 
 	files, err := filepath.Glob(dir + "*.yaml")

@@ -136,7 +136,44 @@ func parsePolicy(name string, data []byte, svc *Service) (*Policy, *doc) {
 	p.validateApprovals(d, svc)
 	p.compile(d)
 	p.compileFlags(d)
+	p.validateClockApprovals(d)
 	return p, d
+}
+
+// validateClockApprovals refuses, at load, a chain step that would let a
+// clock stand in for people where the policy asks for two of them: a step
+// with on_timeout: approve that needs more than one approver (mode all or
+// n_of), or any approving step when two_person_rule_when always holds.
+// Where the two-person rule or a clearance rule applies only to some
+// cases, the engine refuses the approval at the timeout instead (the step
+// escalates or expires).
+func (p *Policy) validateClockApprovals(d *doc) {
+	always := false
+	if prg := p.flags.twoPerson; prg != nil {
+		// Evaluated with no employee or request: a condition that holds
+		// whatever they are ("true", "true || …") holds for every case.
+		if out, _, err := prg.Eval(map[string]any{}); err == nil {
+			always, _ = out.Value().(bool)
+		}
+	}
+	for _, name := range sortedKeys(p.File.Chains) {
+		ch := p.File.Chains[name]
+		if ch == nil {
+			continue
+		}
+		for i, st := range ch.Steps {
+			if st == nil || st.OnTimeout != "approve" {
+				continue
+			}
+			key := fmt.Sprintf("%s.steps[%d].on_timeout", joinKey("chains", name), i)
+			switch {
+			case st.Mode == "all" || st.Mode == "n_of":
+				d.add(key, "a step that needs more than one approver (mode %s) cannot approve on timeout: a clock never stands in for a second person (use deny or escalate)", st.Mode)
+			case always:
+				d.add(key, "approve on timeout is not allowed while two_person_rule_when always holds: the two-person rule is never satisfied by a clock (use deny or escalate)")
+			}
+		}
+	}
 }
 
 func (pd *PolicyDefaults) applyDefaults() {

@@ -240,7 +240,10 @@ type ChainStep struct {
 	Timeout Duration `yaml:"timeout"`
 	// OnTimeout is escalate (to Fallback, once, then deny), deny (the
 	// default) or approve (only for exception kinds with
-	// allow_auto_approve).
+	// allow_auto_approve, never in a step needing more than one approver or
+	// while two_person_rule_when always holds; for a case under the
+	// two-person rule or a cleared employee the engine escalates or expires
+	// the step instead).
 	OnTimeout string   `yaml:"on_timeout"`
 	Fallback  []string `yaml:"fallback"`
 	// RemindBefore sends a reminder this long before the timeout.

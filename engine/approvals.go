@@ -814,7 +814,35 @@ func (e *Engine) sweepApprovals(ctx context.Context) (reminded, timedOut int, er
 					Detail:  fmt.Sprintf("step %q of %s for %s timed out; escalated", st.Name, ap.Kind, c.EmployeeName),
 					Targets: e.targets(emp, refsOf(&st)), At: now})
 				return nil
-			case st.OnTimeout == "approve":
+			case st.OnTimeout == "approve" && !st.Escalated:
+				// A clock never satisfies the two-person rule or a
+				// clearance rule: where one applies, the step escalates to
+				// its fallback approvers (once) or expires instead.
+				cond, err := e.conditions(c, emp)
+				if err != nil {
+					return err
+				}
+				if why := clockMayNotApprove(cond, emp, &st); why != "" {
+					au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "approval.auto_approve_refused", Result: "refused",
+						Detail: fmt.Sprintf("approval %d step %q would approve on timeout, but %s: a timeout never approves there", ap.ID, st.Name, why)})
+					var fb []string
+					_ = json.Unmarshal([]byte(st.Fallback), &fb)
+					if len(fb) > 0 {
+						due := now.Add(st.Timeout)
+						if err := tx.Model(&st).Updates(map[string]any{"escalated": true, "due_at": due, "reminded_at": nil, "updated_at": now}).Error; err != nil {
+							return err
+						}
+						st.Escalated = true
+						au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "approval.escalated", Result: "escalated",
+							Detail: fmt.Sprintf("approval %d step %q timed out; fallback approvers added until %s", ap.ID, st.Name, due.Format(time.RFC3339))})
+						evs = append(evs, Event{Kind: "approval_escalated", CaseID: c.ID, ApprovalID: ap.ID, Name: ap.Kind, Status: store.ApprovalPending,
+							Detail:  fmt.Sprintf("step %q of %s for %s timed out; escalated (%s, so it is not approved by the clock)", st.Name, ap.Kind, c.EmployeeName, why),
+							Targets: e.targets(emp, refsOf(&st)), At: now})
+						return nil
+					}
+					evs, ds, err = e.conclude(tx, au, c, ap, &st, false, fmt.Sprintf("timed out at step %q (%s: not approved by the clock)", st.Name, why), now, evs)
+					return err
+				}
 				steps, err := store.ApprovalSteps(tx, ap.ID)
 				if err != nil {
 					return err
@@ -841,6 +869,23 @@ func (e *Engine) sweepApprovals(ctx context.Context) (reminded, timedOut int, er
 		e.dispatchAll(ctx, ds)
 	}
 	return reminded, timedOut, nil
+}
+
+// clockMayNotApprove says why a timeout may not approve step st of an
+// exception for emp under cond, or "" when it may: the two-person rule
+// applies to the case, the employee holds a clearance (the policy's
+// clearance rules are for people, not clocks), or the step needs more than
+// one approver.
+func clockMayNotApprove(cond configs.Conditions, emp *directory.Employee, st *store.ApprovalStep) string {
+	switch {
+	case cond.TwoPersonRule:
+		return "the two-person rule applies to this case"
+	case emp.Clearance != "":
+		return fmt.Sprintf("the employee holds a %s clearance", emp.Clearance)
+	case st.Mode == "all" || st.Required >= 2:
+		return fmt.Sprintf("step %q needs more than one approver", st.Name)
+	}
+	return ""
 }
 
 // ApprovalView is an approval with its steps and decisions, for the API and

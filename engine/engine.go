@@ -85,7 +85,9 @@ type Observer interface {
 type Event struct {
 	// Kind is one of: case_opened, case_started, case_closed,
 	// case_cancelled, action, approval_requested, approval_decided,
-	// approval_reminder, approval_escalated, approval_expired, escalation,
+	// approval_reminder, approval_escalated, approval_expired,
+	// approval_cancelled (an exception the engine cancelled: its Targets
+	// include the requester), case_rescheduled, escalation,
 	// breach, batch_held, batch_decided, security_officer_notice.
 	Kind       string
 	CaseID     int64
@@ -102,6 +104,10 @@ type Event struct {
 	Level int
 	At    time.Time
 }
+
+// DefaultMaxFuture is how far ahead an effective time may be when
+// Options.MaxFuture (and the HR timing's max_future) is not set.
+const DefaultMaxFuture = 365 * 24 * time.Hour
 
 // Options construct an Engine. Store, Directory, Policy, Connectors and
 // Dispatcher are required.
@@ -128,6 +134,10 @@ type Options struct {
 	Lease time.Duration
 	// LookupTimeout bounds each discovery lookup at planning; default 10s.
 	LookupTimeout time.Duration
+	// MaxFuture is how far ahead a request's effective time may be: the
+	// HR timing's max_future (hr.timing.max_future), so every front end
+	// refuses what HR events refuse; default 365 days.
+	MaxFuture time.Duration
 	// Observers are told about committed transitions.
 	Observers []Observer
 	// ApproverGroups resolve group:NAME approver references. Each entry is
@@ -165,6 +175,7 @@ type Engine struct {
 	hrRoles map[string]bool
 	lease   time.Duration
 	lookupT time.Duration
+	maxFut  time.Duration
 	obs     []Observer
 	snaps   snapCache
 	groups  map[string][]string
@@ -183,7 +194,7 @@ func New(o Options) (*Engine, error) {
 		store: o.Store, dir: o.Directory, reg: o.Connectors, disp: o.Dispatcher,
 		gate: o.Gate, now: o.Now, log: o.Log, metrics: o.Metrics,
 		admins: map[string]bool{}, hrRoles: map[string]bool{},
-		lease: o.Lease, lookupT: o.LookupTimeout, obs: o.Observers,
+		lease: o.Lease, lookupT: o.LookupTimeout, maxFut: o.MaxFuture, obs: o.Observers,
 		groups: o.ApproverGroups, expand: o.GroupMembers, owners: o.Owners, secChan: o.SecurityChannel, officer: o.SecurityOfficers,
 	}
 	e.policy.Store(o.Policy)
@@ -203,6 +214,9 @@ func New(o Options) (*Engine, error) {
 	}
 	if e.lookupT <= 0 {
 		e.lookupT = 10 * time.Second
+	}
+	if e.maxFut <= 0 {
+		e.maxFut = DefaultMaxFuture
 	}
 	for _, a := range o.Admins {
 		e.admins[a] = true

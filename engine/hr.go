@@ -28,7 +28,8 @@ const (
 // HR event outcomes.
 const (
 	HROpened           = "opened"            // a case was opened (scheduled or started)
-	HRRescheduled      = "rescheduled"       // the open case's effective time moved
+	HRRescheduled      = "rescheduled"       // the open case's effective time moved (an involuntary event: it also became involuntary)
+	HRUpgraded         = "upgraded"          // an involuntary event for a voluntary case already running: it became involuntary
 	HRUnchanged        = "unchanged"         // a repeat of what the open case already says
 	HRDuplicate        = "duplicate"         // the same event id again: nothing done
 	HRCancelled        = "cancelled"         // a rescinded termination cancelled the case
@@ -89,7 +90,7 @@ func (t HRTiming) withDefaults() HRTiming {
 		t.RevokeAt = "17:00"
 	}
 	if t.MaxFuture <= 0 {
-		t.MaxFuture = 365 * 24 * time.Hour
+		t.MaxFuture = DefaultMaxFuture
 	}
 	if t.MaxPast <= 0 {
 		t.MaxPast = 30 * 24 * time.Hour
@@ -235,8 +236,8 @@ func (e *Engine) applyHREvent(ctx context.Context, ev HREvent, emp *directory.Em
 			return HRResult{Outcome: HROpened, CaseID: o.Case.ID, EffectiveAt: &o.Case.EffectiveAt,
 				Detail: fmt.Sprintf("case %d %s, effective %s", o.Case.ID, o.Case.Status, o.Case.EffectiveAt.Format(time.RFC3339))}, nil
 		}
-		if ev.Involuntary && (open.Status == store.CaseScheduled || open.Status == store.CaseAwaitingConfirmation) {
-			return e.reschedule(ctx, open, e.clock(), who, "involuntary termination: starting now")
+		if ev.Involuntary && !open.Involuntary {
+			return e.hrUpgrade(ctx, open, who, ev)
 		}
 		if eff.IsZero() || eff.Equal(open.EffectiveAt) {
 			return HRResult{Outcome: HRUnchanged, CaseID: open.ID, EffectiveAt: &open.EffectiveAt, Detail: "the open case already has this effective time"}, nil
@@ -257,6 +258,31 @@ func (e *Engine) applyHREvent(ctx context.Context, ev HREvent, emp *directory.Em
 	default: // HRRehire
 		return e.requestRestore(ctx, emp, who, ev)
 	}
+}
+
+// hrUpgrade applies an involuntary termination to an open voluntary case:
+// the case becomes involuntary and starts now (see upgradeInvoluntary).
+func (e *Engine) hrUpgrade(ctx context.Context, open *store.Case, who string, ev HREvent) (HRResult, error) {
+	up, err := e.upgradeInvoluntary(ctx, open.ID, who, fmt.Sprintf("involuntary termination in HR (event %s)", ev.EventID))
+	if err != nil {
+		return HRResult{}, err
+	}
+	c, err := e.store.CaseWithActions(ctx, open.ID)
+	if err != nil {
+		return HRResult{}, err
+	}
+	if !up.Done {
+		return HRResult{Outcome: HRUnchanged, CaseID: c.ID, EffectiveAt: &c.EffectiveAt, Detail: "the open case is already involuntary or closed"}, nil
+	}
+	detail := fmt.Sprintf("case %d is now involuntary, effective %s", c.ID, c.EffectiveAt.Format(time.RFC3339))
+	if len(up.Cancelled) > 0 {
+		detail += fmt.Sprintf("; %d exception(s) the policy forbids for involuntary terminations cancelled", len(up.Cancelled))
+	}
+	outcome := HRUpgraded
+	if up.Moved {
+		outcome = HRRescheduled
+	}
+	return HRResult{Outcome: outcome, CaseID: c.ID, EffectiveAt: &c.EffectiveAt, Detail: detail}, nil
 }
 
 // reschedule moves a scheduled case's effective time (and its actions' due

@@ -168,6 +168,9 @@ func (e *Engine) authorize(ctx context.Context, req Request, emp *directory.Empl
 // Plan computes what req would do without changing anything. Connector
 // lookups (reads) are made unless offline is set.
 func (e *Engine) Plan(ctx context.Context, req Request, offline bool) (*Plan, error) {
+	if err := e.checkEffective(req); err != nil {
+		return nil, err
+	}
 	emp, err := e.findEmployee(ctx, req.EmployeeID, req.Email)
 	if err != nil {
 		return nil, err
@@ -244,6 +247,70 @@ func kindOr(k string) string {
 	return k
 }
 
+// checkEffective refuses an effective time further ahead than the HR
+// timing's max_future, as HR events are refused: a date in year 9999 would
+// hold the employee's one open case for ever.
+func (e *Engine) checkEffective(req Request) error {
+	if req.EffectiveAt.IsZero() {
+		return nil
+	}
+	if limit := e.clock().Add(e.maxFut); req.EffectiveAt.After(limit) {
+		return fmt.Errorf("%w: effective_at %s is more than %s ahead (timing.max_future)", ErrInvalidRequest,
+			req.EffectiveAt.UTC().Format(time.RFC3339), days(e.maxFut))
+	}
+	return nil
+}
+
+// checkExceptionKinds refuses exceptions the policy does not allow: an
+// unknown kind, or a kind asked for twice (a request carries at most one
+// exception of each kind). It needs no database, so a request carrying
+// thousands of exceptions is refused before anything is looked up.
+func (e *Engine) checkExceptionKinds(xs []ExceptionRequest) error {
+	pol := e.policy.Load()
+	seen := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		if _, ok := pol.File.Exceptions[x.Kind]; !ok {
+			return fmt.Errorf("%w: exception kind %q is not in the policy (known: %s)", ErrInvalidRequest, x.Kind, strings.Join(mapKeys(pol.File.Exceptions), ", "))
+		}
+		if seen[x.Kind] {
+			return fmt.Errorf("%w: at most one %s exception per request (%d exceptions asked for)", ErrInvalidRequest, x.Kind, len(xs))
+		}
+		seen[x.Kind] = true
+	}
+	return nil
+}
+
+// days renders a duration of whole days as "365d".
+func days(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// openUpgrade answers an involuntary request for an employee whose open
+// case c is voluntary: c is upgraded (see upgradeInvoluntary).
+func (e *Engine) openUpgrade(ctx context.Context, req Request, c *store.Case) (*Opened, error) {
+	if len(req.Exceptions) > 0 {
+		return nil, fmt.Errorf("%w: case %d is already open for this employee; an involuntary request for it carries no exceptions (request them on the case)", ErrInvalidRequest, c.ID)
+	}
+	why := fmt.Sprintf("involuntary request by %s: %s", req.Requester, req.Reason)
+	up, err := e.upgradeInvoluntary(ctx, c.ID, req.Requester, why)
+	if err != nil {
+		return nil, err
+	}
+	if !up.Done {
+		// Closed or upgraded meanwhile.
+		return nil, &CaseOpenError{CaseID: c.ID}
+	}
+	fresh, err := e.store.CaseWithActions(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	e.log.WithFields(map[string]any{"case": c.ID, "employee": c.EmployeeID, "cancelled_exceptions": len(up.Cancelled)}).Info("case made involuntary")
+	return &Opened{Case: fresh, Upgraded: true}, nil
+}
+
 func (e *Engine) effectiveAt(req Request) time.Time {
 	now := e.clock()
 	if req.Involuntary || req.EffectiveAt.IsZero() || req.EffectiveAt.Before(now) {
@@ -311,20 +378,41 @@ type Opened struct {
 	Case *store.Case
 	Plan *Plan
 	// Created is false when an earlier request with the same idempotency
-	// key already created the case (a repeated HR event is a no-op).
+	// key already created the case (a repeated HR event is a no-op), and
+	// when an involuntary request upgraded the employee's open voluntary
+	// case instead (Upgraded).
 	Created bool
+	// Upgraded is true when the request was involuntary and the employee
+	// already had an open voluntary case: that case became involuntary and
+	// starts now (see Open).
+	Upgraded bool
 }
 
 // Open validates req, plans it, and records the case, its actions and their
 // audit events in one transaction. A case whose effective time has come
 // starts at once; a later one is scheduled. Nothing is written when any
-// check fails.
+// check fails: an effective time more than the HR timing's max_future
+// ahead, an exception kind the policy does not define, or the same kind
+// twice, is ErrInvalidRequest.
+//
+// An involuntary request for an employee whose open case is voluntary does
+// not answer CaseOpenError: the open case is upgraded (it becomes
+// involuntary and starts now, exceptions the policy forbids for
+// involuntary terminations are cancelled and the critical revocations they
+// held run at once) and returned with Upgraded set. Such a request may not
+// carry exceptions.
 func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
 	if req.Trigger == "" {
 		return nil, fmt.Errorf("%w: trigger is required", ErrInvalidRequest)
 	}
 	if len(req.Reason) > 1000 {
 		return nil, fmt.Errorf("%w: reason is longer than 1000 characters", ErrInvalidRequest)
+	}
+	if err := e.checkEffective(req); err != nil {
+		return nil, err
+	}
+	if err := e.checkExceptionKinds(req.Exceptions); err != nil {
+		return nil, err
 	}
 	if req.IdempotencyKey != "" {
 		c, err := e.store.CaseByIdempotencyKey(ctx, req.IdempotencyKey)
@@ -346,6 +434,9 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
 		return nil, err
 	}
 	if c, err := e.store.OpenCaseFor(ctx, emp.ID); err == nil {
+		if req.Involuntary && !c.Involuntary {
+			return e.openUpgrade(ctx, req, c)
+		}
 		return nil, &CaseOpenError{CaseID: c.ID}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err

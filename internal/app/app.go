@@ -126,7 +126,7 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 		Store: a.Store, Directory: a.Directory, Policy: cfg.Policy, Connectors: a.Connectors,
 		Dispatcher: disp, Gate: gate, Now: o.Now, Log: o.Log.WithField("component", "engine"),
 		Metrics: engine.NewMetrics(a.Metrics, a.Store), Admins: svc.Admins, HRRoles: svc.HRRoles,
-		Lease: svc.Workers.Lease.D(), Observers: append([]engine.Observer{engine.LogObserver{Log: o.Log.WithField("component", "notify")}}, o.Observers...),
+		Lease: svc.Workers.Lease.D(), MaxFuture: maxFuture(svc), Observers: append([]engine.Observer{engine.LogObserver{Log: o.Log.WithField("component", "notify")}}, o.Observers...),
 		ApproverGroups: svc.ApproverGroups, GroupMembers: o.GroupMembers, Owners: owners(svc), SecurityChannel: svc.Alerts.SecurityChannel, SecurityOfficers: svc.Alerts.SecurityOfficers,
 	})
 	if err != nil {
@@ -224,3 +224,13 @@ var errNoQueue = errors.New("this command runs without a queue")
 func (noQueue) DispatchAction(context.Context, int64, int, time.Time) error { return errNoQueue }
 func (noQueue) DispatchCaseStart(context.Context, int64, time.Time) error   { return errNoQueue }
 func (noQueue) ActionTaskPending(context.Context, int64, int) (bool, error) { return false, errNoQueue }
+
+// maxFuture is the HR timing's max_future (hr.timing.max_future), which
+// bounds every front end's effective times; zero leaves the engine's
+// default.
+func maxFuture(svc *configs.Service) time.Duration {
+	if svc.HR == nil {
+		return 0
+	}
+	return svc.HR.Timing.MaxFuture.D()
+}

@@ -101,6 +101,10 @@ func (a *App) openInBackground(channel, user string, r engine.Request) {
 			a.record(ctx, c.ID, ch, ts, kindPreview)
 			return
 		}
+		if op.Upgraded {
+			a.tell(ctx, channel, user, fmt.Sprintf(":white_check_mark: %s already had case %d open; it is now involuntary and %s. Follow it in %s.", c.EmployeeName, c.ID, statusWord(c.Status), a.where()))
+			return
+		}
 		a.tell(ctx, channel, user, fmt.Sprintf(":white_check_mark: Case %d opened for %s: %s. Follow it in %s.", c.ID, c.EmployeeName, statusWord(c.Status), a.where()))
 	})
 }
@@ -180,26 +184,34 @@ func (a *App) latestCase(ctx context.Context, employeeID string) (*store.Case, e
 	return a.st.CaseWithActions(ctx, c.ID)
 }
 
+// cancel cancels the mentioned person's open case for req. Who may cancel
+// and until when is the engine's decision (engine.CancelCase), shared with
+// the API and the CLI; a refusal of who is answered like no case at all,
+// so nobody learns of an offboarding they may not see.
 func (a *App) cancel(ctx context.Context, req *directory.Employee, slackID, reason string) slackbot.Response {
 	emp, resp, ok := a.employee(ctx, slackID)
 	if !ok {
 		return resp
 	}
+	none := slackbot.Ephemeral(fmt.Sprintf("There is no open offboarding of <@%s> you can cancel.", slackID))
 	c, err := a.st.OpenCaseFor(ctx, emp.ID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !mayWatch(req, emp, c)) {
-		return slackbot.Ephemeral(fmt.Sprintf("There is no open offboarding of <@%s> you can cancel.", slackID))
+	if errors.Is(err, store.ErrNotFound) {
+		return none
 	}
 	if err != nil {
 		return slackbot.Ephemeral(textLookupFailed)
 	}
-	if c.Status == store.CaseRunning || !c.EffectiveAt.After(a.now()) && c.Status != store.CaseAwaitingConfirmation {
-		return slackbot.Ephemeral(fmt.Sprintf("Case %d has already started (effective %s); it can't be cancelled from Slack. Ask an admin if access must be restored.",
-			c.ID, c.EffectiveAt.UTC().Format("2006-01-02 15:04 UTC")))
-	}
 	if reason == "" {
 		reason = "cancelled in Slack"
 	}
-	if err := a.eng.Cancel(ctx, c.ID, req.ID, reason); err != nil {
+	err = a.eng.CancelCase(ctx, engine.CancelRequest{CaseID: c.ID, By: req.ID, Reason: reason})
+	switch {
+	case errors.Is(err, engine.ErrNotAllowed):
+		return none
+	case errors.Is(err, engine.ErrCaseStarted):
+		return slackbot.Ephemeral(fmt.Sprintf("Case %d has already started (effective %s); it can't be cancelled from Slack. Ask an admin if access must be restored.",
+			c.ID, c.EffectiveAt.UTC().Format("2006-01-02 15:04 UTC")))
+	case err != nil:
 		return slackbot.Ephemeral(engineError(err))
 	}
 	return slackbot.Ephemeral(fmt.Sprintf(":no_entry_sign: Case %d (offboarding of %s) cancelled. Nothing more will run.", c.ID, c.EmployeeName))

@@ -120,7 +120,7 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 			say(fmt.Sprintf("Nothing to do: case %d is %s, not awaiting confirmation.", c.ID, statusWord(c.Status)))
 			return
 		}
-		if err := a.eng.Cancel(ctx, c.ID, who.ID, "plan cancelled by the requester in Slack"); err != nil {
+		if err := a.eng.CancelCase(ctx, engine.CancelRequest{CaseID: c.ID, By: who.ID, Reason: "plan cancelled by the requester in Slack"}); err != nil {
 			say(engineError(err))
 			return
 		}

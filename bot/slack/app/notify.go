@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,10 +179,13 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 	case "approval_reminder":
 		n.approvalCards(ctx, ev.ApprovalID)
 		n.remind(ctx, ev)
-	case "approval_decided", "approval_expired":
+	case "approval_decided", "approval_expired", "approval_cancelled":
 		bs, text := blocks.ApprovalDecided(ev)
 		n.reply(ctx, ev.CaseID, kindThread, text, bs)
 		n.approvalCards(ctx, ev.ApprovalID)
+		if ev.Kind == "approval_cancelled" {
+			n.tellUsers(ctx, ev, text, bs)
+		}
 	case "case_closed", "case_cancelled":
 		n.closedCase(ctx, ev)
 	case "batch_held", "batch_decided":
@@ -617,6 +621,25 @@ func (n *notifier) approvalCards(ctx context.Context, approvalID int64) {
 			continue
 		}
 		a.record(ctx, v.CaseID, ch.ID, ts, kind)
+	}
+}
+
+// tellUsers DMs the people an event names (user:HR-ID targets): the
+// requester of an exception the engine cancelled, for one.
+func (n *notifier) tellUsers(ctx context.Context, ev engine.Event, text string, bs []slack.Block) {
+	a := n.a
+	for _, t := range ev.Targets {
+		hrID, ok := strings.CutPrefix(t, "user:")
+		if !ok {
+			continue
+		}
+		sid := a.ppl.slackID(ctx, hrID)
+		if sid == "" {
+			continue
+		}
+		if _, _, err := a.dm(ctx, sid, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+			a.log.WithError(err).WithFields(map[string]any{"case": ev.CaseID, "approval": ev.ApprovalID}).Warn("DMing a notice failed")
+		}
 	}
 }
 
