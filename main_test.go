@@ -252,11 +252,12 @@ func TestMainExitCodes(t *testing.T) {
 
 // kitConfig is a small file configuration: the test kit's HR directory and
 // policy, sandbox systems without latency, SQLite kinetic.db in the working
-// directory, the embedded Redis. httpExtra is added under http:.
+// directory, the embedded Redis, marked simulated: true. httpExtra is added
+// under http:.
 func kitConfig(t *testing.T, dir, httpExtra string) string {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("http:\n  addr: 127.0.0.1:8080\n" + httpExtra)
+	b.WriteString("simulated: true\nhttp:\n  addr: 127.0.0.1:8080\n" + httpExtra)
 	b.WriteString(`database: {driver: sqlite, path: kinetic.db}
 redis: {embedded: true}
 directory: {file: directory.json}
@@ -1043,4 +1044,47 @@ func TestServeRefusesSlackGroupsWithoutSlack(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "kinetic.db")); err == nil {
 		t.Error("the refused serve created a database")
 	}
+}
+
+// TestServeRefusesSandboxWithoutSimulated: a file whose connectors are
+// sandbox simulations and that does not say simulated: true would report
+// "completed, verified" while revoking nothing; serve and worker refuse to
+// start on it (exit 2) and name the connectors, before opening anything.
+// config validate accepts the file but warns.
+func TestServeRefusesSandboxWithoutSimulated(t *testing.T) {
+	dir := inTempDir(t)
+	path := kitConfig(t, dir, "")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unflagged := strings.Replace(string(data), "simulated: true\n", "", 1)
+	if err := os.WriteFile(path, []byte(unflagged), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"serve", "worker"} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{cmd, "--config", path}, &stdout, &stderr)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Fatalf("%s: err = %v, want exit code 2", cmd, err)
+		}
+		for _, want := range []string{
+			"kinetic " + cmd + " refuses to start: connectors ad, assets, badge, okta, payroll are sandbox simulations",
+			"the configuration does not say simulated: true",
+			path + ":11: connectors.ad.type: sandbox simulates its system: nothing real is revoked",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error lacks %q:\n%v", cmd, want, err)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kinetic.db")); err == nil {
+		t.Error("a refused start created a database")
+	}
+	r := kinetic(t, "config", "validate", "--config", path)
+	r.want(t, 0, "is valid", "warning: kinetic serve and worker will refuse this file")
+
+	// With the flag (kitConfig's own file), validate says what is simulated.
+	kinetic(t, "config", "validate", "--config", kitConfig(t, dir, "")).want(t, 0, "simulated: connectors ad, assets, badge, okta, payroll are sandbox simulations")
 }

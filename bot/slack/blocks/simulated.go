@@ -1,0 +1,26 @@
+package blocks
+
+import (
+	"strings"
+
+	"github.com/slack-go/slack"
+)
+
+// simulatedMark follows the connector of an action on a simulated system
+// (a sandbox connector) on status cards and plans.
+const simulatedMark = " :test_tube: _simulated_"
+
+// simulatedBanner is the notice at the top of a card about a case or plan
+// with actions on simulated systems: what it shows was not (or will not
+// be) done for real there. connectors are the sandbox instances.
+func simulatedBanner(connectors []string, planned bool) slack.Block {
+	verb := "was"
+	if planned {
+		verb = "will be"
+	}
+	return section(":test_tube: *Simulated* — " + data(strings.Join(connectors, ", "), 300) +
+		" are sandbox simulations: nothing real " + verb + " revoked there, whatever this card says.")
+}
+
+// simulatedFallback prefixes a notification's plain text.
+const simulatedFallback = "[SIMULATED] "
