@@ -28,7 +28,6 @@ type dispatch struct {
 	at  time.Time
 }
 
-//
 // The transaction is committed, so the hand-off is no longer the caller's
 // to cancel: an API client that hangs up, or a Slack click whose job
 // deadline passes, right after the commit must not leave its actions
