@@ -292,6 +292,17 @@ func TestConfigValidate(t *testing.T) {
 			"KINETIC_API_TOKEN":      "tok-3f9a1c-example",
 			"KINETIC_DATABASE_DSN":   "postgres://kinetic:pw-77e1b2-example@db:5432/kinetic",
 			"KINETIC_REDIS_PASSWORD": "redis-5c0d9e-example",
+			// The connectors' credentials.
+			"KINETIC_AD_BIND_PASSWORD":       "ad-0a1b2c-example",
+			"KINETIC_M365_CLIENT_CREDENTIAL": "m365-1b2c3d-example",
+			"KINETIC_EXCHANGE_TOKEN":         "exchange-2c3d4e-example",
+			"KINETIC_OKTA_TOKEN":             "okta-3d4e5f-example",
+			"KINETIC_VPN_TOKEN":              "vpn-4e5f6a-example",
+			"KINETIC_AWS_AUTOMATION_TOKEN":   "aws-5f6a7b-example",
+			"KINETIC_SALESFORCE_TOKEN":       "salesforce-6a7b8c-example",
+			"KINETIC_BADGE_API_KEY":          "badge-7b8c9d-example",
+			"KINETIC_ASSETS_TOKEN":           "assets-8c9d0e-example",
+			"KINETIC_PAYROLL_TOKEN":          "payroll-9d0e1f-example",
 		}
 		for k, v := range secrets {
 			t.Setenv(k, v)
@@ -442,9 +453,16 @@ func TestDemoThenAudit(t *testing.T) {
 		if len(rows) < 4 {
 			t.Fatalf("%d rows, want a header and the case's events", len(rows))
 		}
-		wantHeader := []string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash"}
+		// The demo runs on sandbox connectors, so its export ends each row
+		// with the simulated column (store.ExportAudit).
+		wantHeader := []string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash", "simulated"}
 		if !slices.Equal(rows[0], wantHeader) {
 			t.Errorf("header = %v, want %v", rows[0], wantHeader)
+		}
+		for _, row := range rows[1:] {
+			if row[len(row)-1] != "true" {
+				t.Errorf("a row of the simulated demo case is not marked simulated: %v", row)
+			}
 		}
 		events := map[string]bool{}
 		for _, row := range rows[1:] {
@@ -929,8 +947,22 @@ func TestDeployments(t *testing.T) {
 		t.Setenv("KINETIC_DATABASE_DSN", "postgres://kinetic:x@postgres:5432/kinetic")
 		t.Setenv("KINETIC_REDIS_PASSWORD", "x")
 		t.Setenv("KINETIC_API_TOKEN", "x")
-		if _, err := configs.Load(filepath.Join(dir, "kinetic.yaml")); err != nil {
+		// The connectors' credentials, from kinetic-connector-secrets.
+		for _, k := range []string{"KINETIC_AD_BIND_PASSWORD", "KINETIC_M365_CLIENT_CREDENTIAL", "KINETIC_EXCHANGE_TOKEN", "KINETIC_OKTA_TOKEN",
+			"KINETIC_VPN_TOKEN", "KINETIC_AWS_AUTOMATION_TOKEN", "KINETIC_SALESFORCE_TOKEN", "KINETIC_BADGE_API_KEY", "KINETIC_ASSETS_TOKEN", "KINETIC_PAYROLL_TOKEN"} {
+			t.Setenv(k, "x")
+		}
+		if cfg, err := configs.Load(filepath.Join(dir, "kinetic.yaml")); err != nil {
 			t.Errorf("the ConfigMap's configuration does not load:\n%v", err)
+		} else if cfg.Service.Simulated || cfg.Service.SandboxConnectors() != nil {
+			// Simulated systems never pass for real in a shipped deployment.
+			t.Errorf("the ConfigMap runs simulated systems: simulated %t, sandbox connectors %v", cfg.Service.Simulated, cfg.Service.SandboxConnectors())
+		}
+		for name, c := range map[string]map[string]any{"serve": serve, "worker": worker, "migrate": migrate} {
+			from, _ := c["envFrom"].([]any)
+			if len(from) != 1 || dig(from[0], "secretRef", "name") != "kinetic-connector-secrets" {
+				t.Errorf("%s does not load the connectors' credentials from kinetic-connector-secrets: %v", name, from)
+			}
 		}
 		for _, c := range []map[string]any{serve, worker, migrate} {
 			mounted := false
