@@ -22,7 +22,7 @@ import (
 // Once the requester has answered, replace it with PlanResolved, which
 // shows the same plan without buttons. A plan with actions on simulated
 // systems (sandbox connectors) says so in a banner under its header, on
-// each such action and in its fallback text.
+// each such action and, after the name, in its fallback text.
 func PlanPreview(plan engine.Plan, caseID int64) ([]slack.Block, string) {
 	head, body := planBlocks(plan)
 	name := planName(plan)
@@ -32,10 +32,7 @@ func PlanPreview(plan engine.Plan, caseID int64) ([]slack.Block, string) {
 		"Start", "Back")
 	tail := add([]slack.Block{slack.NewActionBlock("", ok, button(ActionCancelPlan, CaseValue(caseID), "Cancel", ""))},
 		ctxBlock(fmt.Sprintf("Nothing runs until you confirm. Case %d · policy `%s`", caseID, esc(hashPrefix(oneLine(plan.PolicyHash))))))
-	fb := fmt.Sprintf("Plan to offboard %s: %s effective %s — confirm or cancel", oneLine(name), plural(len(plan.Actions), "action"), utc(plan.EffectiveAt))
-	if plan.Simulated() != nil {
-		fb = simulatedFallback + fb
-	}
+	fb := fmt.Sprintf("Plan to offboard %s%s: %s effective %s — confirm or cancel", oneLine(name), planTag(plan), plural(len(plan.Actions), "action"), utc(plan.EffectiveAt))
 	return fit(head, body, tail), fallback(fb)
 }
 
@@ -50,11 +47,16 @@ func PlanResolved(plan engine.Plan, caseID int64, confirmed bool, by string, at 
 	}
 	tail := add([]slack.Block{section(fmt.Sprintf("%s by %s at %s", verdict, data(by, 80), utc(at)))},
 		ctxBlock(fmt.Sprintf("Case %d · policy `%s`", caseID, esc(hashPrefix(oneLine(plan.PolicyHash))))))
-	fb := fmt.Sprintf("Plan to offboard %s %s by %s", oneLine(planName(plan)), word, oneLine(by))
-	if plan.Simulated() != nil {
-		fb = simulatedFallback + fb
-	}
+	fb := fmt.Sprintf("Plan to offboard %s%s %s by %s", oneLine(planName(plan)), planTag(plan), word, oneLine(by))
 	return fit(head, body, tail), fallback(fb)
+}
+
+// planTag is simulatedTag for a plan with actions on simulated systems.
+func planTag(p engine.Plan) string {
+	if p.Simulated() != nil {
+		return simulatedTag
+	}
+	return ""
 }
 
 func planName(p engine.Plan) string {

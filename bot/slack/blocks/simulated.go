@@ -22,5 +22,7 @@ func simulatedBanner(connectors []string, planned bool) slack.Block {
 		" are sandbox simulations: nothing real " + verb + " revoked there, whatever this card says.")
 }
 
-// simulatedFallback prefixes a notification's plain text.
-const simulatedFallback = "[SIMULATED] "
+// simulatedTag follows the person's name in the plain text (notification)
+// of a card about simulated systems. It is not a prefix, so the text still
+// starts like every other card's and stays recognisable at a glance.
+const simulatedTag = " (SIMULATED)"

@@ -38,14 +38,15 @@ func simulatedPlan() (p engine.Plan) {
 // TestSimulatedMarking: a card about simulated systems can never pass for
 // real. The status card and the plan preview open with a banner naming the
 // sandbox connectors, mark every simulated action (and no real one), and
-// their fallback text starts with [SIMULATED]; a real case shows none of it.
+// their fallback text says SIMULATED after the name; a real case shows none
+// of it.
 func TestSimulatedMarking(t *testing.T) {
 	t.Run("status card", func(t *testing.T) {
 		c, acts := simulatedCase()
 		bs, text := StatusCard(c, acts, now, names)
 		raw := string(encode(t, bs))
-		if !strings.HasPrefix(text, "[SIMULATED] ") {
-			t.Errorf("fallback text %q does not start with [SIMULATED]", text)
+		if !strings.HasPrefix(text, "Offboarding Dana Whitfield (E1001, SIMULATED): completed") {
+			t.Errorf("fallback text %q does not say SIMULATED", text)
 		}
 		if !strings.Contains(raw, "*Simulated* — ad, okta are sandbox simulations: nothing real was revoked there") {
 			t.Errorf("no simulated banner naming ad and okta:\n%s", raw)
@@ -60,8 +61,8 @@ func TestSimulatedMarking(t *testing.T) {
 	t.Run("plan preview", func(t *testing.T) {
 		bs, text := PlanPreview(simulatedPlan(), 42)
 		raw := string(encode(t, bs))
-		if !strings.HasPrefix(text, "[SIMULATED] ") {
-			t.Errorf("fallback text %q does not start with [SIMULATED]", text)
+		if !strings.HasPrefix(text, "Plan to offboard Dana Whitfield (SIMULATED): 5 actions") {
+			t.Errorf("fallback text %q does not say SIMULATED", text)
 		}
 		if !strings.Contains(raw, "*Simulated* — ad, okta are sandbox simulations: nothing real will be revoked there") {
 			t.Errorf("no simulated banner naming ad and okta:\n%s", raw)
@@ -70,14 +71,14 @@ func TestSimulatedMarking(t *testing.T) {
 			t.Errorf("%d actions marked simulated, want 3:\n%s", n, raw)
 		}
 		_, resolved := PlanResolved(simulatedPlan(), 42, true, "Pat Manager", now)
-		if !strings.HasPrefix(resolved, "[SIMULATED] ") {
-			t.Errorf("resolved plan's fallback text %q does not start with [SIMULATED]", resolved)
+		if !strings.HasPrefix(resolved, "Plan to offboard Dana Whitfield (SIMULATED) confirmed") {
+			t.Errorf("resolved plan's fallback text %q does not say SIMULATED", resolved)
 		}
 	})
 	t.Run("case closed reply", func(t *testing.T) {
 		c, _ := simulatedCase()
 		bs, text := CaseClosed(c, 57, "3f2a9c1d")
-		if raw := string(encode(t, bs)); !strings.HasPrefix(text, "[SIMULATED] ") || !strings.Contains(raw, "nothing real was revoked") {
+		if raw := string(encode(t, bs)); !strings.HasPrefix(text, "Offboarding of Dana Whitfield (SIMULATED) completed") || !strings.Contains(raw, "nothing real was revoked") {
 			t.Errorf("closed reply does not say it was simulated: %q\n%s", text, raw)
 		}
 	})

@@ -311,10 +311,11 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[stri
 	}
 	blocks := append(append(head, body...), foot...)
 
-	fb := fmt.Sprintf("Offboarding %s (%s): %s", oneLine(nameOf(c)), oneLine(c.EmployeeID), statusWord(c.Status))
+	tag := ""
 	if sim != nil {
-		fb = simulatedFallback + fb
+		tag = ", SIMULATED"
 	}
+	fb := fmt.Sprintf("Offboarding %s (%s%s): %s", oneLine(nameOf(c)), oneLine(c.EmployeeID), tag, statusWord(c.Status))
 	if len(acts) > 0 {
 		fb += fmt.Sprintf(" — %d of %d actions done", total[stDone], len(acts))
 		if total[stFailed] > 0 {

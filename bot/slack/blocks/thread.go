@@ -198,10 +198,11 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, 
 	}
 	audit += " · check it with `kinetic audit verify`"
 	bs = add(bs, ctxBlock(audit, fmt.Sprintf("Case %d", c.ID)))
-	fb := fmt.Sprintf("Offboarding of %s %s (case %d)", oneLine(nameOf(c)), word, c.ID)
+	tag := ""
 	if c.Simulated {
-		fb = simulatedFallback + fb
+		tag = simulatedTag
 	}
+	fb := fmt.Sprintf("Offboarding of %s%s %s (case %d)", oneLine(nameOf(c)), tag, word, c.ID)
 	return bs, fallback(fb)
 }
 
