@@ -328,9 +328,9 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[stri
 	return blocks, fallback(fb)
 }
 
-// simulatedOf returns the connectors of a case's simulated actions, sorted
-// ("sandbox" when the case is marked simulated but no listed action is);
-// nil for a real case.
+// simulatedOf returns the connectors of a case's simulated actions, sorted;
+// an empty, non-nil list when the case is marked simulated but no listed
+// action is; nil for a real case.
 func simulatedOf(c store.Case, acts []store.Action) []string {
 	set := map[string]bool{}
 	for _, a := range acts {
@@ -340,7 +340,7 @@ func simulatedOf(c store.Case, acts []store.Action) []string {
 	}
 	if len(set) == 0 {
 		if c.Simulated {
-			return []string{"its sandbox connectors"}
+			return []string{}
 		}
 		return nil
 	}

@@ -176,7 +176,7 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, 
 	}
 	bs := []slack.Block{section(first)}
 	if c.Simulated {
-		bs = append(bs, simulatedBanner([]string{"its sandbox connectors"}, false))
+		bs = append(bs, simulatedBanner(nil, false))
 	}
 	if !blank(c.Summary) {
 		bs = append(bs, section(para(c.Summary, 2500)))
