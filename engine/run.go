@@ -850,8 +850,11 @@ func Summary(c *store.Case) string {
 		return acts[i].Name < acts[j].Name
 	})
 	var b strings.Builder
-	if sim := SimulatedConnectors(c); sim != nil || c.Simulated {
+	switch sim := SimulatedConnectors(c); {
+	case sim != nil:
 		fmt.Fprintf(&b, "  SIMULATED: sandbox connectors %s simulate their systems; nothing real was done there\n", strings.Join(sim, ", "))
+	case c.Simulated:
+		b.WriteString("  SIMULATED: this case ran on sandbox simulations; nothing real was done\n")
 	}
 	for _, a := range acts {
 		status := a.Status

@@ -82,6 +82,14 @@ func TestSimulatedMarking(t *testing.T) {
 			t.Errorf("closed reply does not say it was simulated: %q\n%s", text, raw)
 		}
 	})
+	t.Run("home tab", func(t *testing.T) {
+		sim, _ := simulatedCase()
+		sim.Status = store.CaseRunning
+		home := string(encode(t, HomeTab([]store.Case{sim, runningCase()}, nil, "U0VIEWER1")))
+		if n := strings.Count(home, "_simulated_"); n != 1 {
+			t.Errorf("%d cases marked simulated on the home tab, want 1:\n%s", n, home)
+		}
+	})
 	t.Run("a real case says nothing of it", func(t *testing.T) {
 		bs, text := StatusCard(runningCase(), runningActions(), now, names)
 		pbs, ptext := PlanPreview(testPlan(), 42)
