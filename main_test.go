@@ -1096,7 +1096,10 @@ func TestServeRefusesSandboxWithoutSimulated(t *testing.T) {
 	}
 	for _, cmd := range []string{"serve", "worker"} {
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), []string{cmd, "--config", path}, &stdout, &stderr)
+		// Bounded: a serve that wrongly starts returns when this ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := run(ctx, []string{cmd, "--config", path, "--addr", freeAddr(t)}, &stdout, &stderr)
+		cancel()
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.code != 2 {
 			t.Fatalf("%s: err = %v, want exit code 2", cmd, err)
