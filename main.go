@@ -242,10 +242,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	if err != nil {
 		return err
 	}
+	// Simulated systems can never pass for real: a sandbox connector is
+	// refused unless the file says simulated: true (the embedded default
+	// and configs/kinetic.demo.yaml do).
+	if err := cfg.Service.CheckSimulated(); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("kinetic %s refuses to start: %w", name, err)}
+	}
 	if !serve && cfg.Service.Redis.Embedded {
 		return usageErr("kinetic worker needs a shared Redis: the embedded one lives inside one process (set redis.addr or KINETIC_REDIS_ADDR)")
 	}
 	log := newLogger(cfg, stderr)
+	warnSimulated(cfg.Service, log)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The Slack front end (docs/slack.md), when KINETIC_SLACK_* configure it.
@@ -439,6 +446,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s is valid: %d connectors, %d catalog actions, %d rules, policy %s\n",
 		src, len(cfg.Service.Connectors), len(cfg.Policy.File.Actions), len(cfg.Policy.File.Rules), cfg.Policy.Hash[:12])
+	switch names := cfg.Service.SandboxConnectors(); {
+	case len(names) > 0 && cfg.Service.Simulated:
+		fmt.Fprintf(stdout, "simulated: connectors %s are sandbox simulations; nothing real is revoked on them\n", strings.Join(names, ", "))
+	case len(names) > 0:
+		fmt.Fprintf(stdout, "warning: kinetic serve and worker will refuse this file: %v\n", cfg.Service.CheckSimulated())
+	}
 	return nil
 }
 
@@ -563,6 +576,20 @@ func cmdAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "wrote %d events of case %d to %s\n", n, *caseID, *out)
 	}
 	return nil
+}
+
+// warnSimulated says, at start, that a simulated service's sandbox
+// connectors revoke nothing real, or that simulated: true is set with no
+// sandbox connector (harmless, but probably left over from a demo file).
+func warnSimulated(svc *configs.Service, log *logrus.Entry) {
+	if !svc.Simulated {
+		return
+	}
+	if names := svc.SandboxConnectors(); len(names) > 0 {
+		log.WithField("connectors", strings.Join(names, ",")).Warn("SIMULATED: these connectors are sandbox simulations; nothing real is revoked on them, and every case says so")
+		return
+	}
+	log.Warn("simulated: true is set but no connector is a sandbox simulation; remove the flag from a production file")
 }
 
 // slackApproverGroup returns an approver group and its first entry that

@@ -252,11 +252,12 @@ func TestMainExitCodes(t *testing.T) {
 
 // kitConfig is a small file configuration: the test kit's HR directory and
 // policy, sandbox systems without latency, SQLite kinetic.db in the working
-// directory, the embedded Redis. httpExtra is added under http:.
+// directory, the embedded Redis, marked simulated: true. httpExtra is added
+// under http:.
 func kitConfig(t *testing.T, dir, httpExtra string) string {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("http:\n  addr: 127.0.0.1:8080\n" + httpExtra)
+	b.WriteString("simulated: true\nhttp:\n  addr: 127.0.0.1:8080\n" + httpExtra)
 	b.WriteString(`database: {driver: sqlite, path: kinetic.db}
 redis: {embedded: true}
 directory: {file: directory.json}
@@ -291,6 +292,17 @@ func TestConfigValidate(t *testing.T) {
 			"KINETIC_API_TOKEN":      "tok-3f9a1c-example",
 			"KINETIC_DATABASE_DSN":   "postgres://kinetic:pw-77e1b2-example@db:5432/kinetic",
 			"KINETIC_REDIS_PASSWORD": "redis-5c0d9e-example",
+			// The connectors' credentials.
+			"KINETIC_AD_BIND_PASSWORD":       "ad-0a1b2c-example",
+			"KINETIC_M365_CLIENT_CREDENTIAL": "m365-1b2c3d-example",
+			"KINETIC_EXCHANGE_TOKEN":         "exchange-2c3d4e-example",
+			"KINETIC_OKTA_TOKEN":             "okta-3d4e5f-example",
+			"KINETIC_VPN_TOKEN":              "vpn-4e5f6a-example",
+			"KINETIC_AWS_AUTOMATION_TOKEN":   "aws-5f6a7b-example",
+			"KINETIC_SALESFORCE_TOKEN":       "salesforce-6a7b8c-example",
+			"KINETIC_BADGE_API_KEY":          "badge-7b8c9d-example",
+			"KINETIC_ASSETS_TOKEN":           "assets-8c9d0e-example",
+			"KINETIC_PAYROLL_TOKEN":          "payroll-9d0e1f-example",
 		}
 		for k, v := range secrets {
 			t.Setenv(k, v)
@@ -441,9 +453,16 @@ func TestDemoThenAudit(t *testing.T) {
 		if len(rows) < 4 {
 			t.Fatalf("%d rows, want a header and the case's events", len(rows))
 		}
-		wantHeader := []string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash"}
+		// The demo runs on sandbox connectors, so its export ends each row
+		// with the simulated column (store.ExportAudit).
+		wantHeader := []string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash", "simulated"}
 		if !slices.Equal(rows[0], wantHeader) {
 			t.Errorf("header = %v, want %v", rows[0], wantHeader)
+		}
+		for _, row := range rows[1:] {
+			if row[len(row)-1] != "true" {
+				t.Errorf("a row of the simulated demo case is not marked simulated: %v", row)
+			}
 		}
 		events := map[string]bool{}
 		for _, row := range rows[1:] {
@@ -928,8 +947,22 @@ func TestDeployments(t *testing.T) {
 		t.Setenv("KINETIC_DATABASE_DSN", "postgres://kinetic:x@postgres:5432/kinetic")
 		t.Setenv("KINETIC_REDIS_PASSWORD", "x")
 		t.Setenv("KINETIC_API_TOKEN", "x")
-		if _, err := configs.Load(filepath.Join(dir, "kinetic.yaml")); err != nil {
+		// The connectors' credentials, from kinetic-connector-secrets.
+		for _, k := range []string{"KINETIC_AD_BIND_PASSWORD", "KINETIC_M365_CLIENT_CREDENTIAL", "KINETIC_EXCHANGE_TOKEN", "KINETIC_OKTA_TOKEN",
+			"KINETIC_VPN_TOKEN", "KINETIC_AWS_AUTOMATION_TOKEN", "KINETIC_SALESFORCE_TOKEN", "KINETIC_BADGE_API_KEY", "KINETIC_ASSETS_TOKEN", "KINETIC_PAYROLL_TOKEN"} {
+			t.Setenv(k, "x")
+		}
+		if cfg, err := configs.Load(filepath.Join(dir, "kinetic.yaml")); err != nil {
 			t.Errorf("the ConfigMap's configuration does not load:\n%v", err)
+		} else if cfg.Service.Simulated || cfg.Service.SandboxConnectors() != nil {
+			// Simulated systems never pass for real in a shipped deployment.
+			t.Errorf("the ConfigMap runs simulated systems: simulated %t, sandbox connectors %v", cfg.Service.Simulated, cfg.Service.SandboxConnectors())
+		}
+		for name, c := range map[string]map[string]any{"serve": serve, "worker": worker, "migrate": migrate} {
+			from, _ := c["envFrom"].([]any)
+			if len(from) != 1 || dig(from[0], "secretRef", "name") != "kinetic-connector-secrets" {
+				t.Errorf("%s does not load the connectors' credentials from kinetic-connector-secrets: %v", name, from)
+			}
 		}
 		for _, c := range []map[string]any{serve, worker, migrate} {
 			mounted := false
@@ -1043,4 +1076,50 @@ func TestServeRefusesSlackGroupsWithoutSlack(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "kinetic.db")); err == nil {
 		t.Error("the refused serve created a database")
 	}
+}
+
+// TestServeRefusesSandboxWithoutSimulated: a file whose connectors are
+// sandbox simulations and that does not say simulated: true would report
+// "completed, verified" while revoking nothing; serve and worker refuse to
+// start on it (exit 2) and name the connectors, before opening anything.
+// config validate accepts the file but warns.
+func TestServeRefusesSandboxWithoutSimulated(t *testing.T) {
+	dir := inTempDir(t)
+	path := kitConfig(t, dir, "")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unflagged := strings.Replace(string(data), "simulated: true\n", "", 1)
+	if err := os.WriteFile(path, []byte(unflagged), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"serve", "worker"} {
+		var stdout, stderr bytes.Buffer
+		// Bounded: a serve that wrongly starts returns when this ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := run(ctx, []string{cmd, "--config", path, "--addr", freeAddr(t)}, &stdout, &stderr)
+		cancel()
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Fatalf("%s: err = %v, want exit code 2", cmd, err)
+		}
+		for _, want := range []string{
+			"kinetic " + cmd + " refuses to start: connectors ad, assets, badge, okta, payroll are sandbox simulations",
+			"the configuration does not say simulated: true",
+			path + ":11: connectors.ad.type: sandbox simulates its system: nothing real is revoked",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error lacks %q:\n%v", cmd, want, err)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kinetic.db")); err == nil {
+		t.Error("a refused start created a database")
+	}
+	r := kinetic(t, "config", "validate", "--config", path)
+	r.want(t, 0, "is valid", "warning: kinetic serve and worker will refuse this file")
+
+	// With the flag (kitConfig's own file), validate says what is simulated.
+	kinetic(t, "config", "validate", "--config", kitConfig(t, dir, "")).want(t, 0, "simulated: connectors ad, assets, badge, okta, payroll are sandbox simulations")
 }

@@ -256,7 +256,8 @@ func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, caseView(c, eq))
 }
 
-// caseView is the API's JSON for a case.
+// caseView is the API's JSON for a case. A simulated case has
+// "simulated": true and "simulated_connectors"; a real one has neither.
 func caseView(c *store.Case, eq []store.EquipmentTask) map[string]any {
 	v := map[string]any{
 		"id": c.ID, "employee_id": c.EmployeeID, "employee_email": c.EmployeeEmail, "employee_name": c.EmployeeName,
@@ -267,6 +268,12 @@ func caseView(c *store.Case, eq []store.EquipmentTask) map[string]any {
 	}
 	if eq != nil {
 		v["equipment"] = eq
+	}
+	// A case with actions on simulated systems (sandbox connectors) says
+	// so, and names them; each such action carries "simulated": true.
+	if sim := engine.SimulatedConnectors(c); sim != nil || c.Simulated {
+		v["simulated"] = true
+		v["simulated_connectors"] = sim
 	}
 	return v
 }

@@ -370,6 +370,7 @@ func (c *Config) BuildConnectors(dir *directory.File, log *logrus.Entry) (*conne
 			Operations:  ops,
 			Concurrency: ci.Concurrency,
 			Timeout:     ci.Timeout.D(),
+			Simulated:   ci.Type == sandboxType,
 		}
 		if rl := ci.RateLimit; rl != nil {
 			burst := max(rl.Burst, 1)

@@ -187,11 +187,84 @@ func parseService(name string, data []byte, env func(string) (string, bool), bas
 	}
 	svc.resolveConnectorFiles(baseDir)
 	svc.validate(d)
+	svc.recordSandboxes(d)
 	svc.checkConnectorFiles(d)
 	resolveSecrets(reflect.ValueOf(svc).Elem(), "", baseDir, d)
 	svc.checkTokens(d)
 	return svc, d
 }
+
+// recordSandboxes notes where each sandbox connector is written, for
+// CheckSimulated.
+func (s *Service) recordSandboxes(d *doc) {
+	s.source = d.file
+	s.sandboxLines = map[string]int{}
+	for _, name := range s.SandboxConnectors() {
+		s.sandboxLines[name] = d.line(joinKey(joinKey("connectors", name), "type"))
+	}
+}
+
+// SandboxConnectors returns the names of the connector instances of type
+// sandbox (simulated systems), sorted; nil when there are none.
+func (s *Service) SandboxConnectors() []string {
+	var names []string
+	for _, name := range sortedKeys(s.Connectors) {
+		if ci := s.Connectors[name]; ci != nil && ci.Type == sandboxType {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// ErrSimulatedNotDeclared is wrapped by CheckSimulated's error: the service
+// has sandbox connectors but does not say simulated: true.
+var ErrSimulatedNotDeclared = errors.New("sandbox connectors without simulated: true")
+
+// CheckSimulated is the check kinetic serve and kinetic worker make before
+// starting: a sandbox connector simulates its system (nothing real is
+// revoked), so one is allowed only when the service file says
+// `simulated: true` at the top. It returns nil when the file says so or has
+// no sandbox connector; otherwise an error wrapping both
+// ErrSimulatedNotDeclared and *Errors, one Error per sandbox instance at
+// its file, line and connectors.NAME.type key. Load does not make this
+// check: config validate, plan and the audit commands work on such a file.
+func (s *Service) CheckSimulated() error {
+	names := s.SandboxConnectors()
+	if s.Simulated || len(names) == 0 {
+		return nil
+	}
+	errs := &Errors{}
+	for _, name := range names {
+		errs.add(s.source, s.sandboxLines[name], joinKey(joinKey("connectors", name), "type"),
+			"sandbox simulates its system: nothing real is revoked. Use a real connector type (%s), or, for a demo or test, write simulated: true at the top of the file",
+			strings.Join(realConnectorTypes(), ", "))
+	}
+	return &simulatedError{errs: errs.err().(*Errors), names: names}
+}
+
+// realConnectorTypes are ConnectorTypes without sandbox.
+func realConnectorTypes() []string {
+	var out []string
+	for _, t := range ConnectorTypes {
+		if t != sandboxType {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// simulatedError is CheckSimulated's error.
+type simulatedError struct {
+	errs  *Errors
+	names []string
+}
+
+func (e *simulatedError) Error() string {
+	return fmt.Sprintf("connectors %s are sandbox simulations (nothing real would be revoked) and the configuration does not say simulated: true:\n%v", strings.Join(e.names, ", "), e.errs)
+}
+
+// Unwrap returns ErrSimulatedNotDeclared and the *Errors.
+func (e *simulatedError) Unwrap() []error { return []error{ErrSimulatedNotDeclared, e.errs} }
 
 // checkTokens refuses two API clients with the same token: a request would
 // be attributed to either client at random, in the audit trail too.

@@ -21,6 +21,14 @@ import (
 
 // Service is the service configuration file.
 type Service struct {
+	// Simulated declares that this service runs simulated downstream
+	// systems: connectors of type sandbox (demos, tests, benchmarks).
+	// kinetic serve and kinetic worker refuse to start with a sandbox
+	// connector unless it is set (see CheckSimulated), and every action on
+	// a sandbox connector is marked simulated wherever it is shown: Slack
+	// cards, case summaries, the API and audit exports. Default false; the
+	// embedded default and configs/kinetic.demo.yaml set it.
+	Simulated bool `yaml:"simulated"`
 	// HTTP configures `kinetic serve`'s listener and JSON API.
 	HTTP HTTP `yaml:"http"`
 	// Database selects PostgreSQL or the embedded SQLite file.
@@ -57,6 +65,12 @@ type Service struct {
 	// File is the path the config was loaded from ("" for the embedded
 	// default).
 	File string `yaml:"-"`
+
+	// sandboxLines maps each sandbox connector instance to the line of its
+	// type key, for CheckSimulated's messages.
+	sandboxLines map[string]int
+	// source is the file name errors name (File, or embedded.yaml).
+	source string
 }
 
 // HTTP configures the listener.

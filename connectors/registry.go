@@ -36,6 +36,10 @@ type Instance struct {
 	Concurrency int
 	// Timeout bounds one call; the default is 30 s.
 	Timeout time.Duration
+	// Simulated is set for an instance that simulates its system
+	// (connectors/sandbox): its results are not real, and every action on
+	// it is recorded and shown as simulated.
+	Simulated bool
 }
 
 // Registry holds the configured connector instances by name. It is built

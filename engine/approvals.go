@@ -674,8 +674,15 @@ func (e *Engine) addActions(tx *gorm.DB, au *auditBuf, c *store.Case, names []st
 		}
 		pa := PlannedAction{Name: n, Connector: def.Connector, Operation: def.Operation, Phase: configs.PhaseNumber(def.Phase),
 			PhaseName: def.Phase, SLA: sla, DueAt: base.Add(sla), Params: merged,
-			MaxAttempts: max(def.MaxAttempts, pol.File.Defaults.MaxAttempts), Found: "added by an approved exception"}
+			MaxAttempts: max(def.MaxAttempts, pol.File.Defaults.MaxAttempts), Found: "added by an approved exception",
+			Simulated: e.simulated(def.Connector)}
 		a := newAction(c, pa, now)
+		if a.Simulated && !c.Simulated {
+			if err := tx.Model(c).Update("simulated", true).Error; err != nil {
+				return err
+			}
+			c.Simulated = true
+		}
 		a.Status, a.BlockedReason, a.NotBefore, a.RunAt = store.ActionBlocked, "", notBefore, notBefore
 		if err := tx.Create(&a).Error; err != nil {
 			return err

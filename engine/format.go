@@ -32,6 +32,9 @@ func FormatPlan(p *Plan) string {
 		fmt.Fprintf(&b, "; devices to recover: %s", strings.Join(tags, ", "))
 	}
 	b.WriteString("\n")
+	if sim := p.Simulated(); sim != nil {
+		fmt.Fprintf(&b, "SIMULATED: %s are sandbox connectors; nothing real would be done there\n", strings.Join(sim, ", "))
+	}
 	return b.String()
 }
 

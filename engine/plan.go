@@ -80,6 +80,9 @@ type PlannedAction struct {
 	// RunAt is set for an action with a lead time: it runs then, before
 	// the effective time, rather than when the case starts.
 	RunAt *time.Time `json:"run_at,omitempty"`
+	// Simulated is set when the action's connector simulates its system
+	// (a sandbox connector): nothing real would be revoked.
+	Simulated bool `json:"simulated,omitempty"`
 }
 
 // Plan is a dry run: what a request would do, changing nothing.
@@ -209,7 +212,7 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 			SLA: s.SLA, DueAt: eff.Add(s.SLA), DependsOn: s.DependsOn, Params: s.Params,
 			MaxAttempts: s.MaxAttempts, TargetAccount: emp.Accounts[s.Def.Connector],
 			Manual: s.Def.Manual, Skippable: s.Def.Skippable && s.Phase > 1,
-			Found: "not looked up",
+			Found: "not looked up", Simulated: e.simulated(s.Def.Connector),
 		}
 		if lead := s.Def.Lead.D(); lead > 0 && !s.Def.Manual && eff.Add(-lead).After(e.clock()) {
 			at := eff.Add(-lead)
@@ -238,6 +241,38 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 		p.Actions = append(p.Actions, pa)
 	}
 	return p, nil
+}
+
+// simulated reports whether the named connector instance simulates its
+// system (connectors.Instance.Simulated).
+func (e *Engine) simulated(connector string) bool {
+	in, ok := e.reg.Get(connector)
+	return ok && in.Simulated
+}
+
+// Simulated returns the plan's actions on simulated systems' connectors,
+// sorted and without repeats; nil when nothing is simulated.
+func (p *Plan) Simulated() []string {
+	return simulatedConnectors(p.Actions, func(a PlannedAction) (string, bool) { return a.Connector, a.Simulated })
+}
+
+// SimulatedConnectors returns the connectors of c's simulated actions,
+// sorted and without repeats; nil when none is.
+func SimulatedConnectors(c *store.Case) []string {
+	return simulatedConnectors(c.Actions, func(a store.Action) (string, bool) { return a.Connector, a.Simulated })
+}
+
+func simulatedConnectors[A any](acts []A, f func(A) (string, bool)) []string {
+	set := map[string]bool{}
+	for _, a := range acts {
+		if name, sim := f(a); sim {
+			set[name] = true
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return sortedKeys(set)
 }
 
 func kindOr(k string) string {
@@ -500,6 +535,8 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 		k := req.IdempotencyKey
 		c.IdempotencyKey = &k
 	}
+	sim := plan.Simulated()
+	c.Simulated = len(sim) > 0
 	if cond.Compliance != nil {
 		dl := plan.EffectiveAt.Add(cond.Compliance.CriticalWithin.D())
 		c.ComplianceProfile, c.ComplianceDeadline = cond.Compliance.Name, &dl
@@ -560,7 +597,7 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 			store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.validated", Result: "ok",
 				Detail: fmt.Sprintf("employee %s (%s) active; requester %s authorized; no open case", emp.ID, emp.Email, req.Requester)},
 			store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.planned", Result: "ok",
-				Detail: fmt.Sprintf("policy %s; rules %s; %d actions: %s; %d devices", shortHash(pol.Hash), strings.Join(plan.Rules, ","), len(names), strings.Join(names, ","), len(plan.Equipment))})
+				Detail: fmt.Sprintf("policy %s; rules %s; %d actions: %s; %d devices%s", shortHash(pol.Hash), strings.Join(plan.Rules, ","), len(names), strings.Join(names, ","), len(plan.Equipment), simulatedNote(sim))})
 		if batch != nil {
 			au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.held_by_guard", Result: "held",
 				Detail: fmt.Sprintf("mass-termination guard: batch %d (%s)", batch.ID, batch.Reason)})
@@ -620,7 +657,7 @@ func newAction(c *store.Case, pa PlannedAction, now time.Time) store.Action {
 		Phase: pa.Phase, PhaseName: pa.PhaseName, TargetAccount: pa.TargetAccount,
 		Params: string(params), DependsOn: string(deps), Status: store.ActionPending,
 		SLA: pa.SLA, DueAt: &due, MaxAttempts: pa.MaxAttempts, Detail: "discovery: " + pa.Found,
-		Manual: pa.Manual, Skippable: pa.Skippable,
+		Manual: pa.Manual, Skippable: pa.Skippable, Simulated: pa.Simulated,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if len(pa.DependsOn) > 0 {
@@ -631,6 +668,16 @@ func newAction(c *store.Case, pa PlannedAction, now time.Time) store.Action {
 		a.BlockedReason = "waits for earlier phases"
 	}
 	return a
+}
+
+// simulatedNote is the words the audit trail and summaries add for a case
+// with actions on simulated systems: "; SIMULATED on ad, okta (sandbox
+// connectors: nothing real was done)"; "" when none is simulated.
+func simulatedNote(connectors []string) string {
+	if len(connectors) == 0 {
+		return ""
+	}
+	return "; SIMULATED on " + strings.Join(connectors, ", ") + " (sandbox connectors: nothing real was done)"
 }
 
 func orEmpty(m map[string]string) map[string]string {

@@ -325,6 +325,11 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []stor
 		}
 	}
 	summary := fmt.Sprintf("%d actions: %s", len(acts), strings.Join(parts, ", "))
+	if sim := simulatedConnectors(acts, func(a store.Action) (string, bool) { return a.Connector, a.Simulated }); sim != nil {
+		// First, so that no reader (a card, a truncated line) takes the
+		// outcome for real.
+		summary = "SIMULATED: nothing real was done on " + strings.Join(sim, ", ") + " (sandbox connectors). " + summary
+	}
 	if unverified > 0 {
 		summary += fmt.Sprintf("; %d succeeded without read-back verification", unverified)
 	}
@@ -970,6 +975,9 @@ func (e *Engine) mayCancel(ctx context.Context, tx *gorm.DB, c *store.Case, who 
 }
 
 // Summary renders a case's actions as "name: status" lines, for the CLI.
+// An action on a simulated system says "(simulated)" after its status, and
+// a simulated case starts with a line saying which connectors simulated
+// their systems.
 func Summary(c *store.Case) string {
 	acts := append([]store.Action(nil), c.Actions...)
 	sort.Slice(acts, func(i, j int) bool {
@@ -979,8 +987,18 @@ func Summary(c *store.Case) string {
 		return acts[i].Name < acts[j].Name
 	})
 	var b strings.Builder
+	switch sim := SimulatedConnectors(c); {
+	case sim != nil:
+		fmt.Fprintf(&b, "  SIMULATED: sandbox connectors %s simulate their systems; nothing real was done there\n", strings.Join(sim, ", "))
+	case c.Simulated:
+		b.WriteString("  SIMULATED: this case ran on sandbox simulations; nothing real was done\n")
+	}
 	for _, a := range acts {
-		fmt.Fprintf(&b, "  %-28s %-10s %s\n", a.Name, a.Status, firstNonEmpty(a.Verification, a.LastError, a.BlockedReason, a.Detail))
+		status := a.Status
+		if a.Simulated {
+			status += " (simulated)"
+		}
+		fmt.Fprintf(&b, "  %-28s %-10s %s\n", a.Name, status, firstNonEmpty(a.Verification, a.LastError, a.BlockedReason, a.Detail))
 	}
 	return b.String()
 }

@@ -305,12 +305,24 @@ func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
 // escaping) because the export is evidence. An unknown format fails with
 // ErrUnknownFormat, a case without events with ErrNoAuditEvents; either way
 // nothing is written.
+//
+// A simulated case (one with an action on a sandbox connector, see
+// Case.Simulated) says so: in JSON every event of a simulated action, and
+// every case-level event, carries "simulated": true (not part of the
+// hash); in CSV the header gains a last column, simulated, "true" on those
+// rows and "false" on the others. A case with nothing simulated is exported
+// exactly as before.
 func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w io.Writer) (int, error) {
 	format = strings.ToLower(format)
 	if format != "json" && format != "csv" {
 		return 0, fmt.Errorf("store: export audit: %w %q (want json or csv)", ErrUnknownFormat, format)
 	}
 	db := s.DB.WithContext(ctx)
+	sim, err := s.simulatedActions(ctx, caseID)
+	if err != nil {
+		return 0, fmt.Errorf("store: export audit: %w", err)
+	}
+	simulated := func(e *AuditEvent) bool { return sim != nil && (e.ActionID == 0 || sim[e.ActionID]) }
 	bw := bufio.NewWriter(w)
 	var (
 		cw    *csv.Writer
@@ -333,14 +345,18 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 				_, _ = bw.WriteString("[\n")
 			case "csv":
 				cw = csv.NewWriter(bw)
-				_ = cw.Write([]string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash"})
+				header := []string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash"}
+				if sim != nil {
+					header = append(header, "simulated")
+				}
+				_ = cw.Write(header)
 			}
 		}
 		for i := range batch {
 			e := &batch[i]
 			switch format {
 			case "json":
-				b, err := json.MarshalIndent(e, "  ", "  ")
+				b, err := json.MarshalIndent(exportedEvent{AuditEvent: e, Simulated: simulated(e)}, "  ", "  ")
 				if err != nil {
 					return n, fmt.Errorf("store: export audit: %w", err)
 				}
@@ -350,11 +366,15 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 				_, _ = bw.WriteString("  ")
 				_, _ = bw.Write(b)
 			case "csv":
-				_ = cw.Write([]string{
+				row := []string{
 					strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(auditTimeFormat),
 					strconv.FormatInt(e.CaseID, 10), strconv.FormatInt(e.ActionID, 10),
 					e.Actor, e.System, e.Event, e.Result, e.Detail, e.PrevHash, e.Hash,
-				})
+				}
+				if sim != nil {
+					row = append(row, strconv.FormatBool(simulated(e)))
+				}
+				_ = cw.Write(row)
 			}
 			n++
 			last = e.Seq
@@ -376,6 +396,35 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 		return n, fmt.Errorf("store: export audit: %w", err)
 	}
 	return n, nil
+}
+
+// exportedEvent is an audit event as ExportAudit writes it in JSON: the
+// event's own fields, then whether it is simulated.
+type exportedEvent struct {
+	*AuditEvent
+	Simulated bool `json:"simulated,omitempty"`
+}
+
+// simulatedActions returns the ids of caseID's simulated actions, or nil
+// when the case is not simulated (a non-nil, possibly empty, map when it
+// is).
+func (s *Store) simulatedActions(ctx context.Context, caseID int64) (map[int64]bool, error) {
+	var ids []int64
+	if err := s.DB.WithContext(ctx).Model(&Action{}).Where("case_id = ? AND simulated = ?", caseID, true).Pluck("id", &ids).Error; err != nil {
+		return nil, err
+	}
+	var cases int64
+	if err := s.DB.WithContext(ctx).Model(&Case{}).Where("id = ? AND simulated = ?", caseID, true).Count(&cases).Error; err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 && cases == 0 {
+		return nil, nil
+	}
+	m := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m, nil
 }
 
 // CheckAuditAnchor checks that the chain still holds event seq with hash (a

@@ -88,6 +88,11 @@ type Case struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 
+	// Simulated is set when any of the case's actions runs on a simulated
+	// system (a sandbox connector): what the case reports was not done for
+	// real.
+	Simulated bool `gorm:"not null;default:false" json:"simulated,omitempty"`
+
 	Actions []Action `gorm:"foreignKey:CaseID" json:"actions,omitempty"`
 }
 
@@ -175,6 +180,10 @@ type Action struct {
 	FinishedAt   *time.Time `json:"finished_at,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
+	// Simulated: the action's connector simulates its system (a sandbox
+	// connector; copied from the instance when planned), so its outcome and
+	// verification are not real.
+	Simulated bool `gorm:"not null;default:false" json:"simulated,omitempty"`
 }
 
 // Approval is an exception request (or a mass-termination batch's or a

@@ -159,7 +159,9 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 	sbURL := "http://" + ln.Addr().String()
 
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "# Written by kinetic bench.\nhttp: {addr: 127.0.0.1:0}\n")
+	// simulated: every system is a sandbox instance, which kinetic serve
+	// and worker accept only from a file that says so.
+	fmt.Fprintf(&cfg, "# Written by kinetic bench.\nsimulated: true\nhttp: {addr: 127.0.0.1:0}\n")
 	if o.PostgresDSN != "" {
 		cfg.WriteString("database: {driver: postgres, dsn: {env: KINETIC_BENCH_DATABASE_DSN}}\n")
 	} else {

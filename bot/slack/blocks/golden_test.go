@@ -261,6 +261,11 @@ func goldenCases() []goldenCase {
 		m("plan_preview", func() ([]slack.Block, string) { return PlanPreview(testPlan(), 42) }),
 		m("plan_preview_many", func() ([]slack.Block, string) { return PlanPreview(manyPlan(), 42) }),
 		m("plan_resolved", func() ([]slack.Block, string) { return PlanResolved(testPlan(), 42, false, "Pat Manager", now) }),
+		m("plan_preview_simulated", func() ([]slack.Block, string) { return PlanPreview(simulatedPlan(), 42) }),
+		m("status_simulated", func() ([]slack.Block, string) {
+			c, acts := simulatedCase()
+			return StatusCard(c, acts, now, names)
+		}),
 
 		m("approval_pending", func() ([]slack.Block, string) { return ApprovalCard(testApproval(), "at most 30 days", now, false) }),
 		m("approval_decided_by_viewer", func() ([]slack.Block, string) { return ApprovalCard(testApproval(), "at most 30 days", now, true) }),

@@ -19,8 +19,9 @@ const (
 
 // HomeTab builds Kinetic's App Home for viewer (the Slack user id whose
 // tab it is): the approvals waiting for them, each with Approve and Deny,
-// and the open cases they can see, each with Open case. The caller chooses
-// which approvals and cases the viewer may see.
+// and the open cases they can see, each with Open case (a simulated case
+// marked so). The caller chooses which approvals and cases the viewer may
+// see.
 func HomeTab(openCases []store.Case, approvals []engine.ApprovalView, viewer string) slack.HomeTabViewRequest {
 	hello := "Hello"
 	if slackUserID(viewer) {
@@ -69,6 +70,9 @@ func HomeTab(openCases []store.Case, approvals []engine.ApprovalView, viewer str
 			break
 		}
 		l := fmt.Sprintf("*%s* · %s\n%s · effective %s", data(nameOf(c), 80), data(c.EmployeeID, 60), caseStatus(c.Status), utc(c.EffectiveAt))
+		if c.Simulated {
+			l += " ·" + simulatedMark
+		}
 		s := section(l)
 		s.Accessory = slack.NewAccessory(button(ActionOpenCase, CaseValue(c.ID), "Open", ""))
 		bs = append(bs, s)

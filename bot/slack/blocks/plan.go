@@ -20,7 +20,9 @@ import (
 // case (CaseValue). With more than 40 actions each phase is summarised.
 //
 // Once the requester has answered, replace it with PlanResolved, which
-// shows the same plan without buttons.
+// shows the same plan without buttons. A plan with actions on simulated
+// systems (sandbox connectors) says so in a banner under its header, on
+// each such action and, after the name, in its fallback text.
 func PlanPreview(plan engine.Plan, caseID int64) ([]slack.Block, string) {
 	head, body := planBlocks(plan)
 	name := planName(plan)
@@ -30,7 +32,8 @@ func PlanPreview(plan engine.Plan, caseID int64) ([]slack.Block, string) {
 		"Start", "Back")
 	tail := add([]slack.Block{slack.NewActionBlock("", ok, button(ActionCancelPlan, CaseValue(caseID), "Cancel", ""))},
 		ctxBlock(fmt.Sprintf("Nothing runs until you confirm. Case %d · policy `%s`", caseID, esc(hashPrefix(oneLine(plan.PolicyHash))))))
-	return fit(head, body, tail), fallback(fmt.Sprintf("Plan to offboard %s: %s effective %s — confirm or cancel", oneLine(name), plural(len(plan.Actions), "action"), utc(plan.EffectiveAt)))
+	fb := fmt.Sprintf("Plan to offboard %s%s: %s effective %s — confirm or cancel", oneLine(name), planTag(plan), plural(len(plan.Actions), "action"), utc(plan.EffectiveAt))
+	return fit(head, body, tail), fallback(fb)
 }
 
 // PlanResolved is PlanPreview once answered: the same plan without
@@ -44,7 +47,16 @@ func PlanResolved(plan engine.Plan, caseID int64, confirmed bool, by string, at 
 	}
 	tail := add([]slack.Block{section(fmt.Sprintf("%s by %s at %s", verdict, data(by, 80), utc(at)))},
 		ctxBlock(fmt.Sprintf("Case %d · policy `%s`", caseID, esc(hashPrefix(oneLine(plan.PolicyHash))))))
-	return fit(head, body, tail), fallback(fmt.Sprintf("Plan to offboard %s %s by %s", oneLine(planName(plan)), word, oneLine(by)))
+	fb := fmt.Sprintf("Plan to offboard %s%s %s by %s", oneLine(planName(plan)), planTag(plan), word, oneLine(by))
+	return fit(head, body, tail), fallback(fb)
+}
+
+// planTag is simulatedTag for a plan with actions on simulated systems.
+func planTag(p engine.Plan) string {
+	if p.Simulated() != nil {
+		return simulatedTag
+	}
+	return ""
 }
 
 func planName(p engine.Plan) string {
@@ -84,6 +96,9 @@ func planBlocks(plan engine.Plan) (head, body []slack.Block) {
 		"Clearance", clearance,
 		"Policy rules", data(strings.Join(plan.Rules, ", "), 300),
 	))
+	if sim := plan.Simulated(); sim != nil {
+		head = append(head, simulatedBanner(sim, true))
+	}
 	var bs []slack.Block
 	if lines := discoveryLines(plan.Discovery); len(lines) > 0 {
 		bs = append(bs, sections(append([]string{"*What discovery found*"}, lines...))...)
@@ -202,6 +217,9 @@ func plannedLine(a engine.PlannedAction) string {
 	l := "• *" + data(a.Name, 60) + "* — " + data(a.Operation, 60) + " on " + data(a.Connector, 60)
 	if !blank(a.TargetAccount) {
 		l += " (" + data(a.TargetAccount, 80) + ")"
+	}
+	if a.Simulated {
+		l += simulatedMark
 	}
 	if a.SLA > 0 {
 		l += " · SLA " + span(a.SLA)

@@ -3,6 +3,7 @@ package blocks
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -123,6 +124,9 @@ func actionLine(a store.Action, st state, now time.Time) string {
 	b.WriteString(data(a.Connector, 40))
 	if !blank(a.TargetAccount) {
 		b.WriteString(" (" + data(a.TargetAccount, 60) + ")")
+	}
+	if a.Simulated {
+		b.WriteString(simulatedMark)
 	}
 	b.WriteString(" — ")
 	switch st {
@@ -252,6 +256,10 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[stri
 	}
 
 	head := []slack.Block{header("Offboarding · " + nameOf(c))}
+	sim := simulatedOf(c, acts)
+	if sim != nil {
+		head = append(head, simulatedBanner(sim, false))
+	}
 	emp := data(nameOf(c), 100) + " · " + data(c.EmployeeID, 60)
 	if !blank(c.EmployeeEmail) {
 		emp += "\n" + data(c.EmployeeEmail, 100)
@@ -303,7 +311,11 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[stri
 	}
 	blocks := append(append(head, body...), foot...)
 
-	fb := fmt.Sprintf("Offboarding %s (%s): %s", oneLine(nameOf(c)), oneLine(c.EmployeeID), statusWord(c.Status))
+	tag := ""
+	if sim != nil {
+		tag = ", SIMULATED"
+	}
+	fb := fmt.Sprintf("Offboarding %s (%s%s): %s", oneLine(nameOf(c)), oneLine(c.EmployeeID), tag, statusWord(c.Status))
 	if len(acts) > 0 {
 		fb += fmt.Sprintf(" — %d of %d actions done", total[stDone], len(acts))
 		if total[stFailed] > 0 {
@@ -314,6 +326,25 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[stri
 		}
 	}
 	return blocks, fallback(fb)
+}
+
+// simulatedOf returns the connectors of a case's simulated actions, sorted;
+// an empty, non-nil list when the case is marked simulated but no listed
+// action is; nil for a real case.
+func simulatedOf(c store.Case, acts []store.Action) []string {
+	set := map[string]bool{}
+	for _, a := range acts {
+		if a.Simulated {
+			set[a.Connector] = true
+		}
+	}
+	if len(set) == 0 {
+		if c.Simulated {
+			return []string{}
+		}
+		return nil
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 func nameOf(c store.Case) string {

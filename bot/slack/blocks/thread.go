@@ -175,6 +175,9 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, 
 		first, word = "*Offboarding of "+name+" closed* ("+data(c.Status, 32)+")", statusWord(c.Status)
 	}
 	bs := []slack.Block{section(first)}
+	if c.Simulated {
+		bs = append(bs, simulatedBanner(nil, false))
+	}
 	if !blank(c.Summary) {
 		bs = append(bs, section(para(c.Summary, 2500)))
 	}
@@ -195,7 +198,12 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, 
 	}
 	audit += " · check it with `kinetic audit verify`"
 	bs = add(bs, ctxBlock(audit, fmt.Sprintf("Case %d", c.ID)))
-	return bs, fallback(fmt.Sprintf("Offboarding of %s %s (case %d)", oneLine(nameOf(c)), word, c.ID))
+	tag := ""
+	if c.Simulated {
+		tag = simulatedTag
+	}
+	fb := fmt.Sprintf("Offboarding of %s%s %s (case %d)", oneLine(nameOf(c)), tag, word, c.ID)
+	return bs, fallback(fb)
 }
 
 // eventContext is the context line under an event reply: case, and who
