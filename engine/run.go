@@ -796,6 +796,9 @@ func (e *Engine) Cancel(ctx context.Context, caseID int64, actor, reason string)
 		if err != nil {
 			return err
 		}
+		if err := e.mayActOnCase(ctx, tx, OpCancel, actor, c); err != nil {
+			return err
+		}
 		if !store.CaseOpen(c.Status) {
 			return fmt.Errorf("%w: case %d is already %s", ErrInvalidRequest, caseID, c.Status)
 		}
