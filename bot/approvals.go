@@ -290,4 +290,3 @@ func (a *api) decideBatch(approve bool) http.HandlerFunc {
 		writeJSON(w, http.StatusOK, map[string]any{"id": b.ID, "status": b.Status, "detail": fmt.Sprintf("batch %d is %s", b.ID, b.Status)})
 	}
 }
-
