@@ -66,6 +66,13 @@ type server struct {
 
 func newServer(t *testing.T, o testkit.Options, worker bool) *server {
 	t.Helper()
+	return newServerWith(t, o, worker, personClients())
+}
+
+// newServerWith is newServer with clients besides the legacy hris and
+// portal tokens.
+func newServerWith(t *testing.T, o testkit.Options, worker bool, clients map[string]bot.APIClient) *server {
+	t.Helper()
 	o.RedisDB = redisDB
 	k := testkit.New(t, o)
 	if worker {
@@ -80,7 +87,7 @@ func newServer(t *testing.T, o testkit.Options, worker bool) *server {
 	l.Formatter = &logrus.JSONFormatter{}
 	h := bot.NewHandler(bot.ServerOptions{
 		Engine: k.Engine, Ready: k.Ready, Metrics: k.Metrics,
-		APITokens: map[string]string{"hris": token, "portal": portalToken}, APIClients: personClients(), Log: logrus.NewEntry(l),
+		APITokens: map[string]string{"hris": token, "portal": portalToken}, APIClients: clients, Log: logrus.NewEntry(l),
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -137,7 +137,29 @@ func (e *Engine) mayActOnCase(ctx context.Context, tx *gorm.DB, op Op, actor str
 	if err != nil {
 		return err
 	}
-	return e.mayAct(ctx, op, actor, emp)
+	if err := e.mayAct(ctx, op, actor, emp); err != nil {
+		return err
+	}
+	if op == OpCancel {
+		return e.mayCancel(ctx, actor, c, emp)
+	}
+	return nil
+}
+
+// mayCancel: a person cancels a case only if they may offboard the
+// employee or asked for it (the requester, the manager, the HR partner,
+// HR, an admin). A principal acting as itself (an HR source rescinding a
+// termination) and in-process callers (the engine's own expiry, the demo)
+// are not people and are not checked here.
+func (e *Engine) mayCancel(ctx context.Context, actor string, c *store.Case, emp *directory.Employee) error {
+	p, ok := PrincipalFrom(ctx)
+	if !ok || actor == p.ID || actor == c.Requester || actor == emp.HRPartner {
+		return nil
+	}
+	if err := e.authorize(ctx, Request{Requester: actor}, emp); err != nil {
+		return fmt.Errorf("%w (only the requester, the manager, the HR partner, HR or an admin cancels case %d)", err, c.ID)
+	}
+	return nil
 }
 
 // hasHRRole reports whether id is an active employee with an HR role.
