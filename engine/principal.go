@@ -33,6 +33,16 @@ type Principal struct {
 	// chat user's principal lists their own HR id only. The principal may
 	// always act as itself (ID), e.g. an HR source cancelling a case.
 	ActAs []string
+	// System marks Kinetic's own process (a worker): it acts as Kinetic
+	// ("kinetic", "sweep", "policy"), never for a person.
+	System bool
+}
+
+// WorkerPrincipal is the principal of a worker process on host: the
+// actions it runs and the sweeps it makes are recorded as
+// "kinetic on worker:HOST".
+func WorkerPrincipal(host string) Principal {
+	return Principal{ID: "worker:" + host, System: true}
 }
 
 // Roles a Principal's ActAs may name besides HR ids and "*".
@@ -97,7 +107,7 @@ func (e *Engine) mayAct(ctx context.Context, op Op, actor string, emp *directory
 		}
 	}
 	p, ok := PrincipalFrom(ctx)
-	if !ok || actor == p.ID {
+	if !ok || actor == p.ID || p.System && systemActor(actor) {
 		return nil
 	}
 	for _, a := range p.ActAs {
@@ -153,7 +163,7 @@ func (e *Engine) mayActOnCase(ctx context.Context, tx *gorm.DB, op Op, actor str
 // are not people and are not checked here.
 func (e *Engine) mayCancel(ctx context.Context, actor string, c *store.Case, emp *directory.Employee) error {
 	p, ok := PrincipalFrom(ctx)
-	if !ok || actor == p.ID || actor == c.Requester || actor == emp.HRPartner {
+	if !ok || actor == p.ID || p.System && systemActor(actor) || actor == c.Requester || actor == emp.HRPartner {
 		return nil
 	}
 	if err := e.authorize(ctx, Request{Requester: actor}, emp); err != nil {
@@ -183,7 +193,8 @@ func principalID(ctx context.Context) string {
 // auditActor is how an audit event names who acted: the principal, and
 // the person it acted for ("api:ticketing as M1"); the engine's own
 // follow-up events in the same transaction say on whose request they
-// happened ("kinetic for slack:U1"). Without a principal the actor
+// happened ("kinetic for slack:U1"), and a worker's events where they ran
+// ("kinetic on worker:web-1"). Without a principal the actor
 // is unchanged. The result fits the audit's 256-character actor column.
 func auditActor(p Principal, ok bool, actor string) string {
 	if !ok {
@@ -195,6 +206,8 @@ func auditActor(p Principal, ok bool, actor string) string {
 		s = p.ID
 	case strings.HasPrefix(actor, p.ID+" "):
 		s = actor
+	case p.System && systemActor(actor):
+		s = actor + " on " + p.ID
 	case systemActor(actor):
 		s = actor + " for " + p.ID
 	default:

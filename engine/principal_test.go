@@ -62,6 +62,26 @@ func TestPrincipalActAs(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a worker acts as Kinetic, never for a person", func(t *testing.T) {
+		o, err := k.Engine.Open(context.Background(), engine.Request{EmployeeID: "E4", Requester: "M1", Trigger: store.TriggerCLI, AwaitConfirmation: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := engine.WithPrincipal(context.Background(), engine.WorkerPrincipal("test-host"))
+		if err := k.Engine.Cancel(ctx, o.Case.ID, "M1", "not a worker's to say"); !errors.Is(err, engine.ErrNotAllowed) {
+			t.Fatalf("a worker cancelling as M1: %v", err)
+		}
+		if err := k.Engine.Cancel(ctx, o.Case.ID, "kinetic", "the plan was not confirmed within 24 hours"); err != nil {
+			t.Fatal(err)
+		}
+		var ev store.AuditEvent
+		if err := k.Store.DB.Where("case_id = ? AND event = ?", o.Case.ID, "case.cancelled").First(&ev).Error; err != nil {
+			t.Fatal(err)
+		}
+		if ev.Actor != "kinetic on worker:test-host" {
+			t.Errorf("actor %q", ev.Actor)
+		}
+	})
 	t.Run("a principal acts as itself", func(t *testing.T) {
 		ctx := engine.WithPrincipal(context.Background(), engine.Principal{ID: "hr:workday"})
 		o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E2", Requester: "hr:workday", System: true, Trigger: store.TriggerHR})
