@@ -298,15 +298,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 		<-ctx.Done()
 		return nil
 	}
-	tokens := map[string]string{}
-	for name, s := range cfg.Service.HTTP.APITokens {
-		tokens[name] = s.Value()
-	}
-	// KINETIC_API_TOKEN is also accepted as the "cli" client's token, so
-	// the approval commands work against the embedded default too.
-	if t := os.Getenv("KINETIC_API_TOKEN"); t != "" && !slices.Contains(slices.Collect(maps.Values(tokens)), t) {
-		tokens["cli"] = t
-	}
+	clients := apiClients(cfg.Service.HTTP)
 	// HR webhooks and pollers (docs/hr.md), in kinetic serve only: the
 	// pollers need not run in every worker.
 	var routes []func(*http.ServeMux)
@@ -324,7 +316,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	if slackRoutes != nil {
 		routes = append(routes, slackRoutes)
 	}
-	opts := bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APITokens: tokens, Log: log, Routes: routes}
+	opts := bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APIClients: clients, Log: log, Routes: routes}
 	if !serve {
 		// A worker answers probes and metrics only; the API, HR webhooks and
 		// chat front ends are served by kinetic serve.
@@ -603,4 +595,35 @@ func slackApproverGroup(svc *configs.Service) (name, entry string) {
 		}
 	}
 	return "", ""
+}
+
+// apiClients builds the API's clients from http.api_clients and the legacy
+// http.api_tokens (every scope, may act for anyone). KINETIC_API_TOKEN is
+// also accepted as the "cli" client's token (principal "cli:cli"), so the
+// approval commands work against the embedded default too: whoever holds
+// the server's environment operates it, so that client has every scope and
+// may act for anyone — still one approver per approval.
+func apiClients(h configs.HTTP) map[string]bot.APIClient {
+	clients := map[string]bot.APIClient{}
+	for name, s := range h.APITokens {
+		clients[name] = bot.LegacyClient(s.Value())
+	}
+	for name, c := range h.APIClients {
+		clients[name] = bot.APIClient{Token: c.Token.Value(), Scopes: c.Scopes, ActAs: c.ActAs}
+	}
+	t := os.Getenv("KINETIC_API_TOKEN")
+	if t == "" {
+		return clients
+	}
+	for _, c := range clients {
+		if c.Token == t {
+			return clients // the token of a configured client: that client
+		}
+	}
+	if _, taken := clients["cli"]; !taken {
+		cli := bot.LegacyClient(t)
+		cli.Via = "cli"
+		clients["cli"] = cli
+	}
+	return clients
 }

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,18 +21,45 @@ import (
 // chain, where the manager (E0100 Sofia Alvarez) decides step 1 and, since
 // the HR partner (E0002 Marcus Bell) asked, E1027 Fatima Haddad decides
 // step 2.
+//
+// The embedded default is served from a copy with two more API clients:
+// one principal is one approver (and never decides what it requested), so
+// the case and its exception come in through "intake", the CLI's client
+// decides step 1 as the manager, and E1027 decides step 2 through
+// "hr-desk", a client acting for E1027 only.
 func TestApprovalCLI(t *testing.T) {
-	inTempDir(t)
+	dir := inTempDir(t)
 	const token = "cli-token-5d2e91"
+	const intakeToken, hrDeskToken = "intake-token-0c4a77", "hr-desk-token-93be10"
 	addr := freeAddr(t)
 	base := "http://" + addr
 	t.Setenv(configs.EnvHTTPAddr, addr)
 	t.Setenv("KINETIC_API_TOKEN", token) // serve accepts it as the "cli" client's token
 	t.Setenv("KINETIC_SERVER", base)
+	t.Setenv("INTAKE_TOKEN", intakeToken)
+	t.Setenv("HR_DESK_TOKEN", hrDeskToken)
+	for _, name := range []string{"embedded.yaml", "policy.example.yaml", "directory.sample.json"} {
+		b, err := configs.EmbeddedFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "embedded.yaml" {
+			b = []byte(strings.Replace(string(b), "http:\n  addr: 127.0.0.1:8080\n", `http:
+  addr: 127.0.0.1:8080
+  api_clients:
+    intake: {token: {env: INTAKE_TOKEN}, scopes: [cases:create, cases:read], act_as: [role:hr, role:manager]}
+    hr-desk: {token: {env: HR_DESK_TOKEN}, scopes: [approvals:decide, cases:read], act_as: [E1027]}
+`, 1))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("KINETIC_CONFIG", filepath.Join(dir, "embedded.yaml"))
 	stop, done := background(t, "serve")
 	waitHTTP(t, base+"/readyz", done, stop)
 
-	code, body := call(t, "POST", base+"/api/v1/cases", token, `{"employee_id":"E1001","requested_by":"E0002","reason":"resigned",
+	code, body := call(t, "POST", base+"/api/v1/cases", intakeToken, `{"employee_id":"E1001","requested_by":"E0002","reason":"resigned",
 		"exceptions":[{"kind":"email_forwarding","forward_to":"sofia.alvarez@example.com","days":30}]}`)
 	if code != http.StatusCreated {
 		t.Fatalf("opening the case: %d %s", code, body)
@@ -81,6 +110,7 @@ func TestApprovalCLI(t *testing.T) {
 	})
 
 	t.Run("HR approves step 2 and the forwarding is applied", func(t *testing.T) {
+		t.Setenv("KINETIC_API_TOKEN", hrDeskToken) // a second principal: the CLI's client decided step 1
 		r := kinetic(t, "approve", id, "--as", "E1027")
 		r.want(t, 0, "— approved", "E1027 step 2 approve", "outcome: forwarding to sofia.alvarez@example.com")
 		if strings.Contains(r.stdout, "may decide now") {

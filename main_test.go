@@ -320,7 +320,7 @@ func TestConfigValidate(t *testing.T) {
 		inTempDir(t)
 		r := kinetic(t, "config", "validate", "--config", example)
 		r.want(t, 2, "invalid configuration",
-			"http.api_tokens.hris: environment variable KINETIC_API_TOKEN is not set",
+			"http.api_clients.hris.token: environment variable KINETIC_API_TOKEN is not set",
 			"database.dsn: environment variable KINETIC_DATABASE_DSN is not set",
 			"redis.password: environment variable KINETIC_REDIS_PASSWORD is not set")
 	})

@@ -9,25 +9,29 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 )
 
 // The approvals API: everything an approver or HR operator does in chat is
-// also possible here, so Kinetic works without chat. API clients are
-// trusted to say on whose behalf they act ("as", an HR id); the engine
-// checks that person against the policy like any chat user.
+// also possible here, so Kinetic works without chat. A client says on
+// whose behalf it acts ("as", an HR id); the engine checks that the client
+// may act for that person (its act_as), that the person is not the
+// departing employee, and the person against the policy like any chat
+// user. Each route needs a scope (configs.APIScopes).
 func (a *api) routesApprovals(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/approvals", a.auth(a.listApprovals))
-	mux.HandleFunc("GET /api/v1/approvals/{id}", a.auth(a.getApproval))
-	mux.HandleFunc("POST /api/v1/approvals/{id}/approve", a.auth(a.decideApproval(true)))
-	mux.HandleFunc("POST /api/v1/approvals/{id}/deny", a.auth(a.decideApproval(false)))
-	mux.HandleFunc("POST /api/v1/approvals/{id}/release", a.auth(a.releaseHold))
-	mux.HandleFunc("POST /api/v1/cases/{id}/exceptions", a.auth(a.requestException))
-	mux.HandleFunc("GET /api/v1/batches", a.auth(a.listBatches))
-	mux.HandleFunc("POST /api/v1/batches/{id}/approve", a.auth(a.decideBatch(true)))
-	mux.HandleFunc("POST /api/v1/batches/{id}/deny", a.auth(a.decideBatch(false)))
-	mux.HandleFunc("POST /api/v1/cases/{id}/confirm", a.auth(a.confirmCase))
-	mux.HandleFunc("POST /api/v1/actions/{id}/{op}", a.auth(a.operateAction))
+	read := []string{configs.ScopeCasesRead, configs.ScopeApprovalsDecide}
+	mux.HandleFunc("GET /api/v1/approvals", a.auth(a.listApprovals, read...))
+	mux.HandleFunc("GET /api/v1/approvals/{id}", a.auth(a.getApproval, read...))
+	mux.HandleFunc("POST /api/v1/approvals/{id}/approve", a.auth(a.decideApproval(true), configs.ScopeApprovalsDecide))
+	mux.HandleFunc("POST /api/v1/approvals/{id}/deny", a.auth(a.decideApproval(false), configs.ScopeApprovalsDecide))
+	mux.HandleFunc("POST /api/v1/approvals/{id}/release", a.auth(a.releaseHold, configs.ScopeCasesCreate))
+	mux.HandleFunc("POST /api/v1/cases/{id}/exceptions", a.auth(a.requestException, configs.ScopeCasesCreate))
+	mux.HandleFunc("GET /api/v1/batches", a.auth(a.listBatches, configs.ScopeCasesRead, configs.ScopeBatchesDecide))
+	mux.HandleFunc("POST /api/v1/batches/{id}/approve", a.auth(a.decideBatch(true), configs.ScopeBatchesDecide))
+	mux.HandleFunc("POST /api/v1/batches/{id}/deny", a.auth(a.decideBatch(false), configs.ScopeBatchesDecide))
+	mux.HandleFunc("POST /api/v1/cases/{id}/confirm", a.auth(a.confirmCase, configs.ScopeCasesCreate))
+	mux.HandleFunc("POST /api/v1/actions/{id}/{op}", a.auth(a.operateAction, configs.ScopeActionsOperate))
 }
 
 // confirmCase starts a case that awaits its requester's confirmation.
@@ -203,7 +207,7 @@ func (a *api) decideApproval(approve bool) http.HandlerFunc {
 			return
 		}
 		if _, err := a.o.Engine.Decide(r.Context(), engine.Decision{ApprovalID: id, Approver: body.As, Approve: approve,
-			Reason: body.Reason, Via: "api:" + clientOf(r)}); err != nil {
+			Reason: body.Reason, Via: via(r)}); err != nil {
 			a.fail(w, err)
 			return
 		}
@@ -242,7 +246,7 @@ func (a *api) requestException(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &body) || !requireAs(w, body.As) {
 		return
 	}
-	ap, err := a.o.Engine.RequestException(r.Context(), body.request(id, "api:"+clientOf(r)))
+	ap, err := a.o.Engine.RequestException(r.Context(), body.request(id, via(r)))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -285,9 +289,4 @@ func (a *api) decideBatch(approve bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"id": b.ID, "status": b.Status, "detail": fmt.Sprintf("batch %d is %s", b.ID, b.Status)})
 	}
-}
-
-func clientOf(r *http.Request) string {
-	c, _ := r.Context().Value(clientKey{}).(string)
-	return c
 }

@@ -174,10 +174,16 @@ func stepStatuses(v engine.ApprovalView) []string {
 	return out
 }
 
-// openCase posts a case and returns its id.
+// openCase posts a case with the hris client and returns its id.
 func (s *server) openCase(t *testing.T, body string) (int64, map[string]any) {
 	t.Helper()
-	r := s.do(t, "POST", "/api/v1/cases", bearer, body)
+	return s.openCaseAs(t, bearer, body)
+}
+
+// openCaseAs posts a case with the client of auth and returns its id.
+func (s *server) openCaseAs(t *testing.T, auth, body string) (int64, map[string]any) {
+	t.Helper()
+	r := s.do(t, "POST", "/api/v1/cases", auth, body)
 	if r.status != http.StatusCreated {
 		t.Fatalf("POST /api/v1/cases %s: status %d, want 201: %s", body, r.status, r.body)
 	}
@@ -238,7 +244,9 @@ func TestApprovalsAPI(t *testing.T) {
 		s.refuse(t, rs)
 	})
 
-	caseID, _ := s.openCase(t, `{"employee_id":"E1","requested_by":"A1","reason":"resigned",
+	// Opened through "portal": the client that asks for an exception is
+	// never one of its approvers, and hris decides step 1 below.
+	caseID, _ := s.openCaseAs(t, "Bearer "+portalToken, `{"employee_id":"E1","requested_by":"A1","reason":"resigned",
 		"exceptions":[{"kind":"email_forwarding","forward_to":"manager@example.test","days":30,"reason":"handover"}]}`)
 	var apID int64
 
@@ -347,7 +355,9 @@ func TestApprovalsAPI(t *testing.T) {
 	})
 
 	t.Run("HR approves step 2 and the forwarding is applied", func(t *testing.T) {
-		r := s.do(t, "POST", approve, bearer, `{"as":"H1"}`)
+		// hris decided step 1 as M1: one principal is one approver, so HR
+		// decides through a client of their own.
+		r := s.do(t, "POST", approve, bearerFor("H1"), `{"as":"H1"}`)
 		if r.status != http.StatusOK {
 			t.Fatalf("status %d, want 200: %s", r.status, r.body)
 		}
@@ -439,7 +449,9 @@ func TestLegalHoldAPI(t *testing.T) {
 	}
 	decide := func(t *testing.T, id int64, as, wantStatus string) engine.ApprovalView {
 		t.Helper()
-		r := s.do(t, "POST", fmt.Sprintf("/api/v1/approvals/%d/approve", id), bearer, fmt.Sprintf(`{"as":%q,"reason":"reviewed"}`, as))
+		// Each legal approver decides through a client of their own: one
+		// principal is one approver.
+		r := s.do(t, "POST", fmt.Sprintf("/api/v1/approvals/%d/approve", id), bearerFor(as), fmt.Sprintf(`{"as":%q,"reason":"reviewed"}`, as))
 		if r.status != http.StatusOK {
 			t.Fatalf("%s approving %d: status %d, want 200: %s", as, id, r.status, r.body)
 		}

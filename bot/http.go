@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -33,8 +35,12 @@ type ServerOptions struct {
 	Ready func(context.Context) error
 	// Metrics is served at /metrics.
 	Metrics *prometheus.Registry
-	// APITokens maps API client names to bearer tokens. With none, the
-	// /api/v1 routes answer 401 to everyone.
+	// APIClients are the API's clients by name: token, scopes and the
+	// people each may act for. With none (and no APITokens), the /api/v1
+	// routes answer 401 to everyone.
+	APIClients map[string]APIClient
+	// APITokens is the legacy form: bearer tokens by client name, each a
+	// client with every scope that may act for anyone (trusted).
 	APITokens map[string]string
 	Log       *logrus.Entry
 	// ProbesOnly serves /healthz, /readyz and /metrics only (kinetic
@@ -71,10 +77,10 @@ func NewHandler(o ServerOptions) http.Handler {
 	if o.ProbesOnly {
 		return mux
 	}
-	api := &api{o: o}
-	mux.HandleFunc("POST /api/v1/cases", api.auth(api.createCase))
+	api := &api{o: o, clients: clientsOf(o)}
+	mux.HandleFunc("POST /api/v1/cases", api.auth(api.createCase, configs.ScopeCasesCreate))
 	mux.HandleFunc("GET /api/v1/cases/{id}", api.auth(api.getCase))
-	mux.HandleFunc("POST /api/v1/cases/{id}/cancel", api.auth(api.cancelCase))
+	mux.HandleFunc("POST /api/v1/cases/{id}/cancel", api.auth(api.cancelCase, configs.ScopeCasesCancel))
 	api.routesApprovals(mux)
 	for _, mount := range o.Routes {
 		mount(mux)
@@ -82,34 +88,103 @@ func NewHandler(o ServerOptions) http.Handler {
 	return mux
 }
 
-type api struct{ o ServerOptions }
+type api struct {
+	o       ServerOptions
+	clients map[string]APIClient
+}
+
+// APIClient is one client of the JSON API. Every request it makes is
+// authenticated as the principal "VIA:NAME" ("api:ticketing"), which the
+// engine checks every named actor ("as", "requested_by") against and
+// records in the audit trail.
+type APIClient struct {
+	Token string
+	// Scopes are the configs.APIScopes it holds.
+	Scopes []string
+	// ActAs are the people it may act for (see engine.Principal.ActAs).
+	ActAs []string
+	// Via is the principal's kind: "api" (default) or "cli" (the
+	// KINETIC_API_TOKEN client the kinetic command uses).
+	Via string
+}
+
+// LegacyClient is what an http.api_tokens entry is: every scope, and it
+// may act for anyone.
+func LegacyClient(token string) APIClient {
+	return APIClient{Token: token, Scopes: slices.Clone(configs.APIScopes), ActAs: []string{engine.ActAsAny}}
+}
+
+// clientsOf merges APIClients and the legacy APITokens.
+func clientsOf(o ServerOptions) map[string]APIClient {
+	out := map[string]APIClient{}
+	for name, tok := range o.APITokens {
+		out[name] = LegacyClient(tok)
+	}
+	for name, c := range o.APIClients {
+		out[name] = c
+	}
+	return out
+}
 
 type clientKey struct{}
 
+// client is the authenticated client of a request.
+type client struct {
+	name string
+	APIClient
+}
+
+func (c client) principal() engine.Principal {
+	via := c.Via
+	if via == "" {
+		via = "api"
+	}
+	return engine.Principal{ID: via + ":" + c.name, ActAs: c.ActAs}
+}
+
+func (c client) has(scope string) bool { return slices.Contains(c.Scopes, scope) }
+
 // auth checks the bearer token in constant time against every configured
-// token and records the client's name.
-func (a *api) auth(next http.HandlerFunc) http.HandlerFunc {
+// token, then that the client holds one of scopes (none: any
+// authenticated client), and records the client and its principal in the
+// request's context.
+func (a *api) auth(next http.HandlerFunc, scopes ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// The scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is
 		// as valid as "Bearer x".
 		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		ok = ok && strings.EqualFold(scheme, "Bearer")
-		client := ""
+		var found *client
 		if ok && tok != "" {
-			for name, want := range a.o.APITokens {
-				if want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
-					client = name
+			for name, c := range a.clients {
+				if c.Token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(c.Token)) == 1 {
+					found = &client{name: name, APIClient: c}
 				}
 			}
 		}
-		if client == "" {
+		if found == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kinetic"`)
 			writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, client)))
+		if len(scopes) > 0 && !slices.ContainsFunc(scopes, found.has) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("API client %s lacks the scope this needs (%s)", found.name, strings.Join(scopes, " or ")))
+			return
+		}
+		ctx := context.WithValue(r.Context(), clientKey{}, *found)
+		ctx = engine.WithPrincipal(ctx, found.principal())
+		next(w, r.WithContext(ctx))
 	}
 }
+
+// clientOf returns the request's authenticated client.
+func clientOf(r *http.Request) client {
+	c, _ := r.Context().Value(clientKey{}).(client)
+	return c
+}
+
+// via is how a decision records the front end: "api:NAME" or "cli:NAME".
+func via(r *http.Request) string { return clientOf(r).principal().ID }
 
 // CreateCaseRequest is the body of POST /api/v1/cases.
 type CreateCaseRequest struct {
@@ -131,7 +206,8 @@ type CreateCaseRequest struct {
 }
 
 func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
-	client := r.Context().Value(clientKey{}).(string)
+	cl := clientOf(r)
+	client := cl.name
 	var body CreateCaseRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -151,12 +227,12 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 		req.IdempotencyKey = "api:" + client + ":" + body.IdempotencyKey
 	}
 	for _, x := range body.Exceptions {
-		req.Exceptions = append(req.Exceptions, x.request(0, "api:"+client))
+		req.Exceptions = append(req.Exceptions, x.request(0, via(r)))
 	}
 	if body.RequestedBy != "" {
 		req.Requester = body.RequestedBy
 	} else {
-		req.Requester, req.System = "api:"+client, true
+		req.Requester, req.System = cl.principal().ID, true
 	}
 	if body.EffectiveAt != "" {
 		t, err := time.Parse(time.RFC3339, body.EffectiveAt)
@@ -243,6 +319,9 @@ func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := a.o.Engine.Store().CaseWithActions(r.Context(), id)
+	if err == nil && !a.maySee(r, c) {
+		err = store.ErrNotFound // the same answer as for a case that does not exist
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("case %d not found", id))
 		return
@@ -254,6 +333,13 @@ func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
 	}
 	eq, _ := a.o.Engine.Store().EquipmentTasks(r.Context(), id)
 	writeJSON(w, http.StatusOK, caseView(c, eq))
+}
+
+// maySee reports whether the request's client may read case c: with
+// cases:read any case, without it only the cases it opened.
+func (a *api) maySee(r *http.Request, c *store.Case) bool {
+	cl := clientOf(r)
+	return cl.has(configs.ScopeCasesRead) || (c.OpenedBy != "" && c.OpenedBy == cl.principal().ID)
 }
 
 // caseView is the API's JSON for a case. A simulated case has

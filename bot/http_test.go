@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot"
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
@@ -28,6 +30,27 @@ const redisDB = 4
 
 // token is the API token of the "hris" client.
 const token = "test-token-123"
+
+// portalToken is the token of "portal", a second legacy client (every
+// scope, act_as "*"): one client is one approver, so a chain needs a
+// second principal.
+const portalToken = "test-token-portal-456"
+
+// testPeople are the testkit people that have an API client of their own
+// ("as-M1"…), each with every scope and acting only for that person: how
+// a two-person chain is decided by two principals.
+var testPeople = []string{"A1", "H1", "H2", "L1", "L2", "S1", "M1", "X1", "E1", "E2", "E4"}
+
+func personClients() map[string]bot.APIClient {
+	cs := map[string]bot.APIClient{}
+	for _, id := range testPeople {
+		cs["as-"+id] = bot.APIClient{Token: "test-token-as-" + id, Scopes: slices.Clone(configs.APIScopes), ActAs: []string{id}}
+	}
+	return cs
+}
+
+// bearerFor is the Authorization header of the client acting for id only.
+func bearerFor(id string) string { return "Bearer test-token-as-" + id }
 
 // server is a real Kinetic (testkit) behind bot.NewHandler on an
 // httptest server, recording every response and the handler's log so
@@ -43,6 +66,13 @@ type server struct {
 
 func newServer(t *testing.T, o testkit.Options, worker bool) *server {
 	t.Helper()
+	return newServerWith(t, o, worker, personClients())
+}
+
+// newServerWith is newServer with clients besides the legacy hris and
+// portal tokens.
+func newServerWith(t *testing.T, o testkit.Options, worker bool, clients map[string]bot.APIClient) *server {
+	t.Helper()
 	o.RedisDB = redisDB
 	k := testkit.New(t, o)
 	if worker {
@@ -57,7 +87,7 @@ func newServer(t *testing.T, o testkit.Options, worker bool) *server {
 	l.Formatter = &logrus.JSONFormatter{}
 	h := bot.NewHandler(bot.ServerOptions{
 		Engine: k.Engine, Ready: k.Ready, Metrics: k.Metrics,
-		APITokens: map[string]string{"hris": token}, Log: logrus.NewEntry(l),
+		APITokens: map[string]string{"hris": token, "portal": portalToken}, APIClients: clients, Log: logrus.NewEntry(l),
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

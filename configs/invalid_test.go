@@ -49,6 +49,20 @@ func TestInvalidConfigs(t *testing.T) {
 			want:    []string{dir + `service-inline-secret.yaml:3: http.api_tokens.hris: inline secrets are not allowed: use {env: NAME} or {file: PATH}`},
 			notWant: []string{"s3cr3t-inline-value"},
 		},
+		"service-api-clients.yaml": {
+			want: []string{
+				dir + `service-api-clients.yaml:5: http.api_clients.ticketing.scopes[1]: unknown scope "cases:delete" (known: cases:create, cases:read, cases:cancel, approvals:decide, actions:operate, batches:decide, audit:read)`,
+				dir + `service-api-clients.yaml:5: http.api_clients.ticketing.scopes[3]: scope "cases:create" is listed twice`,
+				dir + `service-api-clients.yaml:6: http.api_clients.ticketing.act_as[1]: unknown role "role:ceo" (known: role:hr, role:manager, role:admin)`,
+				dir + `service-api-clients.yaml:6: http.api_clients.ticketing.act_as[2]: "*" (act for anyone) needs trusted_front_end: true`,
+				dir + `service-api-clients.yaml:6: http.api_clients.ticketing.act_as[3]: "M 1" is not an HR id`,
+				dir + `service-api-clients.yaml:7: http.api_clients.portal.token: token needs {env: NAME} or {file: PATH}`,
+				dir + `service-api-clients.yaml:11: http.api_clients.portal.sso: unknown key "sso" (known keys: act_as, scopes, token, trusted_front_end)`,
+				dir + `service-api-clients.yaml:12: http.api_clients.twin: client "twin" is also in http.api_tokens`,
+				dir + `service-api-clients.yaml:13: http.api_clients.twin.token: same token as client "ticketing"`,
+			},
+			notWant: []string{"wh-SECRET-token-9f3a", "okta-SECRET-00b4"},
+		},
 		"service-missing-env.yaml": {want: []string{
 			dir + `service-missing-env.yaml:3: http.api_tokens.hris: environment variable KINETIC_TEST_UNSET_TOKEN is not set`,
 		}},

@@ -270,16 +270,70 @@ func (e *simulatedError) Unwrap() []error { return []error{ErrSimulatedNotDeclar
 // be attributed to either client at random, in the audit trail too.
 func (s *Service) checkTokens(d *doc) {
 	owner := map[string]string{}
-	for _, name := range sortedKeys(s.HTTP.APITokens) {
-		v := s.HTTP.APITokens[name].Value()
+	check := func(key, name, v string) {
 		if v == "" {
-			continue
+			return
 		}
 		if first, ok := owner[v]; ok {
-			d.add(joinKey("http.api_tokens", name), "same token as client %q: every API client needs its own token, or the audit trail cannot tell them apart", first)
-			continue
+			d.add(key, "same token as client %q: every API client needs its own token, or the audit trail cannot tell them apart", first)
+			return
 		}
 		owner[v] = name
+	}
+	for _, name := range sortedKeys(s.HTTP.APIClients) {
+		check(joinKey("http.api_clients", name)+".token", name, s.HTTP.APIClients[name].Token.Value())
+	}
+	for _, name := range sortedKeys(s.HTTP.APITokens) {
+		check(joinKey("http.api_tokens", name), name, s.HTTP.APITokens[name].Value())
+	}
+}
+
+// validateAPIClients checks http.api_clients: a token each, known scopes,
+// act_as entries that are HR ids, roles, or "*" for a trusted front end
+// only, and no name also used in http.api_tokens.
+func (s *Service) validateAPIClients(d *doc) {
+	for _, name := range sortedKeys(s.HTTP.APIClients) {
+		key := joinKey("http.api_clients", name)
+		c := s.HTTP.APIClients[name]
+		switch {
+		case name == "":
+			d.add("http.api_clients", "a client needs a name")
+			continue
+		case !nameRE.MatchString(name):
+			d.add(key, "client name %q: use letters, digits, '.', '_' and '-'", name)
+		}
+		if _, dup := s.HTTP.APITokens[name]; dup {
+			d.add(key, "client %q is also in http.api_tokens; give each client one entry", name)
+		}
+		if !c.Token.IsSet() {
+			d.add(key+".token", "token needs {env: NAME} or {file: PATH}")
+		}
+		seen := map[string]bool{}
+		for i, sc := range c.Scopes {
+			k := fmt.Sprintf("%s.scopes[%d]", key, i)
+			switch {
+			case !slices.Contains(APIScopes, sc):
+				d.add(k, "unknown scope %q (known: %s)", sc, strings.Join(APIScopes, ", "))
+			case seen[sc]:
+				d.add(k, "scope %q is listed twice", sc)
+			}
+			seen[sc] = true
+		}
+		for i, a := range c.ActAs {
+			k := fmt.Sprintf("%s.act_as[%d]", key, i)
+			switch {
+			case a == "*":
+				if !c.TrustedFrontEnd {
+					d.add(k, `"*" (act for anyone) needs trusted_front_end: true: only a front end that authenticates its own users may act for anyone`)
+				}
+			case strings.HasPrefix(a, "role:"):
+				if !slices.Contains(ActAsRoles, a) {
+					d.add(k, "unknown role %q (known: %s)", a, strings.Join(ActAsRoles, ", "))
+				}
+			case strings.TrimSpace(a) == "" || strings.ContainsAny(a, " \t:*"):
+				d.add(k, "%q is not an HR id, a role (%s) or \"*\"", a, strings.Join(ActAsRoles, ", "))
+			}
+		}
 	}
 }
 
@@ -345,6 +399,7 @@ func (s *Service) validate(d *doc) {
 	if _, _, err := net.SplitHostPort(s.HTTP.Addr); err != nil {
 		d.add("http.addr", "want HOST:PORT: %v", err)
 	}
+	s.validateAPIClients(d)
 	for _, name := range sortedKeys(s.HTTP.APITokens) {
 		if name == "" {
 			d.add("http.api_tokens", "a token needs a client name")

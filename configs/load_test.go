@@ -62,7 +62,7 @@ func TestExampleFilesLoad(t *testing.T) {
 		if got := s.Database.DSN.Value(); !strings.Contains(got, "pw-SECRET-db-2") {
 			t.Errorf("dsn not resolved")
 		}
-		if s.HTTP.APITokens["hris"].Value() != "tok-SECRET-api-1" || s.Redis.Password.Value() != "redis-SECRET-3" {
+		if s.HTTP.APIClients["hris"].Token.Value() != "tok-SECRET-api-1" || s.Redis.Password.Value() != "redis-SECRET-3" {
 			t.Errorf("secrets not resolved")
 		}
 		if s.Log.Format != "json" || s.Workers.Concurrency != 50 || s.Workers.Lease.D() != 30*time.Second {
@@ -332,7 +332,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.Service
-	if s.HTTP.APITokens["hris"].Value() == "" || s.Database.DSN.Value() == "" || s.Redis.Password.Value() == "" {
+	if s.HTTP.APIClients["hris"].Token.Value() == "" || s.Database.DSN.Value() == "" || s.Redis.Password.Value() == "" {
 		t.Fatal("secrets were not resolved, so this test would prove nothing")
 	}
 	y, err := yaml.Marshal(s)

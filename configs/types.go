@@ -7,6 +7,8 @@
 package configs
 
 import (
+	"fmt"
+
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
@@ -78,9 +80,56 @@ type HTTP struct {
 	// Addr is HOST:PORT; default 127.0.0.1:8080. The --addr flag and
 	// KINETIC_HTTP_ADDR override it.
 	Addr string `yaml:"addr"`
-	// APITokens are bearer tokens accepted by /api/v1, by client name.
+	// APIClients are the clients of /api/v1, by name: each has its own
+	// bearer token, the scopes it may use and the people it may act for.
+	APIClients map[string]APIClient `yaml:"api_clients"`
+	// APITokens is the legacy form: bearer tokens by client name, each a
+	// client with every scope that may act for anyone (act_as "*", a
+	// trusted front end). Prefer APIClients.
 	APITokens map[string]secret.Secret `yaml:"api_tokens"`
 }
+
+// APIClient is one client of the JSON API.
+type APIClient struct {
+	// Token is the client's bearer token ({env: NAME} or {file: PATH}).
+	Token secret.Secret `yaml:"token"`
+	// Scopes are what it may do: see APIScopes. None means nothing but
+	// authenticating.
+	Scopes []string `yaml:"scopes"`
+	// ActAs are the people it may name as the actor ("as",
+	// "requested_by"): HR ids, "role:hr", "role:manager" (the departing
+	// employee's manager), "role:admin", or "*" (anyone), which only a
+	// trusted front end may have. A client may always act as itself.
+	ActAs []string `yaml:"act_as"`
+	// TrustedFrontEnd marks a client that authenticates its own users (a
+	// portal with single sign-on) and may therefore act for anyone. Even
+	// then, one client is one approver: it acts for one person within one
+	// approval.
+	TrustedFrontEnd bool `yaml:"trusted_front_end"`
+}
+
+// String renders the client with its token as <secret>.
+func (c APIClient) String() string {
+	return fmt.Sprintf("{token:%s scopes:%v act_as:%v trusted_front_end:%t}", c.Token, c.Scopes, c.ActAs, c.TrustedFrontEnd)
+}
+
+// API scopes an APIClient may hold.
+const (
+	ScopeCasesCreate     = "cases:create"     // open cases, request exceptions and hold releases, confirm plans
+	ScopeCasesRead       = "cases:read"       // read any case, approval and batch (without it, only the cases it opened)
+	ScopeCasesCancel     = "cases:cancel"     // cancel cases
+	ScopeApprovalsDecide = "approvals:decide" // approve or deny exceptions
+	ScopeActionsOperate  = "actions:operate"  // retry, skip, mark done, escalate actions
+	ScopeBatchesDecide   = "batches:decide"   // release or deny mass-termination batches
+	ScopeAuditRead       = "audit:read"       // read and export the audit trail
+)
+
+// APIScopes lists every scope, in the order the docs give them.
+var APIScopes = []string{ScopeCasesCreate, ScopeCasesRead, ScopeCasesCancel, ScopeApprovalsDecide,
+	ScopeActionsOperate, ScopeBatchesDecide, ScopeAuditRead}
+
+// ActAs roles an APIClient may name besides HR ids and "*".
+var ActAsRoles = []string{"role:hr", "role:manager", "role:admin"}
 
 // Database selects the store.
 type Database struct {

@@ -38,6 +38,9 @@ type ExceptionRequest struct {
 	Days      int
 	// Action names the action a delay_action request delays.
 	Action string
+	// principal is the authenticated principal asking (set by the engine
+	// from the context).
+	principal string
 }
 
 // exceptionFields is what Approval.Request stores.
@@ -129,9 +132,13 @@ func (e *Engine) RequestException(ctx context.Context, r ExceptionRequest) (*sto
 		if err != nil {
 			return err
 		}
+		if err := e.mayAct(ctx, OpException, r.Requester, emp); err != nil {
+			return err
+		}
 		if err := e.authorize(ctx, Request{Requester: r.Requester}, emp); err != nil {
 			return err
 		}
+		r.principal = principalID(ctx)
 		ap, evs, err = e.applyException(tx, au, c, emp, r, chk, evs)
 		return err
 	})
@@ -236,7 +243,7 @@ func (e *Engine) applyException(tx *gorm.DB, au *auditBuf, c *store.Case, emp *d
 	}
 	heldJSON, _ := json.Marshal(orEmptySlice(names))
 	ap := &store.Approval{CaseID: c.ID, Kind: r.Kind, Effect: ex.Effect, Status: store.ApprovalPending,
-		Requester: r.Requester, Reason: r.Reason, Request: string(req), Held: string(heldJSON), CreatedAt: now, UpdatedAt: now}
+		Requester: r.Requester, RequesterPrincipal: r.principal, Reason: r.Reason, Request: string(req), Held: string(heldJSON), CreatedAt: now, UpdatedAt: now}
 	if err := tx.Create(ap).Error; err != nil {
 		return nil, evs, err
 	}
@@ -408,6 +415,26 @@ func (e *Engine) Decide(ctx context.Context, d Decision) (*store.Approval, error
 		if err != nil {
 			return err
 		}
+		op := OpDeny
+		if d.Approve {
+			op = OpApprove
+		}
+		if err := e.mayAct(ctx, op, d.Approver, emp); err != nil {
+			if d.Approver == c.EmployeeID {
+				return fmt.Errorf("%w: the departing employee cannot decide their own exception", err)
+			}
+			return err
+		}
+		pid := principalID(ctx)
+		if pid != "" && pid == ap.RequesterPrincipal {
+			return fmt.Errorf("%w: %s requested this exception and cannot decide it, for anyone", ErrNotAllowed, pid)
+		}
+		for _, prev := range decisions {
+			if pid != "" && prev.Principal == pid && prev.Approver != d.Approver {
+				return fmt.Errorf("%w: %s already decided this approval as %s; one principal is one approver, and acts for one person per approval",
+					ErrNotAllowed, pid, prev.Approver)
+			}
+		}
 		switch {
 		case d.Approver == "":
 			return fmt.Errorf("%w: who is deciding?", ErrNotAllowed)
@@ -441,7 +468,7 @@ func (e *Engine) Decide(ctx context.Context, d Decision) (*store.Approval, error
 			verdict = "approve"
 		}
 		if err := tx.Create(&store.ApprovalDecision{ApprovalID: ap.ID, StepIndex: cur.Index, Approver: d.Approver,
-			Decision: verdict, Reason: d.Reason, Via: d.Via, At: now}).Error; err != nil {
+			Decision: verdict, Reason: d.Reason, Via: d.Via, Principal: pid, At: now}).Error; err != nil {
 			if store.IsUniqueViolation(err) {
 				return fmt.Errorf("%w: %s already decided step %q", ErrNotAllowed, d.Approver, cur.Name)
 			}
@@ -726,6 +753,9 @@ func (e *Engine) RequestRelease(ctx context.Context, holdID int64, requester, re
 		if err != nil {
 			return err
 		}
+		if err := e.mayAct(ctx, OpRelease, requester, emp); err != nil {
+			return err
+		}
 		if err := e.authorize(ctx, Request{Requester: requester}, emp); err != nil {
 			return err
 		}
@@ -738,7 +768,7 @@ func (e *Engine) RequestRelease(ctx context.Context, holdID int64, requester, re
 		now := e.clock()
 		req, _ := json.Marshal(exceptionFields{HoldOf: hold.ID})
 		ap = &store.Approval{CaseID: c.ID, Kind: hold.Kind, Effect: effectReleaseHold, Status: store.ApprovalPending, Requester: requester,
-			Reason: reason, Request: string(req), Held: hold.Held, CreatedAt: now, UpdatedAt: now}
+			RequesterPrincipal: principalID(ctx), Reason: reason, Request: string(req), Held: hold.Held, CreatedAt: now, UpdatedAt: now}
 		if err := tx.Create(ap).Error; err != nil {
 			return err
 		}

@@ -309,8 +309,10 @@ func (b *auditBuf) add(es ...store.Entry) { b.entries = append(b.entries, es...)
 
 // tx runs fn in a store transaction with an audit buffer, appending the
 // buffered entries last; a state change and its audit events still commit
-// together or not at all.
+// together or not at all. Every entry names the principal ctx carries (see
+// auditActor).
 func (e *Engine) tx(ctx context.Context, fn func(tx *gorm.DB, au *auditBuf) error) error {
+	p, hasP := PrincipalFrom(ctx)
 	return e.store.Tx(ctx, func(tx *gorm.DB) error {
 		au := &auditBuf{}
 		if err := fn(tx, au); err != nil {
@@ -318,6 +320,9 @@ func (e *Engine) tx(ctx context.Context, fn func(tx *gorm.DB, au *auditBuf) erro
 		}
 		if len(au.entries) == 0 {
 			return nil
+		}
+		for i := range au.entries {
+			au.entries[i].Actor = auditActor(p, hasP, au.entries[i].Actor)
 		}
 		_, err := store.AppendAudit(tx, au.entries...)
 		return err

@@ -35,6 +35,9 @@ func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*stor
 		if err != nil {
 			return err
 		}
+		if err := e.mayActOnCase(ctx, tx, OpConfirm, actor, c); err != nil {
+			return err
+		}
 		if c.Status != store.CaseAwaitingConfirmation {
 			return fmt.Errorf("%w: case %d is %s, not awaiting confirmation", ErrInvalidRequest, caseID, c.Status)
 		}
@@ -109,8 +112,13 @@ func (e *Engine) expireConfirmations(ctx context.Context) (int, error) {
 
 // MayOperate reports whether actor may use an action's buttons (retry,
 // skip, mark done, escalate): an admin, someone with an HR role, or a
-// member of the approver group named like the system's owning team.
+// member of the approver group named like the system's owning team; never
+// the departing employee on their own case. The operations themselves
+// also check the principal (see mayAct).
 func (e *Engine) MayOperate(ctx context.Context, actor string, a *store.Action) bool {
+	if c, err := store.CaseByID(e.store.DB.WithContext(ctx), a.CaseID); err != nil || selfCheck(OpRetry, actor, c.EmployeeID) != nil {
+		return false
+	}
 	if e.admins[actor] {
 		return true
 	}
@@ -134,13 +142,22 @@ func (e *Engine) MayOperate(ctx context.Context, actor string, a *store.Action) 
 
 // operate runs one button's change on an action under its case's lock,
 // after the authorization check.
-func (e *Engine) operate(ctx context.Context, actionID int64, actor, verb string,
+func (e *Engine) operate(ctx context.Context, actionID int64, actor string, op Op,
 	change func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error) error {
+	verb := string(op)
 	a, err := e.store.Action(ctx, actionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: action %d", ErrNotFound, actionID)
 	}
 	if err != nil {
+		return err
+	}
+	db := e.store.DB.WithContext(ctx)
+	c, err := store.CaseByID(db, a.CaseID)
+	if err != nil {
+		return err
+	}
+	if err := e.mayActOnCase(ctx, db, op, actor, c); err != nil {
 		return err
 	}
 	if !e.MayOperate(ctx, actor, a) {
@@ -178,7 +195,7 @@ func (e *Engine) operate(ctx context.Context, actionID int64, actor, verb string
 // RetryAction runs a failed action again with a fresh attempt budget. A
 // failed case reopens (its blocked dependents wait again).
 func (e *Engine) RetryAction(ctx context.Context, actionID int64, actor string) error {
-	return e.operate(ctx, actionID, actor, "retry", func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
+	return e.operate(ctx, actionID, actor, OpRetry, func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
 		if a.Status != store.ActionFailed {
 			return fmt.Errorf("%w: %s is %s; only a failed action can be retried", ErrInvalidRequest, a.Name, a.Status)
 		}
@@ -213,7 +230,7 @@ func (e *Engine) SkipAction(ctx context.Context, actionID int64, actor, reason s
 	if strings.TrimSpace(reason) == "" {
 		return fmt.Errorf("%w: skipping needs a reason", ErrInvalidRequest)
 	}
-	return e.operate(ctx, actionID, actor, "skip", func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
+	return e.operate(ctx, actionID, actor, OpSkip, func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
 		switch {
 		case a.Phase == 1:
 			return fmt.Errorf("%w: %s is a critical revocation and is never skipped", ErrNotAllowed, a.Name)
@@ -236,7 +253,7 @@ func (e *Engine) SkipAction(ctx context.Context, actionID int64, actor, reason s
 // succeeded but unverified (a person attested it), so the case closes as
 // completed with exceptions.
 func (e *Engine) MarkDone(ctx context.Context, actionID int64, actor, note string) error {
-	return e.operate(ctx, actionID, actor, "mark done", func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
+	return e.operate(ctx, actionID, actor, OpDone, func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
 		if !a.Manual {
 			return fmt.Errorf("%w: %s is not a manual step; Kinetic runs and verifies it", ErrInvalidRequest, a.Name)
 		}
@@ -261,7 +278,7 @@ func (e *Engine) MarkDone(ctx context.Context, actionID int64, actor, note strin
 func (e *Engine) EscalateNow(ctx context.Context, actionID int64, actor string) error {
 	levels := e.policy.Load().File.Escalation.Levels
 	var ev *Event
-	err := e.operate(ctx, actionID, actor, "escalate", func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
+	err := e.operate(ctx, actionID, actor, OpEscalate, func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
 		if store.ActionFinal(a.Status) && a.Status != store.ActionFailed {
 			return fmt.Errorf("%w: %s is already %s", ErrInvalidRequest, a.Name, a.Status)
 		}

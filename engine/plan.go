@@ -465,6 +465,11 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
 	if !emp.Active() {
 		return nil, fmt.Errorf("%w: %s (%s) has HR status %q", ErrInactiveEmployee, emp.ID, emp.Name, emp.Status)
 	}
+	if !req.System {
+		if err := e.mayAct(ctx, OpOpen, req.Requester, emp); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.authorize(ctx, req, emp); err != nil {
 		return nil, err
 	}
@@ -482,6 +487,17 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
 		if x.Requester == "" {
 			x.Requester = req.Requester
 		}
+		if x.Requester != req.Requester {
+			// Someone else named as the exception's requester is
+			// authorized like a request of its own (see RequestException).
+			if err := e.mayAct(ctx, OpException, x.Requester, emp); err != nil {
+				return nil, err
+			}
+			if err := e.authorize(ctx, Request{Requester: x.Requester}, emp); err != nil {
+				return nil, fmt.Errorf("exception %s: %w", x.Kind, err)
+			}
+		}
+		x.principal = principalID(ctx)
 		chk, err := e.checkException(*x)
 		if err != nil {
 			return nil, err
@@ -526,7 +542,7 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 	var evs []Event
 	c := &store.Case{
 		EmployeeID: emp.ID, EmployeeEmail: emp.Email, EmployeeName: emp.Name,
-		Trigger: req.Trigger, Requester: req.Requester, Reason: req.Reason,
+		Trigger: req.Trigger, Requester: req.Requester, OpenedBy: principalID(ctx), Reason: req.Reason,
 		Involuntary: req.Involuntary, EffectiveAt: plan.EffectiveAt,
 		Status: store.CaseScheduled, PolicyHash: plan.PolicyHash,
 		CreatedAt: now, UpdatedAt: now,

@@ -896,6 +896,9 @@ func (e *Engine) CancelCase(ctx context.Context, r CancelRequest) error {
 		if err != nil {
 			return err
 		}
+		if err := e.mayActOnCase(ctx, tx, OpCancel, actor, c); err != nil {
+			return err
+		}
 		if !store.CaseOpen(c.Status) {
 			return fmt.Errorf("%w: case %d is already %s", ErrInvalidRequest, caseID, c.Status)
 		}

@@ -242,6 +242,20 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 		if err := tx.First(&b, batchID).Error; err != nil {
 			return err
 		}
+		// A decider is never in the batch they decide: releasing it would
+		// offboard them, denying it would cancel their own case.
+		all, err := store.BatchCases(tx, b.ID)
+		if err != nil {
+			return err
+		}
+		for _, c := range all {
+			if err := selfCheck(OpBatch, approver, c.EmployeeID); err != nil {
+				return fmt.Errorf("%w (case %d is in batch %d)", err, c.ID, b.ID)
+			}
+		}
+		if err := e.mayAct(ctx, OpBatch, approver, nil); err != nil {
+			return err
+		}
 		if b.Status != store.BatchPending && b.Status != store.BatchPartial {
 			return fmt.Errorf("%w: batch %d is already %s", ErrInvalidRequest, b.ID, b.Status)
 		}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -173,24 +174,35 @@ func (d *Dispatcher) orphanAfter() time.Duration {
 	return OrphanAfter
 }
 
-// Handler returns the asynq handler that runs Kinetic's tasks through eng.
+// Handler returns the asynq handler that runs Kinetic's tasks through eng,
+// as this host's worker principal (the audit names it).
 func Handler(eng *engine.Engine) asynq.Handler {
 	mux := asynq.NewServeMux()
+	me := workerPrincipal()
 	mux.HandleFunc(TypeRunAction, func(ctx context.Context, t *asynq.Task) error {
 		var p actionPayload
 		if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ActionID == 0 {
 			return fmt.Errorf("malformed action task payload: %w", asynq.SkipRetry)
 		}
-		return eng.RunAction(ctx, p.ActionID, p.Gen)
+		return eng.RunAction(engine.WithPrincipal(ctx, me), p.ActionID, p.Gen)
 	})
 	mux.HandleFunc(TypeStartCase, func(ctx context.Context, t *asynq.Task) error {
 		var p casePayload
 		if err := json.Unmarshal(t.Payload(), &p); err != nil || p.CaseID == 0 {
 			return fmt.Errorf("malformed case task payload: %w", asynq.SkipRetry)
 		}
-		return eng.StartCase(ctx, p.CaseID)
+		return eng.StartCase(engine.WithPrincipal(ctx, me), p.CaseID)
 	})
 	return mux
+}
+
+// workerPrincipal is this process's principal: worker:HOSTNAME.
+func workerPrincipal() engine.Principal {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return engine.WorkerPrincipal(host)
 }
 
 // WorkerOptions configure a Worker.
@@ -283,7 +295,7 @@ func SweepLoop(ctx context.Context, eng *engine.Engine, interval time.Duration, 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			st, err := eng.Sweep(ctx, 2*interval)
+			st, err := eng.Sweep(engine.WithPrincipal(ctx, workerPrincipal()), 2*interval)
 			if err != nil && ctx.Err() == nil {
 				log.WithError(err).Warn("recovery sweep failed")
 				continue

@@ -59,14 +59,18 @@ type ApprovalStep struct {
 // ApprovalDecision is one person's decision on one step. One person fills
 // at most one slot of a step (the unique index), whatever races.
 type ApprovalDecision struct {
-	ID         int64     `gorm:"primaryKey;autoIncrement" json:"id"`
-	ApprovalID int64     `gorm:"not null;uniqueIndex:idx_one_slot" json:"approval_id"`
-	StepIndex  int       `gorm:"not null;uniqueIndex:idx_one_slot" json:"step_index"`
-	Approver   string    `gorm:"size:128;not null;uniqueIndex:idx_one_slot" json:"approver"`
-	Decision   string    `gorm:"size:16;not null" json:"decision"` // approve, deny
-	Reason     string    `gorm:"size:1024" json:"reason,omitempty"`
-	Via        string    `gorm:"size:32" json:"via,omitempty"` // cli, api, slack
-	At         time.Time `gorm:"not null" json:"at"`
+	ID         int64  `gorm:"primaryKey;autoIncrement" json:"id"`
+	ApprovalID int64  `gorm:"not null;uniqueIndex:idx_one_slot" json:"approval_id"`
+	StepIndex  int    `gorm:"not null;uniqueIndex:idx_one_slot" json:"step_index"`
+	Approver   string `gorm:"size:128;not null;uniqueIndex:idx_one_slot" json:"approver"`
+	Decision   string `gorm:"size:16;not null" json:"decision"` // approve, deny
+	Reason     string `gorm:"size:1024" json:"reason,omitempty"`
+	Via        string `gorm:"size:32" json:"via,omitempty"` // cli, api, slack
+	// Principal is the authenticated principal that made the decision
+	// ("slack:U0123", "api:ticketing"); empty for an in-process caller. One
+	// principal acts for one person within one approval.
+	Principal string    `gorm:"size:256" json:"principal,omitempty"`
+	At        time.Time `gorm:"not null" json:"at"`
 }
 
 // Escalation records that an overdue action (or a case's compliance
@@ -125,6 +129,21 @@ func ApprovalSteps(tx *gorm.DB, approvalID int64) ([]ApprovalStep, error) {
 	var ss []ApprovalStep
 	err := tx.Where("approval_id = ?", approvalID).Order("step_index").Find(&ss).Error
 	return ss, err
+}
+
+// CaseByID loads one case without its actions.
+func CaseByID(tx *gorm.DB, id int64) (*Case, error) {
+	var c Case
+	err := tx.First(&c, id).Error
+	return &c, notFound(err)
+}
+
+// BatchCases returns every case of a batch, whatever its status, in id
+// order.
+func BatchCases(tx *gorm.DB, batchID int64) ([]Case, error) {
+	var cs []Case
+	err := tx.Where("batch_id = ?", batchID).Order("id").Find(&cs).Error
+	return cs, err
 }
 
 // ApprovalDecisions returns an approval's decisions in order.

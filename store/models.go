@@ -59,7 +59,12 @@ type Case struct {
 	EmployeeName  string `gorm:"size:256" json:"employee_name"`
 	Trigger       string `gorm:"size:16;not null" json:"trigger"`
 	// Requester is the HR id (or API client / HR source name) that asked.
-	Requester   string `gorm:"size:128;not null" json:"requester"`
+	Requester string `gorm:"size:128;not null" json:"requester"`
+	// OpenedBy is the authenticated principal that opened the case
+	// ("api:ticketing", "slack:U0123", "hr:workday"); empty for an
+	// in-process caller. An API client without cases:read sees only the
+	// cases it opened.
+	OpenedBy    string `gorm:"size:256" json:"opened_by,omitempty"`
 	Reason      string `gorm:"size:1024" json:"reason"`
 	Involuntary bool   `json:"involuntary"`
 	// EffectiveAt is when revocation starts (UTC).
@@ -198,7 +203,11 @@ type Approval struct {
 	Effect    string `gorm:"size:32;not null" json:"effect"`
 	Status    string `gorm:"size:32;not null;index" json:"status"`
 	Requester string `gorm:"size:128" json:"requester"`
-	Reason    string `gorm:"size:1024" json:"reason,omitempty"`
+	// RequesterPrincipal is the authenticated principal that requested it
+	// ("api:ticketing"); it never decides the approval. Empty for an
+	// in-process caller.
+	RequesterPrincipal string `gorm:"size:256" json:"requester_principal,omitempty"`
+	Reason             string `gorm:"size:1024" json:"reason,omitempty"`
 	// Request is the exception's fields as JSON (forward_to, days, action,
 	// until).
 	Request string `gorm:"type:text" json:"request"`

@@ -186,7 +186,8 @@ func (p *Poller) Poll(ctx context.Context) (PollStats, error) {
 
 // apply hands one event to the engine and counts the outcome.
 func (p *Poller) apply(ctx context.Context, ev engine.HREvent, st *PollStats) (engine.HRResult, error) {
-	res, err := p.eng.HandleHREvent(ctx, ev, p.timing)
+	// The HR source is the principal: Kinetic read it with its credentials.
+	res, err := p.eng.HandleHREvent(engine.WithPrincipal(ctx, engine.Principal{ID: "hr:" + ev.Source}), ev, p.timing)
 	log := p.log.WithFields(logrus.Fields{"kind": ev.Kind, "event_id": ev.EventID})
 	switch {
 	case errors.Is(err, engine.ErrInvalidRequest):

@@ -269,7 +269,8 @@ func (h *Handler) forget(ctx context.Context, log *logrus.Entry, hk *hook, sig s
 
 // apply hands one event to the engine and says how to answer.
 func (h *Handler) apply(ctx context.Context, log *logrus.Entry, ev engine.HREvent) (Result, int) {
-	res, err := h.eng.HandleHREvent(ctx, ev, h.timing)
+	// The HR source is the principal: its signature authenticated it.
+	res, err := h.eng.HandleHREvent(engine.WithPrincipal(ctx, engine.Principal{ID: "hr:" + ev.Source}), ev, h.timing)
 	out := Result{EventID: ev.EventID, HRResult: res}
 	log = log.WithFields(logrus.Fields{"kind": ev.Kind, "event_id": ev.EventID})
 	switch {

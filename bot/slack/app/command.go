@@ -37,6 +37,7 @@ func (a *App) Command(ctx context.Context, cmd slack.SlashCommand) slackbot.Resp
 	if !ok {
 		return resp
 	}
+	ctx = engine.WithPrincipal(ctx, slackPrincipal(cmd.UserID, req.ID))
 	log := a.log.WithFields(map[string]any{"slack_user": cmd.UserID, "requester": req.ID, "command": string(pc.Kind)})
 	switch pc.Kind {
 	case blocks.CommandModal:
@@ -83,7 +84,7 @@ func (a *App) Command(ctx context.Context, cmd slack.SlashCommand) slackbot.Resp
 // involuntary case started, or why nothing was opened.
 func (a *App) openInBackground(channel, user string, r engine.Request) {
 	a.background(a.openTO, func(ctx context.Context) {
-		op, err := a.eng.Open(ctx, r)
+		op, err := a.eng.Open(engine.WithPrincipal(ctx, slackPrincipal(user, r.Requester)), r)
 		if err != nil {
 			a.tell(ctx, channel, user, openError(err))
 			return
@@ -114,6 +115,12 @@ func (a *App) where() string {
 		return "<#" + a.cfg.OffboardingChannel + ">"
 	}
 	return "your DMs from Kinetic"
+}
+
+// slackPrincipal is the engine principal of a Slack user whose HR record
+// is hrID: they act for themselves only.
+func slackPrincipal(slackID, hrID string) engine.Principal {
+	return engine.Principal{ID: "slack:" + slackID, ActAs: []string{hrID}}
 }
 
 // requester maps the Slack user to their HR record, or answers why not.

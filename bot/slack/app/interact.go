@@ -95,6 +95,7 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		}
 		return
 	}
+	ctx = engine.WithPrincipal(ctx, slackPrincipal(user, who.ID))
 	log := a.log.WithFields(map[string]any{"slack_user": user, "actor": who.ID, "button": act.ActionID, "id": id})
 	switch act.ActionID {
 	case blocks.ActionConfirmPlan:
@@ -275,6 +276,7 @@ func (a *App) submitDeny(ctx context.Context, cb slack.InteractionCallback) slac
 	if !ok {
 		return slackbot.ViewErrors(map[string]string{"why": resp.Message.Text})
 	}
+	ctx = engine.WithPrincipal(ctx, slackPrincipal(cb.User.ID, who.ID))
 	if _, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who.ID, Approve: false, Reason: reason, Via: "slack"}); err != nil {
 		return slackbot.ViewErrors(map[string]string{"why": engineError(err)})
 	}
@@ -293,6 +295,7 @@ func (a *App) submitSkip(ctx context.Context, cb slack.InteractionCallback) slac
 	if !ok {
 		return slackbot.ViewErrors(map[string]string{"why": resp.Message.Text})
 	}
+	ctx = engine.WithPrincipal(ctx, slackPrincipal(cb.User.ID, who.ID))
 	if err := a.eng.SkipAction(ctx, id, who.ID, reason); err != nil {
 		return slackbot.ViewErrors(map[string]string{"why": engineError(err)})
 	}
