@@ -861,8 +861,13 @@ type CancelRequest struct {
 
 // Cancel cancels an open case for a system principal (actor): see
 // CancelCase. People cancel through CancelCase, which authorizes them.
+//
+// With a principal in ctx acting for a person (not as itself), actor is
+// that person and is authorized as CancelCase authorizes people.
 func (e *Engine) Cancel(ctx context.Context, caseID int64, actor, reason string) error {
-	return e.CancelCase(ctx, CancelRequest{CaseID: caseID, By: actor, System: true, Reason: reason})
+	p, ok := PrincipalFrom(ctx)
+	system := !ok || actor == p.ID || p.System && systemActor(actor)
+	return e.CancelCase(ctx, CancelRequest{CaseID: caseID, By: actor, System: system, Reason: reason})
 }
 
 // CancelCase cancels an open case: every action not yet running or final

@@ -213,6 +213,9 @@ func (a *App) cancel(ctx context.Context, req *directory.Employee, slackID, reas
 	}
 	err = a.eng.CancelCase(ctx, engine.CancelRequest{CaseID: c.ID, By: req.ID, Reason: reason})
 	switch {
+	case errors.Is(err, engine.ErrNotAllowed) && req.ID == emp.ID:
+		// They know their own case exists: say why it is refused.
+		return slackbot.Ephemeral(engineError(err))
 	case errors.Is(err, engine.ErrNotAllowed):
 		return none
 	case errors.Is(err, engine.ErrCaseStarted):
