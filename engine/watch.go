@@ -282,10 +282,10 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 					return err
 				}
 				fields := map[string]any{"status": store.ActionCancelled, "finished_at": now, "updated_at": now}
-				if err := tx.Model(&store.Action{}).Where("case_id = ?", c.ID).Updates(fields).Error; err != nil {
-					return err
-				}
 				for _, a := range acts {
+					if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(fields).Error; err != nil {
+						return err
+					}
 					au.st.ActionFields(c.ID, a.ID, fields)
 				}
 				if err := tx.Model(&store.Case{}).Where("id = ?", c.ID).Updates(map[string]any{"status": store.CaseCancelled, "closed_at": now, "updated_at": now,
