@@ -239,3 +239,78 @@ func TestStateChangedBehindTheEngineIsReported(t *testing.T) {
 		wantStateOK(t, k)
 	})
 }
+
+// The false-positive check: many cases on one database — retried attempts,
+// an account that is not there (skipped), a failed revocation retried by a
+// person, a denied exception, an exception that times out, escalates and
+// expires, a cancellation — and the untouched database matches its audit
+// trail exactly, every case created under state records.
+func TestUntamperedStateMatchesAfterManyFlows(t *testing.T) {
+	clock := newClock()
+	k, _ := approvalsKit(t, testkit.ApprovalPolicy, clock)
+	ctx := context.Background()
+	// Planning's lookup, then the first attempt (a longer back-off would
+	// wait forever on the frozen clock).
+	k.Sandbox("badge").FailNext("carl@example.test", 2, connectors.KindTransient, 0)
+	k.Sandbox("ad").FailNext("tess@example.test", 100, connectors.KindForbidden, 0)
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	retried := open(t, k, engine.Request{EmployeeID: "E2", Requester: "M1"})
+	failing := open(t, k, engine.Request{EmployeeID: "E4", Requester: "M1"})
+	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "A1", Trigger: store.TriggerCLI,
+		Exceptions: []engine.ExceptionRequest{{Kind: "email_forwarding", ForwardTo: "manager@example.test", Days: 30, Reason: "handover"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aps, _ := k.Engine.Approvals(ctx, "", "", o.Case.ID)
+	if len(aps) != 1 {
+		t.Fatalf("%d approvals", len(aps))
+	}
+	if err := decide(k, aps[0].ID, "M1", false, "no forwarding"); err != nil {
+		t.Fatal(err)
+	}
+	denied := k.WaitClosed(t, o.Case.ID, 30*time.Second)
+	if c := k.WaitClosed(t, retried.ID, 30*time.Second); c.Status != store.CaseCompleted || actionNamed(t, c, "deactivate_badge").Attempts != 2 ||
+		actionNamed(t, c, "convert_mailbox").Status != store.ActionSkipped {
+		t.Fatalf("retried case %s:\n%s", c.Status, engine.Summary(c))
+	}
+	if c := k.WaitClosed(t, failing.ID, 30*time.Second); c.Status != store.CaseFailed {
+		t.Fatalf("case %s, want failed:\n%s", c.Status, engine.Summary(c))
+	}
+	k.Sandbox("ad").FailNext("tess@example.test", 0, connectors.KindForbidden, 0) // the permission was fixed
+	if err := k.Engine.RetryAction(ctx, actionNamed(t, reload(t, k.Store, failing.ID), "disable_ad").ID, "A1"); err != nil {
+		t.Fatal(err)
+	}
+	if c := k.WaitClosed(t, failing.ID, 30*time.Second); c.Status != store.CaseCompleted {
+		t.Fatalf("after the retry: %s\n%s", c.Status, engine.Summary(c))
+	}
+	if denied.Status != store.CaseCompleted {
+		t.Fatalf("denied exception's case %s", denied.Status)
+	}
+	wantStateOK(t, k)
+
+	// A later case for E1: its exception times out, escalates, expires;
+	// then HR rescinds and the case is cancelled.
+	later := open(t, k, engine.Request{EmployeeID: "E1", Requester: "A1", EffectiveAt: clock.Now().Add(72 * time.Hour)})
+	ap, err := k.Engine.RequestException(ctx, engine.ExceptionRequest{CaseID: later.ID, Kind: "email_forwarding", Requester: "A1", ForwardTo: "hr@example.test", Days: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		clock.Advance(25 * time.Hour)
+		if _, err := k.Engine.Sweep(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := approvalStatus(t, k, ap.ID); v.Status != store.ApprovalExpired {
+		t.Fatalf("approval %s, want expired", v.Status)
+	}
+	if err := k.Engine.Cancel(ctx, later.ID, "H1", "termination rescinded"); err != nil {
+		t.Fatal(err)
+	}
+	rep := wantStateOK(t, k)
+	if rep.Cases != 4 || rep.Approvals != 2 {
+		t.Fatalf("checked %+v, want 4 cases and 2 approvals", rep)
+	}
+}
