@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/testkit"
@@ -23,7 +24,7 @@ import (
 const auditStateRedisDB = 14
 
 // TestAuditVerifyCommandChecksState runs real cases through the engine on
-// the SQLite file `kinetic audit verify` reads, then changes rows behind
+// the database `kinetic audit verify` reads (see auditCLIDB), then changes rows behind
 // the engine's back without touching the chain — an insider closing a
 // failed case by marking its failed revocation and the action blocked
 // behind it succeeded. The command, as a process, exits 1 and names each
@@ -32,17 +33,21 @@ func TestAuditVerifyCommandChecksState(t *testing.T) {
 	dir := inTempDir(t)
 	cfg := kitConfig(t, dir, "")
 	ctx := context.Background()
+	// The migrated SQLite file, or with KINETIC_TEST_POSTGRES_DSN a fresh
+	// PostgreSQL database that KINETIC_DATABASE_DSN points the command at.
+	_, dialect := auditCLIDB(t, dir)
 	openDB := func() *store.Store {
-		st, err := store.Open(ctx, store.Options{Driver: store.DialectSQLite, Path: filepath.Join(dir, "kinetic.db")})
+		o := store.Options{Driver: store.DialectSQLite, Path: filepath.Join(dir, "kinetic.db")}
+		if dialect == store.DialectPostgres {
+			o = store.Options{Driver: store.DialectPostgres, DSN: os.Getenv(configs.EnvDatabaseDSN)}
+		}
+		st, err := store.Open(ctx, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return st
 	}
 	st := openDB()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	var failed, done *store.Case
 	t.Run("cases run through the engine", func(t *testing.T) { // the kit stops when this subtest ends
 		k := testkit.New(t, testkit.Options{Store: st, RedisDB: auditStateRedisDB})
@@ -125,4 +130,5 @@ func TestAuditVerifyCommandChecksState(t *testing.T) {
 	sqlExec("UPDATE actions SET status = 'blocked' WHERE id = ?", id("remove_ad_groups"))
 	sqlExec("UPDATE cases SET status = 'failed' WHERE id = ?", failed.ID)
 	kinetic(t, "audit", "verify", "--config", cfg).want(t, 0, okLine)
+	t.Logf("database %s", dialect)
 }
