@@ -134,7 +134,7 @@ func gridClients() map[string]bot.APIClient {
 // batch holds E4's case; H2's: H2's own).
 func newGridFix(t *testing.T, departing string) *gridFix {
 	t.Helper()
-	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Policy: gridPolicy})
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Policy: gridPolicy, StateChangedBehindEngine: true}) // a failed action is made by hand below
 	l := logrus.New()
 	l.Out = io.Discard
 	f := &gridFix{k: k, h: bot.NewHandler(bot.ServerOptions{Engine: k.Engine, Log: logrus.NewEntry(l), APIClients: gridClients()})}

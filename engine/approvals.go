@@ -247,17 +247,20 @@ func (e *Engine) applyException(tx *gorm.DB, au *auditBuf, c *store.Case, emp *d
 	if err := tx.Create(ap).Error; err != nil {
 		return nil, evs, err
 	}
+	au.st.ApprovalStatus(c.ID, ap.ID, ap.Status)
 	steps, err := e.createSteps(tx, ap, e.policy.Load().File.Chains[ex.Chain], cond, now)
 	if err != nil {
 		return nil, evs, err
 	}
 	for _, a := range held {
-		if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(map[string]any{
+		fields := map[string]any{
 			"status": store.ActionHeld, "blocked_reason": fmt.Sprintf("held for approval %d (%s)", ap.ID, r.Kind),
 			"generation": a.Generation + 1, "updated_at": now,
-		}).Error; err != nil {
+		}
+		if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(fields).Error; err != nil {
 			return nil, evs, err
 		}
+		au.st.ActionFields(c.ID, a.ID, fields)
 	}
 	au.add(store.Entry{Time: now, CaseID: c.ID, Actor: r.Requester, Event: "approval.requested", Result: "pending",
 		Detail: fmt.Sprintf("approval %d: %s %s; holds %s; reason %q; chain %s", ap.ID, r.Kind, describe(fields), strings.Join(names, ","), r.Reason, ex.Chain)})
@@ -589,6 +592,7 @@ func (e *Engine) conclude(tx *gorm.DB, au *auditBuf, c *store.Case, ap *store.Ap
 	if err := tx.Model(ap).Updates(map[string]any{"status": status, "decided_at": now, "outcome": clip(outcome, 2000), "updated_at": now}).Error; err != nil {
 		return evs, nil, err
 	}
+	au.st.ApprovalStatus(c.ID, ap.ID, status)
 	ap.Status, ap.Outcome = status, outcome
 	au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "approval." + status, Result: status,
 		Detail: fmt.Sprintf("approval %d (%s) %s; %s", ap.ID, ap.Kind, why, outcome)})
@@ -610,14 +614,22 @@ func (e *Engine) applyOutcome(tx *gorm.DB, au *auditBuf, c *store.Case, ap *stor
 	pol := e.policy.Load()
 	ex := pol.File.Exceptions[ap.Kind]
 	release := func(names []string, notBefore *time.Time) error {
-		for _, n := range names {
+		if len(names) == 0 {
+			return nil
+		}
+		var acts []store.Action
+		if err := tx.Where("case_id = ? AND name IN ? AND status = ?", c.ID, names, store.ActionHeld).Order("id").Find(&acts).Error; err != nil {
+			return err
+		}
+		for _, a := range acts {
 			fields := map[string]any{"status": store.ActionBlocked, "blocked_reason": "", "updated_at": now}
 			if notBefore != nil {
 				fields["not_before"] = *notBefore
 			}
-			if err := tx.Model(&store.Action{}).Where("case_id = ? AND name = ? AND status = ?", c.ID, n, store.ActionHeld).Updates(fields).Error; err != nil {
+			if err := tx.Model(&store.Action{}).Where("id = ? AND status = ?", a.ID, store.ActionHeld).Updates(fields).Error; err != nil {
 				return err
 			}
+			au.st.ActionFields(c.ID, a.ID, fields)
 		}
 		return nil
 	}
@@ -714,6 +726,7 @@ func (e *Engine) addActions(tx *gorm.DB, au *auditBuf, c *store.Case, names []st
 		if err := tx.Create(&a).Error; err != nil {
 			return err
 		}
+		au.st.NewAction(&a)
 		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
 			Event: "action.added", Result: "ok", Detail: fmt.Sprintf("%s %s%s", a.Operation, describeParams(merged), whenStr(notBefore))})
 	}
@@ -772,6 +785,7 @@ func (e *Engine) RequestRelease(ctx context.Context, holdID int64, requester, re
 		if err := tx.Create(ap).Error; err != nil {
 			return err
 		}
+		au.st.ApprovalStatus(c.ID, ap.ID, ap.Status)
 		steps, err := e.createSteps(tx, ap, pol.File.Chains[ex.ReleaseChain], cond, now)
 		if err != nil {
 			return err

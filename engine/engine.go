@@ -299,11 +299,20 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// auditBuf collects a transaction's audit entries. Appending to the chain
-// takes the audit head's row lock, which serialises every writer until
-// commit, so entries are appended once, as the transaction's last
-// statement (see Engine.tx).
-type auditBuf struct{ entries []store.Entry }
+// auditBuf collects a transaction's audit entries and the state it writes
+// to cases, actions and approvals. Appending to the chain takes the audit
+// head's row lock, which serialises every writer until commit, so entries
+// are appended once, as the transaction's last statement (see Engine.tx),
+// followed by one store.EventStateRecorded event per case changed.
+//
+// Every write of a case's status, an action's status, attempts or results,
+// or an approval's status records what it wrote in st (from the values
+// written, never read back), so that `kinetic audit verify` can tell a row
+// changed behind the engine's back from one the engine changed.
+type auditBuf struct {
+	entries []store.Entry
+	st      store.StateChanges
+}
 
 func (b *auditBuf) add(es ...store.Entry) { b.entries = append(b.entries, es...) }
 
@@ -318,13 +327,21 @@ func (e *Engine) tx(ctx context.Context, fn func(tx *gorm.DB, au *auditBuf) erro
 		if err := fn(tx, au); err != nil {
 			return err
 		}
-		if len(au.entries) == 0 {
+		if len(au.entries) == 0 && au.st.Empty() {
 			return nil
 		}
 		for i := range au.entries {
 			au.entries[i].Actor = auditActor(p, hasP, au.entries[i].Actor)
 		}
-		_, err := store.AppendAudit(tx, au.entries...)
+		entries := au.entries
+		if !au.st.Empty() {
+			at := e.clock()
+			if len(entries) > 0 {
+				at = entries[len(entries)-1].Time
+			}
+			entries = append(entries, au.st.Entries(at, auditActor(p, hasP, "kinetic"))...)
+		}
+		_, err := store.AppendAudit(tx, entries...)
 		return err
 	})
 }

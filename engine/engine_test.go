@@ -145,7 +145,7 @@ func TestAuthorizedRequesters(t *testing.T) {
 }
 
 func TestDatabaseEnforcesOneOpenCasePerEmployee(t *testing.T) {
-	k := testkit.New(t, testkit.Options{RedisDB: redisDB})
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB, StateChangedBehindEngine: true}) // cases inserted directly
 	now := time.Now().UTC()
 	mk := func() error {
 		return k.Store.DB.Create(&store.Case{EmployeeID: "E9", Trigger: "cli", Requester: "x", EffectiveAt: now, Status: store.CaseRunning}).Error

@@ -309,6 +309,9 @@ func (e *Engine) reschedule(ctx context.Context, c *store.Case, eff time.Time, w
 		if err := tx.Model(cur).Updates(fields).Error; err != nil {
 			return err
 		}
+		if st, ok := fields["status"].(string); ok {
+			au.st.CaseStatus(cur.ID, st)
+		}
 		acts, err := store.CaseActions(tx, c.ID)
 		if err != nil {
 			return err
@@ -445,6 +448,7 @@ func (e *Engine) requestRestore(ctx context.Context, emp *directory.Employee, wh
 		if err := tx.Create(&ap).Error; err != nil {
 			return err
 		}
+		au.st.ApprovalStatus(last.ID, ap.ID, ap.Status)
 		// The policy's "restore" chain decides; without one, the employee's
 		// HR partner or manager does.
 		chain := e.policy.Load().File.Chains["restore"]

@@ -91,6 +91,9 @@ func (e *Engine) upgradeInvoluntary(ctx context.Context, caseID int64, who, why 
 		if err := tx.Model(c).Updates(fields).Error; err != nil {
 			return err
 		}
+		if st, ok := fields["status"].(string); ok {
+			au.st.CaseStatus(c.ID, st)
+		}
 		c.Involuntary, c.EffectiveAt = true, eff
 
 		acts, err := store.CaseActions(tx, c.ID)
@@ -136,6 +139,7 @@ func (e *Engine) upgradeInvoluntary(ctx context.Context, caseID int64, who, why 
 					"status": store.ApprovalCancelled, "decided_at": now, "outcome": clip(outcome, 2000), "updated_at": now}).Error; err != nil {
 					return err
 				}
+				au.st.ApprovalStatus(c.ID, ap.ID, store.ApprovalCancelled)
 				for _, n := range touched {
 					release[n] = true
 				}
@@ -203,6 +207,7 @@ func (e *Engine) upgradeInvoluntary(ctx context.Context, caseID int64, who, why 
 			if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(upd).Error; err != nil {
 				return err
 			}
+			au.st.ActionFields(c.ID, a.ID, upd)
 		}
 		// Actions the policy selects only for involuntary terminations.
 		var added []string
@@ -218,6 +223,7 @@ func (e *Engine) upgradeInvoluntary(ctx context.Context, caseID int64, who, why 
 			if err := tx.Create(&a).Error; err != nil {
 				return err
 			}
+			au.st.NewAction(&a)
 			added = append(added, s.Name)
 		}
 		detail := fmt.Sprintf("%s: involuntary; effective %s → %s", why, up.From.Format(time.RFC3339), eff.Format(time.RFC3339))

@@ -49,7 +49,8 @@ func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*stor
 			return err
 		}
 		c.Status = store.CaseScheduled
-		if lead, err = e.queueLead(tx, c, now); err != nil {
+		au.st.CaseStatus(c.ID, c.Status)
+		if lead, err = e.queueLead(tx, au, c, now); err != nil {
 			return err
 		}
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: actor, Event: "case.confirmed", Result: "ok", Detail: "plan confirmed by the requester"})
@@ -73,7 +74,7 @@ func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*stor
 
 // queueLead queues the lead-time actions of a case that has just become
 // scheduled (confirmed, or released by the guard) whose time has not come.
-func (e *Engine) queueLead(tx *gorm.DB, c *store.Case, now time.Time) ([]dispatch, error) {
+func (e *Engine) queueLead(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time) ([]dispatch, error) {
 	var acts []store.Action
 	if err := tx.Where("case_id = ? AND status IN ? AND not_before > ? AND not_before < ?", c.ID,
 		[]string{store.ActionPending, store.ActionBlocked}, now, c.EffectiveAt).Find(&acts).Error; err != nil {
@@ -81,12 +82,14 @@ func (e *Engine) queueLead(tx *gorm.DB, c *store.Case, now time.Time) ([]dispatc
 	}
 	var ds []dispatch
 	for _, a := range acts {
-		ok, err := store.UpdateActionIf(tx, a.ID, a.Status, a.Generation, map[string]any{
-			"status": store.ActionQueued, "blocked_reason": "", "generation": a.Generation + 1, "queued_at": now, "updated_at": now})
+		fields := map[string]any{
+			"status": store.ActionQueued, "blocked_reason": "", "generation": a.Generation + 1, "queued_at": now, "updated_at": now}
+		ok, err := store.UpdateActionIf(tx, a.ID, a.Status, a.Generation, fields)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
+			au.st.ActionFields(c.ID, a.ID, fields)
 			ds = append(ds, dispatch{id: a.ID, gen: a.Generation + 1, at: *a.NotBefore})
 		}
 	}
@@ -210,13 +213,16 @@ func (e *Engine) RetryAction(ctx context.Context, actionID int64, actor string) 
 				return err
 			}
 			c.Status, c.ClosedAt = store.CaseRunning, nil
+			au.st.CaseStatus(c.ID, c.Status)
 		}
-		ok, err := store.UpdateActionIf(tx, a.ID, store.ActionFailed, a.Generation, map[string]any{
+		fields := map[string]any{
 			"status": store.ActionBlocked, "attempts": 0, "finished_at": nil, "generation": a.Generation + 1, "updated_at": now,
-		})
+		}
+		ok, err := store.UpdateActionIf(tx, a.ID, store.ActionFailed, a.Generation, fields)
 		if err != nil || !ok {
 			return err
 		}
+		au.st.ActionFields(c.ID, a.ID, fields)
 		a.Status = store.ActionBlocked
 		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.retry_requested", Result: "ok",
 			Detail: "a person asked to retry after: " + a.LastError})
@@ -239,10 +245,12 @@ func (e *Engine) SkipAction(ctx context.Context, actionID int64, actor, reason s
 		case store.ActionFinal(a.Status) || a.Status == store.ActionRunning:
 			return fmt.Errorf("%w: %s is %s", ErrInvalidRequest, a.Name, a.Status)
 		}
-		if err := tx.Model(a).Updates(map[string]any{"status": store.ActionSkipped, "outcome": "skipped_by_person", "finished_at": now,
-			"detail": clip("skipped by "+actor+": "+reason, 2000), "blocked_reason": "", "generation": a.Generation + 1, "updated_at": now}).Error; err != nil {
+		fields := map[string]any{"status": store.ActionSkipped, "outcome": "skipped_by_person", "finished_at": now,
+			"detail": clip("skipped by "+actor+": "+reason, 2000), "blocked_reason": "", "generation": a.Generation + 1, "updated_at": now}
+		if err := tx.Model(a).Updates(fields).Error; err != nil {
 			return err
 		}
+		au.st.ActionFields(c.ID, a.ID, fields)
 		a.Status = store.ActionSkipped
 		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.skipped_by_person", Result: "skipped", Detail: reason})
 		return nil
@@ -263,10 +271,12 @@ func (e *Engine) MarkDone(ctx context.Context, actionID int64, actor, note strin
 		if a.Status != store.ActionPending {
 			return fmt.Errorf("%w: %s is %s: it is not its turn yet", ErrInvalidRequest, a.Name, a.Status)
 		}
-		if err := tx.Model(a).Updates(map[string]any{"status": store.ActionSucceeded, "outcome": "done_by_person", "finished_at": now,
-			"verification": clip("marked done by "+actor+": "+note, 1000), "blocked_reason": "", "updated_at": now}).Error; err != nil {
+		fields := map[string]any{"status": store.ActionSucceeded, "outcome": "done_by_person", "finished_at": now,
+			"verification": clip("marked done by "+actor+": "+note, 1000), "blocked_reason": "", "updated_at": now}
+		if err := tx.Model(a).Updates(fields).Error; err != nil {
 			return err
 		}
+		au.st.ActionFields(c.ID, a.ID, fields)
 		a.Status = store.ActionSucceeded
 		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.marked_done", Result: "done_by_person", Detail: note})
 		return nil

@@ -578,6 +578,7 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 		if err := tx.Create(c).Error; err != nil {
 			return err
 		}
+		au.st.NewCase(c)
 		if err := tx.Create(&store.EmployeeSnapshot{CaseID: c.ID, EmployeeID: emp.ID, Data: string(snap), TakenAt: now}).Error; err != nil {
 			return err
 		}
@@ -596,6 +597,7 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 			if err := tx.Create(&a).Error; err != nil {
 				return err
 			}
+			au.st.NewAction(&a)
 			if a.Status == store.ActionQueued {
 				early = append(early, dispatch{id: a.ID, gen: a.Generation, at: *a.NotBefore})
 			}

@@ -96,7 +96,7 @@ func TestRacingWorkersRunAnActionOnce(t *testing.T) {
 // sweep takes the action back under a new generation, a live worker runs it
 // once, and the dead worker's task, delivered again later, is dropped.
 func TestLeaseLapseAfterWorkerDeathRunsTheActionExactlyOnce(t *testing.T) {
-	k := testkit.New(t, testkit.Options{RedisDB: redisDB})
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB, StateChangedBehindEngine: true}) // the dead worker's claim is not the engine's
 	ctx := context.Background()
 	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1"})
 	a := actionNamed(t, reload(t, k.Store, c.ID), "disable_ad")

@@ -85,6 +85,7 @@ func (e *Engine) StartCase(ctx context.Context, caseID int64) error {
 			return err
 		}
 		c.Status, c.StartedAt = store.CaseRunning, &now
+		au.st.CaseStatus(c.ID, c.Status)
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.started", Result: "ok",
 			Detail: fmt.Sprintf("effective_at=%s", c.EffectiveAt.Format(time.RFC3339))})
 		evs = append(evs, Event{Kind: "case_started", CaseID: c.ID, Status: store.CaseRunning, At: now})
@@ -180,9 +181,11 @@ func (e *Engine) advance(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time
 			// person to mark it done (and escalates when overdue).
 			const manualReason = "manual step: waiting for someone to mark it done"
 			if a.Status != store.ActionPending || a.BlockedReason != manualReason {
-				if err := tx.Model(a).Updates(map[string]any{"status": store.ActionPending, "blocked_reason": manualReason, "updated_at": now}).Error; err != nil {
+				fields := map[string]any{"status": store.ActionPending, "blocked_reason": manualReason, "updated_at": now}
+				if err := tx.Model(a).Updates(fields).Error; err != nil {
 					return nil, evs, err
 				}
+				au.st.ActionFields(c.ID, a.ID, fields)
 				a.Status, a.BlockedReason = store.ActionPending, manualReason
 				var targets []string
 				if o := e.owners[a.Connector]; o != "" {
@@ -195,9 +198,11 @@ func (e *Engine) advance(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time
 		}
 		if reason != "" {
 			if a.Status != store.ActionBlocked || a.BlockedReason != reason {
-				if err := tx.Model(a).Updates(map[string]any{"status": store.ActionBlocked, "blocked_reason": reason, "updated_at": now}).Error; err != nil {
+				fields := map[string]any{"status": store.ActionBlocked, "blocked_reason": reason, "updated_at": now}
+				if err := tx.Model(a).Updates(fields).Error; err != nil {
 					return nil, evs, err
 				}
+				au.st.ActionFields(c.ID, a.ID, fields)
 				if _, isDead := dead[a.Name]; isDead {
 					au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
 						Event: "action.blocked", Result: "blocked", Detail: reason})
@@ -213,16 +218,18 @@ func (e *Engine) advance(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time
 		if a.NotBefore != nil && a.NotBefore.After(now) {
 			at, notBefore = *a.NotBefore, *a.NotBefore
 		}
-		ok, err := store.UpdateActionIf(tx, a.ID, a.Status, a.Generation, map[string]any{
+		fields := map[string]any{
 			"status": store.ActionQueued, "blocked_reason": "", "generation": gen,
 			"queued_at": now, "not_before": notBefore, "updated_at": now,
-		})
+		}
+		ok, err := store.UpdateActionIf(tx, a.ID, a.Status, a.Generation, fields)
 		if err != nil {
 			return nil, evs, err
 		}
 		if !ok {
 			continue
 		}
+		au.st.ActionFields(c.ID, a.ID, fields)
 		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
 			Event: "action.queued", Result: "ok", Detail: fmt.Sprintf("%s %s", a.Operation, targetOf(a))})
 		a.Status, a.Generation = store.ActionQueued, gen
@@ -343,6 +350,7 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []stor
 		return evs, err
 	}
 	c.Status, c.ClosedAt, c.Summary = status, &now, summary
+	au.st.CaseStatus(c.ID, status)
 	au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.closed", Result: status, Detail: summary})
 	if c.StartedAt != nil {
 		e.metrics.observeCase(status, now.Sub(*c.StartedAt))
@@ -406,6 +414,7 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 			return err
 		}
 		claimed = true
+		au.st.ActionClaimed(a.CaseID, a.ID)
 		au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "worker", System: a.Connector,
 			Event: "action.started", Result: "ok", Detail: fmt.Sprintf("%s attempt %d", a.Operation, a.Attempts+1)})
 		return nil
@@ -609,6 +618,7 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			return nil
 		}
 		au.add(entries...)
+		au.st.ActionFields(a.CaseID, a.ID, fields)
 		evs = append(evs, Event{Kind: "action", CaseID: a.CaseID, ActionID: a.ID, Name: a.Name, Status: final, Detail: entries[0].Detail, At: now})
 		if final == store.ActionQueued {
 			ds = []dispatch{{id: a.ID, gen: gen + 1, at: retryAt}}
@@ -760,14 +770,16 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		var ok bool
 		err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 			var err error
-			ok, err = store.UpdateActionIf(tx, a.ID, store.ActionRunning, a.Generation, map[string]any{
+			fields := map[string]any{
 				"status": store.ActionQueued, "generation": a.Generation + 1, "lease_until": nil,
 				"queued_at": now, "not_before": nil, "updated_at": now,
 				"last_error": "worker lease expired (worker lost); running again",
-			})
+			}
+			ok, err = store.UpdateActionIf(tx, a.ID, store.ActionRunning, a.Generation, fields)
 			if err != nil || !ok {
 				return err
 			}
+			au.st.ActionFields(a.CaseID, a.ID, fields)
 			au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "sweep", System: a.Connector,
 				Event: "action.lease_expired", Result: "requeued", Detail: fmt.Sprintf("lease ended %s; attempt %d re-run", a.LeaseUntil.Format(time.RFC3339Nano), a.Attempts)})
 			return nil
@@ -921,19 +933,31 @@ func (e *Engine) CancelCase(ctx context.Context, r CancelRequest) error {
 			if store.ActionFinal(a.Status) || a.Status == store.ActionRunning {
 				continue
 			}
-			if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(map[string]any{
+			fields := map[string]any{
 				"status": store.ActionCancelled, "finished_at": now, "updated_at": now, "generation": a.Generation + 1,
-			}).Error; err != nil {
+			}
+			if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(fields).Error; err != nil {
 				return err
 			}
+			au.st.ActionFields(caseID, a.ID, fields)
 		}
 		if err := tx.Model(c).Updates(map[string]any{"status": store.CaseCancelled, "closed_at": now, "updated_at": now,
 			"summary": "cancelled by " + actor + ": " + reason}).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&store.Approval{}).Where("case_id = ? AND status = ?", caseID, store.ApprovalPending).
-			Updates(map[string]any{"status": store.ApprovalCancelled, "decided_at": now, "outcome": "case cancelled", "updated_at": now}).Error; err != nil {
+		au.st.CaseStatus(caseID, store.CaseCancelled)
+		var pending []int64
+		if err := tx.Model(&store.Approval{}).Where("case_id = ? AND status = ?", caseID, store.ApprovalPending).Order("id").Pluck("id", &pending).Error; err != nil {
 			return err
+		}
+		if len(pending) > 0 {
+			if err := tx.Model(&store.Approval{}).Where("id IN ? AND status = ?", pending, store.ApprovalPending).
+				Updates(map[string]any{"status": store.ApprovalCancelled, "decided_at": now, "outcome": "case cancelled", "updated_at": now}).Error; err != nil {
+				return err
+			}
+			for _, id := range pending {
+				au.st.ApprovalStatus(caseID, id, store.ApprovalCancelled)
+			}
 		}
 		au.add(store.Entry{Time: now, CaseID: caseID, Actor: actor, Event: "case.cancelled", Result: "cancelled", Detail: reason})
 		evs = append(evs, Event{Kind: "case_cancelled", CaseID: caseID, Status: store.CaseCancelled, Detail: reason, At: now})

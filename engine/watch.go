@@ -282,7 +282,8 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 					return err
 				}
 				c.Status = store.CaseScheduled
-				ds, err := e.queueLead(tx, &c, now)
+				au.st.CaseStatus(c.ID, c.Status)
+				ds, err := e.queueLead(tx, au, &c, now)
 				if err != nil {
 					return err
 				}
@@ -290,13 +291,22 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 				start = append(start, c.ID)
 			} else {
 				verdict = "cancelled"
-				if err := tx.Model(&store.Action{}).Where("case_id = ?", c.ID).Updates(map[string]any{"status": store.ActionCancelled, "finished_at": now, "updated_at": now}).Error; err != nil {
+				acts, err := store.CaseActions(tx, c.ID)
+				if err != nil {
 					return err
+				}
+				fields := map[string]any{"status": store.ActionCancelled, "finished_at": now, "updated_at": now}
+				for _, a := range acts {
+					if err := tx.Model(&store.Action{}).Where("id = ?", a.ID).Updates(fields).Error; err != nil {
+						return err
+					}
+					au.st.ActionFields(c.ID, a.ID, fields)
 				}
 				if err := tx.Model(&store.Case{}).Where("id = ?", c.ID).Updates(map[string]any{"status": store.CaseCancelled, "closed_at": now, "updated_at": now,
 					"summary": "cancelled: mass-termination batch denied by " + approver + ": " + reason}).Error; err != nil {
 					return err
 				}
+				au.st.CaseStatus(c.ID, store.CaseCancelled)
 			}
 			au.add(store.Entry{Time: now, CaseID: c.ID, Actor: approver, Event: "case.batch_" + verdict, Result: verdict,
 				Detail: fmt.Sprintf("batch %d: %s", b.ID, reason)})

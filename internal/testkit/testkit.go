@@ -145,6 +145,13 @@ type Options struct {
 	ApproverGroups string
 	// GroupMembers is passed to the engine (app.Options.GroupMembers).
 	GroupMembers func(entry string) []string
+	// StateChangedBehindEngine says the test changes cases, actions or
+	// approvals behind the engine's back (a simulated crash, a tampering
+	// it leaves in place). Without it, the kit checks when the test ends
+	// that the database's state is what the audit trail leads to
+	// (store.VerifyAuditedState), so every flow a test drives is also a
+	// check that the engine records every state it writes.
+	StateChangedBehindEngine bool
 }
 
 // Kit is a built test Kinetic.
@@ -172,6 +179,11 @@ func New(t testing.TB, o Options) *Kit {
 	st := o.Store
 	if st == nil {
 		st = store.OpenTest(t)
+	}
+	if !o.StateChangedBehindEngine {
+		// Registered before the app is built, so it runs after the app has
+		// stopped (cleanups run last first).
+		t.Cleanup(func() { checkAuditedState(t, st) })
 	}
 	addr, db := o.RedisAddr, o.RedisDB
 	if addr == "" {
@@ -212,6 +224,25 @@ connectors:
 	}
 	t.Cleanup(a.Close)
 	return &Kit{App: a, Dir: dir, RedisAddr: addr}
+}
+
+// checkAuditedState fails t unless the state of st's database is what its
+// audit trail leads to. A store the test closed itself is not checked.
+func checkAuditedState(t testing.TB, st *store.Store) {
+	if err := st.Ping(context.Background()); err != nil {
+		return
+	}
+	rep, err := st.VerifyAuditedState(context.Background())
+	if err != nil {
+		t.Errorf("checking the audited state: %v", err)
+		return
+	}
+	for _, m := range rep.Mismatches {
+		t.Errorf("the database's state is not the audit trail's (a write the engine did not record?): %s", m)
+	}
+	if rep.Unrecorded > 0 {
+		t.Errorf("%d cases without a state record of their creation", rep.Unrecorded)
+	}
 }
 
 // Sandbox returns the named sandbox connector.
