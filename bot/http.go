@@ -12,17 +12,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/jsonbody"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -31,8 +30,11 @@ type ServerOptions struct {
 	Engine *engine.Engine
 	// Ready checks dependencies for /readyz.
 	Ready func(context.Context) error
-	// Metrics is served at /metrics.
+	// Metrics is served at /metrics; nil serves none (kinetic serve with
+	// http.metrics_addr serves it on a listener of its own, MetricsMux).
 	Metrics *prometheus.Registry
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 	// APITokens maps API client names to bearer tokens. With none, the
 	// /api/v1 routes answer 401 to everyone.
 	APITokens map[string]string
@@ -59,14 +61,22 @@ func NewHandler(o ServerOptions) http.Handler {
 		defer cancel()
 		if o.Ready != nil {
 			if err := o.Ready(ctx); err != nil {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+				// Anyone may ask: say which dependency is down, never
+				// its error (addresses, driver messages), which is logged.
+				down := "dependency"
+				var dep interface{ Dependency() string }
+				if errors.As(err, &dep) {
+					down = dep.Dependency()
+				}
+				o.Log.WithError(err).WithField("dependency", down).Warn("not ready")
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "down": down, "error": down + " is unavailable"})
 				return
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	if o.Metrics != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", MetricsHandler(o.Metrics, o.MetricsToken))
 	}
 	if o.ProbesOnly {
 		return mux
@@ -113,17 +123,19 @@ func (a *api) auth(next http.HandlerFunc) http.HandlerFunc {
 // CreateCaseRequest is the body of POST /api/v1/cases.
 type CreateCaseRequest struct {
 	// EmployeeID or Email names the person.
-	EmployeeID string `json:"employee_id"`
-	Email      string `json:"email"`
+	EmployeeID string `json:"employee_id" maxlen:"128"`
+	Email      string `json:"email" maxlen:"320"`
 	// RequestedBy, when set, is the HR id of the person on whose behalf the
 	// client asks; they are authorized like a chat requester. Otherwise the
 	// API client itself is the requester.
-	RequestedBy string `json:"requested_by"`
-	Reason      string `json:"reason"`
+	RequestedBy string `json:"requested_by" maxlen:"128"`
+	Reason      string `json:"reason" maxlen:"1000"`
 	Involuntary bool   `json:"involuntary"`
 	// EffectiveAt is RFC 3339; empty means now.
-	EffectiveAt    string `json:"effective_at"`
-	IdempotencyKey string `json:"idempotency_key"`
+	EffectiveAt string `json:"effective_at" maxlen:"64"`
+	// IdempotencyKey is at most 128 bytes: it is stored prefixed with
+	// the client's name.
+	IdempotencyKey string `json:"idempotency_key" maxlen:"128"`
 	// Exceptions are requested with the case, atomically; "as" defaults to
 	// the requester.
 	Exceptions []ExceptionBody `json:"exceptions"`
@@ -132,14 +144,7 @@ type CreateCaseRequest struct {
 func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 	client := r.Context().Value(clientKey{}).(string)
 	var body CreateCaseRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed JSON body: "+err.Error())
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "malformed JSON body: trailing data")
+	if !decode(w, r, &body) {
 		return
 	}
 	req := engine.Request{
@@ -253,6 +258,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// maxErrorMessage bounds an error message: the request's values are
+// bounded by their field sizes, and whatever else is echoed is clipped.
+const maxErrorMessage = 512
+
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, map[string]string{"error": jsonbody.Clip(msg, maxErrorMessage)})
 }
