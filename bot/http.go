@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
@@ -88,7 +90,34 @@ func NewHandler(o ServerOptions) http.Handler {
 	for _, mount := range o.Routes {
 		mount(mux)
 	}
-	return mux
+	return strictQuery(mux)
+}
+
+// maxQueryValue bounds a query parameter (an HR id, a status, a case id).
+const maxQueryValue = 256
+
+// strictQuery answers 400 to a query string that could not be stored or
+// looked up as given: a NUL or invalid UTF-8 (PostgreSQL refuses both, a
+// 500), or a value over 256 bytes.
+func strictQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			q, err := url.ParseQuery(r.URL.RawQuery)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "malformed query string")
+				return
+			}
+			for k, vs := range q {
+				for _, v := range append(vs, k) {
+					if len(v) > maxQueryValue || strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+						writeError(w, http.StatusBadRequest, fmt.Sprintf("query parameter %q: a NUL, invalid UTF-8 or over %d bytes", jsonbody.Clip(k, jsonbody.EchoMax), maxQueryValue))
+						return
+					}
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type api struct{ o ServerOptions }

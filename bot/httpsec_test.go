@@ -75,6 +75,24 @@ func TestAPIBodiesAreStrict(t *testing.T) {
 			}
 		})
 	}
+	t.Run("query strings", func(t *testing.T) {
+		for _, q := range []string{"for=M%001", "status=%ff", "for=" + strings.Repeat("M", 300), "%00=1", "for=%zz"} {
+			req := httptest.NewRequest("GET", "/api/v1/approvals?"+q, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusBadRequest || rec.Body.Len() > 300 {
+				t.Errorf("?%.40s: status %d, want 400: %.300s", q, rec.Code, rec.Body)
+			}
+		}
+		req := httptest.NewRequest("GET", "/api/v1/approvals?for=M1&status=pending", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Errorf("a plain query: status %d: %s", rec.Code, rec.Body)
+		}
+	})
 	if n := s.cases(t); n != 0 {
 		t.Errorf("%d cases opened, want none", n)
 	}
