@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/term"
@@ -316,29 +315,48 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	if slackRoutes != nil {
 		routes = append(routes, slackRoutes)
 	}
-	opts := bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, APIClients: clients, Log: log, Routes: routes}
+	hc := cfg.Service.HTTP
+	metricsToken := hc.MetricsToken.Value()
+	opts := bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, MetricsToken: metricsToken, APIClients: clients, Log: log, Routes: routes}
 	if !serve {
 		// A worker answers probes and metrics only; the API, HR webhooks and
 		// chat front ends are served by kinetic serve.
-		opts = bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, Log: log, ProbesOnly: true}
+		opts = bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, MetricsToken: metricsToken, Log: log, ProbesOnly: true}
 	}
-	h := bot.NewHandler(opts)
+	limits := bot.ServerLimits{
+		ReadHeaderTimeout: hc.ReadHeaderTimeout.D(), ReadTimeout: hc.ReadTimeout.D(), WriteTimeout: hc.WriteTimeout.D(),
+		IdleTimeout: hc.IdleTimeout.D(), MaxConnections: hc.MaxConnections, MaxConnectionsPerClient: hc.MaxConnectionsPerClient,
+	}
+	var metricsLn net.Listener
+	if serve && hc.MetricsAddr != "" {
+		// /metrics on a listener of its own, not beside the API.
+		opts.Metrics = nil
+		if metricsLn, err = net.Listen("tcp", hc.MetricsAddr); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "database": cfg.Service.Database.Driver, "embedded_redis": cfg.Service.Redis.Embedded}).Info("kinetic " + name + " listening")
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	fields := logrus.Fields{"addr": ln.Addr().String(), "database": cfg.Service.Database.Driver, "embedded_redis": cfg.Service.Redis.Embedded}
+	errc := make(chan error, 1)
+	if metricsLn != nil {
+		fields["metrics_addr"] = metricsLn.Addr().String()
+		go func() { errc <- bot.Serve(ctx, metricsLn, bot.MetricsMux(a.Metrics, metricsToken), limits, log) }()
 	}
-	return nil
+	log.WithFields(fields).Info("kinetic " + name + " listening")
+	err = bot.Serve(ctx, ln, bot.NewHandler(opts), limits, log)
+	if metricsLn != nil {
+		stop() // the metrics listener ends with the main one
+		if merr := <-errc; err == nil {
+			err = merr
+		}
+	}
+	return err
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -44,7 +44,7 @@ func TestApprovalCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 		if name == "embedded.yaml" {
-			b = []byte(strings.Replace(string(b), "http:\n  addr: 127.0.0.1:8080\n", `http:
+			b = []byte(strings.Replace(string(b), "\n  addr: 127.0.0.1:8080\n", `
   addr: 127.0.0.1:8080
   api_clients:
     intake: {token: {env: INTAKE_TOKEN}, scopes: [cases:create, cases:read], act_as: [role:hr, role:manager]}

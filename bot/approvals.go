@@ -1,16 +1,15 @@
 package bot
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/jsonbody"
 )
 
 // The approvals API: everything an approver or HR operator does in chat is
@@ -96,8 +95,8 @@ func (a *api) operateAction(w http.ResponseWriter, r *http.Request) {
 // decisions.
 type DecisionRequest struct {
 	// As is the HR id of the person deciding.
-	As     string `json:"as"`
-	Reason string `json:"reason"`
+	As     string `json:"as" maxlen:"128"`
+	Reason string `json:"reason" maxlen:"1000"`
 	// CaseIDs releases only these cases of a batch (approve only).
 	CaseIDs []int64 `json:"case_ids,omitempty"`
 }
@@ -105,12 +104,12 @@ type DecisionRequest struct {
 // ExceptionBody is the body of POST /api/v1/cases/{id}/exceptions, and an
 // element of CreateCaseRequest.Exceptions.
 type ExceptionBody struct {
-	Kind      string `json:"kind"`
-	As        string `json:"as"`
-	Reason    string `json:"reason"`
-	ForwardTo string `json:"forward_to"`
+	Kind      string `json:"kind" maxlen:"64"`
+	As        string `json:"as" maxlen:"128"`
+	Reason    string `json:"reason" maxlen:"1000"`
+	ForwardTo string `json:"forward_to" maxlen:"320"`
 	Days      int    `json:"days"`
-	Action    string `json:"action"`
+	Action    string `json:"action" maxlen:"128"`
 }
 
 func (x ExceptionBody) request(caseID int64, via string) engine.ExceptionRequest {
@@ -118,16 +117,22 @@ func (x ExceptionBody) request(caseID int64, via string) engine.ExceptionRequest
 		ForwardTo: x.ForwardTo, Days: x.Days, Action: x.Action}
 }
 
-// decode reads a strict JSON body into v, answering 400 itself on failure.
+// MaxAPIBody is the largest API request body (64 KiB); a larger one is
+// answered 413.
+const MaxAPIBody = 64 << 10
+
+// decode reads a strict JSON body into v (internal/jsonbody: one document
+// and nothing after it, no duplicate keys, NUL or invalid UTF-8, no unknown
+// fields, string fields within their maxlen), answering 413 or 400 itself
+// on failure.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed JSON body: "+err.Error())
+	err := jsonbody.Read(w, r, MaxAPIBody, v, jsonbody.Options{})
+	switch {
+	case errors.Is(err, jsonbody.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 		return false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "malformed JSON body: trailing data")
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
 		return false
 	}
 	return true

@@ -12,19 +12,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/jsonbody"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -33,7 +34,8 @@ type ServerOptions struct {
 	Engine *engine.Engine
 	// Ready checks dependencies for /readyz.
 	Ready func(context.Context) error
-	// Metrics is served at /metrics.
+	// Metrics is served at /metrics; nil serves none (kinetic serve with
+	// http.metrics_addr serves it on a listener of its own, MetricsMux).
 	Metrics *prometheus.Registry
 	// APIClients are the API's clients by name: token, scopes and the
 	// people each may act for. With none (and no APITokens), the /api/v1
@@ -42,7 +44,9 @@ type ServerOptions struct {
 	// APITokens is the legacy form: bearer tokens by client name, each a
 	// client with every scope that may act for anyone (trusted).
 	APITokens map[string]string
-	Log       *logrus.Entry
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+	Log          *logrus.Entry
 	// ProbesOnly serves /healthz, /readyz and /metrics only (kinetic
 	// worker).
 	ProbesOnly bool
@@ -65,14 +69,22 @@ func NewHandler(o ServerOptions) http.Handler {
 		defer cancel()
 		if o.Ready != nil {
 			if err := o.Ready(ctx); err != nil {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+				// Anyone may ask: say which dependency is down, never
+				// its error (addresses, driver messages), which is logged.
+				down := "dependency"
+				var dep interface{ Dependency() string }
+				if errors.As(err, &dep) {
+					down = dep.Dependency()
+				}
+				o.Log.WithError(err).WithField("dependency", down).Warn("not ready")
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "down": down, "error": down + " is unavailable"})
 				return
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	if o.Metrics != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", MetricsHandler(o.Metrics, o.MetricsToken))
 	}
 	if o.ProbesOnly {
 		return mux
@@ -85,7 +97,34 @@ func NewHandler(o ServerOptions) http.Handler {
 	for _, mount := range o.Routes {
 		mount(mux)
 	}
-	return mux
+	return strictQuery(mux)
+}
+
+// maxQueryValue bounds a query parameter (an HR id, a status, a case id).
+const maxQueryValue = 256
+
+// strictQuery answers 400 to a query string that could not be stored or
+// looked up as given: a NUL or invalid UTF-8 (PostgreSQL refuses both, a
+// 500), or a value over 256 bytes.
+func strictQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			q, err := url.ParseQuery(r.URL.RawQuery)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "malformed query string")
+				return
+			}
+			for k, vs := range q {
+				for _, v := range append(vs, k) {
+					if len(v) > maxQueryValue || strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+						writeError(w, http.StatusBadRequest, fmt.Sprintf("query parameter %q: a NUL, invalid UTF-8 or over %d bytes", jsonbody.Clip(k, jsonbody.EchoMax), maxQueryValue))
+						return
+					}
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type api struct {
@@ -189,17 +228,19 @@ func via(r *http.Request) string { return clientOf(r).principal().ID }
 // CreateCaseRequest is the body of POST /api/v1/cases.
 type CreateCaseRequest struct {
 	// EmployeeID or Email names the person.
-	EmployeeID string `json:"employee_id"`
-	Email      string `json:"email"`
+	EmployeeID string `json:"employee_id" maxlen:"128"`
+	Email      string `json:"email" maxlen:"320"`
 	// RequestedBy, when set, is the HR id of the person on whose behalf the
 	// client asks; they are authorized like a chat requester. Otherwise the
 	// API client itself is the requester.
-	RequestedBy string `json:"requested_by"`
-	Reason      string `json:"reason"`
+	RequestedBy string `json:"requested_by" maxlen:"128"`
+	Reason      string `json:"reason" maxlen:"1000"`
 	Involuntary bool   `json:"involuntary"`
 	// EffectiveAt is RFC 3339; empty means now.
-	EffectiveAt    string `json:"effective_at"`
-	IdempotencyKey string `json:"idempotency_key"`
+	EffectiveAt string `json:"effective_at" maxlen:"64"`
+	// IdempotencyKey is at most 128 bytes: it is stored prefixed with
+	// the client's name.
+	IdempotencyKey string `json:"idempotency_key" maxlen:"128"`
 	// Exceptions are requested with the case, atomically; "as" defaults to
 	// the requester.
 	Exceptions []ExceptionBody `json:"exceptions"`
@@ -209,14 +250,7 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 	cl := clientOf(r)
 	client := cl.name
 	var body CreateCaseRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed JSON body: "+err.Error())
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "malformed JSON body: trailing data")
+	if !decode(w, r, &body) {
 		return
 	}
 	req := engine.Request{
@@ -279,8 +313,8 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 type CancelCaseRequest struct {
 	// As is the HR id of the person cancelling; the engine authorizes them
 	// as it does a Slack /offboard cancel (engine.CancelCase).
-	As     string `json:"as"`
-	Reason string `json:"reason"`
+	As     string `json:"as" maxlen:"128"`
+	Reason string `json:"reason" maxlen:"1000"`
 }
 
 // cancelCase cancels an open case that has not started, for the person
@@ -392,6 +426,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// maxErrorMessage bounds an error message: the request's values are
+// bounded by their field sizes, and whatever else is echoed is clipped.
+const maxErrorMessage = 512
+
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, map[string]string{"error": jsonbody.Clip(msg, maxErrorMessage)})
 }

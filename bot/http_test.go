@@ -195,10 +195,18 @@ func TestProbes(t *testing.T) {
 		})
 	}
 
-	t.Run("readiness answers 503 with the reason when a dependency fails", func(t *testing.T) {
+	// The error text (addresses, driver messages) goes to the log; anyone
+	// may ask /readyz, so it only names the dependency (issue 12, item 7;
+	// this answer carried the error text before).
+	t.Run("readiness answers 503 naming the dependency, never its error", func(t *testing.T) {
+		logs := &syncBuffer{}
+		l := logrus.New()
+		l.Out = logs
 		h := bot.NewHandler(bot.ServerOptions{
-			Engine: s.k.Engine,
-			Ready:  func(context.Context) error { return errors.New("redis: connection refused") },
+			Engine: s.k.Engine, Log: logrus.NewEntry(l),
+			Ready: func(context.Context) error {
+				return &downError{"redis", errors.New("dial tcp 127.0.0.1:1: connect: connection refused")}
+			},
 		})
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
@@ -209,8 +217,24 @@ func TestProbes(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
 			t.Fatal(err)
 		}
-		if m["status"] != "unavailable" || !strings.Contains(m["error"], "redis: connection refused") {
-			t.Errorf("body = %v, want status unavailable and the error", m)
+		if m["status"] != "unavailable" || m["down"] != "redis" || !strings.Contains(m["error"], "redis") {
+			t.Errorf("body = %v, want status unavailable and redis named", m)
+		}
+		for _, leak := range []string{"dial tcp", "127.0.0.1", "connection refused"} {
+			if strings.Contains(rec.Body.String(), leak) {
+				t.Errorf("the answer shows the error's %q: %s", leak, rec.Body)
+			}
+		}
+		if !strings.Contains(logs.String(), "connection refused") || !strings.Contains(logs.String(), "dependency=redis") {
+			t.Errorf("the log lacks the error: %s", logs)
+		}
+		// An error that names no dependency says no more.
+		h = bot.NewHandler(bot.ServerOptions{Engine: s.k.Engine, Log: logrus.NewEntry(l),
+			Ready: func(context.Context) error { return errors.New("pq: password authentication failed for user kinetic") }})
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "pq:") || strings.Contains(rec.Body.String(), "kinetic") {
+			t.Errorf("status %d: %s", rec.Code, rec.Body)
 		}
 		// Liveness does not depend on the dependencies.
 		rec = httptest.NewRecorder()
@@ -541,3 +565,13 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// downError is a readiness failure that names its dependency, like
+// internal/app's DownError.
+type downError struct {
+	name string
+	err  error
+}
+
+func (e *downError) Error() string      { return e.name + ": " + e.err.Error() }
+func (e *downError) Dependency() string { return e.name }

@@ -63,6 +63,19 @@ func TestInvalidConfigs(t *testing.T) {
 			},
 			notWant: []string{"wh-SECRET-token-9f3a", "okta-SECRET-00b4"},
 		},
+		"service-http-limits.yaml": {
+			want: []string{
+				dir + `service-http-limits.yaml:3: http.metrics_addr: is http.addr; leave it out to serve /metrics there`,
+				dir + `service-http-limits.yaml:4: http.metrics_token: inline secrets are not allowed: use {env: NAME} or {file: PATH}`,
+				dir + `service-http-limits.yaml:5: http.read_header_timeout: 20s is longer than read_timeout (15s), which includes the headers`,
+				dir + `service-http-limits.yaml:7: http.write_timeout: 1s is too short for the API's answers (at least 5s)`,
+				dir + `service-http-limits.yaml:8: http.idle_timeout: `,
+				dir + `service-http-limits.yaml:10: http.max_connections_per_client: 11 is more than max_connections (10)`,
+				dir + `service-http-limits.yaml:11: http.max_conns: unknown key "max_conns" (known keys: addr, api_clients, api_tokens, idle_timeout, max_connections, max_connections_per_client, metrics_addr, metrics_token, read_header_timeout, read_timeout, write_timeout)`,
+				dir + `service-http-limits.yaml:13: http.api_tokens.a-client-name-that-is-much-too-long-to-be-a-principal-in-the-audit-trail: a client name is at most 64 characters`,
+			},
+			notWant: []string{"s3cr3t-metrics-inline"},
+		},
 		"service-missing-env.yaml": {want: []string{
 			dir + `service-missing-env.yaml:3: http.api_tokens.hris: environment variable KINETIC_TEST_UNSET_TOKEN is not set`,
 		}},

@@ -34,6 +34,16 @@ const (
 	DefaultLogLevel          = "info"
 	DefaultLogFormat         = "auto"
 	DefaultConnectorTimeout  = 30 * time.Second
+	// HTTP server limits (http.*); bot.ServerLimits has the same defaults.
+	DefaultReadHeaderTimeout       = 10 * time.Second
+	DefaultReadTimeout             = 15 * time.Second
+	DefaultWriteTimeout            = 60 * time.Second
+	DefaultIdleTimeout             = 60 * time.Second
+	DefaultMaxConnections          = 1000
+	DefaultMaxConnectionsPerClient = 100
+	// MaxAPIClientName bounds an API client's name, which becomes its
+	// principal ("api:NAME") and a prefix of its idempotency keys.
+	MaxAPIClientName = 64
 )
 
 // DefaultHRRoles are the role profiles whose holders may offboard anyone when
@@ -301,6 +311,8 @@ func (s *Service) validateAPIClients(d *doc) {
 			continue
 		case !nameRE.MatchString(name):
 			d.add(key, "client name %q: use letters, digits, '.', '_' and '-'", name)
+		case len(name) > MaxAPIClientName:
+			d.add(key, "a client name is at most %d characters", MaxAPIClientName)
 		}
 		if _, dup := s.HTTP.APITokens[name]; dup {
 			d.add(key, "client %q is also in http.api_tokens; give each client one entry", name)
@@ -340,6 +352,29 @@ func (s *Service) validateAPIClients(d *doc) {
 func (s *Service) applyDefaults() {
 	if s.HTTP.Addr == "" {
 		s.HTTP.Addr = DefaultHTTPAddr
+	}
+	if s.HTTP.ReadHeaderTimeout == 0 && s.HTTP.ReadTimeout > 0 {
+		// The headers are part of the request read_timeout bounds.
+		s.HTTP.ReadHeaderTimeout = min(Duration(DefaultReadHeaderTimeout), s.HTTP.ReadTimeout)
+	}
+	for _, d := range []struct {
+		v   *Duration
+		def time.Duration
+	}{
+		{&s.HTTP.ReadHeaderTimeout, DefaultReadHeaderTimeout},
+		{&s.HTTP.ReadTimeout, DefaultReadTimeout},
+		{&s.HTTP.WriteTimeout, DefaultWriteTimeout},
+		{&s.HTTP.IdleTimeout, DefaultIdleTimeout},
+	} {
+		if *d.v == 0 {
+			*d.v = Duration(d.def)
+		}
+	}
+	if s.HTTP.MaxConnections == 0 {
+		s.HTTP.MaxConnections = DefaultMaxConnections
+	}
+	if s.HTTP.MaxConnectionsPerClient == 0 {
+		s.HTTP.MaxConnectionsPerClient = DefaultMaxConnectionsPerClient
 	}
 	if s.Database.Driver == "" {
 		s.Database.Driver = DefaultDatabaseDriver
@@ -404,10 +439,15 @@ func (s *Service) validate(d *doc) {
 		if name == "" {
 			d.add("http.api_tokens", "a token needs a client name")
 		}
+		if len(name) > MaxAPIClientName {
+			d.add(joinKey("http.api_tokens", name), "a client name is at most %d characters", MaxAPIClientName)
+		}
 		if !s.HTTP.APITokens[name].IsSet() {
 			d.add(joinKey("http.api_tokens", name), "token needs {env: NAME} or {file: PATH}")
 		}
 	}
+
+	s.HTTP.validate(d)
 
 	switch s.Database.Driver {
 	case "sqlite":
@@ -909,4 +949,32 @@ func validSlackGroupID(id string) bool {
 		}
 	}
 	return true
+}
+
+// validate checks the listener limits and the metrics listener.
+func (h *HTTP) validate(d *doc) {
+	if h.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(h.MetricsAddr); err != nil {
+			d.add("http.metrics_addr", "want HOST:PORT: %v", err)
+		} else if h.MetricsAddr == h.Addr {
+			d.add("http.metrics_addr", "is http.addr; leave it out to serve /metrics there")
+		}
+	}
+	if h.MaxConnections < 0 {
+		d.add("http.max_connections", "must not be negative (0 means the default, %d)", DefaultMaxConnections)
+	}
+	if h.MaxConnectionsPerClient < 0 {
+		d.add("http.max_connections_per_client", "must not be negative (0 means the default, %d)", DefaultMaxConnectionsPerClient)
+	}
+	if h.MaxConnections > 0 && h.MaxConnectionsPerClient > h.MaxConnections {
+		d.add("http.max_connections_per_client", "%d is more than max_connections (%d)", h.MaxConnectionsPerClient, h.MaxConnections)
+	}
+	if h.ReadTimeout > 0 && h.ReadHeaderTimeout > h.ReadTimeout {
+		d.add("http.read_header_timeout", "%s is longer than read_timeout (%s), which includes the headers", h.ReadHeaderTimeout, h.ReadTimeout)
+	}
+	// The API's answers (a case opened with its connector lookups) take
+	// seconds: a write timeout shorter than that drops them.
+	if h.WriteTimeout > 0 && h.WriteTimeout.D() < 5*time.Second {
+		d.add("http.write_timeout", "%s is too short for the API's answers (at least 5s)", h.WriteTimeout)
+	}
 }

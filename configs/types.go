@@ -85,8 +85,35 @@ type HTTP struct {
 	APIClients map[string]APIClient `yaml:"api_clients"`
 	// APITokens is the legacy form: bearer tokens by client name, each a
 	// client with every scope that may act for anyone (act_as "*", a
-	// trusted front end). Prefer APIClients.
+	// trusted front end). Prefer APIClients. A client name, in either
+	// form, is at most 64 characters: it is part of the audit trail's
+	// principal.
 	APITokens map[string]secret.Secret `yaml:"api_tokens"`
+	// MetricsAddr, when set, is a HOST:PORT of its own for kinetic serve's
+	// /metrics, which is then not served on Addr (a worker serves its
+	// metrics beside its probes, on --addr).
+	MetricsAddr string `yaml:"metrics_addr"`
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// ({env: NAME} or {file: PATH}).
+	MetricsToken secret.Secret `yaml:"metrics_token"`
+	// ReadHeaderTimeout bounds reading a request's headers; default 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included, so a
+	// body trickled in is cut off; default 15s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds a request from the end of its headers to the
+	// end of its answer; default 60s.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection left idle; default 60s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the open connections of each listener; more
+	// wait until one closes. Default 1000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerClient caps the open connections from one client IP
+	// address; more are closed at once. Default 100. Behind a proxy or
+	// load balancer every connection comes from its address: set it to
+	// max_connections there.
+	MaxConnectionsPerClient int `yaml:"max_connections_per_client"`
 }
 
 // APIClient is one client of the JSON API.
@@ -464,4 +491,10 @@ type Rule struct {
 	Remove []string `yaml:"remove"`
 	// SLA overrides SLAs: keys are action names or phase names.
 	SLA map[string]Duration `yaml:"sla"`
+}
+
+// String prints the section with its secrets as <secret> (as %+v does).
+func (h HTTP) String() string {
+	type plain HTTP
+	return fmt.Sprintf("%+v", plain(h))
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/jsonbody"
 )
 
 // ErrInvalidPayload is wrapped by every refusal of a payload's content:
@@ -46,17 +46,14 @@ type Mapping struct {
 	Kind   string
 }
 
-// decodeJSON decodes one JSON value with numbers kept as json.Number; a
-// second value or trailing garbage is an error.
+// decodeJSON decodes one JSON value with numbers kept as json.Number,
+// strictly (internal/jsonbody): a second value or trailing garbage, a key
+// given twice in an object (a signed body naming two employees), a NUL or
+// invalid UTF-8 is an error.
 func decodeJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, invalid("malformed JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, invalid("malformed JSON: trailing data after the JSON value")
+	if err := jsonbody.Unmarshal(data, &v, jsonbody.Options{UseNumber: true}); err != nil {
+		return nil, invalid("%v", err)
 	}
 	return v, nil
 }
@@ -555,14 +552,11 @@ func ParseBambooHR(source string, body []byte, f hrconfig.Fields) ([]Entry, erro
 	if !utf8.Valid(body) {
 		return nil, invalid("the webhook is not UTF-8")
 	}
+	// Strict for the whole body, entries included (no key twice, nothing
+	// after it); BambooHR may add fields.
 	var wh bambooWebhook
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&wh); err != nil {
-		return nil, invalid("malformed BambooHR webhook JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, invalid("malformed BambooHR webhook JSON: trailing data")
+	if err := jsonbody.Unmarshal(body, &wh, jsonbody.Options{UseNumber: true, AllowUnknownFields: true}); err != nil {
+		return nil, invalid("BambooHR webhook: %v", err)
 	}
 	if wh.Employees == nil {
 		if wh.Type != "" || wh.Data != nil {

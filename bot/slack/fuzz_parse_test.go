@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/kineticsec/kinetic/internal/jsonbody"
 )
 
 // Fuzz targets for what the HTTP transport parses: slash command forms,
@@ -107,7 +109,9 @@ func FuzzParseInteraction(f *testing.F) {
 		if err != nil {
 			if perr == nil && payload != "" {
 				var direct slack.InteractionCallback
-				if json.Unmarshal([]byte(payload), &direct) == nil && direct.Type != "" {
+				// A payload internal/jsonbody refuses (a key twice, data
+				// after it, a NUL) is refused on purpose.
+				if jsonbody.Check([]byte(payload)) == nil && json.Unmarshal([]byte(payload), &direct) == nil && direct.Type != "" {
 					t.Fatalf("refused a payload of type %q that decodes: %v", direct.Type, err)
 				}
 			}
@@ -278,9 +282,11 @@ func checkSignedAnswer(t *testing.T, route int, body []byte, w *httptest.Respons
 			Type      string `json:"type"`
 			Challenge string `json:"challenge"`
 		}
-		if json.Unmarshal(body, &outer) != nil {
+		// Not JSON, or not strict JSON (internal/jsonbody: a key twice,
+		// data after it, a NUL): refused.
+		if jsonbody.Check(body) != nil || json.Unmarshal(body, &outer) != nil {
 			if w.Code != http.StatusBadRequest {
-				t.Fatalf("a body that is not JSON got %d", w.Code)
+				t.Fatalf("a body that is not (strict) JSON got %d", w.Code)
 			}
 			return
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
+
+	"github.com/kineticsec/kinetic/internal/jsonbody"
 )
 
 // Handlers is the seam between the transport and Kinetic's Slack logic: the
@@ -347,6 +349,13 @@ func (rt *routes) events(w http.ResponseWriter, r *http.Request) {
 		Type      string `json:"type"`
 		Challenge string `json:"challenge"`
 	}
+	// Strict (internal/jsonbody): a signed body with a key twice, data
+	// after it, a NUL or invalid UTF-8 is refused before anything reads it.
+	if err := jsonbody.Check(body); err != nil {
+		log.WithField("reason", err.Error()).Warn("malformed Events API body")
+		http.Error(w, "malformed JSON", http.StatusBadRequest)
+		return
+	}
 	if err := json.Unmarshal(body, &outer); err != nil {
 		log.WithError(err).Warn("malformed Events API body")
 		http.Error(w, "malformed JSON", http.StatusBadRequest)
@@ -433,6 +442,9 @@ func ParseInteraction(body []byte) (slack.InteractionCallback, error) {
 	p := v.Get("payload")
 	if p == "" {
 		return cb, errors.New("interaction form has no payload")
+	}
+	if err := jsonbody.Check([]byte(p)); err != nil {
+		return cb, fmt.Errorf("interaction payload: %w", err)
 	}
 	if err := json.Unmarshal([]byte(p), &cb); err != nil {
 		return cb, fmt.Errorf("interaction payload: %w", err)

@@ -152,18 +152,35 @@ func (a *App) StartWorker() (*jobs.Worker, error) {
 	return w, nil
 }
 
-// Ready checks the database and Redis.
+// Ready checks the database and Redis. Its error is a *DownError naming
+// the dependency that failed.
 func (a *App) Ready(ctx context.Context) error {
 	if err := a.Store.Ping(ctx); err != nil {
-		return fmt.Errorf("database: %w", err)
+		return &DownError{Name: "database", Err: err}
 	}
 	if a.RDB != nil {
 		if err := a.RDB.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis: %w", err)
+			return &DownError{Name: "redis", Err: err}
 		}
 	}
 	return nil
 }
+
+// DownError says which dependency a readiness check found down: /readyz
+// shows the name (Dependency), the log the error.
+type DownError struct {
+	// Name is "database" or "redis".
+	Name string
+	Err  error
+}
+
+func (e *DownError) Error() string { return e.Name + ": " + e.Err.Error() }
+
+// Unwrap returns the dependency's error.
+func (e *DownError) Unwrap() error { return e.Err }
+
+// Dependency returns the name of the dependency that is down.
+func (e *DownError) Dependency() string { return e.Name }
 
 // Close stops workers and releases every connection.
 func (a *App) Close() {
