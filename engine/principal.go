@@ -132,7 +132,7 @@ func selfCheck(op Op, actor, employeeID string) error {
 		if op == OpOpen {
 			return fmt.Errorf("%w: nobody may offboard themselves", ErrNotAllowed)
 		}
-		return fmt.Errorf("%w: %s is the departing employee; nobody may %s on their own offboarding themselves", ErrNotAllowed, actor, op)
+		return fmt.Errorf("%w: %s is the departing employee; nobody may %s on their own offboarding", ErrNotAllowed, actor, op)
 	}
 	return nil
 }
