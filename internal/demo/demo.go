@@ -31,6 +31,7 @@ import (
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/replay"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -805,7 +806,7 @@ func demoHRConfig() *hrconfig.Config {
 func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string, ...any)) bool {
 	fmt.Fprintln(o.Out, "\nHR triggers (signed webhooks to POST /hr/webhooks/{source}):")
 	mux := http.NewServeMux()
-	hr.Routes(demoHRConfig(), a.Engine, o.Log, hr.NewRedisReplayStore(a.RDB))(mux)
+	hr.Routes(demoHRConfig(), a.Engine, o.Log, replay.NewRedis(a.RDB, replay.HRPrefix))(mux)
 	post := func(source string, h http.Header, body []byte) (int, string) {
 		req := httptest.NewRequest("POST", "/hr/webhooks/"+source, bytes.NewReader(body))
 		req.Header = h
