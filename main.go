@@ -36,6 +36,7 @@ import (
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
 	"github.com/kineticsec/kinetic/internal/demo"
+	"github.com/kineticsec/kinetic/internal/replay"
 )
 
 const usage = `kinetic — employee offboarding from chat, HR events and the API
@@ -309,7 +310,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 		}
 		// Accepted signatures are remembered in Redis, so a replay is
 		// refused by every replica and after a restart.
-		routes = append(routes, hr.Routes(hc, a.Engine, hrLog, hr.NewRedisReplayStore(a.RDB)))
+		routes = append(routes, hr.Routes(hc, a.Engine, hrLog, replay.NewRedis(a.RDB, replay.HRPrefix)))
 		defer hr.StartPollers(ctx, hc, a.Engine, policy, hrLog)()
 	}
 	if slackRoutes != nil {

@@ -63,32 +63,6 @@ func TestSignMatchesTheDocumentedSchemes(t *testing.T) {
 	}
 }
 
-func TestReplayCache(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	c := newReplayCache(10*time.Minute, 3)
-	if !c.add("a", now) || c.add("a", now.Add(time.Minute)) {
-		t.Fatal("a second use inside the window was accepted")
-	}
-	if !c.add("a", now.Add(11*time.Minute)) {
-		t.Fatal("an expired entry still refuses")
-	}
-	c.remove("a")
-	if !c.add("a", now.Add(12*time.Minute)) {
-		t.Fatal("a removed entry still refuses")
-	}
-	for i, k := range []string{"b", "c", "d", "e"} {
-		if !c.add(k, now.Add(12*time.Minute+time.Duration(i)*time.Second)) {
-			t.Fatalf("%s refused", k)
-		}
-	}
-	if n := c.len(); n > 3 {
-		t.Fatalf("%d entries, bound is 3", n)
-	}
-	if c.add("e", now.Add(13*time.Minute)) {
-		t.Fatal("the newest entry was evicted")
-	}
-}
-
 func sfMapping() Mapping {
 	return Mapping{Fields: hrconfig.Fields{EventID: "eventId", Kind: "eventType", EmployeeID: "userId", Email: "email",
 		Date: "endDate", Time: "endTime", Involuntary: "involuntary", Reason: "reason"},

@@ -22,6 +22,8 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/directory/bamboohr"
+	"github.com/kineticsec/kinetic/directory/workday"
 	"github.com/kineticsec/kinetic/engine"
 )
 
@@ -285,17 +287,15 @@ func (p *Poller) pollWorkday(ctx context.Context, st *PollStats) error {
 		}
 		return err
 	}
-	var doc struct {
-		Entries *[]json.RawMessage `json:"Report_Entry"`
+	rows, err := workday.DecodeReport(body)
+	if errors.Is(err, workday.ErrNoReportEntry) {
+		return fmt.Errorf("workday report: %w", err)
 	}
-	if err := json.Unmarshal(body, &doc); err != nil {
+	if err != nil {
 		return fmt.Errorf("workday report: malformed JSON: %v", err)
 	}
-	if doc.Entries == nil {
-		return errors.New(`workday report: no "Report_Entry" in the answer (is the URL's format=json set?)`)
-	}
 	var errs []error
-	for _, raw := range *doc.Entries {
+	for _, raw := range rows {
 		st.Rows++
 		ev, err := parseRow(p.name, raw, p.mapping)
 		if err != nil {
@@ -311,17 +311,13 @@ func (p *Poller) pollWorkday(ctx context.Context, st *PollStats) error {
 	return joinCapped(errs)
 }
 
-// reportURL adds format=json to a RaaS URL that names no format (RaaS
-// answers XML by default).
+// reportURL adds format=json to a RaaS URL that names no format (see
+// workday.ReportURL); an unparsable URL is left for the request to refuse.
 func reportURL(raw string) string {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Query().Has("format") {
-		return raw
+	if u, err := workday.ReportURL(raw); err == nil {
+		return u
 	}
-	q := u.Query()
-	q.Set("format", "json")
-	u.RawQuery = q.Encode()
-	return u.String()
+	return raw
 }
 
 // parseRow maps one report row to an event whose id is derived from the
@@ -400,12 +396,6 @@ func (p *Poller) accessToken(ctx context.Context) (string, error) {
 
 // ---- BambooHR changed-since ----
 
-type bambooChange struct {
-	ID          any    `json:"id"`
-	Action      string `json:"action"`
-	LastChanged string `json:"lastChanged"`
-}
-
 // pollBambooHR lists the employees changed since the cursor
 // (GET /api/gateway.php/{company}/v1/employees/changed/?since=…), reads each
 // one's status, terminationDate, hireDate and workEmail
@@ -421,25 +411,18 @@ func (p *Poller) pollBambooHR(ctx context.Context, st *PollStats) error {
 		}
 		p.since = now.Add(-maxPast).UTC().Truncate(time.Second)
 	}
-	base := p.cfg.EffectiveBaseURL() + "/api/gateway.php/" + url.PathEscape(p.cfg.Company) + "/v1/employees/"
+	api := bamboohr.APIBase(p.cfg.EffectiveBaseURL(), p.cfg.Company)
 	auth := func(req *http.Request) error {
-		req.SetBasicAuth(p.cfg.APIKey.Value(), "x") // an API key is the user name; the password is ignored
+		bamboohr.Authorize(req, p.cfg.APIKey.Value())
 		return nil
 	}
-	body, err := p.get(ctx, "bamboohr changed employees", base+"changed/?"+url.Values{"since": {p.since.UTC().Format(time.RFC3339)}}.Encode(), auth)
+	body, err := p.get(ctx, "bamboohr changed employees", bamboohr.ChangedURL(api, p.since), auth)
 	if err != nil {
 		return err
 	}
-	var doc struct {
-		Latest    string          `json:"latest"`
-		Employees json.RawMessage `json:"employees"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return fmt.Errorf("bamboohr changed employees: malformed JSON: %v", err)
-	}
-	changes, err := bambooChanges(doc.Employees)
+	latest, changes, err := bamboohr.DecodeChanged(body)
 	if err != nil {
-		return err
+		return fmt.Errorf("bamboohr changed employees: %w", err)
 	}
 	fields := p.bambooFields()
 	var errs []error
@@ -450,7 +433,7 @@ func (p *Poller) pollBambooHR(ctx context.Context, st *PollStats) error {
 			st.Skipped++
 			continue
 		}
-		body, err := p.get(ctx, "bamboohr employee", base+url.PathEscape(id)+"/?"+url.Values{"fields": {strings.Join(fields, ",")}}.Encode(), auth)
+		body, err := p.get(ctx, "bamboohr employee", bamboohr.EmployeeURL(api, id, fields), auth)
 		if err != nil {
 			st.Failed++
 			errs = append(errs, err)
@@ -468,41 +451,13 @@ func (p *Poller) pollBambooHR(ctx context.Context, st *PollStats) error {
 		return joinCapped(errs)
 	}
 	next := now.Add(-cursorOverlap)
-	if t, err := parseTimestamp(doc.Latest); err == nil && doc.Latest != "" {
+	if t, err := parseTimestamp(latest); err == nil && latest != "" {
 		next = t
 	}
 	if next.After(p.since) {
 		p.since = next.UTC()
 	}
 	return nil
-}
-
-// bambooChanges reads the "employees" of a changed-since answer: an object
-// keyed by id (or, when empty, possibly a list).
-func bambooChanges(raw json.RawMessage) ([]bambooChange, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var out []bambooChange
-	if raw[0] == '[' {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return nil, fmt.Errorf("bamboohr changed employees: malformed employees: %v", err)
-		}
-		return out, nil
-	}
-	var m map[string]bambooChange
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("bamboohr changed employees: malformed employees: %v", err)
-	}
-	for _, k := range sortedKeys(m) {
-		c := m[k]
-		if c.ID == nil {
-			c.ID = k
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 // bambooFields are the fields requested for each employee: the first

@@ -1,19 +1,14 @@
 package hr
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 )
@@ -127,146 +122,4 @@ func parseTimestamp(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, errBadTimestamp
-}
-
-// replayCache remembers accepted signatures until they expire (twice the
-// tolerance: a replay later than that fails the timestamp check anyway). It
-// holds at most max entries; when full, the oldest goes first. Entries are
-// added in time order and all live equally long, so the oldest is at the
-// front of order.
-//
-// It lives in one process: it is the store for tests and for a handler
-// built without Redis. kinetic serve uses RedisReplayStore, so a replay is
-// refused by every replica and after a restart.
-type replayCache struct {
-	mu    sync.Mutex
-	ttl   time.Duration
-	max   int
-	seen  map[string]time.Time // signature → expiry
-	order []string
-	head  int
-}
-
-func newReplayCache(ttl time.Duration, max int) *replayCache {
-	return &replayCache{ttl: ttl, max: max, seen: map[string]time.Time{}}
-}
-
-// add records key; false when key is already there and unexpired.
-func (c *replayCache) add(key string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for c.head < len(c.order) {
-		k := c.order[c.head]
-		if exp, ok := c.seen[k]; ok {
-			if now.Before(exp) && len(c.seen) < c.max {
-				break // the oldest live entry, and there is room
-			}
-			delete(c.seen, k)
-		}
-		c.head++
-	}
-	if c.head > len(c.order)/2 {
-		c.order = append(c.order[:0], c.order[c.head:]...)
-		c.head = 0
-	}
-	if exp, ok := c.seen[key]; ok && now.Before(exp) {
-		return false
-	}
-	c.seen[key] = now.Add(c.ttl)
-	c.order = append(c.order, key)
-	return true
-}
-
-// remove forgets key, so the sender may retry a request whose handling
-// failed on our side.
-func (c *replayCache) remove(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.seen, key)
-}
-
-func (c *replayCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.seen)
-}
-
-// ReplayStore remembers accepted webhook signatures until they expire.
-type ReplayStore interface {
-	// Add records key for ttl; false when it was already there (a replay).
-	Add(ctx context.Context, key string, ttl time.Duration) (bool, error)
-	// Remove forgets key, so the sender may retry a request whose handling
-	// failed on our side.
-	Remove(ctx context.Context, key string) error
-}
-
-// memoryReplay adapts a replayCache (one per source) to ReplayStore.
-type memoryReplay struct {
-	mu     sync.Mutex
-	caches map[string]*replayCache // by ttl
-	now    func() time.Time
-}
-
-func newMemoryReplay(now func() time.Time) *memoryReplay {
-	return &memoryReplay{caches: map[string]*replayCache{}, now: now}
-}
-
-func (m *memoryReplay) cache(ttl time.Duration) *replayCache {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := ttl.String()
-	c := m.caches[k]
-	if c == nil {
-		c = newReplayCache(ttl, replayCacheSize)
-		m.caches[k] = c
-	}
-	return c
-}
-
-func (m *memoryReplay) Add(_ context.Context, key string, ttl time.Duration) (bool, error) {
-	return m.cache(ttl).add(key, m.now()), nil
-}
-
-func (m *memoryReplay) Remove(_ context.Context, key string) error {
-	m.mu.Lock()
-	caches := make([]*replayCache, 0, len(m.caches))
-	for _, c := range m.caches {
-		caches = append(caches, c)
-	}
-	m.mu.Unlock()
-	for _, c := range caches {
-		c.remove(key)
-	}
-	return nil
-}
-
-// RedisReplayPrefix prefixes the keys RedisReplayStore writes.
-const RedisReplayPrefix = "kinetic:hr:replay:"
-
-// RedisReplayStore is a ReplayStore in Redis, shared by every replica that
-// points at the same Redis: SET key NX PX ttl succeeds for the first
-// delivery only, and Redis expires the key. A replay — to another replica,
-// or after a restart, even with a new unsigned event-id header — is refused.
-type RedisReplayStore struct{ rdb redis.UniversalClient }
-
-// NewRedisReplayStore returns a store on rdb.
-func NewRedisReplayStore(rdb redis.UniversalClient) *RedisReplayStore {
-	return &RedisReplayStore{rdb: rdb}
-}
-
-// Add implements ReplayStore.
-func (r *RedisReplayStore) Add(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	ok, err := r.rdb.SetNX(ctx, RedisReplayPrefix+key, 1, max(ttl, time.Millisecond)).Result()
-	if err != nil {
-		return false, fmt.Errorf("redis replay store: %w", err)
-	}
-	return ok, nil
-}
-
-// Remove implements ReplayStore.
-func (r *RedisReplayStore) Remove(ctx context.Context, key string) error {
-	if err := r.rdb.Del(ctx, RedisReplayPrefix+key).Err(); err != nil {
-		return fmt.Errorf("redis replay store: %w", err)
-	}
-	return nil
 }

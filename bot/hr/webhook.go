@@ -21,6 +21,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/replay"
 )
 
 // Engine applies HR events; *engine.Engine implements it.
@@ -31,9 +32,6 @@ type Engine interface {
 // MaxBody is the largest webhook body accepted (1 MiB); larger ones are
 // answered 413.
 const MaxBody = 1 << 20
-
-// replayCacheSize bounds each webhook source's replay cache.
-const replayCacheSize = 10000
 
 // Timing converts the configuration's timing to the engine's.
 func Timing(c *hrconfig.Config) engine.HRTiming {
@@ -50,10 +48,13 @@ type Options struct {
 	Log *logrus.Entry
 	// Now is the clock for timestamps and cursors; default time.Now.
 	Now func() time.Time
-	// Replay remembers accepted webhook signatures; default one in this
-	// process (kinetic serve passes a RedisReplayStore, shared by every
-	// replica).
-	Replay ReplayStore
+	// Replay remembers accepted webhook signatures (keyed "source:signature",
+	// for twice the source's tolerance: a replay later than that fails the
+	// timestamp check anyway); default a replay.Memory in this process of
+	// replay.DefaultCapacity entries. kinetic serve passes a replay.Redis
+	// under replay.HRPrefix, shared by every replica, so a replay is refused
+	// by every replica and after a restart.
+	Replay replay.Store
 }
 
 func (o Options) withDefaults() Options {
@@ -64,7 +65,7 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	if o.Replay == nil {
-		o.Replay = newMemoryReplay(o.Now)
+		o.Replay = replay.NewMemory(replay.DefaultCapacity, o.Now)
 	}
 	return o
 }
@@ -88,7 +89,7 @@ type Handler struct {
 	timing engine.HRTiming
 	log    *logrus.Entry
 	now    func() time.Time
-	replay ReplayStore
+	replay replay.Store
 	hooks  map[string]*hook
 }
 
@@ -131,9 +132,9 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 }
 
 // Routes returns a function that mounts cfg's webhooks on a mux (for
-// bot.ServerOptions.Routes). replay may be nil (one process's memory).
-func Routes(cfg *hrconfig.Config, eng Engine, log *logrus.Entry, replay ReplayStore) func(*http.ServeMux) {
-	return NewHandler(cfg, eng, Options{Log: log, Replay: replay}).Mount
+// bot.ServerOptions.Routes). rs may be nil (one process's memory).
+func Routes(cfg *hrconfig.Config, eng Engine, log *logrus.Entry, rs replay.Store) func(*http.ServeMux) {
+	return NewHandler(cfg, eng, Options{Log: log, Replay: rs}).Mount
 }
 
 // ServeHTTP verifies, parses and applies one webhook request: 404 for an
@@ -173,13 +174,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		// A replay later than twice the tolerance fails the timestamp
 		// check anyway.
-		fresh, rerr := h.replay.Add(r.Context(), hk.name+":"+sig, 2*hk.cfg.EffectiveTolerance())
+		seen, rerr := h.replay.SeenBefore(r.Context(), hk.name+":"+sig, 2*hk.cfg.EffectiveTolerance())
 		if rerr != nil {
 			log.WithError(rerr).Error("HR webhook refused: the replay check failed")
 			writeError(w, http.StatusServiceUnavailable, "cannot check for replays right now; retry later")
 			return
 		}
-		if !fresh {
+		if seen {
 			err = errReplayed
 		}
 	}
@@ -262,7 +263,7 @@ func (h *Handler) serveBambooHR(ctx context.Context, w http.ResponseWriter, log 
 // forget lets the sender's retry of a request we failed through the replay
 // check.
 func (h *Handler) forget(ctx context.Context, log *logrus.Entry, hk *hook, sig string) {
-	if err := h.replay.Remove(context.WithoutCancel(ctx), hk.name+":"+sig); err != nil {
+	if err := h.replay.Forget(context.WithoutCancel(ctx), hk.name+":"+sig); err != nil {
 		log.WithError(err).Warn("forgetting a failed request's signature failed; the sender's retry will be refused as a replay")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/replay"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
@@ -295,7 +296,7 @@ func TestHRWebhooksRefuseForgedStaleAndReplayedRequests(t *testing.T) {
 	l.Out = io.Discard
 	log := logrus.NewEntry(l)
 	h := bot.NewHandler(bot.ServerOptions{Engine: k.Engine, Ready: k.Ready, Metrics: k.Metrics, Log: log,
-		Routes: []func(*http.ServeMux){Routes(cfg, k.Engine, log, NewRedisReplayStore(k.RDB))}})
+		Routes: []func(*http.ServeMux){Routes(cfg, k.Engine, log, replay.NewRedis(k.RDB, replay.HRPrefix))}})
 
 	date := localDate(time.Now(), 5)
 	srcs := []secSource{
@@ -452,7 +453,7 @@ func TestHRWebhooksRefuseForgedStaleAndReplayedRequests(t *testing.T) {
 				continue
 			}
 			replica := bot.NewHandler(bot.ServerOptions{Engine: k.Engine, Log: log,
-				Routes: []func(*http.ServeMux){Routes(cfg, k.Engine, log, NewRedisReplayStore(k.RDB))}})
+				Routes: []func(*http.ServeMux){Routes(cfg, k.Engine, log, replay.NewRedis(k.RDB, replay.HRPrefix))}})
 			hdr := v.hdr.Clone()
 			if id != "" {
 				hdr.Set(v.src.idHeader, id)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kineticsec/kinetic/internal/replay"
 )
 
 // Headers Slack signs its HTTP requests with.
@@ -59,19 +61,19 @@ var (
 // The default replay store is in process memory: with several replicas
 // behind a load balancer, a replay routed to a different replica than the
 // original is not caught. Give every replica the same shared store
-// (WithReplayStore(NewRedisReplayStore(…))) to close that gap.
+// (WithReplayStore(replay.NewRedis(…, replay.SlackPrefix))) to close that gap.
 type Verifier struct {
 	secret []byte
 	now    func() time.Time
-	replay ReplayStore
+	replay replay.Store
 }
 
 // VerifierOption configures a Verifier.
 type VerifierOption func(*Verifier)
 
 // WithReplayStore replaces the default in-memory replay cache, typically with
-// a RedisReplayStore shared by every replica.
-func WithReplayStore(s ReplayStore) VerifierOption {
+// a replay.Redis (under replay.SlackPrefix) shared by every replica.
+func WithReplayStore(s replay.Store) VerifierOption {
 	return func(v *Verifier) {
 		if s != nil {
 			v.replay = s
@@ -80,8 +82,8 @@ func WithReplayStore(s ReplayStore) VerifierOption {
 }
 
 // NewVerifier returns a Verifier for signingSecret. now is the clock (nil
-// means time.Now); the default replay store is a MemoryReplayStore of
-// DefaultReplayCapacity entries on the same clock. An empty signingSecret
+// means time.Now); the default replay store is a replay.Memory of
+// replay.DefaultCapacity entries on the same clock. An empty signingSecret
 // makes every request fail with ErrForged: an HMAC under an empty key is one
 // anybody can compute.
 func NewVerifier(signingSecret string, now func() time.Time, opts ...VerifierOption) *Verifier {
@@ -93,7 +95,7 @@ func NewVerifier(signingSecret string, now func() time.Time, opts ...VerifierOpt
 		o(v)
 	}
 	if v.replay == nil {
-		v.replay = NewMemoryReplayStore(DefaultReplayCapacity, now)
+		v.replay = replay.NewMemory(replay.DefaultCapacity, now)
 	}
 	return v
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kineticsec/kinetic/internal/replay"
 	"github.com/kineticsec/kinetic/internal/testenv"
 )
 
@@ -132,7 +133,7 @@ func TestVerifyReplay(t *testing.T) {
 		if err := v.Verify(headers(ts2, sig2), body); err != nil {
 			t.Fatal(err)
 		}
-		if n := v.replay.(*MemoryReplayStore).Len(); n != 1 {
+		if n := v.replay.(*replay.Memory).Len(); n != 1 {
 			t.Errorf("replay cache holds %d entries, want 1 (the expired one swept)", n)
 		}
 	})
@@ -174,6 +175,8 @@ func (failingStore) SeenBefore(context.Context, string, time.Duration) (bool, er
 	return false, errors.New("connection refused")
 }
 
+func (failingStore) Forget(context.Context, string) error { return errors.New("connection refused") }
+
 func TestVerifyFailsClosedWhenTheReplayStoreIsDown(t *testing.T) {
 	body := []byte("command=%2Foffboard")
 	ts, sig := Sign(testSecret, testNow, body)
@@ -183,82 +186,20 @@ func TestVerifyFailsClosedWhenTheReplayStoreIsDown(t *testing.T) {
 	}
 }
 
-func TestMemoryReplayStore(t *testing.T) {
-	ctx := context.Background()
-	t.Run("expiring", func(t *testing.T) {
-		now := testNow
-		m := NewMemoryReplayStore(10, func() time.Time { return now })
-		if seen, _ := m.SeenBefore(ctx, "a", time.Minute); seen {
-			t.Fatal("new key seen")
-		}
-		if seen, _ := m.SeenBefore(ctx, "a", time.Minute); !seen {
-			t.Fatal("key not remembered")
-		}
-		now = now.Add(time.Minute)
-		if seen, _ := m.SeenBefore(ctx, "a", time.Minute); seen {
-			t.Fatal("key remembered past its ttl")
-		}
-	})
-	t.Run("bounded: the entry nearest expiry is evicted", func(t *testing.T) {
-		m := NewMemoryReplayStore(3, fixedClock)
-		for i, key := range []string{"soon", "later", "latest"} {
-			_, _ = m.SeenBefore(ctx, key, time.Duration(i+1)*time.Minute)
-		}
-		_, _ = m.SeenBefore(ctx, "new", 4*time.Minute)
-		if m.Len() != 3 || m.Evicted() != 1 {
-			t.Fatalf("len %d evicted %d", m.Len(), m.Evicted())
-		}
-		if seen, _ := m.SeenBefore(ctx, "later", time.Minute); !seen {
-			t.Error("evicted the wrong entry")
-		}
-	})
-	t.Run("stays bounded under load", func(t *testing.T) {
-		m := NewMemoryReplayStore(1000, fixedClock)
-		for i := range 5000 {
-			_, _ = m.SeenBefore(ctx, fmt.Sprint(i), time.Minute)
-		}
-		if m.Len() != 1000 || len(m.byTime) != 1000 {
-			t.Fatalf("len %d heap %d", m.Len(), len(m.byTime))
-		}
-	})
-}
-
-func TestRedisReplayStore(t *testing.T) {
-	ctx := context.Background()
+// Replicas sharing Redis (replay.Redis under the Slack prefix) catch each
+// other's replays. The store's own tests are in internal/replay.
+func TestReplicasSharingRedisCatchEachOthersReplays(t *testing.T) {
 	addr, db := testenv.RedisAddr(t, redisDB)
 	rdb := redis.NewClient(&redis.Options{Addr: addr, DB: db})
 	t.Cleanup(func() { _ = rdb.Close() })
-	store := NewRedisReplayStore(rdb, "")
-
-	t.Run("SET NX PX semantics", func(t *testing.T) {
-		if seen, err := store.SeenBefore(ctx, "k1", 90*time.Second); err != nil || seen {
-			t.Fatalf("first: %v %v", seen, err)
-		}
-		if seen, err := store.SeenBefore(ctx, "k1", 90*time.Second); err != nil || !seen {
-			t.Fatalf("second: %v %v", seen, err)
-		}
-		pttl, err := rdb.PTTL(ctx, DefaultRedisReplayPrefix+"k1").Result()
-		if err != nil || pttl <= 0 || pttl > 90*time.Second {
-			t.Fatalf("PTTL %s %v: the key must expire", pttl, err)
-		}
-	})
-	t.Run("replicas sharing Redis catch each other's replays", func(t *testing.T) {
-		body := []byte(commandBody("@dana shared"))
-		ts, sig := Sign(testSecret, testNow, body)
-		replicaA := NewVerifier(testSecret, fixedClock, WithReplayStore(store))
-		replicaB := NewVerifier(testSecret, fixedClock, WithReplayStore(NewRedisReplayStore(rdb, "")))
-		if err := replicaA.Verify(headers(ts, sig), body); err != nil {
-			t.Fatal(err)
-		}
-		if err := replicaB.Verify(headers(ts, sig), body); !errors.Is(err, ErrReplayed) {
-			t.Fatalf("replay on the other replica: %v, want ErrReplayed", err)
-		}
-	})
-	t.Run("an unreachable Redis is an error, not a pass", func(t *testing.T) {
-		dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1, DialTimeout: 200 * time.Millisecond})
-		t.Cleanup(func() { _ = dead.Close() })
-		if _, err := NewRedisReplayStore(dead, "").SeenBefore(ctx, "k", time.Second); err == nil {
-			t.Fatal("no error from an unreachable Redis")
-		}
-	})
+	body := []byte(commandBody("@dana shared"))
+	ts, sig := Sign(testSecret, testNow, body)
+	replicaA := NewVerifier(testSecret, fixedClock, WithReplayStore(replay.NewRedis(rdb, replay.SlackPrefix)))
+	replicaB := NewVerifier(testSecret, fixedClock, WithReplayStore(replay.NewRedis(rdb, replay.SlackPrefix)))
+	if err := replicaA.Verify(headers(ts, sig), body); err != nil {
+		t.Fatal(err)
+	}
+	if err := replicaB.Verify(headers(ts, sig), body); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay on the other replica: %v, want ErrReplayed", err)
+	}
 }

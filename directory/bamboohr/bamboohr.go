@@ -27,7 +27,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -203,7 +202,7 @@ func New(cfg Config, o Options) (*Source, error) {
 	s := &Source{
 		cfg: cfg, mapper: mp,
 		http: &hrsource.HTTP{Source: TypeName, Client: o.HTTP, Secrets: []string{cfg.APIKey.Value(), cfg.APIKey.Value() + ":x"}},
-		base: cfg.baseURL() + "/api/gateway.php/" + url.PathEscape(strings.TrimSpace(cfg.Company)) + "/v1",
+		base: APIBase(cfg.baseURL(), cfg.Company),
 		log:  o.Log.WithField("directory", TypeName),
 	}
 	s.Cache = hrsource.NewCache(s.fetch, hrsource.Options{Source: TypeName, TTL: o.TTL, Now: o.Now, Log: o.Log})
@@ -324,10 +323,7 @@ func (s *Source) checkFields(asked []string, tables ...table) {
 	s.warned = msg
 }
 
-func (s *Source) auth(req *http.Request) {
-	req.SetBasicAuth(s.cfg.APIKey.Value(), "x")
-	req.Header.Set("Accept", "application/json")
-}
+func (s *Source) auth(req *http.Request) { Authorize(req, s.cfg.APIKey.Value()) }
 
 // merge overlays report records on directory records by id: the report
 // decides who exists (it includes inactive people), the directory only adds

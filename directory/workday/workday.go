@@ -29,8 +29,8 @@ package workday
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -198,15 +198,11 @@ func New(cfg Config, o Options) (*Source, error) {
 	if o.Log == nil {
 		o.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	u, err := url.Parse(strings.TrimSpace(cfg.ReportURL))
+	u, err := ReportURL(cfg.ReportURL)
 	if err != nil {
 		return nil, errors.New("workday: report_url is not a valid URL")
 	}
-	if q := u.Query(); q.Get("format") == "" {
-		q.Set("format", "json")
-		u.RawQuery = q.Encode()
-	}
-	s := &Source{cfg: cfg, mapper: mp, url: u.String(), log: o.Log.WithField("directory", TypeName)}
+	s := &Source{cfg: cfg, mapper: mp, url: u, log: o.Log.WithField("directory", TypeName)}
 	h := &hrsource.HTTP{Source: TypeName, Client: o.HTTP}
 	if cfg.OAuth == nil {
 		if cfg.Password.Value() == "" {
@@ -244,11 +240,6 @@ func New(cfg Config, o Options) (*Source, error) {
 	return s, nil
 }
 
-// report is the RaaS JSON shape.
-type report struct {
-	Entries *[]hrsource.Record `json:"Report_Entry"`
-}
-
 func (s *Source) fetch(ctx context.Context) ([]directory.Employee, error) {
 	const op = "running the report"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
@@ -271,14 +262,20 @@ func (s *Source) fetch(ctx context.Context) ([]directory.Employee, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r report
-	if err := s.http.DecodeJSON(op, body, &r); err != nil {
-		return nil, err
+	rows, err := DecodeReport(body)
+	if errors.Is(err, ErrNoReportEntry) {
+		return nil, &directory.SourceError{Source: TypeName, Op: op, Err: err}
 	}
-	if r.Entries == nil {
-		return nil, &directory.SourceError{Source: TypeName, Op: op, Err: errors.New(`the answer has no "Report_Entry": is report_url a RaaS URL answering JSON?`)}
+	if err != nil {
+		return nil, &directory.SourceError{Source: TypeName, Op: op, Err: fmt.Errorf("the answer is not the expected JSON: %s", s.http.Redact(err.Error()))}
 	}
-	emps, rep := s.mapper.Map(*r.Entries)
+	recs := make([]hrsource.Record, len(rows))
+	for i, row := range rows {
+		if err := s.http.DecodeJSON(op, row, &recs[i]); err != nil {
+			return nil, err
+		}
+	}
+	emps, rep := s.mapper.Map(recs)
 	hrsource.LogReport(s.log, rep)
 	return emps, nil
 }

@@ -648,15 +648,11 @@ func (c *Cluster) Check(ctx context.Context) (Outcome, error) {
 	if err := c.store.DB.WithContext(ctx).Preload("Actions").Order("id").Find(&cases).Error; err != nil {
 		return out, err
 	}
-	changes := map[string]int{}  // system, operation, account, change → times seen
+	out.Duplicated = sandbox.DuplicateEffects(c.Systems)
 	touched := map[string]bool{} // system, operation, account
 	for name, sc := range c.Systems {
 		for _, e := range sc.Effects() {
 			out.Effects++
-			key := name + " " + e.Operation + " " + e.Account + " " + e.Change
-			if changes[key]++; changes[key] == 2 {
-				out.Duplicated = append(out.Duplicated, key)
-			}
 			touched[name+" "+e.Operation+" "+e.Account] = true
 		}
 	}

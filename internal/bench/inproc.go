@@ -344,25 +344,10 @@ func (f *Fleet) summary() string {
 }
 
 // DuplicateEffects lists effects an app's in-process sandboxes recorded
-// twice (same system, operation, account and change).
+// twice (same system, operation, account and change); see
+// sandbox.DuplicateEffects.
 func DuplicateEffects(a *app.App) []string {
-	var dups []string
-	for _, name := range a.Connectors.Names() {
-		in, _ := a.Connectors.Get(name)
-		sb, ok := in.Connector.(*sandbox.Connector)
-		if !ok {
-			continue
-		}
-		seen := map[string]bool{}
-		for _, e := range sb.Effects() {
-			key := name + " " + e.Operation + " " + e.Account + " " + e.Change
-			if seen[key] {
-				dups = append(dups, key)
-			}
-			seen[key] = true
-		}
-	}
-	return dups
+	return sandbox.DuplicateEffects(sandbox.InRegistry(a.Connectors))
 }
 
 // closeCounter is an engine observer counting closed cases.

@@ -31,6 +31,7 @@ import (
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/replay"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -487,8 +488,9 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		ok = false
 	}
 
-	dups := duplicateEffects(a)
-	check(len(dups) == 0, "no external effect was applied twice (%d effects checked) %s", totalEffects(a), strings.Join(dups, "; "))
+	sandboxes := sandbox.InRegistry(a.Connectors)
+	dups := sandbox.DuplicateEffects(sandboxes)
+	check(len(dups) == 0, "no external effect was applied twice (%d effects checked) %s", sandbox.TotalEffects(sandboxes), strings.Join(dups, "; "))
 	rep, err := a.Store.VerifyAudit(ctx)
 	if err != nil {
 		return false, err
@@ -607,38 +609,6 @@ func shortHash(h string) string {
 		return h[:16] + "…"
 	}
 	return h
-}
-
-// duplicateEffects lists any external effect the sandboxes recorded twice.
-func duplicateEffects(a *app.App) []string {
-	var dups []string
-	for _, name := range a.Connectors.Names() {
-		in, _ := a.Connectors.Get(name)
-		sb, ok := in.Connector.(*sandbox.Connector)
-		if !ok {
-			continue
-		}
-		seen := map[string]int{}
-		for _, e := range sb.Effects() {
-			k := e.Operation + "|" + e.Account + "|" + e.Change
-			seen[k]++
-			if seen[k] == 2 {
-				dups = append(dups, fmt.Sprintf("%s: %s %s %s", name, e.Operation, e.Account, e.Change))
-			}
-		}
-	}
-	return dups
-}
-
-func totalEffects(a *app.App) int {
-	n := 0
-	for _, name := range a.Connectors.Names() {
-		in, _ := a.Connectors.Get(name)
-		if sb, ok := in.Connector.(*sandbox.Connector); ok {
-			n += len(sb.Effects())
-		}
-	}
-	return n
 }
 
 // printer shows progress: plain lines per transition when not on a
@@ -836,7 +806,7 @@ func demoHRConfig() *hrconfig.Config {
 func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string, ...any)) bool {
 	fmt.Fprintln(o.Out, "\nHR triggers (signed webhooks to POST /hr/webhooks/{source}):")
 	mux := http.NewServeMux()
-	hr.Routes(demoHRConfig(), a.Engine, o.Log, hr.NewRedisReplayStore(a.RDB))(mux)
+	hr.Routes(demoHRConfig(), a.Engine, o.Log, replay.NewRedis(a.RDB, replay.HRPrefix))(mux)
 	post := func(source string, h http.Header, body []byte) (int, string) {
 		req := httptest.NewRequest("POST", "/hr/webhooks/"+source, bytes.NewReader(body))
 		req.Header = h

@@ -255,29 +255,12 @@ func (k *Kit) Sandbox(name string) *sandbox.Connector {
 }
 
 // TotalEffects counts the external effects all sandboxes recorded.
-func (k *Kit) TotalEffects() int {
-	n := 0
-	for _, name := range k.Connectors.Names() {
-		n += len(k.Sandbox(name).Effects())
-	}
-	return n
-}
+func (k *Kit) TotalEffects() int { return sandbox.TotalEffects(sandbox.InRegistry(k.Connectors)) }
 
 // DuplicateEffects lists effects recorded twice (same system, operation,
-// account and change).
+// account and change); see sandbox.DuplicateEffects.
 func (k *Kit) DuplicateEffects() []string {
-	var dups []string
-	for _, name := range k.Connectors.Names() {
-		seen := map[string]bool{}
-		for _, e := range k.Sandbox(name).Effects() {
-			key := name + " " + e.Operation + " " + e.Account + " " + e.Change
-			if seen[key] {
-				dups = append(dups, key)
-			}
-			seen[key] = true
-		}
-	}
-	return dups
+	return sandbox.DuplicateEffects(sandbox.InRegistry(k.Connectors))
 }
 
 // WaitClosed polls until the case is closed or the deadline passes.

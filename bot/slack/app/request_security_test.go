@@ -25,6 +25,7 @@ import (
 	"github.com/kineticsec/kinetic/bot/slack/blocks"
 	"github.com/kineticsec/kinetic/bot/slack/slacktest"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/replay"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
@@ -428,7 +429,7 @@ func TestSlackRefusesForgedStaleAndReplayedRequests(t *testing.T) {
 	// Another replica shares the replay cache (Redis, as Run wires it):
 	// the replays are refused there too.
 	mux2 := http.NewServeMux()
-	sa.Routes(slackbot.NewVerifier(signingSecret, nil, slackbot.WithReplayStore(slackbot.NewRedisReplayStore(kit.RDB, ""))))(mux2)
+	sa.Routes(slackbot.NewVerifier(signingSecret, nil, slackbot.WithReplayStore(replay.NewRedis(kit.RDB, replay.SlackPrefix))))(mux2)
 	for _, a := range accepted {
 		r := httptest.NewRequest(http.MethodPost, a.base.path, bytes.NewReader(a.base.body))
 		r.Header = a.hdr.Clone()

@@ -14,6 +14,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/replay"
 )
 
 // FromEnv builds the Slack front end when the KINETIC_SLACK_* variables
@@ -80,7 +81,7 @@ func (a *App) Run(ctx context.Context, eng *engine.Engine, dir directory.Directo
 		default:
 			var opts []slackbot.VerifierOption
 			if rdb != nil {
-				opts = append(opts, slackbot.WithReplayStore(slackbot.NewRedisReplayStore(rdb, "")))
+				opts = append(opts, slackbot.WithReplayStore(replay.NewRedis(rdb, replay.SlackPrefix)))
 			}
 			mount = a.Routes(slackbot.NewVerifier(a.cfg.SigningSecret.Value(), nil, opts...))
 		}
