@@ -32,10 +32,10 @@ import (
 	"github.com/kineticsec/kinetic/bot/hr"
 	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
 	"github.com/kineticsec/kinetic/configs"
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
 	"github.com/kineticsec/kinetic/internal/demo"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 const usage = `kinetic — employee offboarding from chat, HR events and the API
@@ -255,11 +255,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The Slack front end (docs/slack.md), when KINETIC_SLACK_* configure it.
-	outbound, err := connectors.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
+	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
 	if err != nil {
 		return err
 	}
-	sa, err := slackapp.FromEnv(os.Getenv, outbound, log.WithField("component", "slack"))
+	sa, err := slackapp.FromEnv(os.Getenv, urlPolicy, log.WithField("component", "slack"))
 	if err != nil {
 		return err
 	}
@@ -303,14 +303,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	var routes []func(*http.ServeMux)
 	if hc := cfg.Service.HR; hc != nil && serve {
 		hrLog := log.WithField("component", "hr")
-		policy, err := connectors.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
-		if err != nil {
-			return err
-		}
 		// Accepted signatures are remembered in Redis, so a replay is
 		// refused by every replica and after a restart.
 		routes = append(routes, hr.Routes(hc, a.Engine, hrLog, hr.NewRedisReplayStore(a.RDB)))
-		defer hr.StartPollers(ctx, hc, a.Engine, policy, hrLog)()
+		defer hr.StartPollers(ctx, hc, a.Engine, urlPolicy, hrLog)()
 	}
 	if slackRoutes != nil {
 		routes = append(routes, slackRoutes)
@@ -443,11 +439,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	// The Slack front end's settings come from KINETIC_SLACK_*; its API
 	// URL must pass the outbound URL policy too.
-	outbound, err := connectors.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
+	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
 	if err != nil {
 		return err
 	}
-	if _, err := slackapp.CheckEnv(os.Getenv, outbound); err != nil {
+	if _, err := slackapp.CheckEnv(os.Getenv, urlPolicy); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	src := cfg.Service.File

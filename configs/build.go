@@ -16,6 +16,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // Adding a connector type (say jira; docs/connectors.md has the same list):
@@ -240,8 +241,8 @@ func fieldErrors(d *doc, path string, err error) {
 
 // outboundPolicy returns the outbound URL policy from outbound.allow_cidrs
 // and outbound.allow_hosts, for connectors that make HTTP calls.
-func (c *Config) outboundPolicy() (*connectors.URLPolicy, error) {
-	return connectors.NewURLPolicy(c.Service.Outbound.AllowCIDRs, c.Service.Outbound.AllowHosts)
+func (c *Config) outboundPolicy() (*outbound.URLPolicy, error) {
+	return outbound.NewURLPolicy(c.Service.Outbound.AllowCIDRs, c.Service.Outbound.AllowHosts)
 }
 
 // BuildConnectors constructs every configured connector instance (an

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/directory/scim"
 	"github.com/kineticsec/kinetic/directory/workday"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // Secret values the HR source examples read from the environment.
@@ -292,7 +292,7 @@ func TestOpenHRDirectory(t *testing.T) {
 			t.Run("a base URL the policy now refuses is an error", func(t *testing.T) {
 				cfg.Service.Outbound.AllowCIDRs = nil
 				_, err := cfg.OpenHRDirectory(ctx, nil)
-				if !errors.Is(err, connectors.ErrURLRefused) || !strings.Contains(err.Error(), "directory."+tc.name+".") {
+				if !errors.Is(err, outbound.ErrURLRefused) || !strings.Contains(err.Error(), "directory."+tc.name+".") {
 					t.Errorf("OpenHRDirectory = %v, want a refusal naming the key", err)
 				}
 			})

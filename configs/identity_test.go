@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // identityService has one instance of each identity connector type (plus a
@@ -388,7 +389,7 @@ func TestIdentityConnectorsUseOutboundPolicy(t *testing.T) {
 	for _, name := range []string{"entra", "okta-prod"} {
 		in, _ := reg.Get(name)
 		before := httpCalls.Load()
-		if _, err := in.Connector.Lookup(ctx, subject); err == nil || errors.Is(err, connectors.ErrURLRefused) {
+		if _, err := in.Connector.Lookup(ctx, subject); err == nil || errors.Is(err, outbound.ErrURLRefused) {
 			t.Errorf("%s: Lookup err = %v, want the test server's refusal", name, err)
 		}
 		if httpCalls.Load() == before {
@@ -396,7 +397,7 @@ func TestIdentityConnectorsUseOutboundPolicy(t *testing.T) {
 		}
 	}
 	in, _ := reg.Get("ad-corp")
-	if _, err := in.Connector.Lookup(ctx, subject); err == nil || errors.Is(err, connectors.ErrURLRefused) {
+	if _, err := in.Connector.Lookup(ctx, subject); err == nil || errors.Is(err, outbound.ErrURLRefused) {
 		t.Errorf("ad-corp: Lookup err = %v, want a TLS failure", err)
 	}
 	select {
@@ -417,7 +418,7 @@ func TestIdentityConnectorsUseOutboundPolicy(t *testing.T) {
 	for _, name := range []string{"entra", "okta-prod", "okta-svc", "ad-corp"} {
 		in, _ := reg2.Get(name)
 		_, err := in.Connector.Lookup(ctx, subject)
-		if !errors.Is(err, connectors.ErrURLRefused) {
+		if !errors.Is(err, outbound.ErrURLRefused) {
 			t.Errorf("%s: Lookup err = %v, want a refusal by the outbound URL policy", name, err)
 		}
 		if err != nil && (strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "BEGIN")) {

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -524,31 +524,31 @@ func (s *Service) validate(d *doc) {
 	// Each entry is checked alone, by the same parser the connectors use, so
 	// every bad one is reported at its own key.
 	// An entry that parses but opens too much (the whole address space,
-	// cloud metadata: connectors.CheckAllowCIDR, CheckAllowHost) is
+	// cloud metadata: outbound.CheckAllowCIDR, CheckAllowHost) is
 	// refused at its key and left out of the URL checks below, which then
 	// still report every URL it would have let through.
 	outboundOK := true
 	for i, c := range s.Outbound.AllowCIDRs {
 		key := fmt.Sprintf("outbound.allow_cidrs[%d]", i)
-		p, err := connectors.NewURLPolicy([]string{c}, nil)
+		p, err := outbound.NewURLPolicy([]string{c}, nil)
 		if err != nil {
 			d.add(key, "%s", strings.TrimPrefix(err.Error(), "outbound.allow_cidrs: "))
 			outboundOK = false
 			continue
 		}
-		if err := connectors.CheckAllowCIDR(p.AllowCIDRs[0]); err != nil {
+		if err := outbound.CheckAllowCIDR(p.AllowCIDRs[0]); err != nil {
 			d.add(key, "%v", err)
 			d.refuseAllow(c)
 		}
 	}
 	for i, h := range s.Outbound.AllowHosts {
 		key := fmt.Sprintf("outbound.allow_hosts[%d]", i)
-		if _, err := connectors.NewURLPolicy(nil, []string{h}); err != nil {
+		if _, err := outbound.NewURLPolicy(nil, []string{h}); err != nil {
 			d.add(key, "%s", strings.TrimPrefix(err.Error(), "outbound.allow_hosts: "))
 			outboundOK = false
 			continue
 		}
-		if err := connectors.CheckAllowHost(h); err != nil {
+		if err := outbound.CheckAllowHost(h); err != nil {
 			d.add(key, "%v", err)
 			d.refuseAllow(h)
 		}
@@ -781,7 +781,7 @@ func checkURLs(d *doc, ob Outbound, targets []urlTarget) {
 	if len(targets) == 0 {
 		return
 	}
-	pol, err := connectors.NewURLPolicy(d.allowed(ob.AllowCIDRs), d.allowed(ob.AllowHosts))
+	pol, err := outbound.NewURLPolicy(d.allowed(ob.AllowCIDRs), d.allowed(ob.AllowHosts))
 	if err != nil {
 		d.add("outbound", "%v", err)
 		return
@@ -793,12 +793,12 @@ func checkURLs(d *doc, ob Outbound, targets []urlTarget) {
 		// refused whatever it resolves to: other programs may read it as
 		// another address.
 		if u, err := url.Parse(strings.TrimSpace(t.url)); err == nil {
-			if err := connectors.CheckHostForm(u.Hostname()); err != nil {
+			if err := outbound.CheckHostForm(u.Hostname()); err != nil {
 				d.add(t.path, "%v", err)
 				continue
 			}
 		}
-		if err := pol.CheckURL(ctx, t.url); errors.Is(err, connectors.ErrURLRefused) {
+		if err := pol.CheckURL(ctx, t.url); errors.Is(err, outbound.ErrURLRefused) {
 			msg := err.Error()
 			if t.shown != "" {
 				msg = strings.Replace(msg, t.url, t.shown, 1)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 const sandboxURLService = `policy: p.yaml
@@ -140,7 +141,7 @@ func TestSandboxURLRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = in.Connector.Lookup(ctx, connectors.Subject{Email: "dana@example.com"})
-	if !errors.Is(err, connectors.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
+	if !errors.Is(err, outbound.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
 		t.Errorf("err = %v, want a refusal", err)
 	}
 

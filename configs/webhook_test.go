@@ -13,6 +13,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/webhook"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 const webhookService = `policy: p.yaml
@@ -115,7 +116,7 @@ func TestWebhookBuiltWithOutboundPolicy(t *testing.T) {
 	defer reg2.Close()
 	in, _ = reg2.Get("badges")
 	_, err = in.Connector.Do(ctx, req)
-	if !errors.Is(err, connectors.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
+	if !errors.Is(err, outbound.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
 		t.Errorf("err = %v, want a refusal", err)
 	}
 	if n := calls.Load(); n != 1 {

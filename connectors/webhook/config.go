@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -156,7 +157,7 @@ func (c Config) OperationList() []connectors.Operation {
 // without user info, query or fragment. It does not apply the outbound URL
 // policy.
 func ValidateBaseURL(raw string) error {
-	_, err := connectors.CheckURLForm("base_url", raw, connectors.URLForm{
+	_, err := outbound.CheckURLForm("base_url", raw, outbound.URLForm{
 		CredentialsHint: "put credentials in auth", QueryHint: "put query parameters in the path templates"})
 	return err
 }
