@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
@@ -252,6 +253,13 @@ func (k *Kit) Sandbox(name string) *sandbox.Connector {
 		panic("no connector " + name)
 	}
 	return in.Connector.(*sandbox.Connector)
+}
+
+// RefuseNext makes the named sandbox refuse the next n calls about email as
+// invalid (connectors.KindInvalid: not retried), for tests of front ends,
+// which import nothing from connectors.
+func (k *Kit) RefuseNext(name, email string, n int) {
+	k.Sandbox(name).FailNext(email, n, connectors.KindInvalid, 0)
 }
 
 // TotalEffects counts the external effects all sandboxes recorded.
