@@ -34,6 +34,7 @@ import (
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/demo"
 	"github.com/kineticsec/kinetic/internal/outbound"
 )
@@ -189,9 +190,9 @@ func loadConfig(path string) (*configs.Config, error) {
 	var cfg *configs.Config
 	var err error
 	if path == "" {
-		cfg, err = configs.Default()
+		cfg, err = compose.Default()
 	} else {
-		cfg, err = configs.Load(path)
+		cfg, err = compose.Load(path)
 	}
 	if err != nil {
 		return nil, &exitError{code: 2, err: fmt.Errorf("invalid configuration:\n%w", err)}

@@ -49,7 +49,7 @@ func TestHRSourceExamples(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg, err := Load(f)
+			cfg, err := loadT(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestHRSourceInvalid(t *testing.T) {
 	}
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := Load(dir + name)
+			_, err := loadT(dir + name)
 			var ce *Errors
 			if !errors.As(err, &ce) {
 				t.Fatalf("Load = %v, want *Errors", err)
@@ -273,7 +273,7 @@ func TestOpenHRDirectory(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, calls := tc.serve(t)
-			cfg, err := Load(writeService(t, tc.block(srv.URL)))
+			cfg, err := loadT(writeService(t, tc.block(srv.URL)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -315,7 +315,7 @@ func TestOpenHRDirectoryFile(t *testing.T) {
 	}
 	t0 := time.Now().Add(-time.Hour)
 	write("id,email,type,status\nE1,a@example.com,employee,active\n", t0)
-	cfg, err := Load(path)
+	cfg, err := loadT(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestOpenHRDirectoryFile(t *testing.T) {
 	}
 
 	t.Run("the embedded default opens the bundled sample", func(t *testing.T) {
-		def, err := Default()
+		def, err := defaultT()
 		if err != nil {
 			t.Fatal(err)
 		}

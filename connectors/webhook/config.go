@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/connspec"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -120,14 +121,7 @@ type OperationSpec struct {
 
 // FieldError is one problem with the configuration, at Field: the key below
 // the webhook block, e.g. "operations.deactivate_badge.path".
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-
-func (e *FieldError) Unwrap() error { return e.Err }
+type FieldError = connspec.FieldError
 
 // KnownOperations are the operation names an Operations key may use: every
 // operation connectors defines.

@@ -19,10 +19,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
-	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/jobs"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -243,7 +243,7 @@ connectors:
 			return f, err
 		}
 	}
-	cfg, err := configs.Load(filepath.Join(dir, "kinetic.yaml"))
+	cfg, err := compose.Load(filepath.Join(dir, "kinetic.yaml"))
 	if err != nil {
 		return f, fmt.Errorf("loading the fleet's config: %w", err)
 	}
@@ -526,7 +526,7 @@ func NewDeparture(ctx context.Context, b Backend, latency time.Duration, log io.
 			d.Close()
 		}
 	}()
-	cfg, err := configs.Default()
+	cfg, err := compose.Default()
 	if err != nil {
 		return d, fmt.Errorf("loading the embedded configuration: %w", err)
 	}

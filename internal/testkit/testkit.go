@@ -16,11 +16,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/testenv"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -212,7 +212,7 @@ connectors:
 	write(t, dir, "kinetic.yaml", svc)
 	write(t, dir, "policy.yaml", o.Policy)
 	write(t, dir, "directory.json", Directory)
-	cfg, err := configs.Load(filepath.Join(dir, "kinetic.yaml"))
+	cfg, err := compose.Load(filepath.Join(dir, "kinetic.yaml"))
 	if err != nil {
 		t.Fatalf("loading the test config: %v", err)
 	}
