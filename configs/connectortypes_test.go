@@ -13,17 +13,15 @@ import (
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/compose/table"
 	"github.com/kineticsec/kinetic/internal/connspec"
 	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
-// This package's tests load with the same connector types as
-// internal/compose's table (which imports configs, so it cannot be used
-// here); TestTableMatchesCompose in internal/compose keeps them in step.
+// This package's tests load with the table internal/compose uses
+// (internal/compose/table; compose itself imports configs).
 
-func testTable() []connectors.Descriptor {
-	return []connectors.Descriptor{sandbox.Descriptor(), webhook.Descriptor(), ldap.Descriptor(), graph.Descriptor(), okta.Descriptor()}
-}
+func testTable() []connectors.Descriptor { return table.Connectors() }
 
 func testTypes() []connspec.Spec {
 	var specs []connspec.Spec

@@ -207,7 +207,7 @@ const productionPoolSize = 20
 
 // NewFleet builds a fleet of departures employees on backend b, the way a
 // deployment's files would be loaded (service YAML, policy and directory
-// written to a directory and read by configs.Load).
+// written to a directory and read by compose.Load).
 func NewFleet(ctx context.Context, b Backend, departures, concurrency int, log io.Writer) (f *Fleet, err error) {
 	f = &Fleet{closed: newCloseCounter()}
 	defer func() {

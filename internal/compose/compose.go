@@ -5,7 +5,7 @@
 // connectors.Descriptor, and this package puts the two together.
 //
 // Adding a connector type is its package (connectors/NAME with
-// Descriptor()) plus one line in Connectors.
+// Descriptor()) plus one line in internal/compose/table.
 package compose
 
 import (
@@ -18,27 +18,15 @@ import (
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
-	"github.com/kineticsec/kinetic/connectors/graph"
-	"github.com/kineticsec/kinetic/connectors/ldap"
-	"github.com/kineticsec/kinetic/connectors/okta"
-	"github.com/kineticsec/kinetic/connectors/sandbox"
-	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/compose/table"
 	"github.com/kineticsec/kinetic/internal/connspec"
 	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
-// Connectors is the table of connector types configuration accepts, in the
-// order messages list them: one line per type.
-func Connectors() Table {
-	return Table{
-		sandbox.Descriptor(),
-		webhook.Descriptor(),
-		ldap.Descriptor(),
-		graph.Descriptor(),
-		okta.Descriptor(),
-	}
-}
+// Connectors is the table of connector types configuration accepts
+// (table.Connectors, where adding a type is one line).
+func Connectors() Table { return Table(table.Connectors()) }
 
 // Table is a list of connector types.
 type Table []connectors.Descriptor

@@ -1,7 +1,7 @@
 // Package testkit builds a complete Kinetic for integration tests: a fresh
 // database from store.OpenTest (PostgreSQL under CI), the test Redis from
 // testenv, sandbox connectors, a small HR directory and policy written to a
-// temporary directory and loaded through configs.Load like a real
+// temporary directory and loaded through compose.Load (configs.Load with the connector table) like a real
 // deployment's files.
 package testkit
 
