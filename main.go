@@ -32,10 +32,11 @@ import (
 	"github.com/kineticsec/kinetic/bot/hr"
 	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
 	"github.com/kineticsec/kinetic/configs"
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/demo"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/replay"
 )
 
@@ -190,9 +191,9 @@ func loadConfig(path string) (*configs.Config, error) {
 	var cfg *configs.Config
 	var err error
 	if path == "" {
-		cfg, err = configs.Default()
+		cfg, err = compose.Default()
 	} else {
-		cfg, err = configs.Load(path)
+		cfg, err = compose.Load(path)
 	}
 	if err != nil {
 		return nil, &exitError{code: 2, err: fmt.Errorf("invalid configuration:\n%w", err)}
@@ -256,11 +257,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The Slack front end (docs/slack.md), when KINETIC_SLACK_* configure it.
-	outbound, err := connectors.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
+	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
 	if err != nil {
 		return err
 	}
-	sa, err := slackapp.FromEnv(os.Getenv, outbound, log.WithField("component", "slack"))
+	sa, err := slackapp.FromEnv(os.Getenv, urlPolicy, log.WithField("component", "slack"))
 	if err != nil {
 		return err
 	}
@@ -304,14 +305,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	var routes []func(*http.ServeMux)
 	if hc := cfg.Service.HR; hc != nil && serve {
 		hrLog := log.WithField("component", "hr")
-		policy, err := connectors.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
-		if err != nil {
-			return err
-		}
 		// Accepted signatures are remembered in Redis, so a replay is
 		// refused by every replica and after a restart.
 		routes = append(routes, hr.Routes(hc, a.Engine, hrLog, replay.NewRedis(a.RDB, replay.HRPrefix)))
-		defer hr.StartPollers(ctx, hc, a.Engine, policy, hrLog)()
+		defer hr.StartPollers(ctx, hc, a.Engine, urlPolicy, hrLog)()
 	}
 	if slackRoutes != nil {
 		routes = append(routes, slackRoutes)
@@ -444,11 +441,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	// The Slack front end's settings come from KINETIC_SLACK_*; its API
 	// URL must pass the outbound URL policy too.
-	outbound, err := connectors.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
+	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
 	if err != nil {
 		return err
 	}
-	if _, err := slackapp.CheckEnv(os.Getenv, outbound); err != nil {
+	if _, err := slackapp.CheckEnv(os.Getenv, urlPolicy); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	src := cfg.Service.File

@@ -28,6 +28,7 @@ import (
 	slackbot "github.com/kineticsec/kinetic/bot/slack"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -952,7 +953,7 @@ func TestDeployments(t *testing.T) {
 			"KINETIC_VPN_TOKEN", "KINETIC_AWS_AUTOMATION_TOKEN", "KINETIC_SALESFORCE_TOKEN", "KINETIC_BADGE_API_KEY", "KINETIC_ASSETS_TOKEN", "KINETIC_PAYROLL_TOKEN"} {
 			t.Setenv(k, "x")
 		}
-		if cfg, err := configs.Load(filepath.Join(dir, "kinetic.yaml")); err != nil {
+		if cfg, err := compose.Load(filepath.Join(dir, "kinetic.yaml")); err != nil {
 			t.Errorf("the ConfigMap's configuration does not load:\n%v", err)
 		} else if cfg.Service.Simulated || cfg.Service.SandboxConnectors() != nil {
 			// Simulated systems never pass for real in a shipped deployment.

@@ -8,7 +8,7 @@ import (
 // Every problem in approval chains, exception kinds, escalation levels and
 // the guard is reported at once, each with its file, line and key.
 func TestApprovalPolicyErrorsNameFileLineKey(t *testing.T) {
-	_, err := Load("testdata/approvals/service.yaml")
+	_, err := loadT("testdata/approvals/service.yaml")
 	if err == nil {
 		t.Fatal("a policy with broken chains loaded")
 	}

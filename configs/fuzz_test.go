@@ -136,7 +136,7 @@ func checkUnknownKey(t *testing.T, name string, data []byte, parse func([]byte) 
 func FuzzParseService(f *testing.F) {
 	addInvalidSeeds(f, "service-")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		svc, err := ParseService("fuzz.yaml", data)
+		svc, err := parseServiceT("fuzz.yaml", data)
 		if err != nil {
 			if svc != nil {
 				t.Fatal("a Service returned with an error")
@@ -147,7 +147,7 @@ func FuzzParseService(f *testing.F) {
 		if svc == nil {
 			t.Fatal("no Service and no error")
 		}
-		checkUnknownKey(t, "fuzz.yaml", data, func(b []byte) error { _, err := ParseService("fuzz.yaml", b); return err })
+		checkUnknownKey(t, "fuzz.yaml", data, func(b []byte) error { _, err := parseServiceT("fuzz.yaml", b); return err })
 	})
 }
 
@@ -162,7 +162,7 @@ func FuzzParsePolicy(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	svc, err := ParseService(embeddedServiceName, data)
+	svc, err := parseServiceT(embeddedServiceName, data)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func FuzzLoad(f *testing.F) {
 		if os.WriteFile(sp, service, 0o600) != nil || os.WriteFile(pp, policy, 0o600) != nil {
 			t.Fatal("writing the files")
 		}
-		cfg, err := Load(sp)
+		cfg, err := loadT(sp)
 		if err != nil {
 			if cfg != nil {
 				t.Fatal("a Config returned with an error")

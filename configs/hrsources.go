@@ -10,12 +10,12 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/directory/hrsource"
 	"github.com/kineticsec/kinetic/directory/scim"
 	"github.com/kineticsec/kinetic/directory/workday"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // The directory block: where HR data comes from.
@@ -158,7 +158,7 @@ func flatten(err error) []error {
 // each a directory.Directory, directory.Lister and directory.Refresher,
 // calling out through an HTTP client from the outbound URL policy; their
 // base URLs are checked against the policy again now (a refusal is an
-// error wrapping connectors.ErrURLRefused; a host that cannot be resolved
+// error wrapping outbound.ErrURLRefused; a host that cannot be resolved
 // now is not, the client checks every connection anyway). Nothing is
 // fetched: the first lookup, or Refresh, fetches. log receives reloads and
 // refreshes (nil discards them).
@@ -226,7 +226,7 @@ func (c *Config) OpenHRDirectory(ctx context.Context, log *logrus.Entry) (direct
 		return nil, fmt.Errorf("directory.%s: %w", typ, err)
 	}
 	for _, key := range sortedKeys(urls) {
-		if err := policy.CheckURL(ctx, urls[key]); errors.Is(err, connectors.ErrURLRefused) {
+		if err := policy.CheckURL(ctx, urls[key]); errors.Is(err, outbound.ErrURLRefused) {
 			return nil, fmt.Errorf("directory.%s.%s: %w", typ, key, err)
 		}
 	}

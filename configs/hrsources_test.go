@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/directory/scim"
 	"github.com/kineticsec/kinetic/directory/workday"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // Secret values the HR source examples read from the environment.
@@ -49,7 +49,7 @@ func TestHRSourceExamples(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg, err := Load(f)
+			cfg, err := loadT(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestHRSourceInvalid(t *testing.T) {
 	}
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := Load(dir + name)
+			_, err := loadT(dir + name)
 			var ce *Errors
 			if !errors.As(err, &ce) {
 				t.Fatalf("Load = %v, want *Errors", err)
@@ -273,7 +273,7 @@ func TestOpenHRDirectory(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, calls := tc.serve(t)
-			cfg, err := Load(writeService(t, tc.block(srv.URL)))
+			cfg, err := loadT(writeService(t, tc.block(srv.URL)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -292,7 +292,7 @@ func TestOpenHRDirectory(t *testing.T) {
 			t.Run("a base URL the policy now refuses is an error", func(t *testing.T) {
 				cfg.Service.Outbound.AllowCIDRs = nil
 				_, err := cfg.OpenHRDirectory(ctx, nil)
-				if !errors.Is(err, connectors.ErrURLRefused) || !strings.Contains(err.Error(), "directory."+tc.name+".") {
+				if !errors.Is(err, outbound.ErrURLRefused) || !strings.Contains(err.Error(), "directory."+tc.name+".") {
 					t.Errorf("OpenHRDirectory = %v, want a refusal naming the key", err)
 				}
 			})
@@ -315,7 +315,7 @@ func TestOpenHRDirectoryFile(t *testing.T) {
 	}
 	t0 := time.Now().Add(-time.Hour)
 	write("id,email,type,status\nE1,a@example.com,employee,active\n", t0)
-	cfg, err := Load(path)
+	cfg, err := loadT(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestOpenHRDirectoryFile(t *testing.T) {
 	}
 
 	t.Run("the embedded default opens the bundled sample", func(t *testing.T) {
-		def, err := Default()
+		def, err := defaultT()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 
 func TestHTTPLimits(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
-		svc, err := ParseService("s.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\n"))
+		svc, err := parseServiceT("s.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -23,7 +23,7 @@ func TestHTTPLimits(t *testing.T) {
 	})
 	t.Run("set", func(t *testing.T) {
 		t.Setenv("KINETIC_TEST_METRICS_TOKEN", "metrics-SECRET-1")
-		svc, err := ParseService("s.yaml", []byte(`policy: p.yaml
+		svc, err := parseServiceT("s.yaml", []byte(`policy: p.yaml
 redis: {embedded: true}
 http:
   addr: 127.0.0.1:8080
@@ -46,7 +46,7 @@ http:
 		}
 	})
 	t.Run("a short read timeout shortens the default header timeout", func(t *testing.T) {
-		svc, err := ParseService("s.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\nhttp:\n  read_timeout: 5s\n"))
+		svc, err := parseServiceT("s.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\nhttp:\n  read_timeout: 5s\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ http:
 		}
 	})
 	t.Run("negative caps are refused", func(t *testing.T) {
-		_, err := ParseService("s.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\nhttp:\n  max_connections: -1\n  max_connections_per_client: -2\n"))
+		_, err := parseServiceT("s.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\nhttp:\n  max_connections: -1\n  max_connections_per_client: -2\n"))
 		for _, want := range []string{"s.yaml:4: http.max_connections: must not be negative", "s.yaml:5: http.max_connections_per_client: must not be negative"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %v, want %q", err, want)

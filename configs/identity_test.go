@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // identityService has one instance of each identity connector type (plus a
@@ -177,7 +178,7 @@ func TestIdentityConnectorsLoadAndBuild(t *testing.T) {
 	identityEnv(t)
 	path := identityDir(t, "http://127.0.0.1:9", "http://127.0.0.1:9", "ldaps://127.0.0.1:6360")
 	dir := filepath.Dir(path)
-	cfg, err := Load(path)
+	cfg, err := loadT(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,20 +186,20 @@ func TestIdentityConnectorsLoadAndBuild(t *testing.T) {
 
 	// Relative key, certificate and CA paths are taken relative to the
 	// service file, not the working directory.
-	g := svc.Connectors["entra"].Graph
+	g := graphBlock(svc.Connectors["entra"])
 	if g.CertificateFile != filepath.Join(dir, "entra-cert.pem") || g.PrivateKeyFile != filepath.Join(dir, "entra-key.pem") {
 		t.Errorf("graph files = %q, %q", g.CertificateFile, g.PrivateKeyFile)
 	}
-	if f := svc.Connectors["okta-svc"].Okta.OAuth.PrivateKeyFile; f != filepath.Join(dir, "keys", "okta-svc.pem") {
+	if f := oktaBlock(svc.Connectors["okta-svc"]).OAuth.PrivateKeyFile; f != filepath.Join(dir, "keys", "okta-svc.pem") {
 		t.Errorf("okta private_key_file = %q", f)
 	}
-	if f := svc.Connectors["ad-corp"].LDAP.CAFile; f != filepath.Join(dir, "ca.pem") {
+	if f := ldapBlock(svc.Connectors["ad-corp"]).CAFile; f != filepath.Join(dir, "ca.pem") {
 		t.Errorf("ldap ca_file = %q", f)
 	}
-	if v := svc.Connectors["okta-prod"].Okta.APIToken.Value(); v != "okta-SECRET-identity" {
+	if v := oktaBlock(svc.Connectors["okta-prod"]).APIToken.Value(); v != "okta-SECRET-identity" {
 		t.Errorf("okta api_token not resolved")
 	}
-	if v := svc.Connectors["ad-corp"].LDAP.BindPassword.Value(); v != "ad-SECRET-identity" {
+	if v := ldapBlock(svc.Connectors["ad-corp"]).BindPassword.Value(); v != "ad-SECRET-identity" {
 		t.Errorf("ldap bind_password not resolved")
 	}
 
@@ -233,7 +234,7 @@ func TestIdentityConnectorsLoadAndBuild(t *testing.T) {
 			t.Errorf("%s: type %s, operations %v; want %s, %v", name, in.Type, in.Operations, w.typ, w.ops)
 		}
 		// Config validation and the built instance agree on operations.
-		if ops, ok := instanceOperations(svc.Connectors[name]); !ok || connectors.OperationNames(ops) != connectors.OperationNames(in.Operations) {
+		if ops, ok := instanceOperations(svc.Connectors[name]); !ok || strings.Join(slices.Sorted(slices.Values(ops)), ", ") != connectors.OperationNames(in.Operations) {
 			t.Errorf("%s: instanceOperations = %v, %v; built %v", name, ops, ok, in.Operations)
 		}
 		if in.Connector.Name() != name {
@@ -253,7 +254,7 @@ func TestIdentityConnectorsLoadAndBuild(t *testing.T) {
 // support.
 func TestIdentityUnsupportedOperations(t *testing.T) {
 	identityEnv(t)
-	cfg, err := Load(identityDir(t, "http://127.0.0.1:9", "http://127.0.0.1:9", "ldaps://127.0.0.1:6360"))
+	cfg, err := loadT(identityDir(t, "http://127.0.0.1:9", "http://127.0.0.1:9", "ldaps://127.0.0.1:6360"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +312,7 @@ func TestIdentityBaseURLsCheckedAtLoad(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load(path)
+	_, err = loadT(path)
 	var errs *Errors
 	if !errors.As(err, &errs) {
 		t.Fatalf("err = %v, want *Errors", err)
@@ -372,7 +373,7 @@ func TestIdentityConnectorsUseOutboundPolicy(t *testing.T) {
 		}
 	}()
 
-	cfg, err := Load(identityDir(t, srv.URL, srv.URL, "ldaps://"+ln.Addr().String()))
+	cfg, err := loadT(identityDir(t, srv.URL, srv.URL, "ldaps://"+ln.Addr().String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +389,7 @@ func TestIdentityConnectorsUseOutboundPolicy(t *testing.T) {
 	for _, name := range []string{"entra", "okta-prod"} {
 		in, _ := reg.Get(name)
 		before := httpCalls.Load()
-		if _, err := in.Connector.Lookup(ctx, subject); err == nil || errors.Is(err, connectors.ErrURLRefused) {
+		if _, err := in.Connector.Lookup(ctx, subject); err == nil || errors.Is(err, outbound.ErrURLRefused) {
 			t.Errorf("%s: Lookup err = %v, want the test server's refusal", name, err)
 		}
 		if httpCalls.Load() == before {
@@ -396,7 +397,7 @@ func TestIdentityConnectorsUseOutboundPolicy(t *testing.T) {
 		}
 	}
 	in, _ := reg.Get("ad-corp")
-	if _, err := in.Connector.Lookup(ctx, subject); err == nil || errors.Is(err, connectors.ErrURLRefused) {
+	if _, err := in.Connector.Lookup(ctx, subject); err == nil || errors.Is(err, outbound.ErrURLRefused) {
 		t.Errorf("ad-corp: Lookup err = %v, want a TLS failure", err)
 	}
 	select {
@@ -417,7 +418,7 @@ func TestIdentityConnectorsUseOutboundPolicy(t *testing.T) {
 	for _, name := range []string{"entra", "okta-prod", "okta-svc", "ad-corp"} {
 		in, _ := reg2.Get(name)
 		_, err := in.Connector.Lookup(ctx, subject)
-		if !errors.Is(err, connectors.ErrURLRefused) {
+		if !errors.Is(err, outbound.ErrURLRefused) {
 			t.Errorf("%s: Lookup err = %v, want a refusal by the outbound URL policy", name, err)
 		}
 		if err != nil && (strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "BEGIN")) {
@@ -508,22 +509,22 @@ func TestExampleIdentityInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	yaml := src.String()
-	svc, err := ParseService(filepath.Join(dir, "example.yaml"), []byte(yaml))
+	svc, err := parseServiceT(filepath.Join(dir, "example.yaml"), []byte(yaml))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, yaml)
 	}
 
 	entra, okt, ad := svc.Connectors["entra"], svc.Connectors["okta-prod"], svc.Connectors["ad-corp"]
-	if entra == nil || entra.Type != "graph" || entra.Graph == nil || entra.Graph.TenantID != "contoso.onmicrosoft.com" ||
-		entra.Graph.CertificateFile != filepath.Join(dir, "entra-cert.pem") || !entra.Graph.BatchEnabled() {
+	if entra == nil || entra.Type != "graph" || graphBlock(entra) == nil || graphBlock(entra).TenantID != "contoso.onmicrosoft.com" ||
+		graphBlock(entra).CertificateFile != filepath.Join(dir, "entra-cert.pem") || !graphBlock(entra).BatchEnabled() {
 		t.Errorf("entra = %+v", entra)
 	}
-	if okt == nil || okt.Type != "okta" || okt.Okta == nil || okt.Okta.APIToken.Value() != "okta-SECRET-example" ||
-		okt.Okta.DeactivateMode != "deactivate" || okt.RateLimit == nil || okt.RateLimit.Requests != 300 {
+	if okt == nil || okt.Type != "okta" || oktaBlock(okt) == nil || oktaBlock(okt).APIToken.Value() != "okta-SECRET-example" ||
+		oktaBlock(okt).DeactivateMode != "deactivate" || okt.RateLimit == nil || okt.RateLimit.Requests != 300 {
 		t.Errorf("okta-prod = %+v", okt)
 	}
-	if ad == nil || ad.Type != "ldap" || ad.LDAP == nil || ad.LDAP.BindPassword.Value() != "ad-SECRET-example" ||
-		ad.LDAP.CAFile != filepath.Join(dir, "corp-ca.pem") || !ad.LDAP.ResetPassword {
+	if ad == nil || ad.Type != "ldap" || ldapBlock(ad) == nil || ldapBlock(ad).BindPassword.Value() != "ad-SECRET-example" ||
+		ldapBlock(ad).CAFile != filepath.Join(dir, "corp-ca.pem") || !ldapBlock(ad).ResetPassword {
 		t.Errorf("ad-corp = %+v", ad)
 	}
 

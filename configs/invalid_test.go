@@ -29,7 +29,7 @@ func TestInvalidConfigs(t *testing.T) {
 	t.Setenv("KINETIC_TEST_GRAPH_SECRET", "graph-SECRET-7c1e")
 	t.Setenv("KINETIC_TEST_OKTA_TOKEN", "okta-SECRET-00b4")
 	t.Setenv("KINETIC_TEST_AD_PASSWORD", "ad-SECRET-5d2f")
-	def, err := Default()
+	def, err := defaultT()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestInvalidConfigs(t *testing.T) {
 			if strings.HasPrefix(base, "policy-") {
 				_, err = LoadPolicy(path, def.Service)
 			} else {
-				_, err = Load(path)
+				_, err = loadT(path)
 			}
 			var errs *Errors
 			if !errors.As(err, &errs) {
@@ -295,7 +295,7 @@ func TestInvalidConfigs(t *testing.T) {
 
 func TestLoadReportsManyErrorsAtOnce(t *testing.T) {
 	clearEnv(t)
-	_, err := Load("testdata/invalid/service-many.yaml")
+	_, err := loadT("testdata/invalid/service-many.yaml")
 	var errs *Errors
 	if !errors.As(err, &errs) {
 		t.Fatalf("err = %v, want *Errors", err)
@@ -359,7 +359,7 @@ func TestSyntaxAndShapeErrors(t *testing.T) {
 		{"policy: p.yaml\nredis: {embedded: true}\nconnectors:\n  ad: {type: sandbox, sandbox: {system: ad}, rate_limit: {requests: x, per: 1m}}\n",
 			"s.yaml:4: connectors.ad.rate_limit.requests: cannot unmarshal !!str `x` into int"},
 	} {
-		_, err := ParseService("s.yaml", []byte(tc.data))
+		_, err := parseServiceT("s.yaml", []byte(tc.data))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v\nwant %q", tc.data, err, tc.want)
 		}

@@ -15,9 +15,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/connspec"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
+	"gopkg.in/yaml.v3"
 )
 
 // Duration is a time.Duration written in YAML as "90s", "15m", "4h" or "7d".
@@ -87,13 +89,13 @@ type Config struct {
 // KINETIC_REDIS_ADDR selects that Redis instead of the embedded one.
 // Relative paths (policy, directory.file, secret files) are resolved
 // against the service file's directory.
-func Load(path string) (*Config, error) {
+func Load(path string, types []connspec.Spec) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, (&Errors{List: []Error{{File: path, Msg: readErr(err)}}}).err()
 	}
 	dir := filepath.Dir(path)
-	svc, d := parseService(path, data, os.LookupEnv, dir)
+	svc, d := parseService(path, data, os.LookupEnv, dir, types)
 	svc.File = path
 	cfg := &Config{Service: svc, dir: dir}
 	errs := d.errs
@@ -124,8 +126,8 @@ func Load(path string) (*Config, error) {
 // policy.example.yaml, compiled into the binary): SQLite kinetic.db in the
 // working directory, an embedded Redis, the sandbox connectors and the
 // bundled sample directory. The environment overrides Load documents apply.
-func Default() (*Config, error) {
-	svc, d := parseService(embeddedServiceName, embeddedService, os.LookupEnv, "")
+func Default(types []connspec.Spec) (*Config, error) {
+	svc, d := parseService(embeddedServiceName, embeddedService, os.LookupEnv, "", types)
 	svc.File = ""
 	cfg := &Config{Service: svc, fsys: embeddedFS}
 	errs := d.errs
@@ -152,8 +154,8 @@ func Default() (*Config, error) {
 // validated and its secrets resolved (relative secret files against name's
 // directory), but without the policy it names and without the environment
 // overrides. name is used in error messages.
-func ParseService(name string, data []byte) (*Service, error) {
-	svc, d := parseService(name, data, nil, filepath.Dir(name))
+func ParseService(name string, data []byte, types []connspec.Spec) (*Service, error) {
+	svc, d := parseService(name, data, nil, filepath.Dir(name), types)
 	if err := d.errs.err(); err != nil {
 		return nil, err
 	}
@@ -180,14 +182,15 @@ func readErr(err error) string {
 // parseService decodes, defaults, overrides from env (when not nil),
 // validates and resolves secrets. It always returns a non-nil Service,
 // filled as far as the file allowed.
-func parseService(name string, data []byte, env func(string) (string, bool), baseDir string) (*Service, *doc) {
-	svc := &Service{}
-	d := decodeStrict(name, data, svc)
+func parseService(name string, data []byte, env func(string) (string, bool), baseDir string, types []connspec.Spec) (*Service, *doc) {
+	svc := &Service{types: types}
+	d := decodeStrictWith(name, data, svc, func(d *doc, root *yaml.Node) { d.takeTypeBlocks(root, types) })
 	for n, ci := range svc.Connectors {
 		if ci != nil {
 			ci.Name = n
 		}
 	}
+	d.decodeTypeBlocks(svc.Connectors, types)
 	svc.applyDefaults()
 	if env != nil {
 		svc.applyEnv(env)
@@ -219,7 +222,7 @@ func (s *Service) recordSandboxes(d *doc) {
 func (s *Service) SandboxConnectors() []string {
 	var names []string
 	for _, name := range sortedKeys(s.Connectors) {
-		if ci := s.Connectors[name]; ci != nil && ci.Type == sandboxType {
+		if ci := s.Connectors[name]; ci != nil && ci.Simulated() {
 			names = append(names, name)
 		}
 	}
@@ -247,17 +250,18 @@ func (s *Service) CheckSimulated() error {
 	for _, name := range names {
 		errs.add(s.source, s.sandboxLines[name], joinKey(joinKey("connectors", name), "type"),
 			"sandbox simulates its system: nothing real is revoked. Use a real connector type (%s), or, for a demo or test, write simulated: true at the top of the file",
-			strings.Join(realConnectorTypes(), ", "))
+			strings.Join(s.realConnectorTypes(), ", "))
 	}
 	return &simulatedError{errs: errs.err().(*Errors), names: names}
 }
 
-// realConnectorTypes are ConnectorTypes without sandbox.
-func realConnectorTypes() []string {
+// realConnectorTypes are the known connector types that do not simulate
+// their system.
+func (s *Service) realConnectorTypes() []string {
 	var out []string
-	for _, t := range ConnectorTypes {
-		if t != sandboxType {
-			out = append(out, t)
+	for _, t := range s.types {
+		if !t.Simulated {
+			out = append(out, t.Type)
 		}
 	}
 	return out
@@ -524,38 +528,38 @@ func (s *Service) validate(d *doc) {
 	// Each entry is checked alone, by the same parser the connectors use, so
 	// every bad one is reported at its own key.
 	// An entry that parses but opens too much (the whole address space,
-	// cloud metadata: connectors.CheckAllowCIDR, CheckAllowHost) is
+	// cloud metadata: outbound.CheckAllowCIDR, CheckAllowHost) is
 	// refused at its key and left out of the URL checks below, which then
 	// still report every URL it would have let through.
 	outboundOK := true
 	for i, c := range s.Outbound.AllowCIDRs {
 		key := fmt.Sprintf("outbound.allow_cidrs[%d]", i)
-		p, err := connectors.NewURLPolicy([]string{c}, nil)
+		p, err := outbound.NewURLPolicy([]string{c}, nil)
 		if err != nil {
 			d.add(key, "%s", strings.TrimPrefix(err.Error(), "outbound.allow_cidrs: "))
 			outboundOK = false
 			continue
 		}
-		if err := connectors.CheckAllowCIDR(p.AllowCIDRs[0]); err != nil {
+		if err := outbound.CheckAllowCIDR(p.AllowCIDRs[0]); err != nil {
 			d.add(key, "%v", err)
 			d.refuseAllow(c)
 		}
 	}
 	for i, h := range s.Outbound.AllowHosts {
 		key := fmt.Sprintf("outbound.allow_hosts[%d]", i)
-		if _, err := connectors.NewURLPolicy(nil, []string{h}); err != nil {
+		if _, err := outbound.NewURLPolicy(nil, []string{h}); err != nil {
 			d.add(key, "%s", strings.TrimPrefix(err.Error(), "outbound.allow_hosts: "))
 			outboundOK = false
 			continue
 		}
-		if err := connectors.CheckAllowHost(h); err != nil {
+		if err := outbound.CheckAllowHost(h); err != nil {
 			d.add(key, "%v", err)
 			d.refuseAllow(h)
 		}
 	}
 
 	for _, name := range sortedKeys(s.Connectors) {
-		validateInstance(d, name, s.Connectors[name])
+		validateInstance(d, name, s.Connectors[name], s.types)
 	}
 	if outboundOK {
 		s.checkBaseURLs(d)
@@ -614,7 +618,7 @@ func (w Workers) validate(d *doc) {
 }
 
 // validateInstance checks one connector instance and its type block.
-func validateInstance(d *doc, name string, ci *ConnectorInstance) {
+func validateInstance(d *doc, name string, ci *ConnectorInstance, types []connspec.Spec) {
 	path := joinKey("connectors", name)
 	if !nameRE.MatchString(name) {
 		d.add(path, "instance name %q must be letters, digits, '.', '-' or '_'", name)
@@ -639,52 +643,37 @@ func validateInstance(d *doc, name string, ci *ConnectorInstance) {
 			d.add(path+".rate_limit.burst", "must be less than requests (%d): the burst comes out of the budget, so no window of per ever sees more than requests", rl.Requests)
 		}
 	}
+	known := typeNames(types)
 	if ci.Type == "" {
-		d.add(path+".type", "type is required (one of %s)", strings.Join(ConnectorTypes, ", "))
+		d.add(path+".type", "type is required (one of %s)", strings.Join(known, ", "))
 		return
 	}
-	blocks := typeBlocks(ci)
-	for _, b := range blocks {
+	for _, b := range ci.blocks {
 		if b != ci.Type {
 			d.add(path+"."+b, "a %s block does not belong in an instance of type %q", b, ci.Type)
 		}
 	}
-	// One case per connector type; keep in step with ConnectorTypes,
-	// typeBlocks, instanceOperations, baseURLs and BuildConnectors.
-	switch ci.Type {
-	case sandboxType:
-		if ci.Sandbox == nil {
-			d.add(path, "type sandbox needs a sandbox: block")
-			return
-		}
-		blockErrors(d, path+".sandbox", ci.Sandbox.Validate())
-	case webhookType:
-		if ci.Webhook == nil {
-			d.add(path, "type webhook needs a webhook: block")
-			return
-		}
-		fieldErrors(d, path+".webhook", ci.Webhook.Validate())
-	case ldapType:
-		if ci.LDAP == nil {
-			d.add(path, "type ldap needs an ldap: block")
-			return
-		}
-		fieldErrors(d, path+".ldap", ci.LDAP.Validate())
-	case graphType:
-		if ci.Graph == nil {
-			d.add(path, "type graph needs a graph: block")
-			return
-		}
-		fieldErrors(d, path+".graph", ci.Graph.Validate())
-	case oktaType:
-		if ci.Okta == nil {
-			d.add(path, "type okta needs an okta: block")
-			return
-		}
-		fieldErrors(d, path+".okta", ci.Okta.Validate())
-	default:
-		d.add(path+".type", "unknown connector type %q (known: %s)", ci.Type, strings.Join(ConnectorTypes, ", "))
+	spec := ci.spec
+	if spec == nil {
+		d.add(path+".type", "unknown connector type %q (known: %s)", ci.Type, strings.Join(known, ", "))
+		return
 	}
+	if ci.Block == nil {
+		d.add(path, "type %[1]s needs %[2]s %[1]s: block", ci.Type, article(ci.Type))
+		return
+	}
+	if spec.Validate != nil {
+		fieldErrors(d, path+"."+ci.Type, spec.Validate(ci.Block))
+	}
+}
+
+// article is "an" before a type name read with a leading vowel sound
+// ("an ldap: block"), else "a".
+func article(name string) string {
+	if name != "" && strings.ContainsRune("aeiol", rune(name[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // blockErrors records a type block's Validate error, one Error per joined
@@ -781,7 +770,7 @@ func checkURLs(d *doc, ob Outbound, targets []urlTarget) {
 	if len(targets) == 0 {
 		return
 	}
-	pol, err := connectors.NewURLPolicy(d.allowed(ob.AllowCIDRs), d.allowed(ob.AllowHosts))
+	pol, err := outbound.NewURLPolicy(d.allowed(ob.AllowCIDRs), d.allowed(ob.AllowHosts))
 	if err != nil {
 		d.add("outbound", "%v", err)
 		return
@@ -793,12 +782,12 @@ func checkURLs(d *doc, ob Outbound, targets []urlTarget) {
 		// refused whatever it resolves to: other programs may read it as
 		// another address.
 		if u, err := url.Parse(strings.TrimSpace(t.url)); err == nil {
-			if err := connectors.CheckHostForm(u.Hostname()); err != nil {
+			if err := outbound.CheckHostForm(u.Hostname()); err != nil {
 				d.add(t.path, "%v", err)
 				continue
 			}
 		}
-		if err := pol.CheckURL(ctx, t.url); errors.Is(err, connectors.ErrURLRefused) {
+		if err := pol.CheckURL(ctx, t.url); errors.Is(err, outbound.ErrURLRefused) {
 			msg := err.Error()
 			if t.shown != "" {
 				msg = strings.Replace(msg, t.url, t.shown, 1)
@@ -842,7 +831,7 @@ func (s *Service) checkConnectorFiles(d *doc) {
 		}
 		for _, f := range connectorFiles(ci) {
 			p := strings.TrimSpace(*f.path)
-			if p == "" || f.key == "ldap.ca_file" {
+			if p == "" || f.validated {
 				continue
 			}
 			key := joinKey("connectors", name) + "." + f.key
@@ -885,6 +874,11 @@ func resolveSecrets(v reflect.Value, path, baseDir string, d *doc) {
 				name = strings.ToLower(f.Name)
 			}
 			resolveSecrets(v.Field(i), joinKey(path, name), baseDir, d)
+		}
+		if t == connectorInstanceType && v.CanAddr() {
+			if ci := v.Addr().Interface().(*ConnectorInstance); ci.Block != nil {
+				resolveSecrets(reflect.ValueOf(ci.Block), joinKey(path, ci.Type), baseDir, d)
+			}
 		}
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {

@@ -51,7 +51,7 @@ var exampleConnectorSecrets = map[string]string{
 func TestExampleFilesLoad(t *testing.T) {
 	t.Run("kinetic.example.yaml", func(t *testing.T) {
 		exampleEnv(t)
-		cfg, err := Load("kinetic.example.yaml")
+		cfg, err := loadT("kinetic.example.yaml")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestExampleFilesLoad(t *testing.T) {
 	})
 	t.Run("Default", func(t *testing.T) {
 		clearEnv(t)
-		cfg, err := Default()
+		cfg, err := defaultT()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,16 +102,16 @@ func TestExampleFilesLoad(t *testing.T) {
 			t.Errorf("connectors = %v", got)
 		}
 		for name, ci := range s.Connectors {
-			if ci.Type != "sandbox" || ci.Sandbox.System != name || ci.Sandbox.ErrorRate != 0 {
-				t.Errorf("%s = %+v %+v", name, ci, ci.Sandbox)
+			if ci.Type != "sandbox" || sandboxBlock(ci).System != name || sandboxBlock(ci).ErrorRate != 0 {
+				t.Errorf("%s = %+v %+v", name, ci, sandboxBlock(ci))
 			}
-			if l := ci.Sandbox.Latency.D(); l < 80*time.Millisecond || l > 200*time.Millisecond || ci.Sandbox.Jitter == 0 {
-				t.Errorf("%s latency %s jitter %s", name, ci.Sandbox.Latency, ci.Sandbox.Jitter)
+			if l := sandboxBlock(ci).Latency.D(); l < 80*time.Millisecond || l > 200*time.Millisecond || sandboxBlock(ci).Jitter == 0 {
+				t.Errorf("%s latency %s jitter %s", name, sandboxBlock(ci).Latency, sandboxBlock(ci).Jitter)
 			}
 		}
 		okta := s.Connectors["okta"]
-		if okta.Sandbox.RateLimit != 600 || *okta.RateLimit != (RateLimit{Requests: 600, Per: Duration(time.Minute), Burst: 1}) {
-			t.Errorf("okta = %+v %+v", okta.RateLimit, okta.Sandbox)
+		if sandboxBlock(okta).RateLimit != 600 || *okta.RateLimit != (RateLimit{Requests: 600, Per: Duration(time.Minute), Burst: 1}) {
+			t.Errorf("okta = %+v %+v", okta.RateLimit, sandboxBlock(okta))
 		}
 		data, _ := EmbeddedFile("policy.example.yaml")
 		if cfg.Policy.Hash != LoadHash(t, data) {
@@ -120,7 +120,7 @@ func TestExampleFilesLoad(t *testing.T) {
 	})
 	t.Run("policy.example.yaml alone", func(t *testing.T) {
 		clearEnv(t)
-		def, _ := Default()
+		def, _ := defaultT()
 		p, err := LoadPolicy("policy.example.yaml", def.Service)
 		if err != nil {
 			t.Fatal(err)
@@ -140,7 +140,7 @@ func TestExampleFilesLoad(t *testing.T) {
 		checkSampleDirectory(t, f)
 	})
 	t.Run("testdata/min/policy.yaml", func(t *testing.T) {
-		def, _ := Default()
+		def, _ := defaultT()
 		if _, err := LoadPolicy("testdata/min/policy.yaml", def.Service); err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +244,7 @@ func checkSampleDirectory(t *testing.T, f *directory.File) {
 }
 
 func TestServiceDefaults(t *testing.T) {
-	svc, err := ParseService("min.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\nconnectors:\n  ad: {type: sandbox, rate_limit: {requests: 5, per: 1s}, sandbox: {system: ad}}\n"))
+	svc, err := parseServiceT("min.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\nconnectors:\n  ad: {type: sandbox, rate_limit: {requests: 5, per: 1s}, sandbox: {system: ad}}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 	t.Setenv(EnvHTTPAddr, "0.0.0.0:9999")
 	t.Setenv(EnvDatabaseDSN, "postgres://u:pw@db/k")
 	t.Setenv(EnvRedisAddr, "redis:6379")
-	cfg, err := Default()
+	cfg, err := defaultT()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 	}
 	// ParseService does not read the environment.
 	data, _ := EmbeddedFile("embedded.yaml")
-	svc, err := ParseService("embedded.yaml", data)
+	svc, err := parseServiceT("embedded.yaml", data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 
 func TestEmbeddedRedisWithPostgresIsAllowed(t *testing.T) {
 	t.Setenv("KINETIC_TEST_DSN", "postgres://localhost/k")
-	_, err := ParseService("s.yaml", []byte("policy: p.yaml\ndatabase: {driver: postgres, dsn: {env: KINETIC_TEST_DSN}}\nredis: {embedded: true}\n"))
+	_, err := parseServiceT("s.yaml", []byte("policy: p.yaml\ndatabase: {driver: postgres, dsn: {env: KINETIC_TEST_DSN}}\nredis: {embedded: true}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestSecretFileRelativeToConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	svcYAML := "policy: p.yaml\nredis: {embedded: true}\nhttp:\n  api_tokens:\n    ops: {file: token}\n    dev: {file: /dev/null}\n    gone: {file: absent}\n"
-	_, err := ParseService(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
+	_, err := parseServiceT(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -314,7 +314,7 @@ func TestSecretFileRelativeToConfig(t *testing.T) {
 	if strings.Contains(msg, "api_tokens.ops") {
 		t.Errorf("a readable secret file relative to the config was refused:\n%s", msg)
 	}
-	svc, err := ParseService(filepath.Join(dir, "k.yaml"), []byte("policy: p.yaml\nredis: {embedded: true}\nhttp:\n  api_tokens:\n    ops: {file: token}\n"))
+	svc, err := parseServiceT(filepath.Join(dir, "k.yaml"), []byte("policy: p.yaml\nredis: {embedded: true}\nhttp:\n  api_tokens:\n    ops: {file: token}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestSecretFileRelativeToConfig(t *testing.T) {
 // be logged or dumped and finds no secret value.
 func TestSecretsNeverPrint(t *testing.T) {
 	exampleEnv(t)
-	cfg, err := Load("kinetic.example.yaml")
+	cfg, err := loadT("kinetic.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func logLine(s *Service) string {
 
 func TestBuildConnectors(t *testing.T) {
 	clearEnv(t)
-	cfg, err := Default()
+	cfg, err := defaultT()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestDuplicateAPITokensRefused(t *testing.T) {
 		}
 	}
 	svcYAML := "policy: p.yaml\nredis: {embedded: true}\nhttp:\n  api_tokens:\n    hris: {file: a}\n    ops: {file: b}\n    siem: {file: c}\n"
-	_, err := ParseService(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
+	_, err := parseServiceT(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
 	if err == nil {
 		t.Fatal("two clients with one token were accepted")
 	}
@@ -510,7 +510,7 @@ func TestOpenSecretFileRefusedAtItsKey(t *testing.T) {
 		}
 	}
 	svcYAML := "policy: p.yaml\nredis: {embedded: true}\nhttp:\n  api_tokens:\n    hris: {file: world}\n    ops: {file: group}\n    siem: {file: private}\n"
-	_, err := ParseService(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
+	_, err := parseServiceT(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
 	if err == nil {
 		t.Fatal("secret files open to group and others were accepted")
 	}
@@ -527,7 +527,7 @@ func TestOpenSecretFileRefusedAtItsKey(t *testing.T) {
 		t.Errorf("the private file was refused, or a value printed:\n%s", msg)
 	}
 	t.Setenv(secret.EnvAllowOpenFiles, "1")
-	svc, err := ParseService(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
+	svc, err := parseServiceT(filepath.Join(dir, "k.yaml"), []byte(svcYAML))
 	if err != nil {
 		t.Fatalf("with %s=1: %v", secret.EnvAllowOpenFiles, err)
 	}

@@ -65,7 +65,7 @@ policy: %s
 		if err := os.WriteFile(path, []byte(svc), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Load(path)
+		_, err := loadT(path)
 		return err
 	}
 	loads := 0

@@ -18,7 +18,6 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 )
 
@@ -281,9 +280,9 @@ func (p *Policy) validateAction(d *doc, svc *Service, name string, a *ActionDef)
 	case a.Operation == "", ci == nil:
 		// Nothing to check against (the service reports an empty instance).
 	case ok:
-		if ops, known := instanceOperations(ci); known && !connectors.Supports(ops, connectors.Operation(a.Operation)) {
+		if ops, known := instanceOperations(ci); known && !slices.Contains(ops, a.Operation) {
 			d.add(path+".operation", "connector %q (%s) does not support operation %q (supported: %s)",
-				a.Connector, describeInstance(ci), a.Operation, connectors.OperationNames(ops))
+				a.Connector, describeInstance(ci), a.Operation, strings.Join(slices.Sorted(slices.Values(ops)), ", "))
 		}
 	}
 	if a.Operation == "" {

@@ -18,7 +18,7 @@ import (
 func examplePolicy(t *testing.T) (*Policy, *directory.File) {
 	t.Helper()
 	clearEnv(t)
-	cfg, err := Default()
+	cfg, err := defaultT()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestSelectIsDeterministic(t *testing.T) {
 	// Again, concurrently (the race detector checks Select shares nothing
 	// mutable), and against a second load of the same files.
 	clearEnv(t)
-	cfg2, err := Default()
+	cfg2, err := defaultT()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 const sandboxURLService = `policy: p.yaml
@@ -41,7 +42,7 @@ func TestSandboxURLBuildsRemote(t *testing.T) {
 	srv := httptest.NewServer(sandbox.NewServer(backing))
 	defer srv.Close()
 
-	svc, err := ParseService("s.yaml", sandboxURLYAML(srv.URL, "127.0.0.1/32", ""))
+	svc, err := parseServiceT("s.yaml", sandboxURLYAML(srv.URL, "127.0.0.1/32", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestSandboxURLRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseService("s.yaml", sandboxURLYAML(tt.url, tt.allow, tt.extra))
+			_, err := parseServiceT("s.yaml", sandboxURLYAML(tt.url, tt.allow, tt.extra))
 			var errs *Errors
 			if !errors.As(err, &errs) || len(errs.List) != len(tt.want) {
 				t.Fatalf("err = %v, want %d errors", err, len(tt.want))
@@ -126,7 +127,7 @@ func TestSandboxURLRefusals(t *testing.T) {
 
 	// A loopback URL the policy does not allow is refused at the
 	// connection too (as if it had resolved elsewhere at load).
-	svc, err := ParseService("s.yaml", sandboxURLYAML("http://127.0.0.1:8700", "127.0.0.1/32", ""))
+	svc, err := parseServiceT("s.yaml", sandboxURLYAML("http://127.0.0.1:8700", "127.0.0.1/32", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +141,13 @@ func TestSandboxURLRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = in.Connector.Lookup(ctx, connectors.Subject{Email: "dana@example.com"})
-	if !errors.Is(err, connectors.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
+	if !errors.Is(err, outbound.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
 		t.Errorf("err = %v, want a refusal", err)
 	}
 
 	// Construction errors are reported like the other types'.
 	bad := &Config{Service: &Service{Connectors: map[string]*ConnectorInstance{
-		"s": {Type: "sandbox", Sandbox: &sandbox.Config{System: "okta", URL: "http://127.0.0.1:8700", RateLimit: 5}},
+		"s": {Type: "sandbox", Block: &sandbox.Config{System: "okta", URL: "http://127.0.0.1:8700", RateLimit: 5}},
 	}}}
 	_, err = bad.BuildConnectors(nil, nil)
 	if err == nil || !strings.Contains(err.Error(), `connector "s": sandbox connector "s": rate_limit must not be set with url`) {

@@ -20,7 +20,7 @@ func TestCheckSimulated(t *testing.T) {
 	const allow = "outbound: {allow_cidrs: [10.20.0.0/16]}\n"
 
 	t.Run("refused without the flag, at file:line:key", func(t *testing.T) {
-		svc, err := ParseService("svc.yaml", []byte(allow+base))
+		svc, err := parseServiceT("svc.yaml", []byte(allow+base))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestCheckSimulated(t *testing.T) {
 		}
 	})
 	t.Run("accepted with simulated: true", func(t *testing.T) {
-		svc, err := ParseService("svc.yaml", []byte("simulated: true\n"+allow+base))
+		svc, err := parseServiceT("svc.yaml", []byte("simulated: true\n"+allow+base))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func TestCheckSimulated(t *testing.T) {
 		real := "policy: p.yaml\nredis: {embedded: true}\n" + allow + "connectors:\n" +
 			"  badges:\n    type: webhook\n    webhook:\n      base_url: https://10.20.1.2/api\n      lookup: {path: \"/u?email={{.Email}}\"}\n"
 		for _, src := range []string{real, "simulated: true\n" + real} {
-			svc, err := ParseService("svc.yaml", []byte(src))
+			svc, err := parseServiceT("svc.yaml", []byte(src))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +67,7 @@ func TestCheckSimulated(t *testing.T) {
 	})
 	t.Run("the embedded default says simulated: true", func(t *testing.T) {
 		clearEnv(t)
-		cfg, err := Default()
+		cfg, err := defaultT()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestCheckSimulated(t *testing.T) {
 		}
 	})
 	t.Run("the flag must be a boolean", func(t *testing.T) {
-		_, err := ParseService("svc.yaml", []byte("simulated: maybe\n"+allow+base))
+		_, err := parseServiceT("svc.yaml", []byte("simulated: maybe\n"+allow+base))
 		if err == nil || !strings.Contains(err.Error(), "svc.yaml:1: simulated") {
 			t.Errorf("err = %v", err)
 		}
@@ -91,7 +91,7 @@ func TestCheckSimulated(t *testing.T) {
 func TestShippedConfigsAreNotSimulated(t *testing.T) {
 	t.Run("kinetic.example.yaml", func(t *testing.T) {
 		exampleEnv(t)
-		cfg, err := Load("kinetic.example.yaml")
+		cfg, err := loadT("kinetic.example.yaml")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestShippedConfigsAreNotSimulated(t *testing.T) {
 		t.Setenv("KINETIC_DATABASE_DSN", "postgres://kinetic:pw-SECRET-demo@postgres:5432/kinetic")
 		t.Setenv("KINETIC_REDIS_PASSWORD", "redis-SECRET-demo")
 		t.Setenv(EnvRedisAddr, "redis:6379")
-		cfg, err := Load("kinetic.demo.yaml")
+		cfg, err := loadT("kinetic.demo.yaml")
 		if err != nil {
 			t.Fatal(err)
 		}

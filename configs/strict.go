@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kineticsec/kinetic/internal/connspec"
 	"gopkg.in/yaml.v3"
 )
 
@@ -44,6 +45,12 @@ type doc struct {
 	// fatal is set when the file is not a YAML mapping at all; semantic
 	// validation is then skipped.
 	fatal bool
+	// extraKeys are keys a struct type accepts besides its fields (the
+	// connector type blocks of ConnectorInstance), for unknown-key
+	// messages.
+	extraKeys map[reflect.Type][]string
+	// blocks are the connector type blocks taken out of the tree.
+	blocks []typeBlock
 	// refusedAllow holds the outbound allowlist entries validation
 	// refused (too broad, cloud metadata): the URL checks leave them out.
 	refusedAllow map[string]bool
@@ -86,6 +93,13 @@ var (
 // doc's errs. out's fields are set as far as possible even when there are
 // problems.
 func decodeStrict(file string, data []byte, out any) *doc {
+	return decodeStrictWith(file, data, out, nil)
+}
+
+// decodeStrictWith is decodeStrict with pre, when not nil, called on the
+// indexed node tree before it is checked and decoded (to take out the
+// connector type blocks, which out's type does not know).
+func decodeStrictWith(file string, data []byte, out any, pre func(*doc, *yaml.Node)) *doc {
 	d := &doc{file: file, paths: map[string]int{}, byLine: map[int][]indexedValue{}, errs: &Errors{}, bad: map[string]bool{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
@@ -108,6 +122,9 @@ func decodeStrict(file string, data []byte, out any) *doc {
 		d.fatal = true
 	}
 	d.index(&root, "")
+	if pre != nil {
+		pre(d, &root)
+	}
 	t := reflect.TypeOf(out).Elem()
 	if d.walk(&root, t, "") {
 		return d
@@ -293,7 +310,11 @@ func (d *doc) walk(n *yaml.Node, t reflect.Type, path string) (drop bool) {
 			p := joinKey(path, k.Value)
 			ft, ok := fields.types[k.Value]
 			if !ok {
-				d.errs.add(d.file, k.Line, p, "unknown key %q (known keys: %s)", k.Value, strings.Join(fields.names, ", "))
+				names := fields.names
+				if extra := d.extraKeys[t]; len(extra) > 0 {
+					names = slices.Sorted(slices.Values(append(slices.Clone(names), extra...)))
+				}
+				d.errs.add(d.file, k.Line, p, "unknown key %q (known keys: %s)", k.Value, strings.Join(names, ", "))
 				continue
 			}
 			if d.walk(v, ft, p) {
@@ -402,4 +423,87 @@ func structFields(t reflect.Type) *fieldSet {
 	slices.Sort(fs.names)
 	v, _ := fieldCache.LoadOrStore(t, fs)
 	return v.(*fieldSet)
+}
+
+// typeBlock is one connector type block taken out of the node tree: the
+// value of connectors.INSTANCE.TYPE.
+type typeBlock struct {
+	instance, typ string
+	node          *yaml.Node
+}
+
+var connectorInstanceType = reflect.TypeFor[ConnectorInstance]()
+
+// takeTypeBlocks takes every key of a connector instance that names a known
+// type (types) out of root, into d.blocks, so the strict walk over Service
+// does not see them; decodeTypeBlocks decodes them with the type's block.
+func (d *doc) takeTypeBlocks(root *yaml.Node, types []connspec.Spec) {
+	d.extraKeys = map[reflect.Type][]string{connectorInstanceType: typeNames(types)}
+	top := root
+	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
+		top = top.Content[0]
+	}
+	if top.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value != "connectors" || top.Content[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		insts := top.Content[i+1]
+		for j := 0; j+1 < len(insts.Content); j += 2 {
+			name, inst := insts.Content[j].Value, insts.Content[j+1]
+			if inst.Kind != yaml.MappingNode {
+				continue
+			}
+			var taken []int
+			for k := 0; k+1 < len(inst.Content); k += 2 {
+				key := inst.Content[k].Value
+				if findType(types, key) != nil {
+					d.blocks = append(d.blocks, typeBlock{instance: name, typ: key, node: inst.Content[k+1]})
+					taken = append(taken, k)
+				}
+			}
+			inst.Content = removePairs(inst.Content, taken)
+		}
+	}
+}
+
+// decodeTypeBlocks decodes the blocks takeTypeBlocks took, strictly, into
+// their type's NewBlock, and sets each instance's spec, blocks and Block
+// (the block of its own type).
+func (d *doc) decodeTypeBlocks(conns map[string]*ConnectorInstance, types []connspec.Spec) {
+	for _, ci := range conns {
+		if ci != nil {
+			ci.spec = findType(types, ci.Type)
+		}
+	}
+	for _, b := range d.blocks {
+		ci := conns[b.instance]
+		if ci == nil {
+			continue
+		}
+		ci.blocks = append(ci.blocks, b.typ)
+		if b.node.Kind == yaml.ScalarNode && b.node.ShortTag() == "!!null" {
+			continue // no block, as yaml.v3 leaves a nil pointer
+		}
+		blk := findType(types, b.typ).NewBlock()
+		path := joinKey(joinKey("connectors", b.instance), b.typ)
+		if d.walk(b.node, reflect.TypeOf(blk), path) {
+			continue
+		}
+		if err := b.node.Decode(blk); err != nil {
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				d.addErr(b.node.Line, path, err)
+				continue
+			}
+			for _, m := range te.Errors {
+				d.addTypeError(m)
+			}
+		}
+		if b.typ == ci.Type {
+			ci.Block = blk
+		}
+	}
 }

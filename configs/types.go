@@ -10,14 +10,10 @@ import (
 	"fmt"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
-	"github.com/kineticsec/kinetic/connectors/graph"
-	"github.com/kineticsec/kinetic/connectors/ldap"
-	"github.com/kineticsec/kinetic/connectors/okta"
-	"github.com/kineticsec/kinetic/connectors/sandbox"
-	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/directory/scim"
 	"github.com/kineticsec/kinetic/directory/workday"
+	"github.com/kineticsec/kinetic/internal/connspec"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -71,6 +67,8 @@ type Service struct {
 	// sandboxLines maps each sandbox connector instance to the line of its
 	// type key, for CheckSimulated's messages.
 	sandboxLines map[string]int
+	// types are the connector types the load was given.
+	types []connspec.Spec
 	// source is the file name errors name (File, or embedded.yaml).
 	source string
 }
@@ -246,8 +244,8 @@ type Log struct {
 // ConnectorInstance is one configured connector. Exactly one type-specific
 // block, named after Type, is set.
 type ConnectorInstance struct {
-	// Type is the connector type: sandbox, webhook, ldap, graph or okta
-	// (ConnectorTypes).
+	// Type is the connector type: one of the types the load was given
+	// (internal/compose's table: sandbox, webhook, ldap, graph, okta).
 	Type string `yaml:"type"`
 	// RateLimit is shared by all workers; zero means none.
 	RateLimit *RateLimit `yaml:"rate_limit"`
@@ -259,14 +257,15 @@ type ConnectorInstance struct {
 	// level "owner") when an action on this system is overdue.
 	Owner string `yaml:"owner"`
 
-	Sandbox *sandbox.Config `yaml:"sandbox"`
-	Webhook *webhook.Config `yaml:"webhook"`
-	// LDAP is Active Directory (or another LDAP directory) over LDAP.
-	LDAP *ldap.Config `yaml:"ldap"`
-	// Graph is Microsoft 365 / Entra ID through Microsoft Graph.
-	Graph *graph.Config `yaml:"graph"`
-	// Okta is an Okta org through its Management API.
-	Okta *okta.Config `yaml:"okta"`
+	// Block is the type's block (written under the type's name, e.g.
+	// okta:), decoded into the pointer its connspec.Spec's NewBlock
+	// returned (*okta.Config); nil when the type is unknown or the block is
+	// missing. internal/compose builds the instance from it.
+	Block any `yaml:"-"`
+	// spec is the type's Spec, when the type is known.
+	spec *connspec.Spec
+	// blocks are the type blocks written in the instance, by type name.
+	blocks []string
 
 	// Name is the map key.
 	Name string `yaml:"-"`

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/webhook"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 const webhookService = `policy: p.yaml
@@ -46,16 +47,16 @@ func webhookYAML(base, allow string) []byte {
 // (service-allow-metadata.yaml).
 func TestWebhookBaseURLAllowedByCIDR(t *testing.T) {
 	t.Setenv("KINETIC_TEST_WEBHOOK_TOKEN", "wh-SECRET-1")
-	svc, err := ParseService("s.yaml", webhookYAML("http://10.1.2.3/latest", "10.1.2.3/32"))
+	svc, err := parseServiceT("s.yaml", webhookYAML("http://10.1.2.3/latest", "10.1.2.3/32"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wh := svc.Connectors["badges"].Webhook
+	wh := webhookBlock(svc.Connectors["badges"])
 	if wh == nil || wh.BaseURL != "http://10.1.2.3/latest" || wh.Auth.Bearer.Value() != "wh-SECRET-1" {
 		t.Fatalf("webhook block = %+v", wh)
 	}
 
-	_, err = ParseService("s.yaml", webhookYAML("http://169.254.169.254/latest", "10.0.0.0/8"))
+	_, err = parseServiceT("s.yaml", webhookYAML("http://169.254.169.254/latest", "10.0.0.0/8"))
 	var errs *Errors
 	if !errors.As(err, &errs) || len(errs.List) != 1 {
 		t.Fatalf("err = %v, want one error", err)
@@ -80,7 +81,7 @@ func TestWebhookBuiltWithOutboundPolicy(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	svc, err := ParseService("s.yaml", webhookYAML(srv.URL, "127.0.0.0/8"))
+	svc, err := parseServiceT("s.yaml", webhookYAML(srv.URL, "127.0.0.0/8"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestWebhookBuiltWithOutboundPolicy(t *testing.T) {
 	defer reg2.Close()
 	in, _ = reg2.Get("badges")
 	_, err = in.Connector.Do(ctx, req)
-	if !errors.Is(err, connectors.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
+	if !errors.Is(err, outbound.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
 		t.Errorf("err = %v, want a refusal", err)
 	}
 	if n := calls.Load(); n != 1 {
@@ -125,7 +126,7 @@ func TestWebhookBuiltWithOutboundPolicy(t *testing.T) {
 	// Construction errors are reported like the other types'.
 	bad := &Config{Service: &Service{Connectors: map[string]*ConnectorInstance{
 		"w": {Type: "webhook"},
-		"v": {Type: "webhook", Webhook: &webhook.Config{}},
+		"v": {Type: "webhook", Block: &webhook.Config{}},
 	}}}
 	_, err = bad.BuildConnectors(nil, nil)
 	for _, w := range []string{`"w": type webhook needs a webhook block`, `"v": webhook connector "v": base_url: is required`} {
@@ -137,7 +138,7 @@ func TestWebhookBuiltWithOutboundPolicy(t *testing.T) {
 
 func TestWebhookOperationsCheckedByPolicy(t *testing.T) {
 	t.Setenv("KINETIC_TEST_WEBHOOK_TOKEN", "wh-SECRET-3")
-	svc, err := ParseService("s.yaml", webhookYAML("https://198.51.100.7/api", "10.0.0.0/8"))
+	svc, err := parseServiceT("s.yaml", webhookYAML("https://198.51.100.7/api", "10.0.0.0/8"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ rules:
 }
 
 func TestWebhookMissingBlock(t *testing.T) {
-	_, err := ParseService("s.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\nconnectors:\n  badges: {type: webhook}\n"))
+	_, err := parseServiceT("s.yaml", []byte("policy: p.yaml\nredis: {embedded: true}\nconnectors:\n  badges: {type: webhook}\n"))
 	if err == nil || !strings.Contains(err.Error(), "s.yaml:4: connectors.badges: type webhook needs a webhook: block") {
 		t.Errorf("err = %v", err)
 	}
@@ -195,15 +196,15 @@ func TestExampleWebhookInstance(t *testing.T) {
 	}
 	t.Setenv("KINETIC_INTRANET_TOKEN", "intranet-SECRET-4")
 	src := "policy: p.yaml\nredis: {embedded: true}\noutbound:\n  allow_cidrs: [10.20.0.0/16]\nconnectors:\n" + strings.Join(block, "\n") + "\n"
-	svc, err := ParseService("example.yaml", []byte(src))
+	svc, err := parseServiceT("example.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
 	ci := svc.Connectors["intranet"]
-	if ci == nil || ci.Type != "webhook" || ci.Webhook == nil || ci.Webhook.Auth.Bearer.Value() != "intranet-SECRET-4" {
+	if ci == nil || ci.Type != "webhook" || webhookBlock(ci) == nil || webhookBlock(ci).Auth.Bearer.Value() != "intranet-SECRET-4" {
 		t.Fatalf("intranet = %+v", ci)
 	}
-	if ops, ok := instanceOperations(ci); !ok || len(ops) != 1 || ops[0] != connectors.OpDeactivateUser {
+	if ops, ok := instanceOperations(ci); !ok || len(ops) != 1 || ops[0] != string(connectors.OpDeactivateUser) {
 		t.Errorf("operations = %v", ops)
 	}
 	cfg := &Config{Service: svc}

@@ -1,8 +1,9 @@
 // Package connectors owns the contract between Kinetic's engine and the
 // downstream systems it revokes access in: the core Connector interface, the
 // optional capability interfaces, the classified error type, the registry of
-// connector types, and the outbound URL policy every connector's base URL must
-// pass.
+// configured instances, and the Descriptor each connector type exports (the
+// table of types is internal/compose's; the outbound URL policy every
+// connector's base URL must pass is internal/outbound).
 //
 // One package per downstream system lives below this one
 // (connectors/sandbox, connectors/ldap, …). Connectors never know about chat,

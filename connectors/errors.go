@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // Kind classifies a connector error. Classification happens once, where the
@@ -140,7 +142,7 @@ func Classify(connector, op string, err error) *Error {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		kind = KindCanceled
-	case isCertificateError(err), errors.Is(err, ErrURLRefused):
+	case isCertificateError(err), errors.Is(err, outbound.ErrURLRefused):
 		kind = KindInvalid
 	}
 	return &Error{Kind: kind, Connector: connector, Op: op, Err: err}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -939,17 +940,8 @@ func clockMayNotApprove(cond configs.Conditions, emp *directory.Employee, st *st
 	return ""
 }
 
-// ApprovalView is an approval with its steps and decisions, for the API and
-// CLI.
-type ApprovalView struct {
-	store.Approval
-	EmployeeID   string                   `json:"employee_id"`
-	EmployeeName string                   `json:"employee_name"`
-	Steps        []store.ApprovalStep     `json:"steps"`
-	Decisions    []store.ApprovalDecision `json:"decisions"`
-	// Approvers are the HR ids who may decide the current step now.
-	Approvers []string `json:"approvers,omitempty"`
-}
+// ApprovalView is an approval with its steps and decisions (view.ApprovalView).
+type ApprovalView = view.ApprovalView
 
 // Approval returns one approval with its steps and decisions.
 func (e *Engine) Approval(ctx context.Context, id int64) (*ApprovalView, error) {

@@ -28,6 +28,7 @@ import (
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -80,30 +81,9 @@ type Observer interface {
 	Observe(Event)
 }
 
-// Event is a committed transition, and the engine's notification to front
-// ends: observers are the notifier interface chat front ends implement.
-type Event struct {
-	// Kind is one of: case_opened, case_started, case_closed,
-	// case_cancelled, action, approval_requested, approval_decided,
-	// approval_reminder, approval_escalated, approval_expired,
-	// approval_cancelled (an exception the engine cancelled: its Targets
-	// include the requester), case_rescheduled, escalation,
-	// breach, batch_held, batch_decided, security_officer_notice.
-	Kind       string
-	CaseID     int64
-	ActionID   int64
-	ApprovalID int64
-	BatchID    int64
-	Name       string // action name or exception kind
-	Status     string // new status of the case, action or approval
-	Detail     string
-	// Targets are who should hear of it: user:ID, group:NAME,
-	// channel:NAME (escalations, reminders, security notices).
-	Targets []string
-	// Level is an escalation's level (1-based).
-	Level int
-	At    time.Time
-}
+// Event is a committed transition (view.Event): the engine's notification
+// to front ends.
+type Event = view.Event
 
 // DefaultMaxFuture is how far ahead an effective time may be when
 // Options.MaxFuture (and the HR timing's max_future) is not set.

@@ -15,6 +15,7 @@ import (
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -48,53 +49,13 @@ type Request struct {
 	AwaitConfirmation bool
 }
 
-// Discovery is what one connector's lookup found at planning time.
-type Discovery struct {
-	Connector string               `json:"connector"`
-	Accounts  []connectors.Account `json:"accounts"`
-	Error     string               `json:"error,omitempty"`
-}
-
-// PlannedAction is one action the plan would create.
-type PlannedAction struct {
-	Name          string            `json:"name"`
-	Description   string            `json:"description,omitempty"`
-	Connector     string            `json:"connector"`
-	Operation     string            `json:"operation"`
-	Phase         int               `json:"phase"`
-	PhaseName     string            `json:"phase_name"`
-	SLA           time.Duration     `json:"sla"`
-	DueAt         time.Time         `json:"due_at"`
-	DependsOn     []string          `json:"depends_on,omitempty"`
-	Params        map[string]string `json:"params,omitempty"`
-	TargetAccount string            `json:"target_account,omitempty"`
-	// Found says what discovery saw: "account dwhitfield (active)", "none
-	// found", or the lookup error. Actions are planned either way: a lookup
-	// is a hint, and an account created after planning must not escape.
-	Found       string `json:"found"`
-	MaxAttempts int    `json:"max_attempts"`
-	// Manual steps are done by people and marked done; Skippable ones may
-	// be skipped by the owning team with a reason.
-	Manual    bool `json:"manual,omitempty"`
-	Skippable bool `json:"skippable,omitempty"`
-	// RunAt is set for an action with a lead time: it runs then, before
-	// the effective time, rather than when the case starts.
-	RunAt *time.Time `json:"run_at,omitempty"`
-	// Simulated is set when the action's connector simulates its system
-	// (a sandbox connector): nothing real would be revoked.
-	Simulated bool `json:"simulated,omitempty"`
-}
-
-// Plan is a dry run: what a request would do, changing nothing.
-type Plan struct {
-	Employee    directory.Employee   `json:"employee"`
-	Rules       []string             `json:"rules"`
-	PolicyHash  string               `json:"policy_hash"`
-	EffectiveAt time.Time            `json:"effective_at"`
-	Actions     []PlannedAction      `json:"actions"`
-	Discovery   []Discovery          `json:"discovery"`
-	Equipment   []connectors.Account `json:"equipment,omitempty"`
-}
+// The plan's types are the engine's read side (package view), so front
+// ends render them without importing the engine.
+type (
+	Discovery     = view.Discovery
+	PlannedAction = view.PlannedAction
+	Plan          = view.Plan
+)
 
 // Subject builds the connector subject for an employee.
 func Subject(emp *directory.Employee) connectors.Subject {
@@ -250,12 +211,6 @@ func (e *Engine) simulated(connector string) bool {
 	return ok && in.Simulated
 }
 
-// Simulated returns the plan's actions on simulated systems' connectors,
-// sorted and without repeats; nil when nothing is simulated.
-func (p *Plan) Simulated() []string {
-	return simulatedConnectors(p.Actions, func(a PlannedAction) (string, bool) { return a.Connector, a.Simulated })
-}
-
 // SimulatedConnectors returns the connectors of c's simulated actions,
 // sorted and without repeats; nil when none is.
 func SimulatedConnectors(c *store.Case) []string {
@@ -388,7 +343,7 @@ func (e *Engine) discover(ctx context.Context, emp *directory.Employee, insts ma
 			if err != nil {
 				d.Error = err.Error()
 			} else {
-				d.Accounts = res.Accounts
+				d.Accounts = viewAccounts(res.Accounts)
 			}
 			mu.Lock()
 			out[name] = d
@@ -717,4 +672,16 @@ func shortHash(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// viewAccounts converts what a lookup found into the plan's read-side type.
+func viewAccounts(found []connectors.Account) []view.Account {
+	if found == nil {
+		return nil
+	}
+	out := make([]view.Account, len(found))
+	for i, a := range found {
+		out[i] = view.Account(a)
+	}
+	return out
 }

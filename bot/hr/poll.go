@@ -21,10 +21,10 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/directory/workday"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // maxPollBody bounds one poll response (a report can be large).
@@ -79,7 +79,7 @@ type Poller struct {
 // NewPoller returns the poller for cfg, named name (the recorded source).
 // Its HTTP client comes from policy (nil: the default policy, refusing
 // internal addresses). cfg's secrets must be resolved.
-func NewPoller(name string, cfg *hrconfig.Poller, timing engine.HRTiming, eng Engine, policy *connectors.URLPolicy, o Options) *Poller {
+func NewPoller(name string, cfg *hrconfig.Poller, timing engine.HRTiming, eng Engine, policy *outbound.URLPolicy, o Options) *Poller {
 	o = o.withDefaults()
 	p := &Poller{name: name, cfg: cfg, eng: eng, timing: timing, client: policy.HTTPClient(cfg.EffectiveTimeout()),
 		log: o.Log.WithFields(logrus.Fields{"source": name, "format": cfg.Format}), now: o.Now,
@@ -100,7 +100,7 @@ func NewPoller(name string, cfg *hrconfig.Poller, timing engine.HRTiming, eng En
 // Run the pollers in one process only (kinetic serve): more would poll the
 // same source several times, harmlessly (the engine deduplicates) but
 // wastefully.
-func StartPollers(ctx context.Context, cfg *hrconfig.Config, eng Engine, policy *connectors.URLPolicy, log *logrus.Entry) (stop func()) {
+func StartPollers(ctx context.Context, cfg *hrconfig.Config, eng Engine, policy *outbound.URLPolicy, log *logrus.Entry) (stop func()) {
 	return startPollers(ctx, cfg, eng, policy, Options{Log: log}, firstDelay)
 }
 
@@ -109,7 +109,7 @@ func firstDelay(every time.Duration) time.Duration {
 	return rand.N(min(every/10, 30*time.Second) + 1)
 }
 
-func startPollers(ctx context.Context, cfg *hrconfig.Config, eng Engine, policy *connectors.URLPolicy, o Options, first func(time.Duration) time.Duration) func() {
+func startPollers(ctx context.Context, cfg *hrconfig.Config, eng Engine, policy *outbound.URLPolicy, o Options, first func(time.Duration) time.Duration) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	if cfg != nil {

@@ -15,15 +15,15 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/store"
 )
 
 // loopback allows the test servers on 127.0.0.1 through the URL policy.
-func loopback() *connectors.URLPolicy {
-	return &connectors.URLPolicy{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+func loopback() *outbound.URLPolicy {
+	return &outbound.URLPolicy{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 }
 
 func testLog(t *testing.T) *logrus.Entry {
@@ -243,7 +243,7 @@ func TestPollerHTTPClientObeysTheURLPolicy(t *testing.T) {
 	}))
 	defer srv.Close()
 	p := NewPoller("workday", workdayPoller(srv.URL), engine.HRTiming{}, e.kit.Engine, nil, Options{Log: testLog(t)})
-	if _, err := p.Poll(context.Background()); !errors.Is(err, connectors.ErrURLRefused) {
+	if _, err := p.Poll(context.Background()); !errors.Is(err, outbound.ErrURLRefused) {
 		t.Fatalf("poll of a loopback URL under the default policy: %v", err)
 	}
 }

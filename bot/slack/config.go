@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -128,10 +128,10 @@ func (c Config) Validate() error {
 	}
 	if c.APIURL != "" {
 		// Messages never repeat the URL: its user info may hold a token.
-		if u, err := connectors.CheckURLForm(c.name("api_url"), c.APIURL, connectors.URLForm{
+		if u, err := outbound.CheckURLForm(c.name("api_url"), c.APIURL, outbound.URLForm{
 			CredentialsHint: "credentials come from the tokens"}); err != nil {
 			add("%v (e.g. %s)", err, DefaultAPIURL)
-		} else if err := connectors.CheckHostForm(u.Hostname()); err != nil {
+		} else if err := outbound.CheckHostForm(u.Hostname()); err != nil {
 			add("%s: %v", c.name("api_url"), err)
 		}
 	}
@@ -157,16 +157,16 @@ func (c Config) Validate() error {
 // A host that cannot be resolved now is not refused: the client built
 // with the policy checks every connection anyway. Messages never repeat
 // the URL's path or user info.
-func (c Config) CheckOutbound(ctx context.Context, pol *connectors.URLPolicy) error {
+func (c Config) CheckOutbound(ctx context.Context, pol *outbound.URLPolicy) error {
 	raw := c.EffectiveAPIURL()
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("%s is not a valid absolute URL", c.name("api_url"))
 	}
-	if err := connectors.CheckHostForm(u.Hostname()); err != nil {
+	if err := outbound.CheckHostForm(u.Hostname()); err != nil {
 		return fmt.Errorf("%s: %w", c.name("api_url"), err)
 	}
-	if err := pol.CheckURL(ctx, raw); errors.Is(err, connectors.ErrURLRefused) {
+	if err := pol.CheckURL(ctx, raw); errors.Is(err, outbound.ErrURLRefused) {
 		return fmt.Errorf("%s: %w", c.name("api_url"), err)
 	}
 	if strings.EqualFold(u.Scheme, "http") && !pol.ExplicitlyAllows(ctx, u.Hostname()) {

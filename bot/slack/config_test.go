@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -173,8 +173,8 @@ func TestConfigCheckOutbound(t *testing.T) {
 		"fake.slack.test":   {netip.MustParseAddr("127.0.0.1")},
 		"rebind.test":       {netip.MustParseAddr("169.254.169.254")},
 	}
-	policy := func(cidrs, hosts []string) *connectors.URLPolicy {
-		p, err := connectors.NewURLPolicy(cidrs, hosts)
+	policy := func(cidrs, hosts []string) *outbound.URLPolicy {
+		p, err := outbound.NewURLPolicy(cidrs, hosts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func TestConfigCheckOutbound(t *testing.T) {
 	byName := policy(nil, []string{"fake.slack.test"})
 	for _, tc := range []struct {
 		name, url string
-		pol       *connectors.URLPolicy
+		pol       *outbound.URLPolicy
 		want      string // "" = accepted
 	}{
 		{"the default, https://slack.com/api/", "", zero, ""},

@@ -50,6 +50,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -208,7 +209,7 @@ func checkBaseURL(raw string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !connectors.IsLoopbackHost(u.Hostname()) {
+		if !outbound.IsLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("must use https (http is accepted only for localhost): %s://%s/", u.Scheme, u.Host)
 		}
 	default:
@@ -264,7 +265,7 @@ var (
 // through policy.HTTPClient. It fails when cfg does not validate, when the
 // client secret has not been resolved, or when the certificate or key cannot
 // be read; messages name files, never their contents.
-func New(name string, cfg Config, policy *connectors.URLPolicy, opts ...Option) (*Connector, error) {
+func New(name string, cfg Config, policy *outbound.URLPolicy, opts ...Option) (*Connector, error) {
 	if name == "" {
 		name = TypeName
 	}

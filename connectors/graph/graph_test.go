@@ -25,6 +25,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -45,9 +46,9 @@ const (
 // now is the connector's clock in these tests.
 var now = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func testPolicy(t *testing.T) *connectors.URLPolicy {
+func testPolicy(t *testing.T) *outbound.URLPolicy {
 	t.Helper()
-	p, err := connectors.NewURLPolicy([]string{"127.0.0.0/8", "::1/128"}, nil)
+	p, err := outbound.NewURLPolicy([]string{"127.0.0.0/8", "::1/128"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -694,13 +695,13 @@ func TestThrottlingAndErrors(t *testing.T) {
 
 	t.Run("token requests go through the outbound URL policy", func(t *testing.T) {
 		s := newScript(t) // nothing may reach it
-		c, err := graph.New("m365", testConfig(s.URL()), &connectors.URLPolicy{})
+		c, err := graph.New("m365", testConfig(s.URL()), &outbound.URLPolicy{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = c.Do(ctxT(t), req(connectors.OpDisableAccount, "u1"))
 		assertKind(t, err, connectors.KindInvalid, false)
-		if !errors.Is(err, connectors.ErrURLRefused) {
+		if !errors.Is(err, outbound.ErrURLRefused) {
 			t.Fatalf("error %v does not wrap ErrURLRefused", err)
 		}
 	})

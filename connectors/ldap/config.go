@@ -218,7 +218,7 @@ func (c Config) Validate() error {
 }
 
 // BaseURL returns the server's host and port in the https:// form the
-// outbound URL policy (connectors.URLPolicy.CheckURL) checks, e.g.
+// outbound URL policy (outbound.URLPolicy.CheckURL) checks, e.g.
 // "https://dc1.corp.example:636/" for ldaps://dc1.corp.example. The policy
 // judges the host and accepts only http(s) schemes; this is not a URL to
 // call. It returns "" when the URL does not parse.

@@ -16,6 +16,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -136,8 +137,8 @@ func TestBaseURL(t *testing.T) {
 		}
 	}
 	// The form is one the outbound URL policy can judge.
-	err := (&connectors.URLPolicy{}).CheckURL(context.Background(), ldap.Config{URL: "ldaps://169.254.169.254"}.BaseURL())
-	if !errors.Is(err, connectors.ErrURLRefused) {
+	err := (&outbound.URLPolicy{}).CheckURL(context.Background(), ldap.Config{URL: "ldaps://169.254.169.254"}.BaseURL())
+	if !errors.Is(err, outbound.ErrURLRefused) {
 		t.Fatalf("CheckURL(metadata address) = %v, want a refusal", err)
 	}
 }
@@ -318,15 +319,15 @@ func TestTimeoutsAndCancellation(t *testing.T) {
 	t.Run("the outbound URL policy is obeyed", func(t *testing.T) {
 		cfg := validConfig()
 		cfg.URL = "ldaps://127.0.0.1:1"
-		c, err := ldap.New("ad", cfg, ldap.WithURLPolicy(&connectors.URLPolicy{}))
+		c, err := ldap.New("ad", cfg, ldap.WithURLPolicy(&outbound.URLPolicy{}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = c.Lookup(context.Background(), subj)
-		if !errors.Is(err, connectors.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
+		if !errors.Is(err, outbound.ErrURLRefused) || connectors.KindOf(err) != connectors.KindInvalid {
 			t.Fatalf("Lookup = %v, want an invalid refusal by the URL policy", err)
 		}
-		pol, err := connectors.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
+		pol, err := outbound.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

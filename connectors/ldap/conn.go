@@ -15,6 +15,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // Pool limits. Connections are bound as the service account and reused;
@@ -322,7 +323,7 @@ func (c *Connector) dialTCP(ctx context.Context) (net.Conn, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
 	} else {
-		var res connectors.Resolver = net.DefaultResolver
+		var res outbound.Resolver = net.DefaultResolver
 		if c.policy.Resolver != nil {
 			res = c.policy.Resolver
 		}

@@ -74,6 +74,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // TypeName is the connector type name configuration uses for LDAP
@@ -96,7 +97,7 @@ type Option func(*Connector)
 // host, and each address it resolves to, is checked before dialling, and a
 // refusal is a KindInvalid error. Without it the connector dials whatever
 // the URL names.
-func WithURLPolicy(p *connectors.URLPolicy) Option {
+func WithURLPolicy(p *outbound.URLPolicy) Option {
 	return func(c *Connector) { c.policy = p }
 }
 
@@ -141,7 +142,7 @@ type Connector struct {
 	disabled  *goldap.DN // disabled_ou, or nil
 	keep      []groupRef
 	dialer    func(ctx context.Context, network, addr string) (net.Conn, error)
-	policy    *connectors.URLPolicy
+	policy    *outbound.URLPolicy
 	log       *logrus.Entry
 	now       func() time.Time
 	pool      pool

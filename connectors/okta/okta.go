@@ -7,7 +7,7 @@
 // authenticating either with an API token (Authorization: SSWS …) or as an
 // OAuth 2.0 service app with a private-key JWT client assertion
 // (client_credentials at {org}/oauth2/v1/token, then Authorization: Bearer …).
-// Every outbound connection goes through the connectors.URLPolicy client.
+// Every outbound connection goes through the outbound.URLPolicy client.
 //
 // Okta's lifecycle operations are not idempotent, so every operation reads
 // the user first and only asks for a transition that is still needed; see
@@ -30,6 +30,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -182,11 +183,11 @@ func (c Config) BaseURL() string {
 	return strings.TrimRight(strings.TrimSpace(c.OrgURL), "/")
 }
 
-// checkOrgURL checks the shape of an org URL (connectors.CheckURLForm, https
+// checkOrgURL checks the shape of an org URL (outbound.CheckURLForm, https
 // except on loopback) and that it is the org URL alone; messages never
 // repeat user info.
 func checkOrgURL(raw string) error {
-	u, err := connectors.CheckURLForm("org_url", raw, connectors.URLForm{HTTPSOnly: true})
+	u, err := outbound.CheckURLForm("org_url", raw, outbound.URLForm{HTTPSOnly: true})
 	if err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "org_url "))
 	}
@@ -282,7 +283,7 @@ var (
 // when empty). cfg must validate; its api_token must be resolved, and the
 // oauth private key file is read here. Every HTTP request goes through
 // policy's client (a nil policy refuses internal addresses).
-func New(name string, cfg Config, policy *connectors.URLPolicy, opts ...Option) (*Connector, error) {
+func New(name string, cfg Config, policy *outbound.URLPolicy, opts ...Option) (*Connector, error) {
 	if name == "" {
 		name = TypeName
 	}

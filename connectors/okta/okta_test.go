@@ -26,6 +26,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 
 	"gopkg.in/yaml.v3"
@@ -38,7 +39,7 @@ import (
 
 const testToken = "00tok-SECRET-do-not-leak-7f3a"
 
-var testPolicy = &connectors.URLPolicy{AllowHosts: []string{"127.0.0.1"}}
+var testPolicy = &outbound.URLPolicy{AllowHosts: []string{"127.0.0.1"}}
 
 type exch struct {
 	method, path string
@@ -914,13 +915,13 @@ func TestErrors(t *testing.T) {
 
 	t.Run("a refused host is invalid (outbound URL policy)", func(t *testing.T) {
 		s := newScript(t)
-		c, err := New("okta-test", Config{OrgURL: s.srv.URL, APIToken: secret.FromValue(testToken)}, &connectors.URLPolicy{})
+		c, err := New("okta-test", Config{OrgURL: s.srv.URL, APIToken: secret.FromValue(testToken)}, &outbound.URLPolicy{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = c.Lookup(ctxT(t), dana)
 		wantKind(t, err, connectors.KindInvalid)
-		if !errors.Is(err, connectors.ErrURLRefused) {
+		if !errors.Is(err, outbound.ErrURLRefused) {
 			t.Errorf("error %v does not wrap ErrURLRefused", err)
 		}
 	})

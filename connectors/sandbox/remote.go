@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 const (
@@ -64,7 +65,7 @@ var (
 // policy; a nil policy refuses every internal address, loopback included,
 // so a local sandbox server needs 127.0.0.1/32 in outbound.allow_cidrs.
 // Redirects are not followed.
-func NewRemote(name string, cfg Config, policy *connectors.URLPolicy) (*Remote, error) {
+func NewRemote(name string, cfg Config, policy *outbound.URLPolicy) (*Remote, error) {
 	if name == "" {
 		name = cfg.System
 	}
@@ -74,7 +75,7 @@ func NewRemote(name string, cfg Config, policy *connectors.URLPolicy) (*Remote, 
 	if strings.TrimSpace(cfg.URL) == "" {
 		return nil, fmt.Errorf("sandbox connector %q: url is required for a remote sandbox instance", name)
 	}
-	u, err := connectors.CheckURLForm("url", cfg.URL, connectors.URLForm{})
+	u, err := outbound.CheckURLForm("url", cfg.URL, outbound.URLForm{})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox connector %q: %w", name, err)
 	}

@@ -17,13 +17,14 @@ import (
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // loopback is the outbound URL policy a test needs to reach an httptest
 // server.
-func loopback(t *testing.T) *connectors.URLPolicy {
+func loopback(t *testing.T) *outbound.URLPolicy {
 	t.Helper()
-	p, err := connectors.NewURLPolicy([]string{"127.0.0.1/32"}, nil)
+	p, err := outbound.NewURLPolicy([]string{"127.0.0.1/32"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func serve(t *testing.T, h http.Handler) *httptest.Server {
 }
 
 // newRemote returns the client of the instance name on the server at url.
-func newRemote(t *testing.T, name, system, url string, policy *connectors.URLPolicy) *sandbox.Remote {
+func newRemote(t *testing.T, name, system, url string, policy *outbound.URLPolicy) *sandbox.Remote {
 	t.Helper()
 	r, err := sandbox.NewRemote(name, sandbox.Config{System: system, URL: url}, policy)
 	if err != nil {
@@ -492,10 +493,10 @@ func TestRemoteURLPolicy(t *testing.T) {
 	ctx := testCtx(t)
 
 	t.Run("loopback is refused unless allowed", func(t *testing.T) {
-		for _, p := range []*connectors.URLPolicy{nil, {}} {
+		for _, p := range []*outbound.URLPolicy{nil, {}} {
 			r := newRemote(t, "badge", "badge", srv.URL, p)
 			_, err := r.Lookup(ctx, present)
-			if !errors.Is(err, connectors.ErrURLRefused) {
+			if !errors.Is(err, outbound.ErrURLRefused) {
 				t.Fatalf("err = %v, want a refusal by the outbound URL policy", err)
 			}
 			assertError(t, err, connectors.KindInvalid, 0, 0)

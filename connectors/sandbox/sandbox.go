@@ -31,6 +31,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // TypeName is the connector type name configuration uses for sandbox
@@ -114,7 +115,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("rate_limit must not be negative (got %d)", c.RateLimit))
 	}
 	if c.URL != "" {
-		if _, err := connectors.CheckURLForm("url", c.URL, connectors.URLForm{}); err != nil {
+		if _, err := outbound.CheckURLForm("url", c.URL, outbound.URLForm{}); err != nil {
 			errs = append(errs, err)
 		}
 		// The sandbox server sets these on its own instance; set here they

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/connspec"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -119,14 +121,7 @@ type OperationSpec struct {
 
 // FieldError is one problem with the configuration, at Field: the key below
 // the webhook block, e.g. "operations.deactivate_badge.path".
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-
-func (e *FieldError) Unwrap() error { return e.Err }
+type FieldError = connspec.FieldError
 
 // KnownOperations are the operation names an Operations key may use: every
 // operation connectors defines.
@@ -156,7 +151,7 @@ func (c Config) OperationList() []connectors.Operation {
 // without user info, query or fragment. It does not apply the outbound URL
 // policy.
 func ValidateBaseURL(raw string) error {
-	_, err := connectors.CheckURLForm("base_url", raw, connectors.URLForm{
+	_, err := outbound.CheckURLForm("base_url", raw, outbound.URLForm{
 		CredentialsHint: "put credentials in auth", QueryHint: "put query parameters in the path templates"})
 	return err
 }

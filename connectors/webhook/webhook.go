@@ -119,6 +119,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // maxBody is how much of an answer is read.
@@ -191,7 +192,7 @@ var (
 // validate and its secrets must be resolved. Every request goes through
 // policy's HTTP client, so each connection is checked against the outbound
 // URL policy; a nil policy refuses every internal address.
-func New(name string, cfg Config, policy *connectors.URLPolicy, opts ...Option) (*Connector, error) {
+func New(name string, cfg Config, policy *outbound.URLPolicy, opts ...Option) (*Connector, error) {
 	if name == "" {
 		name = TypeName
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/connectors/webhook"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -159,9 +160,9 @@ func (s *scripted) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // loopback allows the test servers' addresses.
-func loopback(t *testing.T) *connectors.URLPolicy {
+func loopback(t *testing.T) *outbound.URLPolicy {
 	t.Helper()
-	p, err := connectors.NewURLPolicy([]string{"127.0.0.0/8", "::1/128"}, nil)
+	p, err := outbound.NewURLPolicy([]string{"127.0.0.0/8", "::1/128"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func badgeConfig(base string) webhook.Config {
 	}
 }
 
-func newConnector(t *testing.T, cfg webhook.Config, policy *connectors.URLPolicy) *webhook.Connector {
+func newConnector(t *testing.T, cfg webhook.Config, policy *outbound.URLPolicy) *webhook.Connector {
 	t.Helper()
 	c, err := webhook.New("badges", cfg, policy)
 	if err != nil {
@@ -601,16 +602,16 @@ func TestWebhook(t *testing.T) {
 
 	t.Run("refused base URL is invalid and no request is made", func(t *testing.T) {
 		srv := script(t) // expects nothing
-		strict, err := connectors.NewURLPolicy([]string{"10.0.0.0/8"}, nil)
+		strict, err := outbound.NewURLPolicy([]string{"10.0.0.0/8"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, pol := range map[string]*connectors.URLPolicy{"policy without loopback": strict, "nil policy": nil} {
+		for name, pol := range map[string]*outbound.URLPolicy{"policy without loopback": strict, "nil policy": nil} {
 			t.Run(name, func(t *testing.T) {
 				c := newConnector(t, badgeConfig(srv.URL), pol)
 				_, err := c.Do(ctxT(t), deactivate("B-1001"))
 				wantKind(t, err, connectors.KindInvalid)
-				if !errors.Is(err, connectors.ErrURLRefused) || connectors.IsRetryable(err) {
+				if !errors.Is(err, outbound.ErrURLRefused) || connectors.IsRetryable(err) {
 					t.Errorf("err = %v, want a permanent ErrURLRefused", err)
 				}
 				if !strings.Contains(err.Error(), "POST /api/v2/badges/B-1001/deactivate") || !strings.Contains(err.Error(), "outbound.allow_cidrs") {
@@ -887,7 +888,7 @@ func TestPolicyAllowsByHost(t *testing.T) {
 	srv := script(t, lookupCall(`{"id": "B-1001", "state": "active"}`))
 	u, _ := url.Parse(srv.URL)
 	port := u.Port()
-	pol := &connectors.URLPolicy{AllowHosts: []string{"badges.test"}, Resolver: fixedResolver{"badges.test": netip.MustParseAddr("127.0.0.1")}}
+	pol := &outbound.URLPolicy{AllowHosts: []string{"badges.test"}, Resolver: fixedResolver{"badges.test": netip.MustParseAddr("127.0.0.1")}}
 	c := newConnector(t, badgeConfig("http://badges.test:"+port), pol)
 	if res, err := c.Lookup(ctxT(t), dana); err != nil || len(res.Accounts) != 1 {
 		t.Fatalf("Lookup = %+v, %v", res, err)

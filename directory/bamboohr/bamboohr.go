@@ -156,7 +156,7 @@ func (c Config) baseURL() string {
 // Options are the source's dependencies.
 type Options struct {
 	// HTTP is the client for every call; it must come from the outbound
-	// URL policy (connectors.URLPolicy.HTTPClient). Required.
+	// URL policy (outbound.URLPolicy.HTTPClient). Required.
 	HTTP *http.Client
 	// TTL is the snapshot's lifetime; default hrsource.DefaultTTL.
 	TTL time.Duration

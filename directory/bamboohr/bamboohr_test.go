@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/hrsource"
 	"github.com/kineticsec/kinetic/directory/internal/hrtest"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -65,7 +65,7 @@ func config(srvURL string) Config {
 
 func policyClient(t *testing.T) *http.Client {
 	t.Helper()
-	pol, err := connectors.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
+	pol, err := outbound.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // DefaultRequestTimeout bounds one HTTP request to an HR system.
@@ -31,7 +31,7 @@ const DefaultMaxBody = 256 << 20
 type HTTP struct {
 	// Source names the source type ("bamboohr").
 	Source string
-	// Client must come from connectors.URLPolicy.HTTPClient.
+	// Client must come from outbound.URLPolicy.HTTPClient.
 	Client *http.Client
 	// Secrets are removed from error messages, in the forms a server may
 	// echo them (raw and base64).
@@ -124,7 +124,7 @@ func (h *HTTP) TransportError(op string, err error) error {
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	switch {
-	case errors.Is(err, connectors.ErrURLRefused), errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
+	case errors.Is(err, outbound.ErrURLRefused), errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
 		retry = false
 	}
 	e := &directory.SourceError{Source: h.Source, Op: op, Retryable: retry, Err: errors.New(h.Redact(msg))}
@@ -170,12 +170,12 @@ func SafeURL(raw string) string {
 	return u.Scheme + "://" + u.Host + u.EscapedPath()
 }
 
-// ValidateURL checks the form of a configured URL (connectors.CheckURLForm):
+// ValidateURL checks the form of a configured URL (outbound.CheckURLForm):
 // absolute http(s) with a host, without user info (credentials belong in
 // secrets) or fragment; with allowQuery false, without a query either. what
 // names it in messages ("base_url"). It does not apply the outbound URL
 // policy.
 func ValidateURL(what, raw string, allowQuery bool) error {
-	_, err := connectors.CheckURLForm(what, raw, connectors.URLForm{AllowQuery: allowQuery, CredentialsHint: "credentials go in their secret"})
+	_, err := outbound.CheckURLForm(what, raw, outbound.URLForm{AllowQuery: allowQuery, CredentialsHint: "credentials go in their secret"})
 	return err
 }

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/hrsource"
 	"github.com/kineticsec/kinetic/directory/internal/hrtest"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -58,7 +58,7 @@ func pageCall(start, count int, status int, reply string) hrtest.Call {
 
 func newSource(t *testing.T, srvURL string, pageSize int, clock *hrtest.Clock) *Source {
 	t.Helper()
-	pol, err := connectors.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
+	pol, err := outbound.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

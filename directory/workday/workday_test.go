@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/hrsource"
 	"github.com/kineticsec/kinetic/directory/internal/hrtest"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -66,7 +66,7 @@ func tokenCall(form url.Values, status int, reply string) hrtest.Call {
 
 func newSource(t *testing.T, cfg Config, clock *hrtest.Clock) *Source {
 	t.Helper()
-	pol, err := connectors.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
+	pol, err := outbound.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/jobs"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -99,7 +100,7 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 	if err != nil {
 		return a, fmt.Errorf("loading the HR directory: %w", err)
 	}
-	a.Connectors, err = cfg.BuildConnectors(seedDirectory(ctx, a.Directory, o.Log), o.Log.WithField("component", "connectors"))
+	a.Connectors, err = compose.BuildConnectors(cfg, seedDirectory(ctx, a.Directory, o.Log), o.Log.WithField("component", "connectors"))
 	if err != nil {
 		return a, fmt.Errorf("building connectors: %w", err)
 	}

@@ -19,10 +19,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
-	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/jobs"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -207,7 +207,7 @@ const productionPoolSize = 20
 
 // NewFleet builds a fleet of departures employees on backend b, the way a
 // deployment's files would be loaded (service YAML, policy and directory
-// written to a directory and read by configs.Load).
+// written to a directory and read by compose.Load).
 func NewFleet(ctx context.Context, b Backend, departures, concurrency int, log io.Writer) (f *Fleet, err error) {
 	f = &Fleet{closed: newCloseCounter()}
 	defer func() {
@@ -243,7 +243,7 @@ connectors:
 			return f, err
 		}
 	}
-	cfg, err := configs.Load(filepath.Join(dir, "kinetic.yaml"))
+	cfg, err := compose.Load(filepath.Join(dir, "kinetic.yaml"))
 	if err != nil {
 		return f, fmt.Errorf("loading the fleet's config: %w", err)
 	}
@@ -511,7 +511,7 @@ func NewDeparture(ctx context.Context, b Backend, latency time.Duration, log io.
 			d.Close()
 		}
 	}()
-	cfg, err := configs.Default()
+	cfg, err := compose.Default()
 	if err != nil {
 		return d, fmt.Errorf("loading the embedded configuration: %w", err)
 	}

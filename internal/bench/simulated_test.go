@@ -3,8 +3,8 @@ package bench_test
 import (
 	"testing"
 
-	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/internal/bench"
+	"github.com/kineticsec/kinetic/internal/compose"
 )
 
 // TestClusterConfigIsSimulated: a cluster's systems are sandbox instances,
@@ -19,7 +19,7 @@ func TestClusterConfigIsSimulated(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	cfg, err := configs.Load(cl.ConfigPath)
+	cfg, err := compose.Load(cl.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/replay"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/store"
@@ -136,7 +137,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		l.Out = io.Discard
 		o.Log = logrus.NewEntry(l)
 	}
-	cfg, err := configs.Default()
+	cfg, err := compose.Default()
 	if err != nil {
 		return false, err
 	}

@@ -1,7 +1,7 @@
 // Package testkit builds a complete Kinetic for integration tests: a fresh
 // database from store.OpenTest (PostgreSQL under CI), the test Redis from
 // testenv, sandbox connectors, a small HR directory and policy written to a
-// temporary directory and loaded through configs.Load like a real
+// temporary directory and loaded through compose.Load (configs.Load with the connector table) like a real
 // deployment's files.
 package testkit
 
@@ -16,10 +16,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/testenv"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -211,7 +212,7 @@ connectors:
 	write(t, dir, "kinetic.yaml", svc)
 	write(t, dir, "policy.yaml", o.Policy)
 	write(t, dir, "directory.json", Directory)
-	cfg, err := configs.Load(filepath.Join(dir, "kinetic.yaml"))
+	cfg, err := compose.Load(filepath.Join(dir, "kinetic.yaml"))
 	if err != nil {
 		t.Fatalf("loading the test config: %v", err)
 	}
@@ -252,6 +253,13 @@ func (k *Kit) Sandbox(name string) *sandbox.Connector {
 		panic("no connector " + name)
 	}
 	return in.Connector.(*sandbox.Connector)
+}
+
+// RefuseNext makes the named sandbox refuse the next n calls about email as
+// invalid (connectors.KindInvalid: not retried), for tests of front ends,
+// which import nothing from connectors.
+func (k *Kit) RefuseNext(name, email string, n int) {
+	k.Sandbox(name).FailNext(email, n, connectors.KindInvalid, 0)
 }
 
 // TotalEffects counts the external effects all sandboxes recorded.

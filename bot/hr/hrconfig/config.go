@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/dur"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -472,10 +472,10 @@ func validHeaderName(h string) bool {
 	return http.CanonicalHeaderKey(h) != ""
 }
 
-// checkURL checks a URL's form (connectors.CheckURLForm); a query only
+// checkURL checks a URL's form (outbound.CheckURLForm); a query only
 // where allowed (a report URL carries its prompts).
 func checkURL(raw string, queryOK bool) error {
-	_, err := connectors.CheckURLForm("the URL", raw, connectors.URLForm{AllowQuery: queryOK, CredentialsHint: "put credentials in their own keys"})
+	_, err := outbound.CheckURLForm("the URL", raw, outbound.URLForm{AllowQuery: queryOK, CredentialsHint: "put credentials in their own keys"})
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -142,7 +143,7 @@ func TestServiceFileHRBlockLoads(t *testing.T) {
 	t.Setenv("KINETIC_TEST_SF_SECRET", "sf-secret")
 	t.Setenv("KINETIC_TEST_WD_PASSWORD", "wd-password")
 	t.Setenv("KINETIC_TEST_BAMBOO_KEY", "bamboo-key")
-	svc, err := configs.ParseService("kinetic.yaml", []byte(serviceHead+`hr:
+	svc, err := compose.ParseService("kinetic.yaml", []byte(serviceHead+`hr:
   timing: {revoke_at: "17:00", max_future: 365d, max_past: 30d}
   webhooks:
     bamboohr:
@@ -189,7 +190,7 @@ func TestServiceFileHRBlockLoads(t *testing.T) {
 }
 
 func TestServiceFileHRBlockErrorsNameTheirKeys(t *testing.T) {
-	_, err := configs.ParseService("kinetic.yaml", []byte(serviceHead+`hr:
+	_, err := compose.ParseService("kinetic.yaml", []byte(serviceHead+`hr:
   webhooks:
     bamboohr:
       format: bamboohr
@@ -271,7 +272,7 @@ func TestTheDocumentedExampleLoads(t *testing.T) {
 	for _, env := range []string{"BAMBOOHR_WEBHOOK_SECRET", "SF_WEBHOOK_SECRET", "WORKDAY_PASSWORD", "BAMBOOHR_API_KEY"} {
 		t.Setenv(env, "value-of-"+env)
 	}
-	svc, err := configs.ParseService("kinetic.yaml", []byte(serviceHead+block))
+	svc, err := compose.ParseService("kinetic.yaml", []byte(serviceHead+block))
 	if err != nil {
 		t.Fatal(err)
 	}

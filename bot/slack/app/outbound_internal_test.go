@@ -7,7 +7,7 @@ import (
 
 	slackbot "github.com/kineticsec/kinetic/bot/slack"
 	"github.com/kineticsec/kinetic/bot/slack/slacktest"
-	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -19,7 +19,7 @@ import (
 func TestWebAPICallsGoThroughTheConfiguredClient(t *testing.T) {
 	fake := slacktest.Start()
 	defer fake.Close()
-	authTest := func(client func() *connectors.URLPolicy) error {
+	authTest := func(client func() *outbound.URLPolicy) error {
 		t.Helper()
 		cfg := &slackbot.Config{BotToken: secret.FromValue(slacktest.BotToken), SigningSecret: secret.FromValue("s"), APIURL: fake.URL()}
 		if client != nil {
@@ -35,15 +35,15 @@ func TestWebAPICallsGoThroughTheConfiguredClient(t *testing.T) {
 	if err := authTest(nil); err != nil {
 		t.Fatalf("default client: %v", err)
 	}
-	err := authTest(func() *connectors.URLPolicy { return &connectors.URLPolicy{} })
-	if err == nil || !strings.Contains(err.Error(), connectors.ErrURLRefused.Error()) || !strings.Contains(err.Error(), "loopback") {
+	err := authTest(func() *outbound.URLPolicy { return &outbound.URLPolicy{} })
+	if err == nil || !strings.Contains(err.Error(), outbound.ErrURLRefused.Error()) || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("the policy's client reached a loopback fake: %v", err)
 	}
 	if strings.Contains(err.Error(), slacktest.BotToken) {
 		t.Errorf("the error prints the bot token: %v", err)
 	}
-	err = authTest(func() *connectors.URLPolicy {
-		p, err := connectors.NewURLPolicy([]string{"127.0.0.1/32"}, nil)
+	err = authTest(func() *outbound.URLPolicy {
+		p, err := outbound.NewURLPolicy([]string{"127.0.0.1/32"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

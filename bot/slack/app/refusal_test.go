@@ -10,7 +10,6 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/slack/blocks"
 	"github.com/kineticsec/kinetic/bot/slack/slacktest"
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -161,7 +160,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 func TestFailedActionRetryAndCancelBeforeEffective(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.kit.Sandbox("ad").FailNext("erin@example.test", 2, connectors.KindInvalid, 0) // the planning lookup, then the disable
+	e.kit.RefuseNext("ad", "erin@example.test", 2) // the planning lookup, then the disable
 
 	_, resp := e.command("UMIA", "<@UERIN> --now")
 	if !strings.Contains(text(resp), "Starting") {

@@ -11,9 +11,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	slackbot "github.com/kineticsec/kinetic/bot/slack"
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/replay"
 )
 
@@ -23,7 +23,7 @@ import (
 // outbound URL policy (outbound.allow_cidrs and allow_hosts; nil refuses
 // every internal address): the Web API URL must pass it, and every Web API
 // call goes through its client, which checks each address it connects to.
-func FromEnv(getenv func(string) string, pol *connectors.URLPolicy, log *logrus.Entry) (*App, error) {
+func FromEnv(getenv func(string) string, pol *outbound.URLPolicy, log *logrus.Entry) (*App, error) {
 	cfg, err := CheckEnv(getenv, pol)
 	if cfg == nil || err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ const apiTimeout = 30 * time.Second
 // validated (Config.Validate) and its Web API URL checked against the
 // outbound URL policy pol (Config.CheckOutbound); every problem is
 // returned, naming its variable. `kinetic config validate` runs it too.
-func CheckEnv(getenv func(string) string, pol *connectors.URLPolicy) (*slackbot.Config, error) {
+func CheckEnv(getenv func(string) string, pol *outbound.URLPolicy) (*slackbot.Config, error) {
 	cfg, ok := slackbot.ConfigFromEnv(getenv)
 	if !ok {
 		return nil, nil

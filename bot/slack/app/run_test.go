@@ -11,7 +11,7 @@ import (
 	slackbot "github.com/kineticsec/kinetic/bot/slack"
 	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
 	"github.com/kineticsec/kinetic/bot/slack/slacktest"
-	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -35,7 +35,7 @@ func TestFromEnv(t *testing.T) {
 				t.Errorf("%s: got %v %v, want refused naming %s", u, a, err, slackbot.EnvAPIURL)
 			}
 		}
-		pol, err := connectors.NewURLPolicy([]string{"127.0.0.1/32"}, nil)
+		pol, err := outbound.NewURLPolicy([]string{"127.0.0.1/32"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

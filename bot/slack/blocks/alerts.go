@@ -7,7 +7,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -31,7 +31,7 @@ func IsAlert(kind string) bool {
 // unknown employee, late HR change, failed critical revocation; anything
 // else gets a generic headline), the engine's detail, who else was told,
 // and an Open case button (value CaseValue) when the event names a case.
-func AlertMessage(ev engine.Event) ([]slack.Block, string) {
+func AlertMessage(ev view.Event) ([]slack.Block, string) {
 	name := data(ev.Name, 80)
 	var head, fb string
 	switch ev.Kind {

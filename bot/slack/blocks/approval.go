@@ -9,7 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -24,7 +24,7 @@ import (
 // person looking has just decided) or Status is no longer pending — it is
 // the same card without buttons, saying who decided what and when, so no
 // stale button stays clickable.
-func ApprovalCard(view engine.ApprovalView, policyLimit string, now time.Time, decided bool) ([]slack.Block, string) {
+func ApprovalCard(view view.ApprovalView, policyLimit string, now time.Time, decided bool) ([]slack.Block, string) {
 	kind := strings.ReplaceAll(view.Kind, "_", " ")
 	open := view.Status == store.ApprovalPending && !decided
 	title := "Approval needed · " + kind
@@ -88,7 +88,7 @@ func ApprovalCard(view engine.ApprovalView, policyLimit string, now time.Time, d
 }
 
 // verdictText says where a decided approval stands and who decided it.
-func verdictText(v engine.ApprovalView, now time.Time) (string, string) {
+func verdictText(v view.ApprovalView, now time.Time) (string, string) {
 	at := ""
 	if v.DecidedAt != nil {
 		at = " at " + utc(*v.DecidedAt)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -157,7 +157,7 @@ func TestStatusCardCollapses(t *testing.T) {
 
 func TestHomeTabFits(t *testing.T) {
 	var cs []store.Case
-	var aps []engine.ApprovalView
+	var aps []view.ApprovalView
 	for range 500 {
 		cs = append(cs, runningCase())
 		v := testApproval()

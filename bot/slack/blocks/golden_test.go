@@ -9,9 +9,8 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
-	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -78,15 +77,15 @@ func manyActions(n int, errLen int) []store.Action {
 	return out
 }
 
-func testPlan() engine.Plan {
+func testPlan() view.Plan {
 	eff := time.Date(2026, 12, 11, 17, 0, 0, 0, time.UTC)
-	return engine.Plan{
+	return view.Plan{
 		Employee: directory.Employee{ID: "E1001", Email: "dana.whitfield@example.com", Name: "Dana Whitfield", Type: "employee",
 			Department: "Finance", Location: "Berlin", Clearance: "secret"},
 		Rules:       []string{"everyone", "finance", "cleared"},
 		PolicyHash:  "3f2a9c1d0b4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a",
 		EffectiveAt: eff,
-		Actions: []engine.PlannedAction{
+		Actions: []view.PlannedAction{
 			{Name: "disable_ad", Connector: "ad", Operation: "disable_account", Phase: 1, PhaseName: "critical", SLA: 15 * time.Minute,
 				TargetAccount: "dwhitfield", Found: "account dwhitfield (active)"},
 			{Name: "revoke_okta_sessions", Connector: "okta", Operation: "revoke_sessions", Phase: 1, PhaseName: "critical", SLA: 15 * time.Minute,
@@ -98,29 +97,29 @@ func testPlan() engine.Plan {
 			{Name: "collect_badge", Connector: "badge", Operation: "deactivate_badge", Phase: 3, PhaseName: "notifications", SLA: 24 * time.Hour,
 				Manual: true, Found: "not looked up"},
 		},
-		Discovery: []engine.Discovery{
-			{Connector: "okta", Accounts: []connectors.Account{{ID: "00u1abcd", Kind: "user", Status: "active", Sessions: 3, Groups: []string{"a", "b", "c", "d", "e"}}}},
-			{Connector: "ad", Accounts: []connectors.Account{{ID: "dwhitfield", Status: "active"}}},
+		Discovery: []view.Discovery{
+			{Connector: "okta", Accounts: []view.Account{{ID: "00u1abcd", Kind: "user", Status: "active", Sessions: 3, Groups: []string{"a", "b", "c", "d", "e"}}}},
+			{Connector: "ad", Accounts: []view.Account{{ID: "dwhitfield", Status: "active"}}},
 			{Connector: "aws", Error: "timeout after 10s"},
 			{Connector: "scim_zoom"},
 		},
-		Equipment: []connectors.Account{{ID: "LAPTOP-0042", Kind: "device", Detail: "MacBook Pro 14\""}},
+		Equipment: []view.Account{{ID: "LAPTOP-0042", Kind: "device", Detail: "MacBook Pro 14\""}},
 	}
 }
 
-func manyPlan() engine.Plan {
+func manyPlan() view.Plan {
 	p := testPlan()
 	p.Actions = nil
 	for i := range 60 {
-		p.Actions = append(p.Actions, engine.PlannedAction{Name: fmt.Sprintf("action_%02d", i), Connector: fmt.Sprintf("scim_app_%02d", i%23),
+		p.Actions = append(p.Actions, view.PlannedAction{Name: fmt.Sprintf("action_%02d", i), Connector: fmt.Sprintf("scim_app_%02d", i%23),
 			Operation: "deactivate_user", Phase: 1 + i%3, PhaseName: []string{"critical", "entitlements", "notifications"}[i%3],
 			SLA: time.Duration(1+i%5) * time.Hour, Manual: i%11 == 0, Found: "none found"})
 	}
 	return p
 }
 
-func testApproval() engine.ApprovalView {
-	return engine.ApprovalView{
+func testApproval() view.ApprovalView {
+	return view.ApprovalView{
 		Approval: store.Approval{ID: 7, CaseID: 42, Kind: "email_forwarding", Effect: "forwarding", Status: store.ApprovalPending,
 			Requester: "E2001", Reason: "Customers still write to Dana; Sam takes over her accounts.",
 			Request: `{"forward_to":"sam@example.com","days":30}`, Held: `["disable_mail_forwarding","convert_mailbox"]`,
@@ -140,7 +139,7 @@ func testApproval() engine.ApprovalView {
 	}
 }
 
-func deniedApproval() engine.ApprovalView {
+func deniedApproval() view.ApprovalView {
 	v := testApproval()
 	v.Status, v.DecidedAt, v.Outcome = store.ApprovalDenied, at(now.Add(-5*time.Minute)), "forwarding is not kept; held actions released"
 	v.Steps[1].Status, v.Steps[1].DecidedAt = store.StepDenied, at(now.Add(-5*time.Minute))
@@ -240,15 +239,15 @@ func goldenCases() []goldenCase {
 			return ManualStep(a, 42, true)
 		}),
 		m("escalation", func() ([]slack.Block, string) {
-			return Escalation(engine.Event{Kind: "escalation", CaseID: 42, ActionID: 904, Name: "disable_aws", Status: store.ActionRunning, Level: 2,
+			return Escalation(view.Event{Kind: "escalation", CaseID: 42, ActionID: 904, Name: "disable_aws", Status: store.ActionRunning, Level: 2,
 				Detail: "disable_aws (deactivate_user on aws) for Dana Whitfield is 1h50m overdue", Targets: []string{"channel:security-alerts", "group:cloud", "user:E3001"}, At: now})
 		}),
 		m("approval_decided", func() ([]slack.Block, string) {
-			return ApprovalDecided(engine.Event{Kind: "approval_decided", CaseID: 42, ApprovalID: 7, Name: "email_forwarding", Status: store.ApprovalApproved,
+			return ApprovalDecided(view.Event{Kind: "approval_decided", CaseID: 42, ApprovalID: 7, Name: "email_forwarding", Status: store.ApprovalApproved,
 				Detail: "forwarding to sam@example.com kept for 30 days, removed on 2027-01-03", At: now})
 		}),
 		m("approval_decided_step", func() ([]slack.Block, string) {
-			return ApprovalDecided(engine.Event{Kind: "approval_decided", CaseID: 42, ApprovalID: 7, Name: "email_forwarding", Status: store.ApprovalPending,
+			return ApprovalDecided(view.Event{Kind: "approval_decided", CaseID: 42, ApprovalID: 7, Name: "email_forwarding", Status: store.ApprovalPending,
 				Detail: `E2001 approved step "manager" (1 so far)`, At: now})
 		}),
 		m("case_closed", func() ([]slack.Block, string) {
@@ -286,34 +285,34 @@ func goldenCases() []goldenCase {
 		}),
 
 		m("alert_escalation", func() ([]slack.Block, string) {
-			return AlertMessage(engine.Event{Kind: "escalation", CaseID: 42, ActionID: 904, Name: "disable_aws", Status: store.ActionRunning, Level: 3,
+			return AlertMessage(view.Event{Kind: "escalation", CaseID: 42, ActionID: 904, Name: "disable_aws", Status: store.ActionRunning, Level: 3,
 				Detail: "disable_aws for Dana Whitfield is 3h overdue", Targets: []string{"channel:security-alerts"}, At: now})
 		}),
 		m("alert_breach", func() ([]slack.Block, string) {
-			return AlertMessage(engine.Event{Kind: "breach", CaseID: 42, Status: store.CaseRunning,
+			return AlertMessage(view.Event{Kind: "breach", CaseID: 42, Status: store.CaseRunning,
 				Detail: "Dana Whitfield (E1001): fedramp deadline 2026-12-04T18:00:00Z passed with 1 critical action not final", At: now})
 		}),
 		m("alert_batch_held", func() ([]slack.Block, string) {
-			return AlertMessage(engine.Event{Kind: "batch_held", CaseID: 42, BatchID: 3, Status: store.BatchPending,
+			return AlertMessage(view.Event{Kind: "batch_held", CaseID: 42, BatchID: 3, Status: store.BatchPending,
 				Detail: "Dana Whitfield (E1001) held in batch 3: 25 offboardings within 1h; approve, deny or release by id", At: now})
 		}),
 		m("alert_security_officer_notice", func() ([]slack.Block, string) {
-			return AlertMessage(engine.Event{Kind: "security_officer_notice", CaseID: 42, Status: store.CaseScheduled, Targets: []string{"user:E9001"},
+			return AlertMessage(view.Event{Kind: "security_officer_notice", CaseID: 42, Status: store.CaseScheduled, Targets: []string{"user:E9001"},
 				Detail: "offboarding opened for Dana Whitfield (E1001), clearance secret, effective 2026-12-11T17:00:00Z", At: now})
 		}),
 		m("alert_hr_unknown_employee", func() ([]slack.Block, string) {
-			return AlertMessage(engine.Event{Kind: "hr_unknown_employee", Detail: `workday: termination for "E7777" who is not in the HR directory`, At: now})
+			return AlertMessage(view.Event{Kind: "hr_unknown_employee", Detail: `workday: termination for "E7777" who is not in the HR directory`, At: now})
 		}),
 		m("alert_hr_late_change", func() ([]slack.Block, string) {
-			return AlertMessage(engine.Event{Kind: "hr_late_change", CaseID: 42, Status: store.CaseRunning,
+			return AlertMessage(view.Event{Kind: "hr_late_change", CaseID: 42, Status: store.CaseRunning,
 				Detail: "Dana Whitfield (E1001): termination date moved to 2026-12-18 after revocation began", At: now})
 		}),
 		m("alert_critical_failure", func() ([]slack.Block, string) {
-			return AlertMessage(engine.Event{Kind: "action", CaseID: 42, ActionID: 903, Name: "revoke_vpn", Status: store.ActionFailed,
+			return AlertMessage(view.Event{Kind: "action", CaseID: 42, ActionID: 903, Name: "revoke_vpn", Status: store.ActionFailed,
 				Detail: "vpn: 403 Forbidden", At: now})
 		}),
 		m("alert_other", func() ([]slack.Block, string) {
-			return AlertMessage(engine.Event{Kind: "reconcile_orphan", Name: "okta", Detail: "00u1abcd is still active", At: now})
+			return AlertMessage(view.Event{Kind: "reconcile_orphan", Name: "okta", Detail: "00u1abcd is still active", At: now})
 		}),
 		m("batch_pending", func() ([]slack.Block, string) {
 			ids := make([]int64, 500)
@@ -330,7 +329,7 @@ func goldenCases() []goldenCase {
 		{"home", surfaceHome, func() any {
 			c2 := runningCase()
 			c2.ID, c2.EmployeeName, c2.EmployeeID, c2.Status, c2.EffectiveAt = 43, "Sam Lee", "E1002", store.CaseScheduled, now.Add(72*time.Hour)
-			return HomeTab([]store.Case{runningCase(), c2}, []engine.ApprovalView{testApproval()}, "U0VIEWER1")
+			return HomeTab([]store.Case{runningCase(), c2}, []view.ApprovalView{testApproval()}, "U0VIEWER1")
 		}},
 		{"home_empty", surfaceHome, func() any { return HomeTab(nil, nil, "not a slack id") }},
 		{"home_full", surfaceHome, func() any {
@@ -340,7 +339,7 @@ func goldenCases() []goldenCase {
 				c.ID, c.EmployeeName = int64(100+i), fmt.Sprintf("Person %02d", i)
 				cs = append(cs, c)
 			}
-			var aps []engine.ApprovalView
+			var aps []view.ApprovalView
 			for i := range 30 {
 				v := testApproval()
 				v.ID = int64(200 + i)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -22,7 +22,7 @@ const (
 // and the open cases they can see, each with Open case (a simulated case
 // marked so). The caller chooses which approvals and cases the viewer may
 // see.
-func HomeTab(openCases []store.Case, approvals []engine.ApprovalView, viewer string) slack.HomeTabViewRequest {
+func HomeTab(openCases []store.Case, approvals []view.ApprovalView, viewer string) slack.HomeTabViewRequest {
 	hello := "Hello"
 	if slackUserID(viewer) {
 		hello += " <@" + viewer + ">"

@@ -7,10 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/slack-go/slack"
-
-	"github.com/kineticsec/kinetic/connectors"
-	"github.com/kineticsec/kinetic/engine"
 )
 
 // PlanPreview builds the plan shown to the requester before anything runs:
@@ -23,7 +21,7 @@ import (
 // shows the same plan without buttons. A plan with actions on simulated
 // systems (sandbox connectors) says so in a banner under its header, on
 // each such action and, after the name, in its fallback text.
-func PlanPreview(plan engine.Plan, caseID int64) ([]slack.Block, string) {
+func PlanPreview(plan view.Plan, caseID int64) ([]slack.Block, string) {
 	head, body := planBlocks(plan)
 	name := planName(plan)
 	ok := button(ActionConfirmPlan, CaseValue(caseID), "Confirm", slack.StylePrimary)
@@ -39,7 +37,7 @@ func PlanPreview(plan engine.Plan, caseID int64) ([]slack.Block, string) {
 // PlanResolved is PlanPreview once answered: the same plan without
 // buttons, saying who confirmed or cancelled it and when. by is a display
 // name or HR id.
-func PlanResolved(plan engine.Plan, caseID int64, confirmed bool, by string, at time.Time) ([]slack.Block, string) {
+func PlanResolved(plan view.Plan, caseID int64, confirmed bool, by string, at time.Time) ([]slack.Block, string) {
 	head, body := planBlocks(plan)
 	verdict, word := ":white_check_mark: *Confirmed*", "confirmed"
 	if !confirmed {
@@ -52,14 +50,14 @@ func PlanResolved(plan engine.Plan, caseID int64, confirmed bool, by string, at 
 }
 
 // planTag is simulatedTag for a plan with actions on simulated systems.
-func planTag(p engine.Plan) string {
+func planTag(p view.Plan) string {
 	if p.Simulated() != nil {
 		return simulatedTag
 	}
 	return ""
 }
 
-func planName(p engine.Plan) string {
+func planName(p view.Plan) string {
 	if strings.TrimSpace(p.Employee.Name) != "" {
 		return p.Employee.Name
 	}
@@ -68,7 +66,7 @@ func planName(p engine.Plan) string {
 
 // planBlocks returns the plan's head (who, when, how much) and body
 // (discovery, actions, equipment), which fit trims when it must.
-func planBlocks(plan engine.Plan) (head, body []slack.Block) {
+func planBlocks(plan view.Plan) (head, body []slack.Block) {
 	emp := plan.Employee
 	who := data(planName(plan), 100) + " · " + data(emp.ID, 60)
 	if !blank(emp.Email) {
@@ -123,9 +121,9 @@ func planBlocks(plan engine.Plan) (head, body []slack.Block) {
 	return head, bs
 }
 
-func discoveryLines(ds []engine.Discovery) []string {
+func discoveryLines(ds []view.Discovery) []string {
 	sorted := slices.Clone(ds)
-	slices.SortStableFunc(sorted, func(a, b engine.Discovery) int { return cmp.Compare(a.Connector, b.Connector) })
+	slices.SortStableFunc(sorted, func(a, b view.Discovery) int { return cmp.Compare(a.Connector, b.Connector) })
 	var lines []string
 	for i, d := range sorted {
 		if i == 30 {
@@ -154,7 +152,7 @@ func discoveryLines(ds []engine.Discovery) []string {
 }
 
 // accountText: "dwhitfield (active, 3 sessions, 5 groups)".
-func accountText(a connectors.Account) string {
+func accountText(a view.Account) string {
 	var bits []string
 	if a.Kind != "" && a.Kind != "user" {
 		bits = append(bits, data(a.Kind, 30))
@@ -175,9 +173,9 @@ func accountText(a connectors.Account) string {
 	return s
 }
 
-func plannedPhases(acts []engine.PlannedAction) []slack.Block {
+func plannedPhases(acts []view.PlannedAction) []slack.Block {
 	sorted := slices.Clone(acts)
-	slices.SortStableFunc(sorted, func(a, b engine.PlannedAction) int { return cmp.Compare(a.Phase, b.Phase) })
+	slices.SortStableFunc(sorted, func(a, b view.PlannedAction) int { return cmp.Compare(a.Phase, b.Phase) })
 	var out []slack.Block
 	for i := 0; i < len(sorted); {
 		j := i
@@ -213,7 +211,7 @@ func plannedPhases(acts []engine.PlannedAction) []slack.Block {
 
 // plannedLine: "• *disable_ad* — disable_account on ad (dwhitfield) · SLA
 // 15m · found: account dwhitfield (active)".
-func plannedLine(a engine.PlannedAction) string {
+func plannedLine(a view.PlannedAction) string {
 	l := "• *" + data(a.Name, 60) + "* — " + data(a.Operation, 60) + " on " + data(a.Connector, 60)
 	if !blank(a.TargetAccount) {
 		l += " (" + data(a.TargetAccount, 80) + ")"
@@ -237,7 +235,7 @@ func plannedLine(a engine.PlannedAction) string {
 }
 
 // phaseSummary: systems and the longest SLA of a phase too long to list.
-func phaseSummary(ph []engine.PlannedAction) string {
+func phaseSummary(ph []view.PlannedAction) string {
 	seen := map[string]bool{}
 	var systems []string
 	var maxSLA time.Duration

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -25,7 +25,7 @@ func simulatedCase() (store.Case, []store.Action) {
 
 // simulatedPlan is testPlan with its ad and okta actions on sandbox
 // connectors.
-func simulatedPlan() (p engine.Plan) {
+func simulatedPlan() (p view.Plan) {
 	p = testPlan()
 	for i := range p.Actions {
 		if p.Actions[i].Connector == "ad" || p.Actions[i].Connector == "okta" {

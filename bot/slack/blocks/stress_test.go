@@ -8,8 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/kineticsec/kinetic/connectors"
-	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -23,15 +22,15 @@ func TestBuildersFitWithHugeInput(t *testing.T) {
 	plan.Rules = []string{huge, huge}
 	plan.PolicyHash = huge
 	for i := range 40 {
-		plan.Actions = append(plan.Actions, engine.PlannedAction{Name: huge, Connector: huge, Operation: huge, Phase: i, PhaseName: huge,
+		plan.Actions = append(plan.Actions, view.PlannedAction{Name: huge, Connector: huge, Operation: huge, Phase: i, PhaseName: huge,
 			TargetAccount: huge, Found: huge, DependsOn: []string{huge}, SLA: time.Hour})
-		plan.Discovery = append(plan.Discovery, engine.Discovery{Connector: fmt.Sprint(i, huge), Error: huge})
-		plan.Equipment = append(plan.Equipment, connectors.Account{ID: huge, Detail: huge})
+		plan.Discovery = append(plan.Discovery, view.Discovery{Connector: fmt.Sprint(i, huge), Error: huge})
+		plan.Equipment = append(plan.Equipment, view.Account{ID: huge, Detail: huge})
 	}
 	plan.Actions = plan.Actions[:40]
 	bigPlan := plan
 	for i := range 200 {
-		bigPlan.Actions = append(bigPlan.Actions, engine.PlannedAction{Name: huge, Connector: fmt.Sprint(i, huge), Phase: i})
+		bigPlan.Actions = append(bigPlan.Actions, view.PlannedAction{Name: huge, Connector: fmt.Sprint(i, huge), Phase: i})
 	}
 
 	v := testApproval()
@@ -46,7 +45,7 @@ func TestBuildersFitWithHugeInput(t *testing.T) {
 	decided := v
 	decided.Status = store.ApprovalDenied
 
-	ev := engine.Event{Kind: "escalation", CaseID: 42, ActionID: 1, Name: huge, Status: huge, Detail: huge, Level: 9, At: now}
+	ev := view.Event{Kind: "escalation", CaseID: 42, ActionID: 1, Name: huge, Status: huge, Detail: huge, Level: 9, At: now}
 	for range 100 {
 		ev.Targets = append(ev.Targets, "channel:"+huge)
 	}
@@ -76,7 +75,7 @@ func TestBuildersFitWithHugeInput(t *testing.T) {
 			checkLimits(t, surfaceMessage, encode(t, message{Text: fb, Blocks: bs}))
 		})
 	}
-	home := HomeTab([]store.Case{c}, []engine.ApprovalView{v}, huge)
+	home := HomeTab([]store.Case{c}, []view.ApprovalView{v}, huge)
 	checkLimits(t, surfaceHome, encode(t, home))
 	for _, m := range []slack.ModalViewRequest{DenyReasonModal(1 << 62), SkipReasonModal(1 << 62), OffboardModal(now)} {
 		checkLimits(t, surfaceModal, encode(t, m))
@@ -97,7 +96,7 @@ func FuzzBuildersEscape(f *testing.F) {
 			acts[i].Name, acts[i].LastError, acts[i].BlockedReason, acts[i].Detail, acts[i].PhaseName = s, s, s, s, s
 		}
 		a := acts[2]
-		ev := engine.Event{Kind: "escalation", CaseID: 1, Name: s, Status: s, Detail: s, Targets: []string{s, "channel:" + s}, Level: 1}
+		ev := view.Event{Kind: "escalation", CaseID: 1, Name: s, Status: s, Detail: s, Targets: []string{s, "channel:" + s}, Level: 1}
 		v := testApproval()
 		v.Kind, v.Reason, v.Requester, v.Outcome = s, s, s, s
 		for _, m := range []message{

@@ -7,7 +7,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -114,7 +114,7 @@ func ManualStep(a store.Action, caseID int64, skippable bool) ([]slack.Block, st
 
 // Escalation builds the thread reply for an escalation event: the level,
 // the overdue action, the engine's detail and who was told.
-func Escalation(ev engine.Event) ([]slack.Block, string) {
+func Escalation(ev view.Event) ([]slack.Block, string) {
 	first := fmt.Sprintf(":rotating_light: *Escalation level %d*: *%s* is overdue", ev.Level, data(ev.Name, 80))
 	if ev.Status != "" {
 		first += " (" + statusMd(ev.Status) + ")"
@@ -130,7 +130,7 @@ func Escalation(ev engine.Event) ([]slack.Block, string) {
 // ApprovalDecided builds the thread reply for an approval_decided (or
 // approval_expired) event: the exception, its new status and the detail.
 // Status pending means one step was approved and the chain goes on.
-func ApprovalDecided(ev engine.Event) ([]slack.Block, string) {
+func ApprovalDecided(ev view.Event) ([]slack.Block, string) {
 	kind := data(ev.Name, 80)
 	var first, fb string
 	switch ev.Status {
@@ -208,7 +208,7 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, 
 
 // eventContext is the context line under an event reply: case, and who
 // was told.
-func eventContext(ev engine.Event) []string {
+func eventContext(ev view.Event) []string {
 	parts := []string{}
 	if ev.CaseID != 0 {
 		parts = append(parts, fmt.Sprintf("Case %d", ev.CaseID))

@@ -1,4 +1,4 @@
-package connectors_test
+package outbound_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // fakeResolver answers from a map; a name it does not know is NXDOMAIN.
@@ -135,7 +135,7 @@ func TestCheckURL(t *testing.T) {
 		{"http:api.example.com", "not an absolute http(s)://host URL"},
 		{"http://[::1", "not a valid URL"},
 	}
-	p := &connectors.URLPolicy{Resolver: newResolver()}
+	p := &outbound.URLPolicy{Resolver: newResolver()}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
 			err := p.CheckURL(context.Background(), tt.url)
@@ -145,7 +145,7 @@ func TestCheckURL(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, connectors.ErrURLRefused) {
+			if !errors.Is(err, outbound.ErrURLRefused) {
 				t.Fatalf("CheckURL = %v, want an error wrapping ErrURLRefused", err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
@@ -156,7 +156,7 @@ func TestCheckURL(t *testing.T) {
 }
 
 func TestCheckURLMessage(t *testing.T) {
-	err := (&connectors.URLPolicy{}).CheckURL(context.Background(), "https://169.254.169.254/")
+	err := (&outbound.URLPolicy{}).CheckURL(context.Background(), "https://169.254.169.254/")
 	want := "outbound URL refused by policy: https://169.254.169.254/: host resolves to 169.254.169.254 (link-local/cloud metadata); add it to outbound.allow_cidrs to allow"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %s", err, want)
@@ -165,7 +165,7 @@ func TestCheckURLMessage(t *testing.T) {
 
 func TestCheckURLAllowLists(t *testing.T) {
 	res := newResolver()
-	p, err := connectors.NewURLPolicy([]string{"10.0.0.0/8", " fd00::/8 ", "192.168.7.7"}, []string{"Vault.Internal", "127.0.0.1"})
+	p, err := outbound.NewURLPolicy([]string{"10.0.0.0/8", " fd00::/8 ", "192.168.7.7"}, []string{"Vault.Internal", "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestCheckURLAllowLists(t *testing.T) {
 			if tt.allowed && err != nil {
 				t.Fatalf("CheckURL = %v, want allowed", err)
 			}
-			if !tt.allowed && !errors.Is(err, connectors.ErrURLRefused) {
+			if !tt.allowed && !errors.Is(err, outbound.ErrURLRefused) {
 				t.Fatalf("CheckURL = %v, want refused", err)
 			}
 		})
@@ -205,25 +205,25 @@ func TestCheckURLAllowLists(t *testing.T) {
 }
 
 func TestCheckURLResolverFailure(t *testing.T) {
-	p := &connectors.URLPolicy{Resolver: newResolver()}
+	p := &outbound.URLPolicy{Resolver: newResolver()}
 	err := p.CheckURL(context.Background(), "https://nxdomain.example.com/")
 	if err == nil {
 		t.Fatal("an unresolvable host passed")
 	}
-	if errors.Is(err, connectors.ErrURLRefused) {
+	if errors.Is(err, outbound.ErrURLRefused) {
 		t.Errorf("a DNS failure is not a policy refusal: %v", err)
 	}
 	var dnsErr *net.DNSError
 	if !errors.As(err, &dnsErr) || !strings.Contains(err.Error(), "cannot resolve host nxdomain.example.com") {
 		t.Errorf("err = %v, want it to name the host and wrap the DNS error", err)
 	}
-	if err := (&connectors.URLPolicy{Resolver: &fakeResolver{answers: map[string][]string{"empty.example.com": {}}}}).CheckURL(context.Background(), "https://empty.example.com/"); err == nil {
+	if err := (&outbound.URLPolicy{Resolver: &fakeResolver{answers: map[string][]string{"empty.example.com": {}}}}).CheckURL(context.Background(), "https://empty.example.com/"); err == nil {
 		t.Error("a host with no address passed")
 	}
 }
 
 func TestCheckURLNeverLeaksCredentials(t *testing.T) {
-	p := &connectors.URLPolicy{Resolver: newResolver()}
+	p := &outbound.URLPolicy{Resolver: newResolver()}
 	secrets := []string{"hunter2", "s3cr3t-token", "sig=abc123", "admin"}
 	urls := []string{
 		"https://admin:hunter2@10.0.0.1/path?token=s3cr3t-token&sig=abc123",
@@ -249,7 +249,7 @@ func TestCheckURLNeverLeaksCredentials(t *testing.T) {
 }
 
 func TestNewURLPolicyErrors(t *testing.T) {
-	_, err := connectors.NewURLPolicy([]string{"10.0.0.0/8", "10.0.0.0/33", "not-a-cidr"}, []string{"ok.example.com", "", "https://x.example.com/"})
+	_, err := outbound.NewURLPolicy([]string{"10.0.0.0/8", "10.0.0.0/33", "not-a-cidr"}, []string{"ok.example.com", "", "https://x.example.com/"})
 	if err == nil {
 		t.Fatal("bad entries were accepted")
 	}
@@ -258,7 +258,7 @@ func TestNewURLPolicyErrors(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
 	}
-	p, err := connectors.NewURLPolicy([]string{"10.1.2.3/8", "::1"}, []string{"::1", "Host.Example.COM."})
+	p, err := outbound.NewURLPolicy([]string{"10.1.2.3/8", "::1"}, []string{"::1", "Host.Example.COM."})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,14 +268,14 @@ func TestNewURLPolicyErrors(t *testing.T) {
 	if got := fmt.Sprint(p.AllowHosts); got != "[::1 host.example.com]" {
 		t.Errorf("AllowHosts = %s", got)
 	}
-	if p, err := connectors.NewURLPolicy(nil, nil); err != nil || p == nil {
+	if p, err := outbound.NewURLPolicy(nil, nil); err != nil || p == nil {
 		t.Errorf("empty lists = %v, %v", p, err)
 	}
 }
 
 func TestNilURLPolicyRefusesInternal(t *testing.T) {
-	var p *connectors.URLPolicy
-	if err := p.CheckURL(context.Background(), "http://127.0.0.1/"); !errors.Is(err, connectors.ErrURLRefused) {
+	var p *outbound.URLPolicy
+	if err := p.CheckURL(context.Background(), "http://127.0.0.1/"); !errors.Is(err, outbound.ErrURLRefused) {
 		t.Fatalf("nil policy: %v", err)
 	}
 	if p.HTTPClient(0) == nil {
@@ -315,9 +315,9 @@ func TestHTTPClient(t *testing.T) {
 
 	t.Run("refuses to dial loopback", func(t *testing.T) {
 		before := served.Load()
-		c := (&connectors.URLPolicy{}).HTTPClient(0)
+		c := (&outbound.URLPolicy{}).HTTPClient(0)
 		_, err := get(t, c, srv.URL)
-		if !errors.Is(err, connectors.ErrURLRefused) {
+		if !errors.Is(err, outbound.ErrURLRefused) {
 			t.Fatalf("GET %s = %v, want refused", srv.URL, err)
 		}
 		if !strings.Contains(err.Error(), "127.0.0.1 is loopback") {
@@ -328,7 +328,7 @@ func TestHTTPClient(t *testing.T) {
 		}
 	})
 	t.Run("allows loopback when allowlisted", func(t *testing.T) {
-		p, err := connectors.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
+		p, err := outbound.NewURLPolicy([]string{"127.0.0.0/8"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,7 +338,7 @@ func TestHTTPClient(t *testing.T) {
 		}
 	})
 	t.Run("allows an allowlisted host", func(t *testing.T) {
-		p := &connectors.URLPolicy{AllowHosts: []string{"api.internal.test"}, Resolver: &fakeResolver{answers: map[string][]string{"api.internal.test": {"127.0.0.1"}}}}
+		p := &outbound.URLPolicy{AllowHosts: []string{"api.internal.test"}, Resolver: &fakeResolver{answers: map[string][]string{"api.internal.test": {"127.0.0.1"}}}}
 		resp, err := get(t, p.HTTPClient(0), fmt.Sprintf("http://api.internal.test:%d/", port))
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET = %v, %v", resp, err)
@@ -353,14 +353,14 @@ func TestHTTPClient(t *testing.T) {
 			}
 			return []string{"127.0.0.1"}
 		}}
-		p := &connectors.URLPolicy{Resolver: res}
+		p := &outbound.URLPolicy{Resolver: res}
 		u := fmt.Sprintf("http://rebind.example.com:%d/", port)
 		if err := p.CheckURL(context.Background(), u); err != nil {
 			t.Fatalf("CheckURL = %v", err)
 		}
 		before := served.Load()
 		_, err := get(t, p.HTTPClient(0), u)
-		if !errors.Is(err, connectors.ErrURLRefused) {
+		if !errors.Is(err, outbound.ErrURLRefused) {
 			t.Fatalf("GET = %v, want refused at dial time", err)
 		}
 		if served.Load() != before {
@@ -374,12 +374,12 @@ func TestHTTPClient(t *testing.T) {
 			http.Redirect(w, r, fmt.Sprintf("http://internal.test:%d/secret", targetPort), http.StatusFound)
 		})
 		ru, _ := url.Parse(redirector.URL)
-		p := &connectors.URLPolicy{
+		p := &outbound.URLPolicy{
 			AllowHosts: []string{ru.Hostname()}, // only the redirector is allowed
 			Resolver:   &fakeResolver{answers: map[string][]string{"internal.test": {"127.0.0.1"}}},
 		}
 		_, err := get(t, p.HTTPClient(0), redirector.URL)
-		if !errors.Is(err, connectors.ErrURLRefused) {
+		if !errors.Is(err, outbound.ErrURLRefused) {
 			t.Fatalf("GET = %v, want the redirect refused", err)
 		}
 		if targetServed.Load() != 0 {
@@ -390,7 +390,7 @@ func TestHTTPClient(t *testing.T) {
 		redirector, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, srv.URL+"/next", http.StatusFound)
 		})
-		p, _ := connectors.NewURLPolicy([]string{"127.0.0.1/32"}, nil)
+		p, _ := outbound.NewURLPolicy([]string{"127.0.0.1/32"}, nil)
 		resp, err := get(t, p.HTTPClient(0), redirector.URL)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET = %v, %v", resp, err)
@@ -407,7 +407,7 @@ func FuzzCheckURL(f *testing.F) {
 	} {
 		f.Add(s[0], s[1])
 	}
-	p := &connectors.URLPolicy{Resolver: newResolver()}
+	p := &outbound.URLPolicy{Resolver: newResolver()}
 	f.Fuzz(func(t *testing.T, host, pw string) {
 		// Secrets are 8+ alphanumerics that the message would not contain
 		// anyway (as part of the host, say).

@@ -1,4 +1,4 @@
-package connectors_test
+package outbound_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/webhook"
+	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
 // libcResolver answers like glibc's getaddrinfo: a name in names gets its
@@ -277,10 +278,10 @@ func TestOutboundURLTableRefusedUnlessAllowlisted(t *testing.T) {
 	checks := 0
 	for i, tc := range table {
 		t.Run(fmt.Sprintf("%02d %s", i, tc.url), func(t *testing.T) {
-			strict := &connectors.URLPolicy{Resolver: res}
+			strict := &outbound.URLPolicy{Resolver: res}
 			err := strict.CheckURL(ctx, tc.url)
 			checks++
-			if !errors.Is(err, connectors.ErrURLRefused) {
+			if !errors.Is(err, outbound.ErrURLRefused) {
 				t.Fatalf("CheckURL(%q) = %v, want a refusal (ErrURLRefused)", tc.url, err)
 			}
 			msg := err.Error()
@@ -302,13 +303,13 @@ func TestOutboundURLTableRefusedUnlessAllowlisted(t *testing.T) {
 				resp.Body.Close()
 				t.Fatalf("GET %s through the policy's client succeeded (status %d)", tc.url, resp.StatusCode)
 			}
-			if !errors.Is(err, connectors.ErrURLRefused) || !strings.Contains(err.Error(), tc.class) {
+			if !errors.Is(err, outbound.ErrURLRefused) || !strings.Contains(err.Error(), tc.class) {
 				t.Fatalf("GET %s = %v, want refused at the dial as %s", tc.url, err, tc.class)
 			}
 
 			// The exact allowlist entries let it through; neighbours don't.
 			if tc.allowCIDR != "" {
-				p, err := connectors.NewURLPolicy([]string{tc.allowCIDR}, nil)
+				p, err := outbound.NewURLPolicy([]string{tc.allowCIDR}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -318,18 +319,18 @@ func TestOutboundURLTableRefusedUnlessAllowlisted(t *testing.T) {
 				}
 				checks++
 				other := neighbour(t, tc.allowCIDR)
-				p, err = connectors.NewURLPolicy([]string{other}, nil)
+				p, err = outbound.NewURLPolicy([]string{other}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				p.Resolver = res
-				if err := p.CheckURL(ctx, tc.url); !errors.Is(err, connectors.ErrURLRefused) {
+				if err := p.CheckURL(ctx, tc.url); !errors.Is(err, outbound.ErrURLRefused) {
 					t.Errorf("with outbound.allow_cidrs [%s] (a neighbour): %v, want refused", other, err)
 				}
 				checks++
 			}
 			if tc.allowHost != "" {
-				p, err := connectors.NewURLPolicy(nil, []string{tc.allowHost})
+				p, err := outbound.NewURLPolicy(nil, []string{tc.allowHost})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -342,12 +343,12 @@ func TestOutboundURLTableRefusedUnlessAllowlisted(t *testing.T) {
 				if !strings.Contains(tc.allowHost, ":") {
 					others = append(others, "x"+tc.allowHost)
 				}
-				p, err = connectors.NewURLPolicy(nil, others)
+				p, err = outbound.NewURLPolicy(nil, others)
 				if err != nil {
 					t.Fatal(err)
 				}
 				p.Resolver = res
-				if err := p.CheckURL(ctx, tc.url); !errors.Is(err, connectors.ErrURLRefused) {
+				if err := p.CheckURL(ctx, tc.url); !errors.Is(err, outbound.ErrURLRefused) {
 					t.Errorf("with outbound.allow_hosts %v: %v, want refused", others, err)
 				}
 				checks++
@@ -390,7 +391,7 @@ func TestOutboundURLUnresolvableNumericHostsAreNotReached(t *testing.T) {
 	goRes := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return nil, errors.New("no DNS in this test")
 	}}
-	p := &connectors.URLPolicy{Resolver: goRes}
+	p := &outbound.URLPolicy{Resolver: goRes}
 	for _, h := range []string{"2852039166", "0251.0376.0251.0376", "0xa9fea9fe", "169.254.43518", "017700000001"} {
 		u := "http://" + h + "/latest/meta-data/"
 		err := p.CheckURL(context.Background(), u)
@@ -439,7 +440,7 @@ func TestOutboundRedirectsToInternalAddressesRefused(t *testing.T) {
 	res := &libcResolver{names: names}
 	// Only the redirector's name is allowed (it is on loopback here; it
 	// stands for a public server).
-	p := &connectors.URLPolicy{AllowHosts: []string{"public.vendor.test"}, Resolver: res}
+	p := &outbound.URLPolicy{AllowHosts: []string{"public.vendor.test"}, Resolver: res}
 	client := p.HTTPClient(5 * time.Second)
 	start := fmt.Sprintf("http://public.vendor.test:%d/", rport)
 
@@ -483,7 +484,7 @@ func TestOutboundRedirectsToInternalAddressesRefused(t *testing.T) {
 					t.Errorf("%s %s%s → %d %s: followed (status %d), want refused", method, start, path, st, loc, resp.StatusCode)
 					continue
 				}
-				if !errors.Is(err, connectors.ErrURLRefused) {
+				if !errors.Is(err, outbound.ErrURLRefused) {
 					t.Errorf("%s → %d %s: %v, want ErrURLRefused", start+path, st, loc, err)
 				}
 			}
@@ -515,7 +516,7 @@ func TestOutboundRedirectsToInternalAddressesRefused(t *testing.T) {
 		n++
 		if err == nil {
 			t.Errorf("webhook lookup at %s succeeded, want refused", base)
-		} else if !errors.Is(err, connectors.ErrURLRefused) && !strings.Contains(err.Error(), "redirects to another host or scheme are not followed") {
+		} else if !errors.Is(err, outbound.ErrURLRefused) && !strings.Contains(err.Error(), "redirects to another host or scheme are not followed") {
 			t.Errorf("webhook lookup at %s: %v, want the policy's refusal (or the connector's refusal of a redirect)", base, err)
 		}
 		c.Close()
@@ -535,7 +536,7 @@ func TestOutboundDNSRebindingToInternalAddressesRefused(t *testing.T) {
 	for _, target := range targets {
 		var calls atomic.Int64
 		res := rebinder{first: netip.MustParseAddr("93.184.215.14"), then: netip.MustParseAddr(target), calls: &calls}
-		p := &connectors.URLPolicy{Resolver: res}
+		p := &outbound.URLPolicy{Resolver: res}
 		u := "http://rebind.vendor.test/latest/meta-data/"
 		if err := p.CheckURL(context.Background(), u); err != nil {
 			t.Fatalf("%s: the first (public) answer was refused: %v", target, err)
@@ -546,7 +547,7 @@ func TestOutboundDNSRebindingToInternalAddressesRefused(t *testing.T) {
 			t.Errorf("rebinding to %s: GET succeeded", target)
 			continue
 		}
-		if !errors.Is(err, connectors.ErrURLRefused) || !strings.Contains(err.Error(), netip.MustParseAddr(target).String()) {
+		if !errors.Is(err, outbound.ErrURLRefused) || !strings.Contains(err.Error(), netip.MustParseAddr(target).String()) {
 			t.Errorf("rebinding to %s: %v, want refused naming the address", target, err)
 		}
 	}

@@ -1,0 +1,136 @@
+// Package view holds the engine's read side: the values front ends render
+// (a plan and what discovery found, an approval with its steps, the events
+// observers are told of). It imports no connector, configuration or policy
+// package, so a renderer such as bot/slack/blocks links none of them; the
+// engine names these types through aliases (engine.Plan is view.Plan).
+package view
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Account is an account (or device, badge, key) a connector's lookup found,
+// as plans show it. It has the fields of connectors.Account, which the
+// engine converts.
+type Account struct {
+	// ID is the system's stable identifier for the account.
+	ID string
+	// Kind is "user" unless the system holds other things (e.g. "device",
+	// "badge", "access_key").
+	Kind string
+	// Status is the system's state for the account, normalised to "active",
+	// "disabled" or "deprovisioned".
+	Status string
+	// Sessions is the number of live sessions or tokens.
+	Sessions int
+	// Groups are the group or permission-set memberships that an offboarding
+	// removes.
+	Groups []string
+	// Detail is free text for people (a device model, a key's creation date).
+	Detail string
+}
+
+// Discovery is what one connector's lookup found at planning time.
+type Discovery struct {
+	Connector string    `json:"connector"`
+	Accounts  []Account `json:"accounts"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// PlannedAction is one action the plan would create.
+type PlannedAction struct {
+	Name          string            `json:"name"`
+	Description   string            `json:"description,omitempty"`
+	Connector     string            `json:"connector"`
+	Operation     string            `json:"operation"`
+	Phase         int               `json:"phase"`
+	PhaseName     string            `json:"phase_name"`
+	SLA           time.Duration     `json:"sla"`
+	DueAt         time.Time         `json:"due_at"`
+	DependsOn     []string          `json:"depends_on,omitempty"`
+	Params        map[string]string `json:"params,omitempty"`
+	TargetAccount string            `json:"target_account,omitempty"`
+	// Found says what discovery saw: "account dwhitfield (active)", "none
+	// found", or the lookup error. Actions are planned either way: a lookup
+	// is a hint, and an account created after planning must not escape.
+	Found       string `json:"found"`
+	MaxAttempts int    `json:"max_attempts"`
+	// Manual steps are done by people and marked done; Skippable ones may
+	// be skipped by the owning team with a reason.
+	Manual    bool `json:"manual,omitempty"`
+	Skippable bool `json:"skippable,omitempty"`
+	// RunAt is set for an action with a lead time: it runs then, before
+	// the effective time, rather than when the case starts.
+	RunAt *time.Time `json:"run_at,omitempty"`
+	// Simulated is set when the action's connector simulates its system
+	// (a sandbox connector): nothing real would be revoked.
+	Simulated bool `json:"simulated,omitempty"`
+}
+
+// Plan is a dry run: what a request would do, changing nothing.
+type Plan struct {
+	Employee    directory.Employee `json:"employee"`
+	Rules       []string           `json:"rules"`
+	PolicyHash  string             `json:"policy_hash"`
+	EffectiveAt time.Time          `json:"effective_at"`
+	Actions     []PlannedAction    `json:"actions"`
+	Discovery   []Discovery        `json:"discovery"`
+	Equipment   []Account          `json:"equipment,omitempty"`
+}
+
+// Simulated returns the plan's actions on simulated systems' connectors,
+// sorted and without repeats; nil when nothing is simulated.
+func (p *Plan) Simulated() []string {
+	set := map[string]bool{}
+	for _, a := range p.Actions {
+		if a.Simulated {
+			set[a.Connector] = true
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// ApprovalView is an approval with its steps and decisions, for the API and
+// CLI.
+type ApprovalView struct {
+	store.Approval
+	EmployeeID   string                   `json:"employee_id"`
+	EmployeeName string                   `json:"employee_name"`
+	Steps        []store.ApprovalStep     `json:"steps"`
+	Decisions    []store.ApprovalDecision `json:"decisions"`
+	// Approvers are the HR ids who may decide the current step now.
+	Approvers []string `json:"approvers,omitempty"`
+}
+
+// Event is a committed transition, and the engine's notification to front
+// ends: observers are the notifier interface chat front ends implement.
+type Event struct {
+	// Kind is one of: case_opened, case_started, case_closed,
+	// case_cancelled, action, approval_requested, approval_decided,
+	// approval_reminder, approval_escalated, approval_expired,
+	// approval_cancelled (an exception the engine cancelled: its Targets
+	// include the requester), case_rescheduled, escalation,
+	// breach, batch_held, batch_decided, security_officer_notice.
+	Kind       string
+	CaseID     int64
+	ActionID   int64
+	ApprovalID int64
+	BatchID    int64
+	Name       string // action name or exception kind
+	Status     string // new status of the case, action or approval
+	Detail     string
+	// Targets are who should hear of it: user:ID, group:NAME,
+	// channel:NAME (escalations, reminders, security notices).
+	Targets []string
+	// Level is an escalation's level (1-based).
+	Level int
+	At    time.Time
+}

@@ -1,0 +1,125 @@
+// Package compose holds the table of connector types and builds what the
+// configuration names, the way Alertmanager keeps its receivers apart from
+// its config parser: configs parses, defaults and validates (it knows no
+// connector), each connector package describes itself with a
+// connectors.Descriptor, and this package puts the two together.
+//
+// Adding a connector type is its package (connectors/NAME with
+// Descriptor()) plus one line in internal/compose/table.
+package compose
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/compose/table"
+	"github.com/kineticsec/kinetic/internal/connspec"
+	"github.com/kineticsec/kinetic/internal/outbound"
+)
+
+// Connectors is the table of connector types configuration accepts
+// (table.Connectors, where adding a type is one line).
+func Connectors() Table { return Table(table.Connectors()) }
+
+// Table is a list of connector types.
+type Table []connectors.Descriptor
+
+// Specs returns what configs needs to load the table's types.
+func (t Table) Specs() []connspec.Spec {
+	specs := make([]connspec.Spec, len(t))
+	for i, d := range t {
+		specs[i] = d.Spec
+	}
+	return specs
+}
+
+// Load is configs.Load with the table's connector types.
+func (t Table) Load(path string) (*configs.Config, error) { return configs.Load(path, t.Specs()) }
+
+// Default is configs.Default with the table's connector types.
+func (t Table) Default() (*configs.Config, error) { return configs.Default(t.Specs()) }
+
+// ParseService is configs.ParseService with the table's connector types.
+func (t Table) ParseService(name string, data []byte) (*configs.Service, error) {
+	return configs.ParseService(name, data, t.Specs())
+}
+
+// Load loads the service file at path (and its policy) with every connector
+// type of Connectors.
+func Load(path string) (*configs.Config, error) { return Connectors().Load(path) }
+
+// Default returns the embedded default configuration (configs.Default).
+func Default() (*configs.Config, error) { return Connectors().Default() }
+
+// ParseService parses a service file alone (configs.ParseService).
+func ParseService(name string, data []byte) (*configs.Service, error) {
+	return Connectors().ParseService(name, data)
+}
+
+// BuildConnectors builds cfg's connector instances with Connectors
+// (Table.Build).
+func BuildConnectors(cfg *configs.Config, dir *directory.File, log *logrus.Entry) (*connectors.Registry, error) {
+	return Connectors().Build(cfg, dir, log)
+}
+
+// seeder is a connector that holds its own accounts and is seeded from the
+// HR directory (the in-memory sandbox).
+type seeder interface {
+	SeedEmployees([]directory.Employee)
+}
+
+// Build constructs every configured connector instance with its type's
+// descriptor (connectors.Build), seeds in-memory instances (sandboxes
+// without url) from dir when it is not nil, and returns the registry. Every
+// construction error is returned, joined; the registry then holds the
+// instances that could be built.
+func (t Table) Build(cfg *configs.Config, dir *directory.File, log *logrus.Entry) (*connectors.Registry, error) {
+	var emps []directory.Employee
+	if dir != nil {
+		emps = dir.All()
+	}
+	svc := cfg.Service
+	insts, errs := Instances(svc)
+	var deps connectors.Deps
+	deps.Log = log
+	if len(insts) > 0 {
+		p, err := outbound.NewURLPolicy(svc.Outbound.AllowCIDRs, svc.Outbound.AllowHosts)
+		if err != nil {
+			return connectors.NewRegistry(), errors.Join(append(errs, err)...)
+		}
+		deps.Policy = p
+	}
+	reg, err := connectors.Build(t, insts, deps, func(c connectors.Connector) {
+		if s, ok := c.(seeder); ok {
+			s.SeedEmployees(emps)
+		}
+	})
+	return reg, errors.Join(append(errs, err)...)
+}
+
+// Instances returns svc's connector instances for connectors.Build, sorted
+// by name, with an error for each empty one.
+func Instances(svc *configs.Service) ([]connectors.InstanceConfig, []error) {
+	var insts []connectors.InstanceConfig
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(svc.Connectors)) {
+		ci := svc.Connectors[name]
+		if ci == nil {
+			errs = append(errs, fmt.Errorf("connector %q: empty configuration", name))
+			continue
+		}
+		ic := connectors.InstanceConfig{Name: name, Type: ci.Type, Block: ci.Block, Concurrency: ci.Concurrency, Timeout: ci.Timeout.D()}
+		if rl := ci.RateLimit; rl != nil {
+			ic.RateLimit = connectors.RateLimit{Requests: rl.Requests, Per: rl.Per.D(), Burst: max(rl.Burst, 1)}
+		}
+		insts = append(insts, ic)
+	}
+	return insts, errs
+}
