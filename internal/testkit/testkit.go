@@ -303,7 +303,7 @@ func (k *Kit) WaitClosed(t testing.TB, caseID int64, within time.Duration) *stor
 func (k *Kit) Count(t testing.TB, model any, where string, args ...any) int64 {
 	t.Helper()
 	var n int64
-	q := k.Store.DB.Model(model)
+	q := k.Store.TestDB().Model(model)
 	if where != "" {
 		q = q.Where(where, args...)
 	}
