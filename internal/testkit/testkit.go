@@ -283,20 +283,15 @@ func (k *Kit) DuplicateEffects() []string {
 // WaitClosed polls until the case is closed or the deadline passes.
 func (k *Kit) WaitClosed(t testing.TB, caseID int64, within time.Duration) *store.Case {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		c, err := k.Store.CaseWithActions(context.Background(), caseID)
-		if err != nil {
+	var c *store.Case
+	Eventually(t, within, func() bool {
+		var err error
+		if c, err = k.Store.CaseWithActions(context.Background(), caseID); err != nil {
 			t.Fatalf("loading case %d: %v", caseID, err)
 		}
-		if !store.CaseOpen(c.Status) {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("case %d still %s after %s:\n%s", caseID, c.Status, within, engine.Summary(c))
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
-	}
+		return !store.CaseOpen(c.Status)
+	}, func() string { return fmt.Sprintf("case %d still %s:\n%s", caseID, c.Status, engine.Summary(c)) })
+	return c
 }
 
 // Count counts rows of a model matching a condition.
