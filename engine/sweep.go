@@ -30,8 +30,8 @@ type SweepStats struct {
 // any number of processes may sweep at once and a restart loses nothing.
 //
 // Each duty has its own file, named for it as asynq names its recoverer and
-// forwarder: sweep_leases.go (lease recovery), sweep_lost.go (lost-task
-// re-dispatch), sweep_timers.go (scheduled cases whose time has come),
+// forwarder: sweep_leases.go (lease recovery), sweep_lost.go (lost and
+// orphaned task re-dispatch), sweep_timers.go (scheduled cases whose time has come),
 // sweep_approvals.go (reminders and timeouts), sweep_escalations.go,
 // sweep_breaches.go and sweep_unconfirmed.go (plans nobody confirmed). A
 // duty that fails stops this sweep; the next sweep runs every duty again.

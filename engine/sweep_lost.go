@@ -8,11 +8,14 @@ import (
 	"gorm.io/gorm"
 )
 
-// Sweep duty: re-dispatch of queued actions whose task the queue lost (the forwarder).
+// Sweep duty: re-dispatch of queued actions whose task was lost or orphaned
+// (the forwarder).
 
-// redispatchLost is the sweep's forwarder for lost tasks: a queued action
-// that has waited longer than grace and whose task the queue no longer holds
-// (Redis flushed, or restarted without persistence) is dispatched again
+// redispatchLost is the sweep's forwarder for lost and orphaned tasks: a
+// queued action that has waited longer than grace and whose task the queue
+// will not run (jobs.Dispatcher.ActionTaskPending: the task is gone after
+// Redis was flushed or restarted without persistence, or it is orphaned,
+// active in a worker that died before claiming it) is dispatched again
 // under a new generation. It returns how many it re-dispatched.
 func (e *Engine) redispatchLost(ctx context.Context, now time.Time, grace time.Duration) (n int, err error) {
 	stale, err := e.store.StaleQueued(ctx, now.Add(-grace), 500)
