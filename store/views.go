@@ -45,14 +45,15 @@ func (s *Store) OpenCases(ctx context.Context, limit int) ([]Case, error) {
 // current head hash of the audit chain ("" before the first event).
 func (s *Store) CaseAuditSummary(ctx context.Context, caseID int64) (events int64, headHash string, err error) {
 	db := s.db.WithContext(ctx)
-	if err := db.Model(&AuditEvent{}).Where("case_id = ?", caseID).Count(&events).Error; err != nil {
-		return 0, "", err
-	}
+	countErr := db.Model(&AuditEvent{}).Where("case_id = ?", caseID).Count(&events).Error
 	var head AuditHead
-	if err := db.First(&head, 1).Error; err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return events, "", err
+	headErr := db.First(&head, 1).Error
+	if errors.Is(headErr, gorm.ErrRecordNotFound) {
+		headErr = nil
 	}
-	return events, head.Hash, nil
+	// Both are read even when one fails: a caller showing a summary shows
+	// what it could read.
+	return events, head.Hash, errors.Join(countErr, headErr)
 }
 
 // RecordChatMessage inserts a posted chat message's reference; m.ID is set.
