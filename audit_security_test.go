@@ -36,7 +36,7 @@ func auditCLIDB(t *testing.T, dir string) (tx func(fn func(tx *gorm.DB) error) e
 	if dsn := os.Getenv(store.TestPostgresDSNEnv); dsn != "" {
 		st := store.OpenTest(t) // migrated; dropped at the end
 		var name string
-		if err := st.DB.WithContext(ctx).Raw("SELECT current_database()").Scan(&name).Error; err != nil {
+		if err := st.TestDB().WithContext(ctx).Raw("SELECT current_database()").Scan(&name).Error; err != nil {
 			t.Fatal(err)
 		}
 		testDSN := dsn + " dbname=" + name

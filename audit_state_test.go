@@ -91,7 +91,7 @@ func TestAuditVerifyCommandChecksState(t *testing.T) {
 		t.Helper()
 		st := openDB()
 		defer func() { _ = st.Close() }()
-		if res := st.DB.Exec(q, args...); res.Error != nil || res.RowsAffected == 0 {
+		if res := st.TestDB().Exec(q, args...); res.Error != nil || res.RowsAffected == 0 {
 			t.Fatalf("%s: %v (%d rows)", q, res.Error, res.RowsAffected)
 		}
 	}

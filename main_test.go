@@ -503,7 +503,7 @@ func TestDemoThenAudit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := st.DB.Exec("UPDATE audit_events SET detail = detail || ' (edited)' WHERE seq = 5")
+		res := st.TestDB().Exec("UPDATE audit_events SET detail = detail || ' (edited)' WHERE seq = 5")
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}

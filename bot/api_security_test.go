@@ -212,7 +212,7 @@ func TestAPIRefusesForgedBearerTokens(t *testing.T) {
 	ctx := context.Background()
 	snapshot := func() string {
 		var head store.AuditHead
-		if err := k.Store.DB.WithContext(ctx).First(&head, 1).Error; err != nil {
+		if err := k.Store.TestDB().WithContext(ctx).First(&head, 1).Error; err != nil {
 			t.Fatal(err)
 		}
 		return fmt.Sprintf("cases %d, approvals %d, decisions %d, audit head %d %s",

@@ -78,7 +78,7 @@ func (s *server) refuse(t *testing.T, rs []refusal) {
 // nothing changed. It is stable only while no worker runs.
 func (s *server) state(t *testing.T) string {
 	t.Helper()
-	db := s.k.Store.DB
+	db := s.k.Store.TestDB()
 	var b strings.Builder
 	var aps []store.Approval
 	var steps []store.ApprovalStep

@@ -188,7 +188,7 @@ func newGridFix(t *testing.T, departing string) *gridFix {
 		f.acts[a.Name] = a.ID
 	}
 	// A failed revocation to retry.
-	if err := k.Store.DB.Model(&store.Action{}).Where("id = ?", f.acts["disable_ad"]).
+	if err := k.Store.TestDB().Model(&store.Action{}).Where("id = ?", f.acts["disable_ad"]).
 		Updates(map[string]any{"status": store.ActionFailed, "last_error": "grid"}).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func newGridFix(t *testing.T, departing string) *gridFix {
 // approvals, steps, decisions, batches and the audit head.
 func (f *gridFix) state(t *testing.T) string {
 	t.Helper()
-	db := f.k.Store.DB
+	db := f.k.Store.TestDB()
 	var b strings.Builder
 	var cs []store.Case
 	var as []store.Action

@@ -177,7 +177,7 @@ func TestAPIScopes(t *testing.T) {
 	})
 	// The audit names the principal and the person it acted for.
 	var ev store.AuditEvent
-	if err := s.k.Store.DB.Where("case_id = ? AND event = ?", mine, "case.created").First(&ev).Error; err != nil {
+	if err := s.k.Store.TestDB().Where("case_id = ? AND event = ?", mine, "case.created").First(&ev).Error; err != nil {
 		t.Fatal(err)
 	}
 	if ev.Actor != "api:intake" {
@@ -189,7 +189,7 @@ func TestAPIScopes(t *testing.T) {
 	}
 	id := int64(r.json(t)["id"].(float64))
 	var evs []store.AuditEvent
-	if err := s.k.Store.DB.Where("case_id = ?", id).Order("seq").Find(&evs).Error; err != nil {
+	if err := s.k.Store.TestDB().Where("case_id = ?", id).Order("seq").Find(&evs).Error; err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range evs {

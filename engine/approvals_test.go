@@ -27,7 +27,7 @@ func (r *recorder) Observe(ev engine.Event) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) of(kind string) []engine.Event {
+func (r *recorder) of(kind engine.EventKind) []engine.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []engine.Event
@@ -107,13 +107,11 @@ func TestForwardingApprovedThroughTwoStepChain(t *testing.T) {
 		t.Fatalf("approval request should go to the manager: %+v", got)
 	}
 	// Everything but the held action proceeds.
-	deadline := time.Now().Add(20 * time.Second)
-	for actionStatus(t, k, c.ID, "delete_mailbox").Status != store.ActionSucceeded {
-		if time.Now().After(deadline) {
-			t.Fatalf("the rest of the plan did not proceed:\n%s", engine.Summary(reload(t, k.Store, c.ID)))
-		}
-		time.Sleep(20 * time.Millisecond) // poll, bounded by the deadline
-	}
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		return actionStatus(t, k, c.ID, "delete_mailbox").Status == store.ActionSucceeded
+	}, func() string {
+		return "the rest of the plan did not proceed:\n" + engine.Summary(reload(t, k.Store, c.ID))
+	})
 	if a := actionStatus(t, k, c.ID, "convert_mailbox"); a.Status != store.ActionHeld {
 		t.Fatalf("convert_mailbox is %s, want held", a.Status)
 	}
@@ -138,16 +136,9 @@ func TestForwardingApprovedThroughTwoStepChain(t *testing.T) {
 	if v.Status != store.ApprovalApproved || !strings.Contains(v.Outcome, "forwarding to manager@example.test") {
 		t.Fatalf("approval %s: %s", v.Status, v.Outcome)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		if actionStatus(t, k, c.ID, "set_forwarding").Status == store.ActionSucceeded && actionStatus(t, k, c.ID, "convert_mailbox").Status == store.ActionSucceeded {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("forwarding was not set up:\n%s", engine.Summary(reload(t, k.Store, c.ID)))
-		}
-		time.Sleep(20 * time.Millisecond) // poll, bounded by the deadline
-	}
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		return actionStatus(t, k, c.ID, "set_forwarding").Status == store.ActionSucceeded && actionStatus(t, k, c.ID, "convert_mailbox").Status == store.ActionSucceeded
+	}, func() string { return "forwarding was not set up:\n" + engine.Summary(reload(t, k.Store, c.ID)) })
 	if sf := actionStatus(t, k, c.ID, "set_forwarding"); !sf.Verified || !strings.Contains(sf.Verification, "forwarding=manager@example.test") {
 		t.Fatalf("forwarding not read back: %+v", sf.Verification)
 	}
@@ -159,7 +150,7 @@ func TestForwardingApprovedThroughTwoStepChain(t *testing.T) {
 		t.Fatalf("case %s while the forwarding removal is pending", got.Status)
 	}
 	var n int64
-	k.Store.DB.Model(&store.AuditEvent{}).Where("case_id = ? AND event = ?", c.ID, "approval.decision").Count(&n)
+	k.Store.TestDB().Model(&store.AuditEvent{}).Where("case_id = ? AND event = ?", c.ID, "approval.decision").Count(&n)
 	if n != 2 {
 		t.Fatalf("%d decision audit events, want 2", n)
 	}
@@ -360,13 +351,9 @@ func TestLegalHoldBlocksDestructionUntilReleased(t *testing.T) {
 	if decide(k, hold.ID, "L1", true, "") != nil || decide(k, hold.ID, "L2", true, "") != nil {
 		t.Fatal("legal approvals failed")
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for actionStatus(t, k, c.ID, "preserve_mailbox").Status != store.ActionSucceeded {
-		if time.Now().After(deadline) {
-			t.Fatalf("mailbox not preserved:\n%s", engine.Summary(reload(t, k.Store, c.ID)))
-		}
-		time.Sleep(20 * time.Millisecond) // poll, bounded by the deadline
-	}
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		return actionStatus(t, k, c.ID, "preserve_mailbox").Status == store.ActionSucceeded
+	}, func() string { return "mailbox not preserved:\n" + engine.Summary(reload(t, k.Store, c.ID)) })
 	if a := actionStatus(t, k, c.ID, "delete_mailbox"); a.Status != store.ActionHeld || !strings.Contains(a.BlockedReason, "legal hold") {
 		t.Fatalf("delete_mailbox: %s %q", a.Status, a.BlockedReason)
 	}
@@ -720,14 +707,12 @@ func TestTimedActionDoesNotHoldBackLaterPhases(t *testing.T) {
 	if _, err := k.StartWorker(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for actionStatus(t, k, c.ID, "create_recovery_task").Status != store.ActionSucceeded ||
-		actionStatus(t, k, c.ID, "delete_mailbox").Status != store.ActionSucceeded {
-		if time.Now().After(deadline) {
-			t.Fatalf("the notifications phase waits behind the forwarding removal due in 30 days:\n%s", engine.Summary(reload(t, k.Store, c.ID)))
-		}
-		time.Sleep(20 * time.Millisecond) // poll, bounded by the deadline
-	}
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		return actionStatus(t, k, c.ID, "create_recovery_task").Status == store.ActionSucceeded &&
+			actionStatus(t, k, c.ID, "delete_mailbox").Status == store.ActionSucceeded
+	}, func() string {
+		return "the notifications phase waits behind the forwarding removal due in 30 days:\n" + engine.Summary(reload(t, k.Store, c.ID))
+	})
 	if rm := actionStatus(t, k, c.ID, "remove_forwarding"); rm.Status != store.ActionQueued || rm.NotBefore == nil || time.Until(*rm.NotBefore) < 29*24*time.Hour {
 		t.Fatalf("remove_forwarding should still wait for the expiry: %s %v", rm.Status, rm.NotBefore)
 	}

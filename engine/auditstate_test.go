@@ -45,7 +45,7 @@ func wantStateOK(t *testing.T, k *testkit.Kit) store.StateReport {
 
 func execSQL(t *testing.T, k *testkit.Kit, q string, args ...any) {
 	t.Helper()
-	res := k.Store.DB.Exec(q, args...)
+	res := k.Store.TestDB().Exec(q, args...)
 	if res.Error != nil || res.RowsAffected == 0 {
 		t.Fatalf("%s: %v (%d rows)", q, res.Error, res.RowsAffected)
 	}
@@ -192,7 +192,7 @@ func TestStateChangedBehindTheEngineIsReported(t *testing.T) {
 				execSQL(t, k, s, tc.args...)
 			}
 			if tc.undo == nil { // put the deleted row back
-				if err := k.Store.DB.Create(&recovery).Error; err != nil {
+				if err := k.Store.TestDB().Create(&recovery).Error; err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -214,7 +214,7 @@ func TestStateChangedBehindTheEngineIsReported(t *testing.T) {
 	t.Run("action row inserted", func(t *testing.T) {
 		forged := store.Action{CaseID: done.ID, Name: "forged", Connector: "ad", Operation: "disable_account", Phase: 1,
 			Status: store.ActionSucceeded, MaxAttempts: 1, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
-		if err := k.Store.DB.Create(&forged).Error; err != nil {
+		if err := k.Store.TestDB().Create(&forged).Error; err != nil {
 			t.Fatal(err)
 		}
 		rep := verifyState(t, k)
@@ -228,7 +228,7 @@ func TestStateChangedBehindTheEngineIsReported(t *testing.T) {
 
 	t.Run("case row inserted without audit events", func(t *testing.T) {
 		forged := store.Case{EmployeeID: "E9", Trigger: "cli", Requester: "x", EffectiveAt: time.Now().UTC(), Status: store.CaseCompleted}
-		if err := k.Store.DB.Create(&forged).Error; err != nil {
+		if err := k.Store.TestDB().Create(&forged).Error; err != nil {
 			t.Fatal(err)
 		}
 		rep := verifyState(t, k)

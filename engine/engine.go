@@ -12,6 +12,16 @@
 // The database is the truth. Every transition is a conditional update inside
 // a transaction that also appends the audit event, so a step happens once,
 // and a crash between steps leaves a state the recovery sweep can resume.
+//
+// Files are split by duty: plan.go and open.go plan and open a case;
+// casestate.go is the case state machine (advance, close); execute.go runs
+// one action from claim to recorded outcome; dispatch.go hands committed
+// work to the queue; cancel.go, operate.go (retry, skip, done, escalate),
+// exceptions.go and decisions.go (approval chains), batches.go (the
+// mass-termination guard), hr.go and rehire.go change cases; views.go and
+// snapshot.go are the read side; sweep.go runs the recovery sweep, one
+// sweep_<duty>.go per duty. Observers switch on the EventKind constants in
+// eventkind.go.
 package engine
 
 import (
@@ -239,7 +249,7 @@ type LogObserver struct{ Log *logrus.Entry }
 
 // Observe implements Observer.
 func (l LogObserver) Observe(ev Event) {
-	if ev.Kind == "action" && ev.Status != store.ActionFailed && ev.Status != store.ActionBlocked {
+	if ev.Kind == EventAction && ev.Status != store.ActionFailed && ev.Status != store.ActionBlocked {
 		return // per-action progress is too chatty for the log
 	}
 	f := logrus.Fields{"event": ev.Kind, "case": ev.CaseID}
@@ -260,7 +270,7 @@ func (l LogObserver) Observe(ev Event) {
 	}
 	msg := ev.Detail
 	if msg == "" {
-		msg = ev.Kind + " " + ev.Status
+		msg = string(ev.Kind) + " " + ev.Status
 	}
 	l.Log.WithFields(f).Info(msg)
 }

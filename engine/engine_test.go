@@ -148,7 +148,7 @@ func TestDatabaseEnforcesOneOpenCasePerEmployee(t *testing.T) {
 	k := testkit.New(t, testkit.Options{RedisDB: redisDB, StateChangedBehindEngine: true}) // cases inserted directly
 	now := time.Now().UTC()
 	mk := func() error {
-		return k.Store.DB.Create(&store.Case{EmployeeID: "E9", Trigger: "cli", Requester: "x", EffectiveAt: now, Status: store.CaseRunning}).Error
+		return k.Store.TestDB().Create(&store.Case{EmployeeID: "E9", Trigger: "cli", Requester: "x", EffectiveAt: now, Status: store.CaseRunning}).Error
 	}
 	if err := mk(); err != nil {
 		t.Fatal(err)
@@ -220,7 +220,7 @@ func TestTransientFailureIsRetriedPermanentFailureBlocksDependents(t *testing.T)
 		}
 	}
 	var ev store.AuditEvent
-	if err := k.Store.DB.Where("action_id = ? AND event = ?", by["revoke_okta_sessions"].ID, "action.retry_scheduled").First(&ev).Error; err != nil {
+	if err := k.Store.TestDB().Where("action_id = ? AND event = ?", by["revoke_okta_sessions"].ID, "action.retry_scheduled").First(&ev).Error; err != nil {
 		t.Errorf("no retry audit event: %v", err)
 	}
 }
@@ -258,8 +258,8 @@ func TestRateLimitedRetryHonoursRetryAfter(t *testing.T) {
 		if a.Name != "deactivate_badge" {
 			continue
 		}
-		k.Store.DB.Where("action_id = ? AND event = ?", a.ID, "action.retry_scheduled").Find(&retry)
-		k.Store.DB.Where("action_id = ? AND event = ?", a.ID, "action.started").Order("seq").Find(&started)
+		k.Store.TestDB().Where("action_id = ? AND event = ?", a.ID, "action.retry_scheduled").Find(&retry)
+		k.Store.TestDB().Where("action_id = ? AND event = ?", a.ID, "action.started").Order("seq").Find(&started)
 	}
 	if len(retry) != 1 || len(started) != 2 {
 		t.Fatalf("retry events %d, starts %d", len(retry), len(started))

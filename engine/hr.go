@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -180,21 +178,21 @@ func (e *Engine) HandleHREvent(ctx context.Context, ev HREvent, timing HRTiming)
 	// handling fails is kept and can be replayed.
 	rec := store.HREventRecord{Source: ev.Source, EventID: ev.EventID, Kind: ev.Kind, EmployeeID: ev.EmployeeID, Email: ev.Email,
 		Date: ev.Date, Time: ev.Time, Involuntary: ev.Involuntary, Reason: ev.Reason, Payload: string(ev.Payload), ReceivedAt: e.clock(), Outcome: "received"}
-	res := e.store.DB.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rec)
+	res := e.store.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rec)
 	if res.Error != nil {
 		return HRResult{}, fmt.Errorf("recording HR event: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
 		var prev store.HREventRecord
-		e.store.DB.WithContext(ctx).Where("source = ? AND event_id = ?", ev.Source, ev.EventID).First(&prev)
+		e.store.Conn(ctx).Where("source = ? AND event_id = ?", ev.Source, ev.EventID).First(&prev)
 		return HRResult{Outcome: HRDuplicate, CaseID: prev.CaseID, Detail: fmt.Sprintf("event %s from %s was already handled (%s)", ev.EventID, ev.Source, prev.Outcome)}, nil
 	}
 	out, err := e.applyHREvent(ctx, ev, emp, lookupErr, eff)
 	if err != nil {
-		e.store.DB.WithContext(ctx).Model(&rec).Updates(map[string]any{"outcome": "error", "detail": clip(err.Error(), 2000)})
+		e.store.Conn(ctx).Model(&rec).Updates(map[string]any{"outcome": "error", "detail": clip(err.Error(), 2000)})
 		return HRResult{}, err
 	}
-	e.store.DB.WithContext(ctx).Model(&rec).Updates(map[string]any{"outcome": out.Outcome, "case_id": out.CaseID, "detail": clip(out.Detail, 2000)})
+	e.store.Conn(ctx).Model(&rec).Updates(map[string]any{"outcome": out.Outcome, "case_id": out.CaseID, "detail": clip(out.Detail, 2000)})
 	return out, nil
 }
 
@@ -209,7 +207,7 @@ func (e *Engine) applyHREvent(ctx context.Context, ev HREvent, emp *directory.Em
 		if e.secChan != "" {
 			targets = []string{"channel:" + e.secChan}
 		}
-		e.emit(Event{Kind: "hr_unknown_employee", Detail: detail, Targets: targets, At: e.clock()})
+		e.emit(Event{Kind: EventHRUnknownEmployee, Detail: detail, Targets: targets, At: e.clock()})
 		e.log.WithField("source", ev.Source).Warn(detail)
 		return HRResult{Outcome: HRUnknownEmployee, Detail: detail}, nil
 	}
@@ -354,7 +352,7 @@ func (e *Engine) reschedule(ctx context.Context, c *store.Case, eff time.Time, w
 		e.raiseLateHR(c, "HR changed the termination date after revocation started: "+why)
 		return HRResult{Outcome: HRTooLate, CaseID: c.ID, Detail: "revocation had already started; the change is recorded and raised"}, nil
 	}
-	e.emit(Event{Kind: "case_rescheduled", CaseID: c.ID, Status: store.CaseScheduled, Detail: why, At: e.clock()})
+	e.emit(Event{Kind: EventCaseRescheduled, CaseID: c.ID, Status: store.CaseScheduled, Detail: why, At: e.clock()})
 	if !eff.After(e.clock()) {
 		if err := e.StartCase(ctx, c.ID); err != nil {
 			e.log.WithError(err).WithField("case", c.ID).Warn("starting a rescheduled case failed; the sweep will start it")
@@ -370,107 +368,5 @@ func (e *Engine) raiseLateHR(c *store.Case, detail string) {
 	if e.secChan != "" {
 		targets = []string{"channel:" + e.secChan}
 	}
-	e.emit(Event{Kind: "hr_late_change", CaseID: c.ID, Status: c.Status, Detail: fmt.Sprintf("%s (%s): %s", c.EmployeeName, c.EmployeeID, detail), Targets: targets, At: e.clock()})
-}
-
-// Compensation says whether an action of a completed case can be undone.
-type Compensation struct {
-	Action    string `json:"action"`
-	Connector string `json:"connector"`
-	Operation string `json:"operation"`
-	// Restorable is true when a compensating operation exists; Restore says
-	// what it would do ("re-enable the account", "re-add groups: a,b").
-	Restorable bool   `json:"restorable"`
-	Restore    string `json:"restore"`
-}
-
-// compensations lists, per succeeded action, whether a compensating action
-// exists (groundwork for undoing a mistaken case).
-func compensations(acts []store.Action) []Compensation {
-	var out []Compensation
-	for _, a := range acts {
-		if a.Status != store.ActionSucceeded {
-			continue
-		}
-		c := Compensation{Action: a.Name, Connector: a.Connector, Operation: a.Operation}
-		var data map[string]string
-		_ = json.Unmarshal([]byte(a.ResultData), &data)
-		switch a.Operation {
-		case "disable_account", "deactivate_user", "revoke_vpn", "deactivate_badge":
-			c.Restorable, c.Restore = true, "re-enable the account"
-		case "remove_group_memberships":
-			if g := data["removed_groups"]; g != "" {
-				c.Restorable, c.Restore = true, "re-add groups: "+g
-			} else {
-				c.Restore = "no groups were recorded at removal"
-			}
-		case "revoke_sessions", "delete_access_keys":
-			c.Restore = "not restorable: new sessions or keys are issued at sign-in"
-		case "convert_mailbox", "set_forwarding":
-			c.Restorable, c.Restore = true, "convert back / remove forwarding"
-		case "delete_mailbox":
-			c.Restore = "not restorable: deleted"
-		default:
-			c.Restore = "no compensating operation"
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-// requestRestore records a rehire after a completed case: a restore
-// request, awaiting approval, listing per action whether a compensating
-// action exists. Restoring itself is not automated yet.
-func (e *Engine) requestRestore(ctx context.Context, emp *directory.Employee, who string, ev HREvent) (HRResult, error) {
-	var last store.Case
-	err := e.store.DB.WithContext(ctx).Preload("Actions").Where("employee_id = ? AND closed_at IS NOT NULL AND status <> ?", emp.ID, store.CaseCancelled).
-		Order("id DESC").First(&last).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return HRResult{Outcome: HRIgnored, Detail: "no completed offboarding to restore"}, nil
-	}
-	if err != nil {
-		return HRResult{}, err
-	}
-	comp := compensations(last.Actions)
-	cj, _ := json.Marshal(comp)
-	var ap store.Approval
-	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
-		now := e.clock()
-		var pending int64
-		if err := tx.Model(&store.Approval{}).Where("case_id = ? AND kind = ? AND status = ?", last.ID, "restore", store.ApprovalPending).Count(&pending).Error; err != nil {
-			return err
-		}
-		if pending > 0 {
-			return fmt.Errorf("%w: a restore of case %d is already pending", ErrInvalidRequest, last.ID)
-		}
-		ap = store.Approval{CaseID: last.ID, Kind: "restore", Effect: effectRestore, Status: store.ApprovalPending, Requester: who,
-			Reason: "rehired: " + ev.Reason, Request: string(cj), Held: "[]", CreatedAt: now, UpdatedAt: now}
-		if err := tx.Create(&ap).Error; err != nil {
-			return err
-		}
-		au.st.ApprovalStatus(last.ID, ap.ID, ap.Status)
-		// The policy's "restore" chain decides; without one, the employee's
-		// HR partner or manager does.
-		chain := e.policy.Load().File.Chains["restore"]
-		if chain == nil {
-			chain = &configs.Chain{Steps: []*configs.ChainStep{{Name: "hr", Approvers: []string{configs.ApproverHRPartner, configs.ApproverManager}}}}
-		}
-		if _, err := e.createSteps(tx, &ap, chain, configs.Conditions{}, now); err != nil {
-			return err
-		}
-		restorable := 0
-		for _, c := range comp {
-			if c.Restorable {
-				restorable++
-			}
-		}
-		au.add(store.Entry{Time: now, CaseID: last.ID, Actor: who, Event: "case.restore_requested", Result: "pending",
-			Detail: fmt.Sprintf("rehire of %s: restore request %d; %d of %d actions have a compensating action", emp.ID, ap.ID, restorable, len(comp))})
-		return nil
-	})
-	if err != nil {
-		return HRResult{}, err
-	}
-	e.emit(Event{Kind: "restore_requested", CaseID: last.ID, ApprovalID: ap.ID, Detail: fmt.Sprintf("%s (%s) rehired: restore request %d awaits approval", emp.Name, emp.ID, ap.ID), At: e.clock()})
-	return HRResult{Outcome: HRRestoreRequested, CaseID: last.ID, Detail: fmt.Sprintf("restore request %d for case %d", ap.ID, last.ID)}, nil
+	e.emit(Event{Kind: EventHRLateChange, CaseID: c.ID, Status: c.Status, Detail: fmt.Sprintf("%s (%s): %s", c.EmployeeName, c.EmployeeID, detail), Targets: targets, At: e.clock()})
 }

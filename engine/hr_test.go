@@ -102,7 +102,7 @@ func TestHRDateChangeReschedulesAndRescindCancels(t *testing.T) {
 		t.Fatalf("case %s after rescind", c.Status)
 	}
 	var n int64
-	k.Store.DB.Model(&store.AuditEvent{}).Where("case_id = ? AND event IN ?", r1.CaseID, []string{"case.rescheduled", "case.cancelled"}).Count(&n)
+	k.Store.TestDB().Model(&store.AuditEvent{}).Where("case_id = ? AND event IN ?", r1.CaseID, []string{"case.rescheduled", "case.cancelled"}).Count(&n)
 	if n != 2 {
 		t.Fatalf("%d audit events for reschedule and cancel", n)
 	}

@@ -150,7 +150,7 @@ func (e *Engine) upgradeInvoluntary(ctx context.Context, caseID int64, who, why 
 				if ap.Requester != "" && !strings.Contains(ap.Requester, ":") {
 					targets = []string{"user:" + ap.Requester}
 				}
-				evs = append(evs, Event{Kind: "approval_cancelled", CaseID: c.ID, ApprovalID: ap.ID, Name: ap.Kind, Status: store.ApprovalCancelled,
+				evs = append(evs, Event{Kind: EventApprovalCancelled, CaseID: c.ID, ApprovalID: ap.ID, Name: ap.Kind, Status: store.ApprovalCancelled,
 					Detail: fmt.Sprintf("your %s exception for %s was cancelled: the offboarding became involuntary, and the policy allows no exception to critical revocations (%s)",
 						ap.Kind, c.EmployeeName, strings.Join(critical, ", ")),
 					Targets: targets, At: now})
@@ -234,7 +234,7 @@ func (e *Engine) upgradeInvoluntary(ctx context.Context, caseID int64, who, why 
 			detail += "; actions added: " + strings.Join(added, ",")
 		}
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: who, Event: "case.made_involuntary", Result: "ok", Detail: detail})
-		evs = append(evs, Event{Kind: "case_rescheduled", CaseID: c.ID, Status: c.Status, Detail: detail, At: now})
+		evs = append(evs, Event{Kind: EventCaseRescheduled, CaseID: c.ID, Status: c.Status, Detail: detail, At: now})
 		status = c.Status
 		if c.Status == store.CaseRunning {
 			more, evs2, err := e.advance(tx, au, c, now, evs)

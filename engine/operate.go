@@ -54,7 +54,7 @@ func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*stor
 			return err
 		}
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: actor, Event: "case.confirmed", Result: "ok", Detail: "plan confirmed by the requester"})
-		evs = append(evs, Event{Kind: "case_confirmed", CaseID: c.ID, Status: store.CaseScheduled, At: now})
+		evs = append(evs, Event{Kind: EventCaseConfirmed, CaseID: c.ID, Status: store.CaseScheduled, At: now})
 		return nil
 	})
 	if err != nil {
@@ -96,30 +96,13 @@ func (e *Engine) queueLead(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Ti
 	return ds, nil
 }
 
-// expireConfirmations cancels plans nobody confirmed within a day.
-func (e *Engine) expireConfirmations(ctx context.Context) (int, error) {
-	var cs []store.Case
-	if err := e.store.DB.WithContext(ctx).Where("status = ? AND created_at < ?", store.CaseAwaitingConfirmation, e.clock().Add(-confirmationTTL)).
-		Limit(100).Find(&cs).Error; err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range cs {
-		if err := e.Cancel(ctx, c.ID, "kinetic", "the plan was not confirmed within 24 hours"); err != nil && !errors.Is(err, ErrInvalidRequest) {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
-
 // MayOperate reports whether actor may use an action's buttons (retry,
 // skip, mark done, escalate): an admin, someone with an HR role, or a
 // member of the approver group named like the system's owning team; never
 // the departing employee on their own case. The operations themselves
 // also check the principal (see mayAct).
 func (e *Engine) MayOperate(ctx context.Context, actor string, a *store.Action) bool {
-	if c, err := store.CaseByID(e.store.DB.WithContext(ctx), a.CaseID); err != nil || selfCheck(OpRetry, actor, c.EmployeeID) != nil {
+	if c, err := store.CaseByID(e.store.Conn(ctx), a.CaseID); err != nil || selfCheck(OpRetry, actor, c.EmployeeID) != nil {
 		return false
 	}
 	if e.admins[actor] {
@@ -155,7 +138,7 @@ func (e *Engine) operate(ctx context.Context, actionID int64, actor string, op O
 	if err != nil {
 		return err
 	}
-	db := e.store.DB.WithContext(ctx)
+	db := e.store.Conn(ctx)
 	c, err := store.CaseByID(db, a.CaseID)
 	if err != nil {
 		return err
@@ -183,7 +166,7 @@ func (e *Engine) operate(ctx context.Context, actionID int64, actor string, op O
 			return err
 		}
 		var err2 error
-		ds, evs, err2 = e.advance(tx, au, c, now, []Event{{Kind: "action", CaseID: c.ID, ActionID: cur.ID, Name: cur.Name, Status: cur.Status,
+		ds, evs, err2 = e.advance(tx, au, c, now, []Event{{Kind: EventAction, CaseID: c.ID, ActionID: cur.ID, Name: cur.Name, Status: cur.Status,
 			Detail: fmt.Sprintf("%s by %s", verb, actor), At: now}})
 		return err2
 	})
@@ -315,7 +298,7 @@ func (e *Engine) EscalateNow(ctx context.Context, actionID int64, actor string) 
 			return err
 		}
 		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.escalated", Result: fmt.Sprintf("level %d", level), Detail: detail})
-		ev = &Event{Kind: "escalation", CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: a.Status, Level: level, Targets: targets, Detail: detail, At: now}
+		ev = &Event{Kind: EventEscalation, CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: a.Status, Level: level, Targets: targets, Detail: detail, At: now}
 		return nil
 	})
 	if err == nil && ev != nil {

@@ -140,13 +140,9 @@ func TestSkipManualStepsAndEscalateNow(t *testing.T) {
 	if _, err := k.StartWorker(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for actionStatus(t, k, c.ID, "collect_laptop").BlockedReason == "" || actionStatus(t, k, c.ID, "notify_payroll").Status != store.ActionSucceeded {
-		if time.Now().After(deadline) {
-			t.Fatalf("manual step never became due:\n%s", engine.Summary(reload(t, k.Store, c.ID)))
-		}
-		time.Sleep(20 * time.Millisecond) // poll, bounded by the deadline
-	}
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return actionStatus(t, k, c.ID, "collect_laptop").BlockedReason != "" && actionStatus(t, k, c.ID, "notify_payroll").Status == store.ActionSucceeded
+	}, func() string { return "manual step never became due:\n" + engine.Summary(reload(t, k.Store, c.ID)) })
 	if got := reload(t, k.Store, c.ID); got.Status != store.CaseRunning {
 		t.Fatalf("case %s while a manual step is pending", got.Status)
 	}
@@ -165,7 +161,7 @@ func TestSkipManualStepsAndEscalateNow(t *testing.T) {
 		t.Fatalf("case %s, want completed_with_exceptions (a person attested a step)", final.Status)
 	}
 	var n int64
-	k.Store.DB.Model(&store.AuditEvent{}).Where("case_id = ? AND event IN ?", c.ID, []string{"action.skipped_by_person", "action.marked_done", "action.escalated"}).Count(&n)
+	k.Store.TestDB().Model(&store.AuditEvent{}).Where("case_id = ? AND event IN ?", c.ID, []string{"action.skipped_by_person", "action.marked_done", "action.escalated"}).Count(&n)
 	if n != 3 {
 		t.Fatalf("%d audit events for the three clicks", n)
 	}

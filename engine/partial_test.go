@@ -69,7 +69,7 @@ func TestPartialGroupRemovalKeepsWhatWasRemoved(t *testing.T) {
 		}
 	}
 	var failed store.AuditEvent
-	if err := k.Store.DB.Where("action_id = ? AND event = ?", act.ID, "action.failed").First(&failed).Error; err != nil {
+	if err := k.Store.TestDB().Where("action_id = ? AND event = ?", act.ID, "action.failed").First(&failed).Error; err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(failed.Detail, "CN=Wiki") {

@@ -75,7 +75,7 @@ func TestPrincipalActAs(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ev store.AuditEvent
-		if err := k.Store.DB.Where("case_id = ? AND event = ?", o.Case.ID, "case.cancelled").First(&ev).Error; err != nil {
+		if err := k.Store.TestDB().Where("case_id = ? AND event = ?", o.Case.ID, "case.cancelled").First(&ev).Error; err != nil {
 			t.Fatal(err)
 		}
 		if ev.Actor != "kinetic on worker:test-host" {
@@ -92,7 +92,7 @@ func TestPrincipalActAs(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ev store.AuditEvent
-		if err := k.Store.DB.Where("case_id = ? AND event = ?", o.Case.ID, "case.cancelled").First(&ev).Error; err != nil {
+		if err := k.Store.TestDB().Where("case_id = ? AND event = ?", o.Case.ID, "case.cancelled").First(&ev).Error; err != nil {
 			t.Fatal(err)
 		}
 		if ev.Actor != "hr:workday" {

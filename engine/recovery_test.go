@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func reload(t *testing.T, s *store.Store, id int64) *store.Case {
 func countEvents(t *testing.T, s *store.Store, actionID int64, event string) int64 {
 	t.Helper()
 	var n int64
-	if err := s.DB.Model(&store.AuditEvent{}).Where("action_id = ? AND event = ?", actionID, event).Count(&n).Error; err != nil {
+	if err := s.TestDB().Model(&store.AuditEvent{}).Where("action_id = ? AND event = ?", actionID, event).Count(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -158,7 +159,7 @@ func TestFlushedRedisLosesNothing(t *testing.T) {
 		t.Fatalf("case %s:\n%s", c.Status, engine.Summary(c))
 	}
 	var n int64
-	k.Store.DB.Model(&store.AuditEvent{}).Where("case_id = ? AND event = ?", c.ID, "action.redispatched").Count(&n)
+	k.Store.TestDB().Model(&store.AuditEvent{}).Where("case_id = ? AND event = ?", c.ID, "action.redispatched").Count(&n)
 	if n == 0 {
 		t.Fatal("no action.redispatched events: the completion did not come from the sweep")
 	}
@@ -222,17 +223,12 @@ func TestTaskTakenByADeadWorkerIsRedispatched(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the hung worker took no task")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var infoErr error
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		info, err := k.Dispatcher.Inspector().GetTaskInfo(jobs.Queue, jobs.ActionTaskID(a.ID, a.Generation))
-		if err == nil && info.State == asynq.TaskStateActive {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("disable_ad's task never became active (%v)", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		infoErr = err
+		return err == nil && info.State == asynq.TaskStateActive
+	}, func() string { return fmt.Sprintf("disable_ad's task never became active (%v)", infoErr) })
 	// First sighting: a live worker may be about to claim it (waiting for
 	// a rate-limit slot): still pending.
 	k.Dispatcher.OrphanAfter = 50 * time.Millisecond
@@ -240,19 +236,15 @@ func TestTaskTakenByADeadWorkerIsRedispatched(t *testing.T) {
 		t.Fatalf("first sweep re-dispatched a task a worker has just taken: %+v %v", st, err)
 	}
 	// Still active and unclaimed OrphanAfter later: its worker is gone.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	var last engine.SweepStats
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		st, err := k.Engine.Sweep(ctx, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Redispatched > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sweep re-dispatched nothing: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		last = st
+		return st.Redispatched > 0
+	}, func() string { return fmt.Sprintf("sweep re-dispatched nothing: %+v", last) })
 	dead.Shutdown() // the hung worker goes; a live one takes over
 	if _, err := k.StartWorker(); err != nil {
 		t.Fatal(err)

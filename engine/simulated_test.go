@@ -64,7 +64,7 @@ func TestSimulatedCaseSaysSo(t *testing.T) {
 		}
 	}
 	var planned []store.AuditEvent
-	if err := k.Store.DB.Where("case_id = ? AND event = ?", c.ID, "case.planned").Find(&planned).Error; err != nil || len(planned) != 1 {
+	if err := k.Store.TestDB().Where("case_id = ? AND event = ?", c.ID, "case.planned").Find(&planned).Error; err != nil || len(planned) != 1 {
 		t.Fatalf("case.planned events: %d, %v", len(planned), err)
 	}
 	if !strings.Contains(planned[0].Detail, "SIMULATED on ad, assets, okta, payroll") {

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ import (
 // auditCount counts a case's audit events of one kind (and actor, if set).
 func auditCount(t *testing.T, k *testkit.Kit, caseID int64, event, actor string) int64 {
 	t.Helper()
-	q := k.Store.DB.Model(&store.AuditEvent{}).Where("case_id = ? AND event = ?", caseID, event)
+	q := k.Store.TestDB().Model(&store.AuditEvent{}).Where("case_id = ? AND event = ?", caseID, event)
 	if actor != "" {
 		q = q.Where("actor = ?", actor)
 	}
@@ -142,17 +143,14 @@ func TestTimeoutEscalatesInsteadOfApprovingForClearedStaff(t *testing.T) {
 // deadline.
 func waitAction(t *testing.T, k *testkit.Kit, caseID int64, name, status string) store.Action {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		a := actionStatus(t, k, caseID, name)
-		if a.Status == status {
-			return a
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is %s (%s), want %s:\n%s", name, a.Status, a.BlockedReason, status, engine.Summary(reload(t, k.Store, caseID)))
-		}
-		time.Sleep(20 * time.Millisecond) // poll, bounded by the deadline
-	}
+	var a store.Action
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		a = actionStatus(t, k, caseID, name)
+		return a.Status == status
+	}, func() string {
+		return fmt.Sprintf("%s is %s (%s), want %s:\n%s", name, a.Status, a.BlockedReason, status, engine.Summary(reload(t, k.Store, caseID)))
+	})
+	return a
 }
 
 // Reproduction: an involuntary HR event for an employee whose voluntary

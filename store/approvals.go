@@ -155,7 +155,7 @@ func ApprovalDecisions(tx *gorm.DB, approvalID int64) ([]ApprovalDecision, error
 
 // Approvals lists approvals, newest first; status "" means any.
 func (s *Store) Approvals(ctx context.Context, status string, caseID int64, limit int) ([]Approval, error) {
-	q := s.DB.WithContext(ctx).Order("id DESC").Limit(limit)
+	q := s.db.WithContext(ctx).Order("id DESC").Limit(limit)
 	if status != "" {
 		q = q.Where("status = ?", status)
 	}
@@ -170,7 +170,7 @@ func (s *Store) Approvals(ctx context.Context, status string, caseID int64, limi
 // due before now.
 func (s *Store) DueSteps(ctx context.Context, now time.Time, limit int) ([]ApprovalStep, error) {
 	var ss []ApprovalStep
-	err := s.DB.WithContext(ctx).
+	err := s.db.WithContext(ctx).
 		Joins("JOIN approvals ON approvals.id = approval_steps.approval_id AND approvals.status = ?", ApprovalPending).
 		Where("approval_steps.status = ? AND approval_steps.due_at IS NOT NULL AND (approval_steps.due_at <= ? OR (approval_steps.reminded_at IS NULL AND approval_steps.remind_before > 0))", StepPending, now).
 		Order("approval_steps.due_at").Limit(limit).Find(&ss).Error
@@ -182,7 +182,7 @@ func (s *Store) DueSteps(ctx context.Context, now time.Time, limit int) ([]Appro
 // held for an approval, and past their due time.
 func (s *Store) OverdueActions(ctx context.Context, now time.Time, limit int) ([]Action, error) {
 	var as []Action
-	err := s.DB.WithContext(ctx).
+	err := s.db.WithContext(ctx).
 		Joins("JOIN cases ON cases.id = actions.case_id").
 		Where("cases.status = ? AND actions.status NOT IN ? AND actions.due_at < ?", CaseRunning,
 			[]string{ActionSucceeded, ActionSkipped, ActionCancelled, ActionHeld}, now).
@@ -207,7 +207,7 @@ func EscalationLevels(tx *gorm.DB, caseID, actionID int64, kind string) (map[int
 // no breach recorded yet.
 func (s *Store) BreachCandidates(ctx context.Context, now time.Time, limit int) ([]Case, error) {
 	var cs []Case
-	err := s.DB.WithContext(ctx).
+	err := s.db.WithContext(ctx).
 		Where("compliance_deadline IS NOT NULL AND compliance_deadline < ? AND breached_at IS NULL AND (critical_done_at IS NULL OR critical_done_at > compliance_deadline) AND status <> ?", now, CaseCancelled).
 		Order("compliance_deadline").Limit(limit).Find(&cs).Error
 	return cs, err

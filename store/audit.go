@@ -226,7 +226,7 @@ type VerifyReport struct {
 // chain and the head can forge a consistent chain; record HeadSeq and
 // HeadHash elsewhere to detect that.
 func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
-	db := s.DB.WithContext(ctx)
+	db := s.db.WithContext(ctx)
 	r := VerifyReport{OK: true}
 	fail := func(seq int64, problem string) {
 		if r.OK {
@@ -317,7 +317,7 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 	if format != "json" && format != "csv" {
 		return 0, fmt.Errorf("store: export audit: %w %q (want json or csv)", ErrUnknownFormat, format)
 	}
-	db := s.DB.WithContext(ctx)
+	db := s.db.WithContext(ctx)
 	sim, err := s.simulatedActions(ctx, caseID)
 	if err != nil {
 		return 0, fmt.Errorf("store: export audit: %w", err)
@@ -410,11 +410,11 @@ type exportedEvent struct {
 // is).
 func (s *Store) simulatedActions(ctx context.Context, caseID int64) (map[int64]bool, error) {
 	var ids []int64
-	if err := s.DB.WithContext(ctx).Model(&Action{}).Where("case_id = ? AND simulated = ?", caseID, true).Pluck("id", &ids).Error; err != nil {
+	if err := s.db.WithContext(ctx).Model(&Action{}).Where("case_id = ? AND simulated = ?", caseID, true).Pluck("id", &ids).Error; err != nil {
 		return nil, err
 	}
 	var cases int64
-	if err := s.DB.WithContext(ctx).Model(&Case{}).Where("id = ? AND simulated = ?", caseID, true).Count(&cases).Error; err != nil {
+	if err := s.db.WithContext(ctx).Model(&Case{}).Where("id = ? AND simulated = ?", caseID, true).Count(&cases).Error; err != nil {
 		return nil, err
 	}
 	if len(ids) == 0 && cases == 0 {
@@ -433,7 +433,7 @@ func (s *Store) simulatedActions(ctx context.Context, caseID int64) (map[int64]b
 // was rewritten, and the chain was not truncated below it.
 func (s *Store) CheckAuditAnchor(ctx context.Context, seq int64, hash string) error {
 	var e AuditEvent
-	err := s.DB.WithContext(ctx).Where("seq = ?", seq).Limit(1).Find(&e).Error
+	err := s.db.WithContext(ctx).Where("seq = ?", seq).Limit(1).Find(&e).Error
 	switch {
 	case err != nil:
 		return fmt.Errorf("store: audit anchor: %w", err)

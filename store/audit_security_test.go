@@ -61,12 +61,12 @@ func TestAuditTamperingAlwaysDetected(t *testing.T) {
 		counts := map[string]int{}
 		for i, tc := range tampers {
 			var rep VerifyReport
-			err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				if err := tc.do(tx); err != nil {
 					return fmt.Errorf("tampering: %w", err)
 				}
 				var err error
-				rep, err = (&Store{DB: tx, Dialect: s.Dialect}).VerifyAudit(ctx)
+				rep, err = (&Store{db: tx, Dialect: s.Dialect}).VerifyAudit(ctx)
 				if err != nil {
 					return fmt.Errorf("verify: %w", err)
 				}
@@ -94,12 +94,12 @@ func TestAuditTamperingAlwaysDetected(t *testing.T) {
 		for i, tc := range limits {
 			var rep VerifyReport
 			var atAnchor []AuditEvent
-			err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				if err := tc.do(tx); err != nil {
 					return err
 				}
 				var err error
-				if rep, err = (&Store{DB: tx, Dialect: s.Dialect}).VerifyAudit(ctx); err != nil {
+				if rep, err = (&Store{db: tx, Dialect: s.Dialect}).VerifyAudit(ctx); err != nil {
 					return err
 				}
 				if err := tx.Where("seq = ?", anchor.HeadSeq).Find(&atAnchor).Error; err != nil {
@@ -212,7 +212,7 @@ func buildAuditChain(t *testing.T, s *Store, rng *rand.Rand) []AuditEvent {
 	}
 	// As stored (the store normalises times and text).
 	var stored []AuditEvent
-	if err := s.DB.WithContext(ctx).Order("seq").Find(&stored).Error; err != nil {
+	if err := s.db.WithContext(ctx).Order("seq").Find(&stored).Error; err != nil {
 		t.Fatal(err)
 	}
 	if len(stored) != auditChainLen {

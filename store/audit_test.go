@@ -154,7 +154,7 @@ func TestAppendAuditStoresWhatItHashes(t *testing.T) {
 		ctx := ctxForTest(t)
 		zone := time.FixedZone("UTC-7", -7*3600)
 		when := time.Date(2024, 2, 29, 23, 59, 59, 987654321, zone)
-		evs, err := AppendAudit(s.DB.WithContext(ctx), // outside a transaction: AppendAudit opens one
+		evs, err := AppendAudit(s.db.WithContext(ctx), // outside a transaction: AppendAudit opens one
 			Entry{Time: when, CaseID: 3, ActionID: 4, Actor: "Dana Ø", System: "graph", Event: "action.failed", Result: "failed", Detail: "bad \xff utf-8 and a \x00 byte, ünïcödé, \"quotes\", comma, newline\nend"},
 			Entry{CaseID: 3, Event: "case.closed"},
 		)
@@ -171,7 +171,7 @@ func TestAppendAuditStoresWhatItHashes(t *testing.T) {
 			t.Errorf("detail not cleaned: %q", evs[0].Detail)
 		}
 		var stored []AuditEvent
-		if err := s.DB.WithContext(ctx).Order("seq").Find(&stored).Error; err != nil {
+		if err := s.db.WithContext(ctx).Order("seq").Find(&stored).Error; err != nil {
 			t.Fatal(err)
 		}
 		if len(stored) != 2 {
@@ -203,11 +203,11 @@ func TestAuditChainIdenticalAcrossDialects(t *testing.T) {
 	}
 	var chains [][]string
 	for _, s := range []*Store{OpenTestSQLite(t), OpenTest(t)} {
-		if _, err := AppendAudit(s.DB.WithContext(ctxForTest(t)), entries...); err != nil {
+		if _, err := AppendAudit(s.db.WithContext(ctxForTest(t)), entries...); err != nil {
 			t.Fatal(err)
 		}
 		var hashes []string
-		if err := s.DB.WithContext(ctxForTest(t)).Model(&AuditEvent{}).Order("seq").Pluck("hash", &hashes).Error; err != nil {
+		if err := s.db.WithContext(ctxForTest(t)).Model(&AuditEvent{}).Order("seq").Pluck("hash", &hashes).Error; err != nil {
 			t.Fatal(err)
 		}
 		chains = append(chains, hashes)
@@ -219,7 +219,7 @@ func TestAuditChainIdenticalAcrossDialects(t *testing.T) {
 
 func TestAppendAuditRejectsInvalidEntries(t *testing.T) {
 	s := OpenTestSQLite(t)
-	db := s.DB.WithContext(ctxForTest(t))
+	db := s.db.WithContext(ctxForTest(t))
 	for name, e := range map[string]Entry{
 		"no event":    {Actor: "a"},
 		"long actor":  {Event: "x", Actor: strings.Repeat("a", 257)},
@@ -271,7 +271,7 @@ func TestAppendAuditCommitsWithTheTransaction(t *testing.T) {
 
 func TestAppendAuditWithoutHead(t *testing.T) {
 	s := OpenTestSQLite(t)
-	db := s.DB.WithContext(ctxForTest(t))
+	db := s.db.WithContext(ctxForTest(t))
 	if err := db.Exec("DELETE FROM audit_heads").Error; err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := ctxForTest(t)
-				db := s.DB.WithContext(ctx)
+				db := s.db.WithContext(ctx)
 				for _, q := range []string{"DELETE FROM audit_events", "DELETE FROM audit_heads"} {
 					exec(t, db, q)
 				}
@@ -442,7 +442,7 @@ func TestVerifyAuditAcrossBatches(t *testing.T) {
 			t.Fatalf("report = %+v", r)
 		}
 		bad := int64(auditBatch + 1) // first event of the second batch
-		if err := s.DB.WithContext(ctxForTest(t)).Exec("UPDATE audit_events SET actor = 'mallory' WHERE seq = ?", bad).Error; err != nil {
+		if err := s.db.WithContext(ctxForTest(t)).Exec("UPDATE audit_events SET actor = 'mallory' WHERE seq = ?", bad).Error; err != nil {
 			t.Fatal(err)
 		}
 		r = mustVerify(t, s)

@@ -369,7 +369,7 @@ func (s *Store) VerifyAuditedState(ctx context.Context) (StateReport, error) {
 	if s.Dialect == DialectPostgres {
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	}
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		rep, err = verifyAuditedState(tx)
 		return err

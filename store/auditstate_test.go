@@ -37,7 +37,7 @@ func (k stateKit) tx(fn func(tx *gorm.DB, sc *StateChanges) []Entry) {
 
 func (k stateKit) create(v any) {
 	k.t.Helper()
-	if err := k.s.DB.Create(v).Error; err != nil {
+	if err := k.s.db.Create(v).Error; err != nil {
 		k.t.Fatal(err)
 	}
 }
@@ -131,7 +131,7 @@ func TestAuditedStateOfChainsThatPredateStateRecords(t *testing.T) {
 	// A legacy case changed behind the engine is not checked (the
 	// documented limit), but one that appears after the records began
 	// without a creation record is, and so is a row without events.
-	k.s.DB.Model(&Case{}).Where("id = ?", legacy[0].ID).Update("status", CaseCancelled)
+	k.s.db.Model(&Case{}).Where("id = ?", legacy[0].ID).Update("status", CaseCancelled)
 	late := newTestCase("N2", CaseCompleted)
 	k.create(&late)
 	k.tx(func(*gorm.DB, *StateChanges) []Entry {
@@ -181,7 +181,7 @@ func TestAuditedStateWalksEveryCaseInBatches(t *testing.T) {
 	})
 	deleted := []int64{ids[0], ids[stateCaseBatch-1], ids[stateCaseBatch], ids[n-1]}
 	for _, id := range deleted {
-		k.s.DB.Exec("DELETE FROM cases WHERE id = ?", id)
+		k.s.db.Exec("DELETE FROM cases WHERE id = ?", id)
 	}
 	var silent []int64
 	for i := 0; i < stateCaseBatch+3; i++ { // rows only, after the last audited id

@@ -35,7 +35,7 @@ func (s *Store) ClaimChatMessage(ctx context.Context, m ChatMessage, now time.Ti
 	if m.Kind != ChatKindStatus && m.Kind != ChatKindDM {
 		return m, false, fmt.Errorf("store: claiming a chat message of kind %q: only %s and %s are claimed", m.Kind, ChatKindStatus, ChatKindDM)
 	}
-	db := s.DB.WithContext(ctx)
+	db := s.db.WithContext(ctx)
 	m.ID, m.TS, m.CreatedAt, m.UpdatedAt = 0, "", now, now
 	res := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&m)
 	if res.Error != nil {
@@ -72,7 +72,7 @@ func (s *Store) ClaimChatMessage(ctx context.Context, m ChatMessage, now time.Ti
 // FillChatMessage records the timestamp of the message posted under claim
 // id. It returns ErrClaimLost when the claim is no longer held.
 func (s *Store) FillChatMessage(ctx context.Context, id int64, ts string, now time.Time) error {
-	res := s.DB.WithContext(ctx).Model(&ChatMessage{}).Where("id = ? AND ts = ?", id, "").
+	res := s.db.WithContext(ctx).Model(&ChatMessage{}).Where("id = ? AND ts = ?", id, "").
 		Updates(map[string]any{"ts": ts, "updated_at": now})
 	if res.Error != nil {
 		return res.Error
@@ -86,5 +86,5 @@ func (s *Store) FillChatMessage(ctx context.Context, id int64, ts string, now ti
 // ReleaseChatMessage gives up claim id without posting (posting failed),
 // so the message can be claimed again at once. A posted row is left alone.
 func (s *Store) ReleaseChatMessage(ctx context.Context, id int64) error {
-	return s.DB.WithContext(ctx).Where("id = ? AND ts = ?", id, "").Delete(&ChatMessage{}).Error
+	return s.db.WithContext(ctx).Where("id = ? AND ts = ?", id, "").Delete(&ChatMessage{}).Error
 }

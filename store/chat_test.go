@@ -64,7 +64,7 @@ func testClaimOn(t *testing.T, s *Store) {
 			t.Fatal(err)
 		}
 		var n int64
-		s.DB.Model(&ChatMessage{}).Where("id = ?", cur.ID).Count(&n)
+		s.db.Model(&ChatMessage{}).Where("id = ?", cur.ID).Count(&n)
 		if n != 1 {
 			t.Fatal("releasing a posted message deleted it")
 		}
@@ -90,7 +90,7 @@ func testClaimOn(t *testing.T, s *Store) {
 
 	t.Run("thread replies are not unique", func(t *testing.T) {
 		for range 2 {
-			if err := s.DB.Create(&ChatMessage{CaseID: 7, Platform: "slack", Channel: "C0OFFBOARD", TS: "1.1", Kind: "thread"}).Error; err != nil {
+			if err := s.db.Create(&ChatMessage{CaseID: 7, Platform: "slack", Channel: "C0OFFBOARD", TS: "1.1", Kind: "thread"}).Error; err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -116,7 +116,7 @@ func TestMigrateDedupesParentMessages(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			ctx := context.Background()
-			if err := s.DB.Exec("DROP INDEX idx_chat_messages_parent").Error; err != nil {
+			if err := s.db.Exec("DROP INDEX idx_chat_messages_parent").Error; err != nil {
 				t.Fatal(err)
 			}
 			for _, m := range []ChatMessage{
@@ -126,7 +126,7 @@ func TestMigrateDedupesParentMessages(t *testing.T) {
 				{CaseID: 1, Platform: "slack", Channel: "C1", TS: "1.4", Kind: "thread"},
 				{CaseID: 2, Platform: "slack", Channel: "C1", TS: "2.1", Kind: ChatKindStatus},
 			} {
-				if err := s.DB.Create(&m).Error; err != nil {
+				if err := s.db.Create(&m).Error; err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -134,11 +134,11 @@ func TestMigrateDedupesParentMessages(t *testing.T) {
 				t.Fatal(err)
 			}
 			var ts []string
-			s.DB.Model(&ChatMessage{}).Order("id").Pluck("ts", &ts)
+			s.db.Model(&ChatMessage{}).Order("id").Pluck("ts", &ts)
 			if want := []string{"1.1", "1.3", "1.4", "2.1"}; len(ts) != len(want) || ts[0] != "1.1" || ts[1] != "1.3" || ts[2] != "1.4" || ts[3] != "2.1" {
 				t.Fatalf("refs after migrate: %v, want %v", ts, want)
 			}
-			if err := s.DB.Create(&ChatMessage{CaseID: 1, Platform: "slack", Channel: "C1", TS: "1.5", Kind: ChatKindStatus}).Error; !IsUniqueViolation(err) {
+			if err := s.db.Create(&ChatMessage{CaseID: 1, Platform: "slack", Channel: "C1", TS: "1.5", Kind: ChatKindStatus}).Error; !IsUniqueViolation(err) {
 				t.Fatalf("a second status ref after migrate: %v, want a unique violation", err)
 			}
 		})

@@ -59,7 +59,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		return nil
 	}
-	db := s.DB.WithContext(ctx)
+	db := s.db.WithContext(ctx)
 	if s.Dialect != DialectPostgres {
 		// SQLite: gorm's migrator manages its own transactions (it rebuilds
 		// tables to alter them) and one connection already serialises this

@@ -21,21 +21,21 @@ func notFound(err error) error {
 // OpenCaseFor returns the employee's open case, or ErrNotFound.
 func (s *Store) OpenCaseFor(ctx context.Context, employeeID string) (*Case, error) {
 	var c Case
-	err := s.DB.WithContext(ctx).Where("employee_id = ? AND closed_at IS NULL", employeeID).First(&c).Error
+	err := s.db.WithContext(ctx).Where("employee_id = ? AND closed_at IS NULL", employeeID).First(&c).Error
 	return &c, notFound(err)
 }
 
 // CaseByIdempotencyKey returns the case created with key, or ErrNotFound.
 func (s *Store) CaseByIdempotencyKey(ctx context.Context, key string) (*Case, error) {
 	var c Case
-	err := s.DB.WithContext(ctx).Where("idempotency_key = ?", key).First(&c).Error
+	err := s.db.WithContext(ctx).Where("idempotency_key = ?", key).First(&c).Error
 	return &c, notFound(err)
 }
 
 // CaseWithActions returns a case and its actions (ordered by phase, name).
 func (s *Store) CaseWithActions(ctx context.Context, id int64) (*Case, error) {
 	var c Case
-	err := s.DB.WithContext(ctx).Preload("Actions", func(db *gorm.DB) *gorm.DB {
+	err := s.db.WithContext(ctx).Preload("Actions", func(db *gorm.DB) *gorm.DB {
 		return db.Order("phase, name, id")
 	}).First(&c, id).Error
 	return &c, notFound(err)
@@ -44,14 +44,14 @@ func (s *Store) CaseWithActions(ctx context.Context, id int64) (*Case, error) {
 // Cases lists cases, newest first, at most limit.
 func (s *Store) Cases(ctx context.Context, limit int) ([]Case, error) {
 	var cs []Case
-	err := s.DB.WithContext(ctx).Order("id DESC").Limit(limit).Find(&cs).Error
+	err := s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&cs).Error
 	return cs, err
 }
 
 // Action loads one action.
 func (s *Store) Action(ctx context.Context, id int64) (*Action, error) {
 	var a Action
-	err := s.DB.WithContext(ctx).First(&a, id).Error
+	err := s.db.WithContext(ctx).First(&a, id).Error
 	return &a, notFound(err)
 }
 
@@ -102,7 +102,7 @@ func ClaimAction(tx *gorm.DB, id int64, gen int, now time.Time, lease time.Durat
 // RenewLease extends a running action's lease. It reports false when the
 // action is no longer this worker's (the sweep took it back).
 func (s *Store) RenewLease(ctx context.Context, id int64, gen int, until time.Time) (bool, error) {
-	res := s.DB.WithContext(ctx).Model(&Action{}).
+	res := s.db.WithContext(ctx).Model(&Action{}).
 		Where("id = ? AND status = ? AND generation = ?", id, ActionRunning, gen).
 		Update("lease_until", until)
 	return res.RowsAffected == 1, res.Error
@@ -118,7 +118,7 @@ func UpdateActionIf(tx *gorm.DB, id int64, from string, gen int, fields map[stri
 // ExpiredLeases returns running actions whose lease ended before now.
 func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]Action, error) {
 	var as []Action
-	err := s.DB.WithContext(ctx).
+	err := s.db.WithContext(ctx).
 		Where("status = ? AND lease_until < ?", ActionRunning, now).
 		Order("lease_until").Limit(limit).Find(&as).Error
 	return as, err
@@ -128,7 +128,7 @@ func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]
 // first: candidates for a lost task.
 func (s *Store) StaleQueued(ctx context.Context, cutoff time.Time, limit int) ([]Action, error) {
 	var as []Action
-	err := s.DB.WithContext(ctx).
+	err := s.db.WithContext(ctx).
 		Where("status = ? AND queued_at < ? AND (not_before IS NULL OR not_before < ?)", ActionQueued, cutoff, cutoff).
 		Order("queued_at").Limit(limit).Find(&as).Error
 	return as, err
@@ -137,7 +137,7 @@ func (s *Store) StaleQueued(ctx context.Context, cutoff time.Time, limit int) ([
 // DueScheduledCases returns scheduled cases whose effective time has come.
 func (s *Store) DueScheduledCases(ctx context.Context, now time.Time, limit int) ([]Case, error) {
 	var cs []Case
-	err := s.DB.WithContext(ctx).
+	err := s.db.WithContext(ctx).
 		Where("status = ? AND effective_at <= ?", CaseScheduled, now).
 		Order("effective_at").Limit(limit).Find(&cs).Error
 	return cs, err
@@ -150,7 +150,7 @@ func (s *Store) ActionCounts(ctx context.Context) (map[[2]string]int64, error) {
 		Status    string
 		N         int64
 	}
-	err := s.DB.WithContext(ctx).Model(&Action{}).
+	err := s.db.WithContext(ctx).Model(&Action{}).
 		Select("connector, status, count(*) AS n").Group("connector, status").Scan(&rows).Error
 	out := make(map[[2]string]int64, len(rows))
 	for _, r := range rows {
@@ -162,6 +162,6 @@ func (s *Store) ActionCounts(ctx context.Context) (map[[2]string]int64, error) {
 // EquipmentTasks returns a case's equipment tasks.
 func (s *Store) EquipmentTasks(ctx context.Context, caseID int64) ([]EquipmentTask, error) {
 	var ts []EquipmentTask
-	err := s.DB.WithContext(ctx).Where("case_id = ?", caseID).Order("asset_tag").Find(&ts).Error
+	err := s.db.WithContext(ctx).Where("case_id = ?", caseID).Order("asset_tag").Find(&ts).Error
 	return ts, err
 }

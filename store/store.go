@@ -37,10 +37,11 @@ const (
 // Consequence for callers: while a transaction is open, every other use of
 // the Store waits for it, so code running inside a transaction must use the
 // transaction's handle only — opening a second transaction or querying
-// through Store.DB from inside one deadlocks.
+// through Store.Conn from inside one deadlocks.
 type Store struct {
-	// DB is the gorm handle; use DB.WithContext(ctx).
-	DB *gorm.DB
+	// db is the gorm handle. Outside store, the engine reaches it through
+	// Conn and Tx, tests through TestDB; everyone else calls named methods.
+	db *gorm.DB
 	// Dialect is DialectPostgres or DialectSQLite.
 	Dialect string
 
@@ -159,7 +160,7 @@ func openPostgres(ctx context.Context, dsn string, gcfg *gorm.Config, log *logru
 		_ = sqlDB.Close()
 		return nil, redactErr("store: connect to postgres", err, password)
 	}
-	return &Store{DB: db, Dialect: DialectPostgres, log: log}, nil
+	return &Store{db: db, Dialect: DialectPostgres, log: log}, nil
 }
 
 // passwordOf digs the password out of a DSN that pgx could not parse, so it
@@ -256,7 +257,7 @@ func openSQLite(ctx context.Context, path string, gcfg *gorm.Config, log *logrus
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	return &Store{DB: db, Dialect: DialectSQLite, log: log}, nil
+	return &Store{db: db, Dialect: DialectSQLite, log: log}, nil
 }
 
 // sqliteConnector opens glebarez/go-sqlite connections wrapped in utcConn.
@@ -311,7 +312,7 @@ func (utcConn) CheckNamedValue(nv *driver.NamedValue) error {
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	sqlDB, err := s.DB.DB()
+	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
@@ -320,7 +321,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the connection pool.
 func (s *Store) Close() error {
-	sqlDB, err := s.DB.DB()
+	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
@@ -336,10 +337,10 @@ const txAttempts = 5
 // with a serialization failure (40001) or a deadlock (40P01), the whole of
 // fn runs again, at most five attempts in all, after a short jittered
 // pause; fn must therefore have no effects outside tx. fn must use tx, never
-// s.DB (on SQLite that deadlocks; see Store).
+// s.db (on SQLite that deadlocks; see Store).
 func (s *Store) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.DB.WithContext(ctx).Transaction(fn)
+		err := s.db.WithContext(ctx).Transaction(fn)
 		if err == nil || s.Dialect != DialectPostgres || attempt >= txAttempts || !isRetryableTx(err) {
 			return err
 		}

@@ -119,7 +119,7 @@ func TestOpenDefaultsToSQLite(t *testing.T) {
 
 func TestSQLitePragmas(t *testing.T) {
 	s := OpenTestSQLite(t)
-	db := s.DB.WithContext(ctxForTest(t))
+	db := s.db.WithContext(ctxForTest(t))
 	for pragma, want := range map[string]string{
 		"journal_mode": "wal",
 		"foreign_keys": "1",
@@ -134,7 +134,7 @@ func TestSQLitePragmas(t *testing.T) {
 			t.Errorf("PRAGMA %s = %q, want %q", pragma, got, want)
 		}
 	}
-	sqlDB, _ := s.DB.DB()
+	sqlDB, _ := s.db.DB()
 	if n := sqlDB.Stats().MaxOpenConnections; n != 1 {
 		t.Errorf("MaxOpenConnections = %d, want 1", n)
 	}
@@ -158,7 +158,7 @@ func TestPingAndClose(t *testing.T) {
 func TestMigrateIsIdempotent(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *Store) {
 		ctx := ctxForTest(t)
-		if _, err := AppendAudit(s.DB.WithContext(ctx), Entry{Event: "test"}); err != nil {
+		if _, err := AppendAudit(s.db.WithContext(ctx), Entry{Event: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		// OpenTest migrated once already.
@@ -168,7 +168,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			}
 		}
 		var heads []AuditHead
-		if err := s.DB.WithContext(ctx).Find(&heads).Error; err != nil {
+		if err := s.db.WithContext(ctx).Find(&heads).Error; err != nil {
 			t.Fatal(err)
 		}
 		if len(heads) != 1 || heads[0].ID != 1 || heads[0].Seq != 1 {
@@ -179,7 +179,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			if strings.HasPrefix(idx, "idx_actions") {
 				table = "actions"
 			}
-			if !s.DB.Migrator().HasIndex(table, idx) {
+			if !s.db.Migrator().HasIndex(table, idx) {
 				t.Errorf("index %s missing", idx)
 			}
 		}
@@ -189,7 +189,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 func TestFreshHeadIsGenesis(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *Store) {
 		var h AuditHead
-		if err := s.DB.WithContext(ctxForTest(t)).First(&h, 1).Error; err != nil {
+		if err := s.db.WithContext(ctxForTest(t)).First(&h, 1).Error; err != nil {
 			t.Fatal(err)
 		}
 		if h.Seq != 0 || h.Hash != GenesisHash || len(GenesisHash) != 64 {
@@ -228,7 +228,7 @@ func TestMigrateConcurrentlyOnPostgres(t *testing.T) {
 
 func TestOneOpenCasePerEmployee(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *Store) {
-		db := s.DB.WithContext(ctxForTest(t))
+		db := s.db.WithContext(ctxForTest(t))
 		first := openCaseFor("emp-1")
 		if err := db.Create(first).Error; err != nil {
 			t.Fatal(err)
@@ -257,7 +257,7 @@ func TestOneOpenCasePerEmployee(t *testing.T) {
 
 func TestIsUniqueViolation(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *Store) {
-		db := s.DB.WithContext(ctxForTest(t))
+		db := s.db.WithContext(ctxForTest(t))
 		key := "hr-event-1"
 		c := openCaseFor("emp-1")
 		c.IdempotencyKey = &key
@@ -301,7 +301,7 @@ func TestIsUniqueViolation(t *testing.T) {
 
 func TestTimesRoundTripInUTC(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *Store) {
-		db := s.DB.WithContext(ctxForTest(t))
+		db := s.db.WithContext(ctxForTest(t))
 		zone := time.FixedZone("UTC-5", -5*3600)
 		eff := time.Date(2024, 5, 1, 9, 30, 0, 123456789, zone)
 		c := openCaseFor("emp-1")
@@ -330,7 +330,7 @@ func TestTimesRoundTripInUTC(t *testing.T) {
 // must still compare correctly with stored values.
 func TestTimeParametersCompareAcrossZones(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *Store) {
-		db := s.DB.WithContext(ctxForTest(t))
+		db := s.db.WithContext(ctxForTest(t))
 		c := openCaseFor("emp-1")
 		if err := db.Create(c).Error; err != nil {
 			t.Fatal(err)
@@ -364,7 +364,7 @@ func TestTxCommitsAndRollsBack(t *testing.T) {
 		ctx := ctxForTest(t)
 		count := func() int64 {
 			var n int64
-			if err := s.DB.WithContext(ctx).Model(&Case{}).Count(&n).Error; err != nil {
+			if err := s.db.WithContext(ctx).Model(&Case{}).Count(&n).Error; err != nil {
 				t.Fatal(err)
 			}
 			return n
@@ -442,7 +442,7 @@ func TestTxRetriesOnlyRetryableFailuresOnPostgres(t *testing.T) {
 				if calls != want || (err != nil) != wantErr {
 					t.Fatalf("calls = %d, err = %v; want %d calls, error %v", calls, err, want, wantErr)
 				}
-				_ = s.DB.WithContext(ctx).Where("1 = 1").Delete(&Case{}).Error
+				_ = s.db.WithContext(ctx).Where("1 = 1").Delete(&Case{}).Error
 			})
 		}
 	})
@@ -457,10 +457,10 @@ func TestTxRetriesRealDeadlockOnPostgres(t *testing.T) {
 	s := OpenTest(t)
 	ctx := ctxForTest(t)
 	a, b := openCaseFor("emp-a"), openCaseFor("emp-b")
-	if err := s.DB.WithContext(ctx).Create(a).Error; err != nil {
+	if err := s.db.WithContext(ctx).Create(a).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DB.WithContext(ctx).Create(b).Error; err != nil {
+	if err := s.db.WithContext(ctx).Create(b).Error; err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -523,7 +523,7 @@ func TestGormLogsFailuresWithoutValues(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	db := s.DB.WithContext(ctx)
+	db := s.db.WithContext(ctx)
 	if err := db.Create(&AuditHead{ID: 1, Hash: GenesisHash}).Error; !IsUniqueViolation(err) {
 		t.Fatalf("want a unique violation, got %v", err)
 	}
@@ -547,7 +547,7 @@ func TestOpenTestInParallel(t *testing.T) {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
 			s := OpenTest(t)
-			if err := s.DB.WithContext(ctxForTest(t)).Create(openCaseFor("emp-1")).Error; err != nil {
+			if err := s.db.WithContext(ctxForTest(t)).Create(openCaseFor("emp-1")).Error; err != nil {
 				t.Fatal(err)
 			}
 		})

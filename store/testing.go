@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // TestPostgresDSNEnv names the environment variable that points tests at a
@@ -67,7 +69,7 @@ func openTestPostgres(t testing.TB, dsn string) *Store {
 		t.Fatalf("open test database: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	if sqlDB, err := s.DB.DB(); err == nil {
+	if sqlDB, err := s.db.DB(); err == nil {
 		sqlDB.SetMaxOpenConns(testMaxOpenConns)
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -111,7 +113,7 @@ func CreateScratchDatabase(ctx context.Context, dsn, prefix string) (string, fun
 	if err != nil {
 		return "", nil, err
 	}
-	err = admin.DB.WithContext(ctx).Exec("CREATE DATABASE " + name).Error
+	err = admin.db.WithContext(ctx).Exec("CREATE DATABASE " + name).Error
 	_ = admin.Close()
 	if err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
@@ -128,7 +130,7 @@ func dropDatabase(dsn, name string) error {
 		return fmt.Errorf("drop database %s: %w", name, err)
 	}
 	defer func() { _ = admin.Close() }()
-	db := admin.DB.WithContext(ctx)
+	db := admin.db.WithContext(ctx)
 	if err := db.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()", name).Error; err != nil {
 		return fmt.Errorf("drop database %s: %w", name, err)
 	}
@@ -151,3 +153,7 @@ func withDatabase(dsn, name string) (string, error) {
 	// key=value form: a later key wins.
 	return dsn + " dbname=" + name, nil
 }
+
+// TestDB returns the gorm handle, for tests that read or arrange rows
+// directly. Non-test code calls the Store's named methods instead.
+func (s *Store) TestDB() *gorm.DB { return s.db }

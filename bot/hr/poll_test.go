@@ -156,14 +156,14 @@ func TestWorkdayRaaSPoller(t *testing.T) {
 		t.Fatalf("%d cases and %d records, want 2 and 3", cases, records)
 	}
 	var recd store.HREventRecord
-	if err := e.kit.Store.DB.Where("employee_id = ?", "E1").First(&recd).Error; err != nil {
+	if err := e.kit.Store.TestDB().Where("employee_id = ?", "E1").First(&recd).Error; err != nil {
 		t.Fatal(err)
 	}
 	if recd.Source != "workday" || recd.EventID != "a1:terminate:"+date || recd.Reason != "Resignation > Personal" {
 		t.Fatalf("recorded %+v", recd)
 	}
 	var c store.Case
-	if err := e.kit.Store.DB.Where("employee_id = ?", "E2").First(&c).Error; err != nil || !c.Involuntary {
+	if err := e.kit.Store.TestDB().Where("employee_id = ?", "E2").First(&c).Error; err != nil || !c.Involuntary {
 		t.Fatalf("E2's case: involuntary %v, %v", c.Involuntary, err)
 	}
 
@@ -311,7 +311,7 @@ func TestBambooHRChangedPoller(t *testing.T) {
 		t.Fatalf("round 1: %+v %v", st, err)
 	}
 	var c store.Case
-	if err := e.kit.Store.DB.Where("employee_id = ?", "E1").First(&c).Error; err != nil || !c.EffectiveAt.Equal(at17NY(t, date)) {
+	if err := e.kit.Store.TestDB().Where("employee_id = ?", "E1").First(&c).Error; err != nil || !c.EffectiveAt.Equal(at17NY(t, date)) {
 		t.Fatalf("Erin's case effective %s (%v), want %s", c.EffectiveAt, err, at17NY(t, date))
 	}
 	if _, err := p.Poll(ctx); err == nil || !strings.Contains(err.Error(), "HTTP 503") {

@@ -330,7 +330,7 @@ func TestHRWebhooksRefuseForgedStaleAndReplayedRequests(t *testing.T) {
 	ctx := context.Background()
 	snapshot := func() string {
 		var head store.AuditHead
-		if err := k.Store.DB.WithContext(ctx).First(&head, 1).Error; err != nil {
+		if err := k.Store.TestDB().WithContext(ctx).First(&head, 1).Error; err != nil {
 			t.Fatal(err)
 		}
 		return fmt.Sprintf("cases %d, HR events %d, audit head %d %s", k.Count(t, &store.Case{}, ""), k.Count(t, &store.HREventRecord{}, ""), head.Seq, head.Hash)

@@ -35,7 +35,7 @@ func TestBambooHRWebhookOpensACaseAtFivePMLocalTime(t *testing.T) {
 		t.Fatalf("case %s trigger %s employee %s effective %s, want scheduled hr E1 %s", c.Status, c.Trigger, c.EmployeeID, c.EffectiveAt, want)
 	}
 	var recd store.HREventRecord
-	if err := e.kit.Store.DB.Where("source = ?", "bamboohr").First(&recd).Error; err != nil {
+	if err := e.kit.Store.TestDB().Where("source = ?", "bamboohr").First(&recd).Error; err != nil {
 		t.Fatal(err)
 	}
 	if recd.EventID != "101:terminate:"+date || recd.Outcome != engine.HROpened || recd.CaseID != c.ID {

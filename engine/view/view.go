@@ -113,13 +113,8 @@ type ApprovalView struct {
 // Event is a committed transition, and the engine's notification to front
 // ends: observers are the notifier interface chat front ends implement.
 type Event struct {
-	// Kind is one of: case_opened, case_started, case_closed,
-	// case_cancelled, action, approval_requested, approval_decided,
-	// approval_reminder, approval_escalated, approval_expired,
-	// approval_cancelled (an exception the engine cancelled: its Targets
-	// include the requester), case_rescheduled, escalation,
-	// breach, batch_held, batch_decided, security_officer_notice.
-	Kind       string
+	// Kind says what happened; the EventKind constants list every kind.
+	Kind       EventKind
 	CaseID     int64
 	ActionID   int64
 	ApprovalID int64

@@ -556,23 +556,13 @@ type Progress struct {
 // returned, not fatal.
 func (c *Cluster) Progress(ctx context.Context) (Progress, error) {
 	var p Progress
-	db := c.store.DB.WithContext(ctx)
-	if err := db.Model(&store.Case{}).Count(&p.Cases).Error; err != nil {
+	var err error
+	if p.Cases, p.OpenCases, err = c.store.CaseCounts(ctx); err != nil {
 		return p, err
 	}
-	if err := db.Model(&store.Case{}).Where("status IN ?", store.OpenCaseStatuses()).Count(&p.OpenCases).Error; err != nil {
+	if p.Actions, err = c.store.ActionStatusCounts(ctx); err != nil {
+		p.Actions = nil
 		return p, err
-	}
-	var rows []struct {
-		Status string
-		N      int64
-	}
-	if err := db.Model(&store.Action{}).Select("status, count(*) AS n").Group("status").Scan(&rows).Error; err != nil {
-		return p, err
-	}
-	p.Actions = map[string]int64{}
-	for _, r := range rows {
-		p.Actions[r.Status] = r.N
 	}
 	return p, nil
 }
@@ -644,8 +634,8 @@ func (o Outcome) String() string {
 // twice (nothing duplicated).
 func (c *Cluster) Check(ctx context.Context) (Outcome, error) {
 	var out Outcome
-	var cases []store.Case
-	if err := c.store.DB.WithContext(ctx).Preload("Actions").Order("id").Find(&cases).Error; err != nil {
+	cases, err := c.store.AllCasesWithActions(ctx)
+	if err != nil {
 		return out, err
 	}
 	out.Duplicated = sandbox.DuplicateEffects(c.Systems)

@@ -81,10 +81,7 @@ func (b Backend) openStore(ctx context.Context, name string, pool int) (*store.S
 		cleanup()
 		return nil, nil, err
 	}
-	if sqlDB, err := st.DB.DB(); err == nil && pool > 0 && driver == store.DialectPostgres {
-		sqlDB.SetMaxOpenConns(pool)
-		sqlDB.SetMaxIdleConns(pool / 2)
-	}
+	_ = st.SetPool(pool) // as before, a pool that cannot be sized keeps its defaults
 	if err := st.Migrate(ctx); err != nil {
 		_ = st.Close()
 		cleanup()
@@ -335,12 +332,8 @@ func (f *Fleet) CheckBatch(ctx context.Context) error {
 }
 
 func (f *Fleet) summary() string {
-	var rows []struct {
-		Status string
-		N      int64
-	}
-	f.App.Store.DB.Model(&store.Action{}).Select("status, count(*) AS n").Group("status").Scan(&rows)
-	return fmt.Sprintf("actions by status: %+v", rows)
+	counts, _ := f.App.Store.ActionStatusCounts(context.Background())
+	return fmt.Sprintf("actions by status: %v", counts)
 }
 
 // DuplicateEffects lists effects an app's in-process sandboxes recorded
@@ -360,7 +353,7 @@ func newCloseCounter() *closeCounter { return &closeCounter{ch: make(chan struct
 
 // Observe implements engine.Observer; it never blocks.
 func (c *closeCounter) Observe(ev engine.Event) {
-	if ev.Kind == "case_closed" || ev.Kind == "case_cancelled" {
+	if ev.Kind == engine.EventCaseClosed || ev.Kind == engine.EventCaseCancelled {
 		c.n.Add(1)
 		select {
 		case c.ch <- struct{}{}:
@@ -572,8 +565,8 @@ func (d *Departure) Run(ctx context.Context, timeout time.Duration) (time.Durati
 	defer tick.Stop()
 	deadline := time.Now().Add(timeout)
 	for {
-		var status string
-		if err := d.App.Store.DB.WithContext(ctx).Model(&store.Case{}).Select("status").Where("id = ?", id).Scan(&status).Error; err != nil {
+		status, err := d.App.Store.CaseStatus(ctx, id)
+		if err != nil {
 			return 0, fmt.Errorf("polling case %d: %w", id, err)
 		}
 		if !store.CaseOpen(status) {

@@ -83,12 +83,11 @@ func (c *Cluster) KillRandomWorker(ctx context.Context, rng *rand.Rand) (Kill, e
 		return Kill{}, errors.New("no live worker")
 	}
 	victim := live[rng.IntN(len(live))]
-	var running []int64
 	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	// Best effort: with the database down (a fault test) the kill still
 	// happens, and measures nothing.
-	_ = c.store.DB.WithContext(qctx).Model(&store.Action{}).Where("status = ?", store.ActionRunning).Pluck("id", &running).Error
+	running, _ := c.store.RunningActionIDs(qctx)
 	k := Kill{At: time.Now(), Proc: victim.Name, PID: victim.PID(), Running: running}
 	c.Kill(victim)
 	return k, nil
@@ -114,9 +113,8 @@ func (c *Cluster) Recoveries(ctx context.Context, kills []Kill) ([]time.Duration
 	ids = slices.Compact(ids)
 	var evs []store.AuditEvent
 	for chunk := range slices.Chunk(ids, 500) {
-		var part []store.AuditEvent
-		if err := c.store.DB.WithContext(ctx).Where("action_id IN ? AND time >= ?", chunk, from).
-			Order("seq").Find(&part).Error; err != nil {
+		part, err := c.store.AuditEventsOfActionsSince(ctx, chunk, from)
+		if err != nil {
 			return nil, fmt.Errorf("reading the audit trail: %w", err)
 		}
 		evs = append(evs, part...)

@@ -53,7 +53,7 @@ func TestRecoveriesCountEachTakeBackOnceForTheKillThatCausedIt(t *testing.T) {
 	ev(4, 6.9, eventStarted)
 	ev(4, 18, eventLeaseExpired)
 	ev(4, 19, eventStarted)
-	if _, err := store.AppendAudit(st.DB.WithContext(ctx), entries...); err != nil {
+	if _, err := store.AppendAudit(st.TestDB().WithContext(ctx), entries...); err != nil {
 		t.Fatal(err)
 	}
 

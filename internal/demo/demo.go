@@ -459,7 +459,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 	}
 	if c := final[idOf(cases, "E1002")]; c != nil {
 		var levels []int
-		for _, ev := range p.events("escalation") {
+		for _, ev := range p.events(engine.EventEscalation) {
 			if ev.CaseID == c.ID {
 				levels = append(levels, ev.Level)
 			}
@@ -467,7 +467,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		check(slices.Contains(levels, 1) && slices.Contains(levels, 2), "Jonas Becker: the stuck badge action escalated to its owner (level 1) and to the security alerts channel (level 2): levels %v", levels)
 	}
 	if c := final[idOf(cases, "E1003")]; c != nil {
-		check(len(p.eventsFor("security_officer_notice", c.ID)) == 1, "Amara Okafor: the security officer was told as the case opened")
+		check(len(p.eventsFor(engine.EventSecurityOfficerNotice, c.ID)) == 1, "Amara Okafor: the security officer was told as the case opened")
 		check(c.ComplianceDeadline != nil && c.BreachedAt == nil && c.CriticalDoneAt != nil && !c.CriticalDoneAt.After(*c.ComplianceDeadline),
 			"Amara Okafor: every critical action final within the fedramp deadline")
 	}
@@ -628,14 +628,14 @@ type printer struct {
 }
 
 // notableKinds are the notifications worth a line of their own.
-var notableKinds = map[string]string{
-	"approval_requested": "approval", "approval_decided": "approval", "approval_reminder": "approval",
-	"approval_escalated": "approval", "approval_expired": "approval", "escalation": "ESCALATION",
-	"breach": "BREACH", "batch_held": "guard", "batch_decided": "guard", "security_officer_notice": "security",
+var notableKinds = map[engine.EventKind]string{
+	engine.EventApprovalRequested: "approval", engine.EventApprovalDecided: "approval", engine.EventApprovalReminder: "approval",
+	engine.EventApprovalEscalated: "approval", engine.EventApprovalExpired: "approval", engine.EventEscalation: "ESCALATION",
+	engine.EventBreach: "BREACH", engine.EventBatchHeld: "guard", engine.EventBatchDecided: "guard", engine.EventSecurityOfficerNotice: "security",
 }
 
 // events returns the notifications of a kind seen so far.
-func (p *printer) events(kind string) []engine.Event {
+func (p *printer) events(kind engine.EventKind) []engine.Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []engine.Event
@@ -647,7 +647,7 @@ func (p *printer) events(kind string) []engine.Event {
 	return out
 }
 
-func (p *printer) eventsFor(kind string, caseID int64) []engine.Event {
+func (p *printer) eventsFor(kind engine.EventKind, caseID int64) []engine.Event {
 	var out []engine.Event
 	for _, e := range p.events(kind) {
 		if e.CaseID == caseID {
@@ -701,7 +701,7 @@ func (p *printer) Observe(ev engine.Event) {
 	}
 	ts := ev.At.Local().Format("15:04:05.000")
 	switch ev.Kind {
-	case "action":
+	case engine.EventAction:
 		if ev.Status == store.ActionQueued && !strings.Contains(ev.Detail, "attempt") {
 			return // queued lines add little; running follows at once
 		}
@@ -710,7 +710,7 @@ func (p *printer) Observe(ev engine.Event) {
 			line += " — " + ev.Detail
 		}
 		fmt.Fprintln(p.out, line)
-	case "case_started", "case_closed", "case_cancelled":
+	case engine.EventCaseStarted, engine.EventCaseClosed, engine.EventCaseCancelled:
 		fmt.Fprintf(p.out, "  %s %-16s case %s %s\n", ts, who, ev.Status, ev.Detail)
 	}
 }
@@ -864,9 +864,7 @@ func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string
 	date := now.In(paris).AddDate(0, 0, 3).Format("2006-01-02")
 	for d := 3; d < 300; d++ {
 		date = now.In(paris).AddDate(0, 0, d).Format("2006-01-02")
-		var n int64
-		a.Store.DB.WithContext(ctx).Model(&store.HREventRecord{}).Where("source = ? AND event_id = ?", "bamboohr", "E1018:terminate:"+date).Count(&n)
-		if n == 0 {
+		if seen, _ := a.Store.HREventRecorded(ctx, "bamboohr", "E1018:terminate:"+date); !seen {
 			break
 		}
 	}

@@ -274,27 +274,22 @@ func (k *Kit) DuplicateEffects() []string {
 // WaitClosed polls until the case is closed or the deadline passes.
 func (k *Kit) WaitClosed(t testing.TB, caseID int64, within time.Duration) *store.Case {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		c, err := k.Store.CaseWithActions(context.Background(), caseID)
-		if err != nil {
+	var c *store.Case
+	Eventually(t, within, func() bool {
+		var err error
+		if c, err = k.Store.CaseWithActions(context.Background(), caseID); err != nil {
 			t.Fatalf("loading case %d: %v", caseID, err)
 		}
-		if !store.CaseOpen(c.Status) {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("case %d still %s after %s:\n%s", caseID, c.Status, within, engine.Summary(c))
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
-	}
+		return !store.CaseOpen(c.Status)
+	}, func() string { return fmt.Sprintf("case %d still %s:\n%s", caseID, c.Status, engine.Summary(c)) })
+	return c
 }
 
 // Count counts rows of a model matching a condition.
 func (k *Kit) Count(t testing.TB, model any, where string, args ...any) int64 {
 	t.Helper()
 	var n int64
-	q := k.Store.DB.Model(model)
+	q := k.Store.TestDB().Model(model)
 	if where != "" {
 		q = q.Where(where, args...)
 	}

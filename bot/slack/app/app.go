@@ -239,19 +239,15 @@ func (a *App) record(ctx context.Context, caseID int64, channel, ts, kind string
 	m := store.ChatMessage{CaseID: caseID, Platform: Platform, Channel: channel, TS: ts, Kind: kind}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if err := a.st.DB.WithContext(rctx).Create(&m).Error; err != nil {
+	if err := a.st.RecordChatMessage(rctx, &m); err != nil {
 		a.log.WithError(err).WithField("case", caseID).Error("recording a Slack message failed")
 	}
 }
 
 // messages loads recorded messages of a case by kind ("" for all).
 func (a *App) messages(ctx context.Context, caseID int64, kinds ...string) []store.ChatMessage {
-	var ms []store.ChatMessage
-	q := a.st.DB.WithContext(ctx).Where("case_id = ? AND platform = ?", caseID, Platform)
-	if len(kinds) > 0 {
-		q = q.Where("kind IN ?", kinds)
-	}
-	if err := q.Order("id").Find(&ms).Error; err != nil {
+	ms, err := a.st.ChatMessagesFor(ctx, caseID, Platform, kinds...)
+	if err != nil {
 		a.log.WithError(err).WithField("case", caseID).Error("loading Slack message refs failed")
 	}
 	return ms

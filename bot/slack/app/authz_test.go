@@ -34,7 +34,7 @@ func TestDepartingEmployeeCannotCancelTheirOwnCase(t *testing.T) {
 	}
 	state := func() string {
 		var head store.AuditHead
-		if err := e.kit.Store.DB.First(&head, 1).Error; err != nil {
+		if err := e.kit.Store.TestDB().First(&head, 1).Error; err != nil {
 			t.Fatal(err)
 		}
 		cur, err := e.kit.Store.CaseWithActions(ctx, c.ID)
@@ -67,7 +67,7 @@ func TestDepartingEmployeeCannotCancelTheirOwnCase(t *testing.T) {
 		t.Fatalf("the manager's cancel: %q", text(resp))
 	}
 	var ev store.AuditEvent
-	if err := e.kit.Store.DB.Where("case_id = ? AND event = ?", c.ID, "case.cancelled").First(&ev).Error; err != nil {
+	if err := e.kit.Store.TestDB().Where("case_id = ? AND event = ?", c.ID, "case.cancelled").First(&ev).Error; err != nil {
 		t.Fatal(err)
 	}
 	if ev.Actor != "slack:UHAL as H1" {

@@ -112,7 +112,7 @@ func TestUnpostedClaims(t *testing.T) {
 	}
 	unpost := func(age time.Duration) {
 		t.Helper()
-		if err := e.kit.Store.DB.Model(&store.ChatMessage{}).Where("case_id = ? AND kind = ?", id, "status").
+		if err := e.kit.Store.TestDB().Model(&store.ChatMessage{}).Where("case_id = ? AND kind = ?", id, "status").
 			Updates(map[string]any{"ts": "", "updated_at": time.Now().Add(-age)}).Error; err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestUnpostedClaims(t *testing.T) {
 	t.Run("a fresh claim is waited for", func(t *testing.T) {
 		unpost(0)
 		var m store.ChatMessage
-		if err := e.kit.Store.DB.Where("case_id = ? AND kind = ?", id, "status").First(&m).Error; err != nil {
+		if err := e.kit.Store.TestDB().Where("case_id = ? AND kind = ?", id, "status").First(&m).Error; err != nil {
 			t.Fatal(err)
 		}
 		posts := len(e.fake.Calls("chat.postMessage"))

@@ -180,11 +180,11 @@ func (a *App) status(ctx context.Context, req *directory.Employee, slackID strin
 func (a *App) latestCase(ctx context.Context, employeeID string) (*store.Case, error) {
 	c, err := a.st.OpenCaseFor(ctx, employeeID)
 	if errors.Is(err, store.ErrNotFound) {
-		var last store.Case
-		if err := a.st.DB.WithContext(ctx).Where("employee_id = ?", employeeID).Order("id DESC").First(&last).Error; err != nil {
+		last, err := a.st.NewestCaseFor(ctx, employeeID)
+		if err != nil {
 			return nil, store.ErrNotFound
 		}
-		c = &last
+		c = last
 	} else if err != nil {
 		return nil, err
 	}

@@ -33,9 +33,8 @@ func (a *App) publishHome(ctx context.Context, user string) {
 	var cases []store.Case
 	var approvals = a.homeApprovals(ctx, user)
 	if who, err := a.ppl.hr(ctx, user); err == nil {
-		var open []store.Case
-		if err := a.st.DB.WithContext(ctx).Where("status IN ?", []string{store.CaseValidating, store.CaseAwaitingConfirmation,
-			store.CaseHeld, store.CaseScheduled, store.CaseRunning}).Order("id DESC").Limit(500).Find(&open).Error; err != nil {
+		open, err := a.st.OpenCases(ctx, 500)
+		if err != nil {
 			a.log.WithError(err).Warn("loading open cases for the Home tab failed")
 		}
 		for _, c := range open {

@@ -162,33 +162,33 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 	if ev.CaseID != 0 {
 		n.markDirty(ev.CaseID)
 	}
-	if ev.Kind == "case_opened" {
+	if ev.Kind == engine.EventCaseOpened {
 		n.opened(ctx, ev)
 	}
 	if blocks.IsAlert(ev.Kind) || n.criticalFailure(ctx, ev) {
 		n.alert(ctx, ev)
 	}
 	switch ev.Kind {
-	case "action":
+	case engine.EventAction:
 		n.actionReply(ctx, ev)
-	case "escalation":
+	case engine.EventEscalation:
 		bs, text := blocks.Escalation(ev)
 		n.reply(ctx, ev.CaseID, kindThread, text, bs)
-	case "approval_requested", "approval_escalated":
+	case engine.EventApprovalRequested, engine.EventApprovalEscalated:
 		n.approvalCards(ctx, ev.ApprovalID)
-	case "approval_reminder":
+	case engine.EventApprovalReminder:
 		n.approvalCards(ctx, ev.ApprovalID)
 		n.remind(ctx, ev)
-	case "approval_decided", "approval_expired", "approval_cancelled":
+	case engine.EventApprovalDecided, engine.EventApprovalExpired, engine.EventApprovalCancelled:
 		bs, text := blocks.ApprovalDecided(ev)
 		n.reply(ctx, ev.CaseID, kindThread, text, bs)
 		n.approvalCards(ctx, ev.ApprovalID)
-		if ev.Kind == "approval_cancelled" {
+		if ev.Kind == engine.EventApprovalCancelled {
 			n.tellUsers(ctx, ev, text, bs)
 		}
-	case "case_closed", "case_cancelled":
+	case engine.EventCaseClosed, engine.EventCaseCancelled:
 		n.closedCase(ctx, ev)
-	case "batch_held", "batch_decided":
+	case engine.EventBatchHeld, engine.EventBatchDecided:
 		// The alert above covers a held batch; the cases' cards show it.
 	}
 }
@@ -199,8 +199,8 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 // HR import does not flood the channel.
 func (n *notifier) opened(ctx context.Context, ev engine.Event) {
 	a := n.a
-	var c store.Case
-	if err := a.st.DB.WithContext(ctx).First(&c, ev.CaseID).Error; err != nil || c.Trigger != store.TriggerHR {
+	c, err := a.st.Case(ctx, ev.CaseID)
+	if err != nil || c.Trigger != store.TriggerHR {
 		return
 	}
 	now := a.now()
@@ -343,8 +343,7 @@ func (n *notifier) settle(ctx context.Context, c *store.Case, ms []store.ChatMes
 	deadline := time.Now().Add(claimStale + claimPostTimeout)
 	for len(open) > 0 {
 		for id, m := range open {
-			var cur store.ChatMessage
-			err := a.st.DB.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&cur).Error
+			cur, _, err := a.st.ChatMessageByID(ctx, id)
 			switch {
 			case err != nil:
 				if ctx.Err() != nil {
@@ -554,7 +553,7 @@ func (n *notifier) actionReply(ctx context.Context, ev engine.Event) {
 
 // criticalFailure reports a failed phase-1 action (an alert).
 func (n *notifier) criticalFailure(ctx context.Context, ev engine.Event) bool {
-	if ev.Kind != "action" || ev.Status != store.ActionFailed || ev.ActionID == 0 {
+	if ev.Kind != engine.EventAction || ev.Status != store.ActionFailed || ev.ActionID == 0 {
 		return false
 	}
 	act, err := n.a.st.Action(ctx, ev.ActionID)
@@ -666,11 +665,8 @@ func (n *notifier) closedCase(ctx context.Context, ev engine.Event) {
 	if len(n.parents(ctx, c, true)) == 0 {
 		return
 	}
-	var count int64
-	a.st.DB.WithContext(ctx).Model(&store.AuditEvent{}).Where("case_id = ?", c.ID).Count(&count)
-	var head store.AuditHead
-	a.st.DB.WithContext(ctx).First(&head, 1)
-	bs, text := blocks.CaseClosed(*c, int(count), head.Hash)
+	count, head, _ := a.st.CaseAuditSummary(ctx, c.ID) // a read failure shows zero events, as before
+	bs, text := blocks.CaseClosed(*c, int(count), head)
 	n.reply(ctx, c.ID, kindThread, text, bs)
 }
 

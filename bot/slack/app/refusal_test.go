@@ -173,7 +173,7 @@ func TestFailedActionRetryAndCancelBeforeEffective(t *testing.T) {
 	e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool { return c.Channel == alerts }, wait)
 
 	var act store.Action
-	if err := e.kit.Store.DB.Where("name = ? AND status = ?", "disable_ad", store.ActionFailed).First(&act).Error; err != nil {
+	if err := e.kit.Store.TestDB().Where("name = ? AND status = ?", "disable_ad", store.ActionFailed).First(&act).Error; err != nil {
 		t.Fatal(err)
 	}
 	// The manager may not operate actions; HR may.

@@ -303,7 +303,7 @@ func TestSlackRefusesForgedStaleAndReplayedRequests(t *testing.T) {
 	}
 	snapshot := func() string {
 		var head store.AuditHead
-		if err := kit.Store.DB.WithContext(context.Background()).First(&head, 1).Error; err != nil {
+		if err := kit.Store.TestDB().WithContext(context.Background()).First(&head, 1).Error; err != nil {
 			t.Fatal(err)
 		}
 		return fmt.Sprintf("cases %d, chat messages %d, audit head %d %s", kit.Count(t, &store.Case{}, ""), kit.Count(t, &store.ChatMessage{}, ""), head.Seq, head.Hash)

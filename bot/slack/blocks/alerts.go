@@ -17,9 +17,9 @@ import (
 // (kind "action", status failed, phase 1) is an alert too, but the event
 // does not carry the phase: the caller checks the action before calling
 // AlertMessage.
-func IsAlert(kind string) bool {
+func IsAlert(kind view.EventKind) bool {
 	switch kind {
-	case "escalation", "breach", "batch_held", "security_officer_notice", "hr_unknown_employee", "hr_late_change":
+	case view.EventEscalation, view.EventBreach, view.EventBatchHeld, view.EventSecurityOfficerNotice, view.EventHRUnknownEmployee, view.EventHRLateChange:
 		return true
 	}
 	return false
@@ -35,25 +35,25 @@ func AlertMessage(ev view.Event) ([]slack.Block, string) {
 	name := data(ev.Name, 80)
 	var head, fb string
 	switch ev.Kind {
-	case "escalation":
+	case view.EventEscalation:
 		head = fmt.Sprintf(":rotating_light: *Escalation level %d*: *%s* is overdue", ev.Level, name)
 		fb = fmt.Sprintf("Escalation level %d: %s is overdue", ev.Level, oneLine(ev.Name))
-	case "breach":
+	case view.EventBreach:
 		head = ":rotating_light: *Compliance deadline breached*: critical access was not removed in time"
 		fb = "Compliance deadline breached"
-	case "batch_held":
+	case view.EventBatchHeld:
 		head = fmt.Sprintf(":double_vertical_bar: *Mass-termination guard*: offboarding held in batch %d", ev.BatchID)
 		fb = fmt.Sprintf("Offboarding held in batch %d by the mass-termination guard", ev.BatchID)
-	case "security_officer_notice":
+	case view.EventSecurityOfficerNotice:
 		head = ":shield: *Offboarding of a cleared employee opened*"
 		fb = "Offboarding of a cleared employee opened"
-	case "hr_unknown_employee":
+	case view.EventHRUnknownEmployee:
 		head = ":grey_question: *HR event for an employee Kinetic does not know*; no case was opened"
 		fb = "HR event for an unknown employee"
-	case "hr_late_change":
+	case view.EventHRLateChange:
 		head = ":warning: *HR changed an offboarding after it began*"
 		fb = "HR changed an offboarding after it began"
-	case "action":
+	case view.EventAction:
 		if ev.Status == store.ActionFailed {
 			head = fmt.Sprintf(":x: *Critical revocation failed*: *%s*", name)
 			fb = fmt.Sprintf("Critical revocation failed: %s", oneLine(ev.Name))
@@ -61,11 +61,11 @@ func AlertMessage(ev view.Event) ([]slack.Block, string) {
 		}
 		fallthrough
 	default:
-		head = ":information_source: *" + data(strings.ReplaceAll(ev.Kind, "_", " "), 60) + "*"
+		head = ":information_source: *" + data(strings.ReplaceAll(string(ev.Kind), "_", " "), 60) + "*"
 		if !blank(ev.Name) {
 			head += ": " + name
 		}
-		fb = strings.ReplaceAll(oneLine(ev.Kind), "_", " ")
+		fb = strings.ReplaceAll(oneLine(string(ev.Kind)), "_", " ")
 	}
 	if ev.CaseID != 0 {
 		fb += fmt.Sprintf(" (case %d)", ev.CaseID)

@@ -66,7 +66,7 @@ func TestBuildersFitWithHugeInput(t *testing.T) {
 		"decided event": func() ([]slack.Block, string) { return ApprovalDecided(ev) },
 		"closed":        func() ([]slack.Block, string) { return CaseClosed(c, 1<<40, huge) },
 		"alert":         func() ([]slack.Block, string) { return AlertMessage(ev) },
-		"alert kind":    func() ([]slack.Block, string) { e := ev; e.Kind = huge; return AlertMessage(e) },
+		"alert kind":    func() ([]slack.Block, string) { e := ev; e.Kind = view.EventKind(huge); return AlertMessage(e) },
 		"batch":         func() ([]slack.Block, string) { return BatchSummary(1<<30, make([]int64, 100000), huge) },
 		"status":        func() ([]slack.Block, string) { return StatusCard(c, acts, now, nil) },
 	} {

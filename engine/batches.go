@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,137 +9,11 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
-	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/store"
 )
 
-// sweepEscalations escalates overdue actions, level by level, once each.
-// An action that completes is no longer overdue, so escalation stops.
-func (e *Engine) sweepEscalations(ctx context.Context) (int, error) {
-	levels := e.policy.Load().File.Escalation.Levels
-	if len(levels) == 0 {
-		return 0, nil
-	}
-	now := e.clock()
-	overdue, err := e.store.OverdueActions(ctx, now, 500)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, a := range overdue {
-		var evs []Event
-		err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
-			evs = nil
-			done, err := store.EscalationLevels(tx, a.CaseID, a.ID, "sla")
-			if err != nil {
-				return err
-			}
-			var c store.Case
-			if err := tx.First(&c, a.CaseID).Error; err != nil {
-				return err
-			}
-			for i, l := range levels {
-				level := i + 1
-				if done[level] || now.Before(a.DueAt.Add(l.After.D())) {
-					continue
-				}
-				targets := e.escalationTargets(&a, l.Notify)
-				tj, _ := json.Marshal(targets)
-				stuck := now.Sub(*a.DueAt).Round(time.Second)
-				detail := fmt.Sprintf("%s (%s on %s) for %s is overdue by %s (due %s), status %s", a.Name, a.Operation, a.Connector,
-					c.EmployeeName, stuck, a.DueAt.Format(time.RFC3339), a.Status)
-				if a.LastError != "" {
-					detail += "; last error: " + a.LastError
-				} else if a.BlockedReason != "" {
-					detail += "; " + a.BlockedReason
-				}
-				// ON CONFLICT DO NOTHING: another sweeper may have escalated this
-				// level first (a unique violation would abort a PostgreSQL
-				// transaction).
-				res := tx.Clauses(clause.OnConflict{DoNothing: true}).
-					Create(&store.Escalation{CaseID: a.CaseID, ActionID: a.ID, Level: level, Kind: "sla", Targets: string(tj), Detail: detail, At: now})
-				if res.Error != nil {
-					return res.Error
-				}
-				if res.RowsAffected == 0 {
-					continue
-				}
-				au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "sweep", System: a.Connector,
-					Event: "action.escalated", Result: fmt.Sprintf("level %d", level), Detail: detail + " → " + strings.Join(targets, ", ")})
-				evs = append(evs, Event{Kind: "escalation", CaseID: a.CaseID, ActionID: a.ID, Name: a.Name, Status: a.Status, Level: level,
-					Targets: targets, Detail: detail, At: now})
-			}
-			return nil
-		})
-		if err != nil {
-			return n, err
-		}
-		n += len(evs)
-		e.emit(evs...)
-	}
-	return n, nil
-}
-
-func (e *Engine) escalationTargets(a *store.Action, notify []string) []string {
-	var out []string
-	for _, t := range notify {
-		switch {
-		case t == configs.TargetOwner:
-			if o := e.owners[a.Connector]; o != "" {
-				out = append(out, "channel:"+strings.TrimPrefix(o, "channel:"))
-			} else if e.secChan != "" {
-				out = append(out, "channel:"+e.secChan) // no owner configured: the security team hears of it
-			}
-		case t == configs.TargetSecurityAlerts:
-			if e.secChan != "" {
-				out = append(out, "channel:"+e.secChan)
-			}
-		default:
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// sweepBreaches raises a breach for each case past its compliance deadline
-// without every critical action final.
-func (e *Engine) sweepBreaches(ctx context.Context) (int, error) {
-	now := e.clock()
-	cs, err := e.store.BreachCandidates(ctx, now, 200)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range cs {
-		var ev *Event
-		err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
-			ev = nil
-			res := tx.Model(&store.Case{}).Where("id = ? AND breached_at IS NULL", c.ID).Update("breached_at", now)
-			if res.Error != nil || res.RowsAffected == 0 {
-				return res.Error
-			}
-			detail := fmt.Sprintf("compliance profile %s: every critical action had to be final by %s; not met for %s",
-				c.ComplianceProfile, c.ComplianceDeadline.Format(time.RFC3339), c.EmployeeName)
-			var targets []string
-			if e.secChan != "" {
-				targets = []string{"channel:" + e.secChan}
-			}
-			au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "sweep", Event: "case.compliance_breach", Result: "breach", Detail: detail})
-			ev = &Event{Kind: "breach", CaseID: c.ID, Status: c.Status, Detail: detail, Targets: targets, At: now}
-			return nil
-		})
-		if err != nil {
-			return n, err
-		}
-		if ev != nil {
-			n++
-			e.emit(*ev)
-		}
-	}
-	return n, nil
-}
+// The mass-termination guard: holding a batch and deciding it.
 
 // guard decides, inside the transaction recording a new case, whether the
 // mass-termination guard holds it; it returns the batch to attach it to.
@@ -177,33 +50,6 @@ func (e *Engine) guard(tx *gorm.DB, now time.Time) (*store.Batch, error) {
 		return nil, err
 	}
 	return &b, nil
-}
-
-// BatchView is a held batch with its cases.
-type BatchView struct {
-	store.Batch
-	Cases []store.Case `json:"cases"`
-}
-
-// Batches lists batches (status "" = any), newest first, with their cases.
-func (e *Engine) Batches(ctx context.Context, status string) ([]BatchView, error) {
-	q := e.store.DB.WithContext(ctx).Order("id DESC").Limit(100)
-	if status != "" {
-		q = q.Where("status = ?", status)
-	}
-	var bs []store.Batch
-	if err := q.Find(&bs).Error; err != nil {
-		return nil, err
-	}
-	out := make([]BatchView, 0, len(bs))
-	for _, b := range bs {
-		v := BatchView{Batch: b}
-		if err := e.store.DB.WithContext(ctx).Where("batch_id = ?", b.ID).Order("id").Find(&v.Cases).Error; err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 // DecideBatch approves (every held case proceeds) or denies (none does:
@@ -322,7 +168,7 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 			return err
 		}
 		b.Status = status
-		evs = append(evs, Event{Kind: "batch_decided", BatchID: b.ID, Status: status,
+		evs = append(evs, Event{Kind: EventBatchDecided, BatchID: b.ID, Status: status,
 			Detail: fmt.Sprintf("%s %s %d of %d held cases in batch %d", approver, verdict, len(pick), len(held), b.ID), At: now})
 		return nil
 	})

@@ -1,0 +1,416 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kineticsec/kinetic/store"
+	"gorm.io/gorm"
+)
+
+// The case state machine: starting a case, advance (which releases, blocks and
+// queues actions by dependency and phase) and closing it. It runs a little
+// over 400 lines because advance's named steps read best next to each other.
+
+// StartCase moves a scheduled case to running and queues its first ready
+// actions. Starting a case that already started is a no-op.
+func (e *Engine) StartCase(ctx context.Context, caseID int64) error {
+	// A start task may arrive up to a second early (asynq schedules in whole
+	// seconds): wait out the remainder rather than leave the start to the
+	// next sweep. Anything earlier is left to the sweep, which starts every
+	// due case.
+	if c, err := e.store.CaseWithActions(ctx, caseID); err == nil && c.Status == store.CaseScheduled {
+		if wait := c.EffectiveAt.Sub(e.clock()); wait > 0 && wait <= 1500*time.Millisecond {
+			if err := sleepCtx(ctx, wait); err != nil {
+				return err
+			}
+		}
+	}
+	var ds []dispatch
+	var evs []Event
+	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
+		ds, evs = nil, nil
+		c, err := store.LockCase(tx, caseID)
+		if err != nil {
+			return err
+		}
+		if c.Status != store.CaseScheduled {
+			return nil
+		}
+		now := e.clock()
+		if c.EffectiveAt.After(now) {
+			return nil // too early (a stale or early task); the real one comes
+		}
+		if err := tx.Model(c).Updates(map[string]any{"status": store.CaseRunning, "started_at": now, "updated_at": now}).Error; err != nil {
+			return err
+		}
+		c.Status, c.StartedAt = store.CaseRunning, &now
+		au.st.CaseStatus(c.ID, c.Status)
+		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.started", Result: "ok",
+			Detail: fmt.Sprintf("effective_at=%s", c.EffectiveAt.Format(time.RFC3339))})
+		evs = append(evs, Event{Kind: EventCaseStarted, CaseID: c.ID, Status: store.CaseRunning, At: now})
+		ds, evs, err = e.advance(tx, au, c, now, evs)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	e.emit(evs...)
+	e.dispatchAll(ctx, ds)
+	return nil
+}
+
+// advance releases every action of a running case whose dependencies and
+// earlier phases allow it, marks actions stuck behind a failed dependency,
+// records the moment all critical actions were final, and closes the case
+// when nothing more can happen. It must run under the case's lock (see
+// store.LockCase).
+//
+// Its steps, in order: load the case's actions (loadCaseActions), find the
+// dead ones (findDead), compute the phase gate (phaseGate), move each
+// waiting action (releaseAction: a manual step, blocked, or queued), note
+// when the critical phase settled (noteCriticalDone), and close the case
+// once everything settled and no approval is pending (closeIfSettled).
+func (e *Engine) advance(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time, evs []Event) ([]dispatch, []Event, error) {
+	if c.Status != store.CaseRunning {
+		return nil, evs, nil
+	}
+	cas, err := loadCaseActions(tx, c.ID)
+	if err != nil {
+		return nil, evs, err
+	}
+	gate := cas.phaseGate(now)
+	var ds []dispatch
+	for i := range cas.acts {
+		a := &cas.acts[i]
+		if a.Status != store.ActionBlocked && a.Status != store.ActionPending {
+			continue
+		}
+		var d *dispatch
+		if d, evs, err = e.releaseAction(tx, au, c, cas, a, gate, now, evs); err != nil {
+			return nil, evs, err
+		}
+		if d != nil {
+			ds = append(ds, *d)
+		}
+	}
+	if err := e.noteCriticalDone(tx, c, cas, now); err != nil {
+		return nil, evs, err
+	}
+	return e.closeIfSettled(tx, au, c, cas, now, ds, evs)
+}
+
+// caseActions are a case's actions as advance sees them.
+type caseActions struct {
+	acts   []store.Action
+	byName map[string]*store.Action
+	// dead: waiting actions that can never run because a dependency failed
+	// or was cancelled, directly or through another dead action; the value
+	// names that dependency.
+	dead map[string]string
+}
+
+// loadCaseActions reads the case's actions (inside tx) and finds the dead.
+func loadCaseActions(tx *gorm.DB, caseID int64) (*caseActions, error) {
+	acts, err := store.CaseActions(tx, caseID)
+	if err != nil {
+		return nil, err
+	}
+	cas := &caseActions{acts: acts, byName: make(map[string]*store.Action, len(acts))}
+	for i := range acts {
+		cas.byName[acts[i].Name] = &acts[i]
+	}
+	cas.dead = cas.findDead()
+	return cas, nil
+}
+
+// findDead marks waiting actions behind a failed or cancelled dependency,
+// repeating until no more are found (death passes along dependencies).
+func (cas *caseActions) findDead() map[string]string {
+	dead := map[string]string{}
+	for changed := true; changed; {
+		changed = false
+		for i := range cas.acts {
+			a := &cas.acts[i]
+			if a.Status != store.ActionBlocked && a.Status != store.ActionPending {
+				continue
+			}
+			if _, ok := dead[a.Name]; ok {
+				continue
+			}
+			for _, d := range deps(a) {
+				da, ok := cas.byName[d]
+				if !ok {
+					continue
+				}
+				_, deadDep := dead[d]
+				if da.Status == store.ActionFailed || da.Status == store.ActionCancelled || deadDep {
+					dead[a.Name] = d
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	return dead
+}
+
+// settled reports whether a is final or dead.
+func (cas *caseActions) settled(a *store.Action) bool {
+	_, isDead := cas.dead[a.Name]
+	return store.ActionFinal(a.Status) || isDead
+}
+
+// allSettled reports whether every action is final or dead.
+func (cas *caseActions) allSettled() bool {
+	for i := range cas.acts {
+		if !cas.settled(&cas.acts[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// phaseGate returns the lowest phase that still has unsettled actions: it
+// gates later phases. An action held for an approval does not: while an
+// exception is pending only the actions it touches wait. Nor does one timed
+// for a later time of its own that has not come yet (the forwarding removal
+// at the end of an exception's 30 days): the rest of the offboarding does
+// not wait a month for it.
+func (cas *caseActions) phaseGate(now time.Time) int {
+	gate := 1 << 30
+	for i := range cas.acts {
+		a := &cas.acts[i]
+		timed := a.RunAt != nil && a.Attempts == 0 && now.Before(*a.RunAt)
+		if !cas.settled(a) && a.Status != store.ActionHeld && !timed && a.Phase < gate {
+			gate = a.Phase
+		}
+	}
+	return gate
+}
+
+// releaseAction moves one waiting (blocked or pending) action: blocked
+// with its reason when a dependency or an earlier phase holds it, pending
+// for a person when it is a manual step, else queued, in which case it
+// returns the dispatch to make after the commit.
+func (e *Engine) releaseAction(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseActions, a *store.Action, gate int, now time.Time, evs []Event) (*dispatch, []Event, error) {
+	reason := ""
+	if d, isDead := cas.dead[a.Name]; isDead {
+		reason = fmt.Sprintf("blocked: dependency %s did not succeed", d)
+	} else if waiting := waitingOn(a, cas.byName); len(waiting) > 0 {
+		reason = "waits for " + strings.Join(waiting, ", ")
+	} else if a.Phase > gate {
+		reason = "waits for earlier phases"
+	}
+	if reason == "" && a.Manual {
+		evs, err := e.awaitManual(tx, au, c, a, now, evs)
+		return nil, evs, err
+	}
+	if reason != "" {
+		evs, err := e.markBlocked(tx, au, c, cas, a, reason, now, evs)
+		return nil, evs, err
+	}
+	return e.queueAction(tx, au, c, a, now, evs)
+}
+
+// awaitManual leaves a manual step pending: it is never sent to a
+// connector, it waits for a person to mark it done (and escalates when
+// overdue). Its owner hears of it once.
+func (e *Engine) awaitManual(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time, evs []Event) ([]Event, error) {
+	const manualReason = "manual step: waiting for someone to mark it done"
+	if a.Status == store.ActionPending && a.BlockedReason == manualReason {
+		return evs, nil
+	}
+	fields := map[string]any{"status": store.ActionPending, "blocked_reason": manualReason, "updated_at": now}
+	if err := tx.Model(a).Updates(fields).Error; err != nil {
+		return evs, err
+	}
+	au.st.ActionFields(c.ID, a.ID, fields)
+	a.Status, a.BlockedReason = store.ActionPending, manualReason
+	var targets []string
+	if o := e.owners[a.Connector]; o != "" {
+		targets = []string{"channel:" + o}
+	}
+	evs = append(evs, Event{Kind: EventManualStep, CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: store.ActionPending,
+		Detail: fmt.Sprintf("%s for %s is a manual step: mark it done when finished", a.Name, c.EmployeeName), Targets: targets, At: now})
+	return evs, nil
+}
+
+// markBlocked records why a waits; an action blocked for good (a dead
+// dependency) is audited and announced.
+func (e *Engine) markBlocked(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseActions, a *store.Action, reason string, now time.Time, evs []Event) ([]Event, error) {
+	if a.Status == store.ActionBlocked && a.BlockedReason == reason {
+		return evs, nil
+	}
+	fields := map[string]any{"status": store.ActionBlocked, "blocked_reason": reason, "updated_at": now}
+	if err := tx.Model(a).Updates(fields).Error; err != nil {
+		return evs, err
+	}
+	au.st.ActionFields(c.ID, a.ID, fields)
+	if _, isDead := cas.dead[a.Name]; isDead {
+		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
+			Event: "action.blocked", Result: "blocked", Detail: reason})
+		evs = append(evs, Event{Kind: EventAction, CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: store.ActionBlocked, Detail: reason, At: now})
+	}
+	a.Status, a.BlockedReason = store.ActionBlocked, reason
+	return evs, nil
+}
+
+// queueAction queues a under a new generation (a conditional update: a
+// lost race queues nothing) and returns its dispatch, delayed to the
+// not_before an approved exception set.
+func (e *Engine) queueAction(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time, evs []Event) (*dispatch, []Event, error) {
+	gen := a.Generation + 1
+	at := now
+	var notBefore any // a delay from an approved exception is kept
+	if a.NotBefore != nil && a.NotBefore.After(now) {
+		at, notBefore = *a.NotBefore, *a.NotBefore
+	}
+	fields := map[string]any{
+		"status": store.ActionQueued, "blocked_reason": "", "generation": gen,
+		"queued_at": now, "not_before": notBefore, "updated_at": now,
+	}
+	ok, err := store.UpdateActionIf(tx, a.ID, a.Status, a.Generation, fields)
+	if err != nil {
+		return nil, evs, err
+	}
+	if !ok {
+		return nil, evs, nil
+	}
+	au.st.ActionFields(c.ID, a.ID, fields)
+	au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: "kinetic", System: a.Connector,
+		Event: "action.queued", Result: "ok", Detail: fmt.Sprintf("%s %s", a.Operation, targetOf(a))})
+	a.Status, a.Generation = store.ActionQueued, gen
+	evs = append(evs, Event{Kind: EventAction, CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: store.ActionQueued, At: now})
+	return &dispatch{id: a.ID, gen: gen, at: at}, evs, nil
+}
+
+// noteCriticalDone records, once, the moment every phase-1 action settled
+// (the revocation SLA's end).
+func (e *Engine) noteCriticalDone(tx *gorm.DB, c *store.Case, cas *caseActions, now time.Time) error {
+	if c.CriticalDoneAt != nil || c.StartedAt == nil {
+		return nil
+	}
+	for i := range cas.acts {
+		if cas.acts[i].Phase == 1 && !cas.settled(&cas.acts[i]) {
+			return nil
+		}
+	}
+	if err := tx.Model(c).Updates(map[string]any{"critical_done_at": now}).Error; err != nil {
+		return err
+	}
+	c.CriticalDoneAt = &now
+	e.metrics.observeCritical(now.Sub(*c.StartedAt))
+	return nil
+}
+
+// closeIfSettled closes the case when every action settled and no approval
+// is pending (a pending approval may still change the plan: the case stays
+// open).
+func (e *Engine) closeIfSettled(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseActions, now time.Time, ds []dispatch, evs []Event) ([]dispatch, []Event, error) {
+	if !cas.allSettled() {
+		return ds, evs, nil
+	}
+	var pending int64
+	if err := tx.Model(&store.Approval{}).Where("case_id = ? AND status = ?", c.ID, store.ApprovalPending).Count(&pending).Error; err != nil {
+		return nil, evs, err
+	}
+	if pending > 0 {
+		return ds, evs, nil
+	}
+	evs, err := e.closeCase(tx, au, c, cas.acts, cas.dead, now, evs)
+	return ds, evs, err
+}
+
+func deps(a *store.Action) []string {
+	var ds []string
+	if a.DependsOn != "" {
+		_ = json.Unmarshal([]byte(a.DependsOn), &ds)
+	}
+	return ds
+}
+
+func waitingOn(a *store.Action, byName map[string]*store.Action) []string {
+	var w []string
+	for _, d := range deps(a) {
+		da, ok := byName[d]
+		if !ok {
+			continue // not selected for this employee
+		}
+		if da.Status != store.ActionSucceeded && da.Status != store.ActionSkipped {
+			w = append(w, d)
+		}
+	}
+	return w
+}
+
+func targetOf(a *store.Action) string {
+	if a.TargetAccount == "" {
+		return "(subject)"
+	}
+	return a.TargetAccount
+}
+
+func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []store.Action, dead map[string]string, now time.Time, evs []Event) ([]Event, error) {
+	counts := map[string]int{}
+	unverified := 0
+	for _, a := range acts {
+		if _, isDead := dead[a.Name]; isDead {
+			counts["blocked"]++
+			continue
+		}
+		counts[a.Status]++
+		if a.Status == store.ActionSucceeded && !a.Verified {
+			unverified++
+		}
+	}
+	status := store.CaseCompleted
+	switch {
+	case counts[store.ActionFailed] > 0 || counts["blocked"] > 0:
+		status = store.CaseFailed
+	case unverified > 0 || counts[store.ActionCancelled] > 0:
+		status = store.CaseCompletedWithExceptions
+	}
+	var parts []string
+	for _, k := range []string{store.ActionSucceeded, store.ActionSkipped, store.ActionFailed, "blocked", store.ActionCancelled} {
+		if counts[k] > 0 {
+			label := k
+			if k == store.ActionSkipped {
+				label = "skipped (no account)"
+			}
+			if k == "blocked" {
+				label = "blocked by a failed dependency"
+			}
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], label))
+		}
+	}
+	summary := fmt.Sprintf("%d actions: %s", len(acts), strings.Join(parts, ", "))
+	if sim := simulatedConnectors(acts, func(a store.Action) (string, bool) { return a.Connector, a.Simulated }); sim != nil {
+		// First, so that no reader (a card, a truncated line) takes the
+		// outcome for real.
+		summary = "SIMULATED: nothing real was done on " + strings.Join(sim, ", ") + " (sandbox connectors). " + summary
+	}
+	if unverified > 0 {
+		summary += fmt.Sprintf("; %d succeeded without read-back verification", unverified)
+	}
+	if c.StartedAt != nil {
+		summary += fmt.Sprintf("; full revocation took %s", now.Sub(*c.StartedAt).Round(time.Millisecond))
+	}
+	if c.CriticalDoneAt != nil && c.StartedAt != nil {
+		summary += fmt.Sprintf(" (critical phase %s)", c.CriticalDoneAt.Sub(*c.StartedAt).Round(time.Millisecond))
+	}
+	if err := tx.Model(c).Updates(map[string]any{"status": status, "closed_at": now, "summary": summary, "updated_at": now}).Error; err != nil {
+		return evs, err
+	}
+	c.Status, c.ClosedAt, c.Summary = status, &now, summary
+	au.st.CaseStatus(c.ID, status)
+	au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.closed", Result: status, Detail: summary})
+	if c.StartedAt != nil {
+		e.metrics.observeCase(status, now.Sub(*c.StartedAt))
+	}
+	e.log.WithFields(map[string]any{"case": c.ID, "status": status}).Info(summary)
+	return append(evs, Event{Kind: EventCaseClosed, CaseID: c.ID, Status: status, Detail: summary, At: now}), nil
+}
