@@ -51,7 +51,7 @@ func (a *api) confirmCase(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, caseView(c, nil))
+	jsonbody.Write(w, http.StatusOK, caseView(c, nil))
 }
 
 // operateAction is the owning team's buttons: retry, skip, done, escalate.
@@ -88,7 +88,7 @@ func (a *api) operateAction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, act)
+	jsonbody.Write(w, http.StatusOK, act)
 }
 
 // DecisionRequest is the body of approve, deny, release and batch
@@ -185,7 +185,7 @@ func (a *api) listApprovals(w http.ResponseWriter, r *http.Request) {
 	if vs == nil {
 		vs = []engine.ApprovalView{}
 	}
-	writeJSON(w, http.StatusOK, vs)
+	jsonbody.Write(w, http.StatusOK, vs)
 }
 
 func (a *api) getApproval(w http.ResponseWriter, r *http.Request) {
@@ -198,7 +198,7 @@ func (a *api) getApproval(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	jsonbody.Write(w, http.StatusOK, v)
 }
 
 func (a *api) decideApproval(approve bool) http.HandlerFunc {
@@ -239,7 +239,7 @@ func (a *api) releaseHold(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, v)
+	jsonbody.Write(w, http.StatusCreated, v)
 }
 
 func (a *api) requestException(w http.ResponseWriter, r *http.Request) {
@@ -261,7 +261,7 @@ func (a *api) requestException(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, v)
+	jsonbody.Write(w, http.StatusCreated, v)
 }
 
 func (a *api) listBatches(w http.ResponseWriter, r *http.Request) {
@@ -270,7 +270,7 @@ func (a *api) listBatches(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, bs)
+	jsonbody.Write(w, http.StatusOK, bs)
 }
 
 func (a *api) decideBatch(approve bool) http.HandlerFunc {
@@ -292,6 +292,6 @@ func (a *api) decideBatch(approve bool) http.HandlerFunc {
 			a.fail(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": b.ID, "status": b.Status, "detail": fmt.Sprintf("batch %d is %s", b.ID, b.Status)})
+		jsonbody.Write(w, http.StatusOK, map[string]any{"id": b.ID, "status": b.Status, "detail": fmt.Sprintf("batch %d is %s", b.ID, b.Status)})
 	}
 }

@@ -9,7 +9,6 @@ package bot
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -62,7 +61,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		jsonbody.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
@@ -77,11 +76,11 @@ func NewHandler(o ServerOptions) http.Handler {
 					down = dep.Dependency()
 				}
 				o.Log.WithError(err).WithField("dependency", down).Warn("not ready")
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "down": down, "error": down + " is unavailable"})
+				jsonbody.Write(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "down": down, "error": down + " is unavailable"})
 				return
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		jsonbody.Write(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", MetricsHandler(o.Metrics, o.MetricsToken))
@@ -284,7 +283,7 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 		}
 		var open *engine.CaseOpenError
 		if errors.As(err, &open) {
-			writeJSON(w, status, map[string]any{"error": msg, "case_id": open.CaseID})
+			jsonbody.Write(w, status, map[string]any{"error": msg, "case_id": open.CaseID})
 			return
 		}
 		writeError(w, status, msg)
@@ -306,7 +305,7 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 		// case became involuntary and starts now.
 		v["upgraded"] = true
 	}
-	writeJSON(w, status, v)
+	jsonbody.Write(w, status, v)
 }
 
 // CancelCaseRequest is the body of POST /api/v1/cases/{id}/cancel.
@@ -343,7 +342,7 @@ func (a *api) cancelCase(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, caseView(c, nil))
+	jsonbody.Write(w, http.StatusOK, caseView(c, nil))
 }
 
 func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
@@ -366,7 +365,7 @@ func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	eq, _ := a.o.Engine.Store().EquipmentTasks(r.Context(), id)
-	writeJSON(w, http.StatusOK, caseView(c, eq))
+	jsonbody.Write(w, http.StatusOK, caseView(c, eq))
 }
 
 // maySee reports whether the request's client may read case c: with
@@ -418,18 +417,10 @@ func classify(err error) (int, string) {
 	return http.StatusInternalServerError, "internal error"
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
 // maxErrorMessage bounds an error message: the request's values are
 // bounded by their field sizes, and whatever else is echoed is clipped.
 const maxErrorMessage = 512
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": jsonbody.Clip(msg, maxErrorMessage)})
+	jsonbody.Write(w, status, map[string]string{"error": jsonbody.Clip(msg, maxErrorMessage)})
 }

@@ -3,6 +3,8 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/sirupsen/logrus"
 
@@ -48,7 +50,7 @@ func (c *Config) BuildConnectors(dir *directory.File, log *logrus.Entry) (*conne
 	}
 	var insts []connectors.InstanceConfig
 	var errs []error
-	for _, name := range sortedKeys(c.Service.Connectors) {
+	for _, name := range slices.Sorted(maps.Keys(c.Service.Connectors)) {
 		ci := c.Service.Connectors[name]
 		if ci == nil {
 			errs = append(errs, fmt.Errorf("connector %q: empty configuration", name))

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -43,12 +44,12 @@ type flags struct {
 // references to groups in svc (skipped when svc is nil).
 func (p *Policy) validateApprovals(d *doc, svc *Service) {
 	f := &p.File
-	for _, name := range sortedKeys(f.Actions) {
+	for _, name := range slices.Sorted(maps.Keys(f.Actions)) {
 		if a := f.Actions[name]; a != nil && a.Lead > 0 && a.Phase == PhaseCritical {
 			d.add(joinKey("actions", name)+".lead", "a critical revocation cannot run before the effective time (it would cut access before the last day)")
 		}
 	}
-	for _, name := range sortedKeys(f.Chains) {
+	for _, name := range slices.Sorted(maps.Keys(f.Chains)) {
 		path := joinKey("chains", name)
 		ch := f.Chains[name]
 		if ch == nil || len(ch.Steps) == 0 {
@@ -95,7 +96,7 @@ func (p *Policy) validateApprovals(d *doc, svc *Service) {
 			}
 		}
 	}
-	for _, name := range sortedKeys(f.Exceptions) {
+	for _, name := range slices.Sorted(maps.Keys(f.Exceptions)) {
 		path := joinKey("exceptions", name)
 		ex := f.Exceptions[name]
 		if ex == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -112,7 +113,7 @@ func (s *Service) validateDirectory(d *doc, outboundOK bool) {
 	hrFieldErrors(d, path, err)
 	if outboundOK {
 		var targets []urlTarget
-		for _, key := range sortedKeys(urls) {
+		for _, key := range slices.Sorted(maps.Keys(urls)) {
 			targets = append(targets, urlTarget{path: path + "." + key, url: urls[key]})
 		}
 		checkURLs(d, s.Outbound, targets)
@@ -225,7 +226,7 @@ func (c *Config) OpenHRDirectory(ctx context.Context, log *logrus.Entry) (direct
 	if err != nil {
 		return nil, fmt.Errorf("directory.%s: %w", typ, err)
 	}
-	for _, key := range sortedKeys(urls) {
+	for _, key := range slices.Sorted(maps.Keys(urls)) {
 		if err := policy.CheckURL(ctx, urls[key]); errors.Is(err, outbound.ErrURLRefused) {
 			return nil, fmt.Errorf("directory.%s.%s: %w", typ, key, err)
 		}

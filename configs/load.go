@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -221,7 +222,7 @@ func (s *Service) recordSandboxes(d *doc) {
 // sandbox (simulated systems), sorted; nil when there are none.
 func (s *Service) SandboxConnectors() []string {
 	var names []string
-	for _, name := range sortedKeys(s.Connectors) {
+	for _, name := range slices.Sorted(maps.Keys(s.Connectors)) {
 		if ci := s.Connectors[name]; ci != nil && ci.Simulated() {
 			names = append(names, name)
 		}
@@ -294,10 +295,10 @@ func (s *Service) checkTokens(d *doc) {
 		}
 		owner[v] = name
 	}
-	for _, name := range sortedKeys(s.HTTP.APIClients) {
+	for _, name := range slices.Sorted(maps.Keys(s.HTTP.APIClients)) {
 		check(joinKey("http.api_clients", name)+".token", name, s.HTTP.APIClients[name].Token.Value())
 	}
-	for _, name := range sortedKeys(s.HTTP.APITokens) {
+	for _, name := range slices.Sorted(maps.Keys(s.HTTP.APITokens)) {
 		check(joinKey("http.api_tokens", name), name, s.HTTP.APITokens[name].Value())
 	}
 }
@@ -306,7 +307,7 @@ func (s *Service) checkTokens(d *doc) {
 // act_as entries that are HR ids, roles, or "*" for a trusted front end
 // only, and no name also used in http.api_tokens.
 func (s *Service) validateAPIClients(d *doc) {
-	for _, name := range sortedKeys(s.HTTP.APIClients) {
+	for _, name := range slices.Sorted(maps.Keys(s.HTTP.APIClients)) {
 		key := joinKey("http.api_clients", name)
 		c := s.HTTP.APIClients[name]
 		switch {
@@ -439,7 +440,7 @@ func (s *Service) validate(d *doc) {
 		d.add("http.addr", "want HOST:PORT: %v", err)
 	}
 	s.validateAPIClients(d)
-	for _, name := range sortedKeys(s.HTTP.APITokens) {
+	for _, name := range slices.Sorted(maps.Keys(s.HTTP.APITokens)) {
 		if name == "" {
 			d.add("http.api_tokens", "a token needs a client name")
 		}
@@ -503,7 +504,7 @@ func (s *Service) validate(d *doc) {
 			d.add(fmt.Sprintf("admins[%d]", i), "empty employee id")
 		}
 	}
-	for _, name := range sortedKeys(s.ApproverGroups) {
+	for _, name := range slices.Sorted(maps.Keys(s.ApproverGroups)) {
 		for i, m := range s.ApproverGroups[name] {
 			key := fmt.Sprintf("%s[%d]", joinKey("approver_groups", name), i)
 			switch {
@@ -558,7 +559,7 @@ func (s *Service) validate(d *doc) {
 		}
 	}
 
-	for _, name := range sortedKeys(s.Connectors) {
+	for _, name := range slices.Sorted(maps.Keys(s.Connectors)) {
 		validateInstance(d, name, s.Connectors[name], s.types)
 	}
 	if outboundOK {
@@ -575,7 +576,7 @@ func (s *Service) validate(d *doc) {
 		if outboundOK {
 			urls := s.HR.URLs()
 			targets := make([]urlTarget, 0, len(urls))
-			for _, key := range sortedKeys(urls) {
+			for _, key := range slices.Sorted(maps.Keys(urls)) {
 				targets = append(targets, urlTarget{path: "hr." + key, url: urls[key]})
 			}
 			checkURLs(d, s.Outbound, targets)
@@ -746,13 +747,13 @@ type urlTarget struct{ path, url, shown string }
 // policy.
 func (s *Service) checkBaseURLs(d *doc) {
 	var targets []urlTarget
-	for _, name := range sortedKeys(s.Connectors) {
+	for _, name := range slices.Sorted(maps.Keys(s.Connectors)) {
 		ci := s.Connectors[name]
 		if ci == nil {
 			continue
 		}
 		urls := baseURLs(ci)
-		for _, key := range sortedKeys(urls) {
+		for _, key := range slices.Sorted(maps.Keys(urls)) {
 			u := urls[key]
 			targets = append(targets, urlTarget{joinKey("connectors", name) + "." + key, u.url, u.shown})
 		}
@@ -824,7 +825,7 @@ func (s *Service) resolveConnectorFiles(baseDir string) {
 // finds it before the connector is built. Files the block's own validation
 // reads (ldap.ca_file) are left to it.
 func (s *Service) checkConnectorFiles(d *doc) {
-	for _, name := range sortedKeys(s.Connectors) {
+	for _, name := range slices.Sorted(maps.Keys(s.Connectors)) {
 		ci := s.Connectors[name]
 		if ci == nil {
 			continue
@@ -917,15 +918,6 @@ func resolveSecret(s *secret.Secret, path, baseDir string, d *doc) {
 	if err := s.Resolve(); err != nil {
 		d.add(path, "%v", err)
 	}
-}
-
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // SlackGroupPrefix marks an approver_groups entry that names a Slack user

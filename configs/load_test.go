@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -98,7 +99,7 @@ func TestExampleFilesLoad(t *testing.T) {
 			t.Errorf("admins = %v", s.Admins)
 		}
 		want := []string{"ad", "assets", "aws", "badge", "m365", "okta", "payroll", "salesforce", "vpn"}
-		if got := sortedKeys(s.Connectors); !slices.Equal(got, want) {
+		if got := slices.Sorted(maps.Keys(s.Connectors)); !slices.Equal(got, want) {
 			t.Errorf("connectors = %v", got)
 		}
 		for name, ci := range s.Connectors {
@@ -170,7 +171,7 @@ func checkSampleDirectory(t *testing.T, f *directory.File) {
 		}
 		return e
 	}
-	accounts := func(e *directory.Employee) []string { return sortedKeys(e.Accounts) }
+	accounts := func(e *directory.Employee) []string { return slices.Sorted(maps.Keys(e.Accounts)) }
 	if e := get("E0001"); e.Name != "Priya Raman" || !slices.Contains(e.RoleProfiles, "it-admin") || !e.Active() {
 		t.Errorf("E0001 = %+v", e)
 	}

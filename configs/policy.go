@@ -155,7 +155,7 @@ func (p *Policy) validateClockApprovals(d *doc) {
 			always, _ = out.Value().(bool)
 		}
 	}
-	for _, name := range sortedKeys(p.File.Chains) {
+	for _, name := range slices.Sorted(maps.Keys(p.File.Chains)) {
 		ch := p.File.Chains[name]
 		if ch == nil {
 			continue
@@ -201,7 +201,7 @@ func (p *Policy) validate(d *doc, svc *Service) {
 	} else if f.Version != 1 {
 		d.add("version", "unsupported version %d (want 1)", f.Version)
 	}
-	for _, ph := range sortedKeys(f.Defaults.SLA) {
+	for _, ph := range slices.Sorted(maps.Keys(f.Defaults.SLA)) {
 		if PhaseNumber(ph) == 0 {
 			d.add("defaults.sla."+ph, "unknown phase %q (want %s)", ph, phases)
 		} else if f.Defaults.SLA[ph] <= 0 {
@@ -215,7 +215,7 @@ func (p *Policy) validate(d *doc, svc *Service) {
 	if len(f.Actions) == 0 {
 		d.add("actions", "the policy needs at least one action")
 	}
-	for _, name := range sortedKeys(f.Actions) {
+	for _, name := range slices.Sorted(maps.Keys(f.Actions)) {
 		p.validateAction(d, svc, name, f.Actions[name])
 	}
 	p.checkCycles(d)
@@ -248,7 +248,7 @@ func (p *Policy) validate(d *doc, svc *Service) {
 				d.add(fmt.Sprintf("%s.remove[%d]", path, j), "unknown action %q", a)
 			}
 		}
-		for _, k := range sortedKeys(r.SLA) {
+		for _, k := range slices.Sorted(maps.Keys(r.SLA)) {
 			kp := path + ".sla." + k
 			if _, ok := f.Actions[k]; !ok && PhaseNumber(k) == 0 {
 				d.add(kp, "%q is neither an action nor a phase (%s)", k, phases)
@@ -276,7 +276,7 @@ func (p *Policy) validateAction(d *doc, svc *Service, name string, a *ActionDef)
 	case a.Connector == "":
 		d.add(path+".connector", "connector is required (a connector instance name)")
 	case svc != nil && !ok:
-		d.add(path+".connector", "connector %q is not configured (configured: %s)", a.Connector, strings.Join(sortedKeys(svc.Connectors), ", "))
+		d.add(path+".connector", "connector %q is not configured (configured: %s)", a.Connector, strings.Join(slices.Sorted(maps.Keys(svc.Connectors)), ", "))
 	case a.Operation == "", ci == nil:
 		// Nothing to check against (the service reports an empty instance).
 	case ok:
@@ -314,7 +314,7 @@ func (p *Policy) validateAction(d *doc, svc *Service, name string, a *ActionDef)
 		}
 		seen[dep] = true
 	}
-	for _, k := range sortedKeys(a.Params) {
+	for _, k := range slices.Sorted(maps.Keys(a.Params)) {
 		if strings.TrimSpace(k) == "" {
 			d.add(path+".params", "empty parameter name")
 		}
@@ -373,7 +373,7 @@ func (p *Policy) checkCycles(d *doc) {
 		stack = stack[:len(stack)-1]
 		color[n] = black
 	}
-	for _, n := range sortedKeys(acts) {
+	for _, n := range slices.Sorted(maps.Keys(acts)) {
 		if color[n] == white {
 			visit(n)
 		}
@@ -548,7 +548,7 @@ func celVars(emp *directory.Employee, f Facts) map[string]any {
 }
 
 // Actions returns the catalog's action names, sorted.
-func (p *Policy) Actions() []string { return sortedKeys(p.File.Actions) }
+func (p *Policy) Actions() []string { return slices.Sorted(maps.Keys(p.File.Actions)) }
 
 func nonNil(s []string) []string {
 	if s == nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kineticsec/kinetic/internal/pause"
 	"github.com/kineticsec/kinetic/store"
 	"gorm.io/gorm"
 )
@@ -24,7 +25,7 @@ func (e *Engine) StartCase(ctx context.Context, caseID int64) error {
 	// due case.
 	if c, err := e.store.CaseWithActions(ctx, caseID); err == nil && c.Status == store.CaseScheduled {
 		if wait := c.EffectiveAt.Sub(e.clock()); wait > 0 && wait <= 1500*time.Millisecond {
-			if err := sleepCtx(ctx, wait); err != nil {
+			if err := pause.Sleep(ctx, wait); err != nil {
 				return err
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 	"gorm.io/gorm"
 )
@@ -251,7 +252,7 @@ func (e *Engine) conclude(tx *gorm.DB, au *auditBuf, c *store.Case, ap *store.Ap
 	if err != nil {
 		return evs, nil, err
 	}
-	if err := tx.Model(ap).Updates(map[string]any{"status": status, "decided_at": now, "outcome": clip(outcome, 2000), "updated_at": now}).Error; err != nil {
+	if err := tx.Model(ap).Updates(map[string]any{"status": status, "decided_at": now, "outcome": text.ClipBytes(outcome, 2000), "updated_at": now}).Error; err != nil {
 		return evs, nil, err
 	}
 	au.st.ApprovalStatus(c.ID, ap.ID, status)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/mail"
 	"slices"
 	"strings"
@@ -113,7 +114,7 @@ func (e *Engine) checkException(r ExceptionRequest) (*checkedException, error) {
 	pol := e.policy.Load()
 	ex, ok := pol.File.Exceptions[r.Kind]
 	if !ok {
-		return nil, fmt.Errorf("%w: exception kind %q is not in the policy (known: %s)", ErrInvalidRequest, r.Kind, strings.Join(mapKeys(pol.File.Exceptions), ", "))
+		return nil, fmt.Errorf("%w: exception kind %q is not in the policy (known: %s)", ErrInvalidRequest, r.Kind, strings.Join(slices.Sorted(maps.Keys(pol.File.Exceptions)), ", "))
 	}
 	if len(r.Reason) > 1000 {
 		return nil, fmt.Errorf("%w: reason is longer than 1000 characters", ErrInvalidRequest)
@@ -377,13 +378,4 @@ func (e *Engine) RequestRelease(ctx context.Context, holdID int64, requester, re
 	}
 	e.emit(evs...)
 	return ap, nil
-}
-
-func mapKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

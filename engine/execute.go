@@ -13,6 +13,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/pause"
+	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -48,7 +50,7 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 		if wait := a.NotBefore.Sub(e.clock()); wait > 1500*time.Millisecond {
 			return e.defer_(ctx, a, wait)
 		} else if wait > 0 {
-			if err := sleepCtx(ctx, wait); err != nil {
+			if err := pause.Sleep(ctx, wait); err != nil {
 				return err
 			}
 		}
@@ -229,7 +231,7 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			if out.res.Outcome == connectors.OutcomeNoneFound {
 				final = store.ActionSkipped
 			}
-			fields["status"], fields["outcome"], fields["detail"] = final, string(out.res.Outcome), clip(out.res.Detail, 2000)
+			fields["status"], fields["outcome"], fields["detail"] = final, string(out.res.Outcome), text.ClipBytes(out.res.Detail, 2000)
 			fields["result_data"], fields["finished_at"], fields["last_error"], fields["error_kind"] = mergeResultData(a.ResultData, out.res.Data), now, "", ""
 			ev := base
 			ev.Event, ev.Result, ev.Detail = "action.succeeded", string(out.res.Outcome), out.res.Detail
@@ -238,7 +240,7 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			}
 			entries = append(entries, ev)
 			if out.ver != nil {
-				fields["verified"], fields["verification"] = true, clip(out.ver.Detail, 1000)
+				fields["verified"], fields["verification"] = true, text.ClipBytes(out.ver.Detail, 1000)
 				v := base
 				v.Event, v.Result, v.Detail = "action.verified", "ok", out.ver.Detail
 				entries = append(entries, v)
@@ -248,7 +250,7 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			delay := backoff(a.Attempts, connectors.RetryAfterOf(out.err))
 			retryAt = now.Add(delay)
 			fields["status"], fields["generation"], fields["not_before"], fields["queued_at"] = store.ActionQueued, gen+1, retryAt, now
-			fields["last_error"], fields["error_kind"] = clip(out.err.Error(), 2000), string(connectors.KindOf(out.err))
+			fields["last_error"], fields["error_kind"] = text.ClipBytes(out.err.Error(), 2000), string(connectors.KindOf(out.err))
 			ev := base
 			ev.Event, ev.Result = "action.retry_scheduled", string(connectors.KindOf(out.err))
 			ev.Detail = fmt.Sprintf("attempt %d/%d failed: %s; next attempt in %s", a.Attempts, a.MaxAttempts, out.err, delay.Round(time.Millisecond))
@@ -256,7 +258,7 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 		default:
 			final = store.ActionFailed
 			fields["status"], fields["finished_at"] = store.ActionFailed, now
-			fields["last_error"], fields["error_kind"] = clip(out.err.Error(), 2000), string(connectors.KindOf(out.err))
+			fields["last_error"], fields["error_kind"] = text.ClipBytes(out.err.Error(), 2000), string(connectors.KindOf(out.err))
 			why := "permanent error"
 			if connectors.IsRetryable(out.err) {
 				why = fmt.Sprintf("retries exhausted after %d attempts", a.Attempts)

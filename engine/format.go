@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // FormatPlan renders a plan for a terminal: who, which rules matched, and
@@ -57,17 +57,6 @@ func shortDur(d time.Duration) string {
 	return s
 }
 
-// clip shortens s to at most n bytes, on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
 func firstNonEmpty(ss ...string) string {
 	for _, s := range ss {
 		if s != "" {
@@ -77,19 +66,8 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 func describeParams(m map[string]string) string {
-	keys := mapKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	var parts []string
 	for _, k := range keys {
 		parts = append(parts, k+"="+m[k])

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -150,7 +151,7 @@ func (e *Engine) HandleHREvent(ctx context.Context, ev HREvent, timing HRTiming)
 		return HRResult{}, fmt.Errorf("%w: a termination needs its date", ErrInvalidRequest)
 	}
 	if len(ev.Reason) > 1000 {
-		ev.Reason = clip(strings.ToValidUTF8(ev.Reason, "\uFFFD"), 990) // on a rune boundary: PostgreSQL refuses broken UTF-8
+		ev.Reason = text.ClipBytes(strings.ToValidUTF8(ev.Reason, "\uFFFD"), 990) // on a rune boundary: PostgreSQL refuses broken UTF-8
 	}
 	if ev.EventID == "" {
 		sum := sha256.Sum256([]byte(strings.Join([]string{ev.Kind, ev.EmployeeID, ev.Email, ev.Date, ev.Time, fmt.Sprint(ev.Involuntary)}, "|")))
@@ -189,10 +190,10 @@ func (e *Engine) HandleHREvent(ctx context.Context, ev HREvent, timing HRTiming)
 	}
 	out, err := e.applyHREvent(ctx, ev, emp, lookupErr, eff)
 	if err != nil {
-		e.store.Conn(ctx).Model(&rec).Updates(map[string]any{"outcome": "error", "detail": clip(err.Error(), 2000)})
+		e.store.Conn(ctx).Model(&rec).Updates(map[string]any{"outcome": "error", "detail": text.ClipBytes(err.Error(), 2000)})
 		return HRResult{}, err
 	}
-	e.store.Conn(ctx).Model(&rec).Updates(map[string]any{"outcome": out.Outcome, "case_id": out.CaseID, "detail": clip(out.Detail, 2000)})
+	e.store.Conn(ctx).Model(&rec).Updates(map[string]any{"outcome": out.Outcome, "case_id": out.CaseID, "detail": text.ClipBytes(out.Detail, 2000)})
 	return out, nil
 }
 

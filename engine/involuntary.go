@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -136,7 +137,7 @@ func (e *Engine) upgradeInvoluntary(ctx context.Context, caseID int64, who, why 
 				outcome := fmt.Sprintf("cancelled: the case became involuntary and the policy forbids exceptions to critical revocations (%s); held actions proceed: %s",
 					strings.Join(critical, ", "), strings.Join(held, ", "))
 				if err := tx.Model(&store.Approval{}).Where("id = ?", ap.ID).Updates(map[string]any{
-					"status": store.ApprovalCancelled, "decided_at": now, "outcome": clip(outcome, 2000), "updated_at": now}).Error; err != nil {
+					"status": store.ApprovalCancelled, "decided_at": now, "outcome": text.ClipBytes(outcome, 2000), "updated_at": now}).Error; err != nil {
 					return err
 				}
 				au.st.ApprovalStatus(c.ID, ap.ID, store.ApprovalCancelled)

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -229,7 +230,7 @@ func (e *Engine) SkipAction(ctx context.Context, actionID int64, actor, reason s
 			return fmt.Errorf("%w: %s is %s", ErrInvalidRequest, a.Name, a.Status)
 		}
 		fields := map[string]any{"status": store.ActionSkipped, "outcome": "skipped_by_person", "finished_at": now,
-			"detail": clip("skipped by "+actor+": "+reason, 2000), "blocked_reason": "", "generation": a.Generation + 1, "updated_at": now}
+			"detail": text.ClipBytes("skipped by "+actor+": "+reason, 2000), "blocked_reason": "", "generation": a.Generation + 1, "updated_at": now}
 		if err := tx.Model(a).Updates(fields).Error; err != nil {
 			return err
 		}
@@ -255,7 +256,7 @@ func (e *Engine) MarkDone(ctx context.Context, actionID int64, actor, note strin
 			return fmt.Errorf("%w: %s is %s: it is not its turn yet", ErrInvalidRequest, a.Name, a.Status)
 		}
 		fields := map[string]any{"status": store.ActionSucceeded, "outcome": "done_by_person", "finished_at": now,
-			"verification": clip("marked done by "+actor+": "+note, 1000), "blocked_reason": "", "updated_at": now}
+			"verification": text.ClipBytes("marked done by "+actor+": "+note, 1000), "blocked_reason": "", "updated_at": now}
 		if err := tx.Model(a).Updates(fields).Error; err != nil {
 			return err
 		}

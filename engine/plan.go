@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -158,7 +159,7 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 	if !offline {
 		found = e.discover(ctx, emp, insts)
 	}
-	for _, name := range sortedKeys(insts) {
+	for _, name := range slices.Sorted(maps.Keys(insts)) {
 		if d, ok := found[name]; ok {
 			p.Discovery = append(p.Discovery, d)
 		}
@@ -224,7 +225,7 @@ func simulatedConnectors[A any](acts []A, f func(A) (string, bool)) []string {
 	if len(set) == 0 {
 		return nil
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 func kindOr(k string) string {
@@ -257,7 +258,7 @@ func (e *Engine) checkExceptionKinds(xs []ExceptionRequest) error {
 	seen := make(map[string]bool, len(xs))
 	for _, x := range xs {
 		if _, ok := pol.File.Exceptions[x.Kind]; !ok {
-			return fmt.Errorf("%w: exception kind %q is not in the policy (known: %s)", ErrInvalidRequest, x.Kind, strings.Join(mapKeys(pol.File.Exceptions), ", "))
+			return fmt.Errorf("%w: exception kind %q is not in the policy (known: %s)", ErrInvalidRequest, x.Kind, strings.Join(slices.Sorted(maps.Keys(pol.File.Exceptions)), ", "))
 		}
 		if seen[x.Kind] {
 			return fmt.Errorf("%w: at most one %s exception per request (%d exceptions asked for)", ErrInvalidRequest, x.Kind, len(xs))
@@ -318,15 +319,6 @@ func (e *Engine) discover(ctx context.Context, emp *directory.Employee, insts ma
 	}
 	wg.Wait()
 	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // viewAccounts converts what a lookup found into the plan's read-side type.

@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -194,7 +195,7 @@ func auditActor(p Principal, ok bool, actor string) string {
 	default:
 		s = p.ID + " as " + actor
 	}
-	return clip(s, 255) // clip may add "…"
+	return text.ClipBytes(s, 255) // clip may add "…"
 }
 
 // systemActor reports whether an audit actor is Kinetic itself rather

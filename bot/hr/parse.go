@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/jsonbody"
+	"github.com/kineticsec/kinetic/internal/text"
 )
 
 // ErrInvalidPayload is wrapped by every refusal of a payload's content:
@@ -210,7 +212,7 @@ func mapEvent(root any, m Mapping) (engine.HREvent, error) {
 		if len(m.Kinds) > 0 {
 			k, ok := m.Kinds[raw]
 			if !ok {
-				return ev, invalid("unknown kind %q at %q (configured: %s)", clip(raw, 64), f.Kind, strings.Join(sortedKeys(m.Kinds), ", "))
+				return ev, invalid("unknown kind %q at %q (configured: %s)", text.ClipBytes(raw, 64), f.Kind, strings.Join(slices.Sorted(maps.Keys(m.Kinds)), ", "))
 			}
 			ev.Kind = k
 		} else {
@@ -220,7 +222,7 @@ func mapEvent(root any, m Mapping) (engine.HREvent, error) {
 	switch ev.Kind {
 	case hrconfig.KindTerminate, hrconfig.KindRescind, hrconfig.KindRehire:
 	default:
-		return ev, invalid("unknown kind %q (want terminate, rescind or rehire)", clip(ev.Kind, 64))
+		return ev, invalid("unknown kind %q (want terminate, rescind or rehire)", text.ClipBytes(ev.Kind, 64))
 	}
 	var err error
 	read := func(dst *string, what, path string) {
@@ -267,7 +269,7 @@ func checkEvent(ev *engine.HREvent) error {
 		return invalid("employee id is longer than %d characters", maxEmployeeID)
 	}
 	if len(ev.Email) > maxEmail || ev.Email != "" && !strings.Contains(ev.Email, "@") {
-		return invalid("email %q is not an email address", clip(ev.Email, 64))
+		return invalid("email %q is not an email address", text.ClipBytes(ev.Email, 64))
 	}
 	if len(ev.EventID) > maxEventID {
 		return invalid("event id is longer than %d characters", maxEventID)
@@ -277,7 +279,7 @@ func checkEvent(ev *engine.HREvent) error {
 			return invalid("a value contains a NUL character")
 		}
 	}
-	ev.Reason = clip(ev.Reason, maxReason-len("…")) // the engine cuts at 1000 bytes, possibly inside a rune
+	ev.Reason = text.ClipBytes(ev.Reason, maxReason-len("…")) // the engine cuts at 1000 bytes, possibly inside a rune
 	return nil
 }
 
@@ -478,7 +480,7 @@ func bambooKind(st bambooState) (kind, why string) {
 	case st.inactive():
 		return "", "status Inactive without a termination date"
 	}
-	return "", fmt.Sprintf("not a termination change (status %q, no termination date)", clip(st.status, 32))
+	return "", fmt.Sprintf("not a termination change (status %q, no termination date)", text.ClipBytes(st.status, 32))
 }
 
 // bambooEvent builds the event for a record of kind.
@@ -560,7 +562,7 @@ func ParseBambooHR(source string, body []byte, f hrconfig.Fields) ([]Entry, erro
 	}
 	if wh.Employees == nil {
 		if wh.Type != "" || wh.Data != nil {
-			return nil, invalid("an event-based BambooHR webhook (type %q) carries no field values: configure the webhook as field-based, posting status, terminationDate, employeeNumber and workEmail", clip(wh.Type, 64))
+			return nil, invalid("an event-based BambooHR webhook (type %q) carries no field values: configure the webhook as field-based, posting status, terminationDate, employeeNumber and workEmail", text.ClipBytes(wh.Type, 64))
 		}
 		return nil, invalid(`a BambooHR webhook needs an "employees" list`)
 	}
@@ -585,7 +587,7 @@ func parseBambooEntry(source string, i int, raw json.RawMessage, f hrconfig.Fiel
 	if err != nil || id == "" {
 		return Entry{Employee: fmt.Sprintf("#%d", i), Err: invalid("employees[%d] has no id", i)}
 	}
-	ent := Entry{Employee: clip(id, 64)}
+	ent := Entry{Employee: text.ClipBytes(id, 64)}
 	if len(id) > maxEmployeeID {
 		ent.Err = invalid("employees[%d]: id is longer than %d characters", i, maxEmployeeID)
 		return ent
@@ -623,29 +625,9 @@ func parseBambooEntry(source string, i int, raw json.RawMessage, f hrconfig.Fiel
 	return ent
 }
 
-// clip shortens s to at most n bytes, on a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
 func cmpOr(s, def string) string {
 	if s == "" {
 		return def
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

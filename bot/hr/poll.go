@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -114,7 +115,7 @@ func startPollers(ctx context.Context, cfg *hrconfig.Config, eng Engine, policy 
 	var wg sync.WaitGroup
 	if cfg != nil {
 		o = o.withDefaults()
-		for _, name := range sortedKeys(cfg.Pollers) {
+		for _, name := range slices.Sorted(maps.Keys(cfg.Pollers)) {
 			pc := cfg.Pollers[name]
 			if pc == nil {
 				continue

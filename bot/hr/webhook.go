@@ -11,7 +11,6 @@ package hr
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/jsonbody"
 	"github.com/kineticsec/kinetic/internal/replay"
 )
 
@@ -211,7 +211,7 @@ func (h *Handler) serveGeneric(w http.ResponseWriter, r *http.Request, log *logr
 	if status >= 500 {
 		h.forget(r.Context(), log, hk, sig)
 	}
-	writeJSON(w, status, res)
+	jsonbody.Write(w, status, res)
 }
 
 func (h *Handler) serveBambooHR(ctx context.Context, w http.ResponseWriter, log *logrus.Entry, hk *hook, sig string, body []byte) {
@@ -257,7 +257,7 @@ func (h *Handler) serveBambooHR(ctx context.Context, w http.ResponseWriter, log 
 		// duplicates then.
 		h.forget(ctx, log, hk, sig)
 	}
-	writeJSON(w, status, results)
+	jsonbody.Write(w, status, results)
 }
 
 // forget lets the sender's retry of a request we failed through the replay
@@ -288,14 +288,6 @@ func (h *Handler) apply(ctx context.Context, log *logrus.Entry, ev engine.HREven
 	return out, http.StatusAccepted
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	jsonbody.Write(w, status, map[string]string{"error": msg})
 }

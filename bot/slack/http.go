@@ -295,7 +295,7 @@ func (rt *routes) commands(w http.ResponseWriter, r *http.Request) {
 	cmd, err := ParseSlashCommand(body)
 	if err != nil {
 		log.WithError(err).Warn("malformed slash command")
-		writeJSON(w, Ephemeral(MalformedCommandText).commandPayload())
+		writeAck(w, Ephemeral(MalformedCommandText).commandPayload())
 		return
 	}
 	log = log.WithFields(logrus.Fields{"command": cmd.Command, "slack_user": cmd.UserID})
@@ -307,7 +307,7 @@ func (rt *routes) commands(w http.ResponseWriter, r *http.Request) {
 	case outcomePanic:
 		resp = Ephemeral(InternalErrorText)
 	}
-	writeJSON(w, resp.commandPayload())
+	writeAck(w, resp.commandPayload())
 }
 
 func (rt *routes) interactions(w http.ResponseWriter, r *http.Request) {
@@ -334,7 +334,7 @@ func (rt *routes) interactions(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, resp.interactionPayload(&cb))
+	writeAck(w, resp.interactionPayload(&cb))
 }
 
 func (rt *routes) events(w http.ResponseWriter, r *http.Request) {
@@ -496,7 +496,7 @@ func runBudgeted(ctx context.Context, log *logrus.Entry, f func(context.Context)
 }
 
 // writeJSON writes 200 with payload as JSON, or an empty 200 for nil.
-func writeJSON(w http.ResponseWriter, payload any) {
+func writeAck(w http.ResponseWriter, payload any) {
 	if payload == nil {
 		w.WriteHeader(http.StatusOK)
 		return

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/text"
 )
 
 // The small typed REST client: one request with a bearer token, one retry
@@ -231,25 +232,16 @@ func describeBody(status int, body []byte) string {
 	if json.Unmarshal(body, &ge) == nil && (ge.Error.Code != "" || ge.Error.Message != "") {
 		switch {
 		case ge.Error.Code == "":
-			return clip(ge.Error.Message, 300)
+			return text.ClipRunes(text.OneLine(ge.Error.Message), 300)
 		case ge.Error.Message == "":
 			return ge.Error.Code
 		}
-		return ge.Error.Code + ": " + clip(ge.Error.Message, 300)
+		return ge.Error.Code + ": " + text.ClipRunes(text.OneLine(ge.Error.Message), 300)
 	}
 	if t := strings.TrimSpace(string(body)); t != "" {
-		return fmt.Sprintf("HTTP %d: %s", status, clip(t, 200))
+		return fmt.Sprintf("HTTP %d: %s", status, text.ClipRunes(text.OneLine(t), 200))
 	}
 	return fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
-}
-
-// clip shortens s to n runes on one line.
-func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
 }
 
 // redactedError carries a message with secrets removed and keeps the cause
@@ -297,7 +289,7 @@ func (c *Connector) tokenError(ctx context.Context, op string, err error) error 
 		case re.ErrorCode != "":
 			msg += re.ErrorCode
 			if d := firstLine(re.ErrorDescription); d != "" {
-				msg += ": " + clip(d, 300)
+				msg += ": " + text.ClipRunes(text.OneLine(d), 300)
 			}
 		default:
 			msg += describeBody(re.Response.StatusCode, re.Body)

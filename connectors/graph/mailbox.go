@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/text"
 )
 
 // ---------------------------------------------------------------------------
@@ -249,7 +250,7 @@ func otherForwards(rules []messageRule) string {
 	if len(s) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("note: %d other inbox %s forward mail: %s", len(s), plural(len(s), "rule"), strings.Join(s, "; "))
+	return fmt.Sprintf("note: %d other inbox %s forward mail: %s", len(s), text.Plural(len(s), "rule"), strings.Join(s, "; "))
 }
 
 // setForwarding forwards the user's incoming mail to Params["forward_to"]

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/text"
 )
 
 func noneFound() connectors.Result {
@@ -290,7 +291,7 @@ func (removeGroups) do(ctx context.Context, c *Connector, req connectors.Request
 	res.Data = map[string]string{}
 	if len(r.removed) > 0 {
 		res.Outcome = connectors.OutcomeDone
-		parts = append(parts, fmt.Sprintf("removed from %d %s: %s", len(r.removed), plural(len(r.removed), "group"), groupNames(r.removed)))
+		parts = append(parts, fmt.Sprintf("removed from %d %s: %s", len(r.removed), text.Plural(len(r.removed), "group"), groupNames(r.removed)))
 		res.Data["removed_groups"] = groupIDs(r.removed)
 	}
 	if len(r.gone) > 0 {
@@ -426,7 +427,7 @@ func (removeGroups) verify(ctx context.Context, c *Connector, req connectors.Req
 	plan := c.planGroups(groups, req.Params)
 	if len(plan.remove) > 0 {
 		return connectors.Verification{Detail: joinDetail(
-			fmt.Sprintf("still a member of %d %s: %s", len(plan.remove), plural(len(plan.remove), "group"), groupNames(plan.remove)), plan.summary())}, nil
+			fmt.Sprintf("still a member of %d %s: %s", len(plan.remove), text.Plural(len(plan.remove), "group"), groupNames(plan.remove)), plan.summary())}, nil
 	}
 	return connectors.Verification{OK: true, Detail: joinDetail(fmt.Sprintf("%d group memberships, none removable left", len(groups)), plan.summary())}, nil
 }
@@ -492,7 +493,7 @@ func (removeLicenses) do(ctx context.Context, c *Connector, req connectors.Reque
 	return connectors.Result{
 		Outcome: connectors.OutcomeDone,
 		Account: u.ID,
-		Detail: joinDetail(fmt.Sprintf("removed %d %s: %s", len(direct), plural(len(direct), "license"), strings.Join(direct, ", ")),
+		Detail: joinDetail(fmt.Sprintf("removed %d %s: %s", len(direct), text.Plural(len(direct), "license"), strings.Join(direct, ", ")),
 			inheritedNote(inherited)),
 		Data: map[string]string{"removed_licenses": strings.Join(direct, ",")},
 	}, nil
@@ -518,11 +519,4 @@ func joinDetail(parts ...string) string {
 		}
 	}
 	return strings.Join(out, "; ")
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/text"
 )
 
 // userAgent identifies the connector to Okta (it shows in the System Log).
@@ -287,7 +288,9 @@ type oktaError struct {
 // message renders an error answer for an error message: described,
 // redacted, then clipped (in that order, so clipping never leaves part of a
 // credential behind).
-func (c *Connector) message(r *response) string { return clip(c.redact(describe(r))) }
+func (c *Connector) message(r *response) string {
+	return text.ClipRunes(c.redact(describe(r)), maxMessage)
+}
 
 // describe renders an error answer for people: Okta's errorCode,
 // errorSummary and errorCauses, or the token endpoint's error and
@@ -332,14 +335,6 @@ func describe(r *response) string {
 
 // maxDescribed bounds how much of an error body is looked at.
 const maxDescribed = 4096
-
-func clip(s string) string {
-	if utf8.RuneCountInString(s) <= maxMessage {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:maxMessage]) + "…"
-}
 
 var (
 	authSchemeRE = regexp.MustCompile(`(?i)\b(SSWS|Bearer|DPoP)(\s+|%20|\+)[^\s",;}]+`)

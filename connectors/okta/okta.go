@@ -31,6 +31,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/pause"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -322,7 +323,7 @@ func New(name string, cfg Config, policy *outbound.URLPolicy, opts ...Option) (*
 		ops:         Operations(cfg),
 		client:      policy.HTTPClient(timeout),
 		now:         time.Now,
-		sleep:       sleepCtx,
+		sleep:       pause.Sleep,
 		log:         logrus.NewEntry(discard),
 		sem:         make(chan struct{}, maxConc),
 		maxRateWait: maxWait,
@@ -365,15 +366,4 @@ func (c *Connector) Type() connectors.Type {
 func (c *Connector) Close() error {
 	c.client.CloseIdleConnections()
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/text"
 )
 
 // Okta user statuses.
@@ -611,7 +612,7 @@ func (c *Connector) removeGroups(ctx context.Context, op string, req connectors.
 	}
 	var parts []string
 	if len(removed) > 0 {
-		parts = append(parts, fmt.Sprintf("removed %d %s (%s)", len(removed), plural(len(removed), "group"), labels(removed)))
+		parts = append(parts, fmt.Sprintf("removed %d %s (%s)", len(removed), text.Plural(len(removed), "group"), labels(removed)))
 	} else if len(failures) == 0 {
 		parts = append(parts, "no Okta-managed group memberships to remove")
 	}
@@ -789,7 +790,7 @@ func (c *Connector) verifyGroups(ctx context.Context, op string, req connectors.
 		return connectors.Verification{OK: true, Detail: "no Okta user"}, nil
 	}
 	p := c.planGroups(req, groups)
-	parts := []string{fmt.Sprintf("%d Okta-managed %s left to remove", len(p.remove), plural(len(p.remove), "membership"))}
+	parts := []string{fmt.Sprintf("%d Okta-managed %s left to remove", len(p.remove), text.Plural(len(p.remove), "membership"))}
 	if len(p.remove) > 0 {
 		parts[0] += " (" + labels(p.remove) + ")"
 	}
@@ -812,11 +813,4 @@ func labels(gs []group) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }

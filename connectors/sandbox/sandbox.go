@@ -32,6 +32,7 @@ import (
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/text"
 )
 
 // TypeName is the connector type name configuration uses for sandbox
@@ -333,7 +334,7 @@ func (c *Connector) SeedEmployees(emps []directory.Employee) {
 		}
 		switch c.system {
 		case "aws":
-			a.Detail = fmt.Sprintf("%d active access %s", a.Sessions, plural(a.Sessions, "key"))
+			a.Detail = fmt.Sprintf("%d active access %s", a.Sessions, text.Plural(a.Sessions, "key"))
 		case "badge":
 			a.Kind = "badge"
 		}
@@ -702,18 +703,18 @@ func (c *Connector) apply(req connectors.Request, accts []*account) connectors.R
 				a.Status = connectors.StatusDeprovisioned
 			}
 			if a.Sessions > 0 {
-				parts = append(parts, fmt.Sprintf("revoked %d %s", a.Sessions, plural(a.Sessions, "session")))
+				parts = append(parts, fmt.Sprintf("revoked %d %s", a.Sessions, text.Plural(a.Sessions, "session")))
 				a.Sessions = 0
 			}
 			change = strings.Join(parts, "; ")
 		case connectors.OpRevokeSessions:
 			if a.Sessions > 0 {
-				change = fmt.Sprintf("revoked %d %s", a.Sessions, plural(a.Sessions, "session"))
+				change = fmt.Sprintf("revoked %d %s", a.Sessions, text.Plural(a.Sessions, "session"))
 				a.Sessions = 0
 			}
 		case connectors.OpDeleteAccessKeys:
 			if a.Sessions > 0 {
-				change = fmt.Sprintf("deleted %d access %s", a.Sessions, plural(a.Sessions, "key"))
+				change = fmt.Sprintf("deleted %d access %s", a.Sessions, text.Plural(a.Sessions, "key"))
 				a.Sessions = 0
 				a.Detail = "0 active access keys"
 			}
@@ -729,7 +730,7 @@ func (c *Connector) apply(req connectors.Request, accts []*account) connectors.R
 			}
 			if len(removed) > 0 {
 				a.Groups = kept
-				change = fmt.Sprintf("removed %s %s", plural(len(removed), "group"), strings.Join(removed, ", "))
+				change = fmt.Sprintf("removed %s %s", text.Plural(len(removed), "group"), strings.Join(removed, ", "))
 				data["removed_groups"] = joinData(data["removed_groups"], strings.Join(removed, ","))
 			}
 		case connectors.OpConvertMailbox:
@@ -914,13 +915,6 @@ func joinData(prev, next string) string {
 		return next
 	}
 	return prev + "," + next
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }
 
 func or(s, def string) string {

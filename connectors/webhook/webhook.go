@@ -116,10 +116,10 @@ import (
 	"strings"
 	"text/template"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/text"
 )
 
 // maxBody is how much of an answer is read.
@@ -284,16 +284,16 @@ func (f *found) account(kind string) connectors.Account {
 		a.Status = connectors.StatusActive
 	}
 	if f.hasStatus {
-		a.Detail = "status=" + clip(f.status, 64)
+		a.Detail = "status=" + text.ClipRunes(f.status, 64)
 	}
 	return a
 }
 
 func (f *found) describe() string {
 	if !f.hasStatus {
-		return fmt.Sprintf("account %s exists", clip(f.id, 64))
+		return fmt.Sprintf("account %s exists", text.ClipRunes(f.id, 64))
 	}
-	return fmt.Sprintf("account %s status=%s", clip(f.id, 64), clip(f.status, 64))
+	return fmt.Sprintf("account %s status=%s", text.ClipRunes(f.id, 64), text.ClipRunes(f.status, 64))
 }
 
 // Lookup reports the subject's account; none found is an empty result and a
@@ -350,7 +350,7 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 	where := p.method + " " + u.EscapedPath()
 	res := connectors.Result{Account: account, Data: map[string]string{"http_status": strconv.Itoa(resp.StatusCode)}}
 	if prev != nil && prev.hasStatus {
-		res.Data["previous_status"] = c.redact.apply(clip(prev.status, 64))
+		res.Data["previous_status"] = c.redact.apply(text.ClipRunes(prev.status, 64))
 	}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
@@ -389,7 +389,7 @@ func (c *Connector) Verify(ctx context.Context, req connectors.Request) (connect
 	ok, want := p.satisfied(f)
 	detail := f.describe()
 	if req.Account != "" && req.Account != f.id {
-		detail += fmt.Sprintf(" (the request named account %s)", clip(req.Account, 64))
+		detail += fmt.Sprintf(" (the request named account %s)", text.ClipRunes(req.Account, 64))
 	}
 	if !ok {
 		detail += "; want " + want
@@ -607,7 +607,7 @@ func (c *Connector) snippet(body []byte, n int) string {
 	}
 	s := c.redact.apply(strings.ToValidUTF8(string(body), "?"))
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
-	return clip(s, n)
+	return text.ClipRunes(s, n)
 }
 
 func statusText(code int) string {
@@ -651,7 +651,7 @@ func resolve(doc any, path []string) (v any, present bool, err error) {
 				if len(keys) > 12 {
 					keys = append(keys[:12], "…")
 				}
-				return nil, false, fmt.Errorf("no key %q at %s (keys: %s)", clip(seg, 40), at, clip(strings.Join(keys, ", "), 200))
+				return nil, false, fmt.Errorf("no key %q at %s (keys: %s)", text.ClipRunes(seg, 40), at, text.ClipRunes(strings.Join(keys, ", "), 200))
 			}
 			cur = next
 		default:
@@ -706,13 +706,4 @@ func or(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// clip cuts s to n runes, marking the cut.
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
 }

@@ -229,7 +229,7 @@ func (m Mapping) compile(final bool) (*Mapper, error) {
 	} else {
 		mp.managerKey = ps
 	}
-	for _, name := range sortedKeys(m.Attributes) {
+	for _, name := range slices.Sorted(maps.Keys(m.Attributes)) {
 		if strings.TrimSpace(name) == "" {
 			errs = append(errs, Errorf("attributes", "an attribute needs a name"))
 			continue
@@ -243,13 +243,13 @@ func (m Mapping) compile(final bool) (*Mapper, error) {
 			mp.attrs[name] = ps
 		}
 	}
-	for _, field := range sortedKeys(m.Values) {
+	for _, field := range slices.Sorted(maps.Keys(m.Values)) {
 		if !slices.Contains(FieldNames, field) {
 			errs = append(errs, Errorf("values."+field, "unknown field %q (want one of %s)", field, strings.Join(FieldNames, ", ")))
 			continue
 		}
 		vm := map[string]string{}
-		for _, k := range sortedKeys(m.Values[field]) {
+		for _, k := range slices.Sorted(maps.Keys(m.Values[field])) {
 			v := m.Values[field][k]
 			if (field == "type" || field == "status" || field == "id") && strings.TrimSpace(v) == "" {
 				errs = append(errs, Errorf("values."+field+"."+k, "maps to an empty %s", field))
@@ -654,13 +654,4 @@ func member(o map[string]any, key string) (any, bool) {
 		}
 	}
 	return nil, false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

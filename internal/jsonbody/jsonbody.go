@@ -323,3 +323,13 @@ func Clip(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Write answers with v as indented JSON and the given status: the
+// counterpart of Read for the API's and the HR webhooks' answers.
+func Write(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -10,9 +10,10 @@ package hrconfig
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,10 +245,10 @@ func (c *Config) Validate() error {
 	if r := c.Timing.RevokeAt; r != "" && !clockRE.MatchString(r) {
 		add("timing.revoke_at", "%q is not a time of day HH:MM (e.g. 17:00)", r)
 	}
-	for _, name := range sortedKeys(c.Webhooks) {
+	for _, name := range slices.Sorted(maps.Keys(c.Webhooks)) {
 		c.Webhooks[name].validate("webhooks."+name, name, add)
 	}
-	for _, name := range sortedKeys(c.Pollers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Pollers)) {
 		c.Pollers[name].validate("pollers."+name, name, add)
 	}
 	for name := range c.Pollers {
@@ -316,7 +317,7 @@ func (p *Poller) validate(path, name string, add adder) {
 		add(path+".every", "must be at least %s (got %s); default %s", MinEvery, e, DefaultEvery)
 	}
 	notFor := func(format string, keys map[string]bool) {
-		for _, k := range sortedKeys(keys) {
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
 			if keys[k] {
 				add(path+"."+k, "%s does not belong to format %s", k, format)
 			}
@@ -407,7 +408,7 @@ func validateMapping(path string, f *Fields, kinds map[string]string, kind strin
 	case f.Kind == "":
 		add(fp+".kind", "fields.kind is required (or a fixed kind: terminate, rescind or rehire)")
 	}
-	for _, k := range sortedKeys(kinds) {
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
 		if !validKind(kinds[k]) {
 			add(path+".kinds."+k, "unknown kind %q (want terminate, rescind or rehire)", kinds[k])
 		}
@@ -419,7 +420,7 @@ func validateMapping(path string, f *Fields, kinds map[string]string, kind strin
 		add(fp+".date", "fields.date is required (the last day, YYYY-MM-DD)")
 	}
 	paths := f.paths()
-	for _, key := range sortedKeys(paths) {
+	for _, key := range slices.Sorted(maps.Keys(paths)) {
 		if v := paths[key]; v != "" && !validPath(v) {
 			add(fp+"."+key, "%q is not a dotted JSON path (e.g. data.userId or employees.0.id)", v)
 		}
@@ -540,13 +541,4 @@ func (p *Poller) EffectiveBaseURL() string {
 		return b
 	}
 	return DefaultBambooHRBaseURL
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -93,20 +93,20 @@ func BatchSummary(count int, caseIDs []int64, status string) ([]slack.Block, str
 	var head, fb string
 	switch status {
 	case store.BatchPending:
-		head = fmt.Sprintf(":double_vertical_bar: *%s held by the mass-termination guard*, awaiting approval", plural(count, "offboarding"))
-		fb = fmt.Sprintf("%s held by the mass-termination guard, awaiting approval", plural(count, "offboarding"))
+		head = fmt.Sprintf(":double_vertical_bar: *%s held by the mass-termination guard*, awaiting approval", counted(count, "offboarding"))
+		fb = fmt.Sprintf("%s held by the mass-termination guard, awaiting approval", counted(count, "offboarding"))
 	case store.BatchApproved:
-		head = fmt.Sprintf(":white_check_mark: *Batch of %s approved*; they proceed", plural(count, "offboarding"))
-		fb = fmt.Sprintf("Batch of %s approved", plural(count, "offboarding"))
+		head = fmt.Sprintf(":white_check_mark: *Batch of %s approved*; they proceed", counted(count, "offboarding"))
+		fb = fmt.Sprintf("Batch of %s approved", counted(count, "offboarding"))
 	case store.BatchDenied:
-		head = fmt.Sprintf(":no_entry: *Batch of %s denied*; none of them runs", plural(count, "offboarding"))
-		fb = fmt.Sprintf("Batch of %s denied", plural(count, "offboarding"))
+		head = fmt.Sprintf(":no_entry: *Batch of %s denied*; none of them runs", counted(count, "offboarding"))
+		fb = fmt.Sprintf("Batch of %s denied", counted(count, "offboarding"))
 	case store.BatchPartial:
-		head = fmt.Sprintf(":ballot_box_with_check: *Batch of %s partly released*", plural(count, "offboarding"))
-		fb = fmt.Sprintf("Batch of %s partly released", plural(count, "offboarding"))
+		head = fmt.Sprintf(":ballot_box_with_check: *Batch of %s partly released*", counted(count, "offboarding"))
+		fb = fmt.Sprintf("Batch of %s partly released", counted(count, "offboarding"))
 	default:
-		head = fmt.Sprintf("*Batch of %s*: %s", plural(count, "offboarding"), data(statusWord(status), 40))
-		fb = fmt.Sprintf("Batch of %s: %s", plural(count, "offboarding"), statusWord(oneLine(status)))
+		head = fmt.Sprintf("*Batch of %s*: %s", counted(count, "offboarding"), data(statusWord(status), 40))
+		fb = fmt.Sprintf("Batch of %s: %s", counted(count, "offboarding"), statusWord(oneLine(status)))
 	}
 	bs := []slack.Block{section(head)}
 	if len(caseIDs) > 0 {

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	txt "github.com/kineticsec/kinetic/internal/text"
 )
 
 // CommandKind says what a /offboard command asks for.
@@ -180,7 +182,7 @@ func ParseCommand(text string) (Command, error) {
 			}
 			cmd.Effective = &w
 		case isOption(t):
-			return Command{}, fmt.Errorf("%w: unknown option %s", ErrUsage, clip(oneLine(toks[i]), 40))
+			return Command{}, fmt.Errorf("%w: unknown option %s", ErrUsage, txt.Fit(oneLine(toks[i]), 40))
 		default:
 			rest = append(rest, toks[i])
 		}
@@ -271,7 +273,7 @@ func mention(t string) (id, name string, err error) {
 	case strings.HasPrefix(t, "<@") && strings.HasSuffix(t, ">"):
 		id, name, _ = strings.Cut(t[2:len(t)-1], "|")
 		if !slackUserID(id) {
-			return "", "", fmt.Errorf("%w: %s is not a user mention", ErrNotAPerson, clip(oneLine(t), 60))
+			return "", "", fmt.Errorf("%w: %s is not a user mention", ErrNotAPerson, txt.Fit(oneLine(t), 60))
 		}
 		return id, strings.TrimPrefix(name, "@"), nil
 	case strings.HasPrefix(t, "<#"):
@@ -283,7 +285,7 @@ func mention(t string) (id, name string, err error) {
 	case strings.HasPrefix(t, "<") && strings.HasSuffix(t, ">"):
 		return "", "", fmt.Errorf("%w: %s is a link; mention a person with @", ErrNotAPerson, markupText(t))
 	case strings.HasPrefix(t, "@") || strings.HasPrefix(t, "＠"):
-		return "", "", fmt.Errorf("%w (%s is plain text: pick the person from the list as you type)", ErrUnlinkedMention, clip(oneLine(t), 60))
+		return "", "", fmt.Errorf("%w (%s is plain text: pick the person from the list as you type)", ErrUnlinkedMention, txt.Fit(oneLine(t), 60))
 	}
 	return "", "", fmt.Errorf("%w: start with the person, as in /offboard @dana", ErrUsage)
 }
@@ -302,7 +304,7 @@ func markupText(t string) string {
 	default:
 		label = ref
 	}
-	return clip(oneLine(unescape(label)), 60)
+	return txt.Fit(oneLine(unescape(label)), 60)
 }
 
 // unescape undoes Slack's escaping of &, < and > in message text.
@@ -337,7 +339,7 @@ func reasonOf(toks []string) (string, error) {
 // parseDate reads YYYY-MM-DD, a real calendar day.
 func parseDate(s string) (WallTime, error) {
 	if len(s) != len("2006-01-02") || s[4] != '-' || s[7] != '-' {
-		return WallTime{}, fmt.Errorf("%w (got %q)", ErrBadDate, clip(oneLine(s), 40))
+		return WallTime{}, fmt.Errorf("%w (got %q)", ErrBadDate, txt.Fit(oneLine(s), 40))
 	}
 	y, err1 := digits(s[0:4])
 	m, err2 := digits(s[5:7])
@@ -366,7 +368,7 @@ func parseClock(s string) (hour, minute int, err error) {
 			return hour, minute, nil
 		}
 	}
-	return 0, 0, fmt.Errorf("%w (%q is not a 24-hour time)", ErrBadDate, clip(oneLine(s), 20))
+	return 0, 0, fmt.Errorf("%w (%q is not a 24-hour time)", ErrBadDate, txt.Fit(oneLine(s), 20))
 }
 
 // digits parses ASCII digits only (no sign, no spaces).

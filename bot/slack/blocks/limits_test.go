@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
+
+	txt "github.com/kineticsec/kinetic/internal/text"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -272,7 +274,7 @@ func lim(t reporter, path string, v any, n int) {
 		return
 	}
 	if c := utf8.RuneCountInString(s); c == 0 || c > n {
-		t.Errorf("%s: %d characters, want 1..%d: %q", path, c, n, clip(s, 80))
+		t.Errorf("%s: %d characters, want 1..%d: %q", path, c, n, txt.Fit(s, 80))
 	}
 }
 

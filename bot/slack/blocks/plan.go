@@ -26,11 +26,11 @@ func PlanPreview(plan view.Plan, caseID int64) ([]slack.Block, string) {
 	name := planName(plan)
 	ok := button(ActionConfirmPlan, CaseValue(caseID), "Confirm", slack.StylePrimary)
 	ok.Confirm = confirm("Start this offboarding?",
-		fmt.Sprintf("Kinetic will revoke %s's access (%s) starting %s.", data(name, 80), plural(len(plan.Actions), "action"), utc(plan.EffectiveAt)),
+		fmt.Sprintf("Kinetic will revoke %s's access (%s) starting %s.", data(name, 80), counted(len(plan.Actions), "action"), utc(plan.EffectiveAt)),
 		"Start", "Back")
 	tail := add([]slack.Block{slack.NewActionBlock("", ok, button(ActionCancelPlan, CaseValue(caseID), "Cancel", ""))},
 		ctxBlock(fmt.Sprintf("Nothing runs until you confirm. Case %d · policy `%s`", caseID, esc(hashPrefix(oneLine(plan.PolicyHash))))))
-	fb := fmt.Sprintf("Plan to offboard %s%s: %s effective %s — confirm or cancel", oneLine(name), planTag(plan), plural(len(plan.Actions), "action"), utc(plan.EffectiveAt))
+	fb := fmt.Sprintf("Plan to offboard %s%s: %s effective %s — confirm or cancel", oneLine(name), planTag(plan), counted(len(plan.Actions), "action"), utc(plan.EffectiveAt))
 	return fit(head, body, tail), fallback(fb)
 }
 
@@ -90,7 +90,7 @@ func planBlocks(plan view.Plan) (head, body []slack.Block) {
 		"Employee", who,
 		"Role", strings.Join(role, " · "),
 		"Effective", utc(plan.EffectiveAt),
-		"Actions", plural(len(plan.Actions), "action")+" on "+plural(len(systems), "system"),
+		"Actions", counted(len(plan.Actions), "action")+" on "+counted(len(systems), "system"),
 		"Clearance", clearance,
 		"Policy rules", data(strings.Join(plan.Rules, ", "), 300),
 	))
@@ -161,10 +161,10 @@ func accountText(a view.Account) string {
 		bits = append(bits, data(a.Status, 30))
 	}
 	if a.Sessions > 0 {
-		bits = append(bits, plural(a.Sessions, "session"))
+		bits = append(bits, counted(a.Sessions, "session"))
 	}
 	if len(a.Groups) > 0 {
-		bits = append(bits, plural(len(a.Groups), "group"))
+		bits = append(bits, counted(len(a.Groups), "group"))
 	}
 	s := data(a.ID, 80)
 	if len(bits) > 0 {
@@ -190,7 +190,7 @@ func plannedPhases(acts []view.PlannedAction) []slack.Block {
 				break
 			}
 		}
-		title := fmt.Sprintf("*%s* — %s", phaseTitle(ph[0].Phase, name), plural(len(ph), "action"))
+		title := fmt.Sprintf("*%s* — %s", phaseTitle(ph[0].Phase, name), counted(len(ph), "action"))
 		var lines []string
 		if len(acts) > maxListedActions {
 			lines = []string{title, phaseSummary(ph)}

@@ -288,7 +288,7 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[stri
 	}
 	head = append(head, slack.NewDividerBlock())
 
-	counts := plural(len(acts), "action")
+	counts := counted(len(acts), "action")
 	if len(acts) > 0 {
 		counts += " · " + countLine(total)
 	}

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
+
+	txt "github.com/kineticsec/kinetic/internal/text"
 )
 
 // Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks and
@@ -61,31 +63,12 @@ func oneLine(s string) string {
 	return b.String()
 }
 
-// clip shortens s to at most n runes, ending in "…" when it cut.
-func clip(s string, n int) string {
-	if n <= 0 {
-		return ""
-	}
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	i, count := 0, 0
-	for j := range s {
-		if count == n-1 {
-			i = j
-			break
-		}
-		count++
-	}
-	return strings.TrimRightFunc(s[:i], unicode.IsSpace) + "…"
-}
-
 // blank reports whether outside text shows as nothing.
 func blank(s string) bool { return oneLine(s) == "" }
 
 // data renders a value from outside for mrkdwn: one line, clipped to n
 // runes, escaped.
-func data(s string, n int) string { return esc(clip(oneLine(s), n)) }
+func data(s string, n int) string { return esc(txt.Fit(oneLine(s), n)) }
 
 // para renders free text from outside (a reason, a summary) for mrkdwn,
 // keeping its line breaks.
@@ -94,13 +77,13 @@ func para(s string, n int) string {
 	for i, l := range lines {
 		lines[i] = oneLine(l)
 	}
-	return esc(clip(strings.TrimSpace(strings.Join(lines, "\n")), n))
+	return esc(txt.Fit(strings.TrimSpace(strings.Join(lines, "\n")), n))
 }
 
 // code renders text for a code block: backticks would end it early.
 func code(s string, n int) string {
 	s = strings.ReplaceAll(strings.TrimSpace(s), "```", "'''")
-	return "```" + esc(clip(s, n)) + "```"
+	return "```" + esc(txt.Fit(s, n)) + "```"
 }
 
 // fitRunes cuts text that is already escaped mrkdwn to at most n runes
@@ -109,7 +92,7 @@ func fitRunes(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	s = clip(s, n)
+	s = txt.Fit(s, n)
 	s = strings.TrimSuffix(s, "…")
 	if amp := strings.LastIndexByte(s, '&'); amp >= 0 && amp >= len(s)-5 && !strings.Contains(s[amp:], ";") {
 		s = s[:amp]
@@ -122,7 +105,7 @@ func mdText(s string) *slack.TextBlockObject {
 }
 
 func plainText(s string, n int) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, clip(oneLine(s), n), true, false)
+	return slack.NewTextBlockObject(slack.PlainTextType, txt.Fit(oneLine(s), n), true, false)
 }
 
 func section(s string) *slack.SectionBlock {
@@ -273,14 +256,6 @@ func relative(t, now time.Time) string {
 	return span(d) + " ago"
 }
 
-// plural: plural(3, "action") = "3 actions".
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
 // who names a person from an HR id, by display name when known.
 func who(id string, names map[string]string) string {
 	if n := names[id]; n != "" {
@@ -303,7 +278,7 @@ func hashPrefix(h string) string {
 // fallback prepares a message's plain-text fallback: Slack reads the
 // top-level text as mrkdwn too (a <!channel> there would notify the
 // channel), so it is escaped, on one line and short.
-func fallback(s string) string { return esc(clip(oneLine(s), 1000)) }
+func fallback(s string) string { return esc(txt.Fit(oneLine(s), 1000)) }
 
 // fit keeps a message within maxMessageBlocks and maxMessageChars: head
 // and tail stay whole, body loses blocks from its end, and a note says so.
@@ -329,4 +304,9 @@ func add(bs []slack.Block, more ...slack.Block) []slack.Block {
 		}
 	}
 	return bs
+}
+
+// counted is "1 word" or "N words".
+func counted(n int, word string) string {
+	return fmt.Sprintf("%d %s", n, txt.Plural(n, word))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/kineticsec/kinetic/engine/view"
+	txt "github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -50,7 +51,7 @@ func ActionFailed(a store.Action, caseID int64, skippable, manual bool) ([]slack
 		}
 		if manual {
 			b := button(ActionMarkDone, ActionValue(a.ID), "Mark done", "")
-			b.Confirm = confirm("Mark "+clip(a.Name, 60)+" done?",
+			b.Confirm = confirm("Mark "+txt.Fit(a.Name, 60)+" done?",
 				"Only if it was done by hand. Kinetic records you as having done it; it stays unverified.", "Mark done", "Back")
 			els = append(els, b)
 		}
@@ -96,7 +97,7 @@ func ManualStep(a store.Action, caseID int64, skippable bool) ([]slack.Block, st
 	bs := []slack.Block{section(first)}
 	if pending {
 		b := button(ActionMarkDone, ActionValue(a.ID), "Mark done", slack.StylePrimary)
-		b.Confirm = confirm("Mark "+clip(a.Name, 60)+" done?",
+		b.Confirm = confirm("Mark "+txt.Fit(a.Name, 60)+" done?",
 			"Kinetic records you as having done it by hand; it stays unverified.", "Mark done", "Back")
 		els := []slack.BlockElement{b}
 		if skippable && a.Phase > 1 {
@@ -192,7 +193,7 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, 
 		}
 	}
 	bs = add(bs, fieldsSection("Started", started, "Closed", closed, "Took", took))
-	audit := fmt.Sprintf(":lock: Audit record: %s", plural(auditEvents, "event"))
+	audit := fmt.Sprintf(":lock: Audit record: %s", counted(auditEvents, "event"))
 	if headHash != "" {
 		audit += " · chain head `" + esc(hashPrefix(oneLine(headHash))) + "`"
 	}

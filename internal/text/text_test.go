@@ -1,0 +1,26 @@
+package text
+
+import "testing"
+
+func TestClips(t *testing.T) {
+	for _, tc := range []struct {
+		name, got, want string
+	}{
+		{"bytes: short stays", ClipBytes("abc", 3), "abc"},
+		{"bytes: cut marked", ClipBytes("abcdef", 3), "abc…"},
+		{"bytes: cut on a rune boundary", ClipBytes("aé", 2), "a…"},
+		{"runes: short stays", ClipRunes("héllo", 5), "héllo"},
+		{"runes: cut counts runes", ClipRunes("héllo", 2), "hé…"},
+		{"fit: the ellipsis counts", Fit("hello world", 6), "hello…"},
+		{"fit: no space before the ellipsis", Fit("ab cd", 4), "ab…"},
+		{"fit: nothing fits in 0", Fit("abc", 0), ""},
+		{"one line", OneLine(" a\n b\t c "), "a b c"},
+		{"plural of 1", Plural(1, "group"), "group"},
+		{"plural of 2", Plural(2, "group"), "groups"},
+		{"plural of 0", Plural(0, "group"), "groups"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}
