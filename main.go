@@ -30,7 +30,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/bot/hr"
-	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
+	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"

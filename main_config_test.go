@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	slackbot "github.com/kineticsec/kinetic/bot/slack"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 )
 
 // TestConfigValidateChecksSlackAPIURL: `kinetic config validate` checks the

@@ -25,7 +25,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"gopkg.in/yaml.v3"
 
-	slackbot "github.com/kineticsec/kinetic/bot/slack"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/compose"
@@ -982,7 +982,7 @@ func TestDeployments(t *testing.T) {
 
 	t.Run("slack manifest", func(t *testing.T) {
 		// Scopes, the command and the URL paths are pinned to the code by
-		// bot/slack/app's TestManifestMatchesTheCode; here, that it parses
+		// bot/slackapp's TestManifestMatchesTheCode; here, that it parses
 		// and points at one public host.
 		m := docs["slack/manifest.yaml"][0]
 		cmds, _ := dig(m, "features", "slash_commands").([]any)

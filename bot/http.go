@@ -1,6 +1,6 @@
 // Package bot holds Kinetic's front ends: the HTTP server that `kinetic
 // serve` runs, with health and readiness probes, Prometheus metrics and the
-// JSON API other systems integrate through. Chat front ends (bot/slack,
+// JSON API other systems integrate through. Chat front ends (bot/slackbot,
 // bot/teams) and HR webhooks mount on the same server. Front ends verify
 // and translate requests, then hand them to the engine; they never call
 // connectors.

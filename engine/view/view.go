@@ -1,7 +1,7 @@
 // Package view holds the engine's read side: the values front ends render
 // (a plan and what discovery found, an approval with its steps, the events
 // observers are told of). It imports no connector, configuration or policy
-// package, so a renderer such as bot/slack/blocks links none of them; the
+// package, so a renderer such as bot/slackbot/blocks links none of them; the
 // engine names these types through aliases (engine.Plan is view.Plan).
 package view
 

@@ -16,8 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	slackbot "github.com/kineticsec/kinetic/bot/slack"
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 )
 
 // Scenario names, for Options.Only.

@@ -31,7 +31,7 @@
 //     settings. In this process.
 //   - slack: acknowledgement latency of signed /offboard slash commands, 50
 //     at once, sent to a kinetic serve process whose Slack Web API is a
-//     fake (bot/slack/slacktest) in this process; half ask for a status,
+//     fake (bot/slackbot/slacktest) in this process; half ask for a status,
 //     half start an offboarding.
 //   - recovery: pick-up after kill -9. 1,000 departures (RecoveryPolicy: four
 //     actions each, every sandbox call 250 ms ± 100 ms) opened through the

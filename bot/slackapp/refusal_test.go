@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kineticsec/kinetic/bot/slack/blocks"
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/store"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/slack-go/slack"
 
-	slackbot "github.com/kineticsec/kinetic/bot/slack"
-	"github.com/kineticsec/kinetic/bot/slack/blocks"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
+	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/store"

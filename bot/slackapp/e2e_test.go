@@ -14,10 +14,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	slackbot "github.com/kineticsec/kinetic/bot/slack"
-	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
-	"github.com/kineticsec/kinetic/bot/slack/blocks"
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
+	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
+	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/internal/testkit"

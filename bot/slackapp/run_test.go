@@ -8,9 +8,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	slackbot "github.com/kineticsec/kinetic/bot/slack"
-	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
+	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )

@@ -9,7 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 )
 
 func client(srv *slacktest.Server, token string, opts ...slack.Option) *slack.Client {

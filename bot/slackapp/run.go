@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
-	slackbot "github.com/kineticsec/kinetic/bot/slack"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/outbound"

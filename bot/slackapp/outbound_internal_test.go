@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	slackbot "github.com/kineticsec/kinetic/bot/slack"
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )

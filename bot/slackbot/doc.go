@@ -3,8 +3,9 @@
 // Events API callbacks from Slack, proves that they come from Slack, and hands
 // them to a Handlers implementation that turns them into engine requests.
 //
-// The package lives in bot/slack but is named slackbot so that callers can
-// import it next to github.com/slack-go/slack without renaming either.
+// It is named slackbot, not slack, so that callers can import it next to
+// github.com/slack-go/slack without renaming either; the folder bears the
+// same name.
 //
 // Two transports deliver the same payloads to the same Handlers:
 //

@@ -4,7 +4,7 @@
 // sends (button values, modal submissions, slash command text).
 //
 // Everything here is pure: no I/O, no clock (callers pass now), no
-// logging, so the Slack transport in bot/slack answers Slack at once and
+// logging, so the Slack transport in bot/slackbot answers Slack at once and
 // hands the work to a job. Message builders return the blocks together with
 // a plain-text fallback used for notifications and screen readers.
 //

@@ -15,9 +15,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot"
-	slackbot "github.com/kineticsec/kinetic/bot/slack"
-	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
+	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/internal/testkit"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/store"
 )

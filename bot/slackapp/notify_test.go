@@ -8,8 +8,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/store"
 )

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	slackapp "github.com/kineticsec/kinetic/bot/slack/app"
-	"github.com/kineticsec/kinetic/bot/slack/blocks"
-	"github.com/kineticsec/kinetic/bot/slack/slacktest"
+	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
+	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"

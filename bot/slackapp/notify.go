@@ -11,7 +11,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/kineticsec/kinetic/bot/slack/blocks"
+	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/store"
 )
