@@ -15,8 +15,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot"
-	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/secret"

@@ -14,8 +14,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
 	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
