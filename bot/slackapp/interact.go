@@ -265,26 +265,23 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 }
 
 func (a *App) submitDeny(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
-	id, reason, errs, err := blocks.ParseDenyReason(cb.View)
-	if err != nil {
-		return slackbot.ViewErrors(map[string]string{"why": textBadButton})
-	}
-	if len(errs) > 0 {
-		return slackbot.ViewErrors(errs)
-	}
-	who, resp, ok := a.requester(ctx, cb.User.ID)
-	if !ok {
-		return slackbot.ViewErrors(map[string]string{"why": resp.Message.Text})
-	}
-	ctx = engine.WithPrincipal(ctx, slackPrincipal(cb.User.ID, who.ID))
-	if _, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who.ID, Approve: false, Reason: reason, Via: "slack"}); err != nil {
-		return slackbot.ViewErrors(map[string]string{"why": engineError(err)})
-	}
-	return slackbot.ViewClear()
+	return a.submitReason(ctx, cb, blocks.ParseDenyReason, func(ctx context.Context, id int64, who, reason string) error {
+		_, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who, Approve: false, Reason: reason, Via: "slack"})
+		return err
+	})
 }
 
 func (a *App) submitSkip(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
-	id, reason, errs, err := blocks.ParseSkipReason(cb.View)
+	return a.submitReason(ctx, cb, blocks.ParseSkipReason, a.eng.SkipAction)
+}
+
+// submitReason is a reason modal's submission: the reason parsed from the
+// view, the clicking person as the actor (their Slack principal in ctx), and
+// do's refusal shown in the form, which stays open.
+func (a *App) submitReason(ctx context.Context, cb slack.InteractionCallback,
+	parse func(slack.View) (int64, string, map[string]string, error),
+	do func(ctx context.Context, id int64, who, reason string) error) slackbot.Response {
+	id, reason, errs, err := parse(cb.View)
 	if err != nil {
 		return slackbot.ViewErrors(map[string]string{"why": textBadButton})
 	}
@@ -296,7 +293,7 @@ func (a *App) submitSkip(ctx context.Context, cb slack.InteractionCallback) slac
 		return slackbot.ViewErrors(map[string]string{"why": resp.Message.Text})
 	}
 	ctx = engine.WithPrincipal(ctx, slackPrincipal(cb.User.ID, who.ID))
-	if err := a.eng.SkipAction(ctx, id, who.ID, reason); err != nil {
+	if err := do(ctx, id, who.ID, reason); err != nil {
 		return slackbot.ViewErrors(map[string]string{"why": engineError(err)})
 	}
 	return slackbot.ViewClear()
