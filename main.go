@@ -30,7 +30,6 @@ import (
 
 	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/bot/hr"
-	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
@@ -256,12 +255,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	warnSimulated(cfg.Service, log)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// The Slack front end (docs/slack.md), when KINETIC_SLACK_* configure it.
+	// The Slack front end (docs/slack.md), when chat.slack or KINETIC_SLACK_*
+	// configure it.
 	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
 	if err != nil {
 		return err
 	}
-	sa, err := slackapp.FromEnv(os.Getenv, urlPolicy, log.WithField("component", "slack"))
+	sa, err := app.Slack(cfg.Service, urlPolicy, os.Getenv, log.WithField("component", "slack"))
 	if err != nil {
 		return err
 	}
@@ -274,7 +274,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 			sa.WatchGroups(cfg.Service.ApproverGroups[name]...)
 		}
 	} else if name, entry := slackApproverGroup(cfg.Service); entry != "" {
-		return fmt.Errorf("approver group %q lists %s, a Slack user group, but Slack is not configured (set KINETIC_SLACK_*, docs/slack.md)", name, entry)
+		return fmt.Errorf("approver group %q lists %s, a Slack user group, but Slack is not configured (set chat.slack or KINETIC_SLACK_*, docs/slack.md)", name, entry)
 	}
 	a, err := app.Build(ctx, cfg, app.Options{Log: log, Observers: observers, GroupMembers: groupMembers})
 	if err != nil {
@@ -439,13 +439,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The Slack front end's settings come from KINETIC_SLACK_*; its API
-	// URL must pass the outbound URL policy too.
+	// The Slack front end's settings (chat.slack, KINETIC_SLACK_*): the
+	// token prefixes, and its API URL against the outbound URL policy.
 	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
 	if err != nil {
 		return err
 	}
-	if _, err := slackapp.CheckEnv(os.Getenv, urlPolicy); err != nil {
+	if _, err := app.SlackConfig(cfg.Service, urlPolicy, os.Getenv); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	src := cfg.Service.File
