@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/kineticsec/kinetic/bot"
 )
 
 // The approval commands talk to a running `kinetic serve` through its JSON
@@ -247,7 +249,7 @@ func cmdDecide(ctx context.Context, verb string, args []string, stdout, stderr i
 		return err
 	}
 	var out approvalJSON
-	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/approvals/%d/%s", id, verb), map[string]string{"as": *as, "reason": *reason}, &out); err != nil {
+	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/approvals/%d/%s", id, verb), bot.DecisionRequest{As: *as, Reason: *reason}, &out); err != nil {
 		return err
 	}
 	printApproval(stdout, out)
@@ -293,7 +295,7 @@ func cmdExceptions(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	var out approvalJSON
-	body := map[string]any{"kind": kind, "as": *as, "reason": *reason, "forward_to": *forward, "days": *days, "action": *action}
+	body := bot.ExceptionBody{Kind: kind, As: *as, Reason: *reason, ForwardTo: *forward, Days: *days, Action: *action}
 	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/cases/%d/exceptions", caseID), body, &out); err != nil {
 		return err
 	}
@@ -370,7 +372,7 @@ func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if *as == "" {
 			return usageErr("batches %s needs --as HR-ID", args[0])
 		}
-		body := map[string]any{"as": *as, "reason": *reason}
+		body := bot.DecisionRequest{As: *as, Reason: *reason}
 		if *cases != "" {
 			var ids []int64
 			for _, s := range strings.Split(*cases, ",") {
@@ -380,7 +382,7 @@ func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				}
 				ids = append(ids, n)
 			}
-			body["case_ids"] = ids
+			body.CaseIDs = ids
 		}
 		c, err := newClient(*server)
 		if err != nil {
@@ -455,7 +457,7 @@ func cmdActions(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	body := map[string]string{"as": *as, "reason": *reason}
+	body := bot.DecisionRequest{As: *as, Reason: *reason}
 	if op == "confirm" {
 		var out struct {
 			ID     int64  `json:"id"`
@@ -521,7 +523,7 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		EmployeeID   string `json:"employee_id"`
 		Status       string `json:"status"`
 	}
-	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/cases/%d/cancel", id), map[string]string{"as": *as, "reason": *reason}, &out); err != nil {
+	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/cases/%d/cancel", id), bot.CancelCaseRequest{As: *as, Reason: *reason}, &out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "case %d (%s, %s) %s\n", out.ID, out.EmployeeName, out.EmployeeID, out.Status)

@@ -15,12 +15,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,16 +24,13 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/term"
 
-	"github.com/kineticsec/kinetic/bot"
-	"github.com/kineticsec/kinetic/bot/hr"
-	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/app/serve"
 	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/demo"
 	"github.com/kineticsec/kinetic/internal/outbound"
-	"github.com/kineticsec/kinetic/internal/replay"
 )
 
 const usage = `kinetic — employee offboarding from chat, HR events and the API
@@ -222,14 +215,17 @@ func newLogger(cfg *configs.Config, stderr io.Writer) *logrus.Entry {
 	return logrus.NewEntry(l)
 }
 
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serve bool) error {
+// cmdServe runs kinetic serve (front set) or kinetic worker: flags, the
+// configuration and its start-up checks here, the assembly in
+// internal/app/serve.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, front bool) error {
 	name, synopsis := "worker", "worker [--config FILE]"
-	if serve {
+	if front {
 		name, synopsis = "serve", "serve [--config FILE] [--addr HOST:PORT]"
 	}
 	fs, cfgPath := flags(name, synopsis, stderr)
 	var addr *string
-	if serve {
+	if front {
 		addr = fs.String("addr", os.Getenv("KINETIC_HTTP_ADDR"), "listen address (default from config, 127.0.0.1:8080; env KINETIC_HTTP_ADDR)")
 	} else {
 		// Not KINETIC_HTTP_ADDR: that is serve's address, and a worker started
@@ -249,112 +245,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, serv
 	if err := cfg.Service.CheckSimulated(); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("kinetic %s refuses to start: %w", name, err)}
 	}
-	if !serve && cfg.Service.Redis.Embedded {
+	if !front && cfg.Service.Redis.Embedded {
 		return usageErr("kinetic worker needs a shared Redis: the embedded one lives inside one process (set redis.addr or KINETIC_REDIS_ADDR)")
 	}
 	log := newLogger(cfg, stderr)
 	warnSimulated(cfg.Service, log)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// The Slack front end (docs/slack.md), when KINETIC_SLACK_* configure it.
-	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
-	if err != nil {
-		return err
-	}
-	sa, err := slackapp.FromEnv(os.Getenv, urlPolicy, log.WithField("component", "slack"))
-	if err != nil {
-		return err
-	}
-	var observers []engine.Observer
-	var groupMembers func(string) []string
-	if sa != nil {
-		observers = append(observers, sa)
-		groupMembers = sa.GroupMembers
-		for _, name := range slices.Sorted(maps.Keys(cfg.Service.ApproverGroups)) {
-			sa.WatchGroups(cfg.Service.ApproverGroups[name]...)
-		}
-	} else if name, entry := slackApproverGroup(cfg.Service); entry != "" {
-		return fmt.Errorf("approver group %q lists %s, a Slack user group, but Slack is not configured (set KINETIC_SLACK_*, docs/slack.md)", name, entry)
-	}
-	a, err := app.Build(ctx, cfg, app.Options{Log: log, Observers: observers, GroupMembers: groupMembers})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if _, err := a.StartWorker(); err != nil {
-		return err
-	}
-	var slackRoutes func(*http.ServeMux)
-	if sa != nil {
-		var stopSlack func()
-		slackRoutes, stopSlack = sa.Run(ctx, a.Engine, a.Directory, a.RDB, serve)
-		defer stopSlack()
-	}
-	listen := *addr
-	if listen == "" && serve {
-		listen = cfg.Service.HTTP.Addr
-	}
-	if listen == "" {
-		log.Info("worker running")
-		<-ctx.Done()
-		return nil
-	}
-	clients := apiClients(cfg.Service.HTTP)
-	// HR webhooks and pollers (docs/hr.md), in kinetic serve only: the
-	// pollers need not run in every worker.
-	var routes []func(*http.ServeMux)
-	if hc := cfg.Service.HR; hc != nil && serve {
-		hrLog := log.WithField("component", "hr")
-		// Accepted signatures are remembered in Redis, so a replay is
-		// refused by every replica and after a restart.
-		routes = append(routes, hr.Routes(hc, a.Engine, hrLog, replay.NewRedis(a.RDB, replay.HRPrefix)))
-		defer hr.StartPollers(ctx, hc, a.Engine, urlPolicy, hrLog)()
-	}
-	if slackRoutes != nil {
-		routes = append(routes, slackRoutes)
-	}
-	hc := cfg.Service.HTTP
-	metricsToken := hc.MetricsToken.Value()
-	opts := bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, MetricsToken: metricsToken, APIClients: clients, Log: log, Routes: routes}
-	if !serve {
-		// A worker answers probes and metrics only; the API, HR webhooks and
-		// chat front ends are served by kinetic serve.
-		opts = bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, MetricsToken: metricsToken, Log: log, ProbesOnly: true}
-	}
-	limits := bot.ServerLimits{
-		ReadHeaderTimeout: hc.ReadHeaderTimeout.D(), ReadTimeout: hc.ReadTimeout.D(), WriteTimeout: hc.WriteTimeout.D(),
-		IdleTimeout: hc.IdleTimeout.D(), MaxConnections: hc.MaxConnections, MaxConnectionsPerClient: hc.MaxConnectionsPerClient,
-	}
-	var metricsLn net.Listener
-	if serve && hc.MetricsAddr != "" {
-		// /metrics on a listener of its own, not beside the API.
-		opts.Metrics = nil
-		if metricsLn, err = net.Listen("tcp", hc.MetricsAddr); err != nil {
-			return err
-		}
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		if metricsLn != nil {
-			metricsLn.Close()
-		}
-		return err
-	}
-	fields := logrus.Fields{"addr": ln.Addr().String(), "database": cfg.Service.Database.Driver, "embedded_redis": cfg.Service.Redis.Embedded}
-	errc := make(chan error, 1)
-	if metricsLn != nil {
-		fields["metrics_addr"] = metricsLn.Addr().String()
-		go func() { errc <- bot.Serve(ctx, metricsLn, bot.MetricsMux(a.Metrics, metricsToken), limits, log) }()
-	}
-	log.WithFields(fields).Info("kinetic " + name + " listening")
-	err = bot.Serve(ctx, ln, bot.NewHandler(opts), limits, log)
-	if metricsLn != nil {
-		stop() // the metrics listener ends with the main one
-		if merr := <-errc; err == nil {
-			err = merr
-		}
-	}
-	return err
+	return serve.Run(ctx, cfg, serve.Options{Name: name, Front: front, Addr: *addr, Log: log, Getenv: os.Getenv})
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -439,13 +337,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The Slack front end's settings come from KINETIC_SLACK_*; its API
-	// URL must pass the outbound URL policy too.
+	// The Slack front end's settings (chat.slack, KINETIC_SLACK_*): the
+	// token prefixes, and its API URL against the outbound URL policy.
 	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
 	if err != nil {
 		return err
 	}
-	if _, err := slackapp.CheckEnv(os.Getenv, urlPolicy); err != nil {
+	if _, err := app.SlackConfig(cfg.Service, urlPolicy, os.Getenv); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	src := cfg.Service.File
@@ -617,48 +515,4 @@ func warnSimulated(svc *configs.Service, log *logrus.Entry) {
 		return
 	}
 	log.Warn("simulated: true is set but no connector is a sandbox simulation; remove the flag from a production file")
-}
-
-// slackApproverGroup returns an approver group and its first entry that
-// names a Slack user group ("" when none does).
-func slackApproverGroup(svc *configs.Service) (name, entry string) {
-	for _, name := range slices.Sorted(maps.Keys(svc.ApproverGroups)) {
-		for _, e := range svc.ApproverGroups[name] {
-			if strings.HasPrefix(e, configs.SlackGroupPrefix) {
-				return name, e
-			}
-		}
-	}
-	return "", ""
-}
-
-// apiClients builds the API's clients from http.api_clients and the legacy
-// http.api_tokens (every scope, may act for anyone). KINETIC_API_TOKEN is
-// also accepted as the "cli" client's token (principal "cli:cli"), so the
-// approval commands work against the embedded default too: whoever holds
-// the server's environment operates it, so that client has every scope and
-// may act for anyone — still one approver per approval.
-func apiClients(h configs.HTTP) map[string]bot.APIClient {
-	clients := map[string]bot.APIClient{}
-	for name, s := range h.APITokens {
-		clients[name] = bot.LegacyClient(s.Value())
-	}
-	for name, c := range h.APIClients {
-		clients[name] = bot.APIClient{Token: c.Token.Value(), Scopes: c.Scopes, ActAs: c.ActAs}
-	}
-	t := os.Getenv("KINETIC_API_TOKEN")
-	if t == "" {
-		return clients
-	}
-	for _, c := range clients {
-		if c.Token == t {
-			return clients // the token of a configured client: that client
-		}
-	}
-	if _, taken := clients["cli"]; !taken {
-		cli := bot.LegacyClient(t)
-		cli.Via = "cli"
-		clients["cli"] = cli
-	}
-	return clients
 }

@@ -87,7 +87,8 @@ type Config struct {
 //
 // Environment variables override the file: KINETIC_HTTP_ADDR sets
 // http.addr; KINETIC_DATABASE_DSN selects PostgreSQL with that DSN;
-// KINETIC_REDIS_ADDR selects that Redis instead of the embedded one.
+// KINETIC_REDIS_ADDR selects that Redis instead of the embedded one;
+// KINETIC_SLACK_* override the keys of a chat.slack block (configs.EnvSlack).
 // Relative paths (policy, directory.file, secret files) are resolved
 // against the service file's directory.
 func Load(path string, types []connspec.Spec) (*Config, error) {
@@ -196,6 +197,7 @@ func parseService(name string, data []byte, env func(string) (string, bool), bas
 	if env != nil {
 		svc.applyEnv(env)
 	}
+	svc.Chat.Slack.applyDefaults()
 	if d.fatal {
 		return svc, d
 	}
@@ -419,6 +421,7 @@ func (s *Service) applyDefaults() {
 }
 
 func (s *Service) applyEnv(env func(string) (string, bool)) {
+	s.Chat.Slack.applyEnv(env)
 	if v, ok := env(EnvHTTPAddr); ok && v != "" {
 		s.HTTP.Addr = v
 	}
@@ -581,6 +584,12 @@ func (s *Service) validate(d *doc) {
 			}
 			checkURLs(d, s.Outbound, targets)
 		}
+	}
+	// The chat block (chat.go); the Slack Web API URL carries the bot
+	// token, so it passes the outbound URL policy too.
+	s.Chat.validate(d)
+	if c := s.Chat.Slack; c != nil && c.APIURL != "" && outboundOK {
+		checkURLs(d, s.Outbound, []urlTarget{{path: "chat.slack.api_url", url: c.APIURL}})
 	}
 }
 

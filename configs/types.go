@@ -59,6 +59,9 @@ type Service struct {
 	// HR configures HR termination events: signed webhooks and pollers
 	// (bot/hr, docs/hr.md).
 	HR *hrconfig.Config `yaml:"hr"`
+	// Chat configures the chat front ends: chat.slack (chat.go), with the
+	// KINETIC_SLACK_* variables as overrides; chat.teams is reserved.
+	Chat Chat `yaml:"chat"`
 
 	// File is the path the config was loaded from ("" for the embedded
 	// default).

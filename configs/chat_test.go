@@ -1,0 +1,43 @@
+package configs
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestChatSlackEnvOverrides: KINETIC_SLACK_* override the keys of a
+// chat.slack block, and the mode is inferred after they apply (socket when
+// only an app token is set).
+func TestChatSlackEnvOverrides(t *testing.T) {
+	data := []byte("chat:\n  slack:\n    bot_token: {env: SLACK_BOT}\n    app_token: {env: SLACK_APP}\n    offboarding_channel: C01\n")
+	env := map[string]string{EnvSlack["offboarding_channel"]: "C02", EnvSlack["alerts_channel"]: "C03"}
+	svc := &Service{}
+	d := decodeStrictWith("kinetic.yaml", data, svc, nil)
+	svc.applyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	svc.Chat.Slack.applyDefaults()
+	c := svc.Chat.Slack
+	if d.errs.err() != nil || c == nil {
+		t.Fatalf("decode: %v", d.errs.err())
+	}
+	if c.OffboardingChannel != "C02" || c.AlertsChannel != "C03" || c.Mode != SlackModeSocket {
+		t.Errorf("got channel %q, alerts %q, mode %q; want C02, C03, socket", c.OffboardingChannel, c.AlertsChannel, c.Mode)
+	}
+}
+
+// TestChatSlackErrorsNameKeys: a bad chat.slack block reports each problem
+// at its file, line and key.
+func TestChatSlackErrorsNameKeys(t *testing.T) {
+	_, err := parseServiceT("kinetic.yaml", []byte("chat:\n  slack:\n    mode: pigeon\n    offboarding_channel: \"#offboarding\"\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`kinetic.yaml:3: chat.slack.mode: "pigeon" is not one of http, socket`,
+		"kinetic.yaml:2: chat.slack.bot_token: required",
+		"kinetic.yaml:4: chat.slack.offboarding_channel: \"#offboarding\" is a channel name",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
