@@ -1101,6 +1101,11 @@ func TestServeRefusesSandboxWithoutSimulated(t *testing.T) {
 		if !errors.As(err, &ee) || ee.code != 2 {
 			t.Fatalf("%s: err = %v, want exit code 2", cmd, err)
 		}
+		var list *configs.Errors
+		if !errors.Is(err, configs.ErrSimulatedNotDeclared) || !errors.As(err, &list) {
+			t.Errorf("%s: err = %v, want ErrSimulatedNotDeclared with the configs.Errors naming each instance", cmd, err)
+		}
+		// The message is the operator's contract: what is refused, and where.
 		for _, want := range []string{
 			"kinetic " + cmd + " refuses to start: connectors ad, assets, badge, okta, payroll are sandbox simulations",
 			"the configuration does not say simulated: true",
