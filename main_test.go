@@ -559,13 +559,13 @@ func background(t *testing.T, args ...string) (stop func() result, done <-chan s
 // waitHTTP polls url until it answers 200; done ending first fails.
 func waitHTTP(t *testing.T, url string, done <-chan struct{}, stop func() result) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(url)
-		if err == nil {
+	var err error
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		var res *http.Response
+		if res, err = http.Get(url); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return
+				return true
 			}
 		}
 		select {
@@ -573,11 +573,8 @@ func waitHTTP(t *testing.T, url string, done <-chan struct{}, stop func() result
 			t.Fatalf("kinetic exited before %s answered:\n%s", url, stop())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 200 within 30s (last: %v)\n%s", url, err, stop())
-		}
-		time.Sleep(25 * time.Millisecond) // poll interval, bounded by the deadline above
-	}
+		return false
+	}, func() string { return fmt.Sprintf("%s did not answer 200 (last: %v)\n%s", url, err, stop()) })
 }
 
 func call(t *testing.T, method, url, token, body string) (int, []byte) {
@@ -646,12 +643,10 @@ func TestServe(t *testing.T) {
 		if err := json.Unmarshal(body, &c); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for store.CaseOpen(c.Status) {
-			if time.Now().After(deadline) {
-				t.Fatalf("case %d still %s after 30s", c.ID, c.Status)
+		testkit.Eventually(t, 30*time.Second, func() bool {
+			if !store.CaseOpen(c.Status) {
+				return true
 			}
-			time.Sleep(25 * time.Millisecond) // poll interval, bounded by the deadline above
 			code, body = call(t, "GET", fmt.Sprintf("%s/api/v1/cases/%d", base, c.ID), token, "")
 			if code != http.StatusOK {
 				t.Fatalf("GET: %d %s", code, body)
@@ -659,7 +654,8 @@ func TestServe(t *testing.T) {
 			if err := json.Unmarshal(body, &c); err != nil {
 				t.Fatal(err)
 			}
-		}
+			return !store.CaseOpen(c.Status)
+		}, func() string { return fmt.Sprintf("case %d still %s", c.ID, c.Status) })
 		if c.Status != store.CaseCompleted || len(c.Actions) == 0 {
 			t.Fatalf("case %d %s with %d actions, want completed:\n%s", c.ID, c.Status, len(c.Actions), body)
 		}
@@ -1105,6 +1101,11 @@ func TestServeRefusesSandboxWithoutSimulated(t *testing.T) {
 		if !errors.As(err, &ee) || ee.code != 2 {
 			t.Fatalf("%s: err = %v, want exit code 2", cmd, err)
 		}
+		var list *configs.Errors
+		if !errors.Is(err, configs.ErrSimulatedNotDeclared) || !errors.As(err, &list) {
+			t.Errorf("%s: err = %v, want ErrSimulatedNotDeclared with the configs.Errors naming each instance", cmd, err)
+		}
+		// The message is the operator's contract: what is refused, and where.
 		for _, want := range []string{
 			"kinetic " + cmd + " refuses to start: connectors ad, assets, badge, okta, payroll are sandbox simulations",
 			"the configuration does not say simulated: true",

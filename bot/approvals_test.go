@@ -487,28 +487,26 @@ func TestLegalHoldAPI(t *testing.T) {
 		t.Fatalf("starting a worker: %v", err)
 	}
 	t.Run("everything but the held deletion runs; the case stays open", func(t *testing.T) {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			c, acts := s.actionsOf(t, caseID)
-			waiting := 0
+		var (
+			c       map[string]any
+			acts    map[string]map[string]any
+			waiting int
+		)
+		testkit.Eventually(t, 30*time.Second, func() bool {
+			c, acts = s.actionsOf(t, caseID)
+			waiting = 0
 			for name, a := range acts {
 				if name != "delete_mailbox" && !store.ActionFinal(a["status"].(string)) {
 					waiting++
 				}
 			}
-			if waiting == 0 {
-				if st := acts["delete_mailbox"]["status"]; st != store.ActionHeld {
-					t.Fatalf("delete_mailbox is %v under a legal hold, want held", st)
-				}
-				if st := c["status"].(string); !store.CaseOpen(st) {
-					t.Fatalf("the case is %s with an action held, want open", st)
-				}
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d actions still not final after 30s: %v", waiting, acts)
-			}
-			time.Sleep(25 * time.Millisecond) // poll interval, bounded by the deadline above
+			return waiting == 0
+		}, func() string { return fmt.Sprintf("%d actions still not final: %v", waiting, acts) })
+		if st := acts["delete_mailbox"]["status"]; st != store.ActionHeld {
+			t.Fatalf("delete_mailbox is %v under a legal hold, want held", st)
+		}
+		if st := c["status"].(string); !store.CaseOpen(st) {
+			t.Fatalf("the case is %s with an action held, want open", st)
 		}
 	})
 

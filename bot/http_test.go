@@ -150,21 +150,20 @@ func (s *server) do(t *testing.T, method, path, auth, body string) response {
 // waitClosed polls GET /api/v1/cases/{id} until the case is closed.
 func (s *server) waitClosed(t *testing.T, id int64, within time.Duration) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		r := s.do(t, "GET", fmt.Sprintf("/api/v1/cases/%d", id), "Bearer "+token, "")
+	var (
+		c map[string]any
+		r response
+	)
+	testkit.Eventually(t, within, func() bool {
+		r = s.do(t, "GET", fmt.Sprintf("/api/v1/cases/%d", id), "Bearer "+token, "")
 		if r.status != http.StatusOK {
 			t.Fatalf("GET case %d: status %d: %s", id, r.status, r.body)
 		}
-		c := r.json(t)
-		if st, _ := c["status"].(string); !store.CaseOpen(st) {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("case %d still %v after %s:\n%s", id, c["status"], within, r.body)
-		}
-		time.Sleep(25 * time.Millisecond) // poll interval, bounded by the deadline above
-	}
+		c = r.json(t)
+		st, _ := c["status"].(string)
+		return !store.CaseOpen(st)
+	}, func() string { return fmt.Sprintf("case %d still %v:\n%s", id, c["status"], r.body) })
+	return c
 }
 
 func (s *server) cases(t *testing.T) int64 {

@@ -311,19 +311,13 @@ func TestServerCutsSlowClients(t *testing.T) {
 		// A closed connection frees its place (the server notices the
 		// close on its next read).
 		held[0].Close()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		var err error
+		testkit.Eventually(t, 10*time.Second, func() bool {
 			c := dial(t, addr)
-			err := get(t, c, bufio.NewReader(c), 5*time.Second)
+			err = get(t, c, bufio.NewReader(c), 5*time.Second)
 			c.Close()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no place freed after a connection closed: %v", err)
-			}
-			time.Sleep(50 * time.Millisecond) // retry interval, bounded by the deadline above
-		}
+			return err == nil
+		}, func() string { return fmt.Sprintf("no place freed after a connection closed: %v", err) })
 	})
 
 	t.Run("connections over the overall cap wait for a place", func(t *testing.T) {

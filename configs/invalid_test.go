@@ -360,8 +360,9 @@ func TestSyntaxAndShapeErrors(t *testing.T) {
 			"s.yaml:4: connectors.ad.rate_limit.requests: cannot unmarshal !!str `x` into int"},
 	} {
 		_, err := parseServiceT("s.yaml", []byte(tc.data))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: err = %v\nwant %q", tc.data, err, tc.want)
+		var errs *Errors
+		if !errors.As(err, &errs) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v\nwant *Errors saying %q", tc.data, err, tc.want)
 		}
 		// A value that failed to decode is not also reported as invalid.
 		if err != nil && strings.Count(err.Error(), "rate_limit.requests") > 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -418,8 +419,9 @@ func TestPolicyStructuralErrors(t *testing.T) {
 			"p.yaml:3: actions.b.depends_on: dependency cycle: b -> c -> d -> b"},
 	} {
 		_, err := ParsePolicy("p.yaml", []byte(tc.data), nil)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q:\nerr = %v\nwant %q", tc.data, err, tc.want)
+		var errs *Errors
+		if !errors.As(err, &errs) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\nerr = %v\nwant *Errors saying %q", tc.data, err, tc.want)
 		}
 	}
 }

@@ -314,8 +314,9 @@ func TestBambooHRChangedPoller(t *testing.T) {
 	if err := e.kit.Store.TestDB().Where("employee_id = ?", "E1").First(&c).Error; err != nil || !c.EffectiveAt.Equal(at17NY(t, date)) {
 		t.Fatalf("Erin's case effective %s (%v), want %s", c.EffectiveAt, err, at17NY(t, date))
 	}
-	if _, err := p.Poll(ctx); err == nil || !strings.Contains(err.Error(), "HTTP 503") {
-		t.Fatalf("round 2: %v, want the 503", err)
+	var he *HTTPError
+	if _, err := p.Poll(ctx); !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
+		t.Fatalf("round 2: %v, want the 503 as an HTTPError", err)
 	}
 	st, err = p.Poll(ctx)
 	if err != nil || st.Outcomes[engine.HRDuplicate] != 1 || len(st.Outcomes) != 1 {

@@ -1,6 +1,7 @@
 package slackapp
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestWebAPICallsGoThroughTheConfiguredClient(t *testing.T) {
 		t.Fatalf("default client: %v", err)
 	}
 	err := authTest(func() *outbound.URLPolicy { return &outbound.URLPolicy{} })
-	if err == nil || !strings.Contains(err.Error(), outbound.ErrURLRefused.Error()) || !strings.Contains(err.Error(), "loopback") {
+	if !errors.Is(err, outbound.ErrURLRefused) || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("the policy's client reached a loopback fake: %v", err)
 	}
 	if strings.Contains(err.Error(), slacktest.BotToken) {

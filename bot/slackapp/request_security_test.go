@@ -382,12 +382,8 @@ func TestSlackRefusesForgedStaleAndReplayedRequests(t *testing.T) {
 		t.Fatalf("control: the case for E1: %+v, %v", c, err)
 	}
 	// The preview is recorded after it is posted: wait for that too.
-	deadline := time.Now().Add(wait)
-	for kit.Count(t, &store.ChatMessage{}, "case_id = ?", c.ID) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the plan preview was never recorded")
-		}
-		time.Sleep(10 * time.Millisecond) // poll, bounded by the deadline
+	if kit.WaitCount(t, 1, wait, &store.ChatMessage{}, "case_id = ?", c.ID) == 0 {
+		t.Fatal("the plan preview was never recorded")
 	}
 	afterControls, effectsAfterControls := snapshot(), effects()
 	if afterControls == before || effectsAfterControls == effectsBefore {

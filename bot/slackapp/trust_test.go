@@ -2,12 +2,14 @@ package slackapp_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -39,22 +41,16 @@ func TestNowUpgradesAScheduledVoluntaryCase(t *testing.T) {
 	if v, err := e.kit.Engine.Approval(ctx, ap.ID); err != nil || v.Status != store.ApprovalCancelled {
 		t.Fatalf("the handover exception: %+v %v", v, err)
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		c, err := e.kit.Store.CaseWithActions(ctx, o.Case.ID)
-		if err != nil {
+	var c *store.Case
+	testkit.Eventually(t, wait, func() bool {
+		var err error
+		if c, err = e.kit.Store.CaseWithActions(ctx, o.Case.ID); err != nil {
 			t.Fatal(err)
 		}
 		done := false
 		for _, a := range c.Actions {
 			done = done || a.Name == "disable_ad" && a.Status == store.ActionSucceeded
 		}
-		if c.Involuntary && done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("case involuntary=%v:\n%s", c.Involuntary, engine.Summary(c))
-		}
-		time.Sleep(20 * time.Millisecond) // poll, bounded by the deadline
-	}
+		return c.Involuntary && done
+	}, func() string { return fmt.Sprintf("case involuntary=%v:\n%s", c.Involuntary, engine.Summary(c)) })
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/testwait"
 )
 
 // loopback is the outbound URL policy a test needs to reach an httptest
@@ -451,20 +452,14 @@ func TestRemoteClientGoneEffectCompletesOnce(t *testing.T) {
 
 	// The server finishes the call on its own.
 	var effects []sandbox.Effect
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	testwait.Until(10*time.Second, func() bool {
 		var err error
 		effects, err = r.Effects(testCtx(t))
 		if err != nil {
 			t.Fatalf("Effects: %v", err)
 		}
-		if len(effects) > 0 || time.Now().After(deadline) {
-			break
-		}
-		<-tick.C
-	}
+		return len(effects) > 0
+	})
 	if len(effects) != 1 || effects[0].Operation != string(connectors.OpDeactivateUser) || effects[0].Connector != "okta" || effects[0].Seq != 1 {
 		t.Fatalf("effects = %+v, want the one deactivation", effects)
 	}

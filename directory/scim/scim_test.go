@@ -140,8 +140,9 @@ func TestProviderIgnoringStartIndexIsAnError(t *testing.T) {
 	)
 	s := newSource(t, srv.URL, 1, &hrtest.Clock{})
 	err := s.Refresh(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "does not page") || directory.IsRetryable(err) {
-		t.Errorf("Refresh = %v, want a non-retryable paging error", err)
+	var se *directory.SourceError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "does not page") || directory.IsRetryable(err) {
+		t.Errorf("Refresh = %v, want a non-retryable SourceError saying the provider does not page", err)
 	}
 }
 

@@ -177,8 +177,9 @@ func TestNotARaaSAnswer(t *testing.T) {
 	srv := hrtest.NewServer(t, reportCall(hrtest.BasicAuth("ISU_Kinetic@acme", password), 200, `{"data": []}`))
 	s := newSource(t, basicConfig(srv.URL), &hrtest.Clock{})
 	err := s.Refresh(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "Report_Entry") || directory.IsRetryable(err) {
-		t.Errorf("Refresh = %v, want a non-retryable error naming Report_Entry", err)
+	var se *directory.SourceError
+	if !errors.As(err, &se) || !errors.Is(err, ErrNoReportEntry) || directory.IsRetryable(err) {
+		t.Errorf("Refresh = %v, want a non-retryable SourceError wrapping ErrNoReportEntry", err)
 	}
 }
 

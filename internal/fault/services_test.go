@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kineticsec/kinetic/internal/testwait"
 )
 
 // The fault tests start their own PostgreSQL and Redis servers, so they can
@@ -195,14 +197,11 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// poll checks cond every 50 ms until it holds or within passes.
+// poll checks cond until it holds or within passes (testwait.Until), and
+// says which as an error, so the fault harness can report it with its logs.
 func poll(within time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testwait.Until(within, cond) {
+		return fmt.Errorf("timed out after %s waiting for %s", within, what)
 	}
 	return nil
 }

@@ -395,8 +395,9 @@ func TestOutboundURLUnresolvableNumericHostsAreNotReached(t *testing.T) {
 	for _, h := range []string{"2852039166", "0251.0376.0251.0376", "0xa9fea9fe", "169.254.43518", "017700000001"} {
 		u := "http://" + h + "/latest/meta-data/"
 		err := p.CheckURL(context.Background(), u)
-		if err == nil || !strings.Contains(err.Error(), "cannot resolve host") {
-			t.Errorf("CheckURL(%s) = %v, want a resolution failure", u, err)
+		var dnsErr *net.DNSError
+		if !errors.As(err, &dnsErr) || errors.Is(err, outbound.ErrURLRefused) {
+			t.Errorf("CheckURL(%s) = %v, want a resolution failure, not a refusal", u, err)
 		}
 		resp, err := p.HTTPClient(2 * time.Second).Get(u)
 		if err == nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/kineticsec/kinetic/internal/app"
 	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/testenv"
+	"github.com/kineticsec/kinetic/internal/testwait"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -305,13 +306,12 @@ func (k *Kit) Count(t testing.TB, model any, where string, args ...any) int64 {
 // message's stored reference, say), which may land a moment later.
 func (k *Kit) WaitCount(t testing.TB, min int64, within time.Duration, model any, where string, args ...any) int64 {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		if n := k.Count(t, model, where, args...); n >= min || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
-	}
+	var n int64
+	testwait.Until(within, func() bool {
+		n = k.Count(t, model, where, args...)
+		return n >= min
+	})
+	return n
 }
 
 func write(t testing.TB, dir, name, data string) {
