@@ -243,8 +243,11 @@ func TestTaskTakenByADeadWorkerIsRedispatched(t *testing.T) {
 			t.Fatal(err)
 		}
 		last = st
-		return st.Redispatched > 0
-	}, func() string { return fmt.Sprintf("sweep re-dispatched nothing: %+v", last) })
+		// The hung worker holds every task of the case; wait for
+		// disable_ad's own re-dispatch, not just any (on a loaded machine
+		// the others may be sighted twice first).
+		return countEvents(t, k.Store, a.ID, "action.redispatched") > 0
+	}, func() string { return fmt.Sprintf("sweep did not re-dispatch disable_ad: last sweep %+v", last) })
 	dead.Shutdown() // the hung worker goes; a live one takes over
 	if _, err := k.StartWorker(); err != nil {
 		t.Fatal(err)
