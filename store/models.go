@@ -77,8 +77,9 @@ type Case struct {
 	// client's key). Unique when set.
 	IdempotencyKey *string `gorm:"size:256;uniqueIndex" json:"idempotency_key,omitempty"`
 	Summary        string  `gorm:"size:4096" json:"summary"`
-	// StartedAt is when execution began; CriticalDoneAt when every
-	// critical-phase action became final; ClosedAt when the case closed.
+	// StartedAt is when execution began; CriticalDoneAt when the last
+	// critical-phase action became final (cleared while a person retries
+	// one, so retries count); ClosedAt when the case closed.
 	StartedAt      *time.Time `json:"started_at,omitempty"`
 	CriticalDoneAt *time.Time `json:"critical_done_at,omitempty"`
 	// ComplianceProfile names the policy's compliance profile that applies
