@@ -83,6 +83,7 @@ type App struct {
 
 	n      *notifier
 	groups *userGroups
+	sent   sentContent // what each message last showed (updateMessage)
 
 	plansMu sync.Mutex
 	plans   map[int64]*engine.Plan // plans shown for confirmation, by case

@@ -282,4 +282,7 @@ func TestOffboardCommandPreviewConfirmThroughClosure(t *testing.T) {
 	if n := e.kit.WaitCount(t, 1, wait, &store.ChatMessage{}, "case_id = ? AND kind = ?", c.ID, "thread"); n < 1 {
 		t.Fatal("the closure reply is not recorded")
 	}
+	// No update repeated what its message already showed (issue 14 item 11).
+	e.shutdown()
+	assertNoRedundantUpdates(t, e.fake)
 }
