@@ -53,7 +53,11 @@ func (a *App) statusCard(ctx context.Context, c *store.Case) ([]slack.Block, str
 // nothing is not sent (issue 14: 19 of 180 chat.update calls repeated the
 // message exactly). It lives in memory: after a restart the first update
 // of a message may repeat it. Past maxSentContent messages it starts
-// afresh, which costs at most one repeated update per message.
+// afresh, which costs at most one repeated update per message. Another
+// process (a worker) may update the same card; each renders the database's
+// current state, so the card still ends on the latest one, except when an
+// older render lands after a newer one — as before, the next change of the
+// case sets it right.
 type sentContent struct {
 	mu      sync.Mutex
 	m       map[string][sha256.Size]byte

@@ -231,7 +231,7 @@ func (n *notifier) opened(ctx context.Context, ev engine.Event) {
 		return
 	}
 	a.record(ctx, c.ID, b.channel, b.ts, kindBatch)
-	if _, _, _, err := a.api.UpdateMessageContext(ctx, b.channel, b.ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+	if _, err := a.updateMessage(ctx, b.channel, b.ts, text, bs); err != nil {
 		a.log.WithError(err).Warn("updating an HR batch summary failed")
 	}
 }

@@ -328,7 +328,7 @@ func StatusCardWith(c store.Case, acts []store.Action, now time.Time, x StatusEx
 		"Effective", effectiveField(c, now, x.Zone),
 		"Requested by", req,
 		"Type", kind,
-		"Compliance", complianceField(c, now),
+		"Compliance", complianceField(c),
 	))
 	if !blank(c.Reason) {
 		head = append(head, section("*Reason*\n"+para(c.Reason, 500)))
@@ -534,7 +534,7 @@ func pendingLines(aps []store.Approval, kinds, names map[string]string) []string
 	return lines
 }
 
-func complianceField(c store.Case, now time.Time) string {
+func complianceField(c store.Case) string {
 	if c.ComplianceProfile == "" && c.ComplianceDeadline == nil {
 		return ""
 	}

@@ -1,6 +1,7 @@
 package blocks
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -363,12 +364,9 @@ func zoneCity(loc *time.Location) string {
 // an auditor matches against the audit trail: "Mia Manager (E0002)"; just
 // the id when the name is unknown.
 func person(id string, names map[string]string) string {
-	n := strings.TrimSpace(names[id])
-	switch {
-	case id == "":
-		return "unknown"
-	case n == "" || n == id:
-		return data(id, 80)
+	n := who(id, names)
+	if id == "" || n == id || blank(n) {
+		return data(cmp.Or(id, "unknown"), 80)
 	}
 	return data(n, 80) + " (" + data(id, 40) + ")"
 }
