@@ -14,6 +14,7 @@ import (
 	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/testkit"
+	"github.com/kineticsec/kinetic/internal/testwait"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -88,9 +89,18 @@ func TestStatusCardSpeaksInNamesLocalTimesAndDescriptions(t *testing.T) {
 			}
 		}
 	}
-	card := e.fake.WaitFor(t, "chat.update", func(c slacktest.Call) bool {
-		return c.Channel == offboarding && has(c, "scheduled for") && has(c, "Pending exceptions")
-	}, wait)
+	// The card as posted, or as updated once the forwarding was approved.
+	var card slacktest.Call
+	testwait.Eventually(t, wait, func() bool {
+		for _, c := range e.fake.Calls("") {
+			if (c.Method == "chat.update" || c.Method == "chat.postMessage" && c.ThreadTS == "") && c.Channel == offboarding &&
+				has(c, "scheduled for") && has(c, "Pending exceptions") {
+				card = c
+				return true
+			}
+		}
+		return false
+	}, func() string { return "no status card with the scheduled removal and the pending legal hold" })
 	blocksText := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(card.Blocks))
 	for _, want := range []string{
 		"*Requested by*\\nHal HR (H1)",
