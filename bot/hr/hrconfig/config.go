@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kineticsec/kinetic/directory/hrpath"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
@@ -451,14 +452,11 @@ func (f *Fields) paths() map[string]string {
 
 func validKind(k string) bool { return k == KindTerminate || k == KindRescind || k == KindRehire }
 
-// validPath accepts dot-separated non-empty segments.
+// validPath accepts what the front end can resolve: an exact dotted path
+// of non-empty segments (hrpath.Exact).
 func validPath(p string) bool {
-	for _, s := range strings.Split(p, ".") {
-		if strings.TrimSpace(s) == "" {
-			return false
-		}
-	}
-	return true
+	_, err := hrpath.Parse(p, hrpath.Exact)
+	return err == nil
 }
 
 func validHeaderName(h string) bool {
