@@ -176,8 +176,8 @@ type Source struct {
 	mapper  *hrsource.Mapper
 	http    *hrsource.HTTP
 	url     string
-	tokens  *Tokens // nil with basic auth
-	secrets []string           // the configured secrets, for redaction
+	tokens  *Tokens  // nil with basic auth
+	secrets []string // the configured secrets, for redaction
 	log     *logrus.Entry
 }
 
