@@ -15,6 +15,7 @@ import (
 
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/hrpath"
+	"github.com/kineticsec/kinetic/internal/connspec"
 )
 
 // Record is one employee as the HR system returned it: decoded JSON (with
@@ -123,14 +124,10 @@ const DefaultType = directory.TypeEmployee
 // FieldError is one configuration problem at Field, the key below the
 // source's block (e.g. "fields.email", "values.type"), so configuration
 // loading can report file, line and key.
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-
-func (e *FieldError) Unwrap() error { return e.Err }
+//
+// It is connspec.FieldError, so configuration loading reports connector
+// and HR blocks alike without importing this package.
+type FieldError = connspec.FieldError
 
 // Errorf returns a *FieldError.
 func Errorf(field, format string, args ...any) error {

@@ -1,7 +1,8 @@
 // Package hrconfig holds the configuration of Kinetic's HR front end (the
 // service file's hr: block): signed webhooks HR systems post termination
 // events to, and pollers that read them from HR APIs. It is a leaf package
-// (no engine, no configs) so that configs can embed it; bot/hr runs it.
+// (no engine, no configs): bot/hr's Descriptor hands configs a spec that
+// decodes the block into a Config, and bot/hr runs it.
 //
 // Validate checks everything but secret values, which configs resolves
 // like every other secret in the service file.
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kineticsec/kinetic/directory/hrpath"
+	"github.com/kineticsec/kinetic/internal/connspec"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
@@ -191,14 +193,10 @@ type OAuth struct {
 
 // FieldError is one problem at Field, the key below the hr block, e.g.
 // "webhooks.bamboohr.secret".
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-
-func (e *FieldError) Unwrap() error { return e.Err }
+//
+// It is connspec.FieldError, so configs reports it at hr.<Field> without
+// importing this package.
+type FieldError = connspec.FieldError
 
 // FieldErrors returns the *FieldErrors joined in err (as Validate returns
 // it); nil for nil.
