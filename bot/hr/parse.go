@@ -72,31 +72,10 @@ func lookup(v any, path string) (any, bool) {
 	return p.Lookup(v)
 }
 
-// scalar turns a JSON value into text: strings as they are, numbers and
-// booleans in their JSON form, null as "". An object with a "value" key
-// (as some BambooHR payloads wrap field values) is that value.
-func scalar(v any) (string, error) {
-	switch x := v.(type) {
-	case nil:
-		return "", nil
-	case string:
-		return strings.TrimSpace(x), nil
-	case json.Number:
-		return x.String(), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case map[string]any:
-		if inner, ok := x["value"]; ok && len(x) <= 2 {
-			if _, nested := inner.(map[string]any); !nested {
-				return scalar(inner)
-			}
-		}
-		return "", errors.New("is an object, not a value")
-	case []any:
-		return "", errors.New("is a list, not a value")
-	}
-	return "", fmt.Errorf("has an unexpected type %T", v)
-}
+// scalar turns a JSON value into text (hrpath.Scalar): strings trimmed,
+// numbers and booleans in their JSON form, null as "", a {"value": …}
+// wrapper as its value; an object or a list is an error.
+func scalar(v any) (string, error) { return hrpath.Scalar(v) }
 
 // field reads the value at path as text; a missing path is "".
 func field(root any, what, path string) (string, error) {

@@ -346,7 +346,8 @@ func Member(o map[string]any, key string, mode Mode) (any, bool) {
 	return member(o, key)
 }
 
-// Strings renders a JSON value as strings, the lenient way: scalars as
+// Strings renders a JSON value as strings, the lenient way (directory
+// records): scalars as
 // themselves (numbers in their JSON form), an object by its "value" member,
 // a list element by element, null as none.
 func Strings(v any) []string {
@@ -374,4 +375,32 @@ func Strings(v any) []string {
 		return out
 	}
 	return []string{fmt.Sprint(v)}
+}
+
+// Scalar renders a JSON value as one text, the exact way (HR events): a
+// string trimmed, a number or boolean in its JSON form, null as "". An
+// object with a "value" key and at most one other (as some BambooHR
+// payloads wrap field values) is that value, unless it is itself an
+// object; any other object, and a list, is an error.
+func Scalar(v any) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return strings.TrimSpace(x), nil
+	case json.Number:
+		return x.String(), nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case map[string]any:
+		if inner, ok := x["value"]; ok && len(x) <= 2 {
+			if _, nested := inner.(map[string]any); !nested {
+				return Scalar(inner)
+			}
+		}
+		return "", errors.New("is an object, not a value")
+	case []any:
+		return "", errors.New("is a list, not a value")
+	}
+	return "", fmt.Errorf("has an unexpected type %T", v)
 }

@@ -113,3 +113,23 @@ func TestMember(t *testing.T) {
 		t.Errorf("lenient Member = %v, %v", v, ok)
 	}
 }
+
+func TestRenderers(t *testing.T) {
+	r := doc(t, `{"n": 42, "s": " x ", "w": {"value": "v", "id": 1}, "o": {"a": 1}, "l": ["a", "b"], "z": null}`)
+	for key, want := range map[string]string{"n": "42", "s": "x", "w": "v", "z": ""} {
+		if got, err := Scalar(r[key]); err != nil || got != want {
+			t.Errorf("Scalar(%s) = %q, %v; want %q", key, got, err, want)
+		}
+	}
+	for _, key := range []string{"o", "l"} {
+		if _, err := Scalar(r[key]); err == nil {
+			t.Errorf("Scalar(%s) accepted an object or list", key)
+		}
+	}
+	if got := Strings(r["l"]); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Errorf("Strings(list) = %v", got)
+	}
+	if got := Strings(r["w"]); !reflect.DeepEqual(got, []string{"v"}) {
+		t.Errorf("Strings(wrapper) = %v", got)
+	}
+}
