@@ -20,8 +20,9 @@ import (
 //
 // The HR system types are not known here: each package under directory/
 // exports a directory.Descriptor whose hrspec.Directory the load is given
-// (Types.Directories, from internal/compose/table); this file decodes and
-// validates the block with it, and internal/compose builds the source.
+// (Types.Directories, from internal/compose/table); the load decodes the
+// block with it (strict.go, into DirectorySource.Block), this file
+// validates it, and internal/compose builds the source (OpenHRDirectory).
 // Adding an HR system type (say personio) is its package plus one line in
 // internal/compose/table, with an example and invalid cases under
 // testdata/hrsources.
