@@ -87,6 +87,8 @@ type App struct {
 	plansMu sync.Mutex
 	plans   map[int64]*engine.Plan // plans shown for confirmation, by case
 
+	answered sync.Map // case id → true while a click answers its plan preview (answeringPreview)
+
 	bg sync.WaitGroup // background work started by callbacks
 }
 

@@ -651,9 +651,10 @@ func (n *notifier) closedCase(ctx context.Context, ev engine.Event) {
 	if err != nil {
 		return
 	}
-	if c.Status == store.CaseCancelled && c.StartedAt == nil {
+	if c.Status == store.CaseCancelled && c.StartedAt == nil && !a.previewAnswered(c.ID) {
 		// A plan cancelled before it ran (by a person, or unconfirmed for a
-		// day): its preview loses its buttons.
+		// day): its preview loses its buttons. A Cancel click on the
+		// preview updates it itself (ActionCancelPlan): one update.
 		text := fmt.Sprintf("Plan for case %d (offboarding of %s) was cancelled: %s", c.ID, c.EmployeeName, c.Summary)
 		bs := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, text, false, false), nil, nil)}
 		for _, m := range a.messages(ctx, c.ID, kindPreview) {
