@@ -121,7 +121,7 @@ func TestOffboardModalRefusesInline(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, user, person, block, want string
-		extra                            map[string]any
+		extra                           map[string]any
 	}{
 		{"forwarding to gmail.com", "UMIA", "UERIN", "forward_email", "not allowed", forward("someone@gmail.com")},
 		{"a colleague", "UXAVI", "UERIN", "person", "may not offboard", nil},
@@ -210,7 +210,9 @@ func TestCommandRefusesAtOnce(t *testing.T) {
 	}
 	e.shutdown()
 	noCalls(t, e, "chat.postEphemeral", func(slacktest.Call) bool { return true }, "a refusal came later")
-	noCalls(t, e, "chat.postMessage", func(c slacktest.Call) bool { return strings.HasPrefix(c.Channel, "D") && !strings.Contains(c.Text, "Carl") }, "a DM came later")
+	noCalls(t, e, "chat.postMessage", func(c slacktest.Call) bool {
+		return strings.HasPrefix(c.Channel, "D") && !strings.Contains(c.Text, "Carl")
+	}, "a DM came later")
 	if n := e.kit.Count(t, &store.Case{}, ""); n != 1 {
 		t.Fatalf("%d cases, want only the API's", n)
 	}
