@@ -124,6 +124,8 @@ func TestOffboardModalRefusesInline(t *testing.T) {
 		extra                           map[string]any
 	}{
 		{"forwarding to gmail.com", "UMIA", "UERIN", "forward_email", "not allowed", forward("someone@gmail.com")},
+		{"equipment back later than the policy allows", "UMIA", "UERIN", "equipment_by", "between 1 and 21", map[string]any{
+			"equipment_by": map[string]any{"value": map[string]any{"type": "datepicker", "selected_date": time.Now().AddDate(0, 0, 60).Format("2006-01-02")}}}},
 		{"a colleague", "UXAVI", "UERIN", "person", "may not offboard", nil},
 		{"oneself", "UMIA", "UMIA", "person", "yourself", nil},
 	} {
