@@ -29,11 +29,12 @@ const kindPreview = "preview"
 // buttonTimeout bounds the background work of one button click.
 const buttonTimeout = 30 * time.Second
 
-// Interaction implements slackbot.Handlers for buttons and modal
-// submissions. Buttons are acknowledged at once and handled in the
-// background (results and refusals come back as ephemeral messages or
-// message updates); modal submissions are validated in the callback, since
-// Slack shows response_action errors only in the answer.
+// Interaction implements slackbot.Handlers for buttons, modal submissions
+// and the global shortcut "Offboard someone" (blocks.ShortcutOffboard,
+// which opens the offboard modal). Buttons are acknowledged at once and
+// handled in the background (results and refusals come back as ephemeral
+// messages or message updates); modal submissions are validated in the
+// callback, since Slack shows response_action errors only in the answer.
 func (a *App) Interaction(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
 	switch cb.Type {
 	case slack.InteractionTypeShortcut:
