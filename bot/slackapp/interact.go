@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -415,8 +417,8 @@ func fieldText(err error) string {
 		engine.ErrInactiveEmployee.Error() + ": "} {
 		msg = strings.TrimPrefix(msg, prefix)
 	}
-	if msg != "" {
-		msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if r, n := utf8.DecodeRuneInString(msg); n > 0 {
+		msg = string(unicode.ToUpper(r)) + msg[n:]
 	}
 	return strings.TrimSuffix(msg, ".") + "."
 }
