@@ -294,7 +294,7 @@ func TestPrecheckRefusesWhatOpenWould(t *testing.T) {
 		{"self", func(r *engine.Request) { r.Requester = "E1" }, engine.ErrNotAllowed, engine.FieldEmployee},
 		{"colleague", func(r *engine.Request) { r.Requester = "X1" }, engine.ErrNotAllowed, engine.FieldRequester},
 		{"unmapped requester", func(r *engine.Request) { r.Requester = "GHOST" }, engine.ErrNotAllowed, engine.FieldRequester},
-		{"long reason", func(r *engine.Request) { r.Reason = strings.Repeat("é", 600) }, engine.ErrInvalidRequest, engine.FieldReason},
+		{"long reason", func(r *engine.Request) { r.Reason = strings.Repeat("é", 1001) }, engine.ErrInvalidRequest, engine.FieldReason},
 		{"far future", func(r *engine.Request) { r.EffectiveAt = time.Now().AddDate(3, 0, 0) }, engine.ErrInvalidRequest, engine.FieldEffective},
 		{"forwarding outside the allowed domains", func(r *engine.Request) {
 			r.Exceptions = []engine.ExceptionRequest{{Kind: "email_forwarding", ForwardTo: "someone@gmail.com", Days: 10}}

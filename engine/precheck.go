@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/store"
@@ -13,6 +14,10 @@ import (
 // needs neither a connector nor a write, so that a chat front end can
 // refuse within its callback what would be refused anyway (Precheck,
 // CheckException), and Open makes the same checks in the same order.
+
+// maxReason is the most characters a request's reason may have (the
+// cases.reason column holds 1024).
+const maxReason = 1000
 
 // Fields of a Request a FieldError names.
 const (
@@ -95,8 +100,8 @@ func (e *Engine) validate(ctx context.Context, req *Request) (validated, error) 
 	if req.Trigger == "" {
 		return v, fmt.Errorf("%w: trigger is required", ErrInvalidRequest)
 	}
-	if len(req.Reason) > 1000 {
-		return v, fieldErr(FieldReason, fmt.Errorf("%w: reason is longer than 1000 characters", ErrInvalidRequest))
+	if n := utf8.RuneCountInString(req.Reason); n > maxReason {
+		return v, fieldErr(FieldReason, fmt.Errorf("%w: the reason is at most %d characters (it has %d)", ErrInvalidRequest, maxReason, n))
 	}
 	if err := e.checkEffective(*req); err != nil {
 		return v, fieldErr(FieldEffective, err)

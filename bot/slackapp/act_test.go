@@ -224,13 +224,15 @@ func TestCommandRefusesAtOnce(t *testing.T) {
 	}
 }
 
-// TestCancelFromThePreviewUpdatesItOnce (issue 14, item 11): Cancel on the
-// plan preview replaces it once (the plan, cancelled by whom), not once by
-// the click and again by the notifier.
+// TestCancelFromThePreviewUpdatesItOnce (issue 14, item 11): a reason of
+// 1,000 characters is taken; Cancel on the plan preview replaces it once
+// (the plan, cancelled by whom), not once by the click and again by the
+// notifier.
 func TestCancelFromThePreviewUpdatesItOnce(t *testing.T) {
 	e := newEnv(t)
 	day := time.Now().AddDate(0, 0, 4).Format("2006-01-02")
-	if _, resp := e.command("UMIA", "<@UERIN> --effective "+day+" moving on"); !strings.Contains(text(resp), "Planning") {
+	// A reason of 1,000 characters, none of them ASCII, is taken.
+	if _, resp := e.command("UMIA", "<@UERIN> --effective "+day+" "+strings.Repeat("é", 1000)); !strings.Contains(text(resp), "Planning") {
 		t.Fatalf("answer %q", text(resp))
 	}
 	preview := e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool { return c.Channel == "DUMIA" && has(c, blocks.ActionCancelPlan) }, wait)

@@ -88,7 +88,10 @@ var (
 // in a form) may have.
 const MaxReasonLen = maxReasonLen
 
-const maxCommandLen = 4000
+// maxCommandLen bounds the text ParseCommand reads, in bytes: room for a
+// mention, the options and a reason of MaxReasonLen characters of up to 4
+// bytes each.
+const maxCommandLen = 200 + 4*maxReasonLen
 
 // ParseCommand parses the text of a /offboard slash command (sent with
 // should_escape on, so mentions arrive as <@U123|name>). The forms are:
@@ -108,7 +111,7 @@ const maxCommandLen = 4000
 // real days, not against the clock.
 func ParseCommand(text string) (Command, error) {
 	if len(text) > maxCommandLen {
-		return Command{}, fmt.Errorf("%w: the text is too long", ErrUsage)
+		return Command{}, fmt.Errorf("%w: the text is too long (a reason may have at most %d characters)", ErrUsage, maxReasonLen)
 	}
 	if !utf8.ValidString(text) {
 		return Command{}, fmt.Errorf("%w: the text is not valid UTF-8", ErrUsage)
