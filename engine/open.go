@@ -61,9 +61,9 @@ type Opened struct {
 	Upgraded bool
 }
 
-// Open validates req (the checks Precheck makes), plans it, and records the case, its actions and their
-// audit events in one transaction. A case whose effective time has come
-// starts at once; a later one is scheduled. Nothing is written when any
+// Open validates req (the checks Precheck makes), plans it, and records
+// the case, its actions and their audit events in one transaction. A case
+// whose effective time has come starts at once; a later one is scheduled. Nothing is written when any
 // check fails: an effective time more than the HR timing's max_future
 // ahead, an exception kind the policy does not define, or the same kind
 // twice, is ErrInvalidRequest.
