@@ -63,10 +63,11 @@ type Opened struct {
 
 // Open validates req (the checks Precheck makes), plans it, and records
 // the case, its actions and their audit events in one transaction. A case
-// whose effective time has come starts at once; a later one is scheduled. Nothing is written when any
-// check fails: an effective time more than the HR timing's max_future
-// ahead, an exception kind the policy does not define, or the same kind
-// twice, is ErrInvalidRequest.
+// whose effective time has come starts at once; a later one is scheduled.
+// Nothing is written when any check fails: an effective time more than
+// the HR timing's max_future ahead, an exception kind the policy does not
+// define, or the same kind twice, is ErrInvalidRequest. A refusal of one
+// field of req is a *FieldError naming it.
 //
 // An involuntary request for an employee whose open case is voluntary does
 // not answer CaseOpenError: the open case is upgraded (it becomes
