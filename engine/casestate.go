@@ -417,12 +417,15 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []stor
 		if a.Status == store.ActionSucceeded && !a.Verified {
 			unverified++
 		}
+		if a.Status == store.ActionSkipped && a.Outcome == "skipped_by_person" {
+			counts["skipped_by_person"]++
+		}
 	}
 	status := store.CaseCompleted
 	switch {
 	case counts[store.ActionFailed] > 0 || counts["blocked"] > 0:
 		status = store.CaseFailed
-	case unverified > 0 || counts[store.ActionCancelled] > 0:
+	case unverified > 0 || counts[store.ActionCancelled] > 0 || counts["skipped_by_person"] > 0:
 		status = store.CaseCompletedWithExceptions
 	}
 	var parts []string

@@ -13,15 +13,16 @@
 // a transaction that also appends the audit event, so a step happens once,
 // and a crash between steps leaves a state the recovery sweep can resume.
 //
-// Files are split by duty: plan.go and open.go plan and open a case;
-// casestate.go is the case state machine (advance, close); execute.go runs
-// one action from claim to recorded outcome; dispatch.go hands committed
-// work to the queue; cancel.go, operate.go (retry, skip, done, escalate),
-// exceptions.go and decisions.go (approval chains), batches.go (the
-// mass-termination guard), hr.go and rehire.go change cases; views.go and
-// snapshot.go are the read side; sweep.go runs the recovery sweep, one
-// sweep_<duty>.go per duty. Observers switch on the EventKind constants in
-// eventkind.go.
+// Files are split by duty: plan.go and open.go plan and open a case,
+// after precheck.go's checks (which front ends also run in their
+// callbacks); casestate.go is the case state machine (advance, close);
+// execute.go runs one action from claim to recorded outcome; dispatch.go
+// hands committed work to the queue; cancel.go, operate.go (retry, skip,
+// done, escalate), exceptions.go and decisions.go (approval chains),
+// batches.go (the mass-termination guard), hr.go and rehire.go change
+// cases; views.go and snapshot.go are the read side, viewauth.go who may
+// see a case; sweep.go runs the recovery sweep, one sweep_<duty>.go per
+// duty. Observers switch on the EventKind constants in eventkind.go.
 package engine
 
 import (

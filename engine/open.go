@@ -18,12 +18,10 @@ import (
 // Opening a case: Open, which plans (plan.go), checks and records the case
 // with its actions, and the involuntary upgrade of an open case.
 
-// openUpgrade answers an involuntary request for an employee whose open
-// case c is voluntary: c is upgraded (see upgradeInvoluntary).
+// openUpgrade answers an involuntary request (without exceptions: see
+// validate) for an employee whose open case c is voluntary: c is upgraded
+// (see upgradeInvoluntary).
 func (e *Engine) openUpgrade(ctx context.Context, req Request, c *store.Case) (*Opened, error) {
-	if len(req.Exceptions) > 0 {
-		return nil, fmt.Errorf("%w: case %d is already open for this employee; an involuntary request for it carries no exceptions (request them on the case)", ErrInvalidRequest, c.ID)
-	}
 	why := fmt.Sprintf("involuntary request by %s: %s", req.Requester, req.Reason)
 	up, err := e.upgradeInvoluntary(ctx, c.ID, req.Requester, why)
 	if err != nil {
@@ -64,12 +62,13 @@ type Opened struct {
 	Upgraded bool
 }
 
-// Open validates req, plans it, and records the case, its actions and their
-// audit events in one transaction. A case whose effective time has come
-// starts at once; a later one is scheduled. Nothing is written when any
-// check fails: an effective time more than the HR timing's max_future
-// ahead, an exception kind the policy does not define, or the same kind
-// twice, is ErrInvalidRequest.
+// Open validates req (the checks Precheck makes), plans it, and records
+// the case, its actions and their audit events in one transaction. A case
+// whose effective time has come starts at once; a later one is scheduled.
+// Nothing is written when any check fails: an effective time more than
+// the HR timing's max_future ahead, an exception kind the policy does not
+// define, or the same kind twice, is ErrInvalidRequest. A refusal of one
+// field of req is a *FieldError naming it.
 //
 // An involuntary request for an employee whose open case is voluntary does
 // not answer CaseOpenError: the open case is upgraded (it becomes
@@ -78,73 +77,17 @@ type Opened struct {
 // held run at once) and returned with Upgraded set. Such a request may not
 // carry exceptions.
 func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
-	if req.Trigger == "" {
-		return nil, fmt.Errorf("%w: trigger is required", ErrInvalidRequest)
-	}
-	if len(req.Reason) > 1000 {
-		return nil, fmt.Errorf("%w: reason is longer than 1000 characters", ErrInvalidRequest)
-	}
-	if err := e.checkEffective(req); err != nil {
-		return nil, err
-	}
-	if err := e.checkExceptionKinds(req.Exceptions); err != nil {
-		return nil, err
-	}
-	if req.IdempotencyKey != "" {
-		c, err := e.store.CaseByIdempotencyKey(ctx, req.IdempotencyKey)
-		if err == nil {
-			return &Opened{Case: c}, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-	}
-	emp, err := e.findEmployee(ctx, req.EmployeeID, req.Email)
+	v, err := e.validate(ctx, &req)
 	if err != nil {
 		return nil, err
 	}
-	if !emp.Active() {
-		return nil, fmt.Errorf("%w: %s (%s) has HR status %q", ErrInactiveEmployee, emp.ID, emp.Name, emp.Status)
+	switch {
+	case v.dup != nil:
+		return &Opened{Case: v.dup}, nil
+	case v.upgrade != nil:
+		return e.openUpgrade(ctx, req, v.upgrade)
 	}
-	if !req.System {
-		if err := e.mayAct(ctx, OpOpen, req.Requester, emp); err != nil {
-			return nil, err
-		}
-	}
-	if err := e.authorize(ctx, req, emp); err != nil {
-		return nil, err
-	}
-	if c, err := e.store.OpenCaseFor(ctx, emp.ID); err == nil {
-		if req.Involuntary && !c.Involuntary {
-			return e.openUpgrade(ctx, req, c)
-		}
-		return nil, &CaseOpenError{CaseID: c.ID}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	var checked []*checkedException
-	for i := range req.Exceptions {
-		x := &req.Exceptions[i]
-		if x.Requester == "" {
-			x.Requester = req.Requester
-		}
-		if x.Requester != req.Requester {
-			// Someone else named as the exception's requester is
-			// authorized like a request of its own (see RequestException).
-			if err := e.mayAct(ctx, OpException, x.Requester, emp); err != nil {
-				return nil, err
-			}
-			if err := e.authorize(ctx, Request{Requester: x.Requester}, emp); err != nil {
-				return nil, fmt.Errorf("exception %s: %w", x.Kind, err)
-			}
-		}
-		x.principal = principalID(ctx)
-		chk, err := e.checkException(*x)
-		if err != nil {
-			return nil, err
-		}
-		checked = append(checked, chk)
-	}
+	emp, checked := v.emp, v.checked
 	plan, err := e.plan(ctx, req, emp, false)
 	if err != nil {
 		return nil, err

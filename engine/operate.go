@@ -109,7 +109,7 @@ func (e *Engine) MayOperate(ctx context.Context, actor string, a *store.Action) 
 	if e.admins[actor] {
 		return true
 	}
-	if o := e.owners[a.Connector]; o != "" && slices.Contains(e.members(strings.TrimPrefix(o, "channel:")), actor) {
+	if e.ownsSystem(actor, a.Connector) {
 		return true
 	}
 	who, err := e.dir.ByID(ctx, actor)
@@ -127,28 +127,46 @@ func (e *Engine) MayOperate(ctx context.Context, actor string, a *store.Action) 
 	return false
 }
 
+// ownsSystem reports whether actor is a member of the approver group named
+// like connector's owning team.
+func (e *Engine) ownsSystem(actor, connector string) bool {
+	o := e.owners[connector]
+	return o != "" && slices.Contains(e.members(strings.TrimPrefix(o, "channel:")), actor)
+}
+
+// operable loads an action and checks that actor may use op on it: the
+// principal may act for actor, actor is not the departing employee, and
+// MayOperate.
+func (e *Engine) operable(ctx context.Context, actionID int64, actor string, op Op) (*store.Action, *store.Case, error) {
+	a, err := e.store.Action(ctx, actionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, fmt.Errorf("%w: action %d", ErrNotFound, actionID)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	db := e.store.Conn(ctx)
+	c, err := store.CaseByID(db, a.CaseID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := e.mayActOnCase(ctx, db, op, actor, c); err != nil {
+		return nil, nil, err
+	}
+	if !e.MayOperate(ctx, actor, a) {
+		return nil, nil, fmt.Errorf("%w: %s may not %s actions on %s (admins, HR and the system's owning team may)", ErrNotAllowed, actor, op, a.Connector)
+	}
+	return a, c, nil
+}
+
 // operate runs one button's change on an action under its case's lock,
 // after the authorization check.
 func (e *Engine) operate(ctx context.Context, actionID int64, actor string, op Op,
 	change func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error) error {
 	verb := string(op)
-	a, err := e.store.Action(ctx, actionID)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: action %d", ErrNotFound, actionID)
-	}
+	a, _, err := e.operable(ctx, actionID, actor, op)
 	if err != nil {
 		return err
-	}
-	db := e.store.Conn(ctx)
-	c, err := store.CaseByID(db, a.CaseID)
-	if err != nil {
-		return err
-	}
-	if err := e.mayActOnCase(ctx, db, op, actor, c); err != nil {
-		return err
-	}
-	if !e.MayOperate(ctx, actor, a) {
-		return fmt.Errorf("%w: %s may not %s actions on %s (admins, HR and the system's owning team may)", ErrNotAllowed, actor, verb, a.Connector)
 	}
 	var evs []Event
 	var ds []dispatch
@@ -215,30 +233,87 @@ func (e *Engine) RetryAction(ctx context.Context, actionID int64, actor string) 
 }
 
 // SkipAction skips an action the policy lets the owning team skip (never a
-// critical revocation), with a reason.
+// critical revocation), with a reason: one still waiting (blocked, pending
+// or held) or one that failed. Skipping a failed action reopens its case
+// if it had closed as failed, and releases what waited on it; the case
+// then closes as completed with exceptions. See CheckSkip for the checks.
 func (e *Engine) SkipAction(ctx context.Context, actionID int64, actor, reason string) error {
 	if strings.TrimSpace(reason) == "" {
 		return fmt.Errorf("%w: skipping needs a reason", ErrInvalidRequest)
 	}
 	return e.operate(ctx, actionID, actor, OpSkip, func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
-		switch {
-		case a.Phase == 1:
-			return fmt.Errorf("%w: %s is a critical revocation and is never skipped", ErrNotAllowed, a.Name)
-		case !a.Skippable:
-			return fmt.Errorf("%w: policy does not let %s be skipped", ErrNotAllowed, a.Name)
-		case store.ActionFinal(a.Status) || a.Status == store.ActionRunning:
-			return fmt.Errorf("%w: %s is %s", ErrInvalidRequest, a.Name, a.Status)
+		if err := skippable(c, a); err != nil {
+			return err
+		}
+		if c.Status == store.CaseFailed {
+			if err := e.reopen(tx, au, c, now); err != nil {
+				return err
+			}
 		}
 		fields := map[string]any{"status": store.ActionSkipped, "outcome": "skipped_by_person", "finished_at": now,
 			"detail": text.ClipBytes("skipped by "+actor+": "+reason, 2000), "blocked_reason": "", "generation": a.Generation + 1, "updated_at": now}
-		if err := tx.Model(a).Updates(fields).Error; err != nil {
+		ok, err := store.UpdateActionIf(tx, a.ID, a.Status, a.Generation, fields)
+		if err != nil {
 			return err
 		}
+		if !ok {
+			return fmt.Errorf("%w: %s changed meanwhile; look again", ErrInvalidRequest, a.Name)
+		}
 		au.st.ActionFields(c.ID, a.ID, fields)
+		was := a.Status
 		a.Status = store.ActionSkipped
-		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.skipped_by_person", Result: "skipped", Detail: reason})
+		au.add(store.Entry{Time: now, CaseID: c.ID, ActionID: a.ID, Actor: actor, System: a.Connector, Event: "action.skipped_by_person", Result: "skipped",
+			Detail: fmt.Sprintf("was %s: %s", was, reason)})
 		return nil
 	})
+}
+
+// CheckSkip runs every check SkipAction makes but the reason's, changing
+// nothing: actor may operate the action (see MayOperate), and the action
+// can be skipped now. Front ends call it before asking for a reason, so
+// that nobody fills in a form for a skip that would be refused.
+func (e *Engine) CheckSkip(ctx context.Context, actionID int64, actor string) (*store.Action, *store.Case, error) {
+	a, c, err := e.operable(ctx, actionID, actor, OpSkip)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := skippable(c, a); err != nil {
+		return nil, nil, err
+	}
+	return a, c, nil
+}
+
+// skippable says whether a may be skipped now: never in phase 1 (a
+// critical revocation), only when the policy marks it skippable, and only
+// while it waits or after it failed, in a case that was not cancelled.
+func skippable(c *store.Case, a *store.Action) error {
+	switch {
+	case a.Phase == 1:
+		return fmt.Errorf("%w: %s is a critical revocation and is never skipped", ErrNotAllowed, a.Name)
+	case !a.Skippable:
+		return fmt.Errorf("%w: policy does not let %s be skipped", ErrNotAllowed, a.Name)
+	case c.Status == store.CaseCancelled:
+		return fmt.Errorf("%w: case %d was cancelled", ErrInvalidRequest, c.ID)
+	case a.Status == store.ActionFailed:
+		return nil
+	case store.ActionFinal(a.Status) || a.Status == store.ActionRunning:
+		return fmt.Errorf("%w: %s is %s", ErrInvalidRequest, a.Name, a.Status)
+	}
+	return nil
+}
+
+// reopen moves a case that closed as failed back to running, so that a
+// person's retry or skip of a failed action lets it finish.
+func (e *Engine) reopen(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time) error {
+	if err := tx.Model(c).Updates(map[string]any{"status": store.CaseRunning, "closed_at": nil, "summary": "", "updated_at": now}).Error; err != nil {
+		if store.IsUniqueViolation(err) {
+			return fmt.Errorf("%w: another case is open for %s; act there", ErrInvalidRequest, c.EmployeeID)
+		}
+		return err
+	}
+	c.Status, c.ClosedAt = store.CaseRunning, nil
+	au.st.CaseStatus(c.ID, c.Status)
+	return nil
 }
 
 // MarkDone records a manual step as done by a person. It counts as

@@ -249,3 +249,125 @@ func TestCriticalTimeCountsRetries(t *testing.T) {
 		t.Fatalf("summary: %q", c.Summary)
 	}
 }
+
+func TestSkipAFailedNonCriticalAction(t *testing.T) {
+	k, _ := approvalsKit(t, operatePolicy, nil)
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k.Sandbox("badge").FailNext("erin@example.test", 100, connectors.KindForbidden, 0)
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1"})
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return actionStatus(t, k, c.ID, "deactivate_badge").Status == store.ActionFailed
+	}, func() string { return engine.Summary(reload(t, k.Store, c.ID)) })
+	badge := actionStatus(t, k, c.ID, "deactivate_badge")
+	if _, _, err := k.Engine.CheckSkip(ctx, badge.ID, "X1"); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Fatalf("CheckSkip for a colleague: %v", err)
+	}
+	if _, _, err := k.Engine.CheckSkip(ctx, badge.ID, "E1"); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Fatalf("CheckSkip for the departing employee: %v", err)
+	}
+	if a, _, err := k.Engine.CheckSkip(ctx, badge.ID, "H1"); err != nil || a.ID != badge.ID {
+		t.Fatalf("CheckSkip for HR: %v", err)
+	}
+	if err := k.Engine.SkipAction(ctx, badge.ID, "H1", "badge handed in at the desk"); err != nil {
+		t.Fatalf("skipping a failed non-critical action: %v", err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return actionStatus(t, k, c.ID, "collect_laptop").Status == store.ActionPending
+	}, func() string { return engine.Summary(reload(t, k.Store, c.ID)) })
+	if err := k.Engine.MarkDone(ctx, actionStatus(t, k, c.ID, "collect_laptop").ID, "A1", "laptop back"); err != nil {
+		t.Fatal(err)
+	}
+	final := k.WaitClosed(t, c.ID, 30*time.Second)
+	if final.Status != store.CaseCompletedWithExceptions || actionNamed(t, final, "deactivate_badge").Status != store.ActionSkipped {
+		t.Fatalf("after the skip: %s\n%s", final.Status, engine.Summary(final))
+	}
+	if err := k.Engine.SkipAction(ctx, badge.ID, "H1", "again"); !errors.Is(err, engine.ErrInvalidRequest) {
+		t.Fatalf("skipping a skipped action: %v", err)
+	}
+
+	k.Sandbox("ad").FailNext("carl@example.test", 100, connectors.KindForbidden, 0)
+	c2 := open(t, k, engine.Request{EmployeeID: "E2", Requester: "M1"})
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return actionStatus(t, k, c2.ID, "disable_ad").Status == store.ActionFailed
+	}, func() string { return engine.Summary(reload(t, k.Store, c2.ID)) })
+	ad := actionStatus(t, k, c2.ID, "disable_ad")
+	before := reload(t, k.Store, c2.ID).Status
+	if _, _, err := k.Engine.CheckSkip(ctx, ad.ID, "A1"); !errors.Is(err, engine.ErrNotAllowed) || !strings.Contains(err.Error(), "never skipped") {
+		t.Fatalf("CheckSkip of a failed critical action: %v", err)
+	}
+	if err := k.Engine.SkipAction(ctx, ad.ID, "A1", "account already gone"); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Fatalf("skipping a failed critical action: %v", err)
+	}
+	if got := actionStatus(t, k, c2.ID, "disable_ad"); got.Status != store.ActionFailed || reload(t, k.Store, c2.ID).Status != before {
+		t.Fatalf("a refused skip changed the case: %s", got.Status)
+	}
+}
+
+func TestPrecheckRefusesWhatOpenWould(t *testing.T) {
+	k, _ := approvalsKit(t, testkit.ApprovalPolicy, nil)
+	ctx := context.Background()
+	field := func(err error) string {
+		var fe *engine.FieldError
+		if !errors.As(err, &fe) {
+			return "<none>"
+		}
+		return fe.Field
+	}
+	base := engine.Request{EmployeeID: "E1", Requester: "M1", Trigger: store.TriggerSlack}
+	for _, tc := range []struct {
+		name  string
+		mod   func(r *engine.Request)
+		is    error
+		field string
+	}{
+		{"unknown employee", func(r *engine.Request) { r.EmployeeID = "NOPE" }, engine.ErrUnknownEmployee, engine.FieldEmployee},
+		{"self", func(r *engine.Request) { r.Requester = "E1" }, engine.ErrNotAllowed, engine.FieldEmployee},
+		{"colleague", func(r *engine.Request) { r.Requester = "X1" }, engine.ErrNotAllowed, engine.FieldRequester},
+		{"unmapped requester", func(r *engine.Request) { r.Requester = "GHOST" }, engine.ErrNotAllowed, engine.FieldRequester},
+		{"long reason", func(r *engine.Request) { r.Reason = strings.Repeat("é", 1001) }, engine.ErrInvalidRequest, engine.FieldReason},
+		{"far future", func(r *engine.Request) { r.EffectiveAt = time.Now().AddDate(3, 0, 0) }, engine.ErrInvalidRequest, engine.FieldEffective},
+		{"forwarding outside the allowed domains", func(r *engine.Request) {
+			r.Exceptions = []engine.ExceptionRequest{{Kind: "email_forwarding", ForwardTo: "someone@gmail.com", Days: 10}}
+		}, engine.ErrNotAllowed, engine.FieldExceptionPrefix + "email_forwarding"},
+	} {
+		r := base
+		tc.mod(&r)
+		err := k.Engine.Precheck(ctx, r)
+		if !errors.Is(err, tc.is) || field(err) != tc.field {
+			t.Errorf("%s: %v (field %s), want %v on %s", tc.name, err, field(err), tc.is, tc.field)
+		}
+	}
+	if err := k.Engine.Precheck(ctx, base); err != nil {
+		t.Fatalf("a valid request: %v", err)
+	}
+	if err := k.Engine.CheckException(engine.ExceptionRequest{Kind: "email_forwarding", ForwardTo: "x@gmail.com", Days: 3}); !errors.Is(err, engine.ErrNotAllowed) {
+		t.Fatalf("CheckException: %v", err)
+	}
+	open(t, k, base)
+	var co *engine.CaseOpenError
+	if err := k.Engine.Precheck(ctx, base); !errors.As(err, &co) || field(err) != engine.FieldEmployee {
+		t.Fatalf("open case: %v", err)
+	}
+	if k.Count(t, &store.Case{}, "") != 1 {
+		t.Fatal("Precheck wrote a case")
+	}
+}
+
+func TestMayView(t *testing.T) {
+	k, _ := approvalsKit(t, testkit.Policy, nil)
+	ctx := context.Background()
+	c := open(t, k, engine.Request{EmployeeID: "E4", Requester: "H1", EffectiveAt: time.Now().Add(48 * time.Hour)})
+	for who, want := range map[string]bool{"H1": true, "H2": true, "M1": true, "A1": true, "S1": true, "X1": false, "E4": false, "E1": false, "": false} {
+		if got := k.Engine.MayView(ctx, who, c); got != want {
+			t.Errorf("MayView(%q) = %t, want %t", who, got, want)
+		}
+	}
+	// A principal acting for someone else sees nothing in their name.
+	pctx := engine.WithPrincipal(ctx, engine.Principal{ID: "slack:UX", ActAs: []string{"X1"}})
+	if k.Engine.MayView(pctx, "H1", c) {
+		t.Error("a Slack user saw a case as HR")
+	}
+}

@@ -84,6 +84,7 @@ const (
 	OpRelease   Op = "release a hold"
 	OpException Op = "request an exception"
 	OpBatch     Op = "decide a batch"
+	OpView      Op = "view"
 )
 
 // mayAct is the check every operation on a case makes before anything

@@ -10,7 +10,9 @@
 // database or hand the work to a goroutine with its own detached context,
 // reporting the result later with chat.postEphemeral, a DM or chat.update.
 // Engine.Open, which makes connector lookups that can take seconds, always
-// runs in the background; the callback answers "planning…" at once.
+// runs in the background; the callback first runs Engine.Precheck (the
+// directory and the database only), refusing at once what would be
+// refused, and otherwise answers "planning…".
 package slackapp
 
 import (
@@ -87,6 +89,7 @@ type App struct {
 
 	plansMu sync.Mutex
 	plans   map[int64]*engine.Plan // plans shown for confirmation, by case
+
 
 	bg sync.WaitGroup // background work started by callbacks
 }

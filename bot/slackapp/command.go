@@ -31,7 +31,7 @@ func (a *App) Command(ctx context.Context, cmd slack.SlashCommand) slackbot.Resp
 		return slackbot.Ephemeral(commandError(err))
 	}
 	if pc.Kind == blocks.CommandHelp {
-		return slackbot.Ephemeral(blocks.HelpText())
+		return slackbot.Ephemeral(blocks.HelpText(a.now()))
 	}
 	req, resp, ok := a.requester(ctx, cmd.UserID)
 	if !ok {
@@ -70,6 +70,12 @@ func (a *App) Command(ctx context.Context, cmd slack.SlashCommand) slackbot.Resp
 				pc.Effective.String(), zone(emp).String()))
 		}
 		r.EffectiveAt = at
+	}
+	// Refuse now what can be refused now (the directory and the database
+	// answer at once): only planning, with its connector lookups, runs in
+	// the background.
+	if err := a.eng.Precheck(ctx, r); err != nil {
+		return slackbot.Ephemeral(openError(err))
 	}
 	a.openInBackground(cmd.ChannelID, cmd.UserID, r)
 	if pc.Now {
@@ -152,19 +158,13 @@ func (a *App) employee(ctx context.Context, slackID string) (*directory.Employee
 	return emp, slackbot.Response{}, true
 }
 
-// mayWatch reports whether requester may see or cancel emp's case: the
-// case's requester, the employee's manager or HR partner, or HR.
-func mayWatch(req, emp *directory.Employee, c *store.Case) bool {
-	return req.HRRole || req.ID == emp.Manager || req.ID == emp.HRPartner || (c != nil && req.ID == c.Requester)
-}
-
 func (a *App) status(ctx context.Context, req *directory.Employee, slackID string) slackbot.Response {
 	emp, resp, ok := a.employee(ctx, slackID)
 	if !ok {
 		return resp
 	}
 	c, err := a.latestCase(ctx, emp.ID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !mayWatch(req, emp, c)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !a.eng.MayView(ctx, req.ID, c)) {
 		// Not telling who is being offboarded to people who may not know.
 		return slackbot.Ephemeral(fmt.Sprintf("There is no offboarding of <@%s> you can see.", slackID))
 	}
@@ -174,6 +174,10 @@ func (a *App) status(ctx context.Context, req *directory.Employee, slackID strin
 	bs, text := a.statusCard(ctx, c)
 	return slackbot.Ephemeral(text, bs...)
 }
+
+// textNothingToSee answers a view of a case the viewer may not see, or of
+// no case: the same words either way.
+const textNothingToSee = "There is no offboarding you can see there."
 
 // latestCase is the employee's open case, else their newest one, with its
 // actions.
@@ -230,6 +234,8 @@ func (a *App) cancel(ctx context.Context, req *directory.Employee, slackID, reas
 // commandError explains a ParseCommand error.
 func commandError(err error) string {
 	switch {
+	case errors.Is(err, blocks.ErrReasonTooLong):
+		return "Kinetic couldn't take that: " + err.Error() + ". Shorten it, or use /offboard alone for the form and put details in its notes. Nothing was changed."
 	case errors.Is(err, blocks.ErrNotAPerson):
 		return "That mention is a channel, user group or link, not a person. Mention one person, as in /offboard @dana. Nothing was changed."
 	case errors.Is(err, blocks.ErrUnlinkedMention):
@@ -243,10 +249,10 @@ func openError(err error) string {
 	var open *engine.CaseOpenError
 	switch {
 	case errors.As(err, &open):
-		return fmt.Sprintf("An offboarding is already in progress for that person (case %d). Use /offboard status to follow it.", open.CaseID)
+		return fmt.Sprintf("An offboarding is already in progress for that person (case %d). Use /offboard status to follow it. Nothing was changed.", open.CaseID)
 	case errors.Is(err, engine.ErrUnknownEmployee), errors.Is(err, engine.ErrInactiveEmployee),
 		errors.Is(err, engine.ErrNotAllowed), errors.Is(err, engine.ErrInvalidRequest):
-		return "Kinetic did not open a case: " + err.Error() + "."
+		return "Kinetic did not open a case: " + err.Error() + ". Nothing was changed."
 	}
 	return "Kinetic could not plan that offboarding (an internal error, logged). Nothing was changed; please try again."
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -28,13 +31,20 @@ const kindPreview = "preview"
 // buttonTimeout bounds the background work of one button click.
 const buttonTimeout = 30 * time.Second
 
-// Interaction implements slackbot.Handlers for buttons and modal
-// submissions. Buttons are acknowledged at once and handled in the
-// background (results and refusals come back as ephemeral messages or
-// message updates); modal submissions are validated in the callback, since
-// Slack shows response_action errors only in the answer.
+// Interaction implements slackbot.Handlers for buttons, modal submissions
+// and the global shortcut "Offboard someone" (blocks.ShortcutOffboard,
+// which opens the offboard modal). Buttons are acknowledged at once and
+// handled in the background (results and refusals come back as ephemeral
+// messages or message updates); modal submissions are validated in the
+// callback, since Slack shows response_action errors only in the answer.
 func (a *App) Interaction(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
 	switch cb.Type {
+	case slack.InteractionTypeShortcut:
+		if cb.CallbackID == blocks.ShortcutOffboard {
+			return a.offboardShortcut(ctx, cb)
+		}
+		a.log.WithField("callback_id", cb.CallbackID).Warn("unknown Slack shortcut")
+		return slackbot.Ack()
 	case slack.InteractionTypeBlockActions:
 		if len(cb.ActionCallback.BlockActions) == 0 {
 			return slackbot.Ack()
@@ -130,9 +140,11 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		}
 		a.resolvePreview(ctx, cb, c.ID, false, who)
 	case blocks.ActionOpenCase:
+		// Shown like /offboard status: only to someone who may see the
+		// case, and a refusal reads like no case at all.
 		c, err := a.st.CaseWithActions(ctx, id)
-		if err != nil {
-			say(engineError(err))
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !a.eng.MayView(ctx, who.ID, c)) {
+			say(textNothingToSee)
 			return
 		}
 		bs, text := a.statusCard(ctx, c)
@@ -153,11 +165,14 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 			say("Kinetic could not open the form for a reason. Please click Deny again.")
 		}
 	case blocks.ActionSkip:
-		if _, err := a.st.Action(ctx, id); err != nil {
+		// The form opens only when the skip would be accepted: whoever may
+		// not skip this action is told so instead.
+		act, c, err := a.eng.CheckSkip(ctx, id, who.ID)
+		if err != nil {
 			say(engineError(err))
 			return
 		}
-		if _, err := a.api.OpenViewContext(ctx, cb.TriggerID, blocks.SkipReasonModal(id)); err != nil {
+		if _, err := a.api.OpenViewContext(ctx, cb.TriggerID, blocks.SkipReasonModal(id, a.actionTitle(act), c.EmployeeName)); err != nil {
 			log.WithError(err).Warn("opening the skip reason modal failed")
 			say("Kinetic could not open the form for a reason. Please click Skip again.")
 		}
@@ -180,6 +195,33 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		}
 		say(":rotating_light: Escalated.")
 	}
+}
+
+// actionTitle is how people know an action: the policy's description of
+// it, else its name.
+func (a *App) actionTitle(act *store.Action) string {
+	if def := a.eng.Policy().File.Actions[act.Name]; def != nil && strings.TrimSpace(def.Description) != "" {
+		return def.Description
+	}
+	return act.Name
+}
+
+// offboardShortcut opens the offboard modal from the global shortcut
+// "Offboard someone", as /offboard alone does; someone Kinetic can't map to
+// HR is told so by DM instead.
+func (a *App) offboardShortcut(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
+	user, trigger := cb.User.ID, cb.TriggerID
+	if _, resp, ok := a.requester(ctx, user); !ok {
+		a.background(buttonTimeout, func(ctx context.Context) { a.tell(ctx, "", user, resp.Message.Text) })
+		return slackbot.Ack()
+	}
+	a.background(10*time.Second, func(ctx context.Context) {
+		if _, err := a.api.OpenViewContext(ctx, trigger, blocks.OffboardModal(a.now())); err != nil {
+			a.log.WithError(err).WithField("slack_user", user).Warn("opening the offboard modal from the shortcut failed")
+			a.tell(ctx, "", user, "Kinetic could not open the offboarding form. Try again, or use /offboard @person.")
+		}
+	})
+	return slackbot.Ack()
 }
 
 // resolvePreview replaces the clicked plan preview by the plan without
@@ -206,8 +248,13 @@ func (a *App) resolvePreview(ctx context.Context, cb slack.InteractionCallback, 
 	}
 }
 
-// submitOffboard validates the offboard modal. Errors go back to the modal;
-// a valid submission closes it and opens the case in the background.
+// submitOffboard validates the offboard modal. Every check that needs no
+// connector runs here, within Slack's 3 seconds — the form's own, the
+// employee and the requester's right to offboard them, an open case, and
+// each exception against the policy (engine.Precheck,
+// engine.CheckException) — and comes back as errors next to the fields, so
+// the form stays as it was filled in. A valid submission closes it and
+// opens the case in the background.
 func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
 	req, resp, ok := a.requester(ctx, cb.User.ID)
 	if !ok {
@@ -240,9 +287,11 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 	if in.Notes != "" {
 		r.Reason = in.Reason + ": " + in.Notes
 	}
+	fwdBlock := "forward_email"
 	if in.ForwardDays > 0 {
 		to := in.ForwardToEmail
 		if in.ForwardToUser != "" {
+			fwdBlock = "forward_user"
 			fwd, err := a.ppl.hr(ctx, in.ForwardToUser)
 			if err != nil || fwd.Email == "" {
 				return slackbot.ViewErrors(map[string]string{"forward_user": "That person has no email in the HR directory; give an address instead."})
@@ -263,8 +312,93 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 			r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "late_laptop", Days: days, Via: "slack", Reason: "equipment return date set in the offboarding form"})
 		}
 	}
+	ctx = engine.WithPrincipal(ctx, slackPrincipal(cb.User.ID, req.ID))
+	if errs := a.precheckForm(ctx, r, fwdBlock); len(errs) > 0 {
+		return slackbot.ViewErrors(errs)
+	}
 	a.openInBackground("", cb.User.ID, r)
 	return slackbot.ViewClear()
+}
+
+// Blocks of the offboard modal each exception kind of the form is asked
+// for in.
+var exceptionBlocks = map[string]string{"legal_hold": "legal_hold", "late_laptop": "equipment_by"}
+
+// precheckForm runs the engine's checks of an offboard modal's request and
+// returns its refusals keyed by the modal's blocks: each exception's (every
+// one is checked, so all its problems show at once), then the request's.
+// fwdBlock is the block the forwarding target came from.
+func (a *App) precheckForm(ctx context.Context, r engine.Request, fwdBlock string) map[string]string {
+	errs := map[string]string{}
+	for _, x := range r.Exceptions {
+		block := exceptionBlocks[x.Kind]
+		if x.Kind == "email_forwarding" {
+			// The address alone first (a one-day request), so that a
+			// refused domain is shown at the address, then the days.
+			one := x
+			one.Days = 1
+			if err := a.eng.CheckException(one); err != nil {
+				errs[fwdBlock] = fieldText(err)
+				continue
+			}
+			block = "forward_days"
+		}
+		if err := a.eng.CheckException(x); err != nil {
+			errs[block] = fieldText(err)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	err := a.eng.Precheck(ctx, r)
+	if err == nil {
+		return nil
+	}
+	var fe *engine.FieldError
+	block := "person"
+	if errors.As(err, &fe) {
+		switch field := fe.Field; {
+		case field == engine.FieldReason:
+			return map[string]string{"notes": fmt.Sprintf("Too long: the reason and notes together may have at most %d characters.", blocks.MaxReasonLen)}
+		case field == engine.FieldEffective:
+			block = "last_day"
+		case field == engine.FieldRequester:
+			return map[string]string{"person": "You may not offboard this person: " + fieldText(err) + " Their manager, HR or an admin may."}
+		case strings.HasPrefix(field, engine.FieldExceptionPrefix):
+			kind := strings.TrimPrefix(field, engine.FieldExceptionPrefix)
+			if block = exceptionBlocks[kind]; kind == "email_forwarding" {
+				block = fwdBlock
+			}
+		}
+	} else if !errors.Is(err, engine.ErrInvalidRequest) && !errors.Is(err, engine.ErrNotAllowed) {
+		a.log.WithError(err).Warn("checking an offboard form failed")
+		return map[string]string{"person": "Kinetic could not check this just now; try again."}
+	}
+	if block == "" {
+		block = "person"
+	}
+	return map[string]string{block: fieldText(err)}
+}
+
+// fieldText is an engine refusal as a form field's error: one sentence,
+// starting with a capital.
+func fieldText(err error) string {
+	var open *engine.CaseOpenError
+	switch {
+	case errors.As(err, &open):
+		return fmt.Sprintf("An offboarding is already in progress for this person (case %d); /offboard status shows it.", open.CaseID)
+	case errors.Is(err, engine.ErrUnknownEmployee):
+		return "That person is not in the HR directory."
+	}
+	msg := err.Error()
+	for _, prefix := range []string{engine.ErrInvalidRequest.Error() + ": ", engine.ErrNotAllowed.Error() + ": ",
+		engine.ErrInactiveEmployee.Error() + ": "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	if r, n := utf8.DecodeRuneInString(msg); n > 0 {
+		msg = string(unicode.ToUpper(r)) + msg[n:]
+	}
+	return strings.TrimSuffix(msg, ".") + "."
 }
 
 func (a *App) submitDeny(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {

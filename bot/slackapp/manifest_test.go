@@ -9,11 +9,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
+	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
 )
 
 // TestManifestMatchesTheCode: the shipped manifest asks for exactly the
-// scopes the code uses, points at the routes slackbot.Routes mounts, and
-// subscribes to app_home_opened.
+// scopes the code uses, points at the routes slackbot.Routes mounts,
+// offers the global shortcut the code handles, and subscribes to
+// app_home_opened.
 func TestManifestMatchesTheCode(t *testing.T) {
 	b, err := os.ReadFile("../../deployments/slack/manifest.yaml")
 	if err != nil {
@@ -24,6 +26,10 @@ func TestManifestMatchesTheCode(t *testing.T) {
 			AppHome struct {
 				HomeTab bool `yaml:"home_tab_enabled"`
 			} `yaml:"app_home"`
+			Shortcuts []struct {
+				Name, Type string
+				CallbackID string `yaml:"callback_id"`
+			}
 			SlashCommands []struct {
 				Command, URL string
 				Escape       bool `yaml:"should_escape"`
@@ -54,6 +60,10 @@ func TestManifestMatchesTheCode(t *testing.T) {
 	if len(m.Features.SlashCommands) != 1 || m.Features.SlashCommands[0].Command != "/offboard" ||
 		!m.Features.SlashCommands[0].Escape || !endsWith(m.Features.SlashCommands[0].URL, "/slack/commands") {
 		t.Errorf("slash command: %+v", m.Features.SlashCommands)
+	}
+	if len(m.Features.Shortcuts) != 1 || m.Features.Shortcuts[0].Type != "global" ||
+		m.Features.Shortcuts[0].CallbackID != blocks.ShortcutOffboard || m.Features.Shortcuts[0].Name != "Offboard someone" {
+		t.Errorf("shortcuts: %+v, want the global shortcut %s", m.Features.Shortcuts, blocks.ShortcutOffboard)
 	}
 	if !m.Settings.Interactivity.Enabled || !endsWith(m.Settings.Interactivity.URL, "/slack/interactions") {
 		t.Errorf("interactivity: %+v", m.Settings.Interactivity)

@@ -80,9 +80,18 @@ var (
 	ErrUnlinkedMention = errors.New("mention a person with @ so Slack links it")
 	// ErrBadDate: --effective is not YYYY-MM-DD [HH:MM].
 	ErrBadDate = errors.New("use --effective YYYY-MM-DD or --effective YYYY-MM-DD HH:MM (24-hour)")
+	// ErrReasonTooLong: the reason is longer than MaxReasonLen characters.
+	ErrReasonTooLong = fmt.Errorf("the reason is at most %d characters", MaxReasonLen)
 )
 
-const maxCommandLen = 4000
+// MaxReasonLen is the most characters a reason (typed after the person, or
+// in a form) may have.
+const MaxReasonLen = maxReasonLen
+
+// maxCommandLen bounds the text ParseCommand reads, in bytes: room for a
+// mention, the options and a reason of MaxReasonLen characters of up to 4
+// bytes each.
+const maxCommandLen = 200 + 4*maxReasonLen
 
 // ParseCommand parses the text of a /offboard slash command (sent with
 // should_escape on, so mentions arrive as <@U123|name>). The forms are:
@@ -102,7 +111,7 @@ const maxCommandLen = 4000
 // real days, not against the clock.
 func ParseCommand(text string) (Command, error) {
 	if len(text) > maxCommandLen {
-		return Command{}, fmt.Errorf("%w: the text is too long", ErrUsage)
+		return Command{}, fmt.Errorf("%w: the text is too long (a reason may have at most %d characters)", ErrUsage, maxReasonLen)
 	}
 	if !utf8.ValidString(text) {
 		return Command{}, fmt.Errorf("%w: the text is not valid UTF-8", ErrUsage)
@@ -330,8 +339,8 @@ func reasonOf(toks []string) (string, error) {
 		}
 	}
 	r := oneLine(strings.Join(words, " "))
-	if utf8.RuneCountInString(r) > maxReasonLen {
-		return "", fmt.Errorf("%w: keep the reason under %d characters", ErrUsage, maxReasonLen)
+	if n := utf8.RuneCountInString(r); n > maxReasonLen {
+		return "", fmt.Errorf("%w (yours has %d)", ErrReasonTooLong, n)
 	}
 	return r, nil
 }
@@ -384,14 +393,16 @@ func digits(s string) (int, error) {
 	return strconv.Atoi(s)
 }
 
-// HelpText is the reply to /offboard help (mrkdwn).
-func HelpText() string {
+// HelpText is the reply to /offboard help (mrkdwn). Its example date is a
+// week after now, so it is never in the past.
+func HelpText(now time.Time) string {
+	example := now.AddDate(0, 0, 7).Format(time.DateOnly)
 	return strings.Join([]string{
 		"*Offboard someone with Kinetic*",
 		"`/offboard` — open a form to fill in.",
 		"`/offboard @user [reason]` — offboard someone: Kinetic shows you the plan, and nothing runs until you confirm it.",
 		"`/offboard @user --now [reason]` — start revoking access immediately (an involuntary departure).",
-		"`/offboard @user --effective 2026-12-04 17:00 [reason]` — start at that date and time in their time zone (the time is optional; 24-hour, default 17:00).",
+		"`/offboard @user --effective " + example + " 17:00 [reason]` — start at that date and time in their time zone (the time is optional; 24-hour, default 17:00).",
 		"`/offboard status @user` — show their offboarding.",
 		"`/offboard cancel @user [reason]` — cancel their offboarding before it finishes.",
 		"`/offboard help` — this message.",

@@ -90,7 +90,7 @@ func TestParseCommandErrors(t *testing.T) {
 		{"status with extra words", "status <@U123ABC> now", ErrUsage, "nothing else"},
 		{"cancel without person", "cancel", ErrUsage, "whose offboarding"},
 		{"cancel with options", "cancel <@U123ABC> --now", ErrUsage, "no options"},
-		{"reason too long", "<@U123ABC> " + strings.Repeat("word ", 250), ErrUsage, "under 1000"},
+		{"reason too long", "<@U123ABC> " + strings.Repeat("word ", 250), ErrReasonTooLong, "at most 1000 characters (yours has 1249)"},
 		{"invalid UTF-8", "<@U123ABC> \xff", ErrUsage, "UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -325,7 +325,7 @@ func goldenCases() []goldenCase {
 
 		{"modal_offboard", surfaceModal, func() any { return OffboardModal(now) }},
 		{"modal_deny_reason", surfaceModal, func() any { return DenyReasonModal(7) }},
-		{"modal_skip_reason", surfaceModal, func() any { return SkipReasonModal(913) }},
+		{"modal_skip_reason", surfaceModal, func() any { return SkipReasonModal(913, "Deprovision Zoom", "Dana Whitfield") }},
 		{"home", surfaceHome, func() any {
 			c2 := runningCase()
 			c2.ID, c2.EmployeeName, c2.EmployeeID, c2.Status, c2.EffectiveAt = 43, "Sam Lee", "E1002", store.CaseScheduled, now.Add(72*time.Hour)
@@ -368,9 +368,9 @@ func TestGolden(t *testing.T) {
 }
 
 func TestHelpText(t *testing.T) {
-	golden(t, "help", []byte(HelpText()+"\n"))
-	for _, form := range []string{"/offboard @user [reason]", "--now", "--effective 2026-12-04 17:00", "status @user", "cancel @user", "help"} {
-		if !strings.Contains(HelpText(), form) {
+	golden(t, "help", []byte(HelpText(now)+"\n"))
+	for _, form := range []string{"/offboard @user [reason]", "--now", "--effective 2026-12-11 17:00", "status @user", "cancel @user", "help"} {
+		if !strings.Contains(HelpText(now), form) {
 			t.Errorf("help does not mention %q", form)
 		}
 	}

@@ -89,6 +89,10 @@ func option(value, text string) *slack.OptionBlockObject {
 	return slack.NewOptionBlockObject(value, plainText(text, maxOptionText), nil)
 }
 
+// ShortcutOffboard is the callback id of the global shortcut "Offboard
+// someone" (deployments/slack/manifest.yaml): it opens OffboardModal.
+const ShortcutOffboard = "kinetic.offboard_shortcut"
+
 // OffboardModal builds the modal /offboard opens without arguments: the
 // person (a user picker), the last day (date picker, today in now's zone)
 // and time (time picker, 17:00), the reason (voluntary, involuntary, end
@@ -318,12 +322,14 @@ func DenyReasonModal(approvalID int64) slack.ModalViewRequest {
 		fmt.Sprintf("You are denying approval %d. The requester sees your reason.", approvalID))
 }
 
-// SkipReasonModal asks why action actionID is skipped (the Skip button
-// opens it). Its callback id is ModalSkipReason and its private_metadata
-// the action (ActionValue); read it with ParseSkipReason.
-func SkipReasonModal(actionID int64) slack.ModalViewRequest {
-	return reasonModal(ModalSkipReason, ActionValue(actionID), "Skip action", "Reason for skipping", "Skip",
-		fmt.Sprintf("You are skipping action %d: Kinetic will not do it. Say why.", actionID))
+// SkipReasonModal asks why action actionID — what, its policy
+// description or else its name, on person's offboarding — is skipped (the
+// Skip button opens it). Its callback id is ModalSkipReason and its
+// private_metadata the action (ActionValue); read it with ParseSkipReason.
+func SkipReasonModal(actionID int64, what, person string) slack.ModalViewRequest {
+	intro := fmt.Sprintf("You are skipping *%s* for *%s*: Kinetic will not do it, and the case closes with exceptions. Say why.",
+		data(what, 150), data(person, 100))
+	return reasonModal(ModalSkipReason, ActionValue(actionID), "Skip action", "Reason for skipping", "Skip", intro)
 }
 
 // ParseDenyReason reads a submitted DenyReasonModal: the approval and the

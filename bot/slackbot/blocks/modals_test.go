@@ -163,14 +163,14 @@ func TestReasonModals(t *testing.T) {
 	if err != nil || len(errs) > 0 || id != 7 || why != "shared inbox instead" {
 		t.Errorf("deny: %d %q %v %v", id, why, errs, err)
 	}
-	id, why, errs, err = ParseSkipReason(reason(view(SkipReasonModal(913)), "app retired last year"))
+	id, why, errs, err = ParseSkipReason(reason(view(SkipReasonModal(913, "Deprovision Zoom", "Dana Whitfield")), "app retired last year"))
 	if err != nil || len(errs) > 0 || id != 913 || why != "app retired last year" {
 		t.Errorf("skip: %d %q %v %v", id, why, errs, err)
 	}
 	if _, _, errs, _ := ParseDenyReason(reason(view(DenyReasonModal(7)), "  ")); errs[blockWhy] == "" {
 		t.Error("an empty reason is accepted")
 	}
-	if _, _, errs, _ := ParseSkipReason(reason(view(SkipReasonModal(913)), strings.Repeat("y", 1001))); errs[blockWhy] == "" {
+	if _, _, errs, _ := ParseSkipReason(reason(view(SkipReasonModal(913, "Deprovision Zoom", "Dana Whitfield")), strings.Repeat("y", 1001))); errs[blockWhy] == "" {
 		t.Error("an overlong reason is accepted")
 	}
 	// Metadata of the wrong kind, or a view of another modal, is refused:

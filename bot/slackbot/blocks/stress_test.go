@@ -77,7 +77,7 @@ func TestBuildersFitWithHugeInput(t *testing.T) {
 	}
 	home := HomeTab([]store.Case{c}, []view.ApprovalView{v}, huge)
 	checkLimits(t, surfaceHome, encode(t, home))
-	for _, m := range []slack.ModalViewRequest{DenyReasonModal(1 << 62), SkipReasonModal(1 << 62), OffboardModal(now)} {
+	for _, m := range []slack.ModalViewRequest{DenyReasonModal(1 << 62), SkipReasonModal(1<<62, huge, huge), OffboardModal(now)} {
 		checkLimits(t, surfaceModal, encode(t, m))
 	}
 }
