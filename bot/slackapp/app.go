@@ -90,7 +90,6 @@ type App struct {
 	plansMu sync.Mutex
 	plans   map[int64]*engine.Plan // plans shown for confirmation, by case
 
-
 	bg sync.WaitGroup // background work started by callbacks
 }
 
