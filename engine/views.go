@@ -51,9 +51,16 @@ func (e *Engine) view(ctx context.Context, ap store.Approval) (*ApprovalView, er
 		v.EmployeeID, v.EmployeeName = c.EmployeeID, c.EmployeeName
 	}
 	if cur := currentStep(v.Steps); cur != nil && ap.Status == store.ApprovalPending {
+		v.ReasonRequired = stepNeedsReason(e.policy.Load(), &ap, cur.Index)
+		decided := map[string]bool{}
+		for _, d := range v.Decisions {
+			if d.StepIndex == cur.Index {
+				decided[d.Approver] = true
+			}
+		}
 		if emp, err := e.snapshot(db, ap.CaseID); err == nil {
 			for _, id := range e.resolve(emp, refsOf(cur)) {
-				if id != ap.Requester && id != c.EmployeeID {
+				if id != ap.Requester && id != c.EmployeeID && !decided[id] {
 					v.Approvers = append(v.Approvers, id)
 				}
 			}

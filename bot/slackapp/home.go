@@ -61,5 +61,13 @@ func (a *App) homeApprovals(ctx context.Context, user string) []engine.ApprovalV
 	if err != nil {
 		a.log.WithError(err).Warn("loading approvals for the Home tab failed")
 	}
-	return vs
+	// As with the DM cards, an approval waits for its plan's confirmation.
+	out := vs[:0]
+	for _, v := range vs {
+		if c, err := a.st.Case(ctx, v.CaseID); err == nil && c.Status == store.CaseAwaitingConfirmation {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }

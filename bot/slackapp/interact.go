@@ -12,6 +12,7 @@ import (
 	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
+	txt "github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -24,6 +25,10 @@ const (
 
 // Kinds of recorded messages besides the notifier's.
 const kindPreview = "preview"
+
+// maxNoteBytes bounds the requester's note carried as an exception's
+// reason (the engine takes at most 1000 bytes).
+const maxNoteBytes = 1000
 
 // buttonTimeout bounds the background work of one button click.
 const buttonTimeout = 30 * time.Second
@@ -48,6 +53,8 @@ func (a *App) Interaction(ctx context.Context, cb slack.InteractionCallback) sla
 			return a.submitOffboard(ctx, cb)
 		case blocks.ModalDenyReason:
 			return a.submitDeny(ctx, cb)
+		case blocks.ModalApproveReason:
+			return a.submitApprove(ctx, cb)
 		case blocks.ModalSkipReason:
 			return a.submitSkip(ctx, cb)
 		}
@@ -135,20 +142,9 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		bs, text := blocks.StatusCard(*c, c.Actions, a.now(), map[string]string{c.Requester: a.ppl.name(ctx, c.Requester)})
 		a.tell(ctx, ch, user, text, bs...)
 	case blocks.ActionApprove:
-		if _, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who.ID, Approve: true, Via: "slack"}); err != nil {
-			say(engineError(err))
-			return
-		}
-		// The notifier updates every card of the approval (approval_decided).
+		a.clickApprove(ctx, cb, id, who.ID, say)
 	case blocks.ActionDeny:
-		if _, err := a.eng.Approval(ctx, id); err != nil {
-			say(engineError(err))
-			return
-		}
-		if _, err := a.api.OpenViewContext(ctx, cb.TriggerID, blocks.DenyReasonModal(id)); err != nil {
-			log.WithError(err).Warn("opening the deny reason modal failed")
-			say("Kinetic could not open the form for a reason. Please click Deny again.")
-		}
+		a.clickDeny(ctx, cb, id, who.ID, say)
 	case blocks.ActionSkip:
 		if _, err := a.st.Action(ctx, id); err != nil {
 			say(engineError(err))
@@ -237,6 +233,14 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 	if in.Notes != "" {
 		r.Reason = in.Reason + ": " + in.Notes
 	}
+	// The requester's note ("Anything approvers should know") goes on the
+	// approval cards as each exception's reason.
+	why := func(fallback string) string {
+		if in.Notes == "" {
+			return fallback
+		}
+		return txt.ClipBytes(in.Notes, maxNoteBytes-len("…"))
+	}
 	if in.ForwardDays > 0 {
 		to := in.ForwardToEmail
 		if in.ForwardToUser != "" {
@@ -246,10 +250,10 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 			}
 			to = fwd.Email
 		}
-		r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "email_forwarding", ForwardTo: to, Days: in.ForwardDays, Via: "slack", Reason: "requested in the offboarding form"})
+		r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "email_forwarding", ForwardTo: to, Days: in.ForwardDays, Via: "slack", Reason: why("requested in the offboarding form")})
 	}
 	if in.LegalHold {
-		r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "legal_hold", Via: "slack", Reason: "requested in the offboarding form"})
+		r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "legal_hold", Via: "slack", Reason: why("requested in the offboarding form")})
 	}
 	if !in.EquipmentReturnBy.IsZero() {
 		days := int(in.EquipmentReturnBy.Sub(a.now()).Hours()/24) + 1
@@ -257,18 +261,11 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 			days = int(in.EquipmentReturnBy.Sub(r.EffectiveAt).Hours()/24) + 1
 		}
 		if days > 0 {
-			r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "late_laptop", Days: days, Via: "slack", Reason: "equipment return date set in the offboarding form"})
+			r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "late_laptop", Days: days, Via: "slack", Reason: why("equipment return date set in the offboarding form")})
 		}
 	}
 	a.openInBackground("", cb.User.ID, r)
 	return slackbot.ViewClear()
-}
-
-func (a *App) submitDeny(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
-	return a.submitReason(ctx, cb, blocks.ParseDenyReason, func(ctx context.Context, id int64, who, reason string) error {
-		_, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who, Approve: false, Reason: reason, Via: "slack"})
-		return err
-	})
 }
 
 func (a *App) submitSkip(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {

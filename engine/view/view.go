@@ -106,8 +106,14 @@ type ApprovalView struct {
 	EmployeeName string                   `json:"employee_name"`
 	Steps        []store.ApprovalStep     `json:"steps"`
 	Decisions    []store.ApprovalDecision `json:"decisions"`
-	// Approvers are the HR ids who may decide the current step now.
+	// Approvers are the HR ids who may decide the current step now: its
+	// approvers, less the requester, the departing employee and anyone who
+	// has already decided this step.
 	Approvers []string `json:"approvers,omitempty"`
+	// ReasonRequired says the policy requires a reason to approve the
+	// current step (a deny always needs one), so a front end asks for it
+	// before approving.
+	ReasonRequired bool `json:"reason_required,omitempty"`
 }
 
 // Event is a committed transition, and the engine's notification to front

@@ -54,8 +54,12 @@ func HomeTab(openCases []store.Case, approvals []view.ApprovalView, viewer strin
 		}
 		bs = append(bs, section(l))
 		if v.Status == store.ApprovalPending {
+			approve := "Approve"
+			if v.ReasonRequired {
+				approve = "Approve…" // opens ApproveReasonModal
+			}
 			bs = append(bs, slack.NewActionBlock("",
-				button(ActionApprove, ApprovalValue(v.ID), "Approve", slack.StylePrimary),
+				button(ActionApprove, ApprovalValue(v.ID), approve, slack.StylePrimary),
 				button(ActionDeny, ApprovalValue(v.ID), "Deny…", slack.StyleDanger),
 			))
 		}
