@@ -254,7 +254,9 @@ func TestApprovalCardsWaitForConfirmationAndGoWithTheCancelledPlan(t *testing.T)
 // says whom the chain waits on (by name); the HR step's approvers get
 // cards; when that step is decided every card is settled.
 func TestChainEarlierCardsLoseButtons(t *testing.T) {
-	e := newEnvKit(t, func(o *testkit.Options, _ *slackapp.App) { o.ApproverGroups = "{hr: [H1, H2], legal: [L1, L2], security: [S1]}" })
+	e := newEnvKit(t, func(o *testkit.Options, _ *slackapp.App) {
+		o.ApproverGroups = "{hr: [H1, H2], legal: [L1, L2], security: [S1]}"
+	})
 	ctx := context.Background()
 	c := e.openCase(engine.Request{EmployeeID: "E1", Requester: "A1", Reason: "resigned", EffectiveAt: time.Now().Add(72 * time.Hour),
 		Exceptions: []engine.ExceptionRequest{{Kind: "email_forwarding", ForwardTo: "team@example.test", Days: 10, Via: "slack", Reason: "customers still write to Erin"}}})
