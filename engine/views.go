@@ -50,6 +50,9 @@ func (e *Engine) view(ctx context.Context, ap store.Approval) (*ApprovalView, er
 	if err := db.First(&c, ap.CaseID).Error; err == nil {
 		v.EmployeeID, v.EmployeeName = c.EmployeeID, c.EmployeeName
 	}
+	if p, err := e.dir.ByID(ctx, ap.Requester); err == nil {
+		v.RequesterName = p.Name
+	}
 	if cur := currentStep(v.Steps); cur != nil && ap.Status == store.ApprovalPending {
 		v.ReasonRequired = stepNeedsReason(e.policy.Load(), &ap, cur.Index)
 		decided := map[string]bool{}
