@@ -680,11 +680,15 @@ func (n *notifier) approvalSame(m store.ChatMessage, text string, bs []slack.Blo
 func (n *notifier) approvalSent(m store.ChatMessage, text string, bs []slack.Block) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.apCards == nil {
-		n.apCards = map[string]string{}
+	if n.apCards == nil || len(n.apCards) >= maxRememberedCards {
+		n.apCards = map[string]string{} // forgetting only costs one repeated update per card
 	}
 	n.apCards[m.Channel+" "+m.TS] = cardContent(text, bs)
 }
+
+// maxRememberedCards bounds the approval card contents the notifier
+// remembers.
+const maxRememberedCards = 5000
 
 // cardContent is a message's content as a comparable string.
 func cardContent(text string, bs []slack.Block) string {
