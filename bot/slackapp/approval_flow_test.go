@@ -295,4 +295,17 @@ func TestChainEarlierCardsLoseButtons(t *testing.T) {
 			return c.Channel == ch && c.TS == ts && !has(c, blocks.ActionApprove) && has(c, "Approved") && has(c, "Hana HR (H2)")
 		}, wait)
 	}
+	// No approval card was updated to what it already said.
+	last := map[string]string{}
+	mine := map[string]bool{"DUMIA " + mgr.TS: true, "DUHAL " + hr["UHAL"].TS: true, "DUHANA " + hr["UHANA"].TS: true}
+	for _, u := range e.fake.Calls("chat.update") {
+		k, content := u.Channel+" "+u.TS, u.Text+string(u.Blocks)
+		if !mine[k] {
+			continue
+		}
+		if last[k] == content {
+			t.Errorf("chat.update repeated the content of %s: %.200s", k, content)
+		}
+		last[k] = content
+	}
 }
