@@ -27,8 +27,9 @@ func offboardValues(person, reason, day string, extra map[string]any) map[string
 }
 
 // TestModalLegalHoldApprovedByApproversChangesPlan: /offboard with no text
-// opens the modal; the submission with a legal hold opens the case with
-// the exception, whose card is DMed to both legal approvers; their Approve
+// opens the modal; the submission with a legal hold and a note opens the
+// case with the exception, whose card is DMed to both legal approvers once
+// the requester confirms the plan, with the note and names; their Approve
 // clicks apply it (preserve_mailbox added, delete_mailbox released) and
 // every card is updated without buttons. The approver's Home tab lists it
 // while it waits.
