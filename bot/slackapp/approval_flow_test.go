@@ -164,6 +164,10 @@ func TestLegalHoldApprovedWithReasonFromSlackCaseCloses(t *testing.T) {
 	e.fake.WaitFor(t, "chat.update", func(u slacktest.Call) bool {
 		return u.Channel == "DULEE" && u.TS == card.TS && !has(u, blocks.ActionApprove) && has(u, "Approved")
 	}, wait)
+	// The Home tab that offered it is republished without it.
+	e.fake.WaitFor(t, "views.publish", func(c slacktest.Call) bool {
+		return c.Params.Get("user_id") == "ULOU" && !strings.Contains(c.Params.Get("view"), blocks.ApprovalValue(hold.ID))
+	}, wait)
 
 	// The release goes through the same chain, with reasons, from Slack.
 	rel, err := e.kit.Engine.RequestRelease(ctx, hold.ID, "H1", "litigation settled")

@@ -653,6 +653,7 @@ func (n *notifier) approvalCards(ctx context.Context, approvalID int64) {
 		n.approvalSent(store.ChatMessage{Channel: ch, TS: ts}, text, bs)
 		a.record(ctx, v.CaseID, ch, ts, kind)
 	}
+	a.refreshHomes(ctx, approvalID)
 }
 
 // updateApprovalCard updates approval card m to (text, bs) unless this
