@@ -143,7 +143,7 @@ func (e *Engine) Decide(ctx context.Context, d Decision) (*store.Approval, error
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: d.Approver, Event: "approval.decision", Result: verdict,
 			Detail: fmt.Sprintf("approval %d (%s) step %q via %s: %s", ap.ID, ap.Kind, cur.Name, orDash(d.Via), d.Reason)})
 		if !d.Approve {
-			evs, ds, err = e.conclude(tx, au, c, ap, cur, false, fmt.Sprintf("denied by %s: %s", d.Approver, d.Reason), now, evs)
+			evs, ds, err = e.conclude(tx, au, c, ap, cur, false, fmt.Sprintf("denied by %s: %s", e.personLabel(ctx, d.Approver), d.Reason), now, evs)
 			return err
 		}
 		approvals := 1
@@ -154,10 +154,10 @@ func (e *Engine) Decide(ctx context.Context, d Decision) (*store.Approval, error
 		}
 		if !stepComplete(cur, approvals, e.eligible(emp, cur, ap, c)) {
 			evs = append(evs, Event{Kind: EventApprovalDecided, CaseID: c.ID, ApprovalID: ap.ID, Name: ap.Kind, Status: store.ApprovalPending,
-				Detail: fmt.Sprintf("%s approved step %q (%d so far)", d.Approver, cur.Name, approvals), At: now})
+				Detail: fmt.Sprintf("%s approved step %q (%d so far)%s", e.personLabel(ctx, d.Approver), cur.Name, approvals, because(d.Reason)), At: now})
 			return nil
 		}
-		evs, ds, err = e.completeStep(tx, au, c, ap, steps, cur, emp, fmt.Sprintf("approved by %s", d.Approver), now, evs)
+		evs, ds, err = e.completeStep(tx, au, c, ap, steps, cur, emp, fmt.Sprintf("approved by %s%s", e.personLabel(ctx, d.Approver), because(d.Reason)), now, evs)
 		return err
 	})
 	if err != nil {
@@ -166,6 +166,23 @@ func (e *Engine) Decide(ctx context.Context, d Decision) (*store.Approval, error
 	e.emit(evs...)
 	e.dispatchAll(ctx, ds)
 	return ap, nil
+}
+
+// personLabel names an HR id for people and auditors alike: "Lee Legal
+// (L1)", or the id alone when the directory has no name for it.
+func (e *Engine) personLabel(ctx context.Context, id string) string {
+	if p, err := e.dir.ByID(ctx, id); err == nil && p.Name != "" && p.Name != id {
+		return p.Name + " (" + id + ")"
+	}
+	return id
+}
+
+// because is ": reason", or nothing without one.
+func because(reason string) string {
+	if strings.TrimSpace(reason) == "" {
+		return ""
+	}
+	return ": " + reason
 }
 
 func stepNeedsReason(p *configs.Policy, ap *store.Approval, idx int) bool {

@@ -50,10 +50,20 @@ func (e *Engine) view(ctx context.Context, ap store.Approval) (*ApprovalView, er
 	if err := db.First(&c, ap.CaseID).Error; err == nil {
 		v.EmployeeID, v.EmployeeName = c.EmployeeID, c.EmployeeName
 	}
+	if p, err := e.dir.ByID(ctx, ap.Requester); err == nil {
+		v.RequesterName = p.Name
+	}
 	if cur := currentStep(v.Steps); cur != nil && ap.Status == store.ApprovalPending {
+		v.ReasonRequired = stepNeedsReason(e.policy.Load(), &ap, cur.Index)
+		decided := map[string]bool{}
+		for _, d := range v.Decisions {
+			if d.StepIndex == cur.Index {
+				decided[d.Approver] = true
+			}
+		}
 		if emp, err := e.snapshot(db, ap.CaseID); err == nil {
 			for _, id := range e.resolve(emp, refsOf(cur)) {
-				if id != ap.Requester && id != c.EmployeeID {
+				if id != ap.Requester && id != c.EmployeeID && !decided[id] {
 					v.Approvers = append(v.Approvers, id)
 				}
 			}

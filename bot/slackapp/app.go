@@ -90,6 +90,8 @@ type App struct {
 	plansMu sync.Mutex
 	plans   map[int64]*engine.Plan // plans shown for confirmation, by case
 
+	homes homeViews // the approvals each published Home tab shows
+
 	bg sync.WaitGroup // background work started by callbacks
 }
 

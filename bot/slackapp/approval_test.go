@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +27,9 @@ func offboardValues(person, reason, day string, extra map[string]any) map[string
 }
 
 // TestModalLegalHoldApprovedByApproversChangesPlan: /offboard with no text
-// opens the modal; the submission with a legal hold opens the case with
-// the exception, whose card is DMed to both legal approvers; their Approve
+// opens the modal; the submission with a legal hold and a note opens the
+// case with the exception, whose card is DMed to both legal approvers once
+// the requester confirms the plan, with the note and names; their Approve
 // clicks apply it (preserve_mailbox added, delete_mailbox released) and
 // every card is updated without buttons. The approver's Home tab lists it
 // while it waits.
@@ -45,17 +47,21 @@ func TestModalLegalHoldApprovedByApproversChangesPlan(t *testing.T) {
 	}
 
 	tomorrow := time.Now().In(mustZone(t, "America/New_York")).AddDate(0, 0, 2).Format("2006-01-02")
+	const note = "Litigation 24-113 is pending: keep everything"
 	w := e.interact(submission("UHAL", blocks.ModalOffboard, "", offboardValues("UERIN", blocks.ReasonVoluntary, tomorrow, map[string]any{
 		"legal_hold": map[string]any{"value": map[string]any{"type": "checkboxes", "selected_options": []any{map[string]any{"value": "legal_hold"}}}},
+		"notes":      map[string]any{"value": map[string]any{"type": "plain_text_input", "value": note}},
 	})))
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"clear"`) {
 		t.Fatalf("submission answered %d %s", w.Code, w.Body)
 	}
-	e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool { return c.Channel == "DUHAL" && has(c, blocks.ActionConfirmPlan) }, wait)
+	preview := e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool { return c.Channel == "DUHAL" && has(c, blocks.ActionConfirmPlan) }, wait)
 	c, err := e.kit.Store.OpenCaseFor(ctx, "E1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The approval cards go out once the requester confirms the plan.
+	e.interact(click("UHAL", "DUHAL", preview.TS, blocks.ActionConfirmPlan, blocks.CaseValue(c.ID)))
 	aps, err := e.kit.Engine.Approvals(ctx, store.ApprovalPending, "", c.ID)
 	if err != nil || len(aps) != 1 || aps[0].Kind != "legal_hold" {
 		t.Fatalf("approvals: %v %+v", err, aps)
@@ -66,6 +72,13 @@ func TestModalLegalHoldApprovedByApproversChangesPlan(t *testing.T) {
 		cards[u] = e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool {
 			return c.Channel == "D"+u && has(c, blocks.ActionApprove) && has(c, blocks.ApprovalValue(ap.ID))
 		}, wait)
+		// The card speaks in names (with HR ids) and carries the
+		// requester's note from the form.
+		for _, want := range []string{note, "Hal HR (H1)", "May decide now: Lee Legal (L1), Lou Legal (L2)", "Erin Employee"} {
+			if !has(cards[u], want) {
+				t.Errorf("%s's card lacks %q: %s", u, want, cards[u].Blocks)
+			}
+		}
 	}
 
 	// The approver's Home tab shows the approval waiting on them.
@@ -128,20 +141,26 @@ func TestDenyOpensReasonModalAndDecides(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("submission answered %d %s", w.Code, w.Body)
 	}
-	card := e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool { return c.Channel == "DULEE" && has(c, blocks.ActionDeny) }, wait)
+	preview := e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool { return c.Channel == "DUHAL" && has(c, blocks.ActionConfirmPlan) }, wait)
 	c, err := e.kit.Store.OpenCaseFor(ctx, "E1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.interact(click("UHAL", "DUHAL", preview.TS, blocks.ActionConfirmPlan, blocks.CaseValue(c.ID)))
+	card := e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool { return c.Channel == "DULEE" && has(c, blocks.ActionDeny) }, wait)
 	aps, _ := e.kit.Engine.Approvals(ctx, store.ApprovalPending, "", c.ID)
 	if len(aps) != 1 {
 		t.Fatalf("approvals: %+v", aps)
 	}
 	id := aps[0].ID
 	e.interact(click("ULEE", "DULEE", card.TS, blocks.ActionDeny, blocks.ApprovalValue(id)))
-	e.fake.WaitFor(t, "views.open", func(c slacktest.Call) bool {
+	modal := e.fake.WaitFor(t, "views.open", func(c slacktest.Call) bool {
 		return c.Params.Get("trigger_id") == "trig-click-ULEE" && strings.Contains(c.Params.Get("view"), blocks.ModalDenyReason)
 	}, wait)
+	// The modal names the exception and the person, not an approval number.
+	if v := modal.Params.Get("view"); !strings.Contains(v, "Erin Employee") || !strings.Contains(v, "legal hold") || strings.Contains(v, "approval "+strconv.FormatInt(id, 10)) {
+		t.Errorf("deny modal: %s", v)
+	}
 
 	why := func(s string) map[string]any {
 		return map[string]any{"why": map[string]any{"value": map[string]any{"type": "plain_text_input", "value": s}}}

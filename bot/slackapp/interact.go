@@ -15,6 +15,7 @@ import (
 	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
+	txt "github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -27,6 +28,10 @@ const (
 
 // Kinds of recorded messages besides the notifier's.
 const kindPreview = "preview"
+
+// maxNoteBytes bounds the requester's note carried as an exception's
+// reason (the engine takes at most 1000 bytes).
+const maxNoteBytes = 1000
 
 // buttonTimeout bounds the background work of one button click.
 const buttonTimeout = 30 * time.Second
@@ -58,6 +63,8 @@ func (a *App) Interaction(ctx context.Context, cb slack.InteractionCallback) sla
 			return a.submitOffboard(ctx, cb)
 		case blocks.ModalDenyReason:
 			return a.submitDeny(ctx, cb)
+		case blocks.ModalApproveReason:
+			return a.submitApprove(ctx, cb)
 		case blocks.ModalSkipReason:
 			return a.submitSkip(ctx, cb)
 		}
@@ -150,20 +157,9 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		bs, text := a.statusCard(ctx, c)
 		a.tell(ctx, ch, user, text, bs...)
 	case blocks.ActionApprove:
-		if _, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who.ID, Approve: true, Via: "slack"}); err != nil {
-			say(engineError(err))
-			return
-		}
-		// The notifier updates every card of the approval (approval_decided).
+		a.clickApprove(ctx, cb, id, who.ID, say)
 	case blocks.ActionDeny:
-		if _, err := a.eng.Approval(ctx, id); err != nil {
-			say(engineError(err))
-			return
-		}
-		if _, err := a.api.OpenViewContext(ctx, cb.TriggerID, blocks.DenyReasonModal(id)); err != nil {
-			log.WithError(err).Warn("opening the deny reason modal failed")
-			say("Kinetic could not open the form for a reason. Please click Deny again.")
-		}
+		a.clickDeny(ctx, cb, id, who.ID, say)
 	case blocks.ActionSkip:
 		// The form opens only when the skip would be accepted: whoever may
 		// not skip this action is told so instead.
@@ -288,6 +284,14 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 		r.Reason = in.Reason + ": " + in.Notes
 	}
 	fwdBlock := "forward_email"
+	// The requester's note ("Anything approvers should know") goes on the
+	// approval cards as each exception's reason.
+	why := func(fallback string) string {
+		if in.Notes == "" {
+			return fallback
+		}
+		return txt.ClipBytes(in.Notes, maxNoteBytes-len("…"))
+	}
 	if in.ForwardDays > 0 {
 		to := in.ForwardToEmail
 		if in.ForwardToUser != "" {
@@ -298,10 +302,10 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 			}
 			to = fwd.Email
 		}
-		r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "email_forwarding", ForwardTo: to, Days: in.ForwardDays, Via: "slack", Reason: "requested in the offboarding form"})
+		r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "email_forwarding", ForwardTo: to, Days: in.ForwardDays, Via: "slack", Reason: why("requested in the offboarding form")})
 	}
 	if in.LegalHold {
-		r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "legal_hold", Via: "slack", Reason: "requested in the offboarding form"})
+		r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "legal_hold", Via: "slack", Reason: why("requested in the offboarding form")})
 	}
 	if !in.EquipmentReturnBy.IsZero() {
 		days := int(in.EquipmentReturnBy.Sub(a.now()).Hours()/24) + 1
@@ -309,7 +313,7 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 			days = int(in.EquipmentReturnBy.Sub(r.EffectiveAt).Hours()/24) + 1
 		}
 		if days > 0 {
-			r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "late_laptop", Days: days, Via: "slack", Reason: "equipment return date set in the offboarding form"})
+			r.Exceptions = append(r.Exceptions, engine.ExceptionRequest{Kind: "late_laptop", Days: days, Via: "slack", Reason: why("equipment return date set in the offboarding form")})
 		}
 	}
 	ctx = engine.WithPrincipal(ctx, slackPrincipal(cb.User.ID, req.ID))
@@ -399,13 +403,6 @@ func fieldText(err error) string {
 		msg = string(unicode.ToUpper(r)) + msg[n:]
 	}
 	return strings.TrimSuffix(msg, ".") + "."
-}
-
-func (a *App) submitDeny(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
-	return a.submitReason(ctx, cb, blocks.ParseDenyReason, func(ctx context.Context, id int64, who, reason string) error {
-		_, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who, Approve: false, Reason: reason, Via: "slack"})
-		return err
-	})
 }
 
 func (a *App) submitSkip(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {

@@ -2,7 +2,6 @@ package slackapp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -186,8 +185,13 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 		if ev.Kind == engine.EventApprovalCancelled {
 			n.tellUsers(ctx, ev, text, bs)
 		}
+	case engine.EventCaseConfirmed:
+		n.caseApprovalCards(ctx, ev.CaseID) // approval cards wait for the plan's confirmation
 	case engine.EventCaseClosed, engine.EventCaseCancelled:
 		n.closedCase(ctx, ev)
+		if ev.Kind == engine.EventCaseCancelled {
+			n.caseApprovalCards(ctx, ev.CaseID) // cancelled with the plan: no live buttons
+		}
 	case engine.EventBatchHeld, engine.EventBatchDecided:
 		// The alert above covers a held batch; the cases' cards show it.
 	}
@@ -589,50 +593,90 @@ func (n *notifier) alert(ctx context.Context, ev engine.Event) {
 }
 
 // approvalCards DMs the approval's card to every current approver who has
-// none yet, and updates every card already sent, so after a decision no
-// stale Approve/Deny stays.
+// none yet, and updates every card already sent, each for its reader: only
+// a current approver's card carries Approve and Deny; an approver of an
+// earlier step, or one who has decided, sees where the chain stands; once
+// the approval is settled nobody has buttons. So no stale Approve/Deny
+// stays between steps or after a decision.
+//
+// Cards wait for the plan: while the case awaits its requester's
+// confirmation none is sent (the case_confirmed event sends them, see
+// caseApprovalCards); a case cancelled before that never had any.
 func (n *notifier) approvalCards(ctx context.Context, approvalID int64) {
 	a := n.a
 	if approvalID == 0 {
 		return
 	}
 	v, err := a.eng.Approval(ctx, approvalID)
-	if errors.Is(err, engine.ErrNotFound) || err != nil {
+	if err != nil {
 		return
 	}
-	limit := ""
-	if ex, ok := a.eng.Policy().File.Exceptions[v.Kind]; ok && ex.MaxDays > 0 {
-		limit = fmt.Sprintf("at most %d days", ex.MaxDays)
+	c, err := a.st.Case(ctx, v.CaseID)
+	if err != nil {
+		return
 	}
-	bs, text := blocks.ApprovalCard(*v, limit, a.now(), false)
+	info := a.approvalInfo(ctx, v)
+	// The DM channel of each approver who may decide now, in order.
+	var deciders []string
+	decides := map[string]bool{}
+	if v.Status == store.ApprovalPending && c.Status != store.CaseAwaitingConfirmation {
+		for _, hrID := range v.Approvers {
+			sid := a.ppl.slackID(ctx, hrID)
+			if sid == "" {
+				a.log.WithFields(map[string]any{"approval": approvalID, "approver": hrID}).Warn("approver has no Slack account Kinetic can find; no card sent")
+				continue
+			}
+			ch, _, _, err := a.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{sid}})
+			if err != nil {
+				a.log.WithError(err).WithFields(map[string]any{"approval": approvalID, "approver": hrID}).Warn("opening a DM with an approver failed")
+				continue
+			}
+			if !decides[ch.ID] {
+				deciders = append(deciders, ch.ID)
+				decides[ch.ID] = true
+			}
+		}
+	}
+	render := func(channel string) ([]slack.Block, string) {
+		info.CanDecide = decides[channel]
+		return blocks.ApprovalCard(*v, info, a.now())
+	}
 	kind := kindApprovalPrefix + strconv.FormatInt(approvalID, 10)
 	sent := map[string]bool{}
 	for _, m := range a.messages(ctx, v.CaseID, kind) {
 		sent[m.Channel] = true
+		bs, text := render(m.Channel)
 		if _, err := a.updateMessage(ctx, m.Channel, m.TS, text, bs); err != nil {
 			a.log.WithError(err).WithField("approval", approvalID).Warn("updating an approval card failed")
 		}
 	}
-	if v.Status != store.ApprovalPending {
-		return
-	}
-	for _, hrID := range v.Approvers {
-		sid := a.ppl.slackID(ctx, hrID)
-		if sid == "" {
-			a.log.WithFields(map[string]any{"approval": approvalID, "approver": hrID}).Warn("approver has no Slack account Kinetic can find; no card sent")
+	for _, ch := range deciders {
+		if sent[ch] {
 			continue
 		}
-		ch, _, _, err := a.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{sid}})
-		if err != nil || sent[ch.ID] {
-			continue
-		}
-		_, ts, err := a.api.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
+		bs, text := render(ch)
+		_, ts, err := a.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
 		if err != nil {
 			a.log.WithError(err).WithField("approval", approvalID).Warn("DMing an approval card failed")
 			continue
 		}
-		a.sent.note(ch.ID, ts, text, bs)
-		a.record(ctx, v.CaseID, ch.ID, ts, kind)
+		a.sent.note(ch, ts, text, bs)
+		a.record(ctx, v.CaseID, ch, ts, kind)
+	}
+	a.refreshHomes(ctx, approvalID)
+}
+
+// caseApprovalCards runs approvalCards for every approval of a case: once
+// the plan is confirmed (the cards go out), and when the case is cancelled
+// (the cards say so and lose their buttons).
+func (n *notifier) caseApprovalCards(ctx context.Context, caseID int64) {
+	vs, err := n.a.eng.Approvals(ctx, "", "", caseID)
+	if err != nil {
+		n.a.log.WithError(err).WithField("case", caseID).Warn("loading a case's approvals failed")
+		return
+	}
+	for _, v := range vs {
+		n.approvalCards(ctx, v.ID)
 	}
 }
 
@@ -689,15 +733,31 @@ func (n *notifier) closedCase(ctx context.Context, ev engine.Event) {
 	n.reply(ctx, c.ID, kindThread, text, bs)
 }
 
-// remind replies under every card of a pending approval, which notifies
-// its approver (an edit alone does not).
+// remind replies under the card of each approver who may decide the
+// approval now, which notifies them (an edit alone does not); approvers of
+// earlier steps, and those who have decided, are not reminded.
 func (n *notifier) remind(ctx context.Context, ev engine.Event) {
 	a := n.a
+	v, err := a.eng.Approval(ctx, ev.ApprovalID)
+	if err != nil || v.Status != store.ApprovalPending {
+		return
+	}
+	current := map[string]bool{}
+	for _, hrID := range v.Approvers {
+		if sid := a.ppl.slackID(ctx, hrID); sid != "" {
+			if ch, _, _, err := a.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{sid}}); err == nil {
+				current[ch.ID] = true
+			}
+		}
+	}
 	text := ":bell: Reminder: this exception is still waiting for a decision."
 	if ev.Detail != "" {
 		text += " " + ev.Detail
 	}
 	for _, m := range a.messages(ctx, ev.CaseID, kindApprovalPrefix+strconv.FormatInt(ev.ApprovalID, 10)) {
+		if !current[m.Channel] {
+			continue
+		}
 		ch, ts, err := a.api.PostMessageContext(ctx, m.Channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(m.TS))
 		if err != nil {
 			a.log.WithError(err).WithField("approval", ev.ApprovalID).Warn("posting an approval reminder failed")

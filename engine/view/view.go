@@ -102,12 +102,21 @@ func (p *Plan) Simulated() []string {
 // CLI.
 type ApprovalView struct {
 	store.Approval
-	EmployeeID   string                   `json:"employee_id"`
-	EmployeeName string                   `json:"employee_name"`
-	Steps        []store.ApprovalStep     `json:"steps"`
-	Decisions    []store.ApprovalDecision `json:"decisions"`
-	// Approvers are the HR ids who may decide the current step now.
+	EmployeeID   string `json:"employee_id"`
+	EmployeeName string `json:"employee_name"`
+	// RequesterName is the requester's name in the directory ("" for a
+	// system requester or one the directory does not know).
+	RequesterName string                   `json:"requester_name,omitempty"`
+	Steps         []store.ApprovalStep     `json:"steps"`
+	Decisions     []store.ApprovalDecision `json:"decisions"`
+	// Approvers are the HR ids who may decide the current step now: its
+	// approvers, less the requester, the departing employee and anyone who
+	// has already decided this step.
 	Approvers []string `json:"approvers,omitempty"`
+	// ReasonRequired says the policy requires a reason to approve the
+	// current step (a deny always needs one), so a front end asks for it
+	// before approving.
+	ReasonRequired bool `json:"reason_required,omitempty"`
 }
 
 // Event is a committed transition, and the engine's notification to front

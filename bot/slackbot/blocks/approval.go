@@ -13,56 +13,78 @@ import (
 	"github.com/kineticsec/kinetic/store"
 )
 
-// ApprovalCard builds the card an approver decides on: the exception, for
-// whom, who asked and why, what it requests (forward to, days, action,
-// until), the actions it holds, policyLimit (the policy's limit for this
-// exception, e.g. "at most 30 days", shown as is), each step of the chain
-// and every decision so far.
+// ApprovalInfo is what an approval card or reason modal shows beyond the
+// approval's view.
+type ApprovalInfo struct {
+	// Names maps HR ids (the requester, approvers, deciders) to display
+	// names; people are shown as "Name (HR id)", or as the id when the name
+	// is unknown.
+	Names map[string]string
+	// Description is the policy's description of the exception kind.
+	Description string
+	// PolicyLimit is the policy's limit for this exception ("at most 30
+	// days"), shown as is.
+	PolicyLimit string
+	// CanDecide says the card's reader may decide the current step now
+	// (one of the view's Approvers).
+	CanDecide bool
+}
+
+// ApprovalCard builds the card an approver decides on: the exception and
+// the policy's description of it, for whom, who asked and their note, what
+// it requests (forward to, days, action, until), the actions it holds, the
+// policy's limit, each step of the chain and every decision so far, people
+// by name with their HR id.
 //
-// While the approval is pending and decided is false it ends with Approve
-// and Deny (value ApprovalValue). After a decision — decided is true (the
-// person looking has just decided) or Status is no longer pending — it is
-// the same card without buttons, saying who decided what and when, so no
-// stale button stays clickable.
-func ApprovalCard(view view.ApprovalView, policyLimit string, now time.Time, decided bool) ([]slack.Block, string) {
-	kind := strings.ReplaceAll(view.Kind, "_", " ")
-	open := view.Status == store.ApprovalPending && !decided
+// Only while the approval is pending and info.CanDecide is set does it end
+// with Approve and Deny (value ApprovalValue); Approve reads "Approve…"
+// when the step requires a reason (the click then opens
+// ApproveReasonModal). Every other reader — one who has decided, an
+// approver of an earlier step, anyone once the approval is settled — gets
+// the same card without buttons, saying where it stands: whose decision it
+// waits on, or who decided what and when. So no stale button stays.
+func ApprovalCard(v view.ApprovalView, info ApprovalInfo, now time.Time) ([]slack.Block, string) {
+	kind := strings.ReplaceAll(v.Kind, "_", " ")
+	open := v.Status == store.ApprovalPending && info.CanDecide
 	title := "Approval needed · " + kind
 	if !open {
 		title = "Approval · " + kind
 	}
-	name := view.EmployeeName
+	name := v.EmployeeName
 	if strings.TrimSpace(name) == "" {
-		name = view.EmployeeID
+		name = v.EmployeeID
 	}
 	emp := data(name, 100)
-	if view.EmployeeID != "" && view.EmployeeID != name {
-		emp += " · " + data(view.EmployeeID, 60)
+	if v.EmployeeID != "" && v.EmployeeID != name {
+		emp += " · " + data(v.EmployeeID, 60)
 	}
 	var expires string
-	if view.ExpiresAt != nil && open {
-		expires = utc(*view.ExpiresAt) + "\n" + relative(*view.ExpiresAt, now)
+	if v.ExpiresAt != nil && v.Status == store.ApprovalPending {
+		expires = approvalWhen(*v.ExpiresAt) + "\n" + relative(*v.ExpiresAt, now)
 	}
 	head := []slack.Block{header(title)}
+	if !blank(info.Description) {
+		head = append(head, section("*"+data(kind, 60)+"*: "+para(info.Description, 500)))
+	}
 	head = add(head, fieldsSection(
 		"Employee", emp,
-		"Requested by", data(view.Requester, 100),
-		"Request", requestText(view.Request),
-		"Policy limit", data(policyLimit, 300),
-		"Effect", data(strings.ReplaceAll(view.Effect, "_", " "), 60),
+		"Requested by", data(approverName(v.Requester, info.Names), 120),
+		"Request", requestText(v.Request),
+		"Policy limit", data(info.PolicyLimit, 300),
+		"Effect", data(strings.ReplaceAll(v.Effect, "_", " "), 60),
 		"Expires", expires,
 	))
 	var bs []slack.Block
-	if !blank(view.Reason) {
-		bs = append(bs, section("*Reason*\n"+para(view.Reason, 1000)))
+	if !blank(v.Reason) {
+		bs = append(bs, section("*Requester's note*\n"+para(v.Reason, 1000)))
 	}
-	if held := heldText(view.Held); held != "" && open {
+	if held := heldText(v.Held); held != "" && v.Status == store.ApprovalPending {
 		bs = append(bs, section("*Holds until decided*\n"+held))
 	}
-	if lines := stepLines(view.Steps, now); len(lines) > 0 {
+	if lines := stepLines(v.Steps, now, info.Names); len(lines) > 0 {
 		bs = append(bs, sections(append([]string{"*Approval chain*"}, lines...))...)
 	}
-	if lines := decisionLines(view.Decisions); len(lines) > 0 {
+	if lines := decisionLines(v.Decisions, info.Names); len(lines) > 0 {
 		bs = append(bs, sections(append([]string{"*Decisions*"}, lines...))...)
 	}
 
@@ -70,28 +92,65 @@ func ApprovalCard(view view.ApprovalView, policyLimit string, now time.Time, dec
 	var fb string
 	var tail []slack.Block
 	if open {
-		tail = append(tail, slack.NewActionBlock("",
-			button(ActionApprove, ApprovalValue(view.ID), "Approve", slack.StylePrimary),
-			button(ActionDeny, ApprovalValue(view.ID), "Deny…", slack.StyleDanger),
-		))
-		if len(view.Approvers) > 0 {
-			tail = add(tail, ctxBlock("May decide now: "+data(strings.Join(view.Approvers, ", "), 500)))
+		approve := "Approve"
+		if v.ReasonRequired {
+			approve = "Approve…"
 		}
-		fb = fmt.Sprintf("Approval needed: %s for %s, requested by %s", kind, fbName, oneLine(view.Requester))
+		tail = append(tail, slack.NewActionBlock("",
+			button(ActionApprove, ApprovalValue(v.ID), approve, slack.StylePrimary),
+			button(ActionDeny, ApprovalValue(v.ID), "Deny…", slack.StyleDanger),
+		))
+		ctx := []string{}
+		if v.ReasonRequired {
+			ctx = append(ctx, "The policy asks for a reason to approve this step.")
+		}
+		if len(v.Approvers) > 0 {
+			ctx = append(ctx, "May decide now: "+data(people(v.Approvers, info.Names), 500))
+		}
+		tail = add(tail, ctxBlock(ctx...))
+		fb = fmt.Sprintf("Approval needed: %s for %s, requested by %s", kind, fbName, oneLine(approverName(v.Requester, info.Names)))
 	} else {
-		verdict, word := verdictText(view, now)
+		verdict, word := verdictText(v, info.Names)
 		tail = append(tail, section(verdict))
 		fb = fmt.Sprintf("Approval %s for %s: %s", kind, fbName, word)
 	}
-	tail = add(tail, ctxBlock(fmt.Sprintf("Approval %d · case %d", view.ID, view.CaseID)))
+	tail = add(tail, ctxBlock(fmt.Sprintf("Approval %d · case %d", v.ID, v.CaseID)))
 	return fit(head, bs, tail), fallback(fb)
 }
 
-// verdictText says where a decided approval stands and who decided it.
-func verdictText(v view.ApprovalView, now time.Time) (string, string) {
+// approverName names an HR id for an auditor (unescaped; callers escape): "Name (E0100)", or the id alone
+// when no name is known.
+func approverName(id string, names map[string]string) string {
+	if id == "" {
+		return "unknown"
+	}
+	if n := strings.TrimSpace(names[id]); n != "" && n != id {
+		return n + " (" + id + ")"
+	}
+	return id
+}
+
+// people names HR ids as approverName does, comma-separated.
+func people(ids []string, names map[string]string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = approverName(id, names)
+	}
+	return strings.Join(out, ", ")
+}
+
+// approvalWhen is t in Slack's date formatting, so each reader sees their
+// own time zone; clients that can't render it show the UTC time.
+func approvalWhen(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), utc(t))
+}
+
+// verdictText says where an approval stands for a reader who can't
+// decide it now, and who decided it.
+func verdictText(v view.ApprovalView, names map[string]string) (string, string) {
 	at := ""
 	if v.DecidedAt != nil {
-		at = " at " + utc(*v.DecidedAt)
+		at = " " + approvalWhen(*v.DecidedAt)
 	}
 	// The decision that settled it is on the last decided step: a deny
 	// ends the chain where it is made, an approval at its last step.
@@ -106,9 +165,9 @@ func verdictText(v view.ApprovalView, now time.Time) (string, string) {
 			d := v.Decisions[i]
 			if d.Decision == decision && (last < 0 || d.StepIndex == last) {
 				if at == "" {
-					at = " at " + utc(d.At)
+					at = " " + approvalWhen(d.At)
 				}
-				return " by " + data(d.Approver, 100)
+				return " by " + data(approverName(d.Approver, names), 120)
 			}
 		}
 		return ""
@@ -132,7 +191,19 @@ func verdictText(v view.ApprovalView, now time.Time) (string, string) {
 	case store.ApprovalCancelled:
 		s, word = ":no_entry_sign: *Cancelled*"+at, "cancelled"
 	case store.ApprovalPending:
-		s, word = ":ballot_box_with_check: *Decision recorded.* The rest of the chain decides next.", "decision recorded"
+		s, word = ":ballot_box_with_check: *Decision recorded.*", "decision recorded"
+		step := ""
+		for _, st := range v.Steps {
+			if st.Status == store.StepPending {
+				step = fmt.Sprintf(" step %d *%s*", st.Index+1, data(st.Name, 80))
+				break
+			}
+		}
+		if len(v.Approvers) > 0 {
+			s += " Waiting on" + step + ": " + data(people(v.Approvers, names), 500) + "."
+		} else {
+			s += " The rest of the chain decides next."
+		}
 	default:
 		s, word = "*"+data(v.Status, 32)+"*"+at, statusWord(v.Status)
 	}
@@ -203,8 +274,9 @@ func heldText(raw string) string {
 	return fitRunes(strings.Join(names, ", "), 1500)
 }
 
-// approverRefs renders a step's JSON array of approver references.
-func approverRefs(raw string) string {
+// approverRefs renders a step's JSON array of approver references, named
+// people by name.
+func approverRefs(raw string, names map[string]string) string {
 	var refs []string
 	if err := json.Unmarshal([]byte(raw), &refs); err != nil {
 		return ""
@@ -215,7 +287,7 @@ func approverRefs(raw string) string {
 		case ok && kind == "group":
 			refs[i] = "group " + data(name, 60)
 		case ok && kind == "user":
-			refs[i] = data(name, 60)
+			refs[i] = data(approverName(name, names), 100)
 		default:
 			refs[i] = data(strings.ReplaceAll(r, "_", " "), 60)
 		}
@@ -223,7 +295,7 @@ func approverRefs(raw string) string {
 	return strings.Join(refs, ", ")
 }
 
-func stepLines(steps []store.ApprovalStep, now time.Time) []string {
+func stepLines(steps []store.ApprovalStep, now time.Time, names map[string]string) []string {
 	var lines []string
 	for _, s := range steps {
 		var emoji string
@@ -247,11 +319,11 @@ func stepLines(steps []store.ApprovalStep, now time.Time) []string {
 		default:
 			mode = "any of"
 		}
-		if refs := approverRefs(s.Approvers); refs != "" {
+		if refs := approverRefs(s.Approvers, names); refs != "" {
 			l += " — " + mode + " " + refs
 		}
 		if s.Escalated {
-			if fb := approverRefs(s.Fallback); fb != "" {
+			if fb := approverRefs(s.Fallback, names); fb != "" {
 				l += ", escalated to " + fb
 			} else {
 				l += ", escalated"
@@ -259,9 +331,9 @@ func stepLines(steps []store.ApprovalStep, now time.Time) []string {
 		}
 		switch {
 		case s.DecidedAt != nil:
-			l += " · " + statusMd(s.Status) + " " + utc(*s.DecidedAt)
+			l += " · " + statusMd(s.Status) + " " + approvalWhen(*s.DecidedAt)
 		case s.Status == store.StepPending && s.DueAt != nil:
-			l += " · due " + utc(*s.DueAt) + " (" + relative(*s.DueAt, now) + ")"
+			l += " · due " + approvalWhen(*s.DueAt) + " (" + relative(*s.DueAt, now) + ")"
 		case s.Status == store.StepWaiting:
 			l += " · waits for the step before"
 		}
@@ -270,14 +342,14 @@ func stepLines(steps []store.ApprovalStep, now time.Time) []string {
 	return lines
 }
 
-func decisionLines(ds []store.ApprovalDecision) []string {
+func decisionLines(ds []store.ApprovalDecision, names map[string]string) []string {
 	var lines []string
 	for _, d := range ds {
 		emoji, verb := ":white_check_mark:", "approved"
 		if d.Decision == "deny" {
 			emoji, verb = ":no_entry:", "denied"
 		}
-		l := fmt.Sprintf("%s %s %s step %d at %s", emoji, data(d.Approver, 80), verb, d.StepIndex+1, utc(d.At))
+		l := fmt.Sprintf("%s %s %s step %d %s", emoji, data(approverName(d.Approver, names), 120), verb, d.StepIndex+1, approvalWhen(d.At))
 		if !blank(d.Via) {
 			l += " via " + data(d.Via, 20)
 		}

@@ -64,18 +64,47 @@ func TestActionFailedButtons(t *testing.T) {
 
 func TestApprovalCardNoStaleButtons(t *testing.T) {
 	pending := []string{ActionApprove + "=approval:7", ActionDeny + "=approval:7"}
-	if got := buttons(first(ApprovalCard(testApproval(), "", now, false))); !slices.Equal(got, pending) {
+	decider := ApprovalInfo{CanDecide: true}
+	if got := buttons(first(ApprovalCard(testApproval(), decider, now))); !slices.Equal(got, pending) {
 		t.Errorf("pending card buttons %v, want %v", got, pending)
 	}
-	if got := buttons(first(ApprovalCard(testApproval(), "", now, true))); got != nil {
-		t.Errorf("card after the viewer decided still has buttons %v", got)
+	// A reader who can't decide now (decided already, or an approver of an
+	// earlier step) sees no buttons while the chain goes on.
+	if got := buttons(first(ApprovalCard(testApproval(), ApprovalInfo{}, now))); got != nil {
+		t.Errorf("card of a reader who can't decide now still has buttons %v", got)
 	}
 	for _, st := range []string{store.ApprovalApproved, store.ApprovalDenied, store.ApprovalExpired, store.ApprovalCancelled} {
 		v := testApproval()
 		v.Status = st
-		if got := buttons(first(ApprovalCard(v, "", now, false))); got != nil {
+		if got := buttons(first(ApprovalCard(v, decider, now))); got != nil {
 			t.Errorf("%s card still has buttons %v", st, got)
 		}
+	}
+}
+
+// TestApprovalCardSaysWhoInNames: the requester, the approvers who may
+// decide now and the deciders are named, with their HR ids; the requester's
+// note is shown; a step needing a reason says so on its Approve button.
+func TestApprovalCardSaysWhoInNames(t *testing.T) {
+	v := testApproval()
+	v.ReasonRequired = true
+	names := map[string]string{"E2001": "Pat Manager", "E3001": "Sam Security", "E3002": "Kim Security"}
+	bs, fb := ApprovalCard(v, ApprovalInfo{Names: names, CanDecide: true, Description: "Keep email forwarding after the last day"}, now)
+	raw := string(encode(t, message{Text: fb, Blocks: bs}))
+	for _, want := range []string{"Pat Manager (E2001)", "May decide now: Sam Security (E3001), Kim Security (E3002)",
+		"Requester's note", "Customers still write to Dana", "Keep email forwarding after the last day", "Approve…", "<!date^"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("card lacks %q:\n%s", want, raw)
+		}
+	}
+	bs, _ = ApprovalCard(v, ApprovalInfo{Names: names}, now)
+	if raw := string(encode(t, message{Blocks: bs})); !strings.Contains(raw, "Waiting on step 2 *security*: Sam Security (E3001), Kim Security (E3002)") {
+		t.Errorf("card for a reader who can't decide doesn't say whom it waits on:\n%s", raw)
+	}
+	d := deniedApproval()
+	bs, _ = ApprovalCard(d, ApprovalInfo{Names: names}, now)
+	if raw := string(encode(t, message{Blocks: bs})); !strings.Contains(raw, "Denied* by Sam Security (E3001)") {
+		t.Errorf("denied card doesn't name the decider:\n%s", raw)
 	}
 }
 

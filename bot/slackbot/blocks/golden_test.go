@@ -139,6 +139,17 @@ func testApproval() view.ApprovalView {
 	}
 }
 
+// approvalInfo is what the notifier adds to an approval card: names, the
+// policy's description and limit, and whether the reader may decide.
+func approvalInfo(canDecide bool) ApprovalInfo {
+	return ApprovalInfo{
+		Names:       map[string]string{"E2001": "Pat Manager", "E3001": "Sam Security"},
+		Description: "Keep forwarding email to a colleague for a while",
+		PolicyLimit: "at most 30 days",
+		CanDecide:   canDecide,
+	}
+}
+
 func deniedApproval() view.ApprovalView {
 	v := testApproval()
 	v.Status, v.DecidedAt, v.Outcome = store.ApprovalDenied, at(now.Add(-5*time.Minute)), "forwarding is not kept; held actions released"
@@ -266,9 +277,14 @@ func goldenCases() []goldenCase {
 			return StatusCard(c, acts, now, names)
 		}),
 
-		m("approval_pending", func() ([]slack.Block, string) { return ApprovalCard(testApproval(), "at most 30 days", now, false) }),
-		m("approval_decided_by_viewer", func() ([]slack.Block, string) { return ApprovalCard(testApproval(), "at most 30 days", now, true) }),
-		m("approval_denied", func() ([]slack.Block, string) { return ApprovalCard(deniedApproval(), "at most 30 days", now, false) }),
+		m("approval_pending", func() ([]slack.Block, string) { return ApprovalCard(testApproval(), approvalInfo(true), now) }),
+		m("approval_pending_reason_required", func() ([]slack.Block, string) {
+			v := testApproval()
+			v.ReasonRequired = true
+			return ApprovalCard(v, approvalInfo(true), now)
+		}),
+		m("approval_decided_by_viewer", func() ([]slack.Block, string) { return ApprovalCard(testApproval(), approvalInfo(false), now) }),
+		m("approval_denied", func() ([]slack.Block, string) { return ApprovalCard(deniedApproval(), approvalInfo(false), now) }),
 		m("approval_approved_by_policy", func() ([]slack.Block, string) {
 			// The last step timed out and policy approves on timeout: no
 			// person decided it.
@@ -281,7 +297,7 @@ func goldenCases() []goldenCase {
 			}
 			v.Decisions = append(v.Decisions, store.ApprovalDecision{ID: 2, ApprovalID: 7, StepIndex: 1, Approver: "E3001", Decision: "approve", At: now.Add(-time.Hour)},
 				store.ApprovalDecision{ID: 3, ApprovalID: 7, StepIndex: 1, Approver: "E3002", Decision: "approve", At: now.Add(-time.Hour)})
-			return ApprovalCard(v, "", now, false)
+			return ApprovalCard(v, ApprovalInfo{}, now)
 		}),
 
 		m("alert_escalation", func() ([]slack.Block, string) {
@@ -324,7 +340,8 @@ func goldenCases() []goldenCase {
 		m("batch_approved", func() ([]slack.Block, string) { return BatchSummary(3, []int64{42, 43, 44}, store.BatchApproved) }),
 
 		{"modal_offboard", surfaceModal, func() any { return OffboardModal(now) }},
-		{"modal_deny_reason", surfaceModal, func() any { return DenyReasonModal(7) }},
+		{"modal_deny_reason", surfaceModal, func() any { return DenyReasonModal(testApproval(), approvalInfo(true)) }},
+		{"modal_approve_reason", surfaceModal, func() any { return ApproveReasonModal(testApproval(), approvalInfo(true)) }},
 		{"modal_skip_reason", surfaceModal, func() any { return SkipReasonModal(913, "Deprovision Zoom", "Dana Whitfield") }},
 		{"home", surfaceHome, func() any {
 			c2 := runningCase()

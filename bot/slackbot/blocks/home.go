@@ -45,7 +45,7 @@ func HomeTab(openCases []store.Case, approvals []view.ApprovalView, viewer strin
 		if strings.TrimSpace(name) == "" {
 			name = v.EmployeeID
 		}
-		l := fmt.Sprintf("*%s* for %s · requested by %s", data(strings.ReplaceAll(v.Kind, "_", " "), 60), data(name, 80), data(v.Requester, 60))
+		l := fmt.Sprintf("*%s* for %s · requested by %s", data(strings.ReplaceAll(v.Kind, "_", " "), 60), data(name, 80), data(person(v.Requester, map[string]string{v.Requester: v.RequesterName}), 120))
 		if r := requestText(v.Request); r != "" {
 			l += "\n" + strings.ReplaceAll(r, "\n", " · ")
 		}
@@ -54,8 +54,12 @@ func HomeTab(openCases []store.Case, approvals []view.ApprovalView, viewer strin
 		}
 		bs = append(bs, section(l))
 		if v.Status == store.ApprovalPending {
+			approve := "Approve"
+			if v.ReasonRequired {
+				approve = "Approve…" // opens ApproveReasonModal
+			}
 			bs = append(bs, slack.NewActionBlock("",
-				button(ActionApprove, ApprovalValue(v.ID), "Approve", slack.StylePrimary),
+				button(ActionApprove, ApprovalValue(v.ID), approve, slack.StylePrimary),
 				button(ActionDeny, ApprovalValue(v.ID), "Deny…", slack.StyleDanger),
 			))
 		}

@@ -23,13 +23,14 @@ const (
 	ActionOpenCase    = "kinetic.open_case"
 )
 
-// Callback ids of Kinetic's modals. ModalDenyReason carries the approval
-// and ModalSkipReason the action in the view's private_metadata, as a
-// value ParseValue reads.
+// Callback ids of Kinetic's modals. ModalDenyReason and
+// ModalApproveReason carry the approval and ModalSkipReason the action in
+// the view's private_metadata, as a value ParseValue reads.
 const (
-	ModalOffboard   = "kinetic.offboard"
-	ModalDenyReason = "kinetic.deny_reason"
-	ModalSkipReason = "kinetic.skip_reason"
+	ModalOffboard      = "kinetic.offboard"
+	ModalDenyReason    = "kinetic.deny_reason"
+	ModalApproveReason = "kinetic.approve_reason"
+	ModalSkipReason    = "kinetic.skip_reason"
 )
 
 // Kinds of id a button value carries.

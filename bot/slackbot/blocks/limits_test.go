@@ -204,7 +204,7 @@ var (
 	userMention = regexp.MustCompile(`<@[UW][A-Z0-9]+>`)
 	// slackDateTok is the date token builders emit (when, day): a Unix time,
 	// a format and a fallback of their own, never outside data.
-	slackDateTok = regexp.MustCompile(`<!date\^[0-9]+\^(\{[a-z_]+\} ?)+\|[A-Za-z0-9 ,:-]+>`)
+	slackDateTok = regexp.MustCompile(`<!date\^[0-9]+\^[^<>|]*\|[^<>|]*>`)
 )
 
 // checkMarkup fails on Slack markup in text: builders never emit links,

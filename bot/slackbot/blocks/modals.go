@@ -313,15 +313,6 @@ func reasonModal(callbackID, metadata, title, label, submit, intro string) slack
 	}
 }
 
-// DenyReasonModal asks an approver why they deny approval approvalID (the
-// Deny button opens it). Its callback id is ModalDenyReason and its
-// private_metadata the approval (ApprovalValue); read it with
-// ParseDenyReason.
-func DenyReasonModal(approvalID int64) slack.ModalViewRequest {
-	return reasonModal(ModalDenyReason, ApprovalValue(approvalID), "Deny exception", "Reason for denying", "Deny",
-		fmt.Sprintf("You are denying approval %d. The requester sees your reason.", approvalID))
-}
-
 // SkipReasonModal asks why action actionID — what, its policy
 // description or else its name, on person's offboarding — is skipped (the
 // Skip button opens it). Its callback id is ModalSkipReason and its
@@ -332,15 +323,9 @@ func SkipReasonModal(actionID int64, what, person string) slack.ModalViewRequest
 	return reasonModal(ModalSkipReason, ActionValue(actionID), "Skip action", "Reason for skipping", "Skip", intro)
 }
 
-// ParseDenyReason reads a submitted DenyReasonModal: the approval and the
-// reason. Problems come back keyed by block id for response_action
-// "errors"; a view whose metadata is not an approval is an error.
-func ParseDenyReason(view slack.View) (approvalID int64, reason string, errs map[string]string, err error) {
-	return parseReason(view, ModalDenyReason, KindApproval)
-}
-
 // ParseSkipReason reads a submitted SkipReasonModal: the action and the
-// reason, as ParseDenyReason.
+// reason. Problems come back keyed by block id for response_action
+// "errors"; a view whose metadata is not an action is an error.
 func ParseSkipReason(view slack.View) (actionID int64, reason string, errs map[string]string, err error) {
 	return parseReason(view, ModalSkipReason, KindAction)
 }

@@ -159,7 +159,7 @@ func TestReasonModals(t *testing.T) {
 		return slack.View{CallbackID: m.CallbackID, PrivateMetadata: m.PrivateMetadata}
 	}
 
-	id, why, errs, err := ParseDenyReason(reason(view(DenyReasonModal(7)), "  shared inbox instead "))
+	id, why, errs, err := ParseDenyReason(reason(view(denyModal7()), "  shared inbox instead "))
 	if err != nil || len(errs) > 0 || id != 7 || why != "shared inbox instead" {
 		t.Errorf("deny: %d %q %v %v", id, why, errs, err)
 	}
@@ -167,7 +167,7 @@ func TestReasonModals(t *testing.T) {
 	if err != nil || len(errs) > 0 || id != 913 || why != "app retired last year" {
 		t.Errorf("skip: %d %q %v %v", id, why, errs, err)
 	}
-	if _, _, errs, _ := ParseDenyReason(reason(view(DenyReasonModal(7)), "  ")); errs[blockWhy] == "" {
+	if _, _, errs, _ := ParseDenyReason(reason(view(denyModal7()), "  ")); errs[blockWhy] == "" {
 		t.Error("an empty reason is accepted")
 	}
 	if _, _, errs, _ := ParseSkipReason(reason(view(SkipReasonModal(913, "Deprovision Zoom", "Dana Whitfield")), strings.Repeat("y", 1001))); errs[blockWhy] == "" {
@@ -175,12 +175,12 @@ func TestReasonModals(t *testing.T) {
 	}
 	// Metadata of the wrong kind, or a view of another modal, is refused:
 	// a deny modal never names an action.
-	v := view(DenyReasonModal(7))
+	v := view(denyModal7())
 	v.PrivateMetadata = ActionValue(913)
 	if _, _, _, err := ParseDenyReason(reason(v, "because")); !errors.Is(err, ErrBadValue) {
 		t.Errorf("deny with action metadata: %v", err)
 	}
-	if _, _, _, err := ParseSkipReason(reason(view(DenyReasonModal(7)), "because")); !errors.Is(err, ErrBadValue) {
+	if _, _, _, err := ParseSkipReason(reason(view(denyModal7()), "because")); !errors.Is(err, ErrBadValue) {
 		t.Errorf("skip parser on a deny view: %v", err)
 	}
 }

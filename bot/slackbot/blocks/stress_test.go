@@ -58,8 +58,12 @@ func TestBuildersFitWithHugeInput(t *testing.T) {
 		"plan":          func() ([]slack.Block, string) { return PlanPreview(plan, 42) },
 		"big plan":      func() ([]slack.Block, string) { return PlanPreview(bigPlan, 42) },
 		"plan resolved": func() ([]slack.Block, string) { return PlanResolved(plan, 42, true, huge, now) },
-		"approval":      func() ([]slack.Block, string) { return ApprovalCard(v, huge, now, false) },
-		"decided":       func() ([]slack.Block, string) { return ApprovalCard(decided, huge, now, false) },
+		"approval": func() ([]slack.Block, string) {
+			return ApprovalCard(v, ApprovalInfo{PolicyLimit: huge, Description: huge, Names: map[string]string{v.Requester: huge}, CanDecide: true}, now)
+		},
+		"decided": func() ([]slack.Block, string) {
+			return ApprovalCard(decided, ApprovalInfo{PolicyLimit: huge, Description: huge}, now)
+		},
 		"failed":        func() ([]slack.Block, string) { return ActionFailed(a, 42, true, true) },
 		"manual":        func() ([]slack.Block, string) { return ManualStep(a, 42, true) },
 		"escalation":    func() ([]slack.Block, string) { return Escalation(ev) },
@@ -77,7 +81,7 @@ func TestBuildersFitWithHugeInput(t *testing.T) {
 	}
 	home := HomeTab([]store.Case{c}, []view.ApprovalView{v}, huge)
 	checkLimits(t, surfaceHome, encode(t, home))
-	for _, m := range []slack.ModalViewRequest{DenyReasonModal(1 << 62), SkipReasonModal(1<<62, huge, huge), OffboardModal(now)} {
+	for _, m := range []slack.ModalViewRequest{DenyReasonModal(v, ApprovalInfo{Description: huge}), ApproveReasonModal(v, ApprovalInfo{Description: huge}), SkipReasonModal(1<<62, huge, huge), OffboardModal(now)} {
 		checkLimits(t, surfaceModal, encode(t, m))
 	}
 }
@@ -104,7 +108,7 @@ func FuzzBuildersEscape(f *testing.F) {
 			toMessage(ActionFailed(a, 1, true, true)),
 			toMessage(Escalation(ev)),
 			toMessage(AlertMessage(ev)),
-			toMessage(ApprovalCard(v, s, now, false)),
+			toMessage(ApprovalCard(v, ApprovalInfo{PolicyLimit: s, Description: s, Names: map[string]string{s: s}, CanDecide: true}, now)),
 			toMessage(CaseClosed(c, 1, s)),
 		} {
 			checkLimits(t, surfaceMessage, encode(t, m))
