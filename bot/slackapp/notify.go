@@ -165,15 +165,16 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 	if ev.Kind == engine.EventCaseOpened {
 		n.opened(ctx, ev)
 	}
-	if blocks.IsAlert(ev.Kind) || n.criticalFailure(ctx, ev) {
+	if routedKind(ev.Kind) {
+		n.route(ctx, ev) // route.go: to the targets it names; escalations also in the thread
+	} else if blocks.IsAlert(ev.Kind) || n.criticalFailure(ctx, ev) {
 		n.alert(ctx, ev)
 	}
 	switch ev.Kind {
 	case engine.EventAction:
 		n.actionReply(ctx, ev)
 	case engine.EventEscalation:
-		bs, text := blocks.Escalation(ev)
-		n.reply(ctx, ev.CaseID, kindThread, text, bs)
+		// Replied in the case's thread by route, naming whom it reached.
 	case engine.EventApprovalRequested, engine.EventApprovalEscalated:
 		n.approvalCards(ctx, ev.ApprovalID)
 	case engine.EventApprovalReminder:
@@ -528,6 +529,7 @@ func (n *notifier) actionReply(ctx context.Context, ev engine.Event) {
 	if err != nil {
 		return
 	}
+	n.updateRouted(ctx, ev, act)
 	kind := kindFailPrefix + strconv.FormatInt(act.ID, 10)
 	existing := a.messages(ctx, act.CaseID, kind)
 	var bs []slack.Block
@@ -551,9 +553,11 @@ func (n *notifier) actionReply(ctx context.Context, ev engine.Event) {
 	n.reply(ctx, act.CaseID, kind, text, bs)
 }
 
-// criticalFailure reports a failed phase-1 action (an alert).
+// criticalFailure reports a phase-1 action that has just failed (an
+// alert); a click on a failed action (an event with an Actor, such as
+// Escalate now) is not a new failure.
 func (n *notifier) criticalFailure(ctx context.Context, ev engine.Event) bool {
-	if ev.Kind != engine.EventAction || ev.Status != store.ActionFailed || ev.ActionID == 0 {
+	if ev.Kind != engine.EventAction || ev.Status != store.ActionFailed || ev.ActionID == 0 || ev.Actor != "" {
 		return false
 	}
 	act, err := n.a.st.Action(ctx, ev.ActionID)
