@@ -84,7 +84,7 @@ type Server struct {
 	groups   map[string][]string
 	limits   map[string]*limiter
 	tsSeq    map[string]int
-	messages map[string]bool // channel + "/" + ts of posted messages
+	messages map[string]bool   // channel + "/" + ts of posted messages
 	refuse   map[string]string // channel → error chat.postMessage answers there
 	viewSeq  int
 	ticket   int
