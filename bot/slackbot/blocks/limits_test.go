@@ -200,10 +200,11 @@ func checkLimits(t reporter, s surface, raw []byte) {
 	}
 }
 
-var userMention = regexp.MustCompile(`<@[UW][A-Z0-9]+>`)
+var userMention = regexp.MustCompile(`<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+>`)
 
 // checkMarkup fails on Slack markup in text: builders never emit links,
-// channel or special mentions, and data must arrive escaped.
+// channel or special mentions (but user and user group mentions, which
+// notify the people meant), and data must arrive escaped.
 func checkMarkup(t reporter, path, s string) {
 	t.Helper()
 	if strings.Contains(userMention.ReplaceAllString(s, ""), "<") {
