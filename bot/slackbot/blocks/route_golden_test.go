@@ -18,7 +18,7 @@ func TestGoldenRoute(t *testing.T) {
 	manual.Manual, manual.Skippable, manual.CaseID = true, true, 42
 	failed.CaseID = 42
 	esc := view.Event{Kind: "escalation", CaseID: 42, ActionID: 903, Name: "revoke_vpn", Status: store.ActionFailed, Level: 1,
-		Detail: "revoke_vpn (revoke_vpn on vpn) for Dana Whitfield is failed since 2026-12-04T17:20:00Z (1h45m0s), overdue by 1h50m0s (due 2026-12-04T17:15:00Z); escalated to level 1 by E2001",
+		Detail:  "revoke_vpn (revoke_vpn on vpn) for Dana Whitfield is failed since 2026-12-04T17:20:00Z (1h45m0s), overdue by 1h50m0s (due 2026-12-04T17:15:00Z); escalated to level 1 by E2001",
 		Targets: []string{"channel:it-network"}, At: now}
 	cases := map[string]func() ([]slack.Block, string){
 		"notice_escalation_owner": func() ([]slack.Block, string) {
