@@ -91,17 +91,3 @@ func (s *Service) validateRouting(d *doc) {
 		}
 	}
 }
-
-// SlackAlertsChannel returns the Slack alerts channel: the security
-// channel's route (routing.<alerts.security_channel>.slack.channel), else
-// chat.slack.alerts_channel (or KINETIC_SLACK_ALERTS_CHANNEL, its override);
-// "" when neither is set. Validation refuses the two when they disagree.
-func (s *Service) SlackAlertsChannel() string {
-	if r := s.Routing[s.Alerts.SecurityChannel]; s.Alerts.SecurityChannel != "" && r != nil && r.Slack != nil && r.Slack.Channel != "" {
-		return r.Slack.Channel
-	}
-	if s.Chat.Slack != nil {
-		return s.Chat.Slack.AlertsChannel
-	}
-	return ""
-}
