@@ -3,13 +3,16 @@ package slackapp_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	slackapp "github.com/kineticsec/kinetic/bot/slackapp"
 	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
 	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/routing"
+	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -238,4 +241,52 @@ func TestEscalateNowOnAFailedCriticalActionEscalates(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d critical-failure alerts, want 1 (the click is not a new failure)", n)
 	}
+}
+
+// shiftClock is a clock running with real time, shifted by a settable
+// offset (the SLA sweep decides by the engine's clock).
+type shiftClock struct{ off atomic.Int64 }
+
+func (c *shiftClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *shiftClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
+
+// TestSLASweepEscalatesAStuckStepToTheOwningTeam: a manual step nobody
+// marks done is overdue after its SLA; the sweep's level 1 reaches the
+// owning team's channel with Mark done and Escalate now, and Mark done
+// clicked there completes the step, after which the message loses its
+// buttons.
+func TestSLASweepEscalatesAStuckStepToTheOwningTeam(t *testing.T) {
+	clock := &shiftClock{}
+	policy := strings.Replace(testkit.ApprovalPolicy,
+		"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements}",
+		"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements, manual: true}", 1)
+	e := newEnvKit(t, func(o *testkit.Options, _ *slackapp.App) { o.Policy, o.Now = policy, clock.Now }, func(o *slackapp.Options) {
+		o.Routes = routing.New(map[string]routing.Route{"it-facilities": {Channel: facilities}}, nil, "slack:")
+		o.SecurityChannel = "security-alerts"
+	})
+	ctx := context.Background()
+	c, err := e.kit.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "H1", Trigger: store.TriggerAPI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.kit.WaitCount(t, 1, wait, &store.Action{}, "case_id = ? AND name = ? AND status = ?", c.Case.ID, "deactivate_badge", store.ActionPending)
+	clock.Advance(4*time.Hour + time.Minute) // entitlements SLA: 4h
+	if st, err := e.kit.Engine.Sweep(ctx, 365*24*time.Hour); err != nil || st.Escalations == 0 {
+		t.Fatalf("sweep: %+v %v", st, err)
+	}
+	team := e.fake.WaitFor(t, "chat.postMessage", func(m slacktest.Call) bool {
+		return m.Channel == facilities && strings.Contains(m.Text, "Escalation level 1") && has(m, "deactivate_badge")
+	}, wait)
+	if !has(team, blocks.ActionMarkDone) || !has(team, blocks.ActionEscalateNow) || has(team, blocks.ActionRetry) {
+		t.Fatalf("the owning team's buttons for a stuck manual step: %s", team.Blocks)
+	}
+	var act store.Action
+	if err := e.kit.Store.TestDB().Where("case_id = ? AND name = ?", c.Case.ID, "deactivate_badge").First(&act).Error; err != nil {
+		t.Fatal(err)
+	}
+	e.interact(click("UHAL", facilities, team.TS, blocks.ActionMarkDone, blocks.ActionValue(act.ID)))
+	e.kit.WaitCount(t, 1, wait, &store.Action{}, "id = ? AND status = ?", act.ID, store.ActionSucceeded)
+	e.fake.WaitFor(t, "chat.update", func(m slacktest.Call) bool {
+		return m.Channel == facilities && m.TS == team.TS && !has(m, blocks.ActionMarkDone)
+	}, wait)
 }
