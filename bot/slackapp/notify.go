@@ -165,7 +165,7 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 	if ev.Kind == engine.EventCaseOpened {
 		n.opened(ctx, ev)
 	}
-	if routedKind(ev.Kind) {
+	if routedKind(ev.Kind) && len(ev.Targets) > 0 {
 		n.route(ctx, ev) // route.go: to the targets it names; escalations also in the thread
 	} else if blocks.IsAlert(ev.Kind) || n.criticalFailure(ctx, ev) {
 		n.alert(ctx, ev)
@@ -174,7 +174,10 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 	case engine.EventAction:
 		n.actionReply(ctx, ev)
 	case engine.EventEscalation:
-		// Replied in the case's thread by route, naming whom it reached.
+		if len(ev.Targets) == 0 { // else replied in the thread by route, naming whom it reached
+			bs, text := blocks.Escalation(ev)
+			n.reply(ctx, ev.CaseID, kindThread, text, bs)
+		}
 	case engine.EventApprovalRequested, engine.EventApprovalEscalated:
 		n.approvalCards(ctx, ev.ApprovalID)
 	case engine.EventApprovalReminder:
