@@ -58,7 +58,6 @@ type delivery struct {
 	user    string // Slack user id to DM
 	mention string // Slack user group mentioned in the post
 	buttons bool   // carries the action's buttons
-	alerts  bool   // the alerts channel
 
 	ch, ts string // where it was posted
 }
@@ -72,7 +71,13 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 			act = x
 		}
 	}
-	ds, problems := n.plan(ctx, ev, act)
+	employee := ""
+	if ev.CaseID != 0 {
+		if c, err := a.st.Case(ctx, ev.CaseID); err == nil {
+			employee = c.EmployeeID
+		}
+	}
+	ds, problems := n.plan(ctx, ev, act, employee)
 	build := func(d *delivery, reached []string) []slack.MsgOption {
 		var ba *store.Action
 		if d.buttons {
@@ -129,8 +134,9 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 
 // plan resolves ev's targets into deliveries (one per Slack channel or
 // user, the first target naming it deciding its label) and the targets
-// that cannot be reached.
-func (n *notifier) plan(ctx context.Context, ev engine.Event, act *store.Action) (ds []*delivery, problems []string) {
+// that cannot be reached. The case's departing employee (HR id employee)
+// is never sent a DM about their own case, even as a member of a team.
+func (n *notifier) plan(ctx context.Context, ev engine.Event, act *store.Action, employee string) (ds []*delivery, problems []string) {
 	a := n.a
 	seen := map[string]bool{}
 	open := act != nil && (!store.ActionFinal(act.Status) || act.Status == store.ActionFailed)
@@ -139,9 +145,12 @@ func (n *notifier) plan(ctx context.Context, ev engine.Event, act *store.Action)
 			return
 		}
 		seen["c:"+ch] = true
-		ds = append(ds, &delivery{label: label, channel: ch, mention: mention, buttons: open, alerts: ch == a.cfg.AlertsChannel})
+		ds = append(ds, &delivery{label: label, channel: ch, mention: mention, buttons: open})
 	}
 	addPerson := func(hrID, via string) {
+		if hrID == employee {
+			return
+		}
 		name := a.ppl.name(ctx, hrID)
 		sid := a.ppl.slackID(ctx, hrID)
 		if sid == "" {

@@ -23,13 +23,13 @@ const (
 )
 
 // routed is newEnv with routes: it-facilities (the badge connector's
-// owner) posts in its channel mentioning its user group and DMs Hana HR
-// and Gone Person (who has no Slack account); the security channel is the
-// alerts channel.
+// owner) posts in its channel mentioning its user group and DMs Hana HR,
+// Gone Person (who has no Slack account) and Erin (who is never told of
+// her own offboarding); the security channel is the alerts channel.
 func routed(t *testing.T, extra map[string]routing.Route) *env {
 	t.Helper()
 	routes := map[string]routing.Route{
-		"it-facilities": {Channel: facilities, UserGroup: facGroup, People: []string{"H2", "E3"}},
+		"it-facilities": {Channel: facilities, UserGroup: facGroup, People: []string{"H2", "E3", "E1"}},
 	}
 	for k, v := range extra {
 		routes[k] = v
@@ -108,6 +108,9 @@ func TestEscalationsReachTheTargetsTheyName(t *testing.T) {
 	for _, m := range e.fake.Calls("chat.postMessage") {
 		if m.Channel == alerts && strings.HasPrefix(m.Text, "Escalation level 1") {
 			t.Fatalf("level 1 (the owner) reached the alerts channel: %q", m.Text)
+		}
+		if m.Channel == "DUERIN" {
+			t.Fatalf("the departing employee was told of her own case: %q", m.Text)
 		}
 	}
 
