@@ -293,3 +293,28 @@ func TestSLASweepEscalatesAStuckStepToTheOwningTeam(t *testing.T) {
 		return m.Channel == facilities && m.TS == team.TS && !has(m, blocks.ActionMarkDone)
 	}, wait)
 }
+
+// TestUserGroupWithoutChannelDMsItsMembers: a route with a user group and
+// no channel DMs each member of the group.
+func TestUserGroupWithoutChannelDMsItsMembers(t *testing.T) {
+	e := newEnv(t, func(o *slackapp.Options) {
+		o.Routes = routing.New(map[string]routing.Route{"it-facilities": {UserGroup: facGroup}}, nil, "slack:")
+		o.SecurityChannel = "security-alerts"
+		o.GroupRefresh = 50 * time.Millisecond
+	})
+	e.fake.AddGroup(facGroup, "UHANA", "UADA")
+	testkit.Eventually(t, wait, func() bool { return len(e.app.GroupMembers("slack:"+facGroup)) == 2 },
+		func() string { return "the user group's members were never fetched" })
+	_, act := failedAction(t, e, "badge", "deactivate_badge")
+	if err := e.kit.Engine.EscalateNow(context.Background(), act.ID, "H1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, dm := range []string{"DUHANA", "DUADA"} {
+		m := e.fake.WaitFor(t, "chat.postMessage", func(m slacktest.Call) bool {
+			return m.Channel == dm && strings.Contains(m.Text, "Escalation level 1")
+		}, wait)
+		if !has(m, "notified Hana HR, Ada Admin") && !has(m, "notified Ada Admin, Hana HR") {
+			t.Fatalf("%s: %s", dm, m.Blocks)
+		}
+	}
+}
