@@ -572,6 +572,7 @@ func (n *notifier) alert(ctx context.Context, ev engine.Event) {
 	if a.cfg.AlertsChannel == "" {
 		return
 	}
+	ev.Targets = nil // it reaches the alerts channel only (route.go delivers to targets): it names no one else
 	bs, text := blocks.AlertMessage(ev)
 	ch, ts, err := a.api.PostMessageContext(ctx, a.cfg.AlertsChannel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
 	if err != nil {

@@ -318,3 +318,24 @@ func TestUserGroupWithoutChannelDMsItsMembers(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertOnlyInTheAlertsChannelNamesNoOneElse: an alert the notifier
+// posts to the alerts channel only (a case held by the mass-termination
+// guard) does not claim to have notified its approvers.
+func TestAlertOnlyInTheAlertsChannelNamesNoOneElse(t *testing.T) {
+	policy := testkit.ApprovalPolicy + "mass_termination: {max_cases: 1, window: 1h, approvers: [\"user:A1\"]}\n"
+	e := newEnvKit(t, func(o *testkit.Options, _ *slackapp.App) { o.Policy = policy })
+	ctx := context.Background()
+	at := time.Now().Add(72 * time.Hour)
+	for _, id := range []string{"E1", "E2"} {
+		if _, err := e.kit.Engine.Open(ctx, engine.Request{EmployeeID: id, Requester: "H1", Trigger: store.TriggerAPI, EffectiveAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := e.fake.WaitFor(t, "chat.postMessage", func(m slacktest.Call) bool {
+		return m.Channel == alerts && strings.Contains(m.Text, "mass-termination guard")
+	}, wait)
+	if has(held, "notified") {
+		t.Fatalf("the alert claims to have notified someone: %s", held.Blocks)
+	}
+}
