@@ -82,9 +82,7 @@ func (c *apiClient) call(ctx context.Context, method, path string, body, out any
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
+		var e bot.ErrorResponse
 		_ = json.Unmarshal(data, &e)
 		if e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
@@ -97,37 +95,12 @@ func (c *apiClient) call(ctx context.Context, method, path string, body, out any
 	return nil
 }
 
-type stepJSON struct {
-	Index    int        `json:"index"`
-	Name     string     `json:"name"`
-	Status   string     `json:"status"`
-	Mode     string     `json:"mode"`
-	Required int        `json:"required"`
-	DueAt    *time.Time `json:"due_at"`
-}
+// The commands decode the API's answers into its own response types
+// (bot.ApprovalResponse, bot.CaseResponse, …), as they send its request
+// types.
 
-type approvalJSON struct {
-	ID           int64      `json:"id"`
-	CaseID       int64      `json:"case_id"`
-	Kind         string     `json:"kind"`
-	Status       string     `json:"status"`
-	Requester    string     `json:"requester"`
-	EmployeeID   string     `json:"employee_id"`
-	EmployeeName string     `json:"employee_name"`
-	Held         string     `json:"held"`
-	Outcome      string     `json:"outcome"`
-	Approvers    []string   `json:"approvers"`
-	Steps        []stepJSON `json:"steps"`
-	Decisions    []struct {
-		StepIndex int       `json:"step_index"`
-		Approver  string    `json:"approver"`
-		Decision  string    `json:"decision"`
-		Reason    string    `json:"reason"`
-		At        time.Time `json:"at"`
-	} `json:"decisions"`
-}
-
-func (a approvalJSON) current() string {
+// currentStep describes a's pending step, or "-".
+func currentStep(a bot.ApprovalResponse) string {
 	for _, s := range a.Steps {
 		if s.Status == "pending" {
 			due := ""
@@ -140,7 +113,7 @@ func (a approvalJSON) current() string {
 	return "-"
 }
 
-func printApproval(w io.Writer, a approvalJSON) {
+func printApproval(w io.Writer, a bot.ApprovalResponse) {
 	fmt.Fprintf(w, "approval %d: %s for %s (%s), case %d — %s\n", a.ID, a.Kind, a.EmployeeName, a.EmployeeID, a.CaseID, a.Status)
 	fmt.Fprintf(w, "  requested by %s; holds %s\n", a.Requester, strings.Trim(a.Held, "[]"))
 	for _, s := range a.Steps {
@@ -192,7 +165,7 @@ func cmdApprovals(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *caseID > 0 {
 		q.Set("case", strconv.FormatInt(*caseID, 10))
 	}
-	var list []approvalJSON
+	var list []bot.ApprovalResponse
 	if err := c.call(ctx, "GET", "/api/v1/approvals?"+q.Encode(), nil, &list); err != nil {
 		return err
 	}
@@ -208,7 +181,7 @@ func cmdApprovals(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCASE\tEMPLOYEE\tKIND\tSTATUS\tCURRENT\tMAY DECIDE")
 	for _, a := range list {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.CaseID, a.EmployeeName, a.Kind, a.Status, a.current(), strings.Join(a.Approvers, ","))
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.CaseID, a.EmployeeName, a.Kind, a.Status, currentStep(a), strings.Join(a.Approvers, ","))
 	}
 	return tw.Flush()
 }
@@ -248,7 +221,7 @@ func cmdDecide(ctx context.Context, verb string, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	var out approvalJSON
+	var out bot.ApprovalResponse
 	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/approvals/%d/%s", id, verb), bot.DecisionRequest{As: *as, Reason: *reason}, &out); err != nil {
 		return err
 	}
@@ -294,7 +267,7 @@ func cmdExceptions(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	var out approvalJSON
+	var out bot.ApprovalResponse
 	body := bot.ExceptionBody{Kind: kind, As: *as, Reason: *reason, ForwardTo: *forward, Days: *days, Action: *action}
 	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/cases/%d/exceptions", caseID), body, &out); err != nil {
 		return err
@@ -331,17 +304,7 @@ func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		var bs []struct {
-			ID     int64  `json:"id"`
-			Status string `json:"status"`
-			Reason string `json:"reason"`
-			Cases  []struct {
-				ID           int64  `json:"id"`
-				EmployeeID   string `json:"employee_id"`
-				EmployeeName string `json:"employee_name"`
-				Status       string `json:"status"`
-			} `json:"cases"`
-		}
+		var bs []bot.BatchResponse
 		if err := c.call(ctx, "GET", "/api/v1/batches", nil, &bs); err != nil {
 			return err
 		}
@@ -388,9 +351,7 @@ func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		var out struct {
-			Detail string `json:"detail"`
-		}
+		var out bot.BatchDecisionResponse
 		if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/batches/%d/%s", id, args[0]), body, &out); err != nil {
 			return err
 		}
@@ -459,22 +420,14 @@ func cmdActions(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	body := bot.DecisionRequest{As: *as, Reason: *reason}
 	if op == "confirm" {
-		var out struct {
-			ID     int64  `json:"id"`
-			Status string `json:"status"`
-		}
+		var out bot.CaseResponse
 		if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/cases/%d/confirm", id), body, &out); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "case %d confirmed: %s\n", out.ID, out.Status)
 		return nil
 	}
-	var out struct {
-		ID            int64  `json:"id"`
-		Name          string `json:"name"`
-		Status        string `json:"status"`
-		BlockedReason string `json:"blocked_reason"`
-	}
+	var out bot.ActionResponse
 	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/actions/%d/%s", id, op), body, &out); err != nil {
 		return err
 	}
@@ -517,12 +470,7 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var out struct {
-		ID           int64  `json:"id"`
-		EmployeeName string `json:"employee_name"`
-		EmployeeID   string `json:"employee_id"`
-		Status       string `json:"status"`
-	}
+	var out bot.CaseResponse
 	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/cases/%d/cancel", id), bot.CancelCaseRequest{As: *as, Reason: *reason}, &out); err != nil {
 		return err
 	}

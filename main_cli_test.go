@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/configs"
 )
 
@@ -71,7 +72,7 @@ func TestApprovalCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body = call(t, "GET", fmt.Sprintf("%s/api/v1/approvals?case=%d", base, c.ID), token, "")
-	var list []approvalJSON
+	var list []bot.ApprovalResponse
 	if err := json.Unmarshal(body, &list); err != nil || code != http.StatusOK || len(list) != 1 {
 		t.Fatalf("the case's approvals: %d %v %s", code, err, body)
 	}
@@ -141,7 +142,7 @@ func TestApprovalCLI(t *testing.T) {
 	t.Run("approvals list --json", func(t *testing.T) {
 		r := kinetic(t, "approvals", "list", "--json")
 		r.want(t, 0)
-		var got []approvalJSON
+		var got []bot.ApprovalResponse
 		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, r.stdout)
 		}

@@ -51,7 +51,7 @@ func (a *api) confirmCase(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusOK, caseView(c, nil))
+	jsonbody.Write(w, http.StatusOK, caseResponse(c, nil))
 }
 
 // operateAction is the owning team's buttons: retry, skip, done, escalate.
@@ -292,6 +292,6 @@ func (a *api) decideBatch(approve bool) http.HandlerFunc {
 			a.fail(w, err)
 			return
 		}
-		jsonbody.Write(w, http.StatusOK, map[string]any{"id": b.ID, "status": b.Status, "detail": fmt.Sprintf("batch %d is %s", b.ID, b.Status)})
+		jsonbody.Write(w, http.StatusOK, BatchDecisionResponse{ID: b.ID, Status: b.Status, Detail: fmt.Sprintf("batch %d is %s", b.ID, b.Status)})
 	}
 }

@@ -283,7 +283,7 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 		}
 		var open *engine.CaseOpenError
 		if errors.As(err, &open) {
-			jsonbody.Write(w, status, map[string]any{"error": msg, "case_id": open.CaseID})
+			jsonbody.Write(w, status, ErrorResponse{Error: msg, CaseID: open.CaseID})
 			return
 		}
 		writeError(w, status, msg)
@@ -299,12 +299,10 @@ func (a *api) createCase(w http.ResponseWriter, r *http.Request) {
 			c = fresh
 		}
 	}
-	v := caseView(c, nil)
-	if opened.Upgraded {
-		// An involuntary request for a voluntary case already open: that
-		// case became involuntary and starts now.
-		v["upgraded"] = true
-	}
+	v := caseResponse(c, nil)
+	// An involuntary request for a voluntary case already open: that case
+	// became involuntary and starts now.
+	v.Upgraded = opened.Upgraded
 	jsonbody.Write(w, status, v)
 }
 
@@ -342,7 +340,7 @@ func (a *api) cancelCase(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusOK, caseView(c, nil))
+	jsonbody.Write(w, http.StatusOK, caseResponse(c, nil))
 }
 
 func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
@@ -365,7 +363,7 @@ func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	eq, _ := a.o.Engine.Store().EquipmentTasks(r.Context(), id)
-	jsonbody.Write(w, http.StatusOK, caseView(c, eq))
+	jsonbody.Write(w, http.StatusOK, caseResponse(c, eq))
 }
 
 // maySee reports whether the request's client may read case c: with
@@ -373,28 +371,6 @@ func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
 func (a *api) maySee(r *http.Request, c *store.Case) bool {
 	cl := clientOf(r)
 	return cl.has(configs.ScopeCasesRead) || (c.OpenedBy != "" && c.OpenedBy == cl.principal().ID)
-}
-
-// caseView is the API's JSON for a case. A simulated case has
-// "simulated": true and "simulated_connectors"; a real one has neither.
-func caseView(c *store.Case, eq []store.EquipmentTask) map[string]any {
-	v := map[string]any{
-		"id": c.ID, "employee_id": c.EmployeeID, "employee_email": c.EmployeeEmail, "employee_name": c.EmployeeName,
-		"trigger": c.Trigger, "requester": c.Requester, "reason": c.Reason, "involuntary": c.Involuntary,
-		"status": c.Status, "effective_at": c.EffectiveAt, "policy_hash": c.PolicyHash, "summary": c.Summary,
-		"started_at": c.StartedAt, "critical_done_at": c.CriticalDoneAt, "closed_at": c.ClosedAt, "created_at": c.CreatedAt,
-		"actions": c.Actions,
-	}
-	if eq != nil {
-		v["equipment"] = eq
-	}
-	// A case with actions on simulated systems (sandbox connectors) says
-	// so, and names them; each such action carries "simulated": true.
-	if sim := engine.SimulatedConnectors(c); sim != nil || c.Simulated {
-		v["simulated"] = true
-		v["simulated_connectors"] = sim
-	}
-	return v
 }
 
 // classify maps engine errors to HTTP statuses and messages safe to show.
@@ -422,5 +398,5 @@ func classify(err error) (int, string) {
 const maxErrorMessage = 512
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	jsonbody.Write(w, status, map[string]string{"error": jsonbody.Clip(msg, maxErrorMessage)})
+	jsonbody.Write(w, status, ErrorResponse{Error: jsonbody.Clip(msg, maxErrorMessage)})
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/internal/connspec"
-	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/hrspec"
 )
 
 // Connector types are not known here: internal/compose lists each
@@ -16,6 +18,44 @@ import (
 // Spec's NewBlock, validates it with the Spec, checks its URLs and files and
 // keeps it as ConnectorInstance.Block; compose builds the instance.
 // docs/connectors.md has the checklist for adding a type.
+
+// Types are the specs a load is given: internal/compose's table (each
+// connector's, HR directory source's and the HR event front end's
+// descriptor) hands them to Load, Default and ParseService, so this package
+// knows none of those packages.
+type Types struct {
+	// Connectors are the connector types (connectors.type).
+	Connectors []connspec.Spec
+	// Directories are the HR system types of directory.type, besides
+	// file.
+	Directories []hrspec.Directory
+	// HR is the HR event front end's top-level block (hr:); nil: the
+	// key is unknown.
+	HR *hrspec.Events
+}
+
+// directoryNames returns the HR directory type names, in their order.
+func (t Types) directoryNames() []string {
+	names := make([]string, len(t.Directories))
+	for i, d := range t.Directories {
+		names[i] = d.Type
+	}
+	return names
+}
+
+func (t Types) findDirectory(name string) *hrspec.Directory {
+	return findDirectory(t.Directories, name)
+}
+
+// findDirectory returns the directory Spec named name, or nil.
+func findDirectory(types []hrspec.Directory, name string) *hrspec.Directory {
+	for i := range types {
+		if types[i].Type == name {
+			return &types[i]
+		}
+	}
+	return nil
+}
 
 // typeNames returns the type names of types, in their order.
 func typeNames(types []connspec.Spec) []string {
@@ -127,12 +167,6 @@ func fieldErrors(d *doc, path string, err error) {
 	}
 }
 
-// outboundPolicy returns the outbound URL policy from outbound.allow_cidrs
-// and outbound.allow_hosts, for sources that make HTTP calls.
-func (c *Config) outboundPolicy() (*outbound.URLPolicy, error) {
-	return outbound.NewURLPolicy(c.Service.Outbound.AllowCIDRs, c.Service.Outbound.AllowHosts)
-}
-
 // OpenDirectory loads the configured HR directory: directory.file relative
 // to the service file, or the bundled sample directory when it is not set
 // (and always for Default(), whose files are embedded).
@@ -145,6 +179,17 @@ func (c *Config) OpenDirectory() (*directory.File, error) {
 		return openEmbedded(embeddedFS, embeddedDirectoryName)
 	}
 	return directory.LoadFile(c.resolve(name))
+}
+
+// OpenFileDirectory opens the directory of type file: OpenDirectory's,
+// re-read when it changes if directory.reload is set (and the
+// configuration is not the embedded default). log receives reloads.
+func (c *Config) OpenFileDirectory(log *logrus.Entry) (*directory.File, error) {
+	ds := c.Service.Directory
+	if ds.Reload > 0 && c.fsys == nil && ds.File != "" {
+		return directory.OpenFile(c.resolve(ds.File), directory.FileOptions{Reload: ds.Reload.D(), Log: log})
+	}
+	return c.OpenDirectory()
 }
 
 func openEmbedded(fsys fs.FS, name string) (*directory.File, error) {

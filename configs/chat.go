@@ -3,8 +3,8 @@ package configs
 import (
 	"strings"
 
-	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
+	"github.com/kineticsec/kinetic/internal/slackcheck"
 )
 
 // Chat configures the chat front ends. Only Slack exists today; a Microsoft
@@ -44,26 +44,19 @@ type SlackChat struct {
 	AlertsChannel string `yaml:"alerts_channel"`
 }
 
-// Slack modes (chat.slack.mode).
+// Slack modes (chat.slack.mode), as bot/slackbot's (internal/slackcheck).
 const (
-	SlackModeHTTP   = "http"
-	SlackModeSocket = "socket"
+	SlackModeHTTP   = slackcheck.ModeHTTP
+	SlackModeSocket = slackcheck.ModeSocket
 )
 
 // DefaultSlackAPIURL is chat.slack.api_url's default.
-const DefaultSlackAPIURL = "https://slack.com/api/"
+const DefaultSlackAPIURL = slackcheck.DefaultAPIURL
 
 // EnvSlack maps each chat.slack key to the variable that overrides it (the
-// names bot/slackbot reads for an environment-only configuration).
-var EnvSlack = map[string]string{
-	"bot_token":           "KINETIC_SLACK_BOT_TOKEN",
-	"signing_secret":      "KINETIC_SLACK_SIGNING_SECRET",
-	"app_token":           "KINETIC_SLACK_APP_TOKEN",
-	"api_url":             "KINETIC_SLACK_API_URL",
-	"mode":                "KINETIC_SLACK_MODE",
-	"offboarding_channel": "KINETIC_SLACK_CHANNEL",
-	"alerts_channel":      "KINETIC_SLACK_ALERTS_CHANNEL",
-}
+// names bot/slackbot reads for an environment-only configuration:
+// slackcheck.EnvNames).
+var EnvSlack = slackcheck.EnvNames
 
 // applyEnv overrides the block's keys with the KINETIC_SLACK_* variables
 // that are set. Without a chat.slack block nothing happens: the Slack front
@@ -95,10 +88,7 @@ func (c *SlackChat) applyDefaults() {
 	if c == nil || c.Mode != "" {
 		return
 	}
-	c.Mode = SlackModeHTTP
-	if c.AppToken.IsSet() && !c.SigningSecret.IsSet() {
-		c.Mode = SlackModeSocket
-	}
+	c.Mode = slackcheck.InferMode(c.AppToken.IsSet(), c.SigningSecret.IsSet())
 }
 
 // validate checks the chat block; the Web API URL's destination is checked
@@ -109,10 +99,8 @@ func (ch *Chat) validate(d *doc) {
 		return
 	}
 	const p = "chat.slack."
-	switch c.Mode {
-	case SlackModeHTTP, SlackModeSocket:
-	default:
-		d.add(p+"mode", "%q is not one of %s, %s", c.Mode, SlackModeHTTP, SlackModeSocket)
+	if err := slackcheck.Mode(c.Mode); err != nil {
+		d.add(p+"mode", "%v", err)
 	}
 	if !c.BotToken.IsSet() {
 		d.add(p+"bot_token", "required ({env: NAME} or {file: PATH}, or set %s)", EnvSlack["bot_token"])
@@ -125,9 +113,7 @@ func (ch *Chat) validate(d *doc) {
 	}
 	if c.APIURL != "" {
 		// Messages never repeat the URL: its user info may hold a token.
-		if u, err := outbound.CheckURLForm("api_url", c.APIURL, outbound.URLForm{CredentialsHint: "credentials come from the tokens"}); err != nil {
-			d.add(p+"api_url", "%v (e.g. %s)", err, DefaultSlackAPIURL)
-		} else if err := outbound.CheckHostForm(u.Hostname()); err != nil {
+		if err := slackcheck.APIURL("api_url", c.APIURL); err != nil {
 			d.add(p+"api_url", "%v", err)
 		}
 	}
@@ -135,28 +121,8 @@ func (ch *Chat) validate(d *doc) {
 		{"offboarding_channel", c.OffboardingChannel},
 		{"alerts_channel", c.AlertsChannel},
 	} {
-		if msg := slackChannelProblem(ch.id); msg != "" {
-			d.add(p+ch.key, "%s", msg)
+		if err := slackcheck.ChannelID(ch.id); err != nil {
+			d.add(p+ch.key, "%v", err)
 		}
 	}
-}
-
-// slackChannelProblem accepts "" or a Slack conversation ID (C…, G…, D…),
-// as bot/slackbot does.
-func slackChannelProblem(id string) string {
-	if id == "" {
-		return ""
-	}
-	if strings.HasPrefix(id, "#") {
-		return "\"" + id + "\" is a channel name; use the channel ID (C…), shown in the channel's details"
-	}
-	if len(id) < 2 || !strings.ContainsRune("CGD", rune(id[0])) {
-		return "\"" + id + "\" is not a channel ID (C…, G… or D…)"
-	}
-	for _, r := range id {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return "\"" + id + "\" is not a channel ID (upper-case letters and digits)"
-		}
-	}
-	return ""
 }

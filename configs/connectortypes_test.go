@@ -17,6 +17,7 @@ import (
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/internal/compose/table"
 	"github.com/kineticsec/kinetic/internal/connspec"
+	"github.com/kineticsec/kinetic/internal/hrspec"
 	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
@@ -25,12 +26,17 @@ import (
 
 func testTable() []connectors.Descriptor { return table.Connectors() }
 
-func testTypes() []connspec.Spec {
+func testTypes() Types {
 	var specs []connspec.Spec
 	for _, d := range testTable() {
 		specs = append(specs, d.Spec)
 	}
-	return specs
+	var dirs []hrspec.Directory
+	for _, d := range table.Directories() {
+		dirs = append(dirs, d.Spec)
+	}
+	hr := table.HREvents()
+	return Types{Connectors: specs, Directories: dirs, HR: &hr}
 }
 
 func loadT(path string) (*Config, error) { return Load(path, testTypes()) }

@@ -1,22 +1,12 @@
 package configs
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
 
-	"github.com/sirupsen/logrus"
-
-	"github.com/kineticsec/kinetic/directory"
-	"github.com/kineticsec/kinetic/directory/bamboohr"
-	"github.com/kineticsec/kinetic/directory/hrsource"
-	"github.com/kineticsec/kinetic/directory/scim"
-	"github.com/kineticsec/kinetic/directory/workday"
-	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/connspec"
 )
 
 // The directory block: where HR data comes from.
@@ -28,31 +18,26 @@ import (
 //	  ttl: 15m              # HR systems: snapshot lifetime
 //	  bamboohr: {…}         # exactly the block named by type
 //
-// Adding an HR system type (say personio): a package under directory/
-// with a Config (Validate returning *hrsource.FieldError, BaseURLs) and
-// New; a block on DirectorySource; a case in directoryBlocks,
-// validateDirectory and OpenHRDirectory; an example and invalid cases under
+// The HR system types are not known here: each package under directory/
+// exports a directory.Descriptor whose hrspec.Directory the load is given
+// (Types.Directories, from internal/compose/table); the load decodes the
+// block with it (strict.go, into DirectorySource.Block), this file
+// validates it, and internal/compose builds the source (OpenHRDirectory).
+// Adding an HR system type (say personio) is its package plus one line in
+// internal/compose/table, with an example and invalid cases under
 // testdata/hrsources.
 
 // DirectoryFile is the file directory type.
 const DirectoryFile = "file"
 
-// DirectoryTypes are the directory types configuration accepts.
-var DirectoryTypes = []string{DirectoryFile, bamboohr.TypeName, workday.TypeName, scim.TypeName}
-
-// directoryBlocks names the HR system blocks set on ds.
-func directoryBlocks(ds *DirectorySource) []string {
-	var set []string
-	if ds.BambooHR != nil {
-		set = append(set, bamboohr.TypeName)
+// DirectoryTypes returns the directory types the load accepted: file, then
+// the HR system types it was given.
+func (s *Service) DirectoryTypes() []string {
+	out := []string{DirectoryFile}
+	for _, t := range s.dirTypes {
+		out = append(out, t.Type)
 	}
-	if ds.Workday != nil {
-		set = append(set, workday.TypeName)
-	}
-	if ds.SCIM != nil {
-		set = append(set, scim.TypeName)
-	}
-	return set
+	return out
 }
 
 // validateDirectory checks the directory block: its type, that only the
@@ -65,19 +50,21 @@ func (s *Service) validateDirectory(d *doc, outboundOK bool) {
 	if typ == "" {
 		typ = DirectoryFile
 	}
-	for _, b := range directoryBlocks(ds) {
+	types := s.DirectoryTypes()
+	for _, b := range ds.blocks {
 		if b != typ {
 			d.add("directory."+b, "a %s block does not belong in a directory of type %q", b, typ)
 		}
 	}
 	if typ == DirectoryFile {
 		if ds.TTL != 0 {
-			d.add("directory.ttl", "ttl is for the HR system types (%s); type file uses reload", strings.Join(DirectoryTypes[1:], ", "))
+			d.add("directory.ttl", "ttl is for the HR system types (%s); type file uses reload", strings.Join(types[1:], ", "))
 		}
 		return
 	}
-	if !slices.Contains(DirectoryTypes, typ) {
-		d.add("directory.type", "unknown directory type %q (known: %s)", ds.Type, strings.Join(DirectoryTypes, ", "))
+	spec := findDirectory(s.dirTypes, typ)
+	if spec == nil {
+		d.add("directory.type", "unknown directory type %q (known: %s)", ds.Type, strings.Join(types, ", "))
 		return
 	}
 	if ds.File != "" {
@@ -87,31 +74,13 @@ func (s *Service) validateDirectory(d *doc, outboundOK bool) {
 		d.add("directory.reload", "reload is for type file; type %s refreshes after ttl", typ)
 	}
 	path := "directory." + typ
-	var (
-		err  error
-		urls map[string]string
-		set  bool
-	)
-	switch typ {
-	case bamboohr.TypeName:
-		if set = ds.BambooHR != nil; set {
-			err, urls = ds.BambooHR.Validate(), ds.BambooHR.BaseURLs()
-		}
-	case workday.TypeName:
-		if set = ds.Workday != nil; set {
-			err, urls = ds.Workday.Validate(), ds.Workday.BaseURLs()
-		}
-	case scim.TypeName:
-		if set = ds.SCIM != nil; set {
-			err, urls = ds.SCIM.Validate(), ds.SCIM.BaseURLs()
-		}
-	}
-	if !set {
+	if ds.Block == nil {
 		d.add("directory", "type %s needs a %s: block", typ, typ)
 		return
 	}
-	hrFieldErrors(d, path, err)
-	if outboundOK {
+	hrFieldErrors(d, path, spec.Validate(ds.Block))
+	if outboundOK && spec.URLs != nil {
+		urls := spec.URLs(ds.Block)
 		var targets []urlTarget
 		for _, key := range slices.Sorted(maps.Keys(urls)) {
 			targets = append(targets, urlTarget{path: path + "." + key, url: urls[key]})
@@ -121,11 +90,11 @@ func (s *Service) validateDirectory(d *doc, outboundOK bool) {
 }
 
 // hrFieldErrors records an HR block's Validate error: each
-// *hrsource.FieldError at its own key below path (e.g.
-// directory.bamboohr.fields.email), anything else at path.
+// *connspec.FieldError (hrsource's and hrconfig's) at its own key below
+// path (e.g. directory.bamboohr.fields.email), anything else at path.
 func hrFieldErrors(d *doc, path string, err error) {
 	for _, e := range flatten(err) {
-		var fe *hrsource.FieldError
+		var fe *connspec.FieldError
 		if errors.As(e, &fe) && fe.Field != "" {
 			d.add(path+"."+fe.Field, "%v", fe.Err)
 			continue
@@ -148,97 +117,4 @@ func flatten(err error) []error {
 		out = append(out, flatten(e)...)
 	}
 	return out
-}
-
-// OpenHRDirectory opens the configured directory source.
-//
-// Type file returns a *directory.File: the bundled sample, or
-// directory.file, re-read when it changes if directory.reload is set (and
-// the configuration is not the embedded default). The HR system types
-// return their source (*bamboohr.Source, *workday.Source, *scim.Source),
-// each a directory.Directory, directory.Lister and directory.Refresher,
-// calling out through an HTTP client from the outbound URL policy; their
-// base URLs are checked against the policy again now (a refusal is an
-// error wrapping outbound.ErrURLRefused; a host that cannot be resolved
-// now is not, the client checks every connection anyway). Nothing is
-// fetched: the first lookup, or Refresh, fetches. log receives reloads and
-// refreshes (nil discards them).
-func (c *Config) OpenHRDirectory(ctx context.Context, log *logrus.Entry) (directory.Directory, error) {
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = logrus.NewEntry(l)
-	}
-	log = log.WithField("component", "directory")
-	ds := c.Service.Directory
-	typ := ds.Type
-	if typ == "" {
-		typ = DirectoryFile
-	}
-	if typ == DirectoryFile {
-		var (
-			f   *directory.File
-			err error
-		)
-		if ds.Reload > 0 && c.fsys == nil && ds.File != "" {
-			f, err = directory.OpenFile(c.resolve(ds.File), directory.FileOptions{Reload: ds.Reload.D(), Log: log})
-		} else {
-			f, err = c.OpenDirectory()
-		}
-		if err != nil {
-			return nil, err
-		}
-		return f, nil
-	}
-
-	policy, err := c.outboundPolicy()
-	if err != nil {
-		return nil, err
-	}
-	client := policy.HTTPClient(hrsource.DefaultRequestTimeout)
-	var (
-		src  directory.Directory
-		urls map[string]string
-	)
-	missing := fmt.Errorf("directory: type %s needs a %s: block", typ, typ)
-	switch typ {
-	case bamboohr.TypeName:
-		if ds.BambooHR == nil {
-			return nil, missing
-		}
-		urls = ds.BambooHR.BaseURLs()
-		src, err = newSource(bamboohr.New(*ds.BambooHR, bamboohr.Options{HTTP: client, TTL: ds.TTL.D(), Log: log}))
-	case workday.TypeName:
-		if ds.Workday == nil {
-			return nil, missing
-		}
-		urls = ds.Workday.BaseURLs()
-		src, err = newSource(workday.New(*ds.Workday, workday.Options{HTTP: client, TTL: ds.TTL.D(), Log: log}))
-	case scim.TypeName:
-		if ds.SCIM == nil {
-			return nil, missing
-		}
-		urls = ds.SCIM.BaseURLs()
-		src, err = newSource(scim.New(*ds.SCIM, scim.Options{HTTP: client, TTL: ds.TTL.D(), Log: log}))
-	default:
-		return nil, fmt.Errorf("directory: unknown type %q (known: %s)", ds.Type, strings.Join(DirectoryTypes, ", "))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("directory.%s: %w", typ, err)
-	}
-	for _, key := range slices.Sorted(maps.Keys(urls)) {
-		if err := policy.CheckURL(ctx, urls[key]); errors.Is(err, outbound.ErrURLRefused) {
-			return nil, fmt.Errorf("directory.%s.%s: %w", typ, key, err)
-		}
-	}
-	return src, nil
-}
-
-// newSource turns a typed constructor's result into a Directory, keeping a
-// nil source nil.
-func newSource[S directory.Directory](s S, err error) (directory.Directory, error) {
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }

@@ -91,7 +91,7 @@ type Config struct {
 // KINETIC_SLACK_* override the keys of a chat.slack block (configs.EnvSlack).
 // Relative paths (policy, directory.file, secret files) are resolved
 // against the service file's directory.
-func Load(path string, types []connspec.Spec) (*Config, error) {
+func Load(path string, types Types) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, (&Errors{List: []Error{{File: path, Msg: readErr(err)}}}).err()
@@ -128,7 +128,7 @@ func Load(path string, types []connspec.Spec) (*Config, error) {
 // policy.example.yaml, compiled into the binary): SQLite kinetic.db in the
 // working directory, an embedded Redis, the sandbox connectors and the
 // bundled sample directory. The environment overrides Load documents apply.
-func Default(types []connspec.Spec) (*Config, error) {
+func Default(types Types) (*Config, error) {
 	svc, d := parseService(embeddedServiceName, embeddedService, os.LookupEnv, "", types)
 	svc.File = ""
 	cfg := &Config{Service: svc, fsys: embeddedFS}
@@ -156,7 +156,7 @@ func Default(types []connspec.Spec) (*Config, error) {
 // validated and its secrets resolved (relative secret files against name's
 // directory), but without the policy it names and without the environment
 // overrides. name is used in error messages.
-func ParseService(name string, data []byte, types []connspec.Spec) (*Service, error) {
+func ParseService(name string, data []byte, types Types) (*Service, error) {
 	svc, d := parseService(name, data, nil, filepath.Dir(name), types)
 	if err := d.errs.err(); err != nil {
 		return nil, err
@@ -184,15 +184,16 @@ func readErr(err error) string {
 // parseService decodes, defaults, overrides from env (when not nil),
 // validates and resolves secrets. It always returns a non-nil Service,
 // filled as far as the file allowed.
-func parseService(name string, data []byte, env func(string) (string, bool), baseDir string, types []connspec.Spec) (*Service, *doc) {
-	svc := &Service{types: types}
+func parseService(name string, data []byte, env func(string) (string, bool), baseDir string, types Types) (*Service, *doc) {
+	svc := &Service{types: types.Connectors, dirTypes: types.Directories, hrSpec: types.HR}
 	d := decodeStrictWith(name, data, svc, func(d *doc, root *yaml.Node) { d.takeTypeBlocks(root, types) })
 	for n, ci := range svc.Connectors {
 		if ci != nil {
 			ci.Name = n
 		}
 	}
-	d.decodeTypeBlocks(svc.Connectors, types)
+	d.decodeTypeBlocks(svc.Connectors, types.Connectors)
+	d.decodeHRBlocks(svc)
 	svc.applyDefaults()
 	if env != nil {
 		svc.applyEnv(env)
@@ -572,15 +573,14 @@ func (s *Service) validate(d *doc) {
 	s.validateDirectory(d, outboundOK)
 	// The hr block (bot/hr): every problem at its own key below hr, and the
 	// pollers' URLs through the outbound URL policy like connector base URLs.
-	if s.HR != nil {
-		for _, fe := range s.HR.Problems() {
-			d.add(joinKey("hr", fe.Field), "%v", fe.Err)
-		}
-		if outboundOK {
-			urls := s.HR.URLs()
+	if s.HR != nil && s.hrSpec != nil {
+		key := s.hrSpec.Key
+		hrFieldErrors(d, key, s.hrSpec.Validate(s.HR))
+		if outboundOK && s.hrSpec.URLs != nil {
+			urls := s.hrSpec.URLs(s.HR)
 			targets := make([]urlTarget, 0, len(urls))
-			for _, key := range slices.Sorted(maps.Keys(urls)) {
-				targets = append(targets, urlTarget{path: "hr." + key, url: urls[key]})
+			for _, k := range slices.Sorted(maps.Keys(urls)) {
+				targets = append(targets, urlTarget{path: key + "." + k, url: urls[k]})
 			}
 			checkURLs(d, s.Outbound, targets)
 		}
@@ -889,6 +889,18 @@ func resolveSecrets(v reflect.Value, path, baseDir string, d *doc) {
 		if t == connectorInstanceType && v.CanAddr() {
 			if ci := v.Addr().Interface().(*ConnectorInstance); ci.Block != nil {
 				resolveSecrets(reflect.ValueOf(ci.Block), joinKey(path, ci.Type), baseDir, d)
+			}
+		}
+		// The blocks decoded by a spec (yaml:"-"): the directory's HR
+		// system block and the HR event block.
+		if t == directorySourceType && v.CanAddr() {
+			if ds := v.Addr().Interface().(*DirectorySource); ds.Block != nil {
+				resolveSecrets(reflect.ValueOf(ds.Block), joinKey(path, ds.Type), baseDir, d)
+			}
+		}
+		if t == serviceType && v.CanAddr() {
+			if s := v.Addr().Interface().(*Service); s.HR != nil && s.hrSpec != nil {
+				resolveSecrets(reflect.ValueOf(s.HR), joinKey(path, s.hrSpec.Key), baseDir, d)
 			}
 		}
 	case reflect.Map:

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/kineticsec/kinetic/internal/slackcheck"
 )
 
 // Route is one routing.NAME block: where the notifications the engine
@@ -60,8 +62,8 @@ func (s *Service) validateRouting(d *doc) {
 		if sr.Channel == "" && sr.UserGroup == "" && len(sr.People) == 0 {
 			d.add(key+".slack", "set channel, user_group or people")
 		}
-		if msg := slackChannelProblem(sr.Channel); msg != "" {
-			d.add(key+".slack.channel", "%s", msg)
+		if err := slackcheck.ChannelID(sr.Channel); err != nil {
+			d.add(key+".slack.channel", "%v", err)
 		}
 		if sr.UserGroup != "" && !validSlackGroupID(sr.UserGroup) {
 			d.add(key+".slack.user_group", "%q is not a Slack user group id (S followed by upper-case letters and digits, e.g. S0123ABCD)", sr.UserGroup)

@@ -51,6 +51,10 @@ type doc struct {
 	extraKeys map[reflect.Type][]string
 	// blocks are the connector type blocks taken out of the tree.
 	blocks []typeBlock
+	// dirBlocks are the HR directory type blocks (directory.TYPE) taken
+	// out of the tree; hrNode is the HR event block (Types.HR's key).
+	dirBlocks []typeBlock
+	hrNode    *yaml.Node
 	// refusedAllow holds the outbound allowlist entries validation
 	// refused (too broad, cloud metadata): the URL checks leave them out.
 	refusedAllow map[string]bool
@@ -437,8 +441,12 @@ var connectorInstanceType = reflect.TypeFor[ConnectorInstance]()
 // takeTypeBlocks takes every key of a connector instance that names a known
 // type (types) out of root, into d.blocks, so the strict walk over Service
 // does not see them; decodeTypeBlocks decodes them with the type's block.
-func (d *doc) takeTypeBlocks(root *yaml.Node, types []connspec.Spec) {
-	d.extraKeys = map[reflect.Type][]string{connectorInstanceType: typeNames(types)}
+func (d *doc) takeTypeBlocks(root *yaml.Node, all Types) {
+	types := all.Connectors
+	d.extraKeys = map[reflect.Type][]string{connectorInstanceType: typeNames(types), directorySourceType: all.directoryNames()}
+	if all.HR != nil {
+		d.extraKeys[serviceType] = []string{all.HR.Key}
+	}
 	top := root
 	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
 		top = top.Content[0]
@@ -446,7 +454,25 @@ func (d *doc) takeTypeBlocks(root *yaml.Node, types []connspec.Spec) {
 	if top.Kind != yaml.MappingNode {
 		return
 	}
+	var takenTop []int
 	for i := 0; i+1 < len(top.Content); i += 2 {
+		if all.HR != nil && top.Content[i].Value == all.HR.Key {
+			d.hrNode = top.Content[i+1]
+			takenTop = append(takenTop, i)
+			continue
+		}
+		if top.Content[i].Value == "directory" && top.Content[i+1].Kind == yaml.MappingNode {
+			dir := top.Content[i+1]
+			var taken []int
+			for k := 0; k+1 < len(dir.Content); k += 2 {
+				if key := dir.Content[k].Value; all.findDirectory(key) != nil {
+					d.dirBlocks = append(d.dirBlocks, typeBlock{typ: key, node: dir.Content[k+1]})
+					taken = append(taken, k)
+				}
+			}
+			dir.Content = removePairs(dir.Content, taken)
+			continue
+		}
 		if top.Content[i].Value != "connectors" || top.Content[i+1].Kind != yaml.MappingNode {
 			continue
 		}
@@ -465,6 +491,56 @@ func (d *doc) takeTypeBlocks(root *yaml.Node, types []connspec.Spec) {
 				}
 			}
 			inst.Content = removePairs(inst.Content, taken)
+		}
+	}
+	top.Content = removePairs(top.Content, takenTop)
+}
+
+var (
+	directorySourceType = reflect.TypeFor[DirectorySource]()
+	serviceType         = reflect.TypeFor[Service]()
+)
+
+// decodeBlock decodes a block taken out of the tree strictly into blk; it
+// reports false when the block could not be used.
+func (d *doc) decodeBlock(node *yaml.Node, blk any, path string) bool {
+	if d.walk(node, reflect.TypeOf(blk), path) {
+		return false
+	}
+	if err := node.Decode(blk); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			d.addErr(node.Line, path, err)
+			return false
+		}
+		for _, m := range te.Errors {
+			d.addTypeError(m)
+		}
+	}
+	return true
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
+// decodeHRBlocks decodes the HR directory type blocks and the HR event
+// block takeTypeBlocks took, into s.Directory.Block (the block of
+// directory.type) and s.HR.
+func (d *doc) decodeHRBlocks(s *Service) {
+	ds := &s.Directory
+	for _, b := range d.dirBlocks {
+		ds.blocks = append(ds.blocks, b.typ)
+		if isNull(b.node) {
+			continue
+		}
+		blk := findDirectory(s.dirTypes, b.typ).NewBlock()
+		if d.decodeBlock(b.node, blk, "directory."+b.typ) && b.typ == ds.Type {
+			ds.Block = blk
+		}
+	}
+	if d.hrNode != nil && s.hrSpec != nil && !isNull(d.hrNode) {
+		blk := s.hrSpec.NewBlock()
+		if d.decodeBlock(d.hrNode, blk, s.hrSpec.Key) {
+			s.HR = blk
 		}
 	}
 }

@@ -9,11 +9,8 @@ package configs
 import (
 	"fmt"
 
-	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
-	"github.com/kineticsec/kinetic/directory/bamboohr"
-	"github.com/kineticsec/kinetic/directory/scim"
-	"github.com/kineticsec/kinetic/directory/workday"
 	"github.com/kineticsec/kinetic/internal/connspec"
+	"github.com/kineticsec/kinetic/internal/hrspec"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -60,9 +57,11 @@ type Service struct {
 	// Connectors are the connector instances by name.
 	Connectors map[string]*ConnectorInstance `yaml:"connectors"`
 	Log        Log                           `yaml:"log"`
-	// HR configures HR termination events: signed webhooks and pollers
-	// (bot/hr, docs/hr.md).
-	HR *hrconfig.Config `yaml:"hr"`
+	// HR is the hr: block (HR termination events: signed webhooks and
+	// pollers, bot/hr, docs/hr.md), decoded into the pointer the load's
+	// Types.HR spec returned (*hrconfig.Config); nil when absent.
+	// internal/compose hands it to bot/hr.
+	HR any `yaml:"-"`
 	// Chat configures the chat front ends: chat.slack (chat.go), with the
 	// KINETIC_SLACK_* variables as overrides; chat.teams is reserved.
 	Chat Chat `yaml:"chat"`
@@ -76,6 +75,10 @@ type Service struct {
 	sandboxLines map[string]int
 	// types are the connector types the load was given.
 	types []connspec.Spec
+	// dirTypes are the HR directory source types the load was given.
+	dirTypes []hrspec.Directory
+	// hrSpec is the HR event front end's spec, or nil.
+	hrSpec *hrspec.Events
 	// source is the file name errors name (File, or embedded.yaml).
 	source string
 }
@@ -188,8 +191,9 @@ type Redis struct {
 // DirectorySource names the HR directory: a file, or an HR system. See
 // hrsources.go.
 type DirectorySource struct {
-	// Type is file (the default), bamboohr, workday or scim; the HR system
-	// types need their block below.
+	// Type is file (the default) or one of the HR system types the load
+	// was given (internal/compose/table: bamboohr, workday, scim); the HR
+	// system types need their block below.
 	Type string `yaml:"type"`
 	// File is a JSON or CSV employee file, relative to the config file
 	// (type file). Default: the bundled sample directory.
@@ -202,9 +206,13 @@ type DirectorySource struct {
 	// Default 15m.
 	TTL Duration `yaml:"ttl"`
 
-	BambooHR *bamboohr.Config `yaml:"bamboohr"`
-	Workday  *workday.Config  `yaml:"workday"`
-	SCIM     *scim.Config     `yaml:"scim"`
+	// Block is the HR system type's block (written under the type's
+	// name, e.g. workday:), decoded into the pointer its hrspec.Directory's
+	// NewBlock returned (*workday.Config); nil for type file, an unknown
+	// type or a missing block. internal/compose builds the source from it.
+	Block any `yaml:"-"`
+	// blocks are the HR system blocks written, by type name.
+	blocks []string
 }
 
 // Workers tunes the job layer.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kineticsec/kinetic/internal/pause"
+	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 	"gorm.io/gorm"
 )
@@ -289,23 +290,72 @@ func (e *Engine) queueAction(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.
 	return &dispatch{id: a.ID, gen: gen, at: at}, evs, nil
 }
 
-// noteCriticalDone records, once, the moment every phase-1 action settled
-// (the revocation SLA's end).
+// noteCriticalDone keeps the moment the last phase-1 action became final
+// (the revocation SLA's end): set when every phase-1 action is final (or
+// dead behind a failed one), and cleared again when one of them is no
+// longer final — a person retried it — so the time recorded is that of
+// the last attempt, retries included.
 func (e *Engine) noteCriticalDone(tx *gorm.DB, c *store.Case, cas *caseActions, now time.Time) error {
-	if c.CriticalDoneAt != nil || c.StartedAt == nil {
+	if c.StartedAt == nil {
 		return nil
 	}
+	done := true
 	for i := range cas.acts {
 		if cas.acts[i].Phase == 1 && !cas.settled(&cas.acts[i]) {
-			return nil
+			done = false
+			break
 		}
 	}
-	if err := tx.Model(c).Updates(map[string]any{"critical_done_at": now}).Error; err != nil {
-		return err
+	switch {
+	case done && c.CriticalDoneAt == nil:
+		if err := tx.Model(c).Updates(map[string]any{"critical_done_at": now}).Error; err != nil {
+			return err
+		}
+		c.CriticalDoneAt = &now
+		e.metrics.observeCritical(max(0, now.Sub(c.EffectiveAt)))
+	case !done && c.CriticalDoneAt != nil:
+		if err := tx.Model(c).Updates(map[string]any{"critical_done_at": nil}).Error; err != nil {
+			return err
+		}
+		c.CriticalDoneAt = nil
 	}
-	c.CriticalDoneAt = &now
-	e.metrics.observeCritical(now.Sub(*c.StartedAt))
 	return nil
+}
+
+// criticalSummary says how long after the effective time the critical
+// phase ended, counting every attempt: "critical access revoked 2m27s
+// after the effective time, including retries", or, when a critical
+// action did not succeed, "critical phase ended … with 1 critical action
+// not done". "" when the phase has not ended.
+func criticalSummary(c *store.Case, acts []store.Action, dead map[string]string) string {
+	if c.CriticalDoneAt == nil {
+		return ""
+	}
+	retried, notDone := false, 0
+	for _, a := range acts {
+		if a.Phase != 1 {
+			continue
+		}
+		if _, isDead := dead[a.Name]; isDead || (a.Status != store.ActionSucceeded && a.Status != store.ActionSkipped) {
+			notDone++
+		}
+		if a.Generation > 1 || a.Attempts > 1 {
+			retried = true
+		}
+	}
+	d := c.CriticalDoneAt.Sub(c.EffectiveAt).Round(time.Millisecond)
+	when := d.String() + " after the effective time"
+	if d < 0 {
+		when = (-d).String() + " before the effective time"
+	}
+	s := "critical access revoked " + when
+	if notDone > 0 {
+		s = fmt.Sprintf("critical phase ended %s with %d critical %s not done", when, notDone, text.Plural(notDone, "action"))
+	}
+	if retried {
+		s += ", including retries"
+	}
+	return s
 }
 
 // closeIfSettled closes the case when every action settled and no approval
@@ -400,8 +450,8 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []stor
 	if c.StartedAt != nil {
 		summary += fmt.Sprintf("; full revocation took %s", now.Sub(*c.StartedAt).Round(time.Millisecond))
 	}
-	if c.CriticalDoneAt != nil && c.StartedAt != nil {
-		summary += fmt.Sprintf(" (critical phase %s)", c.CriticalDoneAt.Sub(*c.StartedAt).Round(time.Millisecond))
+	if crit := criticalSummary(c, acts, dead); crit != "" {
+		summary += "; " + crit
 	}
 	if err := tx.Model(c).Updates(map[string]any{"status": status, "closed_at": now, "summary": summary, "updated_at": now}).Error; err != nil {
 		return evs, err

@@ -374,7 +374,7 @@ func (e *Engine) addActions(tx *gorm.DB, au *auditBuf, c *store.Case, names []st
 		if sla <= 0 {
 			sla = pol.File.Defaults.SLA[def.Phase].D()
 		}
-		pa := PlannedAction{Name: n, Connector: def.Connector, Operation: def.Operation, Phase: configs.PhaseNumber(def.Phase),
+		pa := PlannedAction{Name: n, Description: def.Description, Connector: def.Connector, Operation: def.Operation, Phase: configs.PhaseNumber(def.Phase),
 			PhaseName: def.Phase, SLA: sla, DueAt: base.Add(sla), Params: merged,
 			MaxAttempts: max(def.MaxAttempts, pol.File.Defaults.MaxAttempts), Found: "added by an approved exception",
 			Simulated: e.simulated(def.Connector)}

@@ -34,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
 		}, []string{"connector", "operation"}),
 		critical: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kinetic_case_critical_seconds",
-			Help:    "Time from a case's start until every critical action was final.",
+			Help:    "Time from a case's effective time until every critical action was final, retries included (0 when before it).",
 			Buckets: prometheus.ExponentialBuckets(0.1, 2, 16),
 		}),
 		cases: prometheus.NewHistogramVec(prometheus.HistogramOpts{

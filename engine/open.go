@@ -10,6 +10,7 @@ import (
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 	"gorm.io/gorm"
 )
@@ -311,7 +312,7 @@ func newAction(c *store.Case, pa PlannedAction, now time.Time) store.Action {
 	deps, _ := json.Marshal(orEmptySlice(pa.DependsOn))
 	due := pa.DueAt
 	a := store.Action{
-		CaseID: c.ID, Name: pa.Name, Connector: pa.Connector, Operation: pa.Operation,
+		CaseID: c.ID, Name: pa.Name, Description: text.ClipBytes(pa.Description, 250), Connector: pa.Connector, Operation: pa.Operation,
 		Phase: pa.Phase, PhaseName: pa.PhaseName, TargetAccount: pa.TargetAccount,
 		Params: string(params), DependsOn: string(deps), Status: store.ActionPending,
 		SLA: pa.SLA, DueAt: &due, MaxAttempts: pa.MaxAttempts, Detail: "discovery: " + pa.Found,

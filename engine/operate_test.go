@@ -208,3 +208,44 @@ func TestLeadTimeAndConfirmation(t *testing.T) {
 		t.Fatalf("case %s after an involuntary HR event", c.Status)
 	}
 }
+
+// TestCriticalTimeCountsRetries: a critical action that fails and succeeds
+// only when a person retries it 2m27s after the effective time ends the
+// critical phase then, not at its first failure; the summary says so.
+func TestCriticalTimeCountsRetries(t *testing.T) {
+	clock := newClock()
+	// Behind the real time, so that a dispatch at the engine's now is due
+	// at once for the queue, which keeps real time.
+	clock.Advance(-5 * time.Minute)
+	k, _ := approvalsKit(t, testkit.Policy, clock)
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k.Sandbox("ad").FailNext("erin@example.test", 100, connectors.KindForbidden, 0)
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1", Involuntary: true})
+	eff := c.EffectiveAt
+	c = k.WaitClosed(t, c.ID, 30*time.Second)
+	if c.Status != store.CaseFailed || c.CriticalDoneAt == nil {
+		t.Fatalf("first run: %s, critical done %v", c.Status, c.CriticalDoneAt)
+	}
+	if !strings.Contains(c.Summary, "critical phase ended 0s after the effective time with 1 critical action not done") {
+		t.Fatalf("summary after the failure: %q", c.Summary)
+	}
+
+	clock.Advance(2*time.Minute + 27*time.Second)
+	k.Sandbox("ad").FailNext("erin@example.test", 0, connectors.KindForbidden, 0)
+	if err := k.Engine.RetryAction(ctx, actionNamed(t, c, "disable_ad").ID, "A1"); err != nil {
+		t.Fatal(err)
+	}
+	c = k.WaitClosed(t, c.ID, 30*time.Second)
+	if c.Status != store.CaseCompleted {
+		t.Fatalf("after the retry: %s\n%s", c.Status, engine.Summary(c))
+	}
+	if c.CriticalDoneAt == nil || !c.CriticalDoneAt.Equal(eff.Add(2*time.Minute+27*time.Second)) {
+		t.Fatalf("critical done at %v, want the retry's success %v", c.CriticalDoneAt, eff.Add(2*time.Minute+27*time.Second))
+	}
+	if !strings.Contains(c.Summary, "critical access revoked 2m27s after the effective time, including retries") {
+		t.Fatalf("summary: %q", c.Summary)
+	}
+}

@@ -77,8 +77,9 @@ type Case struct {
 	// client's key). Unique when set.
 	IdempotencyKey *string `gorm:"size:256;uniqueIndex" json:"idempotency_key,omitempty"`
 	Summary        string  `gorm:"size:4096" json:"summary"`
-	// StartedAt is when execution began; CriticalDoneAt when every
-	// critical-phase action became final; ClosedAt when the case closed.
+	// StartedAt is when execution began; CriticalDoneAt when the last
+	// critical-phase action became final (cleared while a person retries
+	// one, so retries count); ClosedAt when the case closed.
 	StartedAt      *time.Time `json:"started_at,omitempty"`
 	CriticalDoneAt *time.Time `json:"critical_done_at,omitempty"`
 	// ComplianceProfile names the policy's compliance profile that applies
@@ -138,9 +139,12 @@ type Action struct {
 	ID     int64 `gorm:"primaryKey;autoIncrement" json:"id"`
 	CaseID int64 `gorm:"not null;index" json:"case_id"`
 	// Name is the catalog name from policy ("disable_ad").
-	Name      string `gorm:"size:128;not null" json:"name"`
-	Connector string `gorm:"size:128;not null" json:"connector"`
-	Operation string `gorm:"size:64;not null" json:"operation"`
+	Name string `gorm:"size:128;not null" json:"name"`
+	// Description is the policy's description of the action ("Block
+	// Microsoft 365 sign-in"), copied when planned; cards show it.
+	Description string `gorm:"size:256" json:"description,omitempty"`
+	Connector   string `gorm:"size:128;not null" json:"connector"`
+	Operation   string `gorm:"size:64;not null" json:"operation"`
 	// Phase orders work: 1 critical, 2 entitlements, 3 notifications.
 	Phase     int    `gorm:"not null" json:"phase"`
 	PhaseName string `gorm:"size:32" json:"phase_name"`

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
+	"github.com/kineticsec/kinetic/directory/hrpath"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/jsonbody"
 	"github.com/kineticsec/kinetic/internal/text"
@@ -60,58 +61,21 @@ func decodeJSON(data []byte) (any, error) {
 	return v, nil
 }
 
-// lookup follows a dotted path (object keys, or array indexes) from v.
-// ok is false when some step is missing.
+// lookup follows a dotted path (object keys matched exactly, or list
+// indexes: hrpath.Exact) from v. ok is false when some step is missing, or
+// the path is not one (configuration refuses those).
 func lookup(v any, path string) (any, bool) {
-	if path == "" {
+	p, err := hrpath.Parse(path, hrpath.Exact)
+	if err != nil {
 		return nil, false
 	}
-	for _, seg := range strings.Split(path, ".") {
-		switch x := v.(type) {
-		case map[string]any:
-			n, ok := x[seg]
-			if !ok {
-				return nil, false
-			}
-			v = n
-		case []any:
-			i, err := strconv.Atoi(seg)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
-			}
-			v = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
+	return p.Lookup(v)
 }
 
-// scalar turns a JSON value into text: strings as they are, numbers and
-// booleans in their JSON form, null as "". An object with a "value" key
-// (as some BambooHR payloads wrap field values) is that value.
-func scalar(v any) (string, error) {
-	switch x := v.(type) {
-	case nil:
-		return "", nil
-	case string:
-		return strings.TrimSpace(x), nil
-	case json.Number:
-		return x.String(), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case map[string]any:
-		if inner, ok := x["value"]; ok && len(x) <= 2 {
-			if _, nested := inner.(map[string]any); !nested {
-				return scalar(inner)
-			}
-		}
-		return "", errors.New("is an object, not a value")
-	case []any:
-		return "", errors.New("is a list, not a value")
-	}
-	return "", fmt.Errorf("has an unexpected type %T", v)
-}
+// scalar turns a JSON value into text (hrpath.Scalar): strings trimmed,
+// numbers and booleans in their JSON form, null as "", a {"value": …}
+// wrapper as its value; an object or a list is an error.
+func scalar(v any) (string, error) { return hrpath.Scalar(v) }
 
 // field reads the value at path as text; a missing path is "".
 func field(root any, what, path string) (string, error) {
@@ -374,16 +338,9 @@ type bambooRecord struct {
 // value reads the first of the candidate fields present.
 func (r *bambooRecord) value(what string, candidates []string) (val string, present bool, err error) {
 	for _, n := range candidates {
-		v, ok := r.fields[n]
-		if !ok {
-			for k, kv := range r.fields {
-				if strings.EqualFold(k, n) {
-					v, ok = kv, true
-					break
-				}
-			}
-		}
-		if ok {
+		// BambooHR field names match as hrpath's lenient keys do: exactly,
+		// then case-insensitively.
+		if v, ok := hrpath.Member(r.fields, n, hrpath.Lenient); ok {
 			s, err := scalar(v)
 			if err != nil {
 				return "", true, fmt.Errorf("%s (%s) %v", what, n, err)

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/oauth2"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
@@ -72,9 +73,9 @@ type Poller struct {
 	terminated map[string]string
 	// warned holds the rows already logged as refused: a bad row in a
 	// report is logged once per process, not every round.
-	warned   map[string]bool
-	token    string
-	tokenExp time.Time
+	warned map[string]bool
+	// tokens is the Workday token exchange (workday_raas with oauth).
+	tokens *workday.Tokens
 }
 
 // NewPoller returns the poller for cfg, named name (the recorded source).
@@ -90,6 +91,10 @@ func NewPoller(name string, cfg *hrconfig.Poller, timing engine.HRTiming, eng En
 		p.bamboo = *cfg.Fields
 	}
 	p.mapping.Kinds, p.mapping.Kind = cfg.Kinds, cfg.Kind
+	if o := cfg.OAuth; o != nil {
+		p.tokens = workday.NewTokens(workday.OAuth{TokenURL: o.TokenURL, ClientID: o.ClientID,
+			ClientSecret: o.ClientSecret, RefreshToken: o.RefreshToken}, p.client, p.now)
+	}
 	return p
 }
 
@@ -284,7 +289,9 @@ func (p *Poller) pollWorkday(ctx context.Context, st *PollStats) error {
 	body, err := p.get(ctx, "workday report", reportURL(p.cfg.URL), p.workdayAuth(ctx))
 	if err != nil {
 		if he := (*HTTPError)(nil); errors.As(err, &he) && he.Status == http.StatusUnauthorized {
-			p.token = "" // a revoked access token: fetch a new one next round
+			if p.tokens != nil {
+				p.tokens.Invalidate() // a revoked access token: fetch a new one next round
+			}
 		}
 		return err
 	}
@@ -357,42 +364,19 @@ func (p *Poller) workdayAuth(ctx context.Context) func(*http.Request) error {
 	}
 }
 
+// accessToken gets a token from the Workday token exchange
+// (workday.Tokens), classifying a refusal like any HTTP answer.
 func (p *Poller) accessToken(ctx context.Context) (string, error) {
-	now := p.now()
-	if p.token != "" && now.Before(p.tokenExp) {
-		return p.token, nil
-	}
-	o := p.cfg.OAuth
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {o.RefreshToken.Value()}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.TokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", errors.New("workday token: building the request failed")
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth(o.ClientID, o.ClientSecret.Value())
-	resp, err := p.client.Do(req)
-	if err != nil {
+	tok, err := p.tokens.Token(ctx)
+	var re *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &re) && re.Response != nil:
+		// re's body may echo the client secret or the refresh token.
+		return "", &HTTPError{What: "workday token", Status: re.Response.StatusCode}
+	case err != nil:
 		return "", fmt.Errorf("workday token: %w", stripURL(err))
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return "", &HTTPError{What: "workday token", Status: resp.StatusCode}
-	}
-	var tr struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
-	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
-		return "", errors.New("workday token: the answer has no access_token")
-	}
-	life := time.Duration(tr.ExpiresIn) * time.Second
-	if life <= 0 {
-		life = 10 * time.Minute
-	}
-	p.token, p.tokenExp = tr.AccessToken, now.Add(life-min(time.Minute, life/10))
-	return p.token, nil
+	return tok.AccessToken, nil
 }
 
 // ---- BambooHR changed-since ----

@@ -360,3 +360,58 @@ func TestStartPollersPollsAndStops(t *testing.T) {
 		t.Fatal("stop did not return")
 	}
 }
+
+// TestWorkdayPollerNewTokenAfter401: a report answering 401 drops the
+// access token (workday.Tokens.Invalidate); the next round exchanges the
+// refresh token again, and a refused exchange is an HTTPError without the
+// secrets.
+func TestWorkdayPollerNewTokenAfter401(t *testing.T) {
+	e := newEnv(t, testConfig(), nil)
+	date := localDate(time.Now(), 7)
+	report := `{"Report_Entry":[{"Event_WID":"c1","Business_Process":"Terminate Employee","Employee_ID":"E1","Termination_Date":"` + date + `"}]}`
+	bearer := func(want string) func(*http.Request) error {
+		return func(r *http.Request) error {
+			if got := r.Header.Get("Authorization"); got != "Bearer "+want {
+				return fmt.Errorf("Authorization %q, want Bearer %s", got, want)
+			}
+			return nil
+		}
+	}
+	const tokenPath = "/ccx/oauth2/acme/token"
+	srv := newScript(t,
+		step{method: "POST", path: tokenPath, status: 200, body: `{"access_token":"AT-1","token_type":"Bearer","expires_in":3600}`},
+		step{method: "GET", path: raasPath, check: bearer("AT-1"), status: 401, body: `{"error":"invalid token"}`},
+		step{method: "POST", path: tokenPath, status: 200, body: `{"access_token":"AT-2","token_type":"Bearer","expires_in":3600}`},
+		step{method: "GET", path: raasPath, check: bearer("AT-2"), status: 200, body: report},
+		step{method: "GET", path: raasPath, check: bearer("AT-2"), status: 401, body: `{}`},
+		step{method: "POST", path: tokenPath, status: 400, body: `{"error":"invalid_grant","error_description":"RT-1 client-secret"}`},
+	)
+	pc := workdayPoller(srv.URL)
+	pc.URL = srv.URL + raasPath
+	pc.Username, pc.Password = "", secret.Secret{}
+	pc.OAuth = &hrconfig.OAuth{TokenURL: srv.URL + tokenPath, ClientID: "client-1",
+		ClientSecret: secret.FromValue("client-secret"), RefreshToken: secret.FromValue("RT-1")}
+	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"workday": pc}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPoller("workday", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Log: testLog(t)})
+	ctx := context.Background()
+	var he *HTTPError
+	if _, err := p.Poll(ctx); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Fatalf("first poll: %v, want the report's 401", err)
+	}
+	if st, err := p.Poll(ctx); err != nil || st.Outcomes[engine.HROpened] != 1 {
+		t.Fatalf("second poll, with a new token: %+v %v", st, err)
+	}
+	if _, err := p.Poll(ctx); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Fatalf("third poll: %v, want the report's 401", err)
+	}
+	_, err := p.Poll(ctx)
+	if !errors.As(err, &he) || he.Status != http.StatusBadRequest || he.What != "workday token" {
+		t.Fatalf("refused exchange: %v, want the token endpoint's 400", err)
+	}
+	if strings.Contains(err.Error(), "RT-1") || strings.Contains(err.Error(), "client-secret") {
+		t.Fatalf("the error carries a secret: %v", err)
+	}
+}

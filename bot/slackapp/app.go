@@ -96,6 +96,7 @@ type App struct {
 	groups *userGroups
 	routes *routing.Table
 	secCh  string
+	sent   sentContent // what each message last showed (updateMessage)
 
 	plansMu sync.Mutex
 	plans   map[int64]*engine.Plan // plans shown for confirmation, by case

@@ -171,7 +171,7 @@ func (a *App) status(ctx context.Context, req *directory.Employee, slackID strin
 	if err != nil {
 		return slackbot.Ephemeral(textLookupFailed)
 	}
-	bs, text := blocks.StatusCard(*c, c.Actions, a.now(), map[string]string{c.Requester: a.ppl.name(ctx, c.Requester)})
+	bs, text := a.statusCard(ctx, c)
 	return slackbot.Ephemeral(text, bs...)
 }
 

@@ -238,7 +238,8 @@ func TestOffboardCommandPreviewConfirmThroughClosure(t *testing.T) {
 		t.Fatalf("case closed as %s:\n%s", closed.Status, engine.Summary(closed))
 	}
 	e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool {
-		return c.Channel == offboarding && c.ThreadTS == parent.TS && strings.Contains(c.Text, "completed") && has(c, "audit")
+		return c.Channel == offboarding && c.ThreadTS == parent.TS && strings.Contains(c.Text, "completed") && has(c, "audit") &&
+			has(c, "critical access revoked") && has(c, "after the effective time")
 	}, wait)
 	e.fake.WaitFor(t, "chat.update", func(u slacktest.Call) bool {
 		return u.Channel == offboarding && u.TS == parent.TS && strings.Contains(u.Text, ": completed")
@@ -282,4 +283,7 @@ func TestOffboardCommandPreviewConfirmThroughClosure(t *testing.T) {
 	if n := e.kit.WaitCount(t, 1, wait, &store.ChatMessage{}, "case_id = ? AND kind = ?", c.ID, "thread"); n < 1 {
 		t.Fatal("the closure reply is not recorded")
 	}
+	// No update repeated what its message already showed (issue 14 item 11).
+	e.shutdown()
+	assertNoRedundantUpdates(t, e.fake)
 }

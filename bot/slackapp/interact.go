@@ -121,7 +121,10 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 			say(fmt.Sprintf("Nothing to do: case %d is %s, not awaiting confirmation.", c.ID, statusWord(c.Status)))
 			return
 		}
+		// The click's answer replaces the preview; the notifier leaves it.
+		a.sent.claim(cb.Container.ChannelID, cb.Container.MessageTs)
 		if err := a.eng.CancelCase(ctx, engine.CancelRequest{CaseID: c.ID, By: who.ID, Reason: "plan cancelled by the requester in Slack"}); err != nil {
+			a.sent.unclaim(cb.Container.ChannelID, cb.Container.MessageTs)
 			say(engineError(err))
 			return
 		}
@@ -132,7 +135,7 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 			say(engineError(err))
 			return
 		}
-		bs, text := blocks.StatusCard(*c, c.Actions, a.now(), map[string]string{c.Requester: a.ppl.name(ctx, c.Requester)})
+		bs, text := a.statusCard(ctx, c)
 		a.tell(ctx, ch, user, text, bs...)
 	case blocks.ActionApprove:
 		if _, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who.ID, Approve: true, Via: "slack"}); err != nil {
@@ -198,7 +201,7 @@ func (a *App) resolvePreview(ctx context.Context, cb slack.InteractionCallback, 
 		text = fmt.Sprintf("Plan for case %d %s by %s.", caseID, verb, who.Name)
 		bs = []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)}
 	}
-	if _, _, _, err := a.api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+	if _, err := a.updateMessage(ctx, ch, ts, text, bs); err != nil {
 		a.log.WithError(err).WithField("case", caseID).Warn("updating the plan preview failed")
 	}
 }

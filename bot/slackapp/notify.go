@@ -235,7 +235,7 @@ func (n *notifier) opened(ctx context.Context, ev engine.Event) {
 		return
 	}
 	a.record(ctx, c.ID, b.channel, b.ts, kindBatch)
-	if _, _, _, err := a.api.UpdateMessageContext(ctx, b.channel, b.ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+	if _, err := a.updateMessage(ctx, b.channel, b.ts, text, bs); err != nil {
 		a.log.WithError(err).Warn("updating an HR batch summary failed")
 	}
 }
@@ -265,9 +265,8 @@ func (n *notifier) parents(ctx context.Context, c *store.Case, create bool) []st
 		return nil
 	}
 	bs, text := n.card(ctx, c)
-	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)}
 	if ch := a.cfg.OffboardingChannel; ch != "" {
-		_, _ = n.postParent(ctx, c.ID, ch, kindStatus, opts)
+		_, _ = n.postParent(ctx, c.ID, ch, kindStatus, text, bs)
 	}
 	emp, _ := a.ppl.dir.ByID(ctx, c.EmployeeID)
 	if emp != nil {
@@ -286,7 +285,7 @@ func (n *notifier) parents(ctx context.Context, c *store.Case, create bool) []st
 				a.log.WithError(err).WithField("case", c.ID).Warn("DMing the case status failed")
 				continue
 			}
-			_, _ = n.postParent(ctx, c.ID, ch.ID, kindDM, opts)
+			_, _ = n.postParent(ctx, c.ID, ch.ID, kindDM, text, bs)
 		}
 	}
 	ms = a.messages(ctx, c.ID, kindStatus, kindDM)
@@ -297,10 +296,10 @@ func (n *notifier) parents(ctx context.Context, c *store.Case, create bool) []st
 }
 
 // postParent claims the parent card (kind) of case caseID in channel and,
-// if this process won the claim, posts it and records its ts. It reports
-// whether it won the claim; when it did not, m is the row of the process
-// that holds it.
-func (n *notifier) postParent(ctx context.Context, caseID int64, channel, kind string, opts []slack.MsgOption) (m store.ChatMessage, claimed bool) {
+// if this process won the claim, posts it (text, bs) and records its ts
+// and what it shows. It reports whether it won the claim; when it did
+// not, m is the row of the process that holds it.
+func (n *notifier) postParent(ctx context.Context, caseID int64, channel, kind, text string, bs []slack.Block) (m store.ChatMessage, claimed bool) {
 	a := n.a
 	log := a.log.WithFields(map[string]any{"case": caseID, "channel": channel, "kind": kind})
 	m, won, err := a.st.ClaimChatMessage(ctx, store.ChatMessage{CaseID: caseID, Platform: Platform, Channel: channel, Kind: kind}, a.now(), claimStale)
@@ -312,7 +311,7 @@ func (n *notifier) postParent(ctx context.Context, caseID int64, channel, kind s
 		return m, false // another process posts it
 	}
 	pctx, cancel := context.WithTimeout(ctx, claimPostTimeout)
-	_, ts, err := a.api.PostMessageContext(pctx, channel, opts...)
+	_, ts, err := a.api.PostMessageContext(pctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
 	cancel()
 	if err != nil {
 		log.WithError(err).Warn("posting the case status message failed")
@@ -328,6 +327,7 @@ func (n *notifier) postParent(ctx context.Context, caseID int64, channel, kind s
 		return m, true
 	}
 	n.posted[m.ID] = true
+	a.sent.note(channel, ts, text, bs)
 	return m, true
 }
 
@@ -343,7 +343,8 @@ func (n *notifier) settle(ctx context.Context, c *store.Case, ms []store.ChatMes
 			open[m.ID] = m
 		}
 	}
-	var opts []slack.MsgOption
+	var bs []slack.Block
+	var text string
 	deadline := time.Now().Add(claimStale + claimPostTimeout)
 	for len(open) > 0 {
 		for id, m := range open {
@@ -359,12 +360,11 @@ func (n *notifier) settle(ctx context.Context, c *store.Case, ms []store.ChatMes
 			case cur.ID == 0 || !cur.UpdatedAt.After(a.now().Add(-claimStale)):
 				// Released, or abandoned: post it here (unless someone else
 				// claims it first).
-				if opts == nil {
-					bs, text := n.card(ctx, c)
-					opts = []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)}
+				if bs == nil {
+					bs, text = n.card(ctx, c)
 				}
 				delete(open, id)
-				if held, claimed := n.postParent(ctx, c.ID, m.Channel, m.Kind, opts); !claimed && held.TS == "" {
+				if held, claimed := n.postParent(ctx, c.ID, m.Channel, m.Kind, text, bs); !claimed && held.TS == "" {
 					open[held.ID] = held // another process just claimed it: wait for that
 				}
 			}
@@ -420,8 +420,9 @@ func onlyCards(ms []store.ChatMessage) []store.ChatMessage {
 	return out
 }
 
+// card renders case c's status card (App.statusCard).
 func (n *notifier) card(ctx context.Context, c *store.Case) ([]slack.Block, string) {
-	return blocks.StatusCard(*c, c.Actions, n.a.now(), map[string]string{c.Requester: n.a.ppl.name(ctx, c.Requester)})
+	return n.a.statusCard(ctx, c)
 }
 
 // flushAll flushes until no card is dirty or ctx ends, waiting out the
@@ -447,7 +448,10 @@ func (n *notifier) flushAll(ctx context.Context) {
 }
 
 // flush re-renders dirty cases' cards, respecting the per-channel update
-// interval; a case whose channel was updated too recently stays dirty.
+// interval; a case whose channel was updated too recently stays dirty. A
+// card that already shows the rendered content is not updated (see
+// sentContent), so a transition that changes nothing visible costs no
+// chat.update, and a burst of transitions is one.
 func (n *notifier) flush(ctx context.Context) {
 	a := n.a
 	n.mu.Lock()
@@ -476,12 +480,18 @@ func (n *notifier) flush(ctx context.Context) {
 				delete(n.posted, m.ID)
 				continue // just posted by this process from the current state
 			}
+			if a.sent.same(m.Channel, m.TS, text, bs) {
+				continue
+			}
 			if now.Sub(n.lastUpd[m.Channel]) < a.updIntv {
 				pending = true
 				continue
 			}
-			n.lastUpd[m.Channel] = now
-			if _, _, _, err := a.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil && ctx.Err() == nil {
+			sent, err := a.updateMessage(ctx, m.Channel, m.TS, text, bs)
+			if sent {
+				n.lastUpd[m.Channel] = now
+			}
+			if err != nil && ctx.Err() == nil {
 				a.log.WithError(err).WithField("case", id).Warn("updating the case status failed")
 			}
 		}
@@ -516,6 +526,7 @@ func (n *notifier) reply(ctx context.Context, caseID int64, kind, text string, b
 			a.log.WithError(err).WithField("case", caseID).Warn("posting a thread reply failed")
 			continue
 		}
+		a.sent.note(ch, ts, text, bs)
 		a.record(ctx, caseID, ch, ts, kind)
 	}
 }
@@ -523,6 +534,7 @@ func (n *notifier) reply(ctx context.Context, caseID int64, kind, text string, b
 // actionReply posts a failed action's reply (with Retry, Skip, Mark done,
 // Escalate now), or updates it once the action moved on so no stale button
 // stays; a manual step that becomes pending gets a reply with Mark done.
+// A reply that already shows the action's state is not updated again.
 func (n *notifier) actionReply(ctx context.Context, ev engine.Event) {
 	a := n.a
 	if ev.ActionID == 0 {
@@ -544,7 +556,7 @@ func (n *notifier) actionReply(ctx context.Context, ev engine.Event) {
 	}
 	if len(existing) > 0 {
 		for _, m := range existing {
-			if _, _, _, err := a.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+			if _, err := a.updateMessage(ctx, m.Channel, m.TS, text, bs); err != nil {
 				a.log.WithError(err).WithField("action", act.ID).Warn("updating an action reply failed")
 			}
 		}
@@ -605,7 +617,7 @@ func (n *notifier) approvalCards(ctx context.Context, approvalID int64) {
 	sent := map[string]bool{}
 	for _, m := range a.messages(ctx, v.CaseID, kind) {
 		sent[m.Channel] = true
-		if _, _, _, err := a.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+		if _, err := a.updateMessage(ctx, m.Channel, m.TS, text, bs); err != nil {
 			a.log.WithError(err).WithField("approval", approvalID).Warn("updating an approval card failed")
 		}
 	}
@@ -627,6 +639,7 @@ func (n *notifier) approvalCards(ctx context.Context, approvalID int64) {
 			a.log.WithError(err).WithField("approval", approvalID).Warn("DMing an approval card failed")
 			continue
 		}
+		a.sent.note(ch.ID, ts, text, bs)
 		a.record(ctx, v.CaseID, ch.ID, ts, kind)
 	}
 }
@@ -660,12 +673,18 @@ func (n *notifier) closedCase(ctx context.Context, ev engine.Event) {
 		return
 	}
 	if c.Status == store.CaseCancelled && c.StartedAt == nil {
-		// A plan cancelled before it ran (by a person, or unconfirmed for a
-		// day): its preview loses its buttons.
+		// A plan cancelled before it ran (by /offboard cancel, or
+		// unconfirmed for a day): its preview loses its buttons. One
+		// cancelled from the preview itself is resolved by the click
+		// (which claims the message before it cancels): it is not updated
+		// a second time with other words.
 		text := fmt.Sprintf("Plan for case %d (offboarding of %s) was cancelled: %s", c.ID, c.EmployeeName, c.Summary)
 		bs := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, text, false, false), nil, nil)}
 		for _, m := range a.messages(ctx, c.ID, kindPreview) {
-			if _, _, _, err := a.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+			if !a.sent.claim(m.Channel, m.TS) {
+				continue
+			}
+			if _, err := a.updateMessage(ctx, m.Channel, m.TS, text, bs); err != nil {
 				a.log.WithError(err).WithField("case", c.ID).Warn("updating a cancelled plan preview failed")
 			}
 		}

@@ -140,6 +140,22 @@ func (p *people) name(ctx context.Context, hrID string) string {
 	return hrID
 }
 
+// names maps HR ids to display names, for builders that name people
+// (blocks' person: "Mia Manager (E0002)"); an id without a name in the
+// directory is left out, and shows as the id.
+func (p *people) names(ctx context.Context, hrIDs ...string) map[string]string {
+	out := make(map[string]string, len(hrIDs))
+	for _, id := range hrIDs {
+		if _, done := out[id]; done || id == "" {
+			continue
+		}
+		if n := p.name(ctx, id); n != id {
+			out[id] = n
+		}
+	}
+	return out
+}
+
 // zone is the employee's time zone, UTC when unknown.
 func zone(emp *directory.Employee) *time.Location {
 	if emp != nil && emp.TimeZone != "" {

@@ -78,21 +78,23 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 		}
 	}
 	ds, problems := n.plan(ctx, ev, act, employee)
-	build := func(d *delivery, reached []string) []slack.MsgOption {
+	build := func(d *delivery, reached []string) ([]slack.Block, string) {
 		var ba *store.Action
 		if d.buttons {
 			ba = act
 		}
-		bs, text := blocks.Notice(ev, reached, ba, d.mention)
+		return blocks.Notice(ev, reached, ba, d.mention)
+	}
+	opts := func(bs []slack.Block, text string) []slack.MsgOption {
 		return []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)}
 	}
 	planned := labels(ds, func(*delivery) bool { return true })
 	for _, d := range ds {
 		var err error
 		if d.user != "" {
-			d.ch, d.ts, err = a.dm(ctx, d.user, build(d, planned)...)
+			d.ch, d.ts, err = a.dm(ctx, d.user, opts(build(d, planned))...)
 		} else {
-			d.ch, d.ts, err = a.api.PostMessageContext(ctx, d.channel, build(d, planned)...)
+			d.ch, d.ts, err = a.api.PostMessageContext(ctx, d.channel, opts(build(d, planned))...)
 		}
 		if err != nil {
 			d.ts = ""
@@ -109,7 +111,8 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 		if len(reached) != len(planned) {
 			// Someone was not reached after all: the message names only
 			// whom it did reach.
-			if _, _, _, err := a.api.UpdateMessageContext(ctx, d.ch, d.ts, build(d, reached)...); err != nil {
+			bs, text := build(d, reached)
+			if _, err := a.updateMessage(ctx, d.ch, d.ts, text, bs); err != nil {
 				a.log.WithError(err).WithField("case", ev.CaseID).Warn("correcting a notification's recipients failed")
 			}
 		}
@@ -258,7 +261,8 @@ func (n *notifier) deliveryFailure(ctx context.Context, ev engine.Event, problem
 // once the action moved on: done, skipped or cancelled, or retried by
 // someone (no button is left that the engine would refuse), or failed
 // anew (the failure, with Retry). A click that leaves the action as it
-// was changes nothing.
+// was changes nothing, and neither does an update to what a message
+// already shows (updateMessage).
 func (n *notifier) updateRouted(ctx context.Context, ev engine.Event, act *store.Action) {
 	a := n.a
 	ms := a.messages(ctx, act.CaseID, kindRoutePrefix+strconv.FormatInt(act.ID, 10))
@@ -277,7 +281,7 @@ func (n *notifier) updateRouted(ctx context.Context, ev engine.Event, act *store
 		return
 	}
 	for _, m := range ms {
-		if _, _, _, err := a.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)); err != nil {
+		if _, err := a.updateMessage(ctx, m.Channel, m.TS, text, bs); err != nil {
 			a.log.WithError(err).WithField("action", act.ID).Warn("updating a routed notification failed")
 		}
 	}

@@ -10,18 +10,20 @@ import (
 
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
+	"github.com/kineticsec/kinetic/internal/slackcheck"
 )
 
-// Transport modes for Config.Mode.
+// Transport modes for Config.Mode (internal/slackcheck's, which configs
+// checks chat.slack.mode against too).
 const (
 	// ModeHTTP receives Slack's requests on Routes' public URLs.
-	ModeHTTP = "http"
+	ModeHTTP = slackcheck.ModeHTTP
 	// ModeSocket receives them over a Socket Mode WebSocket.
-	ModeSocket = "socket"
+	ModeSocket = slackcheck.ModeSocket
 )
 
 // DefaultAPIURL is the Slack Web API base URL.
-const DefaultAPIURL = "https://slack.com/api/"
+const DefaultAPIURL = slackcheck.DefaultAPIURL
 
 // Config configures the Slack front end. The zero value of every optional
 // field means its default; Validate reports every problem at once and does no
@@ -58,10 +60,7 @@ type Config struct {
 }
 
 // envNames maps each key to the variable ConfigFromEnv reads it from.
-var envNames = map[string]string{
-	"bot_token": EnvBotToken, "signing_secret": EnvSigningSecret, "app_token": EnvAppToken,
-	"api_url": EnvAPIURL, "mode": EnvMode, "offboarding_channel": EnvChannel, "alerts_channel": EnvAlertsChannel,
-}
+var envNames = slackcheck.EnvNames
 
 // name is how messages name key: the key, or for a configuration from the
 // environment, the variable that set it.
@@ -104,10 +103,8 @@ func (c Config) Validate() error {
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	mode := c.EffectiveMode()
-	switch mode {
-	case ModeHTTP, ModeSocket:
-	default:
-		add("%s %q is not one of %s, %s", c.name("mode"), c.Mode, ModeHTTP, ModeSocket)
+	if err := slackcheck.Mode(mode); err != nil {
+		add("%s %v", c.name("mode"), err)
 	}
 	if !c.BotToken.IsSet() {
 		add("%s is required", c.name("bot_token"))
@@ -128,18 +125,15 @@ func (c Config) Validate() error {
 	}
 	if c.APIURL != "" {
 		// Messages never repeat the URL: its user info may hold a token.
-		if u, err := outbound.CheckURLForm(c.name("api_url"), c.APIURL, outbound.URLForm{
-			CredentialsHint: "credentials come from the tokens"}); err != nil {
-			add("%v (e.g. %s)", err, DefaultAPIURL)
-		} else if err := outbound.CheckHostForm(u.Hostname()); err != nil {
-			add("%s: %v", c.name("api_url"), err)
+		if err := slackcheck.APIURL(c.name("api_url"), c.APIURL); err != nil {
+			add("%v", err)
 		}
 	}
 	for _, ch := range []struct{ key, v string }{
 		{"offboarding_channel", c.OffboardingChannel},
 		{"alerts_channel", c.AlertsChannel},
 	} {
-		if err := checkChannelID(ch.v); err != nil {
+		if err := slackcheck.ChannelID(ch.v); err != nil {
 			add("%s: %v", c.name(ch.key), err)
 		}
 	}
@@ -175,38 +169,17 @@ func (c Config) CheckOutbound(ctx context.Context, pol *outbound.URLPolicy) erro
 	return nil
 }
 
-// checkChannelID accepts "" or something shaped like a Slack conversation ID
-// (C…, G…, D…). Names such as #offboarding are refused because a channel can
-// be renamed, and chat.postMessage wants the ID.
-func checkChannelID(id string) error {
-	if id == "" {
-		return nil
-	}
-	if strings.HasPrefix(id, "#") {
-		return fmt.Errorf("%q is a channel name; use the channel ID (C…), shown in the channel's details", id)
-	}
-	if len(id) < 2 || !strings.ContainsRune("CGD", rune(id[0])) {
-		return fmt.Errorf("%q is not a channel ID (C…, G… or D…)", id)
-	}
-	for _, r := range id {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return fmt.Errorf("%q is not a channel ID (upper-case letters and digits)", id)
-		}
-	}
-	return nil
-}
-
 // Environment variables read by ConfigFromEnv.
 const (
-	EnvBotToken      = "KINETIC_SLACK_BOT_TOKEN"
-	EnvSigningSecret = "KINETIC_SLACK_SIGNING_SECRET"
-	EnvAppToken      = "KINETIC_SLACK_APP_TOKEN"
-	EnvAPIURL        = "KINETIC_SLACK_API_URL"
-	EnvChannel       = "KINETIC_SLACK_CHANNEL"
-	EnvAlertsChannel = "KINETIC_SLACK_ALERTS_CHANNEL"
+	EnvBotToken      = slackcheck.EnvBotToken
+	EnvSigningSecret = slackcheck.EnvSigningSecret
+	EnvAppToken      = slackcheck.EnvAppToken
+	EnvAPIURL        = slackcheck.EnvAPIURL
+	EnvChannel       = slackcheck.EnvChannel
+	EnvAlertsChannel = slackcheck.EnvAlertsChannel
 	// EnvMode ("http" or "socket") overrides the mode inferred from which
 	// credentials are set.
-	EnvMode = "KINETIC_SLACK_MODE"
+	EnvMode = slackcheck.EnvMode
 )
 
 // ConfigFromEnv builds a Config from KINETIC_SLACK_* variables, for
@@ -245,10 +218,8 @@ func ConfigFromEnv(getenv func(string) string) (*Config, bool) {
 	switch m := get(EnvMode); {
 	case m != "":
 		c.Mode = m
-	case c.AppToken.IsSet() && !c.SigningSecret.IsSet():
-		c.Mode = ModeSocket
 	default:
-		c.Mode = ModeHTTP
+		c.Mode = slackcheck.InferMode(c.AppToken.IsSet(), c.SigningSecret.IsSet())
 	}
 	return c, true
 }

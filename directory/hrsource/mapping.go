@@ -7,15 +7,15 @@
 package hrsource
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/directory/hrpath"
+	"github.com/kineticsec/kinetic/internal/connspec"
 )
 
 // Record is one employee as the HR system returned it: decoded JSON (with
@@ -78,8 +78,8 @@ func (f *Fields) ptrs() []*string {
 // Mapping turns HR records into Employees. Each source type applies its own
 // defaults (WithDefaults) under what configuration sets.
 //
-// Paths: a plain name is looked up as a key of the record (exactly, then
-// case-insensitively: SCIM attribute names are case-insensitive, RFC 7643
+// Paths are hrpath's lenient paths: a plain name is looked up as a key of
+// the record (exactly, then case-insensitively: SCIM attribute names are case-insensitive, RFC 7643
 // section 2.1). Dots descend into objects ("name.formatted",
 // "manager.value"); a SCIM schema URN prefix names an extension object
 // ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
@@ -124,14 +124,10 @@ const DefaultType = directory.TypeEmployee
 // FieldError is one configuration problem at Field, the key below the
 // source's block (e.g. "fields.email", "values.type"), so configuration
 // loading can report file, line and key.
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-
-func (e *FieldError) Unwrap() error { return e.Err }
+//
+// It is connspec.FieldError, so configuration loading reports connector
+// and HR blocks alike without importing this package.
+type FieldError = connspec.FieldError
 
 // Errorf returns a *FieldError.
 func Errorf(field, format string, args ...any) error {
@@ -274,11 +270,7 @@ func (mp *Mapper) SourceFields() []string {
 	var out []string
 	add := func(ps []path) {
 		for _, p := range ps {
-			if p.urn != "" {
-				out = append(out, p.urn)
-			} else if len(p.segs) > 0 {
-				out = append(out, p.segs[0].name)
-			}
+			out = append(out, p.Heads()...)
 		}
 	}
 	for _, ps := range mp.fields {
@@ -400,7 +392,7 @@ func (mp *Mapper) translate(field, v string) string {
 func (mp *Mapper) list(r Record, i int) []string {
 	var out []string
 	for _, p := range mp.fields[i] {
-		for _, s := range strs(p.get(r)) {
+		for _, s := range strs(get(r, p)) {
 			for _, part := range strings.FieldsFunc(s, func(c rune) bool { return c == ';' || c == ',' }) {
 				if part = strings.TrimSpace(part); part != "" {
 					out = append(out, mp.translate(FieldNames[i], part))
@@ -417,7 +409,7 @@ func (mp *Mapper) list(r Record, i int) []string {
 // first returns the first non-empty value of the alternatives.
 func first(r Record, ps []path) string {
 	for _, p := range ps {
-		for _, s := range strs(p.get(r)) {
+		for _, s := range strs(get(r, p)) {
 			if s = strings.TrimSpace(s); s != "" {
 				return s
 			}
@@ -426,232 +418,27 @@ func first(r Record, ps []path) string {
 	return ""
 }
 
-// strs renders a JSON value as strings: scalars as themselves, an object by
-// its "value" member, a list element by element.
-func strs(v any) []string {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case string:
-		return []string{x}
-	case json.Number:
-		return []string{x.String()}
-	case float64:
-		return []string{strconv.FormatFloat(x, 'f', -1, 64)}
-	case bool:
-		return []string{strconv.FormatBool(x)}
-	case map[string]any:
-		if mv, ok := member(x, "value"); ok {
-			return strs(mv)
-		}
-		return nil
-	case []any:
-		var out []string
-		for _, e := range x {
-			out = append(out, strs(e)...)
-		}
-		return out
-	}
-	return []string{fmt.Sprint(v)}
-}
+// strs renders a JSON value as strings (hrpath.Strings): scalars as
+// themselves, an object by its "value" member, a list element by element.
+func strs(v any) []string { return hrpath.Strings(v) }
 
-// path is one parsed alternative.
-type path struct {
-	raw  string // the whole alternative, tried first as a literal key
-	urn  string // SCIM schema URN prefix, or ""
-	segs []seg
-}
+// path is one parsed mapping: alternatives (hrpath.Lenient).
+type path = hrpath.Path
 
-type seg struct {
-	name string
-	// Selector on a multi-valued attribute: primary, or attr eq value.
-	sel     bool
-	primary bool
-	attr    string
-	value   string
-}
-
-// parsePaths parses alternatives; "" and "-" give nil.
+// parsePaths parses a mapping's path; "" and "-" give nil.
 func parsePaths(s string) ([]path, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "-" {
-		return nil, nil
+	p, err := hrpath.Parse(s, hrpath.Lenient)
+	if err != nil || p.IsZero() {
+		return nil, err
 	}
-	var out []path
-	for _, alt := range strings.Split(s, "|") {
-		p, err := parsePath(strings.TrimSpace(alt))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	return p.Alternatives(), nil
 }
 
-func parsePath(s string) (path, error) {
-	p := path{raw: s}
-	if s == "" {
-		return p, errors.New("empty alternative in a '|' list")
-	}
-	rest := s
-	if len(s) > 4 && strings.EqualFold(s[:4], "urn:") {
-		i := strings.LastIndex(s, ":")
-		p.urn, rest = s[:i], s[i+1:]
-		if rest == "" {
-			return p, fmt.Errorf("%q names a schema but no attribute (e.g. %s:employeeNumber)", s, p.urn)
-		}
-	}
-	for rest != "" {
-		var part string
-		// Split at the next '.' outside brackets.
-		depth, cut := 0, -1
-		for i, c := range rest {
-			switch c {
-			case '[':
-				depth++
-			case ']':
-				depth--
-			case '.':
-				if depth == 0 && cut < 0 {
-					cut = i
-				}
-			}
-		}
-		if depth != 0 {
-			return p, fmt.Errorf("%q: unbalanced brackets", s)
-		}
-		if cut >= 0 {
-			part, rest = rest[:cut], rest[cut+1:]
-			if rest == "" {
-				return p, fmt.Errorf("%q ends with '.'", s)
-			}
-		} else {
-			part, rest = rest, ""
-		}
-		sg, err := parseSeg(part)
-		if err != nil {
-			return p, fmt.Errorf("%q: %v", s, err)
-		}
-		p.segs = append(p.segs, sg)
-	}
-	return p, nil
+// get resolves one alternative in r (nil when absent).
+func get(r Record, p path) any {
+	v, _ := p.Lookup(r)
+	return v
 }
 
-func parseSeg(s string) (seg, error) {
-	name, sel, hasSel := strings.Cut(s, "[")
-	sg := seg{name: strings.TrimSpace(name)}
-	if sg.name == "" {
-		return sg, errors.New("empty attribute name")
-	}
-	if !hasSel {
-		return sg, nil
-	}
-	if !strings.HasSuffix(sel, "]") || strings.ContainsAny(sel[:len(sel)-1], "[]") {
-		return sg, fmt.Errorf("selector of %q must be [primary] or [attr eq \"value\"] at the end of the name", sg.name)
-	}
-	sel = strings.TrimSpace(sel[:len(sel)-1])
-	sg.sel = true
-	if strings.EqualFold(sel, "primary") {
-		sg.primary = true
-		return sg, nil
-	}
-	f := strings.Fields(sel)
-	if len(f) < 3 || !strings.EqualFold(f[1], "eq") {
-		return sg, fmt.Errorf("selector [%s] of %q must be [primary] or [attr eq \"value\"]", sel, sg.name)
-	}
-	sg.attr = f[0]
-	sg.value = strings.Trim(strings.Join(f[2:], " "), `"`)
-	return sg, nil
-}
-
-// get resolves p in r.
-func (p path) get(r Record) any {
-	if v, ok := member(r, p.raw); ok && p.urn == "" {
-		return v
-	}
-	var cur any = map[string]any(r)
-	if p.urn != "" {
-		ext, ok := member(r, p.urn)
-		if !ok {
-			return nil
-		}
-		cur = ext
-	}
-	for _, sg := range p.segs {
-		obj := asObject(cur)
-		if obj == nil {
-			return nil
-		}
-		v, ok := member(obj, sg.name)
-		if !ok {
-			return nil
-		}
-		if list, isList := v.([]any); isList {
-			v = sg.pick(list)
-		} else if sg.sel && !sg.primary {
-			// A selector on a single value: it must match.
-			if o := asObject(v); o == nil || !matches(o, sg) {
-				return nil
-			}
-		}
-		cur = v
-	}
-	return cur
-}
-
-func asObject(v any) map[string]any {
-	switch x := v.(type) {
-	case map[string]any:
-		return x
-	case Record:
-		return x
-	}
-	return nil
-}
-
-// pick selects from a multi-valued attribute.
-func (sg seg) pick(list []any) any {
-	if len(list) == 0 {
-		return nil
-	}
-	if !sg.sel {
-		return list[0]
-	}
-	for _, e := range list {
-		if o := asObject(e); o != nil && matches(o, sg) {
-			return e
-		}
-	}
-	if sg.primary {
-		return list[0] // none marked primary: the first
-	}
-	return nil
-}
-
-func matches(o map[string]any, sg seg) bool {
-	if sg.primary {
-		v, _ := member(o, "primary")
-		ss := strs(v)
-		return len(ss) == 1 && strings.EqualFold(ss[0], "true")
-	}
-	v, _ := member(o, sg.attr)
-	for _, s := range strs(v) {
-		if strings.EqualFold(s, sg.value) {
-			return true
-		}
-	}
-	return false
-}
-
-// member looks key up exactly, then case-insensitively.
-func member(o map[string]any, key string) (any, bool) {
-	if v, ok := o[key]; ok {
-		return v, true
-	}
-	for k, v := range o {
-		if strings.EqualFold(k, key) {
-			return v, true
-		}
-	}
-	return nil, false
-}
+// Object returns r as a plain map, for hrpath.
+func (r Record) Object() map[string]any { return r }

@@ -37,7 +37,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/hrsource"
@@ -177,8 +176,8 @@ type Source struct {
 	mapper  *hrsource.Mapper
 	http    *hrsource.HTTP
 	url     string
-	tokens  oauth2.TokenSource // nil with basic auth
-	secrets []string           // the configured secrets, for redaction
+	tokens  *Tokens  // nil with basic auth
+	secrets []string // the configured secrets, for redaction
 	log     *logrus.Entry
 }
 
@@ -216,23 +215,7 @@ func New(cfg Config, o Options) (*Source, error) {
 		}
 		s.secrets = []string{oa.ClientSecret.Value(), oa.ClientID + ":" + oa.ClientSecret.Value(), oa.RefreshToken.Value()}
 		// Token requests go through the policy client too.
-		tctx := context.WithValue(context.Background(), oauth2.HTTPClient, o.HTTP)
-		if oa.RefreshToken.Value() != "" {
-			oc := &oauth2.Config{
-				ClientID: oa.ClientID, ClientSecret: oa.ClientSecret.Value(),
-				Endpoint: oauth2.Endpoint{TokenURL: strings.TrimSpace(oa.TokenURL), AuthStyle: oauth2.AuthStyleInHeader},
-			}
-			s.tokens = oc.TokenSource(tctx, &oauth2.Token{RefreshToken: oa.RefreshToken.Value()})
-		} else {
-			cc := &clientcredentials.Config{
-				ClientID: oa.ClientID, ClientSecret: oa.ClientSecret.Value(),
-				TokenURL: strings.TrimSpace(oa.TokenURL), Scopes: oa.Scopes,
-				// A fixed style: x/oauth2's auto-detection would send a
-				// refused request twice.
-				AuthStyle: oauth2.AuthStyleInHeader,
-			}
-			s.tokens = cc.TokenSource(tctx)
-		}
+		s.tokens = NewTokens(*oa, o.HTTP, o.Now)
 	}
 	h.Secrets = s.secrets
 	s.http = h
@@ -250,7 +233,7 @@ func (s *Source) fetch(ctx context.Context) ([]directory.Employee, error) {
 	if s.tokens == nil {
 		req.SetBasicAuth(s.cfg.Username, s.cfg.Password.Value())
 	} else {
-		tok, err := s.tokens.Token()
+		tok, err := s.tokens.Token(ctx)
 		if err != nil {
 			return nil, s.tokenError(err)
 		}
@@ -260,6 +243,9 @@ func (s *Source) fetch(ctx context.Context) ([]directory.Employee, error) {
 	}
 	body, err := s.http.Do(req, op)
 	if err != nil {
+		if se := (*directory.SourceError)(nil); s.tokens != nil && errors.As(err, &se) && se.Status == http.StatusUnauthorized {
+			s.tokens.Invalidate() // a revoked access token: the next fetch gets a new one
+		}
 		return nil, err
 	}
 	rows, err := DecodeReport(body)

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
@@ -96,7 +97,7 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 			return a, fmt.Errorf("migrating the database: %w", err)
 		}
 	}
-	a.Directory, err = cfg.OpenHRDirectory(ctx, o.Log.WithField("component", "directory"))
+	a.Directory, err = compose.OpenHRDirectory(ctx, cfg, o.Log.WithField("component", "directory"))
 	if err != nil {
 		return a, fmt.Errorf("loading the HR directory: %w", err)
 	}
@@ -247,8 +248,9 @@ func (noQueue) ActionTaskPending(context.Context, int64, int) (bool, error) { re
 // bounds every front end's effective times; zero leaves the engine's
 // default.
 func maxFuture(svc *configs.Service) time.Duration {
-	if svc.HR == nil {
+	hc := hrconfig.ConfigOf(svc.HR)
+	if hc == nil {
 		return 0
 	}
-	return svc.HR.Timing.MaxFuture.D()
+	return hc.Timing.MaxFuture.D()
 }

@@ -1,11 +1,15 @@
-// Package compose holds the table of connector types and builds what the
-// configuration names, the way Alertmanager keeps its receivers apart from
-// its config parser: configs parses, defaults and validates (it knows no
-// connector), each connector package describes itself with a
-// connectors.Descriptor, and this package puts the two together.
+// Package compose holds the table of connector types, HR directory source
+// types and the HR event front end, and builds what the configuration
+// names, the way Alertmanager keeps its receivers apart from its config
+// parser: configs parses, defaults and validates (it knows no connector
+// and no HR system), each connector package describes itself with a
+// connectors.Descriptor, each HR system with a directory.Descriptor, bot/hr
+// with an hrspec.Events, and this package puts them together.
 //
 // Adding a connector type is its package (connectors/NAME with
-// Descriptor()) plus one line in internal/compose/table.
+// Descriptor()) plus one line in internal/compose/table; adding an HR
+// system is its package (directory/NAME with Descriptor()) plus one line
+// there too.
 package compose
 
 import (
@@ -21,6 +25,7 @@ import (
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/internal/compose/table"
 	"github.com/kineticsec/kinetic/internal/connspec"
+	"github.com/kineticsec/kinetic/internal/hrspec"
 	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
@@ -40,15 +45,56 @@ func (t Table) Specs() []connspec.Spec {
 	return specs
 }
 
-// Load is configs.Load with the table's connector types.
-func (t Table) Load(path string) (*configs.Config, error) { return configs.Load(path, t.Specs()) }
+// Types returns what configs needs to load t's connector types with the
+// table's HR directory source types and HR event front end.
+func (t Table) Types() configs.Types { return t.withHR().Types() }
 
-// Default is configs.Default with the table's connector types.
-func (t Table) Default() (*configs.Config, error) { return configs.Default(t.Specs()) }
+func (t Table) withHR() Tables {
+	return Tables{Connectors: t, Directories: table.Directories(), HR: table.HREvents()}
+}
 
-// ParseService is configs.ParseService with the table's connector types.
+// Load is configs.Load with the table's types.
+func (t Table) Load(path string) (*configs.Config, error) { return t.withHR().Load(path) }
+
+// Default is configs.Default with the table's types.
+func (t Table) Default() (*configs.Config, error) { return t.withHR().Default() }
+
+// ParseService is configs.ParseService with the table's types.
 func (t Table) ParseService(name string, data []byte) (*configs.Service, error) {
-	return configs.ParseService(name, data, t.Specs())
+	return t.withHR().ParseService(name, data)
+}
+
+// Tables is the whole composition table: connector types, HR directory
+// source types (besides file) and the HR event front end. All returns the
+// one in internal/compose/table; tests compose their own.
+type Tables struct {
+	Connectors  Table
+	Directories []directory.Descriptor
+	HR          hrspec.Events
+}
+
+// All returns internal/compose/table's tables.
+func All() Tables { return Connectors().withHR() }
+
+// Types returns what configs needs to load with t.
+func (t Tables) Types() configs.Types {
+	specs := make([]hrspec.Directory, len(t.Directories))
+	for i, d := range t.Directories {
+		specs[i] = d.Spec
+	}
+	hr := t.HR
+	return configs.Types{Connectors: t.Connectors.Specs(), Directories: specs, HR: &hr}
+}
+
+// Load is configs.Load with t's types.
+func (t Tables) Load(path string) (*configs.Config, error) { return configs.Load(path, t.Types()) }
+
+// Default is configs.Default with t's types.
+func (t Tables) Default() (*configs.Config, error) { return configs.Default(t.Types()) }
+
+// ParseService is configs.ParseService with t's types.
+func (t Tables) ParseService(name string, data []byte) (*configs.Service, error) {
+	return configs.ParseService(name, data, t.Types())
 }
 
 // Load loads the service file at path (and its policy) with every connector

@@ -1,7 +1,8 @@
 // Package hrconfig holds the configuration of Kinetic's HR front end (the
 // service file's hr: block): signed webhooks HR systems post termination
 // events to, and pollers that read them from HR APIs. It is a leaf package
-// (no engine, no configs) so that configs can embed it; bot/hr runs it.
+// (no engine, no configs): bot/hr's Descriptor hands configs a spec that
+// decodes the block into a Config, and bot/hr runs it.
 //
 // Validate checks everything but secret values, which configs resolves
 // like every other secret in the service file.
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kineticsec/kinetic/directory/hrpath"
+	"github.com/kineticsec/kinetic/internal/connspec"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
@@ -190,14 +193,10 @@ type OAuth struct {
 
 // FieldError is one problem at Field, the key below the hr block, e.g.
 // "webhooks.bamboohr.secret".
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-
-func (e *FieldError) Unwrap() error { return e.Err }
+//
+// It is connspec.FieldError, so configs reports it at hr.<Field> without
+// importing this package.
+type FieldError = connspec.FieldError
 
 // FieldErrors returns the *FieldErrors joined in err (as Validate returns
 // it); nil for nil.
@@ -451,14 +450,11 @@ func (f *Fields) paths() map[string]string {
 
 func validKind(k string) bool { return k == KindTerminate || k == KindRescind || k == KindRehire }
 
-// validPath accepts dot-separated non-empty segments.
+// validPath accepts what the front end can resolve: an exact dotted path
+// of non-empty segments (hrpath.Exact).
 func validPath(p string) bool {
-	for _, s := range strings.Split(p, ".") {
-		if strings.TrimSpace(s) == "" {
-			return false
-		}
-	}
-	return true
+	_, err := hrpath.Parse(p, hrpath.Exact)
+	return err == nil
 }
 
 func validHeaderName(h string) bool {

@@ -176,7 +176,7 @@ func TestServiceFileHRBlockLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hr := svc.HR
+	hr := hrconfig.ConfigOf(svc.HR)
 	if hr == nil || hr.Timing.MaxFuture.D().Hours() != 365*24 || len(hr.Webhooks) != 2 || len(hr.Pollers) != 2 {
 		t.Fatalf("hr block: %+v", hr)
 	}
@@ -276,7 +276,8 @@ func TestTheDocumentedExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(svc.HR.Webhooks) != 2 || len(svc.HR.Pollers) != 2 || svc.HR.Pollers["workday"].Kinds["Terminate Employee"] != "terminate" {
+	hc := hrconfig.ConfigOf(svc.HR)
+	if hc == nil || len(hc.Webhooks) != 2 || len(hc.Pollers) != 2 || hc.Pollers["workday"].Kinds["Terminate Employee"] != "terminate" {
 		t.Fatalf("%+v", svc.HR)
 	}
 }

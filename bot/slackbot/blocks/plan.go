@@ -26,7 +26,7 @@ func PlanPreview(plan view.Plan, caseID int64) ([]slack.Block, string) {
 	name := planName(plan)
 	ok := button(ActionConfirmPlan, CaseValue(caseID), "Confirm", slack.StylePrimary)
 	ok.Confirm = confirm("Start this offboarding?",
-		fmt.Sprintf("Kinetic will revoke %s's access (%s) starting %s.", data(name, 80), counted(len(plan.Actions), "action"), utc(plan.EffectiveAt)),
+		fmt.Sprintf("Kinetic will revoke %s's access (%s) starting %s.", data(name, 80), counted(len(plan.Actions), "action"), planWhen(plan)),
 		"Start", "Back")
 	tail := add([]slack.Block{slack.NewActionBlock("", ok, button(ActionCancelPlan, CaseValue(caseID), "Cancel", ""))},
 		ctxBlock(fmt.Sprintf("Nothing runs until you confirm. Case %d · policy `%s`", caseID, esc(hashPrefix(oneLine(plan.PolicyHash))))))
@@ -43,7 +43,7 @@ func PlanResolved(plan view.Plan, caseID int64, confirmed bool, by string, at ti
 	if !confirmed {
 		verdict, word = ":no_entry_sign: *Cancelled*", "cancelled"
 	}
-	tail := add([]slack.Block{section(fmt.Sprintf("%s by %s at %s", verdict, data(by, 80), utc(at)))},
+	tail := add([]slack.Block{section(fmt.Sprintf("%s by %s %s", verdict, data(by, 80), when(at)))},
 		ctxBlock(fmt.Sprintf("Case %d · policy `%s`", caseID, esc(hashPrefix(oneLine(plan.PolicyHash))))))
 	fb := fmt.Sprintf("Plan to offboard %s%s %s by %s", oneLine(planName(plan)), planTag(plan), word, oneLine(by))
 	return fit(head, body, tail), fallback(fb)
@@ -55,6 +55,37 @@ func planTag(p view.Plan) string {
 		return simulatedTag
 	}
 	return ""
+}
+
+// planZone is the employee's time zone, nil when unknown.
+func planZone(p view.Plan) *time.Location {
+	if p.Employee.TimeZone == "" {
+		return nil
+	}
+	loc, err := time.LoadLocation(p.Employee.TimeZone)
+	if err != nil {
+		return nil
+	}
+	return loc
+}
+
+// effectivePlanned is a plan's effective time for each viewer and in the
+// employee's zone.
+func effectivePlanned(p view.Plan) string {
+	s := when(p.EffectiveAt)
+	if l := localTime(p.EffectiveAt, planZone(p)); l != "" {
+		s += "\n" + l
+	}
+	return s
+}
+
+// planWhen is the effective time for a confirmation dialog, which shows
+// plain words: in the employee's zone when known, else UTC.
+func planWhen(p view.Plan) string {
+	if l := localTime(p.EffectiveAt, planZone(p)); l != "" {
+		return l
+	}
+	return utc(p.EffectiveAt)
 }
 
 func planName(p view.Plan) string {
@@ -89,7 +120,7 @@ func planBlocks(plan view.Plan) (head, body []slack.Block) {
 	head = add([]slack.Block{header("Plan · offboard " + planName(plan))}, fieldsSection(
 		"Employee", who,
 		"Role", strings.Join(role, " · "),
-		"Effective", utc(plan.EffectiveAt),
+		"Effective", effectivePlanned(plan),
 		"Actions", counted(len(plan.Actions), "action")+" on "+counted(len(systems), "system"),
 		"Clearance", clearance,
 		"Policy rules", data(strings.Join(plan.Rules, ", "), 300),
@@ -209,10 +240,15 @@ func plannedPhases(acts []view.PlannedAction) []slack.Block {
 	return out
 }
 
-// plannedLine: "• *disable_ad* — disable_account on ad (dwhitfield) · SLA
-// 15m · found: account dwhitfield (active)".
+// plannedLine: "• *Disable the Active Directory account* · ad
+// (dwhitfield) · SLA 15m · found: account dwhitfield (active)" — the
+// policy's description of the action, else its catalog name.
 func plannedLine(a view.PlannedAction) string {
-	l := "• *" + data(a.Name, 60) + "* — " + data(a.Operation, 60) + " on " + data(a.Connector, 60)
+	title := a.Description
+	if blank(title) {
+		title = a.Name
+	}
+	l := "• *" + data(title, 80) + "* · " + data(a.Connector, 60)
 	if !blank(a.TargetAccount) {
 		l += " (" + data(a.TargetAccount, 80) + ")"
 	}
@@ -224,6 +260,9 @@ func plannedLine(a view.PlannedAction) string {
 	}
 	if a.Manual {
 		l += " · :raised_hand: by hand"
+	}
+	if a.RunAt != nil {
+		l += " · runs " + when(*a.RunAt)
 	}
 	if len(a.DependsOn) > 0 {
 		l += " · after " + data(strings.Join(a.DependsOn, ", "), 100)

@@ -2,6 +2,7 @@ package blocks
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,6 +25,7 @@ const (
 	stFailed
 	stHeld
 	stBlocked
+	stScheduled
 	stQueued
 	stSkipped
 	stCancelled
@@ -32,19 +34,21 @@ const (
 
 var stateEmoji = [nStates]string{
 	stDone: ":white_check_mark:", stRunning: ":arrows_counterclockwise:", stOverdue: ":alarm_clock:", stFailed: ":x:",
-	stHeld: ":double_vertical_bar:", stBlocked: ":lock:", stQueued: ":hourglass_flowing_sand:", stSkipped: ":fast_forward:",
+	stHeld: ":double_vertical_bar:", stBlocked: ":lock:", stScheduled: ":calendar:", stQueued: ":hourglass_flowing_sand:", stSkipped: ":fast_forward:",
 	stCancelled: ":no_entry_sign:",
 }
 
 var stateWord = [nStates]string{
 	stDone: "done", stRunning: "running", stOverdue: "overdue", stFailed: "failed", stHeld: "held",
-	stBlocked: "blocked", stQueued: "queued", stSkipped: "skipped", stCancelled: "cancelled",
+	stBlocked: "blocked", stScheduled: "scheduled", stQueued: "queued", stSkipped: "skipped", stCancelled: "cancelled",
 }
 
 // actionState classifies an action. Overdue (its due time passed and it is
 // not final) wins over running, queued and blocked; an action held for an
 // approval is shown as held, since the approval has its own timeout (as in
-// store.OverdueActions).
+// store.OverdueActions). An action timed for a later time of its own (the
+// forwarding removal at the end of an exception's 30 days) that has not
+// come yet is scheduled.
 func actionState(a store.Action, now time.Time) state {
 	switch a.Status {
 	case store.ActionSucceeded:
@@ -58,6 +62,9 @@ func actionState(a store.Action, now time.Time) state {
 	case store.ActionHeld:
 		return stHeld
 	}
+	if scheduled(a, now) {
+		return stScheduled
+	}
 	if a.DueAt != nil && a.DueAt.Before(now) {
 		return stOverdue
 	}
@@ -68,6 +75,19 @@ func actionState(a store.Action, now time.Time) state {
 		return stBlocked
 	}
 	return stQueued // pending, queued, or a status this build does not know
+}
+
+// scheduled reports an action waiting for a run time of its own that has
+// not come (as the engine's phase gate sees it).
+func scheduled(a store.Action, now time.Time) bool {
+	if a.RunAt == nil || a.Attempts > 0 || !a.RunAt.After(now) {
+		return false
+	}
+	switch a.Status {
+	case store.ActionQueued, store.ActionBlocked, store.ActionPending:
+		return true
+	}
+	return false
 }
 
 // caseStatus is a case status for people, with its emoji.
@@ -119,7 +139,7 @@ func actionLine(a store.Action, st state, now time.Time) string {
 	var b strings.Builder
 	b.WriteString(stateEmoji[st])
 	b.WriteString(" *")
-	b.WriteString(data(a.Name, 60))
+	b.WriteString(data(actionTitle(a), 80))
 	b.WriteString("* · ")
 	b.WriteString(data(a.Connector, 40))
 	if !blank(a.TargetAccount) {
@@ -143,7 +163,7 @@ func actionLine(a store.Action, st state, now time.Time) string {
 			fmt.Fprintf(&b, " (attempt %d of %d)", a.Attempts, a.MaxAttempts)
 		}
 	case stOverdue:
-		fmt.Fprintf(&b, "%s, overdue by %s", statusMd(a.Status), span(now.Sub(*a.DueAt)))
+		fmt.Fprintf(&b, "%s, overdue since %s", statusMd(a.Status), when(*a.DueAt))
 		if !blank(a.LastError) {
 			b.WriteString("; last error: " + data(a.LastError, 120))
 		}
@@ -157,7 +177,13 @@ func actionLine(a store.Action, st state, now time.Time) string {
 			b.WriteString(": " + data(a.LastError, 150))
 		}
 	case stHeld:
-		b.WriteString("held for an approval")
+		if blank(a.BlockedReason) {
+			b.WriteString("held for an approval")
+		} else {
+			b.WriteString(data(a.BlockedReason, 100)) // "held for approval 8 (legal_hold)"
+		}
+	case stScheduled:
+		b.WriteString("scheduled for " + day(*a.RunAt))
 	case stBlocked:
 		b.WriteString("waiting")
 		if !blank(a.BlockedReason) {
@@ -167,7 +193,7 @@ func actionLine(a store.Action, st state, now time.Time) string {
 		b.WriteString(statusMd(a.Status))
 		switch {
 		case a.NotBefore != nil && a.NotBefore.After(now) && a.Attempts > 0:
-			b.WriteString(", retrying " + relative(*a.NotBefore, now))
+			b.WriteString(", next attempt " + when(*a.NotBefore))
 		case a.BlockedReason != "":
 			b.WriteString(": " + data(a.BlockedReason, 100))
 		}
@@ -235,18 +261,42 @@ const (
 	maxAttentionPerPhs = 5
 )
 
-// StatusCard builds a case's live status message, the parent of its thread:
-// who, status, effective time (UTC, and how long ago it started), one line
-// per action grouped by phase with its state (done, running, overdue,
-// failed, held, waiting, queued, skipped, cancelled), and the counts.
-// names maps HR ids (the requester) to display names; a missing name shows
-// the id. The card has no buttons: failed actions get their own thread
-// reply (ActionFailed) with them.
+// StatusExtras is what a status card shows beyond the case and its
+// actions. The zero value shows ids for people and no exceptions.
+type StatusExtras struct {
+	// Names maps HR ids (the requester, who asked for an exception) to
+	// display names; a missing name shows the id.
+	Names map[string]string
+	// Zone is the employee's time zone: the effective time is also stated
+	// in it ("Mon Dec 14, 17:00 Lagos time (WAT)"). nil when unknown.
+	Zone *time.Location
+	// Pending are the case's exceptions waiting for a decision.
+	Pending []store.Approval
+	// Kinds maps exception kinds to the policy's descriptions.
+	Kinds map[string]string
+}
+
+// StatusCard is StatusCardWith with names only.
+func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[string]string) ([]slack.Block, string) {
+	return StatusCardWith(c, acts, now, StatusExtras{Names: names})
+}
+
+// StatusCardWith builds a case's live status message, the parent of its
+// thread: who, status, effective time (in Slack's date formatting, so each
+// viewer sees their own zone, and in the employee's zone), who asked (name
+// and HR id), the exceptions still pending, one line per action grouped by
+// phase — the policy's description of it and its state (done, running,
+// overdue, failed, held, waiting, scheduled for a day, queued, skipped,
+// cancelled) — and the counts. Times are absolute, never "5m ago", so a
+// card that is not updated stays true; the footer says as of when (the
+// case's or an action's last change). The card has no buttons: failed
+// actions get their own thread reply (ActionFailed) with them.
 //
 // With more than 40 actions, or when the list would not fit one message,
 // each phase collapses to its counts and lists only failed and overdue
 // actions (at most 5 per phase).
-func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[string]string) ([]slack.Block, string) {
+func StatusCardWith(c store.Case, acts []store.Action, now time.Time, x StatusExtras) ([]slack.Block, string) {
+	names := x.Names
 	groups := groupPhases(acts, now)
 	var total [nStates]int
 	for _, g := range groups {
@@ -268,17 +318,17 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[stri
 	if c.Involuntary {
 		kind = "Involuntary · immediate"
 	}
-	req := data(who(c.Requester, names), 100)
+	req := person(c.Requester, names)
 	if c.Trigger != "" {
 		req += " via " + data(c.Trigger, 20)
 	}
 	head = add(head, fieldsSection(
 		"Employee", emp,
 		"Status", caseStatus(c.Status),
-		"Effective", effectiveField(c, now),
+		"Effective", effectiveField(c, now, x.Zone),
 		"Requested by", req,
 		"Type", kind,
-		"Compliance", complianceField(c, now),
+		"Compliance", complianceField(c),
 	))
 	if !blank(c.Reason) {
 		head = append(head, section("*Reason*\n"+para(c.Reason, 500)))
@@ -286,13 +336,16 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, names map[stri
 	if !blank(c.Summary) {
 		head = append(head, section("*Summary*\n"+para(c.Summary, 1500)))
 	}
+	if len(x.Pending) > 0 {
+		head = append(head, sections(pendingLines(x.Pending, x.Kinds, names))...)
+	}
 	head = append(head, slack.NewDividerBlock())
 
 	counts := counted(len(acts), "action")
 	if len(acts) > 0 {
 		counts += " · " + countLine(total)
 	}
-	foot := add(nil, ctxBlock(counts), ctxBlock(fmt.Sprintf("Case %d · updated %s", c.ID, utc(now))))
+	foot := add(nil, ctxBlock(counts), ctxBlock(fmt.Sprintf("Case %d · as of %s", c.ID, when(asOf(c, acts, now)))))
 
 	room, chars := maxMessageBlocks-len(head)-len(foot), maxMessageChars-textLen(head)-textLen(foot)
 	fits := func(body []slack.Block) bool { return len(body) <= room && textLen(body) <= chars }
@@ -410,24 +463,78 @@ func phaseCounts(groups []*phaseGroup, chars int) []slack.Block {
 	return sections(lines)
 }
 
-func effectiveField(c store.Case, now time.Time) string {
-	s := utc(c.EffectiveAt)
+func effectiveField(c store.Case, now time.Time, zone *time.Location) string {
+	s := when(c.EffectiveAt)
+	if l := localTime(c.EffectiveAt, zone); l != "" {
+		s += "\n" + l
+	}
 	switch {
 	case c.ClosedAt != nil && c.StartedAt != nil:
-		s += "\nclosed " + relative(*c.ClosedAt, now) + ", took " + span(c.ClosedAt.Sub(*c.StartedAt))
+		s += "\nclosed " + when(*c.ClosedAt) + ", took " + span(c.ClosedAt.Sub(*c.StartedAt))
 	case c.ClosedAt != nil:
-		s += "\nclosed " + relative(*c.ClosedAt, now) + " without starting"
+		s += "\nclosed " + when(*c.ClosedAt) + " without starting"
 	case c.StartedAt != nil:
-		s += "\nstarted " + span(now.Sub(*c.StartedAt)) + " ago"
+		s += "\nstarted " + when(*c.StartedAt)
 	case c.EffectiveAt.After(now):
-		s += "\nstarts " + relative(c.EffectiveAt, now)
+		s += "\nstarts then"
 	default:
 		s += "\nnot started yet"
 	}
 	return s
 }
 
-func complianceField(c store.Case, now time.Time) string {
+// asOf is the time of a case's last change that the card shows: the
+// latest update of the case or one of its actions, else now.
+func asOf(c store.Case, acts []store.Action, now time.Time) time.Time {
+	t := c.UpdatedAt
+	for _, a := range acts {
+		if a.UpdatedAt.After(t) {
+			t = a.UpdatedAt
+		}
+	}
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+// pendingLines lists a case's exceptions waiting for a decision: "*Legal
+// hold* — requested by Mia Manager (M1) on …; holds delete_mailbox;
+// expires …".
+func pendingLines(aps []store.Approval, kinds, names map[string]string) []string {
+	lines := []string{"*Pending exceptions*"}
+	for i, ap := range aps {
+		if i == 10 {
+			lines = append(lines, fmt.Sprintf("_and %d more_", len(aps)-i))
+			break
+		}
+		title := kinds[ap.Kind]
+		if blank(title) {
+			title = strings.ReplaceAll(ap.Kind, "_", " ")
+		}
+		l := ":hourglass_flowing_sand: *" + data(title, 80) + "* (" + data(ap.Kind, 40) + ") — waiting for a decision"
+		if ap.Requester != "" {
+			l += "; requested by " + person(ap.Requester, names)
+		}
+		if !ap.CreatedAt.IsZero() {
+			l += " " + when(ap.CreatedAt)
+		}
+		var held []string
+		if ap.Held != "" {
+			_ = json.Unmarshal([]byte(ap.Held), &held)
+		}
+		if len(held) > 0 {
+			l += "; holds " + data(strings.Join(held, ", "), 200)
+		}
+		if ap.ExpiresAt != nil {
+			l += "; expires " + when(*ap.ExpiresAt)
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+func complianceField(c store.Case) string {
 	if c.ComplianceProfile == "" && c.ComplianceDeadline == nil {
 		return ""
 	}
@@ -437,11 +544,11 @@ func complianceField(c store.Case, now time.Time) string {
 	}
 	switch {
 	case c.BreachedAt != nil:
-		parts = append(parts, ":rotating_light: deadline breached "+relative(*c.BreachedAt, now))
+		parts = append(parts, ":rotating_light: deadline breached "+when(*c.BreachedAt))
 	case c.ComplianceDeadline != nil && c.CriticalDoneAt != nil:
-		parts = append(parts, "critical access removed "+relative(*c.CriticalDoneAt, now))
+		parts = append(parts, "critical access removed "+when(*c.CriticalDoneAt))
 	case c.ComplianceDeadline != nil:
-		parts = append(parts, "critical access must be gone by "+utc(*c.ComplianceDeadline)+" ("+relative(*c.ComplianceDeadline, now)+")")
+		parts = append(parts, "critical access must be gone by "+when(*c.ComplianceDeadline))
 	}
 	return strings.Join(parts, "\n")
 }

@@ -1,6 +1,7 @@
 package blocks
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	txt "github.com/kineticsec/kinetic/internal/text"
+	"github.com/kineticsec/kinetic/store"
 )
 
 // Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks and
@@ -309,4 +311,71 @@ func add(bs []slack.Block, more ...slack.Block) []slack.Block {
 // counted is "1 word" or "N words".
 func counted(n int, word string) string {
 	return fmt.Sprintf("%d %s", n, txt.Plural(n, word))
+}
+
+// when renders a time with Slack's date formatting, so each viewer sees it
+// in their own zone, by their own clock: Slack renders it as "Dec 14, 2026
+// 11:00 AM" ("today", "yesterday" or "tomorrow" for the date when it is
+// one of those). Clients that cannot render it show the fallback, in UTC. Use it
+// in mrkdwn only; plain-text fields and fallback texts use utc.
+func when(t time.Time) string {
+	return slackDate(t, "{date_short_pretty} {time}", utc(t))
+}
+
+// day is when without the time of day: "Jan 6, 2027" in the viewer's zone.
+func day(t time.Time) string {
+	return slackDate(t, "{date_short_pretty}", t.UTC().Format("Jan 2, 2006"))
+}
+
+// slackDate is Slack's <!date^UNIX^FORMAT|FALLBACK> token.
+func slackDate(t time.Time, format, fb string) string {
+	return fmt.Sprintf("<!date^%d^%s|%s>", t.Unix(), format, esc(strings.NewReplacer("|", "/", "^", " ").Replace(fb)))
+}
+
+// localTime states a time in a person's own zone, for where it matters
+// (an employee's last day): "Mon Dec 14, 17:00 Lagos time (WAT)". It is
+// "" when the zone is unknown (nil) or UTC, where when says it all.
+func localTime(t time.Time, loc *time.Location) string {
+	if loc == nil || loc == time.UTC || loc.String() == "UTC" || loc.String() == "Local" {
+		return ""
+	}
+	lt := t.In(loc)
+	abbr := lt.Format("MST")
+	if strings.HasPrefix(abbr, "+") || strings.HasPrefix(abbr, "-") {
+		abbr = "UTC" + abbr
+	}
+	if city := zoneCity(loc); city != "" {
+		return lt.Format("Mon Jan 2, 15:04") + " " + city + " time (" + abbr + ")"
+	}
+	return lt.Format("Mon Jan 2, 15:04") + " (" + abbr + ")"
+}
+
+// zoneCity is the city of an IANA zone name: "America/New_York" is "New
+// York".
+func zoneCity(loc *time.Location) string {
+	name := loc.String()
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	return strings.ReplaceAll(name, "_", " ")
+}
+
+// person names someone for mrkdwn by display name with the HR id, which
+// an auditor matches against the audit trail: "Mia Manager (E0002)"; just
+// the id when the name is unknown.
+func person(id string, names map[string]string) string {
+	n := who(id, names)
+	if id == "" || n == id || blank(n) {
+		return data(cmp.Or(id, "unknown"), 80)
+	}
+	return data(n, 80) + " (" + data(id, 40) + ")"
+}
+
+// actionTitle is an action as people know it: the policy's description
+// ("Block Microsoft 365 sign-in"), else its catalog name.
+func actionTitle(a store.Action) string {
+	if !blank(a.Description) {
+		return a.Description
+	}
+	return a.Name
 }

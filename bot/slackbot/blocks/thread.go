@@ -30,7 +30,7 @@ func ActionFailed(a store.Action, caseID int64, skippable, manual bool) ([]slack
 	failed := a.Status == store.ActionFailed
 	var first string
 	if failed {
-		first = fmt.Sprintf(":x: *%s* failed on %s", data(a.Name, 80), where)
+		first = fmt.Sprintf(":x: *%s* failed on %s", data(actionTitle(a), 80), where)
 		if a.MaxAttempts > 0 {
 			first += fmt.Sprintf(" after %d of %d attempts", a.Attempts, a.MaxAttempts)
 		}
@@ -38,7 +38,7 @@ func ActionFailed(a store.Action, caseID int64, skippable, manual bool) ([]slack
 			first += " · " + data(a.ErrorKind, 32) + " error"
 		}
 	} else {
-		first = fmt.Sprintf("%s *%s* on %s failed earlier and is now *%s*", stateEmoji[stateOf(a)], data(a.Name, 80), where, statusMd(a.Status))
+		first = fmt.Sprintf("%s *%s* on %s failed earlier and is now *%s*", stateEmoji[stateOf(a)], data(actionTitle(a), 80), where, statusMd(a.Status))
 	}
 	bs := []slack.Block{section(first)}
 	if !blank(a.LastError) {
@@ -51,20 +51,28 @@ func ActionFailed(a store.Action, caseID int64, skippable, manual bool) ([]slack
 		}
 		if manual {
 			b := button(ActionMarkDone, ActionValue(a.ID), "Mark done", "")
-			b.Confirm = confirm("Mark "+txt.Fit(a.Name, 60)+" done?",
+			b.Confirm = confirm("Mark "+txt.Fit(oneLine(actionTitle(a)), 60)+" done?",
 				"Only if it was done by hand. Kinetic records you as having done it; it stays unverified.", "Mark done", "Back")
 			els = append(els, b)
 		}
 		els = append(els, button(ActionEscalateNow, ActionValue(a.ID), "Escalate now", ""))
 		bs = append(bs, slack.NewActionBlock("", els...))
 	}
-	bs = add(bs, ctxBlock(fmt.Sprintf("Case %d · action %d · %s", caseID, a.ID, phaseTitle(a.Phase, a.PhaseName))))
+	bs = add(bs, ctxBlock(actionContext(a, caseID)))
 
-	fb := fmt.Sprintf("%s on %s failed (case %d)", oneLine(a.Name), oneLine(a.Connector), caseID)
+	fb := fmt.Sprintf("%s on %s failed (case %d)", oneLine(actionTitle(a)), oneLine(a.Connector), caseID)
 	if !failed {
-		fb = fmt.Sprintf("%s on %s is now %s (case %d)", oneLine(a.Name), oneLine(a.Connector), statusWord(a.Status), caseID)
+		fb = fmt.Sprintf("%s on %s is now %s (case %d)", oneLine(actionTitle(a)), oneLine(a.Connector), statusWord(a.Status), caseID)
 	}
 	return bs, fallback(fb)
+}
+
+// actionContext is the context line under an action's reply: "Case 42 ·
+// action 903 `revoke_vpn` (revoke_vpn on vpn) · Phase 1 · critical" — the
+// catalog name and operation, which the audit trail and the CLI use.
+func actionContext(a store.Action, caseID int64) string {
+	return fmt.Sprintf("Case %d · action %d `%s` (%s on %s) · %s", caseID, a.ID, esc(txt.Fit(oneLine(strings.ReplaceAll(a.Name, "`", "'")), 60)),
+		data(a.Operation, 40), data(a.Connector, 40), phaseTitle(a.Phase, a.PhaseName))
 }
 
 // stateOf is actionState without overdue, for replies that do not know now.
@@ -77,7 +85,7 @@ func stateOf(a store.Action) state {
 // and, when skippable and not phase 1, Skip. Once the step is no longer
 // pending, rebuild it: the buttons go.
 func ManualStep(a store.Action, caseID int64, skippable bool) ([]slack.Block, string) {
-	what := fmt.Sprintf("*%s* (%s on %s)", data(a.Name, 80), data(a.Operation, 60), data(a.Connector, 60))
+	what := fmt.Sprintf("*%s* on %s", data(actionTitle(a), 80), data(a.Connector, 60))
 	if !blank(a.TargetAccount) {
 		what += " for " + data(a.TargetAccount, 80)
 	}
@@ -86,7 +94,7 @@ func ManualStep(a store.Action, caseID int64, skippable bool) ([]slack.Block, st
 	if pending {
 		first = ":raised_hand: " + what + " is a manual step: do it by hand, then mark it done."
 		if a.DueAt != nil {
-			first += "\nDue " + utc(*a.DueAt) + "."
+			first += "\nDue " + when(*a.DueAt) + "."
 		}
 	} else {
 		first = stateEmoji[stateOf(a)] + " Manual step " + what + " is *" + statusMd(a.Status) + "*."
@@ -97,7 +105,7 @@ func ManualStep(a store.Action, caseID int64, skippable bool) ([]slack.Block, st
 	bs := []slack.Block{section(first)}
 	if pending {
 		b := button(ActionMarkDone, ActionValue(a.ID), "Mark done", slack.StylePrimary)
-		b.Confirm = confirm("Mark "+txt.Fit(a.Name, 60)+" done?",
+		b.Confirm = confirm("Mark "+txt.Fit(oneLine(actionTitle(a)), 60)+" done?",
 			"Kinetic records you as having done it by hand; it stays unverified.", "Mark done", "Back")
 		els := []slack.BlockElement{b}
 		if skippable && a.Phase > 1 {
@@ -105,10 +113,10 @@ func ManualStep(a store.Action, caseID int64, skippable bool) ([]slack.Block, st
 		}
 		bs = append(bs, slack.NewActionBlock("", els...))
 	}
-	bs = add(bs, ctxBlock(fmt.Sprintf("Case %d · action %d · %s", caseID, a.ID, phaseTitle(a.Phase, a.PhaseName))))
-	fb := fmt.Sprintf("Manual step %s on %s needs doing by hand (case %d)", oneLine(a.Name), oneLine(a.Connector), caseID)
+	bs = add(bs, ctxBlock(actionContext(a, caseID)))
+	fb := fmt.Sprintf("Manual step %s on %s needs doing by hand (case %d)", oneLine(actionTitle(a)), oneLine(a.Connector), caseID)
 	if !pending {
-		fb = fmt.Sprintf("Manual step %s on %s is %s (case %d)", oneLine(a.Name), oneLine(a.Connector), statusWord(a.Status), caseID)
+		fb = fmt.Sprintf("Manual step %s on %s is %s (case %d)", oneLine(actionTitle(a)), oneLine(a.Connector), statusWord(a.Status), caseID)
 	}
 	return bs, fallback(fb)
 }
@@ -184,15 +192,15 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, 
 	}
 	var took, started, closed string
 	if c.StartedAt != nil {
-		started = utc(*c.StartedAt)
+		started = when(*c.StartedAt)
 	}
 	if c.ClosedAt != nil {
-		closed = utc(*c.ClosedAt)
+		closed = when(*c.ClosedAt)
 		if c.StartedAt != nil {
 			took = span(c.ClosedAt.Sub(*c.StartedAt))
 		}
 	}
-	bs = add(bs, fieldsSection("Started", started, "Closed", closed, "Took", took))
+	bs = add(bs, fieldsSection("Effective", when(c.EffectiveAt), "Started", started, "Closed", closed, "Took", took))
 	audit := fmt.Sprintf(":lock: Audit record: %s", counted(auditEvents, "event"))
 	if headHash != "" {
 		audit += " · chain head `" + esc(hashPrefix(oneLine(headHash))) + "`"

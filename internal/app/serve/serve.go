@@ -21,6 +21,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/bot/hr"
+	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/app"
@@ -99,7 +100,7 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 	// HR webhooks and pollers (docs/hr.md), in kinetic serve only: the
 	// pollers need not run in every worker.
 	var routes []func(*http.ServeMux)
-	if hc := cfg.Service.HR; hc != nil && serve {
+	if hc := hrconfig.ConfigOf(cfg.Service.HR); hc != nil && serve {
 		hrLog := log.WithField("component", "hr")
 		// Accepted signatures are remembered in Redis, so a replay is
 		// refused by every replica and after a restart.

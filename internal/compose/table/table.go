@@ -1,16 +1,24 @@
-// Package table is the one list of connector types: adding a type is its
-// package plus one line in Connectors. It imports the connector packages
-// and nothing of configuration, so internal/compose (which loads and builds
-// with it) and configs' own tests both use it.
+// Package table is the one list of connector types, HR directory source
+// types and HR event front ends: adding a connector is its package plus one
+// line in Connectors, an HR system its package under directory/ plus one
+// line in Directories. It imports those packages and nothing of
+// configuration, so internal/compose (which loads and builds with it) and
+// configs' own tests both use it.
 package table
 
 import (
+	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/connectors/webhook"
+	"github.com/kineticsec/kinetic/directory"
+	"github.com/kineticsec/kinetic/directory/bamboohr"
+	"github.com/kineticsec/kinetic/directory/scim"
+	"github.com/kineticsec/kinetic/directory/workday"
+	"github.com/kineticsec/kinetic/internal/hrspec"
 )
 
 // Connectors returns the connector types configuration accepts, in the
@@ -24,3 +32,18 @@ func Connectors() []connectors.Descriptor {
 		okta.Descriptor(),
 	}
 }
+
+// Directories returns the HR directory source types directory.type accepts
+// besides file, in the order messages list them: one line per type.
+func Directories() []directory.Descriptor {
+	return []directory.Descriptor{
+		bamboohr.Descriptor(),
+		workday.Descriptor(),
+		scim.Descriptor(),
+	}
+}
+
+// HREvents returns the HR event front end: the hr: block's webhooks and
+// pollers (bot/hr, whose formats are its event sources; described by
+// bot/hr/hrconfig, which links no engine).
+func HREvents() hrspec.Events { return hrconfig.Descriptor() }

@@ -1,0 +1,93 @@
+package bot
+
+import (
+	"time"
+
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// The API's response bodies. The handlers write them and `kinetic`'s client
+// commands (cli.go) read them, so both sides share one definition, as they
+// share the request types (CreateCaseRequest, DecisionRequest, …).
+
+// ErrorResponse is the body of every error answer: {"error": "…"}; a
+// refused POST /api/v1/cases for an employee whose case is already open
+// also names that case.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	// CaseID is the open case a POST /api/v1/cases collided with.
+	CaseID int64 `json:"case_id,omitempty"`
+}
+
+// CaseResponse is a case as the API shows it: GET /api/v1/cases/{id}, and
+// the answer of creating, cancelling and confirming one.
+type CaseResponse struct {
+	ID             int64          `json:"id"`
+	EmployeeID     string         `json:"employee_id"`
+	EmployeeEmail  string         `json:"employee_email"`
+	EmployeeName   string         `json:"employee_name"`
+	Trigger        string         `json:"trigger"`
+	Requester      string         `json:"requester"`
+	Reason         string         `json:"reason"`
+	Involuntary    bool           `json:"involuntary"`
+	Status         string         `json:"status"`
+	EffectiveAt    time.Time      `json:"effective_at"`
+	PolicyHash     string         `json:"policy_hash"`
+	Summary        string         `json:"summary"`
+	StartedAt      *time.Time     `json:"started_at"`
+	CriticalDoneAt *time.Time     `json:"critical_done_at"`
+	ClosedAt       *time.Time     `json:"closed_at"`
+	CreatedAt      time.Time      `json:"created_at"`
+	Actions        []store.Action `json:"actions"`
+	// Equipment is the case's equipment tasks (GET only).
+	Equipment []store.EquipmentTask `json:"equipment,omitzero"`
+	// Simulated is set on a case with actions on simulated systems
+	// (sandbox connectors), which SimulatedConnectors names; each such
+	// action carries "simulated": true. A real case has neither.
+	Simulated           bool     `json:"simulated,omitempty"`
+	SimulatedConnectors []string `json:"simulated_connectors,omitzero"`
+	// Upgraded is set when an involuntary request found a voluntary case
+	// already open: that case became involuntary and starts now.
+	Upgraded bool `json:"upgraded,omitempty"`
+}
+
+// ApprovalResponse is an approval with its chain: GET /api/v1/approvals
+// (a list) and /{id}, and the answer of deciding, releasing and requesting
+// an exception.
+type ApprovalResponse = engine.ApprovalView
+
+// BatchResponse is a batch with its cases (GET /api/v1/batches, a list).
+type BatchResponse = engine.BatchView
+
+// BatchDecisionResponse is the answer of approving or denying a batch.
+type BatchDecisionResponse struct {
+	ID     int64  `json:"id"`
+	Status string `json:"status"`
+	// Detail says what became of the batch, for people.
+	Detail string `json:"detail"`
+}
+
+// ActionResponse is an action after an operation on it
+// (POST /api/v1/actions/{id}/{op}).
+type ActionResponse = store.Action
+
+// caseResponse is the API's view of case c; eq, when not nil, is its
+// equipment.
+func caseResponse(c *store.Case, eq []store.EquipmentTask) CaseResponse {
+	v := CaseResponse{
+		ID: c.ID, EmployeeID: c.EmployeeID, EmployeeEmail: c.EmployeeEmail, EmployeeName: c.EmployeeName,
+		Trigger: c.Trigger, Requester: c.Requester, Reason: c.Reason, Involuntary: c.Involuntary,
+		Status: c.Status, EffectiveAt: c.EffectiveAt, PolicyHash: c.PolicyHash, Summary: c.Summary,
+		StartedAt: c.StartedAt, CriticalDoneAt: c.CriticalDoneAt, ClosedAt: c.ClosedAt, CreatedAt: c.CreatedAt,
+		Actions: c.Actions, Equipment: eq,
+	}
+	if sim := engine.SimulatedConnectors(c); sim != nil || c.Simulated {
+		v.Simulated = true
+		v.SimulatedConnectors = sim
+		if sim == nil {
+			v.SimulatedConnectors = []string{} // named, even when empty
+		}
+	}
+	return v
+}
