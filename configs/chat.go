@@ -37,7 +37,10 @@ type SlackChat struct {
 	Mode string `yaml:"mode"`
 	// OffboardingChannel is the status cards' channel ID (C…).
 	OffboardingChannel string `yaml:"offboarding_channel"`
-	// AlertsChannel is the alerts' channel ID (C…).
+	// AlertsChannel is the alerts channel's ID (C…): an older way to give
+	// the route of alerts.security_channel (routing.NAME.slack.channel,
+	// routing.go), which is the alerts channel. When both are set they
+	// must agree.
 	AlertsChannel string `yaml:"alerts_channel"`
 }
 

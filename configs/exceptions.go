@@ -161,7 +161,13 @@ func (p *Policy) validateApprovals(d *doc, svc *Service) {
 			d.add(lp+".after", "levels must come later one after another")
 		}
 		for j, t := range l.Notify {
-			if t == TargetOwner || t == TargetSecurityAlerts || strings.HasPrefix(t, "channel:") {
+			if t == TargetOwner || t == TargetSecurityAlerts {
+				continue
+			}
+			if name, ok := strings.CutPrefix(t, "channel:"); ok {
+				if svc != nil && len(svc.Routing) > 0 && svc.Routing[name] == nil && name != svc.Alerts.SecurityChannel {
+					d.add(fmt.Sprintf("%s.notify[%d]", lp, j), "%q has no route in the service file: add routing.%s", t, name)
+				}
 				continue
 			}
 			checkRef(d, svc, fmt.Sprintf("%s.notify[%d]", lp, j), t, false)

@@ -41,6 +41,17 @@ func TestInvalidConfigs(t *testing.T) {
 		"service-unknown-key.yaml": {want: []string{
 			dir + `service-unknown-key.yaml:1: htp: unknown key "htp" (known keys: admins,`,
 		}},
+		"service-routing.yaml": {want: []string{
+			dir + `service-routing.yaml:10: chat.slack.alerts_channel: C0ALERTS1 disagrees with routing.security-alerts.slack.channel (C0OTHER01)`,
+			dir + `service-routing.yaml:16: routing.it-identity.slack.channel: "#it-identity" is a channel name; use the channel ID`,
+			dir + `service-routing.yaml:17: routing.it-identity.slack.user_group: "U0123" is not a Slack user group id`,
+			dir + `service-routing.yaml:18: routing.it-identity.slack.people[0]: "" is not an HR employee id`,
+			dir + `service-routing.yaml:18: routing.it-identity.slack.people[1]: "E 1" is not an HR employee id`,
+			dir + `service-routing.yaml:20: routing.network.slack: set channel, user_group or people`,
+			dir + `service-routing.yaml:20: routing.network.slack.chanel: unknown key "chanel" (known keys: channel, people, user_group)`,
+			dir + `service-routing.yaml:22: routing.empty.slack: set channel, user_group or people`,
+			dir + `service-routing.yaml:26: connectors.ad.owner: team "it-identty" has no route: add routing.it-identty`,
+		}},
 		"service-unknown-connector-key.yaml": {want: []string{
 			dir + `service-unknown-connector-key.yaml:7: connectors.ad.retries: unknown key "retries" (known keys: concurrency,`,
 			dir + `service-unknown-connector-key.yaml:10: connectors.ad.sandbox.latencyy: unknown key "latencyy" (known keys: error_rate, jitter, latency, rate_limit, system, url)`,

@@ -588,6 +588,7 @@ func (s *Service) validate(d *doc) {
 	// The chat block (chat.go); the Slack Web API URL carries the bot
 	// token, so it passes the outbound URL policy too.
 	s.Chat.validate(d)
+	s.validateRouting(d)
 	if c := s.Chat.Slack; c != nil && c.APIURL != "" && outboundOK {
 		checkURLs(d, s.Outbound, []urlTarget{{path: "chat.slack.api_url", url: c.APIURL}})
 	}

@@ -50,6 +50,10 @@ type Service struct {
 	ApproverGroups map[string][]string `yaml:"approver_groups"`
 	// Alerts names where escalations and security notices go.
 	Alerts Alerts `yaml:"alerts"`
+	// Routing maps the names notifications are addressed to (connector
+	// owners, alerts.security_channel) to chat destinations per platform
+	// (routing.go, docs/configuration.md).
+	Routing map[string]*Route `yaml:"routing"`
 	// Connectors are the connector instances by name.
 	Connectors map[string]*ConnectorInstance `yaml:"connectors"`
 	Log        Log                           `yaml:"log"`
@@ -236,8 +240,10 @@ type Outbound struct {
 // Alerts names the destinations of escalations and security notices. The
 // chat front ends resolve them (a channel name, a user group).
 type Alerts struct {
-	// SecurityChannel is the security team's alerts channel (escalation
-	// level "security_alerts", breaches, orphans).
+	// SecurityChannel names the security team's alerts channel (escalation
+	// level "security_alerts", breaches, orphans). Its route
+	// (routing.NAME.slack.channel, or chat.slack.alerts_channel) is the
+	// Slack alerts channel.
 	SecurityChannel string `yaml:"security_channel"`
 	// SecurityOfficers are HR ids told when a case matching the policy's
 	// security_officer_when opens.
@@ -264,8 +270,9 @@ type ConnectorInstance struct {
 	Concurrency int `yaml:"concurrency"`
 	// Timeout bounds one call; default 30s.
 	Timeout Duration `yaml:"timeout"`
-	// Owner is the owning team's channel or group, told first (escalation
-	// level "owner") when an action on this system is overdue.
+	// Owner is the owning team's name, told first (escalation level
+	// "owner") when an action on this system is overdue; routing.NAME says
+	// where that team reaches people.
 	Owner string `yaml:"owner"`
 
 	// Block is the type's block (written under the type's name, e.g.

@@ -26,8 +26,10 @@ import (
 	"github.com/slack-go/slack"
 
 	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/routing"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -62,6 +64,15 @@ type Options struct {
 	// 10 and 10s.
 	BatchThreshold int
 	BatchWindow    time.Duration
+	// Routes resolves the targets the engine addresses notifications to
+	// (channel:NAME, user:HR-ID, group:NAME) to Slack channels, user
+	// groups and people (route.go). Nil routes nothing: a channel target
+	// then goes to the alerts channel, which says the team has no route.
+	Routes *routing.Table
+	// SecurityChannel is alerts.security_channel's name: its target
+	// (channel:NAME) is the alerts channel (Config.AlertsChannel) when
+	// Routes gives it no channel of its own.
+	SecurityChannel string
 	// GroupRefresh is how often the members of the Slack user groups named
 	// by approver groups (slack:ID entries, see GroupMembers) are fetched
 	// again; default 1 minute.
@@ -85,6 +96,8 @@ type App struct {
 
 	n      *notifier
 	groups *userGroups
+	routes *routing.Table
+	secCh  string
 	sent   sentContent // what each message last showed (updateMessage)
 
 	plansMu sync.Mutex
@@ -132,10 +145,15 @@ func New(o Options) (*App, error) {
 		openTO:  o.OpenTimeout,
 		updIntv: o.UpdateInterval,
 		plans:   map[int64]*engine.Plan{},
+		routes:  o.Routes,
+		secCh:   o.SecurityChannel,
 	}
 	a.ppl = &people{api: a.api, ttl: o.PeopleTTL, now: o.Now}
 	a.n = newNotifier(a, o.BatchThreshold, o.BatchWindow)
 	a.groups = newUserGroups(a, o.GroupRefresh)
+	for _, id := range o.Routes.UserGroups() {
+		a.WatchGroups(configs.SlackGroupPrefix + id)
+	}
 	if o.Engine != nil {
 		a.Bind(o.Engine, o.Directory)
 	}

@@ -164,15 +164,19 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 	if ev.Kind == engine.EventCaseOpened {
 		n.opened(ctx, ev)
 	}
-	if blocks.IsAlert(ev.Kind) || n.criticalFailure(ctx, ev) {
+	if routedKind(ev.Kind) && len(ev.Targets) > 0 {
+		n.route(ctx, ev) // route.go: to the targets it names; escalations also in the thread
+	} else if blocks.IsAlert(ev.Kind) || n.criticalFailure(ctx, ev) {
 		n.alert(ctx, ev)
 	}
 	switch ev.Kind {
 	case engine.EventAction:
 		n.actionReply(ctx, ev)
 	case engine.EventEscalation:
-		bs, text := blocks.Escalation(ev)
-		n.reply(ctx, ev.CaseID, kindThread, text, bs)
+		if len(ev.Targets) == 0 { // else replied in the thread by route, naming whom it reached
+			bs, text := blocks.Escalation(ev)
+			n.reply(ctx, ev.CaseID, kindThread, text, bs)
+		}
 	case engine.EventApprovalRequested, engine.EventApprovalEscalated:
 		n.approvalCards(ctx, ev.ApprovalID)
 	case engine.EventApprovalReminder:
@@ -544,6 +548,7 @@ func (n *notifier) actionReply(ctx context.Context, ev engine.Event) {
 	if err != nil {
 		return
 	}
+	n.updateRouted(ctx, ev, act)
 	kind := kindFailPrefix + strconv.FormatInt(act.ID, 10)
 	existing := a.messages(ctx, act.CaseID, kind)
 	var bs []slack.Block
@@ -567,9 +572,11 @@ func (n *notifier) actionReply(ctx context.Context, ev engine.Event) {
 	n.reply(ctx, act.CaseID, kind, text, bs)
 }
 
-// criticalFailure reports a failed phase-1 action (an alert).
+// criticalFailure reports a phase-1 action that has just failed (an
+// alert); a click on a failed action (an event with an Actor, such as
+// Escalate now) is not a new failure.
 func (n *notifier) criticalFailure(ctx context.Context, ev engine.Event) bool {
-	if ev.Kind != engine.EventAction || ev.Status != store.ActionFailed || ev.ActionID == 0 {
+	if ev.Kind != engine.EventAction || ev.Status != store.ActionFailed || ev.ActionID == 0 || ev.Actor != "" {
 		return false
 	}
 	act, err := n.a.st.Action(ctx, ev.ActionID)
@@ -581,6 +588,7 @@ func (n *notifier) alert(ctx context.Context, ev engine.Event) {
 	if a.cfg.AlertsChannel == "" {
 		return
 	}
+	ev.Targets = nil // it reaches the alerts channel only (route.go delivers to targets): it names no one else
 	bs, text := blocks.AlertMessage(ev)
 	ch, ts, err := a.api.PostMessageContext(ctx, a.cfg.AlertsChannel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
 	if err != nil {

@@ -136,5 +136,10 @@ type Event struct {
 	Targets []string
 	// Level is an escalation's level (1-based).
 	Level int
+	// Actor is the principal whose request caused the event (a person's
+	// button, an API client); empty for the engine's own transitions. A
+	// front end tells "the action failed" (Actor empty) from "someone
+	// clicked a button on a failed action" by it.
+	Actor string
 	At    time.Time
 }

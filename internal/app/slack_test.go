@@ -67,3 +67,41 @@ func TestSlackConfig(t *testing.T) {
 		t.Errorf("the token's value is shown: %v", err)
 	}
 }
+
+// TestSlackAlertsChannelIsTheSecurityRoute: the alerts channel is one
+// setting, the route of alerts.security_channel; chat.slack.alerts_channel
+// and KINETIC_SLACK_ALERTS_CHANNEL still give it, and are refused when they
+// disagree with the route.
+func TestSlackAlertsChannelIsTheSecurityRoute(t *testing.T) {
+	pol, err := outbound.NewURLPolicy(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &configs.Service{File: "kinetic.yaml", Alerts: configs.Alerts{SecurityChannel: "security-alerts"},
+		Routing: map[string]*configs.Route{"security-alerts": {Slack: &configs.SlackRoute{Channel: "C0SEC"}}}}
+	env := map[string]string{slackbot.EnvBotToken: "xoxb-env", slackbot.EnvSigningSecret: "s"}
+	getenv := func(k string) string { return env[k] }
+	if c, err := SlackConfig(svc, pol, getenv); err != nil || c.AlertsChannel != "C0SEC" {
+		t.Fatalf("route only: %+v, %v", c, err)
+	}
+	env[slackbot.EnvAlertsChannel] = "C0SEC"
+	if c, err := SlackConfig(svc, pol, getenv); err != nil || c.AlertsChannel != "C0SEC" {
+		t.Fatalf("both, agreeing: %+v, %v", c, err)
+	}
+	env[slackbot.EnvAlertsChannel] = "C0OTHER"
+	if _, err := SlackConfig(svc, pol, getenv); err == nil || !strings.Contains(err.Error(), "routing.security-alerts.slack.channel") {
+		t.Fatalf("both, disagreeing: %v", err)
+	}
+	svc.Routing = nil
+	if c, err := SlackConfig(svc, pol, getenv); err != nil || c.AlertsChannel != "C0OTHER" {
+		t.Fatalf("the variable alone: %+v, %v", c, err)
+	}
+	tab := SlackRoutes(&configs.Service{Routing: map[string]*configs.Route{"it-identity": {Slack: &configs.SlackRoute{Channel: "C0ID", UserGroup: "S0ID"}}},
+		ApproverGroups: map[string][]string{"hr": {"E1", "slack:S0HR"}}})
+	if d := tab.Resolve("channel:it-identity"); !d.Routed || d.Channel != "C0ID" || d.UserGroup != "S0ID" {
+		t.Fatalf("owner route: %+v", d)
+	}
+	if d := tab.Resolve("group:hr"); !d.Routed || len(d.People) != 1 || len(d.UserGroups) != 1 || d.UserGroups[0] != "S0HR" {
+		t.Fatalf("approver group: %+v", d)
+	}
+}

@@ -11,9 +11,11 @@ import (
 	"github.com/kineticsec/kinetic/store"
 )
 
-// IsAlert reports whether an engine event of this kind goes to the security
-// alerts channel: escalation, breach, batch_held, security_officer_notice,
-// hr_unknown_employee and hr_late_change. A failed critical revocation
+// IsAlert reports whether an engine event of this kind is an alert:
+// escalation, breach, batch_held, security_officer_notice,
+// hr_unknown_employee and hr_late_change. The Slack notifier delivers an
+// alert that names targets to them (Notice) and posts the others to the
+// security alerts channel. A failed critical revocation
 // (kind "action", status failed, phase 1) is an alert too, but the event
 // does not carry the phase: the caller checks the action before calling
 // AlertMessage.

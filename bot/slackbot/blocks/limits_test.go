@@ -201,15 +201,17 @@ func checkLimits(t reporter, s surface, raw []byte) {
 }
 
 var (
-	userMention = regexp.MustCompile(`<@[UW][A-Z0-9]+>`)
+	// userMention matches user and user group mentions (routed notices
+	// mention the owning team's user group, so Slack notifies it).
+	userMention = regexp.MustCompile(`<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+>`)
 	// slackDateTok is the date token builders emit (when, day): a Unix time,
 	// a format and a fallback of their own, never outside data.
 	slackDateTok = regexp.MustCompile(`<!date\^[0-9]+\^[^<>|]*\|[^<>|]*>`)
 )
 
 // checkMarkup fails on Slack markup in text: builders never emit links,
-// channel or special mentions, and data must arrive escaped. User mentions
-// and date tokens are theirs.
+// channel or special mentions, and data must arrive escaped. User and user
+// group mentions and date tokens are theirs.
 func checkMarkup(t reporter, path, s string) {
 	t.Helper()
 	if strings.Contains(slackDateTok.ReplaceAllString(userMention.ReplaceAllString(s, ""), ""), "<") {

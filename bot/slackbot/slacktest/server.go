@@ -84,7 +84,8 @@ type Server struct {
 	groups   map[string][]string
 	limits   map[string]*limiter
 	tsSeq    map[string]int
-	messages map[string]bool // channel + "/" + ts of posted messages
+	messages map[string]bool   // channel + "/" + ts of posted messages
+	refuse   map[string]string // channel → error chat.postMessage answers there
 	viewSeq  int
 	ticket   int
 
@@ -118,6 +119,7 @@ func Start() *Server {
 		limits:   map[string]*limiter{},
 		tsSeq:    map[string]int{},
 		messages: map[string]bool{},
+		refuse:   map[string]string{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
@@ -152,6 +154,19 @@ func (s *Server) AddGroup(id string, members ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.groups[id] = append([]string(nil), members...)
+}
+
+// RefuseChannel makes chat.postMessage to channel answer
+// {"ok":false,"error":code} (e.g. not_in_channel, channel_not_found), as
+// Slack does for a channel the app cannot post in; code "" lifts it.
+func (s *Server) RefuseChannel(channel, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if code == "" {
+		delete(s.refuse, channel)
+		return
+	}
+	s.refuse[channel] = code
 }
 
 // RemoveGroup deletes a user group: usergroups.users.list then answers
@@ -364,6 +379,9 @@ func (s *Server) answerLocked(c *Call) map[string]any {
 	case "chat.postMessage":
 		if c.Channel == "" {
 			return fail("channel_not_found")
+		}
+		if code := s.refuse[c.Channel]; code != "" {
+			return fail(code)
 		}
 		if c.Text == "" && len(c.Blocks) == 0 && p.Get("attachments") == "" {
 			return fail("no_text")

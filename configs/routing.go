@@ -1,0 +1,95 @@
+package configs
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/kineticsec/kinetic/internal/slackcheck"
+)
+
+// Route is one routing.NAME block: where the notifications the engine
+// addresses to channel:NAME reach people, per chat platform. NAME is a
+// connector's owner (its owning team, told at escalation level "owner")
+// or alerts.security_channel (escalation level "security_alerts",
+// breaches, officer notices). A Microsoft Teams front end takes its block
+// at routing.NAME.teams, beside slack; the resolution of a target into
+// channels, user groups and people (internal/routing) is shared.
+type Route struct {
+	// Slack is where NAME reaches people in Slack.
+	Slack *SlackRoute `yaml:"slack"`
+}
+
+// SlackRoute is a routing.NAME.slack block. At least one key is set.
+type SlackRoute struct {
+	// Channel is a Slack channel ID (C…, G…) to post in. The security
+	// channel's route is the alerts channel (the same setting as
+	// chat.slack.alerts_channel, which may give it instead).
+	Channel string `yaml:"channel"`
+	// UserGroup is a Slack user group ID (S…): mentioned in Channel's post
+	// (Slack notifies its members), or, without a channel, each member is
+	// sent a direct message.
+	UserGroup string `yaml:"user_group"`
+	// People are HR ids sent a direct message each.
+	People []string `yaml:"people"`
+}
+
+// RouteName is the routing name a connector's owner refers to: the owner
+// as written, without a "channel:" prefix.
+func RouteName(owner string) string { return strings.TrimPrefix(owner, "channel:") }
+
+// validateRouting checks the routing block: each route has a known name
+// form and valid Slack ids; and, when the block is written at all, every
+// connector owner has a route (an owning team that no message reaches is
+// a configuration mistake, not something to find out when an action is
+// stuck). Without a routing block, owners' and the security channel's
+// notifications go to the Slack alerts channel, as they always did, and
+// the message says that the team has no route. The security channel's
+// route and chat.slack.alerts_channel must agree when both are set.
+func (s *Service) validateRouting(d *doc) {
+	for _, name := range slices.Sorted(maps.Keys(s.Routing)) {
+		key := joinKey("routing", name)
+		r := s.Routing[name]
+		if !nameRE.MatchString(name) {
+			d.add(key, "%q is not a team or channel name (letters, digits, '-', '_', '.')", name)
+		}
+		if r == nil || r.Slack == nil {
+			d.add(key, "a route needs a slack block (channel, user_group or people)")
+			continue
+		}
+		sr := r.Slack
+		if sr.Channel == "" && sr.UserGroup == "" && len(sr.People) == 0 {
+			d.add(key+".slack", "set channel, user_group or people")
+		}
+		if err := slackcheck.ChannelID(sr.Channel); err != nil {
+			d.add(key+".slack.channel", "%v", err)
+		}
+		if sr.UserGroup != "" && !validSlackGroupID(sr.UserGroup) {
+			d.add(key+".slack.user_group", "%q is not a Slack user group id (S followed by upper-case letters and digits, e.g. S0123ABCD)", sr.UserGroup)
+		}
+		for i, p := range sr.People {
+			if strings.TrimSpace(p) == "" || strings.ContainsAny(p, ": \t") {
+				d.add(fmt.Sprintf("%s.slack.people[%d]", key, i), "%q is not an HR employee id", p)
+			}
+		}
+	}
+	sec := s.Alerts.SecurityChannel
+	if len(s.Routing) > 0 {
+		for _, name := range slices.Sorted(maps.Keys(s.Connectors)) {
+			ci := s.Connectors[name]
+			if ci == nil || ci.Owner == "" {
+				continue
+			}
+			if _, ok := s.Routing[RouteName(ci.Owner)]; !ok {
+				d.add(joinKey("connectors", name)+".owner", "team %q has no route: add routing.%s (its Slack channel, user group or people)", RouteName(ci.Owner), RouteName(ci.Owner))
+			}
+		}
+	}
+	if c := s.Chat.Slack; c != nil && c.AlertsChannel != "" && sec != "" {
+		if r := s.Routing[sec]; r != nil && r.Slack != nil && r.Slack.Channel != "" && r.Slack.Channel != c.AlertsChannel {
+			d.add("chat.slack.alerts_channel", "%s disagrees with routing.%s.slack.channel (%s): both name the alerts channel; set one (or %s)",
+				c.AlertsChannel, sec, r.Slack.Channel, EnvSlack["alerts_channel"])
+		}
+	}
+}
