@@ -6,6 +6,7 @@ package table
 
 import (
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/connectors/awsiam"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
@@ -22,5 +23,6 @@ func Connectors() []connectors.Descriptor {
 		ldap.Descriptor(),
 		graph.Descriptor(),
 		okta.Descriptor(),
+		awsiam.Descriptor(),
 	}
 }
