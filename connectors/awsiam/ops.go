@@ -103,6 +103,9 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 	return res, c.joinErrors(op, errs)
 }
 
+// count is "n word(s)".
+func count(n int, word string) string { return fmt.Sprintf("%d %s", n, text.Plural(n, word)) }
+
 func joinNonEmpty(a, b string) string {
 	if a == "" {
 		return b
@@ -163,7 +166,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 		}
 	}
 	if len(deactivated) > 0 {
-		o.changed = append(o.changed, fmt.Sprintf("%s deactivated", text.Plural(len(deactivated), "access key")))
+		o.changed = append(o.changed, count(len(deactivated), "access key") + " deactivated")
 		o.set("deactivated_keys", deactivated)
 	}
 
@@ -189,7 +192,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 			}
 		}
 		if len(done) > 0 {
-			o.changed = append(o.changed, fmt.Sprintf("%s deactivated", text.Plural(len(done), "MFA device")))
+			o.changed = append(o.changed, count(len(done), "MFA device") + " deactivated")
 			o.set("mfa_devices", done)
 		}
 	}
@@ -208,7 +211,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 			}
 		}
 		if len(done) > 0 {
-			o.changed = append(o.changed, fmt.Sprintf("%s deleted", text.Plural(len(done), "SSH public key")))
+			o.changed = append(o.changed, count(len(done), "SSH public key") + " deleted")
 			o.set("ssh_keys", done)
 		}
 	}
@@ -227,7 +230,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 			}
 		}
 		if len(done) > 0 {
-			o.changed = append(o.changed, fmt.Sprintf("%s deleted", text.Plural(len(done), "signing certificate")))
+			o.changed = append(o.changed, count(len(done), "signing certificate") + " deleted")
 			o.set("signing_certificates", done)
 		}
 	}
@@ -247,7 +250,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 			}
 		}
 		if len(done) > 0 {
-			o.changed = append(o.changed, fmt.Sprintf("%s deleted", text.Plural(len(done), "service-specific credential")))
+			o.changed = append(o.changed, count(len(done), "service-specific credential") + " deleted")
 			o.set("service_credentials", done)
 		}
 	}
@@ -316,7 +319,7 @@ func (c *Connector) deleteKeys(ctx context.Context, op string, u user) userOutco
 		}
 	}
 	if len(deactivated) > 0 {
-		o.changed = append(o.changed, fmt.Sprintf("%s deactivated", text.Plural(len(deactivated), "access key")))
+		o.changed = append(o.changed, count(len(deactivated), "access key") + " deactivated")
 		o.set("deactivated_keys", deactivated)
 	}
 	if len(inactive) == 0 {
@@ -337,7 +340,7 @@ func (c *Connector) deleteKeys(ctx context.Context, op string, u user) userOutco
 			}
 			o.changed = append(o.changed, "deletion scheduled")
 		}
-		o.notes = append(o.notes, fmt.Sprintf("%s inactive, to be deleted by a run at or after %s", text.Plural(len(inactive), "access key"), at.Format(time.RFC3339)))
+		o.notes = append(o.notes, fmt.Sprintf("%s inactive, to be deleted by a run at or after %s", count(len(inactive), "access key"), at.Format(time.RFC3339)))
 		o.set("delete_after", []string{at.Format(time.RFC3339)})
 		return o
 	}
@@ -352,7 +355,7 @@ func (c *Connector) deleteKeys(ctx context.Context, op string, u user) userOutco
 		}
 	}
 	if len(deleted) > 0 {
-		o.changed = append(o.changed, fmt.Sprintf("%s deleted", text.Plural(len(deleted), "access key")))
+		o.changed = append(o.changed, count(len(deleted), "access key") + " deleted")
 		o.set("deleted_keys", deleted)
 	}
 	if tagged && len(o.errs) == 0 {
@@ -418,7 +421,7 @@ func (c *Connector) removeGroups(ctx context.Context, op string, req connectors.
 		}
 	}
 	if len(removed) > 0 {
-		o.changed = append(o.changed, fmt.Sprintf("removed from %s (%s)", text.Plural(len(removed), "group"), strings.Join(removed, ", ")))
+		o.changed = append(o.changed, fmt.Sprintf("removed from %s (%s)", count(len(removed), "group"), strings.Join(removed, ", ")))
 		o.set("removed_groups", removed)
 	}
 	if len(kept) > 0 {
@@ -488,7 +491,7 @@ func (c *Connector) verifyDisabled(ctx context.Context, u user) ([]string, error
 	}
 	st := state{keys: keys}
 	if n := st.activeKeys(); n > 0 {
-		p = append(p, fmt.Sprintf("%s still active", text.Plural(n, "access key")))
+		p = append(p, fmt.Sprintf("%s still active", count(n, "access key")))
 	}
 	if has, err := c.hasLoginProfile(ctx, u); err != nil {
 		return nil, err
@@ -498,22 +501,22 @@ func (c *Connector) verifyDisabled(ctx context.Context, u user) ([]string, error
 	if mfa, err := c.mfaDevices(ctx, u); err != nil {
 		return nil, err
 	} else if len(mfa) > 0 {
-		p = append(p, fmt.Sprintf("%s still assigned", text.Plural(len(mfa), "MFA device")))
+		p = append(p, fmt.Sprintf("%s still assigned", count(len(mfa), "MFA device")))
 	}
 	if ssh, err := c.sshKeys(ctx, u); err != nil {
 		return nil, err
 	} else if len(ssh) > 0 {
-		p = append(p, fmt.Sprintf("%s left", text.Plural(len(ssh), "SSH public key")))
+		p = append(p, fmt.Sprintf("%s left", count(len(ssh), "SSH public key")))
 	}
 	if certs, err := c.signingCerts(ctx, u); err != nil {
 		return nil, err
 	} else if len(certs) > 0 {
-		p = append(p, fmt.Sprintf("%s left", text.Plural(len(certs), "signing certificate")))
+		p = append(p, fmt.Sprintf("%s left", count(len(certs), "signing certificate")))
 	}
 	if svc, err := c.serviceCredentials(ctx, u); err != nil {
 		return nil, err
 	} else if len(svc) > 0 {
-		p = append(p, fmt.Sprintf("%s left", text.Plural(len(svc), "service-specific credential")))
+		p = append(p, fmt.Sprintf("%s left", count(len(svc), "service-specific credential")))
 	}
 	if tags, err := c.tags(ctx, u.acct, u.name); err != nil {
 		return nil, err
@@ -533,7 +536,7 @@ func (c *Connector) verifyKeys(ctx context.Context, u user) ([]string, error) {
 	var p []string
 	st := state{keys: keys}
 	if n := st.activeKeys(); n > 0 {
-		p = append(p, fmt.Sprintf("%s still active", text.Plural(n, "access key")))
+		p = append(p, fmt.Sprintf("%s still active", count(n, "access key")))
 	}
 	if len(keys) == 0 {
 		return p, nil
@@ -545,7 +548,7 @@ func (c *Connector) verifyKeys(ctx context.Context, u user) ([]string, error) {
 	}
 	switch {
 	case due:
-		p = append(p, fmt.Sprintf("%s not deleted", text.Plural(len(keys), "access key")))
+		p = append(p, fmt.Sprintf("%s not deleted", count(len(keys), "access key")))
 	case !tagged:
 		p = append(p, "access key deletion not scheduled")
 	}
