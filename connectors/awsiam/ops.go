@@ -166,7 +166,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 		}
 	}
 	if len(deactivated) > 0 {
-		o.changed = append(o.changed, count(len(deactivated), "access key") + " deactivated")
+		o.changed = append(o.changed, count(len(deactivated), "access key")+" deactivated")
 		o.set("deactivated_keys", deactivated)
 	}
 
@@ -192,7 +192,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 			}
 		}
 		if len(done) > 0 {
-			o.changed = append(o.changed, count(len(done), "MFA device") + " deactivated")
+			o.changed = append(o.changed, count(len(done), "MFA device")+" deactivated")
 			o.set("mfa_devices", done)
 		}
 	}
@@ -211,7 +211,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 			}
 		}
 		if len(done) > 0 {
-			o.changed = append(o.changed, count(len(done), "SSH public key") + " deleted")
+			o.changed = append(o.changed, count(len(done), "SSH public key")+" deleted")
 			o.set("ssh_keys", done)
 		}
 	}
@@ -230,7 +230,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 			}
 		}
 		if len(done) > 0 {
-			o.changed = append(o.changed, count(len(done), "signing certificate") + " deleted")
+			o.changed = append(o.changed, count(len(done), "signing certificate")+" deleted")
 			o.set("signing_certificates", done)
 		}
 	}
@@ -250,7 +250,7 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 			}
 		}
 		if len(done) > 0 {
-			o.changed = append(o.changed, count(len(done), "service-specific credential") + " deleted")
+			o.changed = append(o.changed, count(len(done), "service-specific credential")+" deleted")
 			o.set("service_credentials", done)
 		}
 	}
@@ -319,7 +319,7 @@ func (c *Connector) deleteKeys(ctx context.Context, op string, u user) userOutco
 		}
 	}
 	if len(deactivated) > 0 {
-		o.changed = append(o.changed, count(len(deactivated), "access key") + " deactivated")
+		o.changed = append(o.changed, count(len(deactivated), "access key")+" deactivated")
 		o.set("deactivated_keys", deactivated)
 	}
 	if len(inactive) == 0 {
@@ -355,7 +355,7 @@ func (c *Connector) deleteKeys(ctx context.Context, op string, u user) userOutco
 		}
 	}
 	if len(deleted) > 0 {
-		o.changed = append(o.changed, count(len(deleted), "access key") + " deleted")
+		o.changed = append(o.changed, count(len(deleted), "access key")+" deleted")
 		o.set("deleted_keys", deleted)
 	}
 	if tagged && len(o.errs) == 0 {
