@@ -215,7 +215,7 @@ func (c Config) Validate() error {
 		add("access_key_delete_after must not be negative (got %s)", c.AccessKeyDeleteAfter)
 	}
 	if c.MaxAttempts < 0 || c.MaxAttempts > 20 {
-		add("max_attempts must be between 1 and 20 (got %d)", c.MaxAttempts)
+		add("max_attempts must be between 1 and 20, or 0 for the default %d (got %d)", DefaultMaxAttempts, c.MaxAttempts)
 	}
 	if c.Timeout < 0 {
 		add("timeout must not be negative (got %s)", c.Timeout)
