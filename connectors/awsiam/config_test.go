@@ -1,10 +1,13 @@
 package awsiam_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/awsiam"
 	"github.com/kineticsec/kinetic/internal/compose/table"
 	"github.com/kineticsec/kinetic/internal/connspec"
@@ -87,5 +90,62 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExampleInstance uncomments the aws-iam instance in
+// configs/kinetic.example.yaml and checks that it loads, builds and offers
+// the three operations.
+func TestExampleInstance(t *testing.T) {
+	setEnv(t)
+	t.Setenv("KINETIC_AWS_ACCESS_KEY_ID", "AKIDEXAMPLE000000001")
+	t.Setenv("KINETIC_AWS_SECRET_ACCESS_KEY", "example-SECRET-2b9c")
+	t.Setenv("KINETIC_AWS_EXTERNAL_ID", "example-EXTERNAL-1d4e")
+	data, err := os.ReadFile("../../configs/kinetic.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+lines:
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case len(block) == 0 && line == "  # aws-iam:":
+			block = append(block, "  aws:")
+		case len(block) == 0:
+		case strings.HasPrefix(line, "  #   "):
+			block = append(block, "  "+strings.TrimPrefix(line, "  # "))
+		default:
+			break lines
+		}
+	}
+	if len(block) < 10 {
+		t.Fatalf("no commented aws-iam instance in kinetic.example.yaml (%d lines)", len(block))
+	}
+	dir := t.TempDir()
+	pol, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), pol, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	svc := "redis: {embedded: true}\npolicy: policy.yaml\nconnectors:\n" + strings.Join(block, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "kinetic.yaml"), []byte(svc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := configs.Load(filepath.Join(dir, "kinetic.yaml"), specs())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, svc)
+	}
+	b := cfg.Service.Connectors["aws"].Block.(*awsiam.Config)
+	if len(b.Accounts) != 2 || b.Accounts[1].ExternalID.Value() != "example-EXTERNAL-1d4e" || b.MatchTags["email"] != "email" || b.AccessKeyDeleteAfter.D().Hours() != 72 {
+		t.Errorf("block = %+v", b)
+	}
+	c, err := awsiam.New("aws", *b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := connectors.OperationNames(c.Type().Operations); got != "delete_access_keys, disable_account, remove_group_memberships" {
+		t.Errorf("operations = %s", got)
 	}
 }
