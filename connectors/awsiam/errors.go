@@ -79,11 +79,13 @@ func (c *Connector) classify(op string, a *account, what string, err error) *con
 		// EntityTemporarilyUnmodifiable: "such as a user name that was
 		// deleted and then recreated"; it clears on its own.
 		e.Kind = connectors.KindTransient
-	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "OptInRequired":
+	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "NotAuthorized", "OptInRequired":
 		e.Kind = connectors.KindForbidden
 	case "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException",
 		"InvalidAccessKeyId", "UnrecognizedClientException", "MissingAuthenticationToken", "IncompleteSignature",
-		"RegionDisabledException":
+		"RegionDisabledException", "RequestExpired":
+		// RequestExpired: the signing time is more than 15 minutes off
+		// (a clock to fix, not a request to repeat).
 		e.Kind = connectors.KindAuth
 	case "NoSuchEntity":
 		e.Kind = connectors.KindNotFound
