@@ -3,6 +3,7 @@ package awsiam
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -650,4 +651,62 @@ func TestRequestsPerDeparture(t *testing.T) {
 		}
 	}
 	t.Logf("requests per departure: %v", got)
+}
+
+// TestErrorTable: every interesting answer to the lookup's GetUser, after
+// the SDK's retries, and the kind it is classified as.
+func TestErrorTable(t *testing.T) {
+	for _, tc := range []struct {
+		status    int
+		code      string
+		kind      connectors.Kind
+		retryable bool
+	}{
+		{400, "Throttling", connectors.KindRateLimited, true},
+		{400, "ThrottlingException", connectors.KindRateLimited, true},
+		{429, "!retry-after", connectors.KindRateLimited, true},
+		{500, "ServiceFailure", connectors.KindTransient, true},
+		{503, "ServiceUnavailable", connectors.KindTransient, true},
+		{502, "!garbage", connectors.KindTransient, true},
+		{200, "!garbage", connectors.KindTransient, true},
+		{409, "EntityTemporarilyUnmodifiable", connectors.KindTransient, true},
+		{409, "ConcurrentModification", connectors.KindTransient, true},
+		{401, "Unauthorized", connectors.KindAuth, false},
+		{403, "InvalidClientTokenId", connectors.KindAuth, false},
+		{403, "ExpiredToken", connectors.KindAuth, false},
+		{400, "RequestExpired", connectors.KindAuth, false},
+		{403, "AccessDenied", connectors.KindForbidden, false},
+		{409, "LimitExceeded", connectors.KindInvalid, false},
+		{400, "ValidationError", connectors.KindInvalid, false},
+		{400, "InvalidInput", connectors.KindInvalid, false},
+	} {
+		t.Run(fmt.Sprintf("%d %s", tc.status, tc.code), func(t *testing.T) {
+			f := newFake(t)
+			f.seedDana(baseAccount)
+			f.failNext("GetUser", "", tc.status, tc.code, 0)
+			c := newConn(t, f.config())
+			_, err := c.Lookup(ctxT(t), dana)
+			ce := wantKind(t, err, tc.kind)
+			if connectors.IsRetryable(err) != tc.retryable {
+				t.Errorf("retryable = %v", connectors.IsRetryable(err))
+			}
+			if tc.code == "!retry-after" && ce.RetryAfter != 7*time.Second {
+				t.Errorf("RetryAfter = %s, want 7s", ce.RetryAfter)
+			}
+			if strings.Contains(err.Error(), "proxy error page") || strings.Contains(err.Error(), baseSecret) {
+				t.Errorf("error carries the body or a secret: %v", err)
+			}
+			sent := countOf(f.actions(), "GetUser")
+			// A 200 that does not parse and IAM's 409s are retryable for
+			// the job layer but not retried by the SDK itself.
+			once := tc.status == 200 || tc.status == 409
+			want := 1
+			if tc.retryable && !once {
+				want = DefaultMaxAttempts
+			}
+			if sent != want {
+				t.Errorf("GetUser sent %d times (retryable %v, max_attempts %d)", sent, tc.retryable, DefaultMaxAttempts)
+			}
+		})
+	}
 }

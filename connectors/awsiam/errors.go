@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -51,6 +52,19 @@ func (c *Connector) classify(op string, a *account, what string, err error) *con
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		e.Status = re.HTTPStatusCode()
+		if r := re.Response; r != nil && r.Response != nil {
+			// IAM does not document Retry-After, but a proxy or a future
+			// answer may send one; the job layer then waits that long.
+			e.RetryAfter = connectors.ParseRetryAfter(r.Header.Get("Retry-After"), time.Now())
+		}
+	}
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) {
+		// A truncated answer or a proxy's page: transient, like okta's
+		// undecodable bodies; the text names no body content.
+		e.Kind = connectors.KindTransient
+		e.Err = &apiError{text: fmt.Sprintf("%s: unexpected response from AWS (status %d): not the expected XML", label, e.Status), cause: err}
+		return e
 	}
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {

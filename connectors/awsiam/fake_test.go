@@ -251,7 +251,17 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 					f.inject = slices.Delete(f.inject, i, i+1)
 				}
 			}
-			writeError(w, in.status, in.code, "injected "+in.code)
+			switch {
+			case in.code == "!garbage":
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(in.status)
+				fmt.Fprint(w, "<html><body>proxy error page<p></body>")
+			case in.code == "!retry-after":
+				w.Header().Set("Retry-After", "7")
+				writeError(w, in.status, "TooManyRequestsException", "slow down")
+			default:
+				writeError(w, in.status, in.code, "injected "+in.code)
+			}
 			return
 		}
 	}
