@@ -710,3 +710,23 @@ func TestErrorTable(t *testing.T) {
 		})
 	}
 }
+
+// TestSeveralFailures: failures in two steps are reported together on one
+// line, retryable when one of them is, and each stays reachable.
+func TestSeveralFailures(t *testing.T) {
+	f := newFake(t)
+	f.seedDana(baseAccount)
+	f.failNext("DeleteLoginProfile", "", 403, "AccessDenied", 0)
+	f.failNext("DeleteSSHPublicKey", "", 500, "ServiceFailure", 0)
+	c := newConn(t, f.config())
+	res, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpDisableAccount, Subject: dana})
+	wantKind(t, err, connectors.KindTransient)
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, "2 failures: ") ||
+		!strings.Contains(msg, "deleting the console password: AccessDenied") || !strings.Contains(msg, "deleting SSH public key APKADANA0001: ServiceFailure") {
+		t.Errorf("error = %q", msg)
+	}
+	if res.Data["signing_certificates"] != "CERTDANA0001" {
+		t.Errorf("later steps did not run: %v", res.Data)
+	}
+}

@@ -194,5 +194,19 @@ func (c *Connector) joinErrors(op string, errs []error) error {
 			inner[i] = e
 		}
 	}
-	return &connectors.Error{Kind: kind, Connector: c.name, Op: op, Err: fmt.Errorf("%d failures: %w", len(errs), errors.Join(inner...))}
+	return &connectors.Error{Kind: kind, Connector: c.name, Op: op, Err: &multiError{errs: inner}}
 }
+
+// multiError prints several failures on one line (a status card shows the
+// error as one line) and unwraps to each of them.
+type multiError struct{ errs []error }
+
+func (m *multiError) Error() string {
+	parts := make([]string, len(m.errs))
+	for i, e := range m.errs {
+		parts[i] = e.Error()
+	}
+	return fmt.Sprintf("%d failures: %s", len(m.errs), strings.Join(parts, "; "))
+}
+
+func (m *multiError) Unwrap() []error { return m.errs }
