@@ -36,7 +36,7 @@ func TestCheckSimulated(t *testing.T) {
 			"svc.yaml:8: connectors.ad.type: sandbox simulates its system: nothing real is revoked",
 			"svc.yaml:6: connectors.okta.type: sandbox simulates its system",
 			"write simulated: true at the top of the file",
-			"Use a real connector type (webhook, ldap, graph, okta)",
+			"Use a real connector type (webhook, ldap, graph, okta",
 		} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error lacks %q:\n%v", want, err)

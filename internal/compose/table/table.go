@@ -9,6 +9,7 @@ package table
 import (
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/connectors/awsiam"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
@@ -30,6 +31,7 @@ func Connectors() []connectors.Descriptor {
 		ldap.Descriptor(),
 		graph.Descriptor(),
 		okta.Descriptor(),
+		awsiam.Descriptor(),
 	}
 }
 

@@ -1,0 +1,561 @@
+package awsiam
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// The fake speaks IAM's and STS's Query API as the SDK sends it: a POST to
+// / with a form body (Action=…&Version=…), signed with SigV4. It checks
+// every request's method, path, content type, Version and signature (it
+// re-signs the request with the secret of the access key named in the
+// credential scope and compares), answers in the services' XML, and keeps
+// per-account state so operations can be read back.
+
+const (
+	baseAccount = "111111111111"
+	baseKeyID   = "AKIDKINETICBASE00001"
+	baseSecret  = "base-secret-Zm9vYmFyYmF6cXV4"
+	region      = "us-east-1"
+	iamVersion  = "2010-05-08"
+	stsVersion  = "2011-06-15"
+)
+
+type fkey struct {
+	id     string
+	active bool
+}
+
+type fsvc struct{ id, service string }
+
+type fuser struct {
+	name, path string
+	login      bool
+	keys       []*fkey
+	mfa        []string
+	ssh        []string
+	certs      []string
+	svc        []fsvc
+	groups     []string
+	tags       map[string]string
+}
+
+func (u *fuser) arn(acct string) string { return "arn:aws:iam::" + acct + ":user" + u.path + u.name }
+
+type faccount struct {
+	users map[string]*fuser
+}
+
+// call is one request the fake received.
+type call struct {
+	Account string // the account the request acted in ("sts" for AssumeRole)
+	Action  string
+	Form    url.Values
+}
+
+// injection makes matching requests fail: Count times (0: forever).
+type injection struct {
+	action  string // "" any IAM action
+	account string // "" any account
+	status  int
+	code    string
+	count   int
+}
+
+type fakeAWS struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	accounts map[string]*faccount
+	secrets  map[string]string // access key id → secret
+	tokens   map[string]string // temporary access key id → session token
+	keyAcct  map[string]string // access key id → account
+	roles    map[string]string // role ARN → external id required ("" none)
+	calls    []call
+	inject   []*injection
+	pageSize int
+	stall    chan struct{} // when set, every request waits for it or the client to go
+}
+
+func newFake(t *testing.T) *fakeAWS {
+	f := &fakeAWS{
+		t:        t,
+		accounts: map[string]*faccount{baseAccount: {users: map[string]*fuser{}}},
+		secrets:  map[string]string{baseKeyID: baseSecret},
+		tokens:   map[string]string{},
+		keyAcct:  map[string]string{baseKeyID: baseAccount},
+		roles:    map[string]string{},
+		pageSize: 100,
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// addAccount adds an account reached by assuming role (external id ext).
+func (f *fakeAWS) addAccount(id, role, ext string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.accounts[id] = &faccount{users: map[string]*fuser{}}
+	f.roles[role] = ext
+}
+
+func (f *fakeAWS) addUser(acct string, u *fuser) *fuser {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u.path == "" {
+		u.path = "/"
+	}
+	if u.tags == nil {
+		u.tags = map[string]string{}
+	}
+	f.accounts[acct].users[u.name] = u
+	return u
+}
+
+func (f *fakeAWS) user(acct, name string) *fuser {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accounts[acct].users[name]
+}
+
+// failNext makes the next count matching requests fail (count 0: all).
+func (f *fakeAWS) failNext(action, account string, status int, code string, count int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inject = append(f.inject, &injection{action: action, account: account, status: status, code: code, count: count})
+}
+
+func (f *fakeAWS) clearFailures() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inject = nil
+}
+
+func (f *fakeAWS) callLog() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func (f *fakeAWS) actions() []string {
+	var out []string
+	for _, c := range f.callLog() {
+		out = append(out, c.Action)
+	}
+	return out
+}
+
+var authRe = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([A-Z0-9]+)/([0-9]{8})/([a-z0-9-]+)/([a-z]+)/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$`)
+
+func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read", 500)
+		return
+	}
+	// Stall after reading the body: only then does the server watch the
+	// connection and cancel r.Context() when the client goes away.
+	f.mu.Lock()
+	stall := f.stall
+	f.mu.Unlock()
+	if stall != nil {
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/" || r.URL.RawQuery != "" {
+		f.t.Errorf("unexpected request %s %s", r.Method, r.URL)
+		writeError(w, 400, "InvalidAction", "unexpected request")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		f.t.Errorf("Content-Type = %q, want a form", ct)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		f.t.Errorf("body is not a form: %v", err)
+		writeError(w, 400, "MalformedQueryString", "bad form")
+		return
+	}
+	action := form.Get("Action")
+
+	// SigV4: the credential scope names the key, date, region and
+	// service; the signature must be the one the key's secret gives.
+	m := authRe.FindStringSubmatch(r.Header.Get("Authorization"))
+	if m == nil {
+		f.t.Errorf("%s: Authorization %q is not SigV4", action, r.Header.Get("Authorization"))
+		writeError(w, 403, "MissingAuthenticationToken", "Request is missing Authentication Token")
+		return
+	}
+	keyID, scopeRegion, service := m[1], m[3], m[4]
+	wantService, wantVersion := "iam", iamVersion
+	if action == "AssumeRole" {
+		wantService, wantVersion = "sts", stsVersion
+	}
+	if service != wantService || scopeRegion != region {
+		f.t.Errorf("%s: credential scope %s/%s, want %s/%s", action, scopeRegion, service, region, wantService)
+	}
+	if v := form.Get("Version"); v != wantVersion {
+		f.t.Errorf("%s: Version = %q, want %s", action, v, wantVersion)
+	}
+	f.mu.Lock()
+	secret, known := f.secrets[keyID]
+	token := f.tokens[keyID]
+	acct := f.keyAcct[keyID]
+	f.mu.Unlock()
+	if !known {
+		writeError(w, 403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+		return
+	}
+	if token != "" && r.Header.Get("X-Amz-Security-Token") != token {
+		writeError(w, 403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+		return
+	}
+	if !f.signatureOK(r, body, keyID, secret, token, service, m[5], m[6]) {
+		writeError(w, 403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+		return
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	logAcct := acct
+	if action == "AssumeRole" {
+		logAcct = "sts"
+	}
+	f.calls = append(f.calls, call{Account: logAcct, Action: action, Form: form})
+	for i, in := range f.inject {
+		if (in.action == "" && action != "AssumeRole" || in.action == action) && (in.account == "" || in.account == acct) {
+			if in.count > 0 {
+				if in.count--; in.count == 0 {
+					f.inject = slices.Delete(f.inject, i, i+1)
+				}
+			}
+			switch {
+			case in.code == "!garbage":
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(in.status)
+				fmt.Fprint(w, "<html><body>proxy error page<p></body>")
+			case in.code == "!retry-after":
+				w.Header().Set("Retry-After", "7")
+				writeError(w, in.status, "TooManyRequestsException", "slow down")
+			default:
+				writeError(w, in.status, in.code, "injected "+in.code)
+			}
+			return
+		}
+	}
+	if action == "AssumeRole" {
+		f.assumeRole(w, form)
+		return
+	}
+	f.iam(w, f.accounts[acct], acct, action, form)
+}
+
+// signatureOK re-signs a copy of the request holding only the signed
+// headers and compares the signatures.
+func (f *fakeAWS) signatureOK(r *http.Request, body []byte, keyID, secret, token, service, signed, sig string) bool {
+	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		f.t.Errorf("X-Amz-Date %q: %v", r.Header.Get("X-Amz-Date"), err)
+		return false
+	}
+	u := *r.URL
+	u.Scheme, u.Host = "http", r.Host
+	cp, _ := http.NewRequest(r.Method, u.String(), nil)
+	for _, h := range strings.Split(signed, ";") {
+		if h == "host" {
+			continue
+		}
+		cp.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+	}
+	if slices.Contains(strings.Split(signed, ";"), "content-length") {
+		cp.ContentLength = r.ContentLength
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret, SessionToken: token}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, cp, hex.EncodeToString(sum[:]), service, region, at); err != nil {
+		f.t.Errorf("re-signing: %v", err)
+		return false
+	}
+	got := authRe.FindStringSubmatch(cp.Header.Get("Authorization"))
+	return got != nil && got[6] == sig
+}
+
+func (f *fakeAWS) assumeRole(w http.ResponseWriter, form url.Values) {
+	role := form.Get("RoleArn")
+	ext, ok := f.roles[role]
+	if !ok || form.Get("ExternalId") != ext {
+		writeError(w, 403, "AccessDenied", "User: arn:aws:iam::"+baseAccount+":user/kinetic is not authorized to perform: sts:AssumeRole on resource: "+role)
+		return
+	}
+	if form.Get("RoleSessionName") == "" {
+		f.t.Errorf("AssumeRole without RoleSessionName")
+	}
+	if d, _ := strconv.Atoi(form.Get("DurationSeconds")); d != 900 {
+		f.t.Errorf("AssumeRole DurationSeconds = %q, want 900", form.Get("DurationSeconds"))
+	}
+	acct := strings.Split(role, ":")[4]
+	n := len(f.secrets)
+	keyID := fmt.Sprintf("ASIA%s%04d", acct, n)
+	f.secrets[keyID] = "temp-secret-" + keyID
+	f.tokens[keyID] = "temp-token-" + keyID
+	f.keyAcct[keyID] = acct
+	exp := time.Now().Add(15 * time.Minute).UTC().Format(time.RFC3339)
+	writeResult(w, "AssumeRole", stsVersion, fmt.Sprintf(
+		`<Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey><SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials>`+
+			`<AssumedRoleUser><Arn>%s/kinetic</Arn><AssumedRoleId>AROA:kinetic</AssumedRoleId></AssumedRoleUser>`,
+		keyID, f.secrets[keyID], f.tokens[keyID], exp, esc(role)))
+}
+
+const created = "2024-01-02T03:04:05Z"
+
+// iam answers one IAM action against account a. The caller holds f.mu.
+func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, form url.Values) {
+	need := func(keys ...string) bool {
+		for _, k := range keys {
+			if form.Get(k) == "" {
+				f.t.Errorf("%s without %s: %v", action, k, form)
+				writeError(w, 400, "ValidationError", k+" is required")
+				return false
+			}
+		}
+		return true
+	}
+	var u *fuser
+	if action != "ListUsers" {
+		if !need("UserName") {
+			return
+		}
+		u = a.users[form.Get("UserName")]
+		if u == nil {
+			writeError(w, 404, "NoSuchEntity", "The user with name "+form.Get("UserName")+" cannot be found.")
+			return
+		}
+	}
+	var b strings.Builder
+	switch action {
+	case "GetUser":
+		fmt.Fprintf(&b, `<User>%s</User>`, userXML(acct, u))
+	case "ListUsers":
+		prefix := form.Get("PathPrefix")
+		var names []string
+		for n, x := range a.users {
+			if prefix == "" || strings.HasPrefix(x.path, prefix) {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names)
+		start := 0
+		if mk := form.Get("Marker"); mk != "" {
+			start, _ = strconv.Atoi(mk)
+		}
+		end := min(start+f.pageSize, len(names))
+		b.WriteString("<Users>")
+		for _, n := range names[start:end] {
+			fmt.Fprintf(&b, `<member>%s</member>`, userXML(acct, a.users[n]))
+		}
+		b.WriteString("</Users>")
+		if end < len(names) {
+			fmt.Fprintf(&b, `<IsTruncated>true</IsTruncated><Marker>%d</Marker>`, end)
+		} else {
+			b.WriteString(`<IsTruncated>false</IsTruncated>`)
+		}
+	case "ListUserTags":
+		keys := slices.Sorted(func(yield func(string) bool) {
+			for k := range u.tags {
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		b.WriteString("<Tags>")
+		for _, k := range keys {
+			fmt.Fprintf(&b, `<member><Key>%s</Key><Value>%s</Value></member>`, esc(k), esc(u.tags[k]))
+		}
+		b.WriteString("</Tags><IsTruncated>false</IsTruncated>")
+	case "TagUser":
+		if !need("Tags.member.1.Key") {
+			return
+		}
+		for i := 1; form.Get(fmt.Sprintf("Tags.member.%d.Key", i)) != ""; i++ {
+			u.tags[form.Get(fmt.Sprintf("Tags.member.%d.Key", i))] = form.Get(fmt.Sprintf("Tags.member.%d.Value", i))
+		}
+	case "UntagUser":
+		if !need("TagKeys.member.1") {
+			return
+		}
+		for i := 1; form.Get(fmt.Sprintf("TagKeys.member.%d", i)) != ""; i++ {
+			delete(u.tags, form.Get(fmt.Sprintf("TagKeys.member.%d", i)))
+		}
+	case "GetLoginProfile":
+		if !u.login {
+			writeError(w, 404, "NoSuchEntity", "Login Profile for User "+u.name+" cannot be found.")
+			return
+		}
+		fmt.Fprintf(&b, `<LoginProfile><UserName>%s</UserName><CreateDate>%s</CreateDate><PasswordResetRequired>false</PasswordResetRequired></LoginProfile>`, esc(u.name), created)
+	case "DeleteLoginProfile":
+		if !u.login {
+			writeError(w, 404, "NoSuchEntity", "Login Profile for User "+u.name+" cannot be found.")
+			return
+		}
+		u.login = false
+	case "ListAccessKeys":
+		b.WriteString("<AccessKeyMetadata>")
+		for _, k := range u.keys {
+			st := "Inactive"
+			if k.active {
+				st = "Active"
+			}
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><AccessKeyId>%s</AccessKeyId><Status>%s</Status><CreateDate>%s</CreateDate></member>`, esc(u.name), k.id, st, created)
+		}
+		b.WriteString("</AccessKeyMetadata><IsTruncated>false</IsTruncated>")
+	case "UpdateAccessKey", "DeleteAccessKey":
+		if !need("AccessKeyId") {
+			return
+		}
+		i := slices.IndexFunc(u.keys, func(k *fkey) bool { return k.id == form.Get("AccessKeyId") })
+		if i < 0 {
+			writeError(w, 404, "NoSuchEntity", "The Access Key with id "+form.Get("AccessKeyId")+" cannot be found.")
+			return
+		}
+		if action == "DeleteAccessKey" {
+			u.keys = slices.Delete(u.keys, i, i+1)
+			break
+		}
+		switch form.Get("Status") {
+		case "Inactive":
+			u.keys[i].active = false
+		case "Active":
+			u.keys[i].active = true
+		default:
+			f.t.Errorf("UpdateAccessKey Status = %q", form.Get("Status"))
+		}
+	case "ListMFADevices":
+		b.WriteString("<MFADevices>")
+		for _, s := range u.mfa {
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><SerialNumber>%s</SerialNumber><EnableDate>%s</EnableDate></member>`, esc(u.name), esc(s), created)
+		}
+		b.WriteString("</MFADevices><IsTruncated>false</IsTruncated>")
+	case "DeactivateMFADevice":
+		if !need("SerialNumber") || !remove(w, &u.mfa, form.Get("SerialNumber")) {
+			return
+		}
+	case "ListSSHPublicKeys":
+		b.WriteString("<SSHPublicKeys>")
+		for _, s := range u.ssh {
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><SSHPublicKeyId>%s</SSHPublicKeyId><Status>Active</Status><UploadDate>%s</UploadDate></member>`, esc(u.name), s, created)
+		}
+		b.WriteString("</SSHPublicKeys><IsTruncated>false</IsTruncated>")
+	case "DeleteSSHPublicKey":
+		if !need("SSHPublicKeyId") || !remove(w, &u.ssh, form.Get("SSHPublicKeyId")) {
+			return
+		}
+	case "ListSigningCertificates":
+		b.WriteString("<Certificates>")
+		for _, s := range u.certs {
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><CertificateId>%s</CertificateId><CertificateBody>-----BEGIN CERTIFICATE-----</CertificateBody><Status>Active</Status><UploadDate>%s</UploadDate></member>`, esc(u.name), s, created)
+		}
+		b.WriteString("</Certificates><IsTruncated>false</IsTruncated>")
+	case "DeleteSigningCertificate":
+		if !need("CertificateId") || !remove(w, &u.certs, form.Get("CertificateId")) {
+			return
+		}
+	case "ListServiceSpecificCredentials":
+		b.WriteString("<ServiceSpecificCredentials>")
+		for _, s := range u.svc {
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><Status>Active</Status><ServiceUserName>%s-at-%s</ServiceUserName><CreateDate>%s</CreateDate><ServiceSpecificCredentialId>%s</ServiceSpecificCredentialId><ServiceName>%s</ServiceName></member>`, esc(u.name), esc(u.name), acct, created, s.id, s.service)
+		}
+		b.WriteString("</ServiceSpecificCredentials><IsTruncated>false</IsTruncated>")
+	case "DeleteServiceSpecificCredential":
+		if !need("ServiceSpecificCredentialId") {
+			return
+		}
+		i := slices.IndexFunc(u.svc, func(s fsvc) bool { return s.id == form.Get("ServiceSpecificCredentialId") })
+		if i < 0 {
+			writeError(w, 404, "NoSuchEntity", "no such credential")
+			return
+		}
+		u.svc = slices.Delete(u.svc, i, i+1)
+	case "ListGroupsForUser":
+		b.WriteString("<Groups>")
+		for _, g := range u.groups {
+			fmt.Fprintf(&b, `<member><Path>/</Path><GroupName>%s</GroupName><GroupId>AGPA%s</GroupId><Arn>arn:aws:iam::%s:group/%s</Arn><CreateDate>%s</CreateDate></member>`, esc(g), strings.ToUpper(g), acct, esc(g), created)
+		}
+		b.WriteString("</Groups><IsTruncated>false</IsTruncated>")
+	case "RemoveUserFromGroup":
+		if !need("GroupName") || !remove(w, &u.groups, form.Get("GroupName")) {
+			return
+		}
+	default:
+		f.t.Errorf("unexpected IAM action %q", action)
+		writeError(w, 400, "InvalidAction", "unknown action "+action)
+		return
+	}
+	writeResult(w, action, iamVersion, b.String())
+}
+
+// remove deletes v from *list, answering NoSuchEntity when it is absent.
+func remove(w http.ResponseWriter, list *[]string, v string) bool {
+	i := slices.Index(*list, v)
+	if i < 0 {
+		writeError(w, 404, "NoSuchEntity", v+" cannot be found.")
+		return false
+	}
+	*list = slices.Delete(*list, i, i+1)
+	return true
+}
+
+func userXML(acct string, u *fuser) string {
+	return fmt.Sprintf(`<Path>%s</Path><UserName>%s</UserName><UserId>AIDA%s</UserId><Arn>%s</Arn><CreateDate>%s</CreateDate>`,
+		esc(u.path), esc(u.name), strings.ToUpper(strings.NewReplacer("@", "", ".", "").Replace(u.name)), esc(u.arn(acct)), created)
+}
+
+func esc(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+func writeResult(w http.ResponseWriter, action, version, inner string) {
+	ns := "https://iam.amazonaws.com/doc/" + version + "/"
+	if version == stsVersion {
+		ns = "https://sts.amazonaws.com/doc/" + version + "/"
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	result := ""
+	if inner != "" {
+		result = fmt.Sprintf("<%sResult>%s</%sResult>", action, inner, action)
+	}
+	fmt.Fprintf(w, `<%sResponse xmlns="%s">%s<ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></%sResponse>`, action, ns, result, action)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(status)
+	typ := "Sender"
+	if status >= 500 {
+		typ = "Receiver"
+	}
+	fmt.Fprintf(w, `<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>req-err</RequestId></ErrorResponse>`, typ, code, esc(msg))
+}
