@@ -9,17 +9,10 @@ import (
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/awsiam"
-	"github.com/kineticsec/kinetic/internal/compose/table"
-	"github.com/kineticsec/kinetic/internal/connspec"
+	"github.com/kineticsec/kinetic/internal/compose"
 )
 
-func specs() []connspec.Spec {
-	var out []connspec.Spec
-	for _, d := range table.Connectors() {
-		out = append(out, d.Spec)
-	}
-	return out
-}
+func specs() configs.Types { return compose.All().Types() }
 
 func setEnv(t *testing.T) {
 	t.Setenv("KINETIC_AWSIAM_TEST_KEY_ID", "AKIDCONFIGTEST000001")
