@@ -18,7 +18,7 @@
 // callbacks); casestate.go is the case state machine (advance, close);
 // execute.go runs one action from claim to recorded outcome; dispatch.go
 // hands committed work to the queue; cancel.go, operate.go (retry, skip,
-// done, escalate), exceptions.go and decisions.go (approval chains),
+// done), escalate.go (escalate now), exceptions.go and decisions.go (approval chains),
 // batches.go (the mass-termination guard), hr.go and rehire.go change
 // cases; views.go and snapshot.go are the read side, viewauth.go who may
 // see a case; sweep.go runs the recovery sweep, one sweep_<duty>.go per
