@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -338,6 +339,12 @@ func TestTwoPersonRuleForClearedStaff(t *testing.T) {
 	}
 }
 
+// An approved legal hold is a disposition: once everything else is final
+// the case closes as completed with exceptions, the mailbox deletion still
+// held (it never ran) and the summary naming the hold. The hold's approved
+// release reopens the case, the deletion runs, and the case closes again.
+// A release that would reopen the case while another case is open for the
+// person is refused, when asked and when approved.
 func TestLegalHoldBlocksDestructionUntilReleased(t *testing.T) {
 	k, _ := approvalsKit(t, testkit.ApprovalPolicy, nil)
 	if _, err := k.StartWorker(); err != nil {
@@ -351,25 +358,68 @@ func TestLegalHoldBlocksDestructionUntilReleased(t *testing.T) {
 	if decide(k, hold.ID, "L1", true, "") != nil || decide(k, hold.ID, "L2", true, "") != nil {
 		t.Fatal("legal approvals failed")
 	}
-	testkit.Eventually(t, 20*time.Second, func() bool {
-		return actionStatus(t, k, c.ID, "preserve_mailbox").Status == store.ActionSucceeded
-	}, func() string { return "mailbox not preserved:\n" + engine.Summary(reload(t, k.Store, c.ID)) })
-	if a := actionStatus(t, k, c.ID, "delete_mailbox"); a.Status != store.ActionHeld || !strings.Contains(a.BlockedReason, "legal hold") {
+	closed := k.WaitClosed(t, c.ID, 30*time.Second)
+	if a := actionNamed(t, closed, "preserve_mailbox"); a.Status != store.ActionSucceeded {
+		t.Fatalf("preserve_mailbox %s:\n%s", a.Status, engine.Summary(closed))
+	}
+	if a := actionNamed(t, closed, "delete_mailbox"); a.Status != store.ActionHeld || !strings.Contains(a.BlockedReason, "legal hold") {
 		t.Fatalf("delete_mailbox: %s %q", a.Status, a.BlockedReason)
 	}
-	if got := reload(t, k.Store, c.ID); got.Status != store.CaseRunning {
-		t.Fatalf("case %s while data is on hold", got.Status)
+	want := fmt.Sprintf("preserved under legal hold %d until released, not run: delete_mailbox", hold.ID)
+	if closed.Status != store.CaseCompletedWithExceptions || !strings.Contains(closed.Summary, want) || closed.ClosedAt == nil {
+		t.Fatalf("case under an approved hold: %s %q, want %s with %q", closed.Status, closed.Summary, store.CaseCompletedWithExceptions, want)
+	}
+	if n := k.Count(t, &store.AuditEvent{}, "case_id = ? AND event = ? AND result = ?", c.ID, "case.closed", store.CaseCompletedWithExceptions); n != 1 {
+		t.Fatalf("%d case.closed events as completed_with_exceptions", n)
+	}
+
+	// Another case open for E1: the release would reopen this one, so it
+	// is refused.
+	other := open(t, k, engine.Request{EmployeeID: "E1", Requester: "A1", EffectiveAt: time.Now().Add(72 * time.Hour)})
+	if _, err := k.Engine.RequestRelease(ctx, hold.ID, "H1", "litigation settled"); !errors.Is(err, engine.ErrInvalidRequest) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("case %d is open for E1", other.ID)) {
+		t.Fatalf("release with another case open: %v, want ErrInvalidRequest naming case %d", err, other.ID)
+	}
+	if err := k.Engine.Cancel(ctx, other.ID, "A1", "opened by mistake"); err != nil {
+		t.Fatal(err)
 	}
 	rel, err := k.Engine.RequestRelease(ctx, hold.ID, "H1", "litigation settled")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if decide(k, rel.ID, "L1", true, "") != nil || decide(k, rel.ID, "L2", true, "") != nil {
-		t.Fatal("release approvals failed")
+	if got := reload(t, k.Store, c.ID); got.Status != store.CaseCompletedWithExceptions {
+		t.Fatalf("case %s while its release is pending, want it still closed", got.Status)
 	}
-	c = k.WaitClosed(t, c.ID, 30*time.Second)
-	if c.Status != store.CaseCompleted || actionNamed(t, c, "delete_mailbox").Status != store.ActionSucceeded {
-		t.Fatalf("after release: %s\n%s", c.Status, engine.Summary(c))
+	// Opened again before the release is approved: the final approval is
+	// refused and changes nothing.
+	other = open(t, k, engine.Request{EmployeeID: "E1", Requester: "A1", EffectiveAt: time.Now().Add(72 * time.Hour)})
+	if err := decide(k, rel.ID, "L1", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := decide(k, rel.ID, "L2", true, ""); !errors.Is(err, engine.ErrInvalidRequest) || !strings.Contains(err.Error(), "is open for E1") {
+		t.Fatalf("approving the release with another case open: %v, want ErrInvalidRequest", err)
+	}
+	if v := approvalStatus(t, k, rel.ID); v.Status != store.ApprovalPending {
+		t.Fatalf("refused release is %s", v.Status)
+	}
+	if err := k.Engine.Cancel(ctx, other.ID, "A1", "opened by mistake"); err != nil {
+		t.Fatal(err)
+	}
+	if err := decide(k, rel.ID, "L2", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := reload(t, k.Store, c.ID); store.CaseOpen(got.Status) && got.ClosedAt != nil {
+		t.Fatalf("reopened case keeps closed_at %v", got.ClosedAt)
+	}
+	if n := k.Count(t, &store.AuditEvent{}, "case_id = ? AND event = ?", c.ID, "case.reopened"); n != 1 {
+		t.Fatalf("%d case.reopened events after the release", n)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		got := reload(t, k.Store, c.ID)
+		return got.Status == store.CaseCompleted && actionNamed(t, got, "delete_mailbox").Status == store.ActionSucceeded
+	}, func() string { return "after release:\n" + engine.Summary(reload(t, k.Store, c.ID)) })
+	if n := k.Count(t, &store.AuditEvent{}, "case_id = ? AND event = ?", c.ID, "case.closed"); n != 2 {
+		t.Fatalf("%d case.closed events, want 2 (under the hold, after the release)", n)
 	}
 	var order []string
 	for _, e := range k.Sandbox("m365").Effects() {
@@ -379,6 +429,32 @@ func TestLegalHoldBlocksDestructionUntilReleased(t *testing.T) {
 	}
 	if strings.Join(order, ",") != "preserve_mailbox,delete_mailbox" {
 		t.Fatalf("m365 effects in order: %v, want preservation before deletion", order)
+	}
+}
+
+// A legal hold still waiting for its approvers keeps the case open: it may
+// yet change the plan.
+func TestPendingLegalHoldKeepsCaseOpen(t *testing.T) {
+	k, _ := approvalsKit(t, testkit.ApprovalPolicy, nil)
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "A1",
+		Exceptions: []engine.ExceptionRequest{{Kind: "legal_hold", Reason: "pending litigation"}}})
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		got := reload(t, k.Store, c.ID)
+		for _, a := range got.Actions {
+			if a.Name != "delete_mailbox" && !store.ActionFinal(a.Status) {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "actions not final:\n" + engine.Summary(reload(t, k.Store, c.ID)) })
+	if _, err := k.Engine.Sweep(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := reload(t, k.Store, c.ID); got.Status != store.CaseRunning || actionNamed(t, got, "delete_mailbox").Status != store.ActionHeld {
+		t.Fatalf("case %s with a legal hold pending, want running:\n%s", got.Status, engine.Summary(got))
 	}
 }
 

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/internal/pause"
 	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
@@ -113,6 +116,11 @@ type caseActions struct {
 	// or was cancelled, directly or through another dead action; the value
 	// names that dependency.
 	dead map[string]string
+	// preserved: actions held under an approved legal hold, and waiting
+	// actions that depend on one; the value is the hold's approval id.
+	// They wait for the hold's release, which may never come: the case
+	// closes without them (see closeIfSettled).
+	preserved map[string]int64
 }
 
 // loadCaseActions reads the case's actions (inside tx) and finds the dead.
@@ -126,7 +134,48 @@ func loadCaseActions(tx *gorm.DB, caseID int64) (*caseActions, error) {
 		cas.byName[acts[i].Name] = &acts[i]
 	}
 	cas.dead = cas.findDead()
+	holds, err := store.ApprovedOfEffect(tx, caseID, configs.EffectLegalHold)
+	if err != nil {
+		return nil, err
+	}
+	cas.preserved = cas.findPreserved(holds)
 	return cas, nil
+}
+
+// findPreserved finds the actions an approved legal hold keeps from
+// running: those it holds, still held, and the waiting actions that depend
+// on them, directly or through another.
+func (cas *caseActions) findPreserved(holds []store.Approval) map[string]int64 {
+	preserved := map[string]int64{}
+	for _, h := range holds {
+		var names []string
+		_ = json.Unmarshal([]byte(h.Held), &names)
+		for _, n := range names {
+			if a, ok := cas.byName[n]; ok && a.Status == store.ActionHeld {
+				preserved[n] = h.ID
+			}
+		}
+	}
+	for changed := len(preserved) > 0; changed; {
+		changed = false
+		for i := range cas.acts {
+			a := &cas.acts[i]
+			if _, ok := preserved[a.Name]; ok || (a.Status != store.ActionBlocked && a.Status != store.ActionPending) {
+				continue
+			}
+			if _, isDead := cas.dead[a.Name]; isDead {
+				continue
+			}
+			for _, d := range deps(a) {
+				if id, ok := preserved[d]; ok {
+					preserved[a.Name] = id
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	return preserved
 }
 
 // findDead marks waiting actions behind a failed or cancelled dependency,
@@ -166,10 +215,11 @@ func (cas *caseActions) settled(a *store.Action) bool {
 	return store.ActionFinal(a.Status) || isDead
 }
 
-// allSettled reports whether every action is final or dead.
+// allSettled reports whether every action is final, dead or preserved
+// under an approved legal hold.
 func (cas *caseActions) allSettled() bool {
 	for i := range cas.acts {
-		if !cas.settled(&cas.acts[i]) {
+		if _, kept := cas.preserved[cas.acts[i].Name]; !kept && !cas.settled(&cas.acts[i]) {
 			return false
 		}
 	}
@@ -181,13 +231,14 @@ func (cas *caseActions) allSettled() bool {
 // exception is pending only the actions it touches wait. Nor does one timed
 // for a later time of its own that has not come yet (the forwarding removal
 // at the end of an exception's 30 days): the rest of the offboarding does
-// not wait a month for it.
+// not wait a month for it. Nor does one preserved under a legal hold.
 func (cas *caseActions) phaseGate(now time.Time) int {
 	gate := 1 << 30
 	for i := range cas.acts {
 		a := &cas.acts[i]
 		timed := a.RunAt != nil && a.Attempts == 0 && now.Before(*a.RunAt)
-		if !cas.settled(a) && a.Status != store.ActionHeld && !timed && a.Phase < gate {
+		_, kept := cas.preserved[a.Name]
+		if !cas.settled(a) && a.Status != store.ActionHeld && !kept && !timed && a.Phase < gate {
 			gate = a.Phase
 		}
 	}
@@ -360,7 +411,9 @@ func criticalSummary(c *store.Case, acts []store.Action, dead map[string]string)
 
 // closeIfSettled closes the case when every action settled and no approval
 // is pending (a pending approval may still change the plan: the case stays
-// open).
+// open). An approved legal hold is a disposition: the actions it preserves
+// stay held, and the case closes without them (completed with exceptions);
+// the hold's release reopens it (see reopenForRelease).
 func (e *Engine) closeIfSettled(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseActions, now time.Time, ds []dispatch, evs []Event) ([]dispatch, []Event, error) {
 	if !cas.allSettled() {
 		return ds, evs, nil
@@ -372,7 +425,7 @@ func (e *Engine) closeIfSettled(tx *gorm.DB, au *auditBuf, c *store.Case, cas *c
 	if pending > 0 {
 		return ds, evs, nil
 	}
-	evs, err := e.closeCase(tx, au, c, cas.acts, cas.dead, now, evs)
+	evs, err := e.closeCase(tx, au, c, cas, now, evs)
 	return ds, evs, err
 }
 
@@ -405,10 +458,15 @@ func targetOf(a *store.Action) string {
 	return a.TargetAccount
 }
 
-func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []store.Action, dead map[string]string, now time.Time, evs []Event) ([]Event, error) {
+func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseActions, now time.Time, evs []Event) ([]Event, error) {
+	acts, dead := cas.acts, cas.dead
 	counts := map[string]int{}
 	unverified := 0
 	for _, a := range acts {
+		if _, kept := cas.preserved[a.Name]; kept {
+			counts["preserved"]++
+			continue
+		}
 		if _, isDead := dead[a.Name]; isDead {
 			counts["blocked"]++
 			continue
@@ -425,11 +483,11 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []stor
 	switch {
 	case counts[store.ActionFailed] > 0 || counts["blocked"] > 0:
 		status = store.CaseFailed
-	case unverified > 0 || counts[store.ActionCancelled] > 0 || counts["skipped_by_person"] > 0:
+	case unverified > 0 || counts[store.ActionCancelled] > 0 || counts["skipped_by_person"] > 0 || counts["preserved"] > 0:
 		status = store.CaseCompletedWithExceptions
 	}
 	var parts []string
-	for _, k := range []string{store.ActionSucceeded, store.ActionSkipped, store.ActionFailed, "blocked", store.ActionCancelled} {
+	for _, k := range []string{store.ActionSucceeded, store.ActionSkipped, store.ActionFailed, "blocked", store.ActionCancelled, "preserved"} {
 		if counts[k] > 0 {
 			label := k
 			if k == store.ActionSkipped {
@@ -437,6 +495,9 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []stor
 			}
 			if k == "blocked" {
 				label = "blocked by a failed dependency"
+			}
+			if k == "preserved" {
+				label = "held under legal hold"
 			}
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], label))
 		}
@@ -456,6 +517,7 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []stor
 	if crit := criticalSummary(c, acts, dead); crit != "" {
 		summary += "; " + crit
 	}
+	summary += preservedSummary(cas)
 	if err := tx.Model(c).Updates(map[string]any{"status": status, "closed_at": now, "summary": summary, "updated_at": now}).Error; err != nil {
 		return evs, err
 	}
@@ -467,4 +529,30 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, acts []stor
 	}
 	e.log.WithFields(map[string]any{"case": c.ID, "status": status}).Info(summary)
 	return append(evs, Event{Kind: EventCaseClosed, CaseID: c.ID, Status: status, Detail: summary, At: now}), nil
+}
+
+// preservedSummary says what approved legal holds keep from running, for
+// a closing case's summary: "; preserved under legal hold 7 until
+// released, not run: delete_mailbox (Delete the mailbox)". "" without one.
+func preservedSummary(cas *caseActions) string {
+	byHold := map[int64][]string{}
+	for _, a := range cas.acts {
+		id, kept := cas.preserved[a.Name]
+		if !kept {
+			continue
+		}
+		what := a.Name
+		if d := a.Description; d != "" {
+			if i := strings.Index(d, " ("); i > 0 {
+				d = d[:i]
+			}
+			what += " (" + d + ")"
+		}
+		byHold[id] = append(byHold[id], what)
+	}
+	var s string
+	for _, id := range slices.Sorted(maps.Keys(byHold)) {
+		s += fmt.Sprintf("; preserved under legal hold %d until released, not run: %s", id, strings.Join(byHold[id], ", "))
+	}
+	return s
 }

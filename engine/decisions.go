@@ -343,6 +343,9 @@ func (e *Engine) applyOutcome(tx *gorm.DB, au *auditBuf, c *store.Case, ap *stor
 		}
 		return fmt.Sprintf("data preserved (%s); destroying actions blocked until the hold is released: %s", strings.Join(ex.Add, ","), strings.Join(held, ", ")), nil
 	case effectReleaseHold:
+		if err := e.reopenForRelease(tx, au, c, f.HoldOf, held, now); err != nil {
+			return "", err
+		}
 		return fmt.Sprintf("legal hold %d released; destroying actions proceed: %s", f.HoldOf, strings.Join(held, ", ")), release(held, nil)
 	case configs.EffectDelayEquipment:
 		due := now.Add(time.Duration(f.Days) * 24 * time.Hour)

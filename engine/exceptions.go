@@ -311,7 +311,9 @@ func (e *Engine) targets(emp *directory.Employee, refs []string) []string {
 }
 
 // RequestRelease asks to release an approved legal hold; it is an approval
-// of its own, through the hold's release chain.
+// of its own, through the hold's release chain. The hold's case may have
+// closed (the hold was its disposition): the approved release reopens it,
+// so a release is refused while another case is open for the person.
 func (e *Engine) RequestRelease(ctx context.Context, holdID int64, requester, reason string) (*store.Approval, error) {
 	var ap *store.Approval
 	var evs []Event
@@ -337,6 +339,9 @@ func (e *Engine) RequestRelease(ctx context.Context, holdID int64, requester, re
 		}
 		c, err := store.LockCase(tx, hold.CaseID)
 		if err != nil {
+			return err
+		}
+		if err := mayReopenForRelease(tx, c, hold.ID); err != nil {
 			return err
 		}
 		emp, err := e.snapshot(tx, c.ID)
@@ -378,4 +383,51 @@ func (e *Engine) RequestRelease(ctx context.Context, holdID int64, requester, re
 	}
 	e.emit(evs...)
 	return ap, nil
+}
+
+// mayReopenForRelease refuses the release of hold holdID when releasing it
+// would reopen case c (closed, not cancelled) while another case is open
+// for the same person: at most one open case per employee.
+func mayReopenForRelease(tx *gorm.DB, c *store.Case, holdID int64) error {
+	if store.CaseOpen(c.Status) || c.Status == store.CaseCancelled {
+		return nil
+	}
+	other, err := store.OtherOpenCase(tx, c.EmployeeID, c.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: releasing legal hold %d would reopen case %d, but case %d is open for %s; release it once that case has closed",
+		ErrInvalidRequest, holdID, c.ID, other.ID, c.EmployeeID)
+}
+
+// reopenForRelease reopens case c, closed with actions preserved under
+// legal hold holdID, when the hold's release is approved: the destroying
+// actions then run and the case closes again. A cancelled case stays
+// cancelled (its held actions were cancelled with it), and so does one
+// that holds none of the actions any more.
+func (e *Engine) reopenForRelease(tx *gorm.DB, au *auditBuf, c *store.Case, holdID int64, held []string, now time.Time) error {
+	if store.CaseOpen(c.Status) || c.Status == store.CaseCancelled || len(held) == 0 {
+		return nil
+	}
+	var still int64
+	if err := tx.Model(&store.Action{}).Where("case_id = ? AND name IN ? AND status = ?", c.ID, held, store.ActionHeld).Count(&still).Error; err != nil {
+		return err
+	}
+	if still == 0 {
+		return nil
+	}
+	if err := mayReopenForRelease(tx, c, holdID); err != nil {
+		return err
+	}
+	was := c.Status
+	if err := e.reopen(tx, au, c, now); err != nil {
+		return err
+	}
+	c.Summary = ""
+	au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.reopened", Result: store.CaseRunning,
+		Detail: fmt.Sprintf("was %s; legal hold %d released: %s proceed", was, holdID, strings.Join(held, ", "))})
+	return nil
 }

@@ -25,6 +25,23 @@ func (s *Store) OpenCaseFor(ctx context.Context, employeeID string) (*Case, erro
 	return &c, notFound(err)
 }
 
+// OtherOpenCase returns, inside tx, an open case of the employee other
+// than case id, or ErrNotFound: reopening case id would break the rule of
+// one open case per employee.
+func OtherOpenCase(tx *gorm.DB, employeeID string, id int64) (*Case, error) {
+	var c Case
+	err := tx.Where("employee_id = ? AND closed_at IS NULL AND id <> ?", employeeID, id).First(&c).Error
+	return &c, notFound(err)
+}
+
+// ApprovedOfEffect returns, inside tx, the case's approved approvals of
+// one effect (for legal_hold: the holds in force or released), oldest first.
+func ApprovedOfEffect(tx *gorm.DB, caseID int64, effect string) ([]Approval, error) {
+	var aps []Approval
+	err := tx.Where("case_id = ? AND effect = ? AND status = ?", caseID, effect, ApprovalApproved).Order("id").Find(&aps).Error
+	return aps, err
+}
+
 // CaseByIdempotencyKey returns the case created with key, or ErrNotFound.
 func (s *Store) CaseByIdempotencyKey(ctx context.Context, key string) (*Case, error) {
 	var c Case
