@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -140,73 +138,6 @@ func loadCaseActions(tx *gorm.DB, caseID int64) (*caseActions, error) {
 	}
 	cas.preserved = cas.findPreserved(holds)
 	return cas, nil
-}
-
-// findPreserved finds the actions an approved legal hold keeps from
-// running: those it holds, still held, and the waiting actions that depend
-// on them, directly or through another.
-func (cas *caseActions) findPreserved(holds []store.Approval) map[string]int64 {
-	preserved := map[string]int64{}
-	for _, h := range holds {
-		var names []string
-		_ = json.Unmarshal([]byte(h.Held), &names)
-		for _, n := range names {
-			if a, ok := cas.byName[n]; ok && a.Status == store.ActionHeld {
-				preserved[n] = h.ID
-			}
-		}
-	}
-	for changed := len(preserved) > 0; changed; {
-		changed = false
-		for i := range cas.acts {
-			a := &cas.acts[i]
-			if _, ok := preserved[a.Name]; ok || (a.Status != store.ActionBlocked && a.Status != store.ActionPending) {
-				continue
-			}
-			if _, isDead := cas.dead[a.Name]; isDead {
-				continue
-			}
-			for _, d := range deps(a) {
-				if id, ok := preserved[d]; ok {
-					preserved[a.Name] = id
-					changed = true
-					break
-				}
-			}
-		}
-	}
-	return preserved
-}
-
-// findDead marks waiting actions behind a failed or cancelled dependency,
-// repeating until no more are found (death passes along dependencies).
-func (cas *caseActions) findDead() map[string]string {
-	dead := map[string]string{}
-	for changed := true; changed; {
-		changed = false
-		for i := range cas.acts {
-			a := &cas.acts[i]
-			if a.Status != store.ActionBlocked && a.Status != store.ActionPending {
-				continue
-			}
-			if _, ok := dead[a.Name]; ok {
-				continue
-			}
-			for _, d := range deps(a) {
-				da, ok := cas.byName[d]
-				if !ok {
-					continue
-				}
-				_, deadDep := dead[d]
-				if da.Status == store.ActionFailed || da.Status == store.ActionCancelled || deadDep {
-					dead[a.Name] = d
-					changed = true
-					break
-				}
-			}
-		}
-	}
-	return dead
 }
 
 // settled reports whether a is final or dead.
@@ -529,30 +460,4 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 	}
 	e.log.WithFields(map[string]any{"case": c.ID, "status": status}).Info(summary)
 	return append(evs, Event{Kind: EventCaseClosed, CaseID: c.ID, Status: status, Detail: summary, At: now}), nil
-}
-
-// preservedSummary says what approved legal holds keep from running, for
-// a closing case's summary: "; preserved under legal hold 7 until
-// released, not run: delete_mailbox (Delete the mailbox)". "" without one.
-func preservedSummary(cas *caseActions) string {
-	byHold := map[int64][]string{}
-	for _, a := range cas.acts {
-		id, kept := cas.preserved[a.Name]
-		if !kept {
-			continue
-		}
-		what := a.Name
-		if d := a.Description; d != "" {
-			if i := strings.Index(d, " ("); i > 0 {
-				d = d[:i]
-			}
-			what += " (" + d + ")"
-		}
-		byHold[id] = append(byHold[id], what)
-	}
-	var s string
-	for _, id := range slices.Sorted(maps.Keys(byHold)) {
-		s += fmt.Sprintf("; preserved under legal hold %d until released, not run: %s", id, strings.Join(byHold[id], ", "))
-	}
-	return s
 }

@@ -337,7 +337,7 @@ func (e *Engine) applyOutcome(tx *gorm.DB, au *auditBuf, c *store.Case, ap *stor
 		}
 		for _, n := range held {
 			if err := tx.Model(&store.Action{}).Where("case_id = ? AND name = ? AND status = ?", c.ID, n, store.ActionHeld).
-				Update("blocked_reason", fmt.Sprintf("legal hold (approval %d) until released", ap.ID)).Error; err != nil {
+				Update("blocked_reason", fmt.Sprintf("preserved under legal hold %d until released", ap.ID)).Error; err != nil {
 				return "", err
 			}
 		}

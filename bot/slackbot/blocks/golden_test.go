@@ -181,6 +181,26 @@ type goldenCase struct {
 	build   func() any
 }
 
+// legalHoldClosedCase is a case closed under an approved legal hold: the
+// mailbox deletion is still held (it never ran), preserved until released.
+func legalHoldClosedCase() (store.Case, []store.Action) {
+	c := runningCase()
+	c.Status, c.ClosedAt, c.CriticalDoneAt = store.CaseCompletedWithExceptions, at(now), at(started.Add(12*time.Minute))
+	c.Summary = "5 actions: 4 succeeded, 1 held under legal hold; full revocation took 2h5m0s; critical access revoked 12m0s after the effective time" +
+		"; preserved under legal hold 8 until released, not run: delete_mailbox (Delete the mailbox)"
+	acts := runningActions()[:3]
+	for i := range acts {
+		acts[i].Status, acts[i].Verified, acts[i].LastError = store.ActionSucceeded, true, ""
+	}
+	acts = append(acts,
+		store.Action{ID: 914, Name: "preserve_mailbox", Description: "Put the mailbox on litigation hold", Connector: "m365", Operation: "preserve_mailbox",
+			Phase: 2, PhaseName: "entitlements", TargetAccount: "dana.whitfield@example.com", Status: store.ActionSucceeded, Verified: true},
+		store.Action{ID: 922, Name: "delete_mailbox", Description: "Delete the mailbox (destroys data; a legal hold blocks it)", Connector: "m365",
+			Operation: "delete_mailbox", Phase: 3, PhaseName: "notifications", TargetAccount: "dana.whitfield@example.com",
+			Status: store.ActionHeld, BlockedReason: "preserved under legal hold 8 until released", DueAt: at(started.Add(24 * time.Hour))})
+	return c, acts
+}
+
 func toMessage(bs []slack.Block, text string) message { return message{Text: text, Blocks: bs} }
 
 func goldenCases() []goldenCase {
@@ -266,6 +286,15 @@ func goldenCases() []goldenCase {
 			c.Status, c.ClosedAt = store.CaseCompletedWithExceptions, at(now)
 			c.Summary = "9 of 10 actions succeeded and were verified; revoke_vpn was marked done by hand.\nForwarding kept until 2027-01-03."
 			return CaseClosed(c, 57, "3f2a9c1d0b4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a")
+		}),
+		m("case_closed_legal_hold", func() ([]slack.Block, string) {
+			c, acts := legalHoldClosedCase()
+			c.Actions = acts
+			return CaseClosed(c, 64, "3f2a9c1d0b4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a")
+		}),
+		m("status_legal_hold_closed", func() ([]slack.Block, string) {
+			c, acts := legalHoldClosedCase()
+			return StatusCard(c, acts, now, names)
 		}),
 
 		m("plan_preview", func() ([]slack.Block, string) { return PlanPreview(testPlan(), 42) }),

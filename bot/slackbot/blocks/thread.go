@@ -165,7 +165,9 @@ func ApprovalDecided(ev view.Event) ([]slack.Block, string) {
 }
 
 // CaseClosed builds the thread reply for a closed case: its outcome, the
-// engine's summary, how long it took, and a line on the audit record — the
+// engine's summary, the actions a legal hold keeps from running (still
+// held: they never ran, and run when the hold is released), how long it
+// took, and a line on the audit record — the
 // number of audit events and the chain's head hash (shown to 12
 // characters), which `kinetic audit verify` checks.
 func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, string) {
@@ -190,6 +192,9 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, 
 	if !blank(c.Summary) {
 		bs = append(bs, section(para(c.Summary, 2500)))
 	}
+	if kept := keptLines(c); len(kept) > 0 {
+		bs = append(bs, sections(append([]string{"*Not run: preserved under legal hold until released*"}, kept...))...)
+	}
 	var took, started, closed string
 	if c.StartedAt != nil {
 		started = when(*c.StartedAt)
@@ -213,6 +218,27 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) ([]slack.Block, 
 	}
 	fb := fmt.Sprintf("Offboarding of %s%s %s (case %d)", oneLine(nameOf(c)), tag, word, c.ID)
 	return bs, fallback(fb)
+}
+
+// keptLines are a closed case's held actions, one line each: an approved
+// legal hold preserves them until released (the engine closes no case
+// with an action held for a pending approval).
+func keptLines(c store.Case) []string {
+	var lines []string
+	for _, a := range c.Actions {
+		if a.Status != store.ActionHeld {
+			continue
+		}
+		l := stateEmoji[stHeld] + " *" + data(actionTitle(a), 80) + "* · " + data(a.Connector, 40)
+		if !blank(a.TargetAccount) {
+			l += " (" + data(a.TargetAccount, 60) + ")"
+		}
+		if !blank(a.BlockedReason) {
+			l += " — " + data(a.BlockedReason, 100)
+		}
+		lines = append(lines, l)
+	}
+	return lines
 }
 
 // eventContext is the context line under an event reply: case, and who
