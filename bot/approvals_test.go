@@ -486,7 +486,7 @@ func TestLegalHoldAPI(t *testing.T) {
 	if _, err := s.k.StartWorker(); err != nil {
 		t.Fatalf("starting a worker: %v", err)
 	}
-	t.Run("everything but the held deletion runs; the case stays open", func(t *testing.T) {
+	t.Run("everything but the held deletion runs; the case closes under the hold", func(t *testing.T) {
 		var (
 			c       map[string]any
 			acts    map[string]map[string]any
@@ -505,8 +505,13 @@ func TestLegalHoldAPI(t *testing.T) {
 		if st := acts["delete_mailbox"]["status"]; st != store.ActionHeld {
 			t.Fatalf("delete_mailbox is %v under a legal hold, want held", st)
 		}
-		if st := c["status"].(string); !store.CaseOpen(st) {
-			t.Fatalf("the case is %s with an action held, want open", st)
+		c = s.waitClosed(t, caseID, 30*time.Second)
+		if st, sum := c["status"], c["summary"].(string); st != store.CaseCompletedWithExceptions ||
+			!strings.Contains(sum, fmt.Sprintf("preserved under legal hold %d until released", hold.ID)) {
+			t.Fatalf("the case is %v (%q) under an approved legal hold, want %s saying what it preserves", st, sum, store.CaseCompletedWithExceptions)
+		}
+		if _, acts = s.actionsOf(t, caseID); acts["delete_mailbox"]["status"] != store.ActionHeld {
+			t.Fatalf("delete_mailbox is %v in the closed case, want held (it never ran)", acts["delete_mailbox"]["status"])
 		}
 	})
 
@@ -536,11 +541,14 @@ func TestLegalHoldAPI(t *testing.T) {
 		t.FailNow()
 	}
 
-	t.Run("legal approves the release and the deletion runs", func(t *testing.T) {
+	t.Run("legal approves the release: the case reopens and the deletion runs", func(t *testing.T) {
 		decide(t, rel.ID, "L1", store.ApprovalPending)
 		v := decide(t, rel.ID, "L2", store.ApprovalApproved)
 		if !strings.Contains(v.Outcome, fmt.Sprintf("legal hold %d released", hold.ID)) {
 			t.Errorf("outcome %q", v.Outcome)
+		}
+		if n := s.k.Count(t, &store.AuditEvent{}, "case_id = ? AND event = ?", caseID, "case.reopened"); n != 1 {
+			t.Errorf("%d case.reopened audit events after the release", n)
 		}
 		c := s.waitClosed(t, caseID, 30*time.Second)
 		_, acts := s.actionsOf(t, caseID)

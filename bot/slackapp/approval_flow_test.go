@@ -169,6 +169,31 @@ func TestLegalHoldApprovedWithReasonFromSlackCaseCloses(t *testing.T) {
 		return c.Params.Get("user_id") == "ULOU" && !strings.Contains(c.Params.Get("view"), blocks.ApprovalValue(hold.ID))
 	}, wait)
 
+	// The approved hold is the mailbox's disposition: the case closes, the
+	// deletion held (it never ran), and the closing reply says the mailbox
+	// is preserved under the hold rather than deleted.
+	closed := e.kit.WaitClosed(t, c.ID, 30*time.Second)
+	if closed.Status != store.CaseCompletedWithExceptions || !strings.Contains(closed.Summary, fmt.Sprintf("preserved under legal hold %d until released", hold.ID)) {
+		t.Fatalf("case under the approved hold: %s\n%s\n%s", closed.Status, closed.Summary, engine.Summary(closed))
+	}
+	for _, a := range closed.Actions {
+		if a.Name == "delete_mailbox" && a.Status != store.ActionHeld {
+			t.Fatalf("delete_mailbox is %s under the approved hold, want held", a.Status)
+		}
+	}
+	parent := e.fake.WaitFor(t, "chat.postMessage", func(p slacktest.Call) bool {
+		return p.Channel == offboarding && p.ThreadTS == "" && strings.HasPrefix(p.Text, "Offboarding Erin")
+	}, wait)
+	e.fake.WaitFor(t, "chat.postMessage", func(r slacktest.Call) bool {
+		return r.ThreadTS == parent.TS && has(r, "completed with exceptions") && has(r, "Not run: preserved under legal hold until released") &&
+			has(r, "delete_mailbox") && has(r, fmt.Sprintf("preserved under legal hold %d until released", hold.ID))
+	}, wait)
+	e.fake.WaitFor(t, "chat.update", func(u slacktest.Call) bool {
+		return u.Channel == offboarding && u.TS == parent.TS && has(u, "Completed with exceptions") &&
+			has(u, "*delete_mailbox* · m365") &&
+			has(u, fmt.Sprintf("— preserved under legal hold %d until released", hold.ID))
+	}, wait)
+
 	// The release goes through the same chain, with reasons, from Slack.
 	rel, err := e.kit.Engine.RequestRelease(ctx, hold.ID, "H1", "litigation settled")
 	if err != nil {
@@ -188,10 +213,18 @@ func TestLegalHoldApprovedWithReasonFromSlackCaseCloses(t *testing.T) {
 		}
 		approveWithReason(t, e, click(u, "D"+u, rc.TS, blocks.ActionApprove, blocks.ApprovalValue(rel.ID)), u, rel.ID, "the case is settled")
 	}
-	got := e.kit.WaitClosed(t, c.ID, 30*time.Second)
-	if got.Status != store.CaseCompleted {
-		t.Fatalf("case %s after the hold was released:\n%s", got.Status, engine.Summary(got))
-	}
+	// The approved release reopened the case; the deletion ran and it
+	// closed again, completed.
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		got, err := e.kit.Store.CaseWithActions(ctx, c.ID)
+		return err == nil && got.Status == store.CaseCompleted
+	}, func() string {
+		got, _ := e.kit.Store.CaseWithActions(ctx, c.ID)
+		return fmt.Sprintf("case after the hold was released:\n%s", engine.Summary(got))
+	})
+	e.fake.WaitFor(t, "chat.postMessage", func(r slacktest.Call) bool {
+		return r.ThreadTS == parent.TS && has(r, "Offboarding of") && has(r, "completed*") && !has(r, "Not run")
+	}, wait)
 }
 
 // TestApprovalCardsWaitForConfirmationAndGoWithTheCancelledPlan is issue
