@@ -1,8 +1,16 @@
 // Package hrconfig holds the configuration of Kinetic's HR front end (the
 // service file's hr: block): signed webhooks HR systems post termination
 // events to, and pollers that read them from HR APIs. It is a leaf package
-// (no engine, no configs): bot/hr's Descriptor hands configs a spec that
-// decodes the block into a Config, and bot/hr runs it.
+// (no engine, no configs): Descriptor hands configs a spec that decodes
+// the block into a Config, and bot/hr runs it.
+//
+// Poller formats describe themselves (PollerFormat, format.go): each is
+// exported by the package that owns its HR system's wire format
+// (directory/workday, directory/bamboohr) and listed in
+// internal/compose/table; a Config validates its pollers, lists their URLs
+// and hands bot/hr their sources through the formats it was given (Use).
+// Webhook formats (generic, bamboohr) are still validated here and
+// implemented in bot/hr.
 //
 // Validate checks everything but secret values, which configs resolves
 // like every other secret in the service file.
@@ -175,7 +183,10 @@ type Fields struct {
 
 // Poller is one polled source.
 type Poller struct {
-	// Format is workday_raas or bamboohr_changed (required).
+	// Format names the poller's PollerFormat (required): workday_raas or
+	// bamboohr_changed, or any other format in the table. The other keys
+	// are each read by some formats; a format refuses those it does not
+	// read.
 	Format string `yaml:"format"`
 	// URL is the Workday RaaS report URL with its prompts (workday_raas;
 	// required); format=json is added when the URL names no format.
