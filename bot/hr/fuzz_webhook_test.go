@@ -19,6 +19,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/compose/table"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -346,7 +347,7 @@ func FuzzPollBambooHR(f *testing.F) {
 		pc := &hrconfig.Poller{Format: hrconfig.FormatBambooHRChanged, Company: "acme", APIKey: secret.FromValue("bamboo-api-key"),
 			BaseURL: "https://acme.bamboohr.example", Fields: &hrconfig.Fields{EmployeeID: "employeeNumber"}}
 		timing := engine.HRTiming{MaxPast: 30 * 24 * time.Hour}
-		p := NewPoller("bamboohr-poll", pc, timing, eng, nil, Options{Log: discardLog(), Now: func() time.Time { return fuzzNow }})
+		p := NewPoller("bamboohr-poll", pc, timing, eng, nil, Options{Formats: table.PollerFormats(), Log: discardLog(), Now: func() time.Time { return fuzzNow }})
 		p.client = &http.Client{Transport: roundTrip(func(req *http.Request) []byte {
 			if strings.Contains(req.URL.Path, "/employees/changed/") {
 				return changed
@@ -363,18 +364,18 @@ func FuzzPollBambooHR(f *testing.F) {
 				t.Fatalf("first poll: a %q event from %q", ev.Kind, ev.Source)
 			}
 		}
-		if (err != nil && !p.since.Equal(start)) || p.since.Before(start) {
-			t.Fatalf("cursor %v after a poll (error %v) starting at %v", p.since, err, start)
+		if (err != nil && !p.since().Equal(start)) || p.since().Before(start) {
+			t.Fatalf("cursor %v after a poll (error %v) starting at %v", p.since(), err, start)
 		}
-		before := p.since
+		before := p.since()
 		st2, err2 := p.Poll(context.Background())
 		second := eng.calls()[len(first):]
 		checkStats(t, st2, len(second))
 		if (err == nil) != (err2 == nil) || !reflect.DeepEqual(first, second) {
 			t.Fatalf("the same answers polled again: %v then %v; events %+v then %+v", err, err2, first, second)
 		}
-		if p.since.Before(before) {
-			t.Fatalf("cursor moved back from %v to %v", before, p.since)
+		if p.since().Before(before) {
+			t.Fatalf("cursor moved back from %v to %v", before, p.since())
 		}
 	})
 }
@@ -395,7 +396,7 @@ func FuzzPollWorkday(f *testing.F) {
 	f.Fuzz(func(t *testing.T, report []byte) {
 		eng := &recordingEngine{}
 		pc := workdayPoller("https://wd.example.test")
-		p := NewPoller("workday", pc, engine.HRTiming{}, eng, nil, Options{Log: discardLog(), Now: func() time.Time { return fuzzNow }})
+		p := NewPoller("workday", pc, engine.HRTiming{}, eng, nil, Options{Formats: table.PollerFormats(), Log: discardLog(), Now: func() time.Time { return fuzzNow }})
 		p.client = &http.Client{Transport: roundTrip(func(*http.Request) []byte { return report })}
 		st, err := p.Poll(context.Background())
 		events := eng.calls()

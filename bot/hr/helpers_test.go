@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
+	"github.com/kineticsec/kinetic/internal/compose/table"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
@@ -109,7 +110,7 @@ func (b *lockedBuffer) String() string {
 // clock). Log lines go to env.log.
 func newEnv(t *testing.T, cfg *hrconfig.Config, now func() time.Time) *env {
 	t.Helper()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
 	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Now: now})

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
+	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/directory/hrpath"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/jsonbody"
@@ -299,31 +300,14 @@ func ParseGeneric(source string, body []byte, id string, m Mapping) (engine.HREv
 	return ev, nil
 }
 
-// BambooHR field names tried, in order, for each part of an event, when the
-// configuration does not name one: the API alias, then the English name
-// field-based webhooks post by default. The employee id is BambooHR's own
-// employee id unless fields.employee_id names a field (e.g. employeeNumber):
-// the same default as the bamboohr directory source.
-var bambooDefaults = hrconfig.Fields{
-	Email:    "workEmail|Work Email",
-	Date:     "terminationDate|Termination Date",
-	Status:   "status|Status",
-	HireDate: "hireDate|Hire Date",
-}
+// The BambooHR field names tried, in order, for each part of an event
+// (bamboohr.FieldDefaults), and the fields.employee_id value that means
+// BambooHR's own employee id.
+var bambooDefaults = bamboohr.FieldDefaults
 
-// bambooIDField is the fields.employee_id value that means BambooHR's own
-// employee id (the record id), as does an empty one.
-const bambooIDField = "id"
+const bambooIDField = bamboohr.IDField
 
-func names(configured, def string) []string {
-	if configured != "" {
-		return []string{configured}
-	}
-	if def == "" {
-		return nil
-	}
-	return strings.Split(def, "|")
-}
+func names(configured, def string) []string { return bamboohr.FieldNames(configured, def) }
 
 // bambooRecord is one BambooHR employee as a webhook or the API gives it.
 type bambooRecord struct {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/compose/table"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/store"
@@ -138,10 +139,10 @@ func TestWorkdayRaaSPoller(t *testing.T) {
 		step{method: "GET", path: raasPath, status: 401, body: `{"error":"invalid username or password"}`},
 	)
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"workday": workdayPoller(srv.URL)}}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	p := NewPoller("workday", cfg.Pollers["workday"], Timing(cfg), e.kit.Engine, loopback(), Options{Log: testLog(t)})
+	p := NewPoller("workday", cfg.Pollers["workday"], Timing(cfg), e.kit.Engine, loopback(), Options{Formats: table.PollerFormats(), Log: testLog(t)})
 	ctx := context.Background()
 
 	st, err := p.Poll(ctx)
@@ -224,10 +225,10 @@ func TestWorkdayRaaSPollerWithOAuth(t *testing.T) {
 	pc.OAuth = &hrconfig.OAuth{TokenURL: srv.URL + "/ccx/oauth2/acme/token", ClientID: "client-1",
 		ClientSecret: secret.FromValue("client-secret"), RefreshToken: secret.FromValue("RT-1")}
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"workday": pc}}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	p := NewPoller("workday", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Log: testLog(t)})
+	p := NewPoller("workday", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Formats: table.PollerFormats(), Log: testLog(t)})
 	for i, want := range []string{engine.HROpened, engine.HRDuplicate} {
 		st, err := p.Poll(context.Background())
 		if err != nil || st.Outcomes[want] != 1 {
@@ -242,7 +243,7 @@ func TestPollerHTTPClientObeysTheURLPolicy(t *testing.T) {
 		t.Error("the default policy let a request through to a loopback address")
 	}))
 	defer srv.Close()
-	p := NewPoller("workday", workdayPoller(srv.URL), engine.HRTiming{}, e.kit.Engine, nil, Options{Log: testLog(t)})
+	p := NewPoller("workday", workdayPoller(srv.URL), engine.HRTiming{}, e.kit.Engine, nil, Options{Formats: table.PollerFormats(), Log: testLog(t)})
 	if _, err := p.Poll(context.Background()); !errors.Is(err, outbound.ErrURLRefused) {
 		t.Fatalf("poll of a loopback URL under the default policy: %v", err)
 	}
@@ -300,10 +301,10 @@ func TestBambooHRChangedPoller(t *testing.T) {
 	pc := &hrconfig.Poller{Format: hrconfig.FormatBambooHRChanged, Company: "acme", APIKey: secret.FromValue("bamboo-api-key"), BaseURL: srv.URL + "/",
 		Fields: &hrconfig.Fields{EmployeeID: "employeeNumber"}}
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"bamboohr-poll": pc}}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	p := NewPoller("bamboohr-poll", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Log: testLog(t), Now: func() time.Time { return now }})
+	p := NewPoller("bamboohr-poll", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Formats: table.PollerFormats(), Log: testLog(t), Now: func() time.Time { return now }})
 	ctx := context.Background()
 
 	st, err := p.Poll(ctx)
@@ -346,7 +347,7 @@ func TestStartPollersPollsAndStops(t *testing.T) {
 	}))
 	defer srv.Close()
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"workday": workdayPoller(srv.URL)}}
-	stop := startPollers(context.Background(), cfg, e.kit.Engine, loopback(), Options{Log: testLog(t)}, func(time.Duration) time.Duration { return 0 })
+	stop := startPollers(context.Background(), cfg.Use(table.PollerFormats()...), e.kit.Engine, loopback(), Options{Log: testLog(t)}, func(time.Duration) time.Duration { return 0 })
 	select {
 	case <-hit:
 	case <-time.After(10 * time.Second):
@@ -392,10 +393,10 @@ func TestWorkdayPollerNewTokenAfter401(t *testing.T) {
 	pc.OAuth = &hrconfig.OAuth{TokenURL: srv.URL + tokenPath, ClientID: "client-1",
 		ClientSecret: secret.FromValue("client-secret"), RefreshToken: secret.FromValue("RT-1")}
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"workday": pc}}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	p := NewPoller("workday", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Log: testLog(t)})
+	p := NewPoller("workday", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Formats: table.PollerFormats(), Log: testLog(t)})
 	ctx := context.Background()
 	var he *HTTPError
 	if _, err := p.Poll(ctx); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -106,20 +105,11 @@ func (v verifier) verify(h http.Header, body []byte, now time.Time) (string, err
 	return hex.EncodeToString(got), nil
 }
 
-// parseTimestamp reads unix seconds (or milliseconds, when the number is
-// that large), RFC 3339, or ISO 8601 with a +hhmm offset
-// ("2026-01-31T18:42:00+0000", as BambooHR writes times).
+// parseTimestamp is hrconfig.ParseTimestamp.
 func parseTimestamp(s string) (time.Time, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n > 1e12 || n < -1e12 {
-			return time.UnixMilli(n), nil
-		}
-		return time.Unix(n, 0), nil
+	t, err := hrconfig.ParseTimestamp(s)
+	if err != nil {
+		return time.Time{}, errBadTimestamp
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700", "2006-01-02T15:04:05.999999999Z0700"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, errBadTimestamp
+	return t, nil
 }

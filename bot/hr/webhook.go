@@ -55,6 +55,10 @@ type Options struct {
 	// under replay.HRPrefix, shared by every replica, so a replay is refused
 	// by every replica and after a restart.
 	Replay replay.Store
+	// Formats are the poller formats NewPoller looks a poller's format up
+	// in; StartPollers defaults them to the configuration's
+	// (hrconfig.Config.PollerFormats).
+	Formats []hrconfig.PollerFormat
 }
 
 func (o Options) withDefaults() Options {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
+	"github.com/kineticsec/kinetic/internal/compose/table"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/replay"
 	"github.com/kineticsec/kinetic/internal/secret"
@@ -288,7 +289,7 @@ func (r secRequest) withSig(src secSource, sig string) secRequest {
 // tolerance), changing nothing.
 func TestHRWebhooksRefuseForgedStaleAndReplayedRequests(t *testing.T) {
 	cfg := securityHRConfig()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	k := testkit.New(t, testkit.Options{RedisDB: redisDB})

@@ -9,7 +9,9 @@
 // Adding a connector type is its package (connectors/NAME with
 // Descriptor()) plus one line in internal/compose/table; adding an HR
 // system is its package (directory/NAME with Descriptor()) plus one line
-// there too.
+// there too; adding an HR poller format is its hrconfig.PollerFormat, in
+// the package that owns the HR system's wire format, plus one line in
+// table.PollerFormats.
 package compose
 
 import (
@@ -20,6 +22,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
@@ -50,7 +53,7 @@ func (t Table) Specs() []connspec.Spec {
 func (t Table) Types() configs.Types { return t.withHR().Types() }
 
 func (t Table) withHR() Tables {
-	return Tables{Connectors: t, Directories: table.Directories(), HR: table.HREvents()}
+	return Tables{Connectors: t, Directories: table.Directories(), PollerFormats: table.PollerFormats()}
 }
 
 // Load is configs.Load with the table's types.
@@ -65,13 +68,19 @@ func (t Table) ParseService(name string, data []byte) (*configs.Service, error) 
 }
 
 // Tables is the whole composition table: connector types, HR directory
-// source types (besides file) and the HR event front end. All returns the
-// one in internal/compose/table; tests compose their own.
+// source types (besides file) and the HR event front end's poller formats.
+// All returns the one in internal/compose/table; tests compose their own.
 type Tables struct {
 	Connectors  Table
 	Directories []directory.Descriptor
-	HR          hrspec.Events
+	// PollerFormats are the formats the hr: block's pollers may name; the
+	// loaded hrconfig.Config carries them to bot/hr.
+	PollerFormats []hrconfig.PollerFormat
 }
+
+// HR returns the HR event front end's spec (the hr: block) with t's poller
+// formats.
+func (t Tables) HR() hrspec.Events { return hrconfig.Descriptor(t.PollerFormats...) }
 
 // All returns internal/compose/table's tables.
 func All() Tables { return Connectors().withHR() }
@@ -82,7 +91,7 @@ func (t Tables) Types() configs.Types {
 	for i, d := range t.Directories {
 		specs[i] = d.Spec
 	}
-	hr := t.HR
+	hr := t.HR()
 	return configs.Types{Connectors: t.Connectors.Specs(), Directories: specs, HR: &hr}
 }
 

@@ -3,8 +3,8 @@
 // directory source types (directory.type and its block) and the HR event
 // front end (the hr: block). Each source package exports a descriptor
 // holding its spec and its constructor (directory.Descriptor,
-// bot/hr.Descriptor); internal/compose/table lists them and hands their
-// specs to configs. It is a leaf, so configs links no HR system's client.
+// bot/hr/hrconfig.Descriptor); internal/compose/table lists them and hands
+// their specs to configs. It is a leaf, so configs links no HR system's client.
 package hrspec
 
 // Directory describes one HR directory source type. Every func receives

@@ -1,8 +1,16 @@
 // Package hrconfig holds the configuration of Kinetic's HR front end (the
 // service file's hr: block): signed webhooks HR systems post termination
 // events to, and pollers that read them from HR APIs. It is a leaf package
-// (no engine, no configs): bot/hr's Descriptor hands configs a spec that
-// decodes the block into a Config, and bot/hr runs it.
+// (no engine, no configs): Descriptor hands configs a spec that decodes
+// the block into a Config, and bot/hr runs it.
+//
+// Poller formats describe themselves (PollerFormat, format.go): each is
+// exported by the package that owns its HR system's wire format
+// (directory/workday, directory/bamboohr) and listed in
+// internal/compose/table; a Config validates its pollers, lists their URLs
+// and hands bot/hr their sources through the formats it was given (Use).
+// Webhook formats (generic, bamboohr) are still validated here and
+// implemented in bot/hr.
 //
 // Validate checks everything but secret values, which configs resolves
 // like every other secret in the service file.
@@ -79,6 +87,34 @@ type Config struct {
 	Webhooks map[string]*Webhook `yaml:"webhooks"`
 	// Pollers are the polled sources by name (the recorded source).
 	Pollers map[string]*Poller `yaml:"pollers"`
+
+	// formats are the poller formats the block may name (Use).
+	formats []PollerFormat
+}
+
+// Use sets the poller formats c's pollers may name (Descriptor's, for a
+// decoded block) and returns c.
+func (c *Config) Use(formats ...PollerFormat) *Config {
+	c.formats = formats
+	return c
+}
+
+// PollerFormats returns the poller formats c's pollers may name.
+func (c *Config) PollerFormats() []PollerFormat {
+	if c == nil {
+		return nil
+	}
+	return c.formats
+}
+
+// PollerFormat returns the poller format named name.
+func (c *Config) PollerFormat(name string) (PollerFormat, bool) {
+	for _, f := range c.PollerFormats() {
+		if f.Format == name {
+			return f, true
+		}
+	}
+	return PollerFormat{}, false
 }
 
 // Timing is the policy for turning HR dates into effective times.
@@ -147,7 +183,10 @@ type Fields struct {
 
 // Poller is one polled source.
 type Poller struct {
-	// Format is workday_raas or bamboohr_changed (required).
+	// Format names the poller's PollerFormat (required): workday_raas or
+	// bamboohr_changed, or any other format in the table. The other keys
+	// are each read by some formats; a format refuses those it does not
+	// read.
 	Format string `yaml:"format"`
 	// URL is the Workday RaaS report URL with its prompts (workday_raas;
 	// required); format=json is added when the URL names no format.
@@ -225,9 +264,8 @@ func FieldErrors(err error) []*FieldError {
 func (c *Config) Problems() []*FieldError { return FieldErrors(c.Validate()) }
 
 var (
-	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	companyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
-	clockRE   = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$`)
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	clockRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$`)
 )
 
 // Validate reports every problem, joined; each is a *FieldError naming its
@@ -248,7 +286,7 @@ func (c *Config) Validate() error {
 		c.Webhooks[name].validate("webhooks."+name, name, add)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Pollers)) {
-		c.Pollers[name].validate("pollers."+name, name, add)
+		c.Pollers[name].validate("pollers."+name, name, add, c.formats)
 	}
 	for name := range c.Pollers {
 		if _, dup := c.Webhooks[name]; dup {
@@ -258,7 +296,7 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-type adder func(field, format string, args ...any)
+type adder = func(field, format string, args ...any)
 
 func (w *Webhook) validate(path, name string, add adder) {
 	if !nameRE.MatchString(name) {
@@ -304,7 +342,7 @@ func (w *Webhook) validate(path, name string, add adder) {
 	}
 }
 
-func (p *Poller) validate(path, name string, add adder) {
+func (p *Poller) validate(path, name string, add adder, formats []PollerFormat) {
 	if !nameRE.MatchString(name) {
 		add(path, "source name %q must be 1–64 letters, digits, '.', '-' or '_'", name)
 	}
@@ -315,71 +353,60 @@ func (p *Poller) validate(path, name string, add adder) {
 	if e := p.Every.D(); e != 0 && e < MinEvery {
 		add(path+".every", "must be at least %s (got %s); default %s", MinEvery, e, DefaultEvery)
 	}
-	notFor := func(format string, keys map[string]bool) {
-		for _, k := range slices.Sorted(maps.Keys(keys)) {
-			if keys[k] {
-				add(path+"."+k, "%s does not belong to format %s", k, format)
-			}
-		}
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = f.Format
 	}
-	switch p.Format {
-	case FormatWorkdayRaaS:
-		if err := checkURL(p.URL, true); err != nil {
-			add(path+".url", "%v", err)
-		}
-		basic := p.Username != "" || p.Password.IsSet()
-		switch {
-		case basic && p.OAuth != nil:
-			add(path, "set either username and password (basic auth) or oauth, not both")
-		case p.OAuth != nil:
-			o := p.OAuth
-			if err := checkURL(o.TokenURL, false); err != nil {
-				add(path+".oauth.token_url", "%v", err)
-			}
-			if strings.TrimSpace(o.ClientID) == "" {
-				add(path+".oauth.client_id", "client_id is required")
-			}
-			if !o.ClientSecret.IsSet() {
-				add(path+".oauth.client_secret", "client_secret is required ({env: NAME} or {file: PATH})")
-			}
-			if !o.RefreshToken.IsSet() {
-				add(path+".oauth.refresh_token", "refresh_token is required ({env: NAME} or {file: PATH})")
-			}
-		default:
-			if strings.TrimSpace(p.Username) == "" {
-				add(path+".username", "username is required (the integration system user), or use oauth")
-			} else if strings.Contains(p.Username, ":") {
-				add(path+".username", "username must not contain ':'")
-			}
-			if !p.Password.IsSet() {
-				add(path+".password", "password is required ({env: NAME} or {file: PATH})")
-			}
-		}
-		notFor(FormatWorkdayRaaS, map[string]bool{"company": p.Company != "", "api_key": p.APIKey.IsSet(), "base_url": p.BaseURL != ""})
-		validateMapping(path, p.Fields, p.Kinds, p.Kind, add)
-	case FormatBambooHRChanged:
-		if p.Company == "" {
-			add(path+".company", "company is required (the BambooHR company domain: acme for acme.bamboohr.com)")
-		} else if !companyRE.MatchString(p.Company) {
-			add(path+".company", "%q is not a BambooHR company domain (letters, digits and '-')", p.Company)
-		}
-		if !p.APIKey.IsSet() {
-			add(path+".api_key", "api_key is required ({env: NAME} or {file: PATH})")
-		}
-		if p.BaseURL != "" {
-			if err := checkURL(p.BaseURL, false); err != nil {
-				add(path+".base_url", "%v", err)
-			}
-		}
-		notFor(FormatBambooHRChanged, map[string]bool{"url": p.URL != "", "username": p.Username != "", "password": p.Password.IsSet(),
-			"oauth": p.OAuth != nil, "kind": p.Kind != "", "kinds": len(p.Kinds) > 0})
-		validateBambooFields(path+".fields", p.Fields, add)
-	case "":
-		add(path+".format", "format is required (workday_raas or bamboohr_changed)")
-	default:
-		add(path+".format", "unknown format %q (want workday_raas or bamboohr_changed)", p.Format)
+	want := orList(names)
+	if p.Format == "" {
+		add(path+".format", "format is required (%s)", want)
+		return
+	}
+	i := slices.IndexFunc(formats, func(f PollerFormat) bool { return f.Format == p.Format })
+	if i < 0 {
+		add(path+".format", "unknown format %q (want %s)", p.Format, want)
+		return
+	}
+	if v := formats[i].Validate; v != nil {
+		v(path, p, add)
 	}
 }
+
+// orList is "a, b or c" ("none" for no names).
+func orList(names []string) string {
+	switch len(names) {
+	case 0:
+		return "none"
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// NotFor reports each key of keys that is set (true) as not belonging to
+// format, at path.KEY.
+func NotFor(path, format string, keys map[string]bool, add func(field, format string, args ...any)) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if keys[k] {
+			add(path+"."+k, "%s does not belong to format %s", k, format)
+		}
+	}
+}
+
+// ValidateMapping checks a generic or report field mapping (fields, kinds
+// and kind below path), as a poller format reading JSON rows uses it.
+func ValidateMapping(path string, f *Fields, kinds map[string]string, kind string, add func(field, format string, args ...any)) {
+	validateMapping(path, f, kinds, kind, add)
+}
+
+// ValidateBambooHRFields checks BambooHR field renames at fp.
+func ValidateBambooHRFields(fp string, f *Fields, add func(field, format string, args ...any)) {
+	validateBambooFields(fp, f, add)
+}
+
+// CheckURL checks a URL's form (outbound.CheckURLForm); a query only where
+// queryOK (a report URL carries its prompts).
+func CheckURL(raw string, queryOK bool) error { return checkURL(raw, queryOK) }
 
 // validateMapping checks a generic or report field mapping.
 func validateMapping(path string, f *Fields, kinds map[string]string, kind string, add adder) {
@@ -489,19 +516,12 @@ func (c *Config) URLs() map[string]string {
 		if p == nil {
 			continue
 		}
-		path := "pollers." + name
-		switch p.Format {
-		case FormatWorkdayRaaS:
-			if checkURL(p.URL, true) == nil {
-				out[path+".url"] = p.URL
-			}
-			if p.OAuth != nil && checkURL(p.OAuth.TokenURL, false) == nil {
-				out[path+".oauth.token_url"] = p.OAuth.TokenURL
-			}
-		case FormatBambooHRChanged:
-			if p.BaseURL != "" && checkURL(p.BaseURL, false) == nil {
-				out[path+".base_url"] = p.BaseURL
-			}
+		f, ok := c.PollerFormat(p.Format)
+		if !ok || f.URLs == nil {
+			continue
+		}
+		for key, u := range f.URLs(p) {
+			out["pollers."+name+"."+key] = u
 		}
 	}
 	return out

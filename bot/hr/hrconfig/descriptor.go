@@ -6,15 +6,16 @@ import "github.com/kineticsec/kinetic/internal/hrspec"
 // file's hr: block, for internal/compose's table: configs decodes,
 // validates and resolves it into a *Config with this spec and keeps it as
 // configs.Service.HR; internal/compose hands it (ConfigOf) to bot/hr's
-// Routes and StartPollers. The event sources are the webhook and poller
-// formats bot/hr implements. It lives here, not in bot/hr, so that the
-// table links no engine.
-func Descriptor() hrspec.Events {
+// Routes and StartPollers. formats are the poller formats its pollers may
+// name (the table's, one line each): the decoded Config carries them
+// (Config.PollerFormats) to validation and to bot/hr. It lives here, not
+// in bot/hr, so that the table links no engine.
+func Descriptor(formats ...PollerFormat) hrspec.Events {
 	return hrspec.Events{
 		Key:      "hr",
-		NewBlock: func() any { return &Config{} },
-		Validate: func(b any) error { return b.(*Config).Validate() },
-		URLs:     func(b any) map[string]string { return b.(*Config).URLs() },
+		NewBlock: func() any { return (&Config{}).Use(formats...) },
+		Validate: func(b any) error { return b.(*Config).Use(formats...).Validate() },
+		URLs:     func(b any) map[string]string { return b.(*Config).Use(formats...).URLs() },
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package table is the one list of connector types, HR directory source
 // types and HR event front ends: adding a connector is its package plus one
 // line in Connectors, an HR system its package under directory/ plus one
-// line in Directories. It imports those packages and nothing of
-// configuration, so internal/compose (which loads and builds with it) and
+// line in Directories, an HR poller format its descriptor in the package
+// that owns the HR system's wire format plus one line in PollerFormats. It
+// imports those packages and nothing of configuration, so internal/compose (which loads and builds with it) and
 // configs' own tests both use it.
 package table
 
@@ -45,7 +46,17 @@ func Directories() []directory.Descriptor {
 	}
 }
 
+// PollerFormats returns the HR poller formats the hr: block's pollers may
+// name, in the order messages list them: one line per format, each from
+// the package that owns its HR system's wire format.
+func PollerFormats() []hrconfig.PollerFormat {
+	return []hrconfig.PollerFormat{
+		workday.PollerFormat(),
+		bamboohr.PollerFormat(),
+	}
+}
+
 // HREvents returns the HR event front end: the hr: block's webhooks and
-// pollers (bot/hr, whose formats are its event sources; described by
-// bot/hr/hrconfig, which links no engine).
-func HREvents() hrspec.Events { return hrconfig.Descriptor() }
+// pollers (bot/hr runs them; described by bot/hr/hrconfig, which links no
+// engine), with PollerFormats.
+func HREvents() hrspec.Events { return hrconfig.Descriptor(PollerFormats()...) }
