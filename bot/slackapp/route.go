@@ -78,12 +78,13 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 		}
 	}
 	ds, problems := n.plan(ctx, ev, act, employee)
+	names := a.ppl.names(ctx, ev.Actor) // who escalated, by name
 	build := func(d *delivery, reached []string) ([]slack.Block, string) {
 		var ba *store.Action
 		if d.buttons {
 			ba = act
 		}
-		return blocks.Notice(ev, reached, ba, d.mention)
+		return blocks.Notice(ev, reached, ba, d.mention, names)
 	}
 	opts := func(bs []slack.Block, text string) []slack.MsgOption {
 		return []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)}
@@ -130,7 +131,7 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 	if ev.Kind == engine.EventEscalation && ev.CaseID != 0 {
 		th := ev
 		th.Targets = reached
-		bs, text := blocks.Escalation(th)
+		bs, text := blocks.Escalation(th, names)
 		n.reply(ctx, ev.CaseID, kindThread, text, bs)
 	}
 }

@@ -232,6 +232,11 @@ func TestEscalateNowOnAFailedCriticalActionEscalates(t *testing.T) {
 	if !has(lvl, "failed since") || !has(lvl, "escalated to level 1 by H1") {
 		t.Fatalf("escalation says what is stuck and since when: %s", lvl.Blocks)
 	}
+	// A person's escalation says who made it, not "is overdue": the action
+	// is not due yet.
+	if !has(lvl, "escalated by Hal HR (H1)") || has(lvl, "is overdue") || !strings.Contains(lvl.Text, "escalated by Hal HR (H1)") {
+		t.Fatalf("a person's escalation is headed as overdue or without who made it: %q %s", lvl.Text, lvl.Blocks)
+	}
 	e.fake.WaitFor(t, "chat.postEphemeral", func(m slacktest.Call) bool {
 		return m.Params.Get("user") == "UHAL" && strings.Contains(m.Text, "Escalated")
 	}, wait)

@@ -251,7 +251,12 @@ func goldenCases() []goldenCase {
 		}),
 		m("escalation", func() ([]slack.Block, string) {
 			return Escalation(view.Event{Kind: "escalation", CaseID: 42, ActionID: 904, Name: "disable_aws", Status: store.ActionRunning, Level: 2,
-				Detail: "disable_aws (deactivate_user on aws) for Dana Whitfield is 1h50m overdue", Targets: []string{"channel:security-alerts", "group:cloud", "user:E3001"}, At: now})
+				Detail: "disable_aws (deactivate_user on aws) for Dana Whitfield is 1h50m overdue", Targets: []string{"channel:security-alerts", "group:cloud", "user:E3001"}, At: now}, nil)
+		}),
+		m("escalation_by_person", func() ([]slack.Block, string) {
+			return Escalation(view.Event{Kind: "escalation", CaseID: 42, ActionID: 903, Name: "revoke_vpn", Status: store.ActionFailed, Level: 1, Actor: "E2001",
+				Detail:  "revoke_vpn (revoke_vpn on vpn) for Dana Whitfield is failed since 2026-12-04T17:20:00Z (25m0s); escalated to level 1 by E2001; last error: vpn: 503",
+				Targets: []string{"#it-network"}, At: now}, map[string]string{"E2001": "Pat Manager"})
 		}),
 		m("approval_decided", func() ([]slack.Block, string) {
 			return ApprovalDecided(view.Event{Kind: "approval_decided", CaseID: 42, ApprovalID: 7, Name: "email_forwarding", Status: store.ApprovalApproved,
