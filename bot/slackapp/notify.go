@@ -170,8 +170,8 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 		n.alert(ctx, ev)
 	}
 	switch ev.Kind {
-	case engine.EventAction:
-		n.actionReply(ctx, ev)
+	case engine.EventAction, engine.EventManualStep:
+		n.actionReply(ctx, ev) // a manual step's reply in the thread, with Mark done
 	case engine.EventEscalation:
 		if len(ev.Targets) == 0 { // else replied in the thread by route, naming whom it reached
 			bs, text := blocks.Escalation(ev, n.a.ppl.names(ctx, ev.Actor))

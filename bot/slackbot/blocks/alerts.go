@@ -45,6 +45,9 @@ func alertMessage(ev view.Event, names map[string]string) ([]slack.Block, string
 	switch ev.Kind {
 	case view.EventEscalation:
 		head, fb = escalationHead(ev, names)
+	case view.EventManualStep:
+		head = fmt.Sprintf(":raised_hand: *Manual step*: *%s* waits to be done by hand, then marked done", name)
+		fb = fmt.Sprintf("Manual step: %s waits to be done by hand", oneLine(ev.Name))
 	case view.EventBreach:
 		head = ":rotating_light: *Compliance deadline breached*: critical access was not removed in time"
 		fb = "Compliance deadline breached"
