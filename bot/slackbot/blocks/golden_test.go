@@ -135,7 +135,8 @@ func testApproval() view.ApprovalView {
 		Decisions: []store.ApprovalDecision{
 			{ID: 1, ApprovalID: 7, StepIndex: 0, Approver: "E2001", Decision: "approve", Via: "slack", At: started.Add(10 * time.Minute)},
 		},
-		Approvers: []string{"E3001", "E3002"},
+		Approvers:     []string{"E3001", "E3002"},
+		RoleApprovers: map[string]string{"manager": "E2001", "hr_partner": "E4001"},
 	}
 }
 
@@ -143,7 +144,7 @@ func testApproval() view.ApprovalView {
 // policy's description and limit, and whether the reader may decide.
 func approvalInfo(canDecide bool) ApprovalInfo {
 	return ApprovalInfo{
-		Names:       map[string]string{"E2001": "Pat Manager", "E3001": "Sam Security"},
+		Names:       map[string]string{"E2001": "Pat Manager", "E3001": "Sam Security", "E4001": "Hana Partner"},
 		Description: "Keep forwarding email to a colleague for a while",
 		PolicyLimit: "at most 30 days",
 		CanDecide:   canDecide,
