@@ -104,6 +104,9 @@ func TestForwardingApprovedThroughTwoStepChain(t *testing.T) {
 		t.Fatalf("%d approvals", len(aps))
 	}
 	apID := aps[0].ID
+	if r := aps[0].RoleApprovers; r["manager"] != "M1" || r["hr_partner"] != "H1" {
+		t.Fatalf("the view's roles should be Erin's manager and HR partner: %v", r)
+	}
 	if got := rec.of("approval_requested"); len(got) != 1 || !contains(got[0].Targets, "user:M1") {
 		t.Fatalf("approval request should go to the manager: %+v", got)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -53,6 +54,17 @@ func (e *Engine) view(ctx context.Context, ap store.Approval) (*ApprovalView, er
 	if p, err := e.dir.ByID(ctx, ap.Requester); err == nil {
 		v.RequesterName = p.Name
 	}
+	emp, empErr := e.snapshot(db, ap.CaseID)
+	if empErr == nil {
+		for ref, id := range map[string]string{configs.ApproverManager: emp.Manager, configs.ApproverHRPartner: emp.HRPartner} {
+			if id != "" {
+				if v.RoleApprovers == nil {
+					v.RoleApprovers = map[string]string{}
+				}
+				v.RoleApprovers[ref] = id
+			}
+		}
+	}
 	if cur := currentStep(v.Steps); cur != nil && ap.Status == store.ApprovalPending {
 		v.ReasonRequired = stepNeedsReason(e.policy.Load(), &ap, cur.Index)
 		decided := map[string]bool{}
@@ -61,7 +73,7 @@ func (e *Engine) view(ctx context.Context, ap store.Approval) (*ApprovalView, er
 				decided[d.Approver] = true
 			}
 		}
-		if emp, err := e.snapshot(db, ap.CaseID); err == nil {
+		if empErr == nil {
 			for _, id := range e.resolve(emp, refsOf(cur)) {
 				if id != ap.Requester && id != c.EmployeeID && !decided[id] {
 					v.Approvers = append(v.Approvers, id)

@@ -304,6 +304,11 @@ func TestChainEarlierCardsLoseButtons(t *testing.T) {
 	if !has(mgr, "Ada Admin (A1)") || !has(mgr, "customers still write to Erin") {
 		t.Errorf("manager's card lacks the requester's name or note: %s", mgr.Blocks)
 	}
+	// The chain's roles are the people they stand for: the manager step is
+	// Mia's, the HR partner of the hr step Hal.
+	if !has(mgr, "any of Mia Manager (M1)") || !has(mgr, "any of Hal HR (H1), group hr") || has(mgr, "any of manager") {
+		t.Errorf("the chain names roles, not people: %s", mgr.Blocks)
+	}
 	e.interact(click("UMIA", "DUMIA", mgr.TS, blocks.ActionApprove, blocks.ApprovalValue(ap.ID)))
 	e.fake.WaitFor(t, "chat.update", func(c slacktest.Call) bool {
 		return c.Channel == "DUMIA" && c.TS == mgr.TS && !has(c, blocks.ActionApprove) && !has(c, blocks.ActionDeny) &&

@@ -21,11 +21,15 @@ import (
 
 // approvalInfo is what approval v's cards and modals show beyond the view:
 // the names of the people it mentions (requester, current approvers,
-// deciders, named approvers of its steps) and the policy's description and
+// deciders, named approvers of its steps and the people its roles stand
+// for) and the policy's description and
 // limit of its kind. CanDecide is left false.
 func (a *App) approvalInfo(ctx context.Context, v *engine.ApprovalView) blocks.ApprovalInfo {
 	info := blocks.ApprovalInfo{Names: map[string]string{}}
 	ids := append([]string{v.Requester}, v.Approvers...)
+	for _, id := range v.RoleApprovers {
+		ids = append(ids, id)
+	}
 	for _, d := range v.Decisions {
 		ids = append(ids, d.Approver)
 	}

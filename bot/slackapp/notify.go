@@ -170,11 +170,11 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 		n.alert(ctx, ev)
 	}
 	switch ev.Kind {
-	case engine.EventAction:
-		n.actionReply(ctx, ev)
+	case engine.EventAction, engine.EventManualStep:
+		n.actionReply(ctx, ev) // a manual step's reply in the thread, with Mark done
 	case engine.EventEscalation:
 		if len(ev.Targets) == 0 { // else replied in the thread by route, naming whom it reached
-			bs, text := blocks.Escalation(ev)
+			bs, text := blocks.Escalation(ev, n.a.ppl.names(ctx, ev.Actor))
 			n.reply(ctx, ev.CaseID, kindThread, text, bs)
 		}
 	case engine.EventApprovalRequested, engine.EventApprovalEscalated:
@@ -588,8 +588,9 @@ func (n *notifier) alert(ctx context.Context, ev engine.Event) {
 	if a.cfg.AlertsChannel == "" {
 		return
 	}
-	ev.Targets = nil // it reaches the alerts channel only (route.go delivers to targets): it names no one else
-	bs, text := blocks.AlertMessage(ev)
+	// It reaches the alerts channel only (route.go delivers to targets):
+	// it names no one else.
+	bs, text := blocks.Notice(ev, nil, nil, "", a.ppl.names(ctx, ev.Actor))
 	ch, ts, err := a.api.PostMessageContext(ctx, a.cfg.AlertsChannel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
 	if err != nil {
 		a.log.WithError(err).WithField("event", ev.Kind).Warn("posting an alert failed")

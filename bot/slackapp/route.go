@@ -15,8 +15,9 @@ import (
 	"github.com/kineticsec/kinetic/store"
 )
 
-// Routed delivery. An escalation level, a security officer notice, a
-// compliance breach and an HR alert go to exactly the targets the engine
+// Routed delivery. An escalation level, a manual step's notice (to its
+// owning team, with Mark done), a security officer notice, a compliance
+// breach and an HR alert go to exactly the targets the engine
 // names (engine.Event.Targets), resolved by the routing table
 // (internal/routing, the service file's routing block):
 //
@@ -34,8 +35,9 @@ import (
 // each target it could not reach (no route, no Slack account, a Slack API
 // error) is raised in the alerts channel as a delivery failure. A channel
 // target without a route still reaches the alerts channel, so nothing is
-// lost. Escalations are also replied in the case's thread, naming whom
-// they reached.
+// lost — except a manual step's, whose thread reply has Mark done.
+// Escalations are also replied in the case's thread, naming whom they
+// reached; a manual step keeps its own thread reply (actionReply).
 
 // kindRoutePrefix+action id: a routed message carrying an action's
 // buttons, replaced once the action moves on (updateRouted).
@@ -45,7 +47,8 @@ const kindRoutePrefix = "route:"
 // targets (route) rather than posted to the alerts channel only (alert).
 func routedKind(k engine.EventKind) bool {
 	switch k {
-	case engine.EventEscalation, engine.EventSecurityOfficerNotice, engine.EventBreach, engine.EventHRUnknownEmployee, engine.EventHRLateChange:
+	case engine.EventEscalation, engine.EventSecurityOfficerNotice, engine.EventBreach, engine.EventHRUnknownEmployee, engine.EventHRLateChange,
+		engine.EventManualStep:
 		return true
 	}
 	return false
@@ -78,12 +81,13 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 		}
 	}
 	ds, problems := n.plan(ctx, ev, act, employee)
+	names := a.ppl.names(ctx, ev.Actor) // who escalated, by name
 	build := func(d *delivery, reached []string) ([]slack.Block, string) {
 		var ba *store.Action
 		if d.buttons {
 			ba = act
 		}
-		return blocks.Notice(ev, reached, ba, d.mention)
+		return blocks.Notice(ev, reached, ba, d.mention, names)
 	}
 	opts := func(bs []slack.Block, text string) []slack.MsgOption {
 		return []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...)}
@@ -130,7 +134,7 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 	if ev.Kind == engine.EventEscalation && ev.CaseID != 0 {
 		th := ev
 		th.Targets = reached
-		bs, text := blocks.Escalation(th)
+		bs, text := blocks.Escalation(th, names)
 		n.reply(ctx, ev.CaseID, kindThread, text, bs)
 	}
 }
@@ -181,6 +185,16 @@ func (n *notifier) plan(ctx context.Context, ev engine.Event, act *store.Action,
 		case routing.KindChannel:
 			if d.Name == a.secCh && d.Channel == "" && a.cfg.AlertsChannel != "" {
 				d.Channel, d.Routed = a.cfg.AlertsChannel, true
+			}
+			if !d.Routed && ev.Kind == engine.EventManualStep {
+				// A manual step's reply in the case thread carries Mark
+				// done already: the alerts channel is not for routine
+				// work. A missing route is raised only once a routing
+				// block exists (with none, nothing is routed).
+				if len(a.routes.Names()) > 0 {
+					problems = append(problems, fmt.Sprintf("#%s: no route (add routing.%s.slack to the service file)", d.Name, d.Name))
+				}
+				continue
 			}
 			if !d.Routed {
 				problems = append(problems, fmt.Sprintf("#%s: no route (add routing.%s.slack to the service file)", d.Name, d.Name))

@@ -232,6 +232,11 @@ func TestEscalateNowOnAFailedCriticalActionEscalates(t *testing.T) {
 	if !has(lvl, "failed since") || !has(lvl, "escalated to level 1 by H1") {
 		t.Fatalf("escalation says what is stuck and since when: %s", lvl.Blocks)
 	}
+	// A person's escalation says who made it, not "is overdue": the action
+	// is not due yet.
+	if !has(lvl, "escalated by Hal HR (H1)") || has(lvl, "is overdue") || !strings.Contains(lvl.Text, "escalated by Hal HR (H1)") {
+		t.Fatalf("a person's escalation is headed as overdue or without who made it: %q %s", lvl.Text, lvl.Blocks)
+	}
 	e.fake.WaitFor(t, "chat.postEphemeral", func(m slacktest.Call) bool {
 		return m.Params.Get("user") == "UHAL" && strings.Contains(m.Text, "Escalated")
 	}, wait)
@@ -337,5 +342,75 @@ func TestAlertOnlyInTheAlertsChannelNamesNoOneElse(t *testing.T) {
 	}, wait)
 	if has(held, "notified") {
 		t.Fatalf("the alert claims to have notified someone: %s", held.Blocks)
+	}
+}
+
+// routedKit is routed (the same routes, user group and security channel)
+// with the test policy replaced.
+func routedKit(t *testing.T, policy string) *env {
+	t.Helper()
+	e := newEnvKit(t, func(o *testkit.Options, _ *slackapp.App) { o.Policy = policy }, func(o *slackapp.Options) {
+		o.Routes = routing.New(map[string]routing.Route{
+			"it-facilities": {Channel: facilities, UserGroup: facGroup, People: []string{"H2", "E3", "E1"}},
+		}, nil, "slack:")
+		o.SecurityChannel = "security-alerts"
+	})
+	e.fake.AddGroup(facGroup, "UHAL")
+	return e
+}
+
+// TestManualStepReachesItsOwningTeam: a manual step's notice is routed
+// like an escalation — to the owning team's channel (its user group
+// mentioned) and its people's DMs, with Mark done and, the step being
+// skippable, Skip…, naming only whom it reached — and the case thread
+// keeps its reply with Mark done. Mark done clicked on the team's message
+// completes the step and the routed messages lose their buttons.
+func TestManualStepReachesItsOwningTeam(t *testing.T) {
+	policy := strings.Replace(testkit.ApprovalPolicy,
+		"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements}",
+		"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements, manual: true, skippable: true}", 1)
+	e := routedKit(t, policy)
+	c, err := e.kit.Engine.Open(context.Background(), engine.Request{EmployeeID: "E1", Requester: "H1", Trigger: store.TriggerAPI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team := e.fake.WaitFor(t, "chat.postMessage", func(m slacktest.Call) bool {
+		return m.Channel == facilities && strings.Contains(m.Text, "Manual step")
+	}, wait)
+	var act store.Action
+	if err := e.kit.Store.TestDB().Where("case_id = ? AND name = ?", c.Case.ID, "deactivate_badge").First(&act).Error; err != nil {
+		t.Fatal(err)
+	}
+	if !has(team, blocks.ActionMarkDone) || !has(team, blocks.ActionSkip) || !has(team, blocks.ActionValue(act.ID)) || has(team, blocks.ActionRetry) {
+		t.Fatalf("the owning team's buttons for a manual step: %s", team.Blocks)
+	}
+	if !strings.Contains(team.Text, "<!subteam^"+facGroup+">") {
+		t.Fatalf("the owning team's user group is not mentioned: %q", team.Text)
+	}
+	if !has(team, "notified #it-facilities, Hana HR") || has(team, "Gone Person") {
+		t.Fatalf("the notice does not name exactly whom it reached: %s", team.Blocks)
+	}
+	dm := e.fake.WaitFor(t, "chat.postMessage", func(m slacktest.Call) bool {
+		return m.Channel == "DUHANA" && strings.Contains(m.Text, "Manual step")
+	}, wait)
+	if !has(dm, blocks.ActionMarkDone) { // HR may operate actions
+		t.Fatalf("Hana's DM lacks Mark done: %s", dm.Blocks)
+	}
+	e.fake.WaitFor(t, "chat.postMessage", func(m slacktest.Call) bool {
+		return m.Channel == alerts && strings.Contains(m.Text, "Not delivered") && has(m, "Gone Person (E3")
+	}, wait)
+	thread := e.fake.WaitFor(t, "chat.postMessage", func(m slacktest.Call) bool {
+		return m.Channel == offboarding && m.ThreadTS != "" && has(m, blocks.ActionMarkDone)
+	}, wait)
+	noCalls(t, e, "chat.postMessage", func(m slacktest.Call) bool {
+		return m.Channel == "DUERIN" || m.Channel == alerts && strings.HasPrefix(m.Text, "Manual step")
+	}, "the manual step reached the departing employee or the alerts channel")
+
+	e.interact(click("UHAL", facilities, team.TS, blocks.ActionMarkDone, blocks.ActionValue(act.ID)))
+	e.kit.WaitCount(t, 1, wait, &store.Action{}, "id = ? AND status = ?", act.ID, store.ActionSucceeded)
+	for _, m := range []slacktest.Call{team, dm, thread} {
+		e.fake.WaitFor(t, "chat.update", func(u slacktest.Call) bool {
+			return u.Channel == m.Channel && u.TS == m.TS && !has(u, blocks.ActionMarkDone)
+		}, wait)
 	}
 }

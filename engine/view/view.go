@@ -113,6 +113,10 @@ type ApprovalView struct {
 	// approvers, less the requester, the departing employee and anyone who
 	// has already decided this step.
 	Approvers []string `json:"approvers,omitempty"`
+	// RoleApprovers are the people the chain's role references stand for,
+	// by reference ("manager", "hr_partner") to HR id, as the departing
+	// employee's record at planning says; a role with no one is absent.
+	RoleApprovers map[string]string `json:"role_approvers,omitempty"`
 	// ReasonRequired says the policy requires a reason to approve the
 	// current step (a deny always needs one), so a front end asks for it
 	// before approving.

@@ -34,12 +34,20 @@ func IsAlert(kind view.EventKind) bool {
 // else gets a generic headline), the engine's detail, who else was told,
 // and an Open case button (value CaseValue) when the event names a case.
 func AlertMessage(ev view.Event) ([]slack.Block, string) {
+	return alertMessage(ev, nil)
+}
+
+// alertMessage is AlertMessage naming ev's actor from names (HR id →
+// display name).
+func alertMessage(ev view.Event, names map[string]string) ([]slack.Block, string) {
 	name := data(ev.Name, 80)
 	var head, fb string
 	switch ev.Kind {
 	case view.EventEscalation:
-		head = fmt.Sprintf(":rotating_light: *Escalation level %d*: *%s* is overdue", ev.Level, name)
-		fb = fmt.Sprintf("Escalation level %d: %s is overdue", ev.Level, oneLine(ev.Name))
+		head, fb = escalationHead(ev, names)
+	case view.EventManualStep:
+		head = fmt.Sprintf(":raised_hand: *Manual step*: *%s* waits to be done by hand, then marked done", name)
+		fb = fmt.Sprintf("Manual step: %s waits to be done by hand", oneLine(ev.Name))
 	case view.EventBreach:
 		head = ":rotating_light: *Compliance deadline breached*: critical access was not removed in time"
 		fb = "Compliance deadline breached"
@@ -85,6 +93,27 @@ func AlertMessage(ev view.Event) ([]slack.Block, string) {
 	}
 	bs = add(bs, ctxBlock(ctx...))
 	return bs, fallback(fb)
+}
+
+// escalationHead is an escalation's headline (mrkdwn) and fallback: an
+// escalation a person made (ev.Actor, the Escalate now button) says who
+// escalated it, by name and HR id, and is not called overdue (the detail
+// says since when it is stuck, and whether it is overdue); the SLA sweep's
+// own escalation is of an overdue action.
+func escalationHead(ev view.Event, names map[string]string) (head, fb string) {
+	if ev.Actor != "" {
+		by := person(ev.Actor, names)
+		head = fmt.Sprintf(":rotating_light: *Escalation level %d*: *%s* escalated by %s", ev.Level, data(ev.Name, 80), by)
+		fbBy := oneLine(who(ev.Actor, names))
+		if fbBy != ev.Actor {
+			fbBy += " (" + oneLine(ev.Actor) + ")"
+		}
+		fb = fmt.Sprintf("Escalation level %d: %s escalated by %s", ev.Level, oneLine(ev.Name), fbBy)
+		return head, fb
+	}
+	head = fmt.Sprintf(":rotating_light: *Escalation level %d*: *%s* is overdue", ev.Level, data(ev.Name, 80))
+	fb = fmt.Sprintf("Escalation level %d: %s is overdue", ev.Level, oneLine(ev.Name))
+	return head, fb
 }
 
 // BatchSummary builds one message for a batch of cases (an HR batch, or

@@ -81,7 +81,7 @@ func ApprovalCard(v view.ApprovalView, info ApprovalInfo, now time.Time) ([]slac
 	if held := heldText(v.Held); held != "" && v.Status == store.ApprovalPending {
 		bs = append(bs, section("*Holds until decided*\n"+held))
 	}
-	if lines := stepLines(v.Steps, now, info.Names); len(lines) > 0 {
+	if lines := stepLines(v.Steps, now, info.Names, v.RoleApprovers); len(lines) > 0 {
 		bs = append(bs, sections(append([]string{"*Approval chain*"}, lines...))...)
 	}
 	if lines := decisionLines(v.Decisions, info.Names); len(lines) > 0 {
@@ -275,8 +275,9 @@ func heldText(raw string) string {
 }
 
 // approverRefs renders a step's JSON array of approver references, named
-// people by name.
-func approverRefs(raw string, names map[string]string) string {
+// people by name: user:ID and a role ("manager", "hr_partner") that roles
+// resolves as "Name (ID)"; a role nobody holds stays the role.
+func approverRefs(raw string, names, roles map[string]string) string {
 	var refs []string
 	if err := json.Unmarshal([]byte(raw), &refs); err != nil {
 		return ""
@@ -288,6 +289,8 @@ func approverRefs(raw string, names map[string]string) string {
 			refs[i] = "group " + data(name, 60)
 		case ok && kind == "user":
 			refs[i] = data(approverName(name, names), 100)
+		case !ok && roles[r] != "":
+			refs[i] = data(approverName(roles[r], names), 100)
 		default:
 			refs[i] = data(strings.ReplaceAll(r, "_", " "), 60)
 		}
@@ -295,7 +298,7 @@ func approverRefs(raw string, names map[string]string) string {
 	return strings.Join(refs, ", ")
 }
 
-func stepLines(steps []store.ApprovalStep, now time.Time, names map[string]string) []string {
+func stepLines(steps []store.ApprovalStep, now time.Time, names, roles map[string]string) []string {
 	var lines []string
 	for _, s := range steps {
 		var emoji string
@@ -319,11 +322,11 @@ func stepLines(steps []store.ApprovalStep, now time.Time, names map[string]strin
 		default:
 			mode = "any of"
 		}
-		if refs := approverRefs(s.Approvers, names); refs != "" {
+		if refs := approverRefs(s.Approvers, names, roles); refs != "" {
 			l += " — " + mode + " " + refs
 		}
 		if s.Escalated {
-			if fb := approverRefs(s.Fallback, names); fb != "" {
+			if fb := approverRefs(s.Fallback, names, roles); fb != "" {
 				l += ", escalated to " + fb
 			} else {
 				l += ", escalated"

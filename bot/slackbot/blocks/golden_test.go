@@ -135,7 +135,8 @@ func testApproval() view.ApprovalView {
 		Decisions: []store.ApprovalDecision{
 			{ID: 1, ApprovalID: 7, StepIndex: 0, Approver: "E2001", Decision: "approve", Via: "slack", At: started.Add(10 * time.Minute)},
 		},
-		Approvers: []string{"E3001", "E3002"},
+		Approvers:     []string{"E3001", "E3002"},
+		RoleApprovers: map[string]string{"manager": "E2001", "hr_partner": "E4001"},
 	}
 }
 
@@ -143,7 +144,7 @@ func testApproval() view.ApprovalView {
 // policy's description and limit, and whether the reader may decide.
 func approvalInfo(canDecide bool) ApprovalInfo {
 	return ApprovalInfo{
-		Names:       map[string]string{"E2001": "Pat Manager", "E3001": "Sam Security"},
+		Names:       map[string]string{"E2001": "Pat Manager", "E3001": "Sam Security", "E4001": "Hana Partner"},
 		Description: "Keep forwarding email to a colleague for a while",
 		PolicyLimit: "at most 30 days",
 		CanDecide:   canDecide,
@@ -271,7 +272,12 @@ func goldenCases() []goldenCase {
 		}),
 		m("escalation", func() ([]slack.Block, string) {
 			return Escalation(view.Event{Kind: "escalation", CaseID: 42, ActionID: 904, Name: "disable_aws", Status: store.ActionRunning, Level: 2,
-				Detail: "disable_aws (deactivate_user on aws) for Dana Whitfield is 1h50m overdue", Targets: []string{"channel:security-alerts", "group:cloud", "user:E3001"}, At: now})
+				Detail: "disable_aws (deactivate_user on aws) for Dana Whitfield is 1h50m overdue", Targets: []string{"channel:security-alerts", "group:cloud", "user:E3001"}, At: now}, nil)
+		}),
+		m("escalation_by_person", func() ([]slack.Block, string) {
+			return Escalation(view.Event{Kind: "escalation", CaseID: 42, ActionID: 903, Name: "revoke_vpn", Status: store.ActionFailed, Level: 1, Actor: "E2001",
+				Detail:  "revoke_vpn (revoke_vpn on vpn) for Dana Whitfield is failed since 2026-12-04T17:20:00Z (25m0s); escalated to level 1 by E2001; last error: vpn: 503",
+				Targets: []string{"#it-network"}, At: now}, map[string]string{"E2001": "Pat Manager"})
 		}),
 		m("approval_decided", func() ([]slack.Block, string) {
 			return ApprovalDecided(view.Event{Kind: "approval_decided", CaseID: 42, ApprovalID: 7, Name: "email_forwarding", Status: store.ApprovalApproved,

@@ -11,19 +11,20 @@ import (
 )
 
 // Notice builds the message an alert-kind event (escalation, security
-// officer notice, breach, HR alert) sends to each target it names: the
-// alert's headline and detail, "notified" followed by reached — the
+// officer notice, breach, HR alert) or a manual step's notice sends to
+// each target it names: the headline and detail, "notified" followed by reached — the
 // people and channels the message actually reached, as the front end
 // names them ("#it-identity", "Sam Security"), never the targets it only
 // meant to reach — and Open case. With a an action that is not done (an
-// escalation's), the action's buttons come beside Open case: Retry when
+// escalation's or a manual step's), the action's buttons come beside Open case: Retry when
 // it failed, Skip… when the policy lets the owning team skip it (never a
 // critical revocation), Mark done for a pending manual step, and Escalate
 // now; the engine authorizes each click. mention, a Slack user group ID
-// (S…), is mentioned first so its members are notified.
-func Notice(ev view.Event, reached []string, a *store.Action, mention string) ([]slack.Block, string) {
+// (S…), is mentioned first so its members are notified. names (HR id →
+// display name) names the person who escalated (ev.Actor).
+func Notice(ev view.Event, reached []string, a *store.Action, mention string, names map[string]string) ([]slack.Block, string) {
 	ev.Targets = reached
-	bs, text := AlertMessage(ev)
+	bs, text := alertMessage(ev, names)
 	if a != nil {
 		if els := actionButtons(*a); len(els) > 0 {
 			placed := false

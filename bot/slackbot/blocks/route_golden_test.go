@@ -22,20 +22,31 @@ func TestGoldenRoute(t *testing.T) {
 		Targets: []string{"channel:it-network"}, At: now}
 	cases := map[string]func() ([]slack.Block, string){
 		"notice_escalation_owner": func() ([]slack.Block, string) {
-			return Notice(esc, []string{"#it-network", "Pat Manager"}, &failed, "S0NETWORK")
+			return Notice(esc, []string{"#it-network", "Pat Manager"}, &failed, "S0NETWORK", nil)
 		},
 		"notice_escalation_manual": func() ([]slack.Block, string) {
 			ev := esc
 			ev.ActionID, ev.Name, ev.Status = manual.ID, manual.Name, manual.Status
 			ev.Detail = "collect_badge (deactivate_badge on badge) for Dana Whitfield is pending since 2026-12-04T17:30:00Z (1h35m0s); manual step: waiting for someone to mark it done"
-			return Notice(ev, []string{"#it-facilities"}, &manual, "")
+			return Notice(ev, []string{"#it-facilities"}, &manual, "", nil)
+		},
+		"notice_escalated_by_person": func() ([]slack.Block, string) {
+			ev := esc
+			ev.Actor = "E2001"
+			ev.Detail = "revoke_vpn (revoke_vpn on vpn) for Dana Whitfield is failed since 2026-12-04T17:20:00Z (25m0s); escalated to level 1 by E2001; last error: vpn: 503"
+			return Notice(ev, []string{"#it-network"}, &failed, "", map[string]string{"E2001": "Pat Manager"})
+		},
+		"notice_manual_step": func() ([]slack.Block, string) {
+			ev := view.Event{Kind: "manual_step", CaseID: 42, ActionID: manual.ID, Name: manual.Name, Status: manual.Status,
+				Detail: "collect_badge for Dana Whitfield is a manual step: mark it done when finished", Targets: []string{"channel:it-facilities"}, At: now}
+			return Notice(ev, []string{"#it-facilities", "Hana HR"}, &manual, "S0FACIL", nil)
 		},
 		"notice_officer": func() ([]slack.Block, string) {
 			return Notice(view.Event{Kind: "security_officer_notice", CaseID: 42, Status: store.CaseScheduled, Targets: []string{"user:E9001"},
-				Detail: "offboarding opened for Dana Whitfield (E1001), clearance secret, effective 2026-12-11T17:00:00Z", At: now}, []string{"Sam Security"}, nil, "")
+				Detail: "offboarding opened for Dana Whitfield (E1001), clearance secret, effective 2026-12-11T17:00:00Z", At: now}, []string{"Sam Security"}, nil, "", nil)
 		},
 		"notice_nobody_reached": func() ([]slack.Block, string) {
-			return Notice(view.Event{Kind: "breach", CaseID: 42, Detail: "fedramp deadline passed", At: now}, nil, nil, "not a group")
+			return Notice(view.Event{Kind: "breach", CaseID: 42, Detail: "fedramp deadline passed", At: now}, nil, nil, "not a group", nil)
 		},
 		"action_moved_on": func() ([]slack.Block, string) {
 			a := failed

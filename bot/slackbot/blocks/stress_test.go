@@ -66,7 +66,7 @@ func TestBuildersFitWithHugeInput(t *testing.T) {
 		},
 		"failed":        func() ([]slack.Block, string) { return ActionFailed(a, 42, true, true) },
 		"manual":        func() ([]slack.Block, string) { return ManualStep(a, 42, true) },
-		"escalation":    func() ([]slack.Block, string) { return Escalation(ev) },
+		"escalation":    func() ([]slack.Block, string) { return Escalation(ev, nil) },
 		"decided event": func() ([]slack.Block, string) { return ApprovalDecided(ev) },
 		"closed":        func() ([]slack.Block, string) { return CaseClosed(c, 1<<40, huge) },
 		"alert":         func() ([]slack.Block, string) { return AlertMessage(ev) },
@@ -106,7 +106,7 @@ func FuzzBuildersEscape(f *testing.F) {
 		for _, m := range []message{
 			toMessage(StatusCard(c, acts, now, map[string]string{s: s})),
 			toMessage(ActionFailed(a, 1, true, true)),
-			toMessage(Escalation(ev)),
+			toMessage(Escalation(ev, nil)),
 			toMessage(AlertMessage(ev)),
 			toMessage(ApprovalCard(v, ApprovalInfo{PolicyLimit: s, Description: s, Names: map[string]string{s: s}, CanDecide: true}, now)),
 			toMessage(CaseClosed(c, 1, s)),

@@ -122,9 +122,11 @@ func ManualStep(a store.Action, caseID int64, skippable bool) ([]slack.Block, st
 }
 
 // Escalation builds the thread reply for an escalation event: the level,
-// the overdue action, the engine's detail and who was told.
-func Escalation(ev view.Event) ([]slack.Block, string) {
-	first := fmt.Sprintf(":rotating_light: *Escalation level %d*: *%s* is overdue", ev.Level, data(ev.Name, 80))
+// the overdue action — or, for a person's escalation (ev.Actor), who
+// escalated it, named from names (HR id → display name) — the engine's
+// detail and who was told.
+func Escalation(ev view.Event, names map[string]string) ([]slack.Block, string) {
+	first, fb := escalationHead(ev, names)
 	if ev.Status != "" {
 		first += " (" + statusMd(ev.Status) + ")"
 	}
@@ -133,7 +135,7 @@ func Escalation(ev view.Event) ([]slack.Block, string) {
 		bs = append(bs, section(para(ev.Detail, 2000)))
 	}
 	bs = add(bs, ctxBlock(eventContext(ev)...))
-	return bs, fallback(fmt.Sprintf("Escalation level %d: %s is overdue (case %d)", ev.Level, oneLine(ev.Name), ev.CaseID))
+	return bs, fallback(fmt.Sprintf("%s (case %d)", fb, ev.CaseID))
 }
 
 // ApprovalDecided builds the thread reply for an approval_decided (or
