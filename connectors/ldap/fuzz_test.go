@@ -29,7 +29,14 @@ func FuzzParseURL(f *testing.F) {
 		if err != nil {
 			if p, perr := url.Parse(strings.TrimSpace(raw)); perr == nil && p.User != nil {
 				if pw, ok := p.User.Password(); ok && len(pw) >= 4 && strings.Contains(err.Error(), pw) {
-					t.Fatalf("refusal %q repeats the password", err)
+					// The password may be a word of the message itself ("pass"
+					// in bind_password): it is repeated only if the same URL
+					// with another password is refused with fewer of it.
+					q := *p
+					q.User = url.UserPassword(p.User.Username(), "x")
+					if _, qerr := parseURL(q.String()); qerr == nil || strings.Count(qerr.Error(), pw) < strings.Count(err.Error(), pw) {
+						t.Fatalf("refusal %q repeats the password", err)
+					}
 				}
 			}
 			return
