@@ -148,27 +148,14 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 	if isNoSuchEntity(err) {
 		return userOutcome{gone: true}
 	}
-	if err != nil {
-		o.fail(c.classify(op, a, "listing access keys", err))
-	}
-	var deactivated []string
-	for _, k := range keys {
-		if k.Status != types.StatusTypeActive {
-			continue
-		}
-		id := aws.ToString(k.AccessKeyId)
-		_, err := a.iam.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: name, AccessKeyId: k.AccessKeyId, Status: types.StatusTypeInactive})
-		switch {
-		case err == nil:
-			deactivated = append(deactivated, id)
-		case !isNoSuchEntity(err):
-			o.fail(c.classify(op, a, "deactivating access key "+id, err))
-		}
-	}
-	if len(deactivated) > 0 {
-		o.changed = append(o.changed, count(len(deactivated), "access key")+" deactivated")
-		o.set("deactivated_keys", deactivated)
-	}
+	classify := func(doing string, err error) error { return c.classify(op, a, doing, err) }
+	active := slices.DeleteFunc(keys, func(k types.AccessKeyMetadata) bool { return k.Status != types.StatusTypeActive })
+	removeEach(&o, classify, active, err, "listing access keys", "deactivating access key", "access key", "deactivated", "deactivated_keys",
+		func(k types.AccessKeyMetadata) string { return aws.ToString(k.AccessKeyId) },
+		func(k types.AccessKeyMetadata) error {
+			_, err := a.iam.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: name, AccessKeyId: k.AccessKeyId, Status: types.StatusTypeInactive})
+			return err
+		})
 
 	switch _, err := a.iam.DeleteLoginProfile(ctx, &iam.DeleteLoginProfileInput{UserName: name}); {
 	case err == nil:
@@ -178,82 +165,36 @@ func (c *Connector) disable(ctx context.Context, op string, u user) userOutcome 
 		o.fail(c.classify(op, a, "deleting the console password", err))
 	}
 
-	if mfa, err := c.mfaDevices(ctx, u); err != nil && !isNoSuchEntity(err) {
-		o.fail(c.classify(op, a, "listing MFA devices", err))
-	} else {
-		var done []string
-		for _, d := range mfa {
+	mfa, err := c.mfaDevices(ctx, u)
+	removeEach(&o, classify, mfa, err, "listing MFA devices", "deactivating MFA device", "MFA device", "deactivated", "mfa_devices",
+		func(d types.MFADevice) string { return aws.ToString(d.SerialNumber) },
+		func(d types.MFADevice) error {
 			_, err := a.iam.DeactivateMFADevice(ctx, &iam.DeactivateMFADeviceInput{UserName: name, SerialNumber: d.SerialNumber})
-			switch {
-			case err == nil:
-				done = append(done, aws.ToString(d.SerialNumber))
-			case !isNoSuchEntity(err):
-				o.fail(c.classify(op, a, "deactivating MFA device "+aws.ToString(d.SerialNumber), err))
-			}
-		}
-		if len(done) > 0 {
-			o.changed = append(o.changed, count(len(done), "MFA device")+" deactivated")
-			o.set("mfa_devices", done)
-		}
-	}
-
-	if keys, err := c.sshKeys(ctx, u); err != nil && !isNoSuchEntity(err) {
-		o.fail(c.classify(op, a, "listing SSH public keys", err))
-	} else {
-		var done []string
-		for _, k := range keys {
+			return err
+		})
+	ssh, err := c.sshKeys(ctx, u)
+	removeEach(&o, classify, ssh, err, "listing SSH public keys", "deleting SSH public key", "SSH public key", "deleted", "ssh_keys",
+		func(k types.SSHPublicKeyMetadata) string { return aws.ToString(k.SSHPublicKeyId) },
+		func(k types.SSHPublicKeyMetadata) error {
 			_, err := a.iam.DeleteSSHPublicKey(ctx, &iam.DeleteSSHPublicKeyInput{UserName: name, SSHPublicKeyId: k.SSHPublicKeyId})
-			switch {
-			case err == nil:
-				done = append(done, aws.ToString(k.SSHPublicKeyId))
-			case !isNoSuchEntity(err):
-				o.fail(c.classify(op, a, "deleting SSH public key "+aws.ToString(k.SSHPublicKeyId), err))
-			}
-		}
-		if len(done) > 0 {
-			o.changed = append(o.changed, count(len(done), "SSH public key")+" deleted")
-			o.set("ssh_keys", done)
-		}
-	}
-
-	if certs, err := c.signingCerts(ctx, u); err != nil && !isNoSuchEntity(err) {
-		o.fail(c.classify(op, a, "listing signing certificates", err))
-	} else {
-		var done []string
-		for _, cert := range certs {
+			return err
+		})
+	certs, err := c.signingCerts(ctx, u)
+	removeEach(&o, classify, certs, err, "listing signing certificates", "deleting signing certificate", "signing certificate", "deleted", "signing_certificates",
+		func(cert types.SigningCertificate) string { return aws.ToString(cert.CertificateId) },
+		func(cert types.SigningCertificate) error {
 			_, err := a.iam.DeleteSigningCertificate(ctx, &iam.DeleteSigningCertificateInput{UserName: name, CertificateId: cert.CertificateId})
-			switch {
-			case err == nil:
-				done = append(done, aws.ToString(cert.CertificateId))
-			case !isNoSuchEntity(err):
-				o.fail(c.classify(op, a, "deleting signing certificate "+aws.ToString(cert.CertificateId), err))
-			}
-		}
-		if len(done) > 0 {
-			o.changed = append(o.changed, count(len(done), "signing certificate")+" deleted")
-			o.set("signing_certificates", done)
-		}
-	}
-
-	if creds, err := c.serviceCredentials(ctx, u); err != nil && !isNoSuchEntity(err) {
-		o.fail(c.classify(op, a, "listing service-specific credentials", err))
-	} else {
-		var done []string
-		for _, sc := range creds {
-			id := aws.ToString(sc.ServiceSpecificCredentialId)
+			return err
+		})
+	creds, err := c.serviceCredentials(ctx, u)
+	removeEach(&o, classify, creds, err, "listing service-specific credentials", "deleting service-specific credential", "service-specific credential", "deleted", "service_credentials",
+		func(sc types.ServiceSpecificCredentialMetadata) string {
+			return aws.ToString(sc.ServiceSpecificCredentialId) + " (" + aws.ToString(sc.ServiceName) + ")"
+		},
+		func(sc types.ServiceSpecificCredentialMetadata) error {
 			_, err := a.iam.DeleteServiceSpecificCredential(ctx, &iam.DeleteServiceSpecificCredentialInput{UserName: name, ServiceSpecificCredentialId: sc.ServiceSpecificCredentialId})
-			switch {
-			case err == nil:
-				done = append(done, id+" ("+aws.ToString(sc.ServiceName)+")")
-			case !isNoSuchEntity(err):
-				o.fail(c.classify(op, a, "deleting service-specific credential "+id, err))
-			}
-		}
-		if len(done) > 0 {
-			o.changed = append(o.changed, count(len(done), "service-specific credential")+" deleted")
-			o.set("service_credentials", done)
-		}
-	}
+			return err
+		})
 
 	if len(o.errs) > 0 {
 		o.notes = append(o.notes, "not tagged "+c.offTag+" (a step failed)")
@@ -572,4 +513,33 @@ func (c *Connector) verifyGroups(ctx context.Context, req connectors.Request, u 
 		return []string{"still in " + strings.Join(left, ", ")}, nil
 	}
 	return nil, nil
+}
+
+// removeEach applies remove to every listed item of one kind of credential
+// (listErr, the listing's error, is kept as a failure unless the user is
+// already gone). An item already gone (NoSuchEntity) is skipped; a failed
+// removal is kept and the rest go on. What was done is counted in
+// o.changed ("2 SSH public keys deleted") and recorded under key.
+func removeEach[T any](o *userOutcome, classify func(doing string, err error) error, items []T, listErr error,
+	listing, doing, noun, verb, key string, label func(T) string, remove func(T) error) {
+	if listErr != nil {
+		if !isNoSuchEntity(listErr) {
+			o.fail(classify(listing, listErr))
+		}
+		return
+	}
+	var done []string
+	for _, it := range items {
+		l := label(it)
+		switch err := remove(it); {
+		case err == nil:
+			done = append(done, l)
+		case !isNoSuchEntity(err):
+			o.fail(classify(doing+" "+l, err))
+		}
+	}
+	if len(done) > 0 {
+		o.changed = append(o.changed, count(len(done), noun)+" "+verb)
+		o.set(key, done)
+	}
 }
