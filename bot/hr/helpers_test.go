@@ -55,9 +55,9 @@ func at17NY(t *testing.T, date string) time.Time {
 }
 
 // testConfig has a BambooHR webhook and a generic one mapped like a
-// SuccessFactors Integration Center payload.
+// SuccessFactors Integration Center payload, with the table's formats.
 func testConfig() *hrconfig.Config {
-	return &hrconfig.Config{
+	return (&hrconfig.Config{
 		Webhooks: map[string]*hrconfig.Webhook{
 			// The kit's directory keys people by what BambooHR calls the
 			// employee number.
@@ -68,7 +68,7 @@ func testConfig() *hrconfig.Config {
 					Date: "endDate", Time: "endTime", Involuntary: "involuntary", Reason: "reason"},
 				Kinds: map[string]string{"EmployeeTermination": "terminate", "TerminationRescinded": "rescind", "Rehire": "rehire"}},
 		},
-	}
+	}).Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...)
 }
 
 // env is a test Kinetic with the HR handler mounted.
@@ -110,7 +110,7 @@ func (b *lockedBuffer) String() string {
 // clock). Log lines go to env.log.
 func newEnv(t *testing.T, cfg *hrconfig.Config, now func() time.Time) *env {
 	t.Helper()
-	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...).Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
 	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Now: now})

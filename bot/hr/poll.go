@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
+	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/outbound"
 )
@@ -260,25 +261,6 @@ func (p *Poller) warnOnce(key string, log *logrus.Entry, reason string) {
 // HTTPError is a non-200 answer from an HR API (hrconfig.HTTPError).
 type HTTPError = hrconfig.HTTPError
 
-// parseRow maps one report row to an event whose id is derived from the
-// row's identity and date.
-func parseRow(source string, raw []byte, m Mapping) (engine.HREvent, error) {
-	if !utf8.Valid(raw) {
-		return engine.HREvent{}, invalid("the row is not UTF-8")
-	}
-	root, err := decodeJSON(raw)
-	if err != nil {
-		return engine.HREvent{}, err
-	}
-	ev, err := mapEvent(root, m)
-	if err != nil {
-		return ev, err
-	}
-	ev.EventID = rowEventID(ev)
-	ev.Source, ev.Payload = source, raw
-	return ev, nil
-}
-
 // bambooEmployee maps one employee's current fields: a termination date
 // that is not history is a termination; an employee reported terminated
 // earlier (by this process) who is Active again without one is a rehire
@@ -292,8 +274,7 @@ func (p *Poller) bambooEmployee(ctx context.Context, id, lastChanged string, bod
 		p.warnOnce("employee:"+id, p.log.WithField("employee", id), "malformed employee JSON")
 		return nil
 	}
-	rec := &bambooRecord{id: id, fields: fields, stamp: lastChanged}
-	state, err := readBamboo(rec, p.bamboo)
+	state, err := bamboohr.ReadEmployee(id, lastChanged, fields, p.bamboo)
 	if err != nil {
 		st.Refused++
 		p.warnOnce("employee:"+id+":"+lastChanged, p.log.WithField("employee", id), err.Error())
@@ -302,11 +283,11 @@ func (p *Poller) bambooEmployee(ctx context.Context, id, lastChanged string, bod
 	kind := ""
 	prev, known := p.terminated[id]
 	switch {
-	case state.terminated():
+	case state.Terminated():
 		kind = hrconfig.KindTerminate
-	case known && state.active():
+	case known && state.Active():
 		kind = hrconfig.KindRescind
-		if state.hire != "" && state.hire > prev {
+		if state.HireDate() != "" && state.HireDate() > prev {
 			kind = hrconfig.KindRehire
 		}
 	}
@@ -314,17 +295,17 @@ func (p *Poller) bambooEmployee(ctx context.Context, id, lastChanged string, bod
 		st.Skipped++
 		return nil
 	}
-	ev, err := bambooEvent(p.name, rec, state, kind, body)
+	ev, err := state.Event(p.name, kind, body)
 	if err != nil {
 		st.Refused++
-		p.warnOnce("employee:"+id+":"+kind+":"+state.date, p.log.WithField("employee", id), err.Error())
+		p.warnOnce("employee:"+id+":"+kind+":"+state.Date(), p.log.WithField("employee", id), err.Error())
 		return nil
 	}
-	if _, err := p.apply(ctx, ev, st); err != nil {
+	if _, err := p.apply(ctx, toEngine(ev), st); err != nil {
 		return err
 	}
 	if kind == hrconfig.KindTerminate {
-		p.terminated[id] = state.date
+		p.terminated[id] = state.Date()
 	} else {
 		delete(p.terminated, id)
 	}

@@ -139,7 +139,7 @@ func TestWorkdayRaaSPoller(t *testing.T) {
 		step{method: "GET", path: raasPath, status: 401, body: `{"error":"invalid username or password"}`},
 	)
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"workday": workdayPoller(srv.URL)}}
-	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	p := NewPoller("workday", cfg.Pollers["workday"], Timing(cfg), e.kit.Engine, loopback(), Options{Formats: table.PollerFormats(), Log: testLog(t)})
@@ -225,7 +225,7 @@ func TestWorkdayRaaSPollerWithOAuth(t *testing.T) {
 	pc.OAuth = &hrconfig.OAuth{TokenURL: srv.URL + "/ccx/oauth2/acme/token", ClientID: "client-1",
 		ClientSecret: secret.FromValue("client-secret"), RefreshToken: secret.FromValue("RT-1")}
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"workday": pc}}
-	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	p := NewPoller("workday", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Formats: table.PollerFormats(), Log: testLog(t)})
@@ -301,7 +301,7 @@ func TestBambooHRChangedPoller(t *testing.T) {
 	pc := &hrconfig.Poller{Format: hrconfig.FormatBambooHRChanged, Company: "acme", APIKey: secret.FromValue("bamboo-api-key"), BaseURL: srv.URL + "/",
 		Fields: &hrconfig.Fields{EmployeeID: "employeeNumber"}}
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"bamboohr-poll": pc}}
-	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	p := NewPoller("bamboohr-poll", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Formats: table.PollerFormats(), Log: testLog(t), Now: func() time.Time { return now }})
@@ -347,7 +347,7 @@ func TestStartPollersPollsAndStops(t *testing.T) {
 	}))
 	defer srv.Close()
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"workday": workdayPoller(srv.URL)}}
-	stop := startPollers(context.Background(), cfg.Use(table.PollerFormats()...), e.kit.Engine, loopback(), Options{Log: testLog(t)}, func(time.Duration) time.Duration { return 0 })
+	stop := startPollers(context.Background(), cfg.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...), e.kit.Engine, loopback(), Options{Log: testLog(t)}, func(time.Duration) time.Duration { return 0 })
 	select {
 	case <-hit:
 	case <-time.After(10 * time.Second):
@@ -393,7 +393,7 @@ func TestWorkdayPollerNewTokenAfter401(t *testing.T) {
 	pc.OAuth = &hrconfig.OAuth{TokenURL: srv.URL + tokenPath, ClientID: "client-1",
 		ClientSecret: secret.FromValue("client-secret"), RefreshToken: secret.FromValue("RT-1")}
 	cfg := &hrconfig.Config{Pollers: map[string]*hrconfig.Poller{"workday": pc}}
-	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	p := NewPoller("workday", pc, Timing(cfg), e.kit.Engine, loopback(), Options{Formats: table.PollerFormats(), Log: testLog(t)})

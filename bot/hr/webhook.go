@@ -7,6 +7,11 @@
 // or any relay can send) and pollers (a Workday RaaS report, BambooHR's
 // "changed since" API). Configuration is bot/hr/hrconfig; the service
 // file's hr: block. See docs/hr.md.
+//
+// The formats describe themselves (hrconfig.WebhookFormat and
+// PollerFormat, listed in internal/compose/table): the handler and the
+// pollers look a source's format up in what they are given and never
+// switch on a format's name.
 package hr
 
 import (
@@ -14,6 +19,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -59,6 +65,10 @@ type Options struct {
 	// in; StartPollers defaults them to the configuration's
 	// (hrconfig.Config.PollerFormats).
 	Formats []hrconfig.PollerFormat
+	// WebhookFormats are the webhook formats NewHandler looks a webhook's
+	// format up in; default the configuration's
+	// (hrconfig.Config.WebhookFormats).
+	WebhookFormats []hrconfig.WebhookFormat
 }
 
 func (o Options) withDefaults() Options {
@@ -98,32 +108,41 @@ type Handler struct {
 }
 
 type hook struct {
-	name    string
-	cfg     *hrconfig.Webhook
-	verify  verifier
-	mapping Mapping
+	name   string
+	cfg    *hrconfig.Webhook
+	format hrconfig.WebhookFormat
+	// ready: the secret is resolved and the format known.
+	ready bool
 }
 
-// NewHandler returns the webhook handler for cfg's webhooks. cfg's secrets
-// must be resolved (configs.Load does it); a source whose secret is empty
-// answers 503 to everything rather than accept unsigned requests.
+// NewHandler returns the webhook handler for cfg's webhooks, each of its
+// format among o.WebhookFormats (default cfg's). cfg's secrets must be
+// resolved (configs.Load does it); a source whose secret is empty, or
+// whose format is not among them, answers 503 to everything rather than
+// accept unsigned requests.
 func NewHandler(cfg *hrconfig.Config, eng Engine, o Options) *Handler {
 	o = o.withDefaults()
 	h := &Handler{eng: eng, timing: Timing(cfg), log: o.Log, now: o.Now, replay: o.Replay, hooks: map[string]*hook{}}
 	if cfg == nil {
 		return h
 	}
+	formats := o.WebhookFormats
+	if formats == nil {
+		formats = cfg.WebhookFormats()
+	}
 	for name, w := range cfg.Webhooks {
 		if w == nil {
 			continue
 		}
-		hk := &hook{name: name, cfg: w, verify: newVerifier(w)}
-		if w.Fields != nil {
-			hk.mapping.Fields = *w.Fields
-		}
-		hk.mapping.Kinds, hk.mapping.Kind = w.Kinds, w.Kind
-		if len(hk.verify.key) == 0 {
+		hk := &hook{name: name, cfg: w}
+		i := slices.IndexFunc(formats, func(f hrconfig.WebhookFormat) bool { return f.Format == w.Format })
+		switch {
+		case i < 0 || formats[i].Verify == nil || formats[i].Parse == nil:
+			o.Log.WithFields(logrus.Fields{"source": name, "format": w.Format}).Error("HR webhook format is unknown: every request to this source is refused")
+		case w.Secret.Value() == "":
 			o.Log.WithField("source", name).Error("HR webhook secret is not resolved: every request to this source is refused")
+		default:
+			hk.format, hk.ready = formats[i], true
 		}
 		h.hooks[name] = hk
 	}
@@ -156,8 +175,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown HR webhook source")
 		return
 	}
-	if len(hk.verify.key) == 0 {
-		log.Error("HR webhook refused: the source's secret is not configured")
+	if !hk.ready {
+		log.Error("HR webhook refused: the source's secret or format is not configured")
 		writeError(w, http.StatusServiceUnavailable, "this source's secret is not configured")
 		return
 	}
@@ -174,7 +193,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.now()
-	sig, err := hk.verify.verify(r.Header, body, now)
+	sig, err := hk.format.Verify(hk.cfg, r.Header, body, now)
 	if err == nil {
 		// A replay later than twice the tolerance fails the timestamp
 		// check anyway.
@@ -193,42 +212,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
-	if hk.cfg.Format == hrconfig.FormatBambooHR {
-		h.serveBambooHR(r.Context(), w, log, hk, sig, body)
-		return
-	}
-	h.serveGeneric(w, r, log, hk, sig, body)
-}
-
-func (h *Handler) serveGeneric(w http.ResponseWriter, r *http.Request, log *logrus.Entry, hk *hook, sig string, body []byte) {
-	id := ""
-	if hk.cfg.IDHeader != "" {
-		id = r.Header.Get(hk.cfg.IDHeader)
-	}
-	ev, err := ParseGeneric(hk.name, body, id, hk.mapping)
+	parsed, err := hk.format.Parse(hk.name, hk.cfg, r.Header, body)
 	if err != nil {
-		log.WithField("reason", err.Error()).Warn("HR webhook refused: invalid event")
+		log.WithFields(logrus.Fields{"format": hk.cfg.Format, "reason": err.Error()}).Warn("HR webhook refused: invalid payload")
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	res, status := h.apply(r.Context(), log, ev)
+	if !parsed.List {
+		h.serveOne(r.Context(), w, log, hk, sig, parsed.Entries)
+		return
+	}
+	h.serveList(r.Context(), w, log, hk, sig, parsed.Entries)
+}
+
+// serveOne applies a request that carries one event and answers its
+// result.
+func (h *Handler) serveOne(ctx context.Context, w http.ResponseWriter, log *logrus.Entry, hk *hook, sig string, entries []hrconfig.Entry) {
+	if len(entries) != 1 || entries[0].Event == nil {
+		reason := "the request carries no event"
+		if len(entries) == 1 && entries[0].Err != nil {
+			reason = entries[0].Err.Error()
+		}
+		log.WithField("reason", reason).Warn("HR webhook refused: invalid payload")
+		writeError(w, http.StatusBadRequest, reason)
+		return
+	}
+	res, status := h.apply(ctx, log, toEngine(*entries[0].Event))
 	if status >= 500 {
-		h.forget(r.Context(), log, hk, sig)
+		h.forget(ctx, log, hk, sig)
 	}
 	jsonbody.Write(w, status, res)
 }
 
-func (h *Handler) serveBambooHR(ctx context.Context, w http.ResponseWriter, log *logrus.Entry, hk *hook, sig string, body []byte) {
-	var f hrconfig.Fields
-	if hk.cfg.Fields != nil {
-		f = *hk.cfg.Fields
-	}
-	entries, err := ParseBambooHR(hk.name, body, f)
-	if err != nil {
-		log.WithField("reason", err.Error()).Warn("HR webhook refused: invalid BambooHR payload")
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
+// serveList applies a request that carries several employees and answers
+// a list, one result per entry.
+func (h *Handler) serveList(ctx context.Context, w http.ResponseWriter, log *logrus.Entry, hk *hook, sig string, entries []hrconfig.Entry) {
 	results := make([]Result, 0, len(entries))
 	status, refused := http.StatusAccepted, 0
 	for _, e := range entries {
@@ -242,7 +260,7 @@ func (h *Handler) serveBambooHR(ctx context.Context, w http.ResponseWriter, log 
 			elog.WithField("reason", e.Skip).Info("HR webhook entry ignored")
 			results = append(results, Result{Employee: e.Employee, HRResult: engine.HRResult{Outcome: engine.HRIgnored, Detail: e.Skip}})
 		default:
-			res, st := h.apply(ctx, elog, *e.Event)
+			res, st := h.apply(ctx, elog, toEngine(*e.Event))
 			res.Employee = e.Employee
 			results = append(results, res)
 			switch {
@@ -257,7 +275,7 @@ func (h *Handler) serveBambooHR(ctx context.Context, w http.ResponseWriter, log 
 		status = http.StatusBadRequest
 	}
 	if status >= 500 {
-		// Let BambooHR's retry through: the entries already applied are
+		// Let the sender's retry through: the entries already applied are
 		// duplicates then.
 		h.forget(ctx, log, hk, sig)
 	}

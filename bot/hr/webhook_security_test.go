@@ -289,7 +289,7 @@ func (r secRequest) withSig(src secSource, sig string) secRequest {
 // tolerance), changing nothing.
 func TestHRWebhooksRefuseForgedStaleAndReplayedRequests(t *testing.T) {
 	cfg := securityHRConfig()
-	if err := cfg.Use(table.PollerFormats()...).Validate(); err != nil {
+	if err := cfg.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	k := testkit.New(t, testkit.Options{RedisDB: redisDB})

@@ -11,7 +11,8 @@
 // system is its package (directory/NAME with Descriptor()) plus one line
 // there too; adding an HR poller format is its hrconfig.PollerFormat, in
 // the package that owns the HR system's wire format, plus one line in
-// table.PollerFormats.
+// table.PollerFormats, and an HR webhook format its hrconfig.WebhookFormat
+// plus one line in table.WebhookFormats.
 package compose
 
 import (
@@ -53,7 +54,7 @@ func (t Table) Specs() []connspec.Spec {
 func (t Table) Types() configs.Types { return t.withHR().Types() }
 
 func (t Table) withHR() Tables {
-	return Tables{Connectors: t, Directories: table.Directories(), PollerFormats: table.PollerFormats()}
+	return Tables{Connectors: t, Directories: table.Directories(), PollerFormats: table.PollerFormats(), WebhookFormats: table.WebhookFormats()}
 }
 
 // Load is configs.Load with the table's types.
@@ -68,7 +69,8 @@ func (t Table) ParseService(name string, data []byte) (*configs.Service, error) 
 }
 
 // Tables is the whole composition table: connector types, HR directory
-// source types (besides file) and the HR event front end's poller formats.
+// source types (besides file) and the HR event front end's poller and
+// webhook formats.
 // All returns the one in internal/compose/table; tests compose their own.
 type Tables struct {
 	Connectors  Table
@@ -76,11 +78,14 @@ type Tables struct {
 	// PollerFormats are the formats the hr: block's pollers may name; the
 	// loaded hrconfig.Config carries them to bot/hr.
 	PollerFormats []hrconfig.PollerFormat
+	// WebhookFormats are the formats the hr: block's webhooks may name;
+	// the loaded hrconfig.Config carries them to bot/hr's handler.
+	WebhookFormats []hrconfig.WebhookFormat
 }
 
 // HR returns the HR event front end's spec (the hr: block) with t's poller
-// formats.
-func (t Tables) HR() hrspec.Events { return hrconfig.Descriptor(t.PollerFormats...) }
+// and webhook formats.
+func (t Tables) HR() hrspec.Events { return hrconfig.Descriptor(t.PollerFormats, t.WebhookFormats) }
 
 // All returns internal/compose/table's tables.
 func All() Tables { return Connectors().withHR() }

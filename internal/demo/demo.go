@@ -793,13 +793,13 @@ const (
 )
 
 func demoHRConfig() *hrconfig.Config {
-	return &hrconfig.Config{Webhooks: map[string]*hrconfig.Webhook{
+	return (&hrconfig.Config{Webhooks: map[string]*hrconfig.Webhook{
 		"bamboohr": {Format: hrconfig.FormatBambooHR, Secret: secret.FromValue(demoBambooKey)},
 		"successfactors": {Format: hrconfig.FormatGeneric, Secret: secret.FromValue(demoSFKey),
 			SignatureHeader: "X-Signature", TimestampHeader: "X-Timestamp",
 			Fields: &hrconfig.Fields{EventID: "eventId", Kind: "eventType", EmployeeID: "userId", Date: "endDate", Time: "endTime", Reason: "reason"},
 			Kinds:  map[string]string{"EmployeeTermination": "terminate", "TerminationRescinded": "rescind"}},
-	}}
+	}}).UseWebhooks(compose.All().WebhookFormats...)
 }
 
 // hrPhase shows HR triggers: signed webhooks become cases at the right

@@ -9,8 +9,12 @@
 // (directory/workday, directory/bamboohr) and listed in
 // internal/compose/table; a Config validates its pollers, lists their URLs
 // and hands bot/hr their sources through the formats it was given (Use).
-// Webhook formats (generic, bamboohr) are still validated here and
-// implemented in bot/hr.
+// Webhook formats describe themselves too (WebhookFormat, webhook.go):
+// bamboohr is directory/bamboohr's, generic is GenericWebhookFormat; a
+// Config validates its webhooks through the formats it was given
+// (UseWebhooks), and bot/hr's handler verifies and parses requests with
+// them. The HR event they produce is Event (event.go), the engine's
+// HREvent without the engine.
 //
 // Validate checks everything but secret values, which configs resolves
 // like every other secret in the service file.
@@ -90,6 +94,24 @@ type Config struct {
 
 	// formats are the poller formats the block may name (Use).
 	formats []PollerFormat
+	// webhookFormats are the webhook formats the block may name
+	// (UseWebhooks).
+	webhookFormats []WebhookFormat
+}
+
+// UseWebhooks sets the webhook formats c's webhooks may name
+// (Descriptor's, for a decoded block) and returns c.
+func (c *Config) UseWebhooks(formats ...WebhookFormat) *Config {
+	c.webhookFormats = formats
+	return c
+}
+
+// WebhookFormats returns the webhook formats c's webhooks may name.
+func (c *Config) WebhookFormats() []WebhookFormat {
+	if c == nil {
+		return nil
+	}
+	return c.webhookFormats
 }
 
 // Use sets the poller formats c's pollers may name (Descriptor's, for a
@@ -283,7 +305,7 @@ func (c *Config) Validate() error {
 		add("timing.revoke_at", "%q is not a time of day HH:MM (e.g. 17:00)", r)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Webhooks)) {
-		c.Webhooks[name].validate("webhooks."+name, name, add)
+		c.Webhooks[name].validate("webhooks."+name, name, add, c.webhookFormats)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Pollers)) {
 		c.Pollers[name].validate("pollers."+name, name, add, c.formats)
@@ -298,7 +320,7 @@ func (c *Config) Validate() error {
 
 type adder = func(field, format string, args ...any)
 
-func (w *Webhook) validate(path, name string, add adder) {
+func (w *Webhook) validate(path, name string, add adder, formats []WebhookFormat) {
 	if !nameRE.MatchString(name) {
 		add(path, "source name %q must be 1–64 letters, digits, '.', '-' or '_' (it is a URL path segment)", name)
 	}
@@ -312,33 +334,22 @@ func (w *Webhook) validate(path, name string, add adder) {
 	if t := w.Tolerance.D(); t > MaxTolerance {
 		add(path+".tolerance", "must be at most %s (a wide window weakens replay protection); default %s", MaxTolerance, DefaultTolerance)
 	}
-	switch w.Format {
-	case FormatBambooHR:
-		for key, v := range map[string]string{"signature_header": w.SignatureHeader, "timestamp_header": w.TimestampHeader, "id_header": w.IDHeader, "kind": w.Kind} {
-			if v != "" {
-				add(path+"."+key, "format bamboohr has fixed headers and kinds: remove %s", key)
-			}
-		}
-		if len(w.Kinds) > 0 {
-			add(path+".kinds", "format bamboohr has fixed kinds: remove kinds")
-		}
-		validateBambooFields(path+".fields", w.Fields, add)
-	case FormatGeneric:
-		for key, v := range map[string]string{"signature_header": w.SignatureHeader, "timestamp_header": w.TimestampHeader} {
-			if v == "" {
-				add(path+"."+key, "%s is required for format generic (e.g. X-%s)", key, map[string]string{"signature_header": "Signature", "timestamp_header": "Timestamp"}[key])
-			} else if !validHeaderName(v) {
-				add(path+"."+key, "%q is not a valid header name", v)
-			}
-		}
-		if w.IDHeader != "" && !validHeaderName(w.IDHeader) {
-			add(path+".id_header", "%q is not a valid header name", w.IDHeader)
-		}
-		validateMapping(path, w.Fields, w.Kinds, w.Kind, add)
-	case "":
-		add(path+".format", "format is required (bamboohr or generic)")
-	default:
-		add(path+".format", "unknown format %q (want bamboohr or generic)", w.Format)
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = f.Format
+	}
+	want := orList(names)
+	if w.Format == "" {
+		add(path+".format", "format is required (%s)", want)
+		return
+	}
+	i := slices.IndexFunc(formats, func(f WebhookFormat) bool { return f.Format == w.Format })
+	if i < 0 {
+		add(path+".format", "unknown format %q (want %s)", w.Format, want)
+		return
+	}
+	if v := formats[i].Validate; v != nil {
+		v(path, w, add)
 	}
 }
 

@@ -121,7 +121,7 @@ func TestValidateReportsEachProblemAtItsKey(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.cfg.Use(table.PollerFormats()...).Validate()
+			err := c.cfg.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...).Validate()
 			if got := keys(err); !slices.Equal(got, c.want) {
 				t.Fatalf("problems at %v, want %v:\n%v", got, c.want, err)
 			}
@@ -245,7 +245,7 @@ func TestURLsListsThePollersURLs(t *testing.T) {
 		"d": {Format: "bamboohr_changed"},
 		"x": {Format: "workday_raas", URL: "not a url"},
 	}}
-	got := c.Use(table.PollerFormats()...).URLs()
+	got := c.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...).URLs()
 	want := map[string]string{"pollers.w.url": "https://wd5/x?format=json", "pollers.w.oauth.token_url": "https://wd5/token", "pollers.b.base_url": "https://bamboo.internal"}
 	if len(got) != len(want) {
 		t.Fatalf("%v", got)

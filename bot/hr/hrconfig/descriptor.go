@@ -6,16 +6,19 @@ import "github.com/kineticsec/kinetic/internal/hrspec"
 // file's hr: block, for internal/compose's table: configs decodes,
 // validates and resolves it into a *Config with this spec and keeps it as
 // configs.Service.HR; internal/compose hands it (ConfigOf) to bot/hr's
-// Routes and StartPollers. formats are the poller formats its pollers may
-// name (the table's, one line each): the decoded Config carries them
-// (Config.PollerFormats) to validation and to bot/hr. It lives here, not
+// Routes and StartPollers. pollers are the poller formats its pollers may
+// name and webhooks the webhook formats its webhooks may name (the
+// table's, one line each): the decoded Config carries them
+// (Config.PollerFormats, Config.WebhookFormats) to validation and to
+// bot/hr. It lives here, not
 // in bot/hr, so that the table links no engine.
-func Descriptor(formats ...PollerFormat) hrspec.Events {
+func Descriptor(pollers []PollerFormat, webhooks []WebhookFormat) hrspec.Events {
+	use := func(c *Config) *Config { return c.Use(pollers...).UseWebhooks(webhooks...) }
 	return hrspec.Events{
 		Key:      "hr",
-		NewBlock: func() any { return (&Config{}).Use(formats...) },
-		Validate: func(b any) error { return b.(*Config).Use(formats...).Validate() },
-		URLs:     func(b any) map[string]string { return b.(*Config).Use(formats...).URLs() },
+		NewBlock: func() any { return use(&Config{}) },
+		Validate: func(b any) error { return use(b.(*Config)).Validate() },
+		URLs:     func(b any) map[string]string { return use(b.(*Config)).URLs() },
 	}
 }
 

@@ -2,9 +2,10 @@
 // types and HR event front ends: adding a connector is its package plus one
 // line in Connectors, an HR system its package under directory/ plus one
 // line in Directories, an HR poller format its descriptor in the package
-// that owns the HR system's wire format plus one line in PollerFormats. It
-// imports those packages and nothing of configuration, so internal/compose (which loads and builds with it) and
-// configs' own tests both use it.
+// that owns the HR system's wire format plus one line in PollerFormats, an
+// HR webhook format likewise plus one line in WebhookFormats. It imports
+// those packages and nothing of configuration, so internal/compose (which
+// loads and builds with it) and configs' own tests both use it.
 package table
 
 import (
@@ -56,7 +57,18 @@ func PollerFormats() []hrconfig.PollerFormat {
 	}
 }
 
+// WebhookFormats returns the HR webhook formats the hr: block's webhooks
+// may name, in the order messages list them: one line per format, each
+// from the package that owns its HR system's wire format (generic's is
+// hrconfig's own).
+func WebhookFormats() []hrconfig.WebhookFormat {
+	return []hrconfig.WebhookFormat{
+		bamboohr.WebhookFormat(),
+		hrconfig.GenericWebhookFormat(),
+	}
+}
+
 // HREvents returns the HR event front end: the hr: block's webhooks and
 // pollers (bot/hr runs them; described by bot/hr/hrconfig, which links no
-// engine), with PollerFormats.
-func HREvents() hrspec.Events { return hrconfig.Descriptor(PollerFormats()...) }
+// engine), with PollerFormats and WebhookFormats.
+func HREvents() hrspec.Events { return hrconfig.Descriptor(PollerFormats(), WebhookFormats()) }
