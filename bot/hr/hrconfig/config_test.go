@@ -282,3 +282,32 @@ func TestTheDocumentedExampleLoads(t *testing.T) {
 		t.Fatalf("%+v", svc.HR)
 	}
 }
+
+// The webhook formats come from the table (one line each) and keep the
+// messages they had when they were a switch here.
+func TestWebhookFormatMessages(t *testing.T) {
+	key := secret.FromValue("k")
+	c := hrconfig.Config{Webhooks: map[string]*hrconfig.Webhook{
+		"none": {Secret: key},
+		"xml":  {Format: "xml", Secret: key},
+		"bamb": {Format: hrconfig.FormatBambooHR, Secret: key, IDHeader: "X-Id"},
+		"gen":  {Format: hrconfig.FormatGeneric, Secret: key, SignatureHeader: "X-Sig", Kind: "terminate", Fields: &hrconfig.Fields{EmployeeID: "id", Date: "d"}},
+	}}
+	got := map[string]string{}
+	for _, p := range c.Use(table.PollerFormats()...).UseWebhooks(table.WebhookFormats()...).Problems() {
+		got[p.Field] = p.Err.Error()
+	}
+	for field, want := range map[string]string{
+		"webhooks.none.format":          "format is required (bamboohr or generic)",
+		"webhooks.xml.format":           `unknown format "xml" (want bamboohr or generic)`,
+		"webhooks.bamb.id_header":       "format bamboohr has fixed headers and kinds: remove id_header",
+		"webhooks.gen.timestamp_header": "timestamp_header is required for format generic (e.g. X-Timestamp)",
+	} {
+		if got[field] != want {
+			t.Errorf("%s: %q, want %q", field, got[field], want)
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("problems = %v, want exactly those 4", got)
+	}
+}
