@@ -160,12 +160,14 @@ func Routes(cfg *hrconfig.Config, eng Engine, log *logrus.Entry, rs replay.Store
 	return NewHandler(cfg, eng, Options{Log: log, Replay: rs}).Mount
 }
 
-// ServeHTTP verifies, parses and applies one webhook request: 404 for an
-// unknown source, 413 for a body over 1 MiB, 401 for a missing, forged,
-// stale or replayed signature (nothing is recorded), 400 for a payload that
-// is not a valid event, 202 with the result (a list for BambooHR) once the
-// engine has recorded it, 500 when recording failed (the sender should
-// retry; the signature is then not counted as used).
+// ServeHTTP verifies, parses and applies one webhook request with its
+// source's format: 404 for an unknown source, 503 for a source whose
+// secret (or format) is missing, 413 for a body over 1 MiB, 401 for a
+// missing, forged, stale or replayed signature (nothing is recorded), 400
+// for a payload that is not a valid event, 202 with the result (a list
+// when the format's requests carry several employees, as BambooHR's do)
+// once the engine has recorded it, 500 when recording failed (the sender
+// should retry; the signature is then not counted as used).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	source := r.PathValue("source")
 	log := h.log.WithFields(logrus.Fields{"source": source, "remote": r.RemoteAddr})

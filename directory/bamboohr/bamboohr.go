@@ -1,7 +1,11 @@
 // Package bamboohr is the HR directory source for BambooHR: it reads every
 // employee with a custom report (and, optionally, the company directory),
 // maps each record to a directory.Employee by configuration, and serves
-// lookups from a cached snapshot (see hrsource.Cache).
+// lookups from a cached snapshot (see hrsource.Cache). It also owns
+// BambooHR's HR event formats: the bamboohr_changed poller format
+// (PollerFormat, poller.go) and the bamboohr webhook format
+// (WebhookFormat, webhook.go: the signature check and the field-based
+// webhook's parsing), both listed in internal/compose/table.
 //
 // API notes (https://documentation.bamboohr.com):
 //

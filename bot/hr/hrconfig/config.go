@@ -153,7 +153,9 @@ type Timing struct {
 
 // Webhook is one signed webhook source.
 type Webhook struct {
-	// Format is bamboohr or generic (required).
+	// Format names the webhook's WebhookFormat (required): bamboohr or
+	// generic, or any other format in the table. The other keys are each
+	// read by some formats; a format refuses those it does not read.
 	Format string `yaml:"format"`
 	// Secret is the HMAC-SHA256 key (BambooHR: the webhook's private key).
 	Secret secret.Secret `yaml:"secret"`
