@@ -1,0 +1,29 @@
+// Package teams is the root of Kinetic's Microsoft Teams front end. The
+// foundation is three packages:
+//
+//   - botauth validates the bearer JWT of every inbound Bot Framework
+//     activity (signature against the OpenID metadata's keys, issuer,
+//     audience, expiry, the serviceurl claim) before anything else runs;
+//   - connector is a small typed Bot Connector REST client (send, reply,
+//     update, create a 1:1 conversation) with a client-credentials token;
+//   - teamstest holds the test doubles: a fake Bot Connector service and a
+//     token issuer with its own OpenID metadata and RSA keys.
+//
+// Card builders live in teams/cards.
+//
+// # Library choice
+//
+// github.com/infracloudio/msbotbuilder-go was evaluated (issue 15, item 8)
+// and not used. The module proxy reachable here refuses it (`go list -m
+// -versions` answers 403), its forks on pkg.go.dev are the only recent
+// activity (the upstream's last release is years old), and it covers
+// neither the serviceurl claim check against the activity's serviceUrl,
+// single-tenant Entra-issued tokens, nor Universal Actions
+// (Action.Execute / adaptiveCard/action invokes). What Kinetic needs is a
+// handful of REST calls and one token check, so it has its own small typed
+// client; JWT/JWKS handling is github.com/go-jose/go-jose/v4 (not hand-rolled).
+//
+// References:
+//   - Authentication: https://learn.microsoft.com/en-us/azure/bot-service/rest-api/bot-framework-rest-connector-authentication
+//   - REST API: https://learn.microsoft.com/en-us/azure/bot-service/rest-api/bot-framework-rest-connector-api-reference
+package teams
