@@ -148,6 +148,16 @@ func (is *Issuer) Mint(kid string, c Claims) string {
 	return MintWith(is.t, jose.SigningKey{Algorithm: jose.RS256, Key: k}, kid, c)
 }
 
+// PublicKey is the public half of key kid.
+func (is *Issuer) PublicKey(kid string) *rsa.PublicKey {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return &is.keys[kid].PublicKey
+}
+
+// MetadataFetches is how many times the OpenID metadata was fetched.
+func (is *Issuer) MetadataFetches() int64 { return is.metaFetches.Load() }
+
 // MintWith signs c with any key (forged tokens, HS256 confusion).
 func MintWith(t testing.TB, key jose.SigningKey, kid string, c Claims) string {
 	t.Helper()
