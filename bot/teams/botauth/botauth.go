@@ -255,6 +255,10 @@ func (v *Verifier) checkActivity(id *Identity, key signingKey, serviceURL, chann
 	if id.ServiceURL != "" && id.ServiceURL != serviceURL {
 		return ErrServiceURL
 	}
+	// "The activity's ChannelId MUST be found in the endorsement list"
+	// (https://learn.microsoft.com/en-us/dotnet/api/microsoft.bot.connector.authentication.endorsementsvalidator.validate).
+	// The SDKs let an empty channelId pass; Teams always sends "msteams",
+	// so an empty one is refused here.
 	if key.endorsements != nil && !slices.Contains(key.endorsements, channelID) {
 		return ErrEndorsement
 	}

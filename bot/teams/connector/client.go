@@ -294,14 +294,15 @@ func (c *Client) call(ctx context.Context, op, method, serviceURL string, segs [
 func (c *Client) once(ctx context.Context, op, method, target string, body []byte, out any) (time.Duration, error) {
 	tok, err := c.tokens.Token()
 	if err != nil {
-		// oauth2 errors may repeat the token endpoint's body, never our
-		// secret; a token failure is retryable only if it looks transient.
+		// Entra's error code and description name the problem
+		// (AADSTS7000215: invalid secret) without repeating the secret.
+		ae := &APIError{Op: op + ": token", Retryable: true, Err: errors.New("could not get a Bot Framework token")}
 		var re *oauth2.RetrieveError
-		retry := true
 		if errors.As(err, &re) && re.Response != nil {
-			retry = classify(re.Response.StatusCode)
+			ae.Status, ae.Retryable = re.Response.StatusCode, classify(re.Response.StatusCode)
+			ae.Code, ae.Msg = jsonbody.Clip(re.ErrorCode, 64), jsonbody.Clip(re.ErrorDescription, 200)
 		}
-		return 0, &APIError{Op: op + ": token", Retryable: retry, Err: errors.New("could not get a Bot Framework token")}
+		return 0, ae
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {

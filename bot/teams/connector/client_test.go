@@ -244,3 +244,30 @@ func TestNewRequiresCredentials(t *testing.T) {
 		t.Error("http token url accepted")
 	}
 }
+
+func TestBadCredentialsArePermanentAndNotLeaked(t *testing.T) {
+	fake := teamstest.NewConnector(t)
+	sl := &sleeps{}
+	c, err := connector.New(connector.Config{
+		AppID:       fake.AppID,
+		AppPassword: secret.FromValue("wrong-secret-value"),
+		TokenURL:    fake.TokenURL(),
+	}, testPolicy, connector.WithSleep(sl.sleep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.SendToConversation(context.Background(), fake.URL(), "a:1", &connector.Activity{Type: connector.TypeMessage})
+	if !errors.Is(err, connector.ErrPermanent) {
+		t.Fatalf("err = %v, want permanent", err)
+	}
+	var ae *connector.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || ae.Code != "invalid_client" || !strings.Contains(ae.Msg, "AADSTS7000215") {
+		t.Errorf("err = %#v, want the token endpoint's 401 invalid_client", err)
+	}
+	if strings.Contains(err.Error(), "wrong-secret-value") {
+		t.Errorf("error leaks the secret: %v", err)
+	}
+	if len(sl.got()) != 0 || len(fake.Calls()) != 0 {
+		t.Errorf("retried (%v) or called (%d)", sl.got(), len(fake.Calls()))
+	}
+}

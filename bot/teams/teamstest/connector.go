@@ -114,12 +114,15 @@ func (c *Connector) serveToken(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
 	}
-	if r.PostForm.Get("grant_type") != "client_credentials" ||
-		r.PostForm.Get("client_id") != c.AppID || r.PostForm.Get("client_secret") != c.Secret ||
-		r.PostForm.Get("scope") != connector.Scope {
-		c.problem("token request with wrong form: grant_type=%q client_id=%q scope=%q",
-			r.PostForm.Get("grant_type"), r.PostForm.Get("client_id"), r.PostForm.Get("scope"))
-		jsonbody.Write(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
+	if r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("scope") != connector.Scope {
+		c.problem("token request with grant_type=%q scope=%q", r.PostForm.Get("grant_type"), r.PostForm.Get("scope"))
+		jsonbody.Write(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	if r.PostForm.Get("client_id") != c.AppID || r.PostForm.Get("client_secret") != c.Secret {
+		// Wrong credentials are a configuration error, answered as Entra
+		// answers them, not a bug of the client.
+		jsonbody.Write(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
 		return
 	}
 	c.tokenCount.Add(1)
@@ -172,12 +175,18 @@ func (c *Connector) serveActivity(op string) http.HandlerFunc {
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
 		}
-		if a.Type == "" {
-			c.problem("%s: activity without a type", op)
-		}
 		call := Call{Method: r.Method, Op: op, ConversationID: r.PathValue("conv"), ActivityID: r.PathValue("id"), Activity: &a}
-		if op == "reply" && a.ReplyToID != call.ActivityID {
-			c.problem("reply: replyToId %q, path activity %q", a.ReplyToID, call.ActivityID)
+		bad := ""
+		switch {
+		case a.Type == "":
+			bad = fmt.Sprintf("%s: activity without a type", op)
+		case op == "reply" && a.ReplyToID != call.ActivityID:
+			bad = fmt.Sprintf("reply: replyToId %q, path activity %q", a.ReplyToID, call.ActivityID)
+		}
+		if bad != "" {
+			c.problem("%s", bad)
+			jsonbody.Write(w, http.StatusBadRequest, map[string]any{"error": map[string]string{"code": "BadArgument", "message": "bad activity"}})
+			return
 		}
 		id := call.ActivityID
 		if op != "update" {
