@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/kineticsec/kinetic/bot/teams/botauth"
+	"github.com/kineticsec/kinetic/bot/teams/connector"
 	"github.com/kineticsec/kinetic/bot/teams/teamstest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 )
@@ -350,5 +351,24 @@ func TestMetadataGoesThroughTheOutboundPolicy(t *testing.T) {
 	}
 	if _, err := botauth.New(botauth.Config{}, nil); err == nil {
 		t.Error("no app id accepted")
+	}
+}
+
+func TestSignedRequestHelpersAndMethod(t *testing.T) {
+	e := newEnv(t, "")
+	a := &connector.Activity{Type: connector.TypeMessage, ServiceURL: serviceURL, ChannelID: "msteams", Text: "help",
+		Conversation: &connector.ConversationAccount{ID: "a:1"}}
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, teamstest.Request(t, "/teams/messages", e.bf.Token(appID, serviceURL, t0), a))
+	if w.Code != http.StatusOK {
+		t.Errorf("signed request: %d %v", w.Code, e.lastReason())
+	}
+	w = httptest.NewRecorder()
+	e.h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/teams/messages", nil))
+	if w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d", w.Code)
+	}
+	if n := e.nextCalls(); n != 1 {
+		t.Errorf("next calls = %d, want 1", n)
 	}
 }
