@@ -372,3 +372,33 @@ func TestSignedRequestHelpersAndMethod(t *testing.T) {
 		t.Errorf("next calls = %d, want 1", n)
 	}
 }
+
+func TestKeysExpireAndSurviveAnOutage(t *testing.T) {
+	e := newEnv(t, "")
+	body := activity(serviceURL, "msteams")
+	post := func() int { return e.post("Bearer "+e.bf.Token(appID, serviceURL, e.clock.Now()), body).Code }
+	if c := post(); c != http.StatusOK {
+		t.Fatalf("first: %d", c)
+	}
+	// Past the TTL with the provider down: the cached key still works.
+	e.clock.Advance(botauth.DefaultKeyTTL + time.Minute)
+	e.bf.SetDown(true)
+	if c := post(); c != http.StatusOK {
+		t.Fatalf("during outage: %d %v", c, e.lastReason())
+	}
+	if n := e.bf.MetadataFetches(); n != 2 {
+		t.Errorf("metadata fetches = %d, want 2 (one refresh attempt)", n)
+	}
+	// Back up: the next request after MinRefresh refetches.
+	e.bf.SetDown(false)
+	e.clock.Advance(time.Minute)
+	if c := post(); c != http.StatusOK {
+		t.Fatalf("after outage: %d", c)
+	}
+	if n := e.bf.KeyFetches(); n != 2 {
+		t.Errorf("key fetches = %d, want 2", n)
+	}
+	if c := post(); c != http.StatusOK || e.bf.KeyFetches() != 2 {
+		t.Errorf("cached again: %d, fetches %d", c, e.bf.KeyFetches())
+	}
+}

@@ -40,34 +40,47 @@ type keySource struct {
 	minRefresh time.Duration
 	now        func() time.Time
 
-	mu          sync.RWMutex
-	keys        map[string]signingKey
-	fetched     time.Time // last successful fetch
+	mu      sync.RWMutex // guards keys and fetched
+	keys    map[string]signingKey
+	fetched time.Time // last successful fetch
+
+	// refresh serializes fetches and guards lastAttempt. It is never held
+	// with mu, so requests whose key is cached are not held up by a slow
+	// metadata endpoint.
+	refresh     sync.Mutex
 	lastAttempt time.Time // last fetch, successful or not
-	fetches     int
+}
+
+func (s *keySource) cached(kid string, now time.Time) (k signingKey, known, fresh bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, known = s.keys[kid]
+	return k, known, s.keys != nil && now.Sub(s.fetched) < s.ttl
 }
 
 func (s *keySource) lookup(ctx context.Context, kid string) (signingKey, error) {
 	now := s.now()
-	s.mu.RLock()
-	k, ok := s.keys[kid]
-	fresh := s.keys != nil && now.Sub(s.fetched) < s.ttl
-	s.mu.RUnlock()
-	if ok && fresh {
+	k, known, fresh := s.cached(kid, now)
+	if known && fresh {
 		return k, nil
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if known {
+		// Stale but known: refresh if nobody else is, else use it.
+		if !s.refresh.TryLock() {
+			return k, nil
+		}
+	} else {
+		s.refresh.Lock()
+	}
+	defer s.refresh.Unlock()
 	// Another request may have refreshed while this one waited.
-	fresh = s.keys != nil && now.Sub(s.fetched) < s.ttl
-	if k, ok := s.keys[kid]; ok && fresh {
-		return k, nil
+	if k2, known2, fresh2 := s.cached(kid, now); known2 && fresh2 {
+		return k2, nil
 	}
 	// Rate limit: a stream of tokens naming made-up kids must not turn
 	// into a stream of fetches.
 	if !s.lastAttempt.IsZero() && now.Sub(s.lastAttempt) < s.minRefresh {
-		if k, ok := s.keys[kid]; ok { // stale but known: use it until a refresh is allowed
+		if known {
 			return k, nil
 		}
 		return signingKey{}, errUnknownKey
@@ -75,13 +88,15 @@ func (s *keySource) lookup(ctx context.Context, kid string) (signingKey, error) 
 	s.lastAttempt = now
 	keys, err := s.fetch(ctx)
 	if err != nil {
-		if k, ok := s.keys[kid]; ok {
+		if known { // keep using the old keys while the provider is down
 			return k, nil
 		}
 		return signingKey{}, fmt.Errorf("%s signing keys: %w", s.name, err)
 	}
+	s.mu.Lock()
 	s.keys, s.fetched = keys, now
-	if k, ok := s.keys[kid]; ok {
+	s.mu.Unlock()
+	if k, ok := keys[kid]; ok {
 		return k, nil
 	}
 	return signingKey{}, errUnknownKey
@@ -112,7 +127,6 @@ func (s *keySource) get(ctx context.Context, u string, v any) error {
 }
 
 func (s *keySource) fetch(ctx context.Context) (map[string]signingKey, error) {
-	s.fetches++
 	var meta struct {
 		JWKSURI string `json:"jwks_uri"`
 	}

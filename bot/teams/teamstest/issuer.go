@@ -48,6 +48,7 @@ type Issuer struct {
 	keys        map[string]*rsa.PrivateKey
 	published   []string // kids in the JWKS
 	endorse     map[string][]string
+	down        atomic.Bool
 	keyFetches  atomic.Int64
 	metaFetches atomic.Int64
 }
@@ -59,6 +60,10 @@ func NewIssuer(t testing.TB) *Issuer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+MetadataPath, func(w http.ResponseWriter, r *http.Request) {
 		is.metaFetches.Add(1)
+		if is.down.Load() {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"issuer":                                "https://api.botframework.com",
@@ -76,6 +81,9 @@ func NewIssuer(t testing.TB) *Issuer {
 	is.AddKey("key-1", true)
 	return is
 }
+
+// SetDown makes the metadata endpoint answer 503 (an outage).
+func (is *Issuer) SetDown(down bool) { is.down.Store(down) }
 
 // MetadataURL is the OpenID metadata URL to configure a validator with.
 func (is *Issuer) MetadataURL() string { return is.srv.URL + MetadataPath }
