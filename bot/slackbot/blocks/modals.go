@@ -388,13 +388,23 @@ func parseReason(view slack.View, callbackID, kind string) (int64, string, map[s
 	b, _ := stateValue(view, blockWhy)
 	reason := strings.TrimSpace(b.Value)
 	errs := map[string]string{}
-	switch n := utf8.RuneCountInString(reason); {
-	case n == 0:
-		errs[blockWhy] = "Say why."
-	case n < 3:
-		errs[blockWhy] = "Say a little more."
-	case n > maxReasonLen:
-		errs[blockWhy] = fmt.Sprintf("Keep it under %d characters.", maxReasonLen)
+	if msg := CheckReason(reason); msg != "" {
+		errs[blockWhy] = msg
 	}
 	return id, reason, errs, nil
+}
+
+// CheckReason is the rule for a decision's or skip's reason (already
+// trimmed), for every chat front end: the message to show, "" when it is
+// fine.
+func CheckReason(reason string) string {
+	switch n := utf8.RuneCountInString(reason); {
+	case n == 0:
+		return "Say why."
+	case n < 3:
+		return "Say a little more."
+	case n > maxReasonLen:
+		return fmt.Sprintf("Keep it under %d characters.", maxReasonLen)
+	}
+	return ""
 }

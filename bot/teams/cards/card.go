@@ -40,7 +40,7 @@ type Card struct {
 	FallbackText string     `json:"fallbackText,omitempty"`
 	Refresh      *Refresh   `json:"refresh,omitempty"`
 	Body         []Element  `json:"body"`
-	Actions      []*Execute `json:"actions,omitempty"`
+	Actions      []any      `json:"actions,omitempty"`
 	MSTeams      *MSTeams   `json:"msteams,omitempty"`
 }
 
@@ -172,7 +172,7 @@ func facts(kv ...string) Element {
 	return Element{"type": "FactSet", "facts": fs}
 }
 
-func actionSet(as ...*Execute) Element {
+func actionSet(as ...any) Element {
 	return Element{"type": "ActionSet", "actions": as}
 }
 

@@ -10,7 +10,7 @@ import (
 
 // Verbs of Kinetic's Action.Execute buttons. Each carries Data naming one
 // id: confirmPlan, cancelPlan and openCase a case, approve, deny and
-// approveWithReason an approval, retry, skip, markDone and escalate an
+// approveWithReason an approval (and refresh, an approval card's per-user view), retry, skip, markDone and escalate an
 // action; submitOffboard carries no id.
 const (
 	VerbConfirmPlan       = "confirmPlan"
@@ -29,7 +29,7 @@ const (
 
 // verbKind is the kind of id each verb's data names.
 var verbKind = map[string]string{
-	VerbConfirmPlan: blocks.KindCase, VerbCancelPlan: blocks.KindCase, VerbOpenCase: blocks.KindCase, VerbRefresh: blocks.KindCase,
+	VerbConfirmPlan: blocks.KindCase, VerbCancelPlan: blocks.KindCase, VerbOpenCase: blocks.KindCase, VerbRefresh: blocks.KindApproval,
 	VerbApprove: blocks.KindApproval, VerbApproveWithReason: blocks.KindApproval, VerbDeny: blocks.KindApproval,
 	VerbRetry: blocks.KindAction, VerbSkip: blocks.KindAction, VerbMarkDone: blocks.KindAction, VerbEscalate: blocks.KindAction,
 	VerbSubmitOffboard: "",
