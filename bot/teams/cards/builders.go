@@ -52,7 +52,7 @@ func planHead(plan view.Plan) (head, body []Element) {
 		head = append(head, text("⚠ Simulated systems: "+data(strings.Join(sim, ", "), 300)+" — nothing real changes there.", "color", "Warning"))
 	}
 	if lines := discoveryLines(plan.Discovery); len(lines) > 0 {
-		body = append(body, text("**What discovery found**", "separator", "true"))
+		body = append(body, text("**What discovery found**", "separator", true))
 		for _, l := range lines {
 			body = append(body, text(l))
 		}
@@ -384,9 +384,10 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) *Card {
 }
 
 // ReasonCard asks for a reason in a card of its own (a 1:1 or a dialog),
-// sending verb with d's id: deny, approveWithReason or skip.
+// sending verb with d's id: deny, approveWithReason or skip. intro is
+// plain text, shown as written.
 func ReasonCard(verb, intro string, d *Data) *Card {
-	body := []Element{text(intro),
+	body := []Element{text(para(intro, 1000)),
 		{"type": "Input.Text", "id": InputReason, "label": "Why?", "isMultiline": true, "isRequired": true,
 			"maxLength": blocks.MaxReasonLen, "errorMessage": "Say why (up to " + fmt.Sprint(blocks.MaxReasonLen) + " characters)."},
 		note("Recorded in the audit trail.")}

@@ -113,8 +113,16 @@ func md(s string) string {
 	return r.Replace(s)
 }
 
-// fit clips outside data to one line of at most n runes.
-func fit(s string, n int) string { return txt.Fit(oneLine(s), n) }
+// fit clips outside data to one line of at most n runes, and breaks the
+// {{ that would open a DATE or TIME function.
+func fit(s string, n int) string { return noFunc(txt.Fit(oneLine(s), n)) }
+
+func noFunc(s string) string {
+	for strings.Contains(s, "{{") {
+		s = strings.ReplaceAll(s, "{{", "{ {")
+	}
+	return s
+}
 
 // data is fit then md, for data inside markdown text.
 func data(s string, n int) string { return md(fit(s, n)) }
@@ -128,7 +136,7 @@ func para(s string, n int) string {
 	return md(txt.Fit(strings.TrimSpace(strings.Join(lines, "\n\n")), n))
 }
 
-func fallback(s string) string { return txt.Fit(oneLine(s), 1000) }
+func fallback(s string) string { return fit(s, 1000) }
 
 // when renders a time with Teams' DATE and TIME functions, so each viewer
 // sees it in their own zone and locale ("Text features", Adaptive Cards in
@@ -144,10 +152,11 @@ func day(t time.Time) string {
 	return "{{DATE(" + t.UTC().Format("2006-01-02T15:04:05Z") + ", SHORT)}}"
 }
 
-func text(s string, opts ...string) Element {
+// text is a wrapping TextBlock with more properties as name, value pairs.
+func text(s string, opts ...any) Element {
 	e := Element{"type": "TextBlock", "text": s, "wrap": true}
 	for i := 0; i+1 < len(opts); i += 2 {
-		e[opts[i]] = opts[i+1]
+		e[opts[i].(string)] = opts[i+1]
 	}
 	return e
 }
@@ -156,7 +165,7 @@ func heading(s string) Element {
 	return text(fit(s, 150), "size", "Large", "weight", "Bolder", "style", "heading")
 }
 
-func note(s string) Element { return text(s, "isSubtle", "true", "size", "Small") }
+func note(s string) Element { return text(s, "isSubtle", true, "size", "Small") }
 
 // facts is a FactSet of label/value pairs, dropping empty values.
 func facts(kv ...string) Element {
