@@ -34,14 +34,14 @@ const MaxCardBytes = 24 * 1024
 // Card is an Adaptive Card, ready to marshal as an attachment's content
 // (contentType "application/vnd.microsoft.card.adaptive").
 type Card struct {
-	Schema       string     `json:"$schema"`
-	Type         string     `json:"type"`
-	Version      string     `json:"version"`
-	FallbackText string     `json:"fallbackText,omitempty"`
-	Refresh      *Refresh   `json:"refresh,omitempty"`
-	Body         []Element  `json:"body"`
-	Actions      []any      `json:"actions,omitempty"`
-	MSTeams      *MSTeams   `json:"msteams,omitempty"`
+	Schema       string    `json:"$schema"`
+	Type         string    `json:"type"`
+	Version      string    `json:"version"`
+	FallbackText string    `json:"fallbackText,omitempty"`
+	Refresh      *Refresh  `json:"refresh,omitempty"`
+	Body         []Element `json:"body"`
+	Actions      []any     `json:"actions,omitempty"`
+	MSTeams      *MSTeams  `json:"msteams,omitempty"`
 }
 
 // MSTeams holds Teams' own card options: full width for wide cards.

@@ -49,7 +49,7 @@ func testApproval() view.ApprovalView {
 		Approval: store.Approval{ID: 7, CaseID: 42, Kind: "email_forwarding", Effect: "forwarding", Status: store.ApprovalPending,
 			Requester: "E2001", Reason: "Customers still write to Dana.", ExpiresAt: at(now.Add(48 * time.Hour))},
 		EmployeeID: "E1001", EmployeeName: "Dana Whitfield",
-		Steps: []store.ApprovalStep{{Index: 0, Name: "manager", Status: store.StepApproved}, {Index: 1, Name: "security", Status: store.StepPending}},
+		Steps:     []store.ApprovalStep{{Index: 0, Name: "manager", Status: store.StepApproved}, {Index: 1, Name: "security", Status: store.StepPending}},
 		Decisions: []store.ApprovalDecision{{StepIndex: 0, Approver: "E2001", Decision: "approve", At: started.Add(10 * time.Minute)}},
 		Approvers: []string{"E3001"},
 	}
@@ -101,7 +101,9 @@ func builders() []builder {
 			return ManualStep(a, 42, true)
 		}},
 		{"case_closed", func() *Card { return CaseClosed(closedCase(), 57, "ab12cd34ef56ab12") }},
-		{"alert_breach", func() *Card { return AlertMessage(view.Event{Kind: view.EventBreach, CaseID: 42, Detail: "revoke_vpn 3h late"}) }},
+		{"alert_breach", func() *Card {
+			return AlertMessage(view.Event{Kind: view.EventBreach, CaseID: 42, Detail: "revoke_vpn 3h late"})
+		}},
 		{"alert_failed", func() *Card {
 			return AlertMessage(view.Event{Kind: view.EventAction, Status: store.ActionFailed, Name: "revoke_vpn", CaseID: 42})
 		}},
@@ -109,7 +111,9 @@ func builders() []builder {
 			return DeliveryFailure(view.Event{Kind: view.EventEscalation, CaseID: 42}, []string{"group:security has no members in Teams"})
 		}},
 		{"help", func() *Card { return Help(now) }},
-		{"reason_deny", func() *Card { return ReasonCard(VerbDeny, "You are denying email forwarding for Dana Whitfield.", approvalData(7)) }},
+		{"reason_deny", func() *Card {
+			return ReasonCard(VerbDeny, "You are denying email forwarding for Dana Whitfield.", approvalData(7))
+		}},
 		{"offboard_form", func() *Card { return OffboardForm(now, nil, nil) }},
 		{"offboard_form_errors", func() *Card {
 			return OffboardForm(now, map[string]string{inLastDay: "2026-12-01", inForwardDays: "40", inLegalHold: "true"},
