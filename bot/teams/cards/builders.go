@@ -12,9 +12,21 @@ import (
 	"github.com/kineticsec/kinetic/store"
 )
 
-// Input ids on Kinetic's cards. A reason card's or approval card's reason
-// arrives in Invoke.Inputs[InputReason].
-const InputReason = "reason"
+// Input ids on Kinetic's cards: a deny's or skip's reason arrives in
+// Invoke.Inputs[InputReason], an approve-with-reason's in
+// InputApproveReason (a card's input ids must be unique, and the approval
+// card has both forms); ParseReason picks the right one.
+const (
+	InputReason        = "reason"
+	InputApproveReason = "approveReason"
+)
+
+func reasonInput(verb string) string {
+	if verb == VerbApproveWithReason {
+		return InputApproveReason
+	}
+	return InputReason
+}
 
 func planName(p view.Plan) string { return cmp.Or(strings.TrimSpace(p.Employee.Name), p.Employee.ID) }
 
@@ -202,7 +214,7 @@ func reasonAction(title, verb, label string, d *Data, style string) Element {
 	ex.AssociatedInputs = "auto"
 	return Element{"type": "Action.ShowCard", "title": fit(title+"…", 40), "card": Element{
 		"type": "AdaptiveCard",
-		"body": []Element{{"type": "Input.Text", "id": InputReason, "label": label, "isMultiline": true, "isRequired": true,
+		"body": []Element{{"type": "Input.Text", "id": reasonInput(verb), "label": label, "isMultiline": true, "isRequired": true,
 			"maxLength": blocks.MaxReasonLen, "errorMessage": "Say why (up to " + fmt.Sprint(blocks.MaxReasonLen) + " characters)."}},
 		"actions": []any{ex},
 	}}
@@ -388,7 +400,7 @@ func CaseClosed(c store.Case, auditEvents int, headHash string) *Card {
 // plain text, shown as written.
 func ReasonCard(verb, intro string, d *Data) *Card {
 	body := []Element{text(para(intro, 1000)),
-		{"type": "Input.Text", "id": InputReason, "label": "Why?", "isMultiline": true, "isRequired": true,
+		{"type": "Input.Text", "id": reasonInput(verb), "label": "Why?", "isMultiline": true, "isRequired": true,
 			"maxLength": blocks.MaxReasonLen, "errorMessage": "Say why (up to " + fmt.Sprint(blocks.MaxReasonLen) + " characters)."},
 		note("Recorded in the audit trail.")}
 	ex := execute(verb, "Send", d, "positive")
@@ -399,13 +411,15 @@ func ReasonCard(verb, intro string, d *Data) *Card {
 	return c
 }
 
-// ParseReason reads the reason of an invoke from a reason form, with
-// blocks.CheckReason's rule: the problem keyed by InputReason, if any.
+// ParseReason reads the reason of an invoke from a reason form (deny,
+// skip, approveWithReason), with blocks.CheckReason's rule: the problem
+// keyed by the input's id, if any.
 func ParseReason(inv Invoke) (string, map[string]string) {
-	r := strings.TrimSpace(inv.Inputs[InputReason])
+	id := reasonInput(inv.Verb)
+	r := strings.TrimSpace(inv.Inputs[id])
 	errs := map[string]string{}
 	if msg := blocks.CheckReason(r); msg != "" {
-		errs[InputReason] = msg
+		errs[id] = msg
 	}
 	return r, errs
 }

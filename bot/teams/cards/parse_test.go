@@ -89,8 +89,14 @@ func FuzzParseInvoke(f *testing.F) {
 }
 
 func TestParseReason(t *testing.T) {
+	if r, errs := ParseReason(Invoke{Verb: VerbApproveWithReason, Inputs: map[string]string{InputApproveReason: "Sam covers"}}); r != "Sam covers" || len(errs) != 0 {
+		t.Errorf("approve reason: %q %v", r, errs)
+	}
+	if _, errs := ParseReason(Invoke{Verb: VerbApproveWithReason, Inputs: map[string]string{InputReason: "wrong input"}}); errs[InputApproveReason] == "" {
+		t.Errorf("approve reason read from the deny input: %v", errs)
+	}
 	for in, want := range map[string]string{"": "Say why.", " a ": "Say a little more.", "fine reason": "", strings.Repeat("x", blocks.MaxReasonLen+1): "Keep it under"} {
-		r, errs := ParseReason(Invoke{Inputs: map[string]string{InputReason: in}})
+		r, errs := ParseReason(Invoke{Verb: VerbDeny, Inputs: map[string]string{InputReason: in}})
 		if !strings.HasPrefix(errs[InputReason], want) || (want == "") != (len(errs) == 0) {
 			t.Errorf("reason %.20q: errs %v, want %q", in, errs, want)
 		}
