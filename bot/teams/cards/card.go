@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	txt "github.com/kineticsec/kinetic/internal/text"
@@ -26,10 +27,14 @@ import (
 // Version is the Adaptive Cards schema version every card declares.
 const Version = "1.5"
 
-// MaxCardBytes is the payload size Kinetic keeps a card under: Teams
-// refuses messages over about 28 KB, and the activity around the card
-// needs room too.
-const MaxCardBytes = 24 * 1024
+// MaxCardBytes is the size Kinetic keeps a card under, counted as Teams
+// counts a bot message: the payload encoded as UTF-16 ("Format your bot
+// messages", learn.microsoft.com/microsoftteams/platform/bots/how-to/
+// format-your-bot-messages: over the limit — 40 KB on older pages, 100 KB
+// now — the bot gets 413 MessageSizeTooBig). 28 KB is the lower figure
+// Microsoft gives for posting cards to Teams (the Teams connector's known
+// limitations), and leaves room for the activity around the card.
+const MaxCardBytes = 28 * 1024
 
 // Card is an Adaptive Card, ready to marshal as an attachment's content
 // (contentType "application/vnd.microsoft.card.adaptive").
@@ -138,10 +143,11 @@ func para(s string, n int) string {
 
 func fallback(s string) string { return fit(s, 1000) }
 
-// when renders a time with Teams' DATE and TIME functions, so each viewer
-// sees it in their own zone and locale ("Text features", Adaptive Cards in
-// Teams: {{DATE(2026-12-04T17:00:00Z, SHORT)}} {{TIME(...)}}, RFC 3339 in
-// UTC with a Z).
+// when renders a time with the Adaptive Cards DATE and TIME functions, so
+// each viewer sees it in their own zone and locale ("Text features",
+// learn.microsoft.com/adaptive-cards/authoring-cards/text-features:
+// upper case, no spaces inside the braces, strict RFC 3339; a function
+// that breaks a rule is shown raw).
 func when(t time.Time) string {
 	s := t.UTC().Format("2006-01-02T15:04:05Z")
 	return "{{DATE(" + s + ", SHORT)}} {{TIME(" + s + ")}}"
@@ -194,13 +200,17 @@ func add(es []Element, more ...Element) []Element {
 	return es
 }
 
-// Size is the card's marshalled size in bytes.
+// Size is the card's marshalled size in bytes of UTF-16, as Teams counts.
 func (c *Card) Size() int {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return 0
 	}
-	return len(b)
+	n := 0
+	for _, r := range string(b) {
+		n += 2 * utf16.RuneLen(r)
+	}
+	return n
 }
 
 // fitBody sets c.Body to head, as much of body as fits MaxCardBytes, and

@@ -24,8 +24,11 @@ const (
 )
 
 // peoplePicker is an Input.ChoiceSet that searches the organization's
-// people (Teams' people picker: choices.data with dataset
-// "graph.microsoft.com/users"); the value is the person's AAD object id.
+// people: Teams' people picker, empty static choices and choices.data of
+// Data.Query with dataset "graph.microsoft.com/users" ("People Picker in
+// Adaptive Cards", learn.microsoft.com/microsoftteams/platform/
+// task-modules-and-cards/cards/people-picker); the value is the person's
+// AAD object id.
 func peoplePicker(id, label string, required bool, value string) Element {
 	e := Element{"type": "Input.ChoiceSet", "id": id, "label": label, "isRequired": required,
 		"choices": []any{}, "choices.data": Element{"type": "Data.Query", "dataset": "graph.microsoft.com/users"}}
