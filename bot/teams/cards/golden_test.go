@@ -111,6 +111,20 @@ func builders() []builder {
 			return DeliveryFailure(view.Event{Kind: view.EventEscalation, CaseID: 42}, []string{"group:security has no members in Teams"})
 		}},
 		{"help", func() *Card { return Help(now) }},
+		{"status_running", func() *Card {
+			c := closedCase()
+			c.Status, c.ClosedAt, c.Requester, c.Trigger, c.EmployeeEmail = store.CaseRunning, nil, "E2001", store.TriggerTeams, "dana@example.com"
+			c.ComplianceProfile, c.ComplianceDeadline, c.UpdatedAt, c.EffectiveAt = "fedramp", at(started.Add(24*time.Hour)), now, started
+			berlin, _ := time.LoadLocation("Europe/Berlin")
+			acts := []store.Action{
+				{ID: 1, Name: "disable_ad", Connector: "ad", Phase: 1, PhaseName: "critical", Status: store.ActionSucceeded},
+				failedAction(),
+				{ID: 3, Name: "remove_groups", Connector: "okta", Phase: 2, Status: store.ActionBlocked, BlockedReason: "waits for phase 1"},
+				{ID: 4, Name: "transfer", Connector: "graph", Phase: 2, Status: store.ActionRunning, DueAt: at(now.Add(-time.Minute))},
+			}
+			return StatusCard(c, acts, now, blocks.StatusExtras{Names: map[string]string{"E2001": "Pat Manager"}, Zone: berlin,
+				Pending: []store.Approval{{ID: 7, Kind: "email_forwarding", Requester: "E2001"}}, Kinds: map[string]string{"email_forwarding": "Keep forwarding"}})
+		}},
 		{"reason_deny", func() *Card {
 			return ReasonCard(VerbDeny, "You are denying email forwarding for Dana Whitfield.", approvalData(7))
 		}},
@@ -258,5 +272,15 @@ func hugeCards() map[string]*Card {
 		"delivery": DeliveryFailure(view.Event{Kind: view.EventEscalation, CaseID: 1}, problems),
 		"reason":   ReasonCard(VerbSkip, fit(long, 500), actionData(1)),
 		"form":     OffboardForm(now, prev, errs),
+		"status":   StatusCard(c, hugeActions(long), now, blocks.StatusExtras{Kinds: map[string]string{"x": long}, Pending: []store.Approval{{Kind: "x", Requester: long}}}),
 	}
+}
+
+func hugeActions(long string) []store.Action {
+	var out []store.Action
+	for i := range 300 {
+		out = append(out, store.Action{ID: int64(i + 1), Name: long, Description: long, Connector: long, Phase: 1 + i%3, PhaseName: long,
+			Status: store.ActionFailed, LastError: long})
+	}
+	return out
 }
