@@ -111,6 +111,17 @@ func builders() []builder {
 			return DeliveryFailure(view.Event{Kind: view.EventEscalation, CaseID: 42}, []string{"group:security has no members in Teams"})
 		}},
 		{"help", func() *Card { return Help(now) }},
+		{"notice_escalation", func() *Card {
+			a := failedAction()
+			a.Skippable = true
+			return Notice(view.Event{Kind: view.EventEscalation, Level: 2, Name: "revoke_vpn", CaseID: 42, Detail: "Overdue by 2h."},
+				[]string{"IT Identity › General", "Sam Security"}, &a)
+		}},
+		{"notice_manual", func() *Card {
+			a := failedAction()
+			a.Status, a.Manual = store.ActionPending, true
+			return Notice(view.Event{Kind: view.EventManualStep, Name: "collect_badge"}, nil, &a)
+		}},
 		{"status_running", func() *Card {
 			c := closedCase()
 			c.Status, c.ClosedAt, c.Requester, c.Trigger, c.EmployeeEmail = store.CaseRunning, nil, "E2001", store.TriggerTeams, "dana@example.com"
@@ -272,6 +283,7 @@ func hugeCards() map[string]*Card {
 		"delivery": DeliveryFailure(view.Event{Kind: view.EventEscalation, CaseID: 1}, problems),
 		"reason":   ReasonCard(VerbSkip, fit(long, 500), actionData(1)),
 		"form":     OffboardForm(now, prev, errs),
+		"notice":   Notice(view.Event{Kind: view.EventEscalation, Name: long, Detail: long, CaseID: 1}, problems, &a),
 		"status":   StatusCard(c, hugeActions(long), now, blocks.StatusExtras{Kinds: map[string]string{"x": long}, Pending: []store.Approval{{Kind: "x", Requester: long}}}),
 	}
 }
