@@ -220,6 +220,17 @@ func reasonAction(title, verb, label string, d *Data, style string) Element {
 	}}
 }
 
+// markDoneAction is Mark done behind a confirmation, as Slack's button
+// has: Adaptive Cards have no confirm dialog, so an Action.ShowCard says
+// what it means and holds the Action.Execute.
+func markDoneAction(id int64) Element {
+	return Element{"type": "Action.ShowCard", "title": "Mark done…", "card": Element{
+		"type": "AdaptiveCard",
+		"body": []Element{text("Only if it was done by hand. Kinetic records you as having done it; it stays unverified.")},
+		"actions": []any{execute(VerbMarkDone, "Mark done", actionData(id), "positive")},
+	}}
+}
+
 // ApprovalCard is blocks.ApprovalCard for Teams. While the approval is
 // pending and info.CanDecide, it ends with Approve (verb approve, or a
 // reason form sending approveWithReason when the step needs a reason) and
@@ -331,7 +342,7 @@ func ActionFailed(a store.Action, caseID int64, skippable, manual bool) *Card {
 			acts = append(acts, reasonAction("Skip", VerbSkip, "Why skip it? Kinetic will not do it.", actionData(a.ID), ""))
 		}
 		if manual {
-			acts = append(acts, execute(VerbMarkDone, "Mark done", actionData(a.ID), ""))
+			acts = append(acts, markDoneAction(a.ID))
 		}
 		acts = append(acts, execute(VerbEscalate, "Escalate now", actionData(a.ID), ""))
 		body = append(body, actionSet(acts...))
@@ -350,7 +361,7 @@ func ManualStep(a store.Action, caseID int64, skippable bool) *Card {
 		body = append(body, text(para(a.Detail, 1500)))
 	}
 	if a.Status == store.ActionPending || a.Status == store.ActionFailed {
-		acts := []any{execute(VerbMarkDone, "Mark done", actionData(a.ID), "positive")}
+		acts := []any{markDoneAction(a.ID)}
 		if skippable && a.Phase > 1 {
 			acts = append(acts, reasonAction("Skip", VerbSkip, "Why skip it? Kinetic will not do it.", actionData(a.ID), ""))
 		}

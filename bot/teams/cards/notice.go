@@ -59,7 +59,7 @@ func actionButtons(a store.Action) []any {
 		out = append(out, reasonAction("Skip", VerbSkip, "Why skip it? Kinetic will not do it.", actionData(a.ID), ""))
 	}
 	if a.Manual && (a.Status == store.ActionPending || a.Status == store.ActionFailed) {
-		out = append(out, execute(VerbMarkDone, "Mark done", actionData(a.ID), ""))
+		out = append(out, markDoneAction(a.ID))
 	}
 	return append(out, execute(VerbEscalate, "Escalate now", actionData(a.ID), ""))
 }
