@@ -225,8 +225,8 @@ func reasonAction(title, verb, label string, d *Data, style string) Element {
 // what it means and holds the Action.Execute.
 func markDoneAction(id int64) Element {
 	return Element{"type": "Action.ShowCard", "title": "Mark done…", "card": Element{
-		"type": "AdaptiveCard",
-		"body": []Element{text("Only if it was done by hand. Kinetic records you as having done it; it stays unverified.")},
+		"type":    "AdaptiveCard",
+		"body":    []Element{text("Only if it was done by hand. Kinetic records you as having done it; it stays unverified.")},
 		"actions": []any{execute(VerbMarkDone, "Mark done", actionData(id), "positive")},
 	}}
 }
