@@ -164,6 +164,66 @@ func stateValue(v slack.View, blockID string) (slack.BlockAction, bool) {
 // as a map from block id to message, ready for a view_submission
 // response_action "errors"; the input is valid only when it is empty.
 func ParseOffboardSubmission(view slack.View, now time.Time, loc *time.Location) (OffboardInput, map[string]string) {
+	var f OffboardFields
+	b, _ := stateValue(view, blockPerson)
+	f.Person = b.SelectedUser
+	b, _ = stateValue(view, blockReason)
+	f.Reason = b.SelectedOption.Value
+	b, _ = stateValue(view, blockLastDay)
+	f.LastDay = b.SelectedDate
+	b, _ = stateValue(view, blockLastTime)
+	f.LastTime = b.SelectedTime
+	b, _ = stateValue(view, blockNotes)
+	f.Notes = b.Value
+	b, _ = stateValue(view, blockForwardUser)
+	f.ForwardUser = b.SelectedUser
+	b, _ = stateValue(view, blockForwardEmail)
+	f.ForwardEmail = b.Value
+	b, _ = stateValue(view, blockForwardDays)
+	f.ForwardDays = b.Value
+	b, _ = stateValue(view, blockLegalHold)
+	for _, o := range b.SelectedOptions {
+		if o.Value == optLegalHold {
+			f.LegalHold = true
+		}
+	}
+	b, _ = stateValue(view, blockEquipment)
+	f.EquipmentBy = b.SelectedDate
+	return CheckOffboard(f, now, loc, slackUserID)
+}
+
+// OffboardFields are an offboard form's raw answers, as a chat front end
+// reads them from its own form (the Slack modal, a Teams card): dates are
+// YYYY-MM-DD, times HH:MM, people the front end's user ids.
+type OffboardFields struct {
+	Person, Reason, LastDay, LastTime, Notes string
+	ForwardUser, ForwardEmail, ForwardDays   string
+	LegalHold                                bool
+	EquipmentBy                              string
+}
+
+// Keys of the error map CheckOffboard returns, one per form field; the
+// Slack modal's block ids are the same names.
+const (
+	FieldPerson       = blockPerson
+	FieldLastDay      = blockLastDay
+	FieldLastTime     = blockLastTime
+	FieldReason       = blockReason
+	FieldNotes        = blockNotes
+	FieldForwardUser  = blockForwardUser
+	FieldForwardEmail = blockForwardEmail
+	FieldForwardDays  = blockForwardDays
+	FieldLegalHold    = blockLegalHold
+	FieldEquipment    = blockEquipment
+	// MaxForwardDays is the form's limit on forwarding days.
+	MaxForwardDays = maxForwardDays
+)
+
+// CheckOffboard validates an offboard form's answers with the rules
+// ParseOffboardSubmission documents, for every chat front end; validUser
+// says whether a person id is one of the front end's users. OffboardInput's
+// UserID and ForwardToUser carry the front end's ids as given.
+func CheckOffboard(f OffboardFields, now time.Time, loc *time.Location, validUser func(string) bool) (OffboardInput, map[string]string) {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -172,17 +232,16 @@ func ParseOffboardSubmission(view slack.View, now time.Time, loc *time.Location)
 	var in OffboardInput
 	errs := map[string]string{}
 
-	if b, _ := stateValue(view, blockPerson); b.SelectedUser != "" {
-		if !slackUserID(b.SelectedUser) {
+	if f.Person != "" {
+		if !validUser(f.Person) {
 			errs[blockPerson] = "That is not a person Kinetic can offboard."
 		}
-		in.UserID = b.SelectedUser
+		in.UserID = f.Person
 	} else {
 		errs[blockPerson] = "Choose the person to offboard."
 	}
 
-	b, _ := stateValue(view, blockReason)
-	switch in.Reason = b.SelectedOption.Value; in.Reason {
+	switch in.Reason = f.Reason; in.Reason {
 	case ReasonVoluntary, ReasonEndOfContract:
 	case ReasonInvoluntary:
 		in.Immediate = true
@@ -192,10 +251,8 @@ func ParseOffboardSubmission(view slack.View, now time.Time, loc *time.Location)
 		errs[blockReason] = "Choose one of the reasons offered."
 	}
 
-	b, _ = stateValue(view, blockLastDay)
-	day, dayErr := parseDate(b.SelectedDate)
-	b, _ = stateValue(view, blockLastTime)
-	clock := b.SelectedTime
+	day, dayErr := parseDate(f.LastDay)
+	clock := f.LastTime
 	if clock == "" {
 		clock = DefaultTime
 	}
@@ -220,22 +277,18 @@ func ParseOffboardSubmission(view slack.View, now time.Time, loc *time.Location)
 		}
 	}
 
-	b, _ = stateValue(view, blockNotes)
-	in.Notes = strings.TrimSpace(b.Value)
+	in.Notes = strings.TrimSpace(f.Notes)
 	if utf8.RuneCountInString(in.Notes) > maxReasonLen {
 		errs[blockNotes] = fmt.Sprintf("Keep notes under %d characters.", maxReasonLen)
 	}
 
-	b, _ = stateValue(view, blockForwardUser)
-	in.ForwardToUser = b.SelectedUser
-	b, _ = stateValue(view, blockForwardEmail)
-	in.ForwardToEmail = strings.TrimSpace(b.Value)
-	b, _ = stateValue(view, blockForwardDays)
-	daysText := strings.TrimSpace(b.Value)
+	in.ForwardToUser = f.ForwardUser
+	in.ForwardToEmail = strings.TrimSpace(f.ForwardEmail)
+	daysText := strings.TrimSpace(f.ForwardDays)
 	if in.ForwardToEmail != "" && !plainEmail(in.ForwardToEmail) {
 		errs[blockForwardEmail] = "Enter one email address, like name@example.com."
 	}
-	if in.ForwardToUser != "" && !slackUserID(in.ForwardToUser) {
+	if in.ForwardToUser != "" && !validUser(in.ForwardToUser) {
 		errs[blockForwardUser] = "Choose a person."
 	}
 	if in.ForwardToUser != "" && in.ForwardToEmail != "" {
@@ -256,16 +309,10 @@ func ParseOffboardSubmission(view slack.View, now time.Time, loc *time.Location)
 		errs[blockForwardUser] = "Say who gets the forwarded email."
 	}
 
-	b, _ = stateValue(view, blockLegalHold)
-	for _, o := range b.SelectedOptions {
-		if o.Value == optLegalHold {
-			in.LegalHold = true
-		}
-	}
+	in.LegalHold = f.LegalHold
 
-	b, _ = stateValue(view, blockEquipment)
-	if b.SelectedDate != "" {
-		d, err := parseDate(b.SelectedDate)
+	if f.EquipmentBy != "" {
+		d, err := parseDate(f.EquipmentBy)
 		switch {
 		case err != nil:
 			errs[blockEquipment] = "Pick a date."
@@ -341,13 +388,23 @@ func parseReason(view slack.View, callbackID, kind string) (int64, string, map[s
 	b, _ := stateValue(view, blockWhy)
 	reason := strings.TrimSpace(b.Value)
 	errs := map[string]string{}
-	switch n := utf8.RuneCountInString(reason); {
-	case n == 0:
-		errs[blockWhy] = "Say why."
-	case n < 3:
-		errs[blockWhy] = "Say a little more."
-	case n > maxReasonLen:
-		errs[blockWhy] = fmt.Sprintf("Keep it under %d characters.", maxReasonLen)
+	if msg := CheckReason(reason); msg != "" {
+		errs[blockWhy] = msg
 	}
 	return id, reason, errs, nil
+}
+
+// CheckReason is the rule for a decision's or skip's reason (already
+// trimmed), for every chat front end: the message to show, "" when it is
+// fine.
+func CheckReason(reason string) string {
+	switch n := utf8.RuneCountInString(reason); {
+	case n == 0:
+		return "Say why."
+	case n < 3:
+		return "Say a little more."
+	case n > maxReasonLen:
+		return fmt.Sprintf("Keep it under %d characters.", maxReasonLen)
+	}
+	return ""
 }

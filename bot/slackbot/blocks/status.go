@@ -77,6 +77,11 @@ func actionState(a store.Action, now time.Time) state {
 	return stQueued // pending, queued, or a status this build does not know
 }
 
+// ActionStateWord is how a status card names an action's state at now
+// ("done", "running", "overdue", "failed", "held", "blocked", "scheduled",
+// "queued", "skipped", "cancelled"), for other chat front ends' cards.
+func ActionStateWord(a store.Action, now time.Time) string { return stateWord[actionState(a, now)] }
+
 // scheduled reports an action waiting for a run time of its own that has
 // not come (as the engine's phase gate sees it).
 func scheduled(a store.Action, now time.Time) bool {
