@@ -106,6 +106,12 @@ func (a *App) openInBackground(channel, user string, r engine.Request) {
 				return
 			}
 			a.record(ctx, c.ID, ch, ts, kindPreview)
+			// A cancel that came between the post and its record found no
+			// preview to resolve: resolve it here (once; see
+			// resolveCancelledPreview).
+			if now, err := a.st.Case(ctx, c.ID); err == nil && now.Status == store.CaseCancelled && now.StartedAt == nil {
+				a.resolveCancelledPreview(ctx, now, store.ChatMessage{CaseID: c.ID, Channel: ch, TS: ts})
+			}
 			return
 		}
 		if op.Upgraded {

@@ -723,15 +723,8 @@ func (n *notifier) closedCase(ctx context.Context, ev engine.Event) {
 		// cancelled from the preview itself is resolved by the click
 		// (which claims the message before it cancels): it is not updated
 		// a second time with other words.
-		text := fmt.Sprintf("Plan for case %d (offboarding of %s) was cancelled: %s", c.ID, c.EmployeeName, c.Summary)
-		bs := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, text, false, false), nil, nil)}
 		for _, m := range a.messages(ctx, c.ID, kindPreview) {
-			if !a.sent.claim(m.Channel, m.TS) {
-				continue
-			}
-			if _, err := a.updateMessage(ctx, m.Channel, m.TS, text, bs); err != nil {
-				a.log.WithError(err).WithField("case", c.ID).Warn("updating a cancelled plan preview failed")
-			}
+			a.resolveCancelledPreview(ctx, c, m)
 		}
 	}
 	if len(n.parents(ctx, c, true)) == 0 {
@@ -773,5 +766,21 @@ func (n *notifier) remind(ctx context.Context, ev engine.Event) {
 			continue
 		}
 		a.record(ctx, ev.CaseID, ch, ts, kindThread)
+	}
+}
+
+// resolveCancelledPreview replaces the preview m of case c, a plan
+// cancelled before it ran, by a line saying so, without buttons: once,
+// whoever gets there first (the click that cancelled it, this notifier, or
+// the request that posted the preview and found the case cancelled
+// meanwhile).
+func (a *App) resolveCancelledPreview(ctx context.Context, c *store.Case, m store.ChatMessage) {
+	if !a.sent.claim(m.Channel, m.TS) {
+		return
+	}
+	text := fmt.Sprintf("Plan for case %d (offboarding of %s) was cancelled: %s", c.ID, c.EmployeeName, c.Summary)
+	bs := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, text, false, false), nil, nil)}
+	if _, err := a.updateMessage(ctx, m.Channel, m.TS, text, bs); err != nil {
+		a.log.WithError(err).WithField("case", c.ID).Warn("updating a cancelled plan preview failed")
 	}
 }

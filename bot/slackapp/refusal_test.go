@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,5 +233,51 @@ func TestFailedActionRetryAndCancelBeforeEffective(t *testing.T) {
 	}, wait)
 	if _, err := e.kit.Store.OpenCaseFor(ctx, "E2"); err == nil {
 		t.Fatal("the case is still open after cancel")
+	}
+}
+
+// TestCancelWhileThePreviewIsPostedResolvesIt: a cancel that lands after
+// the plan preview is posted but before its ts is recorded still leaves
+// the preview without buttons — once (the notifier found nothing to
+// update; the request that posted it sees the cancellation and resolves
+// it).
+func TestCancelWhileThePreviewIsPostedResolvesIt(t *testing.T) {
+	e := newEnv(t)
+	cancelled := make(chan int, 1)
+	var once sync.Once
+	e.fake.BeforeAnswer("chat.postMessage", func(c slacktest.Call) {
+		if c.Channel != "DUHAL" || !has(c, blocks.ActionConfirmPlan) {
+			return
+		}
+		once.Do(func() {
+			w := e.post("/slack/commands", commandForm("UHAL", "cancel <@UCARL> changed plans"), signingSecret)
+			cancelled <- w.Code
+		})
+	})
+	day := time.Now().AddDate(0, 0, 4).Format("2006-01-02")
+	if _, resp := e.command("UHAL", "<@UCARL> --effective "+day+" 17:00 contract ends"); !strings.Contains(text(resp), "Planning") {
+		t.Fatalf("answer %q", text(resp))
+	}
+	select {
+	case code := <-cancelled:
+		if code != http.StatusOK {
+			t.Fatalf("cancel answered %d", code)
+		}
+	case <-time.After(wait):
+		t.Fatal("the preview was never posted")
+	}
+	preview := e.fake.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool { return c.Channel == "DUHAL" && has(c, blocks.ActionConfirmPlan) }, wait)
+	e.fake.WaitFor(t, "chat.update", func(c slacktest.Call) bool {
+		return c.Channel == "DUHAL" && c.TS == preview.TS && strings.Contains(c.Text, "was cancelled") && !has(c, blocks.ActionConfirmPlan)
+	}, wait)
+	e.shutdown() // the notifier has handled the cancellation
+	n := 0
+	for _, u := range e.fake.Calls("chat.update") {
+		if u.Channel == "DUHAL" && u.TS == preview.TS {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the preview was updated %d times, want once", n)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,6 +87,7 @@ type Server struct {
 	tsSeq    map[string]int
 	messages map[string]bool   // channel + "/" + ts of posted messages
 	refuse   map[string]string // channel → error chat.postMessage answers there
+	before   map[string][]func(Call)
 	viewSeq  int
 	ticket   int
 
@@ -120,6 +122,7 @@ func Start() *Server {
 		tsSeq:    map[string]int{},
 		messages: map[string]bool{},
 		refuse:   map[string]string{},
+		before:   map[string][]func(Call){},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
@@ -167,6 +170,16 @@ func (s *Server) RefuseChannel(channel, code string) {
 		return
 	}
 	s.refuse[channel] = code
+}
+
+// BeforeAnswer runs f for every call of method, on the request's own
+// goroutine, before the call is answered or recorded: a test's way to make
+// something happen between a request and its answer (a click that lands
+// while a message is being posted).
+func (s *Server) BeforeAnswer(method string, f func(Call)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.before[method] = append(s.before[method], f)
 }
 
 // RemoveGroup deletes a user group: usergroups.users.list then answers
@@ -320,6 +333,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	call.ThreadTS = call.Params.Get("thread_ts")
 	if b := call.Params.Get("blocks"); b != "" {
 		call.Blocks = json.RawMessage(b)
+	}
+
+	s.mu.Lock()
+	hooks := slices.Clone(s.before[method])
+	s.mu.Unlock()
+	for _, f := range hooks {
+		f(call)
 	}
 
 	s.mu.Lock()
