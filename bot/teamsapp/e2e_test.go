@@ -70,6 +70,24 @@ func newEnv(t testing.TB) *env {
 	fake := teamstest.NewConnector(t)
 	is := teamstest.NewIssuer(t)
 	is.Endorse("key-1", "msteams")
+	a := newApp(t, fake, is)
+	kit := testkit.New(t, testkit.Options{RedisDB: 13, Policy: testkit.ApprovalPolicy, Observers: []engine.Observer{a}})
+	a.Bind(kit.Engine, kit.Directory)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := a.Start(ctx)
+	t.Cleanup(func() { cancel(); stop() })
+	if _, err := kit.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	a.Routes()(mux)
+	return &env{t: t, fake: fake, is: is, kit: kit, app: a, h: mux}
+}
+
+// newApp builds a Teams front end over the fake connector and issuer (a
+// process of its own: tests build a second one as a restart).
+func newApp(t testing.TB, fake *teamstest.Connector, is *teamstest.Issuer) *teamsapp.App {
+	t.Helper()
 	v, err := botauth.New(botauth.Config{AppID: fake.AppID, MetadataURL: is.MetadataURL()}, testPolicy)
 	if err != nil {
 		t.Fatal(err)
@@ -106,17 +124,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kit := testkit.New(t, testkit.Options{RedisDB: 13, Policy: testkit.ApprovalPolicy, Observers: []engine.Observer{a}})
-	a.Bind(kit.Engine, kit.Directory)
-	ctx, cancel := context.WithCancel(context.Background())
-	stop := a.Start(ctx)
-	t.Cleanup(func() { cancel(); stop() })
-	if _, err := kit.StartWorker(); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	a.Routes()(mux)
-	return &env{t: t, fake: fake, is: is, kit: kit, app: a, h: mux}
+	return a
 }
 
 func (e *env) nextID() string {
@@ -279,8 +287,38 @@ func TestOffboardMessageConfirmThroughClosure(t *testing.T) {
 		}
 	}
 	ms, err := e.kit.Store.ChatMessagesFor(ctx, c.ID, teamsapp.Platform, store.ChatKindStatus)
-	if err != nil || len(ms) != 1 {
+	if err != nil || len(ms) != 1 || ms[0].TS != upd.ActivityID {
 		t.Fatalf("recorded status cards: %v %v", ms, err)
+	}
+
+	// After a restart (a new process), a change of the case updates the
+	// same card: nothing new is posted in the offboarding channel.
+	sends := func() (n int) {
+		for _, x := range e.fake.Calls() {
+			if x.Op == "send" && x.ConversationID == offboarding {
+				n++
+			}
+		}
+		return n
+	}
+	cardUpdates := func() (n int) {
+		for _, x := range e.fake.Calls() {
+			if x.Op == "update" && x.ActivityID == upd.ActivityID {
+				n++
+			}
+		}
+		return n
+	}
+	before, updates := sends(), cardUpdates()
+	a2 := newApp(t, e.fake, e.is)
+	a2.Bind(e.kit.Engine, e.kit.Directory)
+	rctx, cancel := context.WithCancel(ctx)
+	stop := a2.Start(rctx)
+	defer func() { cancel(); stop() }()
+	a2.Observe(engine.Event{Kind: engine.EventCaseRescheduled, CaseID: c.ID})
+	testkit.Eventually(t, wait, func() bool { return cardUpdates() > updates }, func() string { return "the restarted process did not update the card" })
+	if sends() != before {
+		t.Fatal("the restarted process posted a new status card")
 	}
 }
 

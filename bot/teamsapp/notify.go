@@ -148,19 +148,42 @@ func (n *notifier) statusCard(ctx context.Context, id int64) {
 	}
 	if len(ms) > 0 {
 		m := ms[0]
+		if m.TS == "" {
+			return // another process is posting it; the next change updates it
+		}
 		out.ID = m.TS
 		if _, err := a.api.UpdateActivity(ctx, a.o.ServiceURL, m.Channel, m.TS, out); err != nil {
 			a.log.WithError(err).WithField("case", id).Warn("updating a Teams status card failed")
 		}
 		return
 	}
-	rr, err := a.api.SendToConversation(ctx, a.o.ServiceURL, a.o.OffboardingConversation, out)
+	// One card per case even when several processes (kinetic serve and
+	// workers) observe its events: the right to post it is claimed first.
+	log := a.log.WithField("case", id)
+	m, won, err := a.st.ClaimChatMessage(ctx, store.ChatMessage{CaseID: id, Platform: Platform, Channel: a.o.OffboardingConversation, Kind: store.ChatKindStatus}, a.now(), claimStale)
 	if err != nil {
-		a.log.WithError(err).WithField("case", id).Warn("posting a Teams status card failed")
+		log.WithError(err).Error("claiming a Teams status card failed")
 		return
 	}
-	a.record(ctx, id, a.o.OffboardingConversation, rr.ID, store.ChatKindStatus)
+	if !won {
+		return
+	}
+	rr, err := a.api.SendToConversation(ctx, a.o.ServiceURL, a.o.OffboardingConversation, out)
+	if err != nil {
+		log.WithError(err).Warn("posting a Teams status card failed")
+		if err := a.st.ReleaseChatMessage(context.WithoutCancel(ctx), m.ID); err != nil {
+			log.WithError(err).Error("releasing a Teams status card claim failed")
+		}
+		return
+	}
+	if err := a.st.FillChatMessage(context.WithoutCancel(ctx), m.ID, rr.ID, a.now()); err != nil {
+		log.WithError(err).Error("recording a posted Teams status card failed")
+	}
 }
+
+// claimStale is when a status card claim left unfilled (its process died
+// before posting) may be taken over.
+const claimStale = 30 * time.Second
 
 // threadCard replies with card under case id's status card (or posts it
 // in the offboarding conversation when there is none).
@@ -171,7 +194,7 @@ func (n *notifier) threadCard(ctx context.Context, id int64, card *cards.Card) {
 		return
 	}
 	ms := a.messages(ctx, id, store.ChatKindStatus)
-	if len(ms) > 0 {
+	if len(ms) > 0 && ms[0].TS != "" {
 		out.ReplyToID = ms[0].TS
 		rr, err := a.api.ReplyToActivity(ctx, a.o.ServiceURL, ms[0].Channel, ms[0].TS, out)
 		if err != nil {
