@@ -446,3 +446,21 @@ func TestBadInputIsToldAndChangesNothing(t *testing.T) {
 		t.Fatal("a case was opened")
 	}
 }
+
+// TestEscalationRouting: a user: target is DMed; a channel target with no
+// Teams route goes to the alerts conversation, which says so.
+func TestEscalationRouting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	o, err := e.kit.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "H1", Trigger: store.TriggerTeams, AwaitConfirmation: true, Reason: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.app.Observe(engine.Event{Kind: engine.EventEscalation, CaseID: o.Case.ID, Targets: []string{"user:M1", "channel:it-identity"}, Level: 1, Detail: "disable_ad is late", At: time.Now()})
+	e.waitCall("escalation DM to Mia", func(c teamstest.Call) bool {
+		return c.Op == "send" && c.ConversationID == "a:"+mia
+	})
+	e.waitCall("unrouted target in the alerts conversation", func(c teamstest.Call) bool {
+		return c.Op == "send" && c.ConversationID == alerts && strings.Contains(cardOf(c), "channel:it-identity")
+	})
+}
