@@ -38,6 +38,7 @@ const (
 var teamsUsers = map[string][2]string{
 	"00000000-0000-0000-0000-0000000000a1": {"manager@example.test", "Mia Manager"},
 	"00000000-0000-0000-0000-0000000000e1": {"erin@example.test", "Erin Employee"},
+	"00000000-0000-0000-0000-0000000000e2": {"carl@example.test", "Carl Contractor"},
 	"00000000-0000-0000-0000-0000000000b1": {"hr@example.test", "Hal HR"},
 	"00000000-0000-0000-0000-0000000000c1": {"legal1@example.test", "Lee Legal"},
 	"00000000-0000-0000-0000-0000000000c2": {"legal2@example.test", "Lou Legal"},
@@ -47,6 +48,7 @@ var teamsUsers = map[string][2]string{
 const (
 	mia   = "00000000-0000-0000-0000-0000000000a1"
 	erin  = "00000000-0000-0000-0000-0000000000e1"
+	carl  = "00000000-0000-0000-0000-0000000000e2"
 	hal   = "00000000-0000-0000-0000-0000000000b1"
 	lee   = "00000000-0000-0000-0000-0000000000c1"
 	nobod = "00000000-0000-0000-0000-0000000000f1"
@@ -463,4 +465,46 @@ func TestEscalationRouting(t *testing.T) {
 	e.waitCall("unrouted target in the alerts conversation", func(c teamstest.Call) bool {
 		return c.Op == "send" && c.ConversationID == alerts && strings.Contains(cardOf(c), "channel:it-identity")
 	})
+}
+
+// TestStatusCancelAndCancelPlan: status @person answers with the card,
+// cancelPlan is the requester's alone, cancel @person cancels an open case.
+func TestStatusCancelAndCancelPlan(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	o, err := e.kit.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "M1", Trigger: store.TriggerTeams, AwaitConfirmation: true, Reason: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := e.message(mia, "status <at>Erin</at>", map[string]string{"Erin": erin})
+	if w := e.post(st, e.token()); w.Code != http.StatusOK {
+		t.Fatalf("status answered %d", w.Code)
+	}
+	e.waitCall("status card", func(c teamstest.Call) bool {
+		return c.Op == "send" && c.ConversationID == st.Conversation.ID && strings.Contains(cardOf(c), "Offboarding · Erin Employee")
+	})
+	data := map[string]any{"kineticId": blocks.CaseValue(o.Case.ID)}
+	if typ, text, _ := e.answer(e.invoke(hal, cards.VerbCancelPlan, data)); typ != teamsapp.TypeMessageResponse || !strings.Contains(text, "only the requester") {
+		t.Fatalf("Hal's cancelPlan: %s %q", typ, text)
+	}
+	if typ, _, card := e.answer(e.invoke(mia, cards.VerbCancelPlan, data)); typ != teamsapp.TypeCardResponse || strings.Contains(card, cards.VerbConfirmPlan) {
+		t.Fatalf("Mia's cancelPlan: %s %s", typ, card)
+	}
+	if c, _ := e.kit.Store.Case(ctx, o.Case.ID); c.Status != store.CaseCancelled {
+		t.Fatalf("case is %s", c.Status)
+	}
+	o2, err := e.kit.Engine.Open(ctx, engine.Request{EmployeeID: "E2", Requester: "M1", Trigger: store.TriggerTeams, AwaitConfirmation: true, Reason: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := e.message(mia, "cancel <at>Carl</at> changed our minds", map[string]string{"Carl": carl})
+	if w := e.post(cn, e.token()); w.Code != http.StatusOK {
+		t.Fatalf("cancel answered %d", w.Code)
+	}
+	e.waitCall("cancel answer", func(c teamstest.Call) bool {
+		return c.Op == "reply" && c.ActivityID == cn.ID && strings.Contains(cardOf(c), "cancelled")
+	})
+	if c, _ := e.kit.Store.Case(ctx, o2.Case.ID); c.Status != store.CaseCancelled {
+		t.Fatalf("case 2 is %s", c.Status)
+	}
 }
