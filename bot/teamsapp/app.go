@@ -171,6 +171,14 @@ func (a *App) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no activity", http.StatusInternalServerError)
 		return
 	}
+	// A single-tenant deployment answers its own tenant only: the Bot
+	// Framework's tokens are not tenant-specific, the activity says whose
+	// conversation it is.
+	if a.o.TenantID != "" && act.Conversation != nil && act.Conversation.TenantID != "" && act.Conversation.TenantID != a.o.TenantID {
+		a.log.WithField("tenant", act.Conversation.TenantID).Warn("refused an activity from another tenant")
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "this bot serves another tenant"})
+		return
+	}
 	switch act.Type {
 	case connector.TypeMessage:
 		if act.From == nil || act.Conversation == nil || act.Conversation.ID == "" {

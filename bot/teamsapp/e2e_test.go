@@ -395,6 +395,12 @@ func TestForgedTokenRefused(t *testing.T) {
 	if n := e.kit.Count(t, &store.Case{}, "1 = 1"); n != 0 {
 		t.Fatalf("%d cases after refused requests", n)
 	}
+	// A signed activity from another tenant is refused too.
+	other := e.message(mia, "offboard <at>Erin</at> moving on", map[string]string{"Erin": erin})
+	other.Conversation.TenantID = "another-tenant"
+	if w := e.post(other, e.token()); w.Code != http.StatusForbidden {
+		t.Errorf("another tenant's activity answered %d", w.Code)
+	}
 	if calls := e.fake.Calls(); len(calls) != 0 {
 		t.Fatalf("connector calls after refused requests: %+v", calls)
 	}
