@@ -40,6 +40,7 @@ var teamsUsers = map[string][2]string{
 	"00000000-0000-0000-0000-0000000000e1": {"erin@example.test", "Erin Employee"},
 	"00000000-0000-0000-0000-0000000000e2": {"carl@example.test", "Carl Contractor"},
 	"00000000-0000-0000-0000-0000000000b1": {"hr@example.test", "Hal HR"},
+	"00000000-0000-0000-0000-0000000000b2": {"hr2@example.test", "Hana HR"},
 	"00000000-0000-0000-0000-0000000000c1": {"legal1@example.test", "Lee Legal"},
 	"00000000-0000-0000-0000-0000000000c2": {"legal2@example.test", "Lou Legal"},
 	"00000000-0000-0000-0000-0000000000f1": {"nobody@example.test", "No Body"},
@@ -50,6 +51,7 @@ const (
 	erin  = "00000000-0000-0000-0000-0000000000e1"
 	carl  = "00000000-0000-0000-0000-0000000000e2"
 	hal   = "00000000-0000-0000-0000-0000000000b1"
+	hana  = "00000000-0000-0000-0000-0000000000b2"
 	lee   = "00000000-0000-0000-0000-0000000000c1"
 	nobod = "00000000-0000-0000-0000-0000000000f1"
 )
@@ -380,6 +382,42 @@ func TestApprovalInvokeChangesThePlan(t *testing.T) {
 	if len(after.Decisions) == 0 {
 		t.Fatalf("approval not decided: %+v", after)
 	}
+	// Deny without a reason is refused and changes nothing; with one, Hana
+	// (in the HR step's group) denies it.
+	deny := map[string]any{"kineticId": blocks.ApprovalValue(ap.ID)}
+	if typ, text, _ := e.answer(e.invoke(hana, cards.VerbDeny, deny)); typ != teamsapp.TypeMessageResponse || !strings.Contains(text, "Nothing was changed") {
+		t.Fatalf("deny without a reason: %s %q", typ, text)
+	}
+	if now, _ := e.kit.Engine.Approval(ctx, ap.ID); now.Status != store.ApprovalPending {
+		t.Fatalf("after a refused deny the approval is %s", now.Status)
+	}
+	for k := range reasonInputs() {
+		deny[k] = "the mailbox must stay closed"
+	}
+	if typ, text, _ := e.answer(e.invoke(hana, cards.VerbDeny, deny)); typ != teamsapp.TypeCardResponse {
+		t.Fatalf("deny with a reason: %s %q", typ, text)
+	}
+	if now, _ := e.kit.Engine.Approval(ctx, ap.ID); now.Status != store.ApprovalDenied {
+		t.Fatalf("after the deny the approval is %s", now.Status)
+	}
+}
+
+// reasonInputs are the input ids a reason form may send (ReasonCard's).
+func reasonInputs() map[string]bool {
+	ids := map[string]bool{}
+	for _, verb := range []string{cards.VerbDeny} {
+		b, _ := json.Marshal(cards.ReasonCard(verb, "x", &cards.Data{ID: "approval:1"}))
+		var c struct {
+			Body []map[string]any `json:"body"`
+		}
+		_ = json.Unmarshal(b, &c)
+		for _, el := range c.Body {
+			if el["type"] == "Input.Text" {
+				ids[el["id"].(string)] = true
+			}
+		}
+	}
+	return ids
 }
 
 func TestForgedTokenRefused(t *testing.T) {
