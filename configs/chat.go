@@ -7,8 +7,8 @@ import (
 	"github.com/kineticsec/kinetic/internal/slackcheck"
 )
 
-// Chat configures the chat front ends. Only Slack exists today; a Microsoft
-// Teams front end would take its block at chat.teams, beside slack.
+// Chat configures the chat front ends: Slack (chat.slack) and Microsoft
+// Teams (chat.teams), either or both.
 //
 // configs parses, defaults and validates these blocks; it builds nothing:
 // the composition (internal/app) maps chat.slack onto the Slack front end's
@@ -18,6 +18,97 @@ type Chat struct {
 	// Slack configures the Slack front end (docs/slack.md). Absent: Slack
 	// is configured by the KINETIC_SLACK_* variables alone, or not at all.
 	Slack *SlackChat `yaml:"slack"`
+	// Teams configures the Microsoft Teams front end (bot/teamsapp,
+	// docs/teams.md). Absent: no Teams.
+	Teams *TeamsChat `yaml:"teams"`
+}
+
+// TeamsChat is the chat.teams block: the bot's Entra app registration and
+// the conversations Kinetic posts in.
+type TeamsChat struct {
+	// AppID is the bot's Microsoft app id (a GUID). Required.
+	AppID string `yaml:"app_id"`
+	// AppPassword is the app registration's client secret. Required.
+	AppPassword secret.Secret `yaml:"app_password"`
+	// TenantID makes the bot single-tenant: its tokens come from this
+	// tenant and Entra-issued tokens of the tenant are accepted.
+	TenantID string `yaml:"tenant_id"`
+	// ServiceURL is the Bot Connector service of proactive messages
+	// (status cards, DMs); default DefaultTeamsServiceURL.
+	ServiceURL string `yaml:"service_url"`
+	// OffboardingConversation is the conversation id (19:…) of the status
+	// cards' channel; AlertsConversation that of alerts.
+	OffboardingConversation string `yaml:"offboarding_conversation"`
+	AlertsConversation      string `yaml:"alerts_conversation"`
+	// OpenIDMetadataURL and EntraMetadataURL override the Bot Framework's
+	// and the tenant's OpenID metadata (sovereign clouds, tests);
+	// TokenURL the client-credentials token endpoint.
+	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
+	EntraMetadataURL  string `yaml:"entra_metadata_url"`
+	TokenURL          string `yaml:"token_url"`
+}
+
+// DefaultTeamsServiceURL is chat.teams.service_url's default: the Teams
+// service of the public cloud (a region-specific one such as
+// https://smba.trafficmanager.net/emea/ also works).
+const DefaultTeamsServiceURL = "https://smba.trafficmanager.net/teams/"
+
+func (c *TeamsChat) applyDefaults() {
+	if c != nil && c.ServiceURL == "" {
+		c.ServiceURL = DefaultTeamsServiceURL
+	}
+}
+
+// guid reports whether s is a GUID (8-4-4-4-12 hex digits).
+func guid(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *TeamsChat) validate(d *doc) {
+	if c == nil {
+		return
+	}
+	const p = "chat.teams."
+	if !guid(strings.TrimSpace(c.AppID)) {
+		d.add(p+"app_id", "required: the bot's Microsoft app id (a GUID)")
+	}
+	if !c.AppPassword.IsSet() {
+		d.add(p+"app_password", "required: the app registration's client secret ({env: NAME} or {file: PATH})")
+	}
+	if c.TenantID != "" && !guid(c.TenantID) {
+		d.add(p+"tenant_id", "must be the tenant's id (a GUID)")
+	}
+	for _, u := range []struct{ key, url string }{
+		{"service_url", c.ServiceURL}, {"openid_metadata_url", c.OpenIDMetadataURL},
+		{"entra_metadata_url", c.EntraMetadataURL}, {"token_url", c.TokenURL},
+	} {
+		if u.url != "" && !strings.HasPrefix(u.url, "https://") {
+			d.add(p+u.key, "must be an https:// URL")
+		}
+	}
+	for _, conv := range []struct{ key, id string }{
+		{"offboarding_conversation", c.OffboardingConversation}, {"alerts_conversation", c.AlertsConversation},
+	} {
+		if conv.id != "" && (strings.ContainsAny(conv.id, " \t\n/?#") || len(conv.id) > 128) {
+			d.add(p+conv.key, "must be a Teams conversation id (19:…@thread.tacv2), at most 128 characters")
+		}
+	}
 }
 
 // SlackChat is the chat.slack block. Its keys are those of
@@ -94,6 +185,7 @@ func (c *SlackChat) applyDefaults() {
 // validate checks the chat block; the Web API URL's destination is checked
 // against the outbound policy by checkChatURLs.
 func (ch *Chat) validate(d *doc) {
+	ch.Teams.validate(d)
 	c := ch.Slack
 	if c == nil {
 		return

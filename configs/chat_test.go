@@ -41,3 +41,32 @@ func TestChatSlackErrorsNameKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestChatTeams: a chat.teams block parses with its defaults, and a bad
+// one reports each problem at its file, line and key.
+func TestChatTeams(t *testing.T) {
+	svc := &Service{}
+	d := decodeStrictWith("kinetic.yaml", []byte("chat:\n  teams:\n    app_id: 11111111-2222-3333-4444-555555555555\n    app_password: {env: TEAMS_PW}\n    offboarding_conversation: \"19:abc@thread.tacv2\"\n"), svc, nil)
+	svc.Chat.Teams.applyDefaults()
+	svc.Chat.validate(d)
+	if err := d.errs.err(); err != nil {
+		t.Fatal(err)
+	}
+	if c := svc.Chat.Teams; c == nil || c.ServiceURL != DefaultTeamsServiceURL || c.OffboardingConversation != "19:abc@thread.tacv2" {
+		t.Fatalf("chat.teams: %+v", svc.Chat.Teams)
+	}
+	_, err := parseServiceT("kinetic.yaml", []byte("chat:\n  teams:\n    app_id: kinetic-bot\n    tenant_id: contoso\n    service_url: http://smba.example/\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"kinetic.yaml:3: chat.teams.app_id: required: the bot's Microsoft app id (a GUID)",
+		"kinetic.yaml:2: chat.teams.app_password: required",
+		"kinetic.yaml:4: chat.teams.tenant_id: must be the tenant's id",
+		"kinetic.yaml:5: chat.teams.service_url: must be an https:// URL",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -199,6 +199,7 @@ func parseService(name string, data []byte, env func(string) (string, bool), bas
 		svc.applyEnv(env)
 	}
 	svc.Chat.Slack.applyDefaults()
+	svc.Chat.Teams.applyDefaults()
 	if d.fatal {
 		return svc, d
 	}

@@ -63,7 +63,7 @@ type Service struct {
 	// internal/compose hands it to bot/hr.
 	HR any `yaml:"-"`
 	// Chat configures the chat front ends: chat.slack (chat.go), with the
-	// KINETIC_SLACK_* variables as overrides; chat.teams is reserved.
+	// KINETIC_SLACK_* variables as overrides, and chat.teams.
 	Chat Chat `yaml:"chat"`
 
 	// File is the path the config was loaded from ("" for the embedded

@@ -9,7 +9,9 @@
 //   - teamstest holds the test doubles: a fake Bot Connector service and a
 //     token issuer with its own OpenID metadata and RSA keys.
 //
-// Card builders live in teams/cards.
+// Card builders live in teams/cards. The front end built on all of them
+// (the /teams/messages endpoint, commands, invokes, the notifier) is
+// bot/teamsapp; internal/app mounts it when chat.teams is configured.
 //
 // # Library choice
 //

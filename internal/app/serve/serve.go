@@ -62,7 +62,16 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 	if err != nil {
 		return err
 	}
+	// The Microsoft Teams front end (bot/teamsapp), when chat.teams
+	// configures it; beside Slack or alone.
+	ta, err := app.Teams(cfg.Service, urlPolicy, log.WithField("component", "teams"))
+	if err != nil {
+		return err
+	}
 	var observers []engine.Observer
+	if ta != nil {
+		observers = append(observers, ta)
+	}
 	var groupMembers func(string) []string
 	if sa != nil {
 		observers = append(observers, sa)
@@ -87,6 +96,14 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 		slackRoutes, stopSlack = sa.Run(ctx, a.Engine, a.Directory, a.RDB, serve)
 		defer stopSlack()
 	}
+	var teamsRoutes func(*http.ServeMux)
+	if ta != nil {
+		ta.Bind(a.Engine, a.Directory)
+		tctx, stopTeams := context.WithCancel(ctx)
+		waitTeams := ta.Start(tctx)
+		defer func() { stopTeams(); waitTeams() }()
+		teamsRoutes = ta.Routes()
+	}
 	listen := o.Addr
 	if listen == "" && serve {
 		listen = cfg.Service.HTTP.Addr
@@ -109,6 +126,9 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 	}
 	if slackRoutes != nil {
 		routes = append(routes, slackRoutes)
+	}
+	if teamsRoutes != nil {
+		routes = append(routes, teamsRoutes)
 	}
 	hc := cfg.Service.HTTP
 	metricsToken := hc.MetricsToken.Value()

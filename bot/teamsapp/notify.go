@@ -1,0 +1,344 @@
+package teamsapp
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kineticsec/kinetic/bot/teams/cards"
+	"github.com/kineticsec/kinetic/bot/teams/connector"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// Recorded kinds besides store.ChatKindStatus.
+const (
+	kindThread         = "thread"
+	kindApprovalPrefix = "approval:"
+)
+
+// notifyTimeout bounds the handling of one batch of events.
+const notifyTimeout = time.Minute
+
+// notifier turns engine events into Teams activities. Events are queued by
+// Observe and handled in run, at most once per UpdateInterval: all the
+// changes of a case within one interval make one status card update
+// (Teams throttles a bot at about one message per second per
+// conversation: https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/rate-limit).
+type notifier struct {
+	a *App
+
+	mu     sync.Mutex
+	queue  []engine.Event
+	signal chan struct{}
+}
+
+func newNotifier(a *App) *notifier {
+	return &notifier{a: a, signal: make(chan struct{}, 1)}
+}
+
+func (n *notifier) observe(ev engine.Event) {
+	n.mu.Lock()
+	n.queue = append(n.queue, ev)
+	n.mu.Unlock()
+	select {
+	case n.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (n *notifier) take() []engine.Event {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	q := n.queue
+	n.queue = nil
+	return q
+}
+
+func (n *notifier) run(ctx context.Context) {
+	for {
+		if evs := n.take(); len(evs) > 0 {
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+			n.handle(hctx, evs)
+			cancel()
+			// Coalesce: what arrives in the next interval is handled
+			// together.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(n.a.o.UpdateInterval):
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.signal:
+		}
+	}
+}
+
+// handle runs one batch: replies and cards per event, then one status
+// card update per case touched.
+func (n *notifier) handle(ctx context.Context, evs []engine.Event) {
+	a := n.a
+	var cases []int64
+	for _, ev := range evs {
+		if ev.CaseID != 0 && !slices.Contains(cases, ev.CaseID) {
+			cases = append(cases, ev.CaseID)
+		}
+	}
+	for _, id := range cases {
+		n.statusCard(ctx, id)
+	}
+	for _, ev := range evs {
+		switch ev.Kind {
+		case engine.EventAction:
+			if ev.Status == store.ActionFailed && ev.Actor == "" && ev.ActionID != 0 {
+				if act, err := a.st.Action(ctx, ev.ActionID); err == nil {
+					n.threadCard(ctx, ev.CaseID, cards.ActionFailed(*act, ev.CaseID, true, false))
+				}
+			}
+		case engine.EventManualStep:
+			if act, err := a.st.Action(ctx, ev.ActionID); err == nil {
+				n.threadCard(ctx, ev.CaseID, cards.ManualStep(*act, ev.CaseID, true))
+			}
+		case engine.EventCaseConfirmed:
+			n.caseApprovals(ctx, ev.CaseID)
+		case engine.EventApprovalRequested, engine.EventApprovalEscalated, engine.EventApprovalDecided,
+			engine.EventApprovalExpired, engine.EventApprovalCancelled:
+			n.approvalCards(ctx, ev.ApprovalID)
+		case engine.EventEscalation:
+			n.escalation(ctx, ev)
+		case engine.EventCaseClosed, engine.EventCaseCancelled:
+			c, err := a.st.Case(ctx, ev.CaseID)
+			if err != nil {
+				continue
+			}
+			count, head, _ := a.st.CaseAuditSummary(ctx, c.ID)
+			n.threadCard(ctx, c.ID, cards.CaseClosed(*c, int(count), head))
+			n.caseApprovals(ctx, c.ID)
+		}
+	}
+}
+
+// statusCard posts or updates case id's card in the offboarding
+// conversation. A case awaiting confirmation has none yet (its plan is in
+// the requester's 1:1).
+func (n *notifier) statusCard(ctx context.Context, id int64) {
+	a := n.a
+	if a.o.OffboardingConversation == "" {
+		return
+	}
+	c, err := a.st.CaseWithActions(ctx, id)
+	if err != nil {
+		return
+	}
+	ms := a.messages(ctx, id, store.ChatKindStatus)
+	if len(ms) == 0 && (c.Status == store.CaseAwaitingConfirmation || (c.Status == store.CaseCancelled && c.StartedAt == nil)) {
+		return
+	}
+	out, err := cardActivity(a.statusCard(ctx, c))
+	if err != nil {
+		a.log.WithError(err).Error("building a status card failed")
+		return
+	}
+	if len(ms) > 0 {
+		m := ms[0]
+		if m.TS == "" {
+			return // another process is posting it; the next change updates it
+		}
+		out.ID = m.TS
+		if _, err := a.api.UpdateActivity(ctx, a.o.ServiceURL, m.Channel, m.TS, out); err != nil {
+			a.log.WithError(err).WithField("case", id).Warn("updating a Teams status card failed")
+		}
+		return
+	}
+	// One card per case even when several processes (kinetic serve and
+	// workers) observe its events: the right to post it is claimed first.
+	log := a.log.WithField("case", id)
+	m, won, err := a.st.ClaimChatMessage(ctx, store.ChatMessage{CaseID: id, Platform: Platform, Channel: a.o.OffboardingConversation, Kind: store.ChatKindStatus}, a.now(), claimStale)
+	if err != nil {
+		log.WithError(err).Error("claiming a Teams status card failed")
+		return
+	}
+	if !won {
+		return
+	}
+	rr, err := a.api.SendToConversation(ctx, a.o.ServiceURL, a.o.OffboardingConversation, out)
+	if err != nil {
+		log.WithError(err).Warn("posting a Teams status card failed")
+		if err := a.st.ReleaseChatMessage(context.WithoutCancel(ctx), m.ID); err != nil {
+			log.WithError(err).Error("releasing a Teams status card claim failed")
+		}
+		return
+	}
+	if err := a.st.FillChatMessage(context.WithoutCancel(ctx), m.ID, rr.ID, a.now()); err != nil {
+		log.WithError(err).Error("recording a posted Teams status card failed")
+	}
+}
+
+// claimStale is when a status card claim left unfilled (its process died
+// before posting) may be taken over.
+const claimStale = 30 * time.Second
+
+// threadCard replies with card under case id's status card (or posts it
+// in the offboarding conversation when there is none).
+func (n *notifier) threadCard(ctx context.Context, id int64, card *cards.Card) {
+	a := n.a
+	out, err := cardActivity(card)
+	if err != nil {
+		return
+	}
+	ms := a.messages(ctx, id, store.ChatKindStatus)
+	if len(ms) > 0 && ms[0].TS != "" {
+		out.ReplyToID = ms[0].TS
+		rr, err := a.api.ReplyToActivity(ctx, a.o.ServiceURL, ms[0].Channel, ms[0].TS, out)
+		if err != nil {
+			a.log.WithError(err).WithField("case", id).Warn("replying under a Teams status card failed")
+			return
+		}
+		a.record(ctx, id, ms[0].Channel, rr.ID, kindThread)
+		return
+	}
+	if a.o.OffboardingConversation == "" {
+		return
+	}
+	if _, err := a.api.SendToConversation(ctx, a.o.ServiceURL, a.o.OffboardingConversation, out); err != nil {
+		a.log.WithError(err).WithField("case", id).Warn("posting to the offboarding conversation failed")
+	}
+}
+
+// caseApprovals runs approvalCards for every approval of a case.
+func (n *notifier) caseApprovals(ctx context.Context, caseID int64) {
+	aps, err := n.a.eng.Approvals(ctx, "", "", caseID)
+	if err != nil {
+		return
+	}
+	for _, ap := range aps {
+		n.approvalCards(ctx, ap.ID)
+	}
+}
+
+// approvalCards updates every copy of approval id's card and DMs it to
+// each approver who may decide now and has none (after the plan is
+// confirmed).
+func (n *notifier) approvalCards(ctx context.Context, id int64) {
+	a := n.a
+	if id == 0 {
+		return
+	}
+	v, err := a.eng.Approval(ctx, id)
+	if err != nil {
+		return
+	}
+	c, err := a.st.Case(ctx, v.CaseID)
+	if err != nil {
+		return
+	}
+	info := a.approvalInfo(ctx, v)
+	kind := kindApprovalPrefix + strconv.FormatInt(id, 10)
+	render := func(canDecide bool) *connector.Activity {
+		info.CanDecide = canDecide
+		out, _ := cardActivity(cards.ApprovalCard(*v, info, a.now(), nil))
+		return out
+	}
+	sentTo := map[string]bool{}
+	pending := v.Status == store.ApprovalPending && c.Status != store.CaseAwaitingConfirmation && c.Status != store.CaseCancelled
+	for _, m := range a.messages(ctx, v.CaseID, kind) {
+		sentTo[m.Channel] = true
+		out := render(pending)
+		out.ID = m.TS
+		if _, err := a.api.UpdateActivity(ctx, a.o.ServiceURL, m.Channel, m.TS, out); err != nil {
+			a.log.WithError(err).WithField("approval", id).Warn("updating a Teams approval card failed")
+		}
+	}
+	if !pending {
+		return
+	}
+	for _, hrID := range v.Approvers {
+		member := a.ppl.member(ctx, hrID)
+		if member == "" {
+			a.log.WithFields(map[string]any{"approval": id, "approver": hrID}).Warn("approver has no Teams account Kinetic can find; no card sent")
+			continue
+		}
+		conv, err := a.api.CreateConversation(ctx, a.o.ServiceURL, &connector.ConversationParameters{
+			Bot: &connector.ChannelAccount{ID: "28:" + a.o.AppID}, Members: []connector.ChannelAccount{{ID: member}}, TenantID: a.o.TenantID,
+		})
+		if err != nil || sentTo[conv.ID] {
+			continue
+		}
+		sentTo[conv.ID] = true
+		rr, err := a.api.SendToConversation(ctx, a.o.ServiceURL, conv.ID, render(true))
+		if err != nil {
+			a.log.WithError(err).WithField("approval", id).Warn("DMing a Teams approval card failed")
+			continue
+		}
+		a.record(ctx, v.CaseID, conv.ID, rr.ID, kind)
+	}
+}
+
+// escalation delivers an escalation through the routing table: a routed
+// conversation gets the notice, people (user: targets, a route's people)
+// get it by DM, and what reaches nobody goes to the alerts conversation,
+// saying so.
+func (n *notifier) escalation(ctx context.Context, ev engine.Event) {
+	a := n.a
+	var act *store.Action
+	if ev.ActionID != 0 {
+		if x, err := a.st.Action(ctx, ev.ActionID); err == nil {
+			act = x
+		}
+	}
+	var convs, people, unrouted []string
+	for _, t := range ev.Targets {
+		d := a.o.Routes.Resolve(t)
+		if d.Channel != "" {
+			convs = append(convs, d.Channel)
+		}
+		people = append(people, d.People...)
+		if !d.Routed || (d.Channel == "" && len(d.People) == 0) {
+			unrouted = append(unrouted, t)
+		}
+	}
+	var reached []string
+	for _, p := range people {
+		member := a.ppl.member(ctx, p)
+		if member == "" {
+			unrouted = append(unrouted, "user:"+p)
+			continue
+		}
+		out, err := cardActivity(cards.Notice(ev, nil, act))
+		if err != nil {
+			continue
+		}
+		if _, _, err := a.dm(ctx, member, "", out); err != nil {
+			unrouted = append(unrouted, "user:"+p)
+			continue
+		}
+		reached = append(reached, a.ppl.name(ctx, p))
+	}
+	for _, conv := range convs {
+		out, err := cardActivity(cards.Notice(ev, reached, act))
+		if err != nil {
+			continue
+		}
+		if _, err := a.api.SendToConversation(ctx, a.o.ServiceURL, conv, out); err == nil {
+			reached = append(reached, conv)
+		}
+	}
+	if (len(unrouted) > 0 || len(reached) == 0) && a.o.AlertsConversation != "" {
+		card := cards.Notice(ev, reached, act)
+		if len(unrouted) > 0 {
+			card = cards.DeliveryFailure(ev, []string{fmt.Sprintf("no Teams route for %v", unrouted)})
+		}
+		if out, err := cardActivity(card); err == nil {
+			if _, err := a.api.SendToConversation(ctx, a.o.ServiceURL, a.o.AlertsConversation, out); err != nil {
+				a.log.WithError(err).Warn("posting to the Teams alerts conversation failed")
+			}
+		}
+	}
+}

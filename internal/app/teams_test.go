@@ -1,0 +1,54 @@
+package app_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kineticsec/kinetic/bot/teams/connector"
+	"github.com/kineticsec/kinetic/bot/teams/teamstest"
+	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/internal/app"
+	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/secret"
+)
+
+// TestTeamsFromChatTeams: chat.teams builds the Teams front end (nil
+// without it), whose /teams/messages refuses an unsigned activity and
+// accepts one the Bot Framework signed.
+func TestTeamsFromChatTeams(t *testing.T) {
+	pol := &outbound.URLPolicy{AllowHosts: []string{"127.0.0.1"}}
+	log := logrus.NewEntry(logrus.New())
+	if ta, err := app.Teams(&configs.Service{}, pol, log); ta != nil || err != nil {
+		t.Fatalf("without chat.teams: %v %v", ta, err)
+	}
+	fake := teamstest.NewConnector(t)
+	is := teamstest.NewIssuer(t)
+	is.Endorse("key-1", "msteams")
+	svc := &configs.Service{Chat: configs.Chat{Teams: &configs.TeamsChat{
+		AppID: fake.AppID, AppPassword: secret.FromValue(fake.Secret), ServiceURL: fake.URL(),
+		OpenIDMetadataURL: is.MetadataURL(), TokenURL: fake.TokenURL(), OffboardingConversation: "19:o@thread.tacv2",
+	}}}
+	ta, err := app.Teams(svc, pol, log)
+	if err != nil || ta == nil {
+		t.Fatalf("app.Teams: %v %v", ta, err)
+	}
+	mux := http.NewServeMux()
+	ta.Routes()(mux)
+	act := &connector.Activity{Type: "conversationUpdate", ServiceURL: fake.URL(), ChannelID: "msteams",
+		Conversation: &connector.ConversationAccount{ID: "a:x"}}
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, teamstest.Request(t, "/teams/messages", "", act))
+	if w.Code != http.StatusUnauthorized {
+		t.Fatalf("unsigned: %d", w.Code)
+	}
+	w = httptest.NewRecorder()
+	mux.ServeHTTP(w, teamstest.Request(t, "/teams/messages", is.Token(fake.AppID, fake.URL(), time.Now()), act))
+	if w.Code != http.StatusOK {
+		t.Fatalf("signed: %d %s", w.Code, strings.TrimSpace(w.Body.String()))
+	}
+}
