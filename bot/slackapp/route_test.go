@@ -279,8 +279,11 @@ func TestSLASweepEscalatesAStuckStepToTheOwningTeam(t *testing.T) {
 	}
 	e.kit.WaitCount(t, 1, wait, &store.Action{}, "case_id = ? AND name = ? AND status = ?", c.Case.ID, "deactivate_badge", store.ActionPending)
 	clock.Advance(4*time.Hour + time.Minute) // entitlements SLA: 4h
-	if st, err := e.kit.Engine.Sweep(ctx, 365*24*time.Hour); err != nil || st.Escalations == 0 {
-		t.Fatalf("sweep: %+v %v", st, err)
+	// The worker's own sweep (every 200ms, on the same clock) may get
+	// there first: the escalation is shown by the message below, not by
+	// this sweep's count.
+	if _, err := e.kit.Engine.Sweep(ctx, 365*24*time.Hour); err != nil {
+		t.Fatalf("sweep: %v", err)
 	}
 	team := e.fake.WaitFor(t, "chat.postMessage", func(m slacktest.Call) bool {
 		return m.Channel == facilities && strings.Contains(m.Text, "Escalation level 1") && has(m, "deactivate_badge")
