@@ -25,6 +25,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
 
+	"github.com/kineticsec/kinetic/bot/frontend"
 	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/directory"
@@ -100,8 +101,8 @@ type App struct {
 	secCh  string
 	sent   sentContent // what each message last showed (updateMessage)
 
-	plansMu sync.Mutex
-	plans   map[int64]*engine.Plan // plans shown for confirmation, by case
+	plans frontend.Plans // plans shown for confirmation, by case
+	refs  frontend.Refs  // the messages this front end posted
 
 	homes homeViews // the approvals each published Home tab shows
 
@@ -144,7 +145,6 @@ func New(o Options) (*App, error) {
 		now:     o.Now,
 		openTO:  o.OpenTimeout,
 		updIntv: o.UpdateInterval,
-		plans:   map[int64]*engine.Plan{},
 		routes:  o.Routes,
 		secCh:   o.SecurityChannel,
 	}
@@ -174,6 +174,7 @@ func apiOptions(c *slackbot.Config) []slack.Option {
 // before Start and before mounting Routes.
 func (a *App) Bind(eng *engine.Engine, dir directory.Directory) {
 	a.eng, a.st = eng, eng.Store()
+	a.refs = frontend.Refs{Store: a.st, Platform: Platform, Log: a.log}
 	a.ppl.dir = dir
 }
 
@@ -251,43 +252,6 @@ func (a *App) dm(ctx context.Context, user string, opts ...slack.MsgOption) (cha
 		return "", "", err
 	}
 	return a.api.PostMessageContext(ctx, ch.ID, opts...)
-}
-
-// record stores a posted message's (channel, ts) so it can be updated after
-// a restart. The message is already in Slack, so its reference is written
-// even when ctx has just ended (a shutdown, or the job's deadline right
-// after the post): it runs on a context of its own, bounded by
-// recordTimeout, never on the caller's.
-func (a *App) record(ctx context.Context, caseID int64, channel, ts, kind string) {
-	m := store.ChatMessage{CaseID: caseID, Platform: Platform, Channel: channel, TS: ts, Kind: kind}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	if err := a.st.RecordChatMessage(rctx, &m); err != nil {
-		a.log.WithError(err).WithField("case", caseID).Error("recording a Slack message failed")
-	}
-}
-
-// messages loads recorded messages of a case by kind ("" for all).
-func (a *App) messages(ctx context.Context, caseID int64, kinds ...string) []store.ChatMessage {
-	ms, err := a.st.ChatMessagesFor(ctx, caseID, Platform, kinds...)
-	if err != nil {
-		a.log.WithError(err).WithField("case", caseID).Error("loading Slack message refs failed")
-	}
-	return ms
-}
-
-func (a *App) rememberPlan(id int64, p *engine.Plan) {
-	a.plansMu.Lock()
-	defer a.plansMu.Unlock()
-	a.plans[id] = p
-}
-
-func (a *App) takePlan(id int64) *engine.Plan {
-	a.plansMu.Lock()
-	defer a.plansMu.Unlock()
-	p := a.plans[id]
-	delete(a.plans, id)
-	return p
 }
 
 // Scopes are the bot token scopes this package needs, one per kind of Web

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kineticsec/kinetic/bot/frontend"
 	"slices"
 	"strings"
 
@@ -69,7 +70,7 @@ func (a *App) approvalInfo(ctx context.Context, v *engine.ApprovalView) blocks.A
 func (a *App) clickApprove(ctx context.Context, cb slack.InteractionCallback, id int64, who string, say func(string)) {
 	v, err := a.eng.Approval(ctx, id)
 	if err != nil {
-		say(engineError(err))
+		say(frontend.EngineError(err))
 		return
 	}
 	if v.Status == store.ApprovalPending && v.ReasonRequired && slices.Contains(v.Approvers, who) {
@@ -80,7 +81,7 @@ func (a *App) clickApprove(ctx context.Context, cb slack.InteractionCallback, id
 		return
 	}
 	if _, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who, Approve: true, Via: "slack"}); err != nil {
-		say(engineError(err))
+		say(frontend.EngineError(err))
 	}
 }
 
@@ -91,12 +92,12 @@ func (a *App) clickApprove(ctx context.Context, cb slack.InteractionCallback, id
 func (a *App) clickDeny(ctx context.Context, cb slack.InteractionCallback, id int64, who string, say func(string)) {
 	v, err := a.eng.Approval(ctx, id)
 	if err != nil {
-		say(engineError(err))
+		say(frontend.EngineError(err))
 		return
 	}
 	if v.Status != store.ApprovalPending || !slices.Contains(v.Approvers, who) {
 		if _, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who, Approve: false, Via: "slack"}); err != nil {
-			say(engineError(err))
+			say(frontend.EngineError(err))
 		}
 		return
 	}

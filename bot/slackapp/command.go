@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"github.com/kineticsec/kinetic/bot/frontend"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -20,7 +20,7 @@ import (
 const (
 	textUnknownRequester = "Kinetic can't match your Slack account to anyone in the HR directory, so it can't act for you. Ask HR to add your Slack id or check the email on your Slack profile."
 	textUnknownEmployee  = "That person is not in the HR directory (matched by their Slack id or profile email). Nothing was changed."
-	textLookupFailed     = "Kinetic could not look people up just now. Nothing was changed; please try again."
+	textLookupFailed     = frontend.TextLookupFailed
 )
 
 // Command implements slackbot.Handlers for /offboard. It answers from the
@@ -75,7 +75,7 @@ func (a *App) Command(ctx context.Context, cmd slack.SlashCommand) slackbot.Resp
 	// answer at once): only planning, with its connector lookups, runs in
 	// the background.
 	if err := a.eng.Precheck(ctx, r); err != nil {
-		return slackbot.Ephemeral(openError(err))
+		return slackbot.Ephemeral(frontend.OpenError(err, "Use /offboard status to follow it."))
 	}
 	a.openInBackground(cmd.ChannelID, cmd.UserID, r)
 	if pc.Now {
@@ -92,12 +92,12 @@ func (a *App) openInBackground(channel, user string, r engine.Request) {
 	a.background(a.openTO, func(ctx context.Context) {
 		op, err := a.eng.Open(engine.WithPrincipal(ctx, slackPrincipal(user, r.Requester)), r)
 		if err != nil {
-			a.tell(ctx, channel, user, openError(err))
+			a.tell(ctx, channel, user, frontend.OpenError(err, "Use /offboard status to follow it."))
 			return
 		}
 		c := op.Case
 		if c.Status == store.CaseAwaitingConfirmation && op.Plan != nil {
-			a.rememberPlan(c.ID, op.Plan)
+			a.plans.Remember(c.ID, op.Plan)
 			bs, text := blocks.PlanPreview(*op.Plan, c.ID)
 			ch, ts, err := a.dm(ctx, user, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
 			if err != nil {
@@ -105,7 +105,7 @@ func (a *App) openInBackground(channel, user string, r engine.Request) {
 				a.tell(ctx, channel, user, text, bs...)
 				return
 			}
-			a.record(ctx, c.ID, ch, ts, kindPreview)
+			a.refs.Record(ctx, c.ID, ch, ts, kindPreview)
 			// A cancel that came between the post and its record found no
 			// preview to resolve: resolve it here (once; see
 			// resolveCancelledPreview).
@@ -115,10 +115,10 @@ func (a *App) openInBackground(channel, user string, r engine.Request) {
 			return
 		}
 		if op.Upgraded {
-			a.tell(ctx, channel, user, fmt.Sprintf(":white_check_mark: %s already had case %d open; it is now involuntary and %s. Follow it in %s.", c.EmployeeName, c.ID, statusWord(c.Status), a.where()))
+			a.tell(ctx, channel, user, fmt.Sprintf(":white_check_mark: %s already had case %d open; it is now involuntary and %s. Follow it in %s.", c.EmployeeName, c.ID, frontend.StatusWord(c.Status), a.where()))
 			return
 		}
-		a.tell(ctx, channel, user, fmt.Sprintf(":white_check_mark: Case %d opened for %s: %s. Follow it in %s.", c.ID, c.EmployeeName, statusWord(c.Status), a.where()))
+		a.tell(ctx, channel, user, fmt.Sprintf(":white_check_mark: Case %d opened for %s: %s. Follow it in %s.", c.ID, c.EmployeeName, frontend.StatusWord(c.Status), a.where()))
 	})
 }
 
@@ -183,7 +183,7 @@ func (a *App) status(ctx context.Context, req *directory.Employee, slackID strin
 
 // textNothingToSee answers a view of a case the viewer may not see, or of
 // no case: the same words either way.
-const textNothingToSee = "There is no offboarding you can see there."
+const textNothingToSee = frontend.TextNothingToSee
 
 // latestCase is the employee's open case, else their newest one, with its
 // actions.
@@ -225,14 +225,14 @@ func (a *App) cancel(ctx context.Context, req *directory.Employee, slackID, reas
 	switch {
 	case errors.Is(err, engine.ErrNotAllowed) && req.ID == emp.ID:
 		// They know their own case exists: say why it is refused.
-		return slackbot.Ephemeral(engineError(err))
+		return slackbot.Ephemeral(frontend.EngineError(err))
 	case errors.Is(err, engine.ErrNotAllowed):
 		return none
 	case errors.Is(err, engine.ErrCaseStarted):
 		return slackbot.Ephemeral(fmt.Sprintf("Case %d has already started (effective %s); it can't be cancelled from Slack. Ask an admin if access must be restored.",
 			c.ID, c.EffectiveAt.UTC().Format("2006-01-02 15:04 UTC")))
 	case err != nil:
-		return slackbot.Ephemeral(engineError(err))
+		return slackbot.Ephemeral(frontend.EngineError(err))
 	}
 	return slackbot.Ephemeral(fmt.Sprintf(":no_entry_sign: Case %d (offboarding of %s) cancelled. Nothing more will run.", c.ID, c.EmployeeName))
 }
@@ -249,31 +249,3 @@ func commandError(err error) string {
 	}
 	return "Kinetic couldn't read that: " + err.Error() + ". Nothing was changed."
 }
-
-// openError explains an Engine.Open error to the requester.
-func openError(err error) string {
-	var open *engine.CaseOpenError
-	switch {
-	case errors.As(err, &open):
-		return fmt.Sprintf("An offboarding is already in progress for that person (case %d). Use /offboard status to follow it. Nothing was changed.", open.CaseID)
-	case errors.Is(err, engine.ErrUnknownEmployee), errors.Is(err, engine.ErrInactiveEmployee),
-		errors.Is(err, engine.ErrNotAllowed), errors.Is(err, engine.ErrInvalidRequest):
-		return "Kinetic did not open a case: " + err.Error() + ". Nothing was changed."
-	}
-	return "Kinetic could not plan that offboarding (an internal error, logged). Nothing was changed; please try again."
-}
-
-// engineError explains an engine refusal of a button or command.
-func engineError(err error) string {
-	switch {
-	case errors.Is(err, engine.ErrNotFound), errors.Is(err, store.ErrNotFound):
-		return textGone
-	case errors.Is(err, engine.ErrNotAllowed):
-		return "Kinetic refused: " + err.Error() + "."
-	case errors.Is(err, engine.ErrInvalidRequest):
-		return "Nothing to do: " + err.Error() + "."
-	}
-	return "Kinetic hit an internal error (logged). Please try again."
-}
-
-func statusWord(s string) string { return strings.ReplaceAll(s, "_", " ") }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kineticsec/kinetic/bot/frontend"
 	"strings"
 	"time"
 	"unicode"
@@ -21,9 +22,9 @@ import (
 
 // Texts of interaction refusals.
 const (
-	textGone          = "That case, approval or action no longer exists. Nothing was changed."
-	textUnknownButton = "Kinetic doesn't know that button (it may be from an older version). Nothing was changed."
-	textBadButton     = "That button's data is not valid. Nothing was changed."
+	textGone          = frontend.TextGone
+	textUnknownButton = frontend.TextUnknownButton
+	textBadButton     = frontend.TextBadButton
 )
 
 // Kinds of recorded messages besides the notifier's.
@@ -118,15 +119,15 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 	case blocks.ActionConfirmPlan:
 		c, err := a.eng.Confirm(ctx, id, who.ID)
 		if err != nil {
-			say(engineError(err))
+			say(frontend.EngineError(err))
 			return
 		}
 		a.resolvePreview(ctx, cb, c.ID, true, who)
-		say(fmt.Sprintf(":white_check_mark: Confirmed. Case %d is %s; follow it in %s.", c.ID, statusWord(c.Status), a.where()))
+		say(fmt.Sprintf(":white_check_mark: Confirmed. Case %d is %s; follow it in %s.", c.ID, frontend.StatusWord(c.Status), a.where()))
 	case blocks.ActionCancelPlan:
 		c, err := a.st.CaseWithActions(ctx, id)
 		if err != nil {
-			say(engineError(err))
+			say(frontend.EngineError(err))
 			return
 		}
 		// Only the requester answers their own plan.
@@ -135,14 +136,14 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 			return
 		}
 		if c.Status != store.CaseAwaitingConfirmation {
-			say(fmt.Sprintf("Nothing to do: case %d is %s, not awaiting confirmation.", c.ID, statusWord(c.Status)))
+			say(fmt.Sprintf("Nothing to do: case %d is %s, not awaiting confirmation.", c.ID, frontend.StatusWord(c.Status)))
 			return
 		}
 		// The click's answer replaces the preview; the notifier leaves it.
 		a.sent.claim(cb.Container.ChannelID, cb.Container.MessageTs)
 		if err := a.eng.CancelCase(ctx, engine.CancelRequest{CaseID: c.ID, By: who.ID, Reason: "plan cancelled by the requester in Slack"}); err != nil {
 			a.sent.unclaim(cb.Container.ChannelID, cb.Container.MessageTs)
-			say(engineError(err))
+			say(frontend.EngineError(err))
 			return
 		}
 		a.resolvePreview(ctx, cb, c.ID, false, who)
@@ -165,7 +166,7 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		// not skip this action is told so instead.
 		act, c, err := a.eng.CheckSkip(ctx, id, who.ID)
 		if err != nil {
-			say(engineError(err))
+			say(frontend.EngineError(err))
 			return
 		}
 		if _, err := a.api.OpenViewContext(ctx, cb.TriggerID, blocks.SkipReasonModal(id, a.actionTitle(act), c.EmployeeName)); err != nil {
@@ -174,19 +175,19 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		}
 	case blocks.ActionRetry:
 		if err := a.eng.RetryAction(ctx, id, who.ID); err != nil {
-			say(engineError(err))
+			say(frontend.EngineError(err))
 			return
 		}
 		say(":arrows_counterclockwise: Retrying.")
 	case blocks.ActionMarkDone:
 		if err := a.eng.MarkDone(ctx, id, who.ID, "marked done in Slack"); err != nil {
-			say(engineError(err))
+			say(frontend.EngineError(err))
 			return
 		}
 		say(":white_check_mark: Marked done.")
 	case blocks.ActionEscalateNow:
 		if err := a.eng.EscalateNow(ctx, id, who.ID); err != nil {
-			say(engineError(err))
+			say(frontend.EngineError(err))
 			return
 		}
 		say(":rotating_light: Escalated.")
@@ -229,7 +230,7 @@ func (a *App) resolvePreview(ctx context.Context, cb slack.InteractionCallback, 
 	}
 	var bs []slack.Block
 	var text string
-	if p := a.takePlan(caseID); p != nil {
+	if p := a.plans.Take(caseID); p != nil {
 		bs, text = blocks.PlanResolved(*p, caseID, confirmed, who.Name, a.now())
 	} else {
 		verb := "cancelled"
@@ -428,7 +429,7 @@ func (a *App) submitReason(ctx context.Context, cb slack.InteractionCallback,
 	}
 	ctx = engine.WithPrincipal(ctx, slackPrincipal(cb.User.ID, who.ID))
 	if err := do(ctx, id, who.ID, reason); err != nil {
-		return slackbot.ViewErrors(map[string]string{"why": engineError(err)})
+		return slackbot.ViewErrors(map[string]string{"why": frontend.EngineError(err)})
 	}
 	return slackbot.ViewClear()
 }

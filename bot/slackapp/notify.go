@@ -50,11 +50,11 @@ const (
 // the dirty cards flushed, on a context that ends drainTimeout later (so a
 // case's closing reply observed just before SIGTERM is still posted and
 // recorded); each event is bounded by eventTimeout. A reference to a
-// message already posted is written with recordTimeout of its own (App.record).
+// message already posted is written on a context of its own
+// (frontend.Refs.Record).
 const (
-	drainTimeout  = 10 * time.Second
-	eventTimeout  = 30 * time.Second
-	recordTimeout = 5 * time.Second
+	drainTimeout = 10 * time.Second
+	eventTimeout = 30 * time.Second
 )
 
 // notifier turns engine events into Slack messages. Observe only appends to
@@ -235,10 +235,10 @@ func (n *notifier) opened(ctx context.Context, ev engine.Event) {
 			return
 		}
 		b.channel, b.ts = ch, ts
-		a.record(ctx, c.ID, b.channel, b.ts, kindBatch)
+		a.refs.Record(ctx, c.ID, b.channel, b.ts, kindBatch)
 		return
 	}
-	a.record(ctx, c.ID, b.channel, b.ts, kindBatch)
+	a.refs.Record(ctx, c.ID, b.channel, b.ts, kindBatch)
 	if _, err := a.updateMessage(ctx, b.channel, b.ts, text, bs); err != nil {
 		a.log.WithError(err).Warn("updating an HR batch summary failed")
 	}
@@ -255,7 +255,7 @@ func (n *notifier) opened(ctx context.Context, ev engine.Event) {
 // process gave up or died. Only posted messages are returned.
 func (n *notifier) parents(ctx context.Context, c *store.Case, create bool) []store.ChatMessage {
 	a := n.a
-	ms := a.messages(ctx, c.ID, kindStatus, kindDM, kindBatch)
+	ms := a.refs.Load(ctx, c.ID, kindStatus, kindDM, kindBatch)
 	if len(ms) > 0 {
 		if create && !hasKind(ms, kindBatch) && !allPosted(ms) {
 			ms = n.settle(ctx, c, ms)
@@ -292,7 +292,7 @@ func (n *notifier) parents(ctx context.Context, c *store.Case, create bool) []st
 			_, _ = n.postParent(ctx, c.ID, ch.ID, kindDM, text, bs)
 		}
 	}
-	ms = a.messages(ctx, c.ID, kindStatus, kindDM)
+	ms = a.refs.Load(ctx, c.ID, kindStatus, kindDM)
 	if !allPosted(ms) {
 		ms = n.settle(ctx, c, ms)
 	}
@@ -356,7 +356,7 @@ func (n *notifier) settle(ctx context.Context, c *store.Case, ms []store.ChatMes
 			switch {
 			case err != nil:
 				if ctx.Err() != nil {
-					return a.messages(ctx, c.ID, kindStatus, kindDM)
+					return a.refs.Load(ctx, c.ID, kindStatus, kindDM)
 				}
 				continue
 			case cur.ID != 0 && cur.TS != "":
@@ -378,11 +378,11 @@ func (n *notifier) settle(ctx context.Context, c *store.Case, ms []store.ChatMes
 		}
 		select {
 		case <-ctx.Done():
-			return a.messages(ctx, c.ID, kindStatus, kindDM)
+			return a.refs.Load(ctx, c.ID, kindStatus, kindDM)
 		case <-time.After(claimPoll):
 		}
 	}
-	return a.messages(ctx, c.ID, kindStatus, kindDM, kindBatch)
+	return a.refs.Load(ctx, c.ID, kindStatus, kindDM, kindBatch)
 }
 
 func hasKind(ms []store.ChatMessage, kind string) bool {
@@ -531,7 +531,7 @@ func (n *notifier) reply(ctx context.Context, caseID int64, kind, text string, b
 			continue
 		}
 		a.sent.note(ch, ts, text, bs)
-		a.record(ctx, caseID, ch, ts, kind)
+		a.refs.Record(ctx, caseID, ch, ts, kind)
 	}
 }
 
@@ -550,7 +550,7 @@ func (n *notifier) actionReply(ctx context.Context, ev engine.Event) {
 	}
 	n.updateRouted(ctx, ev, act)
 	kind := kindFailPrefix + strconv.FormatInt(act.ID, 10)
-	existing := a.messages(ctx, act.CaseID, kind)
+	existing := a.refs.Load(ctx, act.CaseID, kind)
 	var bs []slack.Block
 	var text string
 	if act.Manual && act.Status != store.ActionFailed {
@@ -597,7 +597,7 @@ func (n *notifier) alert(ctx context.Context, ev engine.Event) {
 		return
 	}
 	if ev.CaseID != 0 {
-		a.record(ctx, ev.CaseID, ch, ts, kindAlert)
+		a.refs.Record(ctx, ev.CaseID, ch, ts, kindAlert)
 	}
 }
 
@@ -652,7 +652,7 @@ func (n *notifier) approvalCards(ctx context.Context, approvalID int64) {
 	}
 	kind := kindApprovalPrefix + strconv.FormatInt(approvalID, 10)
 	sent := map[string]bool{}
-	for _, m := range a.messages(ctx, v.CaseID, kind) {
+	for _, m := range a.refs.Load(ctx, v.CaseID, kind) {
 		sent[m.Channel] = true
 		bs, text := render(m.Channel)
 		if _, err := a.updateMessage(ctx, m.Channel, m.TS, text, bs); err != nil {
@@ -670,7 +670,7 @@ func (n *notifier) approvalCards(ctx context.Context, approvalID int64) {
 			continue
 		}
 		a.sent.note(ch, ts, text, bs)
-		a.record(ctx, v.CaseID, ch, ts, kind)
+		a.refs.Record(ctx, v.CaseID, ch, ts, kind)
 	}
 	a.refreshHomes(ctx, approvalID)
 }
@@ -723,7 +723,7 @@ func (n *notifier) closedCase(ctx context.Context, ev engine.Event) {
 		// cancelled from the preview itself is resolved by the click
 		// (which claims the message before it cancels): it is not updated
 		// a second time with other words.
-		for _, m := range a.messages(ctx, c.ID, kindPreview) {
+		for _, m := range a.refs.Load(ctx, c.ID, kindPreview) {
 			a.resolveCancelledPreview(ctx, c, m)
 		}
 	}
@@ -756,7 +756,7 @@ func (n *notifier) remind(ctx context.Context, ev engine.Event) {
 	if ev.Detail != "" {
 		text += " " + ev.Detail
 	}
-	for _, m := range a.messages(ctx, ev.CaseID, kindApprovalPrefix+strconv.FormatInt(ev.ApprovalID, 10)) {
+	for _, m := range a.refs.Load(ctx, ev.CaseID, kindApprovalPrefix+strconv.FormatInt(ev.ApprovalID, 10)) {
 		if !current[m.Channel] {
 			continue
 		}
@@ -765,7 +765,7 @@ func (n *notifier) remind(ctx context.Context, ev engine.Event) {
 			a.log.WithError(err).WithField("approval", ev.ApprovalID).Warn("posting an approval reminder failed")
 			continue
 		}
-		a.record(ctx, ev.CaseID, ch, ts, kindThread)
+		a.refs.Record(ctx, ev.CaseID, ch, ts, kindThread)
 	}
 }
 

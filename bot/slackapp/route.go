@@ -125,7 +125,7 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 			if d.buttons && act != nil {
 				kind = kindRoutePrefix + strconv.FormatInt(act.ID, 10)
 			}
-			a.record(ctx, ev.CaseID, d.ch, d.ts, kind)
+			a.refs.Record(ctx, ev.CaseID, d.ch, d.ts, kind)
 		}
 	}
 	if len(problems) > 0 {
@@ -267,7 +267,7 @@ func (n *notifier) deliveryFailure(ctx context.Context, ev engine.Event, problem
 		return
 	}
 	if ev.CaseID != 0 {
-		a.record(ctx, ev.CaseID, ch, ts, kindAlert)
+		a.refs.Record(ctx, ev.CaseID, ch, ts, kindAlert)
 	}
 }
 
@@ -279,7 +279,7 @@ func (n *notifier) deliveryFailure(ctx context.Context, ev engine.Event, problem
 // already shows (updateMessage).
 func (n *notifier) updateRouted(ctx context.Context, ev engine.Event, act *store.Action) {
 	a := n.a
-	ms := a.messages(ctx, act.CaseID, kindRoutePrefix+strconv.FormatInt(act.ID, 10))
+	ms := a.refs.Load(ctx, act.CaseID, kindRoutePrefix+strconv.FormatInt(act.ID, 10))
 	if len(ms) == 0 {
 		return
 	}
