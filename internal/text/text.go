@@ -61,6 +61,29 @@ func Fit(s string, n int) string {
 // space and trims the ends.
 func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
+// DataLine is outside data made fit for one line of a chat message: every
+// run of white space (line breaks included) folded into one space, the
+// ends trimmed, control characters and invalid UTF-8 dropped.
+func DataLine(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+			continue
+		case unicode.IsControl(r) || r == utf8.RuneError:
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // Plural is word for n == 1 and word+"s" otherwise.
 func Plural(n int, word string) string {
 	if n == 1 {

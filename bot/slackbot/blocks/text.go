@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -43,27 +42,8 @@ func esc(s string) string {
 	return r.Replace(s)
 }
 
-// oneLine folds runs of whitespace (newlines included) into one space and
-// drops other control characters, for data shown on a single line.
-func oneLine(s string) string {
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		switch {
-		case unicode.IsSpace(r):
-			space = b.Len() > 0
-			continue
-		case unicode.IsControl(r) || r == utf8.RuneError:
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// oneLine is outside data fit for one line (text.DataLine).
+func oneLine(s string) string { return txt.DataLine(s) }
 
 // blank reports whether outside text shows as nothing.
 func blank(s string) bool { return oneLine(s) == "" }

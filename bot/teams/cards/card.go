@@ -17,9 +17,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf16"
-	"unicode/utf8"
 
 	txt "github.com/kineticsec/kinetic/internal/text"
 )
@@ -86,27 +84,8 @@ func execute(verb, title string, d *Data, style string) *Execute {
 	return &Execute{Type: "Action.Execute", Title: fit(title, 40), Verb: verb, Data: d, Style: style}
 }
 
-// oneLine folds whitespace runs into one space and drops control
-// characters, for data shown on a single line.
-func oneLine(s string) string {
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		switch {
-		case unicode.IsSpace(r):
-			space = b.Len() > 0
-			continue
-		case unicode.IsControl(r) || r == utf8.RuneError:
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// oneLine is outside data fit for one line (text.DataLine).
+func oneLine(s string) string { return txt.DataLine(s) }
 
 func blank(s string) bool { return oneLine(s) == "" }
 
