@@ -28,9 +28,9 @@ func TestClips(t *testing.T) {
 func TestDataLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"  Dana\n\tWhitfield  ": "Dana Whitfield",
-		"a\x00b\x1bc":          "abc",
-		"bad \xff byte":        "bad byte",
-		"":                     "",
+		"a\x00b\x1bc":           "abc",
+		"bad \xff byte":         "bad byte",
+		"":                      "",
 	} {
 		if got := DataLine(in); got != want {
 			t.Errorf("DataLine(%q) = %q, want %q", in, got, want)
