@@ -118,7 +118,7 @@ func (s *Service) validateRouting(d *doc) {
 				continue
 			}
 			if _, ok := s.Routing[RouteName(ci.Owner)]; !ok {
-				d.add(joinKey("connectors", name)+".owner", "team %q has no route: add routing.%s (its Slack channel, user group or people)", RouteName(ci.Owner), RouteName(ci.Owner))
+				d.add(joinKey("connectors", name)+".owner", "team %q has no route: add routing.%s (slack: its channel, user group or people; teams: its conversation or people)", RouteName(ci.Owner), RouteName(ci.Owner))
 			}
 		}
 	}
