@@ -52,6 +52,15 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-routing.yaml:22: routing.empty.slack: set channel, user_group or people`,
 			dir + `service-routing.yaml:26: connectors.ad.owner: team "it-identty" has no route: add routing.it-identty`,
 		}},
+		"service-routing-teams.yaml": {want: []string{
+			dir + `service-routing-teams.yaml:10: chat.teams.alerts_conversation: 19:alerts@thread.tacv2 disagrees with routing.security-alerts.teams.conversation (19:other@thread.tacv2)`,
+			dir + `service-routing-teams.yaml:16: routing.it-identity.teams.conversation: "#it-identity" is not a Teams channel conversation id`,
+			dir + `service-routing-teams.yaml:17: routing.it-identity.teams.people[0]: "" is not an HR employee id`,
+			dir + `service-routing-teams.yaml:17: routing.it-identity.teams.people[1]: "E 1" is not an HR employee id`,
+			dir + `service-routing-teams.yaml:19: routing.network.teams: set conversation or people`,
+			dir + `service-routing-teams.yaml:19: routing.network.teams.conversaton: unknown key "conversaton" (known keys: conversation, people)`,
+			dir + `service-routing-teams.yaml:21: routing.empty.teams: set conversation or people`,
+		}},
 		"service-unknown-connector-key.yaml": {want: []string{
 			dir + `service-unknown-connector-key.yaml:7: connectors.ad.retries: unknown key "retries" (known keys: `,
 			dir + `service-unknown-connector-key.yaml:10: connectors.ad.sandbox.latencyy: unknown key "latencyy" (known keys: error_rate, jitter, latency, rate_limit, system, url)`,

@@ -19,6 +19,34 @@ import (
 type Route struct {
 	// Slack is where NAME reaches people in Slack.
 	Slack *SlackRoute `yaml:"slack"`
+	// Teams is where NAME reaches people in Microsoft Teams.
+	Teams *TeamsRoute `yaml:"teams"`
+}
+
+// TeamsRoute is a routing.NAME.teams block. At least one key is set.
+type TeamsRoute struct {
+	// Conversation is a Teams channel's conversation id
+	// (19:…@thread.tacv2) to post in. The security channel's route is the
+	// alerts conversation (the same setting as
+	// chat.teams.alerts_conversation, which may give it instead).
+	Conversation string `yaml:"conversation"`
+	// People are HR ids sent a direct message each (a 1:1 conversation).
+	People []string `yaml:"people"`
+}
+
+// validTeamsConversation reports whether s has the form of a Teams
+// channel conversation id: "19:" then no spaces or URL delimiters, at
+// most 128 characters.
+func validTeamsConversation(s string) bool {
+	return strings.HasPrefix(s, "19:") && len(s) > 3 && len(s) <= 128 && !strings.ContainsAny(s, " \t\n/?#")
+}
+
+func validHRIDs(d *doc, key string, people []string) {
+	for i, p := range people {
+		if strings.TrimSpace(p) == "" || strings.ContainsAny(p, ": \t") {
+			d.add(fmt.Sprintf("%s[%d]", key, i), "%q is not an HR employee id", p)
+		}
+	}
 }
 
 // SlackRoute is a routing.NAME.slack block. At least one key is set.
@@ -54,11 +82,23 @@ func (s *Service) validateRouting(d *doc) {
 		if !nameRE.MatchString(name) {
 			d.add(key, "%q is not a team or channel name (letters, digits, '-', '_', '.')", name)
 		}
-		if r == nil || r.Slack == nil {
-			d.add(key, "a route needs a slack block (channel, user_group or people)")
+		if r == nil || (r.Slack == nil && r.Teams == nil) {
+			d.add(key, "a route needs a slack block (channel, user_group or people) or a teams block (conversation or people)")
 			continue
 		}
+		if tr := r.Teams; tr != nil {
+			if tr.Conversation == "" && len(tr.People) == 0 {
+				d.add(key+".teams", "set conversation or people")
+			}
+			if tr.Conversation != "" && !validTeamsConversation(tr.Conversation) {
+				d.add(key+".teams.conversation", "%q is not a Teams channel conversation id (19:…@thread.tacv2, at most 128 characters)", tr.Conversation)
+			}
+			validHRIDs(d, key+".teams.people", tr.People)
+		}
 		sr := r.Slack
+		if sr == nil {
+			continue
+		}
 		if sr.Channel == "" && sr.UserGroup == "" && len(sr.People) == 0 {
 			d.add(key+".slack", "set channel, user_group or people")
 		}
@@ -68,11 +108,7 @@ func (s *Service) validateRouting(d *doc) {
 		if sr.UserGroup != "" && !validSlackGroupID(sr.UserGroup) {
 			d.add(key+".slack.user_group", "%q is not a Slack user group id (S followed by upper-case letters and digits, e.g. S0123ABCD)", sr.UserGroup)
 		}
-		for i, p := range sr.People {
-			if strings.TrimSpace(p) == "" || strings.ContainsAny(p, ": \t") {
-				d.add(fmt.Sprintf("%s.slack.people[%d]", key, i), "%q is not an HR employee id", p)
-			}
-		}
+		validHRIDs(d, key+".slack.people", sr.People)
 	}
 	sec := s.Alerts.SecurityChannel
 	if len(s.Routing) > 0 {
@@ -82,7 +118,7 @@ func (s *Service) validateRouting(d *doc) {
 				continue
 			}
 			if _, ok := s.Routing[RouteName(ci.Owner)]; !ok {
-				d.add(joinKey("connectors", name)+".owner", "team %q has no route: add routing.%s (its Slack channel, user group or people)", RouteName(ci.Owner), RouteName(ci.Owner))
+				d.add(joinKey("connectors", name)+".owner", "team %q has no route: add routing.%s (slack: its channel, user group or people; teams: its conversation or people)", RouteName(ci.Owner), RouteName(ci.Owner))
 			}
 		}
 	}
@@ -90,6 +126,12 @@ func (s *Service) validateRouting(d *doc) {
 		if r := s.Routing[sec]; r != nil && r.Slack != nil && r.Slack.Channel != "" && r.Slack.Channel != c.AlertsChannel {
 			d.add("chat.slack.alerts_channel", "%s disagrees with routing.%s.slack.channel (%s): both name the alerts channel; set one (or %s)",
 				c.AlertsChannel, sec, r.Slack.Channel, EnvSlack["alerts_channel"])
+		}
+	}
+	if c := s.Chat.Teams; c != nil && c.AlertsConversation != "" && sec != "" {
+		if r := s.Routing[sec]; r != nil && r.Teams != nil && r.Teams.Conversation != "" && r.Teams.Conversation != c.AlertsConversation {
+			d.add("chat.teams.alerts_conversation", "%s disagrees with routing.%s.teams.conversation (%s): both name the alerts conversation; set one",
+				c.AlertsConversation, sec, r.Teams.Conversation)
 		}
 	}
 }

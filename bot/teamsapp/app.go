@@ -70,8 +70,9 @@ type Options struct {
 	// reverse (for DMs). Either may be nil.
 	EmailOf func(ctx context.Context, aadObjectID string) (string, error)
 	AADOf   func(ctx context.Context, email string) (string, error)
-	// Routes resolves escalation targets (user:HR-ID DMs; others go to
-	// the alerts conversation).
+	// Routes resolves escalation targets (routing.NAME.teams: a channel
+	// target's conversation posted in and its people DMed; user:HR-ID
+	// DMed; what reaches nobody goes to the alerts conversation).
 	Routes *routing.Table
 	Log    *logrus.Entry
 	Now    func() time.Time

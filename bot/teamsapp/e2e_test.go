@@ -21,6 +21,7 @@ import (
 	"github.com/kineticsec/kinetic/bot/teamsapp"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/routing"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
@@ -29,6 +30,7 @@ import (
 const (
 	offboarding = "19:offboarding@thread.tacv2"
 	alerts      = "19:alerts@thread.tacv2"
+	itIdentity  = "19:it-identity@thread.tacv2"
 	tenant      = "tenant-1"
 	wait        = 20 * time.Second
 )
@@ -112,6 +114,7 @@ func newApp(t testing.TB, fake *teamstest.Connector, is *teamstest.Issuer) *team
 		AppID: fake.AppID, TenantID: tenant, ServiceURL: fake.URL(),
 		OffboardingConversation: offboarding, AlertsConversation: alerts,
 		Connector: cl, Verifier: v, Log: logrus.NewEntry(l), UpdateInterval: 50 * time.Millisecond,
+		Routes: routing.New(map[string]routing.Route{"it-identity": {Channel: itIdentity, People: []string{"H1"}}}, nil, "teams:"),
 		EmailOf: func(_ context.Context, aad string) (string, error) {
 			if e, ok := emails[aad]; ok {
 				return e, nil
@@ -502,13 +505,44 @@ func TestEscalationRouting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.app.Observe(engine.Event{Kind: engine.EventEscalation, CaseID: o.Case.ID, Targets: []string{"user:M1", "channel:it-identity"}, Level: 1, Detail: "disable_ad is late", At: time.Now()})
+	e.app.Observe(engine.Event{Kind: engine.EventEscalation, CaseID: o.Case.ID, Targets: []string{"user:M1", "channel:network"}, Level: 1, Detail: "disable_ad is late", At: time.Now()})
 	e.waitCall("escalation DM to Mia", func(c teamstest.Call) bool {
 		return c.Op == "send" && c.ConversationID == "a:"+mia
 	})
 	e.waitCall("unrouted target in the alerts conversation", func(c teamstest.Call) bool {
-		return c.Op == "send" && c.ConversationID == alerts && strings.Contains(cardOf(c), "channel:it-identity")
+		return c.Op == "send" && c.ConversationID == alerts && strings.Contains(cardOf(c), "channel:network")
 	})
+}
+
+// TestEscalationToOwningTeam: an escalation to a team with a
+// routing.NAME.teams route is posted in its conversation with the
+// action's buttons, naming the person it DMed, and nothing goes to the
+// alerts conversation.
+func TestEscalationToOwningTeam(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	o, err := e.kit.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "M1", Trigger: store.TriggerTeams, AwaitConfirmation: true, Reason: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.kit.Store.CaseWithActions(ctx, o.Case.ID)
+	if err != nil || len(c.Actions) == 0 {
+		t.Fatalf("case actions: %v %v", c, err)
+	}
+	act := c.Actions[0]
+	e.app.Observe(engine.Event{Kind: engine.EventEscalation, CaseID: o.Case.ID, ActionID: act.ID, Targets: []string{"channel:it-identity"}, Level: 2, Detail: act.Name + " is late", At: time.Now()})
+	e.waitCall("the escalation in the team's conversation, with buttons, naming Hal", func(c teamstest.Call) bool {
+		card := cardOf(c)
+		return c.Op == "send" && c.ConversationID == itIdentity && strings.Contains(card, cards.VerbEscalate) && strings.Contains(card, "Hal HR")
+	})
+	e.waitCall("the route's person DMed", func(c teamstest.Call) bool {
+		return c.Op == "send" && c.ConversationID == "a:"+hal && strings.Contains(cardOf(c), "is late")
+	})
+	for _, c := range e.fake.Calls() {
+		if c.ConversationID == alerts {
+			t.Fatalf("a routed escalation went to the alerts conversation: %s", cardOf(c))
+		}
+	}
 }
 
 // TestStatusCancelAndCancelPlan: status @person answers with the card,

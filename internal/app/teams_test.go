@@ -52,3 +52,36 @@ func TestTeamsFromChatTeams(t *testing.T) {
 		t.Fatalf("signed: %d %s", w.Code, strings.TrimSpace(w.Body.String()))
 	}
 }
+
+// TestTeamsRoutes: routing.NAME.teams blocks make the Teams routing table;
+// the security channel's Teams route is the alerts conversation, and a
+// chat.teams.alerts_conversation disagreeing with it is refused.
+func TestTeamsRoutes(t *testing.T) {
+	svc := &configs.Service{Routing: map[string]*configs.Route{
+		"it-identity":     {Teams: &configs.TeamsRoute{Conversation: "19:id@thread.tacv2", People: []string{"E1"}}},
+		"network":         {Slack: &configs.SlackRoute{Channel: "C0NET"}},
+		"security-alerts": {Teams: &configs.TeamsRoute{Conversation: "19:sec@thread.tacv2"}},
+	}}
+	svc.Alerts.SecurityChannel = "security-alerts"
+	tab := app.TeamsRoutes(svc)
+	if d := tab.Resolve("channel:it-identity"); !d.Routed || d.Channel != "19:id@thread.tacv2" || len(d.People) != 1 {
+		t.Errorf("channel:it-identity = %+v", d)
+	}
+	if d := tab.Resolve("channel:network"); d.Routed {
+		t.Errorf("a Slack-only route reaches Teams: %+v", d)
+	}
+	fake := teamstest.NewConnector(t)
+	is := teamstest.NewIssuer(t)
+	svc.Chat.Teams = &configs.TeamsChat{
+		AppID: fake.AppID, AppPassword: secret.FromValue(fake.Secret), ServiceURL: fake.URL(),
+		OpenIDMetadataURL: is.MetadataURL(), TokenURL: fake.TokenURL(), AlertsConversation: "19:other@thread.tacv2",
+	}
+	pol := &outbound.URLPolicy{AllowHosts: []string{"127.0.0.1"}}
+	if _, err := app.Teams(svc, pol, logrus.NewEntry(logrus.New())); err == nil || !strings.Contains(err.Error(), "set twice") {
+		t.Fatalf("disagreeing alerts conversations: %v", err)
+	}
+	svc.Chat.Teams.AlertsConversation = ""
+	if ta, err := app.Teams(svc, pol, logrus.NewEntry(logrus.New())); err != nil || ta == nil {
+		t.Fatalf("alerts conversation from the route: %v %v", ta, err)
+	}
+}

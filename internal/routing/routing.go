@@ -17,7 +17,8 @@ import (
 // alerts channel) reaches people on one platform. Any of its fields may be
 // empty; a Route with none reaches nobody.
 type Route struct {
-	// Channel is the platform's channel id to post in (Slack C…).
+	// Channel is the platform's channel id to post in (Slack C…, a Teams
+	// channel conversation 19:…@thread.tacv2).
 	Channel string
 	// UserGroup is the platform's user group id (Slack S…): mentioned in
 	// Channel's post, or its members messaged directly when there is no

@@ -37,3 +37,26 @@ func TestResolve(t *testing.T) {
 		t.Errorf("a nil table routes %+v", d)
 	}
 }
+
+// A Teams table resolves the same targets to its own routes: a channel
+// target to the route's conversation and people, an approver group to its
+// people and its teams: groups (slack: entries left out).
+func TestResolveTeams(t *testing.T) {
+	tab := New(map[string]Route{
+		"it-identity": {Channel: "19:id@thread.tacv2", People: []string{"E1"}},
+	}, map[string][]string{"hr": {"E2", "slack:S0HR", "teams:0b1c"}}, "teams:")
+	d := tab.Resolve("channel:it-identity")
+	if !d.Routed || d.Kind != KindChannel || d.Channel != "19:id@thread.tacv2" || !slices.Equal(d.People, []string{"E1"}) {
+		t.Errorf("channel:it-identity = %+v", d)
+	}
+	if d := tab.Resolve("channel:network"); d.Routed || d.Channel != "" {
+		t.Errorf("an unrouted team resolves to %+v", d)
+	}
+	d = tab.Resolve("group:hr")
+	if !d.Routed || !slices.Equal(d.People, []string{"E2"}) || !slices.Equal(d.UserGroups, []string{"0b1c"}) {
+		t.Errorf("group:hr = %+v", d)
+	}
+	if got := tab.UserGroups(); !slices.Equal(got, []string{"0b1c"}) {
+		t.Errorf("UserGroups() = %v", got)
+	}
+}
