@@ -311,7 +311,14 @@ func (n *notifier) escalation(ctx context.Context, ev engine.Event) {
 			unrouted = append(unrouted, "user:"+p)
 			continue
 		}
-		out, err := cardActivity(cards.Notice(ev, nil, act))
+		// A DM carries the action's buttons only for someone the engine
+		// lets operate it (as in Slack); the engine checks every click
+		// again.
+		mine := act
+		if act != nil && !a.eng.MayOperate(ctx, p, act) {
+			mine = nil
+		}
+		out, err := cardActivity(cards.Notice(ev, nil, mine))
 		if err != nil {
 			continue
 		}
