@@ -2,6 +2,7 @@ package teamsapp_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/kineticsec/kinetic/bot/teams/connector"
 	"github.com/kineticsec/kinetic/bot/teams/teamstest"
 	"github.com/kineticsec/kinetic/bot/teamsapp"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -81,4 +84,85 @@ func TestOffboardFormRoundTrip(t *testing.T) {
 // connectorMention is msg's @mention of the bot.
 func connectorMention(msg *connector.Activity) connector.Entity {
 	return connector.Entity{Type: "mention", Mentioned: msg.Recipient, Text: "<at>Kinetic</at>"}
+}
+
+// actionPolicy makes the mailbox conversion skippable and the badge a
+// manual step.
+var actionPolicy = strings.NewReplacer(
+	"convert_mailbox: {connector: m365, operation: convert_mailbox, phase: entitlements}",
+	"convert_mailbox: {connector: m365, operation: convert_mailbox, phase: entitlements, skippable: true}",
+	"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements}",
+	"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements, manual: true}").Replace(testkit.ApprovalPolicy)
+
+// TestActionButtonsAnswerWithTheRefreshedCard: Retry, Escalate now, Skip
+// (with its reason card) and Mark done answer with the action's card as
+// it is after the engine's change, and change the engine's state; a click
+// by someone the engine refuses is told so, alone, and changes nothing.
+func TestActionButtonsAnswerWithTheRefreshedCard(t *testing.T) {
+	e := newEnvPolicy(t, actionPolicy)
+	ctx := context.Background()
+	e.kit.RefuseNext("m365", "erin@example.test", 100)
+	o, err := e.kit.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "H1", Trigger: store.TriggerTeams, Reason: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	action := func(name string) store.Action {
+		var a store.Action
+		if err := e.kit.Store.TestDB().Where("case_id = ? AND name = ?", o.Case.ID, name).First(&a).Error; err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	e.kit.WaitCount(t, 1, wait, &store.Action{}, "case_id = ? AND name = ? AND status = ?", o.Case.ID, "convert_mailbox", store.ActionFailed)
+	e.kit.WaitCount(t, 1, wait, &store.Action{}, "case_id = ? AND name = ? AND status = ?", o.Case.ID, "deactivate_badge", store.ActionPending)
+	mailbox, badge := action("convert_mailbox"), action("deactivate_badge")
+	data := func(id int64) map[string]any { return map[string]any{"kineticId": blocks.ActionValue(id)} }
+
+	// Refused: Carl, a contractor, may not retry anyone's actions.
+	if typ, text, _ := e.answer(e.invoke(carl, cards.VerbRetry, data(mailbox.ID))); typ != teamsapp.TypeMessageResponse || !strings.Contains(text, "Nothing was changed") && !strings.Contains(text, "refused") {
+		t.Fatalf("Carl's retry: %s %q", typ, text)
+	}
+	if a := action("convert_mailbox"); a.Status != store.ActionFailed || a.Attempts != mailbox.Attempts {
+		t.Fatalf("a refused retry changed the action: %s, %d attempts", a.Status, a.Attempts)
+	}
+
+	// Retry: the action's card comes back; the action runs (and fails) again.
+	typ, text, card := e.answer(e.invoke(hal, cards.VerbRetry, data(mailbox.ID)))
+	if typ != teamsapp.TypeCardResponse || !strings.Contains(card, fmt.Sprintf("action %d ", mailbox.ID)) {
+		t.Fatalf("retry answered %s %q %s", typ, text, card)
+	}
+	e.kit.WaitCount(t, 1, wait, &store.Action{}, "id = ? AND status = ? AND generation = ?", mailbox.ID, store.ActionFailed, mailbox.Generation+1)
+
+	// Escalate now: still failed, so the buttons stay; level 1 recorded.
+	typ, text, card = e.answer(e.invoke(hal, cards.VerbEscalate, data(mailbox.ID)))
+	if typ != teamsapp.TypeCardResponse || !strings.Contains(card, cards.VerbRetry) || !strings.Contains(card, blocks.ActionValue(mailbox.ID)) {
+		t.Fatalf("escalate answered %s %q %s", typ, text, card)
+	}
+	e.kit.WaitCount(t, 1, wait, &store.Escalation{}, "action_id = ? AND level = ?", mailbox.ID, 1)
+
+	// Skip: first the reason card, then the skipped action's card.
+	typ, _, card = e.answer(e.invoke(hal, cards.VerbSkip, data(mailbox.ID)))
+	if typ != teamsapp.TypeCardResponse || !strings.Contains(card, "Why skip") {
+		t.Fatalf("skip without a reason answered %s %s", typ, card)
+	}
+	withReason := data(mailbox.ID)
+	for id := range reasonInputs() {
+		withReason[id] = "mailbox already archived by hand"
+	}
+	typ, text, card = e.answer(e.invoke(hal, cards.VerbSkip, withReason))
+	if typ != teamsapp.TypeCardResponse || strings.Contains(card, cards.VerbRetry) || !strings.Contains(card, store.ActionSkipped) {
+		t.Fatalf("skip answered %s %q %s", typ, text, card)
+	}
+	if a := action("convert_mailbox"); a.Status != store.ActionSkipped {
+		t.Fatalf("after the skip the action is %s", a.Status)
+	}
+
+	// Mark done: the manual step's card says it is done, without buttons.
+	typ, text, card = e.answer(e.invoke(hal, cards.VerbMarkDone, data(badge.ID)))
+	if typ != teamsapp.TypeCardResponse || strings.Contains(card, cards.VerbMarkDone) || !strings.Contains(card, "Manual step") {
+		t.Fatalf("mark done answered %s %q %s", typ, text, card)
+	}
+	if a := action("deactivate_badge"); store.ActionFinal(a.Status) == false || a.Status == store.ActionFailed {
+		t.Fatalf("after mark done the badge is %s", a.Status)
+	}
 }
