@@ -94,6 +94,9 @@ func (a *App) message(ctx context.Context, act *connector.Activity) {
 	}
 	if pc.Kind == blocks.CommandHelp || pc.Kind == blocks.CommandModal {
 		help := cards.Help(a.now())
+		if pc.Kind == blocks.CommandModal {
+			help = cards.OffboardForm(a.now(), nil, nil)
+		}
 		a.background(30*time.Second, func(ctx context.Context) {
 			out, err := cardActivity(help)
 			if err == nil {

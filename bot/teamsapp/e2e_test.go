@@ -73,11 +73,17 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvPolicy(t, testkit.ApprovalPolicy)
+}
+
+// newEnvPolicy is newEnv with the engine on policy.
+func newEnvPolicy(t testing.TB, policy string) *env {
+	t.Helper()
 	fake := teamstest.NewConnector(t)
 	is := teamstest.NewIssuer(t)
 	is.Endorse("key-1", "msteams")
 	a := newApp(t, fake, is)
-	kit := testkit.New(t, testkit.Options{RedisDB: 13, Policy: testkit.ApprovalPolicy, Observers: []engine.Observer{a}})
+	kit := testkit.New(t, testkit.Options{RedisDB: 13, Policy: policy, Observers: []engine.Observer{a}})
 	a.Bind(kit.Engine, kit.Directory)
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := a.Start(ctx)

@@ -127,6 +127,8 @@ func (a *App) invoke(ctx context.Context, act *connector.Activity) invokeRespons
 			return messageResponse(engineError(err))
 		}
 		return a.approvalResponse(ctx, id, who.ID, "")
+	case cards.VerbSubmitOffboard:
+		return a.submitOffboard(ctx, act, inv, who)
 	case cards.VerbSkip:
 		if _, _, err := a.eng.CheckSkip(ctx, id, who.ID); err != nil {
 			return messageResponse(engineError(err))
@@ -138,22 +140,22 @@ func (a *App) invoke(ctx context.Context, act *connector.Activity) invokeRespons
 		if err := a.eng.SkipAction(ctx, id, who.ID, reason); err != nil {
 			return messageResponse(engineError(err))
 		}
-		return messageResponse("Skipped.")
+		return a.actionResponse(ctx, id)
 	case cards.VerbRetry:
 		if err := a.eng.RetryAction(ctx, id, who.ID); err != nil {
 			return messageResponse(engineError(err))
 		}
-		return messageResponse("Retrying.")
+		return a.actionResponse(ctx, id)
 	case cards.VerbMarkDone:
 		if err := a.eng.MarkDone(ctx, id, who.ID, "marked done in Teams"); err != nil {
 			return messageResponse(engineError(err))
 		}
-		return messageResponse("Marked done.")
+		return a.actionResponse(ctx, id)
 	case cards.VerbEscalate:
 		if err := a.eng.EscalateNow(ctx, id, who.ID); err != nil {
 			return messageResponse(engineError(err))
 		}
-		return messageResponse("Escalated.")
+		return a.actionResponse(ctx, id)
 	}
 	return messageResponse(textUnknownButton)
 }
@@ -234,4 +236,18 @@ func (a *App) statusCard(ctx context.Context, c *store.Case) *cards.Card {
 		x.Zone = zone(emp)
 	}
 	return cards.StatusCard(*c, acts, a.now(), x)
+}
+
+// actionResponse answers an action's button with the action's card as it
+// is after the engine's change: ManualStep for a manual step not failed,
+// ActionFailed otherwise (with its buttons only while it is still failed).
+func (a *App) actionResponse(ctx context.Context, id int64) invokeResponse {
+	x, err := a.st.Action(ctx, id)
+	if err != nil {
+		return messageResponse(engineError(err))
+	}
+	if x.Manual && x.Status != store.ActionFailed && x.LastError == "" {
+		return cardResponse(cards.ManualStep(*x, x.CaseID, x.Skippable))
+	}
+	return cardResponse(cards.ActionFailed(*x, x.CaseID, x.Skippable, x.Manual))
 }

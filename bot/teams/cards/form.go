@@ -141,3 +141,19 @@ func AADObjectID(s string) bool {
 	}
 	return true
 }
+
+// Planning is the answer to an accepted offboard form: the case is being
+// planned, and the plan comes to the requester's 1:1 chat to confirm.
+func Planning(name string, immediate bool) *Card {
+	fb := "Planning the offboarding of " + name
+	if immediate {
+		fb = "Starting the offboarding of " + name
+	}
+	c := newCard(fb)
+	msg := "⏳ Planning the offboarding of **" + data(name, 80) + "**… Kinetic is looking up their accounts and will send you the plan to confirm in a 1:1 chat. Nothing runs until you do."
+	if immediate {
+		msg = "⏳ Starting the involuntary offboarding of **" + data(name, 80) + "** now. Kinetic is looking up their accounts and will tell you when it has started."
+	}
+	c.Body = []Element{text(msg)}
+	return c
+}

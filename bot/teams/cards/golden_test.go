@@ -144,6 +144,8 @@ func builders() []builder {
 			return OffboardForm(now, map[string]string{inLastDay: "2026-12-01", inForwardDays: "40", inLegalHold: "true"},
 				map[string]string{inLastDay: "The last day can't be in the past.", inForwardDays: "Enter a whole number of days from 1 to 30."})
 		}},
+		{"planning", func() *Card { return Planning("Dana Whitfield", false) }},
+		{"planning_now", func() *Card { return Planning("Dana Whitfield", true) }},
 	}
 }
 
