@@ -301,9 +301,10 @@ func (k *Kit) Count(t testing.TB, model any, where string, args ...any) int64 {
 }
 
 // WaitCount waits until at least min rows of a model match a condition,
-// polling until within has passed, and returns the count. Use it for rows
-// written after a message or event a test has already seen (a posted chat
-// message's stored reference, say), which may land a moment later.
+// polling until within has passed, and returns the count; fewer by then
+// fails the test. Use it for rows written after a message or event a test
+// has already seen (a posted chat message's stored reference, say), which
+// may land a moment later.
 func (k *Kit) WaitCount(t testing.TB, min int64, within time.Duration, model any, where string, args ...any) int64 {
 	t.Helper()
 	var n int64
@@ -311,6 +312,9 @@ func (k *Kit) WaitCount(t testing.TB, min int64, within time.Duration, model any
 		n = k.Count(t, model, where, args...)
 		return n >= min
 	})
+	if n < min {
+		t.Fatalf("waited %s for %d %T rows where %s %v: %d", within, min, model, where, args, n)
+	}
 	return n
 }
 
