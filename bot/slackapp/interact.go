@@ -7,8 +7,6 @@ import (
 	"github.com/kineticsec/kinetic/bot/frontend"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -318,92 +316,11 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 		}
 	}
 	ctx = engine.WithPrincipal(ctx, slackPrincipal(cb.User.ID, req.ID))
-	if errs := a.precheckForm(ctx, r, fwdBlock); len(errs) > 0 {
+	if errs := frontend.PrecheckForm(ctx, a.eng, a.log, r, fwdBlock, "/offboard status shows it."); len(errs) > 0 {
 		return slackbot.ViewErrors(errs)
 	}
 	a.openInBackground("", cb.User.ID, r)
 	return slackbot.ViewClear()
-}
-
-// Blocks of the offboard modal each exception kind of the form is asked
-// for in.
-var exceptionBlocks = map[string]string{"legal_hold": "legal_hold", "late_laptop": "equipment_by"}
-
-// precheckForm runs the engine's checks of an offboard modal's request and
-// returns its refusals keyed by the modal's blocks: each exception's (every
-// one is checked, so all its problems show at once), then the request's.
-// fwdBlock is the block the forwarding target came from.
-func (a *App) precheckForm(ctx context.Context, r engine.Request, fwdBlock string) map[string]string {
-	errs := map[string]string{}
-	for _, x := range r.Exceptions {
-		block := exceptionBlocks[x.Kind]
-		if x.Kind == "email_forwarding" {
-			// The address alone first (a one-day request), so that a
-			// refused domain is shown at the address, then the days.
-			one := x
-			one.Days = 1
-			if err := a.eng.CheckException(one); err != nil {
-				errs[fwdBlock] = fieldText(err)
-				continue
-			}
-			block = "forward_days"
-		}
-		if err := a.eng.CheckException(x); err != nil {
-			errs[block] = fieldText(err)
-		}
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	err := a.eng.Precheck(ctx, r)
-	if err == nil {
-		return nil
-	}
-	var fe *engine.FieldError
-	block := "person"
-	if errors.As(err, &fe) {
-		switch field := fe.Field; {
-		case field == engine.FieldReason:
-			return map[string]string{"notes": fmt.Sprintf("Too long: the reason and notes together may have at most %d characters.", blocks.MaxReasonLen)}
-		case field == engine.FieldEffective:
-			block = "last_day"
-		case field == engine.FieldRequester:
-			return map[string]string{"person": "You may not offboard this person: " + fieldText(err) + " Their manager, HR or an admin may."}
-		case strings.HasPrefix(field, engine.FieldExceptionPrefix):
-			kind := strings.TrimPrefix(field, engine.FieldExceptionPrefix)
-			if block = exceptionBlocks[kind]; kind == "email_forwarding" {
-				block = fwdBlock
-			}
-		}
-	} else if !errors.Is(err, engine.ErrInvalidRequest) && !errors.Is(err, engine.ErrNotAllowed) {
-		a.log.WithError(err).Warn("checking an offboard form failed")
-		return map[string]string{"person": "Kinetic could not check this just now; try again."}
-	}
-	if block == "" {
-		block = "person"
-	}
-	return map[string]string{block: fieldText(err)}
-}
-
-// fieldText is an engine refusal as a form field's error: one sentence,
-// starting with a capital.
-func fieldText(err error) string {
-	var open *engine.CaseOpenError
-	switch {
-	case errors.As(err, &open):
-		return fmt.Sprintf("An offboarding is already in progress for this person (case %d); /offboard status shows it.", open.CaseID)
-	case errors.Is(err, engine.ErrUnknownEmployee):
-		return "That person is not in the HR directory."
-	}
-	msg := err.Error()
-	for _, prefix := range []string{engine.ErrInvalidRequest.Error() + ": ", engine.ErrNotAllowed.Error() + ": ",
-		engine.ErrInactiveEmployee.Error() + ": "} {
-		msg = strings.TrimPrefix(msg, prefix)
-	}
-	if r, n := utf8.DecodeRuneInString(msg); n > 0 {
-		msg = string(unicode.ToUpper(r)) + msg[n:]
-	}
-	return strings.TrimSuffix(msg, ".") + "."
 }
 
 func (a *App) submitSkip(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
