@@ -22,6 +22,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/kineticsec/kinetic/bot/frontend"
 	"net/http"
 	"sync"
 	"time"
@@ -97,8 +98,8 @@ type App struct {
 	ppl *people
 	n   *notifier
 
-	plansMu sync.Mutex
-	plans   map[int64]*engine.Plan
+	plans frontend.Plans // plans shown for confirmation, by case
+	refs  frontend.Refs  // the activities this front end posted
 
 	bg sync.WaitGroup
 }
@@ -123,7 +124,7 @@ func New(o Options) (*App, error) {
 	if o.UpdateInterval <= 0 {
 		o.UpdateInterval = time.Second
 	}
-	a := &App{o: o, log: o.Log.WithField("component", "teams"), now: o.Now, api: o.Connector, plans: map[int64]*engine.Plan{}}
+	a := &App{o: o, log: o.Log.WithField("component", "teams"), now: o.Now, api: o.Connector}
 	a.ppl = &people{emailOf: o.EmailOf, aadOf: o.AADOf}
 	a.n = newNotifier(a)
 	if o.Engine != nil {
@@ -135,6 +136,7 @@ func New(o Options) (*App, error) {
 // Bind connects the App to the engine and HR directory.
 func (a *App) Bind(eng *engine.Engine, dir directory.Directory) {
 	a.eng, a.st = eng, eng.Store()
+	a.refs = frontend.Refs{Store: a.st, Platform: Platform, Log: a.log}
 	a.ppl.dir = dir
 }
 
@@ -287,38 +289,4 @@ func (a *App) dm(ctx context.Context, userID, tenant string, out *connector.Acti
 		return "", "", err
 	}
 	return cr.ID, rr.ID, nil
-}
-
-// recordTimeout bounds the write of a posted message's reference.
-const recordTimeout = 5 * time.Second
-
-func (a *App) record(ctx context.Context, caseID int64, conv, id, kind string) {
-	m := store.ChatMessage{CaseID: caseID, Platform: Platform, Channel: conv, TS: id, Kind: kind}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	if err := a.st.RecordChatMessage(rctx, &m); err != nil {
-		a.log.WithError(err).WithField("case", caseID).Error("recording a Teams message failed")
-	}
-}
-
-func (a *App) messages(ctx context.Context, caseID int64, kinds ...string) []store.ChatMessage {
-	ms, err := a.st.ChatMessagesFor(ctx, caseID, Platform, kinds...)
-	if err != nil {
-		a.log.WithError(err).WithField("case", caseID).Error("loading Teams message refs failed")
-	}
-	return ms
-}
-
-func (a *App) rememberPlan(id int64, p *engine.Plan) {
-	a.plansMu.Lock()
-	defer a.plansMu.Unlock()
-	a.plans[id] = p
-}
-
-func (a *App) takePlan(id int64) *engine.Plan {
-	a.plansMu.Lock()
-	defer a.plansMu.Unlock()
-	p := a.plans[id]
-	delete(a.plans, id)
-	return p
 }

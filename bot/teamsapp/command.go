@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kineticsec/kinetic/bot/frontend"
 	"strings"
 	"time"
 
@@ -19,10 +20,10 @@ import (
 const (
 	textUnknownRequester = "Kinetic can't match your Teams account to anyone in the HR directory, so it can't act for you. Ask HR to add your Teams (Entra object) id or check your email in Entra. Nothing was changed."
 	textUnknownEmployee  = "That person is not in the HR directory (matched by their Teams object id or email). Nothing was changed."
-	textLookupFailed     = "Kinetic could not look people up just now. Nothing was changed; please try again."
+	textLookupFailed     = frontend.TextLookupFailed
 	textNotAPerson       = "That mention is not a person (a channel, team, tag or bot). Mention one person, as in: offboard @Dana. Nothing was changed."
-	textNothingToSee     = "There is no offboarding you can see there."
-	textGone             = "That case, approval or action no longer exists. Nothing was changed."
+	textNothingToSee     = frontend.TextNothingToSee
+	textGone             = frontend.TextGone
 )
 
 // mentionToken is the stand-in blocks.ParseCommand reads for the i-th
@@ -146,7 +147,7 @@ func (a *App) message(ctx context.Context, act *connector.Activity) {
 		r.EffectiveAt = at
 	}
 	if err := a.eng.Precheck(ctx, r); err != nil {
-		say(openError(err))
+		say(frontend.OpenError(err, "Say status @person to follow it."))
 		return
 	}
 	a.openInBackground(act, r)
@@ -169,12 +170,12 @@ func (a *App) openInBackground(act *connector.Activity, r engine.Request) {
 	a.background(a.o.OpenTimeout, func(ctx context.Context) {
 		op, err := a.eng.Open(engine.WithPrincipal(ctx, teamsPrincipal(from.AADObjectID, r.Requester)), r)
 		if err != nil {
-			a.reply(ctx, act, openError(err))
+			a.reply(ctx, act, frontend.OpenError(err, "Say status @person to follow it."))
 			return
 		}
 		c := op.Case
 		if c.Status == store.CaseAwaitingConfirmation && op.Plan != nil {
-			a.rememberPlan(c.ID, op.Plan)
+			a.plans.Remember(c.ID, op.Plan)
 			out, err := cardActivity(cards.PlanPreview(*op.Plan, c.ID))
 			if err != nil {
 				a.log.WithError(err).Error("building the plan preview failed")
@@ -186,10 +187,10 @@ func (a *App) openInBackground(act *connector.Activity, r engine.Request) {
 				a.reply(ctx, act, fmt.Sprintf("Kinetic opened case %d but could not send you the plan in a 1:1 chat. Install the Kinetic app for yourself and ask for the status.", c.ID))
 				return
 			}
-			a.record(ctx, c.ID, conv, id, kindPreview)
+			a.refs.Record(ctx, c.ID, conv, id, kindPreview)
 			return
 		}
-		a.reply(ctx, act, fmt.Sprintf("Case %d opened for %s: %s.", c.ID, c.EmployeeName, statusWord(c.Status)))
+		a.reply(ctx, act, fmt.Sprintf("Case %d opened for %s: %s.", c.ID, c.EmployeeName, frontend.StatusWord(c.Status)))
 	})
 }
 
@@ -279,14 +280,14 @@ func (a *App) cancel(ctx context.Context, req, emp *directory.Employee, reason s
 	err = a.eng.CancelCase(ctx, engine.CancelRequest{CaseID: c.ID, By: req.ID, Reason: reason})
 	switch {
 	case errors.Is(err, engine.ErrNotAllowed) && req.ID == emp.ID:
-		return engineError(err)
+		return frontend.EngineError(err)
 	case errors.Is(err, engine.ErrNotAllowed):
 		return none
 	case errors.Is(err, engine.ErrCaseStarted):
 		return fmt.Sprintf("Case %d has already started (effective %s); it can't be cancelled from Teams. Ask an admin if access must be restored.",
 			c.ID, c.EffectiveAt.UTC().Format("2006-01-02 15:04 UTC"))
 	case err != nil:
-		return engineError(err)
+		return frontend.EngineError(err)
 	}
 	return fmt.Sprintf("Case %d (offboarding of %s) cancelled. Nothing more will run.", c.ID, c.EmployeeName)
 }
@@ -302,29 +303,3 @@ func commandError(err error) string {
 	}
 	return "Kinetic couldn't read that: " + err.Error() + ". Say help for the commands. Nothing was changed."
 }
-
-func openError(err error) string {
-	var open *engine.CaseOpenError
-	switch {
-	case errors.As(err, &open):
-		return fmt.Sprintf("An offboarding is already in progress for that person (case %d). Say status @person to follow it. Nothing was changed.", open.CaseID)
-	case errors.Is(err, engine.ErrUnknownEmployee), errors.Is(err, engine.ErrInactiveEmployee),
-		errors.Is(err, engine.ErrNotAllowed), errors.Is(err, engine.ErrInvalidRequest):
-		return "Kinetic did not open a case: " + err.Error() + ". Nothing was changed."
-	}
-	return "Kinetic could not plan that offboarding (an internal error, logged). Nothing was changed; please try again."
-}
-
-func engineError(err error) string {
-	switch {
-	case errors.Is(err, engine.ErrNotFound), errors.Is(err, store.ErrNotFound):
-		return textGone
-	case errors.Is(err, engine.ErrNotAllowed):
-		return "Kinetic refused: " + err.Error() + ". Nothing was changed."
-	case errors.Is(err, engine.ErrInvalidRequest):
-		return "Nothing to do: " + err.Error() + "."
-	}
-	return "Kinetic hit an internal error (logged). Please try again."
-}
-
-func statusWord(s string) string { return strings.ReplaceAll(s, "_", " ") }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kineticsec/kinetic/bot/frontend"
 	"slices"
 	"strings"
 	"time"
@@ -19,8 +20,8 @@ import (
 
 // Texts of invoke refusals.
 const (
-	textUnknownButton = "Kinetic doesn't know that button (it may be from an older version). Nothing was changed."
-	textBadButton     = "That button's data is not valid. Nothing was changed."
+	textUnknownButton = frontend.TextUnknownButton
+	textBadButton     = frontend.TextBadButton
 )
 
 // actionValue is an adaptiveCard/action invoke's value.
@@ -61,22 +62,22 @@ func (a *App) invoke(ctx context.Context, act *connector.Activity) invokeRespons
 	case cards.VerbConfirmPlan:
 		c, err := a.eng.Confirm(ctx, id, who.ID)
 		if err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		return cardResponse(cards.PlanResolved(a.planOf(c), c.ID, true, who.Name, a.now()))
 	case cards.VerbCancelPlan:
 		c, err := a.st.Case(ctx, id)
 		if err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		if c.Requester != who.ID {
 			return messageResponse("Kinetic refused: only the requester answers this plan. Nothing was changed.")
 		}
 		if c.Status != store.CaseAwaitingConfirmation {
-			return messageResponse(fmt.Sprintf("Nothing to do: case %d is %s, not awaiting confirmation.", c.ID, statusWord(c.Status)))
+			return messageResponse(fmt.Sprintf("Nothing to do: case %d is %s, not awaiting confirmation.", c.ID, frontend.StatusWord(c.Status)))
 		}
 		if err := a.eng.CancelCase(ctx, engine.CancelRequest{CaseID: c.ID, By: who.ID, Reason: "plan cancelled by the requester in Teams"}); err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		return cardResponse(cards.PlanResolved(a.planOf(c), c.ID, false, who.Name, a.now()))
 	case cards.VerbOpenCase:
@@ -107,13 +108,13 @@ func (a *App) invoke(ctx context.Context, act *connector.Activity) invokeRespons
 	case cards.VerbApprove:
 		v, err := a.eng.Approval(ctx, id)
 		if err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		if v.Status == store.ApprovalPending && v.ReasonRequired && slices.Contains(v.Approvers, who.ID) {
 			return cardResponse(cards.ReasonCard(cards.VerbApproveWithReason, "This approval needs a reason.", &cards.Data{ID: blocks.ApprovalValue(id)}))
 		}
 		if _, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who.ID, Approve: true, Via: "teams"}); err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		return a.approvalResponse(ctx, id, who.ID, "")
 	case cards.VerbApproveWithReason, cards.VerbDeny:
@@ -124,36 +125,36 @@ func (a *App) invoke(ctx context.Context, act *connector.Activity) invokeRespons
 			}
 		}
 		if _, err := a.eng.Decide(ctx, engine.Decision{ApprovalID: id, Approver: who.ID, Approve: inv.Verb == cards.VerbApproveWithReason, Reason: reason, Via: "teams"}); err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		return a.approvalResponse(ctx, id, who.ID, "")
 	case cards.VerbSubmitOffboard:
 		return a.submitOffboard(ctx, act, inv, who)
 	case cards.VerbSkip:
 		if _, _, err := a.eng.CheckSkip(ctx, id, who.ID); err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		reason, errs := cards.ParseReason(inv)
 		if len(errs) > 0 {
 			return cardResponse(cards.ReasonCard(cards.VerbSkip, "Why skip this action?", &cards.Data{ID: blocks.ActionValue(id)}))
 		}
 		if err := a.eng.SkipAction(ctx, id, who.ID, reason); err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		return a.actionResponse(ctx, id)
 	case cards.VerbRetry:
 		if err := a.eng.RetryAction(ctx, id, who.ID); err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		return a.actionResponse(ctx, id)
 	case cards.VerbMarkDone:
 		if err := a.eng.MarkDone(ctx, id, who.ID, "marked done in Teams"); err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		return a.actionResponse(ctx, id)
 	case cards.VerbEscalate:
 		if err := a.eng.EscalateNow(ctx, id, who.ID); err != nil {
-			return messageResponse(engineError(err))
+			return messageResponse(frontend.EngineError(err))
 		}
 		return a.actionResponse(ctx, id)
 	}
@@ -163,7 +164,7 @@ func (a *App) invoke(ctx context.Context, act *connector.Activity) invokeRespons
 // planOf is the plan shown for case c's confirmation, or what the case
 // says of it after a restart.
 func (a *App) planOf(c *store.Case) view.Plan {
-	if p := a.takePlan(c.ID); p != nil {
+	if p := a.plans.Take(c.ID); p != nil {
 		return *p
 	}
 	p := view.Plan{EffectiveAt: c.EffectiveAt}
@@ -175,7 +176,7 @@ func (a *App) planOf(c *store.Case) view.Plan {
 func (a *App) approvalResponse(ctx context.Context, id int64, viewer, _ string) invokeResponse {
 	v, err := a.eng.Approval(ctx, id)
 	if err != nil {
-		return messageResponse(engineError(err))
+		return messageResponse(frontend.EngineError(err))
 	}
 	info := a.approvalInfo(ctx, v)
 	info.CanDecide = v.Status == store.ApprovalPending && slices.Contains(v.Approvers, viewer)
@@ -244,7 +245,7 @@ func (a *App) statusCard(ctx context.Context, c *store.Case) *cards.Card {
 func (a *App) actionResponse(ctx context.Context, id int64) invokeResponse {
 	x, err := a.st.Action(ctx, id)
 	if err != nil {
-		return messageResponse(engineError(err))
+		return messageResponse(frontend.EngineError(err))
 	}
 	if x.Manual && x.Status != store.ActionFailed && x.LastError == "" {
 		return cardResponse(cards.ManualStep(*x, x.CaseID, x.Skippable))

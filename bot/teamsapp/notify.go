@@ -137,7 +137,7 @@ func (n *notifier) statusCard(ctx context.Context, id int64) {
 	if err != nil {
 		return
 	}
-	ms := a.messages(ctx, id, store.ChatKindStatus)
+	ms := a.refs.Load(ctx, id, store.ChatKindStatus)
 	if len(ms) == 0 && (c.Status == store.CaseAwaitingConfirmation || (c.Status == store.CaseCancelled && c.StartedAt == nil)) {
 		return
 	}
@@ -193,7 +193,7 @@ func (n *notifier) threadCard(ctx context.Context, id int64, card *cards.Card) {
 	if err != nil {
 		return
 	}
-	ms := a.messages(ctx, id, store.ChatKindStatus)
+	ms := a.refs.Load(ctx, id, store.ChatKindStatus)
 	if len(ms) > 0 && ms[0].TS != "" {
 		out.ReplyToID = ms[0].TS
 		rr, err := a.api.ReplyToActivity(ctx, a.o.ServiceURL, ms[0].Channel, ms[0].TS, out)
@@ -201,7 +201,7 @@ func (n *notifier) threadCard(ctx context.Context, id int64, card *cards.Card) {
 			a.log.WithError(err).WithField("case", id).Warn("replying under a Teams status card failed")
 			return
 		}
-		a.record(ctx, id, ms[0].Channel, rr.ID, kindThread)
+		a.refs.Record(ctx, id, ms[0].Channel, rr.ID, kindThread)
 		return
 	}
 	if a.o.OffboardingConversation == "" {
@@ -248,7 +248,7 @@ func (n *notifier) approvalCards(ctx context.Context, id int64) {
 	}
 	sentTo := map[string]bool{}
 	pending := v.Status == store.ApprovalPending && c.Status != store.CaseAwaitingConfirmation && c.Status != store.CaseCancelled
-	for _, m := range a.messages(ctx, v.CaseID, kind) {
+	for _, m := range a.refs.Load(ctx, v.CaseID, kind) {
 		sentTo[m.Channel] = true
 		out := render(pending)
 		out.ID = m.TS
@@ -277,7 +277,7 @@ func (n *notifier) approvalCards(ctx context.Context, id int64) {
 			a.log.WithError(err).WithField("approval", id).Warn("DMing a Teams approval card failed")
 			continue
 		}
-		a.record(ctx, v.CaseID, conv.ID, rr.ID, kind)
+		a.refs.Record(ctx, v.CaseID, conv.ID, rr.ID, kind)
 	}
 }
 
