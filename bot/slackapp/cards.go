@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"slices"
+	"github.com/kineticsec/kinetic/bot/frontend"
 	"sync"
 
 	"github.com/slack-go/slack"
@@ -18,33 +18,7 @@ import (
 // pending, and the policy's descriptions of actions planned before
 // descriptions were stored on them.
 func (a *App) statusCard(ctx context.Context, c *store.Case) ([]slack.Block, string) {
-	x := blocks.StatusExtras{Kinds: map[string]string{}}
-	acts := slices.Clone(c.Actions)
-	if pol := a.eng.Policy(); pol != nil {
-		for i := range acts {
-			if def := pol.File.Actions[acts[i].Name]; acts[i].Description == "" && def != nil {
-				acts[i].Description = def.Description
-			}
-		}
-		for kind, def := range pol.File.Exceptions {
-			if def != nil && def.Description != "" {
-				x.Kinds[kind] = def.Description
-			}
-		}
-	}
-	if c.Status != store.CaseCancelled && c.ClosedAt == nil {
-		if aps, err := a.st.Approvals(ctx, store.ApprovalPending, c.ID, 20); err == nil {
-			x.Pending = aps
-		}
-	}
-	ids := []string{c.Requester}
-	for _, ap := range x.Pending {
-		ids = append(ids, ap.Requester)
-	}
-	x.Names = a.ppl.names(ctx, ids...)
-	if emp, err := a.ppl.dir.ByID(ctx, c.EmployeeID); err == nil {
-		x.Zone = zone(emp)
-	}
+	acts, x := frontend.StatusView(ctx, a.eng, a.ppl.dir, c, a.ppl.name)
 	return blocks.StatusCardWith(*c, acts, a.now(), x)
 }
 

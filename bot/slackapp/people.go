@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kineticsec/kinetic/bot/frontend"
 	"sync"
 	"time"
 
@@ -144,24 +145,8 @@ func (p *people) name(ctx context.Context, hrID string) string {
 // (blocks' person: "Mia Manager (E0002)"); an id without a name in the
 // directory is left out, and shows as the id.
 func (p *people) names(ctx context.Context, hrIDs ...string) map[string]string {
-	out := make(map[string]string, len(hrIDs))
-	for _, id := range hrIDs {
-		if _, done := out[id]; done || id == "" {
-			continue
-		}
-		if n := p.name(ctx, id); n != id {
-			out[id] = n
-		}
-	}
-	return out
+	return frontend.Names(ctx, p.name, hrIDs...)
 }
 
 // zone is the employee's time zone, UTC when unknown.
-func zone(emp *directory.Employee) *time.Location {
-	if emp != nil && emp.TimeZone != "" {
-		if loc, err := time.LoadLocation(emp.TimeZone); err == nil {
-			return loc
-		}
-	}
-	return time.UTC
-}
+func zone(emp *directory.Employee) *time.Location { return frontend.Zone(emp) }

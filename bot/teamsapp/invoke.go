@@ -210,32 +210,7 @@ func (a *App) approvalInfo(ctx context.Context, v *engine.ApprovalView) blocks.A
 
 // statusCard renders case c (with its actions) for Teams.
 func (a *App) statusCard(ctx context.Context, c *store.Case) *cards.Card {
-	x := blocks.StatusExtras{Kinds: map[string]string{}}
-	acts := slices.Clone(c.Actions)
-	if pol := a.eng.Policy(); pol != nil {
-		for i := range acts {
-			if def := pol.File.Actions[acts[i].Name]; acts[i].Description == "" && def != nil {
-				acts[i].Description = def.Description
-			}
-		}
-		for kind, def := range pol.File.Exceptions {
-			if def != nil && def.Description != "" {
-				x.Kinds[kind] = def.Description
-			}
-		}
-	}
-	if c.Status != store.CaseCancelled && c.ClosedAt == nil {
-		if aps, err := a.st.Approvals(ctx, store.ApprovalPending, c.ID, 20); err == nil {
-			x.Pending = aps
-		}
-	}
-	x.Names = map[string]string{c.Requester: a.ppl.name(ctx, c.Requester)}
-	for _, ap := range x.Pending {
-		x.Names[ap.Requester] = a.ppl.name(ctx, ap.Requester)
-	}
-	if emp, err := a.ppl.dir.ByID(ctx, c.EmployeeID); err == nil {
-		x.Zone = zone(emp)
-	}
+	acts, x := frontend.StatusView(ctx, a.eng, a.ppl.dir, c, a.ppl.name)
 	return cards.StatusCard(*c, acts, a.now(), x)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kineticsec/kinetic/bot/frontend"
 	"strings"
 	"sync"
 	"time"
@@ -110,11 +111,4 @@ func teamsPrincipal(aad, hrID string) engine.Principal {
 }
 
 // zone is the employee's time zone, UTC when unknown.
-func zone(emp *directory.Employee) *time.Location {
-	if emp != nil && emp.TimeZone != "" {
-		if loc, err := time.LoadLocation(emp.TimeZone); err == nil {
-			return loc
-		}
-	}
-	return time.UTC
-}
+func zone(emp *directory.Employee) *time.Location { return frontend.Zone(emp) }
