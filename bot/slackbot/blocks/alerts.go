@@ -89,7 +89,7 @@ func alertMessage(ev view.Event, names map[string]string) ([]slack.Block, string
 	}
 	ctx := eventContext(ev)
 	if !ev.At.IsZero() {
-		ctx = append(ctx, utc(ev.At))
+		ctx = append(ctx, when(ev.At))
 	}
 	bs = add(bs, ctxBlock(ctx...))
 	return bs, fallback(fb)

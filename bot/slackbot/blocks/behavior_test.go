@@ -198,3 +198,18 @@ func TestHomeTabFits(t *testing.T) {
 }
 
 func first(bs []slack.Block, _ string) []slack.Block { return bs }
+
+// Timestamps the engine writes into details show in each viewer's zone;
+// the token is built from the parsed time, so text around it cannot add
+// markup, and a flood of timestamps is left as written past a bound.
+func TestDetailTimesAreLocal(t *testing.T) {
+	got := para("due 2026-12-07T03:15:50Z; <b> 2026-12-07T04:00:00+01:00", 500)
+	want := "due <!date^1796613350^{date_short_pretty} {time}|2026-12-07 03:15 UTC>; &lt;b&gt; <!date^1796612400^{date_short_pretty} {time}|2026-12-07 03:00 UTC>"
+	if got != want {
+		t.Fatalf("para:\n got %q\nwant %q", got, want)
+	}
+	many := strings.Repeat("2026-12-07T03:15:50Z ", maxLocalTimes+2)
+	if n := strings.Count(para(many, 2000), "<!date^"); n != maxLocalTimes {
+		t.Fatalf("%d tokens, want %d", n, maxLocalTimes)
+	}
+}

@@ -73,7 +73,7 @@ func HomeTab(openCases []store.Case, approvals []view.ApprovalView, viewer strin
 			bs = append(bs, section(fmt.Sprintf("_and %d more_", len(openCases)-i)))
 			break
 		}
-		l := fmt.Sprintf("*%s* · %s\n%s · effective %s", data(nameOf(c), 80), data(c.EmployeeID, 60), caseStatus(c.Status), utc(c.EffectiveAt))
+		l := fmt.Sprintf("*%s* · %s\n%s · effective %s", data(nameOf(c), 80), data(c.EmployeeID, 60), caseStatus(c.Status), when(c.EffectiveAt))
 		if c.Simulated {
 			l += " ·" + simulatedMark
 		}

@@ -3,6 +3,7 @@ package blocks
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -59,7 +60,30 @@ func para(s string, n int) string {
 	for i, l := range lines {
 		lines[i] = oneLine(l)
 	}
-	return esc(txt.Fit(strings.TrimSpace(strings.Join(lines, "\n")), n))
+	return localTimes(esc(txt.Fit(strings.TrimSpace(strings.Join(lines, "\n")), n)))
+}
+
+// rfc3339 matches a timestamp as the engine writes it into details and
+// summaries ("due 2026-12-07T03:15:50Z").
+var rfc3339 = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
+
+// maxLocalTimes bounds the timestamps of one text shown in each viewer's
+// zone (each token is longer than the timestamp it replaces).
+const maxLocalTimes = 8
+
+// localTimes shows the RFC 3339 timestamps in escaped text in each
+// viewer's own zone (when's Slack date token, built from the parsed time,
+// never from the text); past maxLocalTimes, or unparsable, they stay.
+func localTimes(s string) string {
+	n := 0
+	return rfc3339.ReplaceAllStringFunc(s, func(m string) string {
+		t, err := time.Parse(time.RFC3339Nano, m)
+		if err != nil || n >= maxLocalTimes {
+			return m
+		}
+		n++
+		return when(t)
+	})
 }
 
 // code renders text for a code block: backticks would end it early.
