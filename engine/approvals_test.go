@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kineticsec/kinetic/connectors"
 	"slices"
 	"strings"
 	"sync"
@@ -795,4 +796,34 @@ func TestTimedActionDoesNotHoldBackLaterPhases(t *testing.T) {
 	if rm := actionStatus(t, k, c.ID, "remove_forwarding"); rm.Status != store.ActionQueued || rm.NotBefore == nil || time.Until(*rm.NotBefore) < 29*24*time.Hour {
 		t.Fatalf("remove_forwarding should still wait for the expiry: %s %v", rm.Status, rm.NotBefore)
 	}
+}
+
+// A failed action of a case that closed as failed still escalates by the
+// policy's levels: nobody else will act on it, and a failed revocation is
+// an open door.
+func TestFailedCaseFailedActionEscalates(t *testing.T) {
+	clock := newClock()
+	// Behind the real time, so that a dispatch at the engine's now is due
+	// at once for the queue, which keeps real time.
+	clock.Advance(-5 * time.Minute)
+	k, rec := approvalsKit(t, testkit.ApprovalPolicy, clock)
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k.Sandbox("ad").FailNext("erin@example.test", 100, connectors.KindForbidden, 0)
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1", Involuntary: true})
+	if c = k.WaitClosed(t, c.ID, 30*time.Second); c.Status != store.CaseFailed {
+		t.Fatalf("case closed as %s", c.Status)
+	}
+	clock.Advance(24 * time.Hour)
+	if _, err := k.Engine.Sweep(ctx, 365*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rec.of("escalation") {
+		if e.Name == "disable_ad" && e.Level == 1 {
+			return
+		}
+	}
+	t.Fatalf("no escalation of the failed disable_ad: %+v", rec.of("escalation"))
 }

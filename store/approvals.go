@@ -177,15 +177,17 @@ func (s *Store) DueSteps(ctx context.Context, now time.Time, limit int) ([]Appro
 	return ss, err
 }
 
-// OverdueActions returns actions of running cases that are not done
-// (failed ones included: a failed revocation is still an open door), not
-// held for an approval, and past their due time.
+// OverdueActions returns actions past their due time that are not done:
+// those of running cases (failed ones included: a failed revocation is
+// still an open door) not held for an approval, and the failed actions of
+// cases that closed as failed — nobody else will act on those unless they
+// are escalated.
 func (s *Store) OverdueActions(ctx context.Context, now time.Time, limit int) ([]Action, error) {
 	var as []Action
 	err := s.db.WithContext(ctx).
 		Joins("JOIN cases ON cases.id = actions.case_id").
-		Where("cases.status = ? AND actions.status NOT IN ? AND actions.due_at < ?", CaseRunning,
-			[]string{ActionSucceeded, ActionSkipped, ActionCancelled, ActionHeld}, now).
+		Where("((cases.status = ? AND actions.status NOT IN ?) OR (cases.status = ? AND actions.status = ?)) AND actions.due_at < ?",
+			CaseRunning, []string{ActionSucceeded, ActionSkipped, ActionCancelled, ActionHeld}, CaseFailed, ActionFailed, now).
 		Order("actions.due_at").Limit(limit).Find(&as).Error
 	return as, err
 }
