@@ -58,16 +58,28 @@ func (n *notifier) take() []engine.Event {
 	return q
 }
 
+// run handles queued events until ctx ends. Notification work outlives
+// the stop signal as in Slack's notifier: the events already queued then
+// (a case's closing reply observed just before SIGTERM) are still handled,
+// each batch bounded by notifyTimeout on a context of its own.
 func (n *notifier) run(ctx context.Context) {
+	handle := func() bool {
+		evs := n.take()
+		if len(evs) == 0 {
+			return false
+		}
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+		defer cancel()
+		n.handle(hctx, evs)
+		return true
+	}
 	for {
-		if evs := n.take(); len(evs) > 0 {
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
-			n.handle(hctx, evs)
-			cancel()
+		if handle() {
 			// Coalesce: what arrives in the next interval is handled
 			// together.
 			select {
 			case <-ctx.Done():
+				handle()
 				return
 			case <-time.After(n.a.o.UpdateInterval):
 			}
@@ -75,6 +87,7 @@ func (n *notifier) run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			handle()
 			return
 		case <-n.signal:
 		}
