@@ -15,6 +15,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
+	"github.com/kineticsec/kinetic/connectors/salesforce"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/directory"
@@ -34,6 +35,7 @@ func Connectors() []connectors.Descriptor {
 		graph.Descriptor(),
 		okta.Descriptor(),
 		awsiam.Descriptor(),
+		salesforce.Descriptor(),
 	}
 }
 
