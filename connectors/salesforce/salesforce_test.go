@@ -832,3 +832,20 @@ func TestRefusedDeactivationKeepsFreeze(t *testing.T) {
 		t.Fatalf("freeze verify after refusal = %+v, %v", v, err)
 	}
 }
+
+// TestOutboundPolicy checks that the connector's requests go through the
+// outbound URL policy: with no policy, a loopback instance is refused
+// before any request, as a permanent error.
+func TestOutboundPolicy(t *testing.T) {
+	s := newScript(t)
+	cfg := Config{InstanceURL: s.srv.URL, LoginURL: s.srv.URL, ClientID: consumerKey, Username: integration, PrivateKeyFile: writeKey(t, rsaKey(t))}
+	c, err := New("sf-refused", cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Lookup(ctxT(t), dana)
+	wantKind(t, err, connectors.KindInvalid)
+	if !errors.Is(err, outbound.ErrURLRefused) {
+		t.Errorf("error %v does not wrap outbound.ErrURLRefused", err)
+	}
+}
