@@ -18,6 +18,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/connectors/webhook"
+	"github.com/kineticsec/kinetic/connectors/wireguard"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/directory/scim"
@@ -36,6 +37,7 @@ func Connectors() []connectors.Descriptor {
 		okta.Descriptor(),
 		awsiam.Descriptor(),
 		fortigate.Descriptor(),
+		wireguard.Descriptor(),
 	}
 }
 
