@@ -13,6 +13,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/awsiam"
 	"github.com/kineticsec/kinetic/connectors/fortigate"
+	"github.com/kineticsec/kinetic/connectors/globalprotect"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
@@ -37,6 +38,7 @@ func Connectors() []connectors.Descriptor {
 		okta.Descriptor(),
 		awsiam.Descriptor(),
 		fortigate.Descriptor(),
+		globalprotect.Descriptor(),
 		wireguard.Descriptor(),
 	}
 }
