@@ -71,6 +71,13 @@ func (c *Connector) call(ctx context.Context, op, method, path string, body any)
 	if rerr != nil {
 		return nil, c.transportError(ctx, op, rerr)
 	}
+	return c.decode(op, method, path, resp, raw)
+}
+
+// decode reads one FortiOS answer: the envelope of a 2xx JSON success,
+// else a classified error. It is the parser of everything the appliance
+// sends (FuzzDecode).
+func (c *Connector) decode(op, method, path string, resp *http.Response, raw []byte) (*envelope, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, c.httpError(op, resp, raw)
 	}
@@ -149,7 +156,13 @@ func (c *Connector) httpError(op string, resp *http.Response, raw []byte) *conne
 	case http.StatusForbidden:
 		msg += "; the REST API admin's profile lacks the permission (see docs/connectors.md, fortigate)"
 	}
-	return connectors.ClassifyHTTP(c.name, op, resp, c.clip(msg))
+	if e := connectors.ClassifyHTTP(c.name, op, resp, c.clip(msg)); e != nil {
+		return e
+	}
+	// A 1xx or 3xx the client did not resolve (FuzzDecode found it).
+	e := connectors.NewError(connectors.KindTransient, c.name, op, fmt.Errorf("unexpected HTTP status %d from FortiGate", resp.StatusCode))
+	e.Status = resp.StatusCode
+	return e
 }
 
 func (c *Connector) clip(s string) string { return text.ClipRunes(c.redact(s), maxMessage) }

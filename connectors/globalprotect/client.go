@@ -79,6 +79,13 @@ func (c *Connector) call(ctx context.Context, op string, form url.Values) (*resp
 	if rerr != nil {
 		return nil, c.transportError(ctx, op, rerr)
 	}
+	return c.parse(op, what, resp, raw)
+}
+
+// parse reads one XML API answer: the parsed <response> when its status
+// is success, else a classified error. It is the parser of everything the
+// firewall sends (FuzzParse).
+func (c *Connector) parse(op, what string, resp *http.Response, raw []byte) (*response, error) {
 	if looksHTML(resp.Header.Get("Content-Type"), raw) {
 		kind := connectors.KindInvalid
 		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
@@ -110,9 +117,12 @@ func (c *Connector) call(ctx context.Context, op string, form url.Values) (*resp
 }
 
 // apiError classifies a status="error" answer by its HTTP status and
-// PAN-OS error code (https://docs.paloaltonetworks.com/ngfw/api/pan-os-xml-api-error-codes):
-// 403 with "Invalid Credential" is a wrong key; 403 otherwise and 16
-// (unauthorized) a missing permission; 7 (object not present) not found;
+// PAN-OS error code
+// (https://docs.paloaltonetworks.com/pan-os/11-1/pan-os-panorama-api/get-started-with-the-pan-os-xml-api/pan-os-xml-api-error-codes):
+// 403 covers both a bad key and missing rights, so 403 with "Invalid
+// Credential" is a wrong key and any other 403, and 16 (unauthorized), a
+// missing permission; 7 (object not present) and 13 (object not found)
+// not found;
 // 2–5, 11, 21 (internal errors) and 22 (session timed out) transient;
 // 1, 6, 12, 14, 17, 18 and the rest (bad command, XPath or object)
 // invalid.
@@ -129,7 +139,7 @@ func (c *Connector) apiError(op, what string, resp *http.Response, r *response) 
 	case resp.StatusCode == http.StatusForbidden || r.Code == "403" || r.Code == "16":
 		kind = connectors.KindForbidden
 		full += "; the admin role lacks this XML API permission (see docs/connectors.md, globalprotect)"
-	case r.Code == "7":
+	case r.Code == "7", r.Code == "13":
 		kind = connectors.KindNotFound
 	case r.Code == "2", r.Code == "3", r.Code == "4", r.Code == "5", r.Code == "11", r.Code == "21", r.Code == "22":
 		kind = connectors.KindTransient
