@@ -206,13 +206,14 @@ func (c *Connector) keysFor(op string, s connectors.Subject) ([]wgtypes.Key, err
 			keys = append(keys, k)
 		}
 	}
+	var ps peers
 	if c.cfg.PeersFile != "" {
-		ps, err := readPeers(c.cfg.PeersFile)
-		if err != nil {
+		var err error
+		if ps, err = readPeers(c.cfg.PeersFile); err != nil {
 			return nil, connectors.NewError(connectors.KindInvalid, c.name, op, fmt.Errorf("peers_file: %w", err))
 		}
-		for _, id := range []string{s.EmployeeID, s.Email, s.Username} {
-			for _, k := range ps[strings.ToLower(strings.TrimSpace(id))] {
+		for _, id := range subjectIDs(s) {
+			for _, k := range ps[id] {
 				addKey(k)
 			}
 		}
@@ -227,10 +228,37 @@ func (c *Connector) keysFor(op string, s connectors.Subject) ([]wgtypes.Key, err
 				return nil, connectors.NewError(connectors.KindInvalid, c.name, op,
 					fmt.Errorf("HR attribute %s, item %d, is not a WireGuard public key", a, i))
 			}
+			// A key the peers file gives to somebody else is the same key
+			// found for two people: refuse rather than guess whose it is.
+			if other := ps.owner(k); other != "" && !slices.Contains(subjectIDs(s), other) {
+				return nil, connectors.NewError(connectors.KindInvalid, c.name, op, fmt.Errorf(
+					"key %s from HR attribute %s belongs to %s in peers_file; a key belongs to one person", short(k), a, other))
+			}
 			addKey(k)
 		}
 	}
 	return keys, nil
+}
+
+// subjectIDs are the lower-cased names a peers file may give the subject.
+func subjectIDs(s connectors.Subject) []string {
+	var out []string
+	for _, id := range []string{s.EmployeeID, s.Email, s.Username} {
+		if id = strings.ToLower(strings.TrimSpace(id)); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// owner returns the person the peers file gives key k, or "".
+func (ps peers) owner(k wgtypes.Key) string {
+	for p, ks := range ps {
+		if slices.Contains(ks, k) {
+			return p
+		}
+	}
+	return ""
 }
 
 // found is one of the person's peers present on an interface.

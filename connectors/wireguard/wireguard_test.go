@@ -143,6 +143,18 @@ func TestFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("an HR key that the peers file gives someone else is refused", func(t *testing.T) {
+		k := newKey(t)
+		c, err := New("wg-vpn", Config{Interfaces: []string{"wg0"}, KeyAttribute: "wireguard_keys", PeersFile: writePeers(t, map[string][]wgtypes.Key{"sam@example.com": {k}})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subj := dana
+		subj.Attributes = map[string]string{"wireguard_keys": k.String()}
+		_, err = c.Do(ctxT(t), revoke(subj))
+		assertErr(t, err, connectors.KindInvalid, false, "belongs to sam@example.com in peers_file")
+	})
+
 	t.Run("a peers file broken after start is an invalid error naming it", func(t *testing.T) {
 		file := writePeers(t, map[string][]wgtypes.Key{"dana": {newKey(t)}})
 		c, err := New("wg-vpn", Config{Interfaces: []string{"wg0"}, PeersFile: file})
