@@ -293,3 +293,63 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// counting passes every call to the real wgctrl client and counts it.
+type counting struct {
+	Client
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *counting) note(s string) { c.mu.Lock(); c.calls = append(c.calls, s); c.mu.Unlock() }
+
+func (c *counting) Device(name string) (*wgtypes.Device, error) {
+	c.note("Device " + name)
+	return c.Client.Device(name)
+}
+
+func (c *counting) ConfigureDevice(name string, cfg wgtypes.Config) error {
+	c.note(fmt.Sprintf("ConfigureDevice %s remove %d", name, len(cfg.Peers)))
+	return c.Client.ConfigureDevice(name, cfg)
+}
+
+// TestCallsPerDeparture counts the control-socket calls of one departure
+// on two interfaces, each holding one of the person's peers: a read per
+// interface, a removal and a read-back where there was something to
+// remove; Verify reads each interface once.
+func TestCallsPerDeparture(t *testing.T) {
+	w := requireWireGuard(t)
+	wgA, wgB := newInterface(t, w), newInterface(t, w)
+	k1, k2 := newKey(t), newKey(t)
+	addPeers(t, wgA, k1)
+	addPeers(t, wgB, k2)
+	var cc *counting
+	c, err := New("wg-vpn", Config{Interfaces: []string{wgA, wgB}, PeersFile: writePeers(t, map[string][]wgtypes.Key{"dana": {k1, k2}})},
+		WithClient(func() (Client, error) {
+			real, err := wgctrl.New()
+			if err != nil {
+				return nil, err
+			}
+			cc.Client = real
+			return cc, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc = &counting{}
+	if res, err := c.Do(ctxT(t), revoke(dana)); err != nil || res.Outcome != connectors.OutcomeDone {
+		t.Fatalf("Do = %+v, %v", res, err)
+	}
+	want := []string{"Device " + wgA, "ConfigureDevice " + wgA + " remove 1", "Device " + wgA, "Device " + wgB, "ConfigureDevice " + wgB + " remove 1", "Device " + wgB}
+	if !slices.Equal(cc.calls, want) {
+		t.Fatalf("calls %v, want %v", cc.calls, want)
+	}
+	t.Logf("revoke_vpn: %d calls", len(cc.calls))
+	cc = &counting{}
+	if ver, err := c.Verify(ctxT(t), revoke(dana)); err != nil || !ver.OK {
+		t.Fatalf("Verify = %+v, %v", ver, err)
+	}
+	if len(cc.calls) != 2 {
+		t.Fatalf("verify calls %v", cc.calls)
+	}
+}
