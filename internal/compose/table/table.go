@@ -12,12 +12,15 @@ import (
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/awsiam"
+	"github.com/kineticsec/kinetic/connectors/fortigate"
+	"github.com/kineticsec/kinetic/connectors/globalprotect"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/salesforce"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	"github.com/kineticsec/kinetic/connectors/webhook"
+	"github.com/kineticsec/kinetic/connectors/wireguard"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/directory/scim"
@@ -36,6 +39,9 @@ func Connectors() []connectors.Descriptor {
 		okta.Descriptor(),
 		awsiam.Descriptor(),
 		salesforce.Descriptor(),
+		fortigate.Descriptor(),
+		globalprotect.Descriptor(),
+		wireguard.Descriptor(),
 	}
 }
 
