@@ -406,3 +406,18 @@ func (c *Connector) itemError(op string, it batchItem, a batchAnswer) *connector
 
 // batchID numbers the requests of a batch from 1.
 func batchID(i int) string { return strconv.Itoa(i + 1) }
+
+// needs names, on a 403, the Graph application permission the call needs, so
+// that whoever reads the failed action knows what to grant. Graph's own 403
+// (Authorization_RequestDenied, "Insufficient privileges to complete the
+// operation.") does not say. Other errors come back unchanged; an error whose
+// text already names the permission is not repeated.
+func needs(err error, perm string) error {
+	var ce *connectors.Error
+	if !errors.As(err, &ce) || ce.Kind != connectors.KindForbidden || strings.Contains(ce.Error(), perm) {
+		return err
+	}
+	out := *ce
+	out.Err = fmt.Errorf("%w (the app needs the Microsoft Graph application permission %s, admin consented)", ce.Err, perm)
+	return &out
+}

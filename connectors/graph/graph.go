@@ -85,13 +85,36 @@ func Operations() []connectors.Operation {
 	}
 }
 
+// Microsoft Graph application permissions the operations need, named in the
+// error of a 403 so that whoever reads it knows what to grant. Each is the
+// least privileged permission on the operation's API reference page.
+const (
+	// PermDisableAccount: PATCH accountEnabled
+	// (https://learn.microsoft.com/en-us/graph/api/user-update).
+	PermDisableAccount = "User.EnableDisableAccount.All"
+	// PermRevokeSessions: POST revokeSignInSessions. The page lists no
+	// higher privileged application permission ("Not available"), so
+	// User.ReadWrite.All does not cover it
+	// (https://learn.microsoft.com/en-us/graph/api/user-revokesigninsessions).
+	PermRevokeSessions = "User.RevokeSessions.All"
+	// PermGroupMember: DELETE /groups/{id}/members/{id}/$ref
+	// (https://learn.microsoft.com/en-us/graph/api/group-delete-members).
+	PermGroupMember = "GroupMember.ReadWrite.All"
+	// PermRoleManagement is needed in addition to PermGroupMember to change
+	// the members of a role-assignable group (isAssignableToRole).
+	PermRoleManagement = "RoleManagement.ReadWrite.Directory"
+)
+
 // Config is the Graph connector's YAML block.
 //
 // Authentication is a client secret or a certificate, not both. The app
 // registration needs these application permissions (admin consented), per
-// the API reference pages cited in ops.go: User.ReadWrite.All (find users,
-// block sign-in, revoke sessions), Directory.Read.All (list a user's group
-// memberships), GroupMember.ReadWrite.All (remove them),
+// the API reference pages cited in ops.go: User.Read.All (find users),
+// User.EnableDisableAccount.All (block sign-in), User.RevokeSessions.All
+// (revoke sessions; User.ReadWrite.All does not cover it),
+// Directory.Read.All (list a user's group memberships),
+// GroupMember.ReadWrite.All (remove them) plus
+// RoleManagement.ReadWrite.Directory for role-assignable groups,
 // LicenseAssignment.ReadWrite.All (remove_licenses) and
 // MailboxSettings.ReadWrite (set_auto_reply and the forwarding rule).
 // Relative certificate_file and private_key_file paths are taken relative to
