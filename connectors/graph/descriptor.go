@@ -15,8 +15,8 @@ func Descriptor() connectors.Descriptor {
 			Type:     TypeName,
 			NewBlock: func() any { return &Config{} },
 			Validate: func(b any) error { return b.(*Config).Validate() },
-			Operations: func(any) ([]string, bool) {
-				return connectors.OperationStrings(Operations()), true
+			Operations: func(b any) ([]string, bool) {
+				return connectors.OperationStrings(b.(*Config).Operations()), true
 			},
 			URLs: func(b any) map[string]connspec.URL {
 				c := b.(*Config)

@@ -71,8 +71,9 @@ const (
 //
 // connectors.OpConvertMailbox is deliberately not among them: Graph cannot
 // change a mailbox's type (user to shared); that needs Exchange Online
-// (Set-Mailbox -Type Shared). Claiming it here would report a conversion
-// that never happened.
+// (Set-Mailbox -Type Shared), a manual step in the policy. Claiming it here
+// would report a conversion that never happened. connectors.OpPreserveMailbox
+// needs an eDiscovery case (see Config.Operations).
 func Operations() []connectors.Operation {
 	return []connectors.Operation{
 		connectors.OpDisableAccount,
@@ -82,7 +83,22 @@ func Operations() []connectors.Operation {
 		connectors.OpSetAutoReply,
 		connectors.OpSetForwarding,
 		connectors.OpRemoveForwarding,
+		connectors.OpRemoveSiteAccess,
+		connectors.OpGrantDriveAccess,
+		connectors.OpRemoveDriveAccess,
+		connectors.OpDeleteMailbox,
 	}
+}
+
+// Operations returns the operations an instance with this configuration
+// supports: Operations() plus preserve_mailbox when ediscovery_case_id is
+// set (the hold is placed in that case).
+func (c Config) Operations() []connectors.Operation {
+	ops := Operations()
+	if strings.TrimSpace(c.EDiscoveryCaseID) != "" {
+		ops = append(ops, connectors.OpPreserveMailbox)
+	}
+	return ops
 }
 
 // Microsoft Graph application permissions the operations need, named in the
@@ -103,6 +119,24 @@ const (
 	// PermRoleManagement is needed in addition to PermGroupMember to change
 	// the members of a role-assignable group (isAssignableToRole).
 	PermRoleManagement = "RoleManagement.ReadWrite.Directory"
+	// PermSitesRead: resolve a site, its library and its permissions
+	// (https://learn.microsoft.com/en-us/graph/api/site-getbypath).
+	PermSitesRead = "Sites.Read.All"
+	// PermFilesRead and PermFilesWrite: list, share and delete drive item
+	// permissions
+	// (https://learn.microsoft.com/en-us/graph/api/driveitem-list-permissions,
+	// https://learn.microsoft.com/en-us/graph/api/driveitem-invite,
+	// https://learn.microsoft.com/en-us/graph/api/permission-delete).
+	PermFilesRead  = "Files.Read.All"
+	PermFilesWrite = "Files.ReadWrite.All"
+	// PermEDiscoveryRead and PermEDiscoveryWrite: read eDiscovery cases,
+	// custodians and legal holds; add custodians and apply holds
+	// (https://learn.microsoft.com/en-us/graph/api/security-ediscoverycase-post-custodians).
+	PermEDiscoveryRead  = "eDiscovery.Read.All"
+	PermEDiscoveryWrite = "eDiscovery.ReadWrite.All"
+	// PermDeleteUser: DELETE /users/{id}
+	// (https://learn.microsoft.com/en-us/graph/api/user-delete).
+	PermDeleteUser = "User.DeleteRestore.All"
 )
 
 // Config is the Graph connector's YAML block.
@@ -151,6 +185,11 @@ type Config struct {
 	Batch *bool `yaml:"batch"`
 	// Timeout bounds one HTTP request, token requests included (default 30s).
 	Timeout dur.Duration `yaml:"timeout"`
+	// EDiscoveryCaseID is the Microsoft Purview eDiscovery case that
+	// preserve_mailbox places holds in (the person becomes a custodian of
+	// it). Without it preserve_mailbox is not offered. delete_mailbox reads
+	// every case's holds whether or not it is set.
+	EDiscoveryCaseID string `yaml:"ediscovery_case_id"`
 }
 
 // BatchEnabled reports whether group removals are batched (default true).
@@ -207,6 +246,9 @@ func (c Config) Validate() error {
 		if strings.TrimSpace(g) == "" {
 			errs = append(errs, fmt.Errorf("keep_groups entry %d is empty", i+1))
 		}
+	}
+	if id := strings.TrimSpace(c.EDiscoveryCaseID); id != "" && strings.ContainsAny(id, "/?#% ") {
+		errs = append(errs, fmt.Errorf("ediscovery_case_id %q is not a case ID (the GUID in the case's URL)", c.EDiscoveryCaseID))
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout must not be negative (got %s)", c.Timeout))
@@ -340,7 +382,7 @@ func (c *Connector) Name() string { return c.name }
 // Type describes the Graph connector type for the registry and config
 // validation.
 func (c *Connector) Type() connectors.Type {
-	return connectors.Type{Name: TypeName, Operations: Operations()}
+	return connectors.Type{Name: TypeName, Operations: c.cfg.Operations()}
 }
 
 // Close releases idle connections.
@@ -420,6 +462,11 @@ var handlers = map[connectors.Operation]handler{
 	connectors.OpSetAutoReply:           setAutoReply{},
 	connectors.OpSetForwarding:          setForwarding{},
 	connectors.OpRemoveForwarding:       removeForwarding{},
+	connectors.OpRemoveSiteAccess:       removeSiteAccess{},
+	connectors.OpGrantDriveAccess:       grantDriveAccess{},
+	connectors.OpRemoveDriveAccess:      removeDriveAccess{},
+	connectors.OpPreserveMailbox:        preserveMailbox{},
+	connectors.OpDeleteMailbox:          deleteMailbox{},
 }
 
 type handler interface {
@@ -429,9 +476,9 @@ type handler interface {
 
 func (c *Connector) handler(op connectors.Operation) (handler, error) {
 	h, ok := handlers[op]
-	if !ok {
+	if !ok || !connectors.Supports(c.cfg.Operations(), op) {
 		return nil, connectors.NewError(connectors.KindInvalid, c.name, string(op),
-			fmt.Errorf("operation %q is not supported by the graph connector (supported: %s)", op, connectors.OperationNames(Operations())))
+			fmt.Errorf("operation %q is not supported by the graph connector (supported: %s)", op, connectors.OperationNames(c.cfg.Operations())))
 	}
 	return h, nil
 }

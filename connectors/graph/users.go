@@ -25,6 +25,7 @@ const (
 	selRevoke   = "id,userPrincipalName,signInSessionsValidFromDateTime"
 	selLicenses = "id,userPrincipalName,licenseAssignmentStates"
 	selBasic    = "id,userPrincipalName"
+	selSites    = "id,userPrincipalName,mail"
 	selGroups   = "id,displayName,groupTypes,membershipRule,onPremisesSyncEnabled,mailEnabled,securityEnabled,isAssignableToRole"
 )
 
