@@ -251,8 +251,11 @@ func (c *Connector) holdsOn(ctx context.Context, op, email string) ([]string, er
 func (deleteMailbox) do(ctx context.Context, c *Connector, req connectors.Request) (connectors.Result, error) {
 	op := string(req.Operation)
 	u, err := c.findUser(ctx, op, req, selSites)
-	if err != nil || u == nil {
-		return connectors.Result{Outcome: connectors.OutcomeNoneFound, Detail: "no Entra ID user (already deleted)"}, err
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	if u == nil {
+		return c.alreadyDeleted(ctx, op, req)
 	}
 	found, err := c.holdsOn(ctx, op, mailOf(u))
 	if err != nil {
@@ -274,6 +277,32 @@ func (deleteMailbox) do(ctx context.Context, c *Connector, req connectors.Reques
 	}
 	return connectors.Result{Outcome: connectors.OutcomeDone, Account: u.ID,
 		Detail: "user " + u.label() + " deleted with the mailbox (no eDiscovery hold covers it); restorable from deleted items for 30 days"}, nil
+}
+
+// alreadyDeleted tells a user this connector (or anyone) deleted from one
+// that never existed, when the request names the object ID: a deleted user
+// stays in the directory's deleted items for 30 days
+// (GET /directory/deletedItems/{id}:
+// https://learn.microsoft.com/en-us/graph/api/directory-deleteditems-get).
+// A subject without an object ID cannot be told apart (a deleted user's
+// userPrincipalName is rewritten), so that is none found.
+func (c *Connector) alreadyDeleted(ctx context.Context, op string, req connectors.Request) (connectors.Result, error) {
+	id := strings.TrimSpace(req.Account)
+	if id == "" {
+		return connectors.Result{Outcome: connectors.OutcomeNoneFound, Detail: "no Entra ID user (never existed, or already deleted)"}, nil
+	}
+	var d struct {
+		ID      string `json:"id"`
+		Deleted string `json:"deletedDateTime"`
+	}
+	_, err := c.call(ctx, op, apiRequest{method: http.MethodGet, path: "/directory/deletedItems/" + seg(id), query: query("$select", "id,deletedDateTime")}, &d)
+	if isNotFound(err) {
+		return connectors.Result{Outcome: connectors.OutcomeNoneFound, Account: id, Detail: "no Entra ID user (never existed, or deleted for good)"}, nil
+	}
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	return connectors.Result{Outcome: connectors.OutcomeAlreadyDone, Account: id, Detail: "already done: the user is in deleted items since " + d.Deleted}, nil
 }
 
 func (deleteMailbox) verify(ctx context.Context, c *Connector, req connectors.Request) (connectors.Verification, error) {
