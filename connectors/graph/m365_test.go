@@ -420,3 +420,46 @@ func TestDeleteMailbox(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestsPerDepartureM365 counts the Graph requests each new operation
+// costs for one departure against the stateful fake: Do then Verify, with
+// the object ID from discovery (as the engine sends it), for the two seeded
+// sites, the manager's OneDrive grant and its removal, and a hold.
+func TestRequestsPerDepartureM365(t *testing.T) {
+	for _, tc := range []struct {
+		op     connectors.Operation
+		params map[string]string
+		want   int
+	}{
+		// user, memberOf, ownedObjects, 3 per site ×2; 3 removals; the same reads again to verify
+		{connectors.OpRemoveSiteAccess, siteParams, 9 + 3 + 9},
+		// manager, permissions, invite; manager, permissions
+		{connectors.OpGrantDriveAccess, nil, 3 + 2},
+		// manager, permissions, delete; manager, permissions
+		{connectors.OpRemoveDriveAccess, nil, 3 + 2},
+		// user, custodians, add custodian, user source, apply hold; user, custodians
+		{connectors.OpPreserveMailbox, nil, 5 + 2},
+		// user, cases, custodians and legal holds of the one open case, delete; user
+		{connectors.OpDeleteMailbox, nil, 5 + 1},
+	} {
+		t.Run(string(tc.op), func(t *testing.T) {
+			f := newFakeGraph(t)
+			seedDana(f)
+			c := newFakeConn(t, f)
+			r := connectors.Request{Operation: tc.op, Subject: present, Account: "9f1c2d3e-dana", Params: tc.params}
+			res, err := c.Do(ctxT(t), r)
+			if err != nil || res.Outcome != connectors.OutcomeDone {
+				t.Fatalf("Do = %+v, %v", res, err)
+			}
+			v, err := c.Verify(ctxT(t), r)
+			if err != nil || !v.OK {
+				t.Fatalf("Verify = %+v, %v", v, err)
+			}
+			g, tok := f.counts()
+			t.Logf("%s: %d Graph requests + %d token request (Do and Verify)", tc.op, g, tok)
+			if g != tc.want || tok != 1 {
+				t.Errorf("requests = %d Graph + %d token, want %d + 1", g, tok, tc.want)
+			}
+		})
+	}
+}
