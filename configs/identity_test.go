@@ -277,9 +277,16 @@ actions:
     connector: entra
     operation: convert_mailbox
     phase: entitlements
+  # A manual step is never sent to its connector: the connector names the
+  # system (and its owning team), so any operation is accepted.
+  convert_entra_mailbox_by_hand:
+    connector: entra
+    operation: convert_mailbox
+    phase: entitlements
+    manual: true
 rules:
   - name: everyone
-    add: [convert_okta_mailbox, remove_okta_groups, revoke_ad_sessions, convert_entra_mailbox]
+    add: [convert_okta_mailbox, remove_okta_groups, revoke_ad_sessions, convert_entra_mailbox, convert_entra_mailbox_by_hand]
 `
 	_, err = ParsePolicy("p.yaml", []byte(pol), cfg.Service)
 	var errs *Errors
