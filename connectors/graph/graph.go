@@ -6,8 +6,10 @@
 //
 // It owns: finding the Entra ID user for a subject, blocking sign-in,
 // revoking sign-in sessions, removing group memberships (in JSON batches),
-// removing directly assigned licenses, and the mailbox steps Graph can do
-// (automatic replies, and a forwarding inbox rule for an approved exception).
+// removing directly assigned licenses, the mailbox steps Graph can do
+// (automatic replies, a forwarding inbox rule for an approved exception, an
+// eDiscovery hold, and deletion gated on every eDiscovery hold), SharePoint
+// site access (sharepoint.go) and OneDrive handover (onedrive.go).
 //
 // Both base URLs are configurable (national clouds, tests): the authority
 // (https://login.microsoftonline.com) and Graph
