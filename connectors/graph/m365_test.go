@@ -143,9 +143,14 @@ func TestRemoveSiteAccess(t *testing.T) {
 	t.Run("no sites named is invalid before any request", func(t *testing.T) {
 		_, err := newConn(t, newScript(t)).Do(ctxT(t), connectors.Request{Operation: connectors.OpRemoveSiteAccess, Subject: connectors.Subject{Email: "a@b.c"}})
 		assertKind(t, err, connectors.KindInvalid, false)
-		bad := connectors.Request{Operation: connectors.OpRemoveSiteAccess, Subject: connectors.Subject{Email: "a@b.c"}, Params: map[string]string{"sites": "http://contoso.sharepoint.com/sites/x"}}
-		_, err = newConn(t, newScript(t)).Do(ctxT(t), bad)
-		assertKind(t, err, connectors.KindInvalid, false)
+		for _, sites := range []string{"http://contoso.sharepoint.com/sites/x", "https://contoso.sharepoint.com/sites/../../users", "https://u:p@contoso.sharepoint.com/sites/x", "..", `a\b`} {
+			bad := connectors.Request{Operation: connectors.OpRemoveSiteAccess, Subject: connectors.Subject{Email: "a@b.c"}, Params: map[string]string{"sites": sites}}
+			_, err = newConn(t, newScript(t)).Do(ctxT(t), bad)
+			assertKind(t, err, connectors.KindInvalid, false)
+			if strings.Contains(err.Error(), "u:p@") {
+				t.Errorf("error %q repeats the URL's user info", err)
+			}
+		}
 	})
 }
 

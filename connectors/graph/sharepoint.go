@@ -138,7 +138,14 @@ func sitePath(ref string) (string, error) {
 	ref = strings.TrimSpace(ref)
 	if strings.Contains(ref, "://") {
 		u, err := url.Parse(ref)
-		if err != nil || u.Host == "" || u.Scheme != "https" || u.User != nil {
+		if err != nil {
+			return "", fmt.Errorf("a site is not a URL: %v", urlParseErr(err))
+		}
+		if u.User != nil { // never repeat credentials
+			u.User = nil
+			return "", fmt.Errorf("site %q must not carry user info", u.String())
+		}
+		if u.Host == "" || u.Scheme != "https" {
 			return "", fmt.Errorf("site %q is not an https site URL", ref)
 		}
 		p := strings.Trim(u.Path, "/")
@@ -147,14 +154,26 @@ func sitePath(ref string) (string, error) {
 		}
 		parts := strings.Split(p, "/")
 		for i := range parts {
+			if parts[i] == "" || parts[i] == "." || parts[i] == ".." {
+				return "", fmt.Errorf("site %q has an empty, . or .. path segment", ref)
+			}
 			parts[i] = seg(parts[i])
 		}
 		return "/sites/" + seg(u.Host) + ":/" + strings.Join(parts, "/"), nil
 	}
-	if ref == "" || strings.ContainsAny(ref, "/?#") {
+	if ref == "" || ref == "." || ref == ".." || strings.ContainsAny(ref, "/?#\\") {
 		return "", fmt.Errorf("site %q is neither a site URL nor a site ID", ref)
 	}
 	return "/sites/" + seg(ref), nil
+}
+
+// urlParseErr keeps url.Parse's description without the input it quotes.
+func urlParseErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return "unparseable"
 }
 
 // siteRefs splits Params["sites"] (comma, space or newline separated).
