@@ -27,6 +27,9 @@ func Descriptor() connectors.Descriptor {
 				if connspec.HTTPURL(c.GraphURL) {
 					urls["graph_url"] = connspec.URL{Check: c.GraphURL}
 				}
+				if connspec.HTTPURL(c.SharePointURL) {
+					urls["sharepoint_url"] = connspec.URL{Check: c.SharePointURL}
+				}
 				return urls
 			},
 			Files: func(b any) []connspec.File {

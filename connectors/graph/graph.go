@@ -50,6 +50,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
@@ -139,6 +141,10 @@ const (
 	// PermDeleteUser: DELETE /users/{id}
 	// (https://learn.microsoft.com/en-us/graph/api/user-delete).
 	PermDeleteUser = "User.DeleteRestore.All"
+	// PermSharePointSites is SharePoint's own application permission (the
+	// "SharePoint" API in the app registration, not Microsoft Graph), for
+	// changing site groups through SharePoint's REST API.
+	PermSharePointSites = "Sites.FullControl.All (SharePoint)"
 )
 
 // Config is the Graph connector's YAML block.
@@ -192,6 +198,17 @@ type Config struct {
 	// it). Without it preserve_mailbox is not offered. delete_mailbox reads
 	// every case's holds whether or not it is set.
 	EDiscoveryCaseID string `yaml:"ediscovery_case_id"`
+	// SharePointURL is the tenant's SharePoint root
+	// (https://contoso.sharepoint.com). When set, remove_site_access also
+	// removes the person from the SharePoint groups (Owners, Members,
+	// Visitors) of sites that are not group-connected, through SharePoint's
+	// REST API, which Graph does not cover. SharePoint refuses app-only
+	// tokens obtained with a client secret, so it needs certificate_file.
+	SharePointURL string `yaml:"sharepoint_url"`
+}
+
+func (c Config) sharePointURL() string {
+	return strings.TrimRight(strings.TrimSpace(c.SharePointURL), "/")
 }
 
 // BatchEnabled reports whether group removals are batched (default true).
@@ -213,7 +230,13 @@ func (c Config) graphURL() string {
 
 // BaseURLs returns the URLs the connector calls (authority and Graph, with
 // defaults applied), for the outbound URL policy.
-func (c Config) BaseURLs() []string { return []string{c.authorityURL(), c.graphURL()} }
+func (c Config) BaseURLs() []string {
+	urls := []string{c.authorityURL(), c.graphURL()}
+	if sp := c.sharePointURL(); sp != "" {
+		urls = append(urls, sp)
+	}
+	return urls
+}
 
 // Validate reports every problem with the configuration, joined. Each message
 // starts with the key it is about.
@@ -243,6 +266,16 @@ func (c Config) Validate() error {
 	}
 	if err := checkBaseURL(c.GraphURL); err != nil {
 		errs = append(errs, fmt.Errorf("graph_url %w", err))
+	}
+	if err := checkBaseURL(c.SharePointURL); err != nil {
+		errs = append(errs, fmt.Errorf("sharepoint_url %w", err))
+	} else if c.sharePointURL() != "" {
+		if u, _ := url.Parse(c.sharePointURL()); u != nil && strings.Trim(u.Path, "/") != "" {
+			errs = append(errs, fmt.Errorf("sharepoint_url must be the tenant's SharePoint root, without a path (e.g. https://contoso.sharepoint.com)"))
+		}
+		if c.ClientSecret.IsSet() {
+			errs = append(errs, errors.New("sharepoint_url needs certificate_file and private_key_file: SharePoint's REST API refuses app-only tokens obtained with a client secret"))
+		}
 	}
 	for i, g := range c.KeepGroups {
 		if strings.TrimSpace(g) == "" {
@@ -311,6 +344,8 @@ type Connector struct {
 	http      *http.Client
 	now       func() time.Time
 	tokens    *tokenCache
+	spBase    *url.URL    // sharepoint_url, nil when not set
+	spTokens  *tokenCache // tokens for SharePoint's REST API
 
 	// cert auth (nil with a client secret)
 	cert *x509.Certificate
@@ -375,6 +410,13 @@ func New(name string, cfg Config, policy *outbound.URLPolicy, opts ...Option) (*
 		o(c)
 	}
 	c.tokens = newTokenCache(c.fetchToken, func() time.Time { return c.now() })
+	if sp := cfg.sharePointURL(); sp != "" {
+		if c.spBase, err = url.Parse(sp); err != nil {
+			return nil, fmt.Errorf("graph connector %q: sharepoint_url: %w", name, err)
+		}
+		scope := c.spBase.Scheme + "://" + c.spBase.Host + "/.default"
+		c.spTokens = newTokenCache(func(ctx context.Context) (*oauth2.Token, error) { return c.fetchTokenFor(ctx, scope) }, func() time.Time { return c.now() })
+	}
 	return c, nil
 }
 

@@ -195,6 +195,7 @@ type siteState struct {
 	site  site
 	group *group // the Microsoft 365 group behind it, nil when not group-connected
 	perms []drivePermission
+	sp    *spMembership // site groups of a classic site (SharePoint REST), when read
 	err   *connectors.Error
 }
 
@@ -247,6 +248,11 @@ func (c *Connector) readSite(ctx context.Context, op, ref, uid, email string) si
 	for _, p := range perms {
 		if p.ID != "" && p.grantedTo(uid, email) {
 			st.perms = append(st.perms, p)
+		}
+	}
+	if st.group == nil && c.spBase != nil {
+		if st.sp, err = c.readSPMembership(ctx, op, st.site.WebURL, email); err != nil {
+			return fail(err)
 		}
 	}
 	return st
@@ -306,7 +312,7 @@ func (c *Connector) readSiteAccess(ctx context.Context, op string, u *user, refs
 			a.errs = append(a.errs, st.err)
 			continue
 		}
-		if st.group == nil {
+		if st.group == nil && c.spBase == nil {
 			a.classic = append(a.classic, st.site.name())
 		}
 		a.sites = append(a.sites, st)
@@ -328,6 +334,14 @@ func (a *siteAccess) left() []string {
 		}
 		for _, p := range st.perms {
 			out = append(out, fmt.Sprintf("%s shared directly on %s", strings.Join(p.Roles, "/"), st.site.name()))
+		}
+		if m := st.sp; m != nil {
+			for _, g := range m.groups {
+				out = append(out, fmt.Sprintf("in SharePoint group %q of %s", g.Title, st.site.name()))
+			}
+			if m.siteAdmin {
+				out = append(out, "site collection administrator of "+st.site.name())
+			}
 		}
 	}
 	return out
@@ -427,6 +441,23 @@ func (removeSiteAccess) do(ctx context.Context, c *Connector, req connectors.Req
 		}
 		for _, p := range st.perms {
 			del("/sites/"+seg(st.site.ID)+"/drive/items/root/permissions/"+seg(p.ID), "direct share on "+st.site.name(), PermFilesWrite)
+		}
+		if m := st.sp; m != nil {
+			for _, g := range m.groups {
+				what := fmt.Sprintf("SharePoint group %q of %s", g.Title, st.site.name())
+				if err := c.removeSPGroup(ctx, op, st.site.WebURL, m, g); err != nil {
+					ce := asError(err)
+					errs = append(errs, ce)
+					failed = append(failed, fmt.Sprintf("%s (%s)", what, cause(ce)))
+					continue
+				}
+				removed = append(removed, what)
+			}
+			if m.siteAdmin {
+				ce := connectors.NewError(connectors.KindInvalid, c.name, op, errors.New("a site collection administrator keeps full control whatever the groups say; remove them in the SharePoint admin center"))
+				errs = append(errs, ce)
+				failed = append(failed, fmt.Sprintf("site collection administrator of %s (%s)", st.site.name(), cause(ce)))
+			}
 		}
 	}
 	res := connectors.Result{Account: u.ID, Outcome: connectors.OutcomeAlreadyDone, Data: map[string]string{}}
