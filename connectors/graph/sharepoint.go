@@ -145,7 +145,7 @@ func sitePath(ref string) (string, error) {
 			u.User = nil
 			return "", fmt.Errorf("site %q must not carry user info", u.String())
 		}
-		if u.Host == "" || u.Scheme != "https" {
+		if u.Host == "" || u.Scheme != "https" || !hostName(u.Host) {
 			return "", fmt.Errorf("site %q is not an https site URL", ref)
 		}
 		p := strings.Trim(u.Path, "/")
@@ -174,6 +174,19 @@ func urlParseErr(err error) string {
 		return ue.Err.Error()
 	}
 	return "unparseable"
+}
+
+// hostName accepts a DNS name with an optional port: letters, digits, '-',
+// and dots between labels.
+func hostName(h string) bool {
+	name, port, hasPort := strings.Cut(h, ":")
+	if hasPort && (port == "" || strings.Trim(port, "0123456789") != "") {
+		return false
+	}
+	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+		return false
+	}
+	return strings.Trim(strings.ToLower(name), "abcdefghijklmnopqrstuvwxyz0123456789-.") == ""
 }
 
 // siteRefs splits Params["sites"] (comma, space or newline separated).
@@ -421,8 +434,11 @@ func (removeSiteAccess) do(ctx context.Context, c *Connector, req connectors.Req
 		case err == nil:
 			removed = append(removed, what)
 		case isNotFound(err):
-		case errors.As(err, &ce):
-			ce = asError(needs(err, perm))
+		default:
+			if !errors.As(err, &ce) {
+				ce = connectors.Classify(c.name, op, err)
+			}
+			ce = asError(needs(ce, perm))
 			errs = append(errs, ce)
 			failed = append(failed, fmt.Sprintf("%s (%s)", what, cause(ce)))
 		}
