@@ -137,3 +137,72 @@ func TestSharePointREST(t *testing.T) {
 		}
 	})
 }
+
+func TestSharePointRESTFailures(t *testing.T) {
+	certFile, keyFile := writeCert(t)
+	const spTok = "eyJ-sharepoint-token"
+	classic := `{"user":{"displayName":"System Account"}}`
+	site := "contoso,s-lg,w-lg"
+
+	run := func(t *testing.T, webHost func(host string) string, spCalls ...call) error {
+		s := newScript(t)
+		host := strings.TrimPrefix(s.URL(), "http://")
+		s.calls = seq(
+			certTokenCall(tok1),
+			getUser("u1", selSites, tok1, danaJSON),
+			memberOf("u1", tok1, groups()),
+			ownedObjects("u1", tok1, groups()),
+			call{method: http.MethodGet, path: "/v1.0/sites/" + host + ":/sites/legal", query: map[string]string{"$select": "id,webUrl,displayName"}, token: tok1,
+				resp: `{"id":"` + site + `","webUrl":"https://` + webHost(host) + `/sites/legal"}`},
+			call{method: http.MethodGet, path: "/v1.0/sites/" + site + "/drive", query: map[string]string{"$select": "id,owner"}, token: tok1, resp: `{"id":"d","owner":` + classic + `}`},
+			call{method: http.MethodGet, path: "/v1.0/sites/" + site + "/drive/items/root/permissions", token: tok1, resp: `{"value":[]}`},
+			spCalls,
+		)
+		cfg := testConfig(s.URL())
+		cfg.ClientSecret = secret.Secret{}
+		cfg.CertificateFile, cfg.PrivateKeyFile = certFile, keyFile
+		cfg.SharePointURL = s.URL()
+		c, err := graph.New("m365", cfg, testPolicy(t), graph.WithClock(func() time.Time { return now }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Do(ctxT(t), connectors.Request{Operation: connectors.OpRemoveSiteAccess, Account: "u1",
+			Params: map[string]string{"sites": "https://" + host + "/sites/legal"}})
+		return err
+	}
+	same := func(h string) string { return h }
+	users := func(resp string, status int) call {
+		c := spCall(http.MethodGet, "/sites/legal/_api/web/siteusers", "$filter=Email eq 'dana@contoso.com'&$select=Id,IsSiteAdmin", spTok, resp)
+		c.status = status
+		return c
+	}
+
+	t.Run("a site collection administrator is a permanent failure naming the site, after the groups are left", func(t *testing.T) {
+		err := run(t, same, certTokenCall(spTok),
+			users(`{"value":[{"Id":11,"IsSiteAdmin":true}]}`, 0),
+			spCall(http.MethodGet, "/sites/legal/_api/web/siteusers/getbyid(11)/groups", "$select=Id,Title", spTok, `{"value":[{"Id":5,"Title":"Legal Members"}]}`),
+			spCall(http.MethodPost, "/sites/legal/_api/web/sitegroups/getbyid(5)/users/removebyid(11)", "", spTok, ""),
+		)
+		assertKind(t, err, connectors.KindInvalid, false)
+		if !strings.Contains(err.Error(), "site collection administrator of https://") {
+			t.Fatalf("error %q", err)
+		}
+	})
+
+	t.Run("403 from SharePoint names its own permission", func(t *testing.T) {
+		err := run(t, same, certTokenCall(spTok),
+			users(`{"odata.error":{"code":"-2147024891, System.UnauthorizedAccessException","message":{"lang":"en-US","value":"Access denied."}}}`, http.StatusForbidden))
+		assertKind(t, err, connectors.KindForbidden, false)
+		if !strings.Contains(err.Error(), graph.PermSharePointSites) {
+			t.Fatalf("error %q", err)
+		}
+	})
+
+	t.Run("a site on another host gets no SharePoint token", func(t *testing.T) {
+		err := run(t, func(string) string { return "evil.example" })
+		assertKind(t, err, connectors.KindInvalid, false)
+		if !strings.Contains(err.Error(), "not on sharepoint_url's host") {
+			t.Fatalf("error %q", err)
+		}
+	})
+}
