@@ -202,6 +202,16 @@ func (f *fakeGraph) caseRoute(method string, k *fakeCase, seg []string, body []b
 		c := map[string]any{"id": fmt.Sprintf("cust-%d", k.seq), "email": in["email"], "status": "active", "holdStatus": "notApplied"}
 		k.custodians = append(k.custodians, c)
 		return answer{status: 201, body: c}
+	case len(seg) == 3 && seg[0] == "custodians" && seg[2] == "userSources" && method == "GET":
+		c := find(seg[1])
+		if c == nil {
+			return notFound("custodian")
+		}
+		var all []any
+		if c["sources"] != nil {
+			all = append(all, map[string]any{"email": c["email"], "includedSources": "mailbox,site"})
+		}
+		return answer{status: 200, body: map[string]any{"value": all}}
 	case len(seg) == 3 && seg[0] == "custodians" && method == "POST":
 		c := find(seg[1])
 		if c == nil {

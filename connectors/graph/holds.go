@@ -130,6 +130,15 @@ func (preserveMailbox) do(ctx context.Context, c *Connector, req connectors.Requ
 	}
 	var steps []string
 	cp := casePath(caseID) + "/custodians"
+	addSource := func() error {
+		// The custodian's mailbox and OneDrive are its user source.
+		src := map[string]string{"email": email, "includedSources": "mailbox,site"}
+		if _, err := c.call(ctx, op, apiRequest{method: http.MethodPost, path: cp + "/" + seg(cu.ID) + "/userSources", body: src}, nil); err != nil {
+			return needs(err, PermEDiscoveryWrite)
+		}
+		steps = append(steps, "mailbox and OneDrive added as sources")
+		return nil
+	}
 	if cu == nil {
 		var created custodian
 		if _, err := c.call(ctx, op, apiRequest{method: http.MethodPost, path: cp, body: map[string]string{"email": email}}, &created); err != nil {
@@ -140,13 +149,25 @@ func (preserveMailbox) do(ctx context.Context, c *Connector, req connectors.Requ
 		}
 		cu = &created
 		steps = append(steps, "added as custodian")
-		// The custodian's mailbox and OneDrive are its user source.
-		src := map[string]string{"email": email, "includedSources": "mailbox,site"}
-		if _, err := c.call(ctx, op, apiRequest{method: http.MethodPost, path: cp + "/" + seg(cu.ID) + "/userSources", body: src}, nil); err != nil {
-			return connectors.Result{Outcome: connectors.OutcomeDone, Account: u.ID, Detail: "custodian added; its mailbox source was not", Data: map[string]string{"custodian_id": cu.ID}},
-				needs(err, PermEDiscoveryWrite)
+		if err := addSource(); err != nil {
+			return connectors.Result{Outcome: connectors.OutcomeDone, Account: u.ID, Detail: "custodian added; its mailbox source was not", Data: map[string]string{"custodian_id": cu.ID}}, err
 		}
-		steps = append(steps, "mailbox and OneDrive added as sources")
+	} else if h := strings.ToLower(cu.HoldStatus); h != "applied" && h != "applying" {
+		// A custodian from an earlier, interrupted attempt (or added by
+		// hand) may lack the user source the hold needs.
+		srcs, err := list[userSource](ctx, c, op, apiRequest{method: http.MethodGet, path: cp + "/" + seg(cu.ID) + "/userSources"})
+		if err != nil {
+			return connectors.Result{}, needs(err, PermEDiscoveryRead)
+		}
+		has := false
+		for _, src := range srcs {
+			has = has || strings.EqualFold(src.Email, email)
+		}
+		if !has {
+			if err := addSource(); err != nil {
+				return connectors.Result{}, err
+			}
+		}
 	}
 	data := map[string]string{"custodian_id": cu.ID, "ediscovery_case_id": caseID}
 	if strings.EqualFold(cu.Status, "released") {

@@ -309,6 +309,8 @@ func TestPreserveMailbox(t *testing.T) {
 	t.Run("a released custodian is re-activated and held again", func(t *testing.T) {
 		s := newScript(t, tokenCall(tok1), getDana,
 			custodians(tok1, `{"value":[{"id":"c-1","email":"dana@contoso.com","status":"released","holdStatus":"notApplied"}]}`),
+			call{method: http.MethodGet, path: "/v1.0/security/cases/ediscoveryCases/" + caseID + "/custodians/c-1/userSources", token: tok1,
+				resp: `{"value":[{"email":"DANA@contoso.com","includedSources":"mailbox,site"}]}`},
 			call{method: http.MethodPost, path: "/v1.0/security/cases/ediscoveryCases/" + caseID + "/custodians/c-1/activate", token: tok1, status: http.StatusAccepted},
 			call{method: http.MethodPost, path: "/v1.0/security/cases/ediscoveryCases/" + caseID + "/custodians/c-1/applyHold", token: tok1, status: http.StatusAccepted},
 		)
@@ -317,9 +319,25 @@ func TestPreserveMailbox(t *testing.T) {
 		}
 	})
 
+	t.Run("a custodian left without its source by an interrupted run gets it, then the hold", func(t *testing.T) {
+		s := newScript(t, tokenCall(tok1), getDana,
+			custodians(tok1, `{"value":[{"id":"c-1","email":"dana@contoso.com","status":"active","holdStatus":"notApplied"}]}`),
+			call{method: http.MethodGet, path: "/v1.0/security/cases/ediscoveryCases/" + caseID + "/custodians/c-1/userSources", token: tok1, resp: `{"value":[]}`},
+			call{method: http.MethodPost, path: "/v1.0/security/cases/ediscoveryCases/" + caseID + "/custodians/c-1/userSources", token: tok1,
+				body: `{"email":"dana@contoso.com","includedSources":"mailbox,site"}`, status: http.StatusCreated, resp: `{"id":"s-1"}`},
+			call{method: http.MethodPost, path: "/v1.0/security/cases/ediscoveryCases/" + caseID + "/custodians/c-1/applyHold", token: tok1, status: http.StatusAccepted},
+		)
+		res, err := newConn(t, s, withCase).Do(ctxT(t), req(connectors.OpPreserveMailbox, "u1"))
+		if err != nil || res.Outcome != connectors.OutcomeDone || !strings.Contains(res.Detail, "sources") {
+			t.Fatalf("Do = %+v, %v", res, err)
+		}
+	})
+
 	t.Run("403 names eDiscovery.ReadWrite.All", func(t *testing.T) {
 		s := newScript(t, tokenCall(tok1), getDana,
 			custodians(tok1, `{"value":[{"id":"c-1","email":"dana@contoso.com","status":"active","holdStatus":"notApplied"}]}`),
+			call{method: http.MethodGet, path: "/v1.0/security/cases/ediscoveryCases/" + caseID + "/custodians/c-1/userSources", token: tok1,
+				resp: `{"value":[{"email":"dana@contoso.com"}]}`},
 			call{method: http.MethodPost, path: "/v1.0/security/cases/ediscoveryCases/" + caseID + "/custodians/c-1/applyHold", token: tok1,
 				status: http.StatusForbidden, resp: graphErr("Forbidden", "Insufficient privileges")},
 		)
