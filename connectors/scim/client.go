@@ -415,8 +415,14 @@ type serviceProviderConfig struct {
 // features returns the provider's features, reading
 // /ServiceProviderConfig on first use. A failed read is not cached.
 func (c *Connector) features(ctx context.Context, op string) (features, error) {
-	c.spcMu.Lock()
-	defer c.spcMu.Unlock()
+	// One reader at a time; a caller whose context ends while it waits
+	// leaves.
+	select {
+	case c.spcMu <- struct{}{}:
+	case <-ctx.Done():
+		return features{}, connectors.NewError(connectors.KindCanceled, c.name, op, ctx.Err())
+	}
+	defer func() { <-c.spcMu }()
 	if c.spc != nil {
 		return *c.spc, nil
 	}

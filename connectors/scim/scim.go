@@ -39,7 +39,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -260,8 +259,8 @@ type Connector struct {
 	token string       // static bearer token
 	oauth *tokenSource // OAuth client credentials
 
-	spcMu sync.Mutex
-	spc   *features // nil until read
+	spcMu chan struct{} // held while /ServiceProviderConfig is read
+	spc   *features     // nil until read
 }
 
 // Compile-time checks of the contracts.
@@ -303,6 +302,7 @@ func New(name string, cfg Config, policy *outbound.URLPolicy, opts ...Option) (*
 		pageSize: cfg.PageSize,
 		match:    cfg.Match,
 		mode:     cfg.DeactivateMode,
+		spcMu:    make(chan struct{}, 1),
 	}
 	if c.pageSize == 0 {
 		c.pageSize = DefaultPageSize
