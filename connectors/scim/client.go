@@ -305,8 +305,13 @@ type tokenSource struct {
 	c  *Connector
 	cc clientcredentials.Config
 
+	// fetch is held while the cached token is read or a new one fetched
+	// (one fetch at a time); a caller whose context ends while it waits
+	// leaves.
+	fetch chan struct{}
+	tok   *oauth2.Token
+
 	mu     sync.Mutex
-	tok    *oauth2.Token
 	issued []string // every access token handed out, for redaction
 }
 
@@ -315,7 +320,7 @@ func newTokenSource(c *Connector, o *OAuth) *tokenSource {
 	if o.AuthStyle == "params" {
 		style = oauth2.AuthStyleInParams
 	}
-	return &tokenSource{c: c, cc: clientcredentials.Config{
+	return &tokenSource{c: c, fetch: make(chan struct{}, 1), cc: clientcredentials.Config{
 		ClientID:     o.ClientID,
 		ClientSecret: o.ClientSecret.Value(),
 		TokenURL:     strings.TrimSpace(o.TokenURL),
@@ -329,8 +334,12 @@ func newTokenSource(c *Connector, o *OAuth) *tokenSource {
 // token returns a valid access token, fetching one when none is cached or
 // the cached one is about to expire.
 func (ts *tokenSource) token(ctx context.Context, op string) (string, error) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
+	select {
+	case ts.fetch <- struct{}{}:
+	case <-ctx.Done():
+		return "", connectors.NewError(connectors.KindCanceled, ts.c.name, op, ctx.Err())
+	}
+	defer func() { <-ts.fetch }()
 	now := ts.c.now()
 	if ts.tok != nil && ts.tok.AccessToken != "" && (ts.tok.Expiry.IsZero() || now.Add(tokenSkew).Before(ts.tok.Expiry)) {
 		return ts.tok.AccessToken, nil
@@ -343,18 +352,20 @@ func (ts *tokenSource) token(ctx context.Context, op string) (string, error) {
 		return "", connectors.NewError(connectors.KindTransient, ts.c.name, op, errors.New("the token endpoint answered without an access token"))
 	}
 	ts.tok = tok
+	ts.mu.Lock()
 	ts.issued = append(ts.issued, tok.AccessToken)
 	if len(ts.issued) > 16 {
 		ts.issued = ts.issued[len(ts.issued)-16:]
 	}
+	ts.mu.Unlock()
 	ts.c.log.WithField("op", op).Debug("scim: fetched an access token (client credentials)")
 	return tok.AccessToken, nil
 }
 
 // invalidate drops the cached access token if it is still tok.
 func (ts *tokenSource) invalidate(tok string) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
+	ts.fetch <- struct{}{}
+	defer func() { <-ts.fetch }()
 	if ts.tok != nil && ts.tok.AccessToken == tok {
 		ts.tok = nil
 	}
