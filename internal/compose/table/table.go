@@ -19,6 +19,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/salesforce"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
+	scimconn "github.com/kineticsec/kinetic/connectors/scim"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/connectors/wireguard"
 	"github.com/kineticsec/kinetic/directory"
@@ -42,6 +43,7 @@ func Connectors() []connectors.Descriptor {
 		fortigate.Descriptor(),
 		globalprotect.Descriptor(),
 		wireguard.Descriptor(),
+		scimconn.Descriptor(),
 	}
 }
 
