@@ -76,14 +76,30 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 
 var noUser = connectors.Result{Outcome: connectors.OutcomeNoneFound, Detail: "no SCIM User for this person"}
 
+// missing is the result when no User was found: none found, or, when the
+// request named the account discovery found (req.Account) and it answers
+// 404 now, already done — it existed and is gone, which is the state
+// deactivation (and group removal: a deleted User is in no Group) asks
+// for.
+func missing(req connectors.Request) connectors.Result {
+	if id := strings.TrimSpace(req.Account); id != "" {
+		return connectors.Result{Outcome: connectors.OutcomeAlreadyDone, Account: id,
+			Detail: fmt.Sprintf("SCIM User %s no longer exists (GET 404)", id)}
+	}
+	return noUser
+}
+
 // deactivate sets active=false: PATCH replace (RFC 7644 section 3.5.2.3),
 // or, where the provider does not support PATCH, a PUT of the User read
 // with active false (section 3.5.1). Under ETags the write carries
 // If-Match; a 412 re-reads the User and retries once.
 func (c *Connector) deactivate(ctx context.Context, op string, req connectors.Request) (connectors.Result, error) {
 	u, err := c.resolve(ctx, op, req)
-	if err != nil || u == nil {
-		return noUser, err
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	if u == nil {
+		return missing(req), nil
 	}
 	if !u.isActive() {
 		return connectors.Result{Outcome: connectors.OutcomeAlreadyDone, Account: u.ID,
@@ -119,8 +135,13 @@ func (c *Connector) deactivate(ctx context.Context, op string, req connectors.Re
 		case r.status == http.StatusPreconditionFailed && attempt == 0:
 			// RFC 7644 section 3.14: the User changed since it was read.
 			c.log.WithField("op", op).Debug("scim: 412 Precondition Failed; reading the User again and retrying once")
-			if u, err = c.getUser(ctx, op, u.ID); err != nil || u == nil {
-				return noUser, err
+			id := u.ID
+			if u, err = c.getUser(ctx, op, id); err != nil {
+				return connectors.Result{}, err
+			}
+			if u == nil {
+				return connectors.Result{Outcome: connectors.OutcomeAlreadyDone, Account: id,
+					Detail: fmt.Sprintf("SCIM User %s was deleted meanwhile", id)}, nil
 			}
 			if !u.isActive() {
 				return connectors.Result{Outcome: connectors.OutcomeAlreadyDone, Account: u.ID,
@@ -171,8 +192,11 @@ func putBody(u *user) map[string]any {
 // deleted". The read-back GET must answer 404.
 func (c *Connector) deleteUser(ctx context.Context, op string, req connectors.Request) (connectors.Result, error) {
 	u, err := c.resolve(ctx, op, req)
-	if err != nil || u == nil {
-		return noUser, err
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	if u == nil {
+		return missing(req), nil
 	}
 	r, err := c.call(ctx, op, http.MethodDelete, c.endpoint(nil, "/Users/", u.ID), nil, "")
 	if err != nil {
@@ -229,8 +253,11 @@ type groupFailure struct {
 // One failure does not stop the rest; the error reports every failure.
 func (c *Connector) removeGroups(ctx context.Context, op string, req connectors.Request) (connectors.Result, error) {
 	u, err := c.resolve(ctx, op, req)
-	if err != nil || u == nil {
-		return noUser, err
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	if u == nil {
+		return missing(req), nil
 	}
 	groups, err := c.groupsOf(ctx, op, u)
 	if err != nil {

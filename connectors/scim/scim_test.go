@@ -172,14 +172,20 @@ func TestDeleteModeAgainstARealSCIMServer(t *testing.T) {
 		t.Fatal("dana still exists")
 	}
 
-	t.Run("a User already gone is none found (GET 404)", func(t *testing.T) {
+	t.Run("the account discovery found, gone now, is already done (GET 404)", func(t *testing.T) {
 		res, err := c.Do(ctx(t), connectors.Request{Operation: connectors.OpDeactivateUser, Subject: dana, Account: p.dana})
-		if err != nil || res.Outcome != connectors.OutcomeNoneFound {
+		if err != nil || res.Outcome != connectors.OutcomeAlreadyDone {
 			t.Fatalf("= %+v, %v", res, err)
 		}
 		v, err := c.Verify(ctx(t), connectors.Request{Operation: connectors.OpDeactivateUser, Subject: dana, Account: p.dana})
 		if err != nil || !v.OK {
 			t.Fatalf("Verify = %+v, %v", v, err)
+		}
+	})
+	t.Run("the subject, gone now, is none found", func(t *testing.T) {
+		res, err := c.Do(ctx(t), req(connectors.OpDeactivateUser, dana))
+		if err != nil || res.Outcome != connectors.OutcomeNoneFound {
+			t.Fatalf("= %+v, %v", res, err)
 		}
 	})
 	t.Run("deleting the User left no membership behind", func(t *testing.T) {
