@@ -143,7 +143,7 @@ func TestConnectorsTable(t *testing.T) {
 		}
 		names = append(names, d.Type)
 	}
-	if got := strings.Join(names, ", "); got != "sandbox, webhook, ldap, graph, okta, awsiam, brivo" {
+	if got := strings.Join(names, ", "); got != "sandbox, webhook, ldap, graph, okta, awsiam, brivo, verkada" {
 		t.Errorf("types = %s", got)
 	}
 }

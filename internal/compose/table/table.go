@@ -17,6 +17,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
+	"github.com/kineticsec/kinetic/connectors/verkada"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
@@ -36,6 +37,7 @@ func Connectors() []connectors.Descriptor {
 		okta.Descriptor(),
 		awsiam.Descriptor(),
 		brivo.Descriptor(),
+		verkada.Descriptor(),
 	}
 }
 
