@@ -448,6 +448,7 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 	if crit := criticalSummary(c, acts, dead); crit != "" {
 		summary += "; " + crit
 	}
+	summary += "; " + remoteAccessSummary(acts, e.revokesOf)
 	summary += preservedSummary(cas)
 	if err := tx.Model(c).Updates(map[string]any{"status": status, "closed_at": now, "summary": summary, "updated_at": now}).Error; err != nil {
 		return evs, err

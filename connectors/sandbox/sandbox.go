@@ -728,7 +728,20 @@ func (c *Connector) apply(req connectors.Request, accts []*account) connectors.R
 				change = "status active->" + connectors.StatusDisabled
 				a.Status = connectors.StatusDisabled
 			}
-		case connectors.OpDisableAccount, connectors.OpRevokeVPN:
+		case connectors.OpRevokeVPN:
+			// A VPN revocation disables the identity and ends its
+			// tunnels, as the real connectors do.
+			var parts []string
+			if a.Status == connectors.StatusActive {
+				parts = append(parts, "status active->"+connectors.StatusDisabled)
+				a.Status = connectors.StatusDisabled
+			}
+			if a.Sessions > 0 {
+				parts = append(parts, fmt.Sprintf("terminated %d %s", a.Sessions, text.Plural(a.Sessions, "session")))
+				a.Sessions = 0
+			}
+			change = strings.Join(parts, "; ")
+		case connectors.OpDisableAccount:
 			if a.Status == connectors.StatusActive {
 				change = "status active->" + connectors.StatusDisabled
 				a.Status = connectors.StatusDisabled
@@ -869,7 +882,10 @@ func verify(req connectors.Request, accts []*account) connectors.Verification {
 				good = a.Status != connectors.StatusActive
 				detail = fmt.Sprintf("status=%s", a.Status)
 			}
-		case connectors.OpDisableAccount, connectors.OpRevokeVPN:
+		case connectors.OpRevokeVPN:
+			good = a.Status != connectors.StatusActive && a.Sessions == 0
+			detail = fmt.Sprintf("status=%s sessions=%d", a.Status, a.Sessions)
+		case connectors.OpDisableAccount:
 			good = a.Status != connectors.StatusActive
 			detail = fmt.Sprintf("status=%s sessions=%d", a.Status, a.Sessions)
 		case connectors.OpDeactivateUser:
