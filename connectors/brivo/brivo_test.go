@@ -264,7 +264,7 @@ func TestFailures(t *testing.T) {
 			steps: []step{tokenStep, {method: "GET", path: "/v1/api/users/E100/external", status: 503, answer: `{"code":503,"message":"dependent service unavailable"}`}}},
 		{name: "HTML instead of JSON", kind: connectors.KindInvalid, want: "HTML (HTML page Maintenance)",
 			steps: []step{tokenStep, {method: "GET", path: "/v1/api/users/E100/external", status: 200, answer: "<html><title>Maintenance</title></html>"}}},
-		{name: "unexpected shape", kind: connectors.KindInvalid, want: "without id or suspended",
+		{name: "unexpected shape", kind: connectors.KindInvalid, want: "without id (unexpected shape)",
 			steps: []step{tokenStep, {method: "GET", path: "/v1/api/users/E100/external", status: 200, answer: `{"user":{"id":1}}`}}},
 		{name: "suspension not applied", kind: connectors.KindTransient, retryable: true, want: "suspended=false",
 			steps: []step{tokenStep, userStep, credsStep,

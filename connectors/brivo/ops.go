@@ -19,7 +19,10 @@ import (
 type user struct {
 	ID         json.Number `json:"id"`
 	ExternalID string      `json:"externalId"`
-	Suspended  *bool       `json:"suspended"`
+	// Suspended is read as false when absent: Brivo omits empty values
+	// ("Empty or null values in the domain model are omitted",
+	// https://apidocs.brivo.com/#empty-values).
+	Suspended bool `json:"suspended"`
 }
 
 // credential is one entry of GET /v1/api/users/{id}/credentials. Only the
@@ -114,9 +117,9 @@ func (c *Connector) findByCustomField(ctx context.Context, op, v string) (*user,
 }
 
 func (c *Connector) checkUser(op string, u *user) error {
-	if u.ID == "" || u.Suspended == nil {
+	if u.ID == "" {
 		return connectors.NewError(connectors.KindInvalid, c.name, op,
-			errors.New("Brivo answered a user without id or suspended status (unexpected shape)"))
+			errors.New("Brivo answered a user without id (unexpected shape)"))
 	}
 	return nil
 }
@@ -164,7 +167,7 @@ func (c *Connector) Lookup(ctx context.Context, s connectors.Subject) (connector
 		return connectors.LookupResult{}, err
 	}
 	st := connectors.StatusActive
-	if *u.Suspended {
+	if u.Suspended {
 		st = connectors.StatusDisabled
 	}
 	return connectors.LookupResult{Accounts: []connectors.Account{{
@@ -177,7 +180,7 @@ func describe(u *user, creds []credential) string {
 	for i, k := range creds {
 		labels[i] = k.label()
 	}
-	d := fmt.Sprintf("Brivo user %s suspended=%t, %d %s", u.ID, *u.Suspended, len(creds), text.Plural(len(creds), "credential"))
+	d := fmt.Sprintf("Brivo user %s suspended=%t, %d %s", u.ID, u.Suspended, len(creds), text.Plural(len(creds), "credential"))
 	if len(labels) > 0 {
 		d += " (" + strings.Join(labels, ", ") + ")"
 	}
@@ -211,7 +214,7 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 	}
 	var done []string
 	data := map[string]string{"user_id": u.ID.String()}
-	if !*u.Suspended {
+	if !u.Suspended {
 		r, err := c.call(ctx, op, http.MethodPut, "/v1/api/users/"+u.ID.String()+"/suspended", nil, map[string]bool{"suspended": true})
 		if err != nil {
 			return connectors.Result{}, err
@@ -296,7 +299,7 @@ func (c *Connector) Verify(ctx context.Context, req connectors.Request) (connect
 	if err != nil {
 		return connectors.Verification{}, err
 	}
-	ok := *u.Suspended && (c.cfg.KeepCredentials || len(creds) == 0)
+	ok := u.Suspended && (c.cfg.KeepCredentials || len(creds) == 0)
 	return connectors.Verification{OK: ok, Detail: describe(u, creds)}, nil
 }
 
