@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kineticsec/kinetic/connectors"
@@ -75,4 +76,26 @@ func (e *Engine) revokesOf(connector string, op connectors.Operation) []connecto
 		return nil
 	}
 	return in.Revokes[op]
+}
+
+// planRemoteAccess states, before anything runs, which action of the plan
+// revokes each kind of remote access: "remote access the plan revokes:
+// VPN identities by revoke_vpn (vpn); VPN sessions: no action revokes
+// them; …".
+func planRemoteAccess(acts []PlannedAction, revokes func(connector string, op connectors.Operation) []connectors.Revocation) string {
+	parts := make([]string, 0, len(connectors.AllRevocations))
+	for _, kind := range connectors.AllRevocations {
+		var by []string
+		for _, a := range acts {
+			if slices.Contains(revokes(a.Connector, connectors.Operation(a.Operation)), kind) {
+				by = append(by, fmt.Sprintf("%s (%s)", a.Name, a.Connector))
+			}
+		}
+		if len(by) == 0 {
+			parts = append(parts, kind.Label()+": no action revokes them")
+			continue
+		}
+		parts = append(parts, kind.Label()+" by "+strings.Join(by, ", "))
+	}
+	return "remote access the plan revokes: " + strings.Join(parts, "; ")
 }

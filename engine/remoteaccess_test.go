@@ -50,3 +50,27 @@ func TestRemoteAccessSummary(t *testing.T) {
 		})
 	}
 }
+
+func TestPlanRemoteAccess(t *testing.T) {
+	revokes := func(c string, op connectors.Operation) []connectors.Revocation {
+		switch {
+		case c == "vpn" && op == connectors.OpRevokeVPN:
+			return []connectors.Revocation{connectors.RevokesVPNIdentity, connectors.RevokesVPNSessions}
+		case op == connectors.OpRevokeSessions:
+			return []connectors.Revocation{connectors.RevokesIdPSessions}
+		}
+		return nil
+	}
+	got := planRemoteAccess([]PlannedAction{
+		{Name: "revoke_vpn", Connector: "vpn", Operation: "revoke_vpn"},
+		{Name: "revoke_okta_sessions", Connector: "okta", Operation: "revoke_sessions"},
+		{Name: "disable_ad", Connector: "ad", Operation: "disable_account"},
+	}, revokes)
+	want := "remote access the plan revokes: VPN identities by revoke_vpn (vpn); VPN sessions by revoke_vpn (vpn); identity-provider sessions by revoke_okta_sessions (okta)"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := planRemoteAccess(nil, revokes); got != "remote access the plan revokes: VPN identities: no action revokes them; VPN sessions: no action revokes them; identity-provider sessions: no action revokes them" {
+		t.Errorf("empty plan: %s", got)
+	}
+}
