@@ -25,6 +25,12 @@ type Descriptor struct {
 	// returned, decoded, validated and with its secrets resolved) and
 	// returns it with the operations it supports.
 	New func(name string, block any, deps Deps) (Connector, []Operation, error)
+	// Revokes declares, per operation, the remote access it revokes (a
+	// VPN connector: {OpRevokeVPN: {RevokesVPNIdentity,
+	// RevokesVPNSessions}}). Only what the operation really does, and
+	// reads back, belongs here: the case summary states it as revoked.
+	// Nil: none.
+	Revokes map[Operation][]Revocation
 }
 
 // Deps are what the composition hands every connector it builds.
@@ -99,6 +105,7 @@ func Build(table []Descriptor, insts []InstanceConfig, deps Deps, prepare func(C
 			Timeout:     ic.Timeout,
 			Simulated:   desc.Simulated,
 			RateLimit:   ic.RateLimit,
+			Revokes:     desc.Revokes,
 		}
 		if err := reg.Add(in); err != nil {
 			errs = append(errs, err)

@@ -40,6 +40,9 @@ type Instance struct {
 	// (connectors/sandbox): its results are not real, and every action on
 	// it is recorded and shown as simulated.
 	Simulated bool
+	// Revokes is the type's declaration of the remote access each
+	// operation revokes (Descriptor.Revokes); nil: none.
+	Revokes map[Operation][]Revocation
 }
 
 // Registry holds the configured connector instances by name. It is built

@@ -219,7 +219,7 @@ func (e *Engine) awaitManual(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.
 		targets = []string{"channel:" + o}
 	}
 	evs = append(evs, Event{Kind: EventManualStep, CaseID: c.ID, ActionID: a.ID, Name: a.Name, Status: store.ActionPending,
-		Detail: fmt.Sprintf("%s for %s is a manual step: mark it done when finished", a.Name, c.EmployeeName), Targets: targets, At: now})
+		Detail: manualTask(c, a), Targets: targets, At: now})
 	return evs, nil
 }
 
@@ -448,6 +448,7 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 	if crit := criticalSummary(c, acts, dead); crit != "" {
 		summary += "; " + crit
 	}
+	summary += "; " + remoteAccessSummary(acts, e.revokesOf)
 	summary += preservedSummary(cas)
 	if err := tx.Model(c).Updates(map[string]any{"status": status, "closed_at": now, "summary": summary, "updated_at": now}).Error; err != nil {
 		return evs, err

@@ -34,6 +34,9 @@ func FormatPlan(p *Plan) string {
 		fmt.Fprintf(&b, "; devices to recover: %s", strings.Join(tags, ", "))
 	}
 	b.WriteString("\n")
+	if p.RemoteAccess != "" {
+		b.WriteString(p.RemoteAccess + "\n")
+	}
 	if sim := p.Simulated(); sim != nil {
 		fmt.Fprintf(&b, "SIMULATED: %s are sandbox connectors; nothing real would be done there\n", strings.Join(sim, ", "))
 	}

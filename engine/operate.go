@@ -319,14 +319,8 @@ func (e *Engine) reopen(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time)
 // completed with exceptions.
 func (e *Engine) MarkDone(ctx context.Context, actionID int64, actor, note string) error {
 	return e.operate(ctx, actionID, actor, OpDone, func(tx *gorm.DB, au *auditBuf, c *store.Case, a *store.Action, now time.Time) error {
-		if !a.Manual {
-			return fmt.Errorf("%w: %s is not a manual step; Kinetic runs and verifies it", ErrInvalidRequest, a.Name)
-		}
-		if store.ActionFinal(a.Status) {
-			return fmt.Errorf("%w: %s is already %s", ErrInvalidRequest, a.Name, a.Status)
-		}
-		if a.Status != store.ActionPending {
-			return fmt.Errorf("%w: %s is %s: it is not its turn yet", ErrInvalidRequest, a.Name, a.Status)
+		if err := markable(a); err != nil {
+			return err
 		}
 		fields := map[string]any{"status": store.ActionSucceeded, "outcome": "done_by_person", "finished_at": now,
 			"verification": text.ClipBytes("marked done by "+actor+": "+note, 1000), "blocked_reason": "", "updated_at": now}

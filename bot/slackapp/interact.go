@@ -66,6 +66,8 @@ func (a *App) Interaction(ctx context.Context, cb slack.InteractionCallback) sla
 			return a.submitApprove(ctx, cb)
 		case blocks.ModalSkipReason:
 			return a.submitSkip(ctx, cb)
+		case blocks.ModalMarkDone:
+			return a.submitMarkDone(ctx, cb)
 		}
 		a.log.WithField("callback_id", cb.View.CallbackID).Warn("submission of an unknown Slack view")
 		return slackbot.ViewClear()
@@ -178,6 +180,21 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		}
 		say(":arrows_counterclockwise: Retrying.")
 	case blocks.ActionMarkDone:
+		// A badge taken back by hand (a facility without an API) is
+		// marked done with who collected or disabled it: the form opens
+		// only when the mark would be accepted.
+		act, c, err := a.eng.CheckMarkDone(ctx, id, who.ID)
+		if err != nil {
+			say(frontend.EngineError(err))
+			return
+		}
+		if engine.AsksWhoCollected(act) {
+			if _, err := a.api.OpenViewContext(ctx, cb.TriggerID, blocks.MarkDoneModal(id, engine.ManualTask(c, act))); err != nil {
+				log.WithError(err).Warn("opening the mark done form failed")
+				say("Kinetic could not open the form. Please click Mark done again.")
+			}
+			return
+		}
 		if err := a.eng.MarkDone(ctx, id, who.ID, "marked done in Slack"); err != nil {
 			say(frontend.EngineError(err))
 			return
@@ -321,6 +338,14 @@ func (a *App) submitOffboard(ctx context.Context, cb slack.InteractionCallback) 
 	}
 	a.openInBackground("", cb.User.ID, r)
 	return slackbot.ViewClear()
+}
+
+// submitMarkDone marks a manual badge step done with who collected or
+// disabled the badge, as the person answered in MarkDoneModal.
+func (a *App) submitMarkDone(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {
+	return a.submitReason(ctx, cb, blocks.ParseMarkDone, func(ctx context.Context, id int64, who, answer string) error {
+		return a.eng.MarkDone(ctx, id, who, "collected or disabled by "+answer)
+	})
 }
 
 func (a *App) submitSkip(ctx context.Context, cb slack.InteractionCallback) slackbot.Response {

@@ -295,8 +295,7 @@ func TestSLASweepEscalatesAStuckStepToTheOwningTeam(t *testing.T) {
 	if err := e.kit.Store.TestDB().Where("case_id = ? AND name = ?", c.Case.ID, "deactivate_badge").First(&act).Error; err != nil {
 		t.Fatal(err)
 	}
-	e.interact(click("UHAL", facilities, team.TS, blocks.ActionMarkDone, blocks.ActionValue(act.ID)))
-	e.kit.WaitCount(t, 1, wait, &store.Action{}, "id = ? AND status = ?", act.ID, store.ActionSucceeded)
+	markBadgeDone(t, e, facilities, team.TS, act.ID)
 	e.fake.WaitFor(t, "chat.update", func(m slacktest.Call) bool {
 		return m.Channel == facilities && m.TS == team.TS && !has(m, blocks.ActionMarkDone)
 	}, wait)
@@ -409,11 +408,38 @@ func TestManualStepReachesItsOwningTeam(t *testing.T) {
 		return m.Channel == "DUERIN" || m.Channel == alerts && strings.HasPrefix(m.Text, "Manual step")
 	}, "the manual step reached the departing employee or the alerts channel")
 
-	e.interact(click("UHAL", facilities, team.TS, blocks.ActionMarkDone, blocks.ActionValue(act.ID)))
-	e.kit.WaitCount(t, 1, wait, &store.Action{}, "id = ? AND status = ?", act.ID, store.ActionSucceeded)
+	if !has(team, "badge B-1") || !has(team, "Mark it done saying who collected or disabled it") {
+		t.Fatalf("the manual badge step does not name the badge and ask who: %s", team.Blocks)
+	}
+	markBadgeDone(t, e, facilities, team.TS, act.ID)
 	for _, m := range []slacktest.Call{team, dm, thread} {
 		e.fake.WaitFor(t, "chat.update", func(u slacktest.Call) bool {
 			return u.Channel == m.Channel && u.TS == m.TS && !has(u, blocks.ActionMarkDone)
 		}, wait)
 	}
+}
+
+// markBadgeDone clicks Mark done on a manual badge step as Hal: the form
+// asks who collected or disabled the badge, an empty answer is refused in
+// it, and the answer is recorded as the step's verification.
+func markBadgeDone(t *testing.T, e *env, channel, ts string, actionID int64) {
+	t.Helper()
+	e.interact(click("UHAL", channel, ts, blocks.ActionMarkDone, blocks.ActionValue(actionID)))
+	form := e.fake.WaitFor(t, "views.open", func(c slacktest.Call) bool {
+		return c.Params.Get("trigger_id") == "trig-click-UHAL" && strings.Contains(c.Params.Get("view"), blocks.ModalMarkDone)
+	}, wait)
+	if v := form.Params.Get("view"); !strings.Contains(v, "Erin Employee (E1)") || !strings.Contains(v, "badge B-1") || !strings.Contains(v, "Who collected or disabled it?") {
+		t.Fatalf("mark done form: %s", v)
+	}
+	answer := func(s string) map[string]any {
+		return map[string]any{"why": map[string]any{"value": map[string]any{"type": "plain_text_input", "value": s}}}
+	}
+	if w := e.interact(submission("UHAL", blocks.ModalMarkDone, blocks.ActionValue(actionID), answer(" "))); !strings.Contains(w.Body.String(), "Say who collected or disabled it") {
+		t.Fatalf("an empty answer was accepted: %s", w.Body)
+	}
+	if w := e.interact(submission("UHAL", blocks.ModalMarkDone, blocks.ActionValue(actionID), answer("Olu Ade, collected at the Lagos desk"))); strings.Contains(w.Body.String(), `"errors"`) {
+		t.Fatalf("the mark was refused: %s", w.Body)
+	}
+	e.kit.WaitCount(t, 1, wait, &store.Action{}, "id = ? AND status = ? AND verification LIKE ?", actionID, store.ActionSucceeded,
+		"%collected or disabled by Olu Ade, collected at the Lagos desk%")
 }

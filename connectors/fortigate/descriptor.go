@@ -28,6 +28,11 @@ func Descriptor() connectors.Descriptor {
 				return nil
 			},
 		},
+		// revoke_vpn disables the local user and ends its SSL-VPN sessions and
+		// IPsec dial-up tunnels; Verify reads all three back.
+		Revokes: map[connectors.Operation][]connectors.Revocation{
+			connectors.OpRevokeVPN: {connectors.RevokesVPNIdentity, connectors.RevokesVPNSessions},
+		},
 		New: func(name string, b any, deps connectors.Deps) (connectors.Connector, []connectors.Operation, error) {
 			c, err := New(name, *b.(*Config), deps.Policy, WithLogger(deps.Log))
 			if err != nil {

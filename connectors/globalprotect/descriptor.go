@@ -28,6 +28,11 @@ func Descriptor() connectors.Descriptor {
 				return nil
 			},
 		},
+		// revoke_vpn disables the local user and logs it out of every
+		// gateway; Verify reads the user and each gateway's current users.
+		Revokes: map[connectors.Operation][]connectors.Revocation{
+			connectors.OpRevokeVPN: {connectors.RevokesVPNIdentity, connectors.RevokesVPNSessions},
+		},
 		New: func(name string, b any, deps connectors.Deps) (connectors.Connector, []connectors.Operation, error) {
 			c, err := New(name, *b.(*Config), deps.Policy, WithLogger(deps.Log))
 			if err != nil {

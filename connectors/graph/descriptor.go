@@ -37,6 +37,11 @@ func Descriptor() connectors.Descriptor {
 				return []connspec.File{{Key: "certificate_file", Path: &c.CertificateFile}, {Key: "private_key_file", Path: &c.PrivateKeyFile}}
 			},
 		},
+		// revoke_sessions invalidates the user's refresh tokens and
+		// session cookies (revokeSignInSessions).
+		Revokes: map[connectors.Operation][]connectors.Revocation{
+			connectors.OpRevokeSessions: {connectors.RevokesIdPSessions},
+		},
 		New: func(name string, b any, deps connectors.Deps) (connectors.Connector, []connectors.Operation, error) {
 			gc, err := New(name, *b.(*Config), deps.Policy)
 			if err != nil {

@@ -30,6 +30,11 @@ func Descriptor() connectors.Descriptor {
 				return nil
 			},
 		},
+		// revoke_sessions clears the user's Okta sessions and OAuth
+		// tokens and reads back that none is left.
+		Revokes: map[connectors.Operation][]connectors.Revocation{
+			connectors.OpRevokeSessions: {connectors.RevokesIdPSessions},
+		},
 		New: func(name string, b any, deps connectors.Deps) (connectors.Connector, []connectors.Operation, error) {
 			oc, err := New(name, *b.(*Config), deps.Policy, WithLogger(deps.Log))
 			if err != nil {

@@ -28,6 +28,13 @@ func Descriptor() connectors.Descriptor {
 			},
 			Describe: func(b any) string { return "sandbox system " + b.(*Config).System },
 		},
+		// As the real systems it simulates: revoke_vpn disables the VPN
+		// identity and ends its tunnels, revoke_sessions the identity
+		// provider's sessions (m365, okta).
+		Revokes: map[connectors.Operation][]connectors.Revocation{
+			connectors.OpRevokeVPN:      {connectors.RevokesVPNIdentity, connectors.RevokesVPNSessions},
+			connectors.OpRevokeSessions: {connectors.RevokesIdPSessions},
+		},
 		New: func(name string, b any, deps connectors.Deps) (connectors.Connector, []connectors.Operation, error) {
 			cfg := *b.(*Config)
 			if cfg.URL == "" {

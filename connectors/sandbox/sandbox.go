@@ -204,8 +204,12 @@ type account struct {
 	// transferredTo is set once record ownership was transferred
 	// (salesforce).
 	transferredTo string
-	ticket        string          // recovery ticket id (assets devices)
-	notices       map[string]bool // templates sent (payroll)
+	ticket        string // recovery ticket id (assets devices)
+	// zones are the areas a badge opens, each active or not (badge): a
+	// deactivate_badge with Params["zone"] deactivates that zone only,
+	// without it every zone; the badge is active while any zone is.
+	zones   []badgeZone
+	notices map[string]bool // templates sent (payroll)
 }
 
 type failure struct {
@@ -339,6 +343,9 @@ func (c *Connector) SeedEmployees(emps []directory.Employee) {
 			a.Kind = "badge"
 		}
 		c.AddAccount(s, a)
+		if c.system == "badge" {
+			c.SetZones(id, badgeZones(e)...)
+		}
 	}
 }
 
@@ -369,6 +376,10 @@ func (c *Connector) AddAccount(s connectors.Subject, a connectors.Account) {
 	index(c.byID, strings.TrimSpace(s.EmployeeID), r)
 	index(c.byUser, strings.ToLower(strings.TrimSpace(s.Username)), r)
 	acc := &account{Account: a, owner: r, mailbox: "user"}
+	if a.Kind == "badge" {
+		acc.zones = []badgeZone{{name: ZoneBuilding, active: a.Status == connectors.StatusActive}}
+		acc.Detail = acc.zoneDetail()
+	}
 	if old := c.byAccount[a.ID]; old != nil && old.owner != r {
 		// The ID moves to this subject.
 		old.owner.accounts = slices.DeleteFunc(old.owner.accounts, func(x *account) bool { return x == old })
@@ -381,6 +392,25 @@ func (c *Connector) AddAccount(s connectors.Subject, a connectors.Account) {
 		}
 	}
 	r.accounts = append(r.accounts, acc)
+}
+
+// SetZones sets the zones the badge with this account ID opens, each
+// active while the badge is (ZoneBuilding, ZoneSecure or any other name).
+// It does nothing for an unknown ID or an account that is not a badge.
+func (c *Connector) SetZones(id string, zones ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.byAccount[id]
+	if a == nil || a.Kind != "badge" {
+		return
+	}
+	a.zones = a.zones[:0]
+	for _, z := range zones {
+		if z = strings.TrimSpace(z); z != "" {
+			a.zones = append(a.zones, badgeZone{name: z, active: a.Status == connectors.StatusActive})
+		}
+	}
+	a.Detail = a.zoneDetail()
 }
 
 func fill(dst *string, v string) {
@@ -691,7 +721,27 @@ func (c *Connector) apply(req connectors.Request, accts []*account) connectors.R
 		ids = append(ids, a.ID)
 		var change string
 		switch req.Operation {
-		case connectors.OpDisableAccount, connectors.OpRevokeVPN, connectors.OpDeactivateBadge:
+		case connectors.OpDeactivateBadge:
+			if len(a.zones) > 0 {
+				change = a.deactivateZones(strings.TrimSpace(req.Params["zone"]))
+			} else if a.Status == connectors.StatusActive {
+				change = "status active->" + connectors.StatusDisabled
+				a.Status = connectors.StatusDisabled
+			}
+		case connectors.OpRevokeVPN:
+			// A VPN revocation disables the identity and ends its
+			// tunnels, as the real connectors do.
+			var parts []string
+			if a.Status == connectors.StatusActive {
+				parts = append(parts, "status active->"+connectors.StatusDisabled)
+				a.Status = connectors.StatusDisabled
+			}
+			if a.Sessions > 0 {
+				parts = append(parts, fmt.Sprintf("terminated %d %s", a.Sessions, text.Plural(a.Sessions, "session")))
+				a.Sessions = 0
+			}
+			change = strings.Join(parts, "; ")
+		case connectors.OpDisableAccount:
 			if a.Status == connectors.StatusActive {
 				change = "status active->" + connectors.StatusDisabled
 				a.Status = connectors.StatusDisabled
@@ -824,7 +874,18 @@ func verify(req connectors.Request, accts []*account) connectors.Verification {
 		var good bool
 		var detail string
 		switch req.Operation {
-		case connectors.OpDisableAccount, connectors.OpRevokeVPN, connectors.OpDeactivateBadge:
+		case connectors.OpDeactivateBadge:
+			if len(a.zones) > 0 {
+				good = a.zoneGood(strings.TrimSpace(req.Params["zone"]))
+				detail = fmt.Sprintf("status=%s %s", a.Status, a.zoneDetail())
+			} else {
+				good = a.Status != connectors.StatusActive
+				detail = fmt.Sprintf("status=%s", a.Status)
+			}
+		case connectors.OpRevokeVPN:
+			good = a.Status != connectors.StatusActive && a.Sessions == 0
+			detail = fmt.Sprintf("status=%s sessions=%d", a.Status, a.Sessions)
+		case connectors.OpDisableAccount:
 			good = a.Status != connectors.StatusActive
 			detail = fmt.Sprintf("status=%s sessions=%d", a.Status, a.Sessions)
 		case connectors.OpDeactivateUser:
@@ -885,6 +946,92 @@ func verify(req connectors.Request, accts []*account) connectors.Verification {
 		return connectors.Verification{OK: true, Detail: "no devices"}
 	}
 	return connectors.Verification{OK: ok, Detail: strings.Join(details, "; ")}
+}
+
+// badgeZone is one area a simulated badge opens.
+type badgeZone struct {
+	name   string
+	active bool
+}
+
+// Zone names the simulated badge system gives every badge and the badges
+// of cleared staff (directory.Employee.Clearance "secret" or
+// "top_secret"), who also open the secure area. Policies deactivate a
+// zone alone with the action parameter zone: ZoneSecure.
+const (
+	ZoneBuilding = "building"
+	ZoneSecure   = "scif"
+)
+
+// badgeZones are the zones a seeded badge opens.
+func badgeZones(e *directory.Employee) []string {
+	switch strings.ToLower(strings.TrimSpace(e.Clearance)) {
+	case "secret", "top_secret":
+		return []string{ZoneBuilding, ZoneSecure}
+	}
+	return []string{ZoneBuilding}
+}
+
+// deactivateZones turns off the named zone (every zone when zone is "")
+// and reports what changed; the badge's status follows: disabled once no
+// zone is active.
+func (a *account) deactivateZones(zone string) string {
+	var off []string
+	for i := range a.zones {
+		z := &a.zones[i]
+		if z.active && (zone == "" || strings.EqualFold(z.name, zone)) {
+			z.active = false
+			off = append(off, z.name)
+		}
+	}
+	var parts []string
+	if len(off) > 0 {
+		parts = append(parts, fmt.Sprintf("%s %s deactivated", text.Plural(len(off), "zone"), strings.Join(off, ", ")))
+	}
+	if a.Status == connectors.StatusActive && len(a.activeZones()) == 0 {
+		parts = append(parts, "status active->"+connectors.StatusDisabled)
+		a.Status = connectors.StatusDisabled
+	}
+	a.Detail = a.zoneDetail()
+	return strings.Join(parts, "; ")
+}
+
+// activeZones names the zones the badge still opens.
+func (a *account) activeZones() []string {
+	var out []string
+	for _, z := range a.zones {
+		if z.active {
+			out = append(out, z.name)
+		}
+	}
+	return out
+}
+
+// zoneDetail is "zones building=active, scif=disabled".
+func (a *account) zoneDetail() string {
+	if len(a.zones) == 0 {
+		return ""
+	}
+	parts := make([]string, len(a.zones))
+	for i, z := range a.zones {
+		st := connectors.StatusDisabled
+		if z.active {
+			st = connectors.StatusActive
+		}
+		parts[i] = z.name + "=" + st
+	}
+	return "zones " + strings.Join(parts, ", ")
+}
+
+// zoneGood reports whether the badge no longer opens zone (any zone when
+// zone is "").
+func (a *account) zoneGood(zone string) bool {
+	for _, z := range a.zones {
+		if z.active && (zone == "" || strings.EqualFold(z.name, zone)) {
+			return false
+		}
+	}
+	return zone != "" || a.Status != connectors.StatusActive
 }
 
 func (a *account) snapshot() connectors.Account {

@@ -23,6 +23,12 @@ func Descriptor() connectors.Descriptor {
 				return nil
 			},
 		},
+		// revoke_vpn removes the person's peers: WireGuard keeps no session
+		// apart from the peer, so with the peer gone no tunnel can carry
+		// traffic; Verify reads each interface's peer list.
+		Revokes: map[connectors.Operation][]connectors.Revocation{
+			connectors.OpRevokeVPN: {connectors.RevokesVPNIdentity, connectors.RevokesVPNSessions},
+		},
 		New: func(name string, b any, _ connectors.Deps) (connectors.Connector, []connectors.Operation, error) {
 			c, err := New(name, *b.(*Config))
 			if err != nil {

@@ -81,6 +81,11 @@ type Plan struct {
 	Actions     []PlannedAction    `json:"actions"`
 	Discovery   []Discovery        `json:"discovery"`
 	Equipment   []Account          `json:"equipment,omitempty"`
+	// RemoteAccess states which kinds of remote access (VPN identities,
+	// VPN sessions, identity-provider sessions) the plan's actions revoke
+	// and which action does each, from what their connector types
+	// declare; a kind no action revokes is said so. "" when unknown.
+	RemoteAccess string `json:"remote_access,omitempty"`
 }
 
 // Simulated returns the plan's actions on simulated systems' connectors,

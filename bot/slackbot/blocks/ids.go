@@ -31,6 +31,7 @@ const (
 	ModalDenyReason    = "kinetic.deny_reason"
 	ModalApproveReason = "kinetic.approve_reason"
 	ModalSkipReason    = "kinetic.skip_reason"
+	ModalMarkDone      = "kinetic.mark_done_who"
 )
 
 // Kinds of id a button value carries.

@@ -377,6 +377,39 @@ func ParseSkipReason(view slack.View) (actionID int64, reason string, errs map[s
 	return parseReason(view, ModalSkipReason, KindAction)
 }
 
+// MarkDoneModal asks who collected or disabled the badge of a manual
+// badge step (a facility whose access control has no API): task is the
+// step as the owning team was told it (engine's manual task: the person,
+// the badge numbers, the doors). Its callback id is ModalMarkDone and its
+// private_metadata the action (ActionValue); read it with ParseMarkDone.
+func MarkDoneModal(actionID int64, task string) slack.ModalViewRequest {
+	who := slack.NewPlainTextInputBlockElement(plainText("Name, and how: collected at the desk, disabled in the panel", 150), actionValue)
+	who.MaxLength = maxReasonLen
+	who.FocusOnLoad = true
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		Title:           plainText("Mark done", maxModalTitle),
+		Submit:          plainText("Mark done", maxModalTitle),
+		Close:           plainText("Back", maxModalTitle),
+		CallbackID:      ModalMarkDone,
+		PrivateMetadata: ActionValue(actionID),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			section(data(task, 2000) + "\n\nKinetic records you as having done it; it stays unverified."),
+			input(blockWhy, "Who collected or disabled it?", "Recorded in the audit trail.", who, false),
+		}},
+	}
+}
+
+// ParseMarkDone reads a submitted MarkDoneModal: the action and who
+// collected or disabled the badge, with problems keyed by block id.
+func ParseMarkDone(view slack.View) (actionID int64, who string, errs map[string]string, err error) {
+	actionID, who, errs, err = parseReason(view, ModalMarkDone, KindAction)
+	if errs[blockWhy] == "Say why." {
+		errs[blockWhy] = "Say who collected or disabled it."
+	}
+	return actionID, who, errs, err
+}
+
 func parseReason(view slack.View, callbackID, kind string) (int64, string, map[string]string, error) {
 	if view.CallbackID != callbackID {
 		return 0, "", nil, fmt.Errorf("%w: view %q is not %s", ErrBadValue, view.CallbackID, callbackID)

@@ -134,6 +134,9 @@ func planBlocks(plan view.Plan) (head, body []slack.Block) {
 	}
 	bs = append(bs, slack.NewDividerBlock())
 	bs = append(bs, plannedPhases(plan.Actions)...)
+	if !blank(plan.RemoteAccess) {
+		bs = append(bs, sections([]string{"*Remote access*", data(plan.RemoteAccess, 1000)})...)
+	}
 	if len(plan.Equipment) > 0 {
 		lines := []string{"*Equipment to recover*"}
 		for i, e := range plan.Equipment {

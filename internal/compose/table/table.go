@@ -14,12 +14,14 @@ import (
 	"github.com/kineticsec/kinetic/connectors/awsiam"
 	"github.com/kineticsec/kinetic/connectors/fortigate"
 	"github.com/kineticsec/kinetic/connectors/globalprotect"
+	"github.com/kineticsec/kinetic/connectors/brivo"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/salesforce"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	scimconn "github.com/kineticsec/kinetic/connectors/scim"
+	"github.com/kineticsec/kinetic/connectors/verkada"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/connectors/wireguard"
 	"github.com/kineticsec/kinetic/directory"
@@ -44,6 +46,8 @@ func Connectors() []connectors.Descriptor {
 		globalprotect.Descriptor(),
 		wireguard.Descriptor(),
 		scimconn.Descriptor(),
+		brivo.Descriptor(),
+		verkada.Descriptor(),
 	}
 }
 
