@@ -10,6 +10,7 @@ package serve
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"net"
@@ -44,6 +45,10 @@ type Options struct {
 	// Getenv reads KINETIC_SLACK_* (without a chat.slack block) and
 	// KINETIC_API_TOKEN; nil reads nothing (every variable unset).
 	Getenv func(string) string
+	// RootCAs replaces the system roots of every outbound connection
+	// (outbound.URLPolicy.RootCAs). The kinetic command never sets it:
+	// tests do, to run serve against https fakes.
+	RootCAs *x509.CertPool
 }
 
 // Run builds everything cfg names and runs it until ctx ends.
@@ -58,6 +63,7 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 	if err != nil {
 		return err
 	}
+	urlPolicy.RootCAs = o.RootCAs
 	sa, err := app.Slack(cfg.Service, urlPolicy, o.Getenv, log.WithField("component", "slack"))
 	if err != nil {
 		return err
