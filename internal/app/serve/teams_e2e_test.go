@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
+	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
 	"github.com/kineticsec/kinetic/bot/teams/cards"
 	"github.com/kineticsec/kinetic/bot/teams/connector"
 	"github.com/kineticsec/kinetic/bot/teams/teamstest"
@@ -62,8 +65,9 @@ type teamsServe struct {
 // startTeamsServe writes a service file whose chat.teams points at the
 // fakes (https URLs, which configs requires) and runs serve on it; the
 // fakes' certificate is trusted through serve.Options.RootCAs, the only
-// test hook. chatExtra is added under chat: (a chat.slack block).
-func startTeamsServe(t *testing.T, chatExtra string) *teamsServe {
+// test hook. chatExtra is added under chat: (a chat.slack block), files
+// are written beside the service file (its secrets).
+func startTeamsServe(t *testing.T, chatExtra string, files map[string]string) *teamsServe {
 	t.Helper()
 	fake := teamstest.NewTLSConnector(t)
 	fake.AppID = e2eAppID // a GUID, as chat.teams.app_id must be
@@ -91,7 +95,7 @@ http:
   addr: %s
   api_tokens:
     reader: {file: api-token}
-database: {driver: sqlite, path: kinetic.db}
+database: {driver: sqlite, path: %s}
 redis: {embedded: true}
 directory: {file: directory.json}
 policy: policy.yaml
@@ -115,11 +119,17 @@ chat:
     token_url: %s
     offboarding_conversation: "%s"
 %sconnectors:
-%s`, addr, e2eAlerts, e2eAppID, e2eTenant, fake.URL(), is.MetadataURL(), is.MetadataURL(), fake.TokenURL(), e2eOffboard, chatExtra, conns.String())
+%s`, addr, filepath.Join(dir, "kinetic.db"), e2eAlerts, e2eAppID, e2eTenant, fake.URL(), is.MetadataURL(), is.MetadataURL(), fake.TokenURL(), e2eOffboard, chatExtra, conns.String())
+	if files == nil {
+		files = map[string]string{}
+	}
 	for name, data := range map[string]string{
 		"kinetic.yaml": svc, "policy.yaml": testkit.ApprovalPolicy, "directory.json": string(dirJSON),
 		"teams-secret": fake.Secret, "api-token": e2eAPIToken,
 	} {
+		files[name] = data
+	}
+	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -322,7 +332,7 @@ func refIn(t *testing.T, re *regexp.Regexp, card string) int64 {
 // invoke changes a plan, and a forged token is refused — every call over
 // the network, the Bot Connector and token issuer being https fakes.
 func TestServeTeamsOnlyOffboardsEndToEnd(t *testing.T) {
-	s := startTeamsServe(t, "")
+	s := startTeamsServe(t, "", nil)
 
 	// A forged token (a key the issuer never published) is refused and
 	// changes nothing.
@@ -409,4 +419,57 @@ func TestServeTeamsOnlyOffboardsEndToEnd(t *testing.T) {
 	}, func() string {
 		return fmt.Sprintf("the approved forwarding did not add set_forwarding to case %d", erinCase)
 	})
+}
+
+// TestServeSlackAndTeamsTogether: one kinetic serve runs both front ends;
+// a signed Slack /offboard and a signed Teams message each open a case and
+// each front end sends its own plan preview, on its own platform.
+func TestServeSlackAndTeamsTogether(t *testing.T) {
+	const signing = "e2e-slack-signing-secret"
+	slack := slacktest.NewServer(t)
+	slack.AddUser("UMIA", "manager@example.test", "Mia Manager")
+	slack.AddUser("UERIN", "erin@example.test", "Erin Employee")
+	s := startTeamsServe(t, fmt.Sprintf(`  slack:
+    bot_token: {file: slack-bot-token}
+    signing_secret: {file: slack-signing-secret}
+    mode: http
+    api_url: %s
+    offboarding_channel: C0OFFBOARD
+`, slack.URL()), map[string]string{"slack-bot-token": slacktest.BotToken, "slack-signing-secret": signing})
+
+	form := url.Values{
+		"team_id": {slacktest.TeamID}, "channel_id": {"C0OFFBOARD"}, "user_id": {"UMIA"}, "command": {"/offboard"},
+		"text": {"<@UERIN|erin> moving on"}, "response_url": {"https://hooks.slack.invalid/x"}, "trigger_id": {"trig-1"},
+	}.Encode()
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/slack/commands", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	slackbot.SignRequest(req, signing, time.Now(), []byte(form))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(b), "Planning") {
+		t.Fatalf("the Slack command answered %d: %s", res.StatusCode, b)
+	}
+	if code, body := s.post(s.message("M1", "offboard <at>Carl Contractor</at> contract ended", "E2"), s.token()); code != http.StatusOK {
+		t.Fatalf("the Teams message answered %d: %s", code, body)
+	}
+	slack.WaitFor(t, "chat.postMessage", func(c slacktest.Call) bool {
+		return c.Channel == "DUMIA" && strings.Contains(string(c.Blocks), "Erin Employee")
+	}, e2eWaitWithin)
+	s.waitCall("the Teams plan preview for Carl", func(c teamstest.Call) bool {
+		return c.Op == "send" && strings.Contains(cardText(c), cards.VerbConfirmPlan) && strings.Contains(cardText(c), "Carl Contractor")
+	})
+	for _, c := range s.fake.Calls() {
+		if strings.Contains(cardText(c), "Erin Employee") {
+			t.Errorf("the Slack case's plan reached Teams: %s", cardText(c))
+		}
+	}
+	for _, c := range slack.Calls("chat.postMessage") {
+		if strings.Contains(c.Text+string(c.Blocks), "Carl Contractor") && strings.Contains(string(c.Blocks), "confirm") {
+			t.Errorf("the Teams case's plan preview reached Slack: %s", c.Blocks)
+		}
+	}
 }
