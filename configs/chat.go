@@ -80,6 +80,10 @@ func guid(s string) bool {
 	return true
 }
 
+// MaxTeamsConversationID bounds a configured Teams conversation id: the
+// width of store.ChatMessage.Channel, where posted cards are recorded.
+const MaxTeamsConversationID = 512
+
 func (c *TeamsChat) validate(d *doc) {
 	if c == nil {
 		return
@@ -105,8 +109,8 @@ func (c *TeamsChat) validate(d *doc) {
 	for _, conv := range []struct{ key, id string }{
 		{"offboarding_conversation", c.OffboardingConversation}, {"alerts_conversation", c.AlertsConversation},
 	} {
-		if conv.id != "" && (strings.ContainsAny(conv.id, " \t\n/?#") || len(conv.id) > 128) {
-			d.add(p+conv.key, "must be a Teams conversation id (19:…@thread.tacv2), at most 128 characters")
+		if conv.id != "" && (strings.ContainsAny(conv.id, " \t\n/?#") || len(conv.id) > MaxTeamsConversationID) {
+			d.add(p+conv.key, "must be a Teams conversation id (19:…@thread.tacv2), at most %d characters", MaxTeamsConversationID)
 		}
 	}
 }
