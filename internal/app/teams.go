@@ -1,12 +1,14 @@
 package app
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot/teams/botauth"
 	"github.com/kineticsec/kinetic/bot/teams/connector"
+	"github.com/kineticsec/kinetic/bot/teams/graph"
 	"github.com/kineticsec/kinetic/bot/teamsapp"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/internal/outbound"
@@ -45,10 +47,12 @@ func teamsAlertsConversation(svc *configs.Service) (string, error) {
 }
 
 // Teams builds the Microsoft Teams front end of chat.teams, its token
-// checks, token fetches and Bot Connector calls going through pol's
+// checks, token fetches, Bot Connector and Graph calls going through pol's
 // client; nil, nil when chat.teams is absent. People are mapped by the
-// directory's chat_user_id holding their Entra object id (no Graph lookup
-// of emails is configured).
+// directory's chat_user_id holding their Entra object id; with
+// chat.teams.graph, also by the email Graph gives for their object id
+// (and the other way, for DMs), and entra:ID approver groups are read
+// through Graph.
 func Teams(svc *configs.Service, pol *outbound.URLPolicy, log *logrus.Entry) (*teamsapp.App, error) {
 	tc := svc.Chat.Teams
 	if tc == nil {
@@ -68,13 +72,46 @@ func Teams(svc *configs.Service, pol *outbound.URLPolicy, log *logrus.Entry) (*t
 	if err != nil {
 		return nil, wrap(err)
 	}
-	a, err := teamsapp.New(teamsapp.Options{
+	o := teamsapp.Options{
 		AppID: tc.AppID, TenantID: tc.TenantID, ServiceURL: tc.ServiceURL,
 		OffboardingConversation: tc.OffboardingConversation, AlertsConversation: alerts,
 		Connector: cl, Verifier: v, Routes: TeamsRoutes(svc), Log: log,
-	})
+	}
+	if g := tc.Graph; g != nil {
+		gc, err := graph.New(graph.Config{AppID: tc.AppID, AppPassword: tc.AppPassword, TenantID: tc.TenantID, BaseURL: g.URL, TokenURL: g.TokenURL}, pol)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		o.EmailOf, o.AADOf = GraphPeople(gc)
+		o.Groups, o.GroupRefresh = gc, g.GroupRefresh.D()
+	}
+	a, err := teamsapp.New(o)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	return a, nil
+}
+
+// GraphPeople maps Entra users and emails through Graph: emailOf reads a
+// user's mail (or UPN) by object id, GET /users/{id}?$select=…
+// (https://learn.microsoft.com/en-us/graph/api/user-get); aadOf reads the
+// object id of the user whose UPN is the email (GET /users/{upn}: Graph
+// addresses users by id or userPrincipalName, so this finds people whose
+// UPN is their email, as it is in most tenants).
+func GraphPeople(gc *graph.Client) (emailOf, aadOf func(context.Context, string) (string, error)) {
+	emailOf = func(ctx context.Context, aad string) (string, error) {
+		u, err := gc.User(ctx, aad)
+		if err != nil {
+			return "", err
+		}
+		return u.Email(), nil
+	}
+	aadOf = func(ctx context.Context, email string) (string, error) {
+		u, err := gc.User(ctx, email)
+		if err != nil {
+			return "", err
+		}
+		return u.ID, nil
+	}
+	return emailOf, aadOf
 }

@@ -78,15 +78,32 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 	if ta != nil {
 		observers = append(observers, ta)
 	}
-	var groupMembers func(string) []string
+	var slackMembers, teamsMembers func(string) []string
 	if sa != nil {
 		observers = append(observers, sa)
-		groupMembers = sa.GroupMembers
+		slackMembers = sa.GroupMembers
 		for _, name := range slices.Sorted(maps.Keys(cfg.Service.ApproverGroups)) {
 			sa.WatchGroups(cfg.Service.ApproverGroups[name]...)
 		}
 	} else if name, entry := slackApproverGroup(cfg.Service); entry != "" {
 		return fmt.Errorf("approver group %q lists %s, a Slack user group, but Slack is not configured (set chat.slack or KINETIC_SLACK_*, docs/slack.md)", name, entry)
+	}
+	if ta != nil {
+		// entra:ID entries are Entra groups read through Graph
+		// (chat.teams.graph, which configs requires for them).
+		teamsMembers = ta.GroupMembers
+		for _, name := range slices.Sorted(maps.Keys(cfg.Service.ApproverGroups)) {
+			ta.WatchGroups(cfg.Service.ApproverGroups[name]...)
+		}
+	}
+	groupMembers := func(entry string) []string {
+		switch {
+		case strings.HasPrefix(entry, configs.SlackGroupPrefix) && slackMembers != nil:
+			return slackMembers(entry)
+		case strings.HasPrefix(entry, configs.EntraGroupPrefix) && teamsMembers != nil:
+			return teamsMembers(entry)
+		}
+		return nil
 	}
 	a, err := app.Build(ctx, cfg, app.Options{Log: log, Observers: observers, GroupMembers: groupMembers})
 	if err != nil {

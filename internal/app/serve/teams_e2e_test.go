@@ -40,6 +40,8 @@ var e2eUsers = map[string][2]string{
 	"E2": {"00000000-0000-0000-0000-0000000000e2", "Carl Contractor"},
 	"H1": {"00000000-0000-0000-0000-0000000000b1", "Hal HR"},
 	"H2": {"00000000-0000-0000-0000-0000000000b2", "Hana HR"},
+	"L1": {"00000000-0000-0000-0000-0000000000c1", "Lee Legal"},
+	"L2": {"00000000-0000-0000-0000-0000000000c2", "Lou Legal"},
 }
 
 const (
@@ -69,6 +71,26 @@ type teamsServe struct {
 // are written beside the service file (its secrets).
 func startTeamsServe(t *testing.T, chatExtra string, files map[string]string) *teamsServe {
 	t.Helper()
+	return startTeamsServeWith(t, serveSetup{chatExtra: chatExtra, files: files, chatIDs: true})
+}
+
+// serveSetup varies the service file of startTeamsServeWith.
+type serveSetup struct {
+	chatExtra  string            // under chat:
+	teamsExtra string            // under chat.teams:
+	files      map[string]string // beside the service file
+	// chatIDs puts the Teams users' object ids in the directory's
+	// chat_user_id; without, people are mapped through Graph by email.
+	chatIDs        bool
+	approverGroups string // default {hr: [H1, H2, M1], legal: [L1, L2], security: [S1]}
+}
+
+func startTeamsServeWith(t *testing.T, o serveSetup) *teamsServe {
+	chatExtra, files := o.chatExtra, o.files
+	if o.approverGroups == "" {
+		o.approverGroups = "{hr: [H1, H2, M1], legal: [L1, L2], security: [S1]}"
+	}
+	t.Helper()
 	fake := teamstest.NewTLSConnector(t)
 	fake.AppID = e2eAppID // a GUID, as chat.teams.app_id must be
 	is := teamstest.NewTLSIssuer(t)
@@ -80,7 +102,7 @@ func startTeamsServe(t *testing.T, chatExtra string, files map[string]string) *t
 		t.Fatal(err)
 	}
 	for _, p := range people {
-		if u, ok := e2eUsers[p["id"].(string)]; ok {
+		if u, ok := e2eUsers[p["id"].(string)]; ok && o.chatIDs {
 			p["chat_user_id"] = u[0]
 		}
 	}
@@ -100,7 +122,7 @@ redis: {embedded: true}
 directory: {file: directory.json}
 policy: policy.yaml
 admins: [A1]
-approver_groups: {hr: [H1, H2, M1], legal: [L1, L2], security: [S1]}
+approver_groups: %s
 alerts: {security_channel: security-alerts, security_officers: [S1]}
 routing:
   security-alerts:
@@ -118,8 +140,8 @@ chat:
     entra_metadata_url: %s
     token_url: %s
     offboarding_conversation: "%s"
-%sconnectors:
-%s`, addr, filepath.Join(dir, "kinetic.db"), e2eAlerts, e2eAppID, e2eTenant, fake.URL(), is.MetadataURL(), is.MetadataURL(), fake.TokenURL(), e2eOffboard, chatExtra, conns.String())
+%s%sconnectors:
+%s`, addr, filepath.Join(dir, "kinetic.db"), o.approverGroups, e2eAlerts, e2eAppID, e2eTenant, fake.URL(), is.MetadataURL(), is.MetadataURL(), fake.TokenURL(), e2eOffboard, o.teamsExtra, chatExtra, conns.String())
 	if files == nil {
 		files = map[string]string{}
 	}
@@ -471,5 +493,82 @@ func TestServeSlackAndTeamsTogether(t *testing.T) {
 		if strings.Contains(c.Text+string(c.Blocks), "Carl Contractor") && strings.Contains(string(c.Blocks), "confirm") {
 			t.Errorf("the Teams case's plan preview reached Slack: %s", c.Blocks)
 		}
+	}
+}
+
+// TestServeTeamsEntraApproverGroupAndGraphEmails: with chat.teams.graph
+// and a directory without chat_user_id, Teams users are mapped to HR by
+// the email Graph gives for their object id; the legal approver group
+// names an Entra group whose (transitive) members Graph lists. A click by
+// a member decides the legal hold and changes the plan; a click by a
+// non-member (Lou, in HR's legal list no more) is refused by the engine.
+func TestServeTeamsEntraApproverGroupAndGraphEmails(t *testing.T) {
+	const legalGroup = "7d1e5c2a-4b3f-4e6d-9a8b-1c2d3e4f5a6b"
+	g := teamstest.NewGraph(t)
+	g.AppID = e2eAppID
+	emails := map[string]string{"M1": "manager@example.test", "E1": "erin@example.test", "E2": "carl@example.test", "H1": "hr@example.test",
+		"H2": "hr2@example.test", "L1": "legal1@example.test", "L2": "legal2@example.test"}
+	for id, u := range e2eUsers {
+		g.AddUser(teamstest.GraphUser{ID: u[0], Mail: emails[id], UPN: emails[id]})
+	}
+	g.SetGroup(legalGroup, e2eUsers["L1"][0])
+	s := startTeamsServeWith(t, serveSetup{
+		teamsExtra:     fmt.Sprintf("    graph: {url: %s, token_url: %s}\n", g.URL(), g.TokenURL()),
+		approverGroups: fmt.Sprintf("{hr: [H1, H2, M1], legal: [\"entra:%s\"], security: [S1]}", legalGroup),
+	})
+	g.Secret = s.fake.Secret
+
+	form := map[string]any{
+		blocks.FieldPerson: e2eUsers["E1"][0], blocks.FieldLastDay: time.Now().AddDate(0, 0, 7).Format("2006-01-02"), blocks.FieldLastTime: "17:00",
+		blocks.FieldReason: blocks.ReasonVoluntary, blocks.FieldLegalHold: true,
+	}
+	if typ, card := s.answer(s.invoke("H1", cards.VerbSubmitOffboard, form)); !strings.Contains(card, "Planning the offboarding of **Erin Employee**") {
+		t.Fatalf("the form answered %s %s", typ, card)
+	}
+	preview := s.waitCall("plan preview in Hal's chat", func(c teamstest.Call) bool {
+		return c.Op == "send" && strings.Contains(cardText(c), cards.VerbConfirmPlan) && strings.Contains(cardText(c), "Erin Employee")
+	})
+	erinCase := refIn(t, caseRef, cardText(preview))
+	s.answer(s.invoke("H1", cards.VerbConfirmPlan, map[string]any{"kineticId": blocks.CaseValue(erinCase)}))
+	lee := e2eUsers["L1"][0]
+	ask := s.waitCall("the legal approval card DMed to Lee, the Entra group's member", func(c teamstest.Call) bool {
+		return c.Op == "send" && (c.ConversationID == "a:"+lee || c.ConversationID == "a:29:"+lee) && approvalRef.MatchString(cardText(c))
+	})
+	apID := refIn(t, approvalRef, cardText(ask))
+	approve := map[string]any{"kineticId": blocks.ApprovalValue(apID)}
+	if typ, text := s.answer(s.invoke("L2", cards.VerbApprove, approve)); typ != teamsapp.TypeMessageResponse || !strings.Contains(text, "Nothing was changed") {
+		t.Fatalf("Lou (not in the Entra group) approving: %s %s", typ, text)
+	}
+	if typ, card := s.answer(s.invoke("L1", cards.VerbApprove, approve)); typ != teamsapp.TypeCardResponse {
+		t.Fatalf("Lee's approval answered %s %s", typ, card)
+	}
+	testkit.Eventually(t, e2eWaitWithin, func() bool {
+		_, acts := s.apiCase(erinCase)
+		for _, a := range acts {
+			if a.Name == "preserve_mailbox" {
+				return true
+			}
+		}
+		return false
+	}, func() string {
+		return fmt.Sprintf("the approved legal hold did not add preserve_mailbox to case %d", erinCase)
+	})
+
+	// Graph was asked for users by object id (people mapped by email) and
+	// for the group's members; every request carried the app's token
+	// (the fake fails the test otherwise).
+	var users, groups int
+	for _, r := range g.Requests() {
+		switch {
+		case strings.HasPrefix(r.Path, "/v1.0/users/"):
+			users++
+		case r.Path == "/v1.0/groups/"+legalGroup+"/transitiveMembers/microsoft.graph.user":
+			groups++
+		default:
+			t.Errorf("unexpected Graph request %s", r)
+		}
+	}
+	if users == 0 || groups == 0 {
+		t.Fatalf("Graph requests: %d user reads, %d group listings", users, groups)
 	}
 }
