@@ -29,7 +29,7 @@ func TestEntraGroupMembers(t *testing.T) {
 	g.AddUser(teamstest.GraphUser{ID: lee, Mail: "legal1@example.test", UPN: "lee@corp.example.test"})
 	g.AddUser(teamstest.GraphUser{ID: "00000000-0000-0000-0000-0000000000c2", UPN: "legal2@example.test"})
 	g.AddUser(teamstest.GraphUser{ID: "00000000-0000-0000-0000-0000000000ff", Mail: "contractor@elsewhere.test"}) // no HR record
-	g.Fail(3, 503, "") // the first reads fail whole (MaxAttempts 1)
+	g.Fail(3, 503, "")                                                                                            // the first reads fail whole (MaxAttempts 1)
 	pol := &outbound.URLPolicy{AllowHosts: []string{"127.0.0.1"}, RootCAs: g.CertPool()}
 	gc, err := graph.New(graph.Config{AppID: g.AppID, AppPassword: secret.FromValue(g.Secret), TenantID: tenant, BaseURL: g.URL(), TokenURL: g.TokenURL(), MaxAttempts: 1}, pol)
 	if err != nil {
