@@ -2,7 +2,9 @@ package teamsapp_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +15,10 @@ import (
 	"github.com/kineticsec/kinetic/bot/teams/graph"
 	"github.com/kineticsec/kinetic/bot/teams/teamstest"
 	"github.com/kineticsec/kinetic/bot/teamsapp"
+	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/routing"
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/internal/testkit"
 )
@@ -47,8 +52,13 @@ func TestEntraGroupMembers(t *testing.T) {
 	}
 	l := logrus.New()
 	l.Level = logrus.ErrorLevel
-	a, err := teamsapp.New(teamsapp.Options{AppID: fake.AppID, ServiceURL: fake.URL(), Connector: cl, Verifier: v, Log: logrus.NewEntry(l),
-		Groups: gc, GroupRefresh: 20 * time.Millisecond})
+	a, err := teamsapp.New(teamsapp.Options{AppID: fake.AppID, TenantID: tenant, ServiceURL: fake.URL(), Connector: cl, Verifier: v, Log: logrus.NewEntry(l),
+		Groups: gc, GroupRefresh: 20 * time.Millisecond, AlertsConversation: alerts,
+		Routes: routing.New(nil, map[string][]string{"legal": {"entra:" + group}}, configs.EntraGroupPrefix),
+		AADOf: func(ctx context.Context, email string) (string, error) {
+			u, err := gc.User(ctx, email)
+			return u.ID, err
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +86,22 @@ func TestEntraGroupMembers(t *testing.T) {
 	g.SetGroup(group, lee, "00000000-0000-0000-0000-0000000000c2")
 	testkit.Eventually(t, 20*time.Second, func() bool { return slices.Equal(a.GroupMembers("entra:"+group), []string{"L1", "L2"}) },
 		func() string { return "Lou's joining was never seen" })
+	// An escalation to group:legal DMs the Entra group's members. Lou's
+	// UPN is her email, so Graph finds her object id; Lee's UPN is not
+	// his email (GET /users/{email} cannot find him), which the alerts
+	// conversation is told as a delivery failure.
+	a.Observe(engine.Event{Kind: engine.EventEscalation, Targets: []string{"group:legal"}, Level: 1, Detail: "a step is late", At: time.Now()})
+	waitSend := func(what string, ok func(teamstest.Call) bool) {
+		t.Helper()
+		testkit.Eventually(t, 20*time.Second, func() bool { return slices.ContainsFunc(fake.Calls(), ok) },
+			func() string { return fmt.Sprintf("no %s: %+v", what, fake.Calls()) })
+	}
+	waitSend("escalation DM to Lou", func(c teamstest.Call) bool {
+		return c.Op == "send" && c.ConversationID == "a:00000000-0000-0000-0000-0000000000c2" && strings.Contains(cardOf(c), "a step is late")
+	})
+	waitSend("delivery failure naming Lee", func(c teamstest.Call) bool {
+		return c.Op == "send" && c.ConversationID == alerts && strings.Contains(cardOf(c), "Lee Legal (L1): no Teams account")
+	})
 	for _, other := range []string{"slack:S0123", "entra:", "H1"} {
 		if m := a.GroupMembers(other); m != nil {
 			t.Errorf("%q has members %v", other, m)

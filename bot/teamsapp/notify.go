@@ -12,6 +12,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/teams/cards"
 	"github.com/kineticsec/kinetic/bot/teams/connector"
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -331,7 +332,17 @@ func (n *notifier) escalation(ctx context.Context, ev engine.Event) {
 			}
 			ds = append(ds, &delivery{label: label, conv: d.Channel, buttons: act != nil})
 		}
-		for _, p := range d.People {
+		people := d.People
+		for _, id := range d.UserGroups {
+			// An Entra group of an approver group: its members as last
+			// read through Graph.
+			ms := a.GroupMembers(configs.EntraGroupPrefix + id)
+			if len(ms) == 0 {
+				problems = append(problems, fmt.Sprintf("Entra group %s (%s): no members Kinetic knows (yet)", id, t))
+			}
+			people = append(people, ms...)
+		}
+		for _, p := range people {
 			if seen["u:"+p] {
 				continue
 			}
@@ -344,7 +355,7 @@ func (n *notifier) escalation(ctx context.Context, ev engine.Event) {
 			}
 			ds = append(ds, &delivery{label: name, member: member, buttons: act != nil && a.eng.MayOperate(ctx, p, act)})
 		}
-		if !d.Routed || (d.Channel == "" && len(d.People) == 0) {
+		if !d.Routed || (d.Channel == "" && len(people) == 0 && len(d.UserGroups) == 0) {
 			problems = append(problems, fmt.Sprintf("%s: no Teams route (add routing.NAME.teams to the service file)", t))
 		}
 	}

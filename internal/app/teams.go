@@ -17,8 +17,10 @@ import (
 
 // TeamsRoutes is the Teams routing table of the service file: each
 // routing.NAME.teams block (its conversation posted in, its people DMed),
-// and the approver groups group:NAME targets name. A channel target
-// without a Teams route goes to the alerts conversation, saying so.
+// and the approver groups group:NAME targets name (their entra:ID entries
+// being Entra groups, whose members the front end keeps). A channel
+// target without a Teams route goes to the alerts conversation, saying
+// so.
 func TeamsRoutes(svc *configs.Service) *routing.Table {
 	routes := map[string]routing.Route{}
 	for name, r := range svc.Routing {
@@ -27,7 +29,7 @@ func TeamsRoutes(svc *configs.Service) *routing.Table {
 		}
 		routes[name] = routing.Route{Channel: r.Teams.Conversation, People: r.Teams.People}
 	}
-	return routing.New(routes, svc.ApproverGroups, "teams:")
+	return routing.New(routes, svc.ApproverGroups, configs.EntraGroupPrefix)
 }
 
 // teamsAlertsConversation is the alerts conversation: the security
