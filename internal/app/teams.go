@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -99,21 +102,60 @@ func Teams(svc *configs.Service, pol *outbound.URLPolicy, log *logrus.Entry) (*t
 // (https://learn.microsoft.com/en-us/graph/api/user-get); aadOf reads the
 // object id of the user whose UPN is the email (GET /users/{upn}: Graph
 // addresses users by id or userPrincipalName, so this finds people whose
-// UPN is their email, as it is in most tenants).
+// UPN is their email, as it is in most tenants). Answers are kept for
+// graphPeopleTTL, so a conversation does not ask Graph at every message;
+// failures are not kept.
 func GraphPeople(gc *graph.Client) (emailOf, aadOf func(context.Context, string) (string, error)) {
+	c := &ttlCache{ttl: graphPeopleTTL, now: time.Now, m: map[string]ttlEntry{}}
 	emailOf = func(ctx context.Context, aad string) (string, error) {
-		u, err := gc.User(ctx, aad)
-		if err != nil {
-			return "", err
-		}
-		return u.Email(), nil
+		return c.get("id:"+aad, func() (string, error) {
+			u, err := gc.User(ctx, aad)
+			return u.Email(), err
+		})
 	}
 	aadOf = func(ctx context.Context, email string) (string, error) {
-		u, err := gc.User(ctx, email)
-		if err != nil {
-			return "", err
-		}
-		return u.ID, nil
+		return c.get("email:"+strings.ToLower(email), func() (string, error) {
+			u, err := gc.User(ctx, email)
+			return u.ID, err
+		})
 	}
 	return emailOf, aadOf
+}
+
+// graphPeopleTTL is how long a Graph answer about a person is kept.
+const graphPeopleTTL = 10 * time.Minute
+
+// graphPeopleMax bounds the kept answers; past it they are all dropped.
+const graphPeopleMax = 10000
+
+type ttlEntry struct {
+	v   string
+	exp time.Time
+}
+
+type ttlCache struct {
+	ttl time.Duration
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]ttlEntry
+}
+
+func (c *ttlCache) get(key string, load func() (string, error)) (string, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && c.now().Before(e.exp) {
+		return e.v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if len(c.m) >= graphPeopleMax {
+		c.m = map[string]ttlEntry{}
+	}
+	c.m[key] = ttlEntry{v: v, exp: c.now().Add(c.ttl)}
+	c.mu.Unlock()
+	return v, nil
 }

@@ -402,6 +402,11 @@ func TestServeTeamsOnlyOffboardsEndToEnd(t *testing.T) {
 	if st, _ := s.apiCase(caseID); st != store.CaseCompleted {
 		t.Fatalf("case %d closed as %s", caseID, st)
 	}
+	ops := map[string]int{}
+	for _, c := range s.fake.Calls() {
+		ops[c.Op]++
+	}
+	t.Logf("Bot Connector calls for one departure (message to closure): %v, %d token requests", ops, s.fake.TokenRequests())
 
 	// The offboard form with email forwarding opens a case whose approval
 	// chain (manager, then HR) holds convert_mailbox; the approval invokes
@@ -571,4 +576,15 @@ func TestServeTeamsEntraApproverGroupAndGraphEmails(t *testing.T) {
 	if users == 0 || groups == 0 {
 		t.Fatalf("Graph requests: %d user reads, %d group listings", users, groups)
 	}
+	distinct := map[string]bool{}
+	for _, r := range g.Requests() {
+		distinct[r.Path] = true
+	}
+	// Answers about people are kept (10 minutes): each is asked about
+	// about once, not at every message (two concurrent first asks may
+	// both go out).
+	if users > 2*(len(distinct)-1) {
+		t.Errorf("%d user reads for %d distinct users: answers are not kept", users, len(distinct)-1)
+	}
+	t.Logf("Graph requests for one departure with a legal hold: %d user reads (%d distinct), %d group listings, %d token requests", users, len(distinct)-1, groups, g.TokenRequests())
 }
