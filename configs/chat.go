@@ -2,6 +2,7 @@ package configs
 
 import (
 	"strings"
+	"time"
 
 	"github.com/kineticsec/kinetic/internal/secret"
 	"github.com/kineticsec/kinetic/internal/slackcheck"
@@ -46,7 +47,40 @@ type TeamsChat struct {
 	OpenIDMetadataURL string `yaml:"openid_metadata_url"`
 	EntraMetadataURL  string `yaml:"entra_metadata_url"`
 	TokenURL          string `yaml:"token_url"`
+	// Graph lets the front end read Microsoft Graph with the same app
+	// registration (application permissions User.Read.All and
+	// GroupMember.Read.All, granted by an admin): Teams users whose HR
+	// record has no chat_user_id are mapped by their email, and
+	// approver_groups may name Entra groups (entra:OBJECT_ID). Absent: no
+	// Graph calls; requires tenant_id.
+	Graph *TeamsGraph `yaml:"graph"`
 }
+
+// TeamsGraph is the chat.teams.graph block.
+type TeamsGraph struct {
+	// URL is Graph's versioned root; default DefaultGraphURL (national
+	// clouds have their own).
+	URL string `yaml:"url"`
+	// TokenURL defaults to the tenant's v2.0 token endpoint.
+	TokenURL string `yaml:"token_url"`
+	// GroupRefresh is how often the members of Entra approver groups are
+	// read again; default 5m. Until a group's first read succeeds it has
+	// no members (nobody decides through it); a failed read keeps the
+	// last members.
+	GroupRefresh Duration `yaml:"group_refresh"`
+}
+
+// DefaultGraphURL is chat.teams.graph.url's default.
+const DefaultGraphURL = "https://graph.microsoft.com/v1.0"
+
+// DefaultGroupRefresh is chat.teams.graph.group_refresh's default.
+const DefaultGroupRefresh = 5 * time.Minute
+
+// EntraGroupPrefix marks an approver_groups entry that names an Entra ID
+// (Teams) group by object id ("entra:6f1c…"): its users, nested groups
+// included, mapped to HR records, belong to the approver group. The
+// Teams front end keeps them (chat.teams.graph, docs/teams.md).
+const EntraGroupPrefix = "entra:"
 
 // DefaultTeamsServiceURL is chat.teams.service_url's default: the Teams
 // service of the public cloud (a region-specific one such as
@@ -54,8 +88,19 @@ type TeamsChat struct {
 const DefaultTeamsServiceURL = "https://smba.trafficmanager.net/teams/"
 
 func (c *TeamsChat) applyDefaults() {
-	if c != nil && c.ServiceURL == "" {
+	if c == nil {
+		return
+	}
+	if c.ServiceURL == "" {
 		c.ServiceURL = DefaultTeamsServiceURL
+	}
+	if g := c.Graph; g != nil {
+		if g.URL == "" {
+			g.URL = DefaultGraphURL
+		}
+		if g.GroupRefresh.D() == 0 {
+			g.GroupRefresh = Duration(DefaultGroupRefresh)
+		}
 	}
 }
 
@@ -80,6 +125,10 @@ func guid(s string) bool {
 	return true
 }
 
+// MaxTeamsConversationID bounds a configured Teams conversation id: the
+// width of store.ChatMessage.Channel, where posted cards are recorded.
+const MaxTeamsConversationID = 512
+
 func (c *TeamsChat) validate(d *doc) {
 	if c == nil {
 		return
@@ -102,11 +151,24 @@ func (c *TeamsChat) validate(d *doc) {
 			d.add(p+u.key, "must be an https:// URL")
 		}
 	}
+	if g := c.Graph; g != nil {
+		if c.TenantID == "" {
+			d.add(p+"graph", "needs chat.teams.tenant_id: an app's Graph token is issued by its tenant")
+		}
+		for _, u := range []struct{ key, url string }{{"url", g.URL}, {"token_url", g.TokenURL}} {
+			if u.url != "" && !strings.HasPrefix(u.url, "https://") {
+				d.add(p+"graph."+u.key, "must be an https:// URL")
+			}
+		}
+		if g.GroupRefresh.D() < 0 {
+			d.add(p+"graph.group_refresh", "must not be negative")
+		}
+	}
 	for _, conv := range []struct{ key, id string }{
 		{"offboarding_conversation", c.OffboardingConversation}, {"alerts_conversation", c.AlertsConversation},
 	} {
-		if conv.id != "" && (strings.ContainsAny(conv.id, " \t\n/?#") || len(conv.id) > 128) {
-			d.add(p+conv.key, "must be a Teams conversation id (19:…@thread.tacv2), at most 128 characters")
+		if conv.id != "" && (strings.ContainsAny(conv.id, " \t\n/?#") || len(conv.id) > MaxTeamsConversationID) {
+			d.add(p+conv.key, "must be a Teams conversation id (19:…@thread.tacv2), at most %d characters", MaxTeamsConversationID)
 		}
 	}
 }

@@ -70,3 +70,39 @@ func TestChatTeams(t *testing.T) {
 		}
 	}
 }
+
+// TestChatTeamsGraphAndEntraGroups: chat.teams.graph takes its defaults
+// and needs tenant_id and https URLs; an approver group may name an Entra
+// group (entra:GUID) only when Graph is configured, and a malformed id is
+// refused naming the key.
+func TestChatTeamsGraphAndEntraGroups(t *testing.T) {
+	const teams = "chat:\n  teams:\n    app_id: 11111111-2222-3333-4444-555555555555\n    app_password: {env: TEAMS_PW}\n"
+	svc := &Service{}
+	d := decodeStrictWith("kinetic.yaml", []byte(teams+"    tenant_id: 99999999-8888-7777-6666-555555555555\n    graph: {}\n"), svc, nil)
+	svc.Chat.Teams.applyDefaults()
+	svc.Chat.validate(d)
+	if err := d.errs.err(); err != nil {
+		t.Fatal(err)
+	}
+	if g := svc.Chat.Teams.Graph; g == nil || g.URL != DefaultGraphURL || g.GroupRefresh.D() != DefaultGroupRefresh {
+		t.Fatalf("chat.teams.graph defaults: %+v", g)
+	}
+	_, err := parseServiceT("kinetic.yaml", []byte(teams+"    graph: {url: http://graph.example/v1.0}\n"))
+	for _, want := range []string{
+		"chat.teams.graph: needs chat.teams.tenant_id",
+		"chat.teams.graph.url: must be an https:// URL",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	_, err = parseServiceT("kinetic.yaml", []byte("approver_groups:\n  legal: [\"entra:7d1e5c2a-4b3f-4e6d-9a8b-1c2d3e4f5a6b\", \"entra:legal-team\"]\n"))
+	for _, want := range []string{
+		"approver_groups.legal[0]: \"entra:7d1e5c2a-4b3f-4e6d-9a8b-1c2d3e4f5a6b\" names an Entra group, whose members are read through Microsoft Graph: configure chat.teams.graph",
+		"approver_groups.legal[1]: \"entra:legal-team\" is not an Entra group object id",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -515,8 +515,13 @@ func (s *Service) validate(d *doc) {
 			switch {
 			case strings.TrimSpace(m) == "":
 				d.add(key, "empty employee id")
+			case strings.HasPrefix(m, EntraGroupPrefix) && !guid(m[len(EntraGroupPrefix):]):
+				d.add(key, "%q is not an Entra group object id (want entra: followed by a GUID)", m)
+			case strings.HasPrefix(m, EntraGroupPrefix) && (s.Chat.Teams == nil || s.Chat.Teams.Graph == nil):
+				d.add(key, "%q names an Entra group, whose members are read through Microsoft Graph: configure chat.teams.graph (docs/teams.md)", m)
+			case strings.HasPrefix(m, EntraGroupPrefix):
 			case strings.Contains(m, ":") && !strings.HasPrefix(m, SlackGroupPrefix):
-				d.add(key, "unknown member reference %q (want an HR employee id or slack:USERGROUP_ID)", m)
+				d.add(key, "unknown member reference %q (want an HR employee id, slack:USERGROUP_ID or entra:GROUP_OBJECT_ID)", m)
 			case strings.HasPrefix(m, SlackGroupPrefix) && !validSlackGroupID(m[len(SlackGroupPrefix):]):
 				d.add(key, "%q is not a Slack user group id (want slack:S followed by letters and digits, e.g. slack:S0123ABCD)", m)
 			}

@@ -36,9 +36,9 @@ type TeamsRoute struct {
 
 // validTeamsConversation reports whether s has the form of a Teams
 // channel conversation id: "19:" then no spaces or URL delimiters, at
-// most 128 characters.
+// most MaxTeamsConversationID characters.
 func validTeamsConversation(s string) bool {
-	return strings.HasPrefix(s, "19:") && len(s) > 3 && len(s) <= 128 && !strings.ContainsAny(s, " \t\n/?#")
+	return strings.HasPrefix(s, "19:") && len(s) > 3 && len(s) <= MaxTeamsConversationID && !strings.ContainsAny(s, " \t\n/?#")
 }
 
 func validHRIDs(d *doc, key string, people []string) {
@@ -91,7 +91,7 @@ func (s *Service) validateRouting(d *doc) {
 				d.add(key+".teams", "set conversation or people")
 			}
 			if tr.Conversation != "" && !validTeamsConversation(tr.Conversation) {
-				d.add(key+".teams.conversation", "%q is not a Teams channel conversation id (19:…@thread.tacv2, at most 128 characters)", tr.Conversation)
+				d.add(key+".teams.conversation", "%q is not a Teams channel conversation id (19:…@thread.tacv2, at most %d characters)", tr.Conversation, MaxTeamsConversationID)
 			}
 			validHRIDs(d, key+".teams.people", tr.People)
 		}

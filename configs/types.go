@@ -44,8 +44,11 @@ type Service struct {
 	Outbound Outbound `yaml:"outbound"`
 	// ApproverGroups are named groups of approvers that approval chains and
 	// the mass-termination guard refer to as "group:NAME". An entry is an
-	// HR employee id, or slack:USERGROUP_ID for the members of a Slack user
-	// group (kept by the Slack front end, refreshed every minute).
+	// HR employee id, slack:USERGROUP_ID for the members of a Slack user
+	// group (kept by the Slack front end, refreshed every minute), or
+	// entra:GROUP_OBJECT_ID for the users of an Entra ID group, nested
+	// groups included (kept by the Teams front end through Microsoft
+	// Graph, chat.teams.graph).
 	// Membership is checked when someone decides.
 	ApproverGroups map[string][]string `yaml:"approver_groups"`
 	// Alerts names where escalations and security notices go.

@@ -253,9 +253,16 @@ type ChatMessage struct {
 	ID       int64  `gorm:"primaryKey;autoIncrement"`
 	CaseID   int64  `gorm:"not null;index"`
 	Platform string `gorm:"size:16;not null"` // slack, teams
-	Channel  string `gorm:"size:128;not null"`
-	// TS is empty while the row is only a claim (ClaimChatMessage).
-	TS string `gorm:"size:64;not null"`
+	// Channel is a Slack channel id or a Teams conversation id. Teams ids
+	// have no documented bound and run past 128 characters: a 1:1 chat is
+	// "a:" and ~130 characters, a channel thread carries
+	// ";messageid=…" (https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/conversations/send-proactive-messages).
+	// Migrate widens databases made with the old 128.
+	Channel string `gorm:"size:512;not null"`
+	// TS is the Slack message ts or the Teams activity id ("1:1…" in a 1:1
+	// chat, also longer than Slack's). Empty while the row is only a claim
+	// (ClaimChatMessage).
+	TS string `gorm:"size:256;not null"`
 	// Kind is ChatKindStatus for a case's card, ChatKindDM for the card in a
 	// DM (both unique per case, platform and channel: see migrate.go),
 	// "thread" for replies, and others a front end defines.

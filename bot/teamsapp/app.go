@@ -79,6 +79,12 @@ type Options struct {
 	Now    func() time.Time
 	// OpenTimeout bounds a background Engine.Open; default 2 minutes.
 	OpenTimeout time.Duration
+	// Groups reads the Entra groups approver_groups name (entra:ID
+	// entries, see GroupMembers); nil: such groups have no members.
+	// GroupRefresh is how often they are read again (default
+	// DefaultGroupRefresh).
+	Groups       GroupReader
+	GroupRefresh time.Duration
 	// UpdateInterval is the minimum time between two updates of one
 	// status card; default 1s (Teams allows a bot about one message per
 	// second per conversation).
@@ -93,10 +99,11 @@ type App struct {
 	now func() time.Time
 	api *connector.Client
 
-	eng *engine.Engine
-	st  *store.Store
-	ppl *people
-	n   *notifier
+	eng    *engine.Engine
+	st     *store.Store
+	ppl    *people
+	n      *notifier
+	groups *entraGroups // nil without Options.Groups
 
 	plans frontend.Plans // plans shown for confirmation, by case
 	refs  frontend.Refs  // the activities this front end posted
@@ -127,6 +134,9 @@ func New(o Options) (*App, error) {
 	a := &App{o: o, log: o.Log.WithField("component", "teams"), now: o.Now, api: o.Connector}
 	a.ppl = &people{emailOf: o.EmailOf, aadOf: o.AADOf}
 	a.n = newNotifier(a)
+	if o.Groups != nil {
+		a.groups = newEntraGroups(a, o.Groups, o.GroupRefresh)
+	}
 	if o.Engine != nil {
 		a.Bind(o.Engine, o.Directory)
 	}
@@ -151,8 +161,16 @@ func (a *App) Start(ctx context.Context) (wait func()) {
 		defer close(done)
 		a.n.run(ctx)
 	}()
+	groupsDone := make(chan struct{})
+	go func() {
+		defer close(groupsDone)
+		if a.groups != nil {
+			a.groups.run(ctx)
+		}
+	}()
 	return func() {
 		<-done
+		<-groupsDone
 		a.bg.Wait()
 	}
 }

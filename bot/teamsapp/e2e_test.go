@@ -592,3 +592,61 @@ func TestStatusCancelAndCancelPlan(t *testing.T) {
 		t.Fatalf("case 2 is %s", c.Status)
 	}
 }
+
+// TestEscalationDeliveryParity (as Slack's routed delivery): the DM names
+// everyone the escalation reached; a conversation post the Bot Connector
+// refuses (403: the app is not in that team) is raised in the alerts
+// conversation as a delivery failure naming the route and the reason,
+// and the messages that did go out are corrected to name only whom they
+// reached.
+func TestEscalationDeliveryParity(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		want   string
+	}{
+		{"403 from the Bot Connector", http.StatusForbidden, "403: the app is not installed"},
+		{"404 from the Bot Connector", http.StatusNotFound, "404: no such conversation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			o, err := e.kit.Engine.Open(ctx, engine.Request{EmployeeID: "E1", Requester: "M1", Trigger: store.TriggerTeams, AwaitConfirmation: true, Reason: "t"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := e.kit.Store.CaseWithActions(ctx, o.Case.ID)
+			if err != nil || len(c.Actions) == 0 {
+				t.Fatalf("case actions: %v %v", c, err)
+			}
+			// The next Bot Connector call (the post in it-identity's
+			// conversation, the first delivery) is refused.
+			e.fake.Fail(1, tc.status, "")
+			act := c.Actions[0]
+			e.app.Observe(engine.Event{Kind: engine.EventEscalation, CaseID: o.Case.ID, ActionID: act.ID, Targets: []string{"channel:it-identity"}, Level: 2, Detail: act.Name + " is late", At: time.Now()})
+			failure := e.waitCall("the delivery failure in the alerts conversation", func(c teamstest.Call) bool {
+				return c.Op == "send" && c.ConversationID == alerts && strings.Contains(cardOf(c), tc.want)
+			})
+			if !strings.Contains(cardOf(failure), "it-identity") {
+				t.Errorf("the delivery failure does not name the route: %s", cardOf(failure))
+			}
+			dm := e.waitCall("the DM to Hal", func(c teamstest.Call) bool {
+				return c.Op == "send" && c.ConversationID == "a:"+hal && strings.Contains(cardOf(c), "is late")
+			})
+			if !strings.Contains(cardOf(dm), "Notified: ") {
+				t.Errorf("the DM does not list whom the escalation reached: %s", cardOf(dm))
+			}
+			fixed := e.waitCall("the DM corrected to whom it reached", func(c teamstest.Call) bool {
+				return c.Op == "update" && c.ConversationID == "a:"+hal && c.ActivityID != ""
+			})
+			if card := cardOf(fixed); !strings.Contains(card, "Notified: Hal HR") || strings.Contains(card, "it-identity") {
+				t.Errorf("the corrected DM: %s", card)
+			}
+			for _, c := range e.fake.Calls() {
+				if c.ConversationID == itIdentity {
+					t.Errorf("a refused post was recorded as sent: %+v", c)
+				}
+			}
+		})
+	}
+}

@@ -2,7 +2,9 @@ package teamsapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/teams/cards"
 	"github.com/kineticsec/kinetic/bot/teams/connector"
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -294,10 +297,15 @@ func (n *notifier) approvalCards(ctx context.Context, id int64) {
 	}
 }
 
-// escalation delivers an escalation through the routing table: a routed
-// conversation gets the notice, people (user: targets, a route's people)
-// get it by DM, and what reaches nobody goes to the alerts conversation,
-// saying so.
+// escalation delivers an escalation through the routing table, as Slack
+// does (bot/slackapp/route.go): a routed conversation gets the notice with
+// the action's buttons, people (user: targets, a route's people) get it by
+// DM (with the buttons when the engine lets them operate the action), and
+// every message names whom it reached. Each target it could not reach —
+// no route, no Teams account, or a Bot Connector refusal such as 403 (the
+// app is not in that team) or 404 (no such conversation) — is raised in
+// the alerts conversation as a delivery failure; an escalation that
+// reached nobody goes there too.
 func (n *notifier) escalation(ctx context.Context, ev engine.Event) {
 	a := n.a
 	var act *store.Action
@@ -306,59 +314,129 @@ func (n *notifier) escalation(ctx context.Context, ev engine.Event) {
 			act = x
 		}
 	}
-	var convs, people, unrouted []string
+	type delivery struct {
+		label, conv, member  string // conv for a conversation, member for a DM
+		buttons              bool
+		postedConv, activity string
+	}
+	var ds []*delivery
+	var problems []string
+	seen := map[string]bool{}
 	for _, t := range ev.Targets {
 		d := a.o.Routes.Resolve(t)
-		if d.Channel != "" {
-			convs = append(convs, d.Channel)
+		if d.Channel != "" && !seen["c:"+d.Channel] {
+			seen["c:"+d.Channel] = true
+			label := d.Name
+			if label == "" {
+				label = d.Channel
+			}
+			ds = append(ds, &delivery{label: label, conv: d.Channel, buttons: act != nil})
 		}
-		people = append(people, d.People...)
-		if !d.Routed || (d.Channel == "" && len(d.People) == 0) {
-			unrouted = append(unrouted, t)
+		people := d.People
+		for _, id := range d.UserGroups {
+			// An Entra group of an approver group: its members as last
+			// read through Graph.
+			ms := a.GroupMembers(configs.EntraGroupPrefix + id)
+			if len(ms) == 0 {
+				problems = append(problems, fmt.Sprintf("Entra group %s (%s): no members Kinetic knows (yet)", id, t))
+			}
+			people = append(people, ms...)
+		}
+		for _, p := range people {
+			if seen["u:"+p] {
+				continue
+			}
+			seen["u:"+p] = true
+			name := a.ppl.name(ctx, p)
+			member := a.ppl.member(ctx, p)
+			if member == "" {
+				problems = append(problems, fmt.Sprintf("%s (%s): no Teams account Kinetic can find", name, p))
+				continue
+			}
+			ds = append(ds, &delivery{label: name, member: member, buttons: act != nil && a.eng.MayOperate(ctx, p, act)})
+		}
+		if !d.Routed || (d.Channel == "" && len(people) == 0 && len(d.UserGroups) == 0) {
+			problems = append(problems, fmt.Sprintf("%s: no Teams route (add routing.NAME.teams to the service file)", t))
+		}
+	}
+	build := func(d *delivery, reached []string) (*connector.Activity, error) {
+		var ba *store.Action
+		if d.buttons {
+			ba = act
+		}
+		return cardActivity(cards.Notice(ev, reached, ba))
+	}
+	var planned []string
+	for _, d := range ds {
+		planned = append(planned, d.label)
+	}
+	for _, d := range ds {
+		out, err := build(d, planned)
+		if err != nil {
+			continue
+		}
+		if d.member != "" {
+			d.postedConv, d.activity, err = a.dm(ctx, d.member, "", out)
+		} else {
+			var rr connector.ResourceResponse
+			if rr, err = a.api.SendToConversation(ctx, a.o.ServiceURL, d.conv, out); err == nil {
+				d.postedConv, d.activity = d.conv, rr.ID
+			}
+		}
+		if err != nil {
+			d.activity = ""
+			problems = append(problems, fmt.Sprintf("%s: %s", d.label, refusal(err)))
+			a.log.WithError(err).WithFields(map[string]any{"event": ev.Kind, "case": ev.CaseID, "to": d.label}).Warn("delivering a Teams notification failed")
 		}
 	}
 	var reached []string
-	for _, p := range people {
-		member := a.ppl.member(ctx, p)
-		if member == "" {
-			unrouted = append(unrouted, "user:"+p)
-			continue
-		}
-		// A DM carries the action's buttons only for someone the engine
-		// lets operate it (as in Slack); the engine checks every click
-		// again.
-		mine := act
-		if act != nil && !a.eng.MayOperate(ctx, p, act) {
-			mine = nil
-		}
-		out, err := cardActivity(cards.Notice(ev, nil, mine))
-		if err != nil {
-			continue
-		}
-		if _, _, err := a.dm(ctx, member, "", out); err != nil {
-			unrouted = append(unrouted, "user:"+p)
-			continue
-		}
-		reached = append(reached, a.ppl.name(ctx, p))
-	}
-	for _, conv := range convs {
-		out, err := cardActivity(cards.Notice(ev, reached, act))
-		if err != nil {
-			continue
-		}
-		if _, err := a.api.SendToConversation(ctx, a.o.ServiceURL, conv, out); err == nil {
-			reached = append(reached, conv)
+	for _, d := range ds {
+		if d.activity != "" {
+			reached = append(reached, d.label)
 		}
 	}
-	if (len(unrouted) > 0 || len(reached) == 0) && a.o.AlertsConversation != "" {
-		card := cards.Notice(ev, reached, act)
-		if len(unrouted) > 0 {
-			card = cards.DeliveryFailure(ev, []string{fmt.Sprintf("no Teams route for %v", unrouted)})
-		}
-		if out, err := cardActivity(card); err == nil {
-			if _, err := a.api.SendToConversation(ctx, a.o.ServiceURL, a.o.AlertsConversation, out); err != nil {
-				a.log.WithError(err).Warn("posting to the Teams alerts conversation failed")
+	if len(reached) != len(planned) {
+		// Someone was not reached after all: each message names only whom
+		// it did reach.
+		for _, d := range ds {
+			if d.activity == "" {
+				continue
+			}
+			if out, err := build(d, reached); err == nil {
+				if _, err := a.api.UpdateActivity(ctx, a.o.ServiceURL, d.postedConv, d.activity, out); err != nil {
+					a.log.WithError(err).WithField("case", ev.CaseID).Warn("correcting a Teams notification's recipients failed")
+				}
 			}
 		}
 	}
+	if a.o.AlertsConversation == "" || (len(problems) == 0 && len(reached) > 0) {
+		return
+	}
+	card := cards.Notice(ev, reached, act)
+	if len(problems) > 0 {
+		card = cards.DeliveryFailure(ev, problems)
+	}
+	if out, err := cardActivity(card); err == nil {
+		if _, err := a.api.SendToConversation(ctx, a.o.ServiceURL, a.o.AlertsConversation, out); err != nil {
+			a.log.WithError(err).Warn("posting to the Teams alerts conversation failed")
+		}
+	}
+}
+
+// refusal says why the Bot Connector did not take a message, as an
+// administrator can act on it (never the token or the body).
+func refusal(err error) string {
+	var ae *connector.APIError
+	if !errors.As(err, &ae) {
+		return "the message could not be sent"
+	}
+	switch {
+	case ae.Status == http.StatusForbidden:
+		return "Teams refused the message (403: the app is not installed in that team or chat, or may not post there)"
+	case ae.Status == http.StatusNotFound:
+		return "Teams refused the message (404: no such conversation, or the bot is not in it)"
+	case ae.Status != 0:
+		return fmt.Sprintf("Teams refused the message (HTTP %d %s)", ae.Status, ae.Code)
+	}
+	return "Teams could not be reached"
 }

@@ -1,12 +1,17 @@
 package app
 
 import (
+	"context"
 	"fmt"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot/teams/botauth"
 	"github.com/kineticsec/kinetic/bot/teams/connector"
+	"github.com/kineticsec/kinetic/bot/teams/graph"
 	"github.com/kineticsec/kinetic/bot/teamsapp"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/internal/outbound"
@@ -15,8 +20,10 @@ import (
 
 // TeamsRoutes is the Teams routing table of the service file: each
 // routing.NAME.teams block (its conversation posted in, its people DMed),
-// and the approver groups group:NAME targets name. A channel target
-// without a Teams route goes to the alerts conversation, saying so.
+// and the approver groups group:NAME targets name (their entra:ID entries
+// being Entra groups, whose members the front end keeps). A channel
+// target without a Teams route goes to the alerts conversation, saying
+// so.
 func TeamsRoutes(svc *configs.Service) *routing.Table {
 	routes := map[string]routing.Route{}
 	for name, r := range svc.Routing {
@@ -25,7 +32,7 @@ func TeamsRoutes(svc *configs.Service) *routing.Table {
 		}
 		routes[name] = routing.Route{Channel: r.Teams.Conversation, People: r.Teams.People}
 	}
-	return routing.New(routes, svc.ApproverGroups, "teams:")
+	return routing.New(routes, svc.ApproverGroups, configs.EntraGroupPrefix)
 }
 
 // teamsAlertsConversation is the alerts conversation: the security
@@ -45,10 +52,12 @@ func teamsAlertsConversation(svc *configs.Service) (string, error) {
 }
 
 // Teams builds the Microsoft Teams front end of chat.teams, its token
-// checks, token fetches and Bot Connector calls going through pol's
+// checks, token fetches, Bot Connector and Graph calls going through pol's
 // client; nil, nil when chat.teams is absent. People are mapped by the
-// directory's chat_user_id holding their Entra object id (no Graph lookup
-// of emails is configured).
+// directory's chat_user_id holding their Entra object id; with
+// chat.teams.graph, also by the email Graph gives for their object id
+// (and the other way, for DMs), and entra:ID approver groups are read
+// through Graph.
 func Teams(svc *configs.Service, pol *outbound.URLPolicy, log *logrus.Entry) (*teamsapp.App, error) {
 	tc := svc.Chat.Teams
 	if tc == nil {
@@ -68,13 +77,85 @@ func Teams(svc *configs.Service, pol *outbound.URLPolicy, log *logrus.Entry) (*t
 	if err != nil {
 		return nil, wrap(err)
 	}
-	a, err := teamsapp.New(teamsapp.Options{
+	o := teamsapp.Options{
 		AppID: tc.AppID, TenantID: tc.TenantID, ServiceURL: tc.ServiceURL,
 		OffboardingConversation: tc.OffboardingConversation, AlertsConversation: alerts,
 		Connector: cl, Verifier: v, Routes: TeamsRoutes(svc), Log: log,
-	})
+	}
+	if g := tc.Graph; g != nil {
+		gc, err := graph.New(graph.Config{AppID: tc.AppID, AppPassword: tc.AppPassword, TenantID: tc.TenantID, BaseURL: g.URL, TokenURL: g.TokenURL}, pol)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		o.EmailOf, o.AADOf = GraphPeople(gc)
+		o.Groups, o.GroupRefresh = gc, g.GroupRefresh.D()
+	}
+	a, err := teamsapp.New(o)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	return a, nil
+}
+
+// GraphPeople maps Entra users and emails through Graph: emailOf reads a
+// user's mail (or UPN) by object id, GET /users/{id}?$select=…
+// (https://learn.microsoft.com/en-us/graph/api/user-get); aadOf reads the
+// object id of the user whose UPN is the email (GET /users/{upn}: Graph
+// addresses users by id or userPrincipalName, so this finds people whose
+// UPN is their email, as it is in most tenants). Answers are kept for
+// graphPeopleTTL, so a conversation does not ask Graph at every message;
+// failures are not kept.
+func GraphPeople(gc *graph.Client) (emailOf, aadOf func(context.Context, string) (string, error)) {
+	c := &ttlCache{ttl: graphPeopleTTL, now: time.Now, m: map[string]ttlEntry{}}
+	emailOf = func(ctx context.Context, aad string) (string, error) {
+		return c.get("id:"+aad, func() (string, error) {
+			u, err := gc.User(ctx, aad)
+			return u.Email(), err
+		})
+	}
+	aadOf = func(ctx context.Context, email string) (string, error) {
+		return c.get("email:"+strings.ToLower(email), func() (string, error) {
+			u, err := gc.User(ctx, email)
+			return u.ID, err
+		})
+	}
+	return emailOf, aadOf
+}
+
+// graphPeopleTTL is how long a Graph answer about a person is kept.
+const graphPeopleTTL = 10 * time.Minute
+
+// graphPeopleMax bounds the kept answers; past it they are all dropped.
+const graphPeopleMax = 10000
+
+type ttlEntry struct {
+	v   string
+	exp time.Time
+}
+
+type ttlCache struct {
+	ttl time.Duration
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]ttlEntry
+}
+
+func (c *ttlCache) get(key string, load func() (string, error)) (string, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && c.now().Before(e.exp) {
+		return e.v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if len(c.m) >= graphPeopleMax {
+		c.m = map[string]ttlEntry{}
+	}
+	c.m[key] = ttlEntry{v: v, exp: c.now().Add(c.ttl)}
+	c.mu.Unlock()
+	return v, nil
 }

@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/bot/teams/connector"
+	"github.com/kineticsec/kinetic/bot/teams/graph"
 	"github.com/kineticsec/kinetic/bot/teams/teamstest"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/internal/app"
@@ -83,5 +86,39 @@ func TestTeamsRoutes(t *testing.T) {
 	svc.Chat.Teams.AlertsConversation = ""
 	if ta, err := app.Teams(svc, pol, logrus.NewEntry(logrus.New())); err != nil || ta == nil {
 		t.Fatalf("alerts conversation from the route: %v %v", ta, err)
+	}
+}
+
+// TestGraphPeopleKeepsAnswers: serve's Graph lookups of people read a
+// user's email by object id and an object id by email, each answer kept
+// (asked once), a failure not kept (asked again), a user Graph does not
+// know an error.
+func TestGraphPeopleKeepsAnswers(t *testing.T) {
+	g := teamstest.NewGraph(t)
+	g.AddUser(teamstest.GraphUser{ID: "00000000-0000-0000-0000-0000000000a1", Mail: "mia@example.test", UPN: "mia@example.test"})
+	gc, err := graph.New(graph.Config{AppID: g.AppID, AppPassword: secret.FromValue(g.Secret), TenantID: "tenant-1", BaseURL: g.URL(), TokenURL: g.TokenURL(), MaxAttempts: 1},
+		&outbound.URLPolicy{AllowHosts: []string{"127.0.0.1"}, RootCAs: g.CertPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emailOf, aadOf := app.GraphPeople(gc)
+	ctx := context.Background()
+	g.Fail(1, 503, "")
+	if _, err := emailOf(ctx, "00000000-0000-0000-0000-0000000000a1"); err == nil {
+		t.Fatal("a 503 gave an email")
+	}
+	for range 3 {
+		if e, err := emailOf(ctx, "00000000-0000-0000-0000-0000000000a1"); err != nil || e != "mia@example.test" {
+			t.Fatalf("emailOf: %q %v", e, err)
+		}
+		if id, err := aadOf(ctx, "Mia@example.test"); err != nil || id != "00000000-0000-0000-0000-0000000000a1" {
+			t.Fatalf("aadOf: %q %v", id, err)
+		}
+	}
+	if _, err := emailOf(ctx, "00000000-0000-0000-0000-0000000000ff"); !errors.Is(err, graph.ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	if n := len(g.Requests()); n != 4 {
+		t.Fatalf("%d Graph requests, want 4 (the failure, one per kept answer, the unknown user): %v", n, g.Requests())
 	}
 }

@@ -2,6 +2,8 @@ package outbound
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -43,6 +45,11 @@ type URLPolicy struct {
 	AllowHosts []string
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver Resolver
+	// RootCAs, when set, replaces the system roots HTTPClient's
+	// connections verify servers with. No configuration key sets it: it
+	// lets tests run Kinetic against https fakes (httptest.NewTLSServer)
+	// without weakening any URL check. Nil means the system roots.
+	RootCAs *x509.CertPool
 }
 
 // NewURLPolicy parses the configured allow lists. A CIDR may also be a bare
@@ -168,6 +175,9 @@ func (p *URLPolicy) HTTPClient(timeout time.Duration) *http.Client {
 	}
 	tr.Proxy = nil
 	tr.DialTLSContext = nil
+	if p.RootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: p.RootCAs, MinVersion: tls.VersionTLS12}
+	}
 	tr.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
 		return p.dial(ctx, dialer, network, address)
 	}

@@ -1,6 +1,7 @@
 package teamstest
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -51,8 +52,43 @@ type Connector struct {
 	nextID int
 }
 
-// NewConnector starts the fake service.
+// NewConnector starts the fake service on plain http.
 func NewConnector(t testing.TB) *Connector {
+	t.Helper()
+	return newConnector(t, false)
+}
+
+// NewTLSConnector is NewConnector on https (httptest.NewTLSServer): its
+// serviceUrl and token URL are https URLs, as production configuration
+// requires; clients trust it through CertPool.
+func NewTLSConnector(t testing.TB) *Connector {
+	t.Helper()
+	return newConnector(t, true)
+}
+
+// CertPool holds the certificate of an https service (nil on http).
+func (c *Connector) CertPool() *x509.CertPool { return certPool(c.srv) }
+
+// certPool is the pool trusting srv's certificate, nil for plain http.
+func certPool(srv *httptest.Server) *x509.CertPool {
+	if srv.Certificate() == nil {
+		return nil
+	}
+	p := x509.NewCertPool()
+	p.AddCert(srv.Certificate())
+	return p
+}
+
+// start starts srv, on https when useTLS.
+func start(srv *httptest.Server, useTLS bool) {
+	if useTLS {
+		srv.StartTLS()
+		return
+	}
+	srv.Start()
+}
+
+func newConnector(t testing.TB, useTLS bool) *Connector {
 	t.Helper()
 	c := &Connector{t: t, AppID: "test-app-id", Secret: "test-app-secret", token: "fake-bot-token"}
 	mux := http.NewServeMux()
@@ -65,7 +101,8 @@ func NewConnector(t testing.TB) *Connector {
 		c.problem("unexpected %s %s", r.Method, r.URL.EscapedPath())
 		http.Error(w, "not found", http.StatusNotFound)
 	})
-	c.srv = httptest.NewServer(mux)
+	c.srv = httptest.NewUnstartedServer(mux)
+	start(c.srv, useTLS)
 	t.Cleanup(func() {
 		c.srv.Close()
 		c.mu.Lock()

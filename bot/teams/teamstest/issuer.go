@@ -7,6 +7,7 @@ package teamstest
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -53,8 +54,25 @@ type Issuer struct {
 	metaFetches atomic.Int64
 }
 
-// NewIssuer starts an issuer with one published key, kid "key-1".
+// NewIssuer starts an issuer with one published key, kid "key-1", on
+// plain http.
 func NewIssuer(t testing.TB) *Issuer {
+	t.Helper()
+	return newIssuer(t, false)
+}
+
+// NewTLSIssuer is NewIssuer on https (httptest.NewTLSServer): its
+// metadata and jwks_uri are https URLs, as production configuration
+// requires; clients trust it through CertPool.
+func NewTLSIssuer(t testing.TB) *Issuer {
+	t.Helper()
+	return newIssuer(t, true)
+}
+
+// CertPool holds the certificate of an https issuer (nil on http).
+func (is *Issuer) CertPool() *x509.CertPool { return certPool(is.srv) }
+
+func newIssuer(t testing.TB, useTLS bool) *Issuer {
 	t.Helper()
 	is := &Issuer{t: t, keys: map[string]*rsa.PrivateKey{}, endorse: map[string][]string{}}
 	mux := http.NewServeMux()
@@ -76,7 +94,8 @@ func NewIssuer(t testing.TB) *Issuer {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(is.jwks())
 	})
-	is.srv = httptest.NewServer(mux)
+	is.srv = httptest.NewUnstartedServer(mux)
+	start(is.srv, useTLS)
 	t.Cleanup(is.srv.Close)
 	is.AddKey("key-1", true)
 	return is

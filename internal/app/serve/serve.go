@@ -10,6 +10,7 @@ package serve
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"net"
@@ -44,6 +45,10 @@ type Options struct {
 	// Getenv reads KINETIC_SLACK_* (without a chat.slack block) and
 	// KINETIC_API_TOKEN; nil reads nothing (every variable unset).
 	Getenv func(string) string
+	// RootCAs replaces the system roots of every outbound connection
+	// (outbound.URLPolicy.RootCAs). The kinetic command never sets it:
+	// tests do, to run serve against https fakes.
+	RootCAs *x509.CertPool
 }
 
 // Run builds everything cfg names and runs it until ctx ends.
@@ -58,6 +63,7 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 	if err != nil {
 		return err
 	}
+	urlPolicy.RootCAs = o.RootCAs
 	sa, err := app.Slack(cfg.Service, urlPolicy, o.Getenv, log.WithField("component", "slack"))
 	if err != nil {
 		return err
@@ -72,15 +78,32 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 	if ta != nil {
 		observers = append(observers, ta)
 	}
-	var groupMembers func(string) []string
+	var slackMembers, teamsMembers func(string) []string
 	if sa != nil {
 		observers = append(observers, sa)
-		groupMembers = sa.GroupMembers
+		slackMembers = sa.GroupMembers
 		for _, name := range slices.Sorted(maps.Keys(cfg.Service.ApproverGroups)) {
 			sa.WatchGroups(cfg.Service.ApproverGroups[name]...)
 		}
 	} else if name, entry := slackApproverGroup(cfg.Service); entry != "" {
 		return fmt.Errorf("approver group %q lists %s, a Slack user group, but Slack is not configured (set chat.slack or KINETIC_SLACK_*, docs/slack.md)", name, entry)
+	}
+	if ta != nil {
+		// entra:ID entries are Entra groups read through Graph
+		// (chat.teams.graph, which configs requires for them).
+		teamsMembers = ta.GroupMembers
+		for _, name := range slices.Sorted(maps.Keys(cfg.Service.ApproverGroups)) {
+			ta.WatchGroups(cfg.Service.ApproverGroups[name]...)
+		}
+	}
+	groupMembers := func(entry string) []string {
+		switch {
+		case strings.HasPrefix(entry, configs.SlackGroupPrefix) && slackMembers != nil:
+			return slackMembers(entry)
+		case strings.HasPrefix(entry, configs.EntraGroupPrefix) && teamsMembers != nil:
+			return teamsMembers(entry)
+		}
+		return nil
 	}
 	a, err := app.Build(ctx, cfg, app.Options{Log: log, Observers: observers, GroupMembers: groupMembers})
 	if err != nil {
