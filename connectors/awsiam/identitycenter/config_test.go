@@ -39,7 +39,7 @@ func TestConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if got := connectors.OperationNames(c.Type().Operations); got != "deactivate_user, disable_account, remove_group_memberships" {
+	if got := connectors.OperationNames(c.Type().Operations); got != "deactivate_user, disable_account, remove_group_memberships, revoke_sessions" {
 		t.Errorf("operations = %s", got)
 	}
 }
@@ -61,6 +61,7 @@ func TestConfigErrors(t *testing.T) {
 			`invalid-fields.yaml:16: connectors.aws-sso.aws_identity_center.keep_groups[0]: keep_groups[0] is empty`,
 			`invalid-fields.yaml:17: connectors.aws-sso.aws_identity_center.poll_interval: negative duration "-1s"`,
 			`connectors.aws-sso.aws_identity_center.max_attempts: max_attempts must be between 1 and 20`,
+			`invalid-fields.yaml:19: connectors.aws-sso.aws_identity_center.deny_policy_id: "scp-1" is not an Organizations policy id`,
 		},
 		"invalid-missing.yaml": {
 			`invalid-missing.yaml:7: connectors.aws-sso.aws_identity_center: region is required`,

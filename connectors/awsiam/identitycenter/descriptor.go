@@ -22,7 +22,7 @@ func Descriptor() connectors.Descriptor {
 			URLs: func(b any) map[string]connspec.URL {
 				c := b.(*Config)
 				out := map[string]connspec.URL{}
-				for key, raw := range map[string]string{"sso_admin_endpoint": c.SSOAdminEndpoint, "identity_store_endpoint": c.IdentityStoreEndpoint, "sts_endpoint": c.STSEndpoint} {
+				for key, raw := range map[string]string{"sso_admin_endpoint": c.SSOAdminEndpoint, "identity_store_endpoint": c.IdentityStoreEndpoint, "sts_endpoint": c.STSEndpoint, "organizations_endpoint": c.OrganizationsEndpoint} {
 					if raw = strings.TrimSpace(raw); connspec.HTTPURL(raw) {
 						out[key] = connspec.URL{Check: raw}
 					}

@@ -79,7 +79,10 @@ func (c *Connector) classify(op, what string, err error) *connectors.Error {
 	switch code {
 	case "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded":
 		e.Kind = connectors.KindRateLimited
-	case "InternalServerException", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException", "ConflictException":
+	case "InternalServerException", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException", "ConflictException",
+		"ServiceException", "ConcurrentModificationException":
+		// The last two are Organizations': its service failing, and
+		// another update of the same policy in flight.
 		e.Kind = connectors.KindTransient
 	case "AccessDeniedException", "AccessDenied":
 		e.Kind = connectors.KindForbidden

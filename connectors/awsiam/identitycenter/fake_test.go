@@ -92,7 +92,12 @@ type fakeSSO struct {
 	pageSize    int
 	stall       chan struct{}
 	nextID      int
+	scp         string // the deny SCP's content
+	scpType     string
+	scpDropNext int // the next UpdatePolicy calls are "lost" to a concurrent writer
 }
+
+const scpID = "p-examplescp1"
 
 func newFakeSSO(t *testing.T) *fakeSSO {
 	f := &fakeSSO{
@@ -184,7 +189,7 @@ func (f *fakeSSO) serve(w http.ResponseWriter, r *http.Request) {
 		f.t.Errorf("%s: Content-Type = %q, want application/x-amz-json-1.1", target, ct)
 	}
 	prefix, action, _ := strings.Cut(target, ".")
-	wantService := map[string]string{"SWBExternalService": "sso", "AWSIdentityStore": "identitystore"}[prefix]
+	wantService := map[string]string{"SWBExternalService": "sso", "AWSIdentityStore": "identitystore", "AWSOrganizationsV20161128": "organizations"}[prefix]
 	if wantService == "" || action == "" {
 		f.t.Errorf("X-Amz-Target %q is not an SSO Admin or Identity Store operation", target)
 		writeErr(w, 400, "UnknownOperationException", "unknown target")
@@ -196,7 +201,7 @@ func (f *fakeSSO) serve(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "MissingAuthenticationTokenException", "Missing Authentication Token")
 		return
 	}
-	if m[3] != region || m[4] != wantService {
+	if m[3] != region && !(wantService == "organizations" && m[3] == "us-east-1") || m[4] != wantService {
 		f.t.Errorf("%s: credential scope %s/%s, want %s/%s", target, m[3], m[4], region, wantService)
 	}
 	if m[1] != keyID {
@@ -249,6 +254,10 @@ func (f *fakeSSO) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		return true
+	}
+	if prefix == "AWSOrganizationsV20161128" {
+		f.organizations(w, action, body)
+		return
 	}
 	if prefix == "AWSIdentityStore" {
 		if !need("IdentityStoreId") {
@@ -449,6 +458,45 @@ func (f *fakeSSO) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.t.Errorf("unexpected operation %q", target)
 		writeErr(w, 400, "UnknownOperationException", "unknown operation "+target)
+	}
+}
+
+// organizations answers DescribePolicy and UpdatePolicy on the one SCP.
+// The caller holds f.mu.
+func (f *fakeSSO) organizations(w http.ResponseWriter, action string, body map[string]any) {
+	id, _ := body["PolicyId"].(string)
+	if id != scpID || f.scp == "" {
+		writeErr(w, 400, "PolicyNotFoundException", "We can't find a policy with the PolicyId that you specified.")
+		return
+	}
+	switch action {
+	case "DescribePolicy":
+		typ := f.scpType
+		if typ == "" {
+			typ = "SERVICE_CONTROL_POLICY"
+		}
+		writeJSON(w, map[string]any{"Policy": map[string]any{
+			"Content":       f.scp,
+			"PolicySummary": map[string]any{"Id": scpID, "Name": "kinetic-revoke-sessions", "Type": typ, "AwsManaged": false},
+		}})
+	case "UpdatePolicy":
+		content, _ := body["Content"].(string)
+		if !json.Valid([]byte(content)) {
+			f.t.Errorf("UpdatePolicy Content is not JSON: %q", content)
+		}
+		if len(content) > 5120 {
+			writeErr(w, 400, "ConstraintViolationException", "POLICY_CONTENT_LIMIT_EXCEEDED")
+			return
+		}
+		if f.scpDropNext > 0 {
+			f.scpDropNext--
+		} else {
+			f.scp = content
+		}
+		writeJSON(w, map[string]any{"Policy": map[string]any{"Content": content}})
+	default:
+		f.t.Errorf("unexpected Organizations operation %q", action)
+		writeErr(w, 400, "UnknownOperationException", action)
 	}
 }
 

@@ -4,7 +4,9 @@
 // them permission sets in AWS accounts, removes their group memberships in
 // the identity store and, where the identity store is the source of users
 // (not provisioned by SCIM from an identity provider) and the instance is
-// configured to, deletes the user.
+// configured to, deletes the user. With a prepared deny service control
+// policy it also ends the person's open permission set sessions
+// (revoke_sessions, through the Organizations API; see revoke.go).
 //
 // It talks to two JSON 1.1 APIs through the official AWS SDK for Go v2:
 // the SSO Admin API (service/ssoadmin, target prefix SWBExternalService,
@@ -30,6 +32,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,6 +42,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/sirupsen/logrus"
@@ -110,6 +114,15 @@ type Config struct {
 	// behind the identity provider's back makes SCIM recreate or lose
 	// track of it, and the provider's own deactivation covers it.
 	DeleteUser bool `yaml:"delete_user"`
+	// DenyPolicyID is a service control policy (p-…) holding a Deny of
+	// every action conditioned on StringEquals identitystore:userId, as
+	// AWS documents for revoking active permission set sessions, attached
+	// to the accounts (or OUs) in scope. When set, revoke_sessions adds the
+	// user's identity store id to it. Empty: revoke_sessions is not
+	// offered.
+	DenyPolicyID string `yaml:"deny_policy_id"`
+	// OrganizationsEndpoint overrides the Organizations endpoint (tests).
+	OrganizationsEndpoint string `yaml:"organizations_endpoint"`
 	// PollInterval is the wait between reads of an account assignment
 	// deletion's status (DeleteAccountAssignment is asynchronous).
 	// Default 2s.
@@ -204,7 +217,13 @@ func (c Config) Validate() error {
 	if c.DeletionTimeout < 0 {
 		add("deletion_timeout must not be negative (got %s)", c.DeletionTimeout)
 	}
-	for key, raw := range map[string]string{"sso_admin_endpoint": c.SSOAdminEndpoint, "identity_store_endpoint": c.IdentityStoreEndpoint, "sts_endpoint": c.STSEndpoint} {
+	if c.DenyPolicyID != "" && !scpIDRe.MatchString(c.DenyPolicyID) {
+		add("deny_policy_id: %q is not an Organizations policy id (p-…)", c.DenyPolicyID)
+	}
+	if c.OrganizationsEndpoint != "" && c.DenyPolicyID == "" {
+		add("organizations_endpoint is only used with deny_policy_id")
+	}
+	for key, raw := range map[string]string{"sso_admin_endpoint": c.SSOAdminEndpoint, "identity_store_endpoint": c.IdentityStoreEndpoint, "sts_endpoint": c.STSEndpoint, "organizations_endpoint": c.OrganizationsEndpoint} {
 		if strings.TrimSpace(raw) == "" {
 			continue
 		}
@@ -226,10 +245,14 @@ func (c Config) Validate() error {
 
 // Operations returns what an instance offers: disable_account (the user's
 // account assignments deleted), remove_group_memberships (identity store
-// group memberships deleted) and, with delete_user, deactivate_user (the
-// user deleted unless provisioned by SCIM).
+// group memberships deleted), with deny_policy_id revoke_sessions (the
+// user's id added to the deny SCP) and, with delete_user,
+// deactivate_user (the user deleted unless provisioned by SCIM).
 func Operations(c Config) []connectors.Operation {
 	ops := []connectors.Operation{connectors.OpDisableAccount, connectors.OpRemoveGroupMemberships}
+	if c.DenyPolicyID != "" {
+		ops = append(ops, connectors.OpRevokeSessions)
+	}
 	if c.DeleteUser {
 		ops = append(ops, connectors.OpDeactivateUser)
 	}
@@ -289,6 +312,8 @@ type Connector struct {
 	cfg      Config
 	admin    *ssoadmin.Client
 	store    *identitystore.Client
+	org      *organizations.Client
+	scpMu    sync.Mutex // serialises this process's read-modify-write of the deny SCP
 	log      *logrus.Entry
 	wait     func(ctx context.Context, d time.Duration) error
 	nameFrom []string
@@ -406,6 +431,13 @@ func New(name string, cfg Config, policy *outbound.URLPolicy, opts ...Option) (*
 	})
 	c.store = identitystore.NewFromConfig(base, func(so *identitystore.Options) {
 		if ep := strings.TrimSpace(cfg.IdentityStoreEndpoint); ep != "" {
+			so.BaseEndpoint = aws.String(strings.TrimRight(ep, "/"))
+		}
+	})
+	// Organizations is a global service: the SDK resolves its endpoint in
+	// the partition's home region (us-east-1 for aws).
+	c.org = organizations.NewFromConfig(base, func(so *organizations.Options) {
+		if ep := strings.TrimSpace(cfg.OrganizationsEndpoint); ep != "" {
 			so.BaseEndpoint = aws.String(strings.TrimRight(ep, "/"))
 		}
 	})

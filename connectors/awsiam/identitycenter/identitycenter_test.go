@@ -74,8 +74,11 @@ func TestConformance(t *testing.T) {
 		New: func(t *testing.T) connectors.Connector {
 			f := newFakeSSO(t)
 			f.seedDana()
+			f.scp = awsExampleSCP
 			cfg := f.config()
 			cfg.DeleteUser = true
+			cfg.DenyPolicyID = scpID
+			cfg.OrganizationsEndpoint = f.srv.URL
 			c := newConn(t, cfg)
 			fakes.Store(c, f)
 			return c
@@ -88,8 +91,8 @@ func TestConformance(t *testing.T) {
 		// With the user id from discovery (req.Account) it answers
 		// already_done; TestDeactivateUser checks both, and the kit's
 		// other checks (missing, errors, cancellation, secrets) run on
-		// the two other operations.
-		Ops: []connectors.Operation{connectors.OpDisableAccount, connectors.OpRemoveGroupMemberships},
+		// the other operations.
+		Ops: []connectors.Operation{connectors.OpDisableAccount, connectors.OpRemoveGroupMemberships, connectors.OpRevokeSessions},
 		InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 			v, _ := fakes.Load(c)
 			f := v.(*fakeSSO)
@@ -500,8 +503,11 @@ func TestWrongCredentials(t *testing.T) {
 func TestRequestsPerDeparture(t *testing.T) {
 	f := newFakeSSO(t)
 	f.seedDana()
+	f.scp = awsExampleSCP
 	cfg := f.config()
 	cfg.DeleteUser = true
+	cfg.DenyPolicyID = scpID
+	cfg.OrganizationsEndpoint = f.srv.URL
 	c := newConn(t, cfg)
 	got := map[string]int{}
 	step := func(name string, fn func() error) {
@@ -533,6 +539,9 @@ func TestRequestsPerDeparture(t *testing.T) {
 		// find 4, list, 2 deletions
 		"remove_group_memberships":        7,
 		"verify remove_group_memberships": 5,
+		// find 4, DescribePolicy, UpdatePolicy, DescribePolicy
+		"revoke_sessions":        7,
+		"verify revoke_sessions": 5,
 		// find 4, DeleteUser, DescribeUser
 		"deactivate_user":        6,
 		"verify deactivate_user": 3, // 3 GetUserId, none found

@@ -74,6 +74,8 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 		o, gone = c.removeAssignments(ctx, op, u)
 	case connectors.OpRemoveGroupMemberships:
 		o, gone = c.removeMemberships(ctx, op, req, u)
+	case connectors.OpRevokeSessions:
+		o, gone = c.revokeSessions(ctx, op, u)
 	default:
 		o, gone = c.deleteUser(ctx, op, u)
 	}
@@ -394,6 +396,15 @@ func (c *Connector) Verify(ctx context.Context, req connectors.Request) (connect
 			return connectors.Verification{Detail: label + ": still in " + strings.Join(left, ", ")}, nil
 		}
 		return connectors.Verification{OK: true, Detail: label + ": only kept groups left"}, nil
+	case connectors.OpRevokeSessions:
+		d, err := c.readDenyList(ctx, op)
+		if err != nil {
+			return connectors.Verification{}, err
+		}
+		if !slices.Contains(d.ids, u.id) {
+			return connectors.Verification{Detail: label + ": not in service control policy " + c.cfg.DenyPolicyID}, nil
+		}
+		return connectors.Verification{OK: true, Detail: label + ": role sessions denied by service control policy " + c.cfg.DenyPolicyID}, nil
 	default:
 		// find answered from DescribeUser: the user still exists.
 		return connectors.Verification{Detail: label + ": still in the identity store"}, nil
