@@ -220,6 +220,7 @@ func TestIdentityConnectorsLoadAndBuild(t *testing.T) {
 		"entra": {"graph", []connectors.Operation{
 			connectors.OpDisableAccount, connectors.OpRevokeSessions, connectors.OpRemoveGroupMemberships,
 			connectors.OpRemoveLicenses, connectors.OpSetAutoReply, connectors.OpSetForwarding, connectors.OpRemoveForwarding,
+			connectors.OpRemoveSiteAccess, connectors.OpGrantDriveAccess, connectors.OpRemoveDriveAccess, connectors.OpDeleteMailbox,
 		}},
 		"okta-prod": {"okta", []connectors.Operation{connectors.OpDeactivateUser, connectors.OpRevokeSessions, connectors.OpRemoveGroupMemberships}},
 		"okta-svc":  {"okta", []connectors.Operation{connectors.OpDeactivateUser, connectors.OpRevokeSessions}},
@@ -276,9 +277,16 @@ actions:
     connector: entra
     operation: convert_mailbox
     phase: entitlements
+  # A manual step is never sent to its connector: the connector names the
+  # system (and its owning team), so any operation is accepted.
+  convert_entra_mailbox_by_hand:
+    connector: entra
+    operation: convert_mailbox
+    phase: entitlements
+    manual: true
 rules:
   - name: everyone
-    add: [convert_okta_mailbox, remove_okta_groups, revoke_ad_sessions, convert_entra_mailbox]
+    add: [convert_okta_mailbox, remove_okta_groups, revoke_ad_sessions, convert_entra_mailbox, convert_entra_mailbox_by_hand]
 `
 	_, err = ParsePolicy("p.yaml", []byte(pol), cfg.Service)
 	var errs *Errors
@@ -291,7 +299,7 @@ rules:
 		`p.yaml:9: actions.remove_okta_groups.operation: connector "okta-svc" (okta) does not support operation "remove_group_memberships" (supported: deactivate_user, revoke_sessions)`,
 		`p.yaml:13: actions.revoke_ad_sessions.operation: connector "ad-corp" (ldap) does not support operation "revoke_sessions" (supported: disable_account, remove_group_memberships)`,
 		// Graph cannot change a mailbox's type; that needs Exchange Online.
-		`p.yaml:17: actions.convert_entra_mailbox.operation: connector "entra" (graph) does not support operation "convert_mailbox" (supported: disable_account, remove_forwarding, remove_group_memberships, remove_licenses, revoke_sessions, set_auto_reply, set_forwarding)`,
+		`p.yaml:17: actions.convert_entra_mailbox.operation: connector "entra" (graph) does not support operation "convert_mailbox" (supported: delete_mailbox, disable_account, grant_drive_access, remove_drive_access, remove_forwarding, remove_group_memberships, remove_licenses, remove_site_access, revoke_sessions, set_auto_reply, set_forwarding)`,
 	}
 	if got := err.Error(); got != strings.Join(want, "\n") {
 		t.Errorf("errors:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))

@@ -159,7 +159,7 @@ func TestInvalidConfigs(t *testing.T) {
 			notWant: []string{"graph-SECRET-7c1e"},
 		},
 		"service-graph-unknown-key.yaml": {want: []string{
-			dir + `service-graph-unknown-key.yaml:14: connectors.entra.graph.keep_group: unknown key "keep_group" (known keys: authority_url, batch, certificate_file, client_id, client_secret, graph_url, keep_groups, private_key_file, tenant_id, timeout)`,
+			dir + `service-graph-unknown-key.yaml:14: connectors.entra.graph.keep_group: unknown key "keep_group" (known keys: authority_url, batch, certificate_file, client_id, client_secret, ediscovery_case_id, graph_url, keep_groups, private_key_file, sharepoint_url, tenant_id, timeout)`,
 		}},
 		"service-okta-auth.yaml": {
 			want:    []string{dir + `service-okta-auth.yaml:14: connectors.okta-prod.okta.api_token: set only one of api_token and oauth`},

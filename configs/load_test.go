@@ -70,7 +70,7 @@ func TestExampleFilesLoad(t *testing.T) {
 			t.Errorf("log/workers = %+v %+v", s.Log, s.Workers)
 		}
 		// Ten: the nine systems of the embedded default, and exchange for the
-		// mailbox steps Graph has no API for (see policy.production.yaml).
+		// mailbox step Graph has no API for (see policy.production.yaml).
 		if len(s.Connectors) != 10 || s.Connectors["okta"].RateLimit.Burst != 1 || s.Connectors["m365"].RateLimit.Burst != 100 {
 			t.Errorf("connectors = %+v", s.Connectors)
 		}

@@ -279,7 +279,7 @@ func (p *Policy) validateAction(d *doc, svc *Service, name string, a *ActionDef)
 		d.add(path+".connector", "connector %q is not configured (configured: %s)", a.Connector, strings.Join(slices.Sorted(maps.Keys(svc.Connectors)), ", "))
 	case a.Operation == "", ci == nil:
 		// Nothing to check against (the service reports an empty instance).
-	case ok:
+	case ok && !a.Manual: // a manual step is never sent to its connector
 		if ops, known := instanceOperations(ci); known && !slices.Contains(ops, a.Operation) {
 			d.add(path+".operation", "connector %q (%s) does not support operation %q (supported: %s)",
 				a.Connector, describeInstance(ci), a.Operation, strings.Join(slices.Sorted(slices.Values(ops)), ", "))

@@ -52,6 +52,17 @@ const (
 	// OpSetAutoReply turns on the mailbox's automatic replies with the
 	// text in Params["auto_reply"].
 	OpSetAutoReply Operation = "set_auto_reply"
+	// OpRemoveSiteAccess removes the person's access to the SharePoint
+	// sites named in Params["sites"] (site URLs or IDs, comma separated):
+	// membership and ownership of the Microsoft 365 group behind a
+	// group-connected site, and permissions granted to them directly.
+	OpRemoveSiteAccess Operation = "remove_site_access"
+	// OpGrantDriveAccess gives another person (Params["grantee"], else the
+	// manager the system records) access to the departing person's files
+	// (OneDrive) for a retention period; OpRemoveDriveAccess takes it away
+	// when the period ends.
+	OpGrantDriveAccess  Operation = "grant_drive_access"
+	OpRemoveDriveAccess Operation = "remove_drive_access"
 )
 
 // AllOperations lists every operation above, in declaration order.
@@ -60,6 +71,7 @@ var AllOperations = []Operation{
 	OpRevokeVPN, OpDeleteAccessKeys, OpDeactivateBadge, OpCreateRecoveryTask, OpNotify,
 	OpConvertMailbox, OpTransferOwnership, OpSetForwarding, OpRemoveForwarding,
 	OpPreserveMailbox, OpDeleteMailbox, OpRemoveLicenses, OpSetAutoReply,
+	OpRemoveSiteAccess, OpGrantDriveAccess, OpRemoveDriveAccess,
 }
 
 // Subject identifies the person an operation is about, as the HR directory

@@ -37,10 +37,16 @@ const assertionLifetime = 5 * time.Minute
 // fetchToken asks the token endpoint for a new app-only token. The HTTP
 // request goes through the connector's policy client.
 func (c *Connector) fetchToken(ctx context.Context) (*oauth2.Token, error) {
+	return c.fetchTokenFor(ctx, c.scope)
+}
+
+// fetchTokenFor asks for an app-only token for scope (Graph's, or
+// SharePoint's for its REST API).
+func (c *Connector) fetchTokenFor(ctx context.Context, scope string) (*oauth2.Token, error) {
 	cc := clientcredentials.Config{
 		ClientID: c.cfg.ClientID,
 		TokenURL: c.tokenURL,
-		Scopes:   []string{c.scope},
+		Scopes:   []string{scope},
 		// Entra reads the credentials from the form body; fixing the style
 		// avoids x/oauth2's probe, which would send a failed request twice.
 		AuthStyle: oauth2.AuthStyleInParams,

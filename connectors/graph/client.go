@@ -45,6 +45,9 @@ type apiRequest struct {
 	display string
 	body    any // sent as JSON when not nil
 	header  map[string]string
+	// sharePoint sends the request to sharepoint_url (path from its root)
+	// with a SharePoint token instead of to Graph.
+	sharePoint bool
 }
 
 // apiResponse is Graph's answer, any status.
@@ -88,6 +91,16 @@ func query(kv ...string) string {
 func seg(s string) string { return url.PathEscape(s) }
 
 func (c *Connector) requestURL(op string, r apiRequest) (string, error) {
+	if r.sharePoint {
+		if c.spBase == nil {
+			return "", connectors.NewError(connectors.KindInvalid, c.name, op, errors.New("sharepoint_url is not configured"))
+		}
+		s := strings.TrimRight(c.spBase.String(), "/") + r.path
+		if r.query != "" {
+			s += "?" + r.query
+		}
+		return s, nil
+	}
 	if u, err := url.Parse(r.path); err == nil && u.IsAbs() {
 		// An @odata.nextLink: follow it only to the configured Graph base,
 		// since the request carries our bearer token.
@@ -119,8 +132,12 @@ func (c *Connector) send(ctx context.Context, op string, r apiRequest) (*apiResp
 			return nil, connectors.NewError(connectors.KindInvalid, c.name, op, fmt.Errorf("%s: encoding the request: %v", r.where(), err))
 		}
 	}
+	tokens := c.tokens
+	if r.sharePoint {
+		tokens = c.spTokens
+	}
 	for attempt := 0; ; attempt++ {
-		token, fresh, err := c.tokens.get(ctx)
+		token, fresh, err := tokens.get(ctx)
 		if err != nil {
 			return nil, c.tokenError(ctx, op, err)
 		}
@@ -152,7 +169,7 @@ func (c *Connector) send(ctx context.Context, op string, r apiRequest) (*apiResp
 		if resp.StatusCode == http.StatusUnauthorized && !fresh && attempt == 0 {
 			// Graph answers an expired token with 401 InvalidAuthenticationToken:
 			// https://learn.microsoft.com/en-us/graph/errors
-			c.tokens.invalidate(token)
+			tokens.invalidate(token)
 			continue
 		}
 		return &apiResponse{status: resp.StatusCode, header: resp.Header, body: b}, nil
@@ -406,3 +423,18 @@ func (c *Connector) itemError(op string, it batchItem, a batchAnswer) *connector
 
 // batchID numbers the requests of a batch from 1.
 func batchID(i int) string { return strconv.Itoa(i + 1) }
+
+// needs names, on a 403, the Graph application permission the call needs, so
+// that whoever reads the failed action knows what to grant. Graph's own 403
+// (Authorization_RequestDenied, "Insufficient privileges to complete the
+// operation.") does not say. Other errors come back unchanged; an error whose
+// text already names the permission is not repeated.
+func needs(err error, perm string) error {
+	var ce *connectors.Error
+	if !errors.As(err, &ce) || ce.Kind != connectors.KindForbidden || strings.Contains(ce.Error(), perm) {
+		return err
+	}
+	out := *ce
+	out.Err = fmt.Errorf("%w (the app needs the Microsoft Graph application permission %s, admin consented)", ce.Err, perm)
+	return &out
+}

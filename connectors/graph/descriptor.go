@@ -15,8 +15,8 @@ func Descriptor() connectors.Descriptor {
 			Type:     TypeName,
 			NewBlock: func() any { return &Config{} },
 			Validate: func(b any) error { return b.(*Config).Validate() },
-			Operations: func(any) ([]string, bool) {
-				return connectors.OperationStrings(Operations()), true
+			Operations: func(b any) ([]string, bool) {
+				return connectors.OperationStrings(b.(*Config).Operations()), true
 			},
 			URLs: func(b any) map[string]connspec.URL {
 				c := b.(*Config)
@@ -26,6 +26,9 @@ func Descriptor() connectors.Descriptor {
 				}
 				if connspec.HTTPURL(c.GraphURL) {
 					urls["graph_url"] = connspec.URL{Check: c.GraphURL}
+				}
+				if connspec.HTTPURL(c.SharePointURL) {
+					urls["sharepoint_url"] = connspec.URL{Check: c.SharePointURL}
 				}
 				return urls
 			},

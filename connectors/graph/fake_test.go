@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ type fakeGraph struct {
 	stop chan struct{}
 
 	mu       sync.Mutex
+	sites    map[string]*fakeSite // by "host:/path" and by id
+	cases    map[string]*fakeCase
+	permSeq  int
 	users    map[string]*fakeUser // by id
 	groups   map[string]*fakeGroup
 	order    []string // group ids in creation order
@@ -54,6 +58,8 @@ type fakeUser struct {
 	autoReply                 map[string]any
 	rules                     []map[string]any
 	ruleSeq                   int
+	manager                   string           // object ID, "" for none
+	drive                     []map[string]any // OneDrive root permissions; nil: no OneDrive
 }
 
 type fakeGroup struct {
@@ -61,7 +67,9 @@ type fakeGroup struct {
 	dynamic, synced  bool
 	unified, mailDL  bool
 	members          map[string]bool
+	owners           map[string]bool
 	membershipRuleOn bool
+	roleAssignable   bool
 }
 
 const fakeSecret = "conf-secret-Xy7!q"
@@ -71,7 +79,7 @@ func fakeToken(n int) string { return fmt.Sprintf("tok-%d-Zq9", n) }
 func newFakeGraph(t *testing.T) *fakeGraph {
 	f := &fakeGraph{
 		t: t, stop: make(chan struct{}),
-		users: map[string]*fakeUser{}, groups: map[string]*fakeGroup{}, tokens: map[string]bool{},
+		users: map[string]*fakeUser{}, sites: map[string]*fakeSite{}, cases: map[string]*fakeCase{}, groups: map[string]*fakeGroup{}, tokens: map[string]bool{},
 		pageSize: 100,
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
@@ -238,6 +246,9 @@ func (f *fakeGraph) route(method, path string, q url.Values, body []byte) answer
 		delete(g.members, seg[3])
 		return answer{status: 204}
 	}
+	if a, ok := f.routeM365(method, path, q, body); ok {
+		return a
+	}
 	return gerr(400, "BadRequest", "Resource not found for the segment "+path)
 }
 
@@ -337,6 +348,9 @@ func (f *fakeGraph) userRoute(method string, u *fakeUser, rest []string, q url.V
 		}
 		return gerr(404, "ErrorItemNotFound", "The specified object was not found in the store.")
 	}
+	if a, ok := f.userRouteM365(method, u, sub, q, body); ok {
+		return a
+	}
 	return gerr(400, "BadRequest", "unsupported request "+method+" "+sub)
 }
 
@@ -418,7 +432,7 @@ func groupJSON(g *fakeGroup) map[string]any {
 		synced = true
 	}
 	return map[string]any{"id": g.id, "displayName": g.name, "groupTypes": types, "membershipRule": rule,
-		"onPremisesSyncEnabled": synced, "mailEnabled": g.unified || g.mailDL, "securityEnabled": !g.mailDL}
+		"onPremisesSyncEnabled": synced, "mailEnabled": g.unified || g.mailDL, "securityEnabled": !g.mailDL, "isAssignableToRole": g.roleAssignable}
 }
 
 // seedDana gives the fake the present subject: an active, licensed user in
@@ -433,12 +447,36 @@ func seedDana(f *fakeGraph) {
 		},
 	})
 	f.addUser(&fakeUser{id: "other-user", upn: "fox@example.com", mail: "fox@example.com", enabled: true})
+	f.addUser(&fakeUser{id: "mgr-walter", upn: "walter.skinner@example.com", mail: "walter.skinner@example.com", enabled: true})
+	f.mu.Lock()
+	dana := f.users["9f1c2d3e-dana"]
+	dana.manager = "mgr-walter"
+	// The manager can already read the OneDrive; grant_drive_access asks for write.
+	dana.drive = []map[string]any{
+		{"id": "perm-owner", "roles": []string{"owner"}, "grantedToV2": map[string]any{"user": map[string]any{"id": "9f1c2d3e-dana", "email": "dana.scully@example.com"}}},
+		userPerm("perm-mgr-read", "mgr-walter", "walter.skinner@example.com", "read"),
+	}
+	f.cases["case-departures"] = &fakeCase{id: "case-departures", name: "Departures", status: "active"}
+	f.mu.Unlock()
 	for i, name := range []string{"sales-team", "crm-admin", "vpn-users", "project-x", "finance-read"} {
 		f.addGroup(&fakeGroup{id: fmt.Sprintf("g-%d", i+1), name: name, unified: i == 3}, "9f1c2d3e-dana", "other-user")
 	}
 	f.addGroup(&fakeGroup{id: "g-staff", name: "all-staff"}, "9f1c2d3e-dana")
 	f.addGroup(&fakeGroup{id: "g-dyn", name: "sales-dynamic", dynamic: true}, "9f1c2d3e-dana")
+	// project-x (g-4, a Microsoft 365 group) is behind a team site Dana
+	// co-owns; the legal site is classic, with a file shared to Dana directly.
+	f.mu.Lock()
+	f.groups["g-4"].owners = map[string]bool{"9f1c2d3e-dana": true, "other-user": true}
+	f.mu.Unlock()
+	f.addSite(&fakeSite{id: "contoso.sharepoint.com,s-px,w-px", webURL: "https://contoso.sharepoint.com/sites/projectx", groupID: "g-4"}, "contoso.sharepoint.com:/sites/projectx")
+	f.addSite(&fakeSite{id: "contoso.sharepoint.com,s-lg,w-lg", webURL: "https://contoso.sharepoint.com/sites/legal", perms: []map[string]any{
+		userPerm("perm-dana-legal", "9f1c2d3e-dana", "dana.scully@example.com", "write"),
+		{"id": "perm-members", "roles": []string{"write"}, "grantedToV2": map[string]any{"siteGroup": map[string]any{"id": "5", "displayName": "Legal Members"}}},
+	}}, "contoso.sharepoint.com:/sites/legal")
 }
+
+// siteParams names the two seeded sites.
+var siteParams = map[string]string{"sites": "https://contoso.sharepoint.com/sites/projectx, https://contoso.sharepoint.com/sites/legal/"}
 
 var (
 	present = connectors.Subject{EmployeeID: "E100", Email: "Dana.Scully@EXAMPLE.com", DisplayName: "Dana Scully"}
@@ -450,7 +488,8 @@ func newFakeConn(t *testing.T, f *fakeGraph, mod ...func(*graph.Config)) *graph.
 	cfg := graph.Config{
 		TenantID: "tenant-1", ClientID: "app-1", ClientSecret: secret.FromValue(fakeSecret),
 		AuthorityURL: f.srv.URL, GraphURL: f.srv.URL + "/v1.0",
-		KeepGroups: []string{"all-staff"},
+		KeepGroups:       []string{"all-staff"},
+		EDiscoveryCaseID: "case-departures",
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -487,8 +526,14 @@ func TestConformance(t *testing.T) {
 		},
 		Present: present,
 		Missing: missing,
-		Ops:     graph.Operations(),
+		// delete_mailbox is left out: once the user is deleted, a subject
+		// (without the object ID the engine passes) cannot be told from one
+		// that never existed, so the second call answers none_found, not
+		// already_done. TestDeleteMailbox covers it, with the object ID.
+		Ops: slices.DeleteFunc(graph.Config{EDiscoveryCaseID: "case-departures"}.Operations(),
+			func(op connectors.Operation) bool { return op == connectors.OpDeleteMailbox }),
 		Params: map[connectors.Operation]map[string]string{
+			connectors.OpRemoveSiteAccess:       siteParams,
 			connectors.OpRemoveGroupMemberships: {"keep": "sales-team"},
 			connectors.OpSetAutoReply:           {"auto_reply": "Dana has left. Please write to sales@example.com."},
 			connectors.OpSetForwarding:          {"forward_to": "manager@example.com"},

@@ -6,8 +6,10 @@
 //
 // It owns: finding the Entra ID user for a subject, blocking sign-in,
 // revoking sign-in sessions, removing group memberships (in JSON batches),
-// removing directly assigned licenses, and the mailbox steps Graph can do
-// (automatic replies, and a forwarding inbox rule for an approved exception).
+// removing directly assigned licenses, the mailbox steps Graph can do
+// (automatic replies, a forwarding inbox rule for an approved exception, an
+// eDiscovery hold, and deletion gated on every eDiscovery hold), SharePoint
+// site access (sharepoint.go) and OneDrive handover (onedrive.go).
 //
 // Both base URLs are configurable (national clouds, tests): the authority
 // (https://login.microsoftonline.com) and Graph
@@ -48,6 +50,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
@@ -71,8 +75,9 @@ const (
 //
 // connectors.OpConvertMailbox is deliberately not among them: Graph cannot
 // change a mailbox's type (user to shared); that needs Exchange Online
-// (Set-Mailbox -Type Shared). Claiming it here would report a conversion
-// that never happened.
+// (Set-Mailbox -Type Shared), a manual step in the policy. Claiming it here
+// would report a conversion that never happened. connectors.OpPreserveMailbox
+// needs an eDiscovery case (see Config.Operations).
 func Operations() []connectors.Operation {
 	return []connectors.Operation{
 		connectors.OpDisableAccount,
@@ -82,16 +87,76 @@ func Operations() []connectors.Operation {
 		connectors.OpSetAutoReply,
 		connectors.OpSetForwarding,
 		connectors.OpRemoveForwarding,
+		connectors.OpRemoveSiteAccess,
+		connectors.OpGrantDriveAccess,
+		connectors.OpRemoveDriveAccess,
+		connectors.OpDeleteMailbox,
 	}
 }
+
+// Operations returns the operations an instance with this configuration
+// supports: Operations() plus preserve_mailbox when ediscovery_case_id is
+// set (the hold is placed in that case).
+func (c Config) Operations() []connectors.Operation {
+	ops := Operations()
+	if strings.TrimSpace(c.EDiscoveryCaseID) != "" {
+		ops = append(ops, connectors.OpPreserveMailbox)
+	}
+	return ops
+}
+
+// Microsoft Graph application permissions the operations need, named in the
+// error of a 403 so that whoever reads it knows what to grant. Each is the
+// least privileged permission on the operation's API reference page.
+const (
+	// PermDisableAccount: PATCH accountEnabled
+	// (https://learn.microsoft.com/en-us/graph/api/user-update).
+	PermDisableAccount = "User.EnableDisableAccount.All"
+	// PermRevokeSessions: POST revokeSignInSessions. The page lists no
+	// higher privileged application permission ("Not available"), so
+	// User.ReadWrite.All does not cover it
+	// (https://learn.microsoft.com/en-us/graph/api/user-revokesigninsessions).
+	PermRevokeSessions = "User.RevokeSessions.All"
+	// PermGroupMember: DELETE /groups/{id}/members/{id}/$ref
+	// (https://learn.microsoft.com/en-us/graph/api/group-delete-members).
+	PermGroupMember = "GroupMember.ReadWrite.All"
+	// PermRoleManagement is needed in addition to PermGroupMember to change
+	// the members of a role-assignable group (isAssignableToRole).
+	PermRoleManagement = "RoleManagement.ReadWrite.Directory"
+	// PermSitesRead: resolve a site, its library and its permissions
+	// (https://learn.microsoft.com/en-us/graph/api/site-getbypath).
+	PermSitesRead = "Sites.Read.All"
+	// PermFilesRead and PermFilesWrite: list, share and delete drive item
+	// permissions
+	// (https://learn.microsoft.com/en-us/graph/api/driveitem-list-permissions,
+	// https://learn.microsoft.com/en-us/graph/api/driveitem-invite,
+	// https://learn.microsoft.com/en-us/graph/api/permission-delete).
+	PermFilesRead  = "Files.Read.All"
+	PermFilesWrite = "Files.ReadWrite.All"
+	// PermEDiscoveryRead and PermEDiscoveryWrite: read eDiscovery cases,
+	// custodians and legal holds; add custodians and apply holds
+	// (https://learn.microsoft.com/en-us/graph/api/security-ediscoverycase-post-custodians).
+	PermEDiscoveryRead  = "eDiscovery.Read.All"
+	PermEDiscoveryWrite = "eDiscovery.ReadWrite.All"
+	// PermDeleteUser: DELETE /users/{id}
+	// (https://learn.microsoft.com/en-us/graph/api/user-delete).
+	PermDeleteUser = "User.DeleteRestore.All"
+	// PermSharePointSites is SharePoint's own application permission (the
+	// "SharePoint" API in the app registration, not Microsoft Graph), for
+	// changing site groups through SharePoint's REST API.
+	PermSharePointSites = "Sites.FullControl.All (SharePoint)"
+)
 
 // Config is the Graph connector's YAML block.
 //
 // Authentication is a client secret or a certificate, not both. The app
 // registration needs these application permissions (admin consented), per
-// the API reference pages cited in ops.go: User.ReadWrite.All (find users,
-// block sign-in, revoke sessions), Directory.Read.All (list a user's group
-// memberships), GroupMember.ReadWrite.All (remove them),
+// the API reference pages cited in ops.go: User.Read.All (find users),
+// User.EnableDisableAccount.All (block sign-in), User.RevokeSessions.All
+// (revoke sessions; User.ReadWrite.All does not cover it),
+// Directory.Read.All (list a user's group memberships),
+// GroupMember.ReadWrite.All (remove them) plus
+// RoleManagement.ReadWrite.Directory for role-assignable groups,
 // LicenseAssignment.ReadWrite.All (remove_licenses) and
 // MailboxSettings.ReadWrite (set_auto_reply and the forwarding rule).
 // Relative certificate_file and private_key_file paths are taken relative to
@@ -128,6 +193,22 @@ type Config struct {
 	Batch *bool `yaml:"batch"`
 	// Timeout bounds one HTTP request, token requests included (default 30s).
 	Timeout dur.Duration `yaml:"timeout"`
+	// EDiscoveryCaseID is the Microsoft Purview eDiscovery case that
+	// preserve_mailbox places holds in (the person becomes a custodian of
+	// it). Without it preserve_mailbox is not offered. delete_mailbox reads
+	// every case's holds whether or not it is set.
+	EDiscoveryCaseID string `yaml:"ediscovery_case_id"`
+	// SharePointURL is the tenant's SharePoint root
+	// (https://contoso.sharepoint.com). When set, remove_site_access also
+	// removes the person from the SharePoint groups (Owners, Members,
+	// Visitors) of sites that are not group-connected, through SharePoint's
+	// REST API, which Graph does not cover. SharePoint refuses app-only
+	// tokens obtained with a client secret, so it needs certificate_file.
+	SharePointURL string `yaml:"sharepoint_url"`
+}
+
+func (c Config) sharePointURL() string {
+	return strings.TrimRight(strings.TrimSpace(c.SharePointURL), "/")
 }
 
 // BatchEnabled reports whether group removals are batched (default true).
@@ -149,7 +230,13 @@ func (c Config) graphURL() string {
 
 // BaseURLs returns the URLs the connector calls (authority and Graph, with
 // defaults applied), for the outbound URL policy.
-func (c Config) BaseURLs() []string { return []string{c.authorityURL(), c.graphURL()} }
+func (c Config) BaseURLs() []string {
+	urls := []string{c.authorityURL(), c.graphURL()}
+	if sp := c.sharePointURL(); sp != "" {
+		urls = append(urls, sp)
+	}
+	return urls
+}
 
 // Validate reports every problem with the configuration, joined. Each message
 // starts with the key it is about.
@@ -180,10 +267,23 @@ func (c Config) Validate() error {
 	if err := checkBaseURL(c.GraphURL); err != nil {
 		errs = append(errs, fmt.Errorf("graph_url %w", err))
 	}
+	if err := checkBaseURL(c.SharePointURL); err != nil {
+		errs = append(errs, fmt.Errorf("sharepoint_url %w", err))
+	} else if c.sharePointURL() != "" {
+		if u, _ := url.Parse(c.sharePointURL()); u != nil && strings.Trim(u.Path, "/") != "" {
+			errs = append(errs, fmt.Errorf("sharepoint_url must be the tenant's SharePoint root, without a path (e.g. https://contoso.sharepoint.com)"))
+		}
+		if c.ClientSecret.IsSet() {
+			errs = append(errs, errors.New("sharepoint_url needs certificate_file and private_key_file: SharePoint's REST API refuses app-only tokens obtained with a client secret"))
+		}
+	}
 	for i, g := range c.KeepGroups {
 		if strings.TrimSpace(g) == "" {
 			errs = append(errs, fmt.Errorf("keep_groups entry %d is empty", i+1))
 		}
+	}
+	if id := strings.TrimSpace(c.EDiscoveryCaseID); id != "" && strings.ContainsAny(id, "/?#% ") {
+		errs = append(errs, fmt.Errorf("ediscovery_case_id %q is not a case ID (the GUID in the case's URL)", c.EDiscoveryCaseID))
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout must not be negative (got %s)", c.Timeout))
@@ -244,6 +344,8 @@ type Connector struct {
 	http      *http.Client
 	now       func() time.Time
 	tokens    *tokenCache
+	spBase    *url.URL    // sharepoint_url, nil when not set
+	spTokens  *tokenCache // tokens for SharePoint's REST API
 
 	// cert auth (nil with a client secret)
 	cert *x509.Certificate
@@ -308,6 +410,13 @@ func New(name string, cfg Config, policy *outbound.URLPolicy, opts ...Option) (*
 		o(c)
 	}
 	c.tokens = newTokenCache(c.fetchToken, func() time.Time { return c.now() })
+	if sp := cfg.sharePointURL(); sp != "" {
+		if c.spBase, err = url.Parse(sp); err != nil {
+			return nil, fmt.Errorf("graph connector %q: sharepoint_url: %w", name, err)
+		}
+		scope := c.spBase.Scheme + "://" + c.spBase.Host + "/.default"
+		c.spTokens = newTokenCache(func(ctx context.Context) (*oauth2.Token, error) { return c.fetchTokenFor(ctx, scope) }, func() time.Time { return c.now() })
+	}
 	return c, nil
 }
 
@@ -317,7 +426,7 @@ func (c *Connector) Name() string { return c.name }
 // Type describes the Graph connector type for the registry and config
 // validation.
 func (c *Connector) Type() connectors.Type {
-	return connectors.Type{Name: TypeName, Operations: Operations()}
+	return connectors.Type{Name: TypeName, Operations: c.cfg.Operations()}
 }
 
 // Close releases idle connections.
@@ -397,6 +506,11 @@ var handlers = map[connectors.Operation]handler{
 	connectors.OpSetAutoReply:           setAutoReply{},
 	connectors.OpSetForwarding:          setForwarding{},
 	connectors.OpRemoveForwarding:       removeForwarding{},
+	connectors.OpRemoveSiteAccess:       removeSiteAccess{},
+	connectors.OpGrantDriveAccess:       grantDriveAccess{},
+	connectors.OpRemoveDriveAccess:      removeDriveAccess{},
+	connectors.OpPreserveMailbox:        preserveMailbox{},
+	connectors.OpDeleteMailbox:          deleteMailbox{},
 }
 
 type handler interface {
@@ -406,9 +520,9 @@ type handler interface {
 
 func (c *Connector) handler(op connectors.Operation) (handler, error) {
 	h, ok := handlers[op]
-	if !ok {
+	if !ok || !connectors.Supports(c.cfg.Operations(), op) {
 		return nil, connectors.NewError(connectors.KindInvalid, c.name, string(op),
-			fmt.Errorf("operation %q is not supported by the graph connector (supported: %s)", op, connectors.OperationNames(Operations())))
+			fmt.Errorf("operation %q is not supported by the graph connector (supported: %s)", op, connectors.OperationNames(c.cfg.Operations())))
 	}
 	return h, nil
 }

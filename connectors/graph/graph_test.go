@@ -40,7 +40,7 @@ const (
 	selLookup   = "id,displayName,userPrincipalName,mail,accountEnabled,onPremisesSyncEnabled"
 	selRevoke   = "id,userPrincipalName,signInSessionsValidFromDateTime"
 	selLicenses = "id,userPrincipalName,licenseAssignmentStates"
-	selGroups   = "id,displayName,groupTypes,membershipRule,onPremisesSyncEnabled,mailEnabled,securityEnabled"
+	selGroups   = "id,displayName,groupTypes,membershipRule,onPremisesSyncEnabled,mailEnabled,securityEnabled,isAssignableToRole"
 )
 
 // now is the connector's clock in these tests.

@@ -49,7 +49,7 @@ func (disableAccount) do(ctx context.Context, c *Connector, req connectors.Reque
 			return noneFound(), nil
 		}
 		if err != nil {
-			return connectors.Result{}, err
+			return connectors.Result{}, needs(err, PermDisableAccount)
 		}
 		res.Outcome = connectors.OutcomeDone
 		res.Detail = "sign-in blocked (accountEnabled true->false)"
@@ -133,7 +133,10 @@ func (revokeSessions) do(ctx context.Context, c *Connector, req connectors.Reque
 		return noneFound(), nil
 	}
 	if err != nil {
-		return connectors.Result{}, err
+		// The page lists User.RevokeSessions.All as the least privileged
+		// application permission and "Not available" as higher ones:
+		// User.ReadWrite.All does not cover it.
+		return connectors.Result{}, needs(err, PermRevokeSessions)
 	}
 	at := c.now().UTC().Format(time.RFC3339)
 	return connectors.Result{
@@ -330,7 +333,7 @@ func (c *Connector) removeMembers(ctx context.Context, op, uid string, groups []
 		case ctx.Err() != nil:
 			return err
 		case errors.As(err, &ce):
-			r.failed = append(r.failed, groupFailure{g, ce})
+			r.failed = append(r.failed, groupFailure{g, c.memberError(g, ce)})
 		default:
 			r.failed = append(r.failed, groupFailure{g, connectors.Classify(c.name, op, err)})
 		}
@@ -378,11 +381,30 @@ func (c *Connector) removeMembers(ctx context.Context, op, uid string, groups []
 			case a.Status == http.StatusNotFound:
 				r.gone = append(r.gone, chunk[i])
 			default:
-				r.failed = append(r.failed, groupFailure{chunk[i], c.itemError(op, it, a)})
+				r.failed = append(r.failed, groupFailure{chunk[i], c.memberError(chunk[i], c.itemError(op, it, a))})
 			}
 		}
 	}
 	return r, nil
+}
+
+// memberError names, on a 403, the permission removing a member of g needs:
+// GroupMember.ReadWrite.All for every group and, for a role-assignable group
+// (isAssignableToRole), RoleManagement.ReadWrite.Directory as well — without
+// it Graph answers 403 Authorization_RequestDenied for that group only
+// (https://learn.microsoft.com/en-us/graph/api/group-delete-members). Such a
+// group is named as role-assignable so the gap is plain.
+func (c *Connector) memberError(g group, ce *connectors.Error) *connectors.Error {
+	if ce.Kind != connectors.KindForbidden {
+		return ce
+	}
+	out := *ce
+	if g.roleAssignable() {
+		out.Err = fmt.Errorf("%w (role-assignable group: removing its members needs the application permission %s in addition to %s)", ce.Err, PermRoleManagement, PermGroupMember)
+	} else {
+		out.Err = fmt.Errorf("%w (the app needs the Microsoft Graph application permission %s, admin consented)", ce.Err, PermGroupMember)
+	}
+	return &out
 }
 
 // groupFailures joins the failed removals into one classified error. Its

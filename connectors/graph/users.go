@@ -25,7 +25,8 @@ const (
 	selRevoke   = "id,userPrincipalName,signInSessionsValidFromDateTime"
 	selLicenses = "id,userPrincipalName,licenseAssignmentStates"
 	selBasic    = "id,userPrincipalName"
-	selGroups   = "id,displayName,groupTypes,membershipRule,onPremisesSyncEnabled,mailEnabled,securityEnabled"
+	selSites    = "id,userPrincipalName,mail"
+	selGroups   = "id,displayName,groupTypes,membershipRule,onPremisesSyncEnabled,mailEnabled,securityEnabled,isAssignableToRole"
 )
 
 // user is the part of Graph's user resource this connector reads.
@@ -182,7 +183,16 @@ type group struct {
 	OnPremisesSyncEnabled *bool    `json:"onPremisesSyncEnabled"`
 	MailEnabled           *bool    `json:"mailEnabled"`
 	SecurityEnabled       *bool    `json:"securityEnabled"`
+	// IsAssignableToRole marks a role-assignable group: Entra roles can be
+	// assigned to it, so changing its members is a privileged operation
+	// that also needs RoleManagement.ReadWrite.Directory
+	// (https://learn.microsoft.com/en-us/graph/api/group-delete-members;
+	// https://learn.microsoft.com/en-us/entra/identity/role-based-access-control/groups-concept).
+	IsAssignableToRole *bool `json:"isAssignableToRole"`
 }
+
+// roleAssignable reports isAssignableToRole.
+func (g group) roleAssignable() bool { return g.IsAssignableToRole != nil && *g.IsAssignableToRole }
 
 func (g group) name() string {
 	if g.DisplayName != "" {

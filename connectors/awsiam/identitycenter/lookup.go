@@ -46,7 +46,9 @@ func field(s connectors.Subject, f string) string {
 // external id (external_id_issuer/_from). Every configured identifier is
 // tried; two different users is an invalid (ambiguous) error, since
 // acting on the wrong person's access is worse than stopping. Nothing
-// found is (user{}, false, nil).
+// found is (user{}, false, nil). "For the unique attribute, the only valid
+// paths are userName and emails.value"; an identifier no user has answers
+// ResourceNotFoundException.
 // https://docs.aws.amazon.com/singlesignon/latest/IdentityStoreAPIReference/API_GetUserId.html
 func (c *Connector) find(ctx context.Context, op string, req connectors.Request) (user, bool, error) {
 	store := aws.String(c.cfg.IdentityStoreID)

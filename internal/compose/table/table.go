@@ -13,12 +13,16 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/awsiam"
 	"github.com/kineticsec/kinetic/connectors/awsiam/identitycenter"
+	"github.com/kineticsec/kinetic/connectors/fortigate"
+	"github.com/kineticsec/kinetic/connectors/globalprotect"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/salesforce"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
+	scimconn "github.com/kineticsec/kinetic/connectors/scim"
 	"github.com/kineticsec/kinetic/connectors/webhook"
+	"github.com/kineticsec/kinetic/connectors/wireguard"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/directory/bamboohr"
 	"github.com/kineticsec/kinetic/directory/scim"
@@ -38,6 +42,10 @@ func Connectors() []connectors.Descriptor {
 		awsiam.Descriptor(),
 		identitycenter.Descriptor(),
 		salesforce.Descriptor(),
+		fortigate.Descriptor(),
+		globalprotect.Descriptor(),
+		wireguard.Descriptor(),
+		scimconn.Descriptor(),
 	}
 }
 
