@@ -108,6 +108,15 @@ type Config struct {
 	// result; a delete_access_keys run at or after that time (a later
 	// action, a reconciliation remediation) deletes the keys.
 	AccessKeyDeleteAfter dur.Duration `yaml:"access_key_delete_after"`
+	// RevokeSessionRoles are role ARNs, in the configured accounts, that
+	// revoke_sessions also revokes: each gets the AWSRevokeOlderSessions
+	// inline policy the IAM console's "Revoke active sessions" writes,
+	// denying every session of the role issued before now — everyone's
+	// sessions, not only the departing person's (they assume the role
+	// again). List the roles people assume by hand or by federation that
+	// must not outlive a departure. Empty: only the user's own
+	// temporary credentials are revoked.
+	RevokeSessionRoles []string `yaml:"revoke_session_roles"`
 	// MaxAttempts is how often the SDK tries one request that failed
 	// retryably (throttling, 5xx, a reset connection). Default 5.
 	MaxAttempts int `yaml:"max_attempts"`
@@ -211,6 +220,18 @@ func (c Config) Validate() error {
 	if t := c.OffboardedTag; t != "" && (!tagKeyRe.MatchString(t) || strings.HasPrefix(strings.ToLower(t), "aws:")) {
 		add("offboarded_tag: %q is not a user tag key (1-128 characters, not starting aws:)", t)
 	}
+	for i, r := range c.RevokeSessionRoles {
+		k := fmt.Sprintf("revoke_session_roles[%d]", i)
+		m := roleARNRe.FindStringSubmatch(r)
+		switch {
+		case m == nil:
+			add("%s: %q is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", k, r)
+		case strings.Contains(r, ":role/aws-service-role/"):
+			add("%s: %q is a service-linked role, whose sessions cannot be revoked", k, r)
+		case len(c.Accounts) > 0 && !seen[m[2]]:
+			add("%s: the role is in account %s, which accounts does not list", k, m[2])
+		}
+	}
 	if c.AccessKeyDeleteAfter < 0 {
 		add("access_key_delete_after must not be negative (got %s)", c.AccessKeyDeleteAfter)
 	}
@@ -226,10 +247,12 @@ func (c Config) Validate() error {
 // Operations returns the operations every instance supports:
 // disable_account (console password, MFA devices, access keys made
 // inactive, SSH keys, signing certificates and service-specific
-// credentials deleted, the user tagged), delete_access_keys and
-// remove_group_memberships.
+// credentials deleted, the user tagged), delete_access_keys,
+// remove_group_memberships and revoke_sessions (a deny-all inline policy
+// on the user, and on each of revoke_session_roles, for sessions issued
+// before now; see revoke.go).
 func Operations(Config) []connectors.Operation {
-	return []connectors.Operation{connectors.OpDisableAccount, connectors.OpDeleteAccessKeys, connectors.OpRemoveGroupMemberships}
+	return []connectors.Operation{connectors.OpDisableAccount, connectors.OpDeleteAccessKeys, connectors.OpRemoveGroupMemberships, connectors.OpRevokeSessions}
 }
 
 // Option adjusts a Connector at construction.

@@ -99,7 +99,7 @@ func TestConformance(t *testing.T) {
 		},
 		Present: dana,
 		Missing: connectors.Subject{EmployeeID: "E404", Email: "nobody@example.com", Username: "nobody"},
-		Ops:     []connectors.Operation{connectors.OpDisableAccount, connectors.OpDeleteAccessKeys, connectors.OpRemoveGroupMemberships},
+		Ops:     []connectors.Operation{connectors.OpDisableAccount, connectors.OpDeleteAccessKeys, connectors.OpRemoveGroupMemberships, connectors.OpRevokeSessions},
 		InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 			v, _ := fakes.Load(c)
 			f := v.(*fakeAWS)
@@ -644,6 +644,9 @@ func TestRequestsPerDeparture(t *testing.T) {
 		// 2 GetUser, ListGroupsForUser, RemoveUserFromGroup x3
 		"remove_group_memberships":        6,
 		"verify remove_group_memberships": 3,
+		// 2 GetUser, GetUserPolicy (none), PutUserPolicy, GetUserPolicy
+		"revoke_sessions":        5,
+		"verify revoke_sessions": 3,
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -138,7 +138,7 @@ lines:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := connectors.OperationNames(c.Type().Operations); got != "delete_access_keys, disable_account, remove_group_memberships" {
+	if got := connectors.OperationNames(c.Type().Operations); got != "delete_access_keys, disable_account, remove_group_memberships, revoke_sessions" {
 		t.Errorf("operations = %s", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -55,12 +56,14 @@ type fuser struct {
 	svc        []fsvc
 	groups     []string
 	tags       map[string]string
+	policies   map[string]string // inline policy name → document (JSON)
 }
 
 func (u *fuser) arn(acct string) string { return "arn:aws:iam::" + acct + ":user" + u.path + u.name }
 
 type faccount struct {
 	users map[string]*fuser
+	roles map[string]map[string]string // role name → inline policy name → document
 }
 
 // call is one request the fake received.
@@ -342,6 +345,19 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 		}
 		return true
 	}
+	switch action {
+	case "GetRolePolicy", "PutRolePolicy":
+		if !need("RoleName", "PolicyName") {
+			return
+		}
+		pols, ok := a.roles[form.Get("RoleName")]
+		if !ok {
+			writeError(w, 404, "NoSuchEntity", "The role with name "+form.Get("RoleName")+" cannot be found.")
+			return
+		}
+		f.policy(w, action, pols, form)
+		return
+	}
 	var u *fuser
 	if action != "ListUsers" {
 		if !need("UserName") {
@@ -503,6 +519,15 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 			fmt.Fprintf(&b, `<member><Path>/</Path><GroupName>%s</GroupName><GroupId>AGPA%s</GroupId><Arn>arn:aws:iam::%s:group/%s</Arn><CreateDate>%s</CreateDate></member>`, esc(g), strings.ToUpper(g), acct, esc(g), created)
 		}
 		b.WriteString("</Groups><IsTruncated>false</IsTruncated>")
+	case "GetUserPolicy", "PutUserPolicy":
+		if !need("PolicyName") {
+			return
+		}
+		if u.policies == nil {
+			u.policies = map[string]string{}
+		}
+		f.policy(w, action, u.policies, form)
+		return
 	case "RemoveUserFromGroup":
 		if !need("GroupName") || !remove(w, &u.groups, form.Get("GroupName")) {
 			return
@@ -513,6 +538,57 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 		return
 	}
 	writeResult(w, action, iamVersion, b.String())
+}
+
+// policy answers Get/Put{User,Role}Policy on pols. A written document must
+// be JSON; a read one is URL-encoded as IAM returns it.
+func (f *fakeAWS) policy(w http.ResponseWriter, action string, pols map[string]string, form url.Values) {
+	name := form.Get("PolicyName")
+	if strings.HasPrefix(action, "Put") {
+		doc := form.Get("PolicyDocument")
+		if !json.Valid([]byte(doc)) {
+			f.t.Errorf("%s: PolicyDocument is not JSON: %q", action, doc)
+			writeError(w, 400, "MalformedPolicyDocument", "not JSON")
+			return
+		}
+		pols[name] = doc
+		writeResult(w, action, iamVersion, "")
+		return
+	}
+	doc, ok := pols[name]
+	if !ok {
+		writeError(w, 404, "NoSuchEntity", "The policy with name "+name+" cannot be found.")
+		return
+	}
+	who := "<UserName>" + esc(form.Get("UserName")) + "</UserName>"
+	if action == "GetRolePolicy" {
+		who = "<RoleName>" + esc(form.Get("RoleName")) + "</RoleName>"
+	}
+	writeResult(w, action, iamVersion, who+"<PolicyName>"+esc(name)+"</PolicyName><PolicyDocument>"+esc(url.PathEscape(doc))+"</PolicyDocument>")
+}
+
+// addRole adds a role (no inline policy) to acct.
+func (f *fakeAWS) addRole(acct, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.accounts[acct].roles == nil {
+		f.accounts[acct].roles = map[string]map[string]string{}
+	}
+	f.accounts[acct].roles[name] = map[string]string{}
+}
+
+// rolePolicy returns a role's inline policy document ("" none).
+func (f *fakeAWS) rolePolicy(acct, role, name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accounts[acct].roles[role][name]
+}
+
+// userPolicy returns a user's inline policy document ("" none).
+func (f *fakeAWS) userPolicy(acct, user, name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accounts[acct].users[user].policies[name]
 }
 
 // remove deletes v from *list, answering NoSuchEntity when it is absent.

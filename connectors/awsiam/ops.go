@@ -48,6 +48,9 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 	if err := c.checkOp(op, req.Operation); err != nil {
 		return connectors.Result{}, err
 	}
+	if req.Operation == connectors.OpRevokeSessions {
+		return c.revokeSessions(ctx, op, req)
+	}
 	users, errs := c.users(ctx, op, req)
 	var res connectors.Result
 	var details []string
@@ -381,6 +384,9 @@ func (c *Connector) Verify(ctx context.Context, req connectors.Request) (connect
 	}
 	if err := c.checkOp(op, req.Operation); err != nil {
 		return connectors.Verification{}, err
+	}
+	if req.Operation == connectors.OpRevokeSessions {
+		return c.verifyRevoked(ctx, op, req)
 	}
 	users, errs := c.users(ctx, op, req)
 	if len(errs) > 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/awsiam"
+	"github.com/kineticsec/kinetic/connectors/awsiam/identitycenter"
 	"github.com/kineticsec/kinetic/connectors/fortigate"
 	"github.com/kineticsec/kinetic/connectors/globalprotect"
 	"github.com/kineticsec/kinetic/connectors/brivo"
@@ -41,6 +42,7 @@ func Connectors() []connectors.Descriptor {
 		graph.Descriptor(),
 		okta.Descriptor(),
 		awsiam.Descriptor(),
+		identitycenter.Descriptor(),
 		salesforce.Descriptor(),
 		fortigate.Descriptor(),
 		globalprotect.Descriptor(),
