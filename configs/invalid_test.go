@@ -130,7 +130,7 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-many.yaml:10: workers.lease: invalid duration "soon"`,
 			dir + `service-many.yaml:14: connectors.ad.sandbox.system: unknown system "active-directory"`,
 			dir + `service-many.yaml:14: connectors.ad.sandbox.error_rate: error_rate must be between 0 and 1`,
-			dir + `service-many.yaml:16: connectors.jira.type: unknown connector type "jira"`,
+			dir + `service-many.yaml:16: connectors.zendesk.type: unknown connector type "zendesk"`,
 			dir + `service-many.yaml:18: log.levle: unknown key "levle"`,
 		}},
 		"service-sandbox-url.yaml": {want: []string{
@@ -333,7 +333,7 @@ func TestLoadReportsManyErrorsAtOnce(t *testing.T) {
 	// Problems of every stage are reported together: unknown keys, a
 	// custom unmarshaler's error (duration), a YAML type error and
 	// semantic validation.
-	for _, k := range []string{"log.levle", "workers.lease", "workers.concurrency", "database.driver", "connectors.jira.type"} {
+	for _, k := range []string{"log.levle", "workers.lease", "workers.concurrency", "database.driver", "connectors.zendesk.type"} {
 		if !keys[k] {
 			t.Errorf("no error for %s", k)
 		}
