@@ -341,7 +341,10 @@ func (c *Connector) move(ctx context.Context, op string, is issue, to connectors
 		for _, t := range list.Transitions {
 			avail = append(avail, fmt.Sprintf("%q→%q", t.Name, t.To.Name))
 		}
-		return is, c.api.Invalid(op, "issue %s in %s has no transition to %s (available: %s); check the workflow and the statuses setting",
+		// An account without the Transition issues permission is
+		// answered an empty list, not a 403
+		// (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-transitions-get).
+		return is, c.api.Invalid(op, "issue %s in %s has no transition to %s (available: %s); check the workflow, the statuses setting and the account's Transition issues permission",
 			is.Key, describe(is.Fields.Status), want, strings.Join(avail, ", "))
 	}
 	tr := list.Transitions[i]
