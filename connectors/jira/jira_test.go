@@ -416,3 +416,42 @@ func TestConnectorHoldsNoAccounts(t *testing.T) {
 		t.Fatalf("Do = %v, want invalid", err)
 	}
 }
+
+// TestLostAnswersDoNotRepeatWork: Jira filed the issue (or added the
+// comment) but the answer never arrived; the retry finds it.
+func TestLostAnswersDoNotRepeatWork(t *testing.T) {
+	t.Run("open", func(t *testing.T) {
+		srv := scripted.New(t, basicAuth,
+			searchStep(`{"issues":[]}`),
+			scripted.Step{Method: "POST", Path: "/rest/api/3/issue", Drop: true},
+			searchStep(`{"issues":[`+issueJSON("To Do", "new")+`]}`),
+		)
+		c := newConn(t, srv, nil)
+		if _, err := c.OpenTicket(ctx(t), req); !connectors.IsRetryable(err) {
+			t.Fatalf("lost answer: err = %v, want retryable", err)
+		}
+		res, err := c.OpenTicket(ctx(t), req)
+		if err != nil || res.Outcome != connectors.OutcomeAlreadyDone || res.Ref.Key != "OPS-42" {
+			t.Fatalf("retry = %+v, %v", res, err)
+		}
+	})
+	t.Run("comment", func(t *testing.T) {
+		note := "Laptop LT-1003 wiped."
+		srv := scripted.New(t, basicAuth,
+			readStep("In Progress", "indeterminate"),
+			commentsStep(),
+			scripted.Step{Method: "POST", Path: "/rest/api/3/issue/10042/comment", Drop: true},
+			readStep("In Progress", "indeterminate"),
+			commentsStep(note),
+		)
+		c := newConn(t, srv, nil)
+		u := connectors.TicketUpdate{Note: note}
+		if _, err := c.UpdateTicket(ctx(t), connectors.TicketRef{ID: "10042"}, u); !connectors.IsRetryable(err) {
+			t.Fatalf("lost answer: err = %v, want retryable", err)
+		}
+		res, err := c.UpdateTicket(ctx(t), connectors.TicketRef{ID: "10042"}, u)
+		if err != nil || res.Outcome != connectors.OutcomeAlreadyDone {
+			t.Fatalf("retry = %+v, %v", res, err)
+		}
+	})
+}

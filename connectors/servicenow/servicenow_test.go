@@ -457,3 +457,42 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestLostAnswersDoNotRepeatWork: the instance carried out the POST (or
+// the PATCH) but its answer never arrived; the retry must find the work
+// done instead of filing a second ticket or adding the note twice.
+func TestLostAnswersDoNotRepeatWork(t *testing.T) {
+	t.Run("open", func(t *testing.T) {
+		srv := scripted.New(t, basicAuth,
+			searchStep(`{"result":[]}`),
+			scripted.Step{Method: "POST", Path: tablePath, Drop: true},
+			searchStep(`{"result":[{"sys_id":"`+sysID+`","number":"INC0010012","state":"1","active":"true","correlation_id":"`+corr+`"}]}`),
+		)
+		c := newConn(t, srv, nil)
+		_, err := c.OpenTicket(ctx(t), req)
+		if !connectors.IsRetryable(err) || connectors.KindOf(err) != connectors.KindTransient {
+			t.Fatalf("lost answer: err = %v, want a retryable transient error", err)
+		}
+		res, err := c.OpenTicket(ctx(t), req)
+		if err != nil || res.Outcome != connectors.OutcomeAlreadyDone || res.Ref.ID != sysID {
+			t.Fatalf("retry = %+v, %v; want the first ticket, already done", res, err)
+		}
+	})
+	t.Run("update", func(t *testing.T) {
+		note := "Laptop LT-1003 wiped."
+		srv := scripted.New(t, basicAuth,
+			readStep(rec("2", "In Progress", "true", "")),
+			scripted.Step{Method: "PATCH", Path: tablePath + "/" + sysID, Body: map[string]any{"work_notes": note}, Drop: true},
+			readStep(rec("2", "In Progress", "true", "2026-12-07 19:00:00 - Kinetic Integration (Work notes)\n"+note+"\n\n")),
+		)
+		c := newConn(t, srv, nil)
+		u := connectors.TicketUpdate{Note: note, State: connectors.TicketInProgress}
+		if _, err := c.UpdateTicket(ctx(t), connectors.TicketRef{ID: sysID}, u); !connectors.IsRetryable(err) {
+			t.Fatalf("lost answer: err = %v, want retryable", err)
+		}
+		res, err := c.UpdateTicket(ctx(t), connectors.TicketRef{ID: sysID}, u)
+		if err != nil || res.Outcome != connectors.OutcomeAlreadyDone {
+			t.Fatalf("retry = %+v, %v; want already done without a second note", res, err)
+		}
+	})
+}

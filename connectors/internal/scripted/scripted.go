@@ -36,6 +36,9 @@ type Step struct {
 	// Block, when set, is waited on before answering (or until the
 	// request is cancelled): for cancellation tests.
 	Block <-chan struct{}
+	// Drop closes the connection instead of answering: the request was
+	// received (and, for the test, carried out) but its answer is lost.
+	Drop bool
 }
 
 // Server serves a script.
@@ -125,6 +128,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if st.Drop {
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			s.t.Errorf("scripted server: %s: cannot drop the connection", where)
+			return
+		}
+		conn, _, err := hj.Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return
 	}
 	if _, ok := st.Header["Content-Type"]; !ok {
 		w.Header().Set("Content-Type", "application/json")
