@@ -17,6 +17,7 @@ type adfNode struct {
 
 // toADF renders plain text as an ADF document.
 func toADF(s string) adfNode {
+	s = valid(s)
 	doc := adfNode{Type: "doc", Version: 1, Content: []adfNode{}}
 	for _, block := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n\n") {
 		block = strings.Trim(block, "\n")
@@ -60,4 +61,8 @@ func adfText(n adfNode) string {
 	return fold(b.String())
 }
 
-func fold(s string) string { return strings.Join(strings.Fields(s), " ") }
+func fold(s string) string { return strings.Join(strings.Fields(valid(s)), " ") }
+
+// valid replaces invalid UTF-8 with U+FFFD, as JSON encoding (and so Jira)
+// does, so a note compares equal to the comment it became.
+func valid(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
