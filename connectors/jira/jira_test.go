@@ -455,3 +455,21 @@ func TestLostAnswersDoNotRepeatWork(t *testing.T) {
 		}
 	})
 }
+
+func TestInProgressFromHoldMovesOut(t *testing.T) {
+	// "Waiting for device" is in the In Progress category too: it must not
+	// count as in progress when it is the configured on-hold status.
+	srv := scripted.New(t, basicAuth,
+		readStep("Waiting for device", "indeterminate"),
+		scripted.Step{Method: "GET", Path: "/rest/api/3/issue/10042/transitions", Reply: `{"transitions":[
+			{"id":"41","name":"Wait","to":{"name":"Waiting for device","statusCategory":{"key":"indeterminate"}}},
+			{"id":"21","name":"Resume","to":{"name":"In Progress","statusCategory":{"key":"indeterminate"}}}]}`},
+		scripted.Step{Method: "POST", Path: "/rest/api/3/issue/10042/transitions", Body: map[string]any{"transition": map[string]any{"id": "21"}}, Status: 204},
+		readStep("In Progress", "indeterminate"),
+	)
+	c := newConn(t, srv, func(c *Config) { c.Statuses.OnHold = "Waiting for device" })
+	res, err := c.UpdateTicket(ctx(t), connectors.TicketRef{ID: "10042"}, connectors.TicketUpdate{State: connectors.TicketInProgress})
+	if err != nil || res.Outcome != connectors.OutcomeDone || res.State != connectors.TicketInProgress {
+		t.Fatalf("UpdateTicket = %+v, %v", res, err)
+	}
+}

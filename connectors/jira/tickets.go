@@ -158,6 +158,9 @@ func (c *Connector) is(st *status, want connectors.TicketState) bool {
 	if name != "" {
 		return strings.EqualFold(st.Name, name)
 	}
+	if want == connectors.TicketInProgress && c.cfg.Statuses.OnHold != "" && strings.EqualFold(st.Name, c.cfg.Statuses.OnHold) {
+		return false // the on-hold status is in the same category
+	}
 	return category != "" && st.Category.Key == category
 }
 
