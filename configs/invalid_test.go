@@ -165,6 +165,16 @@ func TestInvalidConfigs(t *testing.T) {
 			want:    []string{dir + `service-okta-auth.yaml:14: connectors.okta-prod.okta.api_token: set only one of api_token and oauth`},
 			notWant: []string{"okta-SECRET-00b4"},
 		},
+		"service-itsm.yaml": {
+			want: []string{
+				dir + `service-itsm.yaml:13: connectors.snow.servicenow.instance_url: instance_url must be the instance alone, without path or query`,
+				dir + `service-itsm.yaml:14: connectors.snow.servicenow.password: username is required with password`,
+				dir + `service-itsm.yaml:16: connectors.snow.servicenow.states.closed: states.closed "Resolved" is not a state value`,
+				dir + `service-itsm.yaml:21: connectors.tickets.jira.email: email "kinetic" is not an email address`,
+				dir + `service-itsm.yaml:23: connectors.tickets.jira.project: project "it ops" is not a project key`,
+			},
+			notWant: []string{"okta-SECRET-00b4"},
+		},
 		"service-okta-oauth.yaml": {want: []string{
 			dir + `service-okta-oauth.yaml:15: connectors.okta-prod.okta.oauth: oauth.client_id is required`,
 			dir + `service-okta-oauth.yaml:16: connectors.okta-prod.okta.oauth.private_key_file: testdata/invalid/okta-absent.pem: no such file or directory`,
