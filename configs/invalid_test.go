@@ -130,7 +130,7 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-many.yaml:10: workers.lease: invalid duration "soon"`,
 			dir + `service-many.yaml:14: connectors.ad.sandbox.system: unknown system "active-directory"`,
 			dir + `service-many.yaml:14: connectors.ad.sandbox.error_rate: error_rate must be between 0 and 1`,
-			dir + `service-many.yaml:16: connectors.jira.type: unknown connector type "jira"`,
+			dir + `service-many.yaml:16: connectors.zendesk.type: unknown connector type "zendesk"`,
 			dir + `service-many.yaml:18: log.levle: unknown key "levle"`,
 		}},
 		"service-sandbox-url.yaml": {want: []string{
@@ -163,6 +163,16 @@ func TestInvalidConfigs(t *testing.T) {
 		}},
 		"service-okta-auth.yaml": {
 			want:    []string{dir + `service-okta-auth.yaml:14: connectors.okta-prod.okta.api_token: set only one of api_token and oauth`},
+			notWant: []string{"okta-SECRET-00b4"},
+		},
+		"service-itsm.yaml": {
+			want: []string{
+				dir + `service-itsm.yaml:13: connectors.snow.servicenow.instance_url: instance_url must be the instance alone, without path or query`,
+				dir + `service-itsm.yaml:14: connectors.snow.servicenow.password: username is required with password`,
+				dir + `service-itsm.yaml:16: connectors.snow.servicenow.states.closed: states.closed "Resolved" is not a state value`,
+				dir + `service-itsm.yaml:21: connectors.tickets.jira.email: email "kinetic" is not an email address`,
+				dir + `service-itsm.yaml:23: connectors.tickets.jira.project: project "it ops" is not a project key`,
+			},
 			notWant: []string{"okta-SECRET-00b4"},
 		},
 		"service-okta-oauth.yaml": {want: []string{
@@ -333,7 +343,7 @@ func TestLoadReportsManyErrorsAtOnce(t *testing.T) {
 	// Problems of every stage are reported together: unknown keys, a
 	// custom unmarshaler's error (duration), a YAML type error and
 	// semantic validation.
-	for _, k := range []string{"log.levle", "workers.lease", "workers.concurrency", "database.driver", "connectors.jira.type"} {
+	for _, k := range []string{"log.levle", "workers.lease", "workers.concurrency", "database.driver", "connectors.zendesk.type"} {
 		if !keys[k] {
 			t.Errorf("no error for %s", k)
 		}

@@ -417,12 +417,12 @@ func TestBuildConnectors(t *testing.T) {
 
 	// Construction errors are all reported.
 	bad := &Config{Service: &Service{Connectors: map[string]*ConnectorInstance{
-		"x": {Type: "jira"},
+		"x": {Type: "zendesk"},
 		"y": {Type: "sandbox"},
 		"z": nil,
 	}}}
 	_, err = bad.BuildConnectors(nil, nil)
-	for _, w := range []string{`"x": unknown type "jira"`, `"y": type sandbox needs a sandbox block`, `"z": empty`} {
+	for _, w := range []string{`"x": unknown type "zendesk"`, `"y": type sandbox needs a sandbox block`, `"z": empty`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("err = %v, want %q", err, w)
 		}

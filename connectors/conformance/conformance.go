@@ -10,6 +10,9 @@
 //	func TestConformance(t *testing.T) {
 //		conformance.Run(t, conformance.Harness{New: …, Present: …, Missing: …, Ops: …})
 //	}
+//
+// Ticket connectors (servicenow, jira), which hold no accounts, run
+// RunTicketer instead: the contract written on connectors.Ticketer.
 package conformance
 
 import (

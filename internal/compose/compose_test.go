@@ -16,13 +16,13 @@ import (
 // --- A connector package written in the test: its config block with its
 // validation, the connector, and its Descriptor. Nothing else is touched.
 
-// jiraConfig is the jira connector's YAML block.
-type jiraConfig struct {
+// zendeskConfig is the zendesk connector's YAML block.
+type zendeskConfig struct {
 	URL     string `yaml:"url"`
 	Project string `yaml:"project"`
 }
 
-func (c jiraConfig) Validate() error {
+func (c zendeskConfig) Validate() error {
 	var errs []error
 	if c.URL == "" {
 		errs = append(errs, &connspec.FieldError{Field: "url", Err: errors.New("is required")})
@@ -33,66 +33,66 @@ func (c jiraConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-type jiraConnector struct {
+type zendeskConnector struct {
 	name string
-	cfg  jiraConfig
+	cfg  zendeskConfig
 }
 
-func (c *jiraConnector) Name() string { return c.name }
+func (c *zendeskConnector) Name() string { return c.name }
 
-func (c *jiraConnector) Lookup(context.Context, connectors.Subject) (connectors.LookupResult, error) {
+func (c *zendeskConnector) Lookup(context.Context, connectors.Subject) (connectors.LookupResult, error) {
 	return connectors.LookupResult{}, nil
 }
 
-func (c *jiraConnector) Do(context.Context, connectors.Request) (connectors.Result, error) {
+func (c *zendeskConnector) Do(context.Context, connectors.Request) (connectors.Result, error) {
 	return connectors.Result{Outcome: connectors.OutcomeDone}, nil
 }
 
-func jiraDescriptor() connectors.Descriptor {
+func zendeskDescriptor() connectors.Descriptor {
 	return connectors.Descriptor{
 		Spec: connspec.Spec{
-			Type:     "jira",
-			NewBlock: func() any { return &jiraConfig{} },
-			Validate: func(b any) error { return b.(*jiraConfig).Validate() },
+			Type:     "zendesk",
+			NewBlock: func() any { return &zendeskConfig{} },
+			Validate: func(b any) error { return b.(*zendeskConfig).Validate() },
 			Operations: func(any) ([]string, bool) {
 				return []string{string(connectors.OpCreateRecoveryTask)}, true
 			},
 			URLs: func(b any) map[string]connspec.URL {
-				if c := b.(*jiraConfig); connspec.HTTPURL(c.URL) {
+				if c := b.(*zendeskConfig); connspec.HTTPURL(c.URL) {
 					return map[string]connspec.URL{"url": {Check: c.URL}}
 				}
 				return nil
 			},
 		},
 		New: func(name string, b any, _ connectors.Deps) (connectors.Connector, []connectors.Operation, error) {
-			return &jiraConnector{name: name, cfg: *b.(*jiraConfig)}, []connectors.Operation{connectors.OpCreateRecoveryTask}, nil
+			return &zendeskConnector{name: name, cfg: *b.(*zendeskConfig)}, []connectors.Operation{connectors.OpCreateRecoveryTask}, nil
 		},
 	}
 }
 
 // --- The test.
 
-const jiraService = `policy: p.yaml
+const zendeskService = `policy: p.yaml
 redis: {embedded: true}
 connectors:
   tickets:
-    type: jira
-    jira:
+    type: zendesk
+    zendesk:
       url: %URL%
       project: %PROJECT%
 `
 
-func jiraYAML(url, project string) []byte {
-	return []byte(strings.NewReplacer("%URL%", url, "%PROJECT%", project).Replace(jiraService))
+func zendeskYAML(url, project string) []byte {
+	return []byte(strings.NewReplacer("%URL%", url, "%PROJECT%", project).Replace(zendeskService))
 }
 
 // Adding a connector type is its package (above) plus one line in the
 // table: it is then loaded strictly, validated with file:line:key, checked
 // against the outbound URL policy and built.
 func TestAddConnectorTypeIsOnePackageAndOneTableLine(t *testing.T) {
-	table := append(compose.Connectors(), jiraDescriptor()) // the one line
+	table := append(compose.Connectors(), zendeskDescriptor()) // the one line
 
-	svc, err := table.ParseService("svc.yaml", jiraYAML("https://198.51.100.7/", "OFF"))
+	svc, err := table.ParseService("svc.yaml", zendeskYAML("https://198.51.100.7/", "OFF"))
 	if err != nil {
 		t.Fatalf("ParseService: %v", err)
 	}
@@ -101,10 +101,10 @@ func TestAddConnectorTypeIsOnePackageAndOneTableLine(t *testing.T) {
 		t.Fatalf("Build: %v", err)
 	}
 	in, ok := reg.Get("tickets")
-	if !ok || in.Type != "jira" || !slices.Equal(in.Operations, []connectors.Operation{connectors.OpCreateRecoveryTask}) || in.Simulated {
+	if !ok || in.Type != "zendesk" || !slices.Equal(in.Operations, []connectors.Operation{connectors.OpCreateRecoveryTask}) || in.Simulated {
 		t.Fatalf("tickets = %+v, %v", in, ok)
 	}
-	if jc, ok := in.Connector.(*jiraConnector); !ok || jc.cfg.Project != "OFF" || jc.name != "tickets" {
+	if jc, ok := in.Connector.(*zendeskConnector); !ok || jc.cfg.Project != "OFF" || jc.name != "tickets" {
 		t.Errorf("connector = %#v", in.Connector)
 	}
 
@@ -113,12 +113,12 @@ func TestAddConnectorTypeIsOnePackageAndOneTableLine(t *testing.T) {
 	for _, tc := range []struct {
 		name, url, project, want string
 	}{
-		{"block validation", "https://198.51.100.7/", `""`, `svc.yaml:8: connectors.tickets.jira.project: is required`},
-		{"outbound policy", "http://127.0.0.1/", "OFF", `svc.yaml:7: connectors.tickets.jira.url: `},
-		{"unknown key", "https://198.51.100.7/", "OFF\n      projekt: X", `svc.yaml:9: connectors.tickets.jira.projekt: unknown key "projekt" (known keys: project, url)`},
+		{"block validation", "https://198.51.100.7/", `""`, `svc.yaml:8: connectors.tickets.zendesk.project: is required`},
+		{"outbound policy", "http://127.0.0.1/", "OFF", `svc.yaml:7: connectors.tickets.zendesk.url: `},
+		{"unknown key", "https://198.51.100.7/", "OFF\n      projekt: X", `svc.yaml:9: connectors.tickets.zendesk.projekt: unknown key "projekt" (known keys: project, url)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := table.ParseService("svc.yaml", jiraYAML(tc.url, tc.project))
+			_, err := table.ParseService("svc.yaml", zendeskYAML(tc.url, tc.project))
 			var errs *configs.Errors
 			if !errors.As(err, &errs) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want *configs.Errors containing %q", err, tc.want)
@@ -127,8 +127,8 @@ func TestAddConnectorTypeIsOnePackageAndOneTableLine(t *testing.T) {
 	}
 
 	// Without the table line the type is unknown, at its key.
-	_, err = compose.ParseService("svc.yaml", jiraYAML("https://198.51.100.7/", "OFF"))
-	if err == nil || !strings.Contains(err.Error(), `svc.yaml:5: connectors.tickets.type: unknown connector type "jira" (known: sandbox, webhook, ldap, graph, okta`) {
+	_, err = compose.ParseService("svc.yaml", zendeskYAML("https://198.51.100.7/", "OFF"))
+	if err == nil || !strings.Contains(err.Error(), `svc.yaml:5: connectors.tickets.type: unknown connector type "zendesk" (known: sandbox, webhook, ldap, graph, okta`) {
 		t.Errorf("without the line: err = %v", err)
 	}
 }

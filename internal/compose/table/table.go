@@ -17,12 +17,14 @@ import (
 	"github.com/kineticsec/kinetic/connectors/globalprotect"
 	"github.com/kineticsec/kinetic/connectors/brivo"
 	"github.com/kineticsec/kinetic/connectors/graph"
+	"github.com/kineticsec/kinetic/connectors/jira"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/salesforce"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
 	scimconn "github.com/kineticsec/kinetic/connectors/scim"
 	"github.com/kineticsec/kinetic/connectors/verkada"
+	"github.com/kineticsec/kinetic/connectors/servicenow"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/connectors/wireguard"
 	"github.com/kineticsec/kinetic/directory"
@@ -50,6 +52,8 @@ func Connectors() []connectors.Descriptor {
 		scimconn.Descriptor(),
 		brivo.Descriptor(),
 		verkada.Descriptor(),
+		servicenow.Descriptor(),
+		jira.Descriptor(),
 	}
 }
 
