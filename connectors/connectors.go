@@ -60,6 +60,7 @@ var AllOperations = []Operation{
 	OpRevokeVPN, OpDeleteAccessKeys, OpDeactivateBadge, OpCreateRecoveryTask, OpNotify,
 	OpConvertMailbox, OpTransferOwnership, OpSetForwarding, OpRemoveForwarding,
 	OpPreserveMailbox, OpDeleteMailbox, OpRemoveLicenses, OpSetAutoReply,
+	OpRecordEquipmentStep, OpLockDevices, OpRetireDevices, OpWipeDevices, // equipment.go
 }
 
 // Subject identifies the person an operation is about, as the HR directory
