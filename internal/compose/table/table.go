@@ -15,10 +15,13 @@ import (
 	"github.com/kineticsec/kinetic/connectors/fortigate"
 	"github.com/kineticsec/kinetic/connectors/globalprotect"
 	"github.com/kineticsec/kinetic/connectors/graph"
+	"github.com/kineticsec/kinetic/connectors/intune"
+	"github.com/kineticsec/kinetic/connectors/jamf"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/salesforce"
 	"github.com/kineticsec/kinetic/connectors/sandbox"
+	"github.com/kineticsec/kinetic/connectors/snipeit"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/connectors/wireguard"
 	"github.com/kineticsec/kinetic/directory"
@@ -42,6 +45,9 @@ func Connectors() []connectors.Descriptor {
 		fortigate.Descriptor(),
 		globalprotect.Descriptor(),
 		wireguard.Descriptor(),
+		snipeit.Descriptor(),
+		intune.Descriptor(),
+		jamf.Descriptor(),
 	}
 }
 
