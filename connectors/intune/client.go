@@ -99,7 +99,7 @@ func (c *Connector) call(ctx context.Context, op string, r apiRequest, out any) 
 // decode classifies a Graph answer and decodes a 2xx JSON body into out
 // (FuzzDecode).
 func (c *Connector) decode(op, where string, resp *http.Response, raw []byte, out any) error {
-	if resp.StatusCode >= 400 || resp.StatusCode < 200 {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		msg := where + ": " + describe(resp, raw)
 		switch resp.StatusCode {
 		case http.StatusForbidden:
