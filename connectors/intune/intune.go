@@ -9,7 +9,7 @@
 //
 // Endpoints (Graph v1.0; each page names the permission it needs):
 //
-//	GET  /users/{upn}/managedDevices                         https://learn.microsoft.com/en-us/graph/api/intune-devices-user-list-manageddevices
+//	GET  /users/{upn}/managedDevices                         https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-list
 //	POST /deviceManagement/managedDevices/{id}/remoteLock    https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-remotelock
 //	POST /deviceManagement/managedDevices/{id}/retire        https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-retire
 //	POST /deviceManagement/managedDevices/{id}/wipe          https://learn.microsoft.com/en-us/graph/api/intune-devices-manageddevice-wipe

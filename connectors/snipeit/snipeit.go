@@ -1,7 +1,7 @@
 // Package snipeit is the connector for the Snipe-IT asset tracker (its
 // JSON REST API, authenticated with a personal access token sent as
 // "Authorization: Bearer <token>"):
-// https://snipe-it.readme.io/reference/api-overview
+// https://snipe-it.readme.io/reference
 //
 // It owns finding the departing person in Snipe-IT, listing what is
 // checked out to them (hardware, accessories, licenses: the AssetLister
@@ -26,11 +26,11 @@
 //
 // Snipe-IT answers many failures with 200 OK and a JSON body
 // {"status":"error","messages":…} ("as long as the pipe is sound, the API
-// returns 200", https://snipe-it.readme.io/reference/api-overview): those
+// returns 200", https://snipe-it.readme.io/reference): those
 // are classified here like the HTTP statuses are (a missing object is not
 // found, a validation failure invalid, a permission message forbidden).
 // 429 carries Retry-After (the API is throttled, 120 requests a minute by
-// default: https://snipe-it.readme.io/reference/api-throttling). The token
+// default: "API Throttling" in https://snipe-it.readme.io/reference). The token
 // never appears in an error or a detail.
 package snipeit
 
