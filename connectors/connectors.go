@@ -54,7 +54,8 @@ const (
 	OpSetAutoReply Operation = "set_auto_reply"
 )
 
-// AllOperations lists every operation above, in declaration order.
+// AllOperations lists every operation above, in declaration order, then
+// the equipment operations of equipment.go.
 var AllOperations = []Operation{
 	OpDisableAccount, OpRevokeSessions, OpRemoveGroupMemberships, OpDeactivateUser,
 	OpRevokeVPN, OpDeleteAccessKeys, OpDeactivateBadge, OpCreateRecoveryTask, OpNotify,

@@ -519,12 +519,30 @@ func (c *Connector) target(ctx context.Context, op string, s connectors.Subject,
 	if err != nil || u == nil {
 		return nil, nil, err
 	}
-	var a hardware
-	if err := c.call(ctx, op, http.MethodGet, "/api/v1/hardware/bytag/"+url.PathEscape(st.tag), nil, nil, &a); err != nil {
+	// One asset comes back as the asset itself; several with the tag (the
+	// tag is not unique across companies) as a {"total","rows"} listing
+	// (AssetsController::showByTag).
+	var got struct {
+		hardware
+		Total *int       `json:"total"`
+		Rows  []hardware `json:"rows"`
+	}
+	if err := c.call(ctx, op, http.MethodGet, "/api/v1/hardware/bytag/"+url.PathEscape(st.tag), nil, nil, &got); err != nil {
 		if connectors.KindOf(err) == connectors.KindNotFound {
 			return u, nil, connectors.NewError(connectors.KindNotFound, c.name, op, fmt.Errorf("asset tag %s is not in Snipe-IT; nothing changed", st.tag))
 		}
 		return u, nil, err
+	}
+	a := got.hardware
+	if got.Total != nil {
+		switch len(got.Rows) {
+		case 0:
+			return u, nil, connectors.NewError(connectors.KindNotFound, c.name, op, fmt.Errorf("asset tag %s is not in Snipe-IT; nothing changed", st.tag))
+		case 1:
+			a = got.Rows[0]
+		default:
+			return u, nil, connectors.NewError(connectors.KindInvalid, c.name, op, fmt.Errorf("asset tag %s names %d assets in Snipe-IT: ambiguous, nothing changed", st.tag, len(got.Rows)))
+		}
 	}
 	if a.ID == 0 {
 		return u, nil, connectors.NewError(connectors.KindInvalid, c.name, op, fmt.Errorf("Snipe-IT answered the asset %s without an id", st.tag))

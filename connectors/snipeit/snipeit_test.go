@@ -137,6 +137,13 @@ func TestStepsWithoutCheckIn(t *testing.T) {
 }
 
 func TestIdempotentAndNotBackwards(t *testing.T) {
+	t.Run("an asset answered as a one-row listing is read the same", func(t *testing.T) {
+		s := scripted.New(t, findDana(), byTag(`{"total":1,"rows":[`+assetBack+`]}`))
+		res, err := newConn(t, s.URL()).Do(ctxT(t), stepReq("LT-1003", "received"))
+		if err != nil || res.Outcome != connectors.OutcomeAlreadyDone {
+			t.Fatalf("Do = %+v, %v", res, err)
+		}
+	})
 	t.Run("a recorded step is already done, nothing written", func(t *testing.T) {
 		s := scripted.New(t, findDana(), byTag(assetBack))
 		res, err := newConn(t, s.URL()).Do(ctxT(t), stepReq("LT-1003", "received"))
@@ -178,6 +185,8 @@ func TestRefusals(t *testing.T) {
 			kind: connectors.KindInvalid, want: "params.case_ref is required"},
 		"an asset tag Snipe-IT does not have": {calls: []scripted.Call{findDana(), byTag(`{"status":"error","messages":"Asset does not exist."}`)},
 			req: stepReq("LT-1003", "received"), kind: connectors.KindNotFound, want: "asset tag LT-1003 is not in Snipe-IT; nothing changed"},
+		"an asset tag that names two assets": {calls: []scripted.Call{findDana(), byTag(`{"total":2,"rows":[` + assetDana + `,` + assetOther + `]}`)},
+			req: stepReq("LT-1003", "received"), kind: connectors.KindInvalid, want: "asset tag LT-1003 names 2 assets in Snipe-IT: ambiguous, nothing changed"},
 		"the person found twice": {calls: []scripted.Call{{Method: "GET", Path: "/api/v1/users", Query: map[string]string{"employee_num": "E100"}, Bearer: tok,
 			Resp: `{"total":2,"rows":[{"id":5,"employee_num":"E100"},{"id":9,"employee_num":"E100"}]}`}},
 			req: stepReq("LT-1003", "received"), kind: connectors.KindInvalid, want: "2 Snipe-IT users match the subject's employee_num (ids 5 and 9): ambiguous"},
