@@ -283,7 +283,9 @@ func describe(a connectors.Asset) string {
 
 // refRE is what a case reference or disposition reference may hold: it is
 // written into the asset's notes and matched there again.
-var refRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._:#/-]{0,79}$`)
+// It holds no Markdown emphasis or heading characters, since Snipe-IT
+// renders notes as inline Markdown in its API output.
+var refRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 .:/-]{0,79}$`)
 
 // step is a validated record_equipment_step request.
 type step struct {
@@ -304,11 +306,11 @@ func (c *Connector) parseStep(op string, req connectors.Request) (step, error) {
 		errs = append(errs, fmt.Sprintf("params.state %q is not one of %s", st.state, strings.Join(connectors.EquipmentStates, ", ")))
 	}
 	if !refRE.MatchString(st.caseRef) {
-		errs = append(errs, "params.case_ref is required (letters, digits, space and ._:#/-, at most 80)")
+		errs = append(errs, "params.case_ref is required (letters, digits, space and .:/-, at most 80)")
 	}
 	switch {
 	case st.ref != "" && !refRE.MatchString(st.ref):
-		errs = append(errs, "params.reference holds characters other than letters, digits, space and ._:#/-")
+		errs = append(errs, "params.reference holds characters other than letters, digits, space and .:/-")
 	case st.state == connectors.EquipmentDisposed && st.ref == "":
 		errs = append(errs, "params.reference is required for disposed (the certificate-of-destruction reference)")
 	}
@@ -318,9 +320,13 @@ func (c *Connector) parseStep(op string, req connectors.Request) (step, error) {
 	return st, nil
 }
 
+// shown is a state as written in the notes: "return requested" (no
+// underscore, which Markdown could read as emphasis).
+func shown(state string) string { return strings.ReplaceAll(state, "_", " ") }
+
 // noteLine is the line a step writes into the asset's notes.
 func (s step) noteLine() string {
-	l := "Kinetic case " + s.caseRef + ": " + s.state
+	l := "Kinetic case " + s.caseRef + ": " + shown(s.state)
 	if s.ref != "" {
 		l += " (ref " + s.ref + ")"
 	}
@@ -364,14 +370,16 @@ func (s step) supersededBy(notes string) string {
 		if !ok {
 			continue
 		}
-		state, _, _ := strings.Cut(rest, " ")
-		if rank(state) > rank(s.state) {
-			return state
+		for _, state := range connectors.EquipmentStates {
+			if (rest == shown(state) || strings.HasPrefix(rest, shown(state)+" ")) && rank(state) > rank(s.state) {
+				return state
+			}
 		}
 	}
 	return ""
 }
 
+// hasLine reports whether notes hold line as one of their lines.
 func hasLine(notes, line string) bool {
 	for _, l := range strings.Split(unescape(notes), "\n") {
 		if strings.TrimSpace(l) == line {

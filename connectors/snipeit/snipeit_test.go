@@ -107,7 +107,7 @@ func TestStepsWithoutCheckIn(t *testing.T) {
 	t.Run("return requested sets the label and the note, no check-in", func(t *testing.T) {
 		s := scripted.New(t, findDana(), byTag(assetDana),
 			scripted.Call{Method: "PATCH", Path: "/api/v1/hardware/12", Bearer: tok,
-				Body: `{"status_id":3,"notes":"bought 2023\nKinetic case C-42: return_requested"}`,
+				Body: `{"status_id":3,"notes":"bought 2023\nKinetic case C-42: return requested"}`,
 				Resp: `{"status":"success","messages":"Asset updated successfully.","payload":{}}`})
 		res, err := newConn(t, s.URL()).Do(ctxT(t), stepReq("LT-1003", "return_requested"))
 		if err != nil || res.Outcome != connectors.OutcomeDone {
@@ -137,6 +137,17 @@ func TestStepsWithoutCheckIn(t *testing.T) {
 }
 
 func TestIdempotentAndNotBackwards(t *testing.T) {
+	t.Run("notes rendered as inline Markdown HTML are read back", func(t *testing.T) {
+		rendered := `{"id":12,"asset_tag":"LT-1003","notes":"Dana&#039;s &quot;old&quot; laptop<br />\nKinetic case C-42: return requested<br />\nKinetic case C-42: received","status_label":{"id":4,"name":"Returned"},"assigned_to":null}`
+		s := scripted.New(t, findDana(), byTag(rendered), findDana(), byTag(rendered))
+		c := newConn(t, s.URL())
+		if res, err := c.Do(ctxT(t), stepReq("LT-1003", "received")); err != nil || res.Outcome != connectors.OutcomeAlreadyDone {
+			t.Fatalf("Do(received) = %+v, %v", res, err)
+		}
+		if res, err := c.Do(ctxT(t), stepReq("LT-1003", "return_requested")); err != nil || !strings.Contains(res.Detail, "superseded by the later step received") {
+			t.Fatalf("Do(return_requested) = %+v, %v", res, err)
+		}
+	})
 	t.Run("an asset answered as a one-row listing is read the same", func(t *testing.T) {
 		s := scripted.New(t, findDana(), byTag(`{"total":1,"rows":[`+assetBack+`]}`))
 		res, err := newConn(t, s.URL()).Do(ctxT(t), stepReq("LT-1003", "received"))
