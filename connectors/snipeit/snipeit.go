@@ -389,6 +389,15 @@ func hasLine(notes, line string) bool {
 	return false
 }
 
+// tagRE finds HTML markup left after unescape: notes with Markdown
+// formatting come back rendered (<strong>, <a href>), and writing them back
+// would replace the source with the rendering.
+var tagRE = regexp.MustCompile(`<[A-Za-z/!]`)
+
+// rewritable reports whether the notes can be read back and written with a
+// line appended without changing what was there.
+func rewritable(notes string) bool { return !tagRE.MatchString(unescape(notes)) }
+
 // unescape undoes the HTML escaping Snipe-IT applies to text fields in
 // its API output.
 func unescape(s string) string {
@@ -429,10 +438,14 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 	label, hasLabel := c.labels[st.state]
 	checkin := st.checksIn() && a.AssignedTo != nil
 	setStatus := hasLabel && a.StatusLabel.ID != label
-	addNote := !hasLine(a.Notes, st.noteLine())
+	keepNotes := !rewritable(a.Notes)
+	addNote := !keepNotes && !hasLine(a.Notes, st.noteLine())
 	if !checkin && !setStatus && !addNote {
-		return connectors.Result{Outcome: connectors.OutcomeAlreadyDone, Account: a.AssetTag,
-			Detail: fmt.Sprintf("asset %s already records %s", a.AssetTag, st.state), Data: data}, nil
+		detail := fmt.Sprintf("asset %s already records %s", a.AssetTag, st.state)
+		if keepNotes && !hasLine(a.Notes, st.noteLine()) {
+			detail = fmt.Sprintf("asset %s: nothing to record for %s (no status label configured for it, and the notes hold formatting that is not rewritten)", a.AssetTag, st.state)
+		}
+		return connectors.Result{Outcome: connectors.OutcomeAlreadyDone, Account: a.AssetTag, Detail: detail, Data: data}, nil
 	}
 	var did []string
 	if checkin {
@@ -467,6 +480,9 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 		if err := c.call(ctx, op, http.MethodPatch, fmt.Sprintf("/api/v1/hardware/%d", a.ID), nil, body, nil); err != nil {
 			return connectors.Result{Account: a.AssetTag, Detail: strings.Join(did, "; "), Data: data}, err
 		}
+	}
+	if keepNotes {
+		did = append(did, "notes left alone (they hold formatting Snipe-IT returns rendered; the check-in log has the note)")
 	}
 	return connectors.Result{Outcome: connectors.OutcomeDone, Account: a.AssetTag,
 		Detail: fmt.Sprintf("asset %s %s: %s", a.AssetTag, st.state, strings.Join(did, "; ")), Data: data}, nil
@@ -503,7 +519,7 @@ func (c *Connector) Verify(ctx context.Context, req connectors.Request) (connect
 		return connectors.Verification{OK: true, Detail: fmt.Sprintf("asset %s: later step %s recorded", a.AssetTag, later)}, nil
 	}
 	var missing []string
-	if !hasLine(a.Notes, st.noteLine()) {
+	if rewritable(a.Notes) && !hasLine(a.Notes, st.noteLine()) {
 		missing = append(missing, "the note line is not in the notes")
 	}
 	if label, ok := c.labels[st.state]; ok && a.StatusLabel.ID != label {

@@ -148,6 +148,22 @@ func TestIdempotentAndNotBackwards(t *testing.T) {
 			t.Fatalf("Do(return_requested) = %+v, %v", res, err)
 		}
 	})
+	t.Run("formatted notes are never rewritten from their rendering", func(t *testing.T) {
+		formatted := `{"id":12,"asset_tag":"LT-1003","notes":"<strong>Do not reimage</strong>: <a href=\"https://wiki\">runbook</a>","status_label":{"id":2,"name":"Deployed"},"assigned_to":{"id":5,"type":"user"}}`
+		after := `{"id":12,"asset_tag":"LT-1003","notes":"<strong>Do not reimage</strong>","status_label":{"id":4,"name":"Returned"},"assigned_to":null}`
+		s := scripted.New(t, findDana(), byTag(formatted),
+			scripted.Call{Method: "POST", Path: "/api/v1/hardware/12/checkin", Bearer: tok, Body: `{"status_id":4,"note":"Kinetic case C-42: received"}`,
+				Resp: `{"status":"success","messages":"Asset checked in successfully."}`},
+			findDana(), byTag(after))
+		c := newConn(t, s.URL())
+		res, err := c.Do(ctxT(t), stepReq("LT-1003", "received"))
+		if err != nil || res.Outcome != connectors.OutcomeDone || !strings.Contains(res.Detail, "notes left alone") {
+			t.Fatalf("Do = %+v, %v", res, err)
+		}
+		if ver, err := c.Verify(ctxT(t), stepReq("LT-1003", "received")); err != nil || !ver.OK {
+			t.Fatalf("Verify = %+v, %v", ver, err)
+		}
+	})
 	t.Run("an asset answered as a one-row listing is read the same", func(t *testing.T) {
 		s := scripted.New(t, findDana(), byTag(`{"total":1,"rows":[`+assetBack+`]}`))
 		res, err := newConn(t, s.URL()).Do(ctxT(t), stepReq("LT-1003", "received"))
