@@ -3,7 +3,9 @@ package connectors
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Equipment recovery: what the asset tracker and MDM connectors offer the
@@ -170,4 +172,29 @@ func MergeEquipment(hrTags []string, tracked []Asset) []EquipmentItem {
 		out = append(out, EquipmentItem{Tag: strings.TrimSpace(a.Tag), Source: SourceTracker, Asset: &a})
 	}
 	return out
+}
+
+// EquipmentStepParams returns the Request.Params of an
+// OpRecordEquipmentStep action; ref may be empty except for "disposed".
+func EquipmentStepParams(assetTag, state, caseRef, ref string) map[string]string {
+	p := map[string]string{ParamAssetTag: assetTag, ParamEquipmentState: state, ParamCaseRef: caseRef}
+	if ref != "" {
+		p[ParamDispositionRef] = ref
+	}
+	return p
+}
+
+// DeviceParams returns the Request.Params of an OpLockDevices,
+// OpRetireDevices or OpWipeDevices action: the serials to act on (none:
+// every device of the subject), the case's start (zero: the connector's
+// reuse window) and whether a legal hold covers the case.
+func DeviceParams(serials []string, since time.Time, legalHold bool) map[string]string {
+	p := map[string]string{ParamLegalHold: strconv.FormatBool(legalHold)}
+	if len(serials) > 0 {
+		p[ParamSerials] = strings.Join(serials, ",")
+	}
+	if !since.IsZero() {
+		p[ParamSince] = since.UTC().Format(time.RFC3339)
+	}
+	return p
 }

@@ -3,6 +3,7 @@ package connectors_test
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/kineticsec/kinetic/connectors"
 )
@@ -63,5 +64,25 @@ func TestMergeEquipmentDoesNotAliasItsInput(t *testing.T) {
 	got[0].Asset.ID = "changed"
 	if tracked[0].ID != "1" {
 		t.Fatal("MergeEquipment returned a pointer into its input")
+	}
+}
+
+func TestEquipmentParams(t *testing.T) {
+	got := connectors.EquipmentStepParams("LT-1003", connectors.EquipmentDisposed, "C-42", "COD-118")
+	want := map[string]string{"asset_tag": "LT-1003", "state": "disposed", "case_ref": "C-42", "reference": "COD-118"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("EquipmentStepParams = %v, want %v", got, want)
+	}
+	if _, ok := connectors.EquipmentStepParams("LT-1", "received", "C-1", "")["reference"]; ok {
+		t.Error("an empty reference must be left out")
+	}
+	since := time.Date(2026, 12, 7, 9, 30, 0, 0, time.FixedZone("CET", 3600))
+	got = connectors.DeviceParams([]string{"C02X", "F2LX"}, since, true)
+	want = map[string]string{"serials": "C02X,F2LX", "since": "2026-12-07T08:30:00Z", "legal_hold": "true"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("DeviceParams = %v, want %v", got, want)
+	}
+	if got := connectors.DeviceParams(nil, time.Time{}, false); !reflect.DeepEqual(got, map[string]string{"legal_hold": "false"}) {
+		t.Errorf("DeviceParams(none) = %v", got)
 	}
 }
