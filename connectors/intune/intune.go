@@ -404,7 +404,7 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 	if err != nil {
 		return connectors.Result{}, err
 	}
-	var issued, already, failed []string
+	var issued, already, failed, gone []string
 	var errs []error
 	var firstErr *connectors.Error
 	for _, d := range targets {
@@ -418,12 +418,18 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 		}
 		err := c.call(ctx, op, apiRequest{method: http.MethodPost, path: "/deviceManagement/managedDevices/" + url.PathEscape(d.ID) + "/" + a.path, body: body}, nil)
 		if err != nil {
+			if connectors.KindOf(err) == connectors.KindNotFound {
+				// Deleted from Intune between the listing and the action:
+				// nothing is left to act on.
+				gone = append(gone, d.ID)
+				continue
+			}
 			var ce *connectors.Error
 			if errors.As(err, &ce) && firstErr == nil {
 				firstErr = ce
 			}
 			if connectors.KindOf(err) == connectors.KindCanceled {
-				return c.result(req, issued, already, failed), err
+				return c.result(req, issued, already, failed, gone), err
 			}
 			failed = append(failed, d.ID)
 			errs = append(errs, fmt.Errorf("device %s: %w", d.ID, err))
@@ -431,8 +437,11 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 		}
 		issued = append(issued, d.ID)
 	}
-	res := c.result(req, issued, already, failed)
+	res := c.result(req, issued, already, failed, gone)
 	if len(errs) > 0 {
+		if firstErr == nil {
+			firstErr = connectors.NewError(connectors.KindTransient, c.name, op, nil)
+		}
 		e := *firstErr
 		e.Err = fmt.Errorf("%d of %d devices failed (the others were handled): %w", len(failed), len(targets), errors.Join(errs...))
 		return res, &e
@@ -456,15 +465,19 @@ func (c *Connector) targets(req connectors.Request, all []managedDevice) ([]mana
 	return out, nil
 }
 
-func (c *Connector) result(req connectors.Request, issued, already, failed []string) connectors.Result {
+func (c *Connector) result(req connectors.Request, issued, already, failed, gone []string) connectors.Result {
 	verb := map[connectors.Operation]string{connectors.OpLockDevices: "lock", connectors.OpRetireDevices: "retire", connectors.OpWipeDevices: "wipe"}[req.Operation]
 	res := connectors.Result{Outcome: connectors.OutcomeAlreadyDone, Data: map[string]string{
 		"issued": strings.Join(issued, ","), "already_issued": strings.Join(already, ","), "failed": strings.Join(failed, ","),
+		"gone": strings.Join(gone, ","),
 	}}
 	if len(issued) > 0 {
 		res.Outcome = connectors.OutcomeDone
 	}
 	res.Detail = fmt.Sprintf("%s issued to %d device(s), already issued on %d", verb, len(issued), len(already))
+	if len(gone) > 0 {
+		res.Detail += fmt.Sprintf(", %d no longer in Intune", len(gone))
+	}
 	if len(failed) > 0 {
 		res.Detail += fmt.Sprintf(", failed on %d", len(failed))
 	}

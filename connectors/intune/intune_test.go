@@ -165,6 +165,17 @@ func TestOneFailureDoesNotStopTheRest(t *testing.T) {
 	}
 }
 
+func TestDeviceDeletedMidwayIsNotAFailure(t *testing.T) {
+	s := scripted.New(t, tokenCall(), listCall(laptop, phone),
+		scripted.Call{Method: "POST", Path: "/v1.0/deviceManagement/managedDevices/dev-1/remoteLock", Bearer: fakeToken, Status: 404,
+			Resp: `{"error":{"code":"ResourceNotFound","message":"The managed device was not found."}}`},
+		actionCall("dev-2", "remoteLock", ""))
+	res, err := newConn(t, s.URL()).Do(ctxT(t), req(connectors.OpLockDevices))
+	if err != nil || res.Data["gone"] != "dev-1" || res.Data["issued"] != "dev-2" || !strings.Contains(res.Detail, "1 no longer in Intune") {
+		t.Fatalf("Do = %+v, %v", res, err)
+	}
+}
+
 func TestNoUserIsNoneFound(t *testing.T) {
 	s := scripted.New(t, tokenCall(),
 		scripted.Call{Method: "GET", Path: "/v1.0/users/dana@corp.example.com/managedDevices", Bearer: fakeToken, Status: 404,
