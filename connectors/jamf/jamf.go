@@ -274,15 +274,16 @@ func holds(state string) bool {
 }
 
 // match returns the value the devices are filtered on, or "" when the
-// subject has none. A value holding a quote or backslash cannot be put in
-// an RSQL filter safely and is refused.
+// subject has none. A value holding a quote, backslash or "*" (a wildcard
+// in RSQL values) cannot be put in a filter safely and is refused. The
+// filter syntax: https://developer.jamf.com/jamf-pro/docs/filtering-with-rsql
 func (c *Connector) match(op string, s connectors.Subject) (string, error) {
 	v := strings.TrimSpace(s.Email)
 	if c.cfg.MatchBy == MatchUsername {
 		v = strings.TrimSpace(s.Username)
 	}
-	if strings.ContainsAny(v, "\"\\") {
-		return "", connectors.NewError(connectors.KindInvalid, c.name, op, fmt.Errorf("the subject's %s holds a quote or backslash; refusing to build a Jamf filter from it", c.field()))
+	if strings.ContainsAny(v, "\"\\*") {
+		return "", connectors.NewError(connectors.KindInvalid, c.name, op, fmt.Errorf("the subject's %s holds a quote, backslash or wildcard; refusing to build a Jamf filter from it", c.field()))
 	}
 	return v, nil
 }

@@ -178,13 +178,15 @@ func TestRefusals(t *testing.T) {
 		_, err := newConn(t, s.URL()).Do(ctxT(t), req(connectors.OpRetireDevices))
 		assertErr(t, err, connectors.KindInvalid, "not supported by the jamf connector")
 	})
-	t.Run("a quote in the email is not put in a filter", func(t *testing.T) {
-		s := scripted.New(t)
-		r := req(connectors.OpLockDevices)
-		r.Subject.Email = `x"||id!=0`
-		_, err := newConn(t, s.URL()).Do(ctxT(t), r)
-		assertErr(t, err, connectors.KindInvalid, "refusing to build a Jamf filter")
-	})
+	for _, email := range []string{`x"||id!=0`, `*@example.com`} {
+		t.Run("a quote or wildcard in the email is not put in a filter: "+email, func(t *testing.T) {
+			s := scripted.New(t)
+			r := req(connectors.OpLockDevices)
+			r.Subject.Email = email
+			_, err := newConn(t, s.URL()).Do(ctxT(t), r)
+			assertErr(t, err, connectors.KindInvalid, "refusing to build a Jamf filter")
+		})
+	}
 }
 
 // TestMacWithoutPINStillLocksThePhone: one failure does not stop the rest.
