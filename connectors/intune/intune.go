@@ -335,6 +335,9 @@ func (c *Connector) listDevices(ctx context.Context, op string, s connectors.Sub
 	if id == "" {
 		return nil, false, nil
 	}
+	if id == "." || id == ".." || strings.ContainsAny(id, "/\\") {
+		return nil, false, connectors.NewError(connectors.KindInvalid, c.name, op, fmt.Errorf("the subject's user principal name %q is not one", id))
+	}
 	all, err := list[managedDevice](ctx, c, op, "/users/"+url.PathEscape(id)+"/managedDevices")
 	if err != nil {
 		if connectors.KindOf(err) == connectors.KindNotFound {
