@@ -299,7 +299,7 @@ func (c *Connector) parseStep(op string, req connectors.Request) (step, error) {
 		caseRef: strings.TrimSpace(p[connectors.ParamCaseRef]), ref: strings.TrimSpace(p[connectors.ParamDispositionRef]),
 	}
 	var errs []string
-	if st.tag == "" || strings.ContainsAny(st.tag, "/?#\n") {
+	if st.tag == "" || st.tag == "." || st.tag == ".." || strings.ContainsAny(st.tag, "/\\?#\n") {
 		errs = append(errs, "params.asset_tag is required (one asset tag)")
 	}
 	if !slices.Contains(connectors.EquipmentStates, st.state) {

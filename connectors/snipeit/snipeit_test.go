@@ -207,6 +207,7 @@ func TestRefusals(t *testing.T) {
 			kind: connectors.KindInvalid, want: "checked out to a location (id 3)"},
 		"disposed without its reference": {req: stepReq("LT-1003", "disposed"), kind: connectors.KindInvalid,
 			want: "params.reference is required for disposed"},
+		"an asset tag that is a path segment": {req: stepReq("..", "received"), kind: connectors.KindInvalid, want: "params.asset_tag is required"},
 		"an unknown state": {req: stepReq("LT-1003", "shredded"), kind: connectors.KindInvalid, want: `params.state "shredded"`},
 		"no case reference": {req: connectors.Request{Operation: connectors.OpRecordEquipmentStep, Subject: dana, Params: map[string]string{"asset_tag": "LT-1003", "state": "received"}},
 			kind: connectors.KindInvalid, want: "params.case_ref is required"},
