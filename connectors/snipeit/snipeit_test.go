@@ -208,7 +208,7 @@ func TestRefusals(t *testing.T) {
 		"disposed without its reference": {req: stepReq("LT-1003", "disposed"), kind: connectors.KindInvalid,
 			want: "params.reference is required for disposed"},
 		"an asset tag that is a path segment": {req: stepReq("..", "received"), kind: connectors.KindInvalid, want: "params.asset_tag is required"},
-		"an unknown state": {req: stepReq("LT-1003", "shredded"), kind: connectors.KindInvalid, want: `params.state "shredded"`},
+		"an unknown state":                    {req: stepReq("LT-1003", "shredded"), kind: connectors.KindInvalid, want: `params.state "shredded"`},
 		"no case reference": {req: connectors.Request{Operation: connectors.OpRecordEquipmentStep, Subject: dana, Params: map[string]string{"asset_tag": "LT-1003", "state": "received"}},
 			kind: connectors.KindInvalid, want: "params.case_ref is required"},
 		"an asset tag Snipe-IT does not have": {calls: []scripted.Call{findDana(), byTag(`{"status":"error","messages":"Asset does not exist."}`)},
