@@ -318,3 +318,22 @@ func TestConformance(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenRenewedByTheClock: the cached token is reused until shortly
+// before expires_in runs out on the injected clock, then fetched again.
+func TestTokenRenewedByTheClock(t *testing.T) {
+	list := scripted.Call{Method: "GET", Path: "/v1.0/users/dana@corp.example.com/managedDevices", Bearer: fakeToken, Resp: `{"value":[]}`}
+	s := scripted.New(t, tokenCall(), list, list, tokenCall(), list)
+	clock := now
+	c, err := New("mdm", Config{TenantID: "contoso.onmicrosoft.com", ClientID: "app-1", ClientSecret: secret.FromValue(fakeSecret),
+		AuthorityURL: s.URL(), GraphURL: s.URL() + "/v1.0"}, testPolicy, WithClock(func() time.Time { return clock }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, advance := range []time.Duration{0, 50 * time.Minute, 10 * time.Minute} { // 3599s lifetime, renewed 2 minutes early
+		clock = clock.Add(advance)
+		if _, err := c.Lookup(ctxT(t), dana); err != nil {
+			t.Fatalf("Lookup after %s: %v", advance, err)
+		}
+	}
+}
