@@ -161,6 +161,15 @@ func TestInvalidConfigs(t *testing.T) {
 		"service-graph-unknown-key.yaml": {want: []string{
 			dir + `service-graph-unknown-key.yaml:14: connectors.entra.graph.keep_group: unknown key "keep_group" (known keys: authority_url, batch, certificate_file, client_id, client_secret, ediscovery_case_id, graph_url, keep_groups, private_key_file, sharepoint_url, tenant_id, timeout)`,
 		}},
+		"service-equipment.yaml": {
+			want: []string{
+				dir + `service-equipment.yaml:14: connectors.snipe.snipeit.url: must be Snipe-IT's base address without a path`,
+				dir + `service-equipment.yaml:18: connectors.snipe.snipeit.status_labels.shipped: not an equipment state`,
+				dir + `service-equipment.yaml:21: connectors.intune-mdm.intune: tenant_id is required`,
+				dir + `service-equipment.yaml:30: connectors.jamf-mdm.jamf.match_by: "serial" is not one of email, username`,
+			},
+			notWant: []string{"wh-SECRET-token-9f3a", "graph-SECRET-7c1e", "okta-SECRET-00b4"},
+		},
 		"service-okta-auth.yaml": {
 			want:    []string{dir + `service-okta-auth.yaml:14: connectors.okta-prod.okta.api_token: set only one of api_token and oauth`},
 			notWant: []string{"okta-SECRET-00b4"},

@@ -65,13 +65,15 @@ const (
 	OpRemoveDriveAccess Operation = "remove_drive_access"
 )
 
-// AllOperations lists every operation above, in declaration order.
+// AllOperations lists every operation above, in declaration order, then
+// the equipment operations of equipment.go.
 var AllOperations = []Operation{
 	OpDisableAccount, OpRevokeSessions, OpRemoveGroupMemberships, OpDeactivateUser,
 	OpRevokeVPN, OpDeleteAccessKeys, OpDeactivateBadge, OpCreateRecoveryTask, OpNotify,
 	OpConvertMailbox, OpTransferOwnership, OpSetForwarding, OpRemoveForwarding,
 	OpPreserveMailbox, OpDeleteMailbox, OpRemoveLicenses, OpSetAutoReply,
 	OpRemoveSiteAccess, OpGrantDriveAccess, OpRemoveDriveAccess,
+	OpRecordEquipmentStep, OpLockDevices, OpRetireDevices, OpWipeDevices, // equipment.go
 }
 
 // Subject identifies the person an operation is about, as the HR directory

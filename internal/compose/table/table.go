@@ -18,6 +18,8 @@ import (
 	"github.com/kineticsec/kinetic/connectors/brivo"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/jira"
+	"github.com/kineticsec/kinetic/connectors/intune"
+	"github.com/kineticsec/kinetic/connectors/jamf"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
 	"github.com/kineticsec/kinetic/connectors/salesforce"
@@ -25,6 +27,7 @@ import (
 	scimconn "github.com/kineticsec/kinetic/connectors/scim"
 	"github.com/kineticsec/kinetic/connectors/verkada"
 	"github.com/kineticsec/kinetic/connectors/servicenow"
+	"github.com/kineticsec/kinetic/connectors/snipeit"
 	"github.com/kineticsec/kinetic/connectors/webhook"
 	"github.com/kineticsec/kinetic/connectors/wireguard"
 	"github.com/kineticsec/kinetic/directory"
@@ -54,6 +57,9 @@ func Connectors() []connectors.Descriptor {
 		verkada.Descriptor(),
 		servicenow.Descriptor(),
 		jira.Descriptor(),
+		snipeit.Descriptor(),
+		intune.Descriptor(),
+		jamf.Descriptor(),
 	}
 }
 
