@@ -143,7 +143,7 @@ func TestConnectorsTable(t *testing.T) {
 		}
 		names = append(names, d.Type)
 	}
-	if got := strings.Join(names, ", "); got != "sandbox, webhook, ldap, graph, okta, awsiam" {
+	if got := strings.Join(names, ", "); got != "sandbox, webhook, ldap, graph, okta, awsiam, email" {
 		t.Errorf("types = %s", got)
 	}
 }

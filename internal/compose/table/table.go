@@ -12,6 +12,7 @@ import (
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/awsiam"
+	"github.com/kineticsec/kinetic/connectors/email"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/ldap"
 	"github.com/kineticsec/kinetic/connectors/okta"
@@ -34,6 +35,7 @@ func Connectors() []connectors.Descriptor {
 		graph.Descriptor(),
 		okta.Descriptor(),
 		awsiam.Descriptor(),
+		email.Descriptor(),
 	}
 }
 
