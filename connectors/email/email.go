@@ -114,10 +114,14 @@ func subjectID(s connectors.Subject) string {
 // message this process already delivered for the same idempotency key is
 // not sent again (OutcomeAlreadyDone when every team was). One team's
 // failure does not stop the others; the error then names the teams that
-// failed and is retryable when any failure is, and Result.Data is still
-// not returned (the engine retries the action; teams already served are
-// skipped by this process, and carry the same Message-ID if a restarted
-// worker sends them again).
+// failed and is retryable when any failure is, and Result.Data still
+// reports the teams served (the engine retries the action; teams already
+// served are skipped by this process, and carry the same Message-ID if a
+// restarted worker sends them again).
+//
+// Result.Data: channel ("email"), teams (when all were served), and per
+// team message_id.TEAM and recipients.TEAM (comma separated), from which
+// the engine records one store.Notice per team.
 func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.Result, error) {
 	if req.Operation != connectors.OpNotify {
 		return connectors.Result{}, connectors.NewError(connectors.KindInvalid, c.name, string(req.Operation),
@@ -147,6 +151,7 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 		if done {
 			already = append(already, team)
 			data["message_id."+team] = mid
+			data["recipients."+team] = strings.Join(c.cfg.Teams[team], ",")
 			continue
 		}
 		msg, mid, err := c.message(req, team)
@@ -166,17 +171,23 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 		c.mu.Unlock()
 		sent = append(sent, team)
 		data["message_id."+team] = mid
+		data["recipients."+team] = strings.Join(c.cfg.Teams[team], ",")
+	}
+	if len(data) > 0 {
+		data["channel"] = "email"
 	}
 	if len(errs) > 0 {
-		joined := errors.Join(errs...)
+		// The teams that were served are reported with the error (the
+		// engine keeps a failed attempt's Data), so their notices are
+		// recorded and wait for acknowledgement while the rest retry.
 		if len(errs) == 1 {
-			return connectors.Result{}, errs[0]
+			return connectors.Result{Data: data}, errs[0]
 		}
-		e := connectors.NewError(kind, c.name, op, joined)
+		e := connectors.NewError(kind, c.name, op, errors.Join(errs...))
 		if kind == connectors.KindRateLimited {
 			e.RetryAfter = time.Minute
 		}
-		return connectors.Result{}, e
+		return connectors.Result{Data: data}, e
 	}
 	data["teams"] = strings.Join(teams, ",")
 	if len(sent) == 0 {

@@ -44,7 +44,7 @@ func TestNoticeReachesEachTeamWithItsDates(t *testing.T) {
 			if res.Outcome != connectors.OutcomeDone || res.Detail != "notice sent to benefits, payroll" {
 				t.Errorf("result %+v", res)
 			}
-			if res.Data["message_id.payroll"] != "kinetic-action-42.payroll@corp.example" {
+			if res.Data["message_id.payroll"] != "kinetic-action-42.payroll@corp.example" || res.Data["recipients.benefits"] != "benefits@corp.example,hr-ops@corp.example" || res.Data["channel"] != "email" {
 				t.Errorf("data %v", res.Data)
 			}
 			// Teams are served in name order: benefits, then payroll.
@@ -192,6 +192,31 @@ func TestServerRepliesAreClassified(t *testing.T) {
 		}
 		s.none()
 	})
+}
+
+func TestOneTeamFailingKeepsTheOthers(t *testing.T) {
+	s := newSMTPServer(t, false, false)
+	c := newConn(t, testConfig(s, TLSStartTLS))
+	s.failData(451, smtp.EnhancedCode{4, 3, 0}, "try later") // benefits goes first
+	res, err := c.Do(context.Background(), finalPay())
+	if !connectors.IsRetryable(err) || !strings.Contains(err.Error(), "to benefits") {
+		t.Fatalf("error %v, want a retryable one naming benefits", err)
+	}
+	if res.Data["message_id.payroll"] == "" || res.Data["message_id.benefits"] != "" {
+		t.Errorf("partial data %v: payroll was served, benefits was not", res.Data)
+	}
+	if d := s.next(); d.rcpts[0] != "payroll@corp.example" {
+		t.Errorf("delivered to %v", d.rcpts)
+	}
+	// The retry sends benefits only.
+	res, err = c.Do(context.Background(), finalPay())
+	if err != nil || res.Outcome != connectors.OutcomeDone || res.Detail != "notice sent to benefits" {
+		t.Fatalf("retry: %+v, %v", res, err)
+	}
+	if d := s.next(); d.rcpts[0] != "benefits@corp.example" {
+		t.Errorf("retry delivered to %v", d.rcpts)
+	}
+	s.none()
 }
 
 func TestUnreachableServerIsRetriedNeverLost(t *testing.T) {
