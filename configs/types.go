@@ -55,6 +55,9 @@ type Service struct {
 	// owners, alerts.security_channel) to chat destinations per platform
 	// (routing.go, docs/configuration.md).
 	Routing map[string]*Route `yaml:"routing"`
+	// Notices configures the acknowledgement links of notice emails
+	// (notices.go); nil: notices carry no link.
+	Notices *Notices `yaml:"notices"`
 	// Connectors are the connector instances by name.
 	Connectors map[string]*ConnectorInstance `yaml:"connectors"`
 	Log        Log                           `yaml:"log"`

@@ -35,8 +35,11 @@ type Notice struct {
 	Channel string `gorm:"size:16;not null" json:"channel"`
 	// MessageID is the email's Message-ID (or the webhook's idempotency
 	// key), so a reply or a callback can be matched to the notice.
-	MessageID string    `gorm:"size:256" json:"message_id,omitempty"`
-	SentAt    time.Time `gorm:"not null" json:"sent_at"`
+	MessageID string `gorm:"size:256" json:"message_id,omitempty"`
+	// Recipients are the addresses the notice went to (comma separated):
+	// the people on the receiving team who may acknowledge it by link.
+	Recipients string    `gorm:"size:2048" json:"recipients,omitempty"`
+	SentAt     time.Time `gorm:"not null" json:"sent_at"`
 	// AcknowledgedBy is the principal who confirmed receipt (an email
 	// address on the team, a chat user, the payroll system), with when
 	// and how (AckLink, AckButton, AckCallback). Empty while open.
@@ -64,7 +67,7 @@ var ErrNoticeAcknowledged = errors.New("notice already acknowledged")
 func RecordNoticeSent(tx *gorm.DB, n Notice) (*Notice, error) {
 	if err := tx.Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "action_id"}, {Name: "team"}},
-		DoUpdates: clause.AssignmentColumns([]string{"message_id", "updated_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"message_id", "recipients", "updated_at"}),
 	}).Create(&n).Error; err != nil {
 		return nil, err
 	}
@@ -79,6 +82,16 @@ func RecordNoticeSent(tx *gorm.DB, n Notice) (*Notice, error) {
 func (s *Store) Notice(ctx context.Context, id int64) (*Notice, error) {
 	var n Notice
 	if err := s.Conn(ctx).First(&n, id).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &n, nil
+}
+
+// NoticeFor returns the notice an action sent to a team (ErrNotFound when
+// there is none).
+func NoticeFor(tx *gorm.DB, actionID int64, team string) (*Notice, error) {
+	var n Notice
+	if err := tx.Where("action_id = ? AND team = ?", actionID, team).First(&n).Error; err != nil {
 		return nil, notFound(err)
 	}
 	return &n, nil

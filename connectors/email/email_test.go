@@ -13,6 +13,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/internal/secret"
+	"github.com/kineticsec/kinetic/internal/smtptest"
 )
 
 var dana = connectors.Subject{EmployeeID: "E1003", Email: "dana.lee@corp.example", DisplayName: "Dana Lee"}
@@ -35,7 +36,7 @@ func finalPay() connectors.Request {
 func TestNoticeReachesEachTeamWithItsDates(t *testing.T) {
 	for _, mode := range []string{TLSStartTLS, TLSImplicit} {
 		t.Run(mode, func(t *testing.T) {
-			s := newSMTPServer(t, mode == TLSImplicit, false)
+			s := smtptest.Start(t, mode == TLSImplicit, false)
 			c := newConn(t, testConfig(s, mode))
 			res, err := c.Do(context.Background(), finalPay())
 			if err != nil {
@@ -48,20 +49,20 @@ func TestNoticeReachesEachTeamWithItsDates(t *testing.T) {
 				t.Errorf("data %v", res.Data)
 			}
 			// Teams are served in name order: benefits, then payroll.
-			byTeam := map[string]delivered{}
+			byTeam := map[string]smtptest.Delivered{}
 			for range 2 {
-				d := s.next()
-				m, _ := parse(t, d.data)
+				d := s.Next()
+				m, _ := smtptest.Parse(t, d.Data)
 				byTeam[m.Header.Get("X-Kinetic-Team")] = d
 			}
 			b, p := byTeam["benefits"], byTeam["payroll"]
-			if strings.Join(b.rcpts, ",") != "benefits@corp.example,hr-ops@corp.example" || strings.Join(p.rcpts, ",") != "payroll@corp.example" {
-				t.Errorf("recipients: benefits %v, payroll %v", b.rcpts, p.rcpts)
+			if strings.Join(b.Rcpts, ",") != "benefits@corp.example,hr-ops@corp.example" || strings.Join(p.Rcpts, ",") != "payroll@corp.example" {
+				t.Errorf("recipients: benefits %v, payroll %v", b.Rcpts, p.Rcpts)
 			}
-			if !p.tls || p.authed != "kinetic" || p.from != "offboarding@corp.example" {
-				t.Errorf("payroll message: tls=%v authed=%q from=%q", p.tls, p.authed, p.from)
+			if !p.TLS || p.Authed != "kinetic" || p.From != "offboarding@corp.example" {
+				t.Errorf("payroll message: tls=%v authed=%q from=%q", p.TLS, p.Authed, p.From)
 			}
-			m, body := parse(t, p.data)
+			m, body := smtptest.Parse(t, p.Data)
 			for h, want := range map[string]string{
 				"Subject":                       "[KIN-17] Final pay: Dana Lee (E1003), last working day 2026-03-18",
 				"Message-Id":                    "<kinetic-action-42.payroll@corp.example>",
@@ -95,7 +96,7 @@ func TestNoticeReachesEachTeamWithItsDates(t *testing.T) {
 					t.Errorf("payroll body lacks %q:\n%s", want, body)
 				}
 			}
-			_, bbody := parse(t, b.data)
+			_, bbody := smtptest.Parse(t, b.Data)
 			if strings.Contains(bbody, "tok-payroll") || !strings.Contains(bbody, "in Kinetic (case KIN-17)") {
 				t.Errorf("benefits body carries another team's link or no way to confirm:\n%s", bbody)
 			}
@@ -105,23 +106,23 @@ func TestNoticeReachesEachTeamWithItsDates(t *testing.T) {
 			if err != nil || again.Outcome != connectors.OutcomeAlreadyDone {
 				t.Fatalf("second Do: %+v, %v", again, err)
 			}
-			s.none()
+			s.None()
 		})
 	}
 }
 
 func TestOnlyTheNamedTeams(t *testing.T) {
-	s := newSMTPServer(t, false, false)
+	s := smtptest.Start(t, false, false)
 	c := newConn(t, testConfig(s, TLSStartTLS))
 	req := finalPay()
 	req.Params["teams"] = "payroll"
 	if _, err := c.Do(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	if d := s.next(); d.rcpts[0] != "payroll@corp.example" {
-		t.Errorf("sent to %v", d.rcpts)
+	if d := s.Next(); d.Rcpts[0] != "payroll@corp.example" {
+		t.Errorf("sent to %v", d.Rcpts)
 	}
-	s.none()
+	s.None()
 	req.Params["teams"] = "payroll,legal"
 	_, err := c.Do(context.Background(), req)
 	if connectors.KindOf(err) != connectors.KindInvalid || !strings.Contains(err.Error(), `team "legal" is not configured`) {
@@ -130,7 +131,7 @@ func TestOnlyTheNamedTeams(t *testing.T) {
 }
 
 func TestHeaderInjectionFromHRIsFlattened(t *testing.T) {
-	s := newSMTPServer(t, false, false)
+	s := smtptest.Start(t, false, false)
 	c := newConn(t, testConfig(s, TLSStartTLS))
 	req := finalPay()
 	req.Params["teams"] = "payroll"
@@ -138,10 +139,10 @@ func TestHeaderInjectionFromHRIsFlattened(t *testing.T) {
 	if _, err := c.Do(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	d := s.next()
-	m, _ := parse(t, d.data)
-	if m.Header.Get("Bcc") != "" || len(d.rcpts) != 1 {
-		t.Errorf("header injected: Bcc %q, recipients %v", m.Header.Get("Bcc"), d.rcpts)
+	d := s.Next()
+	m, _ := smtptest.Parse(t, d.Data)
+	if m.Header.Get("Bcc") != "" || len(d.Rcpts) != 1 {
+		t.Errorf("header injected: Bcc %q, recipients %v", m.Header.Get("Bcc"), d.Rcpts)
 	}
 }
 
@@ -160,9 +161,9 @@ func TestServerRepliesAreClassified(t *testing.T) {
 		{"554 transaction failed", 554, smtp.EnhancedCode{5, 6, 0}, connectors.KindInvalid, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSMTPServer(t, false, false)
+			s := smtptest.Start(t, false, false)
 			c := newConn(t, testConfig(s, TLSStartTLS))
-			s.failData(tc.code, tc.enh, "refused for the test")
+			s.FailData(tc.code, tc.enh, "refused for the test")
 			req := finalPay()
 			req.Params["teams"] = "payroll"
 			_, err := c.Do(context.Background(), req)
@@ -175,13 +176,13 @@ func TestServerRepliesAreClassified(t *testing.T) {
 				if _, err := c.Do(context.Background(), req); err != nil {
 					t.Fatalf("retry: %v", err)
 				}
-				s.next()
+				s.Next()
 			}
 		})
 	}
 	t.Run("535 bad credentials", func(t *testing.T) {
-		s := newSMTPServer(t, false, false)
-		s.failAuth = true
+		s := smtptest.Start(t, false, false)
+		s.SetFailAuth(true)
 		c := newConn(t, testConfig(s, TLSStartTLS))
 		_, err := c.Do(context.Background(), finalPay())
 		if connectors.KindOf(err) != connectors.KindAuth || connectors.IsRetryable(err) {
@@ -190,14 +191,14 @@ func TestServerRepliesAreClassified(t *testing.T) {
 		if strings.Contains(err.Error(), testPassword) {
 			t.Fatal("password in the error")
 		}
-		s.none()
+		s.None()
 	})
 }
 
 func TestOneTeamFailingKeepsTheOthers(t *testing.T) {
-	s := newSMTPServer(t, false, false)
+	s := smtptest.Start(t, false, false)
 	c := newConn(t, testConfig(s, TLSStartTLS))
-	s.failData(451, smtp.EnhancedCode{4, 3, 0}, "try later") // benefits goes first
+	s.FailData(451, smtp.EnhancedCode{4, 3, 0}, "try later") // benefits goes first
 	res, err := c.Do(context.Background(), finalPay())
 	if !connectors.IsRetryable(err) || !strings.Contains(err.Error(), "to benefits") {
 		t.Fatalf("error %v, want a retryable one naming benefits", err)
@@ -205,18 +206,18 @@ func TestOneTeamFailingKeepsTheOthers(t *testing.T) {
 	if res.Data["message_id.payroll"] == "" || res.Data["message_id.benefits"] != "" {
 		t.Errorf("partial data %v: payroll was served, benefits was not", res.Data)
 	}
-	if d := s.next(); d.rcpts[0] != "payroll@corp.example" {
-		t.Errorf("delivered to %v", d.rcpts)
+	if d := s.Next(); d.Rcpts[0] != "payroll@corp.example" {
+		t.Errorf("delivered to %v", d.Rcpts)
 	}
 	// The retry sends benefits only.
 	res, err = c.Do(context.Background(), finalPay())
 	if err != nil || res.Outcome != connectors.OutcomeDone || res.Detail != "notice sent to benefits" {
 		t.Fatalf("retry: %+v, %v", res, err)
 	}
-	if d := s.next(); d.rcpts[0] != "benefits@corp.example" {
-		t.Errorf("retry delivered to %v", d.rcpts)
+	if d := s.Next(); d.Rcpts[0] != "benefits@corp.example" {
+		t.Errorf("retry delivered to %v", d.Rcpts)
 	}
-	s.none()
+	s.None()
 }
 
 func TestUnreachableServerIsRetriedNeverLost(t *testing.T) {
@@ -227,7 +228,7 @@ func TestUnreachableServerIsRetriedNeverLost(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	s := newSMTPServer(t, false, false)
+	s := smtptest.Start(t, false, false)
 	cfg := testConfig(s, TLSStartTLS)
 	cfg.Port = port
 	c := newConn(t, cfg)
@@ -241,27 +242,27 @@ func TestUnreachableServerIsRetriedNeverLost(t *testing.T) {
 	}
 	// The mail server comes back (here: the action's retry reaches the
 	// running one) and both teams get the notice.
-	c.cfg.Port = s.port
+	c.cfg.Port = s.Port
 	res, err := c.Do(context.Background(), req)
 	if err != nil || res.Outcome != connectors.OutcomeDone {
 		t.Fatalf("retry: %+v, %v", res, err)
 	}
-	s.next()
-	s.next()
+	s.Next()
+	s.Next()
 }
 
 func TestTLSIsNeverSkipped(t *testing.T) {
 	t.Run("server without STARTTLS gets nothing", func(t *testing.T) {
-		s := newSMTPServer(t, false, true)
-		s.srv.AllowInsecureAuth = true
+		s := smtptest.Start(t, false, true)
+		s.Srv.AllowInsecureAuth = true
 		c := newConn(t, testConfig(s, TLSStartTLS))
 		if _, err := c.Do(context.Background(), finalPay()); err == nil {
 			t.Fatal("sent without TLS")
 		}
-		s.none()
+		s.None()
 	})
 	t.Run("untrusted certificate is permanent", func(t *testing.T) {
-		s := newSMTPServer(t, false, false)
+		s := smtptest.Start(t, false, false)
 		cfg := testConfig(s, TLSStartTLS)
 		cfg.CAFile = ""
 		c := newConn(t, cfg)
@@ -269,10 +270,10 @@ func TestTLSIsNeverSkipped(t *testing.T) {
 		if connectors.KindOf(err) != connectors.KindInvalid {
 			t.Fatalf("error %v, want invalid (certificate)", err)
 		}
-		s.none()
+		s.None()
 	})
 	t.Run("outbound policy refuses an internal server", func(t *testing.T) {
-		s := newSMTPServer(t, false, false)
+		s := smtptest.Start(t, false, false)
 		c, err := New("mail", testConfig(s, TLSStartTLS), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -281,14 +282,14 @@ func TestTLSIsNeverSkipped(t *testing.T) {
 		if connectors.KindOf(err) != connectors.KindInvalid || !strings.Contains(err.Error(), "outbound") {
 			t.Fatalf("error %v, want the outbound policy's refusal", err)
 		}
-		s.none()
+		s.None()
 	})
 }
 
 func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) connectors.Connector {
-			s := newSMTPServer(t, false, false)
+			s := smtptest.Start(t, false, false)
 			c := newConn(t, testConfig(s, TLSStartTLS))
 			servers.Store(c, s)
 			return c
@@ -299,20 +300,20 @@ func TestConformance(t *testing.T) {
 		Params:  map[connectors.Operation]map[string]string{connectors.OpNotify: finalPay().Params},
 		InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 			v, _ := servers.Load(c)
-			s := v.(*smtpServer)
+			s := v.(*smtptest.Server)
 			// The next connection is refused at AUTH, which both Lookup's
 			// probe and Do's first send meet.
 			switch kind {
 			case connectors.KindTransient:
-				s.failNextSession(421, smtp.EnhancedCode{4, 3, 2}, "try later")
+				s.FailNextAuth(421, smtp.EnhancedCode{4, 3, 2}, "try later")
 			case connectors.KindRateLimited:
-				s.failNextSession(421, smtp.EnhancedCode{4, 7, 0}, "slow down")
+				s.FailNextAuth(421, smtp.EnhancedCode{4, 7, 0}, "slow down")
 			case connectors.KindAuth:
-				s.failNextSession(530, smtp.EnhancedCode{5, 7, 0}, "authentication required")
+				s.FailNextAuth(530, smtp.EnhancedCode{5, 7, 0}, "authentication required")
 			case connectors.KindForbidden:
-				s.failNextSession(554, smtp.EnhancedCode{5, 7, 1}, "not allowed")
+				s.FailNextAuth(554, smtp.EnhancedCode{5, 7, 1}, "not allowed")
 			default:
-				s.failNextSession(554, smtp.EnhancedCode{5, 5, 0}, "bad")
+				s.FailNextAuth(554, smtp.EnhancedCode{5, 5, 0}, "bad")
 			}
 			// Each injected failure is for a fresh notice (a sent one is
 			// already done and would not reach the server).

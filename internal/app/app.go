@@ -24,6 +24,7 @@ import (
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/compose"
+	"github.com/kineticsec/kinetic/internal/noticeack"
 	"github.com/kineticsec/kinetic/jobs"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -124,12 +125,19 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 		disp, gate = a.Dispatcher, a.Gate
 	}
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var ackSigner *noticeack.Signer
+	if n := svc.Notices; n != nil {
+		if ackSigner, err = noticeack.NewSigner([]byte(n.AckKey.Value()), n.AckPage, n.AckTTL.D()); err != nil {
+			return a, fmt.Errorf("notices: %w", err)
+		}
+	}
 	a.Engine, err = engine.New(engine.Options{
 		Store: a.Store, Directory: a.Directory, Policy: cfg.Policy, Connectors: a.Connectors,
 		Dispatcher: disp, Gate: gate, Now: o.Now, Log: o.Log.WithField("component", "engine"),
 		Metrics: engine.NewMetrics(a.Metrics, a.Store), Admins: svc.Admins, HRRoles: svc.HRRoles,
 		Lease: svc.Workers.Lease.D(), MaxFuture: maxFuture(svc), Observers: append([]engine.Observer{engine.LogObserver{Log: o.Log.WithField("component", "notify")}}, o.Observers...),
 		ApproverGroups: svc.ApproverGroups, GroupMembers: o.GroupMembers, Owners: owners(svc), SecurityChannel: svc.Alerts.SecurityChannel, SecurityOfficers: svc.Alerts.SecurityOfficers,
+		NoticeAck: ackSigner,
 	})
 	if err != nil {
 		return a, err
