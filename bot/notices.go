@@ -38,7 +38,7 @@ var ackPage = template.Must(template.New("ack").Parse(`<!doctype html>
 
 type ackView struct {
 	Error, Team, Ref, Employee, Sent, Recipients, Token, By, At string
-	Done                                                       bool
+	Done                                                        bool
 }
 
 // noticeAckRoutes mounts the acknowledgement page.
