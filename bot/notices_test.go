@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,11 @@ rules:
   - name: everyone
     when: "true"
     add: [disable_ad, notify_payroll]
+escalation:
+  levels:
+    - {after: 0s, notify: [owner]}
+    - {after: 30m, notify: [security_alerts]}
+    - {after: 2h, notify: ["user:S1"]}
 payroll:
   payday: {schedule: semimonthly, days: [15, 31]}
   rules:
@@ -71,7 +77,8 @@ func TestPayrollNoticeByEmailIsAcknowledgedByTheTeam(t *testing.T) {
 	// The engine's clock runs from 2026-03-18 15:00 UTC (11:00 in New
 	// York, E1's time zone), so the case is effective that day.
 	start, base := time.Now(), time.Date(2026, 3, 18, 15, 0, 0, 0, time.UTC)
-	now := func() time.Time { return base.Add(time.Since(start)) }
+	var skip atomic.Int64 // the test moves the clock on
+	now := func() time.Time { return base.Add(time.Since(start) + time.Duration(skip.Load())) }
 	s := newServer(t, testkit.Options{Policy: noticePolicy, Connectors: conn, Service: svc, Now: now}, true)
 
 	o, err := s.k.Engine.Open(context.Background(), engine.Request{EmployeeID: "E1", Requester: "M1", Reason: "resigned", Trigger: store.TriggerCLI})
@@ -163,6 +170,26 @@ func TestPayrollNoticeByEmailIsAcknowledgedByTheTeam(t *testing.T) {
 	}
 	if n := s.k.Count(t, &store.AuditEvent{}, "case_id = ? AND event = ?", caseID, "notice.acknowledged"); n != 1 {
 		t.Errorf("%d notice.acknowledged audit events, want 1", n)
+	}
+
+	// A day and an hour later benefits has still not acknowledged: its
+	// notice escalates (levels after 0s and 30m of the 24h notifications
+	// SLA) to the benefits team; payroll's does not.
+	skip.Store(int64(25 * time.Hour))
+	if _, err := s.k.Engine.Sweep(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	s.k.WaitCount(t, 2, 10*time.Second, &store.AuditEvent{}, "case_id = ? AND event = ?", caseID, "notice.escalated")
+	var escs []store.AuditEvent
+	if err := s.k.Store.TestDB().Where("case_id = ? AND event = ?", caseID, "notice.escalated").Order("seq").Find(&escs).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(escs) != 2 || escs[0].Result != "level 1" || !strings.Contains(escs[0].Detail, "to benefits") || !strings.HasSuffix(escs[0].Detail, "→ channel:benefits") ||
+		escs[1].Result != "level 2" || !strings.HasSuffix(escs[1].Detail, "→ channel:security-alerts") {
+		for _, e := range escs {
+			t.Logf("%s %s: %s", e.Event, e.Result, e.Detail)
+		}
+		t.Fatalf("notice escalations: want benefits' notice at levels 1 (its team) and 2 (security alerts)")
 	}
 	rep, err := s.k.Store.VerifyAudit(context.Background())
 	if err != nil || !rep.OK {
