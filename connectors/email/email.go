@@ -19,23 +19,17 @@ package email
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/mail"
-	"net/textproto"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	gomail "github.com/wneessen/go-mail"
-
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/internal/mailer"
 	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
@@ -45,9 +39,7 @@ type Connector struct {
 	cfg    Config
 	from   *mail.Address
 	domain string
-	tls    *tls.Config
-	policy *outbound.URLPolicy
-	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	mail   *mailer.Mailer
 
 	mu   sync.Mutex
 	sent map[string]string // idempotency key + team → Message-ID
@@ -64,21 +56,16 @@ func New(name string, cfg Config, policy *outbound.URLPolicy) (*Connector, error
 	}
 	from, _ := mail.ParseAddress(cfg.From)
 	_, domain, _ := strings.Cut(from.Address, "@")
-	tc := &tls.Config{ServerName: strings.Trim(cfg.Host, "[]"), MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, &FieldError{Field: "ca_file", Err: fmt.Errorf("cannot read: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &FieldError{Field: "ca_file", Err: errors.New("no PEM certificate in the file")}
-		}
-		tc.RootCAs = pool
+	pw := ""
+	if cfg.Password != nil {
+		pw = cfg.Password.Value()
 	}
-	c := &Connector{name: name, cfg: cfg, from: from, domain: domain, tls: tc, policy: policy, sent: map[string]string{}}
-	c.dial = policy.DialContext
-	return c, nil
+	m, err := mailer.New(mailer.Options{Host: cfg.Host, Port: cfg.port(), Implicit: cfg.TLS == TLSImplicit, CAFile: cfg.CAFile,
+		Username: cfg.Username, Password: pw, Timeout: cfg.Timeout.D(), HELO: domain, Policy: policy})
+	if err != nil {
+		return nil, &FieldError{Field: "ca_file", Err: errors.New(strings.TrimPrefix(err.Error(), "ca_file: "))}
+	}
+	return &Connector{name: name, cfg: cfg, from: from, domain: domain, mail: m, sent: map[string]string{}}, nil
 }
 
 // Name returns the instance name.
@@ -96,7 +83,7 @@ func (c *Connector) Lookup(ctx context.Context, s connectors.Subject) (connector
 	if id == "" {
 		return connectors.LookupResult{}, nil
 	}
-	if err := c.probe(ctx); err != nil {
+	if err := c.mail.Probe(ctx); err != nil {
 		return connectors.LookupResult{}, c.classify("lookup", "the server", err)
 	}
 	return connectors.LookupResult{Accounts: []connectors.Account{{ID: id, Kind: "person", Status: connectors.StatusActive,
@@ -158,7 +145,7 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 		if err != nil {
 			return connectors.Result{}, connectors.NewError(connectors.KindInvalid, c.name, op, err)
 		}
-		if err := c.send(ctx, msg); err != nil {
+		if err := c.mail.Send(ctx, msg); err != nil {
 			ce := c.classify(op, "to "+team, err)
 			if kind == "" || ce.Kind.Retryable() {
 				kind = ce.Kind
@@ -217,95 +204,12 @@ func (c *Connector) teams(list string) ([]string, error) {
 	return out, nil
 }
 
-// session runs fn with a go-mail client whose every connection the
-// outbound policy allowed and whose TLS is mandatory (implicit, or
-// STARTTLS before anything else). The conversation is bounded by the
-// configured timeout; a cancelled context closes the connection.
-func (c *Connector) session(ctx context.Context, fn func(*gomail.Client) error) error {
-	timeout := c.cfg.Timeout.D()
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	implicit := c.cfg.TLS == TLSImplicit
-	var mu sync.Mutex
-	var conns []net.Conn
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := c.dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if implicit {
-			tc := tls.Client(conn, c.tls)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				conn.Close()
-				return nil, err
-			}
-			conn = tc
-		}
-		mu.Lock()
-		conns = append(conns, conn)
-		mu.Unlock()
-		return conn, nil
-	}
-	opts := []gomail.Option{
-		gomail.WithPort(c.cfg.port()), gomail.WithTimeout(timeout), gomail.WithTLSConfig(c.tls),
-		gomail.WithDialContextFunc(dial), gomail.WithHELO(c.domain),
-	}
-	if implicit {
-		// The dial above already speaks TLS; go-mail must not try STARTTLS.
-		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
-	} else {
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
-	}
-	if c.cfg.Password != nil {
-		// Named mechanisms rather than go-mail's discovery, which cannot
-		// see that an implicit-TLS connection dialled here is encrypted;
-		// PLAIN and LOGIN are still refused by go-mail's SMTP client on a
-		// connection that is not TLS.
-		opts = append(opts, gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthSCRAMSHA256, gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
-			gomail.WithUsername(c.cfg.Username), gomail.WithPassword(c.cfg.Password.Value()))
-	}
-	client, err := gomail.NewClient(strings.Trim(c.cfg.Host, "[]"), opts...)
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, conn := range conns {
-			conn.Close()
-		}
-	})
-	defer stop()
-	err = fn(client)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
-}
-
-// send delivers one message.
-func (c *Connector) send(ctx context.Context, msg *gomail.Msg) error {
-	return c.session(ctx, func(cl *gomail.Client) error { return cl.DialAndSendWithContext(ctx, msg) })
-}
-
-// probe connects, upgrades to TLS and authenticates, then quits: the
-// check Lookup makes that notices can be delivered.
-func (c *Connector) probe(ctx context.Context) error {
-	return c.session(ctx, func(cl *gomail.Client) error {
-		if err := cl.DialWithContext(ctx); err != nil {
-			return err
-		}
-		return cl.Close()
-	})
-}
-
 // classify turns a delivery failure into a classified error naming the
 // team, never the password (go-mail's errors carry the server's reply and
 // the recipients, not credentials).
 func (c *Connector) classify(op, team string, err error) *connectors.Error {
 	wrap := func(kind connectors.Kind, status int) *connectors.Error {
-		e := connectors.NewError(kind, c.name, op, fmt.Errorf("%s: %w", team, redact(err, c.password())))
+		e := connectors.NewError(kind, c.name, op, fmt.Errorf("%s: %w", team, err))
 		e.Status = status
 		if kind == connectors.KindRateLimited {
 			e.RetryAfter = time.Minute
@@ -315,21 +219,12 @@ func (c *Connector) classify(op, team string, err error) *connectors.Error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return wrap(connectors.KindCanceled, 0)
 	}
-	code, enhanced := 0, ""
-	var se *gomail.SendError
-	var te *textproto.Error
-	switch {
-	case errors.As(err, &se) && se.ErrorCode() != 0:
-		code, enhanced = se.ErrorCode(), se.EnhancedStatusCode()
-	case errors.As(err, &te):
-		code = te.Code
-		enhanced, _, _ = strings.Cut(te.Msg, " ")
-	}
+	code, enhanced := mailer.Reply(err)
 	switch {
 	case code == 0:
 		// No reply: a transport failure (refused, reset, DNS, timeout),
 		// unless it is a certificate or policy refusal.
-		return connectors.Classify(c.name, op, fmt.Errorf("%s: %w", team, redact(err, c.password())))
+		return connectors.Classify(c.name, op, fmt.Errorf("%s: %w", team, err))
 	case code == 535 || code == 534 || code == 530:
 		return wrap(connectors.KindAuth, code)
 	case code >= 400 && code < 500 && strings.HasPrefix(enhanced, "4.7."):
@@ -341,29 +236,4 @@ func (c *Connector) classify(op, team string, err error) *connectors.Error {
 	default:
 		return wrap(connectors.KindInvalid, code)
 	}
-}
-
-// password returns the resolved password, or "".
-func (c *Connector) password() string {
-	if c.cfg.Password == nil {
-		return ""
-	}
-	return c.cfg.Password.Value()
-}
-
-// redactedError keeps the chain of an error whose text had the password
-// cut out.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-func redact(err error, pw string) error {
-	if pw == "" || err == nil || !strings.Contains(err.Error(), pw) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), pw, "<secret>"), err: err}
 }

@@ -242,7 +242,7 @@ func TestUnreachableServerIsRetriedNeverLost(t *testing.T) {
 	}
 	// The mail server comes back (here: the action's retry reaches the
 	// running one) and both teams get the notice.
-	c.cfg.Port = s.Port
+	c.mail.SetPort(s.Port)
 	res, err := c.Do(context.Background(), req)
 	if err != nil || res.Outcome != connectors.OutcomeDone {
 		t.Fatalf("retry: %+v, %v", res, err)
