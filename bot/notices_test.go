@@ -195,4 +195,18 @@ func TestPayrollNoticeByEmailIsAcknowledgedByTheTeam(t *testing.T) {
 	if err != nil || !rep.OK {
 		t.Fatalf("audit: %+v %v", rep, err)
 	}
+
+	// The acknowledgement is part of the audited state: rewriting who
+	// acknowledged is detected (then put back for the kit's own check).
+	db := s.k.Store.TestDB().Model(&store.Notice{}).Where("case_id = ? AND team = ?", caseID, "payroll")
+	if err := db.Update("acknowledged_by", "email:mallory@evil.example").Error; err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.k.Store.VerifyAuditedState(context.Background())
+	if err != nil || st.OK || len(st.Mismatches) != 1 || st.Mismatches[0].Field != "acknowledged" {
+		t.Errorf("tampered acknowledgement: %+v, %v", st, err)
+	}
+	if err := s.k.Store.TestDB().Model(&store.Notice{}).Where("case_id = ? AND team = ?", caseID, "payroll").Update("acknowledged_by", "email:payroll@example.test").Error; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -87,6 +87,7 @@ func recordNotices(tx *gorm.DB, au *auditBuf, a *store.Action, data map[string]s
 		if err != nil {
 			return err
 		}
+		au.st.NoticeSent(n)
 		au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "worker", System: a.Connector, Event: "notice.sent",
 			Result: "ok", Detail: fmt.Sprintf("notice %d to %s by %s (%s), awaiting acknowledgement", n.ID, team, n.Channel, n.MessageID)})
 	}
@@ -149,6 +150,7 @@ func (e *Engine) acknowledge(ctx context.Context, n *store.Notice, by, how strin
 		if err := store.AcknowledgeNotice(tx, n.ID, by, how, now); err != nil {
 			return err
 		}
+		au.st.NoticeAcknowledged(n.CaseID, n.ID, by, how)
 		detail := fmt.Sprintf("notice %d to %s acknowledged by %s (%s)", n.ID, n.Team, by, how)
 		au.add(store.Entry{Time: now, CaseID: n.CaseID, ActionID: n.ActionID, Actor: by, Event: "notice.acknowledged", Result: "ok", Detail: detail})
 		return nil

@@ -52,6 +52,7 @@ func (e *Engine) sweepNotices(ctx context.Context) (int, error) {
 			if err != nil || !ok {
 				return err // acknowledged meanwhile, or another sweeper fired this level
 			}
+			au.st.NoticeEscalated(nt.CaseID, nt.ID, level)
 			detail := fmt.Sprintf("notice %d to %s (%s, sent %s) is unacknowledged %s after it was due", nt.ID, nt.Team, a.Name,
 				nt.SentAt.Format(time.RFC3339), now.Sub(due).Round(time.Second))
 			au.add(store.Entry{Time: now, CaseID: nt.CaseID, ActionID: nt.ActionID, Actor: "sweep", System: a.Connector,
