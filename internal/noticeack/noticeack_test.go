@@ -48,3 +48,19 @@ func TestTokenRoundTripAndRefusals(t *testing.T) {
 		t.Error("relative page accepted")
 	}
 }
+
+// FuzzCheck: Check takes a token from anyone's browser; it never panics,
+// and accepts only what Token made.
+func FuzzCheck(f *testing.F) {
+	s, _ := NewSigner(key, "https://kinetic.corp.example/notices/ack", time.Hour)
+	now := time.Date(2026, 3, 18, 9, 0, 0, 0, time.UTC)
+	f.Add(s.Token(42, "payroll", now))
+	f.Add("1.cGF5cm9sbA.9999999999.AAAA")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, tok string) {
+		c, err := s.Check(tok, now)
+		if err == nil && s.Token(c.ActionID, c.Team, c.Expires.Add(-s.TTL)) != tok {
+			t.Fatalf("accepted %q, which Token does not make", tok)
+		}
+	})
+}
