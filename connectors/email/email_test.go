@@ -319,6 +319,33 @@ func TestConformance(t *testing.T) {
 			// already done and would not reach the server).
 			c.(*Connector).forgetSent()
 		},
+		// Slow points the connector at a server that accepts and never
+		// greets, so a call is in flight until its context is cancelled.
+		Slow: func(t *testing.T, c connectors.Connector) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			t.Cleanup(func() { ln.Close(); <-done })
+			go func() {
+				defer close(done)
+				var conns []net.Conn
+				defer func() {
+					for _, c := range conns {
+						c.Close()
+					}
+				}()
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					conns = append(conns, conn)
+				}
+			}()
+			c.(*Connector).mail.SetPort(ln.Addr().(*net.TCPAddr).Port)
+		},
 		Secrets: []string{testPassword},
 	})
 }
