@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/jsonbody"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -91,4 +92,33 @@ func noticeAckRoutes(mux *http.ServeMux, eng *engine.Engine, log *logrus.Entry) 
 		show(w, http.StatusOK, ackView{Done: true, Team: n.Team, Ref: engine.CaseReference(n.CaseID), By: n.AcknowledgedBy,
 			At: n.AcknowledgedAt.Format("2006-01-02 15:04 MST")})
 	})
+}
+
+// NoticeAckRequest is the body of POST /api/v1/notices/{id}/ack: the
+// payroll system's (or any API client's) callback that a notice reached
+// the team, on behalf of As, an HR id on the team.
+type NoticeAckRequest struct {
+	As string `json:"as"`
+}
+
+// ackNotice is the callback acknowledgement (scope actions:operate).
+func (a *api) ackNotice(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "notice")
+	if !ok {
+		return
+	}
+	var body NoticeAckRequest
+	if !decode(w, r, &body) || !requireAs(w, body.As) {
+		return
+	}
+	n, err := a.o.Engine.AcknowledgeNotice(r.Context(), id, body.As, store.AckCallback)
+	if err != nil {
+		if errors.Is(err, engine.ErrInvalidRequest) {
+			writeError(w, http.StatusConflict, err.Error())
+			return
+		}
+		a.fail(w, err)
+		return
+	}
+	jsonbody.Write(w, http.StatusOK, n)
 }

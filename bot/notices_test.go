@@ -79,7 +79,8 @@ func TestPayrollNoticeByEmailIsAcknowledgedByTheTeam(t *testing.T) {
 	start, base := time.Now(), time.Date(2026, 3, 18, 15, 0, 0, 0, time.UTC)
 	var skip atomic.Int64 // the test moves the clock on
 	now := func() time.Time { return base.Add(time.Since(start) + time.Duration(skip.Load())) }
-	s := newServer(t, testkit.Options{Policy: noticePolicy, Connectors: conn, Service: svc, Now: now}, true)
+	s := newServer(t, testkit.Options{Policy: noticePolicy, Connectors: conn, Service: svc, Now: now,
+		ApproverGroups: "{hr: [H1, H2, M1], legal: [L1, L2], security: [S1], benefits: [H2]}"}, true)
 
 	o, err := s.k.Engine.Open(context.Background(), engine.Request{EmployeeID: "E1", Requester: "M1", Reason: "resigned", Trigger: store.TriggerCLI})
 	if err != nil {
@@ -194,6 +195,35 @@ func TestPayrollNoticeByEmailIsAcknowledgedByTheTeam(t *testing.T) {
 	rep, err := s.k.Store.VerifyAudit(context.Background())
 	if err != nil || !rep.OK {
 		t.Fatalf("audit: %+v %v", rep, err)
+	}
+
+	// Benefits' system calls back through the API, for H2 (on the
+	// benefits team): X1 is refused, H2 is recorded, a repeat is a
+	// conflict.
+	var benefits store.Notice
+	for _, n := range all {
+		if n.Team == "benefits" {
+			benefits = n
+		}
+	}
+	ackPath := fmt.Sprintf("/api/v1/notices/%d/ack", benefits.ID)
+	if r := s.do(t, "POST", ackPath, bearerFor("X1"), `{"as": "X1"}`); r.status != http.StatusForbidden {
+		t.Errorf("acknowledgement by X1 (not on the team): %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "POST", ackPath, bearerFor("X1"), `{"as": "H2"}`); r.status != http.StatusForbidden {
+		t.Errorf("X1's client acting for H2: %d %s", r.status, r.body)
+	}
+	if open, _ = s.k.Store.OpenNotices(context.Background(), caseID); len(open) != 1 {
+		t.Fatalf("a refused callback changed something: %+v", open)
+	}
+	if r := s.do(t, "POST", ackPath, bearerFor("H2"), `{"as": "H2"}`); r.status != http.StatusOK || r.json(t)["acknowledged_how"] != store.AckCallback {
+		t.Fatalf("acknowledgement by H2: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "POST", ackPath, bearerFor("H2"), `{"as": "H2"}`); r.status != http.StatusConflict {
+		t.Errorf("second callback: %d %s", r.status, r.body)
+	}
+	if open, _ = s.k.Store.OpenNotices(context.Background(), caseID); len(open) != 0 {
+		t.Fatalf("open notices after both acknowledgements: %+v", open)
 	}
 
 	// The acknowledgement is part of the audited state: rewriting who

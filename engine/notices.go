@@ -143,6 +143,44 @@ func (e *Engine) AcknowledgeNoticeLink(ctx context.Context, token, address strin
 	return e.acknowledge(ctx, n, "email:"+address, store.AckLink)
 }
 
+// OpAcknowledge is acknowledging a notice, for refusals.
+const OpAcknowledge Op = "acknowledge a notice"
+
+// AcknowledgeNotice records the acknowledgement of notice id by actor (an
+// HR id) through how (store.AckButton from chat, store.AckCallback from
+// the API): actor must be on the notice's receiving team — a member of the
+// approver group of the team's name (approver_groups.TEAM) — and the
+// caller's principal must be allowed to act for them; the departing
+// employee never acknowledges a notice about themselves. A refusal
+// (ErrNotAllowed), an unknown notice (ErrNotFound) and an acknowledgement
+// already recorded (store.ErrNoticeAcknowledged, wrapped in
+// ErrInvalidRequest) change nothing.
+func (e *Engine) AcknowledgeNotice(ctx context.Context, id int64, actor, how string) (*store.Notice, error) {
+	n, err := e.store.Notice(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: notice %d", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	db := e.store.Conn(ctx)
+	c, err := store.CaseByID(db, n.CaseID)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.mayActOnCase(ctx, db, OpAcknowledge, actor, c); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(e.members(n.Team), actor) {
+		return nil, fmt.Errorf("%w: %s is not on the %s team (approver_groups.%s), so may not acknowledge its notice", ErrNotAllowed, actor, n.Team, n.Team)
+	}
+	out, err := e.acknowledge(ctx, n, actor, how)
+	if errors.Is(err, store.ErrNoticeAcknowledged) {
+		return nil, fmt.Errorf("%w: notice %d to %s is already acknowledged", ErrInvalidRequest, n.ID, n.Team)
+	}
+	return out, err
+}
+
 // acknowledge records an acknowledgement the caller has authorized.
 func (e *Engine) acknowledge(ctx context.Context, n *store.Notice, by, how string) (*store.Notice, error) {
 	now := e.clock()
