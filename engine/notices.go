@@ -32,7 +32,8 @@ func CaseReference(caseID int64) string { return fmt.Sprintf("KIN-%d", caseID) }
 func (e *Engine) noticeParams(ctx context.Context, a *store.Action, emp *directory.Employee, params map[string]string) error {
 	c, err := e.store.Case(ctx, a.CaseID)
 	if err != nil {
-		return fmt.Errorf("loading the case for its notice: %w", err)
+		// The database, not the notice, failed: worth another attempt.
+		return connectors.NewError(connectors.KindTransient, a.Connector, a.Operation, fmt.Errorf("loading the case for its notice: %w", err))
 	}
 	params["case_reference"] = CaseReference(c.ID)
 	if rules := e.policy.Load().File.Payroll; rules != nil {
