@@ -31,6 +31,7 @@ func (a *api) routesApprovals(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/batches/{id}/deny", a.auth(a.decideBatch(false), configs.ScopeBatchesDecide))
 	mux.HandleFunc("POST /api/v1/cases/{id}/confirm", a.auth(a.confirmCase, configs.ScopeCasesCreate))
 	mux.HandleFunc("POST /api/v1/actions/{id}/{op}", a.auth(a.operateAction, configs.ScopeActionsOperate))
+	mux.HandleFunc("POST /api/v1/notices/{id}/ack", a.auth(a.ackNotice, configs.ScopeActionsOperate))
 }
 
 // confirmCase starts a case that awaits its requester's confirmation.

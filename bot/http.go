@@ -93,6 +93,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	mux.HandleFunc("GET /api/v1/cases/{id}", api.auth(api.getCase))
 	mux.HandleFunc("POST /api/v1/cases/{id}/cancel", api.auth(api.cancelCase, configs.ScopeCasesCancel))
 	api.routesApprovals(mux)
+	noticeAckRoutes(mux, o.Engine, o.Log)
 	for _, mount := range o.Routes {
 		mount(mux)
 	}

@@ -22,6 +22,9 @@ type Chat struct {
 	// Teams configures the Microsoft Teams front end (bot/teamsapp,
 	// docs/teams.md). Absent: no Teams.
 	Teams *TeamsChat `yaml:"teams"`
+	// Email configures the email channel of the routing model
+	// (chat_email.go): routing.NAME.email routes are sent through it.
+	Email *EmailChat `yaml:"email"`
 }
 
 // TeamsChat is the chat.teams block: the bot's Entra app registration and
@@ -248,6 +251,7 @@ func (c *SlackChat) applyDefaults() {
 // against the outbound policy by checkChatURLs.
 func (ch *Chat) validate(d *doc) {
 	ch.Teams.validate(d)
+	ch.Email.validate(d)
 	c := ch.Slack
 	if c == nil {
 		return

@@ -458,6 +458,7 @@ func (s *Service) validate(d *doc) {
 	}
 
 	s.HTTP.validate(d)
+	s.validateNotices(d)
 
 	switch s.Database.Driver {
 	case "sqlite":

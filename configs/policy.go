@@ -219,6 +219,9 @@ func (p *Policy) validate(d *doc, svc *Service) {
 		p.validateAction(d, svc, name, f.Actions[name])
 	}
 	p.checkCycles(d)
+	if f.Payroll != nil {
+		validatePayroll(d, f.Payroll)
+	}
 
 	if len(f.Rules) == 0 {
 		d.add("rules", "the policy needs at least one rule")

@@ -3,6 +3,7 @@ package configs
 import (
 	"fmt"
 	"maps"
+	"net/mail"
 	"slices"
 	"strings"
 
@@ -21,6 +22,15 @@ type Route struct {
 	Slack *SlackRoute `yaml:"slack"`
 	// Teams is where NAME reaches people in Microsoft Teams.
 	Teams *TeamsRoute `yaml:"teams"`
+	// Email is where NAME reaches people by email (chat.email sends it):
+	// the same texts as the chat cards, for people with no chat account.
+	Email *EmailRoute `yaml:"email"`
+}
+
+// EmailRoute is a routing.NAME.email block.
+type EmailRoute struct {
+	// To are the addresses sent each notification (at least one).
+	To []string `yaml:"to"`
 }
 
 // TeamsRoute is a routing.NAME.teams block. At least one key is set.
@@ -82,9 +92,22 @@ func (s *Service) validateRouting(d *doc) {
 		if !nameRE.MatchString(name) {
 			d.add(key, "%q is not a team or channel name (letters, digits, '-', '_', '.')", name)
 		}
-		if r == nil || (r.Slack == nil && r.Teams == nil) {
-			d.add(key, "a route needs a slack block (channel, user_group or people) or a teams block (conversation or people)")
+		if r == nil || (r.Slack == nil && r.Teams == nil && r.Email == nil) {
+			d.add(key, "a route needs a slack block (channel, user_group or people), a teams block (conversation or people) or an email block (to)")
 			continue
+		}
+		if er := r.Email; er != nil {
+			if len(er.To) == 0 {
+				d.add(key+".email.to", "at least one address")
+			}
+			for i, a := range er.To {
+				if _, err := mail.ParseAddress(a); err != nil {
+					d.add(fmt.Sprintf("%s.email.to[%d]", key, i), "not an email address: %v", err)
+				}
+			}
+			if s.Chat.Email == nil {
+				d.add(key+".email", "an email route needs chat.email (the SMTP server it is sent through)")
+			}
 		}
 		if tr := r.Teams; tr != nil {
 			if tr.Conversation == "" && len(tr.People) == 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kineticsec/kinetic/internal/connspec"
 	"github.com/kineticsec/kinetic/internal/hrspec"
+	"github.com/kineticsec/kinetic/internal/paydates"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -57,6 +58,9 @@ type Service struct {
 	// owners, alerts.security_channel) to chat destinations per platform
 	// (routing.go, docs/configuration.md).
 	Routing map[string]*Route `yaml:"routing"`
+	// Notices configures the acknowledgement links of notice emails
+	// (notices.go); nil: notices carry no link.
+	Notices *Notices `yaml:"notices"`
 	// Connectors are the connector instances by name.
 	Connectors map[string]*ConnectorInstance `yaml:"connectors"`
 	Log        Log                           `yaml:"log"`
@@ -331,6 +335,11 @@ type PolicyFile struct {
 	Compliance []*ComplianceProfile `yaml:"compliance"`
 	// MassTermination holds bursts of cases for approval.
 	MassTermination *MassGuard `yaml:"mass_termination"`
+	// Payroll holds the rules that date payroll and benefits notices
+	// (internal/paydates): the pay schedule and, by country, state and
+	// urgency, the final-pay date, leave payout, benefits end and
+	// continuation-coverage notice. Nil: notices carry no dates.
+	Payroll *paydates.Rules `yaml:"payroll"`
 }
 
 // Chain is an approval chain: ordered steps.

@@ -40,6 +40,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine/view"
+	"github.com/kineticsec/kinetic/internal/noticeack"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -149,6 +150,9 @@ type Options struct {
 	// HR ids told of cleared cases.
 	SecurityChannel  string
 	SecurityOfficers []string
+	// NoticeAck signs the acknowledgement links notify actions carry (nil:
+	// notices carry no link and are acknowledged by button or callback).
+	NoticeAck *noticeack.Signer
 }
 
 // Engine runs offboardings. It is safe for concurrent use.
@@ -174,6 +178,7 @@ type Engine struct {
 	owners  map[string]string
 	secChan string
 	officer []string
+	ackSign *noticeack.Signer
 }
 
 // New builds an Engine.
@@ -187,6 +192,7 @@ func New(o Options) (*Engine, error) {
 		admins: map[string]bool{}, hrRoles: map[string]bool{},
 		lease: o.Lease, lookupT: o.LookupTimeout, maxFut: o.MaxFuture, obs: o.Observers,
 		groups: o.ApproverGroups, expand: o.GroupMembers, owners: o.Owners, secChan: o.SecurityChannel, officer: o.SecurityOfficers,
+		ackSign: o.NoticeAck,
 	}
 	e.policy.Store(o.Policy)
 	if e.gate == nil {

@@ -196,6 +196,11 @@ func (e *Engine) request(ctx context.Context, a *store.Action) (connectors.Reque
 	if a.Params != "" {
 		_ = json.Unmarshal([]byte(a.Params), &params)
 	}
+	if a.Operation == string(connectors.OpNotify) {
+		if err := e.noticeParams(ctx, a, emp, params); err != nil {
+			return connectors.Request{}, err
+		}
+	}
 	return connectors.Request{
 		Operation: connectors.Operation(a.Operation), Subject: Subject(emp), Account: a.TargetAccount,
 		Params: params, IdempotencyKey: fmt.Sprintf("kinetic-action-%d", a.ID),
@@ -283,6 +288,9 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			return nil
 		}
 		au.add(entries...)
+		if err := recordNotices(tx, au, a, out.res.Data, now); err != nil {
+			return err
+		}
 		au.st.ActionFields(a.CaseID, a.ID, fields)
 		evs = append(evs, Event{Kind: EventAction, CaseID: a.CaseID, ActionID: a.ID, Name: a.Name, Status: final, Detail: entries[0].Detail, At: now})
 		if final == store.ActionQueued {

@@ -9,14 +9,15 @@ import (
 
 // SweepStats counts what one recovery sweep did.
 type SweepStats struct {
-	LeasesExpired    int
-	Redispatched     int
-	CasesStarted     int
-	Reminders        int
-	ApprovalTimeouts int
-	Escalations      int
-	Breaches         int
-	Unconfirmed      int // plans nobody confirmed, dropped
+	LeasesExpired     int
+	Redispatched      int
+	CasesStarted      int
+	Reminders         int
+	ApprovalTimeouts  int
+	Escalations       int
+	NoticeEscalations int // unacknowledged notices escalated
+	Breaches          int
+	Unconfirmed       int // plans nobody confirmed, dropped
 }
 
 // Sweep recovers work the queue lost and fires the durable timers: running
@@ -33,6 +34,7 @@ type SweepStats struct {
 // forwarder: sweep_leases.go (lease recovery), sweep_lost.go (lost and
 // orphaned task re-dispatch), sweep_timers.go (scheduled cases whose time has come),
 // sweep_approvals.go (reminders and timeouts), sweep_escalations.go,
+// sweep_notices.go (unacknowledged notices),
 // sweep_breaches.go and sweep_unconfirmed.go (plans nobody confirmed). A
 // duty that fails stops this sweep; the next sweep runs every duty again.
 func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, error) {
@@ -52,6 +54,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		return st, err
 	}
 	if st.Escalations, err = e.sweepEscalations(ctx); err != nil {
+		return st, err
+	}
+	if st.NoticeEscalations, err = e.sweepNotices(ctx); err != nil {
 		return st, err
 	}
 	if st.Breaches, err = e.sweepBreaches(ctx); err != nil {

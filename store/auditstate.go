@@ -43,6 +43,9 @@ type StateRecord struct {
 	Case      string          `json:"case,omitempty"`
 	Actions   []ActionState   `json:"actions,omitempty"`
 	Approvals []ApprovalState `json:"approvals,omitempty"`
+	// Notices are what the transaction wrote to the case's notices
+	// (auditstate_notices.go).
+	Notices []NoticeState `json:"notices,omitempty"`
 }
 
 // ActionState is what a transaction wrote to one action. Text results are
@@ -89,6 +92,7 @@ type StateChanges struct {
 	records map[int64]*StateRecord
 	acts    map[int64]*ActionState
 	aps     map[int64]*ApprovalState
+	nts     map[int64]*NoticeState
 }
 
 func (sc *StateChanges) record(caseID int64) *StateRecord {
@@ -96,6 +100,7 @@ func (sc *StateChanges) record(caseID int64) *StateRecord {
 		sc.records = map[int64]*StateRecord{}
 		sc.acts = map[int64]*ActionState{}
 		sc.aps = map[int64]*ApprovalState{}
+		sc.nts = map[int64]*NoticeState{}
 	}
 	r, ok := sc.records[caseID]
 	if !ok {
@@ -222,6 +227,10 @@ func (sc *StateChanges) Entries(t time.Time, actor string) []Entry {
 		for i := range r.Approvals {
 			r.Approvals[i] = *sc.aps[r.Approvals[i].ID]
 		}
+		r.Notices = slices.Clone(r.Notices)
+		for i := range r.Notices {
+			r.Notices[i] = *sc.nts[r.Notices[i].ID]
+		}
 		b, _ := json.Marshal(r) // plain structs: cannot fail
 		res := "v" + strconv.Itoa(StateRecordVersion)
 		out = append(out, Entry{Time: t, CaseID: id, Actor: actor, Event: EventStateRecorded, Result: res, Detail: string(b)})
@@ -301,6 +310,7 @@ type auditedCase struct {
 	status    string
 	actions   map[int64]*auditedAction
 	approvals map[int64]string
+	notices   map[int64]*NoticeState
 }
 
 func (ac *auditedCase) apply(r *StateRecord) {
@@ -340,6 +350,7 @@ func (ac *auditedCase) apply(r *StateRecord) {
 	for _, s := range r.Approvals {
 		ac.approvals[s.ID] = s.Status
 	}
+	ac.applyNotices(r.Notices)
 }
 
 // VerifyAuditedState checks that the database's state is the state the
@@ -459,6 +470,10 @@ func checkStateBatch(db *gorm.DB, ids []int64, recordsFrom int64, rep *StateRepo
 	if err := db.Where("case_id IN ?", ids).Order("case_id, id").Find(&aps).Error; err != nil {
 		return fail("approvals", err)
 	}
+	nts, err := noticesOfCases(db, ids)
+	if err != nil {
+		return fail("notices", err)
+	}
 	var firsts []struct {
 		CaseID int64
 		First  int64
@@ -485,7 +500,7 @@ func checkStateBatch(db *gorm.DB, ids []int64, recordsFrom int64, rep *StateRepo
 			last = e.Seq
 			ac := audited[e.CaseID]
 			if ac == nil {
-				ac = &auditedCase{actions: map[int64]*auditedAction{}, approvals: map[int64]string{}}
+				ac = &auditedCase{actions: map[int64]*auditedAction{}, approvals: map[int64]string{}, notices: map[int64]*NoticeState{}}
 				audited[e.CaseID] = ac
 			}
 			var r StateRecord
@@ -564,6 +579,7 @@ func checkStateBatch(db *gorm.DB, ids []int64, recordsFrom int64, rep *StateRepo
 				add(StateMismatch{CaseID: id, ApprovalID: aid, Field: "row", Database: "absent", Audited: fmt.Sprintf("%q", ac.approvals[aid])})
 			}
 		}
+		compareNotices(id, nts[id], ac.notices, add)
 	}
 	return nil
 }

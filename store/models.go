@@ -1,5 +1,5 @@
 // Package store owns Kinetic's persistent state: the gorm models for cases,
-// actions, approvals, equipment tasks, chat message references and the
+// actions, approvals, equipment tasks, notices, chat message references and the
 // hash-chained audit trail, the queries on them, and the migrations. The
 // database is the source of truth; the queue only carries work.
 //
@@ -300,5 +300,5 @@ type AuditHead struct {
 // AllModels lists every model for migration.
 func AllModels() []any {
 	return []any{&Case{}, &EmployeeSnapshot{}, &Action{}, &Approval{}, &ApprovalStep{}, &ApprovalDecision{},
-		&Escalation{}, &Batch{}, &EquipmentTask{}, &ChatMessage{}, &AuditEvent{}, &AuditHead{}, &HREventRecord{}}
+		&Escalation{}, &Batch{}, &EquipmentTask{}, &Notice{}, &ChatMessage{}, &AuditEvent{}, &AuditHead{}, &HREventRecord{}}
 }

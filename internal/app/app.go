@@ -18,12 +18,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kineticsec/kinetic/bot/emailroute"
 	"github.com/kineticsec/kinetic/bot/hr/hrconfig"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/compose"
+	"github.com/kineticsec/kinetic/internal/noticeack"
 	"github.com/kineticsec/kinetic/jobs"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -67,6 +69,7 @@ type App struct {
 	miniredis   *miniredis.Miniredis
 	workers     []*jobs.Worker
 	sharedStore bool
+	email       *emailroute.Notifier // the routing model's email channel; nil without chat.email
 }
 
 // Build opens everything the configuration names. Close releases it.
@@ -124,12 +127,25 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 		disp, gate = a.Dispatcher, a.Gate
 	}
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	observers := append([]engine.Observer{engine.LogObserver{Log: o.Log.WithField("component", "notify")}}, o.Observers...)
+	if a.email, err = emailNotifier(svc, o.Log); err != nil {
+		return a, err
+	} else if a.email != nil {
+		observers = append(observers, a.email)
+	}
+	var ackSigner *noticeack.Signer
+	if n := svc.Notices; n != nil {
+		if ackSigner, err = noticeack.NewSigner([]byte(n.AckKey.Value()), n.AckPage, n.AckTTL.D()); err != nil {
+			return a, fmt.Errorf("notices: %w", err)
+		}
+	}
 	a.Engine, err = engine.New(engine.Options{
 		Store: a.Store, Directory: a.Directory, Policy: cfg.Policy, Connectors: a.Connectors,
 		Dispatcher: disp, Gate: gate, Now: o.Now, Log: o.Log.WithField("component", "engine"),
 		Metrics: engine.NewMetrics(a.Metrics, a.Store), Admins: svc.Admins, HRRoles: svc.HRRoles,
-		Lease: svc.Workers.Lease.D(), MaxFuture: maxFuture(svc), Observers: append([]engine.Observer{engine.LogObserver{Log: o.Log.WithField("component", "notify")}}, o.Observers...),
+		Lease: svc.Workers.Lease.D(), MaxFuture: maxFuture(svc), Observers: observers,
 		ApproverGroups: svc.ApproverGroups, GroupMembers: o.GroupMembers, Owners: owners(svc), SecurityChannel: svc.Alerts.SecurityChannel, SecurityOfficers: svc.Alerts.SecurityOfficers,
+		NoticeAck: ackSigner,
 	})
 	if err != nil {
 		return a, err
@@ -190,6 +206,9 @@ func (a *App) Close() {
 		w.Shutdown()
 	}
 	a.workers = nil
+	if a.email != nil {
+		a.email.Close() // deliveries in flight finish
+	}
 	if a.Dispatcher != nil {
 		_ = a.Dispatcher.Close()
 	}

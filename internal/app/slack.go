@@ -78,10 +78,17 @@ func alertsRoute(svc *configs.Service, cfg *slackbot.Config) error {
 func SlackRoutes(svc *configs.Service) *routing.Table {
 	routes := map[string]routing.Route{}
 	for name, r := range svc.Routing {
-		if r == nil || r.Slack == nil {
+		if r == nil || (r.Slack == nil && r.Email == nil) {
 			continue
 		}
-		routes[name] = routing.Route{Channel: r.Slack.Channel, UserGroup: r.Slack.UserGroup, People: r.Slack.People}
+		var rt routing.Route
+		if r.Slack != nil {
+			rt = routing.Route{Channel: r.Slack.Channel, UserGroup: r.Slack.UserGroup, People: r.Slack.People}
+		}
+		if r.Email != nil {
+			rt.Email = r.Email.To // reached by email: not a missing route
+		}
+		routes[name] = rt
 	}
 	return routing.New(routes, svc.ApproverGroups, configs.SlackGroupPrefix)
 }

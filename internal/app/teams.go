@@ -27,10 +27,17 @@ import (
 func TeamsRoutes(svc *configs.Service) *routing.Table {
 	routes := map[string]routing.Route{}
 	for name, r := range svc.Routing {
-		if r == nil || r.Teams == nil {
+		if r == nil || (r.Teams == nil && r.Email == nil) {
 			continue
 		}
-		routes[name] = routing.Route{Channel: r.Teams.Conversation, People: r.Teams.People}
+		var rt routing.Route
+		if r.Teams != nil {
+			rt = routing.Route{Channel: r.Teams.Conversation, People: r.Teams.People}
+		}
+		if r.Email != nil {
+			rt.Email = r.Email.To // reached by email: not a missing route
+		}
+		routes[name] = rt
 	}
 	return routing.New(routes, svc.ApproverGroups, configs.EntraGroupPrefix)
 }

@@ -26,6 +26,11 @@ type Route struct {
 	UserGroup string
 	// People are HR ids messaged directly.
 	People []string
+	// Email are addresses sent the same text by email (routing.NAME.email:
+	// people with no chat account, such as an HR partner on email only).
+	// The email channel delivers them; a chat platform's table carries
+	// them so that a route reached by email alone is not a missing route.
+	Email []string
 }
 
 // Table maps target names to one platform's routes. The zero value and
@@ -45,6 +50,7 @@ func New(routes map[string]Route, groups map[string][]string, platformPrefix str
 	t := &Table{routes: map[string]Route{}, groups: map[string][]string{}, prefix: platformPrefix}
 	for k, r := range routes {
 		r.People = slices.Clone(r.People)
+		r.Email = slices.Clone(r.Email)
 		t.routes[k] = r
 	}
 	for k, ms := range groups {
@@ -131,6 +137,9 @@ type Destination struct {
 	// UserGroups are an approver group's user groups of this platform,
 	// whose members are messaged directly.
 	UserGroups []string
+	// Emails are addresses the email channel sends to (a channel target's
+	// routing.NAME.email).
+	Emails []string
 }
 
 // Resolve resolves one event target.
@@ -145,8 +154,8 @@ func (t *Table) Resolve(target string) Destination {
 	case KindChannel:
 		d.Kind = KindChannel
 		r, found := t.Route(name)
-		d.Routed = found && (r.Channel != "" || r.UserGroup != "" || len(r.People) > 0)
-		d.Channel, d.UserGroup, d.People = r.Channel, r.UserGroup, slices.Clone(r.People)
+		d.Routed = found && (r.Channel != "" || r.UserGroup != "" || len(r.People) > 0 || len(r.Email) > 0)
+		d.Channel, d.UserGroup, d.People, d.Emails = r.Channel, r.UserGroup, slices.Clone(r.People), slices.Clone(r.Email)
 	case KindUser:
 		d.Kind, d.Routed, d.People = KindUser, true, []string{name}
 	case KindGroup:

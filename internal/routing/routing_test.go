@@ -60,3 +60,17 @@ func TestResolveTeams(t *testing.T) {
 		t.Errorf("UserGroups() = %v", got)
 	}
 }
+
+// A route reached by email alone is routed (not a missing route) and gives
+// the email channel its addresses; a chat platform finds nothing of its
+// own in it.
+func TestEmailOnlyRouteIsRouted(t *testing.T) {
+	tb := New(map[string]Route{"hr-partners": {Email: []string{"hrbp@example.test"}}}, nil, "slack:")
+	d := tb.Resolve("channel:hr-partners")
+	if !d.Routed || d.Channel != "" || d.UserGroup != "" || len(d.People) != 0 || len(d.Emails) != 1 || d.Emails[0] != "hrbp@example.test" {
+		t.Fatalf("%+v", d)
+	}
+	if d := tb.Resolve("channel:payroll"); d.Routed {
+		t.Fatalf("unrouted name resolved: %+v", d)
+	}
+}

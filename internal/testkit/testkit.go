@@ -154,6 +154,12 @@ type Options struct {
 	// (store.VerifyAuditedState), so every flow a test drives is also a
 	// check that the engine records every state it writes.
 	StateChangedBehindEngine bool
+	// Connectors are further connector instances (YAML indented as under
+	// connectors:, e.g. an email connector at a test SMTP server).
+	Connectors string
+	// Service is further top-level YAML for the service file (outbound:,
+	// notices:).
+	Service string
 }
 
 // Kit is a built test Kinetic.
@@ -210,6 +216,10 @@ workers: {concurrency: 8, lease: %s, sweep_interval: %s}
 log: {level: warn, format: text}
 connectors:
 %s`, filepath.Join(dir, "unused.db"), addr, db, o.ApproverGroups, o.Lease, o.SweepInterval, conns.String())
+	svc += o.Connectors
+	if o.Service != "" {
+		svc = o.Service + "\n" + svc
+	}
 	write(t, dir, "kinetic.yaml", svc)
 	write(t, dir, "policy.yaml", o.Policy)
 	write(t, dir, "directory.json", Directory)

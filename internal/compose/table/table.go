@@ -16,6 +16,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors/fortigate"
 	"github.com/kineticsec/kinetic/connectors/globalprotect"
 	"github.com/kineticsec/kinetic/connectors/brivo"
+	"github.com/kineticsec/kinetic/connectors/email"
 	"github.com/kineticsec/kinetic/connectors/graph"
 	"github.com/kineticsec/kinetic/connectors/jira"
 	"github.com/kineticsec/kinetic/connectors/intune"
@@ -60,6 +61,7 @@ func Connectors() []connectors.Descriptor {
 		snipeit.Descriptor(),
 		intune.Descriptor(),
 		jamf.Descriptor(),
+		email.Descriptor(),
 	}
 }
 
