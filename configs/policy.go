@@ -219,6 +219,7 @@ func (p *Policy) validate(d *doc, svc *Service) {
 		p.validateAction(d, svc, name, f.Actions[name])
 	}
 	p.checkCycles(d)
+	p.validateEquipment(d, svc)
 
 	if len(f.Rules) == 0 {
 		d.add("rules", "the policy needs at least one rule")

@@ -328,6 +328,9 @@ type PolicyFile struct {
 	Compliance []*ComplianceProfile `yaml:"compliance"`
 	// MassTermination holds bursts of cases for approval.
 	MassTermination *MassGuard `yaml:"mass_termination"`
+	// Equipment says how devices are categorised and which team recovers
+	// them (see EquipmentPolicy).
+	Equipment EquipmentPolicy `yaml:"equipment"`
 }
 
 // Chain is an approval chain: ordered steps.

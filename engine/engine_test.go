@@ -71,8 +71,11 @@ func TestOffboardingRunsToVerifiedCompletion(t *testing.T) {
 	if acct, _ := k.Sandbox("ad").Account("erin@example.test"); acct.Status != connectors.StatusDisabled || len(acct.Groups) != 0 {
 		t.Errorf("AD account after offboarding: %+v", acct)
 	}
-	if eq, _ := k.Store.EquipmentTasks(context.Background(), c.ID); len(eq) != 1 || eq[0].AssetTag != "LT-1" {
-		t.Errorf("equipment tasks: %+v", eq)
+	if eq, _ := k.Store.EquipmentTasks(context.Background(), c.ID); len(eq) != 0 {
+		t.Errorf("equipment tasks of someone without equipment: %+v", eq)
+	}
+	if c.RevokedAt == nil || c.ClosedAt == nil || c.RevokedAt.After(*c.ClosedAt) {
+		t.Errorf("access fully revoked at %v, closed at %v: want both, revoked first", c.RevokedAt, c.ClosedAt)
 	}
 	rep, err := k.Store.VerifyAudit(context.Background())
 	if err != nil || !rep.OK {

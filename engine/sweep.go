@@ -17,6 +17,8 @@ type SweepStats struct {
 	Escalations      int
 	Breaches         int
 	Unconfirmed      int // plans nobody confirmed, dropped
+	// EquipmentOverdue counts escalations of devices not back in time.
+	EquipmentOverdue int
 }
 
 // Sweep recovers work the queue lost and fires the durable timers: running
@@ -33,7 +35,8 @@ type SweepStats struct {
 // forwarder: sweep_leases.go (lease recovery), sweep_lost.go (lost and
 // orphaned task re-dispatch), sweep_timers.go (scheduled cases whose time has come),
 // sweep_approvals.go (reminders and timeouts), sweep_escalations.go,
-// sweep_breaches.go and sweep_unconfirmed.go (plans nobody confirmed). A
+// sweep_breaches.go, sweep_equipment.go (devices not back in time) and
+// sweep_unconfirmed.go (plans nobody confirmed). A
 // duty that fails stops this sweep; the next sweep runs every duty again.
 func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, error) {
 	var st SweepStats
@@ -55,6 +58,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		return st, err
 	}
 	if st.Breaches, err = e.sweepBreaches(ctx); err != nil {
+		return st, err
+	}
+	if st.EquipmentOverdue, err = e.sweepEquipment(ctx); err != nil {
 		return st, err
 	}
 	if st.Unconfirmed, err = e.expireConfirmations(ctx); err != nil {
