@@ -93,6 +93,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	mux.HandleFunc("GET /api/v1/cases/{id}", api.auth(api.getCase))
 	mux.HandleFunc("POST /api/v1/cases/{id}/cancel", api.auth(api.cancelCase, configs.ScopeCasesCancel))
 	api.routesApprovals(mux)
+	api.routesEquipment(mux)
 	for _, mount := range o.Routes {
 		mount(mux)
 	}
@@ -363,7 +364,9 @@ func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	eq, _ := a.o.Engine.Store().EquipmentTasks(r.Context(), id)
-	jsonbody.Write(w, http.StatusOK, caseResponse(c, eq))
+	v := caseResponse(c, eq)
+	v.OpenItems, _ = a.o.Engine.OpenItems(r.Context(), id)
+	jsonbody.Write(w, http.StatusOK, v)
 }
 
 // maySee reports whether the request's client may read case c: with

@@ -46,6 +46,9 @@ func TestOffboardingRunsToVerifiedCompletion(t *testing.T) {
 	}
 	var critEnd time.Time
 	for _, a := range c.Actions {
+		if a.Name == "create_recovery_task" && a.Status == store.ActionSkipped && a.Verified {
+			continue // Erin holds no device: nothing to recover (E7's cases recover devices)
+		}
 		if a.Status != store.ActionSucceeded || !a.Verified {
 			t.Errorf("%s: status %s verified %t (%s)", a.Name, a.Status, a.Verified, a.LastError)
 		}
@@ -218,8 +221,8 @@ func TestTransientFailureIsRetriedPermanentFailureBlocksDependents(t *testing.T)
 		t.Errorf("revoke_okta_sessions: %s after %d attempts, want succeeded after 3", a.Status, a.Attempts)
 	}
 	for _, name := range []string{"deactivate_okta", "deactivate_badge", "create_recovery_task", "notify_payroll"} {
-		if by[name].Status != store.ActionSucceeded {
-			t.Errorf("%s: %s — one failure must not stop the rest", name, by[name].Status)
+		if st := by[name].Status; st != store.ActionSucceeded && !(name == "create_recovery_task" && st == store.ActionSkipped) {
+			t.Errorf("%s: %s — one failure must not stop the rest", name, st)
 		}
 	}
 	var ev store.AuditEvent

@@ -86,10 +86,10 @@ type EquipmentMove struct {
 
 // EquipmentResult says what a move did.
 type EquipmentResult struct {
-	Task store.EquipmentTask
+	Task store.EquipmentTask `json:"task"`
 	// Changed is false when the task already was in the status asked
 	// for: a repeated click is a result, not an error.
-	Changed bool
+	Changed bool `json:"changed"`
 }
 
 // MayMoveEquipment reports whether actor may move task t: an admin or a
