@@ -10,6 +10,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/internal/text"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -30,41 +31,20 @@ import (
 // when (OpenItems); the case summary and the audit record carry both
 // figures.
 
-// OpenItemKind says what keeps a case open.
-type OpenItemKind string
+// OpenItemKind says what keeps a case open (view.OpenItemKind).
+type OpenItemKind = view.OpenItemKind
 
-// The kinds of open item.
+// The kinds of open item; view documents each.
 const (
-	// OpenAction: an action Kinetic runs has not settled.
-	OpenAction OpenItemKind = "action"
-	// OpenManualStep: a manual step waits for a person to confirm it.
-	OpenManualStep OpenItemKind = "manual_step"
-	// OpenApproval: an exception (or a hold's release) awaits its
-	// decision; it may still change the plan.
-	OpenApproval OpenItemKind = "approval"
-	// OpenEquipment: a device has no final disposition yet.
-	OpenEquipment OpenItemKind = "equipment"
-	// OpenNotice: a notice to payroll, benefits or another team is not
-	// acknowledged yet.
-	OpenNotice OpenItemKind = "notice"
+	OpenAction     = view.OpenAction
+	OpenManualStep = view.OpenManualStep
+	OpenApproval   = view.OpenApproval
+	OpenEquipment  = view.OpenEquipment
+	OpenNotice     = view.OpenNotice
 )
 
-// OpenItem is one thing a case still waits for.
-type OpenItem struct {
-	Kind OpenItemKind `json:"kind"`
-	// ID is the action's, approval's, equipment task's or notice's id.
-	ID int64 `json:"id"`
-	// Name is the action's name, the exception's kind, the asset tag or
-	// the notice's name.
-	Name string `json:"name"`
-	// Status is the item's status now.
-	Status string `json:"status"`
-	// Owner is who must act: a team (channel:NAME) or a person (user:ID),
-	// when known.
-	Owner string `json:"owner,omitempty"`
-	// DueAt is when it is due, when it has a due time.
-	DueAt *time.Time `json:"due_at,omitempty"`
-}
+// OpenItem is one thing a case still waits for (view.OpenItem).
+type OpenItem = view.OpenItem
 
 // openItemGatherers are the sources of open items besides the case's
 // actions, each read inside the case's transaction. A new kind of item

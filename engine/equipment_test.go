@@ -37,7 +37,7 @@ func taskTagged(t *testing.T, k *testkit.Kit, caseID int64, tag string) store.Eq
 	return store.EquipmentTask{}
 }
 
-func auditCount(t *testing.T, k *testkit.Kit, caseID int64) int64 {
+func eqAuditEvents(t *testing.T, k *testkit.Kit, caseID int64) int64 {
 	return k.Count(t, &store.AuditEvent{}, "case_id = ?", caseID)
 }
 
@@ -95,7 +95,7 @@ func TestEquipmentRecoveryToDisposition(t *testing.T) {
 	}
 	for _, r := range refusals {
 		t.Run("refused: "+r.name, func(t *testing.T) {
-			before := auditCount(t, k, c.ID)
+			before := eqAuditEvents(t, k, c.ID)
 			err := move(lt.ID, r.to, r.who, r.ref)
 			if !errors.Is(err, r.wantKind) || !strings.Contains(err.Error(), r.wantInErr) {
 				t.Fatalf("got %v, want %v mentioning %q", err, r.wantKind, r.wantInErr)
@@ -103,7 +103,7 @@ func TestEquipmentRecoveryToDisposition(t *testing.T) {
 			if now := taskTagged(t, k, c.ID, "LT-7"); now.Status != store.EquipmentOpen || now.StatusBy != "" {
 				t.Fatalf("a refused move changed the task: %+v", now)
 			}
-			if after := auditCount(t, k, c.ID); after != before {
+			if after := eqAuditEvents(t, k, c.ID); after != before {
 				t.Fatalf("a refused move wrote %d audit events", after-before)
 			}
 		})
@@ -208,11 +208,11 @@ func TestLegalHoldBlocksTheWipe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := auditCount(t, k, c.ID)
+	before := eqAuditEvents(t, k, c.ID)
 	if err := move(store.EquipmentWiped, ""); !errors.Is(err, engine.ErrNotAllowed) || !strings.Contains(err.Error(), "legal hold covers") {
 		t.Fatalf("wiping under the hold: %v", err)
 	}
-	if taskTagged(t, k, c.ID, "LT-7").Status != store.EquipmentReceived || auditCount(t, k, c.ID) != before {
+	if taskTagged(t, k, c.ID, "LT-7").Status != store.EquipmentReceived || eqAuditEvents(t, k, c.ID) != before {
 		t.Fatal("a refused wipe changed something")
 	}
 	if err := move(store.EquipmentPreserved, ""); err != nil {
