@@ -179,7 +179,7 @@ func TestEquipmentRecoveryToDisposition(t *testing.T) {
 func TestLegalHoldBlocksTheWipe(t *testing.T) {
 	k, _ := approvalsKit(t, testkit.ApprovalPolicy, nil)
 	ctx := context.Background()
-	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E7", Requester: "M1", Reason: "resigned",
+	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E7", Requester: "M1", Reason: "resigned", Trigger: store.TriggerCLI,
 		Exceptions: []engine.ExceptionRequest{{Kind: "legal_hold", Reason: "litigation"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func TestCompletionGateListsEveryKindOfOpenItem(t *testing.T) {
 	policy = strings.Replace(policy, "delete_mailbox, create_recovery_task]", "delete_mailbox, create_recovery_task, collect_badge]", 1)
 	k, _ := approvalsKit(t, policy, nil)
 	ctx := context.Background()
-	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E7", Requester: "M1", Reason: "resigned",
+	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E7", Requester: "M1", Reason: "resigned", Trigger: store.TriggerCLI,
 		Exceptions: []engine.ExceptionRequest{{Kind: "late_laptop", Days: 14, Reason: "travelling"}}})
 	if err != nil {
 		t.Fatal(err)
