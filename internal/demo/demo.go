@@ -922,7 +922,8 @@ func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string
 	code, r2, raw := bamboo("E1018", "Active", "")
 	check(code == http.StatusAccepted && r2.Outcome == engine.HRCancelled && r2.CaseID == r.CaseID, "BambooHR: the termination is rescinded before its date: case %d %s%s", r2.CaseID, r2.Outcome, ifFailed(r2.CaseID == 0, raw))
 
-	// Arjun's case starts at its local time and completes.
+	// Arjun's case starts at its local time and revokes his access (it
+	// stays open until his devices are back).
 	if one.CaseID == 0 {
 		return false
 	}
@@ -930,7 +931,7 @@ func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string
 	var c *store.Case
 	for {
 		var err error
-		if c, err = a.Store.CaseWithActions(ctx, one.CaseID); err != nil || !store.CaseOpen(c.Status) || time.Now().After(deadline) {
+		if c, err = a.Store.CaseWithActions(ctx, one.CaseID); err != nil || settled(c) && (revoked(c) || !store.CaseOpen(c.Status)) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond) // poll, bounded by the deadline
@@ -942,8 +943,9 @@ func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string
 	if c.StartedAt != nil {
 		started = c.StartedAt.In(kolkata).Format("15:04:05.000")
 	}
-	check(c.Status == store.CaseCompleted && c.StartedAt != nil && !c.StartedAt.Before(c.EffectiveAt) && c.StartedAt.Sub(c.EffectiveAt) < 2*time.Second,
-		"%s: case %d started at %s %s, on its effective time %s, and %s", emp.Name, c.ID, started, emp.TimeZone, c.EffectiveAt.In(kolkata).Format("15:04:05"), c.Status)
+	check((c.Status == store.CaseCompleted || c.Status == store.CaseRunning && revoked(c)) && c.StartedAt != nil && !c.StartedAt.Before(c.EffectiveAt) && c.StartedAt.Sub(c.EffectiveAt) < 2*time.Second,
+		"%s: case %d started at %s %s, on its effective time %s, and is %s, access fully revoked %s%s", emp.Name, c.ID, started, emp.TimeZone,
+		c.EffectiveAt.In(kolkata).Format("15:04:05"), c.Status, sinceEffective(c, c.RevokedAt), openSuffix(ctx, a, c))
 	return true
 }
 

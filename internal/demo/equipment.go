@@ -60,9 +60,10 @@ func equipmentPhase(ctx context.Context, a *app.App, o Options, c *store.Case, c
 		sinceEffective(before, before.RevokedAt), before.Status, lt.AssetTag, lt.Category, lt.Status)
 
 	refused := func(as, to, ref, why string) {
+		was, _ := a.Store.EquipmentTask(ctx, lt.ID)
 		code, body := move(lt.ID, as, to, ref)
 		now, _ := a.Store.EquipmentTask(ctx, lt.ID)
-		check(code >= 400 && now.Status == lt.Status, "%s: refused (%d) and nothing changed — %s", why, code, text.Fit(body, 160))
+		check(code >= 400 && now.Status == was.Status && now.UpdatedAt.Equal(was.UpdatedAt), "%s: refused (%d) and nothing changed — %s", why, code, text.Fit(body, 160))
 	}
 	refused(c.EmployeeID, store.EquipmentReturnRequested, "", fmt.Sprintf("%s moving her own laptop", c.EmployeeName))
 	refused("E1004", store.EquipmentReturnRequested, "", "a colleague outside it-assets (E1004)")
