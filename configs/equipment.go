@@ -99,7 +99,7 @@ func (p *Policy) validateEquipment(d *doc, svc *Service) {
 			continue
 		}
 		if catchAll >= 0 {
-			d.add(key, "never matches: equipment.teams[%d] matches every device before it", catchAll)
+			d.add(key, "never matches: equipment.teams[%d] matches every device first", catchAll)
 		}
 		if t.Category == "" && t.Location == "" && catchAll < 0 {
 			catchAll = i
