@@ -191,3 +191,11 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// AccessRevoked is the case thread's reply when access is fully revoked
+// (view.EventAccessRevoked): every revocation verified, and how long after
+// the effective time; the case stays open for people's work.
+func AccessRevoked(ev view.Event) ([]slack.Block, string) {
+	line := ":lock: *Access fully revoked*: " + data(ev.Detail, 300) + ". The case closes once the people's work still open is done (see the status card)."
+	return []slack.Block{section(line)}, fallback(fmt.Sprintf("Access fully revoked (case %d): %s", ev.CaseID, ev.Detail))
+}
