@@ -116,12 +116,12 @@ func EquipmentCard(ev view.Event, t store.EquipmentTask, person string, next []s
 	els = append(els, button(ActionOpenCase, CaseValue(t.CaseID), "Open case", ""))
 	bs = append(bs, slack.NewActionBlock("", els...))
 	bs = add(bs, ctxBlock(fmt.Sprintf("Case %d · equipment task %d · %s", t.CaseID, t.ID, strings.Join(facts, " · "))))
-	text := fmt.Sprintf("%s (%s) of %s: %s (case %d)", oneLine(t.AssetTag), oneLine(orNone(t.Category)), oneLine(person), statusWordEquip(t.Status), t.CaseID)
+	text := fallback(fmt.Sprintf("%s (%s) of %s: %s (case %d)", oneLine(t.AssetTag), oneLine(orNone(t.Category)), oneLine(person), statusWordEquip(t.Status), t.CaseID))
 	if m := subteamMention(mention); m != "" {
 		bs = append([]slack.Block{section(m)}, bs...)
 		text = m + " " + text
 	}
-	return bs, fallback(text)
+	return bs, text
 }
 
 // DisposeModal asks for the certificate-of-destruction reference of
