@@ -458,7 +458,11 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 		summary += fmt.Sprintf("; %d succeeded without read-back verification", unverified)
 	}
 	if c.StartedAt != nil {
-		summary += fmt.Sprintf("; full revocation took %s", now.Sub(*c.StartedAt).Round(time.Millisecond))
+		end := now
+		if c.RevokedAt != nil {
+			end = *c.RevokedAt // not the wait for devices and notices after it
+		}
+		summary += fmt.Sprintf("; full revocation took %s", end.Sub(*c.StartedAt).Round(time.Millisecond))
 	}
 	if crit := criticalSummary(c, acts, dead); crit != "" {
 		summary += "; " + crit
