@@ -477,3 +477,57 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "case %d (%s, %s) %s\n", out.ID, out.EmployeeName, out.EmployeeID, out.Status)
 	return nil
 }
+
+// cmdEquipment moves an equipment task through the API: kinetic equipment
+// move TASK-ID STATUS --as HR-ID [--note TEXT] [--reference REF].
+func cmdEquipment(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := "usage: kinetic equipment move TASK-ID return_requested|received|wiped|preserved|redeployed|disposed|lost --as HR-ID [--note TEXT] [--reference CERTIFICATE]"
+	if len(args) == 0 || args[0] != "move" {
+		return usageErr("%s", usage)
+	}
+	fs := flag.NewFlagSet("equipment move", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := clientFlags(fs)
+	as := fs.String("as", "", "HR id of the person moving the device (required; on the task's team, or an admin)")
+	note := fs.String("note", "", "a note: where the instructions went, a tracking number")
+	ref := fs.String("reference", "", "the certificate-of-destruction reference (required to dispose)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	id, rest, err := leadingID(args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+		}
+		return err
+	}
+	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+		return usageErr("equipment move needs the new status after the task id\n%s", usage)
+	}
+	to := rest[0]
+	if err := parse(fs, rest[1:]); err != nil {
+		return err
+	}
+	if *as == "" {
+		return usageErr("equipment move needs --as HR-ID")
+	}
+	if to == "disposed" && strings.TrimSpace(*ref) == "" {
+		return usageErr("equipment move … disposed needs --reference (the certificate of destruction)")
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	var out bot.EquipmentMoveResponse
+	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/equipment/%d/move", id), bot.EquipmentMoveRequest{As: *as, To: to, Note: *note, Reference: *ref}, &out); err != nil {
+		return err
+	}
+	t := out.Task
+	if !out.Changed {
+		fmt.Fprintf(stdout, "equipment task %d %s: already %s\n", t.ID, t.AssetTag, t.Status)
+		return nil
+	}
+	fmt.Fprintf(stdout, "equipment task %d %s (%s, team %s): %s\n", t.ID, t.AssetTag, t.Category, t.AssigneeTeam, t.Status)
+	return nil
+}

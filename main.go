@@ -60,6 +60,7 @@ Approvals (through a running kinetic serve: --server, KINETIC_API_TOKEN):
   actions retry|skip|done|escalate ID   the owning team's operations on an action
   actions confirm CASE           confirm a plan awaiting its requester's confirmation
   cases cancel CASE              cancel a case that has not started (--as HR-ID --reason TEXT)
+  equipment move TASK STATUS     the recovering team moves a device (--as HR-ID, --reference to dispose)
 
 Every command takes --config FILE (or KINETIC_CONFIG); without one it uses
 the embedded default: SQLite file kinetic.db, in-process Redis, simulated
@@ -140,6 +141,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdActions(ctx, rest, stdout, stderr)
 	case "cases":
 		return cmdCases(ctx, rest, stdout, stderr)
+	case "equipment":
+		return cmdEquipment(ctx, rest, stdout, stderr)
 	case "audit":
 		if len(rest) == 0 {
 			return usageErr("usage: kinetic audit verify|export [flags]")

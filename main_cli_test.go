@@ -155,6 +155,19 @@ func TestApprovalCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("the asset team moves a device; the departing person may not", func(t *testing.T) {
+		code, body := call(t, "GET", base+"/api/v1/cases/"+caseID, token, "")
+		var got bot.CaseResponse
+		if err := json.Unmarshal(body, &got); err != nil || code != http.StatusOK || len(got.Equipment) == 0 {
+			t.Fatalf("the case's equipment: %d %v %s", code, err, body)
+		}
+		task := fmt.Sprint(got.Equipment[0].ID)
+		kinetic(t, "equipment", "move", task, "received", "--as", "E1001").want(t, 1, "departing employee")
+		kinetic(t, "equipment", "move", task, "return_requested", "--as", "E1020", "--note", "label sent").want(t, 0, got.Equipment[0].AssetTag, "return_requested")
+		kinetic(t, "equipment", "move", task, "return_requested", "--as", "E1020").want(t, 0, "already return_requested")
+		kinetic(t, "equipment", "move", task, "open", "--as", "E1020").want(t, 1, "does not move back")
+	})
+
 	t.Run("without KINETIC_API_TOKEN the command names the variable", func(t *testing.T) {
 		t.Setenv("KINETIC_API_TOKEN", "")
 		kinetic(t, "approvals", "list").want(t, 2, "KINETIC_API_TOKEN")
@@ -216,6 +229,10 @@ func TestApprovalCLIUsage(t *testing.T) {
 			{[]string{"batches", "release"}, "usage: kinetic batches list"},
 			{[]string{"batches", "approve", "1"}, "batches approve needs --as HR-ID"},
 			{[]string{"batches", "approve", "1", "--as", "E0001", "--case", "1,x"}, "--case takes case ids"},
+			{[]string{"equipment"}, "usage: kinetic equipment move"},
+			{[]string{"equipment", "move", "1"}, "needs the new status"},
+			{[]string{"equipment", "move", "1", "received"}, "equipment move needs --as HR-ID"},
+			{[]string{"equipment", "move", "1", "disposed", "--as", "E1020"}, "needs --reference"},
 		} {
 			t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 				kinetic(t, tc.args...).want(t, 2, tc.want)

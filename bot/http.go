@@ -94,6 +94,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	mux.HandleFunc("POST /api/v1/cases/{id}/cancel", api.auth(api.cancelCase, configs.ScopeCasesCancel))
 	api.routesApprovals(mux)
 	noticeAckRoutes(mux, o.Engine, o.Log)
+	api.routesEquipment(mux)
 	for _, mount := range o.Routes {
 		mount(mux)
 	}
@@ -364,7 +365,9 @@ func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	eq, _ := a.o.Engine.Store().EquipmentTasks(r.Context(), id)
-	jsonbody.Write(w, http.StatusOK, caseResponse(c, eq))
+	v := caseResponse(c, eq)
+	v.OpenItems, _ = a.o.Engine.OpenItems(r.Context(), id)
+	jsonbody.Write(w, http.StatusOK, v)
 }
 
 // maySee reports whether the request's client may read case c: with

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -131,6 +132,10 @@ func TestRequestFieldsFitTheirColumns(t *testing.T) {
 		},
 		reflect.TypeFor[bot.CancelCaseRequest](): {
 			"As": column(store.Case{}, "Requester"), "Reason": 1000, // the engine's limit
+		},
+		reflect.TypeFor[bot.EquipmentMoveRequest](): {
+			"As": column(store.EquipmentTask{}, "StatusBy"), "To": column(store.EquipmentTask{}, "Status"),
+			"Note": min(column(store.EquipmentTask{}, "Note"), engine.MaxEquipmentNote), "Reference": column(store.EquipmentTask{}, "Reference"),
 		},
 		reflect.TypeFor[bot.ExceptionBody](): {
 			"Kind": column(store.Approval{}, "Kind"), "As": column(store.Approval{}, "Requester"),

@@ -23,23 +23,29 @@ type ErrorResponse struct {
 // CaseResponse is a case as the API shows it: GET /api/v1/cases/{id}, and
 // the answer of creating, cancelling and confirming one.
 type CaseResponse struct {
-	ID             int64          `json:"id"`
-	EmployeeID     string         `json:"employee_id"`
-	EmployeeEmail  string         `json:"employee_email"`
-	EmployeeName   string         `json:"employee_name"`
-	Trigger        string         `json:"trigger"`
-	Requester      string         `json:"requester"`
-	Reason         string         `json:"reason"`
-	Involuntary    bool           `json:"involuntary"`
-	Status         string         `json:"status"`
-	EffectiveAt    time.Time      `json:"effective_at"`
-	PolicyHash     string         `json:"policy_hash"`
-	Summary        string         `json:"summary"`
-	StartedAt      *time.Time     `json:"started_at"`
-	CriticalDoneAt *time.Time     `json:"critical_done_at"`
-	ClosedAt       *time.Time     `json:"closed_at"`
-	CreatedAt      time.Time      `json:"created_at"`
-	Actions        []store.Action `json:"actions"`
+	ID             int64      `json:"id"`
+	EmployeeID     string     `json:"employee_id"`
+	EmployeeEmail  string     `json:"employee_email"`
+	EmployeeName   string     `json:"employee_name"`
+	Trigger        string     `json:"trigger"`
+	Requester      string     `json:"requester"`
+	Reason         string     `json:"reason"`
+	Involuntary    bool       `json:"involuntary"`
+	Status         string     `json:"status"`
+	EffectiveAt    time.Time  `json:"effective_at"`
+	PolicyHash     string     `json:"policy_hash"`
+	Summary        string     `json:"summary"`
+	StartedAt      *time.Time `json:"started_at"`
+	CriticalDoneAt *time.Time `json:"critical_done_at"`
+	// RevokedAt is when access was fully revoked (every revocation
+	// verified); ClosedAt when the case closed, which waits for manual
+	// steps, equipment and notices too. OpenItems (GET only) lists what
+	// an open case still waits for, and by when.
+	RevokedAt *time.Time        `json:"revoked_at"`
+	ClosedAt  *time.Time        `json:"closed_at"`
+	OpenItems []engine.OpenItem `json:"open_items,omitzero"`
+	CreatedAt time.Time         `json:"created_at"`
+	Actions   []store.Action    `json:"actions"`
 	// Equipment is the case's equipment tasks (GET only).
 	Equipment []store.EquipmentTask `json:"equipment,omitzero"`
 	// Simulated is set on a case with actions on simulated systems
@@ -79,7 +85,7 @@ func caseResponse(c *store.Case, eq []store.EquipmentTask) CaseResponse {
 		ID: c.ID, EmployeeID: c.EmployeeID, EmployeeEmail: c.EmployeeEmail, EmployeeName: c.EmployeeName,
 		Trigger: c.Trigger, Requester: c.Requester, Reason: c.Reason, Involuntary: c.Involuntary,
 		Status: c.Status, EffectiveAt: c.EffectiveAt, PolicyHash: c.PolicyHash, Summary: c.Summary,
-		StartedAt: c.StartedAt, CriticalDoneAt: c.CriticalDoneAt, ClosedAt: c.ClosedAt, CreatedAt: c.CreatedAt,
+		StartedAt: c.StartedAt, CriticalDoneAt: c.CriticalDoneAt, RevokedAt: c.RevokedAt, ClosedAt: c.ClosedAt, CreatedAt: c.CreatedAt,
 		Actions: c.Actions, Equipment: eq,
 	}
 	if sim := engine.SimulatedConnectors(c); sim != nil || c.Simulated {

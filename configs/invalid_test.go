@@ -242,6 +242,15 @@ func TestInvalidConfigs(t *testing.T) {
 		"policy-undefined-connector.yaml": {want: []string{
 			dir + `policy-undefined-connector.yaml:4: actions.close_tickets.connector: connector "jira" is not configured (configured: ad, assets, aws, badge, m365, okta, payroll, salesforce, vpn)`,
 		}},
+		"policy-equipment.yaml": {want: []string{
+			dir + `policy-equipment.yaml:9: equipment.categories.LT-X: "LT-X" is not an asset tag prefix`,
+			dir + `policy-equipment.yaml:10: equipment.categories.PH: "mobile phone" is not a category name`,
+			dir + `policy-equipment.yaml:12: equipment.teams[0].category: unknown category "tablet"`,
+			dir + `policy-equipment.yaml:13: equipment.teams[1].team: team is required`,
+			dir + `policy-equipment.yaml:14: equipment.teams[2].team: team "it-berlin" is not an approver group: add approver_groups.it-berlin`,
+			dir + `policy-equipment.yaml:15: equipment.teams[3]: never matches: equipment.teams[2] matches every device first`,
+			dir + `policy-equipment.yaml:16: equipment.teams[4]: never matches: equipment.teams[2] matches every device first`,
+		}},
 		"policy-unknown-operation.yaml": {want: []string{
 			dir + `policy-unknown-operation.yaml:5: actions.disable_vpn_user.operation: connector "vpn" (sandbox system vpn) does not support operation "disable_account" (supported: revoke_vpn)`,
 		}},

@@ -222,6 +222,7 @@ func (p *Policy) validate(d *doc, svc *Service) {
 	if f.Payroll != nil {
 		validatePayroll(d, f.Payroll)
 	}
+	p.validateEquipment(d, svc)
 
 	if len(f.Rules) == 0 {
 		d.add("rules", "the policy needs at least one rule")

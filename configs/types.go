@@ -340,6 +340,9 @@ type PolicyFile struct {
 	// urgency, the final-pay date, leave payout, benefits end and
 	// continuation-coverage notice. Nil: notices carry no dates.
 	Payroll *paydates.Rules `yaml:"payroll"`
+	// Equipment says how devices are categorised and which team recovers
+	// them (see EquipmentPolicy).
+	Equipment EquipmentPolicy `yaml:"equipment"`
 }
 
 // Chain is an approval chain: ordered steps.

@@ -515,7 +515,7 @@ func TestStepApprovesOnTimeoutWhereAllowed(t *testing.T) {
 	clock := newClock()
 	k, _ := approvalsKit(t, testkit.ApprovalPolicy, clock)
 	ctx := context.Background()
-	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1", EffectiveAt: clock.Now().Add(time.Hour)})
+	c := open(t, k, engine.Request{EmployeeID: "E7", Requester: "M1", EffectiveAt: clock.Now().Add(time.Hour)})
 	ap, err := k.Engine.RequestException(ctx, engine.ExceptionRequest{CaseID: c.ID, Kind: "late_laptop", Requester: "M1", Days: 14})
 	if err != nil {
 		t.Fatal(err)
@@ -528,7 +528,7 @@ func TestStepApprovesOnTimeoutWhereAllowed(t *testing.T) {
 		t.Fatalf("approval %s", v.Status)
 	}
 	eq, _ := k.Store.EquipmentTasks(ctx, c.ID)
-	if len(eq) != 1 || eq[0].DueAt.Sub(clock.Now()) < 13*24*time.Hour {
+	if len(eq) != 2 || eq[0].DueAt.Sub(clock.Now()) < 13*24*time.Hour || eq[1].DueAt.Sub(clock.Now()) < 13*24*time.Hour {
 		t.Fatalf("equipment due date did not move: %+v", eq)
 	}
 }
@@ -788,7 +788,8 @@ func TestTimedActionDoesNotHoldBackLaterPhases(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 20*time.Second, func() bool {
-		return actionStatus(t, k, c.ID, "create_recovery_task").Status == store.ActionSucceeded &&
+		return store.ActionFinal(actionStatus(t, k, c.ID, "create_recovery_task").Status) && // E1 holds no device: skipped
+
 			actionStatus(t, k, c.ID, "delete_mailbox").Status == store.ActionSucceeded
 	}, func() string {
 		return "the notifications phase waits behind the forwarding removal due in 30 days:\n" + engine.Summary(reload(t, k.Store, c.ID))

@@ -103,6 +103,9 @@ func (e *Engine) advance(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time
 	if err := e.noteCriticalDone(tx, c, cas, now); err != nil {
 		return nil, evs, err
 	}
+	if evs, err = e.noteRevoked(tx, au, c, cas, now, evs); err != nil {
+		return nil, evs, err
+	}
 	return e.closeIfSettled(tx, au, c, cas, now, ds, evs)
 }
 
@@ -340,23 +343,22 @@ func criticalSummary(c *store.Case, acts []store.Action, dead map[string]string)
 	return s
 }
 
-// closeIfSettled closes the case when every action settled and no approval
-// is pending (a pending approval may still change the plan: the case stays
-// open). An approved legal hold is a disposition: the actions it preserves
-// stay held, and the case closes without them (completed with exceptions);
-// the hold's release reopens it (see reopenForRelease).
+// closeIfSettled closes the case when nothing is open any more (see
+// OpenItems in completion.go): every action settled, no approval pending
+// (it may still change the plan), every device disposed of, every notice
+// acknowledged. An approved legal hold is a disposition: the actions and
+// devices it preserves stay as they are, and the case closes without them
+// (completed with exceptions); the hold's release reopens it (see
+// reopenForRelease).
 func (e *Engine) closeIfSettled(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseActions, now time.Time, ds []dispatch, evs []Event) ([]dispatch, []Event, error) {
 	if !cas.allSettled() {
 		return ds, evs, nil
 	}
-	var pending int64
-	if err := tx.Model(&store.Approval{}).Where("case_id = ? AND status = ?", c.ID, store.ApprovalPending).Count(&pending).Error; err != nil {
-		return nil, evs, err
+	open, err := e.openItems(tx, c, cas)
+	if err != nil || len(open) > 0 {
+		return ds, evs, err
 	}
-	if pending > 0 {
-		return ds, evs, nil
-	}
-	evs, err := e.closeCase(tx, au, c, cas, now, evs)
+	evs, err = e.closeCase(tx, au, c, cas, now, evs)
 	return ds, evs, err
 }
 
@@ -402,19 +404,24 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 			counts["blocked"]++
 			continue
 		}
+		if a.Status == store.ActionSkipped && a.Outcome == outcomeSkippedByPerson {
+			counts[outcomeSkippedByPerson]++
+			continue // said with the people who skipped (skippedByPeople)
+		}
 		counts[a.Status]++
 		if a.Status == store.ActionSucceeded && !a.Verified {
 			unverified++
 		}
-		if a.Status == store.ActionSkipped && a.Outcome == "skipped_by_person" {
-			counts["skipped_by_person"]++
-		}
+	}
+	eqSummary, eqException, err := equipmentSummary(tx, c.ID)
+	if err != nil {
+		return evs, err
 	}
 	status := store.CaseCompleted
 	switch {
 	case counts[store.ActionFailed] > 0 || counts["blocked"] > 0:
 		status = store.CaseFailed
-	case unverified > 0 || counts[store.ActionCancelled] > 0 || counts["skipped_by_person"] > 0 || counts["preserved"] > 0:
+	case unverified > 0 || counts[store.ActionCancelled] > 0 || counts[outcomeSkippedByPerson] > 0 || counts["preserved"] > 0 || eqException:
 		status = store.CaseCompletedWithExceptions
 	}
 	var parts []string
@@ -432,8 +439,16 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 			}
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], label))
 		}
+		if k == store.ActionSkipped {
+			if by := skippedByPeople(acts, dead); by != "" {
+				parts = append(parts, by)
+			}
+		}
 	}
 	summary := fmt.Sprintf("%d actions: %s", len(acts), strings.Join(parts, ", "))
+	if access := accessSummary(c, cas); access != "" {
+		summary = access + "; " + summary
+	}
 	if sim := simulatedConnectors(acts, func(a store.Action) (string, bool) { return a.Connector, a.Simulated }); sim != nil {
 		// First, so that no reader (a card, a truncated line) takes the
 		// outcome for real.
@@ -443,13 +458,23 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 		summary += fmt.Sprintf("; %d succeeded without read-back verification", unverified)
 	}
 	if c.StartedAt != nil {
-		summary += fmt.Sprintf("; full revocation took %s", now.Sub(*c.StartedAt).Round(time.Millisecond))
+		end := now
+		if c.RevokedAt != nil {
+			end = *c.RevokedAt // not the wait for devices and notices after it
+		}
+		summary += fmt.Sprintf("; full revocation took %s", end.Sub(*c.StartedAt).Round(time.Millisecond))
 	}
 	if crit := criticalSummary(c, acts, dead); crit != "" {
 		summary += "; " + crit
 	}
 	summary += "; " + remoteAccessSummary(acts, e.revokesOf)
 	summary += preservedSummary(cas)
+	if eqSummary != "" {
+		summary += "; " + eqSummary
+	}
+	if c.StartedAt != nil {
+		summary += "; closed " + sinceEffective(c, now)
+	}
 	if err := tx.Model(c).Updates(map[string]any{"status": status, "closed_at": now, "summary": summary, "updated_at": now}).Error; err != nil {
 		return evs, err
 	}

@@ -349,7 +349,7 @@ func (e *Engine) applyOutcome(tx *gorm.DB, au *auditBuf, c *store.Case, ap *stor
 		return fmt.Sprintf("legal hold %d released; destroying actions proceed: %s", f.HoldOf, strings.Join(held, ", ")), release(held, nil)
 	case configs.EffectDelayEquipment:
 		due := now.Add(time.Duration(f.Days) * 24 * time.Hour)
-		if err := tx.Model(&store.EquipmentTask{}).Where("case_id = ? AND status = ?", c.ID, store.EquipmentOpen).
+		if err := tx.Model(&store.EquipmentTask{}).Where("case_id = ? AND status IN ?", c.ID, []string{store.EquipmentOpen, store.EquipmentReturnRequested}).
 			Updates(map[string]any{"due_at": due, "updated_at": now}).Error; err != nil {
 			return "", err
 		}

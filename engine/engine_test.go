@@ -46,6 +46,9 @@ func TestOffboardingRunsToVerifiedCompletion(t *testing.T) {
 	}
 	var critEnd time.Time
 	for _, a := range c.Actions {
+		if a.Name == "create_recovery_task" && a.Status == store.ActionSkipped && a.Verified {
+			continue // Erin holds no device: nothing to recover (E7's cases recover devices)
+		}
 		if a.Status != store.ActionSucceeded || !a.Verified {
 			t.Errorf("%s: status %s verified %t (%s)", a.Name, a.Status, a.Verified, a.LastError)
 		}
@@ -71,8 +74,11 @@ func TestOffboardingRunsToVerifiedCompletion(t *testing.T) {
 	if acct, _ := k.Sandbox("ad").Account("erin@example.test"); acct.Status != connectors.StatusDisabled || len(acct.Groups) != 0 {
 		t.Errorf("AD account after offboarding: %+v", acct)
 	}
-	if eq, _ := k.Store.EquipmentTasks(context.Background(), c.ID); len(eq) != 1 || eq[0].AssetTag != "LT-1" {
-		t.Errorf("equipment tasks: %+v", eq)
+	if eq, _ := k.Store.EquipmentTasks(context.Background(), c.ID); len(eq) != 0 {
+		t.Errorf("equipment tasks of someone without equipment: %+v", eq)
+	}
+	if c.RevokedAt == nil || c.ClosedAt == nil || c.RevokedAt.After(*c.ClosedAt) {
+		t.Errorf("access fully revoked at %v, closed at %v: want both, revoked first", c.RevokedAt, c.ClosedAt)
 	}
 	rep, err := k.Store.VerifyAudit(context.Background())
 	if err != nil || !rep.OK {
@@ -215,8 +221,8 @@ func TestTransientFailureIsRetriedPermanentFailureBlocksDependents(t *testing.T)
 		t.Errorf("revoke_okta_sessions: %s after %d attempts, want succeeded after 3", a.Status, a.Attempts)
 	}
 	for _, name := range []string{"deactivate_okta", "deactivate_badge", "create_recovery_task", "notify_payroll"} {
-		if by[name].Status != store.ActionSucceeded {
-			t.Errorf("%s: %s — one failure must not stop the rest", name, by[name].Status)
+		if st := by[name].Status; st != store.ActionSucceeded && !(name == "create_recovery_task" && st == store.ActionSkipped) {
+			t.Errorf("%s: %s — one failure must not stop the rest", name, st)
 		}
 	}
 	var ev store.AuditEvent

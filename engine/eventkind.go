@@ -30,4 +30,7 @@ const (
 	EventSecurityOfficerNotice = view.EventSecurityOfficerNotice
 	EventHRUnknownEmployee     = view.EventHRUnknownEmployee
 	EventHRLateChange          = view.EventHRLateChange
+	EventEquipment             = view.EventEquipment
+	EventEquipmentOverdue      = view.EventEquipmentOverdue
+	EventAccessRevoked         = view.EventAccessRevoked
 )

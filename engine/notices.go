@@ -185,17 +185,29 @@ func (e *Engine) AcknowledgeNotice(ctx context.Context, id int64, actor, how str
 // acknowledge records an acknowledgement the caller has authorized.
 func (e *Engine) acknowledge(ctx context.Context, n *store.Notice, by, how string) (*store.Notice, error) {
 	now := e.clock()
+	var evs []Event
+	var ds []dispatch
 	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
+		evs, ds = nil, nil
+		c, err := store.LockCase(tx, n.CaseID)
+		if err != nil {
+			return err
+		}
 		if err := store.AcknowledgeNotice(tx, n.ID, by, how, now); err != nil {
 			return err
 		}
 		au.st.NoticeAcknowledged(n.CaseID, n.ID, by, how)
 		detail := fmt.Sprintf("notice %d to %s acknowledged by %s (%s)", n.ID, n.Team, by, how)
 		au.add(store.Entry{Time: now, CaseID: n.CaseID, ActionID: n.ActionID, Actor: by, Event: "notice.acknowledged", Result: "ok", Detail: detail})
-		return nil
+		if c.Status == store.CaseRunning { // the last open item may have gone: the completion gate decides
+			ds, evs, err = e.advance(tx, au, c, now, evs)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	e.emit(evs...)
+	e.dispatchAll(ctx, ds)
 	return e.store.Notice(ctx, n.ID)
 }

@@ -187,13 +187,11 @@ func (e *Engine) record(ctx context.Context, req Request, emp *directory.Employe
 			}
 			names = append(names, pa.Name)
 		}
-		for _, dev := range plan.Equipment {
-			due := plan.EffectiveAt.Add(pol.File.Defaults.EquipmentDue.D())
-			t := store.EquipmentTask{CaseID: c.ID, AssetTag: dev.ID, Description: dev.Detail, AssigneeTeam: "it-assets", Status: store.EquipmentOpen, DueAt: &due, CreatedAt: now, UpdatedAt: now}
-			if err := tx.Create(&t).Error; err != nil {
-				return err
-			}
+		eqEvs, err := e.newEquipmentTasks(tx, au, c, plan, pol, now)
+		if err != nil {
+			return err
 		}
+		evs = append(evs, eqEvs...)
 		detail := fmt.Sprintf("trigger=%s reason=%q involuntary=%t effective_at=%s", req.Trigger, req.Reason, req.Involuntary, plan.EffectiveAt.Format(time.RFC3339))
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: req.Requester, Event: "case.created", Result: "ok", Detail: detail},
 			store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.validated", Result: "ok",

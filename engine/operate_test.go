@@ -160,6 +160,11 @@ func TestSkipManualStepsAndEscalateNow(t *testing.T) {
 	if final.Status != store.CaseCompletedWithExceptions {
 		t.Fatalf("case %s, want completed_with_exceptions (a person attested a step)", final.Status)
 	}
+	// The badge a person skipped shows as skipped by that person, apart
+	// from the recovery task that found no device.
+	if !strings.Contains(final.Summary, "1 skipped by H1") || !strings.Contains(final.Summary, "1 skipped (no account)") {
+		t.Errorf("summary: %s", final.Summary)
+	}
 	var n int64
 	k.Store.TestDB().Model(&store.AuditEvent{}).Where("case_id = ? AND event IN ?", c.ID, []string{"action.skipped_by_person", "action.marked_done", "action.escalated"}).Count(&n)
 	if n != 3 {

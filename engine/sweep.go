@@ -18,6 +18,8 @@ type SweepStats struct {
 	NoticeEscalations int // unacknowledged notices escalated
 	Breaches          int
 	Unconfirmed       int // plans nobody confirmed, dropped
+	// EquipmentOverdue counts escalations of devices not back in time.
+	EquipmentOverdue int
 }
 
 // Sweep recovers work the queue lost and fires the durable timers: running
@@ -34,8 +36,9 @@ type SweepStats struct {
 // forwarder: sweep_leases.go (lease recovery), sweep_lost.go (lost and
 // orphaned task re-dispatch), sweep_timers.go (scheduled cases whose time has come),
 // sweep_approvals.go (reminders and timeouts), sweep_escalations.go,
-// sweep_notices.go (unacknowledged notices),
-// sweep_breaches.go and sweep_unconfirmed.go (plans nobody confirmed). A
+// sweep_notices.go (unacknowledged notices), sweep_breaches.go,
+// sweep_equipment.go (devices not back in time) and
+// sweep_unconfirmed.go (plans nobody confirmed). A
 // duty that fails stops this sweep; the next sweep runs every duty again.
 func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, error) {
 	var st SweepStats
@@ -60,6 +63,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		return st, err
 	}
 	if st.Breaches, err = e.sweepBreaches(ctx); err != nil {
+		return st, err
+	}
+	if st.EquipmentOverdue, err = e.sweepEquipment(ctx); err != nil {
 		return st, err
 	}
 	if st.Unconfirmed, err = e.expireConfirmations(ctx); err != nil {

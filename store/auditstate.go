@@ -43,9 +43,23 @@ type StateRecord struct {
 	Case      string          `json:"case,omitempty"`
 	Actions   []ActionState   `json:"actions,omitempty"`
 	Approvals []ApprovalState `json:"approvals,omitempty"`
+	// EquipmentTracked is set on the creation record of a case whose
+	// equipment tasks' status is recorded (every case since equipment
+	// recovery became a state machine); Equipment lists what the
+	// transaction wrote to them.
+	EquipmentTracked bool             `json:"eq,omitempty"`
+	Equipment        []EquipmentState `json:"equipment,omitempty"`
 	// Notices are what the transaction wrote to the case's notices
 	// (auditstate_notices.go).
 	Notices []NoticeState `json:"notices,omitempty"`
+}
+
+// EquipmentState is what a transaction wrote to one equipment task: its
+// status, and the digest of its disposal reference.
+type EquipmentState struct {
+	ID        int64  `json:"id"`
+	Status    string `json:"status"`
+	Reference string `json:"reference,omitempty"`
 }
 
 // ActionState is what a transaction wrote to one action. Text results are
@@ -129,7 +143,22 @@ func (sc *StateChanges) Empty() bool { return len(sc.order) == 0 }
 // NewCase records the creation of case c in status c.Status.
 func (sc *StateChanges) NewCase(c *Case) {
 	r := sc.record(c.ID)
-	r.Created, r.Case = true, c.Status
+	r.Created, r.Case, r.EquipmentTracked = true, c.Status, true
+}
+
+// EquipmentStatus records that equipment task id of case caseID was
+// created in, or moved to, status, with reference (a disposal's
+// certificate, "" for none).
+func (sc *StateChanges) EquipmentStatus(caseID, id int64, status, reference string) {
+	r := sc.record(caseID)
+	st := EquipmentState{ID: id, Status: status, Reference: stateDigest(reference)}
+	for i := range r.Equipment {
+		if r.Equipment[i].ID == id {
+			r.Equipment[i] = st
+			return
+		}
+	}
+	r.Equipment = append(r.Equipment, st)
 }
 
 // CaseStatus records that case id was set to status.
@@ -223,6 +252,7 @@ func (sc *StateChanges) Entries(t time.Time, actor string) []Entry {
 		for i := range r.Actions {
 			r.Actions[i] = *sc.acts[r.Actions[i].ID]
 		}
+		r.Equipment = slices.Clone(r.Equipment)
 		r.Approvals = slices.Clone(r.Approvals)
 		for i := range r.Approvals {
 			r.Approvals[i] = *sc.aps[r.Approvals[i].ID]
@@ -244,8 +274,10 @@ type StateMismatch struct {
 	CaseID     int64 `json:"case_id"`
 	ActionID   int64 `json:"action_id,omitempty"`
 	ApprovalID int64 `json:"approval_id,omitempty"`
-	// Name is the action's name or the approval's kind, when the row
-	// exists.
+	// EquipmentID names an equipment task.
+	EquipmentID int64 `json:"equipment_id,omitempty"`
+	// Name is the action's name, the approval's kind or the device's
+	// asset tag, when the row exists.
 	Name string `json:"name,omitempty"`
 	// Field is status, attempts, outcome, verified, detail, result_data,
 	// verification, or row (a row the audit trail does not know, or one it
@@ -266,6 +298,8 @@ func (m StateMismatch) String() string {
 		who += fmt.Sprintf(" action %d", m.ActionID)
 	case m.ApprovalID != 0:
 		who += fmt.Sprintf(" approval %d", m.ApprovalID)
+	case m.EquipmentID != 0:
+		who += fmt.Sprintf(" equipment task %d", m.EquipmentID)
 	}
 	if m.Name != "" {
 		who += " (" + m.Name + ")"
@@ -310,6 +344,10 @@ type auditedCase struct {
 	status    string
 	actions   map[int64]*auditedAction
 	approvals map[int64]string
+	// eqTracked: the case's equipment tasks are recorded; equipment is
+	// their status and reference digest.
+	eqTracked bool
+	equipment map[int64]EquipmentState
 	notices   map[int64]*NoticeState
 }
 
@@ -349,6 +387,15 @@ func (ac *auditedCase) apply(r *StateRecord) {
 	}
 	for _, s := range r.Approvals {
 		ac.approvals[s.ID] = s.Status
+	}
+	if r.EquipmentTracked {
+		ac.eqTracked = true
+	}
+	for _, s := range r.Equipment {
+		if ac.equipment == nil {
+			ac.equipment = map[int64]EquipmentState{}
+		}
+		ac.equipment[s.ID] = s
 	}
 	ac.applyNotices(r.Notices)
 }
@@ -470,6 +517,10 @@ func checkStateBatch(db *gorm.DB, ids []int64, recordsFrom int64, rep *StateRepo
 	if err := db.Where("case_id IN ?", ids).Order("case_id, id").Find(&aps).Error; err != nil {
 		return fail("approvals", err)
 	}
+	var eqs []EquipmentTask
+	if err := db.Where("case_id IN ?", ids).Order("case_id, id").Find(&eqs).Error; err != nil {
+		return fail("equipment tasks", err)
+	}
 	nts, err := noticesOfCases(db, ids)
 	if err != nil {
 		return fail("notices", err)
@@ -579,9 +630,39 @@ func checkStateBatch(db *gorm.DB, ids []int64, recordsFrom int64, rep *StateRepo
 				add(StateMismatch{CaseID: id, ApprovalID: aid, Field: "row", Database: "absent", Audited: fmt.Sprintf("%q", ac.approvals[aid])})
 			}
 		}
+		if ac.eqTracked {
+			compareEquipment(id, eqs, ac.equipment, add)
+		}
 		compareNotices(id, nts[id], ac.notices, add)
 	}
 	return nil
+}
+
+// compareEquipment checks case id's equipment task rows against what its
+// records wrote last.
+func compareEquipment(id int64, eqs []EquipmentTask, want map[int64]EquipmentState, add func(StateMismatch)) {
+	seen := map[int64]bool{}
+	for i := range eqs {
+		t := &eqs[i]
+		if t.CaseID != id {
+			continue
+		}
+		seen[t.ID] = true
+		w, ok := want[t.ID]
+		switch {
+		case !ok:
+			add(StateMismatch{CaseID: id, EquipmentID: t.ID, Name: t.AssetTag, Field: "row", Database: fmt.Sprintf("%q", t.Status), Audited: "absent"})
+		case t.Status != w.Status:
+			add(StateMismatch{CaseID: id, EquipmentID: t.ID, Name: t.AssetTag, Field: "status", Database: fmt.Sprintf("%q", t.Status), Audited: fmt.Sprintf("%q", w.Status)})
+		case stateDigest(t.Reference) != w.Reference:
+			add(StateMismatch{CaseID: id, EquipmentID: t.ID, Name: t.AssetTag, Field: "reference", Database: orNone(stateDigest(t.Reference)), Audited: orNone(w.Reference)})
+		}
+	}
+	for _, eid := range sortedIDs(want) {
+		if !seen[eid] {
+			add(StateMismatch{CaseID: id, EquipmentID: eid, Field: "row", Database: "absent", Audited: fmt.Sprintf("%q", want[eid].Status)})
+		}
+	}
 }
 
 func sortedIDs[V any](m map[int64]V) []int64 {

@@ -82,6 +82,12 @@ type Case struct {
 	// one, so retries count); ClosedAt when the case closed.
 	StartedAt      *time.Time `json:"started_at,omitempty"`
 	CriticalDoneAt *time.Time `json:"critical_done_at,omitempty"`
+	// RevokedAt is when access was fully revoked: every revocation (an
+	// action that is neither manual nor a notification) succeeded with its
+	// read-back verification, or found no account. It is set at most once
+	// per run and may come long before ClosedAt, which waits for manual
+	// steps, equipment and notices too (see engine.OpenItems).
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	// ComplianceProfile names the policy's compliance profile that applies
 	// (e.g. "fedramp"); ComplianceDeadline is when every critical action
 	// must be final; BreachedAt when a breach of it was raised.
@@ -225,26 +231,55 @@ type Approval struct {
 	UpdatedAt time.Time  `json:"updated_at"`
 }
 
-// Equipment task statuses, from open through to redeployed or disposed.
+// Equipment task statuses. A task moves forward only:
+//
+//	open → return_requested → received → wiped → redeployed | disposed
+//	                                   ↘ preserved (under a legal hold) → wiped
+//	any status before a final one → lost
+//
+// Redeployed, disposed and lost are final (EquipmentFinal); preserved is
+// a disposition while the legal hold that covers the case lasts.
 const (
-	EquipmentOpen       = "open"
-	EquipmentReceived   = "received"
-	EquipmentWiped      = "wiped"
-	EquipmentRedeployed = "redeployed"
-	EquipmentDisposed   = "disposed"
+	EquipmentOpen            = "open"
+	EquipmentReturnRequested = "return_requested"
+	EquipmentReceived        = "received"
+	EquipmentWiped           = "wiped"
+	EquipmentPreserved       = "preserved"
+	EquipmentRedeployed      = "redeployed"
+	EquipmentDisposed        = "disposed"
+	EquipmentLost            = "lost"
 )
+
+// EquipmentFinal reports whether equipment status s is a final
+// disposition.
+func EquipmentFinal(s string) bool {
+	return s == EquipmentRedeployed || s == EquipmentDisposed || s == EquipmentLost
+}
 
 // EquipmentTask is one device to recover.
 type EquipmentTask struct {
-	ID           int64      `gorm:"primaryKey;autoIncrement" json:"id"`
-	CaseID       int64      `gorm:"not null;index" json:"case_id"`
-	AssetTag     string     `gorm:"size:128;not null" json:"asset_tag"`
-	Description  string     `gorm:"size:512" json:"description"`
-	AssigneeTeam string     `gorm:"size:128" json:"assignee_team"`
-	Status       string     `gorm:"size:32;not null" json:"status"`
-	DueAt        *time.Time `json:"due_at,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
+	ID          int64  `gorm:"primaryKey;autoIncrement" json:"id"`
+	CaseID      int64  `gorm:"not null;index" json:"case_id"`
+	AssetTag    string `gorm:"size:128;not null" json:"asset_tag"`
+	Description string `gorm:"size:512" json:"description"`
+	// Category is the device's category (laptop, phone, monitor,
+	// access_card…) and Location where it is to be returned, as the
+	// policy's equipment section worked them out; they chose AssigneeTeam.
+	Category     string `gorm:"size:64" json:"category,omitempty"`
+	Location     string `gorm:"size:128" json:"location,omitempty"`
+	AssigneeTeam string `gorm:"size:128" json:"assignee_team"`
+	Status       string `gorm:"size:32;not null;index" json:"status"`
+	// Reference is the certificate-of-destruction reference a disposal
+	// requires.
+	Reference string `gorm:"size:256" json:"reference,omitempty"`
+	// Note is what the person who moved the task last said; StatusBy who
+	// it was and StatusAt when.
+	Note      string     `gorm:"size:1024" json:"note,omitempty"`
+	StatusBy  string     `gorm:"size:128" json:"status_by,omitempty"`
+	StatusAt  *time.Time `json:"status_at,omitempty"`
+	DueAt     *time.Time `gorm:"index" json:"due_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // ChatMessage records a message Kinetic posted, so it can be updated after a

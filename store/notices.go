@@ -106,6 +106,14 @@ func (s *Store) OpenNotices(ctx context.Context, caseID int64) ([]Notice, error)
 	return out, err
 }
 
+// CaseOpenNotices returns case caseID's unacknowledged notices read
+// through tx (inside the case's transaction, for the completion gate).
+func CaseOpenNotices(tx *gorm.DB, caseID int64) ([]Notice, error) {
+	var out []Notice
+	err := tx.Where("case_id = ? AND acknowledged_at IS NULL", caseID).Order("sent_at, id").Find(&out).Error
+	return out, err
+}
+
 // CaseNotices returns every notice of the case, oldest first.
 func (s *Store) CaseNotices(ctx context.Context, caseID int64) ([]Notice, error) {
 	var out []Notice

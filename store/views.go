@@ -128,6 +128,16 @@ func (s *Store) CaseStatus(ctx context.Context, id int64) (string, error) {
 	return status, err
 }
 
+// CaseActionsSettled reports whether every action of case id is in a
+// final status (succeeded, skipped, failed or cancelled): its access work
+// is over, though the case may still wait for devices or notices.
+func (s *Store) CaseActionsSettled(ctx context.Context, id int64) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Action{}).Where("case_id = ? AND status NOT IN ?", id,
+		[]string{ActionSucceeded, ActionSkipped, ActionFailed, ActionCancelled}).Count(&n).Error
+	return n == 0, err
+}
+
 // RunningActionIDs returns the ids of the actions in status running.
 func (s *Store) RunningActionIDs(ctx context.Context) ([]int64, error) {
 	var ids []int64

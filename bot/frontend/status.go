@@ -48,6 +48,11 @@ func StatusView(ctx context.Context, eng *engine.Engine, dir directory.Directory
 			x.Pending = aps
 		}
 	}
+	if c.RevokedAt != nil && store.CaseOpen(c.Status) {
+		if items, err := eng.OpenItems(ctx, c.ID); err == nil {
+			x.Open = items
+		}
+	}
 	ids := []string{c.Requester}
 	for _, ap := range x.Pending {
 		ids = append(ids, ap.Requester)

@@ -68,6 +68,8 @@ func (a *App) Interaction(ctx context.Context, cb slack.InteractionCallback) sla
 			return a.submitSkip(ctx, cb)
 		case blocks.ModalMarkDone:
 			return a.submitMarkDone(ctx, cb)
+		case blocks.ModalDisposeReference:
+			return a.submitDispose(ctx, cb)
 		}
 		a.log.WithField("callback_id", cb.View.CallbackID).Warn("submission of an unknown Slack view")
 		return slackbot.ViewClear()
@@ -88,6 +90,7 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 	user, ch := cb.User.ID, replyChannel(cb)
 	say := func(text string) { a.tell(ctx, ch, user, text) }
 	var kind string
+	equipTo, isEquip := blocks.EquipmentStatusOf(act.ActionID)
 	switch act.ActionID {
 	case blocks.ActionConfirmPlan, blocks.ActionCancelPlan, blocks.ActionOpenCase:
 		kind = blocks.KindCase
@@ -96,8 +99,11 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 	case blocks.ActionRetry, blocks.ActionSkip, blocks.ActionMarkDone, blocks.ActionEscalateNow:
 		kind = blocks.KindAction
 	default:
-		say(textUnknownButton)
-		return
+		if !isEquip {
+			say(textUnknownButton)
+			return
+		}
+		kind = blocks.KindEquipment
 	}
 	id, err := blocks.ParseID(act.Value, kind)
 	if err != nil {
@@ -115,6 +121,10 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 	}
 	ctx = engine.WithPrincipal(ctx, slackPrincipal(user, who.ID))
 	log := a.log.WithFields(map[string]any{"slack_user": user, "actor": who.ID, "button": act.ActionID, "id": id})
+	if isEquip {
+		a.clickEquipment(ctx, cb, id, equipTo, who.ID, say)
+		return
+	}
 	switch act.ActionID {
 	case blocks.ActionConfirmPlan:
 		c, err := a.eng.Confirm(ctx, id, who.ID)

@@ -196,6 +196,13 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 		if ev.Kind == engine.EventCaseCancelled {
 			n.caseApprovalCards(ctx, ev.CaseID) // cancelled with the plan: no live buttons
 		}
+	case engine.EventAccessRevoked:
+		// Said in the thread only when the case stays open for people's
+		// work; a case that closed at the same moment says it in its close.
+		if c, err := n.a.st.Case(ctx, ev.CaseID); err == nil && store.CaseOpen(c.Status) {
+			bs, text := blocks.AccessRevoked(ev)
+			n.reply(ctx, ev.CaseID, kindThread, text, bs)
+		}
 	case engine.EventBatchHeld, engine.EventBatchDecided:
 		// The alert above covers a held batch; the cases' cards show it.
 	}

@@ -48,7 +48,7 @@ const kindRoutePrefix = "route:"
 func routedKind(k engine.EventKind) bool {
 	switch k {
 	case engine.EventEscalation, engine.EventSecurityOfficerNotice, engine.EventBreach, engine.EventHRUnknownEmployee, engine.EventHRLateChange,
-		engine.EventManualStep:
+		engine.EventManualStep, engine.EventEquipment, engine.EventEquipmentOverdue:
 		return true
 	}
 	return false
@@ -68,6 +68,10 @@ type delivery struct {
 // route delivers ev to the targets it names (see the comment above).
 func (n *notifier) route(ctx context.Context, ev engine.Event) {
 	a := n.a
+	if ev.EquipmentID != 0 {
+		n.routeEquipment(ctx, ev)
+		return
+	}
 	var act *store.Action
 	if ev.ActionID != 0 {
 		if x, err := a.st.Action(ctx, ev.ActionID); err == nil {
@@ -80,7 +84,7 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 			employee = c.EmployeeID
 		}
 	}
-	ds, problems := n.plan(ctx, ev, act, employee)
+	ds, problems := n.plan(ctx, ev, act, nil, employee)
 	names := a.ppl.names(ctx, ev.Actor) // who escalated, by name
 	build := func(d *delivery, reached []string) ([]slack.Block, string) {
 		var ba *store.Action
@@ -143,10 +147,24 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 // user, the first target naming it deciding its label) and the targets
 // that cannot be reached. The case's departing employee (HR id employee)
 // is never sent a DM about their own case, even as a member of a team.
-func (n *notifier) plan(ctx context.Context, ev engine.Event, act *store.Action, employee string) (ds []*delivery, problems []string) {
+//
+// The deliveries carry buttons when the event is about an action that is
+// not done (act) or an equipment task without a final disposition (eq):
+// in channels always, in a DM when the engine lets that person operate
+// the action or move the task.
+func (n *notifier) plan(ctx context.Context, ev engine.Event, act *store.Action, eq *store.EquipmentTask, employee string) (ds []*delivery, problems []string) {
 	a := n.a
 	seen := map[string]bool{}
-	open := act != nil && (!store.ActionFinal(act.Status) || act.Status == store.ActionFailed)
+	open := act != nil && (!store.ActionFinal(act.Status) || act.Status == store.ActionFailed) || eq != nil && !store.EquipmentFinal(eq.Status)
+	mayUse := func(hrID string) bool {
+		switch {
+		case !open || a.eng == nil:
+			return false
+		case act != nil:
+			return a.eng.MayOperate(ctx, hrID, act)
+		}
+		return a.eng.MayMoveEquipment(hrID, eq)
+	}
 	addChannel := func(ch, label, mention string) {
 		if seen["c:"+ch] {
 			return
@@ -168,7 +186,7 @@ func (n *notifier) plan(ctx context.Context, ev engine.Event, act *store.Action,
 			return
 		}
 		seen["u:"+sid] = true
-		ds = append(ds, &delivery{label: name, user: sid, buttons: open && a.eng != nil && a.eng.MayOperate(ctx, hrID, act)})
+		ds = append(ds, &delivery{label: name, user: sid, buttons: mayUse(hrID)})
 	}
 	addGroup := func(id, via string) {
 		members := a.GroupMembers(configs.SlackGroupPrefix + id)

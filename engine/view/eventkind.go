@@ -48,6 +48,17 @@ const (
 	EventSecurityOfficerNotice EventKind = "security_officer_notice"
 	// EventHRUnknownEmployee: an HR event named someone not in the directory.
 	EventHRUnknownEmployee EventKind = "hr_unknown_employee"
+	// EventEquipment: an equipment task was created or moved (Status is
+	// its new status; Targets its team, and whoever is told how to return
+	// the device).
+	EventEquipment EventKind = "equipment"
+	// EventEquipmentOverdue: a device is not back by its due time (Level
+	// is the escalation level, 1-based).
+	EventEquipmentOverdue EventKind = "equipment_overdue"
+	// EventAccessRevoked: every revocation of a case succeeded with its
+	// read-back verification (Detail says how long after the effective
+	// time); the case may stay open for people's work.
+	EventAccessRevoked EventKind = "access_revoked"
 	// EventHRLateChange: an HR change arrived too late to apply.
 	EventHRLateChange EventKind = "hr_late_change"
 )

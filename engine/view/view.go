@@ -137,9 +137,12 @@ type Event struct {
 	ActionID   int64
 	ApprovalID int64
 	BatchID    int64
-	Name       string // action name or exception kind
-	Status     string // new status of the case, action or approval
-	Detail     string
+	// EquipmentID names an equipment task (EventEquipment,
+	// EventEquipmentOverdue).
+	EquipmentID int64
+	Name        string // action name, exception kind or asset tag
+	Status      string // new status of the case, action or approval
+	Detail      string
 	// Targets are who should hear of it: user:ID, group:NAME,
 	// channel:NAME (escalations, reminders, security notices).
 	Targets []string

@@ -549,11 +549,12 @@ func (d *Departure) Floor() time.Duration {
 // pollInterval is how often Run polls the store for the case's status.
 const pollInterval = 5 * time.Millisecond
 
-// Run opens the departure, polls until the case is closed and checks it
-// completed with every action verified and no effect twice. It returns the
-// time from Open to the poll that saw the case closed. A case that does not
-// close within timeout is cancelled (so the next run can reopen the
-// employee) and reported.
+// Run opens the departure, polls until every action has settled (the
+// access work), then recovers its devices untimed so the case closes, and
+// checks it completed with every action verified and no effect twice. It
+// returns the time from Open to the poll that saw every action settled. A
+// case that does not settle within timeout is cancelled (so the next run
+// can reopen the employee) and reported.
 func (d *Departure) Run(ctx context.Context, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	o, err := d.App.Engine.Open(ctx, departureRequest())
@@ -572,6 +573,16 @@ func (d *Departure) Run(ctx context.Context, timeout time.Duration) (time.Durati
 		if !store.CaseOpen(status) {
 			break
 		}
+		if status == store.CaseRunning {
+			// Every action settled is the end of the access work (the
+			// completion gate then waits for the person's devices,
+			// which recoverEquipment returns below, untimed).
+			if settled, err := d.App.Store.CaseActionsSettled(ctx, id); err != nil {
+				return 0, fmt.Errorf("polling case %d: %w", id, err)
+			} else if settled {
+				break
+			}
+		}
 		if time.Now().After(deadline) {
 			_ = d.App.Engine.Cancel(ctx, id, "benchmark", "did not close in time")
 			c, _ := d.App.Store.CaseWithActions(ctx, id)
@@ -580,6 +591,9 @@ func (d *Departure) Run(ctx context.Context, timeout time.Duration) (time.Durati
 		<-tick.C
 	}
 	elapsed := time.Since(start)
+	if err := d.recoverEquipment(ctx, id, deadline); err != nil {
+		return 0, err
+	}
 	c, err := d.App.Store.CaseWithActions(ctx, id)
 	if err != nil {
 		return 0, fmt.Errorf("loading case %d: %w", id, err)
@@ -591,6 +605,46 @@ func (d *Departure) Run(ctx context.Context, timeout time.Duration) (time.Durati
 		return 0, fmt.Errorf("%d duplicated sandbox effects, e.g. %s", len(dups), dups[0])
 	}
 	return elapsed, nil
+}
+
+// recoverEquipment records every device of case id returned and disposed
+// of, as the requester (an admin may move any team's task), and waits
+// until the case closes: the departure's devices keep it open (the
+// completion gate), and the next run reopens the same employee.
+func (d *Departure) recoverEquipment(ctx context.Context, id int64, deadline time.Time) error {
+	tasks, err := d.App.Store.EquipmentTasks(ctx, id)
+	if err != nil {
+		return fmt.Errorf("loading case %d's equipment: %w", id, err)
+	}
+	for _, t := range tasks {
+		for _, to := range []string{store.EquipmentReturnRequested, store.EquipmentReceived, store.EquipmentWiped, store.EquipmentDisposed} {
+			m := engine.EquipmentMove{TaskID: t.ID, To: to, Actor: departureRequester, Note: "benchmark"}
+			if to == store.EquipmentDisposed {
+				m.Reference = "BENCH-" + t.AssetTag
+			}
+			if _, err := d.App.Engine.MoveEquipment(ctx, m); err != nil {
+				return fmt.Errorf("case %d: moving %s to %s: %w", id, t.AssetTag, to, err)
+			}
+		}
+	}
+	for {
+		status, err := d.App.Store.CaseStatus(ctx, id)
+		if err != nil {
+			return fmt.Errorf("polling case %d: %w", id, err)
+		}
+		if !store.CaseOpen(status) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			c, _ := d.App.Store.CaseWithActions(ctx, id)
+			return fmt.Errorf("case %d still %s after its devices were disposed of:\n%s", id, status, engine.Summary(c))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
 }
 
 // ChainSteps is the number of sequential steps in a plan: phases run one

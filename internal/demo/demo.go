@@ -397,8 +397,10 @@ func Run(ctx context.Context, o Options) (bool, error) {
 			took = "request → all verified " + c.ClosedAt.Sub(requested[id]).Round(time.Millisecond).String()
 		case c.ClosedAt != nil:
 			took = "closed after " + c.ClosedAt.Sub(requested[id]).Round(time.Millisecond).String()
-		case store.CaseOpen(c.Status):
+		case store.CaseOpen(c.Status) && pendingUntil(c) != "":
 			took = "open until " + pendingUntil(c)
+		case store.CaseOpen(c.Status) && revoked(c):
+			took = "access fully revoked " + c.RevokedAt.Sub(requested[id]).Round(time.Millisecond).String() + " after the request; open for " + openSummary(ctx, a, c.ID)
 		}
 		fmt.Fprintf(o.Out, "  case %-3d %-16s %-26s %s\n      %s\n", c.ID, c.EmployeeName, c.Status, took, orText(c.Summary, summarize(c)))
 	}
@@ -417,7 +419,8 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		if s.staysOpen {
 			check(c.Status == store.CaseRunning && pendingUntil(c) != "", "%s (%s): every action done except the forwarding removal due %s", c.EmployeeName, s.label, pendingUntil(c))
 		} else {
-			check(c.Status == store.CaseCompleted, "%s (%s): case %s", c.EmployeeName, s.label, c.Status)
+			check(c.Status == store.CaseCompleted || c.Status == store.CaseRunning && revoked(c) && actionsFinal(c),
+				"%s (%s): case %s, access fully revoked %s%s", c.EmployeeName, s.label, c.Status, sinceEffective(c, c.RevokedAt), openSuffix(ctx, a, c))
 		}
 		verified, total := 0, 0
 		for _, act := range c.Actions {
@@ -425,7 +428,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 				continue
 			}
 			total++
-			if act.Verified || act.Status == store.ActionSkipped {
+			if act.Verified || act.Status == store.ActionSkipped && act.Outcome != "skipped_by_person" {
 				verified++
 			}
 		}
@@ -478,12 +481,23 @@ func Run(ctx context.Context, o Options) (bool, error) {
 				statuses[c.Status]++
 			}
 		}
-		check(statuses[store.CaseCompleted] == 3 && statuses[store.CaseCancelled] == 2,
-			"mass-termination guard: 2 cases ran, 3 were held; 1 released and completed, 2 denied and cancelled (%v)", statuses)
+		done := 0
+		for _, id := range batchIDs {
+			if c := final[id]; c != nil && revoked(c) {
+				done++
+			}
+		}
+		check(done == 3 && statuses[store.CaseCancelled] == 2,
+			"mass-termination guard: 2 cases ran, 3 were held; 1 released, all 3 access fully revoked, 2 denied and cancelled (%v)", statuses)
 	}
 	if e1001, e1003 := final[idOf(cases, "E1001")], final[idOf(cases, "E1003")]; e1001 != nil && e1003 != nil {
 		check(countPhase(e1003, 1) > countPhase(e1001, 1), "cleared employee got extra critical steps (%d critical vs %d)", countPhase(e1003, 1), countPhase(e1001, 1))
 		check(hasConnector(e1001, "salesforce") && !hasConnector(e1003, "salesforce"), "Sales employee got Salesforce actions; others did not")
+	}
+	if c := final[idOf(cases, "E1003")]; c != nil {
+		if !equipmentPhase(ctx, a, o, c, check) {
+			ok = false
+		}
 	}
 	if !hrPhase(ctx, a, o, check) {
 		ok = false
@@ -502,7 +516,8 @@ func Run(ctx context.Context, o Options) (bool, error) {
 	return ok, nil
 }
 
-// settled: closed, or open only for actions scheduled far ahead.
+// settled: closed, or open only for actions scheduled far ahead or for
+// people's work (devices to recover) once every action is final.
 func settled(c *store.Case) bool {
 	if !store.CaseOpen(c.Status) {
 		return true
@@ -510,8 +525,22 @@ func settled(c *store.Case) bool {
 	if c.Status != store.CaseRunning {
 		return false
 	}
-	return pendingUntil(c) != ""
+	return pendingUntil(c) != "" || actionsFinal(c)
 }
+
+// actionsFinal reports whether every action of c is final.
+func actionsFinal(c *store.Case) bool {
+	for _, a := range c.Actions {
+		if !store.ActionFinal(a.Status) {
+			return false
+		}
+	}
+	return len(c.Actions) > 0
+}
+
+// revoked reports whether c reached access fully revoked (closed or not:
+// a case stays open until its devices are back).
+func revoked(c *store.Case) bool { return c.RevokedAt != nil }
 
 // pendingUntil returns when the last far-future action of an otherwise
 // finished case is due, or "" if something else is still moving.
@@ -893,7 +922,8 @@ func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string
 	code, r2, raw := bamboo("E1018", "Active", "")
 	check(code == http.StatusAccepted && r2.Outcome == engine.HRCancelled && r2.CaseID == r.CaseID, "BambooHR: the termination is rescinded before its date: case %d %s%s", r2.CaseID, r2.Outcome, ifFailed(r2.CaseID == 0, raw))
 
-	// Arjun's case starts at its local time and completes.
+	// Arjun's case starts at its local time and revokes his access (it
+	// stays open until his devices are back).
 	if one.CaseID == 0 {
 		return false
 	}
@@ -901,7 +931,7 @@ func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string
 	var c *store.Case
 	for {
 		var err error
-		if c, err = a.Store.CaseWithActions(ctx, one.CaseID); err != nil || !store.CaseOpen(c.Status) || time.Now().After(deadline) {
+		if c, err = a.Store.CaseWithActions(ctx, one.CaseID); err != nil || settled(c) && (revoked(c) || !store.CaseOpen(c.Status)) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond) // poll, bounded by the deadline
@@ -913,8 +943,9 @@ func hrPhase(ctx context.Context, a *app.App, o Options, check func(bool, string
 	if c.StartedAt != nil {
 		started = c.StartedAt.In(kolkata).Format("15:04:05.000")
 	}
-	check(c.Status == store.CaseCompleted && c.StartedAt != nil && !c.StartedAt.Before(c.EffectiveAt) && c.StartedAt.Sub(c.EffectiveAt) < 2*time.Second,
-		"%s: case %d started at %s %s, on its effective time %s, and %s", emp.Name, c.ID, started, emp.TimeZone, c.EffectiveAt.In(kolkata).Format("15:04:05"), c.Status)
+	check((c.Status == store.CaseCompleted || c.Status == store.CaseRunning && revoked(c)) && c.StartedAt != nil && !c.StartedAt.Before(c.EffectiveAt) && c.StartedAt.Sub(c.EffectiveAt) < 2*time.Second,
+		"%s: case %d started at %s %s, on its effective time %s, and is %s, access fully revoked %s%s", emp.Name, c.ID, started, emp.TimeZone,
+		c.EffectiveAt.In(kolkata).Format("15:04:05"), c.Status, sinceEffective(c, c.RevokedAt), openSuffix(ctx, a, c))
 	return true
 }
 
@@ -950,4 +981,30 @@ func ifFailed(failed bool, detail string) string {
 		return ""
 	}
 	return ": " + detail
+}
+
+// openSummary says what an open case still waits for: "LT-1001 (open, due
+// 2026-12-14), PH-1001 (open, due 2026-12-14)".
+func openSummary(ctx context.Context, a *app.App, caseID int64) string {
+	items, err := a.Engine.OpenItems(ctx, caseID)
+	if err != nil || len(items) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, it := range items {
+		p := fmt.Sprintf("%s %s (%s", it.Kind, it.Name, it.Status)
+		if it.DueAt != nil {
+			p += ", due " + it.DueAt.Local().Format("2006-01-02")
+		}
+		parts = append(parts, p+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// openSuffix is "; not closed: waits for …" for an open case, "" else.
+func openSuffix(ctx context.Context, a *app.App, c *store.Case) string {
+	if !store.CaseOpen(c.Status) {
+		return ""
+	}
+	return "; not closed: waits for " + openSummary(ctx, a, c.ID)
 }

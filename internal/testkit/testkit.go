@@ -29,7 +29,9 @@ import (
 // Directory is the test HR directory: E1 a full-time employee managed by
 // M1, E2 a contractor, E3 inactive, E4 a top-secret-cleared engineer, M1 a
 // manager (also in the hr approver group), H1 and H2 HR, X1 a colleague, A1
-// an admin, L1 and L2 legal, S1 a security officer.
+// an admin, L1 and L2 legal, S1 a security officer, T1 (it-assets) and T2
+// (it-berlin) recover equipment, E7 in Berlin holds a laptop and a phone
+// (the others hold none, so their cases close when their actions settle).
 const Directory = `[
  {"id":"A1","email":"admin@example.test","name":"Ada Admin","type":"employee","status":"active","role_profiles":["it-admin"]},
  {"id":"H1","email":"hr@example.test","name":"Hal HR","type":"employee","status":"active","hr_role":true},
@@ -40,12 +42,16 @@ const Directory = `[
  {"id":"M1","email":"manager@example.test","name":"Mia Manager","type":"employee","status":"active","department":"Sales"},
  {"id":"X1","email":"colleague@example.test","name":"Xavi Colleague","type":"employee","status":"active","manager":"M1","department":"Sales"},
  {"id":"E1","email":"erin@example.test","name":"Erin Employee","username":"erin","type":"employee","status":"active","manager":"M1","hr_partner":"H1","department":"Sales","time_zone":"America/New_York",
-  "accounts":{"ad":"erin","okta":"erin@example.test","badge":"B-1","payroll":"P-1","m365":"erin@example.test"},"equipment":["LT-1"]},
+  "accounts":{"ad":"erin","okta":"erin@example.test","badge":"B-1","payroll":"P-1","m365":"erin@example.test"}},
  {"id":"E2","email":"carl@example.test","name":"Carl Contractor","username":"carl","type":"contractor","status":"active","manager":"M1","hr_partner":"H1","department":"Engineering",
   "accounts":{"ad":"carl","okta":"carl@example.test","badge":"B-2"}},
  {"id":"E3","email":"gone@example.test","name":"Gone Person","type":"employee","status":"inactive","manager":"M1"},
  {"id":"E4","email":"tess@example.test","name":"Tess Cleared","username":"tess","type":"employee","status":"active","manager":"M1","hr_partner":"H1","department":"Engineering","clearance":"top_secret",
-  "accounts":{"ad":"tess","okta":"tess@example.test","badge":"B-4","m365":"tess@example.test"},"equipment":["LT-4"]}
+  "accounts":{"ad":"tess","okta":"tess@example.test","badge":"B-4","m365":"tess@example.test"}},
+ {"id":"T1","email":"tech@example.test","name":"Tom Tech","type":"employee","status":"active"},
+ {"id":"T2","email":"tech2@example.test","name":"Tia Tech","type":"employee","status":"active","location":"Berlin"},
+ {"id":"E7","email":"gia@example.test","name":"Gia Gadget","username":"gia","type":"employee","status":"active","manager":"M1","hr_partner":"H1","department":"Sales","location":"Berlin",
+  "accounts":{"ad":"gia","okta":"gia@example.test","badge":"B-7","m365":"gia@example.test"},"equipment":["LT-7","PH-7"]}
 ]`
 
 // ApprovalPolicy exercises exceptions, chains, escalation and compliance:
@@ -182,7 +188,7 @@ func New(t testing.TB, o Options) *Kit {
 		o.Policy = Policy
 	}
 	if o.ApproverGroups == "" {
-		o.ApproverGroups = "{hr: [H1, H2, M1], legal: [L1, L2], security: [S1]}"
+		o.ApproverGroups = "{hr: [H1, H2, M1], legal: [L1, L2], security: [S1], it-assets: [T1], it-berlin: [T2]}"
 	}
 	st := o.Store
 	if st == nil {

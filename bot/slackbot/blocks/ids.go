@@ -39,6 +39,8 @@ const (
 	KindCase     = "case"
 	KindApproval = "approval"
 	KindAction   = "action"
+	// KindEquipment names an equipment task (EquipmentValue).
+	KindEquipment = "equipment"
 )
 
 // ErrBadValue is returned (wrapped) for a button value or modal metadata
@@ -54,14 +56,18 @@ func ApprovalValue(id int64) string { return KindApproval + ":" + strconv.Format
 // ActionValue is the button value naming action id.
 func ActionValue(id int64) string { return KindAction + ":" + strconv.FormatInt(id, 10) }
 
+// EquipmentValue is the button value naming equipment task id.
+func EquipmentValue(id int64) string { return KindEquipment + ":" + strconv.FormatInt(id, 10) }
+
 // maxValueLen bounds what ParseValue looks at: the longest valid value is
-// "approval:" and 19 digits.
+// "equipment:" and 19 digits.
 const maxValueLen = 32
 
 // ParseValue reads a button value. It accepts exactly "kind:id" where kind
-// is case, approval or action and id is a positive decimal int64 without
+// is case, approval, action or equipment and id is a positive decimal int64 without
 // sign, leading zeros, spaces or anything else, so that every accepted value
-// is the one CaseValue, ApprovalValue or ActionValue would build. Anything
+// is the one CaseValue, ApprovalValue, ActionValue or EquipmentValue would
+// build. Anything
 // else is an error wrapping ErrBadValue.
 func ParseValue(s string) (kind string, id int64, err error) {
 	if len(s) > maxValueLen {
@@ -72,7 +78,7 @@ func ParseValue(s string) (kind string, id int64, err error) {
 		return "", 0, fmt.Errorf("%w: %q has no kind", ErrBadValue, s)
 	}
 	switch k {
-	case KindCase, KindApproval, KindAction:
+	case KindCase, KindApproval, KindAction, KindEquipment:
 	default:
 		return "", 0, fmt.Errorf("%w: unknown kind %q", ErrBadValue, k)
 	}

@@ -16,6 +16,7 @@ func TestParseValue(t *testing.T) {
 		{"case:42", KindCase, 42},
 		{"approval:7", KindApproval, 7},
 		{"action:913", KindAction, 913},
+		{"equipment:12", KindEquipment, 12},
 		{"action:" + strconv.FormatInt(math.MaxInt64, 10), KindAction, math.MaxInt64},
 	} {
 		kind, id, err := ParseValue(tc.in)
@@ -44,7 +45,7 @@ func TestParseID(t *testing.T) {
 }
 
 func TestValuesRoundTrip(t *testing.T) {
-	for _, v := range []string{CaseValue(1), ApprovalValue(22), ActionValue(333)} {
+	for _, v := range []string{CaseValue(1), ApprovalValue(22), ActionValue(333), EquipmentValue(4444)} {
 		kind, id, err := ParseValue(v)
 		if err != nil || format(kind, id) != v {
 			t.Errorf("%q does not round-trip: %q %d %v", v, kind, id, err)
@@ -60,6 +61,8 @@ func format(kind string, id int64) string {
 		return ApprovalValue(id)
 	case KindAction:
 		return ActionValue(id)
+	case KindEquipment:
+		return EquipmentValue(id)
 	}
 	return ""
 }

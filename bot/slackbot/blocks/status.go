@@ -11,6 +11,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -279,6 +280,10 @@ type StatusExtras struct {
 	Pending []store.Approval
 	// Kinds maps exception kinds to the policy's descriptions.
 	Kinds map[string]string
+	// Open is what an open case still waits for before it closes
+	// (engine.OpenItems): shown under "Still open", with whom and by when,
+	// once access is fully revoked.
+	Open []view.OpenItem
 }
 
 // StatusCard is StatusCardWith with names only.
@@ -343,6 +348,12 @@ func StatusCardWith(c store.Case, acts []store.Action, now time.Time, x StatusEx
 	}
 	if len(x.Pending) > 0 {
 		head = append(head, sections(pendingLines(x.Pending, x.Kinds, names))...)
+	}
+	if c.RevokedAt != nil {
+		head = append(head, section(gateLine(c)))
+	}
+	if len(x.Open) > 0 && c.RevokedAt != nil {
+		head = append(head, sections(openLines(x.Open))...)
 	}
 	head = append(head, slack.NewDividerBlock())
 
@@ -556,4 +567,55 @@ func complianceField(c store.Case) string {
 		parts = append(parts, "critical access must be gone by "+when(*c.ComplianceDeadline))
 	}
 	return strings.Join(parts, "\n")
+}
+
+// gateLine states the case's two moments: access fully revoked (when, and
+// how long after the effective time) and closed, or not yet.
+func gateLine(c store.Case) string {
+	l := ":lock: *Access fully revoked* " + when(*c.RevokedAt)
+	if d := c.RevokedAt.Sub(c.EffectiveAt).Round(time.Second); d >= 0 {
+		l += fmt.Sprintf(" (%s after the effective time)", d)
+	}
+	if c.ClosedAt != nil {
+		return l + "\n:white_check_mark: *Closed* " + when(*c.ClosedAt)
+	}
+	return l + "\n:hourglass_flowing_sand: *Not closed yet*: people's work is still open"
+}
+
+// maxOpenLines bounds the "Still open" list.
+const maxOpenLines = 15
+
+// openLines lists what an open case still waits for: kind, name, status,
+// who must act and by when.
+func openLines(items []view.OpenItem) []string {
+	lines := []string{fmt.Sprintf("*Still open* — %d before the case closes", len(items))}
+	for i, it := range items {
+		if i == maxOpenLines {
+			lines = append(lines, fmt.Sprintf("• and %d more", len(items)-i))
+			break
+		}
+		l := "• " + openKindWord(it.Kind) + " *" + data(it.Name, 80) + "* — " + data(statusWordEquip(it.Status), 40)
+		if owner, ok := strings.CutPrefix(it.Owner, "channel:"); ok {
+			l += " · #" + data(owner, 60)
+		}
+		if it.DueAt != nil {
+			l += " · due " + when(*it.DueAt)
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+func openKindWord(k view.OpenItemKind) string {
+	switch k {
+	case view.OpenEquipment:
+		return ":package: device"
+	case view.OpenManualStep:
+		return ":raised_hand: manual step"
+	case view.OpenApproval:
+		return ":scales: exception"
+	case view.OpenNotice:
+		return ":envelope: notice"
+	}
+	return ":gear: action"
 }

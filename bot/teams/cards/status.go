@@ -77,6 +77,28 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, x blocks.Statu
 			body = append(body, text(l))
 		}
 	}
+	if c.RevokedAt != nil {
+		l := "🔒 **Access fully revoked** " + when(*c.RevokedAt)
+		if c.ClosedAt != nil {
+			l += " · ✅ **Closed** " + when(*c.ClosedAt)
+		} else {
+			l += " · not closed yet: people's work is still open"
+		}
+		body = append(body, text(l))
+		if c.ClosedAt == nil && len(x.Open) > 0 {
+			body = append(body, text(fmt.Sprintf("**Still open** — %d before the case closes", len(x.Open))))
+			for _, it := range x.Open {
+				l := "- " + data(strings.ReplaceAll(string(it.Kind), "_", " "), 20) + " **" + data(it.Name, 80) + "** — " + data(strings.ReplaceAll(it.Status, "_", " "), 40)
+				if owner, ok := strings.CutPrefix(it.Owner, "channel:"); ok {
+					l += " · " + data(owner, 60)
+				}
+				if it.DueAt != nil {
+					l += " · due " + when(*it.DueAt)
+				}
+				body = append(body, text(l))
+			}
+		}
+	}
 	sorted := slices.Clone(acts)
 	slices.SortStableFunc(sorted, func(a, b store.Action) int { return cmp.Compare(a.Phase, b.Phase) })
 	counts := map[string]int{}

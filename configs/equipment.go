@@ -1,0 +1,121 @@
+package configs
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// DefaultEquipmentTeam is the team a device goes to when the policy has no
+// equipment section, or no entry of it matches the device.
+const DefaultEquipmentTeam = "it-assets"
+
+// EquipmentPolicy is the policy's equipment block: how a device from the
+// HR record's equipment list gets its category, and which team recovers
+// it. For example:
+//
+//	equipment:
+//	  categories: {LT: laptop, PH: phone, MN: monitor, AC: access_card}
+//	  teams:
+//	    - {category: laptop, location: Berlin, team: it-berlin}
+//	    - {category: access_card, team: facilities}
+//	    - {team: it-assets}
+type EquipmentPolicy struct {
+	// Categories maps an asset tag's prefix (the part before its first
+	// '-', compared without regard to case: "LT" for "LT-1003") to the
+	// device's category. A tag without a known prefix is category
+	// "other".
+	Categories map[string]string `yaml:"categories"`
+	// Teams are tried in order; the first whose category and location
+	// (when set) match the device names its team. Without a match the
+	// team is DefaultEquipmentTeam.
+	Teams []*EquipmentTeam `yaml:"teams"`
+}
+
+// EquipmentTeam assigns matching devices to Team.
+type EquipmentTeam struct {
+	// Category matches the device's category; empty matches any.
+	Category string `yaml:"category"`
+	// Location matches the departing person's HR location, without regard
+	// to case; empty matches any.
+	Location string `yaml:"location"`
+	// Team is the routing name of the team that recovers the device: its
+	// notices go to channel:TEAM, and the members of the approver group
+	// TEAM (and admins) move the task.
+	Team string `yaml:"team"`
+}
+
+// EquipmentCategory returns the category of the device with asset tag
+// tag: the Categories entry of its prefix, else "other".
+func (ep *EquipmentPolicy) EquipmentCategory(tag string) string {
+	prefix, _, _ := strings.Cut(tag, "-")
+	for k, v := range ep.Categories {
+		if strings.EqualFold(k, prefix) {
+			return v
+		}
+	}
+	return "other"
+}
+
+// EquipmentTeamFor returns the team that recovers a device of category
+// at location (see Teams).
+func (ep *EquipmentPolicy) EquipmentTeamFor(category, location string) string {
+	for _, t := range ep.Teams {
+		if t == nil {
+			continue
+		}
+		if (t.Category == "" || t.Category == category) && (t.Location == "" || strings.EqualFold(t.Location, location)) {
+			return t.Team
+		}
+	}
+	return DefaultEquipmentTeam
+}
+
+// validateEquipment checks the equipment block: categories are names,
+// every team entry names a team that, when the service has routing and
+// approver groups, has a route and an approver group; an entry after a
+// catch-all (neither category nor location) can never match.
+func (p *Policy) validateEquipment(d *doc, svc *Service) {
+	ep := &p.File.Equipment
+	for _, k := range slices.Sorted(maps.Keys(ep.Categories)) {
+		key := "equipment.categories." + k
+		if !nameRE.MatchString(k) || strings.Contains(k, "-") {
+			d.add(key, "%q is not an asset tag prefix (letters and digits before the tag's first '-')", k)
+		}
+		if !nameRE.MatchString(ep.Categories[k]) {
+			d.add(key, "%q is not a category name (letters, digits, '-', '_', '.')", ep.Categories[k])
+		}
+	}
+	known := map[string]bool{"other": true}
+	for _, c := range ep.Categories {
+		known[c] = true
+	}
+	catchAll := -1
+	for i, t := range ep.Teams {
+		key := fmt.Sprintf("equipment.teams[%d]", i)
+		if t == nil {
+			d.add(key, "empty entry (needs team)")
+			continue
+		}
+		if catchAll >= 0 {
+			d.add(key, "never matches: equipment.teams[%d] matches every device first", catchAll)
+		}
+		if t.Category == "" && t.Location == "" && catchAll < 0 {
+			catchAll = i
+		}
+		if t.Category != "" && !known[t.Category] {
+			d.add(key+".category", "unknown category %q (equipment.categories gives: %s)", t.Category, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+		}
+		switch {
+		case strings.TrimSpace(t.Team) == "":
+			d.add(key+".team", "team is required (the routing name of the team that recovers the device)")
+		case !nameRE.MatchString(t.Team):
+			d.add(key+".team", "%q is not a team name (letters, digits, '-', '_', '.')", t.Team)
+		case svc != nil && len(svc.Routing) > 0 && svc.Routing[t.Team] == nil:
+			d.add(key+".team", "team %q has no route: add routing.%s so its recovery tasks reach it", t.Team, t.Team)
+		case svc != nil && len(svc.ApproverGroups) > 0 && svc.ApproverGroups[t.Team] == nil:
+			d.add(key+".team", "team %q is not an approver group: add approver_groups.%s with the people who may move its recovery tasks", t.Team, t.Team)
+		}
+	}
+}
