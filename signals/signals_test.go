@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/connectors"
@@ -774,5 +775,39 @@ func TestSigningKeyRefusals(t *testing.T) {
 		if strings.Contains(err.Error(), "secret-not-a-key") || strings.Contains(err.Error(), "MII") {
 			t.Errorf("%s: error repeats the key: %v", name, err)
 		}
+	}
+}
+
+// The outbox collector reports the rows by status.
+func TestOutboxCollector(t *testing.T) {
+	ctx := context.Background()
+	st := store.OpenTest(t)
+	rcv := newReceiver(t, answer{status: http.StatusAccepted})
+	e := newEnv(t, st, ecPEM(t), rcv, nil)
+	for _, op := range []connectors.Operation{connectors.OpRevokeSessions, connectors.OpDisableAccount} {
+		a := seed(t, st, op, store.ActionSucceeded, connectors.OutcomeDone, false, e.clk.Now())
+		if _, err := e.tx.Record(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := st.ClaimDueSignals(ctx, e.clk.Now(), time.Minute, 1)
+	if err != nil || len(rows) != 1 {
+		t.Fatal(rows, err)
+	}
+	if err := st.MarkSignalDelivered(ctx, rows[0].ID, 1, e.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(OutboxCollector{Store: st})
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 {
+		t.Fatalf("gather: %v, %v", mfs, err)
+	}
+	got := map[string]float64{}
+	for _, m := range mfs[0].GetMetric() {
+		got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+	}
+	if fmt.Sprint(got) != "map[delivered:1 failed:0 pending:1]" {
+		t.Fatalf("kinetic_signals_outbox %v", got)
 	}
 }

@@ -100,6 +100,7 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 	defer a.Close()
 	if tx != nil {
 		tx.Bind(a.Store)
+		a.Metrics.MustRegister(signals.OutboxCollector{Store: a.Store})
 		sctx, stopSignals := context.WithCancel(ctx)
 		waitSignals := tx.Start(sctx)
 		defer func() { stopSignals(); waitSignals() }()
