@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -53,8 +54,8 @@ type Signals struct {
 
 // SignalReceiver is one signals.receivers entry: a push endpoint (RFC 8935).
 type SignalReceiver struct {
-	// Endpoint is the receiver's push URL; it must pass the outbound URL
-	// policy. Required.
+	// Endpoint is the receiver's push URL: https:// (http:// only for
+	// localhost), and it must pass the outbound URL policy. Required.
 	Endpoint string `yaml:"endpoint"`
 	// Audience is the SETs' aud; default the endpoint.
 	Audience string `yaml:"audience"`
@@ -108,6 +109,15 @@ func (s *Signals) applyDefaults() {
 	}
 }
 
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
 // validIssuer checks an issuer URL: https (http only for localhost), a
 // host, no user info, query or fragment.
 func validIssuer(raw string) error {
@@ -117,7 +127,7 @@ func validIssuer(raw string) error {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1"):
+	case u.Scheme == "http" && loopbackHost(u.Hostname()):
 	default:
 		return errors.New("must be an https:// URL (http:// only for localhost)")
 	}
@@ -174,7 +184,12 @@ func (s *Signals) validate(d *doc, conns map[string]*ConnectorInstance) {
 		if r.Endpoint == "" {
 			d.add(key+".endpoint", "required: the receiver's push URL (RFC 8935)")
 		} else if u, err := url.Parse(r.Endpoint); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-			d.add(key+".endpoint", "must be an absolute http(s):// URL")
+			d.add(key+".endpoint", "must be an absolute https:// URL")
+		} else if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			// RFC 8935 delivers SETs "using HTTP POST over TLS" (its
+			// abstract, https://www.rfc-editor.org/rfc/rfc8935); they name a
+			// person and what was revoked.
+			d.add(key+".endpoint", "must be an https:// URL (RFC 8935 delivers over TLS; http:// only for localhost)")
 		} else if u.User != nil {
 			d.add(key+".endpoint", "must not carry user info: use authorization_header")
 		}

@@ -121,7 +121,9 @@ signals:
       subject_format: phone
       events: [session-revoked, password-reset, session-revoked]
     metadata:
-      endpoint: http://169.254.169.254/latest
+      endpoint: https://169.254.169.254/latest
+    plain:
+      endpoint: http://siem.example/events
 `
 	_, err := parseServiceT("kinetic.yaml", []byte(src))
 	if err == nil {
@@ -139,6 +141,7 @@ signals:
 		`kinetic.yaml:17: signals.receivers.siem.events[1]: unknown event "password-reset"`,
 		`kinetic.yaml:17: signals.receivers.siem.events[2]: "session-revoked" is listed twice`,
 		"kinetic.yaml:19: signals.receivers.metadata.endpoint: outbound URL refused by policy",
+		"kinetic.yaml:21: signals.receivers.plain.endpoint: must be an https:// URL (RFC 8935 delivers over TLS",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
