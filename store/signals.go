@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/kineticsec/kinetic/internal/text"
@@ -93,33 +94,43 @@ func (s *Store) SignalSourceOf(ctx context.Context, actionID int64) (src SignalS
 }
 
 // SignalSourcesSince returns the actions of the given operations that
-// succeeded at or after since, oldest id first: the transmitter's catch-up
-// scan, which finds what an observer missed (a process that stopped
-// between an action's commit and recording its SET).
+// succeeded at or after since on a real (not simulated) system and have no
+// outbox row yet, oldest id first: the transmitter's catch-up scan, which
+// finds what an observer missed (a process that stopped between an
+// action's commit and recording its SETs). RecordSignals writes an action's
+// rows together, so an action with any row has all of them.
 func (s *Store) SignalSourcesSince(ctx context.Context, since time.Time, ops []string) ([]SignalSource, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
-	return s.signalSources(ctx, "actions.finished_at >= ? AND actions.operation IN ?", since, ops)
+	return s.signalSources(ctx, "actions.finished_at >= ? AND actions.operation IN ? AND actions.simulated = ? AND NOT EXISTS (SELECT 1 FROM signal_outboxes o WHERE o.action_id = actions.id)",
+		since, ops, false)
 }
 
-// RecordSignals inserts rows (each with Status SignalPending) unless a row
-// for the same (receiver, action, event type) exists, and returns how many
-// were new. It is safe to call again with the same rows.
+// RecordSignals inserts rows (each with Status SignalPending), in one
+// transaction, except those for which a row for the same (receiver, action,
+// event type) exists, and returns how many were new. It is safe to call
+// again with the same rows.
 func (s *Store) RecordSignals(ctx context.Context, rows []SignalOutbox) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
 	n := 0
-	db := s.db.WithContext(ctx)
-	for i := range rows {
-		r := rows[i]
-		r.ID, r.Status, r.Attempts, r.LeaseUntil, r.DeliveredAt = 0, SignalPending, 0, nil, nil
-		res := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&r)
-		if res.Error != nil {
-			return n, res.Error
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		n = 0
+		for i := range rows {
+			r := rows[i]
+			r.ID, r.Status, r.Attempts, r.LeaseUntil, r.DeliveredAt = 0, SignalPending, 0, nil, nil
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&r)
+			if res.Error != nil {
+				return res.Error
+			}
+			n += int(res.RowsAffected)
 		}
-		n += int(res.RowsAffected)
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	return n, nil
 }

@@ -33,6 +33,11 @@ func TestSignalOutbox(t *testing.T) {
 	if got, err := s.SignalSourcesSince(ctx, now.Add(time.Minute), []string{"revoke_sessions"}); err != nil || len(got) != 0 {
 		t.Fatalf("SignalSourcesSince after = %+v, %v", got, err)
 	}
+	sim := Action{CaseID: c.ID, Name: "revoke_sim", Connector: "okta-sim", Operation: "revoke_sessions", Phase: 1, Status: ActionSucceeded,
+		Outcome: "done", FinishedAt: &now, MaxAttempts: 3, Simulated: true}
+	if err := s.db.Create(&sim).Error; err != nil {
+		t.Fatal(err)
+	}
 	row := SignalOutbox{Receiver: "siem", CaseID: c.ID, ActionID: a.ID, EventType: "session-revoked", JTI: "j1", Claims: "{}", NextAttemptAt: now}
 	if n, err := s.RecordSignals(ctx, []SignalOutbox{row}); err != nil || n != 1 {
 		t.Fatalf("RecordSignals = %d, %v", n, err)
@@ -40,6 +45,10 @@ func TestSignalOutbox(t *testing.T) {
 	row.JTI = "j2" // a second recording of the same signal: a new jti, still one row
 	if n, err := s.RecordSignals(ctx, []SignalOutbox{row}); err != nil || n != 0 {
 		t.Fatalf("RecordSignals again = %d, %v", n, err)
+	}
+	// Recorded (and simulated) actions are not the catch-up scan's.
+	if got, err := s.SignalSourcesSince(ctx, now.Add(-time.Minute), []string{"revoke_sessions"}); err != nil || len(got) != 0 {
+		t.Fatalf("SignalSourcesSince after recording = %+v, %v", got, err)
 	}
 	got, err := s.ClaimDueSignals(ctx, now, 30*time.Second, 10)
 	if err != nil || len(got) != 1 || got[0].JTI != "j1" {
