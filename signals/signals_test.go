@@ -811,3 +811,59 @@ func TestOutboxCollector(t *testing.T) {
 		t.Fatalf("kinetic_signals_outbox %v", got)
 	}
 }
+
+// Two processes delivering the same outbox at once push each SET once:
+// every row is claimed before it is pushed.
+func TestTwoTransmittersPushEachSETOnce(t *testing.T) {
+	ctx := context.Background()
+	st := store.OpenTest(t)
+	var script []answer
+	for range 6 {
+		script = append(script, answer{status: http.StatusAccepted})
+	}
+	rcv := newReceiver(t, script...)
+	key := ecPEM(t)
+	e1 := newEnv(t, st, key, rcv, nil)
+	e2 := newEnv(t, st, key, rcv, nil)
+	for range 6 {
+		a := seed(t, st, connectors.OpRevokeSessions, store.ActionSucceeded, connectors.OutcomeDone, false, e1.clk.Now())
+		if _, err := e1.tx.Record(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		// The other process's observer or scan records it too: no new row.
+		if n, err := e2.tx.Record(ctx, a.ID); err != nil || n != 0 {
+			t.Fatalf("second Record = %d, %v", n, err)
+		}
+	}
+	var wg sync.WaitGroup
+	reps := make([]Report, 2)
+	for i, e := range []*env{e1, e2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep, err := e.tx.DeliverDue(ctx)
+			if err != nil {
+				t.Errorf("DeliverDue: %v", err)
+			}
+			reps[i] = rep
+		}()
+	}
+	wg.Wait()
+	if reps[0].Delivered+reps[1].Delivered != 6 {
+		t.Fatalf("delivered %+v, want 6 in all", reps)
+	}
+	seen := map[string]bool{}
+	for range 6 {
+		c := waitClaims(t, rcv.got)
+		if seen[c.ID] {
+			t.Fatalf("jti %s pushed twice", c.ID)
+		}
+		seen[c.ID] = true
+	}
+	rcv.mu.Lock()
+	pushes := rcv.pushes
+	rcv.mu.Unlock()
+	if pushes != 6 {
+		t.Fatalf("%d pushes, want 6", pushes)
+	}
+}
