@@ -200,6 +200,7 @@ func parseService(name string, data []byte, env func(string) (string, bool), bas
 	}
 	svc.Chat.Slack.applyDefaults()
 	svc.Chat.Teams.applyDefaults()
+	svc.Signals.applyDefaults()
 	if d.fatal {
 		return svc, d
 	}
@@ -209,6 +210,7 @@ func parseService(name string, data []byte, env func(string) (string, bool), bas
 	svc.checkConnectorFiles(d)
 	resolveSecrets(reflect.ValueOf(svc).Elem(), "", baseDir, d)
 	svc.checkTokens(d)
+	svc.checkSignalsKey(d)
 	return svc, d
 }
 
@@ -596,6 +598,12 @@ func (s *Service) validate(d *doc) {
 	// token, so it passes the outbound URL policy too.
 	s.Chat.validate(d)
 	s.validateRouting(d)
+	// The signals block (signals.go): receivers' endpoints pass the
+	// outbound URL policy like connector base URLs.
+	s.Signals.validate(d, s.Connectors)
+	if outboundOK {
+		s.checkSignalURLs(d)
+	}
 	if c := s.Chat.Slack; c != nil && c.APIURL != "" && outboundOK {
 		checkURLs(d, s.Outbound, []urlTarget{{path: "chat.slack.api_url", url: c.APIURL}})
 	}

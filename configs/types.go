@@ -72,6 +72,10 @@ type Service struct {
 	// Chat configures the chat front ends: chat.slack (chat.go), with the
 	// KINETIC_SLACK_* variables as overrides, and chat.teams.
 	Chat Chat `yaml:"chat"`
+	// Signals is the Shared Signals transmitter (signals.go,
+	// docs/signals.md): SETs about revoked sessions, disabled accounts and
+	// deleted credentials pushed to receivers. Nil: none.
+	Signals *Signals `yaml:"signals"`
 
 	// File is the path the config was loaded from ("" for the embedded
 	// default).

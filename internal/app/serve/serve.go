@@ -28,6 +28,7 @@ import (
 	"github.com/kineticsec/kinetic/internal/app"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/replay"
+	"github.com/kineticsec/kinetic/signals"
 )
 
 // Options tune Run.
@@ -105,11 +106,28 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 		}
 		return nil
 	}
+	// The Shared Signals transmitter (docs/signals.md), when signals
+	// configures it: it observes succeeded actions like the chat front
+	// ends, and every process delivers the outbox (claims are leased).
+	var tx *signals.Transmitter
+	if cfg.Service.Signals != nil {
+		if tx, err = signals.New(cfg.Service.Signals, signals.Options{Policy: urlPolicy, Log: log.WithField("component", "signals")}); err != nil {
+			return err
+		}
+		observers = append(observers, tx)
+	}
 	a, err := app.Build(ctx, cfg, app.Options{Log: log, Observers: observers, GroupMembers: groupMembers})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if tx != nil {
+		tx.Bind(a.Store)
+		a.Metrics.MustRegister(signals.OutboxCollector{Store: a.Store})
+		sctx, stopSignals := context.WithCancel(ctx)
+		waitSignals := tx.Start(sctx)
+		defer func() { stopSignals(); waitSignals() }()
+	}
 	if _, err := a.StartWorker(); err != nil {
 		return err
 	}
@@ -146,6 +164,10 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 		// refused by every replica and after a restart.
 		routes = append(routes, hr.Routes(hc, a.Engine, hrLog, replay.NewRedis(a.RDB, replay.HRPrefix)))
 		defer hr.StartPollers(ctx, hc, a.Engine, urlPolicy, hrLog)()
+	}
+	if tx != nil && serve {
+		// The transmitter's metadata and JWKS, public.
+		routes = append(routes, tx.Routes())
 	}
 	if slackRoutes != nil {
 		routes = append(routes, slackRoutes)
