@@ -68,6 +68,9 @@ type Service struct {
 	// Chat configures the chat front ends: chat.slack (chat.go), with the
 	// KINETIC_SLACK_* variables as overrides, and chat.teams.
 	Chat Chat `yaml:"chat"`
+	// Audit is the audit: block: the evidence reports' signing key and
+	// the external anchors of the audit head (audit.go).
+	Audit Audit `yaml:"audit"`
 
 	// File is the path the config was loaded from ("" for the embedded
 	// default).

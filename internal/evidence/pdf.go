@@ -148,7 +148,7 @@ func PDF(ev *Evidence) ([]byte, error) {
 		w.para("Helvetica", "", 8, "The case's audit events as chained (SHA-256 over the kinetic.audit.v1 netstring encoding; other cases' events appear by their hashes only).")
 		w.row([]float64{70, 207}, []string{"Hash before the case's first event", ch.Before}, 7, []bool{true, false})
 		w.row([]float64{70, 207}, []string{"Head when read", fmt.Sprintf("%d %s", ch.HeadSeq, ch.HeadHash)}, 7, []bool{true, false})
-		cw := []float64{12, 30, 30, 33, 18, 77, 77}
+		cw := []float64{10, 28, 25, 28, 16, 85, 85}
 		w.row(cw, []string{"Seq", "Time", "Actor", "Event", "Result", "Prev hash", "Hash"}, 6, bold(7))
 		for _, e := range ch.Events {
 			w.row(cw, []string{strconv.FormatInt(e.Seq, 10), tf(&e.Time), e.Actor, e.Event, e.Result, e.PrevHash, e.Hash}, 6, nil)
