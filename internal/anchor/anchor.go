@@ -72,10 +72,11 @@ var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // ErrNoAnchor means the anchor file holds no anchor.
 var ErrNoAnchor = errors.New("no anchor recorded")
 
-// Latest reads the anchor file's last valid line (a torn last line, from
-// a crash mid-write, is skipped). Anchors must not go backwards: a line
-// whose seq is below an earlier one's is an error, since it means the file
-// was edited.
+// Latest returns the anchor file's newest anchor: the valid line with the
+// highest seq (lines that do not parse, such as a torn last line from a
+// crash mid-write, are skipped). Several processes (serve and workers)
+// append to one file, so lines may arrive slightly out of order; the
+// highest seq is the one the chain must still hold.
 func Latest(path string) (*Record, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -85,17 +86,14 @@ func Latest(path string) (*Record, error) {
 	var last *Record
 	sc := bufio.NewScanner(fh)
 	sc.Buffer(make([]byte, 4096), 1<<20)
-	line := 0
 	for sc.Scan() {
-		line++
 		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.Seq <= 0 || !hashRE.MatchString(r.Hash) {
 			continue
 		}
-		if last != nil && r.Seq < last.Seq {
-			return nil, fmt.Errorf("anchor file %s line %d: seq %d after %d (anchors never go back; the file was edited)", path, line, r.Seq, last.Seq)
+		if last == nil || r.Seq > last.Seq {
+			last = &r
 		}
-		last = &r
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("anchor file: %w", err)
