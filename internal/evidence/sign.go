@@ -161,7 +161,7 @@ func Verify(report, sig []byte, pub ed25519.PublicKey) (*Result, error) {
 			return r, fmt.Errorf("%w: %v", ErrBadEvidence, err)
 		}
 		r.LastHash = last
-		if a := ev.Anchor; a != nil && a.Seq <= ev.Chain.HeadSeq && a.Seq == ev.Chain.HeadSeq && a.Hash != ev.Chain.HeadHash {
+		if a := ev.Anchor; a != nil && a.Seq == ev.Chain.HeadSeq && a.Hash != ev.Chain.HeadHash {
 			return r, fmt.Errorf("%w: the external anchor %d disagrees with the head the report read", ErrBadEvidence, a.Seq)
 		}
 	}
