@@ -203,6 +203,11 @@ func cmdAuditVerifyReport(ctx context.Context, args []string, stdout, stderr io.
 	} else if ev.Period != nil {
 		fmt.Fprintf(stdout, "period report: %d cases, %d breaches\n", len(ev.Period.Cases), ev.Period.Breaches)
 	}
+	if res.PagesMatch {
+		fmt.Fprintln(stdout, "pages OK: rendering the embedded evidence again gives this file byte for byte")
+	} else {
+		fmt.Fprintln(stdout, "pages NOT re-rendered identically: made by another Kinetic version, or its text differs from the embedded evidence")
+	}
 	if ev.Anchor != nil {
 		fmt.Fprintf(stdout, "external anchor recorded in the report: %d %s (%s)\n", ev.Anchor.Seq, ev.Anchor.Hash, ev.Anchor.Sink)
 	}

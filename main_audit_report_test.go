@@ -91,7 +91,7 @@ func TestAuditReportCLI(t *testing.T) {
 	auditReportSetup(t)
 
 	kinetic(t, "audit", "report", "--case", "1", "--config", "kinetic.yaml", "--out", "case-1.pdf").want(t, 0, "wrote case-1.pdf", "wrote case-1.pdf.sig")
-	kinetic(t, "audit", "verify-report", "case-1.pdf", "--config", "kinetic.yaml").want(t, 0, "signature OK", "chain excerpt OK: case 1, 3 events (1 other events linked by hash)")
+	kinetic(t, "audit", "verify-report", "case-1.pdf", "--config", "kinetic.yaml").want(t, 0, "signature OK", "chain excerpt OK: case 1, 3 events (1 other events linked by hash)", "pages OK")
 	kinetic(t, "audit", "verify-report", "--public-key", "report.pub", "case-1.pdf").want(t, 0, "signature OK")
 
 	pdf, err := os.ReadFile("case-1.pdf")

@@ -162,7 +162,7 @@ func TestSignedReportVerifies(t *testing.T) {
 			if err != nil {
 				t.Fatalf("intact report: %v", err)
 			}
-			if res.LastHash != ev.Chain.Events[len(ev.Chain.Events)-1].Hash || res.Evidence.Case.ID != 1 {
+			if res.LastHash != ev.Chain.Events[len(ev.Chain.Events)-1].Hash || res.Evidence.Case.ID != 1 || !res.PagesMatch {
 				t.Errorf("result = %+v", res)
 			}
 			// One byte changed anywhere fails: the first, the middle, inside
@@ -265,5 +265,26 @@ func TestRenderPNG(t *testing.T) {
 	pngs, _ := filepath.Glob(filepath.Join(dir, "case-1*.png"))
 	if len(pngs) == 0 {
 		t.Fatal("pdftoppm wrote no page")
+	}
+}
+
+// TestEditedPagesAreReported: an HTML report whose visible text was
+// changed before signing (the embedded evidence left alone) verifies its
+// signature and chain, but its pages do not re-render from the evidence.
+func TestEditedPagesAreReported(t *testing.T) {
+	s, names := fixture(t)
+	key := newKey(t)
+	ev, err := BuildCase(context.Background(), s, names, 1, 0, nil, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := HTML(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(rep, []byte("Walter Skinner"), []byte("Someone Else"), 1)
+	res, err := Verify(edited, Sign(edited, key), key.Public().(ed25519.PublicKey))
+	if err != nil || res.PagesMatch {
+		t.Fatalf("edited pages: %+v, %v", res, err)
 	}
 }

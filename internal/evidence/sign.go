@@ -110,6 +110,12 @@ type Result struct {
 	// LastHash is the hash of the case's last event, re-computed from the
 	// excerpt (case reports).
 	LastHash string
+	// PagesMatch is true when rendering the embedded evidence again gives
+	// the report's exact bytes: what the pages show is the evidence, not
+	// text edited beside it. Rendering is deterministic within a Kinetic
+	// version; a report made by another version may differ, so this is
+	// reported rather than required.
+	PagesMatch bool
 }
 
 // Verify checks a report: sig (FILE.sig's content) must be an Ed25519
@@ -147,6 +153,13 @@ func Verify(report, sig []byte, pub ed25519.PublicKey) (*Result, error) {
 		return r, fmt.Errorf("%w: %v", ErrBadEvidence, err)
 	}
 	r.Evidence = ev
+	render := HTML
+	if bytes.HasPrefix(report, []byte("%PDF-")) {
+		render = PDF
+	}
+	if again, err := render(ev); err == nil {
+		r.PagesMatch = bytes.Equal(again, report)
+	}
 	if ev.Kind == "case" {
 		if ev.Case == nil || ev.Chain == nil {
 			return r, fmt.Errorf("%w: a case report without its case or chain excerpt", ErrBadEvidence)
