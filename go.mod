@@ -3,6 +3,7 @@ module github.com/kineticsec/kinetic
 go 1.26.0
 
 require (
+	codeberg.org/go-pdf/fpdf v0.12.0
 	cel.dev/cel-go v0.32.0
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/aws/aws-sdk-go-v2 v1.48.0
@@ -41,7 +42,6 @@ require (
 
 require (
 	cel.dev/expr v0.25.1 // indirect
-	codeberg.org/go-pdf/fpdf v0.12.0 // indirect
 	github.com/Azure/go-ntlmssp v0.1.1 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.9 // indirect
