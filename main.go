@@ -20,12 +20,14 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/term"
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
+	extanchor "github.com/kineticsec/kinetic/internal/anchor"
 	"github.com/kineticsec/kinetic/internal/app"
 	"github.com/kineticsec/kinetic/internal/app/serve"
 	"github.com/kineticsec/kinetic/internal/compose"
@@ -44,8 +46,11 @@ Commands:
   demo             offboard sample employees on the embedded default
   plan             dry run: the actions an employee would get (changes nothing)
   config validate  check the configuration and policy, listing every error
-  audit verify     check the audit trail's hash chain and that the state matches it
+  audit verify     check the audit trail's hash chain, the latest external anchor,
+                   and that the state matches it (--export FILE: one case's export alone)
   audit export     write one case's audit record (--case ID --format json|csv)
+  audit report     signed evidence report (--case ID | --from DATE --to DATE, --format pdf|html)
+  audit verify-report FILE   check a report's signature and its embedded chain excerpt
   migrate          create or update the database schema
   bench            measure: one departure, 5,000 departures under a rate limit,
                    throughput, Slack acknowledgement, peak memory (--help)
@@ -145,15 +150,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdEquipment(ctx, rest, stdout, stderr)
 	case "audit":
 		if len(rest) == 0 {
-			return usageErr("usage: kinetic audit verify|export [flags]")
+			return usageErr("usage: kinetic audit verify|export|report|verify-report [flags]")
 		}
 		switch rest[0] {
 		case "verify":
 			return cmdAuditVerify(ctx, rest[1:], stdout, stderr)
 		case "export":
 			return cmdAuditExport(ctx, rest[1:], stdout, stderr)
+		case "report":
+			return cmdAuditReport(ctx, rest[1:], stdout, stderr)
+		case "verify-report":
+			return cmdAuditVerifyReport(ctx, rest[1:], stdout, stderr)
 		}
-		return usageErr("unknown audit command %q (verify, export)", rest[0])
+		return usageErr("unknown audit command %q (verify, export, report, verify-report)", rest[0])
 	}
 	return usageErr("unknown command %q; run kinetic --help", cmd)
 }
@@ -397,7 +406,9 @@ func openForAudit(ctx context.Context, cfgPath string, stderr io.Writer) (*app.A
 }
 
 func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfgPath := flags("audit verify", "audit verify [--anchor SEQ:HASH ...] [--config FILE]", stderr)
+	fs, cfgPath := flags("audit verify", "audit verify [--anchor SEQ:HASH ...] [--anchor-file FILE] [--export FILE] [--config FILE]", stderr)
+	exportFile := fs.String("export", "", "verify one case's export file (JSON or CSV, from audit export) on its own, without the database")
+	anchorFile := fs.String("anchor-file", "", "an anchor file (JSON lines) to check the chain against; default audit.anchors.file")
 	var anchors []string
 	fs.Func("anchor", "a head recorded earlier outside the database (SEQ:HASH, as an earlier verify printed it); the chain must still hold that event with that hash (repeatable)", func(v string) error {
 		anchors = append(anchors, v)
@@ -419,11 +430,31 @@ func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		want = append(want, anchor{n, strings.ToLower(hash)})
 	}
+	if *exportFile != "" {
+		return verifyExportFile(*exportFile, stdout)
+	}
 	a, err := openForAudit(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	// The newest anchor published outside the database (audit.anchors.file,
+	// or --anchor-file) is checked like an --anchor.
+	if *anchorFile == "" {
+		*anchorFile = a.Config.Service.Audit.Anchors.File
+	}
+	if *anchorFile != "" {
+		r, err := extanchor.Latest(*anchorFile)
+		switch {
+		case errors.Is(err, extanchor.ErrNoAnchor) || (errors.Is(err, os.ErrNotExist) && *anchorFile == a.Config.Service.Audit.Anchors.File):
+			fmt.Fprintf(stdout, "no external anchor yet in %s\n", *anchorFile)
+		case err != nil:
+			return &exitError{code: 1, err: err}
+		default:
+			fmt.Fprintf(stdout, "external anchor %d %s (published %s)\n", r.Seq, r.Hash, r.Time.Format(time.RFC3339))
+			want = append(want, anchor{r.Seq, r.Hash})
+		}
+	}
 	rep, err := a.Store.VerifyAudit(ctx)
 	if err != nil {
 		return err

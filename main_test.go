@@ -456,7 +456,7 @@ func TestDemoThenAudit(t *testing.T) {
 		}
 		// The demo runs on sandbox connectors, so its export ends each row
 		// with the simulated column (store.ExportAudit).
-		wantHeader := []string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash", "simulated"}
+		wantHeader := []string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash", "links", "simulated"}
 		if !slices.Equal(rows[0], wantHeader) {
 			t.Errorf("header = %v, want %v", rows[0], wantHeader)
 		}
@@ -492,6 +492,18 @@ func TestDemoThenAudit(t *testing.T) {
 		}
 		if len(evs) < 3 || evs[0].CaseID != 1 || evs[0].Hash == "" {
 			t.Errorf("export has %d events, first %+v", len(evs), evs[0])
+		}
+		// The demo's cases run at once, so case 1's events are interleaved
+		// with others': the export still verifies alone, through its links.
+		kinetic(t, "audit", "verify", "--export", out).want(t, 0, "export OK: ")
+	})
+
+	t.Run("evidence report of a demo case", func(t *testing.T) {
+		out := filepath.Join(dir, "case1.pdf")
+		kinetic(t, "audit", "report", "--case", "1", "--unsigned", "--out", out).want(t, 0, "wrote "+out, "UNSIGNED")
+		data, err := os.ReadFile(out)
+		if err != nil || !bytes.HasPrefix(data, []byte("%PDF-")) {
+			t.Fatalf("not a PDF (%v)", err)
 		}
 	})
 

@@ -230,6 +230,13 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-worker-timings.yaml:6: workers.lease: 1ms is too short: a lease must be at least 2s`,
 			dir + `service-worker-timings.yaml:7: workers.sweep_interval: 1ms is too short: the sweep must run at most every 200ms`,
 		}},
+		"service-audit.yaml": {want: []string{
+			dir + `service-audit.yaml:8: audit.report_sla: negative duration "-1m"`,
+			dir + `service-audit.yaml:10: audit.anchors.interval: 10ms is too short: at least 1s`,
+			dir + `service-audit.yaml:11: audit.anchors.url: scheme "ftp": want https (or http)`,
+			dir + `service-audit.yaml:12: audit.anchors.syslog: want local, udp://HOST:PORT or tcp://HOST:PORT`,
+			dir + `service-audit.yaml:13: audit.anchors.fiel: unknown key "fiel"`,
+		}},
 		"service-worker-sweep.yaml": {want: []string{
 			dir + `service-worker-sweep.yaml:7: workers.sweep_interval: 30s is longer than workers.lease (5s)`,
 		}},

@@ -205,6 +205,7 @@ func parseService(name string, data []byte, env func(string) (string, bool), bas
 		return svc, d
 	}
 	svc.resolveConnectorFiles(baseDir)
+	svc.Audit.applyDefaults(baseDir)
 	svc.validate(d)
 	svc.recordSandboxes(d)
 	svc.checkConnectorFiles(d)
@@ -495,6 +496,7 @@ func (s *Service) validate(d *doc) {
 		d.add("workers.concurrency", "must not be negative (0 means the default, %d)", DefaultWorkerConcurrency)
 	}
 	s.Workers.validate(d)
+	s.Audit.validate(d)
 
 	switch s.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -577,6 +579,9 @@ func (s *Service) validate(d *doc) {
 	}
 	if outboundOK {
 		s.checkBaseURLs(d)
+		if u := s.Audit.Anchors.URL; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+			checkURLs(d, s.Outbound, []urlTarget{{path: "audit.anchors.url", url: u}})
+		}
 	}
 	// The directory block and its HR system's URLs (hrsources.go).
 	s.validateDirectory(d, outboundOK)

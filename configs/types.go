@@ -76,6 +76,9 @@ type Service struct {
 	// docs/signals.md): SETs about revoked sessions, disabled accounts and
 	// deleted credentials pushed to receivers. Nil: none.
 	Signals *Signals `yaml:"signals"`
+	// Audit is the audit: block: the evidence reports' signing key and
+	// the external anchors of the audit head (audit.go).
+	Audit Audit `yaml:"audit"`
 
 	// File is the path the config was loaded from ("" for the embedded
 	// default).

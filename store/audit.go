@@ -299,12 +299,18 @@ func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
 // ExportAudit writes one case's audit events to w in seq order and returns
 // how many it wrote. format "json" is a pretty-printed JSON array of
 // AuditEvent; "csv" is a header row (seq, time, case_id, action_id, actor,
-// system, event, result, detail, prev_hash, hash) then one row per event,
+// system, event, result, detail, prev_hash, hash, links) then one row per event,
 // times in the canonical form HashEvent uses so hashes can be recomputed
 // from the file. Cells are written verbatim (no spreadsheet-formula
 // escaping) because the export is evidence. An unknown format fails with
 // ErrUnknownFormat, a case without events with ErrNoAuditEvents; either way
 // nothing is written.
+//
+// Linking: the case's first event's prev_hash is the hash of the event
+// before the case; an event preceded by other cases' events carries them
+// as links (seq, prev_hash and hash only, their contents left out) — JSON
+// "links", CSV "SEQ:PREV_HASH:HASH" joined by ";" — so the export's chain
+// runs without a gap and VerifyExport checks one case's export alone.
 //
 // A simulated case (one with an action on a sandbox connector, see
 // Case.Simulated) says so: in JSON every event of a simulated action, and
@@ -345,7 +351,7 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 				_, _ = bw.WriteString("[\n")
 			case "csv":
 				cw = csv.NewWriter(bw)
-				header := []string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash"}
+				header := []string{"seq", "time", "case_id", "action_id", "actor", "system", "event", "result", "detail", "prev_hash", "hash", "links"}
 				if sim != nil {
 					header = append(header, "simulated")
 				}
@@ -354,9 +360,19 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 		}
 		for i := range batch {
 			e := &batch[i]
+			var links []ChainLink
+			if n > 0 && e.Seq > last+1 {
+				var others []AuditEvent
+				if err := db.Select("seq", "prev_hash", "hash").Where("seq > ? AND seq < ?", last, e.Seq).Order("seq").Find(&others).Error; err != nil {
+					return n, fmt.Errorf("store: export audit: %w", err)
+				}
+				for _, o := range others {
+					links = append(links, ChainLink{Seq: o.Seq, PrevHash: o.PrevHash, Hash: o.Hash})
+				}
+			}
 			switch format {
 			case "json":
-				b, err := json.MarshalIndent(exportedEvent{AuditEvent: e, Simulated: simulated(e)}, "  ", "  ")
+				b, err := json.MarshalIndent(exportedEvent{AuditEvent: e, Links: links, Simulated: simulated(e)}, "  ", "  ")
 				if err != nil {
 					return n, fmt.Errorf("store: export audit: %w", err)
 				}
@@ -369,7 +385,7 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 				row := []string{
 					strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(auditTimeFormat),
 					strconv.FormatInt(e.CaseID, 10), strconv.FormatInt(e.ActionID, 10),
-					e.Actor, e.System, e.Event, e.Result, e.Detail, e.PrevHash, e.Hash,
+					e.Actor, e.System, e.Event, e.Result, e.Detail, e.PrevHash, e.Hash, formatLinks(links),
 				}
 				if sim != nil {
 					row = append(row, strconv.FormatBool(simulated(e)))
@@ -402,7 +418,8 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 // event's own fields, then whether it is simulated.
 type exportedEvent struct {
 	*AuditEvent
-	Simulated bool `json:"simulated,omitempty"`
+	Links     []ChainLink `json:"links,omitempty"`
+	Simulated bool        `json:"simulated,omitempty"`
 }
 
 // simulatedActions returns the ids of caseID's simulated actions, or nil

@@ -492,7 +492,7 @@ func TestExportAudit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		header := "seq,time,case_id,action_id,actor,system,event,result,detail,prev_hash,hash"
+		header := "seq,time,case_id,action_id,actor,system,event,result,detail,prev_hash,hash,links"
 		if len(rows) != want+1 || strings.Join(rows[0], ",") != header {
 			t.Fatalf("csv export: %d rows, header %v", len(rows), rows[0])
 		}

@@ -73,12 +73,12 @@ func TestExportAuditMarksSimulated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rows) != 4 || strings.Join(rows[0], ",") != "seq,time,case_id,action_id,actor,system,event,result,detail,prev_hash,hash,simulated" {
+		if len(rows) != 4 || strings.Join(rows[0], ",") != "seq,time,case_id,action_id,actor,system,event,result,detail,prev_hash,hash,links,simulated" {
 			t.Fatalf("csv export: %d rows, header %v", len(rows), rows[0])
 		}
 		for i, row := range rows[1:] {
-			if wantCell := map[bool]string{true: "true", false: "false"}[want[evs[i].ActionID]]; row[11] != wantCell {
-				t.Errorf("csv row %d (action %s) simulated = %q, want %q", i+1, row[3], row[11], wantCell)
+			if wantCell := map[bool]string{true: "true", false: "false"}[want[evs[i].ActionID]]; row[12] != wantCell {
+				t.Errorf("csv row %d (action %s) simulated = %q, want %q", i+1, row[3], row[12], wantCell)
 			}
 		}
 	})

@@ -131,6 +131,8 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 	if _, err := a.StartWorker(); err != nil {
 		return err
 	}
+	// The audit head, published outside the database (audit.anchors).
+	defer a.StartAnchors(ctx, urlPolicy)()
 	var slackRoutes func(*http.ServeMux)
 	if sa != nil {
 		var stopSlack func()
