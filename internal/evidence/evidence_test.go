@@ -239,6 +239,9 @@ func TestPeriodReport(t *testing.T) {
 func TestRenderPNG(t *testing.T) {
 	bin, err := exec.LookPath("pdftoppm")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("pdftoppm not installed (apt package poppler-utils): under CI it must be")
+		}
 		t.Skip("pdftoppm not installed (apt package poppler-utils)")
 	}
 	s, names := fixture(t)
