@@ -296,12 +296,12 @@ func TestConfigValidate(t *testing.T) {
 			// The connectors' credentials.
 			"KINETIC_AD_BIND_PASSWORD":       "ad-0a1b2c-example",
 			"KINETIC_M365_CLIENT_CREDENTIAL": "m365-1b2c3d-example",
-			"KINETIC_EXCHANGE_TOKEN":         "exchange-2c3d4e-example",
 			"KINETIC_OKTA_TOKEN":             "okta-3d4e5f-example",
-			"KINETIC_VPN_TOKEN":              "vpn-4e5f6a-example",
-			"KINETIC_AWS_AUTOMATION_TOKEN":   "aws-5f6a7b-example",
-			"KINETIC_SALESFORCE_TOKEN":       "salesforce-6a7b8c-example",
-			"KINETIC_BADGE_API_KEY":          "badge-7b8c9d-example",
+			"KINETIC_FORTIGATE_TOKEN":        "fortigate-4e5f6a-example",
+			"KINETIC_SALESFORCE_PRIVATE_KEY": "salesforce-6a7b8c-example",
+			"KINETIC_BRIVO_API_KEY":          "brivo-7b8c9d-example",
+			"KINETIC_BRIVO_CLIENT_SECRET":    "brivo-8b9c0d-example",
+			"KINETIC_BRIVO_PASSWORD":         "brivo-9c0d1e-example",
 			"KINETIC_ASSETS_TOKEN":           "assets-8c9d0e-example",
 			"KINETIC_PAYROLL_TOKEN":          "payroll-9d0e1f-example",
 		}

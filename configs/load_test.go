@@ -2,7 +2,11 @@ package configs
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +37,25 @@ func exampleEnv(t *testing.T) {
 	for name, value := range exampleConnectorSecrets {
 		t.Setenv(name, value)
 	}
+	t.Setenv("KINETIC_SALESFORCE_PRIVATE_KEY", exampleRSAKey(t))
+}
+
+var (
+	exampleKeyOnce sync.Once
+	exampleKeyPEM  string
+)
+
+// exampleRSAKey is a PEM RSA key for the example's Salesforce connector,
+// generated once per test run (the connector builds only with a real key).
+func exampleRSAKey(t *testing.T) string {
+	exampleKeyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exampleKeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}))
+	})
+	return exampleKeyPEM
 }
 
 // exampleConnectorSecrets are the connector secrets kinetic.example.yaml
@@ -39,12 +63,11 @@ func exampleEnv(t *testing.T) {
 var exampleConnectorSecrets = map[string]string{
 	"KINETIC_AD_BIND_PASSWORD":       "ad-SECRET-4",
 	"KINETIC_M365_CLIENT_CREDENTIAL": "m365-SECRET-5",
-	"KINETIC_EXCHANGE_TOKEN":         "exchange-SECRET-6",
 	"KINETIC_OKTA_TOKEN":             "okta-SECRET-7",
-	"KINETIC_VPN_TOKEN":              "vpn-SECRET-8",
-	"KINETIC_AWS_AUTOMATION_TOKEN":   "aws-SECRET-9",
-	"KINETIC_SALESFORCE_TOKEN":       "salesforce-SECRET-10",
-	"KINETIC_BADGE_API_KEY":          "badge-SECRET-11",
+	"KINETIC_FORTIGATE_TOKEN":        "fortigate-SECRET-8",
+	"KINETIC_BRIVO_API_KEY":          "brivo-SECRET-11",
+	"KINETIC_BRIVO_CLIENT_SECRET":    "brivo-SECRET-14",
+	"KINETIC_BRIVO_PASSWORD":         "brivo-SECRET-15",
 	"KINETIC_ASSETS_TOKEN":           "assets-SECRET-12",
 	"KINETIC_PAYROLL_TOKEN":          "payroll-SECRET-13",
 }
@@ -69,9 +92,8 @@ func TestExampleFilesLoad(t *testing.T) {
 		if s.Log.Format != "json" || s.Workers.Concurrency != 50 || s.Workers.Lease.D() != 30*time.Second {
 			t.Errorf("log/workers = %+v %+v", s.Log, s.Workers)
 		}
-		// Ten: the nine systems of the embedded default, and exchange for the
-		// mailbox step Graph has no API for (see policy.production.yaml).
-		if len(s.Connectors) != 10 || s.Connectors["okta"].RateLimit.Burst != 1 || s.Connectors["m365"].RateLimit.Burst != 100 {
+		// The nine systems of the embedded default, each on its own type.
+		if len(s.Connectors) != 9 || s.Connectors["okta"].RateLimit.Burst != 1 || s.Connectors["m365"].RateLimit.Burst != 100 {
 			t.Errorf("connectors = %+v", s.Connectors)
 		}
 		if cfg.Policy == nil || cfg.Policy.Path != "policy.production.yaml" {

@@ -99,8 +99,8 @@ func TestShippedConfigsAreNotSimulated(t *testing.T) {
 		if s.Simulated || s.SandboxConnectors() != nil || s.CheckSimulated() != nil {
 			t.Errorf("the production example is simulated: flag %t, sandbox connectors %v", s.Simulated, s.SandboxConnectors())
 		}
-		want := map[string]string{"ad": "ldap", "m365": "graph", "okta": "okta", "exchange": "webhook", "vpn": "webhook", "aws": "webhook",
-			"salesforce": "webhook", "badge": "webhook", "assets": "webhook", "payroll": "webhook"}
+		want := map[string]string{"ad": "ldap", "m365": "graph", "okta": "okta", "vpn": "fortigate", "aws": "awsiam",
+			"salesforce": "salesforce", "badge": "brivo", "assets": "webhook", "payroll": "webhook"}
 		for name, ci := range s.Connectors {
 			if want[name] != ci.Type {
 				t.Errorf("connector %s is of type %s, want %s", name, ci.Type, want[name])
@@ -138,7 +138,7 @@ func TestShippedConfigsAreNotSimulated(t *testing.T) {
 }
 
 // TestProductionPolicyFollowsExample: policy.production.yaml is
-// policy.example.yaml with convert_mailbox on exchange (and its own
+// policy.example.yaml with convert_mailbox a manual step (and its own
 // header); a change to one policy that is not made to the other fails here.
 func TestProductionPolicyFollowsExample(t *testing.T) {
 	body := func(name string) string {
@@ -155,17 +155,21 @@ func TestProductionPolicyFollowsExample(t *testing.T) {
 	}
 	example, production := body("policy.example.yaml"), body("policy.production.yaml")
 	for _, act := range []string{"convert_mailbox"} {
-		re := regexp.MustCompile(`(?m)(^  ` + act + `:\n(?:    .*\n)*?    connector: )m365\n`)
+		re := regexp.MustCompile(`(?m)^(  ` + act + `:\n)    description: .*\n((?:    .*\n)*?    depends_on: .*\n)`)
 		if !re.MatchString(example) {
-			t.Fatalf("policy.example.yaml has no %s on m365", act)
+			t.Fatalf("policy.example.yaml has no %s with a depends_on", act)
 		}
-		example = re.ReplaceAllString(example, "${1}exchange\n")
+		m := regexp.MustCompile(`(?m)^  ` + act + `:\n    (description: .*)\n`).FindStringSubmatch(production)
+		if m == nil {
+			t.Fatalf("policy.production.yaml has no %s with a description", act)
+		}
+		example = re.ReplaceAllString(example, "${1}    "+strings.ReplaceAll(m[1], "$", "$$")+"\n${2}    manual: true\n")
 	}
 	if example != production {
 		el, pl := strings.Split(example, "\n"), strings.Split(production, "\n")
 		for i := range min(len(el), len(pl)) {
 			if el[i] != pl[i] {
-				t.Fatalf("policy.production.yaml differs from policy.example.yaml (convert_mailbox on exchange) at line %d of the policy body:\nexample:    %q\nproduction: %q", i+1, el[i], pl[i])
+				t.Fatalf("policy.production.yaml differs from policy.example.yaml (convert_mailbox manual) at line %d of the policy body:\nexample:    %q\nproduction: %q", i+1, el[i], pl[i])
 			}
 		}
 		t.Fatalf("policy.production.yaml and policy.example.yaml differ in length (%d and %d lines)", len(pl), len(el))

@@ -62,7 +62,13 @@ type tokenSource struct {
 }
 
 func newTokenSource(c *Connector, cfg Config) (*tokenSource, error) {
-	key, err := loadRSAKey(strings.TrimSpace(cfg.PrivateKeyFile))
+	var key *rsa.PrivateKey
+	var err error
+	if pemText := cfg.PrivateKey.Value(); pemText != "" {
+		key, err = parseRSAKey([]byte(pemText), "private_key", "")
+	} else {
+		key, err = loadRSAKey(strings.TrimSpace(cfg.PrivateKeyFile))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +99,21 @@ func loadRSAKey(path string) (*rsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("private_key_file: %w", err)
 	}
+	return parseRSAKey(data, "private_key_file", path)
+}
+
+// parseRSAKey reads the PEM RSA key from key (a config key name) holding
+// data; where names the file, if any, for messages. No key material is
+// ever in an error.
+func parseRSAKey(data []byte, field, where string) (*rsa.PrivateKey, error) {
+	path := field
+	if where != "" {
+		path += " " + where
+	}
+	var err error
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, fmt.Errorf("private_key_file %s: no PEM block found (want a PEM RSA private key)", path)
+		return nil, fmt.Errorf("%s: no PEM block found (want a PEM RSA private key)", path)
 	}
 	var key any
 	switch block.Type {
@@ -104,19 +122,19 @@ func loadRSAKey(path string) (*rsa.PrivateKey, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	case "ENCRYPTED PRIVATE KEY":
-		return nil, fmt.Errorf("private_key_file %s: encrypted keys are not supported; store it unencrypted with restricted file permissions", path)
+		return nil, fmt.Errorf("%s: encrypted keys are not supported; store it unencrypted with restricted file permissions", path)
 	default:
-		return nil, fmt.Errorf("private_key_file %s: PEM block %q is not a private key", path, block.Type)
+		return nil, fmt.Errorf("%s: PEM block %q is not a private key", path, block.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("private_key_file %s: cannot parse the private key", path)
+		return nil, fmt.Errorf("%s: cannot parse the private key", path)
 	}
 	k, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("private_key_file %s: %T is not an RSA key (Salesforce's JWT bearer flow accepts RS256 only)", path, key)
+		return nil, fmt.Errorf("%s: %T is not an RSA key (Salesforce's JWT bearer flow accepts RS256 only)", path, key)
 	}
 	if k.N.BitLen() < 2048 {
-		return nil, fmt.Errorf("private_key_file %s: RSA key has %d bits; use at least 2048", path, k.N.BitLen())
+		return nil, fmt.Errorf("%s: RSA key has %d bits; use at least 2048", path, k.N.BitLen())
 	}
 	return k, nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/secret"
 )
 
 // TypeName is the connector type name configuration uses for Salesforce
@@ -99,8 +100,13 @@ type Config struct {
 	Username string `yaml:"username"`
 	// PrivateKeyFile is a PEM file holding the RSA private key (at least
 	// 2048 bits; PKCS#8 or PKCS#1, unencrypted) whose certificate is
-	// uploaded to the connected app. Required.
+	// uploaded to the connected app. Exactly one of PrivateKeyFile and
+	// PrivateKey is required.
 	PrivateKeyFile string `yaml:"private_key_file"`
+	// PrivateKey is the same key as PEM text from a secret (an environment
+	// variable, e.g. from a Kubernetes Secret), for deployments that keep
+	// no key file.
+	PrivateKey secret.Secret `yaml:"private_key"`
 	// APIVersion is the REST API version, e.g. "62.0". Default 62.0.
 	APIVersion string `yaml:"api_version"`
 	// MatchOn lists the identifiers a subject is matched on, any of
@@ -157,8 +163,11 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.Username) == "" {
 		add("username is required (the integration user the connector acts as)")
 	}
-	if strings.TrimSpace(c.PrivateKeyFile) == "" {
-		add("private_key_file is required")
+	switch file, inline := strings.TrimSpace(c.PrivateKeyFile) != "", c.PrivateKey.IsSet(); {
+	case !file && !inline:
+		add("private_key_file or private_key is required")
+	case file && inline:
+		add("private_key_file and private_key are both set; set one")
 	}
 	if v := c.APIVersion; v != "" && !apiVersionRE.MatchString(v) {
 		add("api_version %q is not a REST API version such as %s", v, DefaultAPIVersion)
