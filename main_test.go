@@ -672,6 +672,11 @@ func TestServe(t *testing.T) {
 			t.Fatalf("case %d %s with %d actions, want completed:\n%s", c.ID, c.Status, len(c.Actions), body)
 		}
 		for _, a := range c.Actions {
+			// E1 holds no equipment in testkit's directory (cases with
+			// devices wait for their disposition): nothing to recover.
+			if a.Name == "create_recovery_task" && a.Status == store.ActionSkipped {
+				continue
+			}
 			if a.Status != store.ActionSucceeded {
 				t.Errorf("action %s: %s (%s), want succeeded", a.Name, a.Status, a.LastError)
 			}
