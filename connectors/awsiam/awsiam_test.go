@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/connectors/awsiam/iamtest"
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/internal/dur"
 	"github.com/kineticsec/kinetic/internal/outbound"
@@ -31,27 +32,13 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// seedDana gives dana every kind of credential in acct.
-func (f *fakeAWS) seedDana(acct string) *fuser {
-	return f.addUser(acct, &fuser{
-		name:   "dana",
-		login:  true,
-		keys:   []*fkey{{id: "AKIADANA000000000001", active: true}, {id: "AKIADANA000000000002", active: false}},
-		mfa:    []string{"arn:aws:iam::" + acct + ":mfa/dana"},
-		ssh:    []string{"APKADANA0001"},
-		certs:  []string{"CERTDANA0001"},
-		svc:    []fsvc{{id: "ACCADANA0001", service: "codecommit.amazonaws.com"}},
-		groups: []string{"developers", "billing", "all-staff"},
-		tags:   map[string]string{"hr-id": "E100"},
-	})
-}
-
-func (f *fakeAWS) config() Config {
+// fakeConfig is a Config for f.
+func fakeConfig(f *iamtest.Fake) Config {
 	return Config{
-		AccessKeyID:     secret.FromValue(baseKeyID),
-		SecretAccessKey: secret.FromValue(baseSecret),
-		IAMEndpoint:     f.srv.URL,
-		STSEndpoint:     f.srv.URL,
+		AccessKeyID:     secret.FromValue(iamtest.KeyID),
+		SecretAccessKey: secret.FromValue(iamtest.Secret),
+		IAMEndpoint:     f.Server.URL,
+		STSEndpoint:     f.Server.URL,
 	}
 }
 
@@ -90,10 +77,10 @@ func TestConformance(t *testing.T) {
 	var fakes sync.Map
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) connectors.Connector {
-			f := newFake(t)
-			f.seedDana(baseAccount)
-			f.addUser(baseAccount, &fuser{name: "mulder", login: true, keys: []*fkey{{id: "AKIAMULDER0000000001", active: true}}})
-			c := newConn(t, f.config())
+			f := iamtest.New(t)
+			f.SeedDana(iamtest.Account)
+			f.AddUser(iamtest.Account, &iamtest.User{Name: "mulder", Login: true, Keys: []*iamtest.Key{{ID: "AKIAMULDER0000000001", Active: true}}})
+			c := newConn(t, fakeConfig(f))
 			fakes.Store(c, f)
 			return c
 		},
@@ -102,8 +89,8 @@ func TestConformance(t *testing.T) {
 		Ops:     []connectors.Operation{connectors.OpDisableAccount, connectors.OpDeleteAccessKeys, connectors.OpRemoveGroupMemberships, connectors.OpRevokeSessions},
 		InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 			v, _ := fakes.Load(c)
-			f := v.(*fakeAWS)
-			f.clearFailures()
+			f := v.(*iamtest.Fake)
+			f.ClearFailures()
 			st := map[connectors.Kind]struct {
 				status int
 				code   string
@@ -115,27 +102,27 @@ func TestConformance(t *testing.T) {
 				connectors.KindInvalid:     {400, "ValidationError"},
 				connectors.KindNotFound:    {404, "NoSuchEntity"},
 			}[kind]
-			f.failNext("", "", st.status, st.code, 0)
+			f.FailNext("", "", st.status, st.code, 0)
 		},
 		Slow: func(t *testing.T, c connectors.Connector) {
 			v, _ := fakes.Load(c)
-			f := v.(*fakeAWS)
-			f.mu.Lock()
-			f.stall = make(chan struct{})
-			t.Cleanup(func() { close(f.stall) })
-			f.mu.Unlock()
+			f := v.(*iamtest.Fake)
+			f.Mu.Lock()
+			f.Stall = make(chan struct{})
+			t.Cleanup(func() { close(f.Stall) })
+			f.Mu.Unlock()
 		},
-		Secrets: []string{baseSecret},
+		Secrets: []string{iamtest.Secret},
 	})
 }
 
 // TestDisableAccount checks every request disable_account makes, in order,
 // and the read-back.
 func TestDisableAccount(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
 	now := time.Date(2026, 12, 7, 15, 0, 0, 0, time.UTC)
-	c := newConn(t, f.config(), WithClock(func() time.Time { return now }))
+	c := newConn(t, fakeConfig(f), WithClock(func() time.Time { return now }))
 	req := connectors.Request{Operation: connectors.OpDisableAccount, Subject: dana}
 
 	res, err := c.Do(ctxT(t), req)
@@ -155,8 +142,8 @@ func TestDisableAccount(t *testing.T) {
 		"ListServiceSpecificCredentials", "DeleteServiceSpecificCredential",
 		"ListUserTags", "TagUser",
 	}
-	calls := f.callLog()
-	if got := f.actions(); !slices.Equal(got, want) {
+	calls := f.Calls()
+	if got := f.Actions(); !slices.Equal(got, want) {
 		t.Fatalf("requests:\n got %v\nwant %v", got, want)
 	}
 	checks := map[string]map[string]string{
@@ -183,12 +170,12 @@ func TestDisableAccount(t *testing.T) {
 			t.Errorf("Data[%s] = %q, want %q", k, res.Data[k], v)
 		}
 	}
-	u := f.user(baseAccount, "dana")
-	if u.login || len(u.mfa)+len(u.ssh)+len(u.certs)+len(u.svc) != 0 || u.keys[0].active {
+	u := f.User(iamtest.Account, "dana")
+	if u.Login || len(u.MFA)+len(u.SSH)+len(u.Certs)+len(u.Svc) != 0 || u.Keys[0].Active {
 		t.Errorf("state after disable: %+v", u)
 	}
-	if len(u.groups) != 3 {
-		t.Errorf("disable_account removed groups: %v", u.groups)
+	if len(u.Groups) != 3 {
+		t.Errorf("disable_account removed Groups: %v", u.Groups)
 	}
 
 	v, err := c.Verify(ctxT(t), req)
@@ -196,7 +183,7 @@ func TestDisableAccount(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v", v, err)
 	}
 	// The read-back asks each list and GetLoginProfile (NoSuchEntity).
-	readBack := f.actions()[len(want):]
+	readBack := f.Actions()[len(want):]
 	for _, a := range []string{"ListAccessKeys", "GetLoginProfile", "ListMFADevices", "ListSSHPublicKeys", "ListSigningCertificates", "ListServiceSpecificCredentials", "ListUserTags"} {
 		if !slices.Contains(readBack, a) {
 			t.Errorf("Verify did not call %s (%v)", a, readBack)
@@ -204,9 +191,9 @@ func TestDisableAccount(t *testing.T) {
 	}
 
 	// A credential re-added after the run fails the read-back.
-	f.mu.Lock()
-	u.keys[0].active = true
-	f.mu.Unlock()
+	f.Mu.Lock()
+	u.Keys[0].Active = true
+	f.Mu.Unlock()
 	if v, err := c.Verify(ctxT(t), req); err != nil || v.OK || !strings.Contains(v.Detail, "1 access key still active") {
 		t.Fatalf("Verify with an active key = %+v, %v", v, err)
 	}
@@ -214,10 +201,10 @@ func TestDisableAccount(t *testing.T) {
 
 func TestNoSuchEntityIsIdempotent(t *testing.T) {
 	t.Run("login profile already gone", func(t *testing.T) {
-		f := newFake(t)
-		u := f.seedDana(baseAccount)
-		u.login = false
-		c := newConn(t, f.config())
+		f := iamtest.New(t)
+		u := f.SeedDana(iamtest.Account)
+		u.Login = false
+		c := newConn(t, fakeConfig(f))
 		res, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpDisableAccount, Subject: dana})
 		if err != nil || res.Outcome != connectors.OutcomeDone {
 			t.Fatalf("Do = %+v, %v", res, err)
@@ -227,10 +214,10 @@ func TestNoSuchEntityIsIdempotent(t *testing.T) {
 		}
 	})
 	t.Run("key deleted between list and update", func(t *testing.T) {
-		f := newFake(t)
-		f.seedDana(baseAccount)
-		f.failNext("UpdateAccessKey", "", 404, "NoSuchEntity", 1)
-		c := newConn(t, f.config())
+		f := iamtest.New(t)
+		f.SeedDana(iamtest.Account)
+		f.FailNext("UpdateAccessKey", "", 404, "NoSuchEntity", 1)
+		c := newConn(t, fakeConfig(f))
 		res, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpDeleteAccessKeys, Subject: dana})
 		if err != nil {
 			t.Fatalf("Do: %v", err)
@@ -240,8 +227,8 @@ func TestNoSuchEntityIsIdempotent(t *testing.T) {
 		}
 	})
 	t.Run("user deleted since discovery", func(t *testing.T) {
-		f := newFake(t)
-		c := newConn(t, f.config())
+		f := iamtest.New(t)
+		c := newConn(t, fakeConfig(f))
 		for _, op := range Operations(Config{}) {
 			req := connectors.Request{Operation: op, Subject: dana, Account: "arn:aws:iam::111111111111:user/staff/dana"}
 			res, err := c.Do(ctxT(t), req)
@@ -254,10 +241,10 @@ func TestNoSuchEntityIsIdempotent(t *testing.T) {
 		}
 	})
 	t.Run("group already left", func(t *testing.T) {
-		f := newFake(t)
-		f.seedDana(baseAccount)
-		f.failNext("RemoveUserFromGroup", "", 404, "NoSuchEntity", 1)
-		c := newConn(t, f.config())
+		f := iamtest.New(t)
+		f.SeedDana(iamtest.Account)
+		f.FailNext("RemoveUserFromGroup", "", 404, "NoSuchEntity", 1)
+		c := newConn(t, fakeConfig(f))
 		res, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpRemoveGroupMemberships, Subject: dana})
 		if err != nil {
 			t.Fatal(err)
@@ -270,23 +257,23 @@ func TestNoSuchEntityIsIdempotent(t *testing.T) {
 
 func TestThrottling(t *testing.T) {
 	t.Run("retried by the SDK until it passes", func(t *testing.T) {
-		f := newFake(t)
-		f.seedDana(baseAccount)
-		f.failNext("ListAccessKeys", "", 400, "Throttling", 2)
-		c := newConn(t, f.config())
+		f := iamtest.New(t)
+		f.SeedDana(iamtest.Account)
+		f.FailNext("ListAccessKeys", "", 400, "Throttling", 2)
+		c := newConn(t, fakeConfig(f))
 		res, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpDeleteAccessKeys, Subject: dana})
 		if err != nil || res.Outcome != connectors.OutcomeDone {
 			t.Fatalf("Do = %+v, %v", res, err)
 		}
-		if n := countOf(f.actions(), "ListAccessKeys"); n != 3 {
+		if n := countOf(f.Actions(), "ListAccessKeys"); n != 3 {
 			t.Errorf("ListAccessKeys sent %d times, want 3 (2 throttled)", n)
 		}
 	})
 	t.Run("still throttled after max_attempts is rate_limited", func(t *testing.T) {
-		f := newFake(t)
-		f.seedDana(baseAccount)
-		f.failNext("ListAccessKeys", "", 400, "Throttling", 0)
-		cfg := f.config()
+		f := iamtest.New(t)
+		f.SeedDana(iamtest.Account)
+		f.FailNext("ListAccessKeys", "", 400, "Throttling", 0)
+		cfg := fakeConfig(f)
 		cfg.MaxAttempts = 4
 		c := newConn(t, cfg)
 		_, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpDeleteAccessKeys, Subject: dana})
@@ -294,15 +281,15 @@ func TestThrottling(t *testing.T) {
 		if !connectors.IsRetryable(err) {
 			t.Error("throttling is not retryable")
 		}
-		if n := countOf(f.actions(), "ListAccessKeys"); n != 4 {
+		if n := countOf(f.Actions(), "ListAccessKeys"); n != 4 {
 			t.Errorf("ListAccessKeys sent %d times, want max_attempts=4", n)
 		}
 	})
 	t.Run("5xx is transient", func(t *testing.T) {
-		f := newFake(t)
-		f.seedDana(baseAccount)
-		f.failNext("GetUser", "", 503, "ServiceUnavailable", 0)
-		c := newConn(t, f.config())
+		f := iamtest.New(t)
+		f.SeedDana(iamtest.Account)
+		f.FailNext("GetUser", "", 503, "ServiceUnavailable", 0)
+		c := newConn(t, fakeConfig(f))
 		_, err := c.Lookup(ctxT(t), dana)
 		wantKind(t, err, connectors.KindTransient)
 	})
@@ -311,10 +298,10 @@ func TestThrottling(t *testing.T) {
 // TestAccessDenied: a missing permission is permanent, is not retried, and
 // does not stop the other steps; the user is not tagged offboarded.
 func TestAccessDenied(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
-	f.failNext("DeleteLoginProfile", "", 403, "AccessDenied", 0)
-	c := newConn(t, f.config())
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
+	f.FailNext("DeleteLoginProfile", "", 403, "AccessDenied", 0)
+	c := newConn(t, fakeConfig(f))
 	req := connectors.Request{Operation: connectors.OpDisableAccount, Subject: dana}
 	res, err := c.Do(ctxT(t), req)
 	ce := wantKind(t, err, connectors.KindForbidden)
@@ -324,13 +311,13 @@ func TestAccessDenied(t *testing.T) {
 	if !strings.Contains(ce.Error(), "deleting the console password: AccessDenied") {
 		t.Errorf("error = %v", ce)
 	}
-	if n := countOf(f.actions(), "DeleteLoginProfile"); n != 1 {
+	if n := countOf(f.Actions(), "DeleteLoginProfile"); n != 1 {
 		t.Errorf("DeleteLoginProfile sent %d times, want 1 (no retry of a permanent error)", n)
 	}
 	if res.Data["deactivated_keys"] != "AKIADANA000000000001" || res.Data["ssh_keys"] != "APKADANA0001" {
 		t.Errorf("partial result lost: %+v", res)
 	}
-	if slices.Contains(f.actions(), "TagUser") {
+	if slices.Contains(f.Actions(), "TagUser") {
 		t.Error("tagged offboarded although a step failed")
 	}
 	if v, err := c.Verify(ctxT(t), req); err != nil || v.OK || !strings.Contains(v.Detail, "console password still set") {
@@ -339,10 +326,10 @@ func TestAccessDenied(t *testing.T) {
 }
 
 func TestPartialGroupRemoval(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
-	f.failNext("RemoveUserFromGroup", "", 403, "AccessDenied", 1) // the first group: developers
-	cfg := f.config()
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
+	f.FailNext("RemoveUserFromGroup", "", 403, "AccessDenied", 1) // the first group: developers
+	cfg := fakeConfig(f)
 	cfg.KeepGroups = []string{"ALL-STAFF"}
 	c := newConn(t, cfg)
 	req := connectors.Request{Operation: connectors.OpRemoveGroupMemberships, Subject: dana}
@@ -354,7 +341,7 @@ func TestPartialGroupRemoval(t *testing.T) {
 	if !strings.Contains(err.Error(), "removing from group developers") {
 		t.Errorf("error does not name the group: %v", err)
 	}
-	if got := f.user(baseAccount, "dana").groups; !slices.Equal(got, []string{"developers", "all-staff"}) {
+	if got := f.User(iamtest.Account, "dana").Groups; !slices.Equal(got, []string{"developers", "all-staff"}) {
 		t.Errorf("groups left = %v", got)
 	}
 	v, err := c.Verify(ctxT(t), req)
@@ -375,13 +362,13 @@ func TestTwoAccountsViaAssumeRole(t *testing.T) {
 		acctA, roleA = "222222222222", "arn:aws:iam::222222222222:role/kinetic-offboarding"
 		acctB, roleB = "333333333333", "arn:aws:iam::333333333333:role/kinetic-offboarding"
 	)
-	setup := func(t *testing.T, extB string) (*fakeAWS, *Connector) {
-		f := newFake(t)
-		f.addAccount(acctA, roleA, "")
-		f.addAccount(acctB, roleB, "ext-B-7781")
-		f.seedDana(acctA)
-		f.seedDana(acctB)
-		cfg := f.config()
+	setup := func(t *testing.T, extB string) (*iamtest.Fake, *Connector) {
+		f := iamtest.New(t)
+		f.AddAccount(acctA, roleA, "")
+		f.AddAccount(acctB, roleB, "ext-B-7781")
+		f.SeedDana(acctA)
+		f.SeedDana(acctB)
+		cfg := fakeConfig(f)
 		cfg.Accounts = []Account{
 			{ID: acctA, RoleARN: roleA},
 			{ID: acctB, RoleARN: roleB, ExternalID: secret.FromValue(extB), SessionName: "offboard-bot"},
@@ -407,16 +394,16 @@ func TestTwoAccountsViaAssumeRole(t *testing.T) {
 			t.Errorf("data = %v", res.Data)
 		}
 		for _, a := range []string{acctA, acctB} {
-			if f.user(a, "dana").login {
+			if f.User(a, "dana").Login {
 				t.Errorf("account %s: console password left", a)
 			}
 		}
-		if f.user(baseAccount, "dana") != nil {
+		if f.User(iamtest.Account, "dana") != nil {
 			t.Fatal("seeded the base account by mistake")
 		}
-		var assumes []call
+		var assumes []iamtest.Call
 		perAcct := map[string]int{}
-		for _, cl := range f.callLog() {
+		for _, cl := range f.Calls() {
 			if cl.Action == "AssumeRole" {
 				assumes = append(assumes, cl)
 			}
@@ -432,24 +419,24 @@ func TestTwoAccountsViaAssumeRole(t *testing.T) {
 		if assumes[1].Form.Get("RoleArn") != roleB || assumes[1].Form.Get("ExternalId") != "ext-B-7781" || assumes[1].Form.Get("RoleSessionName") != "offboard-bot" {
 			t.Errorf("AssumeRole B = %v", assumes[1].Form)
 		}
-		if perAcct[baseAccount] != 0 || perAcct[acctA] == 0 || perAcct[acctB] == 0 {
+		if perAcct[iamtest.Account] != 0 || perAcct[acctA] == 0 || perAcct[acctB] == 0 {
 			t.Errorf("requests per account = %v (IAM calls must use the assumed credentials)", perAcct)
 		}
 		if v, err := c.Verify(ctxT(t), req); err != nil || !v.OK {
 			t.Fatalf("Verify = %+v, %v", v, err)
 		}
 		// Acting on one user named by discovery touches only its account.
-		before := len(f.callLog())
+		before := len(f.Calls())
 		res, err = c.Do(ctxT(t), connectors.Request{Operation: connectors.OpRemoveGroupMemberships, Subject: dana, Account: "arn:aws:iam::333333333333:user/dana"})
 		if err != nil || res.Outcome != connectors.OutcomeDone {
 			t.Fatalf("Do one account = %+v, %v", res, err)
 		}
-		for _, cl := range f.callLog()[before:] {
+		for _, cl := range f.Calls()[before:] {
 			if cl.Account != acctB {
 				t.Errorf("%s sent to %s", cl.Action, cl.Account)
 			}
 		}
-		if len(f.user(acctA, "dana").groups) != 3 {
+		if len(f.User(acctA, "dana").Groups) != 3 {
 			t.Error("groups removed in the other account")
 		}
 	})
@@ -461,8 +448,8 @@ func TestTwoAccountsViaAssumeRole(t *testing.T) {
 		if !strings.Contains(ce.Error(), "assuming "+roleB) || strings.Contains(ce.Error(), "wrong-external-id") {
 			t.Errorf("error = %v", ce)
 		}
-		if res.Outcome != connectors.OutcomeDone || f.user(acctA, "dana").login || !f.user(acctB, "dana").login {
-			t.Errorf("result = %+v; A login %v, B login %v", res, f.user(acctA, "dana").login, f.user(acctB, "dana").login)
+		if res.Outcome != connectors.OutcomeDone || f.User(acctA, "dana").Login || !f.User(acctB, "dana").Login {
+			t.Errorf("result = %+v; A login %v, B login %v", res, f.User(acctA, "dana").Login, f.User(acctB, "dana").Login)
 		}
 		_, err = c.Lookup(ctxT(t), dana)
 		wantKind(t, err, connectors.KindForbidden)
@@ -470,14 +457,14 @@ func TestTwoAccountsViaAssumeRole(t *testing.T) {
 }
 
 func TestFindByTag(t *testing.T) {
-	tagged := func(t *testing.T) (*fakeAWS, Config) {
-		f := newFake(t)
-		f.pageSize = 2
+	tagged := func(t *testing.T) (*iamtest.Fake, Config) {
+		f := iamtest.New(t)
+		f.PageSize = 2
 		for _, n := range []string{"alice", "bob", "carol", "eve"} {
-			f.addUser(baseAccount, &fuser{name: n, tags: map[string]string{"hr-id": "E-" + n}})
+			f.AddUser(iamtest.Account, &iamtest.User{Name: n, Tags: map[string]string{"hr-id": "E-" + n}})
 		}
-		f.addUser(baseAccount, &fuser{name: "dscully", path: "/staff/", login: true, tags: map[string]string{"hr-id": "E100", "email": "Dana@Example.com"}})
-		cfg := f.config()
+		f.AddUser(iamtest.Account, &iamtest.User{Name: "dscully", Path: "/staff/", Login: true, Tags: map[string]string{"hr-id": "E100", "email": "Dana@Example.com"}})
+		cfg := fakeConfig(f)
 		cfg.MatchTags = map[string]string{"employee_id": "hr-id", "email": "email"}
 		return f, cfg
 	}
@@ -488,10 +475,10 @@ func TestFindByTag(t *testing.T) {
 		if err != nil || len(res.Accounts) != 1 || res.Accounts[0].ID != "arn:aws:iam::111111111111:user/staff/dscully" || res.Accounts[0].Status != connectors.StatusActive {
 			t.Fatalf("Lookup = %+v, %v", res, err)
 		}
-		if n := countOf(f.actions(), "ListUsers"); n != 3 {
+		if n := countOf(f.Actions(), "ListUsers"); n != 3 {
 			t.Errorf("ListUsers pages = %d, want 3", n)
 		}
-		if n := countOf(f.actions(), "ListUserTags"); n != 5 {
+		if n := countOf(f.Actions(), "ListUserTags"); n != 5 {
 			t.Errorf("ListUserTags = %d, want one per user (5)", n)
 		}
 	})
@@ -502,18 +489,18 @@ func TestFindByTag(t *testing.T) {
 		if res, err := c.Lookup(ctxT(t), dana); err != nil || len(res.Accounts) != 1 {
 			t.Fatalf("Lookup = %+v, %v", res, err)
 		}
-		for _, cl := range f.callLog() {
+		for _, cl := range f.Calls() {
 			if cl.Action == "ListUsers" && cl.Form.Get("PathPrefix") != "/staff/" {
 				t.Errorf("ListUsers PathPrefix = %q", cl.Form.Get("PathPrefix"))
 			}
 		}
-		if n := countOf(f.actions(), "ListUserTags"); n != 1 {
+		if n := countOf(f.Actions(), "ListUserTags"); n != 1 {
 			t.Errorf("ListUserTags = %d, want 1", n)
 		}
 	})
 	t.Run("found twice is an invalid error", func(t *testing.T) {
 		f, cfg := tagged(t)
-		f.addUser(baseAccount, &fuser{name: "dana-admin", tags: map[string]string{"email": "dana@example.com"}})
+		f.AddUser(iamtest.Account, &iamtest.User{Name: "dana-admin", Tags: map[string]string{"email": "dana@example.com"}})
 		c := newConn(t, cfg)
 		_, err := c.Lookup(ctxT(t), dana)
 		ce := wantKind(t, err, connectors.KindInvalid)
@@ -522,13 +509,13 @@ func TestFindByTag(t *testing.T) {
 		}
 		res, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpDisableAccount, Subject: dana})
 		wantKind(t, err, connectors.KindInvalid)
-		if res.Outcome != connectors.OutcomeNoneFound || slices.Contains(f.actions(), "DeleteLoginProfile") {
+		if res.Outcome != connectors.OutcomeNoneFound || slices.Contains(f.Actions(), "DeleteLoginProfile") {
 			t.Errorf("acted on an ambiguous match: %+v", res)
 		}
 	})
 	t.Run("a name match carrying another person's tag is not taken", func(t *testing.T) {
 		f, cfg := tagged(t)
-		f.addUser(baseAccount, &fuser{name: "dana", login: true, tags: map[string]string{"hr-id": "E999"}})
+		f.AddUser(iamtest.Account, &iamtest.User{Name: "dana", Login: true, Tags: map[string]string{"hr-id": "E999"}})
 		c := newConn(t, cfg)
 		res, err := c.Lookup(ctxT(t), dana)
 		if err != nil || len(res.Accounts) != 1 || !strings.HasSuffix(res.Accounts[0].ID, "/dscully") {
@@ -538,10 +525,10 @@ func TestFindByTag(t *testing.T) {
 }
 
 func TestDeleteAccessKeysAfterDelay(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
 	now := time.Date(2026, 12, 7, 15, 0, 0, 0, time.UTC)
-	cfg := f.config()
+	cfg := fakeConfig(f)
 	cfg.AccessKeyDeleteAfter = dur.Duration(72 * time.Hour)
 	c := newConn(t, cfg, WithClock(func() time.Time { return now }))
 	req := connectors.Request{Operation: connectors.OpDeleteAccessKeys, Subject: dana}
@@ -553,8 +540,8 @@ func TestDeleteAccessKeysAfterDelay(t *testing.T) {
 	if res.Data["delete_after"] != "2026-12-10T15:00:00Z" || res.Data["deactivated_keys"] != "AKIADANA000000000001" {
 		t.Errorf("data = %v", res.Data)
 	}
-	u := f.user(baseAccount, "dana")
-	if len(u.keys) != 2 || u.keys[0].active || u.tags[DeleteAfterTag] != "2026-12-10T15:00:00Z" {
+	u := f.User(iamtest.Account, "dana")
+	if len(u.Keys) != 2 || u.Keys[0].Active || u.Tags[DeleteAfterTag] != "2026-12-10T15:00:00Z" {
 		t.Fatalf("state = %+v", u)
 	}
 	if v, err := c.Verify(ctxT(t), req); err != nil || !v.OK {
@@ -572,7 +559,7 @@ func TestDeleteAccessKeysAfterDelay(t *testing.T) {
 	if err != nil || res.Outcome != connectors.OutcomeDone || res.Data["deleted_keys"] != "AKIADANA000000000001,AKIADANA000000000002" {
 		t.Fatalf("Do after due = %+v, %v", res, err)
 	}
-	if len(u.keys) != 0 || u.tags[DeleteAfterTag] != "" {
+	if len(u.Keys) != 0 || u.Tags[DeleteAfterTag] != "" {
 		t.Errorf("state = %+v", u)
 	}
 	if v, err := c.Verify(ctxT(t), req); err != nil || !v.OK {
@@ -583,9 +570,9 @@ func TestDeleteAccessKeysAfterDelay(t *testing.T) {
 // TestWrongCredentials: a bad secret makes every signature wrong; the
 // error is auth, permanent, and never carries the secret.
 func TestWrongCredentials(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
-	cfg := f.config()
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
+	cfg := fakeConfig(f)
 	cfg.SecretAccessKey = secret.FromValue("not-the-secret-Q29mZmVl")
 	c := newConn(t, cfg)
 	_, err := c.Lookup(ctxT(t), dana)
@@ -593,7 +580,7 @@ func TestWrongCredentials(t *testing.T) {
 	if connectors.IsRetryable(err) || !strings.Contains(ce.Error(), "SignatureDoesNotMatch") {
 		t.Errorf("error = %v", ce)
 	}
-	if strings.Contains(ce.Error(), "not-the-secret") || strings.Contains(ce.Error(), baseKeyID[:8]+"X") {
+	if strings.Contains(ce.Error(), "not-the-secret") || strings.Contains(ce.Error(), iamtest.KeyID[:8]+"X") {
 		t.Errorf("secret in error: %v", ce)
 	}
 	cfg.AccessKeyID = secret.FromValue("AKIDUNKNOWN000000000")
@@ -603,18 +590,18 @@ func TestWrongCredentials(t *testing.T) {
 
 // TestRequestsPerDeparture counts the requests one departure costs for a
 // user found by name holding one credential of each kind and three
-// groups: lookup, then disable_account, delete_access_keys and
+// Groups: lookup, then disable_account, delete_access_keys and
 // remove_group_memberships, each verified.
 func TestRequestsPerDeparture(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
-	c := newConn(t, f.config())
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
+	c := newConn(t, fakeConfig(f))
 	step := func(name string, fn func() error) int {
-		before := len(f.callLog())
+		before := len(f.Calls())
 		if err := fn(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		return len(f.callLog()) - before
+		return len(f.Calls()) - before
 	}
 	got := map[string]int{}
 	got["lookup"] = step("lookup", func() error { _, err := c.Lookup(ctxT(t), dana); return err })
@@ -684,10 +671,10 @@ func TestErrorTable(t *testing.T) {
 		{400, "InvalidInput", connectors.KindInvalid, false},
 	} {
 		t.Run(fmt.Sprintf("%d %s", tc.status, tc.code), func(t *testing.T) {
-			f := newFake(t)
-			f.seedDana(baseAccount)
-			f.failNext("GetUser", "", tc.status, tc.code, 0)
-			c := newConn(t, f.config())
+			f := iamtest.New(t)
+			f.SeedDana(iamtest.Account)
+			f.FailNext("GetUser", "", tc.status, tc.code, 0)
+			c := newConn(t, fakeConfig(f))
 			_, err := c.Lookup(ctxT(t), dana)
 			ce := wantKind(t, err, tc.kind)
 			if connectors.IsRetryable(err) != tc.retryable {
@@ -696,10 +683,10 @@ func TestErrorTable(t *testing.T) {
 			if tc.code == "!retry-after" && ce.RetryAfter != 7*time.Second {
 				t.Errorf("RetryAfter = %s, want 7s", ce.RetryAfter)
 			}
-			if strings.Contains(err.Error(), "proxy error page") || strings.Contains(err.Error(), baseSecret) {
+			if strings.Contains(err.Error(), "proxy error page") || strings.Contains(err.Error(), iamtest.Secret) {
 				t.Errorf("error carries the body or a secret: %v", err)
 			}
-			sent := countOf(f.actions(), "GetUser")
+			sent := countOf(f.Actions(), "GetUser")
 			// A 200 that does not parse and IAM's 409s are retryable for
 			// the job layer but not retried by the SDK itself.
 			once := tc.status == 200 || tc.status == 409
@@ -717,11 +704,11 @@ func TestErrorTable(t *testing.T) {
 // TestSeveralFailures: failures in two steps are reported together on one
 // line, retryable when one of them is, and each stays reachable.
 func TestSeveralFailures(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
-	f.failNext("DeleteLoginProfile", "", 403, "AccessDenied", 0)
-	f.failNext("DeleteSSHPublicKey", "", 500, "ServiceFailure", 0)
-	c := newConn(t, f.config())
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
+	f.FailNext("DeleteLoginProfile", "", 403, "AccessDenied", 0)
+	f.FailNext("DeleteSSHPublicKey", "", 500, "ServiceFailure", 0)
+	c := newConn(t, fakeConfig(f))
 	res, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpDisableAccount, Subject: dana})
 	wantKind(t, err, connectors.KindTransient)
 	msg := err.Error()

@@ -2,6 +2,7 @@ package awsiam
 
 import (
 	"encoding/json"
+	"github.com/kineticsec/kinetic/connectors/awsiam/iamtest"
 	"net/url"
 	"slices"
 	"strings"
@@ -47,12 +48,12 @@ func wantRevokeDoc(t *testing.T, doc string, at time.Time) {
 // AWSRevokeOlderSessions, each request in order, read back; a retry with
 // the same idempotency key changes nothing; a later case moves the time.
 func TestRevokeSessions(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
-	f.addRole(baseAccount, "Admin")
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
+	f.AddRole(iamtest.Account, "Admin")
 	now := time.Date(2026, 12, 7, 15, 0, 0, 0, time.UTC)
-	cfg := f.config()
-	cfg.RevokeSessionRoles = []string{"arn:aws:iam::" + baseAccount + ":role/team/Admin"}
+	cfg := fakeConfig(f)
+	cfg.RevokeSessionRoles = []string{"arn:aws:iam::" + iamtest.Account + ":role/team/Admin"}
 	c := newConn(t, cfg, WithClock(func() time.Time { return now }))
 	req := connectors.Request{Operation: connectors.OpRevokeSessions, Subject: dana, IdempotencyKey: "case-1/action-7"}
 
@@ -65,7 +66,7 @@ func TestRevokeSessions(t *testing.T) {
 	}
 	type step struct{ action, name string }
 	var got []step
-	for _, cl := range f.callLog() {
+	for _, cl := range f.Calls() {
 		n := cl.Form.Get("UserName")
 		if n == "" {
 			n = cl.Form.Get("RoleName")
@@ -89,20 +90,20 @@ func TestRevokeSessions(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("requests:\n got %v\nwant %v", got, want)
 	}
-	wantRevokeDoc(t, f.userPolicy(baseAccount, "dana", UserPolicyName), now)
-	wantRevokeDoc(t, f.rolePolicy(baseAccount, "Admin", RolePolicyName), now)
-	if res.Data["revoked"] != "arn:aws:iam::"+baseAccount+":user/dana,"+cfg.RevokeSessionRoles[0] {
+	wantRevokeDoc(t, f.UserPolicy(iamtest.Account, "dana", UserPolicyName), now)
+	wantRevokeDoc(t, f.RolePolicy(iamtest.Account, "Admin", RolePolicyName), now)
+	if res.Data["revoked"] != "arn:aws:iam::"+iamtest.Account+":user/dana,"+cfg.RevokeSessionRoles[0] {
 		t.Errorf("data %v", res.Data)
 	}
 
 	t.Run("a retry of the same action is already done", func(t *testing.T) {
 		now = now.Add(time.Minute)
-		n := len(f.callLog())
+		n := len(f.Calls())
 		res, err := c.Do(ctxT(t), req)
 		if err != nil || res.Outcome != connectors.OutcomeAlreadyDone {
 			t.Fatalf("Do = %s, %v (%s)", res.Outcome, err, res.Detail)
 		}
-		for _, cl := range f.callLog()[n:] {
+		for _, cl := range f.Calls()[n:] {
 			if strings.HasPrefix(cl.Action, "Put") {
 				t.Errorf("retry wrote %s", cl.Action)
 			}
@@ -120,24 +121,24 @@ func TestRevokeSessions(t *testing.T) {
 		if err != nil || res.Outcome != connectors.OutcomeDone {
 			t.Fatalf("Do = %s, %v (%s)", res.Outcome, err, res.Detail)
 		}
-		wantRevokeDoc(t, f.userPolicy(baseAccount, "dana", UserPolicyName), now)
-		wantRevokeDoc(t, f.rolePolicy(baseAccount, "Admin", RolePolicyName), now)
+		wantRevokeDoc(t, f.UserPolicy(iamtest.Account, "dana", UserPolicyName), now)
+		wantRevokeDoc(t, f.RolePolicy(iamtest.Account, "Admin", RolePolicyName), now)
 	})
 }
 
 // TestRevokeSessionsNeverMovesBack: a policy already denying sessions up
 // to a later time (the console's revocation, a clock ahead) is kept.
 func TestRevokeSessionsNeverMovesBack(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
 	now := time.Date(2026, 12, 7, 15, 0, 0, 0, time.UTC)
-	f.user(baseAccount, "dana").policies = map[string]string{UserPolicyName: revokeDocument("Console", now.Add(time.Hour))}
-	c := newConn(t, f.config(), WithClock(func() time.Time { return now }))
+	f.User(iamtest.Account, "dana").Policies = map[string]string{UserPolicyName: revokeDocument("Console", now.Add(time.Hour))}
+	c := newConn(t, fakeConfig(f), WithClock(func() time.Time { return now }))
 	res, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpRevokeSessions, Subject: dana, IdempotencyKey: "k"})
 	if err != nil || res.Outcome != connectors.OutcomeAlreadyDone {
 		t.Fatalf("Do = %s, %v (%s)", res.Outcome, err, res.Detail)
 	}
-	if countOf(f.actions(), "PutUserPolicy") != 0 {
+	if countOf(f.Actions(), "PutUserPolicy") != 0 {
 		t.Error("wrote over a later revocation")
 	}
 }
@@ -145,17 +146,17 @@ func TestRevokeSessionsNeverMovesBack(t *testing.T) {
 // TestRevokeSessionsRolesWithoutUser: a person with no IAM user has the
 // roles revoked only when the request says always_revoke_roles.
 func TestRevokeSessionsRolesWithoutUser(t *testing.T) {
-	f := newFake(t)
-	f.addRole(baseAccount, "Admin")
-	cfg := f.config()
-	cfg.RevokeSessionRoles = []string{"arn:aws:iam::" + baseAccount + ":role/Admin"}
+	f := iamtest.New(t)
+	f.AddRole(iamtest.Account, "Admin")
+	cfg := fakeConfig(f)
+	cfg.RevokeSessionRoles = []string{"arn:aws:iam::" + iamtest.Account + ":role/Admin"}
 	c := newConn(t, cfg)
 	req := connectors.Request{Operation: connectors.OpRevokeSessions, Subject: dana, IdempotencyKey: "k"}
 	res, err := c.Do(ctxT(t), req)
 	if err != nil || res.Outcome != connectors.OutcomeNoneFound {
 		t.Fatalf("Do = %s, %v", res.Outcome, err)
 	}
-	if countOf(f.actions(), "PutRolePolicy") != 0 {
+	if countOf(f.Actions(), "PutRolePolicy") != 0 {
 		t.Fatal("revoked a role for a person with no IAM user")
 	}
 	req.Params = map[string]string{"always_revoke_roles": "true"}
@@ -171,20 +172,20 @@ func TestRevokeSessionsRolesWithoutUser(t *testing.T) {
 // TestRevokeSessionsPartial: a role whose PutRolePolicy is denied does not
 // stop the user's revocation; the error is forbidden and names the role.
 func TestRevokeSessionsPartial(t *testing.T) {
-	f := newFake(t)
-	f.seedDana(baseAccount)
-	f.addRole(baseAccount, "Admin")
-	f.addRole(baseAccount, "ReadOnly")
-	cfg := f.config()
-	cfg.RevokeSessionRoles = []string{"arn:aws:iam::" + baseAccount + ":role/Admin", "arn:aws:iam::" + baseAccount + ":role/ReadOnly"}
+	f := iamtest.New(t)
+	f.SeedDana(iamtest.Account)
+	f.AddRole(iamtest.Account, "Admin")
+	f.AddRole(iamtest.Account, "ReadOnly")
+	cfg := fakeConfig(f)
+	cfg.RevokeSessionRoles = []string{"arn:aws:iam::" + iamtest.Account + ":role/Admin", "arn:aws:iam::" + iamtest.Account + ":role/ReadOnly"}
 	c := newConn(t, cfg)
-	f.failNext("PutRolePolicy", "", 403, "AccessDenied", 1)
+	f.FailNext("PutRolePolicy", "", 403, "AccessDenied", 1)
 	res, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpRevokeSessions, Subject: dana, IdempotencyKey: "k"})
 	wantKind(t, err, connectors.KindForbidden)
-	if !strings.Contains(err.Error(), "role arn:aws:iam::"+baseAccount+":role/Admin") {
+	if !strings.Contains(err.Error(), "role arn:aws:iam::"+iamtest.Account+":role/Admin") {
 		t.Errorf("error %q does not name the role", err)
 	}
-	if res.Outcome != connectors.OutcomeDone || f.userPolicy(baseAccount, "dana", UserPolicyName) == "" || f.rolePolicy(baseAccount, "ReadOnly", RolePolicyName) == "" {
+	if res.Outcome != connectors.OutcomeDone || f.UserPolicy(iamtest.Account, "dana", UserPolicyName) == "" || f.RolePolicy(iamtest.Account, "ReadOnly", RolePolicyName) == "" {
 		t.Fatalf("the rest was not revoked: %s (%s)", res.Outcome, res.Detail)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/graph"
+	"github.com/kineticsec/kinetic/connectors/graph/graphtest"
 )
 
 // Scripted tests of the SharePoint, OneDrive and eDiscovery operations: each
@@ -466,8 +467,8 @@ func TestRequestsPerDepartureM365(t *testing.T) {
 		{connectors.OpDeleteMailbox, nil, 5 + 1},
 	} {
 		t.Run(string(tc.op), func(t *testing.T) {
-			f := newFakeGraph(t)
-			seedDana(f)
+			f := graphtest.New(t)
+			f.SeedDana()
 			c := newFakeConn(t, f)
 			r := connectors.Request{Operation: tc.op, Subject: present, Account: "9f1c2d3e-dana", Params: tc.params}
 			res, err := c.Do(ctxT(t), r)
@@ -478,7 +479,7 @@ func TestRequestsPerDepartureM365(t *testing.T) {
 			if err != nil || !v.OK {
 				t.Fatalf("Verify = %+v, %v", v, err)
 			}
-			g, tok := f.counts()
+			g, tok := f.Totals()
 			t.Logf("%s: %d Graph requests + %d token request (Do and Verify)", tc.op, g, tok)
 			if g != tc.want || tok != 1 {
 				t.Errorf("requests = %d Graph + %d token, want %d + 1", g, tok, tc.want)

@@ -33,7 +33,7 @@ func TestConfigValidate(t *testing.T) {
 		"audience scheme":  {func(c *Config) { c.Audience = "login.salesforce.com" }, "audience has no scheme"},
 		"no client":        {func(c *Config) { c.ClientID = " " }, "client_id is required"},
 		"no username":      {func(c *Config) { c.Username = "" }, "username is required"},
-		"no key":           {func(c *Config) { c.PrivateKeyFile = "" }, "private_key_file is required"},
+		"no key":           {func(c *Config) { c.PrivateKeyFile = "" }, "private_key_file or private_key is required"},
 		"api version":      {func(c *Config) { c.APIVersion = "v62" }, "api_version"},
 		"match on":         {func(c *Config) { c.MatchOn = []string{"username"} }, "match_on[0]"},
 		"match twice":      {func(c *Config) { c.MatchOn = []string{"email", "email"} }, "match_on[1]: \"email\" is listed twice"},

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
+	"github.com/kineticsec/kinetic/connectors/salesforce/sftest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 )
 
@@ -186,7 +187,7 @@ func tokenXAt(t *testing.T, tok string, now func() time.Time) exch {
 			if form.Get("grant_type") != grantTypeJWT || len(form) != 2 {
 				t.Errorf("token form %v", form)
 			}
-			if err := checkAssertion(form.Get("assertion"), &key.PublicKey, consumerKey, integration, LoginProduction, now()); err != nil {
+			if err := sftest.CheckAssertion(form.Get("assertion"), &key.PublicKey, consumerKey, integration, LoginProduction, now()); err != nil {
 				t.Errorf("assertion: %v", err)
 			}
 		},
@@ -234,12 +235,12 @@ var dana = connectors.Subject{Email: "dana@example.com", EmployeeID: "E1001", Di
 	Attributes: map[string]string{"federation_id": "dana@example.com"}}
 
 func findDana(active bool, manager string) exch {
-	return exch{method: "GET", path: api + "/query", query: userQuery(danaConds), body: page(userRec(danaID, active, manager))}
+	return exch{method: "GET", path: api + "/query", query: userQuery(danaConds), body: page(userRec(sftest.DanaID, active, manager))}
 }
 
 func loginOf(frozen bool) exch {
-	return exch{method: "GET", path: api + "/query", query: q("SELECT Id, IsFrozen FROM UserLogin WHERE UserId = '" + danaID + "' LIMIT 2"),
-		body: page(fmt.Sprintf(`{"attributes":{"type":"UserLogin"},"Id":%q,"IsFrozen":%t}`, danaLoginID, frozen))}
+	return exch{method: "GET", path: api + "/query", query: q("SELECT Id, IsFrozen FROM UserLogin WHERE UserId = '" + sftest.DanaID + "' LIMIT 2"),
+		body: page(fmt.Sprintf(`{"attributes":{"type":"UserLogin"},"Id":%q,"IsFrozen":%t}`, sftest.DanaLoginID, frozen))}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -275,9 +276,9 @@ func do(t *testing.T, c *Connector, op connectors.Operation, params ...string) (
 func TestDisableAccountFreezes(t *testing.T) {
 	t.Run("an active user is frozen", func(t *testing.T) {
 		s := newScript(t, tokenX(t, scriptToken), findDana(true, ""), loginOf(false),
-			exch{method: "PATCH", path: api + "/sobjects/UserLogin/" + danaLoginID, json: `{"IsFrozen":true}`, status: 204})
+			exch{method: "PATCH", path: api + "/sobjects/UserLogin/" + sftest.DanaLoginID, json: `{"IsFrozen":true}`, status: 204})
 		res, err := do(t, s.conn(), connectors.OpDisableAccount)
-		if err != nil || res.Outcome != connectors.OutcomeDone || res.Account != danaID {
+		if err != nil || res.Outcome != connectors.OutcomeDone || res.Account != sftest.DanaID {
 			t.Fatalf("Do = %+v, %v", res, err)
 		}
 	})
@@ -309,10 +310,10 @@ func TestDisableAccountFreezes(t *testing.T) {
 }
 
 func TestDeactivateUser(t *testing.T) {
-	deactivate := exch{method: "PATCH", path: api + "/sobjects/User/" + danaID, json: `{"IsActive":false}`, status: 204}
+	deactivate := exch{method: "PATCH", path: api + "/sobjects/User/" + sftest.DanaID, json: `{"IsActive":false}`, status: 204}
 	t.Run("freezes first, then deactivates", func(t *testing.T) {
 		s := newScript(t, tokenX(t, scriptToken), findDana(true, ""), loginOf(false),
-			exch{method: "PATCH", path: api + "/sobjects/UserLogin/" + danaLoginID, json: `{"IsFrozen":true}`, status: 204},
+			exch{method: "PATCH", path: api + "/sobjects/UserLogin/" + sftest.DanaLoginID, json: `{"IsFrozen":true}`, status: 204},
 			deactivate)
 		res, err := do(t, s.conn(), connectors.OpDeactivateUser)
 		if err != nil || res.Outcome != connectors.OutcomeDone || res.Data["frozen"] != "true" {
@@ -335,15 +336,15 @@ func TestDeactivateUser(t *testing.T) {
 	})
 	t.Run("a refused deactivation is permanent and says the freeze stays", func(t *testing.T) {
 		s := newScript(t, tokenX(t, scriptToken), findDana(true, ""), loginOf(false),
-			exch{method: "PATCH", path: api + "/sobjects/UserLogin/" + danaLoginID, json: `{"IsFrozen":true}`, status: 204},
-			exch{method: "PATCH", path: api + "/sobjects/User/" + danaID, json: `{"IsActive":false}`, status: 400,
+			exch{method: "PATCH", path: api + "/sobjects/UserLogin/" + sftest.DanaLoginID, json: `{"IsFrozen":true}`, status: 204},
+			exch{method: "PATCH", path: api + "/sobjects/User/" + sftest.DanaID, json: `{"IsActive":false}`, status: 400,
 				body: `[{"message":"You cannot deactivate a user who is the default owner of cases","errorCode":"FIELD_INTEGRITY_EXCEPTION","fields":["IsActive"]}]`})
 		_, err := do(t, s.conn(), connectors.OpDeactivateUser)
 		ce := wantKind(t, err, connectors.KindInvalid)
 		if connectors.IsRetryable(err) || ce.Status != 400 {
 			t.Errorf("retryable=%t status=%d", connectors.IsRetryable(err), ce.Status)
 		}
-		for _, want := range []string{"refused to deactivate user " + danaID, "FIELD_INTEGRITY_EXCEPTION", "default owner of cases", "stays frozen"} {
+		for _, want := range []string{"refused to deactivate user " + sftest.DanaID, "FIELD_INTEGRITY_EXCEPTION", "default owner of cases", "stays frozen"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q lacks %q", err, want)
 			}
@@ -351,7 +352,7 @@ func TestDeactivateUser(t *testing.T) {
 	})
 	t.Run("a failed freeze stops before deactivating", func(t *testing.T) {
 		s := newScript(t, tokenX(t, scriptToken), findDana(true, ""), loginOf(false),
-			exch{method: "PATCH", path: api + "/sobjects/UserLogin/" + danaLoginID, json: `{"IsFrozen":true}`, status: 403,
+			exch{method: "PATCH", path: api + "/sobjects/UserLogin/" + sftest.DanaLoginID, json: `{"IsFrozen":true}`, status: 403,
 				body: `[{"message":"insufficient access rights on object id","errorCode":"INSUFFICIENT_ACCESS_OR_READONLY"}]`})
 		_, err := do(t, s.conn(), connectors.OpDeactivateUser)
 		wantKind(t, err, connectors.KindForbidden)
@@ -369,8 +370,8 @@ func TestDeactivateUser(t *testing.T) {
 }
 
 func TestRevokeSessions(t *testing.T) {
-	sessQ := q("SELECT Id FROM AuthSession WHERE UsersId = '" + danaID + "'")
-	tokQ := q("SELECT Id, AppName, DeleteToken FROM OauthToken WHERE UserId = '" + danaID + "'")
+	sessQ := q("SELECT Id FROM AuthSession WHERE UsersId = '" + sftest.DanaID + "'")
+	tokQ := q("SELECT Id, AppName, DeleteToken FROM OauthToken WHERE UserId = '" + sftest.DanaID + "'")
 	revoke := func(tok string, status int, body string) exch {
 		return exch{method: "POST", path: "/services/oauth2/revoke", auth: "-", status: status, body: body,
 			form: func(t *testing.T, f url.Values) {
@@ -423,8 +424,8 @@ func TestRevokeSessions(t *testing.T) {
 	})
 	t.Run("verify counts what is left", func(t *testing.T) {
 		s := newScript(t, tokenX(t, scriptToken), findDana(true, ""),
-			exch{method: "GET", path: api + "/query", query: q("SELECT COUNT() FROM AuthSession WHERE UsersId = '" + danaID + "'"), body: countPage(0)},
-			exch{method: "GET", path: api + "/query", query: q("SELECT COUNT() FROM OauthToken WHERE UserId = '" + danaID + "'"), body: countPage(1)})
+			exch{method: "GET", path: api + "/query", query: q("SELECT COUNT() FROM AuthSession WHERE UsersId = '" + sftest.DanaID + "'"), body: countPage(0)},
+			exch{method: "GET", path: api + "/query", query: q("SELECT COUNT() FROM OauthToken WHERE UserId = '" + sftest.DanaID + "'"), body: countPage(1)})
 		v, err := s.conn().Verify(ctxT(t), connectors.Request{Operation: connectors.OpRevokeSessions, Subject: dana})
 		if err != nil || v.OK || v.Detail != "0 sessions, 1 OAuth tokens" {
 			t.Fatalf("Verify = %+v, %v", v, err)
@@ -434,20 +435,20 @@ func TestRevokeSessions(t *testing.T) {
 
 func TestTransferOwnership(t *testing.T) {
 	owned := func(obj string) url.Values {
-		return q("SELECT Id FROM " + obj + " WHERE OwnerId = '" + danaID + "' ORDER BY Id LIMIT 200")
+		return q("SELECT Id FROM " + obj + " WHERE OwnerId = '" + sftest.DanaID + "' ORDER BY Id LIMIT 200")
 	}
-	mgr := exch{method: "GET", path: api + "/sobjects/User/" + mgrID, query: url.Values{"fields": {strings.ReplaceAll(userFields, " ", "")}},
-		body: fmt.Sprintf(`{"Id":%q,"Username":"mgr@example.com","IsActive":true}`, mgrID)}
+	mgr := exch{method: "GET", path: api + "/sobjects/User/" + sftest.MgrID, query: url.Values{"fields": {strings.ReplaceAll(userFields, " ", "")}},
+		body: fmt.Sprintf(`{"Id":%q,"Username":"mgr@example.com","IsActive":true}`, sftest.MgrID)}
 	t.Run("records go to the manager in one collection call per batch", func(t *testing.T) {
-		s := newScript(t, tokenX(t, scriptToken), findDana(false, mgrID), mgr,
+		s := newScript(t, tokenX(t, scriptToken), findDana(false, sftest.MgrID), mgr,
 			exch{method: "GET", path: api + "/query", query: owned("Account"), body: page(`{"Id":"001000000000ACC001"}`, `{"Id":"001000000000ACC002"}`)},
 			exch{method: "PATCH", path: api + "/composite/sobjects",
-				json: `{"allOrNone":false,"records":[{"OwnerId":"` + mgrID + `","attributes":{"type":"Account"},"id":"001000000000ACC001"},{"OwnerId":"` + mgrID + `","attributes":{"type":"Account"},"id":"001000000000ACC002"}]}`,
+				json: `{"allOrNone":false,"records":[{"OwnerId":"` + sftest.MgrID + `","attributes":{"type":"Account"},"id":"001000000000ACC001"},{"OwnerId":"` + sftest.MgrID + `","attributes":{"type":"Account"},"id":"001000000000ACC002"}]}`,
 				body: `[{"id":"001000000000ACC001","success":true,"errors":[]},{"id":"001000000000ACC002","success":true,"errors":[]}]`},
 			exch{method: "GET", path: api + "/query", query: owned("Account"), body: page()},
 			exch{method: "GET", path: api + "/query", query: owned("Opportunity"), body: page()})
 		res, err := do(t, s.conn(), connectors.OpTransferOwnership)
-		if err != nil || res.Outcome != connectors.OutcomeDone || res.Data["Account"] != "2" || res.Data["Opportunity"] != "0" || res.Data["to"] != mgrID {
+		if err != nil || res.Outcome != connectors.OutcomeDone || res.Data["Account"] != "2" || res.Data["Opportunity"] != "0" || res.Data["to"] != sftest.MgrID {
 			t.Fatalf("Do = %+v, %v", res, err)
 		}
 	})
@@ -467,7 +468,7 @@ func TestTransferOwnership(t *testing.T) {
 		wantKind(t, err, connectors.KindInvalid)
 	})
 	t.Run("more than max_transfer_records stops with what was moved", func(t *testing.T) {
-		s := newScript(t, tokenX(t, scriptToken), findDana(false, mgrID), mgr,
+		s := newScript(t, tokenX(t, scriptToken), findDana(false, sftest.MgrID), mgr,
 			exch{method: "GET", path: api + "/query", query: owned("Account"), body: page(`{"Id":"001000000000ACC001"}`, `{"Id":"001000000000ACC002"}`)},
 			exch{method: "GET", path: api + "/query", query: owned("Opportunity"), body: page()})
 		_, err := do(t, s.conn(func(c *Config) { c.MaxTransferRecords = 1 }), connectors.OpTransferOwnership)
@@ -477,14 +478,14 @@ func TestTransferOwnership(t *testing.T) {
 		}
 	})
 	t.Run("a failed record is reported, the other types still move", func(t *testing.T) {
-		s := newScript(t, tokenX(t, scriptToken), findDana(false, mgrID), mgr,
+		s := newScript(t, tokenX(t, scriptToken), findDana(false, sftest.MgrID), mgr,
 			exch{method: "GET", path: api + "/query", query: owned("Account"), body: page(`{"Id":"001000000000ACC001"}`)},
 			exch{method: "PATCH", path: api + "/composite/sobjects",
-				json: `{"allOrNone":false,"records":[{"OwnerId":"` + mgrID + `","attributes":{"type":"Account"},"id":"001000000000ACC001"}]}`,
+				json: `{"allOrNone":false,"records":[{"OwnerId":"` + sftest.MgrID + `","attributes":{"type":"Account"},"id":"001000000000ACC001"}]}`,
 				body: `[{"id":"001000000000ACC001","success":false,"errors":[{"statusCode":"FIELD_CUSTOM_VALIDATION_EXCEPTION","message":"Owner must be in Sales","fields":[]}]}]`},
 			exch{method: "GET", path: api + "/query", query: owned("Opportunity"), body: page(`{"Id":"006000000000OPP001"}`)},
 			exch{method: "PATCH", path: api + "/composite/sobjects",
-				json: `{"allOrNone":false,"records":[{"OwnerId":"` + mgrID + `","attributes":{"type":"Opportunity"},"id":"006000000000OPP001"}]}`,
+				json: `{"allOrNone":false,"records":[{"OwnerId":"` + sftest.MgrID + `","attributes":{"type":"Opportunity"},"id":"006000000000OPP001"}]}`,
 				body: `[{"id":"006000000000OPP001","success":true,"errors":[]}]`},
 			exch{method: "GET", path: api + "/query", query: owned("Opportunity"), body: page()})
 		_, err := do(t, s.conn(), connectors.OpTransferOwnership)
@@ -506,7 +507,7 @@ func TestLookup(t *testing.T) {
 		c := s.conn()
 		for _, want := range []string{connectors.StatusActive, connectors.StatusDisabled, connectors.StatusDeprovisioned} {
 			res, err := c.Lookup(ctxT(t), dana)
-			if err != nil || len(res.Accounts) != 1 || res.Accounts[0].Status != want || res.Accounts[0].ID != danaID {
+			if err != nil || len(res.Accounts) != 1 || res.Accounts[0].Status != want || res.Accounts[0].ID != sftest.DanaID {
 				t.Fatalf("Lookup = %+v, %v; want %s", res, err, want)
 			}
 		}
@@ -520,7 +521,7 @@ func TestLookup(t *testing.T) {
 	})
 	t.Run("two users matching is a permanent error naming both", func(t *testing.T) {
 		s := newScript(t, tokenX(t, scriptToken), exch{method: "GET", path: api + "/query", query: userQuery(danaConds),
-			body: page(userRec(danaID, true, ""), userRec("005000000000DANA02", true, ""))})
+			body: page(userRec(sftest.DanaID, true, ""), userRec("005000000000DANA02", true, ""))})
 		_, err := s.conn().Lookup(ctxT(t), dana)
 		wantKind(t, err, connectors.KindInvalid)
 		if !strings.Contains(err.Error(), "2 Salesforce users match") || !strings.Contains(err.Error(), "005000000000DANA02") {
@@ -537,10 +538,10 @@ func TestLookup(t *testing.T) {
 		}
 	})
 	t.Run("an account id from discovery is read directly; 404 is gone", func(t *testing.T) {
-		s := newScript(t, tokenX(t, scriptToken), exch{method: "GET", path: api + "/sobjects/User/" + danaID,
+		s := newScript(t, tokenX(t, scriptToken), exch{method: "GET", path: api + "/sobjects/User/" + sftest.DanaID,
 			query: url.Values{"fields": {strings.ReplaceAll(userFields, " ", "")}}, status: 404,
 			body: `[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]`})
-		res, err := s.conn().Do(ctxT(t), connectors.Request{Operation: connectors.OpDeactivateUser, Subject: dana, Account: danaID})
+		res, err := s.conn().Do(ctxT(t), connectors.Request{Operation: connectors.OpDeactivateUser, Subject: dana, Account: sftest.DanaID})
 		if err != nil || res.Outcome != connectors.OutcomeNoneFound {
 			t.Fatalf("Do = %+v, %v", res, err)
 		}
@@ -558,11 +559,11 @@ func TestLookup(t *testing.T) {
 	})
 	t.Run("query pages are followed on the instance only", func(t *testing.T) {
 		s := newScript(t, tokenX(t, scriptToken),
-			exch{method: "GET", path: api + "/query", query: q("SELECT Id FROM AuthSession WHERE UsersId = '" + danaID + "'"),
+			exch{method: "GET", path: api + "/query", query: q("SELECT Id FROM AuthSession WHERE UsersId = '" + sftest.DanaID + "'"),
 				body: `{"totalSize":2,"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01gD0000002HU6KIAW-1","records":[{"Id":"0Ak000000000SES001"}]}`},
 			exch{method: "GET", path: api + "/query/01gD0000002HU6KIAW-1", body: page(`{"Id":"0Ak000000000SES002"}`)})
 		c := s.conn()
-		recs, total, err := query[idRow](ctxT(t), c, "test", "SELECT Id FROM AuthSession WHERE UsersId = '"+danaID+"'")
+		recs, total, err := query[idRow](ctxT(t), c, "test", "SELECT Id FROM AuthSession WHERE UsersId = '"+sftest.DanaID+"'")
 		if err != nil || len(recs) != 2 || total != 2 {
 			t.Fatalf("query = %v %d %v", recs, total, err)
 		}
@@ -704,19 +705,19 @@ func TestTokens(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Conformance and cost against the stateful fake.
 
-var fakes sync.Map // *Connector → *fakeSF
+var fakes sync.Map // *Connector → *sftest.Fake
 
-func fakeOf(t *testing.T, c connectors.Connector) *fakeSF {
+func fakeOf(t *testing.T, c connectors.Connector) *sftest.Fake {
 	f, ok := fakes.Load(c)
 	if !ok {
 		t.Fatal("no fake for this connector")
 	}
-	return f.(*fakeSF)
+	return f.(*sftest.Fake)
 }
 
-func fakeConn(t *testing.T, f *fakeSF, keyPath string) *Connector {
+func fakeConn(t *testing.T, f *sftest.Fake, keyPath string) *Connector {
 	t.Helper()
-	c, err := New("salesforce-test", Config{InstanceURL: f.srv.URL, LoginURL: f.srv.URL, ClientID: f.clientID, Username: f.username, PrivateKeyFile: keyPath}, testPolicy)
+	c, err := New("salesforce-test", Config{InstanceURL: f.Server.URL, LoginURL: f.Server.URL, ClientID: f.ClientID, Username: f.Username, PrivateKeyFile: keyPath}, testPolicy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -731,8 +732,8 @@ func TestConformance(t *testing.T) {
 	pemLine := strings.Split(string(pemText), "\n")[2]
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) connectors.Connector {
-			f := newFake(t, &key.PublicKey)
-			f.seedDana()
+			f := sftest.New(t, &key.PublicKey)
+			f.SeedDana()
 			return fakeConn(t, f, keyPath)
 		},
 		Present: dana,
@@ -744,16 +745,16 @@ func TestConformance(t *testing.T) {
 			case connectors.KindAuth:
 				// The session is refused and the token endpoint then
 				// refuses the grant: the app's approval was revoked.
-				f.inject(401)
-				f.injectToken(400)
+				f.Inject(401)
+				f.InjectToken(400)
 			case connectors.KindRateLimited:
-				f.inject(4031)
+				f.Inject(4031)
 			default:
-				f.inject(map[connectors.Kind]int{connectors.KindTransient: 503, connectors.KindForbidden: 403,
+				f.Inject(map[connectors.Kind]int{connectors.KindTransient: 503, connectors.KindForbidden: 403,
 					connectors.KindInvalid: 400, connectors.KindNotFound: 404}[kind])
 			}
 		},
-		Slow:    func(t *testing.T, c connectors.Connector) { fakeOf(t, c).setSlow() },
+		Slow:    func(t *testing.T, c connectors.Connector) { fakeOf(t, c).SetSlow() },
 		Secrets: []string{"FAKE-ACCESS-S3CR3T", "DELETE-TOKEN-SECRET", pemLine},
 	})
 }
@@ -771,8 +772,8 @@ func TestRequestsPerDeparture(t *testing.T) {
 			name = "by subject only"
 		}
 		t.Run(name, func(t *testing.T) {
-			f := newFake(t, &key.PublicKey)
-			f.seedDana()
+			f := sftest.New(t, &key.PublicKey)
+			f.SeedDana()
 			c := fakeConn(t, f, keyPath)
 			res, err := c.Lookup(ctxT(t), dana)
 			if err != nil || len(res.Accounts) != 1 {
@@ -782,19 +783,19 @@ func TestRequestsPerDeparture(t *testing.T) {
 			if withAccount {
 				account = res.Accounts[0].ID
 			}
-			perOp := map[string]int{"lookup (with the token)": len(f.requestLog())}
+			perOp := map[string]int{"lookup (with the token)": len(f.Requests())}
 			for _, op := range []connectors.Operation{connectors.OpDisableAccount, connectors.OpRevokeSessions, connectors.OpDeactivateUser, connectors.OpTransferOwnership} {
 				req := connectors.Request{Operation: op, Subject: dana, Account: account}
-				f.resetLog()
+				f.ResetLog()
 				if res, err := c.Do(ctxT(t), req); err != nil || res.Outcome != connectors.OutcomeDone {
 					t.Fatalf("%s: %+v, %v", op, res, err)
 				}
-				perOp[string(op)] = len(f.requestLog())
-				f.resetLog()
+				perOp[string(op)] = len(f.Requests())
+				f.ResetLog()
 				if ver, err := c.Verify(ctxT(t), req); err != nil || !ver.OK {
 					t.Fatalf("Verify %s = %+v, %v", op, ver, err)
 				}
-				perOp["verify "+string(op)] = len(f.requestLog())
+				perOp["verify "+string(op)] = len(f.Requests())
 			}
 			total := 0
 			for _, n := range perOp {
@@ -806,8 +807,8 @@ func TestRequestsPerDeparture(t *testing.T) {
 			if total != 32 {
 				t.Errorf("total requests %d, want 32", total)
 			}
-			u := f.user(danaID)
-			if u.IsActive || !u.Frozen || len(u.Sessions) != 0 || len(u.Tokens) != 0 || f.owned("Account", danaID) != 0 || f.owned("Opportunity", danaID) != 0 || f.owned("Account", mgrID) != 4 {
+			u := f.User(sftest.DanaID)
+			if u.IsActive || !u.Frozen || len(u.Sessions) != 0 || len(u.Tokens) != 0 || f.Owned("Account", sftest.DanaID) != 0 || f.Owned("Opportunity", sftest.DanaID) != 0 || f.Owned("Account", sftest.MgrID) != 4 {
 				t.Errorf("final state %+v", u)
 			}
 		})
@@ -816,13 +817,13 @@ func TestRequestsPerDeparture(t *testing.T) {
 
 func TestRefusedDeactivationKeepsFreeze(t *testing.T) {
 	key := rsaKey(t)
-	f := newFake(t, &key.PublicKey)
-	f.seedDana()
-	f.refuseCode = "FIELD_INTEGRITY_EXCEPTION"
+	f := sftest.New(t, &key.PublicKey)
+	f.SeedDana()
+	f.RefuseDeactivation("FIELD_INTEGRITY_EXCEPTION")
 	c := fakeConn(t, f, writeKey(t, key))
 	_, err := c.Do(ctxT(t), connectors.Request{Operation: connectors.OpDeactivateUser, Subject: dana})
 	wantKind(t, err, connectors.KindInvalid)
-	if u := f.user(danaID); !u.Frozen || !u.IsActive {
+	if u := f.User(sftest.DanaID); !u.Frozen || !u.IsActive {
 		t.Fatalf("state after refusal %+v, want frozen and still active", u)
 	}
 	// A retry after the refusal freezes nothing twice (the fake flags it).

@@ -13,6 +13,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/connectors/scim"
+	"github.com/kineticsec/kinetic/connectors/scim/scimtest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -27,25 +28,25 @@ var (
 // seeded is a provider holding dana (in eng, sales and all-staff) and fox
 // (in eng).
 type seeded struct {
-	*provider
+	*scimtest.Provider
 	dana, fox            string
 	eng, sales, allStaff string
 }
 
-func seed(t *testing.T, o providerOpts) *seeded {
-	p := newProvider(t, o)
-	s := &seeded{provider: p}
-	s.dana = p.addUser("dscully", true, "dana.scully@example.com")
-	s.fox = p.addUser("fmulder", true, "fox.mulder@example.com")
-	s.eng = p.addGroup("eng", s.dana, s.fox)
-	s.sales = p.addGroup("sales", s.dana)
-	s.allStaff = p.addGroup("all-staff", s.dana, s.fox)
+func seed(t *testing.T, o scimtest.Options) *seeded {
+	p := scimtest.New(t, o)
+	s := &seeded{Provider: p}
+	s.dana = p.AddUser("dscully", true, "dana.scully@example.com")
+	s.fox = p.AddUser("fmulder", true, "fox.mulder@example.com")
+	s.eng = p.AddGroup("eng", s.dana, s.fox)
+	s.sales = p.AddGroup("sales", s.dana)
+	s.allStaff = p.AddGroup("all-staff", s.dana, s.fox)
 	return s
 }
 
 func newConn(t *testing.T, base string, mod ...func(*scim.Config)) *scim.Connector {
 	t.Helper()
-	cfg := scim.Config{BaseURL: base, Token: secret.FromValue(testToken), KeepGroups: []string{"all-staff"}}
+	cfg := scim.Config{BaseURL: base, Token: secret.FromValue(scimtest.Token), KeepGroups: []string{"all-staff"}}
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -97,8 +98,8 @@ func kindOf(t *testing.T, err error) connectors.Kind {
 // in-process elimity-com/scim service provider: discovery, group removal,
 // deactivation and verification, counting every request.
 func TestDepartureAgainstARealSCIMServer(t *testing.T) {
-	p := seed(t, providerOpts{})
-	c := newConn(t, p.base())
+	p := seed(t, scimtest.Options{})
+	c := newConn(t, p.Base())
 
 	lr, err := c.Lookup(ctx(t), dana)
 	if err != nil {
@@ -108,20 +109,20 @@ func TestDepartureAgainstARealSCIMServer(t *testing.T) {
 		!slices.Equal(lr.Accounts[0].Groups, []string{"eng", "sales"}) {
 		t.Fatalf("Lookup = %+v", lr)
 	}
-	wantRequests(t, p.requests(), spc, findDana, groupsOf(p.dana))
+	wantRequests(t, p.Requests(), spc, findDana, groupsOf(p.dana))
 
 	res, err := c.Do(ctx(t), connectors.Request{Operation: connectors.OpRemoveGroupMemberships, Subject: dana, Account: p.dana})
 	if err != nil || res.Outcome != connectors.OutcomeDone || res.Data["removed_groups"] != p.eng+","+p.sales {
 		t.Fatalf("remove_group_memberships = %+v, %v", res, err)
 	}
-	wantRequests(t, p.requests(),
+	wantRequests(t, p.Requests(),
 		"GET /scim/v2/Users/"+p.dana, groupsOf(p.dana),
 		"PATCH /scim/v2/Groups/"+p.eng, "PATCH /scim/v2/Groups/"+p.sales,
 		groupsOf(p.dana))
-	if p.isMember(p.eng, p.dana) || p.isMember(p.sales, p.dana) || !p.isMember(p.allStaff, p.dana) || !p.isMember(p.eng, p.fox) {
+	if p.IsMember(p.eng, p.dana) || p.IsMember(p.sales, p.dana) || !p.IsMember(p.allStaff, p.dana) || !p.IsMember(p.eng, p.fox) {
 		t.Fatal("memberships after removal are wrong: only dana's eng and sales should be gone")
 	}
-	if got := p.ifMatches(); slices.ContainsFunc(got, func(s string) bool { return s != "" }) {
+	if got := p.IfMatches(); slices.ContainsFunc(got, func(s string) bool { return s != "" }) {
 		t.Fatalf("If-Match sent to a provider without ETag support: %q", got)
 	}
 
@@ -129,11 +130,11 @@ func TestDepartureAgainstARealSCIMServer(t *testing.T) {
 	if err != nil || res.Outcome != connectors.OutcomeDone {
 		t.Fatalf("deactivate_user = %+v, %v", res, err)
 	}
-	wantRequests(t, p.requests(), "GET /scim/v2/Users/"+p.dana, "PATCH /scim/v2/Users/"+p.dana, "GET /scim/v2/Users/"+p.dana)
-	if active, _ := p.userActive(p.dana); active {
+	wantRequests(t, p.Requests(), "GET /scim/v2/Users/"+p.dana, "PATCH /scim/v2/Users/"+p.dana, "GET /scim/v2/Users/"+p.dana)
+	if active, _ := p.UserActive(p.dana); active {
 		t.Fatal("dana is still active on the server")
 	}
-	if active, _ := p.userActive(p.fox); !active {
+	if active, _ := p.UserActive(p.fox); !active {
 		t.Fatal("fox was deactivated")
 	}
 
@@ -143,7 +144,7 @@ func TestDepartureAgainstARealSCIMServer(t *testing.T) {
 			t.Fatalf("Verify %s = %+v, %v", op, v, err)
 		}
 	}
-	wantRequests(t, p.requests(), findDana, findDana, groupsOf(p.dana))
+	wantRequests(t, p.Requests(), findDana, findDana, groupsOf(p.dana))
 
 	// Again: idempotent, nothing written.
 	for _, op := range []connectors.Operation{connectors.OpDeactivateUser, connectors.OpRemoveGroupMemberships} {
@@ -152,7 +153,7 @@ func TestDepartureAgainstARealSCIMServer(t *testing.T) {
 			t.Fatalf("second %s = %+v, %v", op, res, err)
 		}
 	}
-	for _, r := range p.requests() {
+	for _, r := range p.Requests() {
 		if !strings.HasPrefix(r, "GET ") {
 			t.Fatalf("a repeated operation wrote: %s", r)
 		}
@@ -160,15 +161,15 @@ func TestDepartureAgainstARealSCIMServer(t *testing.T) {
 }
 
 func TestDeleteModeAgainstARealSCIMServer(t *testing.T) {
-	p := seed(t, providerOpts{})
-	c := newConn(t, p.base(), func(c *scim.Config) { c.DeactivateMode = scim.ModeDelete })
+	p := seed(t, scimtest.Options{})
+	c := newConn(t, p.Base(), func(c *scim.Config) { c.DeactivateMode = scim.ModeDelete })
 
 	res, err := c.Do(ctx(t), req(connectors.OpDeactivateUser, dana))
 	if err != nil || res.Outcome != connectors.OutcomeDone || res.Data["deleted"] != "true" {
 		t.Fatalf("delete = %+v, %v", res, err)
 	}
-	wantRequests(t, p.requests(), spc, findDana, "DELETE /scim/v2/Users/"+p.dana, "GET /scim/v2/Users/"+p.dana)
-	if _, exists := p.userActive(p.dana); exists {
+	wantRequests(t, p.Requests(), spc, findDana, "DELETE /scim/v2/Users/"+p.dana, "GET /scim/v2/Users/"+p.dana)
+	if _, exists := p.UserActive(p.dana); exists {
 		t.Fatal("dana still exists")
 	}
 
@@ -198,86 +199,80 @@ func TestDeleteModeAgainstARealSCIMServer(t *testing.T) {
 
 func TestETagsAgainstARealSCIMServer(t *testing.T) {
 	t.Run("If-Match carries the version read", func(t *testing.T) {
-		p := seed(t, providerOpts{etag: true})
-		c := newConn(t, p.base())
+		p := seed(t, scimtest.Options{ETag: true})
+		c := newConn(t, p.Base())
 		if _, err := c.Do(ctx(t), req(connectors.OpDeactivateUser, dana)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Do(ctx(t), req(connectors.OpRemoveGroupMemberships, dana)); err != nil {
 			t.Fatal(err)
 		}
-		if got := p.ifMatches(); !slices.Equal(got, []string{`W/"1"`, `W/"1"`, `W/"1"`}) {
+		if got := p.IfMatches(); !slices.Equal(got, []string{`W/"1"`, `W/"1"`, `W/"1"`}) {
 			t.Fatalf("If-Match values = %q", got)
 		}
 	})
 	t.Run("412 on the User: read again, retry once", func(t *testing.T) {
-		p := seed(t, providerOpts{etag: true})
-		c := newConn(t, p.base())
-		p.users.mu.Lock()
-		p.users.bump = map[string]bool{p.dana: true}
-		p.users.mu.Unlock()
+		p := seed(t, scimtest.Options{ETag: true})
+		c := newConn(t, p.Base())
+		p.BumpUser(p.dana)
 		res, err := c.Do(ctx(t), req(connectors.OpDeactivateUser, dana))
 		if err != nil || res.Outcome != connectors.OutcomeDone {
 			t.Fatalf("= %+v, %v", res, err)
 		}
-		wantRequests(t, p.requests(), spc, findDana,
+		wantRequests(t, p.Requests(), spc, findDana,
 			"PATCH /scim/v2/Users/"+p.dana, "GET /scim/v2/Users/"+p.dana,
 			"PATCH /scim/v2/Users/"+p.dana, "GET /scim/v2/Users/"+p.dana)
-		if got := p.ifMatches(); !slices.Equal(got, []string{`W/"1"`, `W/"2"`}) {
+		if got := p.IfMatches(); !slices.Equal(got, []string{`W/"1"`, `W/"2"`}) {
 			t.Fatalf("If-Match values = %q", got)
 		}
 	})
 	t.Run("412 on a Group: read its version again, retry once", func(t *testing.T) {
-		p := seed(t, providerOpts{etag: true})
-		c := newConn(t, p.base())
-		p.grps.mu.Lock()
-		p.grps.bump = map[string]bool{p.eng: true}
-		p.grps.mu.Unlock()
+		p := seed(t, scimtest.Options{ETag: true})
+		c := newConn(t, p.Base())
+		p.BumpGroup(p.eng)
 		res, err := c.Do(ctx(t), req(connectors.OpRemoveGroupMemberships, dana))
 		if err != nil || res.Outcome != connectors.OutcomeDone {
 			t.Fatalf("= %+v, %v", res, err)
 		}
-		wantRequests(t, p.requests(), spc, findDana, groupsOf(p.dana),
+		wantRequests(t, p.Requests(), spc, findDana, groupsOf(p.dana),
 			"PATCH /scim/v2/Groups/"+p.eng, "GET /scim/v2/Groups/"+p.eng+"?excludedAttributes=members",
 			"PATCH /scim/v2/Groups/"+p.eng, "PATCH /scim/v2/Groups/"+p.sales, groupsOf(p.dana))
-		if p.isMember(p.eng, p.dana) {
+		if p.IsMember(p.eng, p.dana) {
 			t.Fatal("dana is still in eng")
 		}
 	})
 }
 
 func TestPutWhereThereIsNoPatch(t *testing.T) {
-	p := seed(t, providerOpts{noPatch: true})
-	c := newConn(t, p.base())
+	p := seed(t, scimtest.Options{NoPatch: true})
+	c := newConn(t, p.Base())
 	res, err := c.Do(ctx(t), req(connectors.OpDeactivateUser, dana))
 	if err != nil || res.Outcome != connectors.OutcomeDone {
 		t.Fatalf("= %+v, %v", res, err)
 	}
-	wantRequests(t, p.requests(), spc, findDana, "PUT /scim/v2/Users/"+p.dana, "GET /scim/v2/Users/"+p.dana)
-	if active, _ := p.userActive(p.dana); active {
+	wantRequests(t, p.Requests(), spc, findDana, "PUT /scim/v2/Users/"+p.dana, "GET /scim/v2/Users/"+p.dana)
+	if active, _ := p.UserActive(p.dana); active {
 		t.Fatal("still active")
 	}
-	p.users.mu.Lock()
-	name := p.users.items[p.dana].attrs["userName"]
-	p.users.mu.Unlock()
+	name := p.UserAttr(p.dana, "userName")
 	if name != "dscully" {
 		t.Fatalf("the PUT lost userName: %v", name)
 	}
 }
 
 func TestPagingAgainstARealSCIMServer(t *testing.T) {
-	p := newProvider(t, providerOpts{maxResults: 2})
-	uid := p.addUser("dscully", true, "dana.scully@example.com")
+	p := scimtest.New(t, scimtest.Options{MaxResults: 2})
+	uid := p.AddUser("dscully", true, "dana.scully@example.com")
 	var gids []string
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
-		gids = append(gids, p.addGroup(n, uid))
+		gids = append(gids, p.AddGroup(n, uid))
 	}
-	c := newConn(t, p.base())
+	c := newConn(t, p.Base())
 	res, err := c.Do(ctx(t), req(connectors.OpRemoveGroupMemberships, dana))
 	if err != nil || res.Outcome != connectors.OutcomeDone || res.Data["removed_groups"] != strings.Join(gids, ",") {
 		t.Fatalf("= %+v, %v", res, err)
 	}
-	got := p.requests()
+	got := p.Requests()
 	pages := 0
 	for _, r := range got {
 		if strings.HasPrefix(r, "GET /scim/v2/Groups?") && strings.Contains(r, "count=2") {
@@ -288,7 +283,7 @@ func TestPagingAgainstARealSCIMServer(t *testing.T) {
 		t.Fatalf("group listing pages = %d; requests %q", pages, got)
 	}
 	for _, g := range gids {
-		if p.isMember(g, uid) {
+		if p.IsMember(g, uid) {
 			t.Fatalf("still in %s", g)
 		}
 	}
@@ -296,51 +291,51 @@ func TestPagingAgainstARealSCIMServer(t *testing.T) {
 
 func TestMatching(t *testing.T) {
 	t.Run("quotes and backslashes in a userName are escaped as a JSON string", func(t *testing.T) {
-		p := newProvider(t, providerOpts{})
+		p := scimtest.New(t, scimtest.Options{})
 		odd := `o"brien\x`
-		id := p.addUser(odd, true)
-		p.addUser(`o`, true)
-		c := newConn(t, p.base())
+		id := p.AddUser(odd, true)
+		p.AddUser(`o`, true)
+		c := newConn(t, p.Base())
 		lr, err := c.Lookup(ctx(t), connectors.Subject{Username: odd})
 		if err != nil || len(lr.Accounts) != 1 || lr.Accounts[0].ID != id {
 			t.Fatalf("Lookup = %+v, %v", lr, err)
 		}
 	})
 	t.Run("by email", func(t *testing.T) {
-		p := seed(t, providerOpts{})
-		c := newConn(t, p.base(), func(c *scim.Config) { c.Match = scim.MatchEmail })
+		p := seed(t, scimtest.Options{})
+		c := newConn(t, p.Base(), func(c *scim.Config) { c.Match = scim.MatchEmail })
 		lr, err := c.Lookup(ctx(t), connectors.Subject{Email: "Dana.Scully@EXAMPLE.com"})
 		if err != nil || len(lr.Accounts) != 1 || lr.Accounts[0].ID != p.dana {
 			t.Fatalf("Lookup = %+v, %v", lr, err)
 		}
 	})
 	t.Run("email as userName", func(t *testing.T) {
-		p := newProvider(t, providerOpts{})
-		id := p.addUser("dana.scully@example.com", true)
-		c := newConn(t, p.base(), func(c *scim.Config) { c.Match = scim.MatchEmailAsUserName })
+		p := scimtest.New(t, scimtest.Options{})
+		id := p.AddUser("dana.scully@example.com", true)
+		c := newConn(t, p.Base(), func(c *scim.Config) { c.Match = scim.MatchEmailAsUserName })
 		lr, err := c.Lookup(ctx(t), dana)
 		if err != nil || len(lr.Accounts) != 1 || lr.Accounts[0].ID != id {
 			t.Fatalf("Lookup = %+v, %v", lr, err)
 		}
 	})
 	t.Run("found twice is a permanent error and nothing is written", func(t *testing.T) {
-		p := newProvider(t, providerOpts{})
-		p.addUser("dana1", true, "dana.scully@example.com")
-		p.addUser("dana2", true, "dana.scully@example.com")
-		c := newConn(t, p.base(), func(c *scim.Config) { c.Match = scim.MatchEmail })
+		p := scimtest.New(t, scimtest.Options{})
+		p.AddUser("dana1", true, "dana.scully@example.com")
+		p.AddUser("dana2", true, "dana.scully@example.com")
+		c := newConn(t, p.Base(), func(c *scim.Config) { c.Match = scim.MatchEmail })
 		_, err := c.Do(ctx(t), req(connectors.OpDeactivateUser, dana))
 		if kindOf(t, err) != connectors.KindInvalid || connectors.IsRetryable(err) || !strings.Contains(err.Error(), "matches 2 Users") {
 			t.Fatalf("err = %v", err)
 		}
-		for _, r := range p.requests() {
+		for _, r := range p.Requests() {
 			if !strings.HasPrefix(r, "GET ") {
 				t.Fatalf("wrote after an ambiguous match: %s", r)
 			}
 		}
 	})
 	t.Run("a subject without the matched identifier is invalid", func(t *testing.T) {
-		p := newProvider(t, providerOpts{})
-		c := newConn(t, p.base())
+		p := scimtest.New(t, scimtest.Options{})
+		c := newConn(t, p.Base())
 		_, err := c.Lookup(ctx(t), connectors.Subject{Email: "x@example.com"})
 		if kindOf(t, err) != connectors.KindInvalid {
 			t.Fatalf("err = %v", err)
@@ -349,8 +344,8 @@ func TestMatching(t *testing.T) {
 }
 
 func TestWrongTokenIsAuth(t *testing.T) {
-	p := seed(t, providerOpts{})
-	c, err := scim.New("app-test", scim.Config{BaseURL: p.base(), Token: secret.FromValue("wrong-token-value")}, testPolicy)
+	p := seed(t, scimtest.Options{})
+	c, err := scim.New("app-test", scim.Config{BaseURL: p.Base(), Token: secret.FromValue("wrong-token-value")}, testPolicy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,12 +356,12 @@ func TestWrongTokenIsAuth(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	var provs sync.Map // *scim.Connector → *provider
+	var provs sync.Map // *scim.Connector → *scimtest.Provider
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) connectors.Connector {
-			p := seed(t, providerOpts{etag: true})
-			c := newConn(t, p.base())
-			provs.Store(c, p.provider)
+			p := seed(t, scimtest.Options{ETag: true})
+			c := newConn(t, p.Base())
+			provs.Store(c, p.Provider)
 			return c
 		},
 		Present: dana,
@@ -374,24 +369,19 @@ func TestConformance(t *testing.T) {
 		Ops:     []connectors.Operation{connectors.OpDeactivateUser, connectors.OpRemoveGroupMemberships},
 		InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 			v, _ := provs.Load(c)
-			p := v.(*provider)
+			p := v.(*scimtest.Provider)
 			status := map[connectors.Kind]int{
 				connectors.KindTransient: http.StatusServiceUnavailable, connectors.KindRateLimited: http.StatusTooManyRequests,
 				connectors.KindAuth: http.StatusUnauthorized, connectors.KindForbidden: http.StatusForbidden,
 				connectors.KindInvalid: http.StatusBadRequest, connectors.KindNotFound: http.StatusNotFound,
 			}[kind]
-			p.mu.Lock()
-			p.retryAt = "7"
-			p.failNext = []int{status}
-			p.mu.Unlock()
+			p.Fail(status)
 		},
 		Slow: func(t *testing.T, c connectors.Connector) {
 			v, _ := provs.Load(c)
-			p := v.(*provider)
-			p.mu.Lock()
-			p.stall = true
-			p.mu.Unlock()
+			p := v.(*scimtest.Provider)
+			p.Stall()
 		},
-		Secrets: []string{testToken},
+		Secrets: []string{scimtest.Token},
 	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/scim"
+	"github.com/kineticsec/kinetic/connectors/scim/scimtest"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
 
@@ -27,7 +28,7 @@ type call struct {
 	path    string            // decoded, below the server root
 	query   map[string]string // exact; nil means none
 	body    string            // expected JSON, compared as JSON; "" means none
-	token   string            // expected bearer; "" means testToken; "-" for token requests
+	token   string            // expected bearer; "" means scimtest.Token; "-" for token requests
 	ifMatch string
 	form    map[string]string // token requests: form values that must be present
 
@@ -90,7 +91,7 @@ func (s *script) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		want := c.token
 		if want == "" {
-			want = testToken
+			want = scimtest.Token
 		}
 		if got := r.Header.Get("Authorization"); got != "Bearer "+want {
 			t.Errorf("request %d: Authorization = %q, want the bearer %q", n, got, want)
@@ -218,7 +219,7 @@ func TestStatusTable(t *testing.T) {
 			kind: connectors.KindRateLimited, retry: 30 * time.Second},
 		{name: "500 is transient", calls: []call{spcCall(false), findCall(500, scimError("500", "", "database down"))},
 			kind: connectors.KindTransient, contains: "database down"},
-		{name: "an HTML 502 from a proxy is transient and not quoted", calls: []call{spcCall(false), {method: "GET", path: "/v2/Users", query: map[string]string{"filter": `userName eq "dscully"`, "startIndex": "1", "count": "100"}, status: 502, headers: html, resp: "<html><body>upstream " + testToken + "</body></html>"}},
+		{name: "an HTML 502 from a proxy is transient and not quoted", calls: []call{spcCall(false), {method: "GET", path: "/v2/Users", query: map[string]string{"filter": `userName eq "dscully"`, "startIndex": "1", "count": "100"}, status: 502, headers: html, resp: "<html><body>upstream " + scimtest.Token + "</body></html>"}},
 			kind: connectors.KindTransient, contains: "HTML page"},
 		{name: "an HTML 200 (a sign-in page) is invalid", calls: []call{{method: "GET", path: "/v2/ServiceProviderConfig", headers: html, resp: "<html>sign in</html>"}},
 			kind: connectors.KindInvalid, contains: "is base_url the SCIM endpoint"},
@@ -277,7 +278,7 @@ func TestStatusTable(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.contains) {
 				t.Fatalf("error %q does not say %q", err, tc.contains)
 			}
-			if strings.Contains(err.Error(), testToken) {
+			if strings.Contains(err.Error(), scimtest.Token) {
 				t.Fatalf("error carries the token: %v", err)
 			}
 		})
@@ -404,7 +405,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 
 func TestRefusedHostIsInvalid(t *testing.T) {
 	s := newScript(t)
-	c, err := scim.New("app-test", scim.Config{BaseURL: s.srv.URL + "/v2", Token: secret.FromValue(testToken)}, nil)
+	c, err := scim.New("app-test", scim.Config{BaseURL: s.srv.URL + "/v2", Token: secret.FromValue(scimtest.Token)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,11 +160,19 @@ type Options struct {
 	// (store.VerifyAuditedState), so every flow a test drives is also a
 	// check that the engine records every state it writes.
 	StateChangedBehindEngine bool
-	// Connectors are further connector instances (YAML indented as under
-	// connectors:, e.g. an email connector at a test SMTP server).
+	// Directory replaces the test HR directory (a JSON array of
+	// employees); default Directory.
+	Directory string
+	// Connectors is added to the service file's connectors block after
+	// the sandboxes: YAML whose instance names are indented two spaces
+	// (a real connector type pointed at a test server, an email connector
+	// at a test SMTP server).
 	Connectors string
-	// Service is further top-level YAML for the service file (outbound:,
-	// notices:).
+	// Outbound is the service file's outbound block as a YAML flow mapping
+	// (e.g. {allow_hosts: [127.0.0.1]} for test servers); default none.
+	Outbound string
+	// Service is further top-level YAML for the service file (notices:,
+	// or an outbound: block when Outbound is empty).
 	Service string
 }
 
@@ -186,6 +194,9 @@ func New(t testing.TB, o Options) *Kit {
 	}
 	if o.Policy == "" {
 		o.Policy = Policy
+	}
+	if o.Directory == "" {
+		o.Directory = Directory
 	}
 	if o.ApproverGroups == "" {
 		o.ApproverGroups = "{hr: [H1, H2, M1], legal: [L1, L2], security: [S1], it-assets: [T1], it-berlin: [T2]}"
@@ -211,6 +222,11 @@ func New(t testing.TB, o Options) *Kit {
 			conns.WriteString("    owner: it-facilities\n")
 		}
 	}
+	conns.WriteString(o.Connectors)
+	outbound := ""
+	if o.Outbound != "" {
+		outbound = "outbound: " + o.Outbound + "\n"
+	}
 	svc := fmt.Sprintf(`database: {driver: sqlite, path: %s}
 redis: {addr: "%s", db: %d}
 directory: {file: directory.json}
@@ -220,15 +236,14 @@ approver_groups: %s
 alerts: {security_channel: security-alerts, security_officers: [S1]}
 workers: {concurrency: 8, lease: %s, sweep_interval: %s}
 log: {level: warn, format: text}
-connectors:
-%s`, filepath.Join(dir, "unused.db"), addr, db, o.ApproverGroups, o.Lease, o.SweepInterval, conns.String())
-	svc += o.Connectors
+%sconnectors:
+%s`, filepath.Join(dir, "unused.db"), addr, db, o.ApproverGroups, o.Lease, o.SweepInterval, outbound, conns.String())
 	if o.Service != "" {
 		svc = o.Service + "\n" + svc
 	}
 	write(t, dir, "kinetic.yaml", svc)
 	write(t, dir, "policy.yaml", o.Policy)
-	write(t, dir, "directory.json", Directory)
+	write(t, dir, "directory.json", o.Directory)
 	cfg, err := compose.Load(filepath.Join(dir, "kinetic.yaml"))
 	if err != nil {
 		t.Fatalf("loading the test config: %v", err)

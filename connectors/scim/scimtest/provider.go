@@ -1,11 +1,16 @@
-package scim_test
+// Package scimtest is a real SCIM 2.0 service provider in process for
+// tests: the scim connector's own tests and end-to-end tests of a
+// departure.
+package scimtest
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -28,42 +33,60 @@ import (
 // support in /ServiceProviderConfig (the library always says
 // etag.supported=false; service_provider_config.go getRaw).
 
-const testToken = "scim-bearer-TOKEN-5e6f7a"
+// Token is the bearer token the provider accepts.
+const Token = "scim-bearer-TOKEN-5e6f7a"
 
-type provider struct {
-	t     *testing.T
-	srv   *httptest.Server
-	users *memStore
-	grps  *memStore
+// Provider is the service provider: Base() is its SCIM root. A request
+// outside the SCIM endpoints (Users, Groups, ServiceProviderConfig,
+// Schemas, ResourceTypes under /scim/v2) fails the test.
+type Provider struct {
+	t testing.TB
+	// Server serves the provider; Base() is Server.URL + "/scim/v2".
+	Server *httptest.Server
+	users  *memStore
+	grps   *memStore
 
 	etag bool // announce etag support and enforce If-Match
 
 	mu       sync.Mutex
-	log      []string // "METHOD /path?query", as received
-	ifMatch  []string // If-Match of every PATCH/PUT, "" when absent
-	failNext []int    // statuses to answer the next requests with
-	retryAt  string   // Retry-After sent with a scripted 429
-	stall    bool     // hold every request until its client gives up
+	log      []string       // "METHOD /path?query", as received
+	counts   map[string]int // "METHOD /path" → requests, seeding excluded
+	ifMatch  []string       // If-Match of every PATCH/PUT, "" when absent
+	failNext []int          // statuses to answer the next requests with
+	retryAt  string         // Retry-After sent with a scripted 429
+	stall    bool           // hold every request until its client gives up
 }
 
-type providerOpts struct {
-	etag       bool
-	noPatch    bool
-	maxResults int
+// Options tune the provider.
+type Options struct {
+	// ETag announces etag support in /ServiceProviderConfig and enforces
+	// If-Match on PATCH and PUT.
+	ETag bool
+	// NoPatch announces patch.supported=false.
+	NoPatch bool
+	// MaxResults is filter.maxResults (default 100).
+	MaxResults int
 }
 
-func newProvider(t *testing.T, o providerOpts) *provider {
+// seedHeader marks the provider's own seeding requests.
+const seedHeader = "X-Scimtest-Seed"
+
+// scimPath is every path the provider serves.
+var scimPath = regexp.MustCompile(`^/scim/v2/((Users|Groups)(/[^/]+)?|ServiceProviderConfig|Schemas(/[^/]+)?|ResourceTypes(/[^/]+)?)$`)
+
+// New starts a provider; it stops when the test ends.
+func New(t testing.TB, o Options) *Provider {
 	t.Helper()
-	p := &provider{t: t, etag: o.etag}
+	p := &Provider{t: t, etag: o.ETag, counts: map[string]int{}}
 	p.users = &memStore{kind: "User", p: p, prefix: "u"}
 	p.grps = &memStore{kind: "Group", p: p, prefix: "g"}
 	p.users.groups = p.grps
-	if o.maxResults == 0 {
-		o.maxResults = 100
+	if o.MaxResults == 0 {
+		o.MaxResults = 100
 	}
 	server, err := elimity.NewServer(&elimity.ServerArgs{
 		ServiceProviderConfig: &elimity.ServiceProviderConfig{
-			SupportFiltering: true, SupportPatch: !o.noPatch, MaxResults: o.maxResults,
+			SupportFiltering: true, SupportPatch: !o.NoPatch, MaxResults: o.MaxResults,
 			AuthenticationSchemes: []elimity.AuthenticationScheme{{
 				Type: elimity.AuthenticationTypeOauthBearerToken, Name: "OAuth Bearer Token",
 				Description: "Authentication scheme using the OAuth Bearer Token Standard", Primary: true,
@@ -91,9 +114,12 @@ func newProvider(t *testing.T, o providerOpts) *provider {
 		t.Fatalf("elimity NewServer: %v", err)
 	}
 	lib := http.StripPrefix("/scim", server) // the library serves /v2/…
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
-		p.log = append(p.log, r.Method+" "+r.URL.Path+queryOf(r))
+		if r.Header.Get(seedHeader) == "" {
+			p.log = append(p.log, r.Method+" "+r.URL.Path+queryOf(r))
+			p.counts[r.Method+" "+r.URL.Path]++
+		}
 		if r.Method == http.MethodPatch || r.Method == http.MethodPut {
 			p.ifMatch = append(p.ifMatch, r.Header.Get("If-Match"))
 		}
@@ -108,7 +134,12 @@ func newProvider(t *testing.T, o providerOpts) *provider {
 			<-r.Context().Done()
 			return
 		}
-		if r.Header.Get("Authorization") != "Bearer "+testToken {
+		if !scimPath.MatchString(r.URL.Path) {
+			t.Errorf("SCIM provider: unexpected request %s %s", r.Method, r.URL)
+			scimErr(w, http.StatusNotFound, "", "no such endpoint")
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+Token {
 			scimErr(w, http.StatusUnauthorized, "", "Authorization failure: the bearer token is missing or invalid.")
 			return
 		}
@@ -133,7 +164,7 @@ func newProvider(t *testing.T, o providerOpts) *provider {
 		}
 		lib.ServeHTTP(w, r)
 	}))
-	t.Cleanup(p.srv.Close)
+	t.Cleanup(p.Server.Close)
 	return p
 }
 
@@ -153,11 +184,11 @@ func scimErr(w http.ResponseWriter, status int, scimType, detail string) {
 	})
 }
 
-// base is the SCIM service root.
-func (p *provider) base() string { return p.srv.URL + "/scim/v2" }
+// Base is the SCIM service root.
+func (p *Provider) Base() string { return p.Server.URL + "/scim/v2" }
 
-// requests returns and clears the request log.
-func (p *provider) requests() []string {
+// Requests returns and clears the request log ("METHOD /path?query").
+func (p *Provider) Requests() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := p.log
@@ -165,27 +196,65 @@ func (p *provider) requests() []string {
 	return out
 }
 
-func (p *provider) ifMatches() []string {
+// Counts is the number of requests received per "METHOD /path" (seeding
+// through AddUser and AddGroup excluded); Requests does not clear it.
+func (p *Provider) Counts() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.counts)
+}
+
+// IfMatches returns the If-Match header of every PATCH and PUT, "" where
+// absent.
+func (p *Provider) IfMatches() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.ifMatch)
 }
 
-func (p *provider) fail(statuses ...int) {
+// Fail answers the next requests with these statuses (a SCIM error
+// body; a 429 carries Retry-After: 7).
+func (p *Provider) Fail(statuses ...int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.retryAt = "7"
 	p.failNext = append(p.failNext, statuses...)
+}
+
+// Stall holds every request until its client gives up.
+func (p *Provider) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stall = true
+}
+
+// BumpUser makes the next PATCH or PUT of user id see a newer version
+// (another client's change), so its If-Match fails once.
+func (p *Provider) BumpUser(id string) { p.users.bumpNext(id) }
+
+// BumpGroup is BumpUser for group id.
+func (p *Provider) BumpGroup(id string) { p.grps.bumpNext(id) }
+
+// UserAttr returns attribute attr of user uid (nil when absent).
+func (p *Provider) UserAttr(uid, attr string) any {
+	p.users.mu.Lock()
+	defer p.users.mu.Unlock()
+	if it := p.users.items[uid]; it != nil {
+		return it.attrs[attr]
+	}
+	return nil
 }
 
 // post creates a resource through the library (so seeds pass its schema
 // validation too) and returns its id.
-func (p *provider) post(path string, body map[string]any) string {
+func (p *Provider) post(path string, body map[string]any) string {
 	p.t.Helper()
 	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, p.base()+path, bytes.NewReader(raw))
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req, _ := http.NewRequest(http.MethodPost, p.Base()+path, bytes.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+Token)
 	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := p.srv.Client().Do(req)
+	req.Header.Set(seedHeader, "1")
+	resp, err := p.Server.Client().Do(req)
 	if err != nil {
 		p.t.Fatalf("seed POST %s: %v", path, err)
 	}
@@ -195,11 +264,13 @@ func (p *provider) post(path string, body map[string]any) string {
 	if resp.StatusCode != http.StatusCreated {
 		p.t.Fatalf("seed POST %s: status %d: %v", path, resp.StatusCode, out)
 	}
-	p.requests() // seeding is not the connector's traffic
+	// Seeding is not the connector's traffic: neither logged nor counted.
 	return out["id"].(string)
 }
 
-func (p *provider) addUser(userName string, active bool, emails ...string) string {
+// AddUser creates a user (through the library, so it passes schema
+// validation) and returns its id.
+func (p *Provider) AddUser(userName string, active bool, emails ...string) string {
 	body := map[string]any{
 		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
 		"userName": userName, "active": active,
@@ -214,7 +285,8 @@ func (p *provider) addUser(userName string, active bool, emails ...string) strin
 	return p.post("/Users", body)
 }
 
-func (p *provider) addGroup(name string, members ...string) string {
+// AddGroup creates a group with these member ids and returns its id.
+func (p *Provider) AddGroup(name string, members ...string) string {
 	var ms []any
 	for _, m := range members {
 		ms = append(ms, map[string]any{"value": m})
@@ -226,15 +298,17 @@ func (p *provider) addGroup(name string, members ...string) string {
 	return p.post("/Groups", body)
 }
 
-// isMember reports whether group gid lists uid.
-func (p *provider) isMember(gid, uid string) bool {
+// IsMember reports whether group gid lists uid.
+func (p *Provider) IsMember(gid, uid string) bool {
 	p.grps.mu.Lock()
 	defer p.grps.mu.Unlock()
 	it := p.grps.items[gid]
 	return it != nil && slices.Contains(memberIDs(it.attrs), uid)
 }
 
-func (p *provider) userActive(uid string) (active, exists bool) {
+// UserActive reports whether user uid exists and is active (an absent
+// active attribute counts as active).
+func (p *Provider) UserActive(uid string) (active, exists bool) {
 	p.users.mu.Lock()
 	defer p.users.mu.Unlock()
 	it := p.users.items[uid]
@@ -249,7 +323,7 @@ func (p *provider) userActive(uid string) (active, exists bool) {
 type memStore struct {
 	kind   string
 	prefix string
-	p      *provider
+	p      *Provider
 	groups *memStore // for Users: deleting a User removes its memberships
 
 	mu    sync.Mutex
@@ -259,6 +333,15 @@ type memStore struct {
 	// bump makes the next PATCH or PUT on that id see a newer version
 	// (another client's change), so its If-Match fails once.
 	bump map[string]bool
+}
+
+func (s *memStore) bumpNext(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bump == nil {
+		s.bump = map[string]bool{}
+	}
+	s.bump[id] = true
 }
 
 type item struct {

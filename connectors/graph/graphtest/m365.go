@@ -1,4 +1,4 @@
-package graph_test
+package graphtest
 
 import (
 	"encoding/json"
@@ -37,7 +37,7 @@ func userPerm(id, userID, email string, roles ...string) map[string]any {
 	return map[string]any{"id": id, "roles": roles, "grantedToV2": map[string]any{"user": map[string]any{"id": userID, "email": email, "displayName": email}}}
 }
 
-func (f *fakeGraph) addSite(s *fakeSite, key string) {
+func (f *Fake) addSite(s *fakeSite, key string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sites[key] = s
@@ -45,7 +45,7 @@ func (f *fakeGraph) addSite(s *fakeSite, key string) {
 }
 
 // permsRoute serves a root's permissions: list, invite, delete.
-func (f *fakeGraph) permsRoute(method string, perms *[]map[string]any, rest string, body []byte) (answer, bool) {
+func (f *Fake) permsRoute(method string, perms *[]map[string]any, rest string, body []byte) (answer, bool) {
 	switch {
 	case rest == "permissions" && method == "GET":
 		return answer{status: 200, body: map[string]any{"value": *perms}}, true
@@ -87,7 +87,7 @@ func (f *fakeGraph) permsRoute(method string, perms *[]map[string]any, rest stri
 	return answer{}, false
 }
 
-func (f *fakeGraph) userRouteM365(method string, u *fakeUser, sub string, q url.Values, body []byte) (answer, bool) {
+func (f *Fake) userRouteM365(method string, u *fakeUser, sub string, q url.Values, body []byte) (answer, bool) {
 	switch {
 	case sub == "" && method == "DELETE":
 		delete(f.users, u.id)
@@ -114,7 +114,7 @@ func (f *fakeGraph) userRouteM365(method string, u *fakeUser, sub string, q url.
 	return answer{}, false
 }
 
-func (f *fakeGraph) routeM365(method, path string, q url.Values, body []byte) (answer, bool) {
+func (f *Fake) routeM365(method, path string, q url.Values, body []byte) (answer, bool) {
 	seg := strings.Split(strings.Trim(path, "/"), "/")
 	switch {
 	case len(seg) == 5 && seg[0] == "groups" && seg[2] == "owners" && seg[4] == "$ref" && method == "DELETE":
@@ -168,7 +168,7 @@ func (f *fakeGraph) routeM365(method, path string, q url.Values, body []byte) (a
 	return answer{}, false
 }
 
-func (f *fakeGraph) sortedCases() []*fakeCase {
+func (f *Fake) sortedCases() []*fakeCase {
 	var out []*fakeCase
 	for _, id := range []string{"case-departures", "case-litigation"} {
 		if k := f.cases[id]; k != nil {
@@ -178,7 +178,7 @@ func (f *fakeGraph) sortedCases() []*fakeCase {
 	return out
 }
 
-func (f *fakeGraph) caseRoute(method string, k *fakeCase, seg []string, body []byte) answer {
+func (f *Fake) caseRoute(method string, k *fakeCase, seg []string, body []byte) answer {
 	find := func(id string) map[string]any {
 		for _, c := range k.custodians {
 			if c["id"] == id {

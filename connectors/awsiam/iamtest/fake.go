@@ -1,4 +1,6 @@
-package awsiam
+// Package iamtest is a stateful fake of AWS IAM and STS for tests: the
+// awsiam connector's own tests and end-to-end tests of a departure.
+package iamtest
 
 import (
 	"context"
@@ -23,51 +25,80 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// The fake speaks IAM's and STS's Query API as the SDK sends it: a POST to
-// / with a form body (Action=…&Version=…), signed with SigV4. It checks
-// every request's method, path, content type, Version and signature (it
-// re-signs the request with the secret of the access key named in the
+// Fake speaks IAM's and STS's Query API as the AWS SDK for Go v2 sends it:
+// a POST to / with a form body (Action=…&Version=…), signed with SigV4. It
+// checks every request's method, path, content type, Version and signature
+// (it re-signs the request with the secret of the access key named in the
 // credential scope and compares), answers in the services' XML, and keeps
-// per-account state so operations can be read back.
+// per-account state so operations can be read back. A request it does not
+// serve (another path, an IAM action it does not know, a missing
+// parameter) fails the test.
+type Fake struct {
+	t testing.TB
+	// Server is the fake's HTTP server: point both the IAM and the STS
+	// endpoint at Server.URL.
+	Server *httptest.Server
 
+	// Mu guards the state; hold it to change a *User AddUser returned.
+	Mu       sync.Mutex
+	accounts map[string]*faccount
+	secrets  map[string]string // access key id → secret
+	tokens   map[string]string // temporary access key id → session token
+	keyAcct  map[string]string // access key id → account
+	roles    map[string]string // role ARN → external id required ("" none)
+	calls    []Call
+	inject   []*injection
+	// PageSize is the page size of ListUsers (default 100); set it before
+	// the first request.
+	PageSize int
+	// Stall, when set (under Mu), makes every request wait for it to be
+	// closed or for its client to go.
+	Stall chan struct{}
+}
+
+// The base credentials the fake accepts, the account they belong to and
+// the signing region it expects.
 const (
-	baseAccount = "111111111111"
-	baseKeyID   = "AKIDKINETICBASE00001"
-	baseSecret  = "base-secret-Zm9vYmFyYmF6cXV4"
-	region      = "us-east-1"
-	iamVersion  = "2010-05-08"
-	stsVersion  = "2011-06-15"
+	Account    = "111111111111"
+	KeyID      = "AKIDKINETICBASE00001"
+	Secret     = "base-secret-Zm9vYmFyYmF6cXV4"
+	Region     = "us-east-1"
+	iamVersion = "2010-05-08"
+	stsVersion = "2011-06-15"
 )
 
-type fkey struct {
-	id     string
-	active bool
+// Key is an access key.
+type Key struct {
+	ID     string
+	Active bool
 }
 
-type fsvc struct{ id, service string }
+// ServiceCredential is a service-specific credential (CodeCommit, Keyspaces).
+type ServiceCredential struct{ ID, Service string }
 
-type fuser struct {
-	name, path string
-	login      bool
-	keys       []*fkey
-	mfa        []string
-	ssh        []string
-	certs      []string
-	svc        []fsvc
-	groups     []string
-	tags       map[string]string
-	policies   map[string]string // inline policy name → document (JSON)
+// User is an IAM user and every credential it holds.
+type User struct {
+	Name, Path string
+	Login      bool // a console login profile (password)
+	Keys       []*Key
+	MFA        []string // MFA device serial numbers
+	SSH        []string // SSH public key ids
+	Certs      []string // signing certificate ids
+	Svc        []ServiceCredential
+	Groups     []string
+	Tags       map[string]string
+	Policies   map[string]string // inline policy name → document (JSON)
 }
 
-func (u *fuser) arn(acct string) string { return "arn:aws:iam::" + acct + ":user" + u.path + u.name }
+func (u *User) arn(acct string) string { return "arn:aws:iam::" + acct + ":user" + u.Path + u.Name }
 
 type faccount struct {
-	users map[string]*fuser
+	users map[string]*User
 	roles map[string]map[string]string // role name → inline policy name → document
 }
 
-// call is one request the fake received.
-type call struct {
+// Call is one request the fake received.
+type Call struct {
 	Account string // the account the request acted in ("sts" for AssumeRole)
 	Action  string
 	Form    url.Values
@@ -82,86 +113,108 @@ type injection struct {
 	count   int
 }
 
-type fakeAWS struct {
-	t   *testing.T
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	accounts map[string]*faccount
-	secrets  map[string]string // access key id → secret
-	tokens   map[string]string // temporary access key id → session token
-	keyAcct  map[string]string // access key id → account
-	roles    map[string]string // role ARN → external id required ("" none)
-	calls    []call
-	inject   []*injection
-	pageSize int
-	stall    chan struct{} // when set, every request waits for it or the client to go
-}
-
-func newFake(t *testing.T) *fakeAWS {
-	f := &fakeAWS{
+// New starts a fake with one account (Account) whose base key is KeyID;
+// it stops when the test ends.
+func New(t testing.TB) *Fake {
+	f := &Fake{
 		t:        t,
-		accounts: map[string]*faccount{baseAccount: {users: map[string]*fuser{}}},
-		secrets:  map[string]string{baseKeyID: baseSecret},
+		accounts: map[string]*faccount{Account: {users: map[string]*User{}}},
+		secrets:  map[string]string{KeyID: Secret},
 		tokens:   map[string]string{},
-		keyAcct:  map[string]string{baseKeyID: baseAccount},
+		keyAcct:  map[string]string{KeyID: Account},
 		roles:    map[string]string{},
-		pageSize: 100,
+		PageSize: 100,
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Server.Close)
 	return f
 }
 
-// addAccount adds an account reached by assuming role (external id ext).
-func (f *fakeAWS) addAccount(id, role, ext string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.accounts[id] = &faccount{users: map[string]*fuser{}}
+// SeedDana gives the user "dana" (tag hr-id=E100) every kind of
+// credential in acct: a console password, an active and an inactive
+// access key, an MFA device, an SSH key, a signing certificate, a
+// service-specific credential and three groups.
+func (f *Fake) SeedDana(acct string) *User {
+	return f.AddUser(acct, &User{
+		Name:   "dana",
+		Login:  true,
+		Keys:   []*Key{{ID: "AKIADANA000000000001", Active: true}, {ID: "AKIADANA000000000002", Active: false}},
+		MFA:    []string{"arn:aws:iam::" + acct + ":mfa/dana"},
+		SSH:    []string{"APKADANA0001"},
+		Certs:  []string{"CERTDANA0001"},
+		Svc:    []ServiceCredential{{ID: "ACCADANA0001", Service: "codecommit.amazonaws.com"}},
+		Groups: []string{"developers", "billing", "all-staff"},
+		Tags:   map[string]string{"hr-id": "E100"},
+	})
+}
+
+// Counts is the number of requests per action, keyed "POST / Action"
+// (IAM's and STS's Query API puts every action on POST /).
+func (f *Fake) Counts() map[string]int {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	n := map[string]int{}
+	for _, c := range f.calls {
+		n["POST / "+c.Action]++
+	}
+	return n
+}
+
+// AddAccount adds an account reached by assuming role (external id ext).
+func (f *Fake) AddAccount(id, role, ext string) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.accounts[id] = &faccount{users: map[string]*User{}}
 	f.roles[role] = ext
 }
 
-func (f *fakeAWS) addUser(acct string, u *fuser) *fuser {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if u.path == "" {
-		u.path = "/"
+// AddUser adds u to account acct and returns it.
+func (f *Fake) AddUser(acct string, u *User) *User {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	if u.Path == "" {
+		u.Path = "/"
 	}
-	if u.tags == nil {
-		u.tags = map[string]string{}
+	if u.Tags == nil {
+		u.Tags = map[string]string{}
 	}
-	f.accounts[acct].users[u.name] = u
+	f.accounts[acct].users[u.Name] = u
 	return u
 }
 
-func (f *fakeAWS) user(acct, name string) *fuser {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// User returns the named user of acct (nil when absent); hold Mu to read
+// its fields while requests may run.
+func (f *Fake) User(acct, name string) *User {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	return f.accounts[acct].users[name]
 }
 
-// failNext makes the next count matching requests fail (count 0: all).
-func (f *fakeAWS) failNext(action, account string, status int, code string, count int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// FailNext makes the next count matching requests fail (count 0: all).
+func (f *Fake) FailNext(action, account string, status int, code string, count int) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.inject = append(f.inject, &injection{action: action, account: account, status: status, code: code, count: count})
 }
 
-func (f *fakeAWS) clearFailures() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// ClearFailures drops every injected failure.
+func (f *Fake) ClearFailures() {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.inject = nil
 }
 
-func (f *fakeAWS) callLog() []call {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// Calls returns every request received, in order.
+func (f *Fake) Calls() []Call {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	return slices.Clone(f.calls)
 }
 
-func (f *fakeAWS) actions() []string {
+// Actions returns the action of every request received, in order.
+func (f *Fake) Actions() []string {
 	var out []string
-	for _, c := range f.callLog() {
+	for _, c := range f.Calls() {
 		out = append(out, c.Action)
 	}
 	return out
@@ -169,7 +222,7 @@ func (f *fakeAWS) actions() []string {
 
 var authRe = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([A-Z0-9]+)/([0-9]{8})/([a-z0-9-]+)/([a-z]+)/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$`)
 
-func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, "read", 500)
@@ -177,9 +230,9 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	// Stall after reading the body: only then does the server watch the
 	// connection and cancel r.Context() when the client goes away.
-	f.mu.Lock()
-	stall := f.stall
-	f.mu.Unlock()
+	f.Mu.Lock()
+	stall := f.Stall
+	f.Mu.Unlock()
 	if stall != nil {
 		select {
 		case <-stall:
@@ -203,7 +256,7 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	action := form.Get("Action")
 
-	// SigV4: the credential scope names the key, date, region and
+	// SigV4: the credential scope names the key, date, Region and
 	// service; the signature must be the one the key's secret gives.
 	m := authRe.FindStringSubmatch(r.Header.Get("Authorization"))
 	if m == nil {
@@ -216,17 +269,17 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 	if action == "AssumeRole" {
 		wantService, wantVersion = "sts", stsVersion
 	}
-	if service != wantService || scopeRegion != region {
-		f.t.Errorf("%s: credential scope %s/%s, want %s/%s", action, scopeRegion, service, region, wantService)
+	if service != wantService || scopeRegion != Region {
+		f.t.Errorf("%s: credential scope %s/%s, want %s/%s", action, scopeRegion, service, Region, wantService)
 	}
 	if v := form.Get("Version"); v != wantVersion {
 		f.t.Errorf("%s: Version = %q, want %s", action, v, wantVersion)
 	}
-	f.mu.Lock()
+	f.Mu.Lock()
 	secret, known := f.secrets[keyID]
 	token := f.tokens[keyID]
 	acct := f.keyAcct[keyID]
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	if !known {
 		writeError(w, 403, "InvalidClientTokenId", "The security token included in the request is invalid.")
 		return
@@ -240,13 +293,13 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	logAcct := acct
 	if action == "AssumeRole" {
 		logAcct = "sts"
 	}
-	f.calls = append(f.calls, call{Account: logAcct, Action: action, Form: form})
+	f.calls = append(f.calls, Call{Account: logAcct, Action: action, Form: form})
 	for i, in := range f.inject {
 		if (in.action == "" && action != "AssumeRole" || in.action == action) && (in.account == "" || in.account == acct) {
 			if in.count > 0 {
@@ -277,7 +330,7 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 
 // signatureOK re-signs a copy of the request holding only the signed
 // headers and compares the signatures.
-func (f *fakeAWS) signatureOK(r *http.Request, body []byte, keyID, secret, token, service, signed, sig string) bool {
+func (f *Fake) signatureOK(r *http.Request, body []byte, keyID, secret, token, service, signed, sig string) bool {
 	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
 	if err != nil {
 		f.t.Errorf("X-Amz-Date %q: %v", r.Header.Get("X-Amz-Date"), err)
@@ -297,7 +350,7 @@ func (f *fakeAWS) signatureOK(r *http.Request, body []byte, keyID, secret, token
 	}
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret, SessionToken: token}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, cp, hex.EncodeToString(sum[:]), service, region, at); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, cp, hex.EncodeToString(sum[:]), service, Region, at); err != nil {
 		f.t.Errorf("re-signing: %v", err)
 		return false
 	}
@@ -305,11 +358,11 @@ func (f *fakeAWS) signatureOK(r *http.Request, body []byte, keyID, secret, token
 	return got != nil && got[6] == sig
 }
 
-func (f *fakeAWS) assumeRole(w http.ResponseWriter, form url.Values) {
+func (f *Fake) assumeRole(w http.ResponseWriter, form url.Values) {
 	role := form.Get("RoleArn")
 	ext, ok := f.roles[role]
 	if !ok || form.Get("ExternalId") != ext {
-		writeError(w, 403, "AccessDenied", "User: arn:aws:iam::"+baseAccount+":user/kinetic is not authorized to perform: sts:AssumeRole on resource: "+role)
+		writeError(w, 403, "AccessDenied", "User: arn:aws:iam::"+Account+":user/kinetic is not authorized to perform: sts:AssumeRole on resource: "+role)
 		return
 	}
 	if form.Get("RoleSessionName") == "" {
@@ -333,8 +386,8 @@ func (f *fakeAWS) assumeRole(w http.ResponseWriter, form url.Values) {
 
 const created = "2024-01-02T03:04:05Z"
 
-// iam answers one IAM action against account a. The caller holds f.mu.
-func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, form url.Values) {
+// iam answers one IAM action against account a. The caller holds f.Mu.
+func (f *Fake) iam(w http.ResponseWriter, a *faccount, acct, action string, form url.Values) {
 	need := func(keys ...string) bool {
 		for _, k := range keys {
 			if form.Get(k) == "" {
@@ -358,7 +411,7 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 		f.policy(w, action, pols, form)
 		return
 	}
-	var u *fuser
+	var u *User
 	if action != "ListUsers" {
 		if !need("UserName") {
 			return
@@ -377,7 +430,7 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 		prefix := form.Get("PathPrefix")
 		var names []string
 		for n, x := range a.users {
-			if prefix == "" || strings.HasPrefix(x.path, prefix) {
+			if prefix == "" || strings.HasPrefix(x.Path, prefix) {
 				names = append(names, n)
 			}
 		}
@@ -386,7 +439,7 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 		if mk := form.Get("Marker"); mk != "" {
 			start, _ = strconv.Atoi(mk)
 		}
-		end := min(start+f.pageSize, len(names))
+		end := min(start+f.PageSize, len(names))
 		b.WriteString("<Users>")
 		for _, n := range names[start:end] {
 			fmt.Fprintf(&b, `<member>%s</member>`, userXML(acct, a.users[n]))
@@ -399,7 +452,7 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 		}
 	case "ListUserTags":
 		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range u.tags {
+			for k := range u.Tags {
 				if !yield(k) {
 					return
 				}
@@ -407,7 +460,7 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 		})
 		b.WriteString("<Tags>")
 		for _, k := range keys {
-			fmt.Fprintf(&b, `<member><Key>%s</Key><Value>%s</Value></member>`, esc(k), esc(u.tags[k]))
+			fmt.Fprintf(&b, `<member><Key>%s</Key><Value>%s</Value></member>`, esc(k), esc(u.Tags[k]))
 		}
 		b.WriteString("</Tags><IsTruncated>false</IsTruncated>")
 	case "TagUser":
@@ -415,107 +468,107 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 			return
 		}
 		for i := 1; form.Get(fmt.Sprintf("Tags.member.%d.Key", i)) != ""; i++ {
-			u.tags[form.Get(fmt.Sprintf("Tags.member.%d.Key", i))] = form.Get(fmt.Sprintf("Tags.member.%d.Value", i))
+			u.Tags[form.Get(fmt.Sprintf("Tags.member.%d.Key", i))] = form.Get(fmt.Sprintf("Tags.member.%d.Value", i))
 		}
 	case "UntagUser":
 		if !need("TagKeys.member.1") {
 			return
 		}
 		for i := 1; form.Get(fmt.Sprintf("TagKeys.member.%d", i)) != ""; i++ {
-			delete(u.tags, form.Get(fmt.Sprintf("TagKeys.member.%d", i)))
+			delete(u.Tags, form.Get(fmt.Sprintf("TagKeys.member.%d", i)))
 		}
 	case "GetLoginProfile":
-		if !u.login {
-			writeError(w, 404, "NoSuchEntity", "Login Profile for User "+u.name+" cannot be found.")
+		if !u.Login {
+			writeError(w, 404, "NoSuchEntity", "Login Profile for User "+u.Name+" cannot be found.")
 			return
 		}
-		fmt.Fprintf(&b, `<LoginProfile><UserName>%s</UserName><CreateDate>%s</CreateDate><PasswordResetRequired>false</PasswordResetRequired></LoginProfile>`, esc(u.name), created)
+		fmt.Fprintf(&b, `<LoginProfile><UserName>%s</UserName><CreateDate>%s</CreateDate><PasswordResetRequired>false</PasswordResetRequired></LoginProfile>`, esc(u.Name), created)
 	case "DeleteLoginProfile":
-		if !u.login {
-			writeError(w, 404, "NoSuchEntity", "Login Profile for User "+u.name+" cannot be found.")
+		if !u.Login {
+			writeError(w, 404, "NoSuchEntity", "Login Profile for User "+u.Name+" cannot be found.")
 			return
 		}
-		u.login = false
+		u.Login = false
 	case "ListAccessKeys":
 		b.WriteString("<AccessKeyMetadata>")
-		for _, k := range u.keys {
+		for _, k := range u.Keys {
 			st := "Inactive"
-			if k.active {
+			if k.Active {
 				st = "Active"
 			}
-			fmt.Fprintf(&b, `<member><UserName>%s</UserName><AccessKeyId>%s</AccessKeyId><Status>%s</Status><CreateDate>%s</CreateDate></member>`, esc(u.name), k.id, st, created)
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><AccessKeyId>%s</AccessKeyId><Status>%s</Status><CreateDate>%s</CreateDate></member>`, esc(u.Name), k.ID, st, created)
 		}
 		b.WriteString("</AccessKeyMetadata><IsTruncated>false</IsTruncated>")
 	case "UpdateAccessKey", "DeleteAccessKey":
 		if !need("AccessKeyId") {
 			return
 		}
-		i := slices.IndexFunc(u.keys, func(k *fkey) bool { return k.id == form.Get("AccessKeyId") })
+		i := slices.IndexFunc(u.Keys, func(k *Key) bool { return k.ID == form.Get("AccessKeyId") })
 		if i < 0 {
 			writeError(w, 404, "NoSuchEntity", "The Access Key with id "+form.Get("AccessKeyId")+" cannot be found.")
 			return
 		}
 		if action == "DeleteAccessKey" {
-			u.keys = slices.Delete(u.keys, i, i+1)
+			u.Keys = slices.Delete(u.Keys, i, i+1)
 			break
 		}
 		switch form.Get("Status") {
 		case "Inactive":
-			u.keys[i].active = false
+			u.Keys[i].Active = false
 		case "Active":
-			u.keys[i].active = true
+			u.Keys[i].Active = true
 		default:
 			f.t.Errorf("UpdateAccessKey Status = %q", form.Get("Status"))
 		}
 	case "ListMFADevices":
 		b.WriteString("<MFADevices>")
-		for _, s := range u.mfa {
-			fmt.Fprintf(&b, `<member><UserName>%s</UserName><SerialNumber>%s</SerialNumber><EnableDate>%s</EnableDate></member>`, esc(u.name), esc(s), created)
+		for _, s := range u.MFA {
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><SerialNumber>%s</SerialNumber><EnableDate>%s</EnableDate></member>`, esc(u.Name), esc(s), created)
 		}
 		b.WriteString("</MFADevices><IsTruncated>false</IsTruncated>")
 	case "DeactivateMFADevice":
-		if !need("SerialNumber") || !remove(w, &u.mfa, form.Get("SerialNumber")) {
+		if !need("SerialNumber") || !remove(w, &u.MFA, form.Get("SerialNumber")) {
 			return
 		}
 	case "ListSSHPublicKeys":
 		b.WriteString("<SSHPublicKeys>")
-		for _, s := range u.ssh {
-			fmt.Fprintf(&b, `<member><UserName>%s</UserName><SSHPublicKeyId>%s</SSHPublicKeyId><Status>Active</Status><UploadDate>%s</UploadDate></member>`, esc(u.name), s, created)
+		for _, s := range u.SSH {
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><SSHPublicKeyId>%s</SSHPublicKeyId><Status>Active</Status><UploadDate>%s</UploadDate></member>`, esc(u.Name), s, created)
 		}
 		b.WriteString("</SSHPublicKeys><IsTruncated>false</IsTruncated>")
 	case "DeleteSSHPublicKey":
-		if !need("SSHPublicKeyId") || !remove(w, &u.ssh, form.Get("SSHPublicKeyId")) {
+		if !need("SSHPublicKeyId") || !remove(w, &u.SSH, form.Get("SSHPublicKeyId")) {
 			return
 		}
 	case "ListSigningCertificates":
 		b.WriteString("<Certificates>")
-		for _, s := range u.certs {
-			fmt.Fprintf(&b, `<member><UserName>%s</UserName><CertificateId>%s</CertificateId><CertificateBody>-----BEGIN CERTIFICATE-----</CertificateBody><Status>Active</Status><UploadDate>%s</UploadDate></member>`, esc(u.name), s, created)
+		for _, s := range u.Certs {
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><CertificateId>%s</CertificateId><CertificateBody>-----BEGIN CERTIFICATE-----</CertificateBody><Status>Active</Status><UploadDate>%s</UploadDate></member>`, esc(u.Name), s, created)
 		}
 		b.WriteString("</Certificates><IsTruncated>false</IsTruncated>")
 	case "DeleteSigningCertificate":
-		if !need("CertificateId") || !remove(w, &u.certs, form.Get("CertificateId")) {
+		if !need("CertificateId") || !remove(w, &u.Certs, form.Get("CertificateId")) {
 			return
 		}
 	case "ListServiceSpecificCredentials":
 		b.WriteString("<ServiceSpecificCredentials>")
-		for _, s := range u.svc {
-			fmt.Fprintf(&b, `<member><UserName>%s</UserName><Status>Active</Status><ServiceUserName>%s-at-%s</ServiceUserName><CreateDate>%s</CreateDate><ServiceSpecificCredentialId>%s</ServiceSpecificCredentialId><ServiceName>%s</ServiceName></member>`, esc(u.name), esc(u.name), acct, created, s.id, s.service)
+		for _, s := range u.Svc {
+			fmt.Fprintf(&b, `<member><UserName>%s</UserName><Status>Active</Status><ServiceUserName>%s-at-%s</ServiceUserName><CreateDate>%s</CreateDate><ServiceSpecificCredentialId>%s</ServiceSpecificCredentialId><ServiceName>%s</ServiceName></member>`, esc(u.Name), esc(u.Name), acct, created, s.ID, s.Service)
 		}
 		b.WriteString("</ServiceSpecificCredentials><IsTruncated>false</IsTruncated>")
 	case "DeleteServiceSpecificCredential":
 		if !need("ServiceSpecificCredentialId") {
 			return
 		}
-		i := slices.IndexFunc(u.svc, func(s fsvc) bool { return s.id == form.Get("ServiceSpecificCredentialId") })
+		i := slices.IndexFunc(u.Svc, func(s ServiceCredential) bool { return s.ID == form.Get("ServiceSpecificCredentialId") })
 		if i < 0 {
 			writeError(w, 404, "NoSuchEntity", "no such credential")
 			return
 		}
-		u.svc = slices.Delete(u.svc, i, i+1)
+		u.Svc = slices.Delete(u.Svc, i, i+1)
 	case "ListGroupsForUser":
 		b.WriteString("<Groups>")
-		for _, g := range u.groups {
+		for _, g := range u.Groups {
 			fmt.Fprintf(&b, `<member><Path>/</Path><GroupName>%s</GroupName><GroupId>AGPA%s</GroupId><Arn>arn:aws:iam::%s:group/%s</Arn><CreateDate>%s</CreateDate></member>`, esc(g), strings.ToUpper(g), acct, esc(g), created)
 		}
 		b.WriteString("</Groups><IsTruncated>false</IsTruncated>")
@@ -523,13 +576,13 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 		if !need("PolicyName") {
 			return
 		}
-		if u.policies == nil {
-			u.policies = map[string]string{}
+		if u.Policies == nil {
+			u.Policies = map[string]string{}
 		}
-		f.policy(w, action, u.policies, form)
+		f.policy(w, action, u.Policies, form)
 		return
 	case "RemoveUserFromGroup":
-		if !need("GroupName") || !remove(w, &u.groups, form.Get("GroupName")) {
+		if !need("GroupName") || !remove(w, &u.Groups, form.Get("GroupName")) {
 			return
 		}
 	default:
@@ -542,7 +595,7 @@ func (f *fakeAWS) iam(w http.ResponseWriter, a *faccount, acct, action string, f
 
 // policy answers Get/Put{User,Role}Policy on pols. A written document must
 // be JSON; a read one is URL-encoded as IAM returns it.
-func (f *fakeAWS) policy(w http.ResponseWriter, action string, pols map[string]string, form url.Values) {
+func (f *Fake) policy(w http.ResponseWriter, action string, pols map[string]string, form url.Values) {
 	name := form.Get("PolicyName")
 	if strings.HasPrefix(action, "Put") {
 		doc := form.Get("PolicyDocument")
@@ -567,28 +620,28 @@ func (f *fakeAWS) policy(w http.ResponseWriter, action string, pols map[string]s
 	writeResult(w, action, iamVersion, who+"<PolicyName>"+esc(name)+"</PolicyName><PolicyDocument>"+esc(url.PathEscape(doc))+"</PolicyDocument>")
 }
 
-// addRole adds a role (no inline policy) to acct.
-func (f *fakeAWS) addRole(acct, name string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// AddRole adds a role (no inline policy) to acct.
+func (f *Fake) AddRole(acct, name string) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	if f.accounts[acct].roles == nil {
 		f.accounts[acct].roles = map[string]map[string]string{}
 	}
 	f.accounts[acct].roles[name] = map[string]string{}
 }
 
-// rolePolicy returns a role's inline policy document ("" none).
-func (f *fakeAWS) rolePolicy(acct, role, name string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// RolePolicy returns a role's inline policy document ("" none).
+func (f *Fake) RolePolicy(acct, role, name string) string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	return f.accounts[acct].roles[role][name]
 }
 
-// userPolicy returns a user's inline policy document ("" none).
-func (f *fakeAWS) userPolicy(acct, user, name string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.accounts[acct].users[user].policies[name]
+// UserPolicy returns a user's inline policy document ("" none).
+func (f *Fake) UserPolicy(acct, user, name string) string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	return f.accounts[acct].users[user].Policies[name]
 }
 
 // remove deletes v from *list, answering NoSuchEntity when it is absent.
@@ -602,9 +655,9 @@ func remove(w http.ResponseWriter, list *[]string, v string) bool {
 	return true
 }
 
-func userXML(acct string, u *fuser) string {
+func userXML(acct string, u *User) string {
 	return fmt.Sprintf(`<Path>%s</Path><UserName>%s</UserName><UserId>AIDA%s</UserId><Arn>%s</Arn><CreateDate>%s</CreateDate>`,
-		esc(u.path), esc(u.name), strings.ToUpper(strings.NewReplacer("@", "", ".", "").Replace(u.name)), esc(u.arn(acct)), created)
+		esc(u.Path), esc(u.Name), strings.ToUpper(strings.NewReplacer("@", "", ".", "").Replace(u.Name)), esc(u.arn(acct)), created)
 }
 
 func esc(s string) string {

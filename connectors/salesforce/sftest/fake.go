@@ -1,4 +1,6 @@
-package salesforce
+// Package sftest is a stateful fake Salesforce org for tests: the
+// salesforce connector's own tests and end-to-end tests of a departure.
+package sftest
 
 import (
 	"crypto/rsa"
@@ -19,24 +21,27 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// fakeSF is a small stateful Salesforce org on httptest: Users with their
+// Fake is a small stateful Salesforce org on httptest: Users with their
 // UserLogin, AuthSessions and OauthTokens, records of any object type with
 // an owner, the JWT bearer token endpoint (checking the assertion's
 // signature and claims), the REST resources the connector uses (query with
 // the SOQL statements it sends, sObject rows, sObject Collections) and the
 // revoke endpoint. A request a real org would not need (a write of a value
 // already in place) or could not answer (SOQL the fake does not know) is
-// a violation that fails the test: the connector must read before it
-// writes.
-type fakeSF struct {
-	t   *testing.T
-	srv *httptest.Server
-	pub *rsa.PublicKey
+// a violation that fails the test when it ends: the connector must read
+// before it writes.
+type Fake struct {
+	t testing.TB
+	// Server is the org: both the instance URL and the login URL.
+	Server *httptest.Server
+	pub    *rsa.PublicKey
 
-	clientID, username string
+	// ClientID and Username are the connected app's consumer key and the
+	// integration user the assertion must name (iss and sub).
+	ClientID, Username string
 
 	mu          sync.Mutex
-	users       map[string]*fakeUser
+	users       map[string]*User
 	records     map[string]map[string]string // object → id → owner id
 	tokens      map[string]bool
 	tokenSeq    int
@@ -49,32 +54,73 @@ type fakeSF struct {
 	tokenPrefix string
 }
 
-type fakeUser struct {
-	sfUser
+// UserRecord is a User row as the REST API returns it.
+type UserRecord struct {
+	ID                   string `json:"Id"`
+	Username             string `json:"Username"`
+	Name                 string `json:"Name"`
+	Email                string `json:"Email"`
+	FederationIdentifier string `json:"FederationIdentifier"`
+	EmployeeNumber       string `json:"EmployeeNumber"`
+	IsActive             bool   `json:"IsActive"`
+	ManagerID            string `json:"ManagerId"`
+}
+
+// User is a user of the org with its login, sessions and OAuth tokens.
+type User struct {
+	UserRecord
 	LoginID  string
 	Frozen   bool
 	Sessions []string
-	Tokens   []fakeToken
+	Tokens   []Token
 }
 
-type fakeToken struct{ ID, App, Delete string }
+// Token is an OauthToken row.
+type Token struct{ ID, App, Delete string }
 
+// The seeded subject's ids, the API version the fake serves and the
+// protocol constants the connector sends (kept here, not imported, so a
+// change on either side shows as a violation).
 const (
-	fakeAPI     = "/services/data/v" + DefaultAPIVersion
-	danaID      = "005000000000DANA01"
-	danaLoginID = "060000000000DANA01"
-	mgrID       = "005000000000MGR001"
+	APIVersion  = "62.0"
+	fakeAPI     = "/services/data/v" + APIVersion
+	DanaID      = "005000000000DANA01"
+	DanaLoginID = "060000000000DANA01"
+	MgrID       = "005000000000MGR001"
+
+	loginProduction = "https://login.salesforce.com"
+	grantTypeJWT    = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	userFields      = "Id, Username, Name, Email, FederationIdentifier, EmployeeNumber, IsActive, ManagerId"
+	batchSize       = 200
 )
 
-func newFake(t *testing.T, pub *rsa.PublicKey) *fakeSF {
-	f := &fakeSF{
-		t: t, pub: pub, clientID: "3MVG9fakeConsumerKey", username: "kinetic@example.com",
-		users:       map[string]*fakeUser{},
+type apiError struct {
+	Message   string   `json:"message"`
+	ErrorCode string   `json:"errorCode"`
+	Fields    []string `json:"fields"`
+}
+
+type saveResult struct {
+	ID      string `json:"id"`
+	Success bool   `json:"success"`
+	Errors  []struct {
+		StatusCode string   `json:"statusCode"`
+		Message    string   `json:"message"`
+		Fields     []string `json:"fields"`
+	} `json:"errors"`
+}
+
+// New starts an org whose connected app trusts pub; it stops when the
+// test ends, and every violation it saw then fails the test.
+func New(t testing.TB, pub *rsa.PublicKey) *Fake {
+	f := &Fake{
+		t: t, pub: pub, ClientID: "3MVG9fakeConsumerKey", Username: "kinetic@example.com",
+		users:       map[string]*User{},
 		records:     map[string]map[string]string{},
 		tokens:      map[string]bool{},
 		tokenPrefix: "00D000000000001!FAKE-ACCESS-S3CR3T-",
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
 		f.mu.Lock()
 		if f.slow != nil {
@@ -82,7 +128,7 @@ func newFake(t *testing.T, pub *rsa.PublicKey) *fakeSF {
 			f.slow = nil
 		}
 		f.mu.Unlock()
-		f.srv.Close()
+		f.Server.Close()
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for _, v := range f.violations {
@@ -92,28 +138,29 @@ func newFake(t *testing.T, pub *rsa.PublicKey) *fakeSF {
 	return f
 }
 
-// seedDana adds the usual subject: an active, unfrozen user with two
+// SeedDana adds the usual subject: an active, unfrozen user with two
 // sessions, two OAuth tokens, a manager, and three Accounts and one
 // Opportunity to hand over.
-func (f *fakeSF) seedDana() {
+func (f *Fake) SeedDana() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.users[danaID] = &fakeUser{
-		sfUser: sfUser{ID: danaID, Username: "dana@example.com.prod", Name: "Dana Whitfield", Email: "dana@example.com",
-			FederationIdentifier: "dana@example.com", EmployeeNumber: "E1001", IsActive: true, ManagerID: mgrID},
-		LoginID:  danaLoginID,
+	f.users[DanaID] = &User{
+		UserRecord: UserRecord{ID: DanaID, Username: "dana@example.com.prod", Name: "Dana Whitfield", Email: "dana@example.com",
+			FederationIdentifier: "dana@example.com", EmployeeNumber: "E1001", IsActive: true, ManagerID: MgrID},
+		LoginID:  DanaLoginID,
 		Sessions: []string{"0Ak000000000SES001", "0Ak000000000SES002"},
-		Tokens: []fakeToken{
+		Tokens: []Token{
 			{ID: "0CQ000000000TOK001", App: "Salesforce Mobile", Delete: "DELETE-TOKEN-SECRET-1"},
 			{ID: "0CQ000000000TOK002", App: "Outlook Integration", Delete: "DELETE-TOKEN-SECRET-2"},
 		},
 	}
-	f.users[mgrID] = &fakeUser{sfUser: sfUser{ID: mgrID, Username: "mgr@example.com.prod", Name: "Mo Manager", Email: "mgr@example.com", IsActive: true}, LoginID: "060000000000MGR001"}
-	f.records["Account"] = map[string]string{"001000000000ACC001": danaID, "001000000000ACC002": danaID, "001000000000ACC003": danaID, "001000000000ACC009": mgrID}
-	f.records["Opportunity"] = map[string]string{"006000000000OPP001": danaID}
+	f.users[MgrID] = &User{UserRecord: UserRecord{ID: MgrID, Username: "mgr@example.com.prod", Name: "Mo Manager", Email: "mgr@example.com", IsActive: true}, LoginID: "060000000000MGR001"}
+	f.records["Account"] = map[string]string{"001000000000ACC001": DanaID, "001000000000ACC002": DanaID, "001000000000ACC003": DanaID, "001000000000ACC009": MgrID}
+	f.records["Opportunity"] = map[string]string{"006000000000OPP001": DanaID}
 }
 
-func (f *fakeSF) user(id string) fakeUser {
+// User returns a copy of the user with id (which must exist).
+func (f *Fake) User(id string) User {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	u := *f.users[id]
@@ -121,7 +168,8 @@ func (f *fakeSF) user(id string) fakeUser {
 	return u
 }
 
-func (f *fakeSF) owned(obj, owner string) int {
+// Owned counts the records of obj that owner owns.
+func (f *Fake) Owned(obj, owner string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
@@ -133,19 +181,24 @@ func (f *fakeSF) owned(obj, owner string) int {
 	return n
 }
 
-func (f *fakeSF) inject(statuses ...int) {
+// Inject answers the next API requests (not token requests) with these
+// statuses: 401, 403, 4031 (REQUEST_LIMIT_EXCEEDED, a 403), 429 with
+// Retry-After, 503 as an HTML page, anything else as MALFORMED_QUERY.
+func (f *Fake) Inject(statuses ...int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fail = statuses
 }
 
-func (f *fakeSF) injectToken(statuses ...int) {
+// InjectToken answers the next token requests with these statuses.
+func (f *Fake) InjectToken(statuses ...int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokenFail = statuses
 }
 
-func (f *fakeSF) setSlow() {
+// SetSlow holds every request until its client gives up (or the test ends).
+func (f *Fake) SetSlow() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.slow == nil {
@@ -153,19 +206,38 @@ func (f *fakeSF) setSlow() {
 	}
 }
 
-func (f *fakeSF) requestLog() []string {
+// Requests returns every request received, in order, as "METHOD /path".
+func (f *Fake) Requests() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.requests)
 }
 
-func (f *fakeSF) resetLog() {
+// Counts is the number of requests received per "METHOD /path".
+func (f *Fake) Counts() map[string]int {
+	n := map[string]int{}
+	for _, r := range f.Requests() {
+		n[r]++
+	}
+	return n
+}
+
+// RefuseDeactivation makes deactivating a user answer 400 with errorCode
+// code (FIELD_INTEGRITY_EXCEPTION: a default owner, say); "" allows it.
+func (f *Fake) RefuseDeactivation(code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuseCode = code
+}
+
+// ResetLog forgets the requests received so far.
+func (f *Fake) ResetLog() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = nil
 }
 
-func (f *fakeSF) violate(format string, a ...any) {
+func (f *Fake) violate(format string, a ...any) {
 	f.violations = append(f.violations, fmt.Sprintf(format, a...))
 }
 
@@ -181,7 +253,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func (f *fakeSF) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
@@ -236,7 +308,7 @@ func (f *fakeSF) serve(w http.ResponseWriter, r *http.Request) {
 			sfErr(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
 			return
 		}
-		writeJSON(w, 200, u.sfUser)
+		writeJSON(w, 200, u.UserRecord)
 	case r.Method == http.MethodPatch && strings.HasPrefix(path, "/sobjects/UserLogin/"):
 		id := strings.TrimPrefix(path, "/sobjects/UserLogin/")
 		for _, u := range f.users {
@@ -371,7 +443,7 @@ func count(n int) map[string]any {
 	return map[string]any{"totalSize": n, "done": true, "records": []any{}}
 }
 
-func (f *fakeSF) serveQuery(w http.ResponseWriter, q string) {
+func (f *Fake) serveQuery(w http.ResponseWriter, q string) {
 	if m := reUserQuery.FindStringSubmatch(q); m != nil {
 		var recs []map[string]any
 		conds := strings.Split(m[1], " OR ")
@@ -395,7 +467,7 @@ func (f *fakeSF) serveQuery(w http.ResponseWriter, q string) {
 				if (cm[1] == "FederationIdentifier" && u.FederationIdentifier == v) ||
 					(cm[1] == "Email" && strings.EqualFold(u.Email, v)) ||
 					(cm[1] == "EmployeeNumber" && u.EmployeeNumber == v) {
-					b, _ := json.Marshal(u.sfUser)
+					b, _ := json.Marshal(u.UserRecord)
 					var rec map[string]any
 					json.Unmarshal(b, &rec)
 					rec["attributes"] = map[string]string{"type": "User", "url": fakeAPI + "/sobjects/User/" + u.ID}
@@ -433,7 +505,7 @@ func (f *fakeSF) serveQuery(w http.ResponseWriter, q string) {
 		return
 	}
 	if m := reTokQuery.FindStringSubmatch(q); m != nil {
-		var toks []fakeToken
+		var toks []Token
 		if u := f.users[m[2]]; u != nil {
 			toks = u.Tokens
 		}
@@ -482,7 +554,7 @@ func (f *fakeSF) serveQuery(w http.ResponseWriter, q string) {
 	sfErr(w, 400, "MALFORMED_QUERY", "unknown query")
 }
 
-func (f *fakeSF) serveRevoke(w http.ResponseWriter, r *http.Request, body []byte) {
+func (f *Fake) serveRevoke(w http.ResponseWriter, r *http.Request, body []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r.Header.Get("Authorization") != "" {
@@ -502,7 +574,7 @@ func (f *fakeSF) serveRevoke(w http.ResponseWriter, r *http.Request, body []byte
 	writeJSON(w, 400, map[string]string{"error": "invalid_token", "error_description": "invalid token"})
 }
 
-func (f *fakeSF) serveToken(w http.ResponseWriter, r *http.Request, body []byte, failWith int) {
+func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request, body []byte, failWith int) {
 	if failWith != 0 {
 		if failWith >= 500 {
 			w.WriteHeader(failWith)
@@ -519,7 +591,7 @@ func (f *fakeSF) serveToken(w http.ResponseWriter, r *http.Request, body []byte,
 		writeJSON(w, 400, map[string]string{"error": "unsupported_grant_type", "error_description": "grant type not supported"})
 		return
 	}
-	if err := checkAssertion(form.Get("assertion"), f.pub, f.clientID, f.username, LoginProduction, time.Now()); err != nil {
+	if err := CheckAssertion(form.Get("assertion"), f.pub, f.ClientID, f.Username, loginProduction, time.Now()); err != nil {
 		writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": err.Error()})
 		return
 	}
@@ -528,13 +600,13 @@ func (f *fakeSF) serveToken(w http.ResponseWriter, r *http.Request, body []byte,
 	tok := fmt.Sprintf("%s%d", f.tokenPrefix, f.tokenSeq)
 	f.tokens[tok] = true
 	f.mu.Unlock()
-	writeJSON(w, 200, map[string]string{"access_token": tok, "instance_url": f.srv.URL, "id": f.srv.URL + "/id/00D000000000001/005000000000KIN001", "token_type": "Bearer", "scope": "api"})
+	writeJSON(w, 200, map[string]string{"access_token": tok, "instance_url": f.Server.URL, "id": f.Server.URL + "/id/00D000000000001/005000000000KIN001", "token_type": "Bearer", "scope": "api"})
 }
 
-// checkAssertion verifies a JWT bearer assertion as Salesforce does:
+// CheckAssertion verifies a JWT bearer assertion as Salesforce does:
 // RS256 signature by the app's key, iss, sub, aud, and an exp no more than
 // a few minutes ahead.
-func checkAssertion(raw string, pub *rsa.PublicKey, iss, sub, aud string, now time.Time) error {
+func CheckAssertion(raw string, pub *rsa.PublicKey, iss, sub, aud string, now time.Time) error {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return fmt.Errorf("assertion: %v", err)
