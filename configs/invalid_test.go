@@ -125,7 +125,7 @@ func TestInvalidConfigs(t *testing.T) {
 		}, notWant: []string{"legal[0]", "legal[1]"}},
 		"service-many.yaml": {want: []string{
 			dir + `service-many.yaml:3: database.driver: unknown driver "mysql"`,
-			dir + `service-many.yaml:4: redis: set either embedded: true or addr, not both`,
+			dir + `service-many.yaml:4: redis: set one of embedded: true, addr, sentinel or cluster, not 2 ([embedded addr])`,
 			dir + "service-many.yaml:9: workers.concurrency: cannot unmarshal !!str `many` into int",
 			dir + `service-many.yaml:10: workers.lease: invalid duration "soon"`,
 			dir + `service-many.yaml:14: connectors.ad.sandbox.system: unknown system "active-directory"`,
@@ -236,6 +236,18 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-audit.yaml:11: audit.anchors.url: scheme "ftp": want https (or http)`,
 			dir + `service-audit.yaml:12: audit.anchors.syslog: want local, udp://HOST:PORT or tcp://HOST:PORT`,
 			dir + `service-audit.yaml:13: audit.anchors.fiel: unknown key "fiel"`,
+		}},
+		"service-redis-sentinel.yaml": {want: []string{
+			dir + `service-redis-sentinel.yaml:4: redis.sentinel.master_name: required: the master name the sentinels monitor`,
+			dir + `service-redis-sentinel.yaml:7: redis.sentinel.addrs[1]: want HOST:PORT: address sentinel-1: missing port in address`,
+			dir + `service-redis-sentinel.yaml:8: redis.sentinel.addrs[2]: sentinel-0:26379 is listed twice`,
+		}},
+		"service-redis-cluster.yaml": {want: []string{
+			dir + `service-redis-cluster.yaml:4: redis.cluster.addrs: at least one HOST:PORT`,
+			dir + `service-redis-cluster.yaml:5: redis.db: a Redis Cluster has only database 0`,
+		}},
+		"service-redis-two.yaml": {want: []string{
+			dir + `service-redis-two.yaml:2: redis: set one of embedded: true, addr, sentinel or cluster, not 2 ([addr sentinel])`,
 		}},
 		"service-worker-sweep.yaml": {want: []string{
 			dir + `service-worker-sweep.yaml:7: workers.sweep_interval: 30s is longer than workers.lease (5s)`,

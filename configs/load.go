@@ -437,6 +437,7 @@ func (s *Service) applyEnv(env func(string) (string, bool)) {
 	if v, ok := env(EnvRedisAddr); ok && v != "" {
 		s.Redis.Addr = v
 		s.Redis.Embedded = false
+		s.Redis.Sentinel, s.Redis.Cluster = nil, nil
 	}
 }
 
@@ -478,19 +479,7 @@ func (s *Service) validate(d *doc) {
 
 	// Embedded Redis with PostgreSQL is allowed: single-process development
 	// against a real database.
-	switch {
-	case s.Redis.Embedded && s.Redis.Addr != "":
-		d.add("redis", "set either embedded: true or addr, not both")
-	case !s.Redis.Embedded && s.Redis.Addr == "":
-		d.add("redis", "set embedded: true (in-process Redis, one process only) or addr (HOST:PORT, or %s)", EnvRedisAddr)
-	case s.Redis.Addr != "":
-		if _, _, err := net.SplitHostPort(s.Redis.Addr); err != nil {
-			d.add("redis.addr", "want HOST:PORT: %v", err)
-		}
-	}
-	if s.Redis.DB < 0 {
-		d.add("redis.db", "must not be negative")
-	}
+	s.Redis.validate(d)
 
 	if s.Workers.Concurrency < 0 {
 		d.add("workers.concurrency", "must not be negative (0 means the default, %d)", DefaultWorkerConcurrency)

@@ -196,10 +196,20 @@ type Redis struct {
 	// Embedded runs an in-process miniredis (the embedded default; one
 	// process only).
 	Embedded bool `yaml:"embedded"`
-	// Addr is HOST:PORT. KINETIC_REDIS_ADDR overrides it.
-	Addr     string        `yaml:"addr"`
+	// Addr is HOST:PORT of a single Redis. KINETIC_REDIS_ADDR overrides
+	// it (and any sentinel or cluster block).
+	Addr string `yaml:"addr"`
+	// Sentinel reaches a Redis replicated under Redis Sentinel: the queue
+	// and the rate-limit gate follow the master through failovers. See
+	// redis.go.
+	Sentinel *RedisSentinel `yaml:"sentinel"`
+	// Cluster reaches a Redis Cluster through its seed nodes. See redis.go.
+	Cluster *RedisCluster `yaml:"cluster"`
+	// Password authenticates to the Redis data nodes (the master and
+	// replicas under Sentinel; every node of a cluster).
 	Password secret.Secret `yaml:"password"`
-	DB       int           `yaml:"db"`
+	// DB is the database number; a cluster has only database 0.
+	DB int `yaml:"db"`
 }
 
 // DirectorySource names the HR directory: a file, or an HR system. See

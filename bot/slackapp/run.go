@@ -63,7 +63,7 @@ func CheckEnv(getenv func(string) string, pol *outbound.URLPolicy) (*slackbot.Co
 // secret; replays caught in rdb when given, so every replica shares the
 // cache), in Socket Mode it connects. stop ends everything Run started and
 // waits for it.
-func (a *App) Run(ctx context.Context, eng *engine.Engine, dir directory.Directory, rdb *redis.Client, receive bool) (mount func(*http.ServeMux), stop func()) {
+func (a *App) Run(ctx context.Context, eng *engine.Engine, dir directory.Directory, rdb redis.UniversalClient, receive bool) (mount func(*http.ServeMux), stop func()) {
 	a.Bind(eng, dir)
 	ctx, cancel := context.WithCancel(ctx)
 	waitNotifier := a.Start(ctx)

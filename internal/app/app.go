@@ -58,14 +58,18 @@ type App struct {
 	Log    *logrus.Entry
 	Store  *store.Store
 	// Directory is the HR directory (a file, BambooHR, Workday or SCIM).
-	Directory   directory.Directory
-	Connectors  *connectors.Registry
-	Engine      *engine.Engine
-	Dispatcher  *jobs.Dispatcher
-	Gate        *jobs.Gate
-	Metrics     *prometheus.Registry
-	RedisOpt    asynq.RedisClientOpt
-	RDB         *redis.Client
+	Directory  directory.Directory
+	Connectors *connectors.Registry
+	Engine     *engine.Engine
+	Dispatcher *jobs.Dispatcher
+	Gate       *jobs.Gate
+	Metrics    *prometheus.Registry
+	// RedisOpt is the queue's connection: a single Redis, a Sentinel
+	// master or a cluster (configs.Redis).
+	RedisOpt asynq.RedisConnOpt
+	// RDB is a client built from RedisOpt, for the rate-limit gate, the
+	// replay stores and readiness.
+	RDB         redis.UniversalClient
 	miniredis   *miniredis.Miniredis
 	workers     []*jobs.Worker
 	sharedStore bool
@@ -119,8 +123,10 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 			}
 			addr = a.miniredis.Addr()
 		}
-		a.RedisOpt = asynq.RedisClientOpt{Addr: addr, Password: svc.Redis.Password.Value(), DB: svc.Redis.DB}
-		a.RDB = redis.NewClient(&redis.Options{Addr: addr, Password: svc.Redis.Password.Value(), DB: svc.Redis.DB})
+		a.RedisOpt = redisConnOpt(svc.Redis, addr)
+		if a.RDB, err = universalClient(a.RedisOpt); err != nil {
+			return a, err
+		}
 		a.Dispatcher = jobs.NewDispatcher(a.RedisOpt)
 		a.Gate = jobs.NewGate(a.RDB, a.Metrics)
 		a.Metrics.MustRegister(jobs.QueueCollector{D: a.Dispatcher})
