@@ -288,9 +288,11 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			return nil
 		}
 		au.add(entries...)
-		if err := recordNotices(tx, au, a, out.res.Data, now); err != nil {
+		nevs, err := recordNotices(tx, au, a, out.res.Data, now)
+		if err != nil {
 			return err
 		}
+		evs = append(evs, nevs...)
 		au.st.ActionFields(a.CaseID, a.ID, fields)
 		evs = append(evs, Event{Kind: EventAction, CaseID: a.CaseID, ActionID: a.ID, Name: a.Name, Status: final, Detail: entries[0].Detail, At: now})
 		if final == store.ActionQueued {

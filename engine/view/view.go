@@ -140,6 +140,8 @@ type Event struct {
 	// EquipmentID names an equipment task (EventEquipment,
 	// EventEquipmentOverdue).
 	EquipmentID int64
+	// NoticeID names a notice (EventNotice).
+	NoticeID int64
 	Name        string // action name, exception kind or asset tag
 	Status      string // new status of the case, action or approval
 	Detail      string
