@@ -288,11 +288,9 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			return nil
 		}
 		au.add(entries...)
-		nevs, err := recordNotices(tx, au, a, out.res.Data, now)
-		if err != nil {
+		if err := recordNotices(tx, au, a, out.res.Data, now, &evs); err != nil {
 			return err
 		}
-		evs = append(evs, nevs...)
 		au.st.ActionFields(a.CaseID, a.ID, fields)
 		evs = append(evs, Event{Kind: EventAction, CaseID: a.CaseID, ActionID: a.ID, Name: a.Name, Status: final, Detail: entries[0].Detail, At: now})
 		if final == store.ActionQueued {

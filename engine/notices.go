@@ -72,14 +72,13 @@ func departure(c *store.Case, emp *directory.Employee) paydates.Departure {
 // the transaction that records the attempt, with a notice.sent audit
 // event each. A team served again by a retry keeps its notice.
 //
-// It returns one EventNotice per notice, so the team's route gets the
-// notice's card with its Acknowledge button (a front end that has posted
-// it already leaves it as it is).
-func recordNotices(tx *gorm.DB, au *auditBuf, a *store.Action, data map[string]string, now time.Time) ([]Event, error) {
+// It appends to evs one EventNotice per open notice, so the team's route
+// gets the notice's card with its Acknowledge button (a front end that
+// has posted it already only refreshes it).
+func recordNotices(tx *gorm.DB, au *auditBuf, a *store.Action, data map[string]string, now time.Time, evs *[]Event) error {
 	if a.Operation != string(connectors.OpNotify) || data["channel"] == "" {
-		return nil, nil
+		return nil
 	}
-	var evs []Event
 	var teams []string
 	for k := range data {
 		if team, ok := strings.CutPrefix(k, "message_id."); ok {
@@ -91,17 +90,17 @@ func recordNotices(tx *gorm.DB, au *auditBuf, a *store.Action, data map[string]s
 		n, err := store.RecordNoticeSent(tx, store.Notice{CaseID: a.CaseID, ActionID: a.ID, Team: team, Channel: data["channel"],
 			MessageID: data["message_id."+team], Recipients: data["recipients."+team], SentAt: now})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		au.st.NoticeSent(n)
 		au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "worker", System: a.Connector, Event: "notice.sent",
 			Result: "ok", Detail: fmt.Sprintf("notice %d to %s by %s (%s), awaiting acknowledgement", n.ID, team, n.Channel, n.MessageID)})
 		if n.Open() {
-			evs = append(evs, Event{Kind: EventNotice, CaseID: a.CaseID, ActionID: a.ID, NoticeID: n.ID, Name: team, Status: NoticeUnacknowledged,
+			*evs = append(*evs, Event{Kind: EventNotice, CaseID: a.CaseID, ActionID: a.ID, NoticeID: n.ID, Name: team, Status: NoticeUnacknowledged,
 				Detail: fmt.Sprintf("notice to %s sent by %s", team, n.Channel), Targets: []string{"channel:" + team}, At: now})
 		}
 	}
-	return evs, nil
+	return nil
 }
 
 // The statuses an EventNotice reports.
