@@ -80,7 +80,7 @@ func TestPayrollNoticeByEmailIsAcknowledgedByTheTeam(t *testing.T) {
 	var skip atomic.Int64 // the test moves the clock on
 	now := func() time.Time { return base.Add(time.Since(start) + time.Duration(skip.Load())) }
 	s := newServer(t, testkit.Options{Policy: noticePolicy, Connectors: conn, Service: svc, Now: now,
-		ApproverGroups: "{hr: [H1, H2, M1], legal: [L1, L2], security: [S1], benefits: [H2]}"}, true)
+		ApproverGroups: "{hr: [H1, H2, M1], legal: [L1, L2], security: [S1], benefits: [H2], payroll: [H1]}"}, true)
 
 	o, err := s.k.Engine.Open(context.Background(), engine.Request{EmployeeID: "E1", Requester: "M1", Reason: "resigned", Trigger: store.TriggerCLI})
 	if err != nil {

@@ -463,6 +463,7 @@ func (s *Service) validate(d *doc) {
 
 	s.HTTP.validate(d)
 	s.validateNotices(d)
+	s.validateNoticeTeams(d)
 
 	switch s.Database.Driver {
 	case "sqlite":

@@ -1,7 +1,9 @@
 package configs
 
 import (
+	"maps"
 	"net/url"
+	"slices"
 
 	"github.com/kineticsec/kinetic/internal/noticeack"
 	"github.com/kineticsec/kinetic/internal/outbound"
@@ -41,5 +43,31 @@ func (s *Service) validateNotices(d *doc) {
 	}
 	if n.AckTTL < 0 {
 		d.add("notices.ack_ttl", "must not be negative")
+	}
+}
+
+// validateNoticeTeams checks that every team a connector sends notices to
+// (connspec.Spec.NoticeTeams: the email connector's teams) can be reached
+// when its notice waits: a route (routing.TEAM: the notice's escalation
+// and its Acknowledge button go there) or an approver group
+// (approver_groups.TEAM: its members acknowledge by button or callback).
+// A team with neither leaves a notice nobody can acknowledge but by its
+// link, and a case that never closes when the mail is lost.
+func (s *Service) validateNoticeTeams(d *doc) {
+	for _, name := range slices.Sorted(maps.Keys(s.Connectors)) {
+		ci := s.Connectors[name]
+		if ci == nil || ci.spec == nil || ci.spec.NoticeTeams == nil || ci.Block == nil {
+			continue
+		}
+		teams := ci.spec.NoticeTeams(ci.Block)
+		for _, key := range slices.Sorted(maps.Keys(teams)) {
+			team := teams[key]
+			_, routed := s.Routing[team]
+			_, group := s.ApproverGroups[team]
+			if !routed && !group {
+				d.add(joinKey("connectors", name)+"."+ci.Type+"."+key,
+					"notice team %q has neither a route (routing.%s) nor an approver group (approver_groups.%s): nobody could acknowledge its notices by button or callback, or hear that one is overdue", team, team, team)
+			}
+		}
 	}
 }

@@ -93,7 +93,11 @@ func noticeItems(tx *gorm.DB, c *store.Case) ([]OpenItem, error) {
 	}
 	items := make([]OpenItem, 0, len(ns))
 	for _, n := range ns {
-		items = append(items, OpenItem{Kind: OpenNotice, ID: n.ID, Name: "notice to " + n.Team, Status: "unacknowledged", Owner: "channel:" + n.Team})
+		to := n.Recipients
+		if to == "" {
+			to = n.Channel
+		}
+		items = append(items, OpenItem{Kind: OpenNotice, ID: n.ID, Name: "notice to " + n.Team, Status: "unacknowledged", Owner: "channel:" + n.Team, To: to})
 	}
 	return items, nil
 }

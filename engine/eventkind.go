@@ -33,4 +33,5 @@ const (
 	EventEquipment             = view.EventEquipment
 	EventEquipmentOverdue      = view.EventEquipmentOverdue
 	EventAccessRevoked         = view.EventAccessRevoked
+	EventNotice                = view.EventNotice
 )

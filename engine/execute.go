@@ -288,7 +288,7 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 			return nil
 		}
 		au.add(entries...)
-		if err := recordNotices(tx, au, a, out.res.Data, now); err != nil {
+		if err := recordNotices(tx, au, a, out.res.Data, now, &evs); err != nil {
 			return err
 		}
 		au.st.ActionFields(a.CaseID, a.ID, fields)

@@ -71,7 +71,11 @@ func departure(c *store.Case, emp *directory.Employee) paydates.Departure {
 // reports delivered (Data message_id.TEAM, recipients.TEAM, channel), in
 // the transaction that records the attempt, with a notice.sent audit
 // event each. A team served again by a retry keeps its notice.
-func recordNotices(tx *gorm.DB, au *auditBuf, a *store.Action, data map[string]string, now time.Time) error {
+//
+// It appends to evs one EventNotice per open notice, so the team's route
+// gets the notice's card with its Acknowledge button (a front end that
+// has posted it already only refreshes it).
+func recordNotices(tx *gorm.DB, au *auditBuf, a *store.Action, data map[string]string, now time.Time, evs *[]Event) error {
 	if a.Operation != string(connectors.OpNotify) || data["channel"] == "" {
 		return nil
 	}
@@ -91,9 +95,19 @@ func recordNotices(tx *gorm.DB, au *auditBuf, a *store.Action, data map[string]s
 		au.st.NoticeSent(n)
 		au.add(store.Entry{Time: now, CaseID: a.CaseID, ActionID: a.ID, Actor: "worker", System: a.Connector, Event: "notice.sent",
 			Result: "ok", Detail: fmt.Sprintf("notice %d to %s by %s (%s), awaiting acknowledgement", n.ID, team, n.Channel, n.MessageID)})
+		if n.Open() {
+			*evs = append(*evs, Event{Kind: EventNotice, CaseID: a.CaseID, ActionID: a.ID, NoticeID: n.ID, Name: team, Status: NoticeUnacknowledged,
+				Detail: fmt.Sprintf("notice to %s sent by %s", team, n.Channel), Targets: []string{"channel:" + team}, At: now})
+		}
 	}
 	return nil
 }
+
+// The statuses an EventNotice reports.
+const (
+	NoticeUnacknowledged = "unacknowledged"
+	NoticeAcknowledged   = "acknowledged"
+)
 
 // ErrNoticeRefused is returned when an acknowledgement is refused: a link
 // that is not valid or has expired, or someone not on the receiving team.
@@ -199,6 +213,8 @@ func (e *Engine) acknowledge(ctx context.Context, n *store.Notice, by, how strin
 		au.st.NoticeAcknowledged(n.CaseID, n.ID, by, how)
 		detail := fmt.Sprintf("notice %d to %s acknowledged by %s (%s)", n.ID, n.Team, by, how)
 		au.add(store.Entry{Time: now, CaseID: n.CaseID, ActionID: n.ActionID, Actor: by, Event: "notice.acknowledged", Result: "ok", Detail: detail})
+		evs = append(evs, Event{Kind: EventNotice, CaseID: n.CaseID, ActionID: n.ActionID, NoticeID: n.ID, Name: n.Team, Status: NoticeAcknowledged,
+			Detail: detail, Targets: []string{"channel:" + n.Team}, Actor: by, At: now})
 		if c.Status == store.CaseRunning { // the last open item may have gone: the completion gate decides
 			ds, evs, err = e.advance(tx, au, c, now, evs)
 		}
@@ -210,4 +226,29 @@ func (e *Engine) acknowledge(ctx context.Context, n *store.Notice, by, how strin
 	e.emit(evs...)
 	e.dispatchAll(ctx, ds)
 	return e.store.Notice(ctx, n.ID)
+}
+
+// NoticeDates returns the dates notice n carries, as the notify action's
+// params name them (last_working_day, final_pay_date, …), computed again
+// from the case under the current policy's payroll section, for a front
+// end's card; nil when the policy has no payroll section.
+func (e *Engine) NoticeDates(ctx context.Context, n *store.Notice) (map[string]string, error) {
+	rules := e.policy.Load().File.Payroll
+	if rules == nil {
+		return nil, nil
+	}
+	db := e.store.Conn(ctx)
+	c, err := store.CaseByID(db, n.CaseID)
+	if err != nil {
+		return nil, err
+	}
+	emp, err := e.snapshot(db, n.CaseID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := rules.Compute(departure(c, emp))
+	if err != nil {
+		return nil, err
+	}
+	return d.Params(), nil
 }

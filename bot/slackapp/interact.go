@@ -98,6 +98,8 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		kind = blocks.KindApproval
 	case blocks.ActionRetry, blocks.ActionSkip, blocks.ActionMarkDone, blocks.ActionEscalateNow:
 		kind = blocks.KindAction
+	case blocks.ActionAckNotice:
+		kind = blocks.KindNotice
 	default:
 		if !isEquip {
 			say(textUnknownButton)
@@ -123,6 +125,10 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 	log := a.log.WithFields(map[string]any{"slack_user": user, "actor": who.ID, "button": act.ActionID, "id": id})
 	if isEquip {
 		a.clickEquipment(ctx, cb, id, equipTo, who.ID, say)
+		return
+	}
+	if act.ActionID == blocks.ActionAckNotice {
+		a.clickAckNotice(ctx, id, who.ID, say) // notices.go
 		return
 	}
 	switch act.ActionID {

@@ -48,7 +48,7 @@ const kindRoutePrefix = "route:"
 func routedKind(k engine.EventKind) bool {
 	switch k {
 	case engine.EventEscalation, engine.EventSecurityOfficerNotice, engine.EventBreach, engine.EventHRUnknownEmployee, engine.EventHRLateChange,
-		engine.EventManualStep, engine.EventEquipment, engine.EventEquipmentOverdue:
+		engine.EventManualStep, engine.EventEquipment, engine.EventEquipmentOverdue, engine.EventNotice:
 		return true
 	}
 	return false
@@ -70,6 +70,10 @@ func (n *notifier) route(ctx context.Context, ev engine.Event) {
 	a := n.a
 	if ev.EquipmentID != 0 {
 		n.routeEquipment(ctx, ev)
+		return
+	}
+	if ev.Kind == engine.EventNotice {
+		n.routeNotice(ctx, ev) // notices.go
 		return
 	}
 	var act *store.Action

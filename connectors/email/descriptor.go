@@ -30,6 +30,13 @@ func Descriptor() connectors.Descriptor {
 				hp := net.JoinHostPort(strings.Trim(c.Host, "[]"), strconv.Itoa(c.port()))
 				return map[string]connspec.URL{"host": {Check: "https://" + hp + "/", Shown: "smtp://" + hp}}
 			},
+			NoticeTeams: func(b any) map[string]string {
+				out := map[string]string{}
+				for team := range b.(*Config).Teams {
+					out["teams."+team] = team
+				}
+				return out
+			},
 			Files: func(b any) []connspec.File {
 				c := b.(*Config)
 				if c.CAFile == "" {

@@ -314,6 +314,42 @@ func (c *Connector) Lookup(ctx context.Context, s connectors.Subject) (connector
 
 // Do performs one configured operation (see the package documentation).
 func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.Result, error) {
+	res, err := c.do(ctx, req)
+	if err == nil && req.Operation == connectors.OpNotify && (res.Outcome == connectors.OutcomeDone || res.Outcome == connectors.OutcomeAlreadyDone) {
+		noticeData(&res, req)
+	}
+	return res, err
+}
+
+// noticeData reports a delivered notify for each team its params name
+// (params.teams, comma separated): Data channel "webhook" and
+// message_id.TEAM (the request's idempotency key, which the receiving
+// system got as its request id), from which the engine records one
+// store.Notice per team. Such a notice has no recipients, so no link
+// acknowledges it: the receiving system (or a member of the team's
+// approver group) calls back POST /api/v1/notices/{id}/ack, and until then
+// the case does not close. Without params.teams nothing is recorded (a
+// fire-and-forget notification, as before).
+func noticeData(res *connectors.Result, req connectors.Request) {
+	var teams []string
+	for _, t := range strings.Split(req.Params["teams"], ",") {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(teams, t) {
+			teams = append(teams, t)
+		}
+	}
+	if len(teams) == 0 {
+		return
+	}
+	if res.Data == nil {
+		res.Data = map[string]string{}
+	}
+	res.Data["channel"] = "webhook"
+	for _, t := range teams {
+		res.Data["message_id."+t] = req.IdempotencyKey
+	}
+}
+
+func (c *Connector) do(ctx context.Context, req connectors.Request) (connectors.Result, error) {
 	op := string(req.Operation)
 	if err := ctx.Err(); err != nil {
 		return connectors.Result{}, connectors.Classify(c.name, op, err)

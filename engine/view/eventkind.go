@@ -55,6 +55,12 @@ const (
 	// EventEquipmentOverdue: a device is not back by its due time (Level
 	// is the escalation level, 1-based).
 	EventEquipmentOverdue EventKind = "equipment_overdue"
+	// EventNotice: a notice was sent to a receiving team (Status
+	// "unacknowledged") or acknowledged (Status "acknowledged", Actor who
+	// acknowledged); NoticeID names it, Name is the team and Targets its
+	// route (channel:TEAM), where the notice's card with its Acknowledge
+	// button goes.
+	EventNotice EventKind = "notice"
 	// EventAccessRevoked: every revocation of a case succeeded with its
 	// read-back verification (Detail says how long after the effective
 	// time); the case may stay open for people's work.

@@ -34,6 +34,9 @@ type OpenItem struct {
 	// Owner is who must act: a team (channel:NAME) or a person (user:ID),
 	// when known.
 	Owner string `json:"owner,omitempty"`
+	// To is who a notice went to: its recipients' addresses (comma
+	// separated), or the channel; empty for other kinds.
+	To string `json:"to,omitempty"`
 	// DueAt is when it is due, when it has a due time.
 	DueAt *time.Time `json:"due_at,omitempty"`
 }

@@ -42,6 +42,12 @@ type Spec struct {
 	// Describe names the instance for messages ("sandbox system okta");
 	// nil: the type name.
 	Describe func(block any) string
+	// NoticeTeams returns, by key below the block (e.g. "teams.payroll"),
+	// the receiving teams the instance sends notices to. Each must be
+	// reachable at load: a route (routing.TEAM, where an unacknowledged
+	// notice escalates) or an approver group (approver_groups.TEAM, whose
+	// members acknowledge by button or callback). Nil: none.
+	NoticeTeams func(block any) map[string]string
 	// Simulated marks a type that simulates its system (sandbox): nothing
 	// real is revoked, and the service file must say simulated: true.
 	Simulated bool

@@ -94,9 +94,10 @@ func TestStatusCardReportsTheCompletionGate(t *testing.T) {
 	c := store.Case{ID: 3, EmployeeID: "E1003", EmployeeName: "Amara Okafor", Status: store.CaseRunning, EffectiveAt: eff, RevokedAt: &revoked}
 	acts := []store.Action{{ID: 1, CaseID: 3, Name: "disable_ad", Connector: "ad", Phase: 1, PhaseName: "critical", Status: store.ActionSucceeded, Verified: true}}
 	open := []view.OpenItem{{Kind: view.OpenEquipment, ID: 9, Name: "LT-1003", Status: store.EquipmentReturnRequested, Owner: "channel:it-assets", DueAt: &due},
-		{Kind: view.OpenManualStep, ID: 2, Name: "collect_badge", Status: store.ActionPending}}
+		{Kind: view.OpenManualStep, ID: 2, Name: "collect_badge", Status: store.ActionPending},
+		{Kind: view.OpenNotice, ID: 4, Name: "notice to payroll", Status: "unacknowledged", Owner: "channel:payroll", To: "payroll@corp.example,pay-ops@corp.example"}}
 	s := rendered(t, must(StatusCardWith(c, acts, eff.Add(time.Hour), StatusExtras{Open: open})))
-	for _, want := range []string{"Access fully revoked", "2m0s after the effective time", "Not closed yet", "Still open", "LT-1003", "return requested", "#it-assets", "due ", "collect_badge", "manual step"} {
+	for _, want := range []string{"notice to payroll", "unacknowledged", "#payroll", "sent to payroll@corp.example, pay-ops@corp.example", "Access fully revoked", "2m0s after the effective time", "Not closed yet", "Still open", "LT-1003", "return requested", "#it-assets", "due ", "collect_badge", "manual step"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the card lacks %q: %s", want, s)
 		}

@@ -41,6 +41,8 @@ const (
 	KindAction   = "action"
 	// KindEquipment names an equipment task (EquipmentValue).
 	KindEquipment = "equipment"
+	// KindNotice names a notice to a receiving team (NoticeValue).
+	KindNotice = "notice"
 )
 
 // ErrBadValue is returned (wrapped) for a button value or modal metadata
@@ -58,6 +60,9 @@ func ActionValue(id int64) string { return KindAction + ":" + strconv.FormatInt(
 
 // EquipmentValue is the button value naming equipment task id.
 func EquipmentValue(id int64) string { return KindEquipment + ":" + strconv.FormatInt(id, 10) }
+
+// NoticeValue is the button value naming notice id.
+func NoticeValue(id int64) string { return KindNotice + ":" + strconv.FormatInt(id, 10) }
 
 // maxValueLen bounds what ParseValue looks at: the longest valid value is
 // "equipment:" and 19 digits.
@@ -78,7 +83,7 @@ func ParseValue(s string) (kind string, id int64, err error) {
 		return "", 0, fmt.Errorf("%w: %q has no kind", ErrBadValue, s)
 	}
 	switch k {
-	case KindCase, KindApproval, KindAction, KindEquipment:
+	case KindCase, KindApproval, KindAction, KindEquipment, KindNotice:
 	default:
 		return "", 0, fmt.Errorf("%w: unknown kind %q", ErrBadValue, k)
 	}

@@ -598,6 +598,9 @@ func openLines(items []view.OpenItem) []string {
 		if owner, ok := strings.CutPrefix(it.Owner, "channel:"); ok {
 			l += " · #" + data(owner, 60)
 		}
+		if it.To != "" {
+			l += " · sent to " + data(strings.ReplaceAll(it.To, ",", ", "), 160)
+		}
 		if it.DueAt != nil {
 			l += " · due " + when(*it.DueAt)
 		}

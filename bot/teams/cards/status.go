@@ -92,6 +92,9 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, x blocks.Statu
 				if owner, ok := strings.CutPrefix(it.Owner, "channel:"); ok {
 					l += " · " + data(owner, 60)
 				}
+				if it.To != "" {
+					l += " · sent to " + data(strings.ReplaceAll(it.To, ",", ", "), 160)
+				}
 				if it.DueAt != nil {
 					l += " · due " + when(*it.DueAt)
 				}
