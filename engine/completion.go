@@ -97,7 +97,7 @@ func noticeItems(tx *gorm.DB, c *store.Case) ([]OpenItem, error) {
 		if to == "" {
 			to = n.Channel
 		}
-		items = append(items, OpenItem{Kind: OpenNotice, ID: n.ID, Name: "notice to " + n.Team, Status: "unacknowledged", Owner: "channel:" + n.Team, To: to})
+		items = append(items, OpenItem{Kind: OpenNotice, ID: n.ID, Name: "to " + n.Team, Status: "unacknowledged", Owner: "channel:" + n.Team, To: to})
 	}
 	return items, nil
 }
