@@ -67,24 +67,31 @@ func netns() (*Netns, error) {
 	return nsW, nsErr
 }
 
+// Available returns the namespace worker, or why this machine cannot run
+// wireguard-go devices (not Linux, not root, no /dev/net/tun, no network
+// namespace) for a test that leaves only its WireGuard part out.
+func Available() (*Netns, string) {
+	switch {
+	case runtime.GOOS != "linux":
+		return nil, "the real-device tests need Linux (TUN and network namespaces)"
+	case os.Geteuid() != 0:
+		return nil, "the real-device tests need root (CAP_NET_ADMIN for the TUN device and the namespace)"
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return nil, "/dev/net/tun is missing: " + err.Error()
+	}
+	w, err := netns()
+	if err != nil {
+		return nil, "cannot create a network namespace: " + err.Error()
+	}
+	return w, ""
+}
+
 // Require returns the namespace worker or skips the test with the
 // reason; under CI (CI=true) a missing capability fails it instead.
 func Require(t testing.TB) *Netns {
 	t.Helper()
-	reason := ""
-	var w *Netns
-	switch {
-	case runtime.GOOS != "linux":
-		reason = "the real-device tests need Linux (TUN and network namespaces)"
-	case os.Geteuid() != 0:
-		reason = "the real-device tests need root (CAP_NET_ADMIN for the TUN device and the namespace)"
-	default:
-		if _, err := os.Stat("/dev/net/tun"); err != nil {
-			reason = "/dev/net/tun is missing: " + err.Error()
-		} else if w, err = netns(); err != nil {
-			reason = "cannot create a network namespace: " + err.Error()
-		}
-	}
+	w, reason := Available()
 	if reason != "" {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("under CI the WireGuard tests must run: %s", reason)
