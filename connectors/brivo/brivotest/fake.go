@@ -59,6 +59,7 @@ type Cred struct {
 	Encoded string
 }
 
+// New starts the fake; it is closed when the test ends.
 func New(t *testing.T) *Brivo {
 	f := &Brivo{t: t, Users: map[string]*User{}, Tokens: map[string]bool{}, PageSize: 100}
 	f.Srv = httptest.NewServer(http.HandlerFunc(f.serve))
@@ -72,12 +73,14 @@ func (f *Brivo) SeedDana() {
 		Creds: []Cred{{ID: 38981, Format: "HID 26 bit Card", Ref: "329", Encoded: "28c0293"}, {ID: 611729, Format: "PIN Code", Encoded: PIN}}}
 }
 
+// Inject makes the next API requests answer these statuses, in order.
 func (f *Brivo) Inject(status ...int) {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	f.fail = append(f.fail, status...)
 }
 
+// SetSlow makes requests block until the test ends (for cancellation).
 func (f *Brivo) SetSlow() {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()

@@ -110,18 +110,21 @@ func (f *FortiGate) SeedDana() {
 	}
 }
 
+// RequestLog returns the requests so far, in order.
 func (f *FortiGate) RequestLog() []string {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	return append([]string(nil), f.log...)
 }
 
+// ResetLog forgets the requests so far.
 func (f *FortiGate) ResetLog() {
 	f.Mu.Lock()
 	f.log = nil
 	f.Mu.Unlock()
 }
 
+// Fail answers the next requests with these failures, in order.
 func (f *FortiGate) Fail(ff ...Failure) {
 	f.Mu.Lock()
 	f.FailNext = append(f.FailNext, ff...)

@@ -57,6 +57,7 @@ const (
 	Admin     = "kinetic-api"
 )
 
+// New starts the fake; it is closed when the test ends.
 func New(t *testing.T, tlsServer bool) *PANOS {
 	f := &PANOS{t: t, Key: Key, Running: map[string]bool{}, Candidate: map[string]bool{}, names: map[string]string{}, jobs: map[int]int{}, nextJob: 40}
 	f.Srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
@@ -70,6 +71,7 @@ func New(t *testing.T, tlsServer bool) *PANOS {
 	return f
 }
 
+// AddUser adds a local user, disabled or not, to the running and candidate configs.
 func (f *PANOS) AddUser(name string, disabled bool) {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
@@ -92,14 +94,17 @@ func (f *PANOS) SeedDana() {
 	}
 }
 
+// RequestLog returns the requests so far, in order.
 func (f *PANOS) RequestLog() []string {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	return append([]string(nil), f.log...)
 }
 
+// ResetLog forgets the requests so far.
 func (f *PANOS) ResetLog() { f.Mu.Lock(); f.log = nil; f.Mu.Unlock() }
 
+// Fail answers the next requests with these failures, in order.
 func (f *PANOS) Fail(ff ...Failure) {
 	f.Mu.Lock()
 	f.FailNext = append(f.FailNext, ff...)
@@ -280,6 +285,7 @@ func xmlEsc(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
+// FailureFor is the answer that provokes an error of kind k.
 func FailureFor(k connectors.Kind) Failure {
 	switch k {
 	case connectors.KindTransient:
