@@ -252,3 +252,10 @@ func (f *Brivo) token(w http.ResponseWriter, r *http.Request) {
 	f.Mu.Unlock()
 	WriteJSON(w, 200, map[string]any{"access_token": tok, "token_type": "bearer", "refresh_token": "brivo-REFRESH", "expires_in": 300})
 }
+
+// RequestLog returns the API requests so far ("METHOD path"), in order.
+func (f *Brivo) RequestLog() []string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	return append([]string(nil), f.Requests...)
+}
