@@ -283,6 +283,17 @@ func (p *Policy) validateAction(d *doc, svc *Service, name string, a *ActionDef)
 		d.add(path+".connector", "connector %q is not configured (configured: %s)", a.Connector, strings.Join(slices.Sorted(maps.Keys(svc.Connectors)), ", "))
 	case a.Operation == "", ci == nil:
 		// Nothing to check against (the service reports an empty instance).
+	case ok && ci.spec != nil && ci.spec.ManualOnly != nil && ci.Block != nil:
+		// A manual-only type (a desk): nothing runs there, so every step
+		// is manual and names one of the operations it declares.
+		ops := ci.spec.ManualOnly(ci.Block)
+		if !a.Manual {
+			d.add(path+".manual", "connector %q (%s) is manual-only (people do its steps by hand): set manual: true", a.Connector, describeInstance(ci))
+		}
+		if !slices.Contains(ops, a.Operation) {
+			d.add(path+".operation", "connector %q (%s) declares no manual operation %q (declared: %s)",
+				a.Connector, describeInstance(ci), a.Operation, strings.Join(slices.Sorted(slices.Values(ops)), ", "))
+		}
 	case ok && !a.Manual: // a manual step is never sent to its connector
 		if ops, known := instanceOperations(ci); known && !slices.Contains(ops, a.Operation) {
 			d.add(path+".operation", "connector %q (%s) does not support operation %q (supported: %s)",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/kineticsec/kinetic/connectors"
@@ -28,17 +29,20 @@ func manualTask(c *store.Case, a *store.Action) string {
 	if connectors.Operation(a.Operation) != connectors.OpDeactivateBadge {
 		return fmt.Sprintf("%s for %s is a manual step: mark it done when finished", a.Name, c.EmployeeName)
 	}
+	var params map[string]string
+	_ = json.Unmarshal([]byte(a.Params), &params) // as execute does: bad JSON is no params
 	what := strings.TrimSpace(a.Description)
 	if what == "" {
 		what = "Deactivate or collect the badge (" + a.Name + ")"
+		if f := strings.TrimSpace(params["facility"]); f != "" {
+			what = "Deactivate or collect the badge at " + f + " (" + a.Name + ")"
+		}
 	}
 	badges := "badge number not in the HR record: check the system"
 	if n := strings.TrimSpace(a.TargetAccount); n != "" {
 		badges = text.Plural(len(strings.Split(n, ",")), "badge") + " " + n
 	}
 	doors := "every door"
-	var params map[string]string
-	_ = json.Unmarshal([]byte(a.Params), &params) // as execute does: bad JSON is no params
 	if d := strings.TrimSpace(params["doors"]); d != "" {
 		doors = d
 	}
@@ -83,4 +87,29 @@ func markable(a *store.Action) error {
 		return fmt.Errorf("%w: %s is %s: it is not its turn yet", ErrInvalidRequest, a.Name, a.Status)
 	}
 	return nil
+}
+
+// manualStepParams returns params with, where the policy left them unset,
+// the parameters the manual step's connector supplies
+// (connectors.StepParamer: a desk's facility and doors). params itself is
+// not changed.
+func (e *Engine) manualStepParams(connector string, op connectors.Operation, params map[string]string) map[string]string {
+	in, ok := e.reg.Get(connector)
+	if !ok {
+		return params
+	}
+	sp, ok := in.Connector.(connectors.StepParamer)
+	if !ok {
+		return params
+	}
+	out := maps.Clone(params)
+	for k, v := range sp.StepParams(op) {
+		if _, set := out[k]; !set {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }

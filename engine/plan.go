@@ -173,6 +173,9 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 			Manual: s.Def.Manual, Skippable: s.Def.Skippable && s.Phase > 1,
 			Found: "not looked up", Simulated: e.simulated(s.Def.Connector),
 		}
+		if s.Def.Manual {
+			pa.Params = e.manualStepParams(s.Def.Connector, connectors.Operation(s.Def.Operation), pa.Params)
+		}
 		if lead := s.Def.Lead.D(); lead > 0 && !s.Def.Manual && eff.Add(-lead).After(e.clock()) {
 			at := eff.Add(-lead)
 			pa.RunAt, pa.DueAt = &at, at.Add(s.SLA)

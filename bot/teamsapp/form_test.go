@@ -157,11 +157,37 @@ func TestActionButtonsAnswerWithTheRefreshedCard(t *testing.T) {
 		t.Fatalf("after the skip the action is %s", a.Status)
 	}
 
-	// Mark done: the manual step's card says it is done, without buttons.
+	// Mark done on a badge taken back by hand asks who collected or
+	// disabled it, as Slack's form does; an empty answer is refused (the
+	// form again, nothing changed); then the manual step's card says it
+	// is done, without buttons, and the answer is on the record.
 	typ, text, card = e.answer(e.invoke(hal, cards.VerbMarkDone, data(badge.ID)))
+	if typ != teamsapp.TypeCardResponse || !strings.Contains(card, "Who collected or disabled it?") || !strings.Contains(card, cards.VerbMarkDoneWho) {
+		t.Fatalf("mark done on a badge step answered %s %q %s; want the who-collected form", typ, text, card)
+	}
+	if a := action("deactivate_badge"); store.ActionFinal(a.Status) {
+		t.Fatalf("asking who collected the badge already closed the step: %s", a.Status)
+	}
+	empty := data(badge.ID)
+	for id := range reasonInputs() {
+		empty[id] = "   "
+	}
+	typ, text, card = e.answer(e.invoke(hal, cards.VerbMarkDoneWho, empty))
+	if typ != teamsapp.TypeCardResponse || !strings.Contains(card, "Who collected or disabled it?") {
+		t.Fatalf("an empty answer answered %s %q %s; want the form again", typ, text, card)
+	}
+	if a := action("deactivate_badge"); store.ActionFinal(a.Status) {
+		t.Fatalf("an empty answer closed the step: %s", a.Status)
+	}
+	answered := data(badge.ID)
+	for id := range reasonInputs() {
+		answered[id] = "Dee at the front desk collected it"
+	}
+	typ, text, card = e.answer(e.invoke(hal, cards.VerbMarkDoneWho, answered))
 	if typ != teamsapp.TypeCardResponse || strings.Contains(card, cards.VerbMarkDone) || !strings.Contains(card, "Manual step") {
 		t.Fatalf("mark done answered %s %q %s", typ, text, card)
 	}
+	waitOne(t, e, &store.AuditEvent{}, "action_id = ? AND detail LIKE ?", badge.ID, "%collected or disabled by Dee at the front desk collected it%")
 	if a := action("deactivate_badge"); store.ActionFinal(a.Status) == false || a.Status == store.ActionFailed {
 		t.Fatalf("after mark done the badge is %s", a.Status)
 	}

@@ -148,7 +148,33 @@ func (a *App) invoke(ctx context.Context, act *connector.Activity) invokeRespons
 		}
 		return a.actionResponse(ctx, id)
 	case cards.VerbMarkDone:
+		// A badge taken back by hand (a facility without an API) is
+		// marked done with who collected or disabled it, as in Slack: the
+		// form comes only when the mark would be accepted.
+		act, c, err := a.eng.CheckMarkDone(ctx, id, who.ID)
+		if err != nil {
+			return messageResponse(frontend.EngineError(err))
+		}
+		if engine.AsksWhoCollected(act) {
+			return cardResponse(cards.MarkDoneCard(id, engine.ManualTask(c, act)))
+		}
 		if err := a.eng.MarkDone(ctx, id, who.ID, "marked done in Teams"); err != nil {
+			return messageResponse(frontend.EngineError(err))
+		}
+		return a.actionResponse(ctx, id)
+	case cards.VerbMarkDoneWho:
+		act, c, err := a.eng.CheckMarkDone(ctx, id, who.ID)
+		if err != nil {
+			return messageResponse(frontend.EngineError(err))
+		}
+		if !engine.AsksWhoCollected(act) {
+			return messageResponse(textUnknownButton)
+		}
+		answer, errs := cards.ParseMarkDone(inv)
+		if len(errs) > 0 { // an empty answer: asked again, nothing changed
+			return cardResponse(cards.MarkDoneCard(id, engine.ManualTask(c, act)))
+		}
+		if err := a.eng.MarkDone(ctx, id, who.ID, "collected or disabled by "+answer); err != nil {
 			return messageResponse(frontend.EngineError(err))
 		}
 		return a.actionResponse(ctx, id)

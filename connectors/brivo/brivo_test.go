@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/connectors/brivo/brivotest"
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
@@ -24,7 +25,7 @@ var testPolicy = &outbound.URLPolicy{AllowHosts: []string{"127.0.0.1"}}
 var (
 	dana    = connectors.Subject{EmployeeID: "E100", Email: "dana@example.com", DisplayName: "Dana Scully"}
 	nobody  = connectors.Subject{EmployeeID: "E404", Email: "nobody@example.com"}
-	secrets = []string{testAPIKey, testClientSecret, testPassword, testPIN, "brivo-ACCESS-TOKEN", "brivo-REFRESH"}
+	secrets = []string{brivotest.APIKey, brivotest.ClientSecret, brivotest.Password, brivotest.PIN, "brivo-ACCESS-TOKEN", "brivo-REFRESH"}
 )
 
 func secretOf(v string) secret.Secret { return secret.FromValue(v) }
@@ -51,10 +52,10 @@ func TestConformance(t *testing.T) {
 	}
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) connectors.Connector {
-			f := newFake(t)
-			f.pageSize = 1 // exercise paging
-			f.seedDana()
-			c := newConn(t, f.config())
+			f := brivotest.New(t)
+			f.PageSize = 1 // exercise paging
+			f.SeedDana()
+			c := newConn(t, fakeConfig(f))
 			fakes.Store(c, f)
 			return c
 		},
@@ -63,18 +64,18 @@ func TestConformance(t *testing.T) {
 		Ops:     Operations(),
 		InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 			v, _ := fakes.Load(c)
-			f := v.(*fakeBrivo)
+			f := v.(*brivotest.Brivo)
 			if kind == connectors.KindAuth {
 				// The token is refused, and so is the fresh one: a
 				// revoked application.
-				f.inject(401, 401)
+				f.Inject(401, 401)
 				return
 			}
-			f.inject(status[kind])
+			f.Inject(status[kind])
 		},
 		Slow: func(t *testing.T, c connectors.Connector) {
 			v, _ := fakes.Load(c)
-			v.(*fakeBrivo).setSlow()
+			v.(*brivotest.Brivo).SetSlow()
 		},
 		Secrets: secrets,
 	})
@@ -112,11 +113,11 @@ func scripted(t *testing.T, steps ...step) *httptest.Server {
 		if got := r.URL.Query(); (s.query == nil && len(got) > 0) || (s.query != nil && got.Encode() != s.query.Encode()) {
 			t.Errorf("step %d %s: query %q, want %q", next, s.path, got.Encode(), s.query.Encode())
 		}
-		if r.Header.Get("api-key") != testAPIKey {
+		if r.Header.Get("api-key") != brivotest.APIKey {
 			t.Errorf("step %d %s: api-key header %q", next, s.path, r.Header.Get("api-key"))
 		}
 		if s.path == "/oauth/token" {
-			if want := "Basic " + base64.StdEncoding.EncodeToString([]byte(testClientID+":"+testClientSecret)); r.Header.Get("Authorization") != want {
+			if want := "Basic " + base64.StdEncoding.EncodeToString([]byte(brivotest.ClientID+":"+brivotest.ClientSecret)); r.Header.Get("Authorization") != want {
 				t.Errorf("token request Authorization %q", r.Header.Get("Authorization"))
 			}
 			if r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
@@ -152,26 +153,26 @@ func scripted(t *testing.T, steps ...step) *httptest.Server {
 }
 
 func scriptConfig(srv *httptest.Server) Config {
-	return Config{APIURL: srv.URL, AuthURL: srv.URL, APIKey: secretOf(testAPIKey), ClientID: testClientID,
-		ClientSecret: secretOf(testClientSecret), Username: testUsername, Password: secretOf(testPassword)}
+	return Config{APIURL: srv.URL, AuthURL: srv.URL, APIKey: secretOf(brivotest.APIKey), ClientID: brivotest.ClientID,
+		ClientSecret: secretOf(brivotest.ClientSecret), Username: brivotest.Username, Password: secretOf(brivotest.Password)}
 }
 
 var (
 	tokenStep = step{method: "POST", path: "/oauth/token",
-		body:   "grant_type=password&password=" + testPassword + "&username=" + testUsername,
+		body:   "grant_type=password&password=" + brivotest.Password + "&username=" + brivotest.Username,
 		status: 200, answer: `{"access_token":"tok-1","token_type":"bearer","expires_in":300}`}
 	userStep = step{method: "GET", path: "/v1/api/users/E100/external", status: 200,
-		answer: `{"id":442211,"externalId":"E100","firstName":"Dana","pin":"` + testPIN + `","suspended":false}`}
+		answer: `{"id":442211,"externalId":"E100","firstName":"Dana","pin":"` + brivotest.PIN + `","suspended":false}`}
 	suspendedUserStep = step{method: "GET", path: "/v1/api/users/E100/external", status: 200,
 		answer: `{"id":442211,"externalId":"E100","suspended":true}`}
 	credQuery = url.Values{"offset": {"0"}, "pageSize": {"100"}}
 	credsStep = step{method: "GET", path: "/v1/api/users/442211/credentials", query: credQuery, status: 200,
 		answer: `{"data":[{"id":38981,"credentialFormat":{"id":100,"name":"HID 26 bit Card"},"referenceId":"329","encodedCredential":"28c0293"},` +
-			`{"id":611729,"credentialFormat":{"id":2,"name":"PIN Code"},"encodedCredential":"` + testPIN + `"}],"count":2}`}
+			`{"id":611729,"credentialFormat":{"id":2,"name":"PIN Code"},"encodedCredential":"` + brivotest.PIN + `"}],"count":2}`}
 	noCredsStep = step{method: "GET", path: "/v1/api/users/442211/credentials", query: credQuery, status: 200, answer: `{"data":[],"count":0}`}
 )
 
-// TestDeparture is one departure against a scripted Brivo: the requests,
+// TestDeparture is one departure against a scripted brivotest.Brivo: the requests,
 // in order, with their headers and bodies, and the read-back.
 func TestDeparture(t *testing.T) {
 	srv := scripted(t,
@@ -194,7 +195,7 @@ func TestDeparture(t *testing.T) {
 		res.Data["badges"] != "HID 26 bit Card 329,PIN Code #611729" {
 		t.Fatalf("result %+v", res)
 	}
-	if strings.Contains(res.Detail, testPIN) {
+	if strings.Contains(res.Detail, brivotest.PIN) {
 		t.Fatalf("the PIN leaked into %q", res.Detail)
 	}
 	v, err := c.Verify(ctx, badge(dana))
@@ -210,9 +211,9 @@ func TestDeparture(t *testing.T) {
 // TestRequestsPerDeparture counts the requests one departure costs on the
 // stateful fake: lookup at planning, deactivate_badge, its verification.
 func TestRequestsPerDeparture(t *testing.T) {
-	f := newFake(t)
-	f.seedDana()
-	c := newConn(t, f.config())
+	f := brivotest.New(t)
+	f.SeedDana()
+	c := newConn(t, fakeConfig(f))
 	ctx := context.Background()
 	if _, err := c.Lookup(ctx, dana); err != nil {
 		t.Fatal(err)
@@ -231,13 +232,13 @@ func TestRequestsPerDeparture(t *testing.T) {
 		"DELETE /v1/api/users/442211/credentials/38981", "DELETE /v1/api/users/442211/credentials/611729",
 		"GET /v1/api/users/E100/external", "GET /v1/api/users/442211/credentials", // verify
 	}
-	if got := strings.Join(f.requests, "\n"); got != strings.Join(want, "\n") {
+	if got := strings.Join(f.Requests, "\n"); got != strings.Join(want, "\n") {
 		t.Fatalf("requests:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
-	t.Logf("%d requests for a cardholder with 2 credentials: 1 token, lookup 2, deactivate_badge 2 reads + 1 suspension + 2 removals, verify 2", len(f.requests))
+	t.Logf("%d requests for a cardholder with 2 credentials: 1 token, lookup 2, deactivate_badge 2 reads + 1 suspension + 2 removals, verify 2", len(f.Requests))
 }
 
-// TestFailures: each failure is a classified error naming Brivo, with the
+// TestFailures: each failure is a classified error naming brivotest.Brivo, with the
 // right retryability, and no secret in it.
 func TestFailures(t *testing.T) {
 	for _, tt := range []struct {
@@ -327,22 +328,22 @@ func checkErr(t *testing.T, err error, kind connectors.Kind, retryable bool, wan
 // TestPartialFailure: one credential that cannot be removed does not stop
 // the others; the error says what was done, and the retry finishes.
 func TestPartialFailure(t *testing.T) {
-	f := newFake(t)
-	f.seedDana()
-	c := newConn(t, f.config())
+	f := brivotest.New(t)
+	f.SeedDana()
+	c := newConn(t, fakeConfig(f))
 	ctx := context.Background()
 	if _, err := c.Lookup(ctx, dana); err != nil { // takes the token
 		t.Fatal(err)
 	}
 	// external, credentials, suspend answer normally; the first DELETE fails.
 	var once sync.Once
-	orig := f.srv.Config.Handler
-	f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	orig := f.Srv.Config.Handler
+	f.Srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/38981") {
 			failed := false
 			once.Do(func() { failed = true })
 			if failed {
-				writeJSON(w, 503, map[string]any{"code": 503, "message": "busy"})
+				brivotest.WriteJSON(w, 503, map[string]any{"code": 503, "message": "busy"})
 				return
 			}
 		}
@@ -365,10 +366,10 @@ func TestPartialFailure(t *testing.T) {
 // TestTokenCache: one token serves calls until it expires; a 401 with a
 // cached token fetches a new one once.
 func TestTokenCache(t *testing.T) {
-	f := newFake(t)
-	f.seedDana()
+	f := brivotest.New(t)
+	f.SeedDana()
 	now := time.Unix(1_800_000_000, 0)
-	c, err := New("brivo-hq", f.config(), testPolicy, WithClock(func() time.Time { return now }))
+	c, err := New("brivo-hq", fakeConfig(f), testPolicy, WithClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,20 +383,20 @@ func TestTokenCache(t *testing.T) {
 	if _, err := c.Lookup(ctx, dana); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.tokens = map[string]bool{} // Brivo forgets every token
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Tokens = map[string]bool{} // brivotest.Brivo forgets every token
+	f.Mu.Unlock()
 	if _, err := c.Lookup(ctx, dana); err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, r := range f.requests {
+	for _, r := range f.Requests {
 		if r == "POST /oauth/token" {
 			n++
 		}
 	}
 	if n != 3 {
-		t.Fatalf("%d token requests, want 3:\n%s", n, strings.Join(f.requests, "\n"))
+		t.Fatalf("%d token requests, want 3:\n%s", n, strings.Join(f.Requests, "\n"))
 	}
 }
 
@@ -407,8 +408,16 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("missing %q in %v", want, err)
 		}
 	}
-	f := newFake(t)
-	if err := f.config().Validate(); err != nil {
+	f := brivotest.New(t)
+	if err := fakeConfig(f).Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func fakeConfig(f *brivotest.Brivo) Config {
+	return Config{
+		APIURL: f.Srv.URL, AuthURL: f.Srv.URL,
+		APIKey: secretOf(brivotest.APIKey), ClientID: brivotest.ClientID, ClientSecret: secretOf(brivotest.ClientSecret),
+		Username: brivotest.Username, Password: secretOf(brivotest.Password),
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
+	"github.com/kineticsec/kinetic/connectors/fortigate/fortigatetest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -30,9 +31,9 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func newConn(t *testing.T, f *fakeFortiGate, mod ...func(*Config)) *Connector {
+func newConn(t *testing.T, f *fortigatetest.FortiGate, mod ...func(*Config)) *Connector {
 	t.Helper()
-	cfg := Config{URL: f.srv.URL, APIToken: secret.FromValue(f.token)}
+	cfg := Config{URL: f.Srv.URL, APIToken: secret.FromValue(f.Token)}
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -53,8 +54,8 @@ func revoke(s connectors.Subject) connectors.Request {
 // both phase 2 selectors of her dial-up tunnel brought down; sam's session
 // and tunnel stay. Verify then reads the same three things back.
 func TestRevokeVPNDeparture(t *testing.T) {
-	f := newFake(t, false)
-	f.seedDana()
+	f := fortigatetest.New(t, false)
+	f.SeedDana()
 	c := newConn(t, f)
 
 	res, err := c.Do(ctxT(t), revoke(dana))
@@ -75,7 +76,7 @@ func TestRevokeVPNDeparture(t *testing.T) {
 		`POST /api/v2/monitor/vpn/ipsec/tunnel_down?vdom=root {"p1name":"dialup_0","p2name":"dialup-p2","p2serial":11}`,
 		`POST /api/v2/monitor/vpn/ipsec/tunnel_down?vdom=root {"p1name":"dialup_0","p2name":"dialup-p2b","p2serial":12}`,
 	}
-	if got := f.requestLog(); !slices.Equal(got, want) {
+	if got := f.RequestLog(); !slices.Equal(got, want) {
 		t.Fatalf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if res.Data["user_disabled"] != "dana" || res.Data["ssl_sessions_ended"] != "2" || res.Data["ipsec_tunnels_down"] != "2" {
@@ -83,7 +84,7 @@ func TestRevokeVPNDeparture(t *testing.T) {
 	}
 	t.Logf("revoke_vpn: %d requests", len(want))
 
-	f.resetLog()
+	f.ResetLog()
 	ver, err := c.Verify(ctxT(t), revoke(dana))
 	if err != nil || !ver.OK {
 		t.Fatalf("Verify = %+v, %v", ver, err)
@@ -91,9 +92,9 @@ func TestRevokeVPNDeparture(t *testing.T) {
 	if !strings.Contains(ver.Detail, "status=disable") || !strings.Contains(ver.Detail, "0 SSL-VPN sessions") {
 		t.Errorf("Verify detail %q", ver.Detail)
 	}
-	t.Logf("verify: %d requests (%s)", len(f.requestLog()), ver.Detail)
-	if f.users["sam"].status != statusEnable || len(f.ssl) != 1 || f.ssl[0].user != "sam" || f.tunnels[1].proxies[0].status != "up" {
-		t.Errorf("another user's state changed: %+v %+v", f.ssl, f.tunnels[1])
+	t.Logf("verify: %d requests (%s)", len(f.RequestLog()), ver.Detail)
+	if f.Users["sam"].Status != statusEnable || len(f.SSL) != 1 || f.SSL[0].User != "sam" || f.Tunnels[1].Proxies[0].Status != "up" {
+		t.Errorf("another user's state changed: %+v %+v", f.SSL, f.Tunnels[1])
 	}
 
 	again, err := c.Do(ctxT(t), revoke(dana))
@@ -107,31 +108,31 @@ func TestRevokeVPNDeparture(t *testing.T) {
 func TestFailures(t *testing.T) {
 	cases := []struct {
 		name      string
-		failure   fakeFailure
+		failure   fortigatetest.Failure
 		kind      connectors.Kind
 		retryable bool
 		mention   string
 	}{
-		{"wrong key", fakeFailure{status: 401}, connectors.KindAuth, false, "API token is wrong"},
-		{"no permission", failureFor(connectors.KindForbidden), connectors.KindForbidden, false, "lacks the permission"},
-		{"rate limited", failureFor(connectors.KindRateLimited), connectors.KindRateLimited, true, "Too Many Requests"},
-		{"server error", fakeFailure{status: 500, contentType: "text/html", body: "<html>Internal</html>"}, connectors.KindTransient, true, "HTML page"},
-		{"HTML login page on 200", fakeFailure{status: 200, contentType: "text/html", body: "<!DOCTYPE html><html><title>FortiGate</title></html>"}, connectors.KindInvalid, false, "HTML page"},
-		{"malformed JSON", fakeFailure{status: 200, contentType: "application/json", body: `{"results": [`}, connectors.KindInvalid, false, "not the FortiOS JSON envelope"},
-		{"error envelope on 200", fakeFailure{status: 200, contentType: "application/json", body: `{"status":"error","http_status":424,"error":-23}`}, connectors.KindInvalid, false, "FortiOS error -23"},
+		{"wrong key", fortigatetest.Failure{Status: 401}, connectors.KindAuth, false, "API token is wrong"},
+		{"no permission", fortigatetest.FailureFor(connectors.KindForbidden), connectors.KindForbidden, false, "lacks the permission"},
+		{"rate limited", fortigatetest.FailureFor(connectors.KindRateLimited), connectors.KindRateLimited, true, "Too Many Requests"},
+		{"server error", fortigatetest.Failure{Status: 500, ContentType: "text/html", Body: "<html>Internal</html>"}, connectors.KindTransient, true, "HTML page"},
+		{"HTML login page on 200", fortigatetest.Failure{Status: 200, ContentType: "text/html", Body: "<!DOCTYPE html><html><title>FortiGate</title></html>"}, connectors.KindInvalid, false, "HTML page"},
+		{"malformed JSON", fortigatetest.Failure{Status: 200, ContentType: "application/json", Body: `{"results": [`}, connectors.KindInvalid, false, "not the FortiOS JSON envelope"},
+		{"error envelope on 200", fortigatetest.Failure{Status: 200, ContentType: "application/json", Body: `{"status":"error","http_status":424,"error":-23}`}, connectors.KindInvalid, false, "FortiOS error -23"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t, false)
-			f.seedDana()
+			f := fortigatetest.New(t, false)
+			f.SeedDana()
 			c := newConn(t, f)
-			f.fail(tc.failure)
+			f.Fail(tc.failure)
 			_, err := c.Do(ctxT(t), revoke(dana))
 			assertErr(t, err, tc.kind, tc.retryable, tc.mention)
 			if tc.kind == connectors.KindRateLimited && connectors.RetryAfterOf(err) != 7*time.Second {
 				t.Errorf("RetryAfter = %s, want 7s", connectors.RetryAfterOf(err))
 			}
-			for _, l := range f.requestLog() {
+			for _, l := range f.RequestLog() {
 				if !strings.HasPrefix(l, "GET ") {
 					t.Errorf("a change was sent after a failed read: %s", l)
 				}
@@ -140,8 +141,8 @@ func TestFailures(t *testing.T) {
 	}
 
 	t.Run("user not found is an idempotent success", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
+		f := fortigatetest.New(t, false)
+		f.SeedDana()
 		res, err := newConn(t, f).Do(ctxT(t), revoke(nobody))
 		if err != nil || res.Outcome != connectors.OutcomeNoneFound {
 			t.Fatalf("Do = %+v, %v", res, err)
@@ -149,21 +150,21 @@ func TestFailures(t *testing.T) {
 	})
 
 	t.Run("unreachable is retryable", func(t *testing.T) {
-		f := newFake(t, false)
+		f := fortigatetest.New(t, false)
 		c := newConn(t, f)
-		f.srv.Close()
+		f.Srv.Close()
 		_, err := c.Do(ctxT(t), revoke(dana))
 		assertErr(t, err, connectors.KindTransient, true, "unreachable")
 	})
 
 	t.Run("TLS failure is permanent until ca_file is set", func(t *testing.T) {
-		f := newFake(t, true)
-		f.seedDana()
+		f := fortigatetest.New(t, true)
+		f.SeedDana()
 		_, err := newConn(t, f).Do(ctxT(t), revoke(dana))
 		assertErr(t, err, connectors.KindInvalid, false, "ca_file")
 
 		ca := filepath.Join(t.TempDir(), "ca.pem")
-		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
+		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Srv.Certificate().Raw})
 		if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -174,20 +175,20 @@ func TestFailures(t *testing.T) {
 	})
 
 	t.Run("user found twice is ambiguous and changes nothing", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
-		f.users["dana@example.com"] = &fakeUser{name: "dana@example.com", status: statusEnable}
+		f := fortigatetest.New(t, false)
+		f.SeedDana()
+		f.Users["dana@example.com"] = &fortigatetest.User{Name: "dana@example.com", Status: statusEnable}
 		_, err := newConn(t, f).Do(ctxT(t), revoke(dana))
 		assertErr(t, err, connectors.KindInvalid, false, "matches 2 FortiGate local users (dana, dana@example.com)")
-		if n := len(f.requestLog()); n != 2 {
-			t.Errorf("%d requests, want the 2 lookups only: %v", n, f.requestLog())
+		if n := len(f.RequestLog()); n != 2 {
+			t.Errorf("%d requests, want the 2 lookups only: %v", n, f.RequestLog())
 		}
 	})
 
 	t.Run("session that reappears after termination is a retryable verification error", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
-		f.reappear = true
+		f := fortigatetest.New(t, false)
+		f.SeedDana()
+		f.Reappear = true
 		c := newConn(t, f)
 		if res, err := c.Do(ctxT(t), revoke(dana)); err != nil || res.Outcome != connectors.OutcomeDone {
 			t.Fatalf("Do = %+v, %v", res, err)
@@ -197,24 +198,24 @@ func TestFailures(t *testing.T) {
 	})
 
 	t.Run("one failed step does not stop the rest and is reported with what was done", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
+		f := fortigatetest.New(t, false)
+		f.SeedDana()
 		c := newConn(t, f)
 		// The four reads pass, the PUT is refused.
-		f.mu.Lock()
-		f.failNext = nil
-		f.mu.Unlock()
-		f.fail(passThrough(), passThrough(), passThrough(), passThrough(), failureFor(connectors.KindForbidden))
+		f.Mu.Lock()
+		f.FailNext = nil
+		f.Mu.Unlock()
+		f.Fail(passThrough(), passThrough(), passThrough(), passThrough(), fortigatetest.FailureFor(connectors.KindForbidden))
 		_, err := c.Do(ctxT(t), revoke(dana))
 		assertErr(t, err, connectors.KindForbidden, false, "done: 2 SSL-VPN sessions ended; 2 IPsec tunnels brought down")
-		if len(f.ssl) != 1 {
-			t.Errorf("sessions left %+v: the refused PUT stopped the terminations", f.ssl)
+		if len(f.SSL) != 1 {
+			t.Errorf("sessions left %+v: the refused PUT stopped the terminations", f.SSL)
 		}
 	})
 }
 
 // passThrough is a queued "failure" that lets the request through.
-func passThrough() fakeFailure { return fakeFailure{status: -1} }
+func passThrough() fortigatetest.Failure { return fortigatetest.Failure{Status: -1} }
 
 func assertErr(t *testing.T, err error, kind connectors.Kind, retryable bool, mention string) {
 	t.Helper()
@@ -231,7 +232,7 @@ func assertErr(t *testing.T, err error, kind connectors.Kind, retryable bool, me
 	if !strings.Contains(err.Error(), "fw-hq") {
 		t.Errorf("error %q does not name the system", err)
 	}
-	if strings.Contains(err.Error(), fakeToken) {
+	if strings.Contains(err.Error(), fortigatetest.Token) {
 		t.Errorf("error %q carries the token", err)
 	}
 }
@@ -263,11 +264,11 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	fakes := map[connectors.Connector]*fakeFortiGate{}
+	fakes := map[connectors.Connector]*fortigatetest.FortiGate{}
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) connectors.Connector {
-			f := newFake(t, false)
-			f.seedDana()
+			f := fortigatetest.New(t, false)
+			f.SeedDana()
 			c := newConn(t, f)
 			fakes[c] = f
 			return c
@@ -276,14 +277,14 @@ func TestConformance(t *testing.T) {
 		Missing: nobody,
 		Ops:     []connectors.Operation{connectors.OpRevokeVPN},
 		InjectFailure: func(t *testing.T, c connectors.Connector, k connectors.Kind) {
-			fakes[c].fail(failureFor(k))
+			fakes[c].Fail(fortigatetest.FailureFor(k))
 		},
 		Slow: func(t *testing.T, c connectors.Connector) {
 			f := fakes[c]
-			f.mu.Lock()
-			f.stall = make(chan struct{})
-			f.mu.Unlock()
+			f.Mu.Lock()
+			f.Stall = make(chan struct{})
+			f.Mu.Unlock()
 		},
-		Secrets: []string{fakeToken},
+		Secrets: []string{fortigatetest.Token},
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/connectors/fortigate/fortigatetest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -16,11 +17,11 @@ import (
 // error, and must never repeat the token.
 func FuzzDecode(f *testing.F) {
 	f.Add(200, "application/json", `{"http_method":"GET","results":[{"name":"dana","status":"enable"}],"status":"success","http_status":200}`)
-	f.Add(200, "application/json", `{"status":"error","http_status":424,"error":-23,"cli_error":"Bearer `+fakeToken+`"}`)
+	f.Add(200, "application/json", `{"status":"error","http_status":424,"error":-23,"cli_error":"Bearer `+fortigatetest.Token+`"}`)
 	f.Add(401, "text/html", "<html>login</html>")
 	f.Add(200, "", `{"results": [`)
 	f.Add(429, "", "")
-	c, err := New("fgt-fuzz", Config{URL: "https://fw.example.com", APIToken: secret.FromValue(fakeToken)}, &outbound.URLPolicy{})
+	c, err := New("fgt-fuzz", Config{URL: "https://fw.example.com", APIToken: secret.FromValue(fortigatetest.Token)}, &outbound.URLPolicy{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func FuzzDecode(f *testing.F) {
 		if !errors.As(err, &ce) || ce.Kind == "" {
 			t.Fatalf("unclassified error %v", err)
 		}
-		if strings.Contains(err.Error(), fakeToken) {
+		if strings.Contains(err.Error(), fortigatetest.Token) {
 			t.Fatalf("the token leaked: %v", err)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kineticsec/kinetic/connectors"
+	"github.com/kineticsec/kinetic/connectors/globalprotect/globalprotecttest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -18,9 +19,9 @@ func FuzzParse(f *testing.F) {
 	f.Add(200, "application/xml", `<response status="success" code="19"><result><job>5</job></result></response>`)
 	f.Add(403, "application/xml", `<response status = 'error' code = '403'><result><msg>Invalid Credential</msg></result></response>`)
 	f.Add(200, "text/html", "<!DOCTYPE html><html></html>")
-	f.Add(200, "application/xml", `<response status="error" code="16"><msg><line>key=`+fakeKey+`</line></msg></response>`)
+	f.Add(200, "application/xml", `<response status="error" code="16"><msg><line>key=`+globalprotecttest.Key+`</line></msg></response>`)
 	f.Add(502, "", "")
-	c, err := New("pa-fuzz", Config{URL: "https://fw.example.com", APIKey: secret.FromValue(fakeKey), Gateways: []string{"gw"}, CommitAdmin: "api"}, &outbound.URLPolicy{})
+	c, err := New("pa-fuzz", Config{URL: "https://fw.example.com", APIKey: secret.FromValue(globalprotecttest.Key), Gateways: []string{"gw"}, CommitAdmin: "api"}, &outbound.URLPolicy{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func FuzzParse(f *testing.F) {
 		if !errors.As(err, &ce) || ce.Kind == "" {
 			t.Fatalf("unclassified error %v", err)
 		}
-		if strings.Contains(err.Error(), fakeKey) {
+		if strings.Contains(err.Error(), globalprotecttest.Key) {
 			t.Fatalf("the key leaked: %v", err)
 		}
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
+	"github.com/kineticsec/kinetic/connectors/globalprotect/globalprotecttest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -34,9 +35,9 @@ func ctxT(t *testing.T) context.Context {
 // noSleep stands in for the wait between two reads of a commit job.
 func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
-func newConn(t *testing.T, f *fakePANOS, mod ...func(*Config)) *Connector {
+func newConn(t *testing.T, f *globalprotecttest.PANOS, mod ...func(*Config)) *Connector {
 	t.Helper()
-	cfg := Config{URL: f.srv.URL, APIKey: secret.FromValue(f.key), Gateways: []string{"gw-east", "gw-west"}, CommitAdmin: admin}
+	cfg := Config{URL: f.Srv.URL, APIKey: secret.FromValue(f.Key), Gateways: []string{"gw-east", "gw-west"}, CommitAdmin: globalprotecttest.Admin}
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -52,7 +53,7 @@ func revoke(s connectors.Subject) connectors.Request {
 }
 
 func show(name string) string {
-	return "type=config action=show xpath=" + fmt.Sprintf(userXPath, name)
+	return "type=config action=show xpath=" + fmt.Sprintf(globalprotecttest.UserXPath, name)
 }
 
 func current(gw string) string {
@@ -66,8 +67,8 @@ func current(gw string) string {
 // gw-east, one on gw-west as CORP\dana) logged out; sam stays. Verify
 // reads the running config and both gateways back.
 func TestRevokeVPNDeparture(t *testing.T) {
-	f := newFake(t, false)
-	f.seedDana()
+	f := globalprotecttest.New(t, false)
+	f.SeedDana()
 	c := newConn(t, f)
 
 	res, err := c.Do(ctxT(t), revoke(dana))
@@ -79,7 +80,7 @@ func TestRevokeVPNDeparture(t *testing.T) {
 		show("dana@example.com"),
 		current("gw-east"),
 		current("gw-west"),
-		"type=config action=set xpath=" + fmt.Sprintf(userXPath, "dana") + " element=<disabled>yes</disabled>",
+		"type=config action=set xpath=" + fmt.Sprintf(globalprotecttest.UserXPath, "dana") + " element=<disabled>yes</disabled>",
 		"type=commit action=partial cmd=<commit><partial><admin><member>kinetic-api</member></admin></partial></commit>",
 		"type=op cmd=<show><jobs><id>41</id></jobs></show>",
 		"type=op cmd=<show><jobs><id>41</id></jobs></show>",
@@ -87,7 +88,7 @@ func TestRevokeVPNDeparture(t *testing.T) {
 		"type=op cmd=<request><global-protect-gateway><client-logout><gateway>gw-east</gateway><user>dana</user><reason>force-logout</reason><computer>Dana’s iPhone</computer></client-logout></global-protect-gateway></request>",
 		`type=op cmd=<request><global-protect-gateway><client-logout><gateway>gw-west</gateway><user>CORP\dana</user><reason>force-logout</reason><computer>DANA-LAPTOP</computer><domain>CORP</domain></client-logout></global-protect-gateway></request>`,
 	}
-	if got := f.requestLog(); !slices.Equal(got, want) {
+	if got := f.RequestLog(); !slices.Equal(got, want) {
 		t.Fatalf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if res.Data["user_disabled"] != "dana" || res.Data["sessions_logged_out"] != "3" {
@@ -95,14 +96,14 @@ func TestRevokeVPNDeparture(t *testing.T) {
 	}
 	t.Logf("revoke_vpn: %d requests", len(want))
 
-	f.resetLog()
+	f.ResetLog()
 	ver, err := c.Verify(ctxT(t), revoke(dana))
 	if err != nil || !ver.OK || ver.Detail != "local user dana disabled in the running config, 0 GlobalProtect session(s)" {
 		t.Fatalf("Verify = %+v, %v", ver, err)
 	}
-	t.Logf("verify: %d requests (%s)", len(f.requestLog()), ver.Detail)
-	if len(f.sessions) != 1 || f.sessions[0].user != "sam" || f.running["sam"] {
-		t.Errorf("sam's state changed: %+v", f.sessions)
+	t.Logf("verify: %d requests (%s)", len(f.RequestLog()), ver.Detail)
+	if len(f.Sessions) != 1 || f.Sessions[0].User != "sam" || f.Running["sam"] {
+		t.Errorf("sam's state changed: %+v", f.Sessions)
 	}
 	again, err := c.Do(ctxT(t), revoke(dana))
 	if err != nil || again.Outcome != connectors.OutcomeAlreadyDone {
@@ -113,42 +114,42 @@ func TestRevokeVPNDeparture(t *testing.T) {
 func TestFailures(t *testing.T) {
 	cases := []struct {
 		name      string
-		failure   fakeFailure
+		failure   globalprotecttest.Failure
 		kind      connectors.Kind
 		retryable bool
 		mention   string
 	}{
-		{"wrong key", failureFor(connectors.KindAuth), connectors.KindAuth, false, "API key is wrong"},
-		{"no permission", failureFor(connectors.KindForbidden), connectors.KindForbidden, false, "admin role lacks"},
-		{"rate limited", failureFor(connectors.KindRateLimited), connectors.KindRateLimited, true, "429"},
-		{"server error", failureFor(connectors.KindTransient), connectors.KindTransient, true, "503"},
-		{"HTML page", fakeFailure{status: 200, contentType: "text/html", body: "<!DOCTYPE html><html><body>GlobalProtect Portal</body></html>"}, connectors.KindInvalid, false, "HTML page"},
-		{"HTML without content type", fakeFailure{status: 200, body: "<html><head><title>Login</title></head></html>"}, connectors.KindInvalid, false, "HTML page"},
-		{"not XML", fakeFailure{status: 200, contentType: "application/xml", body: `{"result": "success"}`}, connectors.KindInvalid, false, "not an XML API"},
-		{"other XML root", fakeFailure{status: 200, contentType: "application/xml", body: `<result status="success"/>`}, connectors.KindInvalid, false, "not an XML API"},
-		{"status neither success nor error", fakeFailure{status: 200, contentType: "application/xml", body: `<response status="ok"/>`}, connectors.KindInvalid, false, "not an XML API"},
-		{"bad command", failureFor(connectors.KindInvalid), connectors.KindInvalid, false, "code 17"},
-		{"internal error", fakeFailure{status: 200, contentType: "application/xml", body: `<response status="error" code="5"><msg>Internal error</msg></response>`}, connectors.KindTransient, true, "code 5"},
+		{"wrong key", globalprotecttest.FailureFor(connectors.KindAuth), connectors.KindAuth, false, "API key is wrong"},
+		{"no permission", globalprotecttest.FailureFor(connectors.KindForbidden), connectors.KindForbidden, false, "admin role lacks"},
+		{"rate limited", globalprotecttest.FailureFor(connectors.KindRateLimited), connectors.KindRateLimited, true, "429"},
+		{"server error", globalprotecttest.FailureFor(connectors.KindTransient), connectors.KindTransient, true, "503"},
+		{"HTML page", globalprotecttest.Failure{Status: 200, ContentType: "text/html", Body: "<!DOCTYPE html><html><body>GlobalProtect Portal</body></html>"}, connectors.KindInvalid, false, "HTML page"},
+		{"HTML without content type", globalprotecttest.Failure{Status: 200, Body: "<html><head><title>Login</title></head></html>"}, connectors.KindInvalid, false, "HTML page"},
+		{"not XML", globalprotecttest.Failure{Status: 200, ContentType: "application/xml", Body: `{"result": "success"}`}, connectors.KindInvalid, false, "not an XML API"},
+		{"other XML root", globalprotecttest.Failure{Status: 200, ContentType: "application/xml", Body: `<result status="success"/>`}, connectors.KindInvalid, false, "not an XML API"},
+		{"status neither success nor error", globalprotecttest.Failure{Status: 200, ContentType: "application/xml", Body: `<response status="ok"/>`}, connectors.KindInvalid, false, "not an XML API"},
+		{"bad command", globalprotecttest.FailureFor(connectors.KindInvalid), connectors.KindInvalid, false, "code 17"},
+		{"internal error", globalprotecttest.Failure{Status: 200, ContentType: "application/xml", Body: `<response status="error" code="5"><msg>Internal error</msg></response>`}, connectors.KindTransient, true, "code 5"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t, false)
-			f.seedDana()
-			f.fail(tc.failure)
+			f := globalprotecttest.New(t, false)
+			f.SeedDana()
+			f.Fail(tc.failure)
 			_, err := newConn(t, f).Do(ctxT(t), revoke(dana))
 			assertErr(t, err, tc.kind, tc.retryable, tc.mention)
 			if tc.kind == connectors.KindRateLimited && connectors.RetryAfterOf(err) != 11*time.Second {
 				t.Errorf("RetryAfter = %s", connectors.RetryAfterOf(err))
 			}
-			if len(f.requestLog()) != 1 {
-				t.Errorf("requests after a failed read: %v", f.requestLog())
+			if len(f.RequestLog()) != 1 {
+				t.Errorf("requests after a failed read: %v", f.RequestLog())
 			}
 		})
 	}
 
 	t.Run("user not found is an idempotent success", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
+		f := globalprotecttest.New(t, false)
+		f.SeedDana()
 		res, err := newConn(t, f).Do(ctxT(t), revoke(nobody))
 		if err != nil || res.Outcome != connectors.OutcomeNoneFound {
 			t.Fatalf("Do = %+v, %v", res, err)
@@ -156,20 +157,20 @@ func TestFailures(t *testing.T) {
 	})
 
 	t.Run("unreachable is retryable", func(t *testing.T) {
-		f := newFake(t, false)
+		f := globalprotecttest.New(t, false)
 		c := newConn(t, f)
-		f.srv.Close()
+		f.Srv.Close()
 		_, err := c.Do(ctxT(t), revoke(dana))
 		assertErr(t, err, connectors.KindTransient, true, "unreachable")
 	})
 
 	t.Run("TLS failure is permanent until ca_file is set", func(t *testing.T) {
-		f := newFake(t, true)
-		f.seedDana()
+		f := globalprotecttest.New(t, true)
+		f.SeedDana()
 		_, err := newConn(t, f).Do(ctxT(t), revoke(dana))
 		assertErr(t, err, connectors.KindInvalid, false, "ca_file")
 		ca := filepath.Join(t.TempDir(), "ca.pem")
-		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600); err != nil {
+		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Srv.Certificate().Raw}), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		res, err := newConn(t, f, func(c *Config) { c.CAFile = ca }).Do(ctxT(t), revoke(dana))
@@ -179,20 +180,20 @@ func TestFailures(t *testing.T) {
 	})
 
 	t.Run("user found twice is ambiguous and changes nothing", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
-		f.addUser("dana@example.com", false)
+		f := globalprotecttest.New(t, false)
+		f.SeedDana()
+		f.AddUser("dana@example.com", false)
 		_, err := newConn(t, f).Do(ctxT(t), revoke(dana))
 		assertErr(t, err, connectors.KindInvalid, false, "matches 2 PAN-OS local users (dana, dana@example.com)")
-		if n := len(f.requestLog()); n != 2 {
-			t.Errorf("%d requests, want the two reads: %v", n, f.requestLog())
+		if n := len(f.RequestLog()); n != 2 {
+			t.Errorf("%d requests, want the two reads: %v", n, f.RequestLog())
 		}
 	})
 
 	t.Run("session that reappears after logout is a retryable verification error", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
-		f.reappear = true
+		f := globalprotecttest.New(t, false)
+		f.SeedDana()
+		f.Reappear = true
 		c := newConn(t, f)
 		if _, err := c.Do(ctxT(t), revoke(dana)); err != nil {
 			t.Fatal(err)
@@ -202,35 +203,35 @@ func TestFailures(t *testing.T) {
 	})
 
 	t.Run("a failed commit is reported and the logouts still happen", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
-		f.jobFail = true
+		f := globalprotecttest.New(t, false)
+		f.SeedDana()
+		f.JobFail = true
 		_, err := newConn(t, f).Do(ctxT(t), revoke(dana))
 		assertErr(t, err, connectors.KindInvalid, false, "finished FAIL: Validation Error")
 		if !strings.Contains(err.Error(), "done: 3 GlobalProtect session(s) logged out") {
 			t.Errorf("error %q does not report the logouts", err)
 		}
-		if len(f.sessions) != 1 {
-			t.Errorf("sessions left: %+v", f.sessions)
+		if len(f.Sessions) != 1 {
+			t.Errorf("sessions left: %+v", f.Sessions)
 		}
 	})
 
 	t.Run("a commit that does not finish in time is retryable", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
+		f := globalprotecttest.New(t, false)
+		f.SeedDana()
 		c := newConn(t, f, func(c *Config) { c.CommitWait = 1 }) // one read
 		_, err := c.Do(ctxT(t), revoke(dana))
 		assertErr(t, err, connectors.KindTransient, true, "has not finished after 1 reads")
 	})
 
 	t.Run("block none only logs out and says where to block", func(t *testing.T) {
-		f := newFake(t, false)
-		f.seedDana()
+		f := globalprotecttest.New(t, false)
+		f.SeedDana()
 		res, err := newConn(t, f, func(c *Config) { c.Block = BlockNone; c.CommitAdmin = "" }).Do(ctxT(t), revoke(dana))
 		if err != nil || res.Outcome != connectors.OutcomeDone || !strings.Contains(res.Detail, "block the person at the identity provider") {
 			t.Fatalf("Do = %+v, %v", res, err)
 		}
-		for _, l := range f.requestLog() {
+		for _, l := range f.RequestLog() {
 			if strings.Contains(l, "type=config") || strings.Contains(l, "type=commit") {
 				t.Errorf("block none touched the configuration: %s", l)
 			}
@@ -250,7 +251,7 @@ func assertErr(t *testing.T, err error, kind connectors.Kind, retryable bool, me
 	if !strings.Contains(err.Error(), mention) || !strings.Contains(err.Error(), "pa-hq") {
 		t.Errorf("error %q does not mention %q and the system", err, mention)
 	}
-	if strings.Contains(err.Error(), fakeKey) {
+	if strings.Contains(err.Error(), globalprotecttest.Key) {
 		t.Errorf("error %q carries the API key", err)
 	}
 }
@@ -287,25 +288,27 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	fakes := map[connectors.Connector]*fakePANOS{}
+	fakes := map[connectors.Connector]*globalprotecttest.PANOS{}
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) connectors.Connector {
-			f := newFake(t, false)
-			f.seedDana()
+			f := globalprotecttest.New(t, false)
+			f.SeedDana()
 			c := newConn(t, f)
 			fakes[c] = f
 			return c
 		},
-		Present:       dana,
-		Missing:       nobody,
-		Ops:           []connectors.Operation{connectors.OpRevokeVPN},
-		InjectFailure: func(t *testing.T, c connectors.Connector, k connectors.Kind) { fakes[c].fail(failureFor(k)) },
+		Present: dana,
+		Missing: nobody,
+		Ops:     []connectors.Operation{connectors.OpRevokeVPN},
+		InjectFailure: func(t *testing.T, c connectors.Connector, k connectors.Kind) {
+			fakes[c].Fail(globalprotecttest.FailureFor(k))
+		},
 		Slow: func(t *testing.T, c connectors.Connector) {
 			f := fakes[c]
-			f.mu.Lock()
-			f.stall = true
-			f.mu.Unlock()
+			f.Mu.Lock()
+			f.Stall = true
+			f.Mu.Unlock()
 		},
-		Secrets: []string{fakeKey},
+		Secrets: []string{globalprotecttest.Key},
 	})
 }

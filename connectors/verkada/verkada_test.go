@@ -14,6 +14,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
+	"github.com/kineticsec/kinetic/connectors/verkada/verkadatest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -25,7 +26,7 @@ const uid = "801c9551-b04c-4293-84ad-b0a6aa0588b3"
 var (
 	dana    = connectors.Subject{EmployeeID: "E100", Email: "dana@example.com", DisplayName: "Dana Scully"}
 	nobody  = connectors.Subject{EmployeeID: "E404", Email: "nobody@example.com"}
-	secrets = []string{testAPIKey, "verkada-TOKEN", testEntryCode}
+	secrets = []string{verkadatest.APIKey, "verkada-TOKEN", verkadatest.EntryCode}
 )
 
 func secretOf(v string) secret.Secret { return secret.FromValue(v) }
@@ -54,9 +55,9 @@ func TestConformance(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			conformance.Run(t, conformance.Harness{
 				New: func(t *testing.T) connectors.Connector {
-					f := newFake(t)
-					f.seedDana()
-					cfg := f.config()
+					f := verkadatest.New(t)
+					f.SeedDana()
+					cfg := fakeConfig(f)
 					cfg.FindByEmail = byEmail
 					c := newConn(t, cfg)
 					fakes.Store(c, f)
@@ -67,18 +68,18 @@ func TestConformance(t *testing.T) {
 				Ops:     Operations(),
 				InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 					v, _ := fakes.Load(c)
-					f := v.(*fakeVerkada)
+					f := v.(*verkadatest.Verkada)
 					switch kind {
 					case connectors.KindAuth:
-						f.inject(401, 401)
+						f.Inject(401, 401)
 					default:
-						f.inject(map[connectors.Kind]int{connectors.KindTransient: 503, connectors.KindRateLimited: 429,
+						f.Inject(map[connectors.Kind]int{connectors.KindTransient: 503, connectors.KindRateLimited: 429,
 							connectors.KindForbidden: 403, connectors.KindInvalid: 400, connectors.KindNotFound: 404}[kind])
 					}
 				},
 				Slow: func(t *testing.T, c connectors.Connector) {
 					v, _ := fakes.Load(c)
-					v.(*fakeVerkada).setSlow()
+					v.(*verkadatest.Verkada).SetSlow()
 				},
 				Secrets: secrets,
 			})
@@ -121,7 +122,7 @@ func scripted(t *testing.T, steps ...step) *httptest.Server {
 			t.Errorf("step %d %s: unexpected body %q", next, s.path, body)
 		}
 		if s.path == "/token" {
-			if r.Header.Get("x-api-key") != testAPIKey || r.Header.Get("x-verkada-auth") != "" {
+			if r.Header.Get("x-api-key") != verkadatest.APIKey || r.Header.Get("x-verkada-auth") != "" {
 				t.Errorf("token request headers %v", r.Header)
 			}
 		} else if r.Header.Get("x-verkada-auth") != "v2_tok-1" || r.Header.Get("x-api-key") != "" {
@@ -154,7 +155,7 @@ var (
 	userStep  = step{method: "GET", path: pathUser, query: extQuery, status: 200, answer: `{"user_id":"` + uid + `","external_id":"E100",` +
 		`"cards":[{"card_id":"c-1","active":true,"card_number":"1234","facility_code":"111","type":"HID"},` +
 		`{"card_id":"c-old","active":false,"card_number":"42","facility_code":"111","type":"HID"}],` +
-		`"license_plates":[{"license_plate_number":"KIN123","active":true}],"ble_unlock":true,"remote_unlock":true,"entry_code":"` + testEntryCode + `"}`}
+		`"license_plates":[{"license_plate_number":"KIN123","active":true}],"ble_unlock":true,"remote_unlock":true,"entry_code":"` + verkadatest.EntryCode + `"}`}
 	offUserStep = step{method: "GET", path: pathUser, query: extQuery, status: 200, answer: `{"user_id":"` + uid + `","external_id":"E100",` +
 		`"cards":[{"card_id":"c-1","active":false,"card_number":"1234","facility_code":"111","type":"HID"}],` +
 		`"license_plates":[{"license_plate_number":"KIN123","active":false}],"ble_unlock":false,"remote_unlock":false}`}
@@ -173,7 +174,7 @@ func TestDeparture(t *testing.T) {
 		offUserStep, // Verify
 		offUserStep, // a second Do: nothing to change
 	)
-	c := newConn(t, Config{APIURL: srv.URL, APIKey: secretOf(testAPIKey)})
+	c := newConn(t, Config{APIURL: srv.URL, APIKey: secretOf(verkadatest.APIKey)})
 	ctx := context.Background()
 	res, err := c.Do(ctx, badge(dana))
 	if err != nil {
@@ -192,9 +193,9 @@ func TestDeparture(t *testing.T) {
 }
 
 func TestRequestsPerDeparture(t *testing.T) {
-	f := newFake(t)
-	f.seedDana()
-	c := newConn(t, f.config())
+	f := verkadatest.New(t)
+	f.SeedDana()
+	c := newConn(t, fakeConfig(f))
 	ctx := context.Background()
 	if _, err := c.Lookup(ctx, dana); err != nil {
 		t.Fatal(err)
@@ -208,10 +209,10 @@ func TestRequestsPerDeparture(t *testing.T) {
 	want := []string{"POST /token", "GET " + pathUser, "GET " + pathUser,
 		"PUT " + pathCardOff, "PUT " + pathCardOff, "PUT " + pathPlateOff, "PUT " + pathBLEOff, "DELETE " + pathEntryCode,
 		"GET " + pathUser}
-	if got := strings.Join(f.requests, "\n"); got != strings.Join(want, "\n") {
+	if got := strings.Join(f.Requests, "\n"); got != strings.Join(want, "\n") {
 		t.Fatalf("requests:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
-	t.Logf("%d requests: 1 token, lookup 1, deactivate_badge 1 read + 5 changes (2 active cards, a plate, mobile unlock, entry code), verify 1", len(f.requests))
+	t.Logf("%d requests: 1 token, lookup 1, deactivate_badge 1 read + 5 changes (2 active cards, a plate, mobile unlock, entry code), verify 1", len(f.Requests))
 }
 
 func TestFailures(t *testing.T) {
@@ -256,7 +257,7 @@ func TestFailures(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := scripted(t, tt.steps...)
-			res, err := newConn(t, Config{APIURL: srv.URL, APIKey: secretOf(testAPIKey), FindByEmail: tt.byEmail}).Do(context.Background(), badge(dana))
+			res, err := newConn(t, Config{APIURL: srv.URL, APIKey: secretOf(verkadatest.APIKey), FindByEmail: tt.byEmail}).Do(context.Background(), badge(dana))
 			if tt.outcome != "" {
 				if err != nil || res.Outcome != tt.outcome {
 					t.Fatalf("%+v %v", res, err)
@@ -273,13 +274,13 @@ func TestFailures(t *testing.T) {
 			step{method: "PUT", path: pathBLEOff, query: userQuery, status: 200, answer: `{}`},
 			step{method: "PUT", path: pathRemoteOff, query: userQuery, status: 200, answer: `{}`},
 			step{method: "DELETE", path: pathEntryCode, query: userQuery, status: 200, answer: `{}`})
-		_, err := newConn(t, Config{APIURL: srv.URL, APIKey: secretOf(testAPIKey)}).Do(context.Background(), badge(dana))
+		_, err := newConn(t, Config{APIURL: srv.URL, APIKey: secretOf(verkadatest.APIKey)}).Do(context.Background(), badge(dana))
 		checkErr(t, err, connectors.KindTransient, true,
 			"deactivated license plate KIN123, mobile unlock, remote unlock, entry code; 1 of 5 not deactivated (HID 111:1234: transient)")
 	})
 	t.Run("unreachable", func(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
-		cfg := Config{APIURL: srv.URL, APIKey: secretOf(testAPIKey)}
+		cfg := Config{APIURL: srv.URL, APIKey: secretOf(verkadatest.APIKey)}
 		srv.Close()
 		_, err := newConn(t, cfg).Lookup(context.Background(), dana)
 		checkErr(t, err, connectors.KindTransient, true, "Verkada unreachable")
@@ -287,7 +288,7 @@ func TestFailures(t *testing.T) {
 	t.Run("TLS failure", func(t *testing.T) {
 		srv := httptest.NewTLSServer(http.NotFoundHandler())
 		defer srv.Close()
-		_, err := newConn(t, Config{APIURL: srv.URL, APIKey: secretOf(testAPIKey)}).Lookup(context.Background(), dana)
+		_, err := newConn(t, Config{APIURL: srv.URL, APIKey: secretOf(verkadatest.APIKey)}).Lookup(context.Background(), dana)
 		checkErr(t, err, connectors.KindInvalid, false, "Verkada unreachable")
 	})
 }
@@ -314,10 +315,10 @@ func checkErr(t *testing.T, err error, kind connectors.Kind, retryable bool, wan
 // TestTokenReuse: one API token serves calls for 25 minutes; a 401 with
 // a cached token fetches a new one once.
 func TestTokenReuse(t *testing.T) {
-	f := newFake(t)
-	f.seedDana()
+	f := verkadatest.New(t)
+	f.SeedDana()
 	now := time.Unix(1_800_000_000, 0)
-	c, err := New("verkada-emea", f.config(), testPolicy, WithClock(func() time.Time { return now }))
+	c, err := New("verkada-emea", fakeConfig(f), testPolicy, WithClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,14 +332,14 @@ func TestTokenReuse(t *testing.T) {
 	if _, err := c.Lookup(ctx, dana); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.tokens = map[string]bool{}
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Tokens = map[string]bool{}
+	f.Mu.Unlock()
 	if _, err := c.Lookup(ctx, dana); err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, r := range f.requests {
+	for _, r := range f.Requests {
 		if r == "POST /token" {
 			n++
 		}
@@ -355,4 +356,8 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("missing %q in %v", want, err)
 		}
 	}
+}
+
+func fakeConfig(f *verkadatest.Verkada) Config {
+	return Config{APIURL: f.Srv.URL, APIKey: secretOf(verkadatest.APIKey)}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
+	"github.com/kineticsec/kinetic/connectors/wireguard/wireguardtest"
 )
 
 var (
@@ -56,11 +57,11 @@ func writePeers(t *testing.T, m map[string][]wgtypes.Key) string {
 // email, differently cased, and by employee id) and one in her HR record's
 // key attribute, spread over two interfaces; sam's peer must stay.
 func TestRevokeOnRealInterfaces(t *testing.T) {
-	w := requireWireGuard(t)
-	wgA, wgB := newInterface(t, w), newInterface(t, w)
-	k1, k2, k3, sam := newKey(t), newKey(t), newKey(t), newKey(t)
-	addPeers(t, wgA, k1, k2, sam)
-	addPeers(t, wgB, k2, k3)
+	w := wireguardtest.Require(t)
+	wgA, wgB := wireguardtest.NewInterface(t, w), wireguardtest.NewInterface(t, w)
+	k1, k2, k3, sam := wireguardtest.NewKey(t), wireguardtest.NewKey(t), wireguardtest.NewKey(t), wireguardtest.NewKey(t)
+	wireguardtest.AddPeers(t, wgA, k1, k2, sam)
+	wireguardtest.AddPeers(t, wgB, k2, k3)
 	file := writePeers(t, map[string][]wgtypes.Key{"dana@example.com": {k1}, "E100": {k2}, "sam@example.com": {sam}})
 	c, err := New("wg-vpn", Config{Interfaces: []string{wgA, wgB}, PeersFile: file, KeyAttribute: "wireguard_keys"})
 	if err != nil {
@@ -88,10 +89,10 @@ func TestRevokeOnRealInterfaces(t *testing.T) {
 	if !strings.Contains(res.Detail, "removed 4 peer(s)") {
 		t.Errorf("Detail %q", res.Detail)
 	}
-	if got := peerKeys(t, wgA); !slices.Equal(got, []wgtypes.Key{sam}) {
+	if got := wireguardtest.PeerKeys(t, wgA); !slices.Equal(got, []wgtypes.Key{sam}) {
 		t.Errorf("%s peers after = %v, want only sam's", wgA, got)
 	}
-	if got := peerKeys(t, wgB); len(got) != 0 {
+	if got := wireguardtest.PeerKeys(t, wgB); len(got) != 0 {
 		t.Errorf("%s peers after = %v, want none", wgB, got)
 	}
 	ver, err = c.Verify(ctxT(t), revoke(subj))
@@ -107,7 +108,7 @@ func TestRevokeOnRealInterfaces(t *testing.T) {
 	}
 	for _, text := range []string{res.Detail, ver.Detail, again.Detail} {
 		for _, iface := range []string{wgA, wgB} {
-			if strings.Contains(text, privateKey(t, iface)) {
+			if strings.Contains(text, wireguardtest.PrivateKey(t, iface)) {
 				t.Errorf("the interface's private key appears in %q", text)
 			}
 		}
@@ -117,10 +118,10 @@ func TestRevokeOnRealInterfaces(t *testing.T) {
 // TestFailures covers what can go wrong on the host.
 func TestFailures(t *testing.T) {
 	t.Run("a missing interface is not_found and does not stop the others", func(t *testing.T) {
-		w := requireWireGuard(t)
-		wg := newInterface(t, w)
-		k := newKey(t)
-		addPeers(t, wg, k)
+		w := wireguardtest.Require(t)
+		wg := wireguardtest.NewInterface(t, w)
+		k := wireguardtest.NewKey(t)
+		wireguardtest.AddPeers(t, wg, k)
 		c, err := New("wg-vpn", Config{Interfaces: []string{"kwgmissing0", wg}, PeersFile: writePeers(t, map[string][]wgtypes.Key{"dana": {k}})})
 		if err != nil {
 			t.Fatal(err)
@@ -130,13 +131,13 @@ func TestFailures(t *testing.T) {
 		if !strings.Contains(err.Error(), "removed: "+wg+"/") {
 			t.Errorf("error %q does not report what was removed", err)
 		}
-		if got := peerKeys(t, wg); len(got) != 0 {
+		if got := wireguardtest.PeerKeys(t, wg); len(got) != 0 {
 			t.Errorf("peers left on %s: %v", wg, got)
 		}
 	})
 
 	t.Run("a key under two people is refused", func(t *testing.T) {
-		k := newKey(t)
+		k := wireguardtest.NewKey(t)
 		_, err := New("wg-vpn", Config{Interfaces: []string{"wg0"}, PeersFile: writePeers(t, map[string][]wgtypes.Key{"dana": {k}, "sam": {k}})})
 		if err == nil || !strings.Contains(err.Error(), "is listed for both") {
 			t.Fatalf("New = %v", err)
@@ -144,7 +145,7 @@ func TestFailures(t *testing.T) {
 	})
 
 	t.Run("an HR key that the peers file gives someone else is refused", func(t *testing.T) {
-		k := newKey(t)
+		k := wireguardtest.NewKey(t)
 		c, err := New("wg-vpn", Config{Interfaces: []string{"wg0"}, KeyAttribute: "wireguard_keys", PeersFile: writePeers(t, map[string][]wgtypes.Key{"sam@example.com": {k}})})
 		if err != nil {
 			t.Fatal(err)
@@ -156,7 +157,7 @@ func TestFailures(t *testing.T) {
 	})
 
 	t.Run("a peers file broken after start is an invalid error naming it", func(t *testing.T) {
-		file := writePeers(t, map[string][]wgtypes.Key{"dana": {newKey(t)}})
+		file := writePeers(t, map[string][]wgtypes.Key{"dana": {wireguardtest.NewKey(t)}})
 		c, err := New("wg-vpn", Config{Interfaces: []string{"wg0"}, PeersFile: file})
 		if err != nil {
 			t.Fatal(err)
@@ -180,7 +181,7 @@ func TestFailures(t *testing.T) {
 		{"invalid request", syscall.EINVAL, connectors.KindInvalid, false, "invalid argument"},
 	} {
 		t.Run(tc.name+" from the control socket", func(t *testing.T) {
-			c, err := New("wg-vpn", Config{Interfaces: []string{"wg0"}, PeersFile: writePeers(t, map[string][]wgtypes.Key{"dana": {newKey(t)}})},
+			c, err := New("wg-vpn", Config{Interfaces: []string{"wg0"}, PeersFile: writePeers(t, map[string][]wgtypes.Key{"dana": {wireguardtest.NewKey(t)}})},
 				WithClient(func() (Client, error) { return nil, tc.err }))
 			if err != nil {
 				t.Fatal(err)
@@ -247,13 +248,13 @@ func (f *faults) open() (Client, error) {
 }
 
 func TestConformance(t *testing.T) {
-	w := requireWireGuard(t)
+	w := wireguardtest.Require(t)
 	injectors := map[connectors.Connector]*faults{}
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) connectors.Connector {
-			wg := newInterface(t, w)
-			k := newKey(t)
-			addPeers(t, wg, k, newKey(t))
+			wg := wireguardtest.NewInterface(t, w)
+			k := wireguardtest.NewKey(t)
+			wireguardtest.AddPeers(t, wg, k, wireguardtest.NewKey(t))
 			f := &faults{}
 			c, err := New("wg-vpn", Config{Interfaces: []string{wg}, PeersFile: writePeers(t, map[string][]wgtypes.Key{"dana@example.com": {k}})}, WithClient(f.open))
 			if err != nil {
@@ -318,11 +319,11 @@ func (c *counting) ConfigureDevice(name string, cfg wgtypes.Config) error {
 // interface, a removal and a read-back where there was something to
 // remove; Verify reads each interface once.
 func TestCallsPerDeparture(t *testing.T) {
-	w := requireWireGuard(t)
-	wgA, wgB := newInterface(t, w), newInterface(t, w)
-	k1, k2 := newKey(t), newKey(t)
-	addPeers(t, wgA, k1)
-	addPeers(t, wgB, k2)
+	w := wireguardtest.Require(t)
+	wgA, wgB := wireguardtest.NewInterface(t, w), wireguardtest.NewInterface(t, w)
+	k1, k2 := wireguardtest.NewKey(t), wireguardtest.NewKey(t)
+	wireguardtest.AddPeers(t, wgA, k1)
+	wireguardtest.AddPeers(t, wgB, k2)
 	var cc *counting
 	c, err := New("wg-vpn", Config{Interfaces: []string{wgA, wgB}, PeersFile: writePeers(t, map[string][]wgtypes.Key{"dana": {k1, k2}})},
 		WithClient(func() (Client, error) {

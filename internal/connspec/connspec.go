@@ -51,6 +51,12 @@ type Spec struct {
 	// Simulated marks a type that simulates its system (sandbox): nothing
 	// real is revoked, and the service file must say simulated: true.
 	Simulated bool
+	// ManualOnly, when set, marks a type whose operations people do by
+	// hand (a facility's security desk): it returns the operations a step
+	// on the instance may name, and every such step must be manual: true
+	// (the engine never sends a manual step to a connector). Nil: steps
+	// are checked against Operations.
+	ManualOnly func(block any) []string
 }
 
 // URL is one URL a connector calls.

@@ -422,6 +422,36 @@ func ReasonCard(verb, intro string, d *Data) *Card {
 	return c
 }
 
+// MarkDoneCard is blocks.MarkDoneModal for Teams: a manual badge step's
+// task (engine.ManualTask) and a required answer saying who collected or
+// disabled the badge, sent with verb markDoneWho and read by
+// ParseMarkDone.
+func MarkDoneCard(actionID int64, task string) *Card {
+	ex := execute(VerbMarkDoneWho, "Mark done", actionData(actionID), "positive")
+	ex.AssociatedInputs = "auto"
+	c := newCard("Mark done: " + task)
+	c.Body = []Element{text(para(task, 2000)), note("Kinetic records you as having done it; it stays unverified."),
+		{"type": "Input.Text", "id": reasonInput(VerbMarkDoneWho), "label": "Who collected or disabled it?", "isRequired": true,
+			"placeholder": "Name, and how: collected at the desk, disabled in the panel",
+			"maxLength":   blocks.MaxReasonLen, "errorMessage": "Say who collected or disabled it (up to " + fmt.Sprint(blocks.MaxReasonLen) + " characters)."},
+		note("Recorded in the audit trail.")}
+	c.Actions = []any{ex}
+	return c
+}
+
+// ParseMarkDone reads who collected or disabled the badge from a
+// MarkDoneCard's invoke, with blocks.CheckReason's rule: an empty answer
+// is refused, the problem keyed by the input's id.
+func ParseMarkDone(inv Invoke) (string, map[string]string) {
+	who, errs := ParseReason(inv)
+	for k, m := range errs {
+		if m == "Say why." {
+			errs[k] = "Say who collected or disabled it."
+		}
+	}
+	return who, errs
+}
+
 // ParseReason reads the reason of an invoke from a reason form (deny,
 // skip, approveWithReason), with blocks.CheckReason's rule: the problem
 // keyed by the input's id, if any.

@@ -10,7 +10,8 @@ import (
 
 // Verbs of Kinetic's Action.Execute buttons. Each carries Data naming one
 // id: confirmPlan, cancelPlan and openCase a case, approve, deny and
-// approveWithReason an approval (and refresh, an approval card's per-user view), retry, skip, markDone and escalate an
+// approveWithReason an approval (and refresh, an approval card's per-user view), retry, skip, markDone, markDoneWho
+// (a manual badge step's Mark done with who collected or disabled it) and escalate an
 // action; submitOffboard carries no id.
 const (
 	VerbConfirmPlan       = "confirmPlan"
@@ -21,6 +22,7 @@ const (
 	VerbRetry             = "retry"
 	VerbSkip              = "skip"
 	VerbMarkDone          = "markDone"
+	VerbMarkDoneWho       = "markDoneWho"
 	VerbEscalate          = "escalate"
 	VerbOpenCase          = "openCase"
 	VerbRefresh           = "refresh"
@@ -31,7 +33,7 @@ const (
 var verbKind = map[string]string{
 	VerbConfirmPlan: blocks.KindCase, VerbCancelPlan: blocks.KindCase, VerbOpenCase: blocks.KindCase, VerbRefresh: blocks.KindApproval,
 	VerbApprove: blocks.KindApproval, VerbApproveWithReason: blocks.KindApproval, VerbDeny: blocks.KindApproval,
-	VerbRetry: blocks.KindAction, VerbSkip: blocks.KindAction, VerbMarkDone: blocks.KindAction, VerbEscalate: blocks.KindAction,
+	VerbRetry: blocks.KindAction, VerbSkip: blocks.KindAction, VerbMarkDone: blocks.KindAction, VerbMarkDoneWho: blocks.KindAction, VerbEscalate: blocks.KindAction,
 	VerbSubmitOffboard: "",
 }
 

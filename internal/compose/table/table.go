@@ -14,6 +14,7 @@ import (
 	"github.com/kineticsec/kinetic/connectors/awsiam"
 	"github.com/kineticsec/kinetic/connectors/awsiam/identitycenter"
 	"github.com/kineticsec/kinetic/connectors/brivo"
+	"github.com/kineticsec/kinetic/connectors/desk"
 	"github.com/kineticsec/kinetic/connectors/email"
 	"github.com/kineticsec/kinetic/connectors/fortigate"
 	"github.com/kineticsec/kinetic/connectors/globalprotect"
@@ -56,6 +57,7 @@ func Connectors() []connectors.Descriptor {
 		scimconn.Descriptor(),
 		brivo.Descriptor(),
 		verkada.Descriptor(),
+		desk.Descriptor(),
 		servicenow.Descriptor(),
 		jira.Descriptor(),
 		snipeit.Descriptor(),

@@ -1,4 +1,6 @@
-package globalprotect
+// Package globalprotecttest is a stateful fake PAN-OS (the XML API at the HTTP level: the local user database, partial commits as jobs, GlobalProtect gateways with current users) for the globalprotect package's tests and the end-to-end tests.
+// Nothing in production imports it.
+package globalprotecttest
 
 import (
 	"fmt"
@@ -14,75 +16,77 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 )
 
-// fakePANOS is the PAN-OS XML API at the HTTP level: a local user
+// PANOS is the PAN-OS XML API at the HTTP level: a local user
 // database with a candidate and a running configuration, partial commits
 // by admin as jobs, and GlobalProtect gateways with current users, in the
 // request and response shapes of the PAN-OS XML API documentation. Every
 // request must be a form POST to /api/ with the X-PAN-KEY header and no
 // key in the URL or form; an unknown request fails the test. Requests are
 // logged as "type=… action=… xpath=… element=… cmd=…" for in-order checks.
-type fakePANOS struct {
+type PANOS struct {
 	t   *testing.T
-	srv *httptest.Server
-	key string
+	Srv *httptest.Server
+	Key string
 
-	mu        sync.Mutex
-	running   map[string]bool // user (lower case) → disabled, in the running config
-	candidate map[string]bool
+	Mu        sync.Mutex
+	Running   map[string]bool // user (lower case) → disabled, in the running config
+	Candidate map[string]bool
 	names     map[string]string // lower case → as configured
-	sessions  []fakeSession
+	Sessions  []Session
 	jobs      map[int]int // job id → reads left before FIN
-	jobFail   bool        // the next commit job finishes FAIL
+	JobFail   bool        // the next commit job finishes FAIL
 	nextJob   int
 	log       []string
-	failNext  []fakeFailure
-	reappear  bool // logged-out sessions come back
-	stall     bool
+	FailNext  []Failure
+	Reappear  bool // logged-out sessions come back
+	Stall     bool
 }
 
-type fakeSession struct{ gateway, user, computer, domain string }
+type Session struct{ Gateway, User, Computer, Domain string }
 
-type fakeFailure struct {
-	status      int
-	contentType string
-	body        string
-	header      map[string]string
+type Failure struct {
+	Status      int
+	ContentType string
+	Body        string
+	Header      map[string]string
 }
 
 const (
-	fakeKey   = "LUFRPT1panKEY0123456789abcdef=="
-	userXPath = "/config/shared/local-user-database/user/entry[@name='%s']"
-	admin     = "kinetic-api"
+	Key       = "LUFRPT1panKEY0123456789abcdef=="
+	UserXPath = "/config/shared/local-user-database/user/entry[@name='%s']"
+	Admin     = "kinetic-api"
 )
 
-func newFake(t *testing.T, tlsServer bool) *fakePANOS {
-	f := &fakePANOS{t: t, key: fakeKey, running: map[string]bool{}, candidate: map[string]bool{}, names: map[string]string{}, jobs: map[int]int{}, nextJob: 40}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
-	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+// New starts the fake; it is closed when the test ends.
+func New(t *testing.T, tlsServer bool) *PANOS {
+	f := &PANOS{t: t, Key: Key, Running: map[string]bool{}, Candidate: map[string]bool{}, names: map[string]string{}, jobs: map[int]int{}, nextJob: 40}
+	f.Srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.Srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tlsServer {
-		f.srv.StartTLS()
+		f.Srv.StartTLS()
 	} else {
-		f.srv.Start()
+		f.Srv.Start()
 	}
-	t.Cleanup(f.srv.Close)
+	t.Cleanup(f.Srv.Close)
 	return f
 }
 
-func (f *fakePANOS) addUser(name string, disabled bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// AddUser adds a local user, disabled or not, to the running and candidate configs.
+func (f *PANOS) AddUser(name string, disabled bool) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	k := strings.ToLower(name)
-	f.names[k], f.running[k], f.candidate[k] = name, disabled, disabled
+	f.names[k], f.Running[k], f.Candidate[k] = name, disabled, disabled
 }
 
-// seedDana: dana is an enabled local user, connected to gw-east from two
+// SeedDana: dana is an enabled local user, connected to gw-east from two
 // computers and to gw-west from one (as CORP\dana); sam is connected too.
-func (f *fakePANOS) seedDana() {
-	f.addUser("dana", false)
-	f.addUser("sam", false)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sessions = []fakeSession{
+func (f *PANOS) SeedDana() {
+	f.AddUser("dana", false)
+	f.AddUser("sam", false)
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Sessions = []Session{
 		{"gw-east", "dana", "DANA-LAPTOP", ""},
 		{"gw-east", "sam", "SAM-PC", ""},
 		{"gw-east", "dana", "Dana’s iPhone", ""},
@@ -90,18 +94,21 @@ func (f *fakePANOS) seedDana() {
 	}
 }
 
-func (f *fakePANOS) requestLog() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// RequestLog returns the requests so far, in order.
+func (f *PANOS) RequestLog() []string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	return append([]string(nil), f.log...)
 }
 
-func (f *fakePANOS) resetLog() { f.mu.Lock(); f.log = nil; f.mu.Unlock() }
+// ResetLog forgets the requests so far.
+func (f *PANOS) ResetLog() { f.Mu.Lock(); f.log = nil; f.Mu.Unlock() }
 
-func (f *fakePANOS) fail(ff ...fakeFailure) {
-	f.mu.Lock()
-	f.failNext = append(f.failNext, ff...)
-	f.mu.Unlock()
+// Fail answers the next requests with these failures, in order.
+func (f *PANOS) Fail(ff ...Failure) {
+	f.Mu.Lock()
+	f.FailNext = append(f.FailNext, ff...)
+	f.Mu.Unlock()
 }
 
 func xmlOK(w http.ResponseWriter, inner string) {
@@ -122,7 +129,7 @@ var (
 	xpathRE     = regexp.MustCompile(`^/config/shared/local-user-database/user/entry\[@name='([^']+)'\]$`)
 )
 
-func (f *fakePANOS) serve(w http.ResponseWriter, r *http.Request) {
+func (f *PANOS) serve(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	var parts []string
 	for _, k := range []string{"type", "action", "xpath", "element", "cmd"} {
@@ -131,30 +138,30 @@ func (f *fakePANOS) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	entry := strings.Join(parts, " ")
-	f.mu.Lock()
+	f.Mu.Lock()
 	f.log = append(f.log, entry)
-	var failure *fakeFailure
-	if len(f.failNext) > 0 {
-		if f.failNext[0].status > 0 {
-			failure = &f.failNext[0]
+	var failure *Failure
+	if len(f.FailNext) > 0 {
+		if f.FailNext[0].Status > 0 {
+			failure = &f.FailNext[0]
 		}
-		f.failNext = f.failNext[1:]
+		f.FailNext = f.FailNext[1:]
 	}
-	stall := f.stall
-	f.mu.Unlock()
+	stall := f.Stall
+	f.Mu.Unlock()
 	if stall {
 		<-r.Context().Done()
 		return
 	}
 	if failure != nil {
-		for k, v := range failure.header {
+		for k, v := range failure.Header {
 			w.Header().Set(k, v)
 		}
-		if failure.contentType != "" {
-			w.Header().Set("Content-Type", failure.contentType)
+		if failure.ContentType != "" {
+			w.Header().Set("Content-Type", failure.ContentType)
 		}
-		w.WriteHeader(failure.status)
-		_, _ = io.WriteString(w, failure.body)
+		w.WriteHeader(failure.Status)
+		_, _ = io.WriteString(w, failure.Body)
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/api/" || r.URL.RawQuery != "" {
@@ -166,13 +173,13 @@ func (f *fakePANOS) serve(w http.ResponseWriter, r *http.Request) {
 	if _, ok := r.PostForm["key"]; ok {
 		f.t.Errorf("fake PAN-OS: the API key was sent as a form parameter")
 	}
-	if r.Header.Get("X-PAN-KEY") != f.key {
+	if r.Header.Get("X-PAN-KEY") != f.Key {
 		xmlErr(w, http.StatusForbidden, "403", "Invalid Credential")
 		return
 	}
 	form := r.PostForm
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	switch typ, action, cmd := form.Get("type"), form.Get("action"), form.Get("cmd"); {
 	case typ == "config" && action == "show" && len(form) == 3:
 		m := xpathRE.FindStringSubmatch(form.Get("xpath"))
@@ -188,7 +195,7 @@ func (f *fakePANOS) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		dis := ""
-		if f.running[k] {
+		if f.Running[k] {
 			dis = "<disabled>yes</disabled>"
 		}
 		xmlOK(w, fmt.Sprintf(`<result total-count="1" count="1"><entry name="%s" admin="admin"><phash>$5$FAKEHASH$abc</phash>%s</entry></result>`, name, dis))
@@ -199,16 +206,16 @@ func (f *fakePANOS) serve(w http.ResponseWriter, r *http.Request) {
 			xmlErr(w, 200, "12", "Invalid Object")
 			return
 		}
-		f.candidate[strings.ToLower(m[1])] = true
+		f.Candidate[strings.ToLower(m[1])] = true
 		w.Header().Set("Content-Type", "application/xml")
 		io.WriteString(w, `<response status="success" code="20"><msg>command succeeded</msg></response>`)
 	case typ == "commit" && action == "partial" && len(form) == 3:
-		if cmd != "<commit><partial><admin><member>"+admin+"</member></admin></partial></commit>" {
+		if cmd != "<commit><partial><admin><member>"+Admin+"</member></admin></partial></commit>" {
 			f.t.Errorf("fake PAN-OS: commit cmd %q", cmd)
 		}
 		pending := false
-		for k, v := range f.candidate {
-			pending = pending || f.running[k] != v
+		for k, v := range f.Candidate {
+			pending = pending || f.Running[k] != v
 		}
 		if !pending {
 			xmlOK(w, `<msg>There are no changes to commit.</msg>`)
@@ -230,38 +237,38 @@ func (f *fakePANOS) serve(w http.ResponseWriter, r *http.Request) {
 			xmlOK(w, fmt.Sprintf(`<result><job><id>%d</id><type>Commit</type><status>ACT</status><result>PEND</result><progress>55</progress></job></result>`, id))
 			return
 		}
-		if f.jobFail {
+		if f.JobFail {
 			xmlOK(w, fmt.Sprintf(`<result><job><id>%d</id><type>Commit</type><status>FIN</status><result>FAIL</result><details><line>Validation Error: local-user-database is invalid</line></details></job></result>`, id))
 			return
 		}
-		for k, v := range f.candidate {
-			f.running[k] = v
+		for k, v := range f.Candidate {
+			f.Running[k] = v
 		}
 		xmlOK(w, fmt.Sprintf(`<result><job><id>%d</id><type>Commit</type><status>FIN</status><result>OK</result><details><line>Configuration committed successfully</line></details></job></result>`, id))
 	case typ == "op" && len(form) == 2 && gwCurrentRE.MatchString(cmd):
 		gw := gwCurrentRE.FindStringSubmatch(cmd)[1]
 		var b strings.Builder
 		b.WriteString("<result>")
-		for _, s := range f.sessions {
-			if s.gateway != gw {
+		for _, s := range f.Sessions {
+			if s.Gateway != gw {
 				continue
 			}
 			dom := "<domain/>"
-			if s.domain != "" {
-				dom = "<domain>" + s.domain + "</domain>"
+			if s.Domain != "" {
+				dom = "<domain>" + s.Domain + "</domain>"
 			}
 			fmt.Fprintf(&b, `<entry>%s<islocal>yes</islocal><username>%s</username><computer>%s</computer><client>Microsoft Windows 11</client><vpn-type>Device Level VPN</vpn-type><virtual-ip>192.168.2.1</virtual-ip><public-ip>166.173.63.240</public-ip><tunnel-type>SSL</tunnel-type><login-time>Dec.07 09:50:36</login-time><login-time-utc>1796637036</login-time-utc><lifetime>2592000</lifetime></entry>`,
-				dom, xmlEsc(s.user), xmlEsc(s.computer))
+				dom, xmlEsc(s.User), xmlEsc(s.Computer))
 		}
 		b.WriteString("</result>")
 		xmlOK(w, b.String())
 	case typ == "op" && len(form) == 2 && logoutRE.MatchString(cmd):
 		m := logoutRE.FindStringSubmatch(cmd)
 		user := m[2]
-		for i, s := range f.sessions {
-			if s.gateway == m[1] && xmlEsc(s.user) == user && xmlEsc(s.computer) == m[3] && s.domain == m[4] {
-				if !f.reappear {
-					f.sessions = append(f.sessions[:i], f.sessions[i+1:]...)
+		for i, s := range f.Sessions {
+			if s.Gateway == m[1] && xmlEsc(s.User) == user && xmlEsc(s.Computer) == m[3] && s.Domain == m[4] {
+				if !f.Reappear {
+					f.Sessions = append(f.Sessions[:i], f.Sessions[i+1:]...)
 				}
 				xmlOK(w, fmt.Sprintf(`<result><response status="success"><gateway>%s</gateway><domain>(null)</domain><user>%s</user><computer>%s</computer></response></result>`, m[1], m[2], m[3]))
 				return
@@ -278,19 +285,20 @@ func xmlEsc(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-func failureFor(k connectors.Kind) fakeFailure {
+// FailureFor is the answer that provokes an error of kind k.
+func FailureFor(k connectors.Kind) Failure {
 	switch k {
 	case connectors.KindTransient:
-		return fakeFailure{status: 503, contentType: "text/plain", body: "Service Unavailable"}
+		return Failure{Status: 503, ContentType: "text/plain", Body: "Service Unavailable"}
 	case connectors.KindRateLimited:
-		return fakeFailure{status: 429, header: map[string]string{"Retry-After": "11"}}
+		return Failure{Status: 429, Header: map[string]string{"Retry-After": "11"}}
 	case connectors.KindAuth:
-		return fakeFailure{status: 403, contentType: "application/xml", body: `<response status = 'error' code = '403'><result><msg>Invalid Credential</msg></result></response>`}
+		return Failure{Status: 403, ContentType: "application/xml", Body: `<response status = 'error' code = '403'><result><msg>Invalid Credential</msg></result></response>`}
 	case connectors.KindForbidden:
-		return fakeFailure{status: 200, contentType: "application/xml", body: `<response status="error" code="16"><msg><line>Unauthorized request; key=` + fakeKey + `</line></msg></response>`}
+		return Failure{Status: 200, ContentType: "application/xml", Body: `<response status="error" code="16"><msg><line>Unauthorized request; key=` + Key + `</line></msg></response>`}
 	case connectors.KindNotFound:
-		return fakeFailure{status: 200, contentType: "application/xml", body: `<response status="error" code="7"><msg>No such node</msg></response>`}
+		return Failure{Status: 200, ContentType: "application/xml", Body: `<response status="error" code="7"><msg>No such node</msg></response>`}
 	default:
-		return fakeFailure{status: 200, contentType: "application/xml", body: `<response status="error" code="17"><msg><line>show -&gt; foo is unexpected</line></msg></response>`}
+		return Failure{Status: 200, ContentType: "application/xml", Body: `<response status="error" code="17"><msg><line>show -&gt; foo is unexpected</line></msg></response>`}
 	}
 }

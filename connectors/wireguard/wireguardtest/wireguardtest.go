@@ -1,4 +1,8 @@
-package wireguard
+// Package wireguardtest brings up real userspace WireGuard interfaces
+// (golang.zx2c4.com/wireguard, wireguard-go) in a network namespace the
+// test process creates, for the wireguard package's tests and the
+// end-to-end tests. Nothing in production imports it.
+package wireguardtest
 
 import (
 	"fmt"
@@ -18,7 +22,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// The tests run the connector against the real userspace WireGuard
+// Tests run the connector against the real userspace WireGuard
 // (golang.zx2c4.com/wireguard, wireguard-go): a TUN device from
 // /dev/net/tun, created inside a network namespace of the test's own (an
 // unshare(CLONE_NEWNET) on one locked OS thread, the equivalent of `ip
@@ -27,21 +31,21 @@ import (
 // finds as it would a wg-quick or boringtun interface. Nothing is brought
 // up and no address is assigned, so the host's networking is untouched.
 
-// netnsWorker runs functions on an OS thread that lives in the test's
+// Netns runs functions on an OS thread that lives in the test's
 // network namespace.
-type netnsWorker struct{ run chan func() }
+type Netns struct{ run chan func() }
 
 var (
 	nsOnce sync.Once
-	nsW    *netnsWorker
+	nsW    *Netns
 	nsErr  error
 	ifSeq  atomic.Int32
 )
 
 // netns starts the namespace thread once per test process.
-func netns() (*netnsWorker, error) {
+func netns() (*Netns, error) {
 	nsOnce.Do(func() {
-		w := &netnsWorker{run: make(chan func())}
+		w := &Netns{run: make(chan func())}
 		ready := make(chan error, 1)
 		go func() {
 			// Never unlocked: when this goroutine ends, the runtime ends
@@ -63,24 +67,31 @@ func netns() (*netnsWorker, error) {
 	return nsW, nsErr
 }
 
-// requireWireGuard returns the namespace worker or skips the test with the
-// reason; under CI (CI=true) a missing capability fails it instead.
-func requireWireGuard(t *testing.T) *netnsWorker {
-	t.Helper()
-	reason := ""
-	var w *netnsWorker
+// Available returns the namespace worker, or why this machine cannot run
+// wireguard-go devices (not Linux, not root, no /dev/net/tun, no network
+// namespace) for a test that leaves only its WireGuard part out.
+func Available() (*Netns, string) {
 	switch {
 	case runtime.GOOS != "linux":
-		reason = "the real-device tests need Linux (TUN and network namespaces)"
+		return nil, "the real-device tests need Linux (TUN and network namespaces)"
 	case os.Geteuid() != 0:
-		reason = "the real-device tests need root (CAP_NET_ADMIN for the TUN device and the namespace)"
-	default:
-		if _, err := os.Stat("/dev/net/tun"); err != nil {
-			reason = "/dev/net/tun is missing: " + err.Error()
-		} else if w, err = netns(); err != nil {
-			reason = "cannot create a network namespace: " + err.Error()
-		}
+		return nil, "the real-device tests need root (CAP_NET_ADMIN for the TUN device and the namespace)"
 	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return nil, "/dev/net/tun is missing: " + err.Error()
+	}
+	w, err := netns()
+	if err != nil {
+		return nil, "cannot create a network namespace: " + err.Error()
+	}
+	return w, ""
+}
+
+// Require returns the namespace worker or skips the test with the
+// reason; under CI (CI=true) a missing capability fails it instead.
+func Require(t testing.TB) *Netns {
+	t.Helper()
+	w, reason := Available()
 	if reason != "" {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("under CI the WireGuard tests must run: %s", reason)
@@ -90,10 +101,10 @@ func requireWireGuard(t *testing.T) *netnsWorker {
 	return w
 }
 
-// newInterface creates a wireguard-go interface on a real TUN device in
+// NewInterface creates a wireguard-go interface on a real TUN device in
 // the namespace, with its UAPI socket, and returns its name. It is closed
 // when the test ends.
-func newInterface(t *testing.T, w *netnsWorker) string {
+func NewInterface(t testing.TB, w *Netns) string {
 	t.Helper()
 	name := fmt.Sprintf("kwg%d_%d", os.Getpid()%100000, ifSeq.Add(1))
 	var (
@@ -147,12 +158,12 @@ func newInterface(t *testing.T, w *netnsWorker) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	configure(t, name, wgtypes.Config{PrivateKey: &priv})
+	Configure(t, name, wgtypes.Config{PrivateKey: &priv})
 	return name
 }
 
-// configure applies cfg to the interface with the real wgctrl client.
-func configure(t *testing.T, iface string, cfg wgtypes.Config) {
+// Configure applies cfg to the interface with the real wgctrl client.
+func Configure(t testing.TB, iface string, cfg wgtypes.Config) {
 	t.Helper()
 	cl, err := wgctrl.New()
 	if err != nil {
@@ -160,23 +171,23 @@ func configure(t *testing.T, iface string, cfg wgtypes.Config) {
 	}
 	defer cl.Close()
 	if err := cl.ConfigureDevice(iface, cfg); err != nil {
-		t.Fatalf("configure %s: %v", iface, err)
+		t.Fatalf("Configure %s: %v", iface, err)
 	}
 }
 
-// addPeers adds peers with the given public keys to iface.
-func addPeers(t *testing.T, iface string, keys ...wgtypes.Key) {
+// AddPeers adds peers with the given public keys to iface.
+func AddPeers(t testing.TB, iface string, keys ...wgtypes.Key) {
 	t.Helper()
 	var pcs []wgtypes.PeerConfig
 	for i, k := range keys {
 		_, ipn, _ := net.ParseCIDR(fmt.Sprintf("10.77.%d.%d/32", ifSeq.Load()%250, i+1))
 		pcs = append(pcs, wgtypes.PeerConfig{PublicKey: k, AllowedIPs: []net.IPNet{*ipn}})
 	}
-	configure(t, iface, wgtypes.Config{Peers: pcs})
+	Configure(t, iface, wgtypes.Config{Peers: pcs})
 }
 
-// peerKeys reads iface's peers with the real wgctrl client.
-func peerKeys(t *testing.T, iface string) []wgtypes.Key {
+// PeerKeys reads iface's peers with the real wgctrl client.
+func PeerKeys(t testing.TB, iface string) []wgtypes.Key {
 	t.Helper()
 	cl, err := wgctrl.New()
 	if err != nil {
@@ -194,7 +205,8 @@ func peerKeys(t *testing.T, iface string) []wgtypes.Key {
 	return out
 }
 
-func privateKey(t *testing.T, iface string) string {
+// PrivateKey reads iface's private key (base64) with the real wgctrl client.
+func PrivateKey(t testing.TB, iface string) string {
 	t.Helper()
 	cl, err := wgctrl.New()
 	if err != nil {
@@ -208,7 +220,8 @@ func privateKey(t *testing.T, iface string) string {
 	return d.PrivateKey.String()
 }
 
-func newKey(t *testing.T) wgtypes.Key {
+// NewKey returns a fresh public key.
+func NewKey(t testing.TB) wgtypes.Key {
 	t.Helper()
 	k, err := wgtypes.GeneratePrivateKey()
 	if err != nil {
