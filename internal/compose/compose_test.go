@@ -146,7 +146,7 @@ func TestConnectorsTable(t *testing.T) {
 	if got := strings.Join(names, ", "); !strings.HasPrefix(got, "sandbox, webhook, ldap, graph, okta, awsiam") {
 		t.Errorf("types = %s", got)
 	}
-	for _, vpn := range []string{"aws_identity_center", "salesforce", "fortigate", "globalprotect", "wireguard", "scim", "brivo", "verkada", "servicenow", "jira", "snipeit", "intune", "jamf", "email"} {
+	for _, vpn := range []string{"aws_identity_center", "salesforce", "fortigate", "globalprotect", "wireguard", "scim", "brivo", "verkada", "servicenow", "jira", "snipeit", "intune", "jamf", "email", "desk"} {
 		if !slices.Contains(names, vpn) {
 			t.Errorf("the table lacks the %s type: %s", vpn, strings.Join(names, ", "))
 		}
