@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -61,6 +62,9 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 		return e.finish(ctx, a, gen, outcome{err: connectors.NewError(connectors.KindInvalid, a.Connector, a.Operation,
 			errors.New("connector instance is not configured"))}, log)
 	}
+	if handingBack(ctx) {
+		return ErrHandedBack
+	}
 	release, wait, err := e.gate.Acquire(ctx, in)
 	if err != nil {
 		return fmt.Errorf("acquiring %s limits: %w", a.Connector, err)
@@ -71,6 +75,9 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 	defer release()
 
 	var claimed bool
+	if handingBack(ctx) {
+		return ErrHandedBack
+	}
 	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		now = e.clock()
 		ok, err := store.ClaimAction(tx, a.ID, gen, now, e.lease)
@@ -98,8 +105,11 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 	defer cancel()
 	lost := make(chan struct{})
 	stopBeat := e.heartbeat(callCtx, a.ID, gen, cancel, lost)
+	var handedBack atomic.Bool
+	stopWatch := watchHandBack(ctx, cancel, &handedBack)
 	started := time.Now()
 	out := e.call(callCtx, in, a)
+	stopWatch()
 	stopBeat()
 	e.metrics.observeCall(a.Connector, a.Operation, time.Since(started))
 	select {
@@ -107,6 +117,9 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 		log.Warn("lease lost during the call; the result is discarded and the action runs again")
 		return nil
 	default:
+	}
+	if handedBack.Load() && out.err != nil {
+		return e.handBack(ctx, a, gen, out, log)
 	}
 	return e.finish(ctx, a, gen, out, log)
 }
