@@ -33,6 +33,11 @@ const (
 // Queue is the asynq queue Kinetic uses.
 const Queue = "kinetic"
 
+// QueueFirst holds the tasks of actions taken back from a dead or stopping
+// worker (engine.FirstDispatcher); workers serve it strictly before Queue,
+// so a recovery never waits behind the backlog.
+const QueueFirst = "kinetic-first"
+
 type actionPayload struct {
 	ActionID int64 `json:"action_id"`
 	Gen      int   `json:"gen"`
@@ -90,6 +95,19 @@ func (d *Dispatcher) DispatchAction(ctx context.Context, actionID int64, gen int
 	return err
 }
 
+// DispatchActionFirst enqueues one generation of an action for now on
+// QueueFirst, ahead of every task waiting on Queue. A duplicate is a
+// success.
+func (d *Dispatcher) DispatchActionFirst(ctx context.Context, actionID int64, gen int) error {
+	p, _ := json.Marshal(actionPayload{ActionID: actionID, Gen: gen})
+	_, err := d.client.EnqueueContext(ctx, asynq.NewTask(TypeRunAction, p),
+		asynq.Queue(QueueFirst), asynq.TaskID(ActionTaskID(actionID, gen)), asynq.MaxRetry(20))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
 // DispatchCaseStart enqueues a case's start at its effective time.
 func (d *Dispatcher) DispatchCaseStart(ctx context.Context, caseID int64, at time.Time) error {
 	p, _ := json.Marshal(casePayload{CaseID: caseID})
@@ -124,6 +142,9 @@ const OrphanAfter = 5 * time.Second
 func (d *Dispatcher) ActionTaskPending(ctx context.Context, actionID int64, gen int) (bool, error) {
 	id := ActionTaskID(actionID, gen)
 	info, err := d.inspector.GetTaskInfo(Queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		info, err = d.inspector.GetTaskInfo(QueueFirst, id)
+	}
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 		return false, nil
 	}
@@ -258,7 +279,9 @@ func NewWorker(o WorkerOptions) *Worker {
 	}
 	srv := asynq.NewServer(o.Redis, asynq.Config{
 		Concurrency: o.Concurrency,
-		Queues:      map[string]int{Queue: 1},
+		// Work taken back from a dead or stopping worker first.
+		Queues:         map[string]int{QueueFirst: 2, Queue: 1},
+		StrictPriority: true,
 		// asynq polls an empty queue (no blocking pop) every 0.5–1.5 ×
 		// TaskCheckInterval, default 1 s: that idle wait would sit between
 		// every phase of an offboarding. 50 ms costs about 20 cheap Redis
@@ -363,15 +386,34 @@ func (w *Worker) stop() {
 	w.srv.Shutdown()
 }
 
-// SweepLoop runs eng.Sweep every interval until ctx ends. The grace period
+// LeaseCheckEvery is how often SweepLoop looks for expired leases between
+// full sweeps (at most every sweep interval): one indexed query, so a dead
+// worker's actions are taken back within about a second of their lease
+// lapsing. With the default 10 s lease (renewed every 3.3 s) and the
+// taken-back task served first (QueueFirst), pick-up after kill -9 is
+// bounded by about 11 s instead of lease + sweep interval + the backlog.
+const LeaseCheckEvery = time.Second
+
+// SweepLoop runs eng.Sweep every interval, and the lease recovery alone
+// every LeaseCheckEvery in between, until ctx ends. The grace period
 // before a queued action counts as lost is twice the interval.
 func SweepLoop(ctx context.Context, eng *engine.Engine, interval time.Duration, log *logrus.Entry) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	lt := time.NewTicker(min(interval, LeaseCheckEvery))
+	defer lt.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-lt.C:
+			n, err := eng.RecoverLeases(engine.WithPrincipal(ctx, workerPrincipal()))
+			if err != nil && ctx.Err() == nil {
+				log.WithError(err).Warn("lease recovery failed")
+			} else if n > 0 {
+				log.WithField("leases_expired", n).Info("recovery sweep")
+			}
+			continue
 		case <-t.C:
 			st, err := eng.Sweep(engine.WithPrincipal(ctx, workerPrincipal()), 2*interval)
 			if err != nil && ctx.Err() == nil {
