@@ -237,6 +237,9 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-audit.yaml:12: audit.anchors.syslog: want local, udp://HOST:PORT or tcp://HOST:PORT`,
 			dir + `service-audit.yaml:13: audit.anchors.fiel: unknown key "fiel"`,
 		}},
+		"service-worker-grace.yaml": {want: []string{
+			dir + `service-worker-grace.yaml:6: workers.shutdown_grace: 40s is out of range: the grace must be above 0 and at most 25s`,
+		}},
 		"service-worker-sweep.yaml": {want: []string{
 			dir + `service-worker-sweep.yaml:7: workers.sweep_interval: 30s is longer than workers.lease (5s)`,
 		}},
