@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -358,48 +356,6 @@ func (e *Engine) defer_(ctx context.Context, a *store.Action, wait time.Duration
 // backoff returns the delay before attempt n+1: exponential from 1 s,
 // capped at 5 min, ±20 % jitter, and never shorter than what the system
 // asked for.
-// mergeResultData adds an attempt's result data to what earlier attempts
-// of the action recorded (prev, a JSON object) and returns the JSON to
-// store: a key both have keeps the union of their values when both are
-// JSON arrays or comma-separated lists (groups removed by each attempt),
-// else the newer value.
-func mergeResultData(prev string, next map[string]string) string {
-	merged := map[string]string{}
-	if prev != "" {
-		_ = json.Unmarshal([]byte(prev), &merged)
-	}
-	for k, v := range next {
-		old, ok := merged[k]
-		if !ok || old == v || old == "" {
-			merged[k] = v
-			continue
-		}
-		var a, b []string
-		if json.Unmarshal([]byte(old), &a) == nil && json.Unmarshal([]byte(v), &b) == nil {
-			for _, x := range b {
-				if !slices.Contains(a, x) {
-					a = append(a, x)
-				}
-			}
-			out, _ := json.Marshal(a)
-			merged[k] = string(out)
-			continue
-		}
-		a = strings.Split(old, ",")
-		for _, x := range strings.Split(v, ",") {
-			if !slices.Contains(a, x) {
-				a = append(a, x)
-			}
-		}
-		merged[k] = strings.Join(a, ",")
-	}
-	if len(merged) == 0 {
-		return ""
-	}
-	out, _ := json.Marshal(merged)
-	return string(out)
-}
-
 func backoff(attempts int, retryAfter time.Duration) time.Duration {
 	d := time.Second << min(attempts-1, 9)
 	if d > 5*time.Minute {
