@@ -249,6 +249,9 @@ func TestInvalidConfigs(t *testing.T) {
 		"service-redis-two.yaml": {want: []string{
 			dir + `service-redis-two.yaml:2: redis: set one of embedded: true, addr, sentinel or cluster, not 2 ([addr sentinel])`,
 		}},
+		"service-worker-grace.yaml": {want: []string{
+			dir + `service-worker-grace.yaml:6: workers.shutdown_grace: 40s is out of range: the grace must be above 0 and at most 25s`,
+		}},
 		"service-worker-sweep.yaml": {want: []string{
 			dir + `service-worker-sweep.yaml:7: workers.sweep_interval: 30s is longer than workers.lease (5s)`,
 		}},

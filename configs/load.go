@@ -34,6 +34,7 @@ const (
 	DefaultWorkerConcurrency = 20
 	DefaultLease             = 10 * time.Second
 	DefaultSweepInterval     = 5 * time.Second
+	DefaultShutdownGrace     = 20 * time.Second
 	DefaultLogLevel          = "info"
 	DefaultLogFormat         = "auto"
 	DefaultConnectorTimeout  = 30 * time.Second
@@ -403,6 +404,9 @@ func (s *Service) applyDefaults() {
 	if s.Workers.SweepInterval == 0 {
 		s.Workers.SweepInterval = Duration(DefaultSweepInterval)
 	}
+	if s.Workers.ShutdownGrace == 0 {
+		s.Workers.ShutdownGrace = Duration(DefaultShutdownGrace)
+	}
 	if s.HRRoles == nil {
 		s.HRRoles = slices.Clone(DefaultHRRoles)
 	}
@@ -608,6 +612,10 @@ func (s *Service) validate(d *doc) {
 const (
 	MinLease         = 2 * time.Second
 	MinSweepInterval = 200 * time.Millisecond
+	// MaxShutdownGrace leaves 5 s of Kubernetes' default 30 s
+	// terminationGracePeriodSeconds for handing back what is still running
+	// and closing connections before the kubelet sends SIGKILL.
+	MaxShutdownGrace = 25 * time.Second
 )
 
 // validate checks the worker timings (durations are never negative, and
@@ -625,7 +633,13 @@ const (
 //   - sweep_interval ≤ lease: the sweep is what recovers an expired
 //     lease; running it less often than leases last leaves a crashed
 //     worker's action stuck for up to the interval on top of the lease.
+//   - 0 < shutdown_grace ≤ MaxShutdownGrace (25 s): past it the kubelet's
+//     SIGKILL (30 s by default) would come before the hand-back, and the
+//     actions would wait for their leases instead.
 func (w Workers) validate(d *doc) {
+	if g := w.ShutdownGrace.D(); g < 0 || g > MaxShutdownGrace {
+		d.add("workers.shutdown_grace", "%s is out of range: the grace must be above 0 and at most %s (Kubernetes sends SIGKILL 30 s after SIGTERM by default; what is still running is handed back after the grace)", g, MaxShutdownGrace)
+	}
 	lease, sweep := w.Lease.D(), w.SweepInterval.D()
 	if lease < MinLease {
 		d.add("workers.lease", "%s is too short: a lease must be at least %s (workers renew at a third of it; a shorter lease expires at the first slow database call and the action runs twice)", lease, MinLease)

@@ -251,6 +251,13 @@ type Workers struct {
 	// SweepInterval is how often the recovery sweep runs; default 5s, at
 	// least MinSweepInterval (200ms) and no longer than Lease.
 	SweepInterval Duration `yaml:"sweep_interval"`
+	// ShutdownGrace is how long a stopping process (SIGTERM) lets the
+	// actions it is running finish before it hands the rest back: each is
+	// requeued at once, its lease released and its attempt not counted, for
+	// another worker to pick up. Default 20s (DefaultShutdownGrace), below
+	// Kubernetes' 30 s terminationGracePeriodSeconds; at most
+	// MaxShutdownGrace (25s) so the hand-back itself fits in that period.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 
 // Outbound is the outbound URL policy: connector base URLs that resolve to

@@ -16,6 +16,9 @@ type dispatch struct {
 	id  int64
 	gen int
 	at  time.Time
+	// first: work taken back from another worker, run ahead of the
+	// backlog when the dispatcher can (FirstDispatcher).
+	first bool
 }
 
 // dispatchAll hands committed work to the queue.
@@ -32,7 +35,13 @@ func (e *Engine) dispatchAll(ctx context.Context, ds []dispatch) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dispatchTimeout)
 	defer cancel()
 	for _, d := range ds {
-		if err := e.disp.DispatchAction(ctx, d.id, d.gen, d.at); err != nil {
+		var err error
+		if fd, ok := e.disp.(FirstDispatcher); ok && d.first {
+			err = fd.DispatchActionFirst(ctx, d.id, d.gen)
+		} else {
+			err = e.disp.DispatchAction(ctx, d.id, d.gen, d.at)
+		}
+		if err != nil {
 			// The action stays queued in the database; the recovery sweep
 			// notices the missing task and dispatches it again.
 			e.log.WithError(err).WithField("action", d.id).Warn("dispatch failed; the sweep will retry")

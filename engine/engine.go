@@ -73,6 +73,16 @@ type Dispatcher interface {
 	ActionTaskPending(ctx context.Context, actionID int64, gen int) (bool, error)
 }
 
+// FirstDispatcher is implemented by a Dispatcher that can put an action's
+// task ahead of every other waiting task (jobs.Dispatcher: a queue of its
+// own served first). The engine uses it for work taken back from a dead or
+// stopping worker — an expired lease, a hand-back, a lost task — whose
+// case has already waited: behind a backlog of thousands of fresh tasks
+// its pick-up after a kill -9 would wait for all of them.
+type FirstDispatcher interface {
+	DispatchActionFirst(ctx context.Context, actionID int64, gen int) error
+}
+
 // Gate enforces a connector instance's shared rate limit and concurrency
 // cap. Every call to a system (Lookup, Do, Verify) takes one request from
 // its rate limit.

@@ -6,8 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strings"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -61,6 +60,9 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 		return e.finish(ctx, a, gen, outcome{err: connectors.NewError(connectors.KindInvalid, a.Connector, a.Operation,
 			errors.New("connector instance is not configured"))}, log)
 	}
+	if handingBack(ctx) {
+		return ErrHandedBack
+	}
 	release, wait, err := e.gate.Acquire(ctx, in)
 	if err != nil {
 		return fmt.Errorf("acquiring %s limits: %w", a.Connector, err)
@@ -71,6 +73,9 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 	defer release()
 
 	var claimed bool
+	if handingBack(ctx) {
+		return ErrHandedBack
+	}
 	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		now = e.clock()
 		ok, err := store.ClaimAction(tx, a.ID, gen, now, e.lease)
@@ -98,8 +103,11 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 	defer cancel()
 	lost := make(chan struct{})
 	stopBeat := e.heartbeat(callCtx, a.ID, gen, cancel, lost)
+	var handedBack atomic.Bool
+	stopWatch := watchHandBack(ctx, cancel, &handedBack)
 	started := time.Now()
 	out := e.call(callCtx, in, a)
+	stopWatch()
 	stopBeat()
 	e.metrics.observeCall(a.Connector, a.Operation, time.Since(started))
 	select {
@@ -107,6 +115,9 @@ func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
 		log.Warn("lease lost during the call; the result is discarded and the action runs again")
 		return nil
 	default:
+	}
+	if handedBack.Load() && out.err != nil {
+		return e.handBack(ctx, a, gen, out, log)
 	}
 	return e.finish(ctx, a, gen, out, log)
 }
@@ -345,48 +356,6 @@ func (e *Engine) defer_(ctx context.Context, a *store.Action, wait time.Duration
 // backoff returns the delay before attempt n+1: exponential from 1 s,
 // capped at 5 min, ±20 % jitter, and never shorter than what the system
 // asked for.
-// mergeResultData adds an attempt's result data to what earlier attempts
-// of the action recorded (prev, a JSON object) and returns the JSON to
-// store: a key both have keeps the union of their values when both are
-// JSON arrays or comma-separated lists (groups removed by each attempt),
-// else the newer value.
-func mergeResultData(prev string, next map[string]string) string {
-	merged := map[string]string{}
-	if prev != "" {
-		_ = json.Unmarshal([]byte(prev), &merged)
-	}
-	for k, v := range next {
-		old, ok := merged[k]
-		if !ok || old == v || old == "" {
-			merged[k] = v
-			continue
-		}
-		var a, b []string
-		if json.Unmarshal([]byte(old), &a) == nil && json.Unmarshal([]byte(v), &b) == nil {
-			for _, x := range b {
-				if !slices.Contains(a, x) {
-					a = append(a, x)
-				}
-			}
-			out, _ := json.Marshal(a)
-			merged[k] = string(out)
-			continue
-		}
-		a = strings.Split(old, ",")
-		for _, x := range strings.Split(v, ",") {
-			if !slices.Contains(a, x) {
-				a = append(a, x)
-			}
-		}
-		merged[k] = strings.Join(a, ",")
-	}
-	if len(merged) == 0 {
-		return ""
-	}
-	out, _ := json.Marshal(merged)
-	return string(out)
-}
-
 func backoff(attempts int, retryAfter time.Duration) time.Duration {
 	d := time.Second << min(attempts-1, 9)
 	if d > 5*time.Minute {

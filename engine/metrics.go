@@ -44,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
 		}, []string{"status"}),
 		recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kinetic_actions_recovered_total",
-			Help: "Actions the recovery sweep took back, by reason (lease_expired, task_lost).",
+			Help: "Actions taken back for another attempt, by reason: lease_expired and task_lost (the recovery sweep), handed_back (a worker shutting down).",
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.actions, m.latency, m.critical, m.cases, m.recovered, &statusCollector{st: st})

@@ -11,6 +11,15 @@ import (
 
 // Sweep duty: lease recovery (the recoverer).
 
+// RecoverLeases runs the sweep's lease recovery alone (recoverLeases): the
+// cheap, frequent check jobs.SweepLoop makes between full sweeps, so a dead
+// worker's actions are taken back within about a second of their lease
+// lapsing rather than at the next full sweep. It returns how many actions
+// it took back.
+func (e *Engine) RecoverLeases(ctx context.Context) (int, error) {
+	return e.recoverLeases(ctx, e.clock())
+}
+
 // recoverLeases is the sweep's recoverer: a running action whose lease
 // lapsed (its worker died, or lost the database long enough) goes back to
 // queued under a new generation and is dispatched again, so the dead
@@ -46,7 +55,7 @@ func (e *Engine) recoverLeases(ctx context.Context, now time.Time) (n int, err e
 		if ok {
 			n++
 			e.metrics.countRecovered("lease_expired")
-			e.dispatchAll(ctx, []dispatch{{id: a.ID, gen: a.Generation + 1, at: now}})
+			e.dispatchAll(ctx, []dispatch{{id: a.ID, gen: a.Generation + 1, at: now, first: true}})
 		}
 	}
 	return n, nil

@@ -50,7 +50,7 @@ func (e *Engine) redispatchLost(ctx context.Context, now time.Time, grace time.D
 		if ok {
 			n++
 			e.metrics.countRecovered("task_lost")
-			e.dispatchAll(ctx, []dispatch{{id: a.ID, gen: a.Generation + 1, at: now}})
+			e.dispatchAll(ctx, []dispatch{{id: a.ID, gen: a.Generation + 1, at: now, first: true}})
 		}
 	}
 	return n, nil

@@ -33,6 +33,11 @@ const (
 // Queue is the asynq queue Kinetic uses.
 const Queue = "kinetic"
 
+// QueueFirst holds the tasks of actions taken back from a dead or stopping
+// worker (engine.FirstDispatcher); workers serve it strictly before Queue,
+// so a recovery never waits behind the backlog.
+const QueueFirst = "kinetic-first"
+
 type actionPayload struct {
 	ActionID int64 `json:"action_id"`
 	Gen      int   `json:"gen"`
@@ -90,6 +95,19 @@ func (d *Dispatcher) DispatchAction(ctx context.Context, actionID int64, gen int
 	return err
 }
 
+// DispatchActionFirst enqueues one generation of an action for now on
+// QueueFirst, ahead of every task waiting on Queue. A duplicate is a
+// success.
+func (d *Dispatcher) DispatchActionFirst(ctx context.Context, actionID int64, gen int) error {
+	p, _ := json.Marshal(actionPayload{ActionID: actionID, Gen: gen})
+	_, err := d.client.EnqueueContext(ctx, asynq.NewTask(TypeRunAction, p),
+		asynq.Queue(QueueFirst), asynq.TaskID(ActionTaskID(actionID, gen)), asynq.MaxRetry(20))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
 // DispatchCaseStart enqueues a case's start at its effective time.
 func (d *Dispatcher) DispatchCaseStart(ctx context.Context, caseID int64, at time.Time) error {
 	p, _ := json.Marshal(casePayload{CaseID: caseID})
@@ -124,6 +142,9 @@ const OrphanAfter = 5 * time.Second
 func (d *Dispatcher) ActionTaskPending(ctx context.Context, actionID int64, gen int) (bool, error) {
 	id := ActionTaskID(actionID, gen)
 	info, err := d.inspector.GetTaskInfo(Queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		info, err = d.inspector.GetTaskInfo(QueueFirst, id)
+	}
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 		return false, nil
 	}
@@ -214,8 +235,18 @@ type WorkerOptions struct {
 	// SweepInterval is how often the recovery sweep runs; default 5s. A
 	// negative value disables the sweep in this process.
 	SweepInterval time.Duration
+	// ShutdownGrace is how long Shutdown lets running tasks finish before
+	// it hands back the actions still in their connector calls; default
+	// 20s (workers.shutdown_grace).
+	ShutdownGrace time.Duration
 	Log           *logrus.Entry
 }
+
+// handBackWait bounds the hand-back after the grace: interrupted calls
+// return at once (their context is cancelled) and each hand-back is one
+// transaction and one enqueue. asynq's ShutdownTimeout is the grace plus
+// this, so asynq never quits a task the engine is still handing back.
+const handBackWait = 5 * time.Second
 
 // Worker runs tasks and the recovery sweep.
 type Worker struct {
@@ -223,6 +254,13 @@ type Worker struct {
 	o      WorkerOptions
 	cancel context.CancelFunc
 	done   chan struct{}
+	// handBack closes when the grace is over: running actions are handed
+	// back (engine.WithHandBack).
+	handBack chan struct{}
+	mu       sync.Mutex
+	inflight int
+	idle     chan struct{} // closed and replaced when inflight drops to 0
+	shutdown sync.Once
 }
 
 // NewWorker builds a worker.
@@ -233,12 +271,17 @@ func NewWorker(o WorkerOptions) *Worker {
 	if o.SweepInterval == 0 {
 		o.SweepInterval = 5 * time.Second
 	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 20 * time.Second
+	}
 	if o.Log == nil {
 		o.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	srv := asynq.NewServer(o.Redis, asynq.Config{
 		Concurrency: o.Concurrency,
-		Queues:      map[string]int{Queue: 1},
+		// Work taken back from a dead or stopping worker first.
+		Queues:         map[string]int{QueueFirst: 2, Queue: 1},
+		StrictPriority: true,
 		// asynq polls an empty queue (no blocking pop) every 0.5–1.5 ×
 		// TaskCheckInterval, default 1 s: that idle wait would sit between
 		// every phase of an offboarding. 50 ms costs about 20 cheap Redis
@@ -246,21 +289,63 @@ func NewWorker(o WorkerOptions) *Worker {
 		TaskCheckInterval: 50 * time.Millisecond,
 		// Back-offs and effective times are forwarded within 200 ms.
 		DelayedTaskCheckInterval: 200 * time.Millisecond,
-		ShutdownTimeout:          10 * time.Second,
-		Logger:                   o.Log.WithField("component", "asynq"),
-		LogLevel:                 asynq.WarnLevel,
+		// Shutdown waits out the grace and the hand-back itself
+		// (Worker.Shutdown) before asynq's own timeout would quit a task
+		// and leave its action running under a lease.
+		ShutdownTimeout: o.ShutdownGrace + handBackWait,
+		Logger:          o.Log.WithField("component", "asynq"),
+		LogLevel:        asynq.WarnLevel,
 		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
 			// Infrastructure errors only (the engine owns connector retries):
 			// 1 s, 2 s, 4 s … capped at 30 s.
 			return min(time.Second<<min(n, 5), 30*time.Second)
 		},
 	})
-	return &Worker{srv: srv, o: o}
+	return &Worker{srv: srv, o: o, handBack: make(chan struct{}), idle: make(chan struct{})}
+}
+
+// track wraps h so Shutdown knows how many tasks are running and can hand
+// their actions back (engine.WithHandBack) when the grace is over.
+func (w *Worker) track(h asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		w.mu.Lock()
+		w.inflight++
+		w.mu.Unlock()
+		defer func() {
+			w.mu.Lock()
+			if w.inflight--; w.inflight == 0 {
+				close(w.idle)
+				w.idle = make(chan struct{})
+			}
+			w.mu.Unlock()
+		}()
+		return h.ProcessTask(engine.WithHandBack(ctx, w.handBack), t)
+	})
+}
+
+// waitIdle waits until no task is running or timeout passes, and reports
+// whether none is.
+func (w *Worker) waitIdle(timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		w.mu.Lock()
+		n, idle := w.inflight, w.idle
+		w.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-idle:
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 // Start starts processing and the sweep loop.
 func (w *Worker) Start() error {
-	if err := w.srv.Start(Handler(w.o.Engine)); err != nil {
+	if err := w.srv.Start(w.track(Handler(w.o.Engine))); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -275,25 +360,60 @@ func (w *Worker) Start() error {
 	return nil
 }
 
-// Shutdown stops the sweep and waits for running tasks (up to 10 s; a task
-// still running then is recovered by a sweep elsewhere when its lease ends).
-func (w *Worker) Shutdown() {
+// Shutdown hands the worker's work back gracefully: it stops the sweep and
+// stops taking tasks, lets the running ones finish for up to
+// ShutdownGrace, then interrupts the connector calls still in flight and
+// hands their actions back — requeued at once under a new generation,
+// lease released, the attempt not counted — for another worker, and
+// closes the queue connection. It returns within about the grace plus 5 s.
+// Calls after the first (or beside it) wait for the first to finish.
+func (w *Worker) Shutdown() { w.shutdown.Do(w.stop) }
+
+func (w *Worker) stop() {
 	if w.cancel != nil {
 		w.cancel()
 		<-w.done
 	}
+	w.srv.Stop()
+	if !w.waitIdle(w.o.ShutdownGrace) {
+		w.mu.Lock()
+		n := w.inflight
+		w.mu.Unlock()
+		w.o.Log.WithFields(logrus.Fields{"running": n, "grace": w.o.ShutdownGrace.String()}).Warn("shutdown grace over: handing back the actions still running")
+		close(w.handBack)
+		w.waitIdle(handBackWait)
+	}
 	w.srv.Shutdown()
 }
 
-// SweepLoop runs eng.Sweep every interval until ctx ends. The grace period
+// LeaseCheckEvery is how often SweepLoop looks for expired leases between
+// full sweeps (at most every sweep interval): one indexed query, so a dead
+// worker's actions are taken back within about a second of their lease
+// lapsing. With the default 10 s lease (renewed every 3.3 s) and the
+// taken-back task served first (QueueFirst), pick-up after kill -9 is
+// bounded by about 11 s instead of lease + sweep interval + the backlog.
+const LeaseCheckEvery = time.Second
+
+// SweepLoop runs eng.Sweep every interval, and the lease recovery alone
+// every LeaseCheckEvery in between, until ctx ends. The grace period
 // before a queued action counts as lost is twice the interval.
 func SweepLoop(ctx context.Context, eng *engine.Engine, interval time.Duration, log *logrus.Entry) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	lt := time.NewTicker(min(interval, LeaseCheckEvery))
+	defer lt.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-lt.C:
+			n, err := eng.RecoverLeases(engine.WithPrincipal(ctx, workerPrincipal()))
+			if err != nil && ctx.Err() == nil {
+				log.WithError(err).Warn("lease recovery failed")
+			} else if n > 0 {
+				log.WithField("leases_expired", n).Info("recovery sweep")
+			}
+			continue
 		case <-t.C:
 			st, err := eng.Sweep(engine.WithPrincipal(ctx, workerPrincipal()), 2*interval)
 			if err != nil && ctx.Err() == nil {

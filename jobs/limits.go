@@ -155,18 +155,17 @@ var queueDesc = prometheus.NewDesc("kinetic_queue_tasks", "Tasks in Kinetic's qu
 // Describe implements prometheus.Collector.
 func (c QueueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- queueDesc }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector: Queue and QueueFirst together
+// (a queue not created yet reads as empty).
 func (c QueueCollector) Collect(ch chan<- prometheus.Metric) {
-	info, err := c.D.inspector.GetQueueInfo(Queue)
-	if err != nil {
-		// No queue yet (nothing enqueued) reads as empty.
-		for _, s := range []string{"pending", "active", "scheduled", "retry"} {
-			ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, 0, s)
+	var pending, active, scheduled, retry int
+	for _, q := range []string{Queue, QueueFirst} {
+		if info, err := c.D.inspector.GetQueueInfo(q); err == nil {
+			pending, active, scheduled, retry = pending+info.Pending, active+info.Active, scheduled+info.Scheduled, retry+info.Retry
 		}
-		return
 	}
-	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(info.Pending), "pending")
-	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(info.Active), "active")
-	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(info.Scheduled), "scheduled")
-	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(info.Retry), "retry")
+	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(pending), "pending")
+	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(active), "active")
+	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(scheduled), "scheduled")
+	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(retry), "retry")
 }

@@ -167,7 +167,7 @@ func (a *App) StartWorker() (*jobs.Worker, error) {
 	}
 	w := jobs.NewWorker(jobs.WorkerOptions{
 		Redis: a.RedisOpt, Engine: a.Engine, Concurrency: a.Config.Service.Workers.Concurrency,
-		SweepInterval: a.Config.Service.Workers.SweepInterval.D(), Log: a.Log.WithField("component", "worker"),
+		SweepInterval: a.Config.Service.Workers.SweepInterval.D(), ShutdownGrace: a.Config.Service.Workers.ShutdownGrace.D(), Log: a.Log.WithField("component", "worker"),
 	})
 	if err := w.Start(); err != nil {
 		return nil, err

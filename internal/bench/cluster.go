@@ -70,6 +70,9 @@ type ClusterOptions struct {
 	// 10s, 5s).
 	Concurrency  int
 	Lease, Sweep time.Duration
+	// ShutdownGrace is workers.shutdown_grace; zero leaves the default
+	// (20s).
+	ShutdownGrace time.Duration
 	// Env is added to every process's environment (the Slack front end's
 	// KINETIC_SLACK_*).
 	Env []string
@@ -172,14 +175,18 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 	} else {
 		cfg.WriteString("redis: {embedded: true}\n")
 	}
+	grace := ""
+	if o.ShutdownGrace > 0 {
+		grace = ", shutdown_grace: " + o.ShutdownGrace.String()
+	}
 	fmt.Fprintf(&cfg, `directory: {file: directory.json}
 policy: policy.yaml
 admins: [%s]
-workers: {concurrency: %d, lease: %s, sweep_interval: %s}
+workers: {concurrency: %d, lease: %s, sweep_interval: %s%s}
 outbound: {allow_cidrs: [127.0.0.1/32]}
 log: {level: warn, format: json}
 connectors:
-`, ClusterAdmin, o.Concurrency, o.Lease, o.Sweep)
+`, ClusterAdmin, o.Concurrency, o.Lease, o.Sweep, grace)
 	for _, s := range o.Systems {
 		fmt.Fprintf(&cfg, "  %s:\n    type: sandbox\n", s.Name)
 		if s.BudgetRPM > 0 {
@@ -421,6 +428,21 @@ func procKiB(path, key string) int64 {
 func (c *Cluster) Kill(p *Proc) {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+}
+
+// Terminate sends SIGTERM (Kubernetes' stop signal) and returns at once;
+// Exited and Wait tell when the process has gone.
+func (c *Cluster) Terminate(p *Proc) error { return p.cmd.Process.Signal(syscall.SIGTERM) }
+
+// Wait waits until the process has exited or ctx ends, and returns its
+// exit error (nil for exit status 0).
+func (p *Proc) Wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Stop asks the process to stop (SIGTERM) and waits up to 30 s before

@@ -38,8 +38,9 @@
 //     API and run by kinetic serve and two kinetic worker processes
 //     (concurrency 10, lease 10 s, sweep every 5 s) while a random worker is
 //     killed with SIGKILL every 7 s and replaced; for each action running
-//     in a killed worker that the sweep took back, the time from the kill
-//     until an attempt started again (Cluster.Recoveries, which the fault
+//     in a killed worker that the sweep took back (its lease checked every
+//     second, the taken-back task served first from kinetic-first), the
+//     time from the kill until an attempt started again (Cluster.Recoveries, which the fault
 //     tests use too): median, p90, p99, max and count, and nothing lost or
 //     duplicated. On the embedded default the processes share the SQLite
 //     file and a Redis in this process, since kinetic serve's in-process

@@ -128,9 +128,15 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 		waitSignals := tx.Start(sctx)
 		defer func() { stopSignals(); waitSignals() }()
 	}
-	if _, err := a.StartWorker(); err != nil {
+	w, err := a.StartWorker()
+	if err != nil {
 		return err
 	}
+	// On SIGTERM the worker stops taking tasks at once and hands back what
+	// is still running after workers.shutdown_grace, while the HTTP
+	// listener drains beside it (a.Close waits for the hand-back).
+	stopWorker := context.AfterFunc(ctx, w.Shutdown)
+	defer stopWorker()
 	// The audit head, published outside the database (audit.anchors).
 	defer a.StartAnchors(ctx, urlPolicy)()
 	var slackRoutes func(*http.ServeMux)
