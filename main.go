@@ -46,6 +46,8 @@ Commands:
   config validate  check the configuration and policy, listing every error
   audit verify     check the audit trail's hash chain and that the state matches it
   audit export     write one case's audit record (--case ID --format json|csv)
+  reconcile        ask every connector whether closed cases' people still have
+                   access (--case ID | --all [--days N]); prints the scan's report
   migrate          create or update the database schema
   bench            measure: one departure, 5,000 departures under a rate limit,
                    throughput, Slack acknowledgement, peak memory (--help)
@@ -143,6 +145,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCases(ctx, rest, stdout, stderr)
 	case "equipment":
 		return cmdEquipment(ctx, rest, stdout, stderr)
+	case "reconcile":
+		return cmdReconcile(ctx, rest, stdout, stderr)
 	case "audit":
 		if len(rest) == 0 {
 			return usageErr("usage: kinetic audit verify|export [flags]")

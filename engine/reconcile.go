@@ -251,3 +251,42 @@ func (e *Engine) securityTargets() []string {
 	}
 	return []string{"channel:" + e.secChan}
 }
+
+// ReconcileAll scans now every case closed at or after since (at most
+// limit, oldest first) and returns one report per case scanned. A case
+// whose scan fails is reported in the returned error, joined, and the
+// others go on.
+func (e *Engine) ReconcileAll(ctx context.Context, since time.Time, limit int, trigger string) ([]*ReconcileReport, error) {
+	cs, err := e.store.ClosedCasesSince(ctx, since, limit)
+	if err != nil {
+		return nil, err
+	}
+	var reps []*ReconcileReport
+	var errs []error
+	for _, c := range cs {
+		rep, err := e.ReconcileCase(ctx, c.ID, trigger, "")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("case %d: %w", c.ID, err))
+			continue
+		}
+		reps = append(reps, rep)
+	}
+	return reps, errors.Join(errs...)
+}
+
+// LastReconcile returns the report of the most recent scan; ErrNotFound
+// when there has been none.
+func (e *Engine) LastReconcile(ctx context.Context) (*ReconcileReport, error) {
+	run, res, err := e.store.LastReconcileRun(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no reconciliation has run yet", ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep := &ReconcileReport{Run: *run, Residuals: res}
+	if run.Detail != "" {
+		rep.Problems = strings.Split(run.Detail, "\n")
+	}
+	return rep, nil
+}
