@@ -98,6 +98,8 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		kind = blocks.KindApproval
 	case blocks.ActionRetry, blocks.ActionSkip, blocks.ActionMarkDone, blocks.ActionEscalateNow:
 		kind = blocks.KindAction
+	case blocks.ActionRemediate:
+		kind = blocks.KindResidual
 	default:
 		if !isEquip {
 			say(textUnknownButton)
@@ -216,6 +218,13 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 			return
 		}
 		say(":rotating_light: Escalated.")
+	case blocks.ActionRemediate:
+		aid, err := a.eng.Remediate(ctx, id, who.ID)
+		if err != nil {
+			say(frontend.EngineError(err))
+			return
+		}
+		say(fmt.Sprintf(":hammer_and_wrench: Remediation added (action %d); it runs now and is read back. Follow it in the case.", aid))
 	}
 }
 

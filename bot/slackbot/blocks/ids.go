@@ -21,6 +21,9 @@ const (
 	ActionMarkDone    = "kinetic.mark_done"
 	ActionEscalateNow = "kinetic.escalate_now"
 	ActionOpenCase    = "kinetic.open_case"
+	// ActionRemediate carries a residual access (ResidualValue) a
+	// reconciliation found; clicking adds its remediation to the case.
+	ActionRemediate = "kinetic.remediate"
 )
 
 // Callback ids of Kinetic's modals. ModalDenyReason and
@@ -41,6 +44,8 @@ const (
 	KindAction   = "action"
 	// KindEquipment names an equipment task (EquipmentValue).
 	KindEquipment = "equipment"
+	// KindResidual names a residual access (ResidualValue).
+	KindResidual = "residual"
 )
 
 // ErrBadValue is returned (wrapped) for a button value or modal metadata
@@ -58,6 +63,9 @@ func ActionValue(id int64) string { return KindAction + ":" + strconv.FormatInt(
 
 // EquipmentValue is the button value naming equipment task id.
 func EquipmentValue(id int64) string { return KindEquipment + ":" + strconv.FormatInt(id, 10) }
+
+// ResidualValue is the button value naming residual access id.
+func ResidualValue(id int64) string { return KindResidual + ":" + strconv.FormatInt(id, 10) }
 
 // maxValueLen bounds what ParseValue looks at: the longest valid value is
 // "equipment:" and 19 digits.
@@ -78,7 +86,7 @@ func ParseValue(s string) (kind string, id int64, err error) {
 		return "", 0, fmt.Errorf("%w: %q has no kind", ErrBadValue, s)
 	}
 	switch k {
-	case KindCase, KindApproval, KindAction, KindEquipment:
+	case KindCase, KindApproval, KindAction, KindEquipment, KindResidual:
 	default:
 		return "", 0, fmt.Errorf("%w: unknown kind %q", ErrBadValue, k)
 	}
