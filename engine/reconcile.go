@@ -69,21 +69,16 @@ func (e *Engine) ReconcileCase(ctx context.Context, caseID int64, trigger, stage
 	if stage == "" {
 		stage = fmt.Sprintf("manual:%d", now.UnixNano())
 	}
-	run := store.ReconcileRun{CaseID: c.ID, Stage: stage, Trigger: trigger, StartedAt: now}
-	var claimed bool
-	if err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
-		var err error
-		if claimed, err = store.ClaimReconcileStage(tx, &run); err != nil || !claimed {
-			return err
-		}
-		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: trigger, Event: "reconcile.started", Result: "ok", Detail: "stage " + stage})
-		return nil
-	}); err != nil || !claimed {
+	if taken, err := e.store.ReconcileStageTaken(ctx, c.ID, stage); err != nil || taken {
 		return nil, err
 	}
-	rep := &ReconcileReport{Run: run}
+	rep := &ReconcileReport{Run: store.ReconcileRun{CaseID: c.ID, Stage: stage, Trigger: trigger, StartedAt: now}}
 	e.check(ctx, c, rep)
-	return rep, e.recordRun(ctx, c, rep)
+	recorded, err := e.recordRun(ctx, c, rep)
+	if err != nil || !recorded {
+		return nil, err
+	}
+	return rep, nil
 }
 
 // check makes the scan's calls: one Verify per succeeded revocation, one
@@ -185,13 +180,24 @@ func kindOf(err error) string {
 	return "permanent"
 }
 
-// recordRun stores the residuals and the run's counts with their audit
-// events, then raises each residual to the security alerts channel.
-func (e *Engine) recordRun(ctx context.Context, c *store.Case, rep *ReconcileReport) error {
+// recordRun stores the run, its residuals and their audit events in one
+// transaction, then raises each residual to the security alerts channel.
+// It records nothing and returns false when another sweeper recorded the
+// same stage meanwhile (the unique (case, stage) row), so each residual
+// is alerted once.
+func (e *Engine) recordRun(ctx context.Context, c *store.Case, rep *ReconcileReport) (bool, error) {
 	now := e.clock()
 	var evs []Event
+	var claimed bool
+	rep.Run.Residuals, rep.Run.Errors, rep.Run.FinishedAt = len(rep.Residuals), len(rep.Problems), &now
+	rep.Run.Detail = strings.Join(rep.Problems, "\n")
 	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		evs = nil
+		rep.Run.ID = 0
+		var err error
+		if claimed, err = store.ClaimReconcileStage(tx, &rep.Run); err != nil || !claimed {
+			return err
+		}
 		for i := range rep.Residuals {
 			r := &rep.Residuals[i]
 			r.ID, r.RunID, r.Status, r.CreatedAt = 0, rep.Run.ID, store.ResidualOpen, now
@@ -203,13 +209,6 @@ func (e *Engine) recordRun(ctx context.Context, c *store.Case, rep *ReconcileRep
 			evs = append(evs, Event{Kind: EventResidualAccess, CaseID: c.ID, ActionID: r.ActionID, ResidualID: r.ID,
 				Name: r.Connector, Status: r.Status, Detail: residualDetail(c, r), Targets: e.securityTargets(), At: now})
 		}
-		rep.Run.Residuals, rep.Run.Errors, rep.Run.FinishedAt = len(rep.Residuals), len(rep.Problems), &now
-		rep.Run.Detail = strings.Join(rep.Problems, "\n")
-		if err := tx.Model(&store.ReconcileRun{}).Where("id = ?", rep.Run.ID).Updates(map[string]any{
-			"residuals": rep.Run.Residuals, "errors": rep.Run.Errors, "checked": rep.Run.Checked,
-			"finished_at": now, "detail": rep.Run.Detail}).Error; err != nil {
-			return err
-		}
 		result := "clean"
 		if len(rep.Residuals) > 0 {
 			result = "residual"
@@ -218,14 +217,14 @@ func (e *Engine) recordRun(ctx context.Context, c *store.Case, rep *ReconcileRep
 			Detail: fmt.Sprintf("stage %s: %d checks, %d residual, %d could not be made", rep.Run.Stage, rep.Run.Checked, len(rep.Residuals), len(rep.Problems))})
 		return nil
 	})
-	if err != nil {
-		return err
+	if err != nil || !claimed {
+		return false, err
 	}
 	for _, r := range rep.Residuals {
 		e.metrics.countResidual(r.Connector, r.Kind)
 	}
 	e.emit(evs...)
-	return nil
+	return true, nil
 }
 
 // residualDetail is the alert's text.

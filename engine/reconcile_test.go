@@ -144,3 +144,48 @@ func TestReconcileLookupFindsSessionsAndRefusesOpenCases(t *testing.T) {
 		}
 	}
 }
+
+// The sweep scans a closed case once at each of the policy's offsets and
+// once a night within nightly_days; the clock decides, nothing sleeps. The
+// kit's worker sweeps too (every 200ms, on the same clock), so this test
+// also shows two sweepers never scan one stage twice.
+func TestSweepReconcilesAtPolicyOffsets(t *testing.T) {
+	clock := newClock()
+	rec := &recorder{}
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Now: clock.Now, Observers: []engine.Observer{rec},
+		Policy: testkit.Policy + "reconcile: {after: [1h, 24h], nightly_days: 3}\n"})
+	ctx := context.Background()
+	c := closedCase(t, k)
+	runs := func() int64 { return k.Count(t, &store.ReconcileRun{}, "case_id = ?", c.ID) }
+	sweepUntil := func(want int64, what string) {
+		t.Helper()
+		testkit.Eventually(t, 20*time.Second, func() bool {
+			if _, err := k.Engine.Sweep(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			return runs() >= want
+		}, func() string { return what })
+		if n := runs(); n != want {
+			t.Fatalf("%s: %d scans, want %d", what, n, want)
+		}
+	}
+	// Right after close only the nightly scan is due.
+	sweepUntil(1, "the nightly scan right after close")
+	ad := k.Sandbox("ad")
+	acct, _ := ad.Account("erin@example.test")
+	ad.AddAccount(connectors.Subject{EmployeeID: "E1", Email: "erin@example.test"}, connectors.Account{ID: acct.ID, Status: connectors.StatusActive})
+	clock.Advance(90 * time.Minute)
+	sweepUntil(2, "the 1h offset's scan")
+	if n := len(rec.of(engine.EventResidualAccess)); n != 1 {
+		t.Fatalf("%d residual alerts, want 1", n)
+	}
+	var run store.ReconcileRun
+	if err := k.Store.TestDB().Where("case_id = ? AND stage = ?", c.ID, "after:1h0m0s").First(&run).Error; err != nil || run.Residuals != 1 || run.Trigger != "sweep" {
+		t.Fatalf("the 1h scan: %+v %v", run, err)
+	}
+	clock.Advance(5 * 24 * time.Hour) // past the 24h offset; the nightly window has ended
+	sweepUntil(3, "the 24h offset's scan")
+	if _, err := k.Engine.Sweep(ctx, time.Minute); err != nil || runs() != 3 {
+		t.Fatalf("nothing more is due: %v (%d scans)", err, runs())
+	}
+}

@@ -16,6 +16,10 @@ import (
 // takes the rest.
 const reconcileBatch = 50
 
+// reconcileGrace is how late an offset's scan still runs after the last
+// offset or the nightly window (a sweeper that was down).
+const reconcileGrace = 7 * 24 * time.Hour
+
 // sweepReconcile scans each closed case whose offset or night has come and
 // that was not scanned at that stage yet (the stage row makes each scan
 // happen once, however many processes sweep). It returns the residuals
@@ -26,10 +30,12 @@ func (e *Engine) sweepReconcile(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	now := e.clock()
+	// A sweep that was down runs an offset's scan late, within a week.
 	horizon := time.Duration(rp.NightlyDays) * 24 * time.Hour
-	if n := len(rp.After); n > 0 && rp.After[n-1].D()+24*time.Hour > horizon {
-		horizon = rp.After[n-1].D() + 24*time.Hour // a late sweep still runs the last offset
+	if n := len(rp.After); n > 0 && rp.After[n-1].D() > horizon {
+		horizon = rp.After[n-1].D()
 	}
+	horizon += reconcileGrace
 	cs, err := e.store.ClosedCasesSince(ctx, now.Add(-horizon), 1000)
 	if err != nil {
 		return 0, err
