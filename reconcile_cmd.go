@@ -12,7 +12,8 @@ import (
 )
 
 // cmdReconcile runs `kinetic reconcile`: a reconciliation scan of one
-// closed case or of every case closed in the last N days, made from this
+// closed case, or of every case closed in the last N days and the
+// organization-wide orphan scan (--all), made from this
 // process (it calls the connectors itself), printing each scan's report.
 // It exits 1 when residual access was found, so a scheduler notices.
 func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -35,9 +36,18 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer a.Close()
 	var reps []*engine.ReconcileReport
+	var orphans *engine.ReconcileReport
 	var scanErr error
 	if *all {
 		reps, scanErr = a.Engine.ReconcileAll(ctx, time.Now().Add(-time.Duration(*days)*24*time.Hour), 10000, store.TriggerCLI)
+		// And the organization-wide orphan scan of the connectors that
+		// can list their accounts.
+		orph, err := a.Engine.ReconcileOrphans(ctx, store.TriggerCLI)
+		if err != nil {
+			scanErr = errors.Join(scanErr, err)
+		} else {
+			orphans = orph
+		}
 	} else {
 		var rep *engine.ReconcileReport
 		rep, scanErr = a.Engine.ReconcileCase(ctx, *caseID, store.TriggerCLI, "")
@@ -49,6 +59,10 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	for _, r := range reps {
 		printReconcile(stdout, r.Run, r.Residuals)
 		found += len(r.Residuals)
+	}
+	if orphans != nil {
+		printReconcile(stdout, orphans.Run, orphans.Residuals)
+		found += len(orphans.Residuals)
 	}
 	fmt.Fprintf(stdout, "%d cases scanned, %d residual access found\n", len(reps), found)
 	if scanErr != nil {
@@ -65,8 +79,13 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // printReconcile writes one scan's report.
 func printReconcile(w io.Writer, run store.ReconcileRun, res []store.Residual) {
-	fmt.Fprintf(w, "case %d scan %d (%s, %s): %d checks, %d residual, %d could not be made\n",
-		run.CaseID, run.ID, run.Stage, run.Trigger, run.Checked, run.Residuals, run.Errors)
+	if run.CaseID == 0 {
+		fmt.Fprintf(w, "orphan scan %d (%s): %d connectors listed, %d orphan accounts, %d could not be made\n",
+			run.ID, run.Trigger, run.Checked, run.Residuals, run.Errors)
+	} else {
+		fmt.Fprintf(w, "case %d scan %d (%s, %s): %d checks, %d residual, %d could not be made\n",
+			run.CaseID, run.ID, run.Stage, run.Trigger, run.Checked, run.Residuals, run.Errors)
+	}
 	for _, r := range res {
 		sim := ""
 		if r.Simulated {

@@ -229,7 +229,10 @@ func (e *Engine) recordRun(ctx context.Context, c *store.Case, rep *ReconcileRep
 
 // residualDetail is the alert's text.
 func residualDetail(c *store.Case, r *store.Residual) string {
-	s := fmt.Sprintf("Residual access for %s (case %d, closed %s) on %s: %s", c.EmployeeName, c.ID, fmtTime(c.ClosedAt), r.Connector, r.Detail)
+	s := fmt.Sprintf("Orphan account on %s: %s", r.Connector, r.Detail)
+	if c.ID != 0 {
+		s = fmt.Sprintf("Residual access for %s (case %d, closed %s) on %s: %s", c.EmployeeName, c.ID, fmtTime(c.ClosedAt), r.Connector, r.Detail)
+	}
 	if r.Simulated {
 		s = "SIMULATED: " + s
 	}

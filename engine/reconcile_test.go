@@ -189,3 +189,40 @@ func TestSweepReconcilesAtPolicyOffsets(t *testing.T) {
 		t.Fatalf("nothing more is due: %v (%d scans)", err, runs())
 	}
 }
+
+// The orphan scan lists every sandbox account and finds those of people
+// who have left HR and of people HR does not know; they cannot be
+// remediated through a case.
+func TestReconcileOrphansComparesListedAccountsWithHR(t *testing.T) {
+	rec := &recorder{}
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Observers: []engine.Observer{rec}})
+	ctx := context.Background()
+	k.Sandbox("okta").AddAccount(connectors.Subject{Email: "ghost@example.test"}, connectors.Account{ID: "ghost@example.test", Status: connectors.StatusActive})
+	rep, err := k.Engine.ReconcileOrphans(ctx, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ghost *store.Residual
+	for i, r := range rep.Residuals {
+		if r.Kind != store.ResidualOrphan || r.CaseID != 0 || !r.Simulated {
+			t.Errorf("residual %+v", r)
+		}
+		if r.Account == "ghost@example.test" {
+			ghost = &rep.Residuals[i]
+		}
+	}
+	if ghost == nil || !strings.Contains(ghost.Detail, "no HR person") {
+		t.Fatalf("the ghost account is not an orphan: %+v", rep.Residuals)
+	}
+	for _, r := range rep.Residuals {
+		if strings.Contains(r.Detail, "no HR person") && r.Account != "ghost@example.test" {
+			t.Errorf("an account of an HR person called unknown: %+v", r)
+		}
+	}
+	if len(rec.of(engine.EventResidualAccess)) != len(rep.Residuals) {
+		t.Errorf("%d alerts for %d orphans", len(rec.of(engine.EventResidualAccess)), len(rep.Residuals))
+	}
+	if _, err := k.Engine.Remediate(ctx, ghost.ID, "A1"); !errors.Is(err, engine.ErrInvalidRequest) {
+		t.Fatalf("remediating an orphan: %v, want ErrInvalidRequest", err)
+	}
+}

@@ -46,6 +46,9 @@ func (e *Engine) Remediate(ctx context.Context, residualID int64, actor string) 
 	if err != nil {
 		return 0, err
 	}
+	if r.CaseID == 0 {
+		return 0, fmt.Errorf("%w: residual %d is an orphan account no case owns; offboard its person or revoke it by hand", ErrInvalidRequest, r.ID)
+	}
 	var newID int64
 	var evs []Event
 	var ds []dispatch
