@@ -51,6 +51,8 @@ Commands:
   audit export     write one case's audit record (--case ID --format json|csv)
   audit report     signed evidence report (--case ID | --from DATE --to DATE, --format pdf|html)
   audit verify-report FILE   check a report's signature and its embedded chain excerpt
+  reconcile        ask every connector whether closed cases' people still have
+                   access (--case ID | --all [--days N]); prints the scan's report
   migrate          create or update the database schema
   bench            measure: one departure, 5,000 departures under a rate limit,
                    throughput, Slack acknowledgement, peak memory (--help)
@@ -148,6 +150,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCases(ctx, rest, stdout, stderr)
 	case "equipment":
 		return cmdEquipment(ctx, rest, stdout, stderr)
+	case "reconcile":
+		return cmdReconcile(ctx, rest, stdout, stderr)
 	case "audit":
 		if len(rest) == 0 {
 			return usageErr("usage: kinetic audit verify|export|report|verify-report [flags]")

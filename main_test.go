@@ -157,6 +157,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--port", "80"}, 2, "flag provided but not defined: -port"},
 		{[]string{"migrate", "--config"}, 2, "flag needs an argument"},
 		{[]string{"worker"}, 2, "needs a shared Redis"},
+		{[]string{"reconcile"}, 2, "usage: kinetic reconcile (--case ID | --all"},
+		{[]string{"reconcile", "--case", "1", "--all"}, 2, "usage: kinetic reconcile"},
+		{[]string{"reconcile", "--all", "--days", "0"}, 2, "--days must be positive"},
 	} {
 		t.Run(strings.Join(append([]string{"kinetic"}, tc.args...), " "), func(t *testing.T) {
 			kinetic(t, tc.args...).want(t, tc.code, tc.want)
@@ -167,7 +170,7 @@ func TestUsage(t *testing.T) {
 // commands are every subcommand, as typed.
 var commands = [][]string{
 	{"serve"}, {"worker"}, {"demo"}, {"plan"}, {"migrate"},
-	{"config", "validate"}, {"audit", "verify"}, {"audit", "export"},
+	{"config", "validate"}, {"audit", "verify"}, {"audit", "export"}, {"reconcile"},
 }
 
 func TestSubcommandHelp(t *testing.T) {
@@ -426,6 +429,22 @@ func TestMigrateAndAuditWithoutCases(t *testing.T) {
 	r.want(t, 1)
 	if !errors.Is(r.err, store.ErrNoAuditEvents) {
 		t.Errorf("err = %v, want ErrNoAuditEvents", r.err)
+	}
+}
+
+// TestReconcileWithoutCases: kinetic reconcile on an empty database scans
+// no case but runs the orphan scan, and names a case that does not exist.
+func TestReconcileWithoutCases(t *testing.T) {
+	inTempDir(t)
+	kinetic(t, "reconcile", "--all").want(t, 1, "no database at kinetic.db")
+	kinetic(t, "migrate").want(t, 0, "up to date")
+	// The embedded sandbox keeps an enabled Okta account of someone who
+	// left: the orphan scan finds it (exit 1: residual access found).
+	kinetic(t, "reconcile", "--all").want(t, 1, "0 cases scanned, 1 residual access found", "orphan okta", "Former Person (E1099) is inactive in HR")
+	r := kinetic(t, "reconcile", "--case", "7")
+	r.want(t, 2, "case 7")
+	if !errors.Is(r.err, engine.ErrNotFound) {
+		t.Errorf("err = %v, want ErrNotFound", r.err)
 	}
 }
 

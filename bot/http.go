@@ -95,6 +95,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	api.routesApprovals(mux)
 	noticeAckRoutes(mux, o.Engine, o.Log)
 	api.routesEquipment(mux)
+	api.routesReconcile(mux)
 	for _, mount := range o.Routes {
 		mount(mux)
 	}

@@ -151,6 +151,19 @@ func (p *Policy) validateApprovals(d *doc, svc *Service) {
 			}
 		}
 	}
+	if r := f.Reconcile; r != nil {
+		for i, a := range r.After {
+			switch {
+			case a <= 0:
+				d.add(fmt.Sprintf("reconcile.after[%d]", i), "must be a positive duration")
+			case i > 0 && a <= r.After[i-1]:
+				d.add(fmt.Sprintf("reconcile.after[%d]", i), "offsets must increase one after another")
+			}
+		}
+		if r.NightlyDays < 0 || r.NightlyDays > 366 {
+			d.add("reconcile.nightly_days", "must be between 0 (off) and 366")
+		}
+	}
 	for i, l := range f.Escalation.Levels {
 		lp := fmt.Sprintf("escalation.levels[%d]", i)
 		if l == nil || len(l.Notify) == 0 {

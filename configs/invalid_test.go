@@ -279,6 +279,11 @@ func TestInvalidConfigs(t *testing.T) {
 		"policy-undefined-dependency.yaml": {want: []string{
 			dir + `policy-undefined-dependency.yaml:7: actions.remove_ad_groups.depends_on[0]: unknown action "disable_ad"`,
 		}},
+		"policy-reconcile.yaml": {want: []string{
+			dir + `policy-reconcile.yaml:10: reconcile.after[1]: offsets must increase one after another`,
+			dir + `policy-reconcile.yaml:11: reconcile.after[2]: must be a positive duration`,
+			dir + `policy-reconcile.yaml:12: reconcile.nightly_days: must be between 0 (off) and 366`,
+		}},
 		"policy-cycle.yaml": {want: []string{
 			dir + `policy-cycle.yaml:7: actions.disable_ad.depends_on: dependency cycle: disable_ad -> remove_ad_groups -> disable_ad`,
 		}},

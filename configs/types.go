@@ -367,6 +367,20 @@ type PolicyFile struct {
 	// Equipment says how devices are categorised and which team recovers
 	// them (see EquipmentPolicy).
 	Equipment EquipmentPolicy `yaml:"equipment"`
+	// Reconcile schedules the reconciliation of closed cases (see
+	// ReconcilePolicy); nil: no scheduled reconciliation.
+	Reconcile *ReconcilePolicy `yaml:"reconcile"`
+}
+
+// ReconcilePolicy schedules the sweep that asks every connector, after a
+// case closed, whether the person still has access.
+type ReconcilePolicy struct {
+	// After are offsets from the case's close at which it is scanned
+	// once each (e.g. [1h, 24h, 7d]); increasing and positive.
+	After []Duration `yaml:"after"`
+	// NightlyDays: every night, everyone offboarded (case closed) in the
+	// last NightlyDays days is scanned once; 0 turns the nightly scan off.
+	NightlyDays int `yaml:"nightly_days"`
 }
 
 // Chain is an approval chain: ordered steps.

@@ -229,3 +229,18 @@ func OperationNames(ops []Operation) string {
 	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
+
+// ListedAccount is one account an AccountLister reports, with the
+// identifiers of the person it belongs to as the system records them.
+type ListedAccount struct {
+	Account
+	Subject Subject
+}
+
+// AccountLister is the optional capability to list every account the
+// instance manages (within its configured scope), for the
+// organization-wide orphan scan: enabled accounts whose person has left,
+// and accounts no HR person owns.
+type AccountLister interface {
+	ListAccounts(ctx context.Context) ([]ListedAccount, error)
+}

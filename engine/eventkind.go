@@ -25,6 +25,7 @@ const (
 	EventApprovalCancelled     = view.EventApprovalCancelled
 	EventEscalation            = view.EventEscalation
 	EventBreach                = view.EventBreach
+	EventResidualAccess        = view.EventResidualAccess
 	EventBatchHeld             = view.EventBatchHeld
 	EventBatchDecided          = view.EventBatchDecided
 	EventSecurityOfficerNotice = view.EventSecurityOfficerNotice

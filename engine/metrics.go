@@ -17,6 +17,7 @@ type Metrics struct {
 	critical  prometheus.Histogram
 	cases     *prometheus.HistogramVec
 	recovered *prometheus.CounterVec
+	residual  *prometheus.CounterVec
 }
 
 // NewMetrics registers the engine's collectors on reg, plus a collector that
@@ -47,7 +48,11 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
 			Help: "Actions taken back for another attempt, by reason: lease_expired and task_lost (the recovery sweep), handed_back (a worker shutting down).",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.actions, m.latency, m.critical, m.cases, m.recovered, &statusCollector{st: st})
+	m.residual = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kinetic_residual_access_found_total",
+		Help: "Residual access reconciliation found after a case closed, by connector and kind (verify, lookup, orphan).",
+	}, []string{"connector", "kind"})
+	reg.MustRegister(m.actions, m.latency, m.critical, m.cases, m.recovered, m.residual, &statusCollector{st: st})
 	return m
 }
 
@@ -72,6 +77,12 @@ func (m *Metrics) observeCritical(d time.Duration) {
 func (m *Metrics) observeCase(status string, d time.Duration) {
 	if m != nil {
 		m.cases.WithLabelValues(status).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) countResidual(connector, kind string) {
+	if m != nil {
+		m.residual.WithLabelValues(connector, kind).Inc()
 	}
 }
 

@@ -20,6 +20,9 @@ type SweepStats struct {
 	Unconfirmed       int // plans nobody confirmed, dropped
 	// EquipmentOverdue counts escalations of devices not back in time.
 	EquipmentOverdue int
+	// Residuals counts residual access found by the reconciliation of
+	// closed cases (sweep_reconcile.go).
+	Residuals int
 }
 
 // Sweep recovers work the queue lost and fires the durable timers: running
@@ -38,7 +41,8 @@ type SweepStats struct {
 // sweep_approvals.go (reminders and timeouts), sweep_escalations.go,
 // sweep_notices.go (unacknowledged notices), sweep_breaches.go,
 // sweep_equipment.go (devices not back in time) and
-// sweep_unconfirmed.go (plans nobody confirmed). A
+// sweep_unconfirmed.go (plans nobody confirmed) and sweep_reconcile.go
+// (closed cases asked again whether access is still gone). A
 // duty that fails stops this sweep; the next sweep runs every duty again.
 func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, error) {
 	var st SweepStats
@@ -69,6 +73,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		return st, err
 	}
 	if st.Unconfirmed, err = e.expireConfirmations(ctx); err != nil {
+		return st, err
+	}
+	if st.Residuals, err = e.sweepReconcile(ctx); err != nil {
 		return st, err
 	}
 	return st, nil

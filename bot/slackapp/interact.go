@@ -100,6 +100,8 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 		kind = blocks.KindAction
 	case blocks.ActionAckNotice:
 		kind = blocks.KindNotice
+	case blocks.ActionRemediate:
+		kind = blocks.KindResidual
 	default:
 		if !isEquip {
 			say(textUnknownButton)
@@ -222,6 +224,13 @@ func (a *App) button(ctx context.Context, cb slack.InteractionCallback, act slac
 			return
 		}
 		say(":rotating_light: Escalated.")
+	case blocks.ActionRemediate:
+		aid, err := a.eng.Remediate(ctx, id, who.ID)
+		if err != nil {
+			say(frontend.EngineError(err))
+			return
+		}
+		say(fmt.Sprintf(":hammer_and_wrench: Remediation added (action %d); it runs now and is read back. Follow it in the case.", aid))
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -1136,4 +1137,25 @@ func slug(s string) string {
 		}
 	}
 	return strings.TrimSuffix(b.String(), "-")
+}
+
+var _ connectors.AccountLister = (*Connector)(nil)
+
+// ListAccounts implements connectors.AccountLister: every simulated
+// account with its owner's identifiers, in account ID order. It counts as
+// one call (rate limit, injected failures for no one).
+func (c *Connector) ListAccounts(ctx context.Context) ([]connectors.ListedAccount, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, connectors.NewError(connectors.KindTransient, c.name, "list_accounts", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stats.Calls++
+	ids := slices.Sorted(maps.Keys(c.byAccount))
+	out := make([]connectors.ListedAccount, 0, len(ids))
+	for _, id := range ids {
+		a := c.byAccount[id]
+		out = append(out, connectors.ListedAccount{Account: a.snapshot(), Subject: a.owner.subject})
+	}
+	return out, nil
 }

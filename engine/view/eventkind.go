@@ -38,6 +38,10 @@ const (
 	EventApprovalCancelled EventKind = "approval_cancelled"
 	// EventEscalation: an overdue action escalated (Level is 1-based).
 	EventEscalation EventKind = "escalation"
+	// EventResidualAccess: a reconciliation after close found access still
+	// in place (ResidualID, Name the action or connector; Targets the
+	// security alerts channel).
+	EventResidualAccess EventKind = "residual_access"
 	// EventBreach: a compliance deadline was missed.
 	EventBreach EventKind = "breach"
 	// EventBatchHeld: the mass-termination guard held a batch.

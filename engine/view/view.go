@@ -142,9 +142,12 @@ type Event struct {
 	EquipmentID int64
 	// NoticeID names a notice (EventNotice).
 	NoticeID int64
-	Name     string // action name, exception kind or asset tag
-	Status   string // new status of the case, action or approval
-	Detail   string
+	// ResidualID names a residual access a reconciliation found
+	// (EventResidualAccess); its Remediate button carries it.
+	ResidualID int64
+	Name       string // action name, exception kind or asset tag
+	Status     string // new status of the case, action or approval
+	Detail     string
 	// Targets are who should hear of it: user:ID, group:NAME,
 	// channel:NAME (escalations, reminders, security notices).
 	Targets []string

@@ -13,7 +13,7 @@ import (
 
 // IsAlert reports whether an engine event of this kind is an alert:
 // escalation, breach, batch_held, security_officer_notice,
-// hr_unknown_employee and hr_late_change. The Slack notifier delivers an
+// hr_unknown_employee, hr_late_change and residual_access. The Slack notifier delivers an
 // alert that names targets to them (Notice) and posts the others to the
 // security alerts channel. A failed critical revocation
 // (kind "action", status failed, phase 1) is an alert too, but the event
@@ -21,7 +21,8 @@ import (
 // AlertMessage.
 func IsAlert(kind view.EventKind) bool {
 	switch kind {
-	case view.EventEscalation, view.EventBreach, view.EventBatchHeld, view.EventSecurityOfficerNotice, view.EventHRUnknownEmployee, view.EventHRLateChange:
+	case view.EventEscalation, view.EventBreach, view.EventBatchHeld, view.EventSecurityOfficerNotice, view.EventHRUnknownEmployee, view.EventHRLateChange,
+		view.EventResidualAccess:
 		return true
 	}
 	return false
@@ -48,6 +49,9 @@ func alertMessage(ev view.Event, names map[string]string) ([]slack.Block, string
 	case view.EventManualStep:
 		head = fmt.Sprintf(":raised_hand: *Manual step*: *%s* waits to be done by hand, then marked done", name)
 		fb = fmt.Sprintf("Manual step: %s waits to be done by hand", oneLine(ev.Name))
+	case view.EventResidualAccess:
+		head = fmt.Sprintf(":warning: *Residual access after offboarding* on *%s*", name)
+		fb = fmt.Sprintf("Residual access after offboarding on %s", oneLine(ev.Name))
 	case view.EventBreach:
 		head = ":rotating_light: *Compliance deadline breached*: critical access was not removed in time"
 		fb = "Compliance deadline breached"
@@ -84,7 +88,11 @@ func alertMessage(ev view.Event, names map[string]string) ([]slack.Block, string
 	if !blank(ev.Detail) {
 		bs = append(bs, section(para(ev.Detail, 2500)))
 	}
-	if ev.CaseID != 0 {
+	if ev.Kind == view.EventResidualAccess && ev.ResidualID != 0 {
+		// Security and admins only; the engine checks who clicked.
+		bs = append(bs, slack.NewActionBlock("", button(ActionRemediate, ResidualValue(ev.ResidualID), "Remediate", "danger"),
+			button(ActionOpenCase, CaseValue(ev.CaseID), "Open case", "")))
+	} else if ev.CaseID != 0 {
 		bs = append(bs, slack.NewActionBlock("", button(ActionOpenCase, CaseValue(ev.CaseID), "Open case", "")))
 	}
 	ctx := eventContext(ev)

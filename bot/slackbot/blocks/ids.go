@@ -21,6 +21,9 @@ const (
 	ActionMarkDone    = "kinetic.mark_done"
 	ActionEscalateNow = "kinetic.escalate_now"
 	ActionOpenCase    = "kinetic.open_case"
+	// ActionRemediate carries a residual access (ResidualValue) a
+	// reconciliation found; clicking adds its remediation to the case.
+	ActionRemediate = "kinetic.remediate"
 )
 
 // Callback ids of Kinetic's modals. ModalDenyReason and
@@ -43,6 +46,8 @@ const (
 	KindEquipment = "equipment"
 	// KindNotice names a notice to a receiving team (NoticeValue).
 	KindNotice = "notice"
+	// KindResidual names a residual access (ResidualValue).
+	KindResidual = "residual"
 )
 
 // ErrBadValue is returned (wrapped) for a button value or modal metadata
@@ -64,6 +69,9 @@ func EquipmentValue(id int64) string { return KindEquipment + ":" + strconv.Form
 // NoticeValue is the button value naming notice id.
 func NoticeValue(id int64) string { return KindNotice + ":" + strconv.FormatInt(id, 10) }
 
+// ResidualValue is the button value naming residual access id.
+func ResidualValue(id int64) string { return KindResidual + ":" + strconv.FormatInt(id, 10) }
+
 // maxValueLen bounds what ParseValue looks at: the longest valid value is
 // "equipment:" and 19 digits.
 const maxValueLen = 32
@@ -83,7 +91,7 @@ func ParseValue(s string) (kind string, id int64, err error) {
 		return "", 0, fmt.Errorf("%w: %q has no kind", ErrBadValue, s)
 	}
 	switch k {
-	case KindCase, KindApproval, KindAction, KindEquipment, KindNotice:
+	case KindCase, KindApproval, KindAction, KindEquipment, KindNotice, KindResidual:
 	default:
 		return "", 0, fmt.Errorf("%w: unknown kind %q", ErrBadValue, k)
 	}

@@ -1,0 +1,47 @@
+package bot
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/internal/jsonbody"
+	"github.com/kineticsec/kinetic/store"
+)
+
+// The reconciliation API: the report of the last scan after close (see
+// engine.ReconcileCase). It shows any case's residual access, so it needs
+// scope audit:read.
+func (a *api) routesReconcile(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/reconcile/last", a.auth(a.lastReconcile, configs.ScopeAuditRead))
+}
+
+// ReconcileResponse is the body of GET /api/v1/reconcile/last.
+type ReconcileResponse struct {
+	Run       store.ReconcileRun `json:"run"`
+	Residuals []store.Residual   `json:"residuals"`
+	// Problems are the checks that could not be made.
+	Problems []string `json:"problems"`
+}
+
+func (a *api) lastReconcile(w http.ResponseWriter, r *http.Request) {
+	rep, err := a.o.Engine.LastReconcile(r.Context())
+	if errors.Is(err, engine.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no reconciliation has run yet")
+		return
+	}
+	if err != nil {
+		a.o.Log.WithError(err).Error("reading the last reconciliation")
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	out := ReconcileResponse{Run: rep.Run, Residuals: rep.Residuals, Problems: rep.Problems}
+	if out.Residuals == nil {
+		out.Residuals = []store.Residual{}
+	}
+	if out.Problems == nil {
+		out.Problems = []string{}
+	}
+	jsonbody.Write(w, http.StatusOK, out)
+}
