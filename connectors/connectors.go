@@ -134,6 +134,9 @@ type Request struct {
 	// IdempotencyKey is stable across retries of the same action; connectors
 	// whose systems accept one (ticketing, payroll notices) pass it on.
 	IdempotencyKey string
+	// Data is the original operation's recorded Result.Data; it is set
+	// only on a Restorer's Restore and VerifyRestore (see restore.go).
+	Data map[string]string
 }
 
 // Outcome says what an operation did.

@@ -151,6 +151,9 @@ func (e *Engine) call(ctx context.Context, in *connectors.Instance, a *store.Act
 	if err != nil {
 		return outcome{err: err}
 	}
+	if IsRestoreAction(a) {
+		return e.callRestore(ctx, in, a, restoreRequest(req, a))
+	}
 	res, err := in.Connector.Do(ctx, req)
 	if err != nil {
 		// A partly done operation (two groups removed, then refused on the
