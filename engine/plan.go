@@ -199,6 +199,7 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 		}
 		p.Actions = append(p.Actions, pa)
 	}
+	orderBySource(p.Actions, e.syncedFrom)
 	p.RemoteAccess = planRemoteAccess(p.Actions, e.revokesOf)
 	return p, nil
 }
