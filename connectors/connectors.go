@@ -106,6 +106,11 @@ type Account struct {
 	Groups []string
 	// Detail is free text for people (a device model, a key's creation date).
 	Detail string
+	// Synced is set when the system reports the account as mastered in
+	// another directory that a sync copies over it (an Entra ID user with
+	// onPremisesSyncEnabled): a change made here lasts until the next sync
+	// unless the source changes first (see the instance's synced_from).
+	Synced bool
 }
 
 // Account statuses.

@@ -69,7 +69,9 @@ func orderBySource(acts []PlannedAction, syncedFrom func(string) string) {
 				notes = append(notes, fmt.Sprintf("%s waits for %s: synced from it (%s first)", a.Connector, src, strings.Join(added, ", ")))
 			}
 		}
-		a.Ordering = strings.Join(notes, "; ")
+		if len(notes) > 0 {
+			a.Ordering = strings.Join(notes, "; ")
+		}
 	}
 }
 

@@ -99,3 +99,28 @@ func TestSyncedOrderingAcrossPhasesIsExplained(t *testing.T) {
 		}
 	}
 }
+
+// A synced account on a system that names no source is said in the plan:
+// nothing orders its disable after the directory it comes from.
+func TestSyncedAccountWithoutSourceIsWarned(t *testing.T) {
+	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Policy: syncedPolicy,
+		Connectors: "  entra:\n    type: sandbox\n    sandbox: {system: m365}\n"})
+	k.Sandbox("entra").AddAccount(connectors.Subject{EmployeeID: "E1", Email: "erin@example.test", Username: "erin"},
+		connectors.Account{ID: "entra-erin", Kind: "user", Status: connectors.StatusActive, Synced: true})
+	p, err := k.Engine.Plan(context.Background(), engine.Request{EmployeeID: "E1", Requester: "M1"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range p.Actions {
+		switch a.Name {
+		case "disable_entra":
+			if len(a.DependsOn) != 0 || !strings.Contains(a.Ordering, "no synced_from names its source") || !strings.Contains(engine.FormatPlan(p), "set connectors.entra.synced_from") {
+				t.Fatalf("disable_entra: %v %q", a.DependsOn, a.Ordering)
+			}
+		case "revoke_entra_sessions":
+			if a.Ordering != "" {
+				t.Fatalf("sessions warned: %q", a.Ordering)
+			}
+		}
+	}
+}

@@ -33,6 +33,9 @@ type Account struct {
 	Groups []string
 	// Detail is free text for people (a device model, a key's creation date).
 	Detail string
+	// Synced: mastered in another directory a sync copies from
+	// (connectors.Account.Synced).
+	Synced bool `json:",omitempty"`
 }
 
 // Discovery is what one connector's lookup found at planning time.
