@@ -276,6 +276,19 @@ func orEmptyJSON(s string) string {
 	return s
 }
 
+// call runs action a on its connector: Do and Verify (callDo, in
+// execute.go), or for a restore action Restore and VerifyRestore.
+func (e *Engine) call(ctx context.Context, in *connectors.Instance, a *store.Action) outcome {
+	if !IsRestoreAction(a) {
+		return e.callDo(ctx, in, a)
+	}
+	req, err := e.request(ctx, a)
+	if err != nil {
+		return outcome{err: err}
+	}
+	return e.callRestore(ctx, in, a, restoreRequest(req, a))
+}
+
 // restoreRequest turns restore action a's request into the Restorer's:
 // the original operation and its recorded data.
 func restoreRequest(req connectors.Request, a *store.Action) connectors.Request {
