@@ -435,9 +435,13 @@ func cmdActions(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// cmdCases runs operations on a case through the API: cases cancel.
+// cmdCases runs operations on a case through the API: cases cancel, cases
+// restore.
 func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := "usage: kinetic cases cancel CASE-ID --as HR-ID --reason TEXT"
+	usage := "usage: kinetic cases cancel CASE-ID --as HR-ID --reason TEXT | kinetic cases restore CASE-ID --as HR-ID --reason TEXT"
+	if len(args) > 0 && args[0] == "restore" {
+		return cmdCasesRestore(ctx, args, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "cancel" {
 		return usageErr("%s", usage)
 	}
@@ -475,6 +479,48 @@ func cmdCases(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "case %d (%s, %s) %s\n", out.ID, out.EmployeeName, out.EmployeeID, out.Status)
+	return nil
+}
+
+// cmdCasesRestore asks for a closed case to be undone (a rehire, a case
+// opened by mistake): kinetic cases restore CASE-ID --as HR-ID --reason
+// TEXT. The request goes to its approvers; approving it runs the
+// compensating actions.
+func cmdCasesRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cases restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := clientFlags(fs)
+	as := fs.String("as", "", "HR id of the person asking (required; an admin, HR, the manager or HR partner, or the case's requester)")
+	reason := fs.String("reason", "", "why (required)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: kinetic cases restore CASE-ID --as HR-ID --reason TEXT [--server URL]")
+		fs.PrintDefaults()
+	}
+	id, rest, err := leadingID(args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+		}
+		return err
+	}
+	if err := parse(fs, rest); err != nil {
+		return err
+	}
+	if *as == "" {
+		return usageErr("cases restore needs --as HR-ID")
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return usageErr("cases restore needs --reason")
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	var out bot.RestoreCaseResponse
+	if err := c.call(ctx, "POST", fmt.Sprintf("/api/v1/cases/%d/restore", id), bot.RestoreCaseRequest{As: *as, Reason: *reason}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restore of case %d requested: approval %d awaits its approvers (kinetic approve %d --as HR-ID)\n", out.CaseID, out.ApprovalID, out.ApprovalID)
 	return nil
 }
 

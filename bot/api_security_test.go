@@ -54,6 +54,7 @@ func secRoutes(caseID, actionID int64) []secRoute {
 		{"POST", "/api/v1/actions/" + a + "/done", `{"as":"A1","reason":"forged"}`},
 		{"POST", "/api/v1/actions/" + a + "/escalate", `{"as":"A1"}`},
 		{"POST", "/api/v1/cases/" + c + "/cancel", `{"as":"H1","reason":"forged"}`},
+		{"POST", "/api/v1/cases/" + c + "/restore", `{"as":"H1","reason":"forged"}`},
 	}
 }
 

@@ -92,6 +92,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	mux.HandleFunc("POST /api/v1/cases", api.auth(api.createCase, configs.ScopeCasesCreate))
 	mux.HandleFunc("GET /api/v1/cases/{id}", api.auth(api.getCase))
 	mux.HandleFunc("POST /api/v1/cases/{id}/cancel", api.auth(api.cancelCase, configs.ScopeCasesCancel))
+	mux.HandleFunc("POST /api/v1/cases/{id}/restore", api.auth(api.restoreCase, configs.ScopeCasesCreate))
 	api.routesApprovals(mux)
 	noticeAckRoutes(mux, o.Engine, o.Log)
 	api.routesEquipment(mux)
@@ -344,6 +345,41 @@ func (a *api) cancelCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	jsonbody.Write(w, http.StatusOK, caseResponse(c, nil))
+}
+
+// RestoreCaseRequest is the body of POST /api/v1/cases/{id}/restore.
+type RestoreCaseRequest struct {
+	// As is the HR id of the person asking; the engine authorizes them
+	// (engine.RequestRestore).
+	As     string `json:"as" maxlen:"128"`
+	Reason string `json:"reason" maxlen:"1000"`
+}
+
+// RestoreCaseResponse answers a restore request.
+type RestoreCaseResponse struct {
+	CaseID     int64 `json:"case_id"`
+	ApprovalID int64 `json:"approval_id"`
+}
+
+// restoreCase opens a restore request on a closed case (a rehire, or a
+// case opened by mistake), for the person named in "as": 201 with the
+// approval that decides it; 403 when they may not, 400 when the case is
+// open or a restore is already pending, 404 when unknown.
+func (a *api) restoreCase(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "case")
+	if !ok {
+		return
+	}
+	var body RestoreCaseRequest
+	if !decode(w, r, &body) || !requireAs(w, body.As) {
+		return
+	}
+	apID, err := a.o.Engine.RequestRestore(r.Context(), id, body.As, body.Reason)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	jsonbody.Write(w, http.StatusCreated, RestoreCaseResponse{CaseID: id, ApprovalID: apID})
 }
 
 func (a *api) getCase(w http.ResponseWriter, r *http.Request) {

@@ -52,6 +52,12 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-routing.yaml:22: routing.empty.slack: set channel, user_group or people`,
 			dir + `service-routing.yaml:26: connectors.ad.owner: team "it-identty" has no route: add routing.it-identty`,
 		}},
+		"service-synced-from.yaml": {want: []string{
+			dir + `service-synced-from.yaml:15: connectors.okta.synced_from: "adds" is not a configured connector instance (configured: a, ad, b, m365, okta, vpn)`,
+			dir + `service-synced-from.yaml:19: connectors.vpn.synced_from: an instance cannot be synced from itself`,
+			dir + `service-synced-from.yaml:23: connectors.a.synced_from: synced_from loops: a -> b -> a`,
+			dir + `service-synced-from.yaml:27: connectors.b.synced_from: synced_from loops: b -> a -> b`,
+		}},
 		"service-routing-teams.yaml": {want: []string{
 			dir + `service-routing-teams.yaml:10: chat.teams.alerts_conversation: 19:alerts@thread.tacv2 disagrees with routing.security-alerts.teams.conversation (19:other@thread.tacv2)`,
 			dir + `service-routing-teams.yaml:16: routing.it-identity.teams.conversation: "#it-identity" is not a Teams channel conversation id`,

@@ -597,6 +597,7 @@ func (s *Service) validate(d *doc) {
 	// token, so it passes the outbound URL policy too.
 	s.Chat.validate(d)
 	s.validateRouting(d)
+	validateSyncedFrom(d, s.Connectors)
 	// The signals block (signals.go): receivers' endpoints pass the
 	// outbound URL policy like connector base URLs.
 	s.Signals.validate(d, s.Connectors)

@@ -305,6 +305,13 @@ type ConnectorInstance struct {
 	// "owner") when an action on this system is overdue; routing.NAME says
 	// where that team reaches people.
 	Owner string `yaml:"owner"`
+	// SyncedFrom names the instance this system's accounts are mastered
+	// in (synced_from: ad for Entra ID users synced from on-premises AD by
+	// Entra Connect): the planner orders every disabling action on the
+	// source before this system's, because a sync would undo a change made
+	// here first. It must name another configured instance; the chain may
+	// not loop.
+	SyncedFrom string `yaml:"synced_from"`
 
 	// Block is the type's block (written under the type's name, e.g.
 	// okta:), decoded into the pointer its connspec.Spec's NewBlock

@@ -106,6 +106,11 @@ type Account struct {
 	Groups []string
 	// Detail is free text for people (a device model, a key's creation date).
 	Detail string
+	// Synced is set when the system reports the account as mastered in
+	// another directory that a sync copies over it (an Entra ID user with
+	// onPremisesSyncEnabled): a change made here lasts until the next sync
+	// unless the source changes first (see the instance's synced_from).
+	Synced bool
 }
 
 // Account statuses.
@@ -134,6 +139,9 @@ type Request struct {
 	// IdempotencyKey is stable across retries of the same action; connectors
 	// whose systems accept one (ticketing, payroll notices) pass it on.
 	IdempotencyKey string
+	// Data is the original operation's recorded Result.Data; it is set
+	// only on a Restorer's Restore and VerifyRestore (see restore.go).
+	Data map[string]string
 }
 
 // Outcome says what an operation did.

@@ -63,6 +63,9 @@ type InstanceConfig struct {
 	Timeout     time.Duration
 	// RateLimit is zero for none.
 	RateLimit RateLimit
+	// SyncedFrom names the instance this one's accounts are synced from
+	// (configs: synced_from); "" when none.
+	SyncedFrom string
 }
 
 // Build constructs every instance with its type's descriptor from table
@@ -106,6 +109,7 @@ func Build(table []Descriptor, insts []InstanceConfig, deps Deps, prepare func(C
 			Simulated:   desc.Simulated,
 			RateLimit:   ic.RateLimit,
 			Revokes:     desc.Revokes,
+			SyncedFrom:  ic.SyncedFrom,
 		}
 		if err := reg.Add(in); err != nil {
 			errs = append(errs, err)

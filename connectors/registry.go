@@ -43,6 +43,10 @@ type Instance struct {
 	// Revokes is the type's declaration of the remote access each
 	// operation revokes (Descriptor.Revokes); nil: none.
 	Revokes map[Operation][]Revocation
+	// SyncedFrom names the instance that is this system's source of
+	// authority (a directory sync copies its state here): the planner
+	// orders the source's disabling actions first. "" when none.
+	SyncedFrom string
 }
 
 // Registry holds the configured connector instances by name. It is built

@@ -365,7 +365,7 @@ func (e *Engine) applyOutcome(tx *gorm.DB, au *auditBuf, c *store.Case, ap *stor
 		}
 		return fmt.Sprintf("%s delayed until %s", f.Action, at.Format(time.RFC3339)), release(held, &at)
 	case effectRestore:
-		return "restore approved: run the compensating actions listed in the request (restoring is not automated yet)", nil
+		return e.applyRestore(tx, au, c, ap, now)
 	}
 	return "", fmt.Errorf("unknown effect %q", ap.Effect)
 }

@@ -157,7 +157,7 @@ type outcome struct {
 	err error
 }
 
-func (e *Engine) call(ctx context.Context, in *connectors.Instance, a *store.Action) outcome {
+func (e *Engine) callDo(ctx context.Context, in *connectors.Instance, a *store.Action) outcome {
 	req, err := e.request(ctx, a)
 	if err != nil {
 		return outcome{err: err}

@@ -24,6 +24,9 @@ func FormatPlan(p *Plan) string {
 		if len(a.DependsOn) > 0 {
 			fmt.Fprintf(&b, "  %-14s   after %s\n", "", strings.Join(a.DependsOn, ", "))
 		}
+		if a.Ordering != "" {
+			fmt.Fprintf(&b, "  %-14s   (%s)\n", "", a.Ordering)
+		}
 	}
 	fmt.Fprintf(&b, "\n%d actions", len(p.Actions))
 	if len(p.Equipment) > 0 {

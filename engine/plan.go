@@ -195,6 +195,10 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 				if d.Accounts[0].Kind == "" || d.Accounts[0].Kind == "user" {
 					pa.TargetAccount = d.Accounts[0].ID
 				}
+				if d.Accounts[0].Synced && isDisabling(s.Def.Operation) && e.syncedFrom(s.Def.Connector) == "" {
+					pa.Ordering = fmt.Sprintf("%s reports the account synced from another directory, but no synced_from names its source: the next sync may undo this (set connectors.%s.synced_from)",
+						s.Def.Connector, s.Def.Connector)
+				}
 				if connectors.Operation(s.Def.Operation) == connectors.OpCreateRecoveryTask {
 					p.Equipment = d.Accounts
 				}
@@ -202,6 +206,7 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 		}
 		p.Actions = append(p.Actions, pa)
 	}
+	orderBySource(p.Actions, e.syncedFrom)
 	p.RemoteAccess = planRemoteAccess(p.Actions, e.revokesOf)
 	return p, nil
 }

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/store"
 	"gorm.io/gorm"
@@ -23,24 +23,31 @@ type Compensation struct {
 	// what it would do ("re-enable the account", "re-add groups: a,b").
 	Restorable bool   `json:"restorable"`
 	Restore    string `json:"restore"`
+	// Automatic: the connector restores the operation itself
+	// (connectors.Restorer); otherwise a restorable action becomes a
+	// manual step.
+	Automatic bool `json:"automatic"`
 }
 
 // compensations lists, per succeeded action, whether a compensating action
-// exists (groundwork for undoing a mistaken case).
-func compensations(acts []store.Action) []Compensation {
+// exists and whether the connector runs it. Restore actions themselves and
+// manual steps are not listed.
+func (e *Engine) compensations(acts []store.Action) []Compensation {
 	var out []Compensation
 	for _, a := range acts {
-		if a.Status != store.ActionSucceeded {
+		if a.Status != store.ActionSucceeded || a.Manual || IsRestoreAction(&a) {
 			continue
 		}
 		c := Compensation{Action: a.Name, Connector: a.Connector, Operation: a.Operation}
 		var data map[string]string
 		_ = json.Unmarshal([]byte(a.ResultData), &data)
 		switch a.Operation {
-		case "disable_account", "deactivate_user", "revoke_vpn", "deactivate_badge":
+		case "disable_account", "deactivate_user", "revoke_vpn":
 			c.Restorable, c.Restore = true, "re-enable the account"
+		case "deactivate_badge":
+			c.Restorable, c.Restore = true, "re-issue the badge"
 		case "remove_group_memberships":
-			if g := data["removed_groups"]; g != "" {
+			if g := data[connectors.DataRemovedGroups]; g != "" {
 				c.Restorable, c.Restore = true, "re-add groups: "+g
 			} else {
 				c.Restore = "no groups were recorded at removal"
@@ -54,6 +61,16 @@ func compensations(acts []store.Action) []Compensation {
 		default:
 			c.Restore = "no compensating operation"
 		}
+		if c.Restorable && a.Outcome != string(connectors.OutcomeNoneFound) {
+			if in, ok := e.reg.Get(a.Connector); ok {
+				if r, ok := in.Connector.(connectors.Restorer); ok && r.RestoresOperation(connectors.Operation(a.Operation)) {
+					c.Automatic = true
+				}
+			}
+		}
+		if c.Restorable && a.Outcome == string(connectors.OutcomeNoneFound) {
+			c.Restorable, c.Restore = false, "nothing was found to revoke"
+		}
 		out = append(out, c)
 	}
 	return out
@@ -61,7 +78,7 @@ func compensations(acts []store.Action) []Compensation {
 
 // requestRestore records a rehire after a completed case: a restore
 // request, awaiting approval, listing per action whether a compensating
-// action exists. Restoring itself is not automated yet.
+// action exists (see restore.go for what approving it runs).
 func (e *Engine) requestRestore(ctx context.Context, emp *directory.Employee, who string, ev HREvent) (HRResult, error) {
 	var last store.Case
 	err := e.store.Conn(ctx).Preload("Actions").Where("employee_id = ? AND closed_at IS NOT NULL AND status <> ?", emp.ID, store.CaseCancelled).
@@ -72,42 +89,11 @@ func (e *Engine) requestRestore(ctx context.Context, emp *directory.Employee, wh
 	if err != nil {
 		return HRResult{}, err
 	}
-	comp := compensations(last.Actions)
-	cj, _ := json.Marshal(comp)
 	var ap store.Approval
 	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
-		now := e.clock()
-		var pending int64
-		if err := tx.Model(&store.Approval{}).Where("case_id = ? AND kind = ? AND status = ?", last.ID, "restore", store.ApprovalPending).Count(&pending).Error; err != nil {
-			return err
-		}
-		if pending > 0 {
-			return fmt.Errorf("%w: a restore of case %d is already pending", ErrInvalidRequest, last.ID)
-		}
-		ap = store.Approval{CaseID: last.ID, Kind: "restore", Effect: effectRestore, Status: store.ApprovalPending, Requester: who,
-			Reason: "rehired: " + ev.Reason, Request: string(cj), Held: "[]", CreatedAt: now, UpdatedAt: now}
-		if err := tx.Create(&ap).Error; err != nil {
-			return err
-		}
-		au.st.ApprovalStatus(last.ID, ap.ID, ap.Status)
-		// The policy's "restore" chain decides; without one, the employee's
-		// HR partner or manager does.
-		chain := e.policy.Load().File.Chains["restore"]
-		if chain == nil {
-			chain = &configs.Chain{Steps: []*configs.ChainStep{{Name: "hr", Approvers: []string{configs.ApproverHRPartner, configs.ApproverManager}}}}
-		}
-		if _, err := e.createSteps(tx, &ap, chain, configs.Conditions{}, now); err != nil {
-			return err
-		}
-		restorable := 0
-		for _, c := range comp {
-			if c.Restorable {
-				restorable++
-			}
-		}
-		au.add(store.Entry{Time: now, CaseID: last.ID, Actor: who, Event: "case.restore_requested", Result: "pending",
-			Detail: fmt.Sprintf("rehire of %s: restore request %d; %d of %d actions have a compensating action", emp.ID, ap.ID, restorable, len(comp))})
-		return nil
+		var err error
+		ap, err = e.openRestore(tx, au, &last, last.Actions, who, "rehired: "+ev.Reason)
+		return err
 	})
 	if err != nil {
 		return HRResult{}, err

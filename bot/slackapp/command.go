@@ -53,6 +53,8 @@ func (a *App) Command(ctx context.Context, cmd slack.SlashCommand) slackbot.Resp
 		return a.status(ctx, req, pc.UserID)
 	case blocks.CommandCancel:
 		return a.cancel(ctx, req, pc.UserID, pc.Reason)
+	case blocks.CommandRestore:
+		return a.restore(ctx, req, pc.UserID, pc.Reason)
 	}
 
 	emp, resp, ok := a.employee(ctx, pc.UserID)
@@ -235,6 +237,37 @@ func (a *App) cancel(ctx context.Context, req *directory.Employee, slackID, reas
 		return slackbot.Ephemeral(frontend.EngineError(err))
 	}
 	return slackbot.Ephemeral(fmt.Sprintf(":no_entry_sign: Case %d (offboarding of %s) cancelled. Nothing more will run.", c.ID, c.EmployeeName))
+}
+
+// restore asks for the mentioned person's last closed case to be undone.
+// Who may ask is the engine's decision (engine.RequestRestore), shared with
+// the API and the CLI; a refusal of who is answered like no case at all.
+// The approvers get the approval card (EventRestoreRequested); approving
+// it runs the compensating actions.
+func (a *App) restore(ctx context.Context, req *directory.Employee, slackID, reason string) slackbot.Response {
+	emp, resp, ok := a.employee(ctx, slackID)
+	if !ok {
+		return resp
+	}
+	none := slackbot.Ephemeral(fmt.Sprintf("There is no closed offboarding of <@%s> you can ask to restore.", slackID))
+	c, err := a.st.NewestCaseFor(ctx, emp.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return none
+	}
+	if err != nil {
+		return slackbot.Ephemeral(textLookupFailed)
+	}
+	apID, err := a.eng.RequestRestore(ctx, c.ID, req.ID, reason)
+	switch {
+	case errors.Is(err, engine.ErrNotAllowed) && req.ID == emp.ID:
+		return slackbot.Ephemeral(frontend.EngineError(err))
+	case errors.Is(err, engine.ErrNotAllowed):
+		return none
+	case err != nil:
+		return slackbot.Ephemeral(frontend.EngineError(err))
+	}
+	return slackbot.Ephemeral(fmt.Sprintf(":leftwards_arrow_with_hook: Restore of case %d (offboarding of %s) requested: approval %d went to its approvers. Approving it re-enables what can be re-enabled; the rest is listed as steps for people.",
+		c.ID, c.EmployeeName, apID))
 }
 
 // commandError explains a ParseCommand error.

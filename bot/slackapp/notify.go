@@ -177,7 +177,9 @@ func (n *notifier) handle(ctx context.Context, ev engine.Event) {
 			bs, text := blocks.Escalation(ev, n.a.ppl.names(ctx, ev.Actor))
 			n.reply(ctx, ev.CaseID, kindThread, text, bs)
 		}
-	case engine.EventApprovalRequested, engine.EventApprovalEscalated:
+	case engine.EventApprovalRequested, engine.EventApprovalEscalated, engine.EventRestoreRequested:
+		// A restore request is an approval too: its approvers get the card,
+		// and approving it runs the compensating actions.
 		n.approvalCards(ctx, ev.ApprovalID)
 	case engine.EventApprovalReminder:
 		n.approvalCards(ctx, ev.ApprovalID)

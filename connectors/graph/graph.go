@@ -463,6 +463,7 @@ func (c *Connector) Lookup(ctx context.Context, s connectors.Subject) (connector
 	}
 	if u.synced() {
 		acct.Detail += "; " + SyncedWarning
+		acct.Synced = true
 	}
 	return connectors.LookupResult{Accounts: []connectors.Account{acct}}, nil
 }

@@ -263,7 +263,7 @@ func TestDisableAccount(t *testing.T) {
 		if err != nil || len(lr.Accounts) != 1 {
 			t.Fatalf("Lookup = %+v, %v", lr, err)
 		}
-		if a := lr.Accounts[0]; a.Status != connectors.StatusDisabled || !strings.Contains(a.Detail, graph.SyncedWarning) {
+		if a := lr.Accounts[0]; a.Status != connectors.StatusDisabled || !strings.Contains(a.Detail, graph.SyncedWarning) || !a.Synced {
 			t.Fatalf("account = %+v, want disabled with the warning in Detail", a)
 		}
 	})

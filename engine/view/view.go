@@ -33,6 +33,9 @@ type Account struct {
 	Groups []string
 	// Detail is free text for people (a device model, a key's creation date).
 	Detail string
+	// Synced: mastered in another directory a sync copies from
+	// (connectors.Account.Synced).
+	Synced bool `json:",omitempty"`
 }
 
 // Discovery is what one connector's lookup found at planning time.
@@ -44,15 +47,19 @@ type Discovery struct {
 
 // PlannedAction is one action the plan would create.
 type PlannedAction struct {
-	Name          string            `json:"name"`
-	Description   string            `json:"description,omitempty"`
-	Connector     string            `json:"connector"`
-	Operation     string            `json:"operation"`
-	Phase         int               `json:"phase"`
-	PhaseName     string            `json:"phase_name"`
-	SLA           time.Duration     `json:"sla"`
-	DueAt         time.Time         `json:"due_at"`
-	DependsOn     []string          `json:"depends_on,omitempty"`
+	Name        string        `json:"name"`
+	Description string        `json:"description,omitempty"`
+	Connector   string        `json:"connector"`
+	Operation   string        `json:"operation"`
+	Phase       int           `json:"phase"`
+	PhaseName   string        `json:"phase_name"`
+	SLA         time.Duration `json:"sla"`
+	DueAt       time.Time     `json:"due_at"`
+	DependsOn   []string      `json:"depends_on,omitempty"`
+	// Ordering says why the planner added dependencies the policy did
+	// not write: "m365 waits for ad: synced from it" (connectors.NAME.
+	// synced_from); "" when none were added.
+	Ordering      string            `json:"ordering,omitempty"`
 	Params        map[string]string `json:"params,omitempty"`
 	TargetAccount string            `json:"target_account,omitempty"`
 	// Found says what discovery saw: "account dwhitfield (active)", "none

@@ -175,7 +175,7 @@ func Instances(svc *configs.Service) ([]connectors.InstanceConfig, []error) {
 			errs = append(errs, fmt.Errorf("connector %q: empty configuration", name))
 			continue
 		}
-		ic := connectors.InstanceConfig{Name: name, Type: ci.Type, Block: ci.Block, Concurrency: ci.Concurrency, Timeout: ci.Timeout.D()}
+		ic := connectors.InstanceConfig{Name: name, Type: ci.Type, Block: ci.Block, Concurrency: ci.Concurrency, Timeout: ci.Timeout.D(), SyncedFrom: ci.SyncedFrom}
 		if rl := ci.RateLimit; rl != nil {
 			ic.RateLimit = connectors.RateLimit{Requests: rl.Requests, Per: rl.Per.D(), Burst: max(rl.Burst, 1)}
 		}

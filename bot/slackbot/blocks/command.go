@@ -25,6 +25,9 @@ const (
 	CommandStatus CommandKind = "status"
 	// CommandCancel: cancel the mentioned person's open case.
 	CommandCancel CommandKind = "cancel"
+	// CommandRestore: ask for the mentioned person's last closed case to
+	// be undone (a rehire, a case opened by mistake); Reason is required.
+	CommandRestore CommandKind = "restore"
 	// CommandHelp: show HelpText.
 	CommandHelp CommandKind = "help"
 )
@@ -103,6 +106,7 @@ const maxCommandLen = 200 + 4*maxReasonLen
 //	@user --effective 2026-12-04 [17:00] [reason…]
 //	status @user
 //	cancel @user [reason…]
+//	restore @user reason…
 //
 // Options may come anywhere after the person. The time defaults to 17:00;
 // it is a wall time the caller places in the employee's zone. A mention of
@@ -153,6 +157,27 @@ func ParseCommand(text string) (Command, error) {
 			}
 		}
 		return Command{Kind: CommandCancel, UserID: id, UserName: name, Reason: reason}, nil
+	case "restore":
+		if len(toks) < 2 {
+			return Command{}, fmt.Errorf("%w: say whose access to restore, as in /offboard restore @dana rehired", ErrUsage)
+		}
+		id, name, err := mention(toks[1])
+		if err != nil {
+			return Command{}, err
+		}
+		for _, t := range toks[2:] {
+			if isOption(t) {
+				return Command{}, fmt.Errorf("%w: restore takes no options", ErrUsage)
+			}
+		}
+		reason, err := reasonOf(toks[2:])
+		if err != nil {
+			return Command{}, err
+		}
+		if strings.TrimSpace(reason) == "" {
+			return Command{}, fmt.Errorf("%w: say why, as in /offboard restore @dana rehired", ErrUsage)
+		}
+		return Command{Kind: CommandRestore, UserID: id, UserName: name, Reason: reason}, nil
 	}
 
 	id, name, err := mention(toks[0])
@@ -405,6 +430,7 @@ func HelpText(now time.Time) string {
 		"`/offboard @user --effective " + example + " 17:00 [reason]` — start at that date and time in their time zone (the time is optional; 24-hour, default 17:00).",
 		"`/offboard status @user` — show their offboarding.",
 		"`/offboard cancel @user [reason]` — cancel their offboarding before it finishes.",
+		"`/offboard restore @user reason` — ask to undo their last closed offboarding (a rehire, a mistake); its approvers decide.",
 		"`/offboard help` — this message.",
 		"Pick the person from the list as you type `@`, so Slack links them. Only their manager, HR or an admin can offboard someone.",
 	}, "\n")

@@ -44,6 +44,7 @@ func TestParseCommand(t *testing.T) {
 		{"status in any case", "Status <@U123ABC>", Command{Kind: CommandStatus, UserID: "U123ABC"}},
 		{"cancel", "cancel <@U123ABC>", Command{Kind: CommandCancel, UserID: "U123ABC"}},
 		{"cancel with reason", "cancel <@U123ABC> wrong person", Command{Kind: CommandCancel, UserID: "U123ABC", Reason: "wrong person"}},
+		{"restore with reason", "restore <@U123ABC> rehired in March", Command{Kind: CommandRestore, UserID: "U123ABC", Reason: "rehired in March"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseCommand(tc.in)
@@ -90,6 +91,9 @@ func TestParseCommandErrors(t *testing.T) {
 		{"status with extra words", "status <@U123ABC> now", ErrUsage, "nothing else"},
 		{"cancel without person", "cancel", ErrUsage, "whose offboarding"},
 		{"cancel with options", "cancel <@U123ABC> --now", ErrUsage, "no options"},
+		{"restore without person", "restore", ErrUsage, "whose access to restore"},
+		{"restore without reason", "restore <@U123ABC>", ErrUsage, "say why"},
+		{"restore with options", "restore <@U123ABC> --now", ErrUsage, "no options"},
 		{"reason too long", "<@U123ABC> " + strings.Repeat("word ", 250), ErrReasonTooLong, "at most 1000 characters (yours has 1249)"},
 		{"invalid UTF-8", "<@U123ABC> \xff", ErrUsage, "UTF-8"},
 	} {

@@ -270,6 +270,9 @@ func plannedLine(a view.PlannedAction) string {
 	if len(a.DependsOn) > 0 {
 		l += " · after " + data(strings.Join(a.DependsOn, ", "), 100)
 	}
+	if a.Ordering != "" {
+		l += " (" + data(a.Ordering, 120) + ")"
+	}
 	if a.Found != "" {
 		l += " · found: " + data(a.Found, 120)
 	}
