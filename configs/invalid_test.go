@@ -251,6 +251,12 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `policy-equipment.yaml:15: equipment.teams[3]: never matches: equipment.teams[2] matches every device first`,
 			dir + `policy-equipment.yaml:16: equipment.teams[4]: never matches: equipment.teams[2] matches every device first`,
 		}},
+		"policy-equipment-mdm.yaml": {want: []string{
+			dir + `policy-equipment-mdm.yaml:8: equipment.tracker: connector "okta" (sandbox system okta) does not support operation "record_equipment_step"`,
+			dir + `policy-equipment-mdm.yaml:10: equipment.mdm.connector: connector "nope" is not configured`,
+			dir + `policy-equipment-mdm.yaml:11: equipment.mdm.lock_when[0]: "voluntary" is not a lock trigger (want involuntary)`,
+			dir + `policy-equipment-mdm.yaml:12: equipment.mdm.lock_overdue_after: invalid duration "-3d"`,
+		}},
 		"policy-unknown-operation.yaml": {want: []string{
 			dir + `policy-unknown-operation.yaml:5: actions.disable_vpn_user.operation: connector "vpn" (sandbox system vpn) does not support operation "disable_account" (supported: revoke_vpn)`,
 		}},
