@@ -200,6 +200,9 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 		p.Actions = append(p.Actions, pa)
 	}
 	p.RemoteAccess = planRemoteAccess(p.Actions, e.revokesOf)
+	if !offline {
+		e.listTracked(ctx, p, pol)
+	}
 	return p, nil
 }
 

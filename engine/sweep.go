@@ -20,6 +20,8 @@ type SweepStats struct {
 	Unconfirmed       int // plans nobody confirmed, dropped
 	// EquipmentOverdue counts escalations of devices not back in time.
 	EquipmentOverdue int
+	// EquipmentLocked counts overdue devices whose lock was requested.
+	EquipmentLocked int
 }
 
 // Sweep recovers work the queue lost and fires the durable timers: running
@@ -37,7 +39,8 @@ type SweepStats struct {
 // orphaned task re-dispatch), sweep_timers.go (scheduled cases whose time has come),
 // sweep_approvals.go (reminders and timeouts), sweep_escalations.go,
 // sweep_notices.go (unacknowledged notices), sweep_breaches.go,
-// sweep_equipment.go (devices not back in time) and
+// sweep_equipment.go (devices not back in time),
+// sweep_equipment_locks.go (overdue devices locked through the MDM) and
 // sweep_unconfirmed.go (plans nobody confirmed). A
 // duty that fails stops this sweep; the next sweep runs every duty again.
 func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, error) {
@@ -66,6 +69,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		return st, err
 	}
 	if st.EquipmentOverdue, err = e.sweepEquipment(ctx); err != nil {
+		return st, err
+	}
+	if st.EquipmentLocked, err = e.sweepEquipmentLocks(ctx); err != nil {
 		return st, err
 	}
 	if st.Unconfirmed, err = e.expireConfirmations(ctx); err != nil {
