@@ -17,7 +17,8 @@ import (
 // equipment.mdm.lock_overdue_after is locked through the MDM — one action
 // of operation lock_devices per task (named after it, so it is added
 // once), restricted to the device's serial when the asset tracker gave
-// one. The action runs through the job machinery like any other.
+// one. A device already received (or further) is back and never locked.
+// The action runs through the job machinery like any other.
 
 // sweepEquipmentLocks adds the lock of every device overdue by the
 // policy's lock_overdue_after, and returns how many it added.
@@ -50,9 +51,9 @@ func (e *Engine) sweepEquipmentLocks(ctx context.Context) (int, error) {
 			if err := tx.First(&cur, t.ID).Error; err != nil {
 				return err
 			}
-			if store.EquipmentFinal(cur.Status) || cur.Status == store.EquipmentPreserved || cur.DueAt == nil ||
+			if (cur.Status != store.EquipmentOpen && cur.Status != store.EquipmentReturnRequested) || cur.DueAt == nil ||
 				!now.After(cur.DueAt.Add(m.LockOverdueAfter.D())) {
-				return nil // moved meanwhile, or its due date was
+				return nil // back (received or later), or its due date moved
 			}
 			if added, err = e.addEquipmentAction(tx, au, c, deviceAction(connectors.OpLockDevices, cur.AssetTag),
 				text.ClipBytes(fmt.Sprintf("Lock overdue device %s", cur.AssetTag), 250), m.Connector, connectors.OpLockDevices,
