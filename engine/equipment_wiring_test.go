@@ -226,3 +226,28 @@ func TestStepOnSomeoneElsesAssetFails(t *testing.T) {
 		t.Fatal("the tracker changed")
 	}
 }
+
+// A device marked lost while a legal hold awaits its decision is not
+// wiped: no wipe action, and the audit trail says why.
+func TestLostUnderLegalHoldIsNotWiped(t *testing.T) {
+	k := wiredKit(t, testkit.ApprovalPolicy+wiredEquipment, nil)
+	ctx := context.Background()
+	o, err := k.Engine.Open(ctx, engine.Request{EmployeeID: "E7", Requester: "M1", Reason: "resigned", Trigger: store.TriggerCLI,
+		Exceptions: []engine.ExceptionRequest{{Kind: "legal_hold", Reason: "litigation"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph := taskTagged(t, k, o.Case.ID, "PH-7")
+	if _, err := k.Engine.MoveEquipment(ctx, engine.EquipmentMove{TaskID: ph.ID, To: store.EquipmentLost, Actor: "T1"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := k.Count(t, &store.Action{}, "case_id = ? AND operation = ?", o.Case.ID, string(connectors.OpWipeDevices)); n != 0 {
+		t.Fatalf("%d wipe actions under a legal hold", n)
+	}
+	if n := k.Count(t, &store.AuditEvent{}, "case_id = ? AND event = ?", o.Case.ID, "equipment.wipe_withheld"); n != 1 {
+		t.Fatalf("%d wipe_withheld audit events, want 1", n)
+	}
+	if n := k.Count(t, &store.Action{}, "case_id = ? AND name = ?", o.Case.ID, "equipment_step.PH-7.lost"); n != 1 {
+		t.Fatal("the loss is not recorded on the tracker")
+	}
+}
