@@ -38,6 +38,9 @@ type EquipmentPolicy struct {
 	// recorded on the asset by an action of operation
 	// record_equipment_step. Empty: no tracker.
 	Tracker string `yaml:"tracker"`
+	// Due overrides defaults.equipment_due by category (phone: 3d): a
+	// device of that category is due this long after the effective time.
+	Due map[string]Duration `yaml:"due"`
 	// MDM says when the person's managed devices are locked or wiped
 	// (nil: never).
 	MDM *EquipmentMDM `yaml:"mdm"`
@@ -101,6 +104,15 @@ func (ep *EquipmentPolicy) EquipmentCategory(tag string) string {
 	return "other"
 }
 
+// EquipmentDue returns how long after the effective time a device of
+// category is due: its Due entry, else def.
+func (ep *EquipmentPolicy) EquipmentDue(category string, def Duration) Duration {
+	if d, ok := ep.Due[category]; ok {
+		return d
+	}
+	return def
+}
+
 // EquipmentTeamFor returns the team that recovers a device of category
 // at location (see Teams).
 func (ep *EquipmentPolicy) EquipmentTeamFor(category, location string) string {
@@ -134,6 +146,14 @@ func (p *Policy) validateEquipment(d *doc, svc *Service) {
 	known := map[string]bool{"other": true}
 	for _, c := range ep.Categories {
 		known[c] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(ep.Due)) {
+		switch {
+		case !known[k]:
+			d.add("equipment.due."+k, "unknown category %q (equipment.categories gives: %s)", k, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+		case ep.Due[k] <= 0:
+			d.add("equipment.due."+k, "must be positive")
+		}
 	}
 	catchAll := -1
 	for i, t := range ep.Teams {

@@ -316,7 +316,8 @@ func (e *Engine) returnInstructionsTo(tx *gorm.DB, c *store.Case) ([]string, err
 // record's equipment list merged by asset tag with the devices the asset
 // tracker's lookup found (plan.Equipment, whose model it describes),
 // each with its category and team from the policy's equipment block, due
-// defaults.equipment_due after the effective time. It returns the events
+// defaults.equipment_due (or the category's equipment.due) after the
+// effective time. It returns the events
 // that tell each team.
 func (e *Engine) newEquipmentTasks(tx *gorm.DB, au *auditBuf, c *store.Case, plan *Plan, pol *configs.Policy, now time.Time) ([]Event, error) {
 	devs, untagged := caseDevices(plan)
@@ -328,11 +329,11 @@ func (e *Engine) newEquipmentTasks(tx *gorm.DB, au *auditBuf, c *store.Case, pla
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", System: pol.File.Equipment.Tracker, Event: "equipment.tracker_failed", Result: "hr list only",
 			Detail: text.ClipBytes("the asset tracker could not list the person's assets: "+plan.TrackerError, 1000)})
 	}
-	due := plan.EffectiveAt.Add(pol.File.Defaults.EquipmentDue.D())
 	ep := &pol.File.Equipment
 	var evs []Event
 	for _, d := range devs {
 		cat := ep.EquipmentCategory(d.tag)
+		due := plan.EffectiveAt.Add(ep.EquipmentDue(cat, pol.File.Defaults.EquipmentDue).D())
 		t := store.EquipmentTask{CaseID: c.ID, AssetTag: text.ClipBytes(d.tag, 128), Description: text.ClipBytes(d.detail, 512), Category: cat,
 			Source: string(d.source), Serial: text.ClipBytes(d.serial, 128),
 			Location: text.ClipBytes(plan.Employee.Location, 128), AssigneeTeam: ep.EquipmentTeamFor(cat, plan.Employee.Location),
