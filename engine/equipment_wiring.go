@@ -132,7 +132,7 @@ func caseDevices(plan *Plan) (devs []equipmentDevice, untagged []view.TrackedAss
 // false returned. It waits like any action (advance releases it) and
 // runs through the job machinery.
 func (e *Engine) addEquipmentAction(tx *gorm.DB, au *auditBuf, c *store.Case, name, description, connector string, op connectors.Operation,
-	phase string, params map[string]string, now time.Time) (bool, error) {
+	phase string, params map[string]string, dependsOn []string, now time.Time) (bool, error) {
 	var n int64
 	if err := tx.Model(&store.Action{}).Where("case_id = ? AND name = ?", c.ID, name).Count(&n).Error; err != nil {
 		return false, err
@@ -143,7 +143,7 @@ func (e *Engine) addEquipmentAction(tx *gorm.DB, au *auditBuf, c *store.Case, na
 	pol := e.policy.Load()
 	sla := pol.File.Defaults.SLA[phase].D()
 	pa := PlannedAction{Name: name, Description: description, Connector: connector, Operation: string(op),
-		Phase: configs.PhaseNumber(phase), PhaseName: phase, SLA: sla, DueAt: now.Add(sla), Params: params,
+		Phase: configs.PhaseNumber(phase), PhaseName: phase, SLA: sla, DueAt: now.Add(sla), Params: params, DependsOn: dependsOn,
 		MaxAttempts: pol.File.Defaults.MaxAttempts, Found: "added by equipment recovery", Simulated: e.simulated(connector)}
 	a := newAction(c, pa, now)
 	if a.Simulated && !c.Simulated {
@@ -171,10 +171,27 @@ func (e *Engine) recordEquipmentStep(tx *gorm.DB, au *auditBuf, c *store.Case, t
 	if tracker == "" || t.Status == store.EquipmentOpen {
 		return nil
 	}
+	// Steps reach the tracker in the order they were made: each waits for
+	// the task's step before it (a later step must not be overwritten by
+	// an earlier one that ran late).
+	var steps []store.Action
+	if err := tx.Select("id", "name").Where("case_id = ? AND operation = ?", c.ID, string(connectors.OpRecordEquipmentStep)).
+		Order("id").Find(&steps).Error; err != nil {
+		return err
+	}
+	var deps []string
+	for _, st := range steps {
+		if strings.HasPrefix(st.Name, equipmentStepAction(t.AssetTag, "")) {
+			deps = []string{st.Name} // the latest wins
+		}
+	}
+	if len(deps) == 1 && deps[0] == equipmentStepAction(t.AssetTag, t.Status) {
+		deps = nil // already added: addEquipmentAction leaves it
+	}
 	_, err := e.addEquipmentAction(tx, au, c, equipmentStepAction(t.AssetTag, t.Status),
 		text.ClipBytes(fmt.Sprintf("Record %s %s in the asset tracker", t.AssetTag, equipmentWord(t.Status)), 250),
 		tracker, connectors.OpRecordEquipmentStep, configs.PhaseNotifications,
-		connectors.EquipmentStepParams(t.AssetTag, t.Status, caseRef(c), t.Reference), now)
+		connectors.EquipmentStepParams(t.AssetTag, t.Status, caseRef(c), t.Reference), deps, now)
 	return err
 }
 
@@ -198,7 +215,7 @@ func (e *Engine) lockInvoluntary(tx *gorm.DB, au *auditBuf, c *store.Case, now t
 		return err
 	}
 	_, err = e.addEquipmentAction(tx, au, c, actionInvoluntaryLock, "Lock every managed device (involuntary departure)",
-		m.Connector, connectors.OpLockDevices, configs.PhaseCritical, connectors.DeviceParams(nil, c.CreatedAt, covered), now)
+		m.Connector, connectors.OpLockDevices, configs.PhaseCritical, connectors.DeviceParams(nil, c.CreatedAt, covered), nil, now)
 	return err
 }
 
@@ -221,7 +238,7 @@ func (e *Engine) wipeLost(tx *gorm.DB, au *auditBuf, c *store.Case, t *store.Equ
 	}
 	_, err = e.addEquipmentAction(tx, au, c, deviceAction(connectors.OpWipeDevices, t.AssetTag),
 		text.ClipBytes(fmt.Sprintf("Wipe lost device %s", t.AssetTag), 250), m.Connector, connectors.OpWipeDevices, configs.PhaseEntitlements,
-		connectors.DeviceParams(serialsOf(t), c.CreatedAt, false), now)
+		connectors.DeviceParams(serialsOf(t), c.CreatedAt, false), nil, now)
 	return err
 }
 

@@ -251,3 +251,42 @@ func TestLostUnderLegalHoldIsNotWiped(t *testing.T) {
 		t.Fatal("the loss is not recorded on the tracker")
 	}
 }
+
+// Steps reach the tracker in the order they were made: each step's action
+// waits for the one before it, so the tracker ends at the last step.
+func TestStepsReachTheTrackerInOrder(t *testing.T) {
+	k := wiredKit(t, testkit.Policy+wiredEquipment, nil)
+	if _, err := k.StartWorker(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := open(t, k, engine.Request{EmployeeID: "E7", Requester: "M1", Reason: "resigned"})
+	lt := taskTagged(t, k, c.ID, "LT-7")
+	steps := []string{store.EquipmentReturnRequested, store.EquipmentReceived, store.EquipmentWiped, store.EquipmentDisposed}
+	for _, to := range steps {
+		ref := ""
+		if to == store.EquipmentDisposed {
+			ref = "COD-7"
+		}
+		if _, err := k.Engine.MoveEquipment(ctx, engine.EquipmentMove{TaskID: lt.ID, To: to, Actor: "T2", Reference: ref}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, to := range steps {
+		a := waitSettled(t, k, c.ID, "equipment_step.LT-7."+to)
+		var deps []string
+		_ = json.Unmarshal([]byte(a.DependsOn), &deps)
+		if a.Status != store.ActionSucceeded || i > 0 && (len(deps) != 1 || deps[0] != "equipment_step.LT-7."+steps[i-1]) {
+			t.Fatalf("%s: %+v deps %v", to, a, deps)
+		}
+	}
+	var order []string
+	for _, e := range k.Sandbox("assets").Effects() {
+		if e.Operation == string(connectors.OpRecordEquipmentStep) {
+			order = append(order, e.Change)
+		}
+	}
+	if len(order) != 4 || !strings.Contains(order[3], "wiped->disposed") {
+		t.Fatalf("tracker steps: %v", order)
+	}
+}

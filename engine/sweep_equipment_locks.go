@@ -57,7 +57,7 @@ func (e *Engine) sweepEquipmentLocks(ctx context.Context) (int, error) {
 			}
 			if added, err = e.addEquipmentAction(tx, au, c, deviceAction(connectors.OpLockDevices, cur.AssetTag),
 				text.ClipBytes(fmt.Sprintf("Lock overdue device %s", cur.AssetTag), 250), m.Connector, connectors.OpLockDevices,
-				configs.PhaseEntitlements, connectors.DeviceParams(serialsOf(&cur), c.CreatedAt, false), now); err != nil || !added {
+				configs.PhaseEntitlements, connectors.DeviceParams(serialsOf(&cur), c.CreatedAt, false), nil, now); err != nil || !added {
 				return err
 			}
 			detail := fmt.Sprintf("%s (%s) of %s is overdue by %s (due %s): locking it through %s", cur.AssetTag, cur.Category, c.EmployeeName,

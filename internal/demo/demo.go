@@ -116,6 +116,11 @@ func demoPolicy(cfg *configs.Config) (*configs.Policy, []string, error) {
 		}
 	}
 	notes = append(notes, "Jonas Becker's badge deactivation has a 2s SLA (shipped: 4h)")
+	note, err := phonePolicy(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	notes = append(notes, note)
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
 		return nil, nil, err
@@ -498,6 +503,9 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		if !equipmentPhase(ctx, a, o, c, check) {
 			ok = false
 		}
+	}
+	if c := final[idOf(cases, "E1001")]; c != nil && !phonePhase(ctx, a, o, c, check) {
+		ok = false
 	}
 	if !hrPhase(ctx, a, o, check) {
 		ok = false
