@@ -15,9 +15,9 @@ import (
 
 // The demo's locked phone: the example policy's equipment block gains the
 // simulated asset tracker (assets) and MDM (mdm), phones are due 2s after
-// the effective time and a device overdue by 2s is locked. Sofia
-// Alvarez's phone PH-1001 is never returned: the sweep locks it through
-// the MDM, and the lock is read back.
+// the effective time and a device overdue by 2s is locked. Dana
+// Whitfield's (E1001) phone PH-1001 is never returned: the sweep locks it
+// through the MDM, and the lock is read back.
 
 // phoneEquipment is the demo's equipment block.
 const phoneEquipment = `{categories: {LT: laptop, PH: phone, MN: monitor, AC: access_card}, teams: [{team: it-assets}],
