@@ -268,7 +268,7 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `service-numeric-hosts.yaml:20: connectors.assets.sandbox.url: host "0177.0.0.1" is a number in a non-standard form`,
 		}, notWant: []string{"connectors.payroll"}},
 		"policy-undefined-connector.yaml": {want: []string{
-			dir + `policy-undefined-connector.yaml:4: actions.close_tickets.connector: connector "jira" is not configured (configured: ad, assets, aws, badge, m365, okta, payroll, salesforce, vpn)`,
+			dir + `policy-undefined-connector.yaml:4: actions.close_tickets.connector: connector "jira" is not configured (configured: ad, assets, aws, badge, m365, mdm, okta, payroll, salesforce, vpn)`,
 		}},
 		"policy-equipment.yaml": {want: []string{
 			dir + `policy-equipment.yaml:9: equipment.categories.LT-X: "LT-X" is not an asset tag prefix`,
@@ -278,6 +278,14 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `policy-equipment.yaml:14: equipment.teams[2].team: team "it-berlin" is not an approver group: add approver_groups.it-berlin`,
 			dir + `policy-equipment.yaml:15: equipment.teams[3]: never matches: equipment.teams[2] matches every device first`,
 			dir + `policy-equipment.yaml:16: equipment.teams[4]: never matches: equipment.teams[2] matches every device first`,
+		}},
+		"policy-equipment-mdm.yaml": {want: []string{
+			dir + `policy-equipment-mdm.yaml:8: equipment.tracker: connector "okta" (sandbox system okta) does not support operation "record_equipment_step"`,
+			dir + `policy-equipment-mdm.yaml:10: equipment.mdm.connector: connector "nope" is not configured`,
+			dir + `policy-equipment-mdm.yaml:11: equipment.mdm.lock_when[0]: "voluntary" is not a lock trigger (want involuntary)`,
+			dir + `policy-equipment-mdm.yaml:12: equipment.mdm.lock_overdue_after: invalid duration "-3d"`,
+			dir + `policy-equipment-mdm.yaml:14: equipment.due.phone: must be positive`,
+			dir + `policy-equipment-mdm.yaml:14: equipment.due.tablet: unknown category "tablet"`,
 		}},
 		"policy-unknown-operation.yaml": {want: []string{
 			dir + `policy-unknown-operation.yaml:5: actions.disable_vpn_user.operation: connector "vpn" (sandbox system vpn) does not support operation "disable_account" (supported: revoke_vpn)`,

@@ -120,7 +120,7 @@ func TestExampleFilesLoad(t *testing.T) {
 		if !slices.Equal(s.Admins, []string{"E0001"}) {
 			t.Errorf("admins = %v", s.Admins)
 		}
-		want := []string{"ad", "assets", "aws", "badge", "m365", "okta", "payroll", "salesforce", "vpn"}
+		want := []string{"ad", "assets", "aws", "badge", "m365", "mdm", "okta", "payroll", "salesforce", "vpn"}
 		if got := slices.Sorted(maps.Keys(s.Connectors)); !slices.Equal(got, want) {
 			t.Errorf("connectors = %v", got)
 		}
@@ -414,7 +414,7 @@ func TestBuildConnectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := reg.Names(); len(got) != 9 {
+	if got := reg.Names(); len(got) != 10 {
 		t.Fatalf("registry = %v", got)
 	}
 	okta, _ := reg.Get("okta")

@@ -203,6 +203,9 @@ func (e *Engine) MoveEquipment(ctx context.Context, m EquipmentMove) (*Equipment
 		}
 		res.Task, res.Changed = t, true
 		au.st.EquipmentStatus(c.ID, t.ID, t.Status, t.Reference)
+		if err := e.afterEquipmentMove(tx, au, c, &t, now); err != nil {
+			return err
+		}
 		detail := fmt.Sprintf("%s (%s) %s → %s via %s", t.AssetTag, t.Category, was, t.Status, orDash(m.Via))
 		if m.Reference != "" {
 			detail += "; certificate of destruction " + m.Reference
@@ -313,38 +316,26 @@ func (e *Engine) returnInstructionsTo(tx *gorm.DB, c *store.Case) ([]string, err
 // record's equipment list merged by asset tag with the devices the asset
 // tracker's lookup found (plan.Equipment, whose model it describes),
 // each with its category and team from the policy's equipment block, due
-// defaults.equipment_due after the effective time. It returns the events
+// defaults.equipment_due (or the category's equipment.due) after the
+// effective time. It returns the events
 // that tell each team.
 func (e *Engine) newEquipmentTasks(tx *gorm.DB, au *auditBuf, c *store.Case, plan *Plan, pol *configs.Policy, now time.Time) ([]Event, error) {
-	type device struct{ tag, detail string }
-	var devs []device
-	seen := map[string]int{}
-	add := func(tag, detail string) {
-		tag = strings.TrimSpace(tag)
-		if tag == "" {
-			return
-		}
-		if i, ok := seen[strings.ToUpper(tag)]; ok {
-			if devs[i].detail == "" {
-				devs[i].detail = detail
-			}
-			return
-		}
-		seen[strings.ToUpper(tag)] = len(devs)
-		devs = append(devs, device{tag: tag, detail: detail})
+	devs, untagged := caseDevices(plan)
+	for _, a := range untagged {
+		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", System: pol.File.Equipment.Tracker, Event: "equipment.untracked", Result: "no task",
+			Detail: fmt.Sprintf("%s %s (%s) is checked out to the person but has no asset tag: no recovery task", a.Kind, orDash(a.Name), a.ID)})
 	}
-	for _, tag := range plan.Employee.Equipment {
-		add(tag, "")
+	if plan.TrackerError != "" {
+		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", System: pol.File.Equipment.Tracker, Event: "equipment.tracker_failed", Result: "hr list only",
+			Detail: text.ClipBytes("the asset tracker could not list the person's assets: "+plan.TrackerError, 1000)})
 	}
-	for _, d := range plan.Equipment {
-		add(d.ID, d.Detail)
-	}
-	due := plan.EffectiveAt.Add(pol.File.Defaults.EquipmentDue.D())
 	ep := &pol.File.Equipment
 	var evs []Event
 	for _, d := range devs {
 		cat := ep.EquipmentCategory(d.tag)
+		due := plan.EffectiveAt.Add(ep.EquipmentDue(cat, pol.File.Defaults.EquipmentDue).D())
 		t := store.EquipmentTask{CaseID: c.ID, AssetTag: text.ClipBytes(d.tag, 128), Description: text.ClipBytes(d.detail, 512), Category: cat,
+			Source: string(d.source), Serial: text.ClipBytes(d.serial, 128),
 			Location: text.ClipBytes(plan.Employee.Location, 128), AssigneeTeam: ep.EquipmentTeamFor(cat, plan.Employee.Location),
 			Status: store.EquipmentOpen, DueAt: &due, CreatedAt: now, UpdatedAt: now}
 		if err := tx.Create(&t).Error; err != nil {
@@ -356,6 +347,9 @@ func (e *Engine) newEquipmentTasks(tx *gorm.DB, au *auditBuf, c *store.Case, pla
 		evs = append(evs, Event{Kind: EventEquipment, CaseID: c.ID, EquipmentID: t.ID, Name: t.AssetTag, Status: t.Status,
 			Detail:  fmt.Sprintf("recover %s (%s) from %s by %s", t.AssetTag, t.Category, c.EmployeeName, due.Format("2006-01-02")),
 			Targets: []string{"channel:" + t.AssigneeTeam}, At: now})
+	}
+	if err := e.lockInvoluntary(tx, au, c, now); err != nil {
+		return nil, err
 	}
 	return evs, nil
 }

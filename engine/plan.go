@@ -156,7 +156,14 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 		insts[s.Def.Connector] = true
 	}
 	found := map[string]Discovery{}
+	// The asset tracker is listed alongside the lookups, not after them.
+	tracked := make(chan *Plan, 1)
 	if !offline {
+		go func() {
+			tp := &Plan{Employee: *emp}
+			e.listTracked(ctx, tp, pol)
+			tracked <- tp
+		}()
 		found = e.discover(ctx, emp, insts)
 	}
 	for _, name := range slices.Sorted(maps.Keys(insts)) {
@@ -208,6 +215,10 @@ func (e *Engine) plan(ctx context.Context, req Request, emp *directory.Employee,
 	}
 	orderBySource(p.Actions, e.syncedFrom)
 	p.RemoteAccess = planRemoteAccess(p.Actions, e.revokesOf)
+	if !offline {
+		tp := <-tracked
+		p.Tracked, p.TrackerError = tp.Tracked, tp.TrackerError
+	}
 	return p, nil
 }
 

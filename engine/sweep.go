@@ -23,6 +23,8 @@ type SweepStats struct {
 	// Residuals counts residual access found by the reconciliation of
 	// closed cases (sweep_reconcile.go).
 	Residuals int
+	// EquipmentLocked counts overdue devices whose lock was requested.
+	EquipmentLocked int
 }
 
 // Sweep recovers work the queue lost and fires the durable timers: running
@@ -40,7 +42,8 @@ type SweepStats struct {
 // orphaned task re-dispatch), sweep_timers.go (scheduled cases whose time has come),
 // sweep_approvals.go (reminders and timeouts), sweep_escalations.go,
 // sweep_notices.go (unacknowledged notices), sweep_breaches.go,
-// sweep_equipment.go (devices not back in time) and
+// sweep_equipment.go (devices not back in time),
+// sweep_equipment_locks.go (overdue devices locked through the MDM),
 // sweep_unconfirmed.go (plans nobody confirmed) and sweep_reconcile.go
 // (closed cases asked again whether access is still gone). A
 // duty that fails stops this sweep; the next sweep runs every duty again.
@@ -70,6 +73,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		return st, err
 	}
 	if st.EquipmentOverdue, err = e.sweepEquipment(ctx); err != nil {
+		return st, err
+	}
+	if st.EquipmentLocked, err = e.sweepEquipmentLocks(ctx); err != nil {
 		return st, err
 	}
 	if st.Unconfirmed, err = e.expireConfirmations(ctx); err != nil {

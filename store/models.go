@@ -269,6 +269,12 @@ type EquipmentTask struct {
 	Location     string `gorm:"size:128" json:"location,omitempty"`
 	AssigneeTeam string `gorm:"size:128" json:"assignee_team"`
 	Status       string `gorm:"size:32;not null;index" json:"status"`
+	// Source says where the device was found: "hr", "tracker" or
+	// "hr+tracker" (connectors.EquipmentSource); Serial is the serial
+	// number the asset tracker gave, which the MDM actions of this task
+	// are restricted to ("" when unknown: every device of the person).
+	Source string `gorm:"size:16" json:"source,omitempty"`
+	Serial string `gorm:"size:128" json:"serial,omitempty"`
 	// Reference is the certificate-of-destruction reference a disposal
 	// requires.
 	Reference string `gorm:"size:256" json:"reference,omitempty"`

@@ -93,6 +93,7 @@ func TestRemoteConformance(t *testing.T) {
 					connectors.OpNotify:                 {"template": "final-pay"},
 					connectors.OpTransferOwnership:      {"to": "manager@example.com"},
 					connectors.OpSetForwarding:          {"forward_to": "manager@example.com"},
+					connectors.OpRecordEquipmentStep:    connectors.EquipmentStepParams("LAP-0001", connectors.EquipmentReceived, "kinetic case 1", ""),
 				},
 				InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 					var ra time.Duration

@@ -41,7 +41,7 @@ import (
 const TypeName = "sandbox"
 
 // Systems lists the simulated systems.
-var Systems = []string{"ad", "m365", "okta", "vpn", "aws", "salesforce", "badge", "assets", "payroll"}
+var Systems = []string{"ad", "m365", "okta", "vpn", "aws", "salesforce", "badge", "assets", "payroll", "mdm"}
 
 // systemOps lists the operations each simulated system supports.
 var systemOps = map[string][]connectors.Operation{
@@ -53,8 +53,9 @@ var systemOps = map[string][]connectors.Operation{
 	"aws":        {connectors.OpDeleteAccessKeys, connectors.OpDisableAccount, connectors.OpRemoveGroupMemberships},
 	"salesforce": {connectors.OpDeactivateUser, connectors.OpTransferOwnership},
 	"badge":      {connectors.OpDeactivateBadge},
-	"assets":     {connectors.OpCreateRecoveryTask},
+	"assets":     {connectors.OpCreateRecoveryTask, connectors.OpRecordEquipmentStep},
 	"payroll":    {connectors.OpNotify},
+	"mdm":        {connectors.OpLockDevices, connectors.OpRetireDevices, connectors.OpWipeDevices},
 }
 
 // Operations returns the operations the named simulated system supports, or
@@ -211,6 +212,11 @@ type account struct {
 	// without it every zone; the badge is active while any zone is.
 	zones   []badgeZone
 	notices map[string]bool // templates sent (payroll)
+	// step is the last equipment step recorded on the asset (assets);
+	// mdm is the device's management state: "", "locked", "retired" or
+	// "wiped" (mdm).
+	step, stepRef string
+	mdm           string
 }
 
 type failure struct {
@@ -317,9 +323,13 @@ func (c *Connector) SeedEmployees(emps []directory.Employee) {
 	for i := range emps {
 		e := &emps[i]
 		s := connectors.Subject{EmployeeID: e.ID, Email: e.Email, Username: e.Username, DisplayName: e.Name}
-		if c.system == "assets" {
+		if c.system == "assets" || c.system == "mdm" {
 			for _, tag := range e.Equipment {
 				if tag = strings.TrimSpace(tag); tag == "" {
+					continue
+				}
+				if c.system == "mdm" {
+					c.AddAccount(s, connectors.Account{ID: SerialOf(tag), Kind: "device", Status: connectors.StatusActive, Detail: tag})
 					continue
 				}
 				c.AddAccount(s, connectors.Account{ID: tag, Kind: "device", Status: connectors.StatusActive, Detail: deviceModel(tag)})
@@ -500,6 +510,9 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if equipmentOp(req.Operation) {
+		return c.doEquipment(req)
+	}
 	accts := c.targets(req)
 	if len(accts) == 0 {
 		return connectors.Result{Outcome: connectors.OutcomeNoneFound, Detail: "no account"}, nil
@@ -519,6 +532,9 @@ func (c *Connector) Verify(ctx context.Context, req connectors.Request) (connect
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if equipmentOp(req.Operation) {
+		return c.verifyEquipment(req)
+	}
 	accts := c.targets(req)
 	if len(accts) == 0 {
 		return connectors.Verification{OK: true, Detail: "no account"}, nil

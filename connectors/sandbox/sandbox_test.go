@@ -66,6 +66,7 @@ func TestConformance(t *testing.T) {
 					connectors.OpNotify:                 {"template": "final-pay"},
 					connectors.OpTransferOwnership:      {"to": "manager@example.com"},
 					connectors.OpSetForwarding:          {"forward_to": "manager@example.com"},
+					connectors.OpRecordEquipmentStep:    connectors.EquipmentStepParams("LAP-0001", connectors.EquipmentReceived, "kinetic case 1", ""),
 				},
 				InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 					var ra time.Duration
@@ -151,8 +152,9 @@ func TestOperations(t *testing.T) {
 		"aws":        "delete_access_keys, disable_account, remove_group_memberships",
 		"salesforce": "deactivate_user, transfer_ownership",
 		"badge":      "deactivate_badge",
-		"assets":     "create_recovery_task",
+		"assets":     "create_recovery_task, record_equipment_step",
 		"payroll":    "notify",
+		"mdm":        "lock_devices, retire_devices, wipe_devices",
 	}
 	for s, w := range want {
 		if got := connectors.OperationNames(sandbox.Operations(s)); got != w {

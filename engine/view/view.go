@@ -14,6 +14,18 @@ import (
 	"github.com/kineticsec/kinetic/store"
 )
 
+// TrackedAsset is one item an asset tracker lists as checked out to the
+// person (the fields of connectors.Asset the engine uses).
+type TrackedAsset struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Tag      string `json:"tag,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Category string `json:"category,omitempty"`
+	Model    string `json:"model,omitempty"`
+	Serial   string `json:"serial,omitempty"`
+}
+
 // Account is an account (or device, badge, key) a connector's lookup found,
 // as plans show it. It has the fields of connectors.Account, which the
 // engine converts.
@@ -88,6 +100,11 @@ type Plan struct {
 	Actions     []PlannedAction    `json:"actions"`
 	Discovery   []Discovery        `json:"discovery"`
 	Equipment   []Account          `json:"equipment,omitempty"`
+	// Tracked is what the asset tracker (the policy's equipment.tracker)
+	// lists as checked out to the person; TrackerError says why it could
+	// not be listed ("" when it was, or no tracker is configured).
+	Tracked      []TrackedAsset `json:"tracked,omitempty"`
+	TrackerError string         `json:"tracker_error,omitempty"`
 	// RemoteAccess states which kinds of remote access (VPN identities,
 	// VPN sessions, identity-provider sessions) the plan's actions revoke
 	// and which action does each, from what their connector types

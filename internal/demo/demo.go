@@ -123,6 +123,11 @@ func demoPolicy(cfg *configs.Config) (*configs.Policy, []string, error) {
 		}
 		notes = append(notes, note)
 	}
+	phoneNote, err := phonePolicy(root) // phone.go
+	if err != nil {
+		return nil, nil, err
+	}
+	notes = append(notes, phoneNote)
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
 		return nil, nil, err
@@ -513,6 +518,9 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		if !equipmentPhase(ctx, a, o, c, check) {
 			ok = false
 		}
+	}
+	if c := final[idOf(cases, "E1001")]; c != nil && !phonePhase(ctx, a, o, c, check) {
+		ok = false
 	}
 	if !hrPhase(ctx, a, o, check) {
 		ok = false

@@ -81,7 +81,17 @@ func equipmentPhase(ctx context.Context, a *app.App, o Options, c *store.Case, c
 	code, body := move(lt.ID, demoAssetMember, store.EquipmentDisposed, "COD-2026-1003")
 	check(code == http.StatusOK, "it-assets (%s) records %s disposed of, certificate COD-2026-1003 %s", demoAssetMember, lt.AssetTag, errBody(code, body))
 
+	// Each move is recorded on the asset tracker by an action the workers
+	// run; the case closes once the last of them has settled.
 	after, err := a.Store.CaseWithActions(ctx, c.ID)
+	for deadline := time.Now().Add(20 * time.Second); err == nil && after.ClosedAt == nil && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond): // polling the database, bounded by the deadline
+		}
+		after, err = a.Store.CaseWithActions(ctx, c.ID)
+	}
 	if err != nil {
 		return false
 	}
