@@ -206,6 +206,10 @@ func loadConfig(path string) (*configs.Config, error) {
 	return cfg, nil
 }
 
+// logTimeFormat is RFC 3339 with milliseconds, so lines within one second
+// keep their order and line up with traces.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 func newLogger(cfg *configs.Config, stderr io.Writer) *logrus.Entry {
 	l := logrus.New()
 	l.Out = stderr
@@ -220,9 +224,9 @@ func newLogger(cfg *configs.Config, stderr io.Writer) *logrus.Entry {
 		}
 	}
 	if format == "json" {
-		l.Formatter = &logrus.JSONFormatter{}
+		l.Formatter = &logrus.JSONFormatter{TimestampFormat: logTimeFormat}
 	} else {
-		l.Formatter = &logrus.TextFormatter{FullTimestamp: true}
+		l.Formatter = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: logTimeFormat}
 	}
 	return logrus.NewEntry(l)
 }

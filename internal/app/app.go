@@ -119,6 +119,9 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 			}
 			addr = a.miniredis.Addr()
 		}
+		// go-redis has one process-wide logger (asynq's clients use it
+		// too): route it through logrus.
+		redis.SetLogger(jobs.RedisLogger{Log: o.Log})
 		a.RedisOpt = asynq.RedisClientOpt{Addr: addr, Password: svc.Redis.Password.Value(), DB: svc.Redis.DB}
 		a.RDB = redis.NewClient(&redis.Options{Addr: addr, Password: svc.Redis.Password.Value(), DB: svc.Redis.DB})
 		a.Dispatcher = jobs.NewDispatcher(a.RedisOpt)

@@ -185,6 +185,12 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 		// chat front ends are served by kinetic serve.
 		opts = bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, MetricsToken: metricsToken, Log: log, ProbesOnly: true}
 	}
+	opts.HTTPMetrics = a.Metrics
+	if serve && a.Dispatcher != nil {
+		q := queueDashboard(a.RedisOpt)
+		defer q.Close()
+		opts.Queues = q
+	}
 	limits := bot.ServerLimits{
 		ReadHeaderTimeout: hc.ReadHeaderTimeout.D(), ReadTimeout: hc.ReadTimeout.D(), WriteTimeout: hc.WriteTimeout.D(),
 		IdleTimeout: hc.IdleTimeout.D(), MaxConnections: hc.MaxConnections, MaxConnectionsPerClient: hc.MaxConnectionsPerClient,
