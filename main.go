@@ -26,6 +26,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kineticsec/kinetic/configs"
+	"github.com/kineticsec/kinetic/internal/reqid"
 	"github.com/kineticsec/kinetic/engine"
 	extanchor "github.com/kineticsec/kinetic/internal/anchor"
 	"github.com/kineticsec/kinetic/internal/app"
@@ -228,6 +229,7 @@ func newLogger(cfg *configs.Config, stderr io.Writer) *logrus.Entry {
 	} else {
 		l.Formatter = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: logTimeFormat}
 	}
+	l.AddHook(reqid.LogHook{})
 	return logrus.NewEntry(l)
 }
 

@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+
+	"github.com/sirupsen/logrus"
 )
 
 // Header is the request and response header that carries the id.
@@ -60,4 +62,25 @@ func Accept(incoming string) string {
 		return incoming
 	}
 	return New()
+}
+
+// LogHook adds request_id to every log entry whose context carries one
+// (logrus's Entry.WithContext), so an engine line names the HTTP request
+// that caused it. Install it with Logger.AddHook.
+type LogHook struct{}
+
+// Levels implements logrus.Hook: every level.
+func (LogHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+// Fire implements logrus.Hook.
+func (LogHook) Fire(e *logrus.Entry) error {
+	if e.Context == nil {
+		return nil
+	}
+	if id := From(e.Context); id != "" {
+		if _, set := e.Data["request_id"]; !set {
+			e.Data["request_id"] = id
+		}
+	}
+	return nil
 }
