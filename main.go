@@ -26,7 +26,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kineticsec/kinetic/configs"
-	"github.com/kineticsec/kinetic/internal/reqid"
 	"github.com/kineticsec/kinetic/engine"
 	extanchor "github.com/kineticsec/kinetic/internal/anchor"
 	"github.com/kineticsec/kinetic/internal/app"
@@ -34,6 +33,7 @@ import (
 	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/demo"
 	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/reqid"
 )
 
 const usage = `kinetic — employee offboarding from chat, HR events and the API
