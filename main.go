@@ -34,6 +34,7 @@ import (
 	"github.com/kineticsec/kinetic/internal/demo"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/reqid"
+	"github.com/kineticsec/kinetic/internal/telemetry"
 )
 
 const usage = `kinetic — employee offboarding from chat, HR events and the API
@@ -230,6 +231,7 @@ func newLogger(cfg *configs.Config, stderr io.Writer) *logrus.Entry {
 		l.Formatter = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: logTimeFormat}
 	}
 	l.AddHook(reqid.LogHook{})
+	l.AddHook(telemetry.LogHook{})
 	return logrus.NewEntry(l)
 }
 

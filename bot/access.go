@@ -9,6 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kineticsec/kinetic/internal/reqid"
 )
@@ -131,6 +134,9 @@ func accessLog(next http.Handler, log *logrus.Entry, m *HTTPMetrics) http.Handle
 				route = "unmatched"
 			}
 			m.observe(route, r.Method, status, d)
+			span := trace.SpanFromContext(ctx)
+			span.SetName(route)
+			span.SetAttributes(attribute.String("http.route", route), attribute.String("kinetic.request_id", id))
 			f := logrus.Fields{
 				"request_id":  id,
 				"method":      r.Method,
@@ -152,4 +158,11 @@ func accessLog(next http.Handler, log *logrus.Entry, m *HTTPMetrics) http.Handle
 // code (for tests and dashboards' checks).
 func (m *HTTPMetrics) Requests(route, method, code string) prometheus.Counter {
 	return m.requests.WithLabelValues(route, method, code)
+}
+
+// traced starts a server span per request (otelhttp: W3C trace context
+// from the caller, method, status); accessLog renames it to the route.
+// Without a tracer provider (internal/telemetry) the span is a no-op.
+func traced(h http.Handler) http.Handler {
+	return otelhttp.NewHandler(h, "http.request")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/internal/reqid"
+	"github.com/kineticsec/kinetic/internal/telemetry"
 )
 
 // opsServer is bot.NewHandler with the queue dashboard over a miniredis,
@@ -40,6 +41,8 @@ func newOpsServer(t *testing.T) *opsServer {
 	l := logrus.New()
 	l.Out = logs
 	l.Formatter = &logrus.JSONFormatter{}
+	l.AddHook(reqid.LogHook{})
+	l.AddHook(telemetry.LogHook{})
 	reg := prometheus.NewRegistry()
 	h := bot.NewHandler(bot.ServerOptions{
 		Metrics: reg, Log: logrus.NewEntry(l), Queues: q,

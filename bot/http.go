@@ -100,7 +100,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	}
 	hm := NewHTTPMetrics(reg)
 	if o.ProbesOnly {
-		return accessLog(mux, o.Log, hm)
+		return traced(accessLog(mux, o.Log, hm))
 	}
 	api := &api{o: o, clients: clientsOf(o)}
 	if o.Queues != nil {
@@ -117,7 +117,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	for _, mount := range o.Routes {
 		mount(mux)
 	}
-	return accessLog(strictQuery(mux), o.Log, hm)
+	return traced(accessLog(strictQuery(mux), o.Log, hm))
 }
 
 // maxQueryValue bounds a query parameter (an HR id, a status, a case id).

@@ -28,6 +28,7 @@ import (
 	"github.com/kineticsec/kinetic/internal/app"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/replay"
+	"github.com/kineticsec/kinetic/internal/telemetry"
 	"github.com/kineticsec/kinetic/signals"
 )
 
@@ -58,6 +59,11 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 		o.Getenv = func(string) string { return "" }
 	}
 	log, serve := o.Log, o.Front
+	stopTracing, err := telemetry.Setup(ctx, o.Getenv, "kinetic-"+o.Name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.WithoutCancel(ctx)) }()
 	// The Slack front end (docs/slack.md), when chat.slack or KINETIC_SLACK_*
 	// configure it.
 	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
