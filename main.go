@@ -33,6 +33,8 @@ import (
 	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/demo"
 	"github.com/kineticsec/kinetic/internal/outbound"
+	"github.com/kineticsec/kinetic/internal/reqid"
+	"github.com/kineticsec/kinetic/internal/telemetry"
 )
 
 const usage = `kinetic — employee offboarding from chat, HR events and the API
@@ -210,6 +212,10 @@ func loadConfig(path string) (*configs.Config, error) {
 	return cfg, nil
 }
 
+// logTimeFormat is RFC 3339 with milliseconds, so lines within one second
+// keep their order and line up with traces.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 func newLogger(cfg *configs.Config, stderr io.Writer) *logrus.Entry {
 	l := logrus.New()
 	l.Out = stderr
@@ -224,10 +230,12 @@ func newLogger(cfg *configs.Config, stderr io.Writer) *logrus.Entry {
 		}
 	}
 	if format == "json" {
-		l.Formatter = &logrus.JSONFormatter{}
+		l.Formatter = &logrus.JSONFormatter{TimestampFormat: logTimeFormat}
 	} else {
-		l.Formatter = &logrus.TextFormatter{FullTimestamp: true}
+		l.Formatter = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: logTimeFormat}
 	}
+	l.AddHook(reqid.LogHook{})
+	l.AddHook(telemetry.LogHook{})
 	return logrus.NewEntry(l)
 }
 

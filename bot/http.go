@@ -52,7 +52,16 @@ type ServerOptions struct {
 	// Routes mount further front ends on the same mux (bot/hr's webhooks,
 	// chat front ends); each adds its own patterns.
 	Routes []func(*http.ServeMux)
+	// HTTPMetrics is where the request metrics (kinetic_http_*) are
+	// registered; nil means Metrics (none when both are nil).
+	HTTPMetrics prometheus.Registerer
+	// Queues, when set, is the queue dashboard (asynqmon, rooted at
+	// QueuesPath), served to API clients with the queues:operate scope.
+	Queues http.Handler
 }
+
+// QueuesPath is where the queue dashboard is mounted.
+const QueuesPath = "/ops/queues"
 
 // NewHandler returns the HTTP handler for `kinetic serve`.
 func NewHandler(o ServerOptions) http.Handler {
@@ -85,10 +94,20 @@ func NewHandler(o ServerOptions) http.Handler {
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", MetricsHandler(o.Metrics, o.MetricsToken))
 	}
+	reg := o.HTTPMetrics
+	if reg == nil && o.Metrics != nil {
+		reg = o.Metrics
+	}
+	hm := NewHTTPMetrics(reg)
 	if o.ProbesOnly {
-		return mux
+		return traced(accessLog(mux, o.Log, hm))
 	}
 	api := &api{o: o, clients: clientsOf(o)}
+	if o.Queues != nil {
+		q := api.auth(o.Queues.ServeHTTP, configs.ScopeQueuesOperate)
+		mux.HandleFunc(QueuesPath, q)
+		mux.HandleFunc(QueuesPath+"/", q)
+	}
 	mux.HandleFunc("POST /api/v1/cases", api.auth(api.createCase, configs.ScopeCasesCreate))
 	mux.HandleFunc("GET /api/v1/cases/{id}", api.auth(api.getCase))
 	mux.HandleFunc("POST /api/v1/cases/{id}/cancel", api.auth(api.cancelCase, configs.ScopeCasesCancel))
@@ -100,7 +119,7 @@ func NewHandler(o ServerOptions) http.Handler {
 	for _, mount := range o.Routes {
 		mount(mux)
 	}
-	return strictQuery(mux)
+	return traced(accessLog(strictQuery(mux), o.Log, hm))
 }
 
 // maxQueryValue bounds a query parameter (an HR id, a status, a case id).
@@ -215,6 +234,7 @@ func (a *api) auth(next http.HandlerFunc, scopes ...string) http.HandlerFunc {
 		}
 		ctx := context.WithValue(r.Context(), clientKey{}, *found)
 		ctx = engine.WithPrincipal(ctx, found.principal())
+		notePrincipal(ctx, found.principal().ID)
 		next(w, r.WithContext(ctx))
 	}
 }

@@ -77,7 +77,7 @@ func TestInvalidConfigs(t *testing.T) {
 		},
 		"service-api-clients.yaml": {
 			want: []string{
-				dir + `service-api-clients.yaml:5: http.api_clients.ticketing.scopes[1]: unknown scope "cases:delete" (known: cases:create, cases:read, cases:cancel, approvals:decide, actions:operate, batches:decide, audit:read)`,
+				dir + `service-api-clients.yaml:5: http.api_clients.ticketing.scopes[1]: unknown scope "cases:delete" (known: cases:create, cases:read, cases:cancel, approvals:decide, actions:operate, batches:decide, audit:read, queues:operate)`,
 				dir + `service-api-clients.yaml:5: http.api_clients.ticketing.scopes[3]: scope "cases:create" is listed twice`,
 				dir + `service-api-clients.yaml:6: http.api_clients.ticketing.act_as[1]: unknown role "role:ceo" (known: role:hr, role:manager, role:admin)`,
 				dir + `service-api-clients.yaml:6: http.api_clients.ticketing.act_as[2]: "*" (act for anyone) needs trusted_front_end: true`,

@@ -171,11 +171,12 @@ const (
 	ScopeActionsOperate  = "actions:operate"  // retry, skip, mark done, escalate actions
 	ScopeBatchesDecide   = "batches:decide"   // release or deny mass-termination batches
 	ScopeAuditRead       = "audit:read"       // read and export the audit trail
+	ScopeQueuesOperate   = "queues:operate"   // the queue dashboard at /ops/queues: view, retry and delete queued tasks
 )
 
 // APIScopes lists every scope, in the order the docs give them.
 var APIScopes = []string{ScopeCasesCreate, ScopeCasesRead, ScopeCasesCancel, ScopeApprovalsDecide,
-	ScopeActionsOperate, ScopeBatchesDecide, ScopeAuditRead}
+	ScopeActionsOperate, ScopeBatchesDecide, ScopeAuditRead, ScopeQueuesOperate}
 
 // ActAs roles an APIClient may name besides HR ids and "*".
 var ActAsRoles = []string{"role:hr", "role:manager", "role:admin"}

@@ -179,7 +179,7 @@ func (e *Engine) DecideBatch(ctx context.Context, batchID int64, approver string
 	e.dispatchAll(ctx, lead)
 	for _, id := range start {
 		if err := e.StartCase(ctx, id); err != nil {
-			e.log.WithError(err).WithField("case", id).Warn("starting a released case failed; the sweep will start it")
+			e.log.WithContext(ctx).WithError(err).WithField("case", id).Warn("starting a released case failed; the sweep will start it")
 		}
 	}
 	return &b, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"strings"
 	"time"
 
@@ -20,7 +22,9 @@ import (
 
 // StartCase moves a scheduled case to running and queues its first ready
 // actions. Starting a case that already started is a no-op.
-func (e *Engine) StartCase(ctx context.Context, caseID int64) error {
+func (e *Engine) StartCase(ctx context.Context, caseID int64) (err error) {
+	ctx, span := tracer.Start(ctx, "case.transition", trace.WithAttributes(attribute.Int64("kinetic.case_id", caseID), attribute.String("kinetic.to", store.CaseRunning)))
+	defer func() { endSpan(span, err) }()
 	// A start task may arrive up to a second early (asynq schedules in whole
 	// seconds): wait out the remainder rather than leave the start to the
 	// next sweep. Anything earlier is left to the sweep, which starts every
@@ -34,7 +38,7 @@ func (e *Engine) StartCase(ctx context.Context, caseID int64) error {
 	}
 	var ds []dispatch
 	var evs []Event
-	err := e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
+	err = e.tx(ctx, func(tx *gorm.DB, au *auditBuf) error {
 		ds, evs = nil, nil
 		c, err := store.LockCase(tx, caseID)
 		if err != nil {
@@ -479,6 +483,8 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 		return evs, err
 	}
 	c.Status, c.ClosedAt, c.Summary = status, &now, summary
+	_, span := tracer.Start(tx.Statement.Context, "case.transition", trace.WithAttributes(attribute.Int64("kinetic.case_id", c.ID), attribute.String("kinetic.to", status)))
+	span.End()
 	au.st.CaseStatus(c.ID, status)
 	au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", Event: "case.closed", Result: status, Detail: summary})
 	if c.StartedAt != nil {

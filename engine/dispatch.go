@@ -44,7 +44,7 @@ func (e *Engine) dispatchAll(ctx context.Context, ds []dispatch) {
 		if err != nil {
 			// The action stays queued in the database; the recovery sweep
 			// notices the missing task and dispatches it again.
-			e.log.WithError(err).WithField("action", d.id).Warn("dispatch failed; the sweep will retry")
+			e.log.WithContext(ctx).WithError(err).WithField("action", d.id).Warn("dispatch failed; the sweep will retry")
 		}
 	}
 }

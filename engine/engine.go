@@ -205,6 +205,7 @@ func New(o Options) (*Engine, error) {
 		ackSign: o.NoticeAck,
 	}
 	e.policy.Store(o.Policy)
+	e.metrics.initActions(o.Policy)
 	if e.gate == nil {
 		e.gate = noGate{}
 	}

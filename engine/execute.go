@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 
 	"github.com/kineticsec/kinetic/connectors"
@@ -29,7 +31,9 @@ import (
 // events, releasing dependents. A stale task (older generation, or an action
 // no longer queued) is dropped. The returned error is for infrastructure
 // failures only (database unreachable): the queue may retry the task.
-func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) error {
+func (e *Engine) RunAction(ctx context.Context, actionID int64, gen int) (err error) {
+	ctx, span := tracer.Start(ctx, "action", trace.WithAttributes(attribute.Int64("kinetic.action_id", actionID), attribute.Int("kinetic.action_gen", gen)))
+	defer func() { endSpan(span, err) }()
 	a, err := e.store.Action(ctx, actionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -162,7 +166,10 @@ func (e *Engine) callDo(ctx context.Context, in *connectors.Instance, a *store.A
 	if err != nil {
 		return outcome{err: err}
 	}
-	res, err := in.Connector.Do(ctx, req)
+	callCtx, span := tracer.Start(ctx, "connector.do", trace.WithAttributes(
+		attribute.String("kinetic.connector", a.Connector), attribute.String("kinetic.operation", a.Operation), attribute.Int64("kinetic.action_id", a.ID)))
+	res, err := in.Connector.Do(callCtx, req)
+	endSpan(span, err)
 	if err != nil {
 		// A partly done operation (two groups removed, then refused on the
 		// third) reports what it changed in res beside the error: keep it.
@@ -183,7 +190,10 @@ func (e *Engine) callDo(ctx context.Context, in *connectors.Instance, a *store.A
 			return outcome{res: res, err: connectors.NewError(connectors.KindRateLimited, a.Connector, "verify",
 				fmt.Errorf("read-back: %w", err))}
 		}
-		ver, err := v.Verify(ctx, req)
+		vctx, vspan := tracer.Start(ctx, "connector.verify", trace.WithAttributes(
+			attribute.String("kinetic.connector", a.Connector), attribute.String("kinetic.operation", a.Operation), attribute.Int64("kinetic.action_id", a.ID)))
+		ver, err := v.Verify(vctx, req)
+		endSpan(vspan, err)
 		if err != nil {
 			return outcome{res: res, err: fmt.Errorf("read-back verification: %w", err)}
 		}

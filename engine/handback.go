@@ -115,7 +115,7 @@ func (e *Engine) handBack(ctx context.Context, a *store.Action, gen int, out out
 		return nil // the sweep took it back first; the newer generation decides
 	}
 	log.Warn(fmt.Sprintf("shutting down: attempt %d interrupted and handed back", prior+1))
-	e.metrics.countRecovered("handed_back")
+	e.metrics.countRecovered(RecoveredHandedBack)
 	e.emit(Event{Kind: EventAction, CaseID: a.CaseID, ActionID: a.ID, Name: a.Name, Status: store.ActionQueued, At: now})
 	e.dispatchAll(ctx, []dispatch{{id: a.ID, gen: gen + 1, at: now, first: true}})
 	return nil

@@ -209,7 +209,7 @@ func (e *Engine) applyHREvent(ctx context.Context, ev HREvent, emp *directory.Em
 			targets = []string{"channel:" + e.secChan}
 		}
 		e.emit(Event{Kind: EventHRUnknownEmployee, Detail: detail, Targets: targets, At: e.clock()})
-		e.log.WithField("source", ev.Source).Warn(detail)
+		e.log.WithContext(ctx).WithField("source", ev.Source).Warn(detail)
 		return HRResult{Outcome: HRUnknownEmployee, Detail: detail}, nil
 	}
 	open, err := e.store.OpenCaseFor(ctx, emp.ID)
@@ -356,10 +356,10 @@ func (e *Engine) reschedule(ctx context.Context, c *store.Case, eff time.Time, w
 	e.emit(Event{Kind: EventCaseRescheduled, CaseID: c.ID, Status: store.CaseScheduled, Detail: why, At: e.clock()})
 	if !eff.After(e.clock()) {
 		if err := e.StartCase(ctx, c.ID); err != nil {
-			e.log.WithError(err).WithField("case", c.ID).Warn("starting a rescheduled case failed; the sweep will start it")
+			e.log.WithContext(ctx).WithError(err).WithField("case", c.ID).Warn("starting a rescheduled case failed; the sweep will start it")
 		}
 	} else if err := e.disp.DispatchCaseStart(ctx, c.ID, eff); err != nil {
-		e.log.WithError(err).WithField("case", c.ID).Warn("scheduling a rescheduled case failed; the sweep will start it on time")
+		e.log.WithContext(ctx).WithError(err).WithField("case", c.ID).Warn("scheduling a rescheduled case failed; the sweep will start it on time")
 	}
 	return HRResult{Outcome: HRRescheduled, CaseID: c.ID, EffectiveAt: &eff, Detail: fmt.Sprintf("case %d now effective %s", c.ID, eff.Format(time.RFC3339))}, nil
 }

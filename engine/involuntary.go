@@ -253,7 +253,7 @@ func (e *Engine) upgradeInvoluntary(ctx context.Context, caseID int64, who, why 
 	e.dispatchAll(ctx, ds)
 	if up.Done && status == store.CaseScheduled {
 		if err := e.StartCase(ctx, caseID); err != nil {
-			e.log.WithError(err).WithField("case", caseID).Warn("starting a case made involuntary failed; the sweep will start it")
+			e.log.WithContext(ctx).WithError(err).WithField("case", caseID).Warn("starting a case made involuntary failed; the sweep will start it")
 		}
 	}
 	return up, nil

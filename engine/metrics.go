@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -21,8 +22,23 @@ type Metrics struct {
 }
 
 // NewMetrics registers the engine's collectors on reg, plus a collector that
-// reports the current number of actions by connector and status from st.
+// reports the current number of actions by connector and status from st
+// in every scrape (see NewMetricsWith to export it from one process).
 func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
+	return NewMetricsWith(reg, st, MetricsOptions{})
+}
+
+// MetricsOptions tune NewMetricsWith.
+type MetricsOptions struct {
+	// Leader, when set, is asked at each scrape whether this process
+	// exports the database-wide gauges (kinetic_actions): only the one
+	// that holds the lease does (jobs.MetricsLeader), so sum() over every
+	// process counts each action once. Nil: always (one process).
+	Leader func(context.Context) bool
+}
+
+// NewMetricsWith is NewMetrics with options.
+func NewMetricsWith(reg prometheus.Registerer, st *store.Store, o MetricsOptions) *Metrics {
 	m := &Metrics{
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kinetic_actions_finished_total",
@@ -52,8 +68,36 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
 		Name: "kinetic_residual_access_found_total",
 		Help: "Residual access reconciliation found after a case closed, by connector and kind (verify, lookup, orphan).",
 	}, []string{"connector", "kind"})
-	reg.MustRegister(m.actions, m.latency, m.critical, m.cases, m.recovered, m.residual, &statusCollector{st: st})
+	for _, r := range []string{RecoveredLeaseExpired, RecoveredTaskLost, RecoveredHandedBack} {
+		m.recovered.WithLabelValues(r)
+	}
+	reg.MustRegister(m.actions, m.latency, m.critical, m.cases, m.recovered, m.residual, &statusCollector{st: st, leader: o.Leader})
 	return m
+}
+
+// Reasons kinetic_actions_recovered_total counts.
+const (
+	RecoveredLeaseExpired = "lease_expired"
+	RecoveredTaskLost     = "task_lost"
+	RecoveredHandedBack   = "handed_back"
+)
+
+// initActions creates, at 0, the label sets of every action the policy
+// names, in every final status, and of every final case status, so a
+// rate() over them is 0 before their first event instead of absent.
+func (m *Metrics) initActions(p *configs.Policy) {
+	if m == nil || p == nil {
+		return
+	}
+	for _, d := range p.File.Actions {
+		if d == nil || d.Connector == "" {
+			continue
+		}
+		for _, st := range []string{store.ActionSucceeded, store.ActionSkipped, store.ActionFailed, store.ActionCancelled} {
+			m.actions.WithLabelValues(d.Connector, d.Operation, st)
+		}
+		m.latency.WithLabelValues(d.Connector, d.Operation)
+	}
 }
 
 func (m *Metrics) countAction(connector, op, status string) {
@@ -94,7 +138,10 @@ func (m *Metrics) countRecovered(reason string) {
 
 // statusCollector reads action counts by connector and status from the
 // database at scrape time, so every process reports the same truth.
-type statusCollector struct{ st *store.Store }
+type statusCollector struct {
+	st     *store.Store
+	leader func(context.Context) bool
+}
 
 var actionsDesc = prometheus.NewDesc("kinetic_actions", "Actions by connector and current status.", []string{"connector", "status"}, nil)
 
@@ -103,6 +150,9 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) { ch <- actionsDe
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if c.leader != nil && !c.leader(ctx) {
+		return // another process exports the database-wide gauges
+	}
 	counts, err := c.st.ActionCounts(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(actionsDesc, err)

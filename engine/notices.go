@@ -152,7 +152,7 @@ func (e *Engine) AcknowledgeNoticeLink(ctx context.Context, token, address strin
 		}
 	}
 	if !onTeam {
-		e.log.WithFields(map[string]any{"case": n.CaseID, "notice": n.ID, "team": n.Team}).Warn("notice acknowledgement refused: the address is not one the notice went to")
+		e.log.WithContext(ctx).WithFields(map[string]any{"case": n.CaseID, "notice": n.ID, "team": n.Team}).Warn("notice acknowledgement refused: the address is not one the notice went to")
 		return nil, fmt.Errorf("%w: %s is not an address of the %s team's notice", ErrNoticeRefused, address, n.Team)
 	}
 	return e.acknowledge(ctx, n, "email:"+address, store.AckLink)

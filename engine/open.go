@@ -35,7 +35,7 @@ func (e *Engine) openUpgrade(ctx context.Context, req Request, c *store.Case) (*
 	if err != nil {
 		return nil, err
 	}
-	e.log.WithFields(map[string]any{"case": c.ID, "employee": c.EmployeeID, "cancelled_exceptions": len(up.Cancelled)}).Info("case made involuntary")
+	e.log.WithContext(ctx).WithFields(map[string]any{"case": c.ID, "employee": c.EmployeeID, "cancelled_exceptions": len(up.Cancelled)}).Info("case made involuntary")
 	return &Opened{Case: fresh, Upgraded: true}, nil
 }
 
@@ -103,17 +103,17 @@ func (e *Engine) Open(ctx context.Context, req Request) (*Opened, error) {
 	e.emit(Event{Kind: EventCaseOpened, CaseID: c.ID, Status: c.Status, At: c.CreatedAt,
 		Detail: fmt.Sprintf("%s (%s) requested by %s: %d actions, effective %s", emp.Name, emp.ID, req.Requester, len(plan.Actions), c.EffectiveAt.Format(time.RFC3339))})
 	e.emit(evs...)
-	e.log.WithFields(map[string]any{"case": c.ID, "employee": emp.ID, "actions": len(plan.Actions), "effective_at": c.EffectiveAt}).Info("case opened")
+	e.log.WithContext(ctx).WithFields(map[string]any{"case": c.ID, "employee": emp.ID, "actions": len(plan.Actions), "effective_at": c.EffectiveAt}).Info("case opened")
 	if c.Status == store.CaseHeld || c.Status == store.CaseAwaitingConfirmation {
 		// Held by the guard, or awaiting the requester's confirmation: it
 		// starts when released or confirmed.
 	} else if !c.EffectiveAt.After(e.clock()) {
 		if err := e.StartCase(ctx, c.ID); err != nil {
 			// The case is recorded; the sweep starts it if this failed.
-			e.log.WithError(err).WithField("case", c.ID).Warn("starting case failed; the sweep will retry")
+			e.log.WithContext(ctx).WithError(err).WithField("case", c.ID).Warn("starting case failed; the sweep will retry")
 		}
 	} else if err := e.disp.DispatchCaseStart(ctx, c.ID, c.EffectiveAt); err != nil {
-		e.log.WithError(err).WithField("case", c.ID).Warn("scheduling case start failed; the sweep will start it on time")
+		e.log.WithContext(ctx).WithError(err).WithField("case", c.ID).Warn("scheduling case start failed; the sweep will start it on time")
 	}
 	if fresh, err := e.store.CaseWithActions(ctx, c.ID); err == nil {
 		c = fresh

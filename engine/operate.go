@@ -63,10 +63,10 @@ func (e *Engine) Confirm(ctx context.Context, caseID int64, actor string) (*stor
 	e.dispatchAll(ctx, lead)
 	if !c.EffectiveAt.After(e.clock()) {
 		if err := e.StartCase(ctx, c.ID); err != nil {
-			e.log.WithError(err).WithField("case", c.ID).Warn("starting a confirmed case failed; the sweep will start it")
+			e.log.WithContext(ctx).WithError(err).WithField("case", c.ID).Warn("starting a confirmed case failed; the sweep will start it")
 		}
 	} else if err := e.disp.DispatchCaseStart(ctx, c.ID, c.EffectiveAt); err != nil {
-		e.log.WithError(err).WithField("case", c.ID).Warn("scheduling a confirmed case failed; the sweep will start it on time")
+		e.log.WithContext(ctx).WithError(err).WithField("case", c.ID).Warn("scheduling a confirmed case failed; the sweep will start it on time")
 	}
 	return e.store.CaseWithActions(ctx, c.ID)
 }

@@ -54,7 +54,7 @@ func (e *Engine) recoverLeases(ctx context.Context, now time.Time) (n int, err e
 		}
 		if ok {
 			n++
-			e.metrics.countRecovered("lease_expired")
+			e.metrics.countRecovered(RecoveredLeaseExpired)
 			e.dispatchAll(ctx, []dispatch{{id: a.ID, gen: a.Generation + 1, at: now, first: true}})
 		}
 	}

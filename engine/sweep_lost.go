@@ -49,7 +49,7 @@ func (e *Engine) redispatchLost(ctx context.Context, now time.Time, grace time.D
 		}
 		if ok {
 			n++
-			e.metrics.countRecovered("task_lost")
+			e.metrics.countRecovered(RecoveredTaskLost)
 			e.dispatchAll(ctx, []dispatch{{id: a.ID, gen: a.Generation + 1, at: now, first: true}})
 		}
 	}

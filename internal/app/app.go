@@ -26,6 +26,7 @@ import (
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/compose"
 	"github.com/kineticsec/kinetic/internal/noticeack"
+	"github.com/kineticsec/kinetic/internal/reqid"
 	"github.com/kineticsec/kinetic/jobs"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -123,6 +124,9 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 			}
 			addr = a.miniredis.Addr()
 		}
+		// go-redis has one process-wide logger (asynq's clients use it
+		// too): route it through logrus.
+		redis.SetLogger(jobs.RedisLogger{Log: o.Log})
 		a.RedisOpt = redisConnOpt(svc.Redis, addr)
 		if a.RDB, err = universalClient(a.RedisOpt); err != nil {
 			return a, err
@@ -133,6 +137,12 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 		disp, gate = a.Dispatcher, a.Gate
 	}
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var mo engine.MetricsOptions
+	if a.RDB != nil {
+		// Only the process holding the metrics lease exports
+		// kinetic_actions, so sum() over processes is right.
+		mo.Leader = jobs.MetricsLeader{RDB: a.RDB, ID: reqid.New()}.Hold
+	}
 	observers := append([]engine.Observer{engine.LogObserver{Log: o.Log.WithField("component", "notify")}}, o.Observers...)
 	if a.email, err = emailNotifier(svc, o.Log); err != nil {
 		return a, err
@@ -148,7 +158,7 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 	a.Engine, err = engine.New(engine.Options{
 		Store: a.Store, Directory: a.Directory, Policy: cfg.Policy, Connectors: a.Connectors,
 		Dispatcher: disp, Gate: gate, Now: o.Now, Log: o.Log.WithField("component", "engine"),
-		Metrics: engine.NewMetrics(a.Metrics, a.Store), Admins: svc.Admins, HRRoles: svc.HRRoles,
+		Metrics: engine.NewMetricsWith(a.Metrics, a.Store, mo), Admins: svc.Admins, HRRoles: svc.HRRoles,
 		Lease: svc.Workers.Lease.D(), MaxFuture: maxFuture(svc), Observers: observers,
 		ApproverGroups: svc.ApproverGroups, GroupMembers: o.GroupMembers, Owners: owners(svc), SecurityChannel: svc.Alerts.SecurityChannel, SecurityOfficers: svc.Alerts.SecurityOfficers,
 		NoticeAck: ackSigner,

@@ -28,6 +28,7 @@ import (
 	"github.com/kineticsec/kinetic/internal/app"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/replay"
+	"github.com/kineticsec/kinetic/internal/telemetry"
 	"github.com/kineticsec/kinetic/signals"
 )
 
@@ -58,6 +59,11 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 		o.Getenv = func(string) string { return "" }
 	}
 	log, serve := o.Log, o.Front
+	stopTracing, err := telemetry.Setup(ctx, o.Getenv, "kinetic-"+o.Name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.WithoutCancel(ctx)) }()
 	// The Slack front end (docs/slack.md), when chat.slack or KINETIC_SLACK_*
 	// configure it.
 	urlPolicy, err := outbound.NewURLPolicy(cfg.Service.Outbound.AllowCIDRs, cfg.Service.Outbound.AllowHosts)
@@ -190,6 +196,12 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) error {
 		// A worker answers probes and metrics only; the API, HR webhooks and
 		// chat front ends are served by kinetic serve.
 		opts = bot.ServerOptions{Engine: a.Engine, Ready: a.Ready, Metrics: a.Metrics, MetricsToken: metricsToken, Log: log, ProbesOnly: true}
+	}
+	opts.HTTPMetrics = a.Metrics
+	if serve && a.Dispatcher != nil {
+		q := queueDashboard(a.RedisOpt)
+		defer q.Close()
+		opts.Queues = q
 	}
 	limits := bot.ServerLimits{
 		ReadHeaderTimeout: hc.ReadHeaderTimeout.D(), ReadTimeout: hc.ReadTimeout.D(), WriteTimeout: hc.WriteTimeout.D(),
