@@ -113,6 +113,14 @@ func (s *Store) LastReconcileRun(ctx context.Context) (*ReconcileRun, []Residual
 	return &r, res, err
 }
 
+// CaseResidualCount counts the residual access reconciliation has found
+// for case caseID, over every scan.
+func (s *Store) CaseResidualCount(ctx context.Context, caseID int64) (int64, error) {
+	var n int64
+	err := s.Conn(ctx).Model(&Residual{}).Where("case_id = ?", caseID).Count(&n).Error
+	return n, err
+}
+
 // RunResiduals returns a scan's residuals in the order found.
 func (s *Store) RunResiduals(ctx context.Context, runID int64) ([]Residual, error) {
 	var rs []Residual

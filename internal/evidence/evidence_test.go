@@ -215,6 +215,12 @@ func TestTamperedEvidenceFailsEvenWhenSigned(t *testing.T) {
 
 func TestPeriodReport(t *testing.T) {
 	s, names := fixture(t)
+	// Reconciliation found an AD account of case 1 enabled again after it
+	// closed: the period report counts it.
+	if err := s.TestDB().Create(&store.Residual{RunID: 1, CaseID: 1, Kind: "verify", Connector: "ad", Operation: "disable_account",
+		Detail: "enabled again", Status: "open", CreatedAt: t0.Add(time.Hour)}).Error; err != nil {
+		t.Fatal(err)
+	}
 	ev, err := BuildPeriod(context.Background(), s, names, t0.Add(-time.Hour), t0.Add(2*time.Hour), 5*time.Minute, nil, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +228,9 @@ func TestPeriodReport(t *testing.T) {
 	pr := ev.Period
 	if len(pr.Cases) != 2 || pr.Breaches != 1 || !pr.Cases[0].Breached || pr.Cases[0].Exceptions != 2 || pr.Cases[1].Revoked {
 		t.Fatalf("period = %+v", pr)
+	}
+	if pr.Residuals != 1 || pr.Cases[0].Residuals != 1 || pr.Cases[1].Residuals != 0 {
+		t.Fatalf("residual access: period %d, cases %d and %d; want 1, 1 and 0", pr.Residuals, pr.Cases[0].Residuals, pr.Cases[1].Residuals)
 	}
 	rep, err := PDF(ev)
 	if err != nil {

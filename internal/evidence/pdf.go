@@ -124,9 +124,9 @@ func PDF(ev *Evidence) ([]byte, error) {
 		}
 	}
 	if pr := ev.Period; pr != nil {
-		w.para("Helvetica", "", 9, fmt.Sprintf("%d offboardings, %d breaches.", len(pr.Cases), pr.Breaches))
-		pw := []float64{15, 70, 22, 35, 40, 35, 25, 35}
-		w.row(pw, []string{"Case", "Person", "Trigger", "Effective", "Status", "Time to revocation", "Breach", "Exceptions"}, 7, bold(8))
+		w.para("Helvetica", "", 9, fmt.Sprintf("%d offboardings, %d breaches, %d residual access found after close.", len(pr.Cases), pr.Breaches, pr.Residuals))
+		pw := []float64{15, 60, 22, 35, 35, 35, 20, 30, 25}
+		w.row(pw, []string{"Case", "Person", "Trigger", "Effective", "Status", "Time to revocation", "Breach", "Exceptions", "Residual"}, 7, bold(9))
 		for _, r := range pr.Cases {
 			ttr := "not revoked"
 			if r.Revoked {
@@ -140,7 +140,7 @@ func PDF(ev *Evidence) ([]byte, error) {
 			if r.Simulated {
 				name += " (simulated)"
 			}
-			w.row(pw, []string{strconv.FormatInt(r.ID, 10), name, r.Trigger, tf(&r.EffectiveAt), r.Status, ttr, br, strconv.Itoa(r.Exceptions)}, 7, nil)
+			w.row(pw, []string{strconv.FormatInt(r.ID, 10), name, r.Trigger, tf(&r.EffectiveAt), r.Status, ttr, br, strconv.Itoa(r.Exceptions), strconv.Itoa(r.Residuals)}, 7, nil)
 		}
 	}
 	w.heading("Verification")

@@ -161,9 +161,9 @@ var htmlTmpl = template.Must(template.New("r").Funcs(funcs).Parse(`<!DOCTYPE htm
 {{end}}
 {{with .Period}}
 <h1>Offboarding evidence — {{tf .From}} to {{tf .To}}</h1>
-<p>{{len .Cases}} offboardings, {{.Breaches}} breaches.</p>
-<table><tr><th>Case</th><th>Person</th><th>Trigger</th><th>Effective</th><th>Status</th><th>Time to revocation</th><th>Breach</th><th>Exceptions</th></tr>
-{{range .Cases}}<tr><td>{{.ID}}</td><td>{{.Person}}{{if .Simulated}} (simulated){{end}}</td><td>{{.Trigger}}</td><td>{{tf .EffectiveAt}}</td><td>{{.Status}}</td><td>{{if .Revoked}}{{df .TimeToRevocation}}{{else}}not revoked{{end}}</td><td>{{if .Breached}}BREACH{{else}}no{{end}}</td><td>{{.Exceptions}}</td></tr>
+<p>{{len .Cases}} offboardings, {{.Breaches}} breaches, {{.Residuals}} residual access found after close.</p>
+<table><tr><th>Case</th><th>Person</th><th>Trigger</th><th>Effective</th><th>Status</th><th>Time to revocation</th><th>Breach</th><th>Exceptions</th><th>Residual</th></tr>
+{{range .Cases}}<tr><td>{{.ID}}</td><td>{{.Person}}{{if .Simulated}} (simulated){{end}}</td><td>{{.Trigger}}</td><td>{{tf .EffectiveAt}}</td><td>{{.Status}}</td><td>{{if .Revoked}}{{df .TimeToRevocation}}{{else}}not revoked{{end}}</td><td>{{if .Breached}}BREACH{{else}}no{{end}}</td><td>{{.Exceptions}}</td><td>{{.Residuals}}</td></tr>
 {{end}}</table>
 {{end}}
 <h2>Verification</h2>
