@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kineticsec/kinetic/internal/outbound"
@@ -157,24 +158,9 @@ func ClassifyHTTP(connector, op string, resp *http.Response, msg string) *Error 
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
 	}
-	e := &Error{Connector: connector, Op: op, Status: resp.StatusCode}
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		e.Kind = KindRateLimited
+	e := &Error{Kind: KindForStatus(resp.StatusCode), Connector: connector, Op: op, Status: resp.StatusCode}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
-		e.Kind = KindTransient
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		}
-	case resp.StatusCode == http.StatusUnauthorized:
-		e.Kind = KindAuth
-	case resp.StatusCode == http.StatusForbidden:
-		e.Kind = KindForbidden
-	case resp.StatusCode == http.StatusNotFound:
-		e.Kind = KindNotFound
-	default:
-		e.Kind = KindInvalid
 	}
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
@@ -182,6 +168,68 @@ func ClassifyHTTP(connector, op string, resp *http.Response, msg string) *Error 
 	e.Err = errors.New(msg)
 	return e
 }
+
+// KindForStatus is the class of an HTTP status a vendor answered with:
+// 429 → rate limited, 408 and 5xx → transient, 401 → auth, 403 →
+// forbidden, 404 → not found, any other → invalid.
+func KindForStatus(status int) Kind {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return KindRateLimited
+	case status == http.StatusRequestTimeout || status >= 500:
+		return KindTransient
+	case status == http.StatusUnauthorized:
+		return KindAuth
+	case status == http.StatusForbidden:
+		return KindForbidden
+	case status == http.StatusNotFound:
+		return KindNotFound
+	}
+	return KindInvalid
+}
+
+// JoinErrors returns nil, the one error, or one classified error of
+// connector's op holding them all: retryable when any of them is (a retry
+// redoes only what is left), else the first one's kind. The joined error
+// prints the failures on one line (a status card shows an error as one
+// line) and unwraps to each of them.
+func JoinErrors(connector, op string, errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	kind := KindOf(errs[0])
+	for _, e := range errs {
+		if IsRetryable(e) {
+			kind = KindOf(e)
+			break
+		}
+	}
+	inner := make([]error, len(errs))
+	for i, e := range errs {
+		var ce *Error
+		if errors.As(e, &ce) && ce.Err != nil {
+			inner[i] = ce.Err
+		} else {
+			inner[i] = e
+		}
+	}
+	return &Error{Kind: kind, Connector: connector, Op: op, Err: &multiError{errs: inner}}
+}
+
+type multiError struct{ errs []error }
+
+func (m *multiError) Error() string {
+	parts := make([]string, len(m.errs))
+	for i, e := range m.errs {
+		parts[i] = e.Error()
+	}
+	return fmt.Sprintf("%d failures: %s", len(m.errs), strings.Join(parts, "; "))
+}
+
+func (m *multiError) Unwrap() []error { return m.errs }
 
 // ParseRetryAfter parses a Retry-After header value: delta seconds or an
 // HTTP date. It returns zero when the header is empty or unparseable.

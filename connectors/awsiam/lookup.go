@@ -244,7 +244,7 @@ func (c *Connector) Lookup(ctx context.Context, s connectors.Subject) (connector
 	}
 	users, errs := c.users(ctx, op, connectors.Request{Subject: s})
 	if len(errs) > 0 {
-		return connectors.LookupResult{}, c.joinErrors(op, errs)
+		return connectors.LookupResult{}, connectors.JoinErrors(c.name, op, errs)
 	}
 	var res connectors.LookupResult
 	for _, u := range users {

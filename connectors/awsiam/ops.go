@@ -103,7 +103,7 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 		}
 	}
 	res.Detail = strings.Join(details, " | ")
-	return res, c.joinErrors(op, errs)
+	return res, connectors.JoinErrors(c.name, op, errs)
 }
 
 // count is "n word(s)".
@@ -390,7 +390,7 @@ func (c *Connector) Verify(ctx context.Context, req connectors.Request) (connect
 	}
 	users, errs := c.users(ctx, op, req)
 	if len(errs) > 0 {
-		return connectors.Verification{}, c.joinErrors(op, errs)
+		return connectors.Verification{}, connectors.JoinErrors(c.name, op, errs)
 	}
 	if len(users) == 0 {
 		return connectors.Verification{OK: true, Detail: "no IAM user"}, nil

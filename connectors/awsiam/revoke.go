@@ -304,7 +304,7 @@ func (c *Connector) revokeSessions(ctx context.Context, op string, req connector
 		res.Data = map[string]string{"revoked": strings.Join(revoked, ",")}
 	}
 	res.Detail = strings.Join(details, " | ")
-	return res, c.joinErrors(op, errs)
+	return res, connectors.JoinErrors(c.name, op, errs)
 }
 
 // verifyRevoked reads back the revoke policy of each target: present and
@@ -313,7 +313,7 @@ func (c *Connector) revokeSessions(ctx context.Context, op string, req connector
 func (c *Connector) verifyRevoked(ctx context.Context, op string, req connectors.Request) (connectors.Verification, error) {
 	users, errs := c.users(ctx, op, req)
 	if len(errs) > 0 {
-		return connectors.Verification{}, c.joinErrors(op, errs)
+		return connectors.Verification{}, connectors.JoinErrors(c.name, op, errs)
 	}
 	var targets []revokeTarget
 	for _, u := range users {

@@ -70,7 +70,7 @@ func (c *Connector) classify(op, what string, err error) *connectors.Error {
 			t.Err = fmt.Errorf("%s: %w", label, err)
 			return t
 		default:
-			e.Kind = kindForStatus(e.Status)
+			e.Kind = connectors.KindForStatus(e.Status)
 		}
 		e.Err = fmt.Errorf("%s: %w", label, err)
 		return e
@@ -97,7 +97,7 @@ func (c *Connector) classify(op, what string, err error) *connectors.Error {
 		case e.Status >= 500 || ae.ErrorFault() == smithy.FaultServer && e.Status == 0:
 			e.Kind = connectors.KindTransient
 		case e.Status != 0:
-			e.Kind = kindForStatus(e.Status)
+			e.Kind = connectors.KindForStatus(e.Status)
 		default:
 			e.Kind = connectors.KindInvalid
 		}
@@ -135,59 +135,3 @@ func isAssumeRoleError(err error) bool {
 	}
 	return false
 }
-
-func kindForStatus(status int) connectors.Kind {
-	switch {
-	case status == 429:
-		return connectors.KindRateLimited
-	case status == 401:
-		return connectors.KindAuth
-	case status == 403:
-		return connectors.KindForbidden
-	case status == 404:
-		return connectors.KindNotFound
-	case status >= 500 || status == 408:
-		return connectors.KindTransient
-	}
-	return connectors.KindInvalid
-}
-
-// joinErrors returns nil, the one error, or one classified error holding
-// them all: retryable when any is, else the first one's kind.
-func (c *Connector) joinErrors(op string, errs []error) error {
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	}
-	kind := connectors.KindOf(errs[0])
-	for _, e := range errs {
-		if connectors.IsRetryable(e) {
-			kind = connectors.KindOf(e)
-			break
-		}
-	}
-	inner := make([]error, len(errs))
-	for i, e := range errs {
-		var ce *connectors.Error
-		if errors.As(e, &ce) && ce.Err != nil {
-			inner[i] = ce.Err
-		} else {
-			inner[i] = e
-		}
-	}
-	return &connectors.Error{Kind: kind, Connector: c.name, Op: op, Err: &multiError{errs: inner}}
-}
-
-type multiError struct{ errs []error }
-
-func (m *multiError) Error() string {
-	parts := make([]string, len(m.errs))
-	for i, e := range m.errs {
-		parts[i] = e.Error()
-	}
-	return fmt.Sprintf("%d failures: %s", len(m.errs), strings.Join(parts, "; "))
-}
-
-func (m *multiError) Unwrap() []error { return m.errs }

@@ -92,7 +92,7 @@ func (c *Connector) Do(ctx context.Context, req connectors.Request) (connectors.
 		parts = []string{"nothing left to do"}
 	}
 	res.Detail = label + ": " + strings.Join(parts, "; ")
-	return res, c.joinErrors(op, o.errs)
+	return res, connectors.JoinErrors(c.name, op, o.errs)
 }
 
 // removeAssignments deletes every direct account assignment in scope.
