@@ -169,3 +169,56 @@ tickets:
 		t.Fatalf("%d ticket.failed events", n)
 	}
 }
+
+// A manual step whose team (its connector's owner) is routed to Jira
+// gets an issue in the team's project when it awaits a person, while
+// the revocations still run; marking it done comments and moves the
+// issue to Done, and the case closes after it. Nothing else gets one.
+func TestManualStepTicketInJira(t *testing.T) {
+	snow := servicenowtest.New(t, "kinetic.integration", snowPassword)
+	jira := jiratest.New(t, "kinetic@example.com", jiraToken)
+	policy := strings.Replace(testkit.Policy, "deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements}",
+		"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements, manual: true, description: Collect the badge}", 1)
+	k := ticketKit(t, policy+`tickets:
+  connector: snow
+  teams:
+    it-facilities: {connector: jira, project: OPS, issue_type: Task}
+`, snow, jira)
+	ctx := context.Background()
+	jira.Fail(http.StatusTooManyRequests) // Retry-After: 3s is honoured
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1", Reason: "resigned"})
+	opened := waitSettled(t, k, c.ID, "ticket.deactivate_badge.open")
+	if opened.Status != store.ActionSucceeded || opened.Connector != "jira" || opened.Attempts != 2 {
+		t.Fatalf("open: %+v", opened)
+	}
+	step := actionStatus(t, k, c.ID, "deactivate_badge")
+	if step.Ticket.Key != "OPS-1" || step.Ticket.Connector != "jira" || !strings.HasPrefix(step.Ticket.URL, jira.Server.URL+"/browse/OPS-1") {
+		t.Fatalf("step's ticket: %+v", step.Ticket)
+	}
+	is, ok := jira.Issue(step.Ticket.ID)
+	if !ok || is.Status != "To Do" || !slices.Contains(is.Labels, connectors.TicketCorrelation(fmt.Sprint(c.ID), fmt.Sprintf("action-%d", step.ID))) {
+		t.Fatalf("issue: %+v", is)
+	}
+	if len(snow.Records()) != 0 {
+		t.Fatalf("ServiceNow got tickets: %v", snow.Records())
+	}
+	if err := k.Engine.MarkDone(ctx, step.ID, "A1", "badge B-1 collected at reception"); err != nil {
+		t.Fatal(err)
+	}
+	if a := waitSettled(t, k, c.ID, "ticket.deactivate_badge.close"); a.Status != store.ActionSucceeded || !a.Verified {
+		t.Fatalf("close: %+v", a)
+	}
+	is, _ = jira.Issue(step.Ticket.ID)
+	if is.Status != "Done" || len(is.Comments) == 0 || !strings.Contains(string(is.Comments[len(is.Comments)-1]), "badge B-1 collected at reception") {
+		t.Fatalf("issue after done: %+v %s", is, is.Comments)
+	}
+	// Completed with exceptions: a step done by a person is not verified.
+	if got := k.WaitClosed(t, c.ID, 30*time.Second); got.Status != store.CaseCompletedWithExceptions {
+		t.Fatalf("case: %s\n%s", got.Status, engine.Summary(reload(t, k.Store, c.ID)))
+	}
+	for _, a := range reload(t, k.Store, c.ID).Actions {
+		if strings.HasPrefix(a.Name, "ticket.") && !strings.HasPrefix(a.Name, "ticket.deactivate_badge.") {
+			t.Errorf("unrouted ticket action %s", a.Name)
+		}
+	}
+}
