@@ -2,6 +2,7 @@ package configs
 
 import (
 	"maps"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,5 +82,38 @@ func TestTicketParamsFitTheirSystem(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}
+	}
+}
+
+// The commented tickets block of policy.example.yaml loads against the
+// example's ticket instances.
+func TestExampleTicketsBlock(t *testing.T) {
+	svc := ticketService(t)
+	data, err := os.ReadFile("policy.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case len(block) == 0 && line == "# tickets:":
+			block = append(block, "tickets:")
+		case len(block) == 0:
+		case strings.HasPrefix(line, "#   "):
+			block = append(block, strings.TrimPrefix(line, "# "))
+		default:
+			goto done
+		}
+	}
+done:
+	if len(block) < 4 {
+		t.Fatalf("no commented tickets block in policy.example.yaml: %q", block)
+	}
+	pol, err := ParsePolicy("p.yaml", []byte(ticketPolicyHead+strings.Join(block, "\n")+"\n"), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn, params, ok := pol.File.Tickets.TicketRoute("it-facilities"); !ok || conn != "jira-itsm" || params["project"] != "FAC" {
+		t.Errorf("it-facilities → %s %v %t", conn, params, ok)
 	}
 }
