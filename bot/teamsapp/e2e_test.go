@@ -492,6 +492,12 @@ func TestBadInputIsToldAndChangesNothing(t *testing.T) {
 		{cards.VerbConfirmPlan, map[string]any{"kineticId": "approval:1"}, "not valid"},
 		{cards.VerbConfirmPlan, map[string]any{"kineticId": blocks.CaseValue(9999)}, "no longer exists"},
 		{cards.VerbApprove, map[string]any{"kineticId": blocks.ApprovalValue(9999)}, "no longer exists"},
+		{cards.VerbAckNotice, map[string]any{"kineticId": blocks.NoticeValue(9999)}, "no longer exists"},
+		{cards.VerbRemediate, map[string]any{"kineticId": blocks.ResidualValue(9999)}, "no longer exists"},
+		{cards.VerbMoveEquipment, map[string]any{"kineticId": blocks.EquipmentValue(9999), "to": "received"}, "no longer exists"},
+		{cards.VerbMoveEquipment, map[string]any{"kineticId": blocks.EquipmentValue(9999)}, "not valid"},
+		{cards.VerbAckNotice, map[string]any{"kineticId": blocks.CaseValue(1)}, "not valid"},
+		{cards.VerbDisposeEquipment, map[string]any{"kineticId": blocks.EquipmentValue(9999), cards.InputReference: "COD-1"}, "no longer exists"},
 	} {
 		typ, text, _ := e.answer(e.invoke(mia, tc.verb, tc.data))
 		if typ != teamsapp.TypeMessageResponse || !strings.Contains(text, tc.want) {
