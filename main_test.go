@@ -25,6 +25,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/kineticsec/kinetic/bot"
 	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
@@ -669,7 +670,7 @@ func TestServe(t *testing.T) {
 		var c struct {
 			ID      int64          `json:"id"`
 			Status  string         `json:"status"`
-			Actions []store.Action `json:"actions"`
+			Actions []bot.ActionView `json:"actions"`
 		}
 		if err := json.Unmarshal(body, &c); err != nil {
 			t.Fatal(err)

@@ -120,5 +120,5 @@ func (a *api) ackNotice(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusOK, n)
+	jsonbody.Write(w, http.StatusOK, noticeView(n))
 }
