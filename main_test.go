@@ -668,8 +668,8 @@ func TestServe(t *testing.T) {
 			t.Fatalf("POST: %d %s", code, body)
 		}
 		var c struct {
-			ID      int64          `json:"id"`
-			Status  string         `json:"status"`
+			ID      int64            `json:"id"`
+			Status  string           `json:"status"`
 			Actions []bot.ActionView `json:"actions"`
 		}
 		if err := json.Unmarshal(body, &c); err != nil {

@@ -324,7 +324,7 @@ func (s *teamsServe) apiCase(id int64) (status string, actions []bot.ActionView)
 	}
 	defer res.Body.Close()
 	var c struct {
-		Status  string         `json:"status"`
+		Status  string           `json:"status"`
 		Actions []bot.ActionView `json:"actions"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&c); err != nil || res.StatusCode != http.StatusOK {
