@@ -56,6 +56,14 @@ type CaseResponse struct {
 	// Upgraded is set when an involuntary request found a voluntary case
 	// already open: that case became involuntary and starts now.
 	Upgraded bool `json:"upgraded,omitempty"`
+	// ComplianceProfile names the policy's compliance profile that
+	// applies; ComplianceDeadline is when every critical action must be
+	// final, BreachedAt when a breach of it was raised.
+	ComplianceProfile  string     `json:"compliance_profile,omitempty"`
+	ComplianceDeadline *time.Time `json:"compliance_deadline,omitempty"`
+	BreachedAt         *time.Time `json:"breached_at,omitempty"`
+	// BatchID is the mass-termination batch that holds (or held) the case.
+	BatchID *int64 `json:"batch_id,omitempty"`
 }
 
 // BatchDecisionResponse is the answer of approving or denying a batch.
@@ -79,6 +87,8 @@ func caseResponse(c *store.Case, eq []store.EquipmentTask) CaseResponse {
 		Status: c.Status, EffectiveAt: utc(c.EffectiveAt), PolicyHash: c.PolicyHash, Summary: c.Summary,
 		StartedAt: utcp(c.StartedAt), CriticalDoneAt: utcp(c.CriticalDoneAt), RevokedAt: utcp(c.RevokedAt),
 		ClosedAt: utcp(c.ClosedAt), CreatedAt: utc(c.CreatedAt), Actions: actionViews(c.Actions),
+		ComplianceProfile: c.ComplianceProfile, ComplianceDeadline: utcp(c.ComplianceDeadline), BreachedAt: utcp(c.BreachedAt),
+		BatchID: c.BatchID,
 	}
 	if eq != nil {
 		v.Equipment = make([]EquipmentView, 0, len(eq))
