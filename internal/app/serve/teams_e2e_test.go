@@ -19,6 +19,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kineticsec/kinetic/bot"
 	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
 	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
@@ -326,7 +327,7 @@ func (s *teamsServe) waitCall(what string, ok func(teamstest.Call) bool) teamste
 }
 
 // apiCase reads a case through the API.
-func (s *teamsServe) apiCase(id int64) (status string, actions []store.Action) {
+func (s *teamsServe) apiCase(id int64) (status string, actions []bot.ActionView) {
 	s.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v1/cases/%d", s.base, id), nil)
 	req.Header.Set("Authorization", "Bearer "+e2eAPIToken)
@@ -336,8 +337,8 @@ func (s *teamsServe) apiCase(id int64) (status string, actions []store.Action) {
 	}
 	defer res.Body.Close()
 	var c struct {
-		Status  string         `json:"status"`
-		Actions []store.Action `json:"actions"`
+		Status  string           `json:"status"`
+		Actions []bot.ActionView `json:"actions"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&c); err != nil || res.StatusCode != http.StatusOK {
 		s.t.Fatalf("GET case %d: %d %v", id, res.StatusCode, err)
