@@ -136,6 +136,21 @@ func builders() []builder {
 			return StatusCard(c, acts, now, blocks.StatusExtras{Names: map[string]string{"E2001": "Pat Manager"}, Zone: berlin,
 				Pending: []store.Approval{{ID: 7, Kind: "email_forwarding", Requester: "E2001"}}, Kinds: map[string]string{"email_forwarding": "Keep forwarding"}})
 		}},
+		{"status_still_open", func() *Card {
+			c := closedCase()
+			c.Status, c.ClosedAt, c.EffectiveAt, c.RevokedAt = store.CaseRunning, nil, started, at(started.Add(3*time.Minute))
+			acts := []store.Action{{ID: 1, Name: "disable_ad", Connector: "ad", Phase: 1, PhaseName: "critical", Status: store.ActionSucceeded, Verified: true}}
+			due := started.Add(7 * 24 * time.Hour)
+			open := []view.OpenItem{
+				{Kind: view.OpenEquipment, ID: 9, Name: "LT-1003", Status: store.EquipmentReturnRequested, Owner: "channel:it-assets", DueAt: &due,
+					Ticket: "INC0010012", TicketURL: "https://corp.service-now.com/incident.do?sys_id=9d385017c611228701d22104cc95c371"},
+				{Kind: view.OpenEquipment, ID: 10, Name: "PH-2001", Status: store.EquipmentOpen, Owner: "channel:it-assets", DueAt: &due,
+					Ticket: "INC0010013", TicketURL: "javascript:alert(1)"},
+				{Kind: view.OpenManualStep, ID: 12, Name: "collect_badge", Status: store.ActionPending, Owner: "channel:facilities",
+					Ticket: "FAC-42", TicketURL: "https://corp.atlassian.net/browse/FAC-42"},
+			}
+			return StatusCard(c, acts, now, blocks.StatusExtras{Open: open})
+		}},
 		{"reason_deny", func() *Card {
 			return ReasonCard(VerbDeny, "You are denying email forwarding for Dana Whitfield.", approvalData(7))
 		}},
