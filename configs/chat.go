@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"encoding/pem"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -101,6 +103,19 @@ const EntraGroupPrefix = "entra:"
 // https://smba.trafficmanager.net/emea/ also works).
 const DefaultTeamsServiceURL = "https://smba.trafficmanager.net/teams/"
 
+// pemCertificate reports whether b holds a PEM CERTIFICATE block.
+func pemCertificate(b []byte) bool {
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return false
+		}
+		if blk.Type == "CERTIFICATE" {
+			return true
+		}
+	}
+}
+
 // resolveFiles makes a relative certificate path relative to baseDir,
 // the service file's directory.
 func (c *TeamsChat) resolveFiles(baseDir string) {
@@ -170,6 +185,15 @@ func (c *TeamsChat) validate(d *doc) {
 		d.add(p+"private_key", "needs chat.teams.certificate: the PEM certificate uploaded to the app registration")
 	case cert && !c.PrivateKey.IsSet():
 		d.add(p+"certificate", "needs chat.teams.private_key: the certificate's PEM private key ({file: PATH} or {env: NAME})")
+	}
+	if c.Certificate != "" {
+		// Read here so `kinetic config validate` names a missing or wrong
+		// file; the composition pairs it with its key (bot/teams/appcred).
+		if b, err := os.ReadFile(c.Certificate); err != nil {
+			d.add(p+"certificate", "cannot be read: %v", err)
+		} else if !pemCertificate(b) {
+			d.add(p+"certificate", "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", c.Certificate)
+		}
 	}
 	if c.TenantID != "" && !guid(c.TenantID) {
 		d.add(p+"tenant_id", "must be the tenant's id (a GUID)")
