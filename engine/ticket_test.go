@@ -106,6 +106,13 @@ tickets:
 	if lt.Ticket != want || !strings.HasPrefix(want.Key, "INC00100") {
 		t.Fatalf("task's ticket = %+v; want %+v", lt.Ticket, want)
 	}
+	items, err := k.Engine.OpenItems(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(items, func(it engine.OpenItem) bool { return it.Name == "LT-7" }); i < 0 || items[i].Ticket != want.Key || items[i].TicketURL != want.URL {
+		t.Fatalf("open items: %+v", items)
+	}
 	ph = taskTagged(t, k, c.ID, "PH-7")
 	if ph.Ticket.ID == "" || ph.Ticket.ID == lt.Ticket.ID || rec["assignment_group"] == "" {
 		t.Fatalf("PH-7's ticket: %+v", ph.Ticket)
