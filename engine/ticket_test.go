@@ -232,3 +232,37 @@ func TestManualStepTicketInJira(t *testing.T) {
 		}
 	}
 }
+
+// A ticket that cannot be filed (ServiceNow refuses the credentials: a
+// permanent error) is not retried, not dropped: its action fails,
+// ticket.failed is audited, its close never runs, and the case says it
+// failed.
+func TestTicketRefusedIsVisible(t *testing.T) {
+	snow := servicenowtest.New(t, "kinetic.integration", snowPassword)
+	jira := jiratest.New(t, "kinetic@example.com", jiraToken)
+	policy := strings.Replace(testkit.Policy, "deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements}",
+		"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements, manual: true}", 1)
+	k := ticketKit(t, policy+"tickets:\n  connector: snow\n  teams:\n    it-facilities: {}\n", snow, jira)
+	snow.Fail(http.StatusUnauthorized)
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1", Reason: "resigned"})
+	a := waitSettled(t, k, c.ID, "ticket.deactivate_badge.open")
+	if a.Status != store.ActionFailed || a.Attempts != 1 || a.ErrorKind != string(connectors.KindAuth) || strings.Contains(a.LastError, snowPassword) {
+		t.Fatalf("refused open: %+v", a)
+	}
+	if n := k.Count(t, &store.AuditEvent{}, "case_id = ? AND event = ?", c.ID, "ticket.failed"); n != 1 {
+		t.Fatalf("%d ticket.failed events", n)
+	}
+	if len(snow.Records()) != 0 {
+		t.Fatalf("filed after all: %v", snow.Records())
+	}
+	if err := k.Engine.MarkDone(context.Background(), actionStatus(t, k, c.ID, "deactivate_badge").ID, "A1", "collected"); err != nil {
+		t.Fatal(err)
+	}
+	got := k.WaitClosed(t, c.ID, 30*time.Second)
+	if got.Status != store.CaseFailed {
+		t.Fatalf("case %s:\n%s", got.Status, engine.Summary(reload(t, k.Store, c.ID)))
+	}
+	if cl := actionStatus(t, k, c.ID, "ticket.deactivate_badge.close"); cl.Attempts != 0 || cl.Status != store.ActionBlocked {
+		t.Fatalf("close of an unfiled ticket: %+v", cl)
+	}
+}
