@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,8 +81,8 @@ type ticketStep struct {
 // now awaits a person gets its ticket in the same transaction).
 func (e *Engine) syncTickets(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseActions, gate int, now time.Time, evs []Event) ([]dispatch, []Event, error) {
 	tp := e.policy.Load().File.Tickets
-	if tp == nil {
-		return nil, evs, nil
+	if tp == nil && !slices.ContainsFunc(cas.acts, func(a store.Action) bool { return isTicketAction(&a) }) {
+		return nil, evs, nil // no tickets, and none filed under an earlier policy to follow up
 	}
 	ts, err := store.CaseEquipment(tx, c.ID)
 	if err != nil {

@@ -106,6 +106,13 @@ tickets:
 	if lt.Ticket != want || !strings.HasPrefix(want.Key, "INC00100") {
 		t.Fatalf("task's ticket = %+v; want %+v", lt.Ticket, want)
 	}
+	items, err := k.Engine.OpenItems(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(items, func(it engine.OpenItem) bool { return it.Name == "LT-7" }); i < 0 || items[i].Ticket != want.Key || items[i].TicketURL != want.URL {
+		t.Fatalf("open items: %+v", items)
+	}
 	ph = taskTagged(t, k, c.ID, "PH-7")
 	if ph.Ticket.ID == "" || ph.Ticket.ID == lt.Ticket.ID || rec["assignment_group"] == "" {
 		t.Fatalf("PH-7's ticket: %+v", ph.Ticket)
@@ -223,5 +230,39 @@ func TestManualStepTicketInJira(t *testing.T) {
 		if strings.HasPrefix(a.Name, "ticket.") && !strings.HasPrefix(a.Name, "ticket.deactivate_badge.") {
 			t.Errorf("unrouted ticket action %s", a.Name)
 		}
+	}
+}
+
+// A ticket that cannot be filed (ServiceNow refuses the credentials: a
+// permanent error) is not retried, not dropped: its action fails,
+// ticket.failed is audited, its close never runs, and the case says it
+// failed.
+func TestTicketRefusedIsVisible(t *testing.T) {
+	snow := servicenowtest.New(t, "kinetic.integration", snowPassword)
+	jira := jiratest.New(t, "kinetic@example.com", jiraToken)
+	policy := strings.Replace(testkit.Policy, "deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements}",
+		"deactivate_badge: {connector: badge, operation: deactivate_badge, phase: entitlements, manual: true}", 1)
+	k := ticketKit(t, policy+"tickets:\n  connector: snow\n  teams:\n    it-facilities: {}\n", snow, jira)
+	snow.Fail(http.StatusUnauthorized)
+	c := open(t, k, engine.Request{EmployeeID: "E1", Requester: "M1", Reason: "resigned"})
+	a := waitSettled(t, k, c.ID, "ticket.deactivate_badge.open")
+	if a.Status != store.ActionFailed || a.Attempts != 1 || a.ErrorKind != string(connectors.KindAuth) || strings.Contains(a.LastError, snowPassword) {
+		t.Fatalf("refused open: %+v", a)
+	}
+	if n := k.Count(t, &store.AuditEvent{}, "case_id = ? AND event = ?", c.ID, "ticket.failed"); n != 1 {
+		t.Fatalf("%d ticket.failed events", n)
+	}
+	if len(snow.Records()) != 0 {
+		t.Fatalf("filed after all: %v", snow.Records())
+	}
+	if err := k.Engine.MarkDone(context.Background(), actionStatus(t, k, c.ID, "deactivate_badge").ID, "A1", "collected"); err != nil {
+		t.Fatal(err)
+	}
+	got := k.WaitClosed(t, c.ID, 30*time.Second)
+	if got.Status != store.CaseFailed {
+		t.Fatalf("case %s:\n%s", got.Status, engine.Summary(reload(t, k.Store, c.ID)))
+	}
+	if cl := actionStatus(t, k, c.ID, "ticket.deactivate_badge.close"); cl.Attempts != 0 || cl.Status != store.ActionBlocked {
+		t.Fatalf("close of an unfiled ticket: %+v", cl)
 	}
 }
