@@ -29,8 +29,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
