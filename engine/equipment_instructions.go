@@ -53,8 +53,8 @@ func (e *Engine) returnInstructions(tx *gorm.DB, au *auditBuf, c *store.Case, t 
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", System: t.AssigneeTeam, Event: "equipment.instructions_sending", Result: "email",
 			Detail: fmt.Sprintf("return instructions for %s go by email to %s (%s's private email)", t.AssetTag, emp.PrivateEmail, c.EmployeeName)})
 		subject := fmt.Sprintf("Returning %s (%s) after your last day", t.AssetTag, t.Category)
-		body := fmt.Sprintf("Hello %s,\n\nPlease return %s (%s%s).\n\n%s\n\nDue: %s.\n",
-			c.EmployeeName, t.AssetTag, t.Category, prefixed(", ", t.Description), instr, dueDay(t))
+		body := fmt.Sprintf("Hello %s,\n\nPlease return your %s, asset tag %s.\n\n%s\n\nDue: %s.\n",
+			c.EmployeeName, strings.ReplaceAll(t.Category, "_", " "), t.AssetTag, instr, dueDay(t))
 		mail = &Event{Kind: EventReturnInstructions, CaseID: c.ID, EquipmentID: t.ID, Name: subject, Status: t.Status,
 			Detail: body, Email: emp.PrivateEmail, At: now}
 		return nil, fmt.Sprintf("return instructions go by email to %s (private email)", masked), mail, nil
@@ -150,12 +150,4 @@ func dueDay(t *store.EquipmentTask) string {
 		return "as soon as you can"
 	}
 	return t.DueAt.Format("Monday 2 January 2006")
-}
-
-// prefixed is prefix+s, or "" when s is empty.
-func prefixed(prefix, s string) string {
-	if s == "" {
-		return ""
-	}
-	return prefix + s
 }

@@ -106,7 +106,7 @@ func TestReturnInstructionsGoToThePrivateEmail(t *testing.T) {
 		t.Errorf("headers: %v", m.Header)
 	}
 	due := ph.DueAt.Format("Monday 2 January 2006")
-	for _, want := range []string{"Hello Gia Gadget", "Please return PH-7 (phone", returnInstructions, "Due: " + due} {
+	for _, want := range []string{"Hello Gia Gadget", "Please return your phone, asset tag PH-7.", returnInstructions, "Due: " + due} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the message lacks %q:\n%s", want, body)
 		}

@@ -522,7 +522,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		if !noticesPhase(ctx, a, o, mb, c, check) {
 			ok = false
 		}
-		if !equipmentPhase(ctx, a, o, sl, c, check) {
+		if !equipmentPhase(ctx, a, o, sl, mb, c, check) {
 			ok = false
 		}
 	}

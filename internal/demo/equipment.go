@@ -1,10 +1,14 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime/quotedprintable"
 	"net/http"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -33,7 +37,7 @@ const (
 // someone outside the team, a move back and a disposal without its
 // certificate are refused and change nothing. The case then closes,
 // reporting both moments.
-func equipmentPhase(ctx context.Context, a *app.App, o Options, sl *teamSlack, c *store.Case, check func(bool, string, ...any)) bool {
+func equipmentPhase(ctx context.Context, a *app.App, o Options, sl *teamSlack, mb *mailbox, c *store.Case, check func(bool, string, ...any)) bool {
 	fmt.Fprintf(o.Out, "\nEquipment recovery for %s, through the it-assets team's buttons in Slack (#it-assets, %s):\n", c.EmployeeName, demoAssetsChannel)
 	tasks, err := a.Store.EquipmentTasks(ctx, c.ID)
 	if err != nil || len(tasks) == 0 {
@@ -99,11 +103,7 @@ func equipmentPhase(ctx context.Context, a *app.App, o Options, sl *teamSlack, c
 			fmt.Fprintf(o.Out, "  #it-assets  %s\n             %s\n", text.Fit(cardText(upd), 150), strings.Join(cardButtons(upd), " "))
 		}
 		if st.to == store.EquipmentReturnRequested {
-			if dm, ok := sl.waitCall(ctx, "chat.postMessage", 5*time.Second, func(m slacktest.Call) bool {
-				return m.Channel != demoAssetsChannel && strings.Contains(string(m.Blocks), lt.AssetTag) && strings.Contains(string(m.Blocks), "return requested")
-			}); ok {
-				fmt.Fprintf(o.Out, "  DM to %s's manager  %s\n             %s (not the team's buttons)\n", c.EmployeeName, text.Fit(cardText(dm), 140), strings.Join(cardButtons(dm), " "))
-			}
+			returnInstructions(ctx, o, sl, mb, c, lt, card, check)
 		}
 		if st.to == store.EquipmentReceived {
 			refused(demoAssetMemberSlack, blocks.ActionEquipReturnRequested, "Ethan clicks Request return again on a stale card (a move back)")
@@ -200,4 +200,40 @@ func errBody(code int, body string) string {
 		return ""
 	}
 	return fmt.Sprintf("(HTTP %d: %s)", code, text.Fit(body, 200))
+}
+
+// returnInstructions shows where the laptop's return instructions went:
+// by email to the person's private address (the HR record's
+// private_email), through the email channel to the demo's mail server;
+// the team's card then says so with the address masked.
+func returnInstructions(ctx context.Context, o Options, sl *teamSlack, mb *mailbox, c *store.Case, lt store.EquipmentTask, card slacktest.Call, check func(bool, string, ...any)) {
+	const private = "amara.okafor@home.example" // configs/directory.sample.json
+	raw := mb.next(ctx, 15*time.Second)
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		check(false, "the return instructions reached the mail server (%v)", err)
+		return
+	}
+	body, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+	flat := strings.Join(strings.Fields(string(body)), " ")
+	to, _ := mail.ParseAddress(m.Header.Get("To"))
+	check(to != nil && to.Address == private && strings.Contains(flat, "asset tag "+lt.AssetTag),
+		"the return instructions go by email to %s's private address %s, not her closing work mailbox: %q", c.EmployeeName, text.MaskEmail(private), m.Header.Get("Subject"))
+	if i := strings.Index(flat, "Please return"); i >= 0 {
+		fmt.Fprintf(o.Out, "  mail to %s  %s\n", text.MaskEmail(private), text.Fit(flat[i:], 150))
+	}
+	upd, ok := sl.waitCall(ctx, "chat.update", 10*time.Second, func(u slacktest.Call) bool {
+		return u.Channel == demoAssetsChannel && u.TS == card.TS && strings.Contains(string(u.Blocks), "return instructions sent to "+text.MaskEmail(private))
+	})
+	check(ok, "the team's card says where they went, the address masked")
+	if ok {
+		fmt.Fprintf(o.Out, "  #it-assets  %s\n", text.Fit(cardText(upd), 170))
+	}
+	dms := 0
+	for _, m := range sl.fake.Calls("chat.postMessage") {
+		if m.Channel != demoAssetsChannel && strings.Contains(string(m.Blocks), lt.AssetTag) {
+			dms++
+		}
+	}
+	check(dms == 0, "her manager is not sent them as well (%d other messages)", dms)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -209,5 +210,8 @@ func cardText(c slacktest.Call) string {
 	if t == "" {
 		t = c.Text
 	}
-	return strings.NewReplacer("*", "", ":package: ", "", "\n", " ").Replace(t)
+	return strings.NewReplacer(":package: ", "", "\n", " ").Replace(bold.ReplaceAllString(t, "$1"))
 }
+
+// bold is Slack's *bold* markup (not the "***" of a masked address).
+var bold = regexp.MustCompile(`\*([^*\s][^*\n]*?)\*`)
