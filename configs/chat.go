@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,8 +33,18 @@ type Chat struct {
 type TeamsChat struct {
 	// AppID is the bot's Microsoft app id (a GUID). Required.
 	AppID string `yaml:"app_id"`
-	// AppPassword is the app registration's client secret. Required.
+	// AppPassword is the app registration's client secret. Required
+	// unless the app authenticates with a certificate (Certificate and
+	// PrivateKey); one of the two ways, not both.
 	AppPassword secret.Secret `yaml:"app_password"`
+	// Certificate is the path of the PEM certificate uploaded to the app
+	// registration (relative to the service file's directory), and
+	// PrivateKey its PEM private key ({file: PATH} or {env: NAME}, RSA,
+	// unencrypted): the bot then proves itself with a signed client
+	// assertion instead of a secret (docs/teams.md), for the Bot
+	// Connector's token and Graph's. The composition reads and pairs them.
+	Certificate string        `yaml:"certificate"`
+	PrivateKey  secret.Secret `yaml:"private_key"`
 	// TenantID makes the bot single-tenant: its tokens come from this
 	// tenant and Entra-issued tokens of the tenant are accepted.
 	TenantID string `yaml:"tenant_id"`
@@ -90,6 +101,15 @@ const EntraGroupPrefix = "entra:"
 // https://smba.trafficmanager.net/emea/ also works).
 const DefaultTeamsServiceURL = "https://smba.trafficmanager.net/teams/"
 
+// resolveFiles makes a relative certificate path relative to baseDir,
+// the service file's directory.
+func (c *TeamsChat) resolveFiles(baseDir string) {
+	if c == nil || c.Certificate == "" || baseDir == "" || filepath.IsAbs(c.Certificate) {
+		return
+	}
+	c.Certificate = filepath.Join(baseDir, c.Certificate)
+}
+
 func (c *TeamsChat) applyDefaults() {
 	if c == nil {
 		return
@@ -140,8 +160,16 @@ func (c *TeamsChat) validate(d *doc) {
 	if !guid(strings.TrimSpace(c.AppID)) {
 		d.add(p+"app_id", "required: the bot's Microsoft app id (a GUID)")
 	}
-	if !c.AppPassword.IsSet() {
-		d.add(p+"app_password", "required: the app registration's client secret ({env: NAME} or {file: PATH})")
+	cert := c.Certificate != "" || c.PrivateKey.IsSet()
+	switch {
+	case !c.AppPassword.IsSet() && !cert:
+		d.add(p+"app_password", "required: the app registration's client secret ({env: NAME} or {file: PATH}), or certificate and private_key")
+	case c.AppPassword.IsSet() && cert:
+		d.add(p+"app_password", "give the client secret or a certificate (certificate and private_key), not both")
+	case cert && c.Certificate == "":
+		d.add(p+"private_key", "needs chat.teams.certificate: the PEM certificate uploaded to the app registration")
+	case cert && !c.PrivateKey.IsSet():
+		d.add(p+"certificate", "needs chat.teams.private_key: the certificate's PEM private key ({file: PATH} or {env: NAME})")
 	}
 	if c.TenantID != "" && !guid(c.TenantID) {
 		d.add(p+"tenant_id", "must be the tenant's id (a GUID)")

@@ -106,3 +106,33 @@ func TestChatTeamsGraphAndEntraGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestChatTeamsCertificate: chat.teams authenticates with a certificate
+// (certificate and private_key) instead of app_password; half of it, or
+// both ways at once, is reported at its key.
+func TestChatTeamsCertificate(t *testing.T) {
+	const head = "chat:\n  teams:\n    app_id: 11111111-2222-3333-4444-555555555555\n"
+	svc := &Service{}
+	d := decodeStrictWith("kinetic.yaml", []byte(head+"    certificate: certs/teams.pem\n    private_key: {file: /run/secrets/teams.key}\n"), svc, nil)
+	svc.Chat.Teams.applyDefaults()
+	svc.Chat.validate(d)
+	if err := d.errs.err(); err != nil {
+		t.Fatal(err)
+	}
+	svc.Chat.Teams.resolveFiles("/etc/kinetic")
+	if c := svc.Chat.Teams; c.Certificate != "/etc/kinetic/certs/teams.pem" || c.PrivateKey.File != "/run/secrets/teams.key" {
+		t.Fatalf("chat.teams: %+v", c)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"    certificate: teams.pem\n", "kinetic.yaml:4: chat.teams.certificate: needs chat.teams.private_key"},
+		{"    private_key: {env: TEAMS_KEY}\n", "kinetic.yaml:4: chat.teams.private_key: needs chat.teams.certificate"},
+		{"    app_password: {env: TEAMS_PW}\n    certificate: teams.pem\n    private_key: {env: TEAMS_KEY}\n", "kinetic.yaml:4: chat.teams.app_password: give the client secret or a certificate"},
+	} {
+		svc := &Service{}
+		d := decodeStrictWith("kinetic.yaml", []byte(head+tc.yaml), svc, nil)
+		svc.Chat.validate(d)
+		if err := d.errs.err(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}
