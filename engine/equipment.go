@@ -323,9 +323,11 @@ func (e *Engine) newEquipmentTasks(tx *gorm.DB, au *auditBuf, c *store.Case, pla
 	for _, d := range devs {
 		cat := ep.EquipmentCategory(d.tag)
 		due := plan.EffectiveAt.Add(ep.EquipmentDue(cat, pol.File.Defaults.EquipmentDue).D())
-		t := store.EquipmentTask{CaseID: c.ID, AssetTag: text.ClipBytes(d.tag, 128), Description: text.ClipBytes(d.detail, 512), Category: cat,
-			Source: string(d.source), Serial: text.ClipBytes(d.serial, 128),
-			Location: text.ClipBytes(plan.Employee.Location, 128), AssigneeTeam: ep.EquipmentTeamFor(cat, plan.Employee.Location),
+		// Each value fits its column, the cut's "…" included (ClipBytes
+		// may add 3 bytes).
+		t := store.EquipmentTask{CaseID: c.ID, AssetTag: text.ClipBytes(d.tag, 128-3), Description: text.ClipBytes(d.detail, 512-3), Category: cat,
+			Source: string(d.source), Serial: text.ClipBytes(d.serial, 128-3),
+			Location: text.ClipBytes(plan.Employee.Location, 128-3), AssigneeTeam: ep.EquipmentTeamFor(cat, plan.Employee.Location),
 			Status: store.EquipmentOpen, DueAt: &due, CreatedAt: now, UpdatedAt: now}
 		if err := tx.Create(&t).Error; err != nil {
 			return nil, err
