@@ -89,6 +89,27 @@ func AppendAudit(tx *gorm.DB, entries ...Entry) ([]AuditEvent, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
+	events, err := auditEvents(entries)
+	if err != nil {
+		return nil, err
+	}
+	db := tx.Session(&gorm.Session{NewDB: true})
+	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); !inTx {
+		err := db.Transaction(func(tx *gorm.DB) error { return appendAudit(tx, events) })
+		if err != nil {
+			return nil, err
+		}
+		return events, nil
+	}
+	if err := appendAudit(db, events); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// auditEvents checks and normalises entries into unchained events (Seq,
+// PrevHash and Hash unset); see AppendAudit.
+func auditEvents(entries []Entry) ([]AuditEvent, error) {
 	events := make([]AuditEvent, len(entries))
 	stamp := utcNow()
 	for i, en := range entries {
@@ -115,18 +136,6 @@ func AppendAudit(tx *gorm.DB, entries ...Entry) ([]AuditEvent, error) {
 			}
 		}
 		events[i] = e
-	}
-
-	db := tx.Session(&gorm.Session{NewDB: true})
-	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); !inTx {
-		err := db.Transaction(func(tx *gorm.DB) error { return appendAudit(tx, events) })
-		if err != nil {
-			return nil, err
-		}
-		return events, nil
-	}
-	if err := appendAudit(db, events); err != nil {
-		return nil, err
 	}
 	return events, nil
 }
@@ -228,6 +237,9 @@ type VerifyReport struct {
 func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
 	db := s.db.WithContext(ctx)
 	r := VerifyReport{OK: true}
+	if _, err := s.ChainPending(ctx); err != nil {
+		return r, fmt.Errorf("store: verify audit: %w", err)
+	}
 	fail := func(seq int64, problem string) {
 		if r.OK {
 			r.OK, r.FirstBad, r.Problem = false, seq, problem
@@ -322,6 +334,9 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 	format = strings.ToLower(format)
 	if format != "json" && format != "csv" {
 		return 0, fmt.Errorf("store: export audit: %w %q (want json or csv)", ErrUnknownFormat, format)
+	}
+	if _, err := s.ChainPending(ctx); err != nil {
+		return 0, fmt.Errorf("store: export audit: %w", err)
 	}
 	db := s.db.WithContext(ctx)
 	sim, err := s.simulatedActions(ctx, caseID)
@@ -449,6 +464,9 @@ func (s *Store) simulatedActions(ctx context.Context, caseID int64) (map[int64]b
 // with the chain intact, a matching anchor means nothing at or before seq
 // was rewritten, and the chain was not truncated below it.
 func (s *Store) CheckAuditAnchor(ctx context.Context, seq int64, hash string) error {
+	if _, err := s.ChainPending(ctx); err != nil {
+		return fmt.Errorf("store: audit anchor: %w", err)
+	}
 	var e AuditEvent
 	err := s.db.WithContext(ctx).Where("seq = ?", seq).Limit(1).Find(&e).Error
 	switch {
