@@ -72,7 +72,9 @@ var auditLimits = []struct {
 
 // AppendAudit appends entries to the chain inside the caller's transaction
 // tx, so a state change and its audit events commit together; if tx is not
-// in a transaction AppendAudit opens one. It returns the stored events.
+// in a transaction AppendAudit opens one. It returns the stored events. The
+// engine stages its events with StageAudit instead, which on PostgreSQL
+// does not hold the head's lock until commit.
 //
 // Appends serialise on the audit_heads row: the first statement is
 // `UPDATE audit_heads SET seq = seq WHERE id = 1`, which takes that row's

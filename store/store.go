@@ -324,10 +324,16 @@ func (s *Store) Ping(ctx context.Context) error {
 	return sqlDB.PingContext(ctx)
 }
 
-// Close stops the audit chainer and closes the connection pool. Events
-// still pending are chained by the next process's chainer or reader.
+// Close stops the audit chainer, chains what is still pending (for at most
+// five seconds; what is left, the next chainer or reader chains) and
+// closes the connection pool.
 func (s *Store) Close() error {
-	s.stopChainer()
+	if s.chain != nil {
+		s.stopChainer()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = s.ChainPending(ctx)
+		cancel()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
