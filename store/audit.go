@@ -173,6 +173,24 @@ func appendAudit(tx *gorm.DB, events []AuditEvent) error {
 	return nil
 }
 
+// checkPending records in r the events still pending after a walk, and
+// fails r when the oldest waited longer than PendingBound.
+func (s *Store) checkPending(ctx context.Context, r *VerifyReport, fail func(int64, string)) error {
+	n, oldest, err := s.PendingAudit(ctx)
+	if err != nil {
+		return fmt.Errorf("store: verify audit: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	r.Pending, r.PendingSince = n, &oldest
+	if age := time.Since(oldest); age > PendingBound {
+		fail(0, fmt.Sprintf("%d audit events committed but not chained, the oldest from %s (%s ago, more than %s): no chainer ran",
+			n, oldest.UTC().Format(time.RFC3339), age.Round(time.Second), PendingBound))
+	}
+	return nil
+}
+
 // auditText makes s storable as text on both dialects.
 func auditText(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
@@ -224,6 +242,12 @@ type VerifyReport struct {
 	// Problem says what is wrong with the first broken event, e.g.
 	// "event 17: hash does not match its contents (edited)".
 	Problem string `json:"problem,omitempty"`
+	// Pending is how many events were committed but not yet chained when
+	// the walk ended (PostgreSQL; see StageAudit), and PendingSince the
+	// time of the oldest. Events pending longer than PendingBound make the
+	// report fail: no chainer is running.
+	Pending      int64      `json:"pending,omitempty"`
+	PendingSince *time.Time `json:"pending_since,omitempty"`
 }
 
 // VerifyAudit walks the whole chain in seq order, a batch of 1000 at a
@@ -233,15 +257,18 @@ type VerifyReport struct {
 // the first problem; the error is for failures to read. Appends may go on
 // meanwhile: events appended during the walk are verified too.
 //
+// It first chains the events pending (PostgreSQL, see StageAudit; best
+// effort, so a read-only role can verify too), and reports in Pending the
+// events still pending at the end; any pending longer than PendingBound
+// fails the report.
+//
 // The head lives in the same database, so someone who can rewrite the whole
 // chain and the head can forge a consistent chain; record HeadSeq and
 // HeadHash elsewhere to detect that.
 func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
 	db := s.db.WithContext(ctx)
 	r := VerifyReport{OK: true}
-	if _, err := s.ChainPending(ctx); err != nil {
-		return r, fmt.Errorf("store: verify audit: %w", err)
-	}
+	s.chainForRead(ctx)
 	fail := func(seq int64, problem string) {
 		if r.OK {
 			r.OK, r.FirstBad, r.Problem = false, seq, problem
@@ -287,7 +314,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
 			case head.Hash != prevHash:
 				fail(last, fmt.Sprintf("event %d: hash does not match the head's (replaced)", last))
 			}
-			return r, nil
+			return r, s.checkPending(ctx, &r, fail)
 		}
 		recheck = false
 		for i := range batch {
@@ -337,9 +364,7 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 	if format != "json" && format != "csv" {
 		return 0, fmt.Errorf("store: export audit: %w %q (want json or csv)", ErrUnknownFormat, format)
 	}
-	if _, err := s.ChainPending(ctx); err != nil {
-		return 0, fmt.Errorf("store: export audit: %w", err)
-	}
+	s.chainForRead(ctx)
 	db := s.db.WithContext(ctx)
 	sim, err := s.simulatedActions(ctx, caseID)
 	if err != nil {
@@ -466,9 +491,7 @@ func (s *Store) simulatedActions(ctx context.Context, caseID int64) (map[int64]b
 // with the chain intact, a matching anchor means nothing at or before seq
 // was rewritten, and the chain was not truncated below it.
 func (s *Store) CheckAuditAnchor(ctx context.Context, seq int64, hash string) error {
-	if _, err := s.ChainPending(ctx); err != nil {
-		return fmt.Errorf("store: audit anchor: %w", err)
-	}
+	s.chainForRead(ctx)
 	var e AuditEvent
 	err := s.db.WithContext(ctx).Where("seq = ?", seq).Limit(1).Find(&e).Error
 	switch {

@@ -171,6 +171,22 @@ func (s *Store) ChainPending(ctx context.Context) (int, error) {
 	}
 }
 
+// PendingBound is how long an audit event may wait to be chained before
+// VerifyAudit reports it: a chainer runs in every serve and worker process
+// and chains within milliseconds, so an older pending event means none ran
+// (or one failed) since.
+const PendingBound = time.Minute
+
+// chainForRead chains what is pending before a reader reads the chain. It
+// is best effort: a reader whose database role may not write (an auditor's
+// read-only account) still reads the chain, and VerifyAudit reports what
+// stayed pending too long.
+func (s *Store) chainForRead(ctx context.Context) {
+	if _, err := s.ChainPending(ctx); err != nil && s.log != nil {
+		s.log.WithError(err).Debug("store: chaining pending audit events before a read")
+	}
+}
+
 // PendingAudit returns how many audit events wait to be chained and the
 // time of the oldest (zero when none).
 func (s *Store) PendingAudit(ctx context.Context) (int64, time.Time, error) {

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,5 +166,36 @@ func TestPendingAuditOnPostgres(t *testing.T) {
 	}
 	if n, _, _ := s.PendingAudit(ctx); n != 0 {
 		t.Fatalf("%d still pending", n)
+	}
+}
+
+// An event left pending longer than PendingBound (no chainer ran) fails
+// the verification; a young one is only reported.
+func TestVerifyReportsEventsPendingTooLong(t *testing.T) {
+	s := OpenTest(t)
+	if s.Dialect != DialectPostgres {
+		t.Skip("SQLite chains staged events at once")
+	}
+	s.stopChainer()
+	ctx := ctxForTest(t)
+	young := AuditPending{Time: time.Now().UTC(), Event: "case.opened"}
+	if err := s.db.Create(&young).Error; err != nil {
+		t.Fatal(err)
+	}
+	r := VerifyReport{OK: true}
+	fail := func(seq int64, problem string) { r.OK, r.FirstBad, r.Problem = false, seq, problem }
+	if err := s.checkPending(ctx, &r, fail); err != nil || !r.OK || r.Pending != 1 || r.PendingSince == nil {
+		t.Fatalf("young pending event: %+v, %v", r, err)
+	}
+	old := AuditPending{Time: time.Now().UTC().Add(-2 * PendingBound), Event: "case.opened"}
+	if err := s.db.Create(&old).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.checkPending(ctx, &r, fail); err != nil || r.OK || r.Pending != 2 || !strings.Contains(r.Problem, "not chained") {
+		t.Fatalf("old pending event: %+v, %v", r, err)
+	}
+	// A reader chains both, and the chain verifies.
+	if r := mustVerify(t, s); !r.OK || r.Events != 2 || r.Pending != 0 {
+		t.Fatalf("after chaining: %+v", r)
 	}
 }

@@ -425,9 +425,7 @@ func (ac *auditedCase) apply(r *StateRecord) {
 // event is always a mismatch.
 func (s *Store) VerifyAuditedState(ctx context.Context) (StateReport, error) {
 	var rep StateReport
-	if _, err := s.ChainPending(ctx); err != nil {
-		return rep, fmt.Errorf("store: verify audited state: %w", err)
-	}
+	s.chainForRead(ctx)
 	var opts []*sql.TxOptions
 	if s.Dialect == DialectPostgres {
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
