@@ -319,10 +319,11 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // auditBuf collects a transaction's audit entries and the state it writes
-// to cases, actions and approvals. Appending to the chain takes the audit
-// head's row lock, which serialises every writer until commit, so entries
-// are appended once, as the transaction's last statement (see Engine.tx),
-// followed by one store.EventStateRecorded event per case changed.
+// to cases, actions and approvals. Entries are staged once, as the
+// transaction's last statement (see Engine.tx), followed by one
+// store.EventStateRecorded event per case changed; store.StageAudit commits
+// them with the state change and chains them after commit on PostgreSQL,
+// so transitions do not wait on the audit head's lock.
 //
 // Every write of a case's status, an action's status, attempts or results,
 // or an approval's status records what it wrote in st (from the values
@@ -347,7 +348,7 @@ func withRequestID(detail, id string) string {
 	return detail + " [request " + id + "]"
 }
 
-// tx runs fn in a store transaction with an audit buffer, appending the
+// tx runs fn in a store transaction with an audit buffer, staging the
 // buffered entries last; a state change and its audit events still commit
 // together or not at all. Every entry names the principal ctx carries (see
 // auditActor) and, when ctx carries an HTTP request's id, ends with
@@ -377,8 +378,7 @@ func (e *Engine) tx(ctx context.Context, fn func(tx *gorm.DB, au *auditBuf) erro
 			}
 			entries = append(entries, au.st.Entries(at, auditActor(p, hasP, "kinetic"))...)
 		}
-		_, err := store.AppendAudit(tx, entries...)
-		return err
+		return store.StageAudit(tx, entries...)
 	})
 }
 

@@ -226,6 +226,19 @@ func workerPrincipal() engine.Principal {
 	return engine.WorkerPrincipal(host)
 }
 
+// TaskCheckInterval is how long a worker's asynq server waits before it
+// looks at an empty queue again (asynq has no blocking pop: it sleeps 0.5–1.5
+// × this, its default 1 s). A task enqueued meanwhile waits out the rest of
+// the sleep — on average about half the interval — and an offboarding pays
+// that wait at each release wave (six for the demo's departure: 50 ms cost
+// it about 160 ms). 10 ms costs about 100 cheap Redis calls a second per
+// idle process.
+const TaskCheckInterval = 10 * time.Millisecond
+
+// DelayedTaskCheckInterval is how often scheduled tasks (back-offs,
+// effective times) are forwarded to their queue.
+const DelayedTaskCheckInterval = 200 * time.Millisecond
+
 // WorkerOptions configure a Worker.
 type WorkerOptions struct {
 	Redis  asynq.RedisConnOpt
@@ -280,15 +293,10 @@ func NewWorker(o WorkerOptions) *Worker {
 	srv := asynq.NewServer(o.Redis, asynq.Config{
 		Concurrency: o.Concurrency,
 		// Work taken back from a dead or stopping worker first.
-		Queues:         map[string]int{QueueFirst: 2, Queue: 1},
-		StrictPriority: true,
-		// asynq polls an empty queue (no blocking pop) every 0.5–1.5 ×
-		// TaskCheckInterval, default 1 s: that idle wait would sit between
-		// every phase of an offboarding. 50 ms costs about 20 cheap Redis
-		// calls a second per idle process.
-		TaskCheckInterval: 50 * time.Millisecond,
-		// Back-offs and effective times are forwarded within 200 ms.
-		DelayedTaskCheckInterval: 200 * time.Millisecond,
+		Queues:                   map[string]int{QueueFirst: 2, Queue: 1},
+		StrictPriority:           true,
+		TaskCheckInterval:        TaskCheckInterval,
+		DelayedTaskCheckInterval: DelayedTaskCheckInterval,
 		// Shutdown waits out the grace and the hand-back itself
 		// (Worker.Shutdown) before asynq's own timeout would quit a task
 		// and leave its action running under a lease.

@@ -72,7 +72,9 @@ var auditLimits = []struct {
 
 // AppendAudit appends entries to the chain inside the caller's transaction
 // tx, so a state change and its audit events commit together; if tx is not
-// in a transaction AppendAudit opens one. It returns the stored events.
+// in a transaction AppendAudit opens one. It returns the stored events. The
+// engine stages its events with StageAudit instead, which on PostgreSQL
+// does not hold the head's lock until commit.
 //
 // Appends serialise on the audit_heads row: the first statement is
 // `UPDATE audit_heads SET seq = seq WHERE id = 1`, which takes that row's
@@ -89,6 +91,27 @@ func AppendAudit(tx *gorm.DB, entries ...Entry) ([]AuditEvent, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
+	events, err := auditEvents(entries)
+	if err != nil {
+		return nil, err
+	}
+	db := tx.Session(&gorm.Session{NewDB: true})
+	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); !inTx {
+		err := db.Transaction(func(tx *gorm.DB) error { return appendAudit(tx, events) })
+		if err != nil {
+			return nil, err
+		}
+		return events, nil
+	}
+	if err := appendAudit(db, events); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// auditEvents checks and normalises entries into unchained events (Seq,
+// PrevHash and Hash unset); see AppendAudit.
+func auditEvents(entries []Entry) ([]AuditEvent, error) {
 	events := make([]AuditEvent, len(entries))
 	stamp := utcNow()
 	for i, en := range entries {
@@ -115,18 +138,6 @@ func AppendAudit(tx *gorm.DB, entries ...Entry) ([]AuditEvent, error) {
 			}
 		}
 		events[i] = e
-	}
-
-	db := tx.Session(&gorm.Session{NewDB: true})
-	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); !inTx {
-		err := db.Transaction(func(tx *gorm.DB) error { return appendAudit(tx, events) })
-		if err != nil {
-			return nil, err
-		}
-		return events, nil
-	}
-	if err := appendAudit(db, events); err != nil {
-		return nil, err
 	}
 	return events, nil
 }
@@ -158,6 +169,24 @@ func appendAudit(tx *gorm.DB, events []AuditEvent) error {
 	}
 	if err := tx.Exec("UPDATE audit_heads SET seq = ?, hash = ? WHERE id = 1", seq, prev).Error; err != nil {
 		return fmt.Errorf("store: append audit: move head: %w", err)
+	}
+	return nil
+}
+
+// checkPending records in r the events still pending after a walk, and
+// fails r when the oldest waited longer than PendingBound.
+func (s *Store) checkPending(ctx context.Context, r *VerifyReport, fail func(int64, string)) error {
+	n, oldest, err := s.PendingAudit(ctx)
+	if err != nil {
+		return fmt.Errorf("store: verify audit: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	r.Pending, r.PendingSince = n, &oldest
+	if age := time.Since(oldest); age > PendingBound {
+		fail(0, fmt.Sprintf("%d audit events committed but not chained, the oldest from %s (%s ago, more than %s): no chainer ran",
+			n, oldest.UTC().Format(time.RFC3339), age.Round(time.Second), PendingBound))
 	}
 	return nil
 }
@@ -213,6 +242,12 @@ type VerifyReport struct {
 	// Problem says what is wrong with the first broken event, e.g.
 	// "event 17: hash does not match its contents (edited)".
 	Problem string `json:"problem,omitempty"`
+	// Pending is how many events were committed but not yet chained when
+	// the walk ended (PostgreSQL; see StageAudit), and PendingSince the
+	// time of the oldest. Events pending longer than PendingBound make the
+	// report fail: no chainer is running.
+	Pending      int64      `json:"pending,omitempty"`
+	PendingSince *time.Time `json:"pending_since,omitempty"`
 }
 
 // VerifyAudit walks the whole chain in seq order, a batch of 1000 at a
@@ -222,12 +257,18 @@ type VerifyReport struct {
 // the first problem; the error is for failures to read. Appends may go on
 // meanwhile: events appended during the walk are verified too.
 //
+// It first chains the events pending (PostgreSQL, see StageAudit; best
+// effort, so a read-only role can verify too), and reports in Pending the
+// events still pending at the end; any pending longer than PendingBound
+// fails the report.
+//
 // The head lives in the same database, so someone who can rewrite the whole
 // chain and the head can forge a consistent chain; record HeadSeq and
 // HeadHash elsewhere to detect that.
 func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
 	db := s.db.WithContext(ctx)
 	r := VerifyReport{OK: true}
+	s.chainForRead(ctx)
 	fail := func(seq int64, problem string) {
 		if r.OK {
 			r.OK, r.FirstBad, r.Problem = false, seq, problem
@@ -273,7 +314,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (VerifyReport, error) {
 			case head.Hash != prevHash:
 				fail(last, fmt.Sprintf("event %d: hash does not match the head's (replaced)", last))
 			}
-			return r, nil
+			return r, s.checkPending(ctx, &r, fail)
 		}
 		recheck = false
 		for i := range batch {
@@ -323,6 +364,7 @@ func (s *Store) ExportAudit(ctx context.Context, caseID int64, format string, w 
 	if format != "json" && format != "csv" {
 		return 0, fmt.Errorf("store: export audit: %w %q (want json or csv)", ErrUnknownFormat, format)
 	}
+	s.chainForRead(ctx)
 	db := s.db.WithContext(ctx)
 	sim, err := s.simulatedActions(ctx, caseID)
 	if err != nil {
@@ -449,6 +491,7 @@ func (s *Store) simulatedActions(ctx context.Context, caseID int64) (map[int64]b
 // with the chain intact, a matching anchor means nothing at or before seq
 // was rewritten, and the chain was not truncated below it.
 func (s *Store) CheckAuditAnchor(ctx context.Context, seq int64, hash string) error {
+	s.chainForRead(ctx)
 	var e AuditEvent
 	err := s.db.WithContext(ctx).Where("seq = ?", seq).Limit(1).Find(&e).Error
 	switch {

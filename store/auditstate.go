@@ -412,7 +412,9 @@ func (ac *auditedCase) apply(r *StateRecord) {
 // of the cases table and the case ids of audit events; each batch's records
 // are read a batch of 1000 events at a time. Everything is read in one
 // read-only transaction (repeatable read on PostgreSQL, a WAL snapshot on
-// SQLite), so a service running meanwhile does not show up as mismatches.
+// SQLite), so a service running meanwhile does not show up as mismatches;
+// on PostgreSQL the state records that snapshot holds still pending (see
+// StageAudit) count after the chained ones.
 //
 // Chains written before state records existed: a case whose records do not
 // include its creation (StateRecord.Created) and whose first audit event
@@ -423,6 +425,7 @@ func (ac *auditedCase) apply(r *StateRecord) {
 // event is always a mismatch.
 func (s *Store) VerifyAuditedState(ctx context.Context) (StateReport, error) {
 	var rep StateReport
+	s.chainForRead(ctx)
 	var opts []*sql.TxOptions
 	if s.Dialect == DialectPostgres {
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
@@ -537,6 +540,22 @@ func checkStateBatch(db *gorm.DB, ids []int64, recordsFrom int64, rep *StateRepo
 		firstSeq[f.CaseID] = f.First
 	}
 	audited := map[int64]*auditedCase{}
+	apply := func(caseID int64, detail, which string) error {
+		ac := audited[caseID]
+		if ac == nil {
+			ac = &auditedCase{actions: map[int64]*auditedAction{}, approvals: map[int64]string{}, notices: map[int64]*NoticeState{}}
+			audited[caseID] = ac
+		}
+		var r StateRecord
+		if err := json.Unmarshal([]byte(detail), &r); err != nil || r.V < 1 || r.V > StateRecordVersion {
+			// The chain vouches for the event, so this is a writer's
+			// bug or a newer format: say so rather than guess.
+			return fmt.Errorf("store: verify audited state: %s: unreadable state record (format %d, this build reads 1..%d): %v",
+				which, r.V, StateRecordVersion, err)
+		}
+		ac.apply(&r)
+		return nil
+	}
 	var batch []AuditEvent
 	for last := int64(math.MinInt64); ; {
 		batch = batch[:0]
@@ -549,19 +568,24 @@ func checkStateBatch(db *gorm.DB, ids []int64, recordsFrom int64, rep *StateRepo
 		for i := range batch {
 			e := &batch[i]
 			last = e.Seq
-			ac := audited[e.CaseID]
-			if ac == nil {
-				ac = &auditedCase{actions: map[int64]*auditedAction{}, approvals: map[int64]string{}, notices: map[int64]*NoticeState{}}
-				audited[e.CaseID] = ac
+			if err := apply(e.CaseID, e.Detail, fmt.Sprintf("event %d", e.Seq)); err != nil {
+				return err
 			}
-			var r StateRecord
-			if err := json.Unmarshal([]byte(e.Detail), &r); err != nil || r.V < 1 || r.V > StateRecordVersion {
-				// The chain vouches for the event, so this is a writer's
-				// bug or a newer format: say so rather than guess.
-				return fmt.Errorf("store: verify audited state: event %d: unreadable state record (format %d, this build reads 1..%d): %v",
-					e.Seq, r.V, StateRecordVersion, err)
-			}
-			ac.apply(&r)
+		}
+	}
+	// Records committed with their state change but not yet chained (see
+	// StageAudit) come after every chained one of their case: a snapshot
+	// that sees the change sees its record here.
+	var pending []AuditPending
+	if err := db.Where("case_id IN ? AND event = ?", ids, EventStateRecorded).Order("id").Find(&pending).Error; err != nil {
+		return fail("pending state records", err)
+	}
+	for _, p := range pending {
+		if err := apply(p.CaseID, p.Detail, fmt.Sprintf("pending event %d", p.ID)); err != nil {
+			return err
+		}
+		if _, ok := firstSeq[p.CaseID]; !ok {
+			firstSeq[p.CaseID] = math.MaxInt64 // after the first state record
 		}
 	}
 

@@ -47,6 +47,7 @@ var ErrExcerpt = errors.New("audit excerpt does not verify")
 // CaseChain reads caseID's chain excerpt (see CaseChain). A case without
 // events fails with ErrNoAuditEvents.
 func (s *Store) CaseChain(ctx context.Context, caseID int64) (*CaseChain, error) {
+	s.chainForRead(ctx)
 	db := s.db.WithContext(ctx)
 	var heads []AuditHead
 	if err := db.Where("id = 1").Limit(1).Find(&heads).Error; err != nil {
@@ -170,8 +171,10 @@ func (s *Store) CasesEffectiveBetween(ctx context.Context, from, to time.Time) (
 	return cs, nil
 }
 
-// AuditHeadNow returns the audit head's seq and hash.
+// AuditHeadNow returns the audit head's seq and hash, once every event
+// pending when it is called is chained (see StageAudit).
 func (s *Store) AuditHeadNow(ctx context.Context) (int64, string, error) {
+	s.chainForRead(ctx)
 	var heads []AuditHead
 	if err := s.db.WithContext(ctx).Where("id = 1").Limit(1).Find(&heads).Error; err != nil {
 		return 0, "", fmt.Errorf("store: audit head: %w", err)

@@ -361,5 +361,5 @@ type AuditHead struct {
 // AllModels lists every model for migration.
 func AllModels() []any {
 	return []any{&Case{}, &EmployeeSnapshot{}, &Action{}, &Approval{}, &ApprovalStep{}, &ApprovalDecision{},
-		&Escalation{}, &Batch{}, &EquipmentTask{}, &Notice{}, &ChatMessage{}, &AuditEvent{}, &AuditHead{}, &HREventRecord{}, &SignalOutbox{}, &ReconcileRun{}, &Residual{}}
+		&Escalation{}, &Batch{}, &EquipmentTask{}, &Notice{}, &ChatMessage{}, &AuditEvent{}, &AuditHead{}, &HREventRecord{}, &SignalOutbox{}, &ReconcileRun{}, &Residual{}, &AuditPending{}}
 }

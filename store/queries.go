@@ -77,19 +77,18 @@ func (s *Store) Action(ctx context.Context, id int64) (*Action, error) {
 // case. Every transition that reads a case's actions and moves others
 // (releasing dependents, closing) runs under it, so two workers finishing
 // actions of one case at once cannot both miss a release.
+//
+// The lock and the read are one statement (UPDATE … RETURNING, on both
+// dialects): one round trip less on every transition.
 func LockCase(tx *gorm.DB, id int64) (*Case, error) {
-	res := tx.Exec("UPDATE cases SET status = status WHERE id = ?", id)
-	if res.Error != nil {
-		return nil, res.Error
+	var cs []Case
+	if err := tx.Raw("UPDATE cases SET status = status WHERE id = ? RETURNING *", id).Scan(&cs).Error; err != nil {
+		return nil, err
 	}
-	if res.RowsAffected == 0 {
+	if len(cs) == 0 {
 		return nil, ErrNotFound
 	}
-	var c Case
-	if err := tx.First(&c, id).Error; err != nil {
-		return nil, notFound(err)
-	}
-	return &c, nil
+	return &cs[0], nil
 }
 
 // CaseActions returns a case's actions inside tx, ordered by phase, name.

@@ -46,6 +46,9 @@ type Store struct {
 	Dialect string
 
 	log *logrus.Entry
+	// chain is the background audit chainer (PostgreSQL only; see
+	// StageAudit).
+	chain *chainer
 }
 
 // Options says which database to open.
@@ -160,7 +163,9 @@ func openPostgres(ctx context.Context, dsn string, gcfg *gorm.Config, log *logru
 		_ = sqlDB.Close()
 		return nil, redactErr("store: connect to postgres", err, password)
 	}
-	return &Store{db: db, Dialect: DialectPostgres, log: log}, nil
+	s := &Store{db: db, Dialect: DialectPostgres, log: log}
+	s.startChainer()
+	return s, nil
 }
 
 // passwordOf digs the password out of a DSN that pgx could not parse, so it
@@ -319,8 +324,16 @@ func (s *Store) Ping(ctx context.Context) error {
 	return sqlDB.PingContext(ctx)
 }
 
-// Close closes the connection pool.
+// Close stops the audit chainer, chains what is still pending (for at most
+// five seconds; what is left, the next chainer or reader chains) and
+// closes the connection pool.
 func (s *Store) Close() error {
+	if s.chain != nil {
+		s.stopChainer()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = s.ChainPending(ctx)
+		cancel()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -341,6 +354,9 @@ const txAttempts = 5
 func (s *Store) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(fn)
+		if err == nil {
+			s.wakeChainer() // fn may have staged audit events
+		}
 		if err == nil || s.Dialect != DialectPostgres || attempt >= txAttempts || !isRetryableTx(err) {
 			return err
 		}

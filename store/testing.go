@@ -156,4 +156,10 @@ func withDatabase(dsn, name string) (string, error) {
 
 // TestDB returns the gorm handle, for tests that read or arrange rows
 // directly. Non-test code calls the Store's named methods instead.
-func (s *Store) TestDB() *gorm.DB { return s.db }
+//
+// On PostgreSQL it first chains the audit events pending (see StageAudit),
+// so a test reading audit_events sees every committed event.
+func (s *Store) TestDB() *gorm.DB {
+	_, _ = s.ChainPending(context.Background())
+	return s.db
+}

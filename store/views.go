@@ -45,6 +45,7 @@ func (s *Store) OpenCases(ctx context.Context, limit int) ([]Case, error) {
 // current head hash of the audit chain ("" before the first event).
 func (s *Store) CaseAuditSummary(ctx context.Context, caseID int64) (events int64, headHash string, err error) {
 	db := s.db.WithContext(ctx)
+	s.chainForRead(ctx)
 	countErr := db.Model(&AuditEvent{}).Where("case_id = ?", caseID).Count(&events).Error
 	var head AuditHead
 	headErr := db.First(&head, 1).Error
@@ -148,6 +149,7 @@ func (s *Store) RunningActionIDs(ctx context.Context) ([]int64, error) {
 // AuditEventsOfActionsSince returns the audit events of the given actions
 // at or after from, in chain order. Callers pass at most a few hundred ids.
 func (s *Store) AuditEventsOfActionsSince(ctx context.Context, actionIDs []int64, from time.Time) ([]AuditEvent, error) {
+	s.chainForRead(ctx)
 	var evs []AuditEvent
 	err := s.db.WithContext(ctx).Where("action_id IN ? AND time >= ?", actionIDs, from).Order("seq").Find(&evs).Error
 	return evs, err

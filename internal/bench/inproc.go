@@ -403,8 +403,8 @@ func NewNoopQueue(ctx context.Context, b Backend, concurrency int, log io.Writer
 	q.srv = asynq.NewServer(opt, asynq.Config{
 		Concurrency:              concurrency,
 		Queues:                   map[string]int{jobs.Queue: 1},
-		TaskCheckInterval:        50 * time.Millisecond,
-		DelayedTaskCheckInterval: 200 * time.Millisecond,
+		TaskCheckInterval:        jobs.TaskCheckInterval,
+		DelayedTaskCheckInterval: jobs.DelayedTaskCheckInterval,
 		ShutdownTimeout:          10 * time.Second,
 		Logger:                   quietLog(log).WithField("component", "asynq"),
 		LogLevel:                 asynq.WarnLevel,
