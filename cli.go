@@ -37,7 +37,7 @@ func serverFlag(cmd *cobra.Command) *string {
 	if def == "" {
 		def = "http://127.0.0.1:8080"
 	}
-	return cmd.Flags().String("server", def, "kinetic serve's base URL (env KINETIC_SERVER); the token is read from KINETIC_API_TOKEN")
+	return cmd.Flags().String("server", def, "kinetic serve's base `URL` (env KINETIC_SERVER); the token is read from KINETIC_API_TOKEN")
 }
 
 // apiCmd returns a command of the API group, with its --server flag.

@@ -78,8 +78,8 @@ func newDecideCmd(verb string) *cobra.Command {
 	if verb != "release" {
 		cmd.GroupID = groupAPI
 	}
-	as := cmd.Flags().String("as", "", "HR id of the person deciding (required)")
-	reason := cmd.Flags().String("reason", "", "why (required to deny or release)")
+	as := cmd.Flags().String("as", "", "`HR-ID` of the person deciding (required)")
+	reason := cmd.Flags().String("reason", "", "`TEXT` saying why (required to deny or release)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		id, _, err := idArgs(args, 0, "")
 		if err != nil {
@@ -108,11 +108,11 @@ func newDecideCmd(verb string) *cobra.Command {
 func newExceptionsCmd() *cobra.Command {
 	req, server := apiCmd("request CASE KIND --as HR-ID [flags]", "ask for an exception to a case's plan (forwarding, a delay, a late laptop…)")
 	f := req.Flags()
-	as := f.String("as", "", "HR id of the person asking (required)")
+	as := f.String("as", "", "`HR-ID` of the person asking (required)")
 	forward := f.String("forward-to", "", "forwarding: the address to forward to")
 	days := f.Int("days", 0, "forwarding, delay: how many days")
 	action := f.String("action", "", "delay_action: the action to delay")
-	reason := f.String("reason", "", "why")
+	reason := f.String("reason", "", "`TEXT` saying why")
 	req.RunE = func(cmd *cobra.Command, args []string) error {
 		caseID, rest, err := idArgs(args, 1, "exceptions request needs CASE and KIND")
 		if err != nil {
@@ -171,8 +171,8 @@ func newBatchDecideCmd(verb string) *cobra.Command {
 		use, short = "deny ID --as HR-ID --reason TEXT [flags]", "deny a held batch: its cases are not started"
 	}
 	cmd, server := apiCmd(use, short)
-	as := cmd.Flags().String("as", "", "HR id of the approver (required)")
-	reason := cmd.Flags().String("reason", "", "why (required to deny)")
+	as := cmd.Flags().String("as", "", "`HR-ID` of the approver (required)")
+	reason := cmd.Flags().String("reason", "", "`TEXT` saying why (required to deny)")
 	cases := cmd.Flags().String("case", "", "approve: release only these case ids (comma separated)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		id, _, err := idArgs(args, 0, "")

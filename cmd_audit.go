@@ -46,9 +46,9 @@ func newAuditVerifyCmd() *cobra.Command {
 	}
 	cfgPath := configFlag(cmd)
 	f := cmd.Flags()
-	exportFile := f.String("export", "", "verify one case's export file (JSON or CSV, from audit export) on its own, without the database")
-	anchorFile := f.String("anchor-file", "", "an anchor file (JSON lines) to check the chain against; default audit.anchors.file")
-	anchors := f.StringArray("anchor", nil, "a head recorded earlier outside the database (SEQ:HASH, as an earlier verify printed it); the chain must still hold that event with that hash (repeatable)")
+	exportFile := f.String("export", "", "verify one case's export `FILE` (JSON or CSV, from audit export) on its own, without the database")
+	anchorFile := f.String("anchor-file", "", "an anchor `FILE` (JSON lines) to check the chain against; default audit.anchors.file")
+	anchors := f.StringArray("anchor", nil, "a head recorded earlier outside the database (`SEQ:HASH`, as an earlier verify printed it); the chain must still hold that event with that hash (repeatable)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return auditVerify(cmd.Context(), *cfgPath, *exportFile, *anchorFile, *anchors, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
@@ -148,7 +148,7 @@ func newAuditExportCmd() *cobra.Command {
 	f := cmd.Flags()
 	caseID := f.Int64("case", 0, "case id")
 	format := f.String("format", "json", "json or csv")
-	out := f.String("out", "", "write to FILE instead of standard output")
+	out := f.String("out", "", "write to `FILE` instead of standard output")
 	enumFlag(cmd, "format", "json", "csv")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *caseID <= 0 {

@@ -60,7 +60,7 @@ func newAuditReportCmd() *cobra.Command {
 	from := fl.String("from", "", "period start (YYYY-MM-DD or RFC 3339, inclusive)")
 	to := fl.String("to", "", "period end (YYYY-MM-DD or RFC 3339, exclusive)")
 	format := fl.String("format", "pdf", "pdf or html")
-	out := fl.String("out", "", "the report file (default case-ID.FORMAT or period-FROM-TO.FORMAT); its signature goes to FILE.sig")
+	out := fl.String("out", "", "the report `FILE` (default case-ID.FORMAT or period-FROM-TO.FORMAT); its signature goes to FILE.sig")
 	unsigned := fl.Bool("unsigned", false, "write the report without a signature when audit.report_key is not configured")
 	enumFlag(cmd, "format", "pdf", "html")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

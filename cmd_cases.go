@@ -36,8 +36,8 @@ func newActionCmd(op, short string) *cobra.Command {
 		use = "confirm CASE-ID --as HR-ID [flags]"
 	}
 	cmd, server := apiCmd(use, short)
-	as := cmd.Flags().String("as", "", "HR id of the person acting (required)")
-	reason := cmd.Flags().String("reason", "", "why (required to skip; a note for done)")
+	as := cmd.Flags().String("as", "", "`HR-ID` of the person acting (required)")
+	reason := cmd.Flags().String("reason", "", "`TEXT` saying why (required to skip; a note for done)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		id, _, err := idArgs(args, 0, "")
 		if err != nil {
@@ -75,8 +75,8 @@ func newActionCmd(op, short string) *cobra.Command {
 
 func newCasesCmd() *cobra.Command {
 	cancel, server := apiCmd("cancel CASE-ID --as HR-ID --reason TEXT [flags]", "cancel a case that has not started")
-	as := cancel.Flags().String("as", "", "HR id of the person cancelling (required; authorized like /offboard cancel in Slack)")
-	reason := cancel.Flags().String("reason", "", "why (required)")
+	as := cancel.Flags().String("as", "", "`HR-ID` of the person cancelling (required; authorized like /offboard cancel in Slack)")
+	reason := cancel.Flags().String("reason", "", "`TEXT` saying why (required)")
 	cancel.RunE = func(cmd *cobra.Command, args []string) error {
 		id, _, err := idArgs(args, 0, "")
 		if err != nil {
@@ -108,8 +108,8 @@ func newCasesCmd() *cobra.Command {
 // compensating actions.
 func newCasesRestoreCmd() *cobra.Command {
 	cmd, server := apiCmd("restore CASE-ID --as HR-ID --reason TEXT [flags]", "ask for a closed case to be undone (a rehire); its approvers decide")
-	as := cmd.Flags().String("as", "", "HR id of the person asking (required; an admin, HR, the manager or HR partner, or the case's requester)")
-	reason := cmd.Flags().String("reason", "", "why (required)")
+	as := cmd.Flags().String("as", "", "`HR-ID` of the person asking (required; an admin, HR, the manager or HR partner, or the case's requester)")
+	reason := cmd.Flags().String("reason", "", "`TEXT` saying why (required)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		id, _, err := idArgs(args, 0, "")
 		if err != nil {
@@ -142,7 +142,7 @@ var equipmentStatuses = []string{"return_requested", "received", "wiped", "prese
 // equipment move TASK-ID STATUS --as HR-ID [--note TEXT] [--reference REF].
 func newEquipmentCmd() *cobra.Command {
 	move, server := apiCmd("move TASK-ID STATUS --as HR-ID [flags]", "the recovering team moves a device: "+strings.Join(equipmentStatuses, ", "))
-	as := move.Flags().String("as", "", "HR id of the person moving the device (required; on the task's team, or an admin)")
+	as := move.Flags().String("as", "", "`HR-ID` of the person moving the device (required; on the task's team, or an admin)")
 	note := move.Flags().String("note", "", "a note: where the instructions went, a tracking number")
 	ref := move.Flags().String("reference", "", "the certificate-of-destruction reference (required to dispose)")
 	move.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {

@@ -53,10 +53,10 @@ func newPlanCmd() *cobra.Command {
 	}
 	cfgPath := configFlag(cmd)
 	f := cmd.Flags()
-	id := f.String("employee", "", "HR employee id")
-	email := f.String("email", "", "employee email (instead of --employee)")
+	id := f.String("employee", "", "HR employee `ID`")
+	email := f.String("email", "", "employee email `ADDR` (instead of --employee)")
 	invol := f.Bool("involuntary", false, "plan as an involuntary (immediate) termination")
-	reason := f.String("reason", "", "reason, as rules may test request.reason")
+	reason := f.String("reason", "", "the reason `TEXT`, as rules may test request.reason")
 	offline := f.Bool("offline", false, "skip connector lookups")
 	asJSON := f.Bool("json", false, `print JSON (SLAs as durations, "10m", and in sla_seconds)`)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

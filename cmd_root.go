@@ -122,7 +122,7 @@ func noArgs(_ *cobra.Command, args []string) error {
 
 // configFlag adds the --config flag (default KINETIC_CONFIG).
 func configFlag(cmd *cobra.Command) *string {
-	return cmd.Flags().String("config", os.Getenv("KINETIC_CONFIG"), "service config file (default: the embedded default; env KINETIC_CONFIG)")
+	return cmd.Flags().String("config", os.Getenv("KINETIC_CONFIG"), "the service config `FILE` (default: the embedded default; env KINETIC_CONFIG)")
 }
 
 // enumFlag completes a flag with a fixed set of values.

@@ -39,11 +39,11 @@ func newServeCmd(front bool) *cobra.Command {
 	cfgPath := configFlag(cmd)
 	var addr *string
 	if front {
-		addr = cmd.Flags().String("addr", os.Getenv("KINETIC_HTTP_ADDR"), "listen address (default from config, 127.0.0.1:8080; env KINETIC_HTTP_ADDR)")
+		addr = cmd.Flags().String("addr", os.Getenv("KINETIC_HTTP_ADDR"), "`HOST:PORT` to listen on (default from config, 127.0.0.1:8080; env KINETIC_HTTP_ADDR)")
 	} else {
 		// Not KINETIC_HTTP_ADDR: that is serve's address, and a worker started
 		// beside serve would take its port.
-		addr = cmd.Flags().String("addr", os.Getenv("KINETIC_WORKER_ADDR"), "health and metrics listen address (default: none; env KINETIC_WORKER_ADDR)")
+		addr = cmd.Flags().String("addr", os.Getenv("KINETIC_WORKER_ADDR"), "`HOST:PORT` to answer health and metrics on (default: none; env KINETIC_WORKER_ADDR)")
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := loadConfig(*cfgPath)

@@ -85,7 +85,7 @@ func TestHelpAtEveryLevel(t *testing.T) {
 		}
 	}
 	// worker's usage shows its --addr (the health and metrics listener).
-	kinetic(t, "worker", "--help").want(t, 0, "kinetic worker [--addr HOST:PORT]", "--addr string", "KINETIC_WORKER_ADDR")
+	kinetic(t, "worker", "--help").want(t, 0, "kinetic worker [--addr HOST:PORT]", "--addr HOST:PORT", "KINETIC_WORKER_ADDR")
 }
 
 // TestUsageErrorsExit2: an unknown command or flag, a flag without its
