@@ -57,13 +57,13 @@ func buildVersion() versionInfo {
 // short is the one-line form kinetic --version prints.
 func (v versionInfo) short() string {
 	s := v.Version
-	if v.Revision != "" {
-		s += " " + v.Revision[:min(12, len(v.Revision))]
-		if v.Modified {
-			s += "+modified"
-		}
+	if rev := v.Revision[:min(12, len(v.Revision))]; rev != "" && !strings.Contains(s, rev) {
+		s += " " + rev // a pseudo-version carries the revision already
 	}
-	return s + " (" + v.GoVersion + ", " + v.Platform + ")"
+	if v.Revision != "" && v.Modified {
+		s += " (modified)"
+	}
+	return s + ", " + v.GoVersion + " " + v.Platform
 }
 
 func newVersionCmd() *cobra.Command {
