@@ -79,9 +79,41 @@ func newRoot() *cobra.Command {
 		&cobra.Group{ID: groupAPI, Title: "Operations through a running kinetic serve (--server, KINETIC_API_TOKEN):"},
 		&cobra.Group{ID: groupOther, Title: "Other commands:"},
 	)
-	root.SetHelpCommandGroupID(groupOther)
+	root.SetHelpCommand(newHelpCmd())
 	root.SetCompletionCommandGroupID(groupOther)
 	return root
+}
+
+// newHelpCmd returns kinetic help [COMMAND…]: cobra's, except that an
+// unknown topic is a usage error (exit 2) rather than the root's usage.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "help [command]",
+		Short:   "help about any command",
+		GroupID: groupOther,
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageErr("unknown help topic %q", strings.Join(args, " "))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // group returns a command group: its commands are subs, and a command

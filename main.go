@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -30,6 +31,9 @@ import (
 type exitError struct {
 	code int
 	err  error
+	// usage marks a usage error, which run follows with where the
+	// command's help is.
+	usage bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -39,7 +43,7 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // usageErr is a usage error: exit 2.
 func usageErr(format string, a ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
+	return &exitError{code: 2, err: fmt.Errorf(format, a...), usage: true}
 }
 
 // configErr is a configuration error: exit 2.
@@ -73,15 +77,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err == nil {
 		return nil
 	}
+	path := root.Name()
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	hint := fmt.Sprintf("run '%s --help'", path)
 	var ee *exitError
-	if !ran && !errors.As(err, &ee) {
+	switch {
+	case !ran && !errors.As(err, &ee):
 		// cobra refused the command line before any command ran: an
 		// unknown command or flag, a flag without its value.
-		path := root.Name()
-		if cmd != nil {
-			path = cmd.CommandPath()
-		}
-		return &exitError{code: 2, err: fmt.Errorf("%w\nrun '%s --help' for usage", err, path)}
+		return &exitError{code: 2, err: fmt.Errorf("%w\n%s for usage", err, hint), usage: true}
+	case errors.As(err, &ee) && ee.usage && !strings.Contains(err.Error(), hint):
+		return &exitError{code: 2, err: fmt.Errorf("%w\n%s for usage", err, hint), usage: true}
 	}
 	return err
 }

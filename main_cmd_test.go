@@ -108,6 +108,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"version", "--json=maybe"}, []string{`invalid argument "maybe" for "--json" flag`}},
 		{[]string{"completion", "tcsh"}, []string{`unknown completion command "tcsh"`, "usage: kinetic completion bash|"}},
 		{[]string{"completion"}, []string{"usage: kinetic completion bash|"}},
+		{[]string{"help", "offboard"}, []string{`unknown help topic "offboard"`}},
+		{[]string{"help", "audit", "delete"}, []string{`unknown help topic "audit delete"`}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			kinetic(t, tc.args...).want(t, 2, tc.want...)
