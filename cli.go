@@ -120,7 +120,7 @@ func currentStep(a bot.ApprovalResponse) string {
 
 func printApproval(w io.Writer, a bot.ApprovalResponse) {
 	fmt.Fprintf(w, "approval %d: %s for %s (%s), case %d — %s\n", a.ID, a.Kind, a.EmployeeName, a.EmployeeID, a.CaseID, a.Status)
-	fmt.Fprintf(w, "  requested by %s; holds %s\n", a.Requester, strings.Trim(a.Held, "[]"))
+	fmt.Fprintf(w, "  requested by %s; holds %s\n", a.Requester, strings.Join(a.Held, ", "))
 	for _, s := range a.Steps {
 		fmt.Fprintf(w, "  step %d %-12s %-9s (%s)\n", s.Index+1, s.Name, s.Status, s.Mode)
 	}

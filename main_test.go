@@ -24,6 +24,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/kineticsec/kinetic/bot"
 	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
@@ -677,9 +678,9 @@ func TestServe(t *testing.T) {
 			t.Fatalf("POST: %d %s", code, body)
 		}
 		var c struct {
-			ID      int64          `json:"id"`
-			Status  string         `json:"status"`
-			Actions []store.Action `json:"actions"`
+			ID      int64            `json:"id"`
+			Status  string           `json:"status"`
+			Actions []bot.ActionView `json:"actions"`
 		}
 		if err := json.Unmarshal(body, &c); err != nil {
 			t.Fatal(err)

@@ -203,9 +203,9 @@ func TestAPIRefusesForgedBearerTokens(t *testing.T) {
 		t.Fatalf("control: POST with the hris token: %d %s", w.Code, w.Body)
 	}
 	var c struct {
-		ID        int64          `json:"id"`
-		Requester string         `json:"requester"`
-		Actions   []store.Action `json:"actions"`
+		ID        int64            `json:"id"`
+		Requester string           `json:"requester"`
+		Actions   []bot.ActionView `json:"actions"`
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &c); err != nil || c.ID == 0 || len(c.Actions) == 0 || c.Requester != "api:hris" {
 		t.Fatalf("control: case %+v, %v: %s", c, err, w.Body)

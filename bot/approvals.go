@@ -89,7 +89,7 @@ func (a *api) operateAction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusOK, act)
+	jsonbody.Write(w, http.StatusOK, actionView(*act))
 }
 
 // DecisionRequest is the body of approve, deny, release and batch
@@ -183,10 +183,11 @@ func (a *api) listApprovals(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if vs == nil {
-		vs = []engine.ApprovalView{}
+	out := make([]ApprovalResponse, 0, len(vs))
+	for i := range vs {
+		out = append(out, approvalResponse(&vs[i]))
 	}
-	jsonbody.Write(w, http.StatusOK, vs)
+	jsonbody.Write(w, http.StatusOK, out)
 }
 
 func (a *api) getApproval(w http.ResponseWriter, r *http.Request) {
@@ -199,7 +200,7 @@ func (a *api) getApproval(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusOK, v)
+	jsonbody.Write(w, http.StatusOK, approvalResponse(v))
 }
 
 func (a *api) decideApproval(approve bool) http.HandlerFunc {
@@ -240,7 +241,7 @@ func (a *api) releaseHold(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusCreated, v)
+	jsonbody.Write(w, http.StatusCreated, approvalResponse(v))
 }
 
 func (a *api) requestException(w http.ResponseWriter, r *http.Request) {
@@ -262,7 +263,7 @@ func (a *api) requestException(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusCreated, v)
+	jsonbody.Write(w, http.StatusCreated, approvalResponse(v))
 }
 
 func (a *api) listBatches(w http.ResponseWriter, r *http.Request) {
@@ -271,7 +272,11 @@ func (a *api) listBatches(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusOK, bs)
+	out := make([]BatchResponse, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, batchResponse(b))
+	}
+	jsonbody.Write(w, http.StatusOK, out)
 }
 
 func (a *api) decideBatch(approve bool) http.HandlerFunc {

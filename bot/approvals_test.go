@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kineticsec/kinetic/engine"
+	"github.com/kineticsec/kinetic/bot"
 	"github.com/kineticsec/kinetic/internal/testkit"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -130,9 +130,9 @@ func str[T any](p *T) string {
 }
 
 // approval decodes an approval answer.
-func approval(t *testing.T, r response) engine.ApprovalView {
+func approval(t *testing.T, r response) bot.ApprovalResponse {
 	t.Helper()
-	var v engine.ApprovalView
+	var v bot.ApprovalResponse
 	if err := json.Unmarshal(r.body, &v); err != nil {
 		t.Fatalf("not an approval: %v\n%s", err, r.body)
 	}
@@ -143,7 +143,7 @@ func approval(t *testing.T, r response) engine.ApprovalView {
 }
 
 // approvals decodes a list answer; it must be a JSON array, never null.
-func approvals(t *testing.T, r response) []engine.ApprovalView {
+func approvals(t *testing.T, r response) []bot.ApprovalResponse {
 	t.Helper()
 	if r.status != http.StatusOK {
 		t.Fatalf("status %d, want 200: %s", r.status, r.body)
@@ -151,14 +151,14 @@ func approvals(t *testing.T, r response) []engine.ApprovalView {
 	if !strings.HasPrefix(strings.TrimSpace(string(r.body)), "[") {
 		t.Fatalf("not a JSON array:\n%s", r.body)
 	}
-	var vs []engine.ApprovalView
+	var vs []bot.ApprovalResponse
 	if err := json.Unmarshal(r.body, &vs); err != nil {
 		t.Fatalf("not a list of approvals: %v\n%s", err, r.body)
 	}
 	return vs
 }
 
-func ids(vs []engine.ApprovalView) []int64 {
+func ids(vs []bot.ApprovalResponse) []int64 {
 	out := make([]int64, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, v.ID)
@@ -166,7 +166,7 @@ func ids(vs []engine.ApprovalView) []int64 {
 	return out
 }
 
-func stepStatuses(v engine.ApprovalView) []string {
+func stepStatuses(v bot.ApprovalResponse) []string {
 	out := make([]string, 0, len(v.Steps))
 	for _, s := range v.Steps {
 		out = append(out, s.Status)
@@ -266,7 +266,7 @@ func TestApprovalsAPI(t *testing.T) {
 		if !slices.Equal(v.Approvers, []string{"M1"}) {
 			t.Errorf("approvers %v, want [M1] (the manager)", v.Approvers)
 		}
-		if !strings.Contains(v.Held, "convert_mailbox") {
+		if !slices.Contains(v.Held, "convert_mailbox") {
 			t.Errorf("held %s, want convert_mailbox", v.Held)
 		}
 		if r := s.do(t, "GET", fmt.Sprintf("/api/v1/approvals/%d", apID), bearer, ""); r.status != http.StatusOK || approval(t, r).ID != apID {
@@ -444,10 +444,10 @@ func TestLegalHoldAPI(t *testing.T) {
 		t.Fatalf("requesting the hold: status %d, want 201: %s", r.status, r.body)
 	}
 	hold := approval(t, r)
-	if hold.Kind != "legal_hold" || hold.Status != store.ApprovalPending || !strings.Contains(hold.Held, "delete_mailbox") {
+	if hold.Kind != "legal_hold" || hold.Status != store.ApprovalPending || !slices.Contains(hold.Held, "delete_mailbox") {
 		t.Fatalf("hold = %s %s holding %s", hold.Kind, hold.Status, hold.Held)
 	}
-	decide := func(t *testing.T, id int64, as, wantStatus string) engine.ApprovalView {
+	decide := func(t *testing.T, id int64, as, wantStatus string) bot.ApprovalResponse {
 		t.Helper()
 		// Each legal approver decides through a client of their own: one
 		// principal is one approver.
@@ -515,7 +515,7 @@ func TestLegalHoldAPI(t *testing.T) {
 		}
 	})
 
-	var rel engine.ApprovalView
+	var rel bot.ApprovalResponse
 	t.Run("a release is a new approval through the release chain", func(t *testing.T) {
 		r := s.do(t, "POST", release, bearer, `{"as":"M1","reason":"case settled"}`)
 		if r.status != http.StatusCreated {

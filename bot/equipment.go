@@ -32,10 +32,6 @@ type EquipmentMoveRequest struct {
 	Reference string `json:"reference" maxlen:"256"`
 }
 
-// EquipmentMoveResponse is the task after the move; Changed is false when
-// it already was in the status asked for.
-type EquipmentMoveResponse = engine.EquipmentResult
-
 func (a *api) moveEquipment(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r, "equipment task")
 	if !ok {
@@ -51,5 +47,5 @@ func (a *api) moveEquipment(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusOK, res)
+	jsonbody.Write(w, http.StatusOK, EquipmentMoveResponse{Task: equipmentView(res.Task), Changed: res.Changed})
 }

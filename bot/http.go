@@ -423,7 +423,9 @@ func (a *api) getCase(w http.ResponseWriter, r *http.Request) {
 	}
 	eq, _ := a.o.Engine.Store().EquipmentTasks(r.Context(), id)
 	v := caseResponse(c, eq)
-	v.OpenItems, _ = a.o.Engine.OpenItems(r.Context(), id)
+	if items, _ := a.o.Engine.OpenItems(r.Context(), id); items != nil {
+		v.OpenItems = openItemViews(items)
+	}
 	jsonbody.Write(w, http.StatusOK, v)
 }
 

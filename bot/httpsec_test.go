@@ -137,6 +137,7 @@ func TestRequestFieldsFitTheirColumns(t *testing.T) {
 			"As": column(store.EquipmentTask{}, "StatusBy"), "To": column(store.EquipmentTask{}, "Status"),
 			"Note": min(column(store.EquipmentTask{}, "Note"), engine.MaxEquipmentNote), "Reference": column(store.EquipmentTask{}, "Reference"),
 		},
+		reflect.TypeFor[bot.NoticeAckRequest](): {"As": column(store.Notice{}, "AcknowledgedBy")},
 		reflect.TypeFor[bot.ExceptionBody](): {
 			"Kind": column(store.Approval{}, "Kind"), "As": column(store.Approval{}, "Requester"),
 			"Reason": min(column(store.Approval{}, "Reason"), 1000), "ForwardTo": 320, "Action": column(store.Action{}, "Name"),

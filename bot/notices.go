@@ -98,7 +98,7 @@ func noticeAckRoutes(mux *http.ServeMux, eng *engine.Engine, log *logrus.Entry) 
 // payroll system's (or any API client's) callback that a notice reached
 // the team, on behalf of As, an HR id on the team.
 type NoticeAckRequest struct {
-	As string `json:"as"`
+	As string `json:"as" maxlen:"320"`
 }
 
 // ackNotice is the callback acknowledgement (scope actions:operate).
@@ -120,5 +120,5 @@ func (a *api) ackNotice(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	jsonbody.Write(w, http.StatusOK, n)
+	jsonbody.Write(w, http.StatusOK, noticeView(n))
 }

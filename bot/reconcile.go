@@ -7,7 +7,6 @@ import (
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/jsonbody"
-	"github.com/kineticsec/kinetic/store"
 )
 
 // The reconciliation API: the report of the last scan after close (see
@@ -19,8 +18,8 @@ func (a *api) routesReconcile(mux *http.ServeMux) {
 
 // ReconcileResponse is the body of GET /api/v1/reconcile/last.
 type ReconcileResponse struct {
-	Run       store.ReconcileRun `json:"run"`
-	Residuals []store.Residual   `json:"residuals"`
+	Run       ReconcileRunView `json:"run"`
+	Residuals []ResidualView   `json:"residuals"`
 	// Problems are the checks that could not be made.
 	Problems []string `json:"problems"`
 }
@@ -36,9 +35,9 @@ func (a *api) lastReconcile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	out := ReconcileResponse{Run: rep.Run, Residuals: rep.Residuals, Problems: rep.Problems}
-	if out.Residuals == nil {
-		out.Residuals = []store.Residual{}
+	out := ReconcileResponse{Run: reconcileRunView(rep.Run), Residuals: make([]ResidualView, 0, len(rep.Residuals)), Problems: rep.Problems}
+	for _, res := range rep.Residuals {
+		out.Residuals = append(out.Residuals, residualView(res))
 	}
 	if out.Problems == nil {
 		out.Problems = []string{}

@@ -41,13 +41,13 @@ type CaseResponse struct {
 	// verified); ClosedAt when the case closed, which waits for manual
 	// steps, equipment and notices too. OpenItems (GET only) lists what
 	// an open case still waits for, and by when.
-	RevokedAt *time.Time        `json:"revoked_at"`
-	ClosedAt  *time.Time        `json:"closed_at"`
-	OpenItems []engine.OpenItem `json:"open_items,omitzero"`
-	CreatedAt time.Time         `json:"created_at"`
-	Actions   []store.Action    `json:"actions"`
+	RevokedAt *time.Time     `json:"revoked_at"`
+	ClosedAt  *time.Time     `json:"closed_at"`
+	OpenItems []OpenItemView `json:"open_items,omitzero"`
+	CreatedAt time.Time      `json:"created_at"`
+	Actions   []ActionView   `json:"actions"`
 	// Equipment is the case's equipment tasks (GET only).
-	Equipment []store.EquipmentTask `json:"equipment,omitzero"`
+	Equipment []EquipmentView `json:"equipment,omitzero"`
 	// Simulated is set on a case with actions on simulated systems
 	// (sandbox connectors), which SimulatedConnectors names; each such
 	// action carries "simulated": true. A real case has neither.
@@ -56,15 +56,15 @@ type CaseResponse struct {
 	// Upgraded is set when an involuntary request found a voluntary case
 	// already open: that case became involuntary and starts now.
 	Upgraded bool `json:"upgraded,omitempty"`
+	// ComplianceProfile names the policy's compliance profile that
+	// applies; ComplianceDeadline is when every critical action must be
+	// final, BreachedAt when a breach of it was raised.
+	ComplianceProfile  string     `json:"compliance_profile,omitempty"`
+	ComplianceDeadline *time.Time `json:"compliance_deadline,omitempty"`
+	BreachedAt         *time.Time `json:"breached_at,omitempty"`
+	// BatchID is the mass-termination batch that holds (or held) the case.
+	BatchID *int64 `json:"batch_id,omitempty"`
 }
-
-// ApprovalResponse is an approval with its chain: GET /api/v1/approvals
-// (a list) and /{id}, and the answer of deciding, releasing and requesting
-// an exception.
-type ApprovalResponse = engine.ApprovalView
-
-// BatchResponse is a batch with its cases (GET /api/v1/batches, a list).
-type BatchResponse = engine.BatchView
 
 // BatchDecisionResponse is the answer of approving or denying a batch.
 type BatchDecisionResponse struct {
@@ -76,7 +76,7 @@ type BatchDecisionResponse struct {
 
 // ActionResponse is an action after an operation on it
 // (POST /api/v1/actions/{id}/{op}).
-type ActionResponse = store.Action
+type ActionResponse = ActionView
 
 // caseResponse is the API's view of case c; eq, when not nil, is its
 // equipment.
@@ -84,9 +84,17 @@ func caseResponse(c *store.Case, eq []store.EquipmentTask) CaseResponse {
 	v := CaseResponse{
 		ID: c.ID, EmployeeID: c.EmployeeID, EmployeeEmail: c.EmployeeEmail, EmployeeName: c.EmployeeName,
 		Trigger: c.Trigger, Requester: c.Requester, Reason: c.Reason, Involuntary: c.Involuntary,
-		Status: c.Status, EffectiveAt: c.EffectiveAt, PolicyHash: c.PolicyHash, Summary: c.Summary,
-		StartedAt: c.StartedAt, CriticalDoneAt: c.CriticalDoneAt, RevokedAt: c.RevokedAt, ClosedAt: c.ClosedAt, CreatedAt: c.CreatedAt,
-		Actions: c.Actions, Equipment: eq,
+		Status: c.Status, EffectiveAt: utc(c.EffectiveAt), PolicyHash: c.PolicyHash, Summary: c.Summary,
+		StartedAt: utcp(c.StartedAt), CriticalDoneAt: utcp(c.CriticalDoneAt), RevokedAt: utcp(c.RevokedAt),
+		ClosedAt: utcp(c.ClosedAt), CreatedAt: utc(c.CreatedAt), Actions: actionViews(c.Actions),
+		ComplianceProfile: c.ComplianceProfile, ComplianceDeadline: utcp(c.ComplianceDeadline), BreachedAt: utcp(c.BreachedAt),
+		BatchID: c.BatchID,
+	}
+	if eq != nil {
+		v.Equipment = make([]EquipmentView, 0, len(eq))
+		for _, t := range eq {
+			v.Equipment = append(v.Equipment, equipmentView(t))
+		}
 	}
 	if sim := engine.SimulatedConnectors(c); sim != nil || c.Simulated {
 		v.Simulated = true

@@ -1,6 +1,9 @@
 package configs
 
 import (
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,8 +35,18 @@ type Chat struct {
 type TeamsChat struct {
 	// AppID is the bot's Microsoft app id (a GUID). Required.
 	AppID string `yaml:"app_id"`
-	// AppPassword is the app registration's client secret. Required.
+	// AppPassword is the app registration's client secret. Required
+	// unless the app authenticates with a certificate (Certificate and
+	// PrivateKey); one of the two ways, not both.
 	AppPassword secret.Secret `yaml:"app_password"`
+	// Certificate is the path of the PEM certificate uploaded to the app
+	// registration (relative to the service file's directory), and
+	// PrivateKey its PEM private key ({file: PATH} or {env: NAME}, RSA,
+	// unencrypted): the bot then proves itself with a signed client
+	// assertion instead of a secret (docs/teams.md), for the Bot
+	// Connector's token and Graph's. The composition reads and pairs them.
+	Certificate string        `yaml:"certificate"`
+	PrivateKey  secret.Secret `yaml:"private_key"`
 	// TenantID makes the bot single-tenant: its tokens come from this
 	// tenant and Entra-issued tokens of the tenant are accepted.
 	TenantID string `yaml:"tenant_id"`
@@ -90,6 +103,28 @@ const EntraGroupPrefix = "entra:"
 // https://smba.trafficmanager.net/emea/ also works).
 const DefaultTeamsServiceURL = "https://smba.trafficmanager.net/teams/"
 
+// pemCertificate reports whether b holds a PEM CERTIFICATE block.
+func pemCertificate(b []byte) bool {
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return false
+		}
+		if blk.Type == "CERTIFICATE" {
+			return true
+		}
+	}
+}
+
+// resolveFiles makes a relative certificate path relative to baseDir,
+// the service file's directory.
+func (c *TeamsChat) resolveFiles(baseDir string) {
+	if c == nil || c.Certificate == "" || baseDir == "" || filepath.IsAbs(c.Certificate) {
+		return
+	}
+	c.Certificate = filepath.Join(baseDir, c.Certificate)
+}
+
 func (c *TeamsChat) applyDefaults() {
 	if c == nil {
 		return
@@ -140,8 +175,25 @@ func (c *TeamsChat) validate(d *doc) {
 	if !guid(strings.TrimSpace(c.AppID)) {
 		d.add(p+"app_id", "required: the bot's Microsoft app id (a GUID)")
 	}
-	if !c.AppPassword.IsSet() {
-		d.add(p+"app_password", "required: the app registration's client secret ({env: NAME} or {file: PATH})")
+	cert := c.Certificate != "" || c.PrivateKey.IsSet()
+	switch {
+	case !c.AppPassword.IsSet() && !cert:
+		d.add(p+"app_password", "required: the app registration's client secret ({env: NAME} or {file: PATH}), or certificate and private_key")
+	case c.AppPassword.IsSet() && cert:
+		d.add(p+"app_password", "give the client secret or a certificate (certificate and private_key), not both")
+	case cert && c.Certificate == "":
+		d.add(p+"private_key", "needs chat.teams.certificate: the PEM certificate uploaded to the app registration")
+	case cert && !c.PrivateKey.IsSet():
+		d.add(p+"certificate", "needs chat.teams.private_key: the certificate's PEM private key ({file: PATH} or {env: NAME})")
+	}
+	if c.Certificate != "" {
+		// Read here so `kinetic config validate` names a missing or wrong
+		// file; the composition pairs it with its key (bot/teams/appcred).
+		if b, err := os.ReadFile(c.Certificate); err != nil {
+			d.add(p+"certificate", "cannot be read: %v", err)
+		} else if !pemCertificate(b) {
+			d.add(p+"certificate", "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", c.Certificate)
+		}
 	}
 	if c.TenantID != "" && !guid(c.TenantID) {
 		d.add(p+"tenant_id", "must be the tenant's id (a GUID)")

@@ -1,6 +1,9 @@
 package configs
 
 import (
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -103,6 +106,50 @@ func TestChatTeamsGraphAndEntraGroups(t *testing.T) {
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestChatTeamsCertificate: chat.teams authenticates with a certificate
+// (certificate and private_key) instead of app_password; half of it, or
+// both ways at once, is reported at its key.
+func TestChatTeamsCertificate(t *testing.T) {
+	const head = "chat:\n  teams:\n    app_id: 11111111-2222-3333-4444-555555555555\n"
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "certs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	der := []byte{0x30, 0x03, 0x02, 0x01, 0x01} // the validation looks for the PEM block only
+	if err := os.WriteFile(filepath.Join(dir, "certs", "teams.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), []byte("not a certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	svc := &Service{}
+	d := decodeStrictWith("kinetic.yaml", []byte(head+"    certificate: certs/teams.pem\n    private_key: {file: /run/secrets/teams.key}\n"), svc, nil)
+	svc.Chat.Teams.applyDefaults()
+	svc.Chat.Teams.resolveFiles(dir)
+	svc.Chat.validate(d)
+	if err := d.errs.err(); err != nil {
+		t.Fatal(err)
+	}
+	if c := svc.Chat.Teams; c.Certificate != filepath.Join(dir, "certs", "teams.pem") || c.PrivateKey.File != "/run/secrets/teams.key" {
+		t.Fatalf("chat.teams: %+v", c)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"    certificate: certs/teams.pem\n", "kinetic.yaml:4: chat.teams.certificate: needs chat.teams.private_key"},
+		{"    private_key: {env: TEAMS_KEY}\n", "kinetic.yaml:4: chat.teams.private_key: needs chat.teams.certificate"},
+		{"    app_password: {env: TEAMS_PW}\n    certificate: certs/teams.pem\n    private_key: {env: TEAMS_KEY}\n", "kinetic.yaml:4: chat.teams.app_password: give the client secret or a certificate"},
+		{"    certificate: missing.pem\n    private_key: {env: TEAMS_KEY}\n", "kinetic.yaml:4: chat.teams.certificate: cannot be read"},
+		{"    certificate: key.pem\n    private_key: {env: TEAMS_KEY}\n", "kinetic.yaml:4: chat.teams.certificate: " + filepath.Join(dir, "key.pem") + " holds no PEM certificate"},
+	} {
+		svc := &Service{}
+		d := decodeStrictWith("kinetic.yaml", []byte(head+tc.yaml), svc, nil)
+		svc.Chat.Teams.resolveFiles(dir)
+		svc.Chat.validate(d)
+		if err := d.errs.err(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
 		}
 	}
 }

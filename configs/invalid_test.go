@@ -287,6 +287,15 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `policy-equipment-mdm.yaml:14: equipment.due.phone: must be positive`,
 			dir + `policy-equipment-mdm.yaml:14: equipment.due.tablet: unknown category "tablet"`,
 		}},
+		"policy-tickets.yaml": {want: []string{
+			dir + `policy-tickets.yaml:8: tickets.connector: connector "okta" (sandbox system okta) is not a ticket system (types servicenow and jira file tickets)`,
+			dir + `policy-tickets.yaml:11: tickets.teams.facilities.connector: connector "snow" is not configured`,
+			dir + `policy-tickets.yaml:12: tickets.teams.it ops: "it ops" is not a team name`,
+			dir + `policy-tickets.yaml:12: tickets.teams.it ops.project: must be at most 200 characters, without ^ or a line break`,
+		}},
+		"policy-tickets-teams.yaml": {want: []string{
+			dir + `policy-tickets-teams.yaml:9: tickets.teams.it-assets: no ticket system: set tickets.connector or tickets.teams.it-assets.connector`,
+		}},
 		"policy-unknown-operation.yaml": {want: []string{
 			dir + `policy-unknown-operation.yaml:5: actions.disable_vpn_user.operation: connector "vpn" (sandbox system vpn) does not support operation "disable_account" (supported: revoke_vpn)`,
 		}},

@@ -206,6 +206,7 @@ func parseService(name string, data []byte, env func(string) (string, bool), bas
 		return svc, d
 	}
 	svc.resolveConnectorFiles(baseDir)
+	svc.Chat.Teams.resolveFiles(baseDir)
 	svc.Audit.applyDefaults(baseDir)
 	svc.validate(d)
 	svc.recordSandboxes(d)

@@ -223,6 +223,7 @@ func (p *Policy) validate(d *doc, svc *Service) {
 		validatePayroll(d, f.Payroll)
 	}
 	p.validateEquipment(d, svc)
+	p.validateTickets(d, svc)
 
 	if len(f.Rules) == 0 {
 		d.add("rules", "the policy needs at least one rule")

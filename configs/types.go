@@ -378,6 +378,9 @@ type PolicyFile struct {
 	// Reconcile schedules the reconciliation of closed cases (see
 	// ReconcilePolicy); nil: no scheduled reconciliation.
 	Reconcile *ReconcilePolicy `yaml:"reconcile"`
+	// Tickets routes the tickets of equipment tasks and manual steps to
+	// the teams' ITSM queues (see TicketPolicy); nil: no tickets.
+	Tickets *TicketPolicy `yaml:"tickets"`
 }
 
 // ReconcilePolicy schedules the sweep that asks every connector, after a

@@ -102,3 +102,18 @@ func TicketCorrelation(caseID, taskID string) string {
 	h := sha256.Sum256([]byte(caseID + "\x00" + taskID))
 	return "kinetic-" + hex.EncodeToString(h[:16])
 }
+
+// The operations of the actions the engine runs through a Ticketer (not
+// Do): one action per ticket operation of a task, so each is retried,
+// audited and shown like any action. They are not in AllOperations: no
+// policy action names them, and no connector's Do performs them.
+const (
+	OpOpenTicket   Operation = "open_ticket"
+	OpUpdateTicket Operation = "update_ticket"
+	OpCloseTicket  Operation = "close_ticket"
+)
+
+// IsTicketOperation reports whether op is one of the ticket operations.
+func IsTicketOperation(op Operation) bool {
+	return op == OpOpenTicket || op == OpUpdateTicket || op == OpCloseTicket
+}

@@ -104,6 +104,11 @@ func (e *Engine) advance(tx *gorm.DB, au *auditBuf, c *store.Case, now time.Time
 			ds = append(ds, *d)
 		}
 	}
+	more, evs, err := e.syncTickets(tx, au, c, cas, gate, now, evs) // ticket.go
+	if err != nil {
+		return nil, evs, err
+	}
+	ds = append(ds, more...)
 	if err := e.noteCriticalDone(tx, c, cas, now); err != nil {
 		return nil, evs, err
 	}
@@ -193,7 +198,7 @@ func (e *Engine) releaseAction(tx *gorm.DB, au *auditBuf, c *store.Case, cas *ca
 		reason = fmt.Sprintf("blocked: dependency %s did not succeed", d)
 	} else if waiting := waitingOn(a, cas.byName); len(waiting) > 0 {
 		reason = "waits for " + strings.Join(waiting, ", ")
-	} else if a.Phase > gate {
+	} else if a.Phase > gate && !isTicketAction(a) { // a team's ticket does not wait for the revocations
 		reason = "waits for earlier phases"
 	}
 	if reason == "" && a.Manual {

@@ -65,7 +65,7 @@ func (e *Engine) openItems(tx *gorm.DB, c *store.Case, cas *caseActions) ([]Open
 		if _, kept := cas.preserved[a.Name]; kept || cas.settled(a) {
 			continue
 		}
-		it := OpenItem{Kind: OpenAction, ID: a.ID, Name: a.Name, Status: a.Status, DueAt: a.DueAt}
+		it := OpenItem{Kind: OpenAction, ID: a.ID, Name: a.Name, Status: a.Status, DueAt: a.DueAt, Ticket: a.Ticket.Key, TicketURL: view.LinkURL(a.Ticket.URL)}
 		if a.Manual {
 			it.Kind = OpenManualStep
 		}
@@ -138,7 +138,8 @@ func equipmentItems(tx *gorm.DB, c *store.Case) ([]OpenItem, error) {
 				continue
 			}
 		}
-		items = append(items, OpenItem{Kind: OpenEquipment, ID: t.ID, Name: t.AssetTag, Status: t.Status, Owner: "channel:" + t.AssigneeTeam, DueAt: t.DueAt})
+		items = append(items, OpenItem{Kind: OpenEquipment, ID: t.ID, Name: t.AssetTag, Status: t.Status, Owner: "channel:" + t.AssigneeTeam, DueAt: t.DueAt,
+			Ticket: t.Ticket.Key, TicketURL: view.LinkURL(t.Ticket.URL)})
 	}
 	return items, nil
 }

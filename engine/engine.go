@@ -41,6 +41,7 @@ import (
 	"github.com/kineticsec/kinetic/directory"
 	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/internal/noticeack"
+	"github.com/kineticsec/kinetic/internal/reqid"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -324,10 +325,25 @@ type auditBuf struct {
 
 func (b *auditBuf) add(es ...store.Entry) { b.entries = append(b.entries, es...) }
 
+// withRequestID appends " [request ID]" to an audit detail when id is set
+// (reqid.Sane ids only, so it cannot forge text); "" leaves it unchanged.
+func withRequestID(detail, id string) string {
+	if id == "" {
+		return detail
+	}
+	if detail == "" {
+		return "[request " + id + "]"
+	}
+	return detail + " [request " + id + "]"
+}
+
 // tx runs fn in a store transaction with an audit buffer, appending the
 // buffered entries last; a state change and its audit events still commit
 // together or not at all. Every entry names the principal ctx carries (see
-// auditActor).
+// auditActor) and, when ctx carries an HTTP request's id, ends with
+// "[request ID]" (see withRequestID) so an auditor can follow a request
+// from the access log into the trail. The state records au.st writes are
+// JSON read back by the state check and are left as they are.
 func (e *Engine) tx(ctx context.Context, fn func(tx *gorm.DB, au *auditBuf) error) error {
 	p, hasP := PrincipalFrom(ctx)
 	return e.store.Tx(ctx, func(tx *gorm.DB) error {
@@ -338,8 +354,10 @@ func (e *Engine) tx(ctx context.Context, fn func(tx *gorm.DB, au *auditBuf) erro
 		if len(au.entries) == 0 && au.st.Empty() {
 			return nil
 		}
+		rid := reqid.From(ctx)
 		for i := range au.entries {
 			au.entries[i].Actor = auditActor(p, hasP, au.entries[i].Actor)
+			au.entries[i].Detail = withRequestID(au.entries[i].Detail, rid)
 		}
 		entries := au.entries
 		if !au.st.Empty() {

@@ -312,6 +312,9 @@ func (e *Engine) finish(ctx context.Context, a *store.Action, gen int, out outco
 		if err := recordNotices(tx, au, a, out.res.Data, now, &evs); err != nil {
 			return err
 		}
+		if err := recordTicket(tx, au, a, final, out.res, now); err != nil { // ticket.go
+			return err
+		}
 		au.st.ActionFields(a.CaseID, a.ID, fields)
 		evs = append(evs, Event{Kind: EventAction, CaseID: a.CaseID, ActionID: a.ID, Name: a.Name, Status: final, Detail: entries[0].Detail, At: now})
 		if final == store.ActionQueued {

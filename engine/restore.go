@@ -279,6 +279,9 @@ func orEmptyJSON(s string) string {
 // call runs action a on its connector: Do and Verify (callDo, in
 // execute.go), or for a restore action Restore and VerifyRestore.
 func (e *Engine) call(ctx context.Context, in *connectors.Instance, a *store.Action) outcome {
+	if isTicketAction(a) {
+		return e.callTicket(ctx, in, a)
+	}
 	if !IsRestoreAction(a) {
 		return e.callDo(ctx, in, a)
 	}

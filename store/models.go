@@ -199,6 +199,23 @@ type Action struct {
 	// connector; copied from the instance when planned), so its outcome and
 	// verification are not real.
 	Simulated bool `gorm:"not null;default:false" json:"simulated,omitempty"`
+	// Ticket is the ITSM ticket filed for a manual step (the policy's
+	// tickets block), once its open_ticket action has succeeded.
+	Ticket TicketRef `gorm:"embedded;embeddedPrefix:ticket_" json:"ticket,omitzero"`
+}
+
+// TicketRef is the ITSM ticket filed for an equipment task or a manual
+// step (connectors.TicketRef and the instance that filed it): empty until
+// the ticket is filed.
+type TicketRef struct {
+	// Connector is the ticket connector instance (snow-itsm).
+	Connector string `gorm:"size:128" json:"connector,omitempty"`
+	// ID is what the connector addresses the ticket by (a sys_id, an
+	// issue id); Key what people read (INC0010012, OPS-42); URL the link
+	// the status card shows.
+	ID  string `gorm:"size:128" json:"id,omitempty"`
+	Key string `gorm:"size:64" json:"key,omitempty"`
+	URL string `gorm:"size:1024" json:"url,omitempty"`
 }
 
 // Approval is an exception request (or a mass-termination batch's or a
@@ -286,6 +303,9 @@ type EquipmentTask struct {
 	DueAt     *time.Time `gorm:"index" json:"due_at,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
+	// Ticket is the ITSM ticket filed for the task (the policy's tickets
+	// block), once its open_ticket action has succeeded.
+	Ticket TicketRef `gorm:"embedded;embeddedPrefix:ticket_" json:"ticket,omitzero"`
 }
 
 // ChatMessage records a message Kinetic posted, so it can be updated after a

@@ -1,13 +1,18 @@
 // Package teams is the root of Kinetic's Microsoft Teams front end. The
-// foundation is three packages:
+// foundation is these packages:
 //
 //   - botauth validates the bearer JWT of every inbound Bot Framework
 //     activity (signature against the OpenID metadata's keys, issuer,
 //     audience, expiry, the serviceurl claim) before anything else runs;
 //   - connector is a small typed Bot Connector REST client (send, reply,
 //     update, create a 1:1 conversation) with a client-credentials token;
-//   - teamstest holds the test doubles: a fake Bot Connector service and a
-//     token issuer with its own OpenID metadata and RSA keys.
+//   - appcred is the app's credential for that token (and Graph's): a
+//     client secret, or a certificate signing a client assertion;
+//   - graph reads Microsoft Graph (users' emails, Entra group members);
+//   - teamstest holds the test doubles: a fake Bot Connector service, a
+//     token issuer with its own OpenID metadata and RSA keys, a fake Graph,
+//     and app certificates whose assertions the fakes' token endpoints
+//     verify as Entra ID does.
 //
 // Card builders live in teams/cards. The front end built on all of them
 // (the /teams/messages endpoint, commands, invokes, the notifier) is
@@ -28,4 +33,5 @@
 // References:
 //   - Authentication: https://learn.microsoft.com/en-us/azure/bot-service/rest-api/bot-framework-rest-connector-authentication
 //   - REST API: https://learn.microsoft.com/en-us/azure/bot-service/rest-api/bot-framework-rest-connector-api-reference
+//   - Certificate credentials: https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials
 package teams

@@ -89,6 +89,12 @@ type Options struct {
 	// status card; default 1s (Teams allows a bot about one message per
 	// second per conversation).
 	UpdateInterval time.Duration
+	// BatchThreshold and BatchWindow: when more than BatchThreshold cases
+	// with trigger hr open within BatchWindow, the further ones share one
+	// summary card instead of a status card each (batch.go); defaults
+	// DefaultBatchThreshold and DefaultBatchWindow.
+	BatchThreshold int
+	BatchWindow    time.Duration
 }
 
 // App is the Teams front end. Create it with New, Bind it to the engine,
@@ -130,6 +136,12 @@ func New(o Options) (*App, error) {
 	}
 	if o.UpdateInterval <= 0 {
 		o.UpdateInterval = time.Second
+	}
+	if o.BatchThreshold <= 0 {
+		o.BatchThreshold = DefaultBatchThreshold
+	}
+	if o.BatchWindow <= 0 {
+		o.BatchWindow = DefaultBatchWindow
 	}
 	a := &App{o: o, log: o.Log.WithField("component", "teams"), now: o.Now, api: o.Connector}
 	a.ppl = &people{emailOf: o.EmailOf, aadOf: o.AADOf}

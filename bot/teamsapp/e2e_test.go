@@ -46,6 +46,9 @@ var teamsUsers = map[string][2]string{
 	"00000000-0000-0000-0000-0000000000c1": {"legal1@example.test", "Lee Legal"},
 	"00000000-0000-0000-0000-0000000000c2": {"legal2@example.test", "Lou Legal"},
 	"00000000-0000-0000-0000-0000000000f1": {"nobody@example.test", "No Body"},
+	"00000000-0000-0000-0000-0000000000d1": {"security@example.test", "Sam Security"},
+	"00000000-0000-0000-0000-0000000000d2": {"tech@example.test", "Tom Tech"},
+	"00000000-0000-0000-0000-0000000000e7": {"gia@example.test", "Gia Gadget"},
 }
 
 const (
@@ -79,11 +82,22 @@ func newEnv(t testing.TB) *env {
 // newEnvPolicy is newEnv with the engine on policy.
 func newEnvPolicy(t testing.TB, policy string) *env {
 	t.Helper()
+	return newEnvWith(t, func(o *testkit.Options) { o.Policy = policy }, nil)
+}
+
+// newEnvWith is newEnv with the kit's and the app's options changed by
+// kitOpts and appOpts (either may be nil).
+func newEnvWith(t testing.TB, kitOpts func(*testkit.Options), appOpts func(*teamsapp.Options)) *env {
+	t.Helper()
 	fake := teamstest.NewConnector(t)
 	is := teamstest.NewIssuer(t)
 	is.Endorse("key-1", "msteams")
-	a := newApp(t, fake, is)
-	kit := testkit.New(t, testkit.Options{RedisDB: 13, Policy: policy, Observers: []engine.Observer{a}})
+	a := newApp(t, fake, is, appOpts)
+	ko := testkit.Options{RedisDB: 13, Observers: []engine.Observer{a}}
+	if kitOpts != nil {
+		kitOpts(&ko)
+	}
+	kit := testkit.New(t, ko)
 	a.Bind(kit.Engine, kit.Directory)
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := a.Start(ctx)
@@ -98,7 +112,7 @@ func newEnvPolicy(t testing.TB, policy string) *env {
 
 // newApp builds a Teams front end over the fake connector and issuer (a
 // process of its own: tests build a second one as a restart).
-func newApp(t testing.TB, fake *teamstest.Connector, is *teamstest.Issuer) *teamsapp.App {
+func newApp(t testing.TB, fake *teamstest.Connector, is *teamstest.Issuer, opts ...func(*teamsapp.Options)) *teamsapp.App {
 	t.Helper()
 	v, err := botauth.New(botauth.Config{AppID: fake.AppID, MetadataURL: is.MetadataURL()}, testPolicy)
 	if err != nil {
@@ -116,7 +130,7 @@ func newApp(t testing.TB, fake *teamstest.Connector, is *teamstest.Issuer) *team
 	}
 	l := logrus.New()
 	l.Level = logrus.WarnLevel
-	a, err := teamsapp.New(teamsapp.Options{
+	o := teamsapp.Options{
 		AppID: fake.AppID, TenantID: tenant, ServiceURL: fake.URL(),
 		OffboardingConversation: offboarding, AlertsConversation: alerts,
 		Connector: cl, Verifier: v, Log: logrus.NewEntry(l), UpdateInterval: 50 * time.Millisecond,
@@ -133,7 +147,13 @@ func newApp(t testing.TB, fake *teamstest.Connector, is *teamstest.Issuer) *team
 			}
 			return "", fmt.Errorf("no such user")
 		},
-	})
+	}
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	a, err := teamsapp.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,6 +492,12 @@ func TestBadInputIsToldAndChangesNothing(t *testing.T) {
 		{cards.VerbConfirmPlan, map[string]any{"kineticId": "approval:1"}, "not valid"},
 		{cards.VerbConfirmPlan, map[string]any{"kineticId": blocks.CaseValue(9999)}, "no longer exists"},
 		{cards.VerbApprove, map[string]any{"kineticId": blocks.ApprovalValue(9999)}, "no longer exists"},
+		{cards.VerbAckNotice, map[string]any{"kineticId": blocks.NoticeValue(9999)}, "no longer exists"},
+		{cards.VerbRemediate, map[string]any{"kineticId": blocks.ResidualValue(9999)}, "no longer exists"},
+		{cards.VerbMoveEquipment, map[string]any{"kineticId": blocks.EquipmentValue(9999), "to": "received"}, "no longer exists"},
+		{cards.VerbMoveEquipment, map[string]any{"kineticId": blocks.EquipmentValue(9999)}, "not valid"},
+		{cards.VerbAckNotice, map[string]any{"kineticId": blocks.CaseValue(1)}, "not valid"},
+		{cards.VerbDisposeEquipment, map[string]any{"kineticId": blocks.EquipmentValue(9999), cards.InputReference: "COD-1"}, "no longer exists"},
 	} {
 		typ, text, _ := e.answer(e.invoke(mia, tc.verb, tc.data))
 		if typ != teamsapp.TypeMessageResponse || !strings.Contains(text, tc.want) {

@@ -183,6 +183,8 @@ func (a *App) invoke(ctx context.Context, act *connector.Activity) invokeRespons
 			return messageResponse(frontend.EngineError(err))
 		}
 		return a.actionResponse(ctx, id)
+	case cards.VerbAckNotice, cards.VerbRemediate, cards.VerbMoveEquipment, cards.VerbDisposeEquipment:
+		return a.followupInvoke(ctx, inv, who.ID) // followup.go
 	}
 	return messageResponse(textUnknownButton)
 }

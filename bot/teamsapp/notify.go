@@ -12,7 +12,6 @@ import (
 
 	"github.com/kineticsec/kinetic/bot/teams/cards"
 	"github.com/kineticsec/kinetic/bot/teams/connector"
-	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/store"
 )
@@ -37,10 +36,15 @@ type notifier struct {
 	mu     sync.Mutex
 	queue  []engine.Event
 	signal chan struct{}
+
+	// Owned by the run goroutine: the held batches already alerted, and
+	// the HR batch rule's state (batch.go).
+	heldBatches map[int64]bool
+	hr          hrBatches
 }
 
 func newNotifier(a *App) *notifier {
-	return &notifier{a: a, signal: make(chan struct{}, 1)}
+	return &notifier{a: a, signal: make(chan struct{}, 1), heldBatches: map[int64]bool{}}
 }
 
 func (n *notifier) observe(ev engine.Event) {
@@ -103,6 +107,9 @@ func (n *notifier) handle(ctx context.Context, evs []engine.Event) {
 	a := n.a
 	var cases []int64
 	for _, ev := range evs {
+		if ev.Kind == engine.EventCaseOpened {
+			n.opened(ctx, ev) // batch.go: before the case's first card
+		}
 		if ev.CaseID != 0 && !slices.Contains(cases, ev.CaseID) {
 			cases = append(cases, ev.CaseID)
 		}
@@ -127,8 +134,36 @@ func (n *notifier) handle(ctx context.Context, evs []engine.Event) {
 		case engine.EventApprovalRequested, engine.EventApprovalEscalated, engine.EventApprovalDecided,
 			engine.EventApprovalExpired, engine.EventApprovalCancelled:
 			n.approvalCards(ctx, ev.ApprovalID)
-		case engine.EventEscalation:
-			n.escalation(ctx, ev)
+		case engine.EventEscalation, engine.EventSecurityOfficerNotice, engine.EventBreach, engine.EventHRUnknownEmployee, engine.EventHRLateChange:
+			// Escalations, and the alerts the engine addresses to targets,
+			// go where they name (an alert that names none goes to the
+			// alerts conversation).
+			if ev.Kind == engine.EventEscalation || len(ev.Targets) > 0 {
+				n.escalation(ctx, ev)
+			} else {
+				n.toAlerts(ctx, cards.AlertMessage(ev))
+			}
+		case engine.EventResidualAccess:
+			// Reconciliation's residual access, with Remediate (the engine
+			// lets admins and security officers use it): the alerts
+			// conversation.
+			n.toAlerts(ctx, cards.AlertMessage(ev))
+		case engine.EventBatchHeld:
+			// A batch the mass-termination guard held: one alert per batch
+			// (its first case's), not one per case; the cases' cards say
+			// they are held.
+			if ev.BatchID != 0 && !n.heldBatches[ev.BatchID] {
+				n.heldBatches[ev.BatchID] = true
+				n.toAlerts(ctx, cards.AlertMessage(ev))
+			}
+		case engine.EventNotice:
+			if ev.NoticeID != 0 {
+				n.notice(ctx, ev) // route.go
+			}
+		case engine.EventEquipment, engine.EventEquipmentOverdue:
+			if ev.EquipmentID != 0 {
+				n.equipment(ctx, ev) // route.go
+			}
 		case engine.EventCaseClosed, engine.EventCaseCancelled:
 			c, err := a.st.Case(ctx, ev.CaseID)
 			if err != nil {
@@ -156,6 +191,9 @@ func (n *notifier) statusCard(ctx context.Context, id int64) {
 	ms := a.refs.Load(ctx, id, store.ChatKindStatus)
 	if len(ms) == 0 && (c.Status == store.CaseAwaitingConfirmation || (c.Status == store.CaseCancelled && c.StartedAt == nil)) {
 		return
+	}
+	if len(ms) == 0 && len(a.refs.Load(ctx, id, kindBatch)) > 0 {
+		return // listed in an HR batch summary (batch.go)
 	}
 	out, err := cardActivity(a.statusCard(ctx, c))
 	if err != nil {
@@ -314,51 +352,13 @@ func (n *notifier) escalation(ctx context.Context, ev engine.Event) {
 			act = x
 		}
 	}
-	type delivery struct {
-		label, conv, member  string // conv for a conversation, member for a DM
-		buttons              bool
-		postedConv, activity string
-	}
-	var ds []*delivery
-	var problems []string
-	seen := map[string]bool{}
-	for _, t := range ev.Targets {
-		d := a.o.Routes.Resolve(t)
-		if d.Channel != "" && !seen["c:"+d.Channel] {
-			seen["c:"+d.Channel] = true
-			label := d.Name
-			if label == "" {
-				label = d.Channel
-			}
-			ds = append(ds, &delivery{label: label, conv: d.Channel, buttons: act != nil})
-		}
-		people := d.People
-		for _, id := range d.UserGroups {
-			// An Entra group of an approver group: its members as last
-			// read through Graph.
-			ms := a.GroupMembers(configs.EntraGroupPrefix + id)
-			if len(ms) == 0 {
-				problems = append(problems, fmt.Sprintf("Entra group %s (%s): no members Kinetic knows (yet)", id, t))
-			}
-			people = append(people, ms...)
-		}
-		for _, p := range people {
-			if seen["u:"+p] {
-				continue
-			}
-			seen["u:"+p] = true
-			name := a.ppl.name(ctx, p)
-			member := a.ppl.member(ctx, p)
-			if member == "" {
-				problems = append(problems, fmt.Sprintf("%s (%s): no Teams account Kinetic can find", name, p))
-				continue
-			}
-			ds = append(ds, &delivery{label: name, member: member, buttons: act != nil && a.eng.MayOperate(ctx, p, act)})
-		}
-		if !d.Routed || (d.Channel == "" && len(people) == 0 && len(d.UserGroups) == 0) {
-			problems = append(problems, fmt.Sprintf("%s: no Teams route (add routing.NAME.teams to the service file)", t))
+	employee := ""
+	if ev.CaseID != 0 {
+		if c, err := a.st.Case(ctx, ev.CaseID); err == nil {
+			employee = c.EmployeeID
 		}
 	}
+	ds, problems := n.plan(ctx, ev, act != nil, func(hr string) bool { return a.eng.MayOperate(ctx, hr, act) }, employee)
 	build := func(d *delivery, reached []string) (*connector.Activity, error) {
 		var ba *store.Action
 		if d.buttons {
@@ -375,18 +375,8 @@ func (n *notifier) escalation(ctx context.Context, ev engine.Event) {
 		if err != nil {
 			continue
 		}
-		if d.member != "" {
-			d.postedConv, d.activity, err = a.dm(ctx, d.member, "", out)
-		} else {
-			var rr connector.ResourceResponse
-			if rr, err = a.api.SendToConversation(ctx, a.o.ServiceURL, d.conv, out); err == nil {
-				d.postedConv, d.activity = d.conv, rr.ID
-			}
-		}
-		if err != nil {
-			d.activity = ""
-			problems = append(problems, fmt.Sprintf("%s: %s", d.label, refusal(err)))
-			a.log.WithError(err).WithFields(map[string]any{"event": ev.Kind, "case": ev.CaseID, "to": d.label}).Warn("delivering a Teams notification failed")
+		if p := n.post(ctx, ev, d, out); p != "" {
+			problems = append(problems, p)
 		}
 	}
 	var reached []string
@@ -409,17 +399,11 @@ func (n *notifier) escalation(ctx context.Context, ev engine.Event) {
 			}
 		}
 	}
-	if a.o.AlertsConversation == "" || (len(problems) == 0 && len(reached) > 0) {
-		return
-	}
-	card := cards.Notice(ev, reached, act)
-	if len(problems) > 0 {
-		card = cards.DeliveryFailure(ev, problems)
-	}
-	if out, err := cardActivity(card); err == nil {
-		if _, err := a.api.SendToConversation(ctx, a.o.ServiceURL, a.o.AlertsConversation, out); err != nil {
-			a.log.WithError(err).Warn("posting to the Teams alerts conversation failed")
-		}
+	switch {
+	case len(problems) > 0:
+		n.toAlerts(ctx, cards.DeliveryFailure(ev, problems))
+	case len(reached) == 0:
+		n.toAlerts(ctx, cards.Notice(ev, reached, act))
 	}
 }
 

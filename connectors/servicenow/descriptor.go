@@ -15,6 +15,7 @@ func Descriptor() connectors.Descriptor {
 			NewBlock:   func() any { return &Config{} },
 			Validate:   func(b any) error { return b.(*Config).Validate() },
 			Operations: func(any) ([]string, bool) { return []string{}, true },
+			Ticketer:   true,
 			URLs: func(b any) map[string]connspec.URL {
 				if c := b.(*Config); connspec.HTTPURL(c.InstanceURL) {
 					return map[string]connspec.URL{"instance_url": {Check: c.BaseURL()}}

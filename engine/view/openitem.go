@@ -1,6 +1,9 @@
 package view
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // OpenItemKind says what keeps a case from closing (see engine.OpenItems).
 type OpenItemKind string
@@ -39,4 +42,26 @@ type OpenItem struct {
 	To string `json:"to,omitempty"`
 	// DueAt is when it is due, when it has a due time.
 	DueAt *time.Time `json:"due_at,omitempty"`
+	// Ticket is the key of the ITSM ticket filed for an equipment task or
+	// a manual step (INC0010012, OPS-42), and TicketURL its link: set only
+	// for an absolute http(s) URL from the connector (see LinkURL).
+	Ticket    string `json:"ticket,omitempty"`
+	TicketURL string `json:"ticket_url,omitempty"`
+}
+
+// LinkURL returns u when a chat card may link to it: an absolute http or
+// https URL with a host, without spaces, control characters or any of
+// <>|()[]"' (which end or break a link in Slack's mrkdwn or in markdown).
+// Anything else returns "": the card shows the text without a link.
+func LinkURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok || (!strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https")) || rest == "" || rest[0] == '/' || len(u) > 2048 {
+		return ""
+	}
+	for _, r := range u {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(`<>|()[]"'\`, r) || r > 0x7e {
+			return ""
+		}
+	}
+	return u
 }

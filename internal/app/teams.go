@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kineticsec/kinetic/bot/teams/appcred"
 	"github.com/kineticsec/kinetic/bot/teams/botauth"
 	"github.com/kineticsec/kinetic/bot/teams/connector"
 	"github.com/kineticsec/kinetic/bot/teams/graph"
@@ -80,7 +82,11 @@ func Teams(svc *configs.Service, pol *outbound.URLPolicy, log *logrus.Entry) (*t
 	if err != nil {
 		return nil, wrap(err)
 	}
-	cl, err := connector.New(connector.Config{AppID: tc.AppID, AppPassword: tc.AppPassword, TenantID: tc.TenantID, TokenURL: tc.TokenURL}, pol)
+	cert, err := teamsCertificate(tc)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	cl, err := connector.New(connector.Config{AppID: tc.AppID, AppPassword: tc.AppPassword, Certificate: cert, TenantID: tc.TenantID, TokenURL: tc.TokenURL}, pol)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -90,7 +96,7 @@ func Teams(svc *configs.Service, pol *outbound.URLPolicy, log *logrus.Entry) (*t
 		Connector: cl, Verifier: v, Routes: TeamsRoutes(svc), Log: log,
 	}
 	if g := tc.Graph; g != nil {
-		gc, err := graph.New(graph.Config{AppID: tc.AppID, AppPassword: tc.AppPassword, TenantID: tc.TenantID, BaseURL: g.URL, TokenURL: g.TokenURL}, pol)
+		gc, err := graph.New(graph.Config{AppID: tc.AppID, AppPassword: tc.AppPassword, Certificate: cert, TenantID: tc.TenantID, BaseURL: g.URL, TokenURL: g.TokenURL}, pol)
 		if err != nil {
 			return nil, wrap(err)
 		}
@@ -102,6 +108,27 @@ func Teams(svc *configs.Service, pol *outbound.URLPolicy, log *logrus.Entry) (*t
 		return nil, wrap(err)
 	}
 	return a, nil
+}
+
+// teamsCertificate reads chat.teams.certificate and its private_key (nil
+// when the bot authenticates with app_password). Errors name the file, never
+// the key.
+func teamsCertificate(tc *configs.TeamsChat) (*appcred.Certificate, error) {
+	if tc.Certificate == "" {
+		return nil, nil
+	}
+	pemCert, err := os.ReadFile(tc.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	cert, err := appcred.ParseCertificate(pemCert, []byte(tc.PrivateKey.Value()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tc.Certificate, err)
+	}
+	if now := time.Now(); now.After(cert.Leaf().NotAfter) {
+		return nil, fmt.Errorf("certificate %s (thumbprint %s) expired on %s: upload a new one to the app registration", tc.Certificate, cert.ThumbprintSHA1(), cert.Leaf().NotAfter.Format(time.DateOnly))
+	}
+	return cert, nil
 }
 
 // GraphPeople maps Entra users and emails through Graph: emailOf reads a

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +122,44 @@ func TestGraphPeopleKeepsAnswers(t *testing.T) {
 	}
 	if n := len(g.Requests()); n != 4 {
 		t.Fatalf("%d Graph requests, want 4 (the failure, one per kept answer, the unknown user): %v", n, g.Requests())
+	}
+}
+
+// TestTeamsWithCertificate: chat.teams.certificate and private_key are
+// read and paired when the front end is built; a key of another
+// certificate or a missing file is an error naming the file, never the key.
+func TestTeamsWithCertificate(t *testing.T) {
+	pol := &outbound.URLPolicy{AllowHosts: []string{"127.0.0.1"}}
+	log := logrus.NewEntry(logrus.New())
+	fake := teamstest.NewConnector(t)
+	is := teamstest.NewIssuer(t)
+	tc, other := teamstest.NewCertificate(t, false), teamstest.NewCertificate(t, false)
+	certFile := filepath.Join(t.TempDir(), "teams.pem")
+	if err := os.WriteFile(certFile, tc.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := func(cert string, key []byte) error {
+		svc := &configs.Service{File: "kinetic.yaml", Chat: configs.Chat{Teams: &configs.TeamsChat{
+			AppID: fake.AppID, Certificate: cert, PrivateKey: secret.FromValue(string(key)), ServiceURL: fake.URL(),
+			OpenIDMetadataURL: is.MetadataURL(), TokenURL: fake.TokenURL(),
+		}}}
+		_, err := app.Teams(svc, pol, log)
+		return err
+	}
+	if err := build(certFile, tc.KeyPEM); err != nil {
+		t.Fatalf("certificate: %v", err)
+	}
+	for _, c := range []struct {
+		file string
+		key  []byte
+		want string
+	}{
+		{certFile, other.KeyPEM, "teams.pem: private_key is not the key of the certificate"},
+		{certFile + ".missing", tc.KeyPEM, "teams.pem.missing"},
+	} {
+		err := build(c.file, c.key)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "chat.teams in kinetic.yaml") || strings.Contains(err.Error(), "PRIVATE") {
+			t.Errorf("err = %v, want %q", err, c.want)
+		}
 	}
 }

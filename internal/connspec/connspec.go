@@ -57,6 +57,9 @@ type Spec struct {
 	// (the engine never sends a manual step to a connector). Nil: steps
 	// are checked against Operations.
 	ManualOnly func(block any) []string
+	// Ticketer marks a type whose connector is a connectors.Ticketer (an
+	// ITSM system): the policy's tickets block may name its instances.
+	Ticketer bool
 }
 
 // URL is one URL a connector calls.

@@ -199,3 +199,32 @@ func AccessRevoked(ev view.Event) ([]slack.Block, string) {
 	line := ":lock: *Access fully revoked*: " + data(ev.Detail, 300) + ". The case closes once the people's work still open is done (see the status card)."
 	return []slack.Block{section(line)}, fallback(fmt.Sprintf("Access fully revoked (case %d): %s", ev.CaseID, ev.Detail))
 }
+
+// The same words for the Teams cards (bot/teams/cards), so both chats
+// name statuses and buttons alike.
+
+// EquipmentWord is how a card names equipment status s.
+func EquipmentWord(s string) string { return statusWordEquip(s) }
+
+// EquipmentButtonLabel is the label of the button that moves a task to
+// status, and whether there is such a button.
+func EquipmentButtonLabel(status string) (string, bool) {
+	b, ok := equipButtons[status]
+	return b.label, ok
+}
+
+// CheckReference is ParseDisposeReference's rule for a
+// certificate-of-destruction reference: "" when ref (trimmed) is fine,
+// else what to say.
+func CheckReference(ref string) string {
+	switch {
+	case ref == "":
+		return "A disposal needs its certificate-of-destruction reference."
+	case len(ref) > maxReferenceLen || !utf8.ValidString(ref):
+		return fmt.Sprintf("Keep it under %d characters.", maxReferenceLen)
+	}
+	return ""
+}
+
+// MaxReferenceLen bounds a certificate-of-destruction reference.
+const MaxReferenceLen = maxReferenceLen

@@ -7,6 +7,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -48,6 +49,22 @@ func describedCase() (store.Case, []store.Action, StatusExtras) {
 	return c, acts, x
 }
 
+// stillOpen is what a case waits for after access is revoked: a device
+// and a manual step with their tickets (ServiceNow, Jira), one whose link
+// is not http(s) (shown unlinked), and a notice.
+func stillOpen() []view.OpenItem {
+	due := time.Date(2026, 12, 21, 16, 0, 0, 0, time.UTC)
+	return []view.OpenItem{
+		{Kind: view.OpenEquipment, ID: 9, Name: "LT-1003", Status: store.EquipmentReturnRequested, Owner: "channel:it-assets", DueAt: &due,
+			Ticket: "INC0010012", TicketURL: "https://corp.service-now.com/incident.do?sys_id=9d385017c611228701d22104cc95c371"},
+		{Kind: view.OpenEquipment, ID: 10, Name: "PH-2001", Status: store.EquipmentOpen, Owner: "channel:it-assets", DueAt: &due,
+			Ticket: "INC0010013", TicketURL: "javascript:alert(1)"},
+		{Kind: view.OpenManualStep, ID: 12, Name: "collect_badge", Status: store.ActionPending, Owner: "channel:facilities",
+			Ticket: "FAC-42", TicketURL: "https://corp.atlassian.net/browse/FAC-42"},
+		{Kind: view.OpenNotice, ID: 4, Name: "to payroll", Status: "unacknowledged", Owner: "channel:payroll", To: "payroll@corp.example"},
+	}
+}
+
 func TestGoldenCards(t *testing.T) {
 	m := func(name string, f func() ([]slack.Block, string)) goldenCase {
 		return goldenCase{name, surfaceMessage, func() any { return toMessage(f()) }}
@@ -55,6 +72,12 @@ func TestGoldenCards(t *testing.T) {
 	for _, gc := range []goldenCase{
 		m("status_described", func() ([]slack.Block, string) {
 			c, acts, x := describedCase()
+			return StatusCardWith(c, acts, now, x)
+		}),
+		m("status_still_open", func() ([]slack.Block, string) {
+			c, acts, x := describedCase()
+			c.RevokedAt = at(c.EffectiveAt.Add(3 * time.Minute))
+			x.Open = stillOpen()
 			return StatusCardWith(c, acts, now, x)
 		}),
 		m("action_failed_described", func() ([]slack.Block, string) {

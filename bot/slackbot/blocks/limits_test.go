@@ -207,14 +207,18 @@ var (
 	// slackDateTok is the date token builders emit (when, day): a Unix time,
 	// a format and a fallback of their own, never outside data.
 	slackDateTok = regexp.MustCompile(`<!date\^[0-9]+\^[^<>|]*\|[^<>|]*>`)
+	// ticketLink is the one link builders emit: an open item's ITSM
+	// ticket (view.LinkURL vets the URL, the key is escaped data).
+	ticketLink = regexp.MustCompile(` · ticket <https?://[^\s<>|]+\|[^<>|]+>`)
 )
 
-// checkMarkup fails on Slack markup in text: builders never emit links,
-// channel or special mentions, and data must arrive escaped. User and user
-// group mentions and date tokens are theirs.
+// checkMarkup fails on Slack markup in text: builders emit no links but
+// a ticket's, no channel or special mentions, and data must arrive
+// escaped. User and user group mentions, date tokens and ticket links are
+// theirs.
 func checkMarkup(t reporter, path, s string) {
 	t.Helper()
-	if strings.Contains(slackDateTok.ReplaceAllString(userMention.ReplaceAllString(s, ""), ""), "<") {
+	if strings.Contains(ticketLink.ReplaceAllString(slackDateTok.ReplaceAllString(userMention.ReplaceAllString(s, ""), ""), ""), "<") {
 		t.Errorf("%s: unescaped markup in %q", path, s)
 	}
 }

@@ -81,3 +81,23 @@ func NoticeCard(n store.Notice, person string, dates map[string]string, buttons 
 	}
 	return bs, text
 }
+
+// NoticeDateLine is one date a notice card shows: its label, its value
+// and the rule that decided it ("" when none).
+type NoticeDateLine struct{ Label, Value, Rule string }
+
+// NoticeDateLines are the dates a notice card shows, in order, from the
+// engine's NoticeDates (the Teams card shows the same).
+func NoticeDateLines(dates map[string]string) []NoticeDateLine {
+	var out []NoticeDateLine
+	for _, l := range noticeDateLines {
+		if v := dates[l.key]; v != "" {
+			line := NoticeDateLine{Label: l.label, Value: v}
+			if l.rule != "" {
+				line.Rule = dates[l.rule]
+			}
+			out = append(out, line)
+		}
+	}
+	return out
+}

@@ -595,6 +595,12 @@ func openLines(items []view.OpenItem) []string {
 			break
 		}
 		l := "• " + openKindWord(it.Kind) + " *" + data(it.Name, 80) + "* — " + data(statusWordEquip(it.Status), 40)
+		if key := data(strings.ReplaceAll(it.Ticket, "|", " "), 40); key != "" {
+			if u := view.LinkURL(it.TicketURL); u != "" {
+				key = "<" + esc(u) + "|" + key + ">"
+			}
+			l += " · ticket " + key
+		}
 		if owner, ok := strings.CutPrefix(it.Owner, "channel:"); ok {
 			l += " · #" + data(owner, 60)
 		}

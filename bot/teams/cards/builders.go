@@ -466,7 +466,8 @@ func ParseReason(inv Invoke) (string, map[string]string) {
 }
 
 // AlertMessage is blocks.AlertMessage for Teams: a headline for the
-// event's kind, its detail and, for a case, Open case.
+// event's kind, its detail and, for a case, Open case; residual access
+// found by reconciliation also gets Remediate (verb remediate).
 func AlertMessage(ev view.Event) *Card {
 	head := "ℹ **" + data(strings.ReplaceAll(string(ev.Kind), "_", " "), 60) + "**"
 	switch ev.Kind {
@@ -480,6 +481,8 @@ func AlertMessage(ev view.Event) *Card {
 		head = "❔ **HR event for an employee Kinetic does not know**; no case was opened"
 	case view.EventHRLateChange:
 		head = "⚠ **HR changed an offboarding after it began**"
+	case view.EventResidualAccess:
+		head = "⚠ **Residual access after offboarding** on **" + data(ev.Name, 80) + "**"
 	case view.EventEscalation:
 		head = fmt.Sprintf("⏫ **Escalation** (level %d): **%s**", ev.Level, data(ev.Name, 80))
 	case view.EventAction:
@@ -487,14 +490,18 @@ func AlertMessage(ev view.Event) *Card {
 			head = "❌ **Critical revocation failed**: **" + data(ev.Name, 80) + "**"
 		}
 	}
-	if ev.Kind != view.EventEscalation && ev.Kind != view.EventAction && !blank(ev.Name) {
+	if ev.Kind != view.EventEscalation && ev.Kind != view.EventAction && ev.Kind != view.EventResidualAccess && !blank(ev.Name) {
 		head += ": " + data(ev.Name, 80)
 	}
 	body := []Element{text(head)}
 	if !blank(ev.Detail) {
 		body = append(body, text(para(ev.Detail, 2500)))
 	}
-	if ev.CaseID != 0 {
+	if ev.Kind == view.EventResidualAccess && ev.ResidualID != 0 {
+		// Security and admins only; the engine checks who clicked.
+		body = append(body, actionSet(execute(VerbRemediate, "Remediate", residualData(ev.ResidualID), "destructive"),
+			execute(VerbOpenCase, "Open case", caseData(ev.CaseID), "")), note(fmt.Sprintf("Case %d", ev.CaseID)))
+	} else if ev.CaseID != 0 {
 		body = append(body, actionSet(execute(VerbOpenCase, "Open case", caseData(ev.CaseID), "")), note(fmt.Sprintf("Case %d", ev.CaseID)))
 	}
 	fb := strings.ReplaceAll(oneLine(string(ev.Kind)), "_", " ")

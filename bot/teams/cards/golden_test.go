@@ -136,6 +136,21 @@ func builders() []builder {
 			return StatusCard(c, acts, now, blocks.StatusExtras{Names: map[string]string{"E2001": "Pat Manager"}, Zone: berlin,
 				Pending: []store.Approval{{ID: 7, Kind: "email_forwarding", Requester: "E2001"}}, Kinds: map[string]string{"email_forwarding": "Keep forwarding"}})
 		}},
+		{"status_still_open", func() *Card {
+			c := closedCase()
+			c.Status, c.ClosedAt, c.EffectiveAt, c.RevokedAt = store.CaseRunning, nil, started, at(started.Add(3*time.Minute))
+			acts := []store.Action{{ID: 1, Name: "disable_ad", Connector: "ad", Phase: 1, PhaseName: "critical", Status: store.ActionSucceeded, Verified: true}}
+			due := started.Add(7 * 24 * time.Hour)
+			open := []view.OpenItem{
+				{Kind: view.OpenEquipment, ID: 9, Name: "LT-1003", Status: store.EquipmentReturnRequested, Owner: "channel:it-assets", DueAt: &due,
+					Ticket: "INC0010012", TicketURL: "https://corp.service-now.com/incident.do?sys_id=9d385017c611228701d22104cc95c371"},
+				{Kind: view.OpenEquipment, ID: 10, Name: "PH-2001", Status: store.EquipmentOpen, Owner: "channel:it-assets", DueAt: &due,
+					Ticket: "INC0010013", TicketURL: "javascript:alert(1)"},
+				{Kind: view.OpenManualStep, ID: 12, Name: "collect_badge", Status: store.ActionPending, Owner: "channel:facilities",
+					Ticket: "FAC-42", TicketURL: "https://corp.atlassian.net/browse/FAC-42"},
+			}
+			return StatusCard(c, acts, now, blocks.StatusExtras{Open: open})
+		}},
 		{"reason_deny", func() *Card {
 			return ReasonCard(VerbDeny, "You are denying email forwarding for Dana Whitfield.", approvalData(7))
 		}},
@@ -144,9 +159,46 @@ func builders() []builder {
 			return OffboardForm(now, map[string]string{inLastDay: "2026-12-01", inForwardDays: "40", inLegalHold: "true"},
 				map[string]string{inLastDay: "The last day can't be in the past.", inForwardDays: "Enter a whole number of days from 1 to 30."})
 		}},
+		{"notice_ack_open", func() *Card { return NoticeCard(testNotice(), "Dana Whitfield", noticeDates(), true) }},
+		{"notice_ack_done", func() *Card {
+			n := testNotice()
+			n.AcknowledgedAt, n.AcknowledgedBy, n.AcknowledgedHow = at(now), "E4001", store.AckButton
+			return NoticeCard(n, "Dana Whitfield", noticeDates(), true)
+		}},
+		{"equipment_open", func() *Card {
+			return EquipmentCard(view.Event{Kind: view.EventEquipment, Detail: "Return instructions sent to the manager."}, testTask(), "Dana Whitfield",
+				[]string{store.EquipmentReceived, store.EquipmentLost}, true)
+		}},
+		{"equipment_received", func() *Card {
+			t := testTask()
+			t.Status = store.EquipmentReceived
+			return EquipmentCard(view.Event{Kind: view.EventEquipmentOverdue, Level: 1}, t, "Dana Whitfield",
+				[]string{store.EquipmentWiped, store.EquipmentPreserved, store.EquipmentDisposed}, true)
+		}},
+		{"equipment_no_buttons", func() *Card {
+			return EquipmentCard(view.Event{Kind: view.EventEquipment}, testTask(), "Dana Whitfield", []string{store.EquipmentReceived}, false)
+		}},
+		{"alert_residual", func() *Card {
+			return AlertMessage(view.Event{Kind: view.EventResidualAccess, Name: "okta", CaseID: 42, ResidualID: 9, Detail: "dwhitfield is still active in okta"})
+		}},
+		{"batch_summary", func() *Card { return BatchSummary([]int64{51, 52, 53}) }},
 		{"planning", func() *Card { return Planning("Dana Whitfield", false) }},
 		{"planning_now", func() *Card { return Planning("Dana Whitfield", true) }},
 	}
+}
+
+func testNotice() store.Notice {
+	return store.Notice{ID: 3, CaseID: 42, Team: "payroll", Channel: "email", Recipients: "payroll@example.com,hr@example.com", SentAt: started}
+}
+
+func noticeDates() map[string]string {
+	return map[string]string{"last_working_day": "2026-12-11", "final_pay_date": "2026-12-11", "final_pay_rule": "same day (involuntary, CA)",
+		"benefits_end_date": "2026-12-31", "benefits_end_rule": "end of month"}
+}
+
+func testTask() store.EquipmentTask {
+	return store.EquipmentTask{ID: 5, CaseID: 42, AssetTag: "LAPTOP-0042", Category: "laptop", Description: "MacBook Pro", AssigneeTeam: "it-berlin",
+		Location: "Berlin", Status: store.EquipmentOpen, DueAt: at(now.Add(72 * time.Hour))}
 }
 
 func encode(t *testing.T, c *Card) []byte {
@@ -286,6 +338,12 @@ func hugeCards() map[string]*Card {
 		"reason":   ReasonCard(VerbSkip, fit(long, 500), actionData(1)),
 		"form":     OffboardForm(now, prev, errs),
 		"notice":   Notice(view.Event{Kind: view.EventEscalation, Name: long, Detail: long, CaseID: 1}, problems, &a),
+		"notice_ack": NoticeCard(store.Notice{ID: 1, CaseID: 1, Team: long, Channel: long, Recipients: long}, long,
+			map[string]string{"final_pay_date": long, "final_pay_rule": long}, true),
+		"equipment": EquipmentCard(view.Event{Kind: view.EventEquipment, Detail: long}, store.EquipmentTask{ID: 1, CaseID: 1, AssetTag: long, Category: long,
+			Description: long, AssigneeTeam: long, Location: long, Reference: long}, long, []string{store.EquipmentReceived, store.EquipmentDisposed}, true),
+		"residual": AlertMessage(view.Event{Kind: view.EventResidualAccess, Name: long, Detail: long, CaseID: 1, ResidualID: 1}),
+		"batch":    BatchSummary(make([]int64, 5000)),
 		"status":   StatusCard(c, hugeActions(long), now, blocks.StatusExtras{Kinds: map[string]string{"x": long}, Pending: []store.Approval{{Kind: "x", Requester: long}}}),
 	}
 }

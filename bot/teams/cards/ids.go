@@ -27,6 +27,15 @@ const (
 	VerbOpenCase          = "openCase"
 	VerbRefresh           = "refresh"
 	VerbSubmitOffboard    = "submitOffboard"
+	// VerbAckNotice acknowledges a notice (its data names the notice);
+	// VerbRemediate remediates a residual access reconciliation found;
+	// VerbMoveEquipment moves an equipment task to the status its data's
+	// "to" names, VerbDisposeEquipment records its disposal with the
+	// certificate reference input.
+	VerbAckNotice        = "ackNotice"
+	VerbRemediate        = "remediate"
+	VerbMoveEquipment    = "moveEquipment"
+	VerbDisposeEquipment = "disposeEquipment"
 )
 
 // verbKind is the kind of id each verb's data names.
@@ -35,6 +44,8 @@ var verbKind = map[string]string{
 	VerbApprove: blocks.KindApproval, VerbApproveWithReason: blocks.KindApproval, VerbDeny: blocks.KindApproval,
 	VerbRetry: blocks.KindAction, VerbSkip: blocks.KindAction, VerbMarkDone: blocks.KindAction, VerbMarkDoneWho: blocks.KindAction, VerbEscalate: blocks.KindAction,
 	VerbSubmitOffboard: "",
+	VerbAckNotice:      blocks.KindNotice, VerbRemediate: blocks.KindResidual,
+	VerbMoveEquipment: blocks.KindEquipment, VerbDisposeEquipment: blocks.KindEquipment,
 }
 
 // ErrBadInvoke is returned (wrapped) for invoke data Kinetic did not build.
@@ -45,6 +56,8 @@ var ErrBadInvoke = errors.New("invalid card action")
 // input values into the same object on submit.
 type Data struct {
 	ID string `json:"kineticId,omitempty"`
+	// To is the status an equipment move's button asks for (Inputs["to"]).
+	To string `json:"to,omitempty"`
 }
 
 func caseData(id int64) *Data     { return &Data{ID: blocks.CaseValue(id)} }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
+	"github.com/kineticsec/kinetic/engine/view"
 	"github.com/kineticsec/kinetic/store"
 )
 
@@ -89,6 +90,12 @@ func StatusCard(c store.Case, acts []store.Action, now time.Time, x blocks.Statu
 			body = append(body, text(fmt.Sprintf("**Still open** — %d before the case closes", len(x.Open))))
 			for _, it := range x.Open {
 				l := "- " + data(strings.ReplaceAll(string(it.Kind), "_", " "), 20) + " **" + data(it.Name, 80) + "** — " + data(strings.ReplaceAll(it.Status, "_", " "), 40)
+				if key := data(it.Ticket, 40); key != "" {
+					if u := view.LinkURL(it.TicketURL); u != "" {
+						key = "[" + key + "](" + u + ")"
+					}
+					l += " · ticket " + key
+				}
 				if owner, ok := strings.CutPrefix(it.Owner, "channel:"); ok {
 					l += " · " + data(owner, 60)
 				}

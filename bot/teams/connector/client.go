@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/kineticsec/kinetic/bot/teams/appcred"
 	"github.com/kineticsec/kinetic/internal/jsonbody"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/pause"
@@ -48,12 +48,15 @@ const (
 	maxResponse = 1 << 20
 )
 
-// Config configures a Client. AppID and AppPassword are the bot's Entra
-// app registration; TenantID, when set, makes the token tenant-specific
-// (single-tenant bots).
+// Config configures a Client. AppID is the bot's Entra app registration,
+// which proves itself with its client secret (AppPassword) or with a
+// certificate (Certificate: a signed client assertion, see
+// bot/teams/appcred), exactly one of the two; TenantID, when set, makes
+// the token tenant-specific (single-tenant bots).
 type Config struct {
 	AppID       string
 	AppPassword secret.Secret
+	Certificate *appcred.Certificate
 	TenantID    string
 	// TokenURL overrides the token endpoint (tests).
 	TokenURL string
@@ -91,8 +94,9 @@ func New(cfg Config, policy *outbound.URLPolicy, opts ...Option) (*Client, error
 	if strings.TrimSpace(cfg.AppID) == "" {
 		return nil, errors.New("teams connector: app_id is required")
 	}
-	if cfg.AppPassword.Value() == "" {
-		return nil, errors.New("teams connector: app_password is required")
+	cred := appcred.Credential{Secret: cfg.AppPassword, Certificate: cfg.Certificate}
+	if err := cred.Check(); err != nil {
+		return nil, fmt.Errorf("teams connector: %w", err)
 	}
 	tokenURL := cfg.TokenURL
 	if tokenURL == "" {
@@ -121,17 +125,9 @@ func New(cfg Config, policy *outbound.URLPolicy, opts ...Option) (*Client, error
 	if c.maxWait <= 0 {
 		c.maxWait = DefaultMaxRetryWait
 	}
-	cc := &clientcredentials.Config{
-		ClientID:     cfg.AppID,
-		ClientSecret: cfg.AppPassword.Value(),
-		TokenURL:     tokenURL,
-		Scopes:       []string{Scope},
-		AuthStyle:    oauth2.AuthStyleInParams,
-	}
-	// clientcredentials' TokenSource is a ReuseTokenSource: the token is
-	// cached and fetched again only shortly before it expires. The context
-	// only carries the HTTP client (the policy's) for token fetches.
-	c.tokens = cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, c.http))
+	// A ReuseTokenSource: the token is cached and fetched again only
+	// shortly before it expires, through the policy's HTTP client.
+	c.tokens = cred.TokenSource(c.http, cfg.AppID, tokenURL, Scope, nil)
 	for _, o := range opts {
 		o(c)
 	}
@@ -295,7 +291,9 @@ func (c *Client) once(ctx context.Context, op, method, target string, body []byt
 	tok, err := c.tokens.Token()
 	if err != nil {
 		// Entra's error code and description name the problem
-		// (AADSTS7000215: invalid secret) without repeating the secret.
+		// (AADSTS7000215: invalid secret, AADSTS700027: an assertion not
+		// signed by a registered certificate) without repeating the
+		// secret or the assertion.
 		ae := &APIError{Op: op + ": token", Retryable: true, Err: errors.New("could not get a Bot Framework token")}
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {

@@ -35,8 +35,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/kineticsec/kinetic/bot/teams/appcred"
 	"github.com/kineticsec/kinetic/internal/jsonbody"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/pause"
@@ -66,8 +66,11 @@ var ErrNotFound = errors.New("not found in Microsoft Graph")
 // tenant (required: client credentials are tenant-specific), and the
 // endpoints, which default to the public cloud.
 type Config struct {
-	AppID       string
+	AppID string
+	// AppPassword (a client secret) or Certificate (a signed client
+	// assertion, bot/teams/appcred): exactly one.
 	AppPassword secret.Secret
+	Certificate *appcred.Certificate
 	TenantID    string
 	// BaseURL is Graph's versioned root (default DefaultBaseURL; national
 	// clouds have their own, e.g. https://graph.microsoft.us/v1.0).
@@ -149,11 +152,13 @@ type Client struct {
 // New returns a client; it makes no call. Every request, the token's
 // included, goes through policy's HTTP client.
 func New(cfg Config, policy *outbound.URLPolicy, opts ...Option) (*Client, error) {
+	cred := appcred.Credential{Secret: cfg.AppPassword, Certificate: cfg.Certificate}
+	credErr := cred.Check()
 	switch {
 	case strings.TrimSpace(cfg.AppID) == "":
 		return nil, errors.New("graph: app_id is required")
-	case cfg.AppPassword.Value() == "":
-		return nil, errors.New("graph: app_password is required")
+	case credErr != nil:
+		return nil, fmt.Errorf("graph: %w", credErr)
 	case strings.TrimSpace(cfg.TenantID) == "":
 		return nil, errors.New("graph: tenant_id is required (an app's Graph token is issued by its tenant)")
 	}
@@ -184,10 +189,8 @@ func New(cfg Config, policy *outbound.URLPolicy, opts ...Option) (*Client, error
 	if c.maxWait <= 0 {
 		c.maxWait = DefaultMaxRetryWait
 	}
-	cc := &clientcredentials.Config{ClientID: cfg.AppID, ClientSecret: cfg.AppPassword.Value(), TokenURL: cfg.TokenURL,
-		Scopes: []string{cfg.Scope}, AuthStyle: oauth2.AuthStyleInParams}
 	// A ReuseTokenSource: fetched again only shortly before expiry.
-	c.tokens = cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, c.http))
+	c.tokens = cred.TokenSource(c.http, cfg.AppID, cfg.TokenURL, cfg.Scope, nil)
 	for _, o := range opts {
 		o(c)
 	}

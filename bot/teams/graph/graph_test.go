@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kineticsec/kinetic/bot/teams/appcred"
 	"github.com/kineticsec/kinetic/bot/teams/graph"
 	"github.com/kineticsec/kinetic/bot/teams/teamstest"
 	"github.com/kineticsec/kinetic/internal/outbound"
@@ -208,5 +209,37 @@ func TestPolicyRefusesGraphElsewhere(t *testing.T) {
 	}
 	if _, err := graph.New(graph.Config{AppID: g.AppID, AppPassword: secret.FromValue(g.Secret)}, nil); err == nil || !strings.Contains(err.Error(), "tenant_id") {
 		t.Fatalf("no tenant: %v", err)
+	}
+}
+
+// TestCertificateCredential: Graph's token is fetched with a client
+// assertion the tenant's endpoint verifies; another key's is refused.
+func TestCertificateCredential(t *testing.T) {
+	g := teamstest.NewGraph(t)
+	seed(g)
+	tc := teamstest.NewCertificate(t, false)
+	g.Secret, g.Certificate = "", tc.Cert
+	pol := &outbound.URLPolicy{AllowHosts: []string{"127.0.0.1"}, RootCAs: g.CertPool()}
+	for _, key := range []struct {
+		name   string
+		cert   teamstest.Certificate
+		wantOK bool
+	}{{"registered", tc, true}, {"another key", teamstest.NewCertificate(t, false), false}} {
+		cert, err := appcred.ParseCertificate(key.cert.CertPEM, key.cert.KeyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := graph.New(graph.Config{AppID: g.AppID, Certificate: cert, TenantID: tenant, BaseURL: g.URL(), TokenURL: g.TokenURL()}, pol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := c.User(context.Background(), "u-1")
+		var ae *graph.APIError
+		switch {
+		case key.wantOK && (err != nil || u.Email() != "hal@example.test"):
+			t.Errorf("%s: %+v %v", key.name, u, err)
+		case !key.wantOK && (!errors.As(err, &ae) || ae.Retryable || ae.Status != 401 || !strings.Contains(err.Error(), "AADSTS700027")):
+			t.Errorf("%s: err = %v", key.name, err)
+		}
 	}
 }

@@ -39,8 +39,12 @@ type Connector struct {
 	t   testing.TB
 	srv *httptest.Server
 
-	// AppID and Secret are the client credentials it accepts.
+	// AppID and Secret are the client credentials it accepts; with
+	// Certificate set, a client assertion signed by that certificate's key
+	// is accepted too (and checked as Entra ID checks it).
 	AppID, Secret string
+	Certificate   *x509.Certificate
+	auth          clientAuth
 
 	tokenCount atomic.Int64
 	token      string
@@ -156,10 +160,14 @@ func (c *Connector) serveToken(w http.ResponseWriter, r *http.Request) {
 		jsonbody.Write(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
 		return
 	}
-	if r.PostForm.Get("client_id") != c.AppID || r.PostForm.Get("client_secret") != c.Secret {
+	if code, desc := c.auth.check(r.PostForm, c.AppID, c.Secret, c.Certificate, c.TokenURL()); code != "" {
 		// Wrong credentials are a configuration error, answered as Entra
 		// answers them, not a bug of the client.
-		jsonbody.Write(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
+		status := http.StatusUnauthorized
+		if code == "invalid_request" {
+			status = http.StatusBadRequest
+		}
+		jsonbody.Write(w, status, map[string]string{"error": code, "error_description": desc})
 		return
 	}
 	c.tokenCount.Add(1)

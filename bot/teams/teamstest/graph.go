@@ -39,8 +39,12 @@ type Graph struct {
 	t   testing.TB
 	srv *httptest.Server
 
-	// AppID and Secret are the client credentials it accepts.
+	// AppID and Secret are the client credentials it accepts; with
+	// Certificate set, a client assertion signed by that certificate's key
+	// is accepted too.
 	AppID, Secret string
+	Certificate   *x509.Certificate
+	auth          clientAuth
 	// PageSize is the number of users a page holds (default 2, so paging
 	// is exercised).
 	PageSize int
@@ -151,8 +155,12 @@ func (g *Graph) serveToken(w http.ResponseWriter, r *http.Request) {
 		jsonbody.Write(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
 		return
 	}
-	if r.PostForm.Get("client_id") != g.AppID || r.PostForm.Get("client_secret") != g.Secret {
-		jsonbody.Write(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
+	if code, desc := g.auth.check(r.PostForm, g.AppID, g.Secret, g.Certificate, g.TokenURL()); code != "" {
+		status := http.StatusUnauthorized
+		if code == "invalid_request" {
+			status = http.StatusBadRequest
+		}
+		jsonbody.Write(w, status, map[string]string{"error": code, "error_description": desc})
 		return
 	}
 	g.tokens.Add(1)

@@ -1,7 +1,9 @@
 // Package teamstest holds test doubles for the Teams front end: Issuer, a
 // token issuer with its own OpenID metadata and RSA keys that mints really
-// signed tokens, and Connector, a fake Bot Connector service that records
-// every activity sent, replied and updated.
+// signed tokens, Connector, a fake Bot Connector service that records
+// every activity sent, replied and updated, Graph, a fake Microsoft Graph,
+// and Certificate, an app certificate whose client assertions the fakes'
+// token endpoints verify (signature, thumbprint, claims, a jti used once).
 package teamstest
 
 import (

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kineticsec/kinetic/bot"
 	slackbot "github.com/kineticsec/kinetic/bot/slackbot"
 	"github.com/kineticsec/kinetic/bot/slackbot/blocks"
 	"github.com/kineticsec/kinetic/bot/slackbot/slacktest"
@@ -83,6 +84,10 @@ type serveSetup struct {
 	// chat_user_id; without, people are mapped through Graph by email.
 	chatIDs        bool
 	approverGroups string // default {hr: [H1, H2, M1], legal: [L1, L2], security: [S1]}
+	// cert, when set, is the bot's credential instead of the client
+	// secret (chat.teams.certificate and private_key); the fake token
+	// endpoint then accepts only assertions its key signed.
+	cert *teamstest.Certificate
 }
 
 func startTeamsServeWith(t *testing.T, o serveSetup) *teamsServe {
@@ -96,6 +101,16 @@ func startTeamsServeWith(t *testing.T, o serveSetup) *teamsServe {
 	is := teamstest.NewTLSIssuer(t)
 	is.Endorse("key-1", "msteams")
 	dir := t.TempDir()
+	credential := "    app_password: {file: teams-secret}\n"
+	if o.cert != nil {
+		fake.Secret, fake.Certificate = "", o.cert.Cert
+		credential = "    certificate: teams.pem\n    private_key: {file: teams.key}\n"
+		if o.files == nil {
+			o.files = map[string]string{}
+		}
+		o.files["teams.pem"], o.files["teams.key"] = string(o.cert.CertPEM), string(o.cert.KeyPEM)
+		files = o.files
+	}
 
 	var people []map[string]any
 	if err := json.Unmarshal([]byte(testkit.Directory), &people); err != nil {
@@ -133,15 +148,14 @@ log: {level: warn, format: text}
 chat:
   teams:
     app_id: %s
-    app_password: {file: teams-secret}
-    tenant_id: %s
+%s    tenant_id: %s
     service_url: %s
     openid_metadata_url: %s
     entra_metadata_url: %s
     token_url: %s
     offboarding_conversation: "%s"
 %s%sconnectors:
-%s`, addr, filepath.Join(dir, "kinetic.db"), o.approverGroups, e2eAlerts, e2eAppID, e2eTenant, fake.URL(), is.MetadataURL(), is.MetadataURL(), fake.TokenURL(), e2eOffboard, o.teamsExtra, chatExtra, conns.String())
+%s`, addr, filepath.Join(dir, "kinetic.db"), o.approverGroups, e2eAlerts, e2eAppID, credential, e2eTenant, fake.URL(), is.MetadataURL(), is.MetadataURL(), fake.TokenURL(), e2eOffboard, o.teamsExtra, chatExtra, conns.String())
 	if files == nil {
 		files = map[string]string{}
 	}
@@ -313,7 +327,7 @@ func (s *teamsServe) waitCall(what string, ok func(teamstest.Call) bool) teamste
 }
 
 // apiCase reads a case through the API.
-func (s *teamsServe) apiCase(id int64) (status string, actions []store.Action) {
+func (s *teamsServe) apiCase(id int64) (status string, actions []bot.ActionView) {
 	s.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v1/cases/%d", s.base, id), nil)
 	req.Header.Set("Authorization", "Bearer "+e2eAPIToken)
@@ -323,8 +337,8 @@ func (s *teamsServe) apiCase(id int64) (status string, actions []store.Action) {
 	}
 	defer res.Body.Close()
 	var c struct {
-		Status  string         `json:"status"`
-		Actions []store.Action `json:"actions"`
+		Status  string           `json:"status"`
+		Actions []bot.ActionView `json:"actions"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&c); err != nil || res.StatusCode != http.StatusOK {
 		s.t.Fatalf("GET case %d: %d %v", id, res.StatusCode, err)
@@ -587,4 +601,20 @@ func TestServeTeamsEntraApproverGroupAndGraphEmails(t *testing.T) {
 		t.Errorf("%d user reads for %d distinct users: answers are not kept", users, len(distinct)-1)
 	}
 	t.Logf("Graph requests for one departure with a legal hold: %d user reads (%d distinct), %d group listings, %d token requests", users, len(distinct)-1, groups, g.TokenRequests())
+}
+
+// TestServeTeamsWithCertificate: with chat.teams.certificate and
+// private_key (no client secret) kinetic serve gets its Bot Connector
+// token with a client assertion the token endpoint verifies against the
+// registered certificate, and answers a signed message.
+func TestServeTeamsWithCertificate(t *testing.T) {
+	cert := teamstest.NewCertificate(t, false)
+	s := startTeamsServeWith(t, serveSetup{chatIDs: true, cert: &cert})
+	if code, body := s.post(s.message("M1", "help"), s.token()); code != http.StatusOK {
+		t.Fatalf("the signed message answered %d: %s", code, body)
+	}
+	s.waitCall("the help card", func(c teamstest.Call) bool { return strings.Contains(cardText(c), "Kinetic commands") })
+	if n := s.fake.TokenRequests(); n < 1 {
+		t.Fatalf("%d tokens issued", n)
+	}
 }
