@@ -44,7 +44,18 @@ type EquipmentPolicy struct {
 	// MDM says when the person's managed devices are locked or wiped
 	// (nil: never).
 	MDM *EquipmentMDM `yaml:"mdm"`
+	// ReturnInstructions tell the departing person how to return a device
+	// once its return is requested: a drop-off desk and its hours, how to
+	// get a prepaid shipping label. They go by email to the person's
+	// private address (the HR record's private_email) when there is one
+	// and the email channel (chat.email) is configured, else to their
+	// manager in chat. At most MaxReturnInstructions bytes; empty says
+	// the team will be in touch.
+	ReturnInstructions string `yaml:"return_instructions"`
 }
+
+// MaxReturnInstructions bounds EquipmentPolicy.ReturnInstructions.
+const MaxReturnInstructions = 2000
 
 // Equipment MDM triggers (EquipmentMDM.LockWhen).
 const (
@@ -143,6 +154,9 @@ func (p *Policy) validateEquipment(d *doc, svc *Service) {
 		}
 	}
 	p.validateEquipmentConnectors(d, svc)
+	if len(ep.ReturnInstructions) > MaxReturnInstructions {
+		d.add("equipment.return_instructions", "is %d bytes; at most %d", len(ep.ReturnInstructions), MaxReturnInstructions)
+	}
 	known := map[string]bool{"other": true}
 	for _, c := range ep.Categories {
 		known[c] = true

@@ -278,6 +278,7 @@ func TestInvalidConfigs(t *testing.T) {
 			dir + `policy-equipment.yaml:14: equipment.teams[2].team: team "it-berlin" is not an approver group: add approver_groups.it-berlin`,
 			dir + `policy-equipment.yaml:15: equipment.teams[3]: never matches: equipment.teams[2] matches every device first`,
 			dir + `policy-equipment.yaml:16: equipment.teams[4]: never matches: equipment.teams[2] matches every device first`,
+			dir + `policy-equipment.yaml:17: equipment.return_instructions: is 2002 bytes; at most 2000`,
 		}},
 		"policy-equipment-mdm.yaml": {want: []string{
 			dir + `policy-equipment-mdm.yaml:8: equipment.tracker: connector "okta" (sandbox system okta) does not support operation "record_equipment_step"`,

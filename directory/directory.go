@@ -7,6 +7,7 @@ package directory
 import (
 	"context"
 	"errors"
+	"net/mail"
 	"strings"
 )
 
@@ -50,6 +51,11 @@ type Employee struct {
 	Accounts map[string]string `json:"accounts,omitempty"`
 	// Equipment lists asset tags assigned to the person.
 	Equipment []string `json:"equipment,omitempty"`
+	// PrivateEmail is the person's own (personal, home) address, when HR
+	// holds one: where the instructions for returning their devices go
+	// once their work mailbox is closed. It is personal data: front ends
+	// and logs show it masked (text.MaskEmail).
+	PrivateEmail string `json:"private_email,omitempty"`
 }
 
 // Active reports whether HR considers the person active.
@@ -66,4 +72,15 @@ type Directory interface {
 	ByEmail(ctx context.Context, email string) (*Employee, error)
 	// ByChatUserID finds by chat user id.
 	ByChatUserID(ctx context.Context, id string) (*Employee, error)
+}
+
+// ValidAddress reports whether s is one bare email address
+// (name@domain, RFC 5322 addr-spec, no display name or angle brackets),
+// as PrivateEmail must be to be written to.
+func ValidAddress(s string) bool {
+	if s == "" || len(s) > 254 || strings.TrimSpace(s) != s {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Name == "" && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
 }

@@ -368,6 +368,9 @@ func build(name string, recs []record) (*File, error) {
 				emails[k] = r.pos
 			}
 		}
+		if e.PrivateEmail != "" && !ValidAddress(e.PrivateEmail) {
+			fail(r, "employee %q: private_email is not an email address (name@domain, without a display name)", e.ID)
+		}
 		if e.ChatUserID != "" {
 			if prev, dup := chats[e.ChatUserID]; dup {
 				fail(r, "duplicate chat_user_id %q (first at %s)", e.ChatUserID, prev)
@@ -450,7 +453,7 @@ func lineAt(data []byte, off int) int {
 var csvColumns = []string{
 	"id", "email", "name", "username", "chat_user_id", "manager", "hr_partner",
 	"type", "status", "department", "location", "country", "time_zone",
-	"clearance", "role_profiles", "hr_role", "equipment",
+	"clearance", "role_profiles", "hr_role", "equipment", "private_email",
 }
 
 func parseCSV(name string, data []byte) ([]record, error) {
@@ -522,6 +525,7 @@ func parseCSV(name string, data []byte) ([]record, error) {
 			Clearance:    get("clearance"),
 			RoleProfiles: splitList(get("role_profiles")),
 			Equipment:    splitList(get("equipment")),
+			PrivateEmail: get("private_email"),
 		}
 		if v := get("hr_role"); v != "" {
 			b, err := strconv.ParseBool(v)

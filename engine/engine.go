@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -164,6 +165,11 @@ type Options struct {
 	// NoticeAck signs the acknowledgement links notify actions carry (nil:
 	// notices carry no link and are acknowledged by button or callback).
 	NoticeAck *noticeack.Signer
+	// EmailChannel says an observer delivers EventReturnInstructions by
+	// email (bot/emailroute, with chat.email) and reports back through
+	// ReturnInstructionsSent. Without it the instructions for returning a
+	// device go to the person's manager in chat.
+	EmailChannel bool
 }
 
 // Engine runs offboardings. It is safe for concurrent use.
@@ -190,6 +196,7 @@ type Engine struct {
 	secChan string
 	officer []string
 	ackSign *noticeack.Signer
+	mailOut bool // Options.EmailChannel
 }
 
 // New builds an Engine.
@@ -203,7 +210,7 @@ func New(o Options) (*Engine, error) {
 		admins: map[string]bool{}, hrRoles: map[string]bool{},
 		lease: o.Lease, lookupT: o.LookupTimeout, maxFut: o.MaxFuture, obs: o.Observers,
 		groups: o.ApproverGroups, expand: o.GroupMembers, owners: o.Owners, secChan: o.SecurityChannel, officer: o.SecurityOfficers,
-		ackSign: o.NoticeAck,
+		ackSign: o.NoticeAck, mailOut: o.EmailChannel,
 	}
 	e.policy.Store(o.Policy)
 	e.metrics.initActions(o.Policy)
@@ -288,6 +295,9 @@ func (l LogObserver) Observe(ev Event) {
 		f["level"] = ev.Level
 	}
 	msg := ev.Detail
+	if ev.Kind == EventReturnInstructions {
+		msg = "return instructions for equipment task " + strconv.FormatInt(ev.EquipmentID, 10) + " to be emailed to the person's private address"
+	}
 	if msg == "" {
 		msg = string(ev.Kind) + " " + ev.Status
 	}

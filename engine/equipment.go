@@ -215,17 +215,20 @@ func (e *Engine) MoveEquipment(ctx context.Context, m EquipmentMove) (*Equipment
 		}
 		au.add(store.Entry{Time: now, CaseID: c.ID, Actor: m.Actor, System: t.AssigneeTeam, Event: "equipment." + t.Status, Result: t.Status, Detail: detail})
 		targets := []string{"channel:" + t.AssigneeTeam}
+		said := fmt.Sprintf("%s %s for %s by %s", t.AssetTag, equipmentWord(t.Status), c.EmployeeName, m.Actor)
+		var mail *Event
 		if t.Status == store.EquipmentReturnRequested {
-			who, err := e.returnInstructionsTo(tx, c)
+			who, card, ev, err := e.returnInstructions(tx, au, c, &t, now) // equipment_instructions.go
 			if err != nil {
 				return err
 			}
-			targets = append(targets, who...)
-			au.add(store.Entry{Time: now, CaseID: c.ID, Actor: "kinetic", System: t.AssigneeTeam, Event: "equipment.instructions_sent", Result: "notified",
-				Detail: fmt.Sprintf("return instructions for %s to %s", t.AssetTag, strings.Join(who, ", "))})
+			targets, said, mail = append(targets, who...), said+"; "+card, ev
 		}
 		evs = append(evs, Event{Kind: EventEquipment, CaseID: c.ID, EquipmentID: t.ID, Name: t.AssetTag, Status: t.Status,
-			Detail: fmt.Sprintf("%s %s for %s by %s", t.AssetTag, equipmentWord(t.Status), c.EmployeeName, m.Actor), Targets: targets, Actor: m.Actor, At: now})
+			Detail: said, Targets: targets, Actor: m.Actor, At: now})
+		if mail != nil {
+			evs = append(evs, *mail)
+		}
 		if c.Status == store.CaseRunning {
 			ds, evs, err = e.advance(tx, au, c, now, evs)
 		}
@@ -298,20 +301,6 @@ func legalHoldCovers(tx *gorm.DB, caseID int64) (covered, pending bool, err erro
 	return covered, pending, nil
 }
 
-// returnInstructionsTo says who is told how to return the devices: the
-// departing person's manager (their private email, once email is a
-// channel), as user targets.
-func (e *Engine) returnInstructionsTo(tx *gorm.DB, c *store.Case) ([]string, error) {
-	emp, err := e.snapshot(tx, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	if emp.Manager != "" {
-		return []string{"user:" + emp.Manager}, nil
-	}
-	return []string{"user:" + c.Requester}, nil
-}
-
 // newEquipmentTasks creates one open task per device of the case: the HR
 // record's equipment list merged by asset tag with the devices the asset
 // tracker's lookup found (plan.Equipment, whose model it describes),
@@ -334,9 +323,11 @@ func (e *Engine) newEquipmentTasks(tx *gorm.DB, au *auditBuf, c *store.Case, pla
 	for _, d := range devs {
 		cat := ep.EquipmentCategory(d.tag)
 		due := plan.EffectiveAt.Add(ep.EquipmentDue(cat, pol.File.Defaults.EquipmentDue).D())
-		t := store.EquipmentTask{CaseID: c.ID, AssetTag: text.ClipBytes(d.tag, 128), Description: text.ClipBytes(d.detail, 512), Category: cat,
-			Source: string(d.source), Serial: text.ClipBytes(d.serial, 128),
-			Location: text.ClipBytes(plan.Employee.Location, 128), AssigneeTeam: ep.EquipmentTeamFor(cat, plan.Employee.Location),
+		// Each value fits its column, the cut's "…" included (ClipBytes
+		// may add 3 bytes).
+		t := store.EquipmentTask{CaseID: c.ID, AssetTag: text.ClipBytes(d.tag, 128-3), Description: text.ClipBytes(d.detail, 512-3), Category: cat,
+			Source: string(d.source), Serial: text.ClipBytes(d.serial, 128-3),
+			Location: text.ClipBytes(plan.Employee.Location, 128-3), AssigneeTeam: ep.EquipmentTeamFor(cat, plan.Employee.Location),
 			Status: store.EquipmentOpen, DueAt: &due, CreatedAt: now, UpdatedAt: now}
 		if err := tx.Create(&t).Error; err != nil {
 			return nil, err

@@ -2,10 +2,13 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -40,10 +43,52 @@ import (
 // Every added action is named after its task and step, so adding it
 // twice (a retried transaction, a second sweeper) adds it once.
 
-// Names of the actions equipment recovery adds.
-func equipmentStepAction(tag, state string) string { return "equipment_step." + tag + "." + state }
+// Names of the actions equipment recovery adds: "equipment_step.TAG.STATE"
+// and "OPERATION.TAG". An action's name fits store.Action.Name's column
+// (maxActionName bytes) whatever the tag: a tag longer than its share of
+// the name (an asset tag may be 128 bytes) is cut and ends in a hash of
+// the whole tag (nameTag), so every task of a case keeps its own names,
+// and a task's step names share one prefix whatever the state
+// (recordEquipmentStep finds the step before by it).
+func equipmentStepAction(tag, state string) string {
+	return equipmentStepPrefix + nameTag(tag, maxActionName-len(equipmentStepPrefix)-1-maxEquipmentState) + "." + state
+}
 func deviceAction(op connectors.Operation, tag string) string {
-	return string(op) + "." + tag
+	return string(op) + "." + nameTag(tag, maxActionName-len(op)-1)
+}
+
+const (
+	equipmentStepPrefix = "equipment_step."
+	// maxActionName is store.Action.Name's column size.
+	maxActionName = 128
+	// maxEquipmentState is the longest equipment status
+	// (return_requested).
+	maxEquipmentState = len(store.EquipmentReturnRequested)
+	// nameTagHash is how many hex digits of the tag's SHA-256 end a cut
+	// tag.
+	nameTagHash = 16
+)
+
+// nameTag is tag as an action name holds it, at most limit bytes: the
+// tag itself when it fits, else its first bytes, "~" and the first
+// nameTagHash hex digits of the SHA-256 of the whole tag.
+func nameTag(tag string, limit int) string {
+	if len(tag) <= limit {
+		return tag
+	}
+	sum := sha256.Sum256([]byte(tag))
+	n := limit - nameTagHash - 1
+	for n > 0 && !utf8.RuneStart(tag[n]) {
+		n-- // never cut a character in two
+	}
+	return tag[:n] + "~" + hex.EncodeToString(sum[:])[:nameTagHash]
+}
+
+// stepOf reports whether action name is one of task tag's steps on the
+// tracker.
+func stepOf(name, tag string) bool {
+	state, ok := strings.CutPrefix(name, equipmentStepAction(tag, ""))
+	return ok && equipmentRank[state] > 0
 }
 
 // actionInvoluntaryLock is the name of the action that locks every
@@ -181,7 +226,7 @@ func (e *Engine) recordEquipmentStep(tx *gorm.DB, au *auditBuf, c *store.Case, t
 	}
 	var deps []string
 	for _, st := range steps {
-		if strings.HasPrefix(st.Name, equipmentStepAction(t.AssetTag, "")) {
+		if stepOf(st.Name, t.AssetTag) {
 			deps = []string{st.Name} // the latest wins
 		}
 	}

@@ -32,6 +32,7 @@ const (
 	EventHRUnknownEmployee     = view.EventHRUnknownEmployee
 	EventHRLateChange          = view.EventHRLateChange
 	EventEquipment             = view.EventEquipment
+	EventReturnInstructions    = view.EventReturnInstructions
 	EventEquipmentOverdue      = view.EventEquipmentOverdue
 	EventAccessRevoked         = view.EventAccessRevoked
 	EventNotice                = view.EventNotice

@@ -9,6 +9,13 @@
 // message that cannot be sent is a delivery failure: logged, and raised
 // by email to the security channel's email route when it has one (as the
 // Slack front end raises it in the alerts channel).
+//
+// It also sends the instructions for returning a device to the departing
+// person's private address (engine.EventReturnInstructions): a transient
+// failure (no connection, a 4xx reply) is tried again after each of
+// Options.Retry, and the outcome — sent, or not, then the engine tells
+// the manager in chat instead — is reported to the Recorder (Bind). Logs
+// show that address masked.
 package emailroute
 
 import (
@@ -25,6 +32,7 @@ import (
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/internal/mailer"
 	"github.com/kineticsec/kinetic/internal/routing"
+	"github.com/kineticsec/kinetic/internal/text"
 )
 
 // Options configure a Notifier.
@@ -39,20 +47,37 @@ type Options struct {
 	AlertsRoute string
 	// SendTimeout bounds each message; default 1 minute.
 	SendTimeout time.Duration
-	Log         *logrus.Entry
+	// Retry are the waits before each further attempt at a return
+	// instructions email that failed transiently; default 5s, 30s.
+	Retry []time.Duration
+	Log   *logrus.Entry
+}
+
+// Recorder is told what became of a return instructions email:
+// engine.Engine.ReturnInstructionsSent.
+type Recorder interface {
+	ReturnInstructionsSent(ctx context.Context, ev engine.Event, sendErr error) error
 }
 
 // Notifier is an engine.Observer. Observe never blocks the engine: each
 // event is delivered on its own goroutine; Close waits for them.
 type Notifier struct {
-	o  Options
-	wg sync.WaitGroup
+	o   Options
+	wg  sync.WaitGroup
+	rec Recorder
 }
+
+// Bind gives the notifier the Recorder of return instructions emails.
+// Call it before events flow.
+func (n *Notifier) Bind(r Recorder) { n.rec = r }
 
 // New returns a notifier.
 func New(o Options) *Notifier {
 	if o.SendTimeout <= 0 {
 		o.SendTimeout = time.Minute
+	}
+	if o.Retry == nil {
+		o.Retry = []time.Duration{5 * time.Second, 30 * time.Second}
 	}
 	if o.Log == nil {
 		l := logrus.New()
@@ -79,6 +104,14 @@ func routedKind(k engine.EventKind) bool {
 
 // Observe delivers a routed event to the email routes its targets name.
 func (n *Notifier) Observe(ev engine.Event) {
+	if ev.Kind == engine.EventReturnInstructions {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.instructions(context.Background(), ev)
+		}()
+		return
+	}
 	if !routedKind(ev.Kind) {
 		return
 	}
@@ -164,3 +197,54 @@ func (n *Notifier) deliveryFailure(ctx context.Context, ev engine.Event, problem
 		log.WithError(err).Error("raising a delivery failure by email failed too")
 	}
 }
+
+// instructions sends return instructions ev to the person's private
+// address, trying a transient failure again, and reports the outcome.
+func (n *Notifier) instructions(ctx context.Context, ev engine.Event) {
+	log := n.o.Log.WithFields(logrus.Fields{"event": ev.Kind, "case": ev.CaseID, "equipment": ev.EquipmentID, "to": text.MaskEmail(ev.Email)})
+	body := ev.Detail + "\nYou receive this at your private address because your employer's HR record names it for the return of company devices.\n"
+	var err error
+	for attempt := 0; ; attempt++ {
+		if err = n.send(ctx, []string{ev.Email}, ev.Name, body); err == nil || attempt >= len(n.o.Retry) || !transient(err) {
+			break
+		}
+		log.WithError(masked(err, ev.Email)).Warn("sending return instructions failed; trying again")
+		select {
+		case <-ctx.Done():
+		case <-time.After(n.o.Retry[attempt]):
+		}
+	}
+	if err != nil {
+		err = masked(err, ev.Email)
+		log.WithError(err).Error("return instructions could not be sent by email")
+	}
+	if n.rec == nil {
+		return
+	}
+	if rerr := n.rec.ReturnInstructionsSent(ctx, ev, err); rerr != nil {
+		log.WithError(rerr).Error("recording the outcome of a return instructions email failed")
+	}
+}
+
+// transient reports whether a send may succeed later: no reply from the
+// server (a connection failure) or a 4xx reply.
+func transient(err error) bool {
+	code, _ := mailer.Reply(err)
+	return code == 0 || code >= 400 && code < 500
+}
+
+// masked is err with addr masked in its text.
+func masked(err error, addr string) error {
+	if err == nil || addr == "" || !strings.Contains(err.Error(), addr) {
+		return err
+	}
+	return maskedError{msg: strings.ReplaceAll(err.Error(), addr, text.MaskEmail(addr)), err: err}
+}
+
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e maskedError) Error() string { return e.msg }
+func (e maskedError) Unwrap() error { return e.err }

@@ -1,6 +1,7 @@
 package emailroute_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 	"github.com/kineticsec/kinetic/internal/smtptest"
 )
 
-func notifier(t *testing.T, s *smtptest.Server) *emailroute.Notifier {
+func notifier(t *testing.T, s *smtptest.Server, retry ...time.Duration) *emailroute.Notifier {
 	t.Helper()
 	pol, err := outbound.NewURLPolicy([]string{"127.0.0.1"}, nil)
 	if err != nil {
@@ -30,7 +31,7 @@ func notifier(t *testing.T, s *smtptest.Server) *emailroute.Notifier {
 		"it-identity":     {Channel: "C0IDENT01"},
 		"security-alerts": {Channel: "C0SEC0001", Email: []string{"soc@example.test"}},
 	}, nil, "slack:")
-	n := emailroute.New(emailroute.Options{Mailer: m, From: "Kinetic <kinetic@example.test>", Routes: routes, AlertsRoute: "security-alerts"})
+	n := emailroute.New(emailroute.Options{Mailer: m, From: "Kinetic <kinetic@example.test>", Routes: routes, AlertsRoute: "security-alerts", Retry: retry})
 	t.Cleanup(n.Close)
 	return n
 }
@@ -79,4 +80,52 @@ func TestEmailDeliveryFailureIsRaised(t *testing.T) {
 		t.Error("password in the failure message")
 	}
 	s.None()
+}
+
+// outcomes keeps what the notifier reports of return instructions
+// emails, as the engine's ReturnInstructionsSent receives them.
+type outcomes chan error
+
+func (o outcomes) ReturnInstructionsSent(_ context.Context, _ engine.Event, err error) error {
+	o <- err
+	return nil
+}
+
+var instructions = engine.Event{Kind: engine.EventReturnInstructions, CaseID: 7, EquipmentID: 3, Name: "Returning LT-7 (laptop) after your last day",
+	Detail: "Hello Gia,\n\nPlease return LT-7.\n", Email: "gia.home@mail.example", At: time.Date(2026, 3, 18, 12, 0, 0, 0, time.UTC)}
+
+// A transient refusal (451) is tried again and the message then sent to
+// the private address alone; the outcome is reported once, as sent. A
+// permanent refusal (550) is not tried again, and is reported with the
+// address masked.
+func TestReturnInstructionsRetriedThenReported(t *testing.T) {
+	s := smtptest.Start(t, false, false)
+	n := notifier(t, s, time.Millisecond)
+	got := outcomes(make(chan error, 4))
+	n.Bind(got)
+	s.FailData(451, smtp.EnhancedCode{4, 3, 0}, "try later")
+	n.Observe(instructions)
+	d := s.Next()
+	if err := <-got; err != nil {
+		t.Fatalf("reported %v, want sent", err)
+	}
+	if len(d.Rcpts) != 1 || d.Rcpts[0] != "gia.home@mail.example" {
+		t.Fatalf("delivered to %v", d.Rcpts)
+	}
+	m, body := smtptest.Parse(t, d.Data)
+	if m.Header.Get("Subject") != instructions.Name || !strings.Contains(body, "Please return LT-7.") || !strings.Contains(body, "your private address") {
+		t.Errorf("message: %v\n%s", m.Header, body)
+	}
+
+	s.FailData(550, smtp.EnhancedCode{5, 1, 1}, "no such user gia.home@mail.example")
+	n.Observe(instructions)
+	err := <-got
+	n.Close()
+	if err == nil || !strings.Contains(err.Error(), "550") || strings.Contains(err.Error(), "gia.home@") || !strings.Contains(err.Error(), "g***@mail.example") {
+		t.Fatalf("reported %v, want the 550 with the address masked", err)
+	}
+	s.None()
+	if len(got) != 0 {
+		t.Fatalf("%d more outcomes reported", len(got))
+	}
 }

@@ -78,6 +78,9 @@ type Config struct {
 //	      Contractor → contractor; Intern → intern)
 //	status: status               (Active → active; Inactive → inactive)
 //	department: department, location: location
+//	private_email: homeEmail     (BambooHR's "Home Email" field, per its
+//	      list of field names,
+//	      https://documentation.bamboohr.com/docs/list-of-field-names)
 //	attributes: employee_number ← employeeNumber, job_title ← jobTitle,
 //	      division ← division, hire_date ← hireDate,
 //	      termination_date ← terminationDate
@@ -97,7 +100,7 @@ func DefaultMapping() hrsource.Mapping {
 		Fields: hrsource.Fields{
 			ID: "id", Email: "workEmail", Name: "displayName|fullName1",
 			Manager: "supervisorEId", Type: "employmentHistoryStatus", Status: "status",
-			Department: "department", Location: "location",
+			Department: "department", Location: "location", PrivateEmail: "homeEmail",
 		},
 		ManagerKey: "employeeNumber",
 		Attributes: map[string]string{

@@ -28,7 +28,7 @@ var (
 	// The fields the configuration below asks for, sorted.
 	reportBody = `{"title": "Kinetic directory", "fields": [
 		"customCostCenter", "customSlackID", "department", "displayName", "division",
-		"employeeNumber", "employmentHistoryStatus", "fullName1", "hireDate", "id",
+		"employeeNumber", "employmentHistoryStatus", "fullName1", "hireDate", "homeEmail", "id",
 		"jobTitle", "location", "status", "supervisorEId", "terminationDate", "workEmail"]}`
 )
 
@@ -42,7 +42,7 @@ const report = `{
     {"id": "7", "employeeNumber": "100", "displayName": "Ada Lovelace", "workEmail": "Ada@Example.com",
      "employmentHistoryStatus": "Full-Time", "status": "Active", "department": "Engineering",
      "location": "London", "supervisorEId": null, "customSlackID": "U07", "customCostCenter": "4100",
-     "jobTitle": "CTO", "terminationDate": "0000-00-00"},
+     "jobTitle": "CTO", "terminationDate": "0000-00-00", "homeEmail": "ada.l@home.example"},
     {"id": 8, "employeeNumber": "101", "displayName": "Bob Builder", "workEmail": "bob@example.com",
      "employmentHistoryStatus": "contractor", "status": "Active", "department": "Engineering",
      "supervisorEId": "100", "customSlackID": "U08"},
@@ -122,6 +122,7 @@ func TestFetchAndMap(t *testing.T) {
 	want := directory.Employee{
 		ID: "7", Email: "Ada@Example.com", Name: "Ada Lovelace", ChatUserID: "U07",
 		Type: "employee", Status: "active", Department: "Engineering", Location: "London",
+		PrivateEmail: "ada.l@home.example", // homeEmail, mapped by default
 		Attributes: map[string]string{
 			"cost_center": "4100", "employee_number": "100", "job_title": "CTO",
 			"termination_date": "0000-00-00", "work_phone": "555-0100",

@@ -56,6 +56,9 @@ type Fields struct {
 	RoleProfiles string `yaml:"role_profiles"`
 	// HRRole reads true/yes/1 (any case) as true.
 	HRRole string `yaml:"hr_role"`
+	// PrivateEmail is the person's own (personal, home) address, where
+	// the instructions for returning their devices go.
+	PrivateEmail string `yaml:"private_email"`
 }
 
 // FieldNames are the Employee fields a mapping may fill, by their JSON
@@ -63,7 +66,7 @@ type Fields struct {
 var FieldNames = []string{
 	"id", "email", "name", "username", "chat_user_id", "manager", "hr_partner",
 	"type", "status", "department", "location", "country", "time_zone",
-	"clearance", "role_profiles", "hr_role",
+	"clearance", "role_profiles", "hr_role", "private_email",
 }
 
 // ptrs returns f's fields in FieldNames order.
@@ -71,7 +74,7 @@ func (f *Fields) ptrs() []*string {
 	return []*string{
 		&f.ID, &f.Email, &f.Name, &f.Username, &f.ChatUserID, &f.Manager, &f.HRPartner,
 		&f.Type, &f.Status, &f.Department, &f.Location, &f.Country, &f.TimeZone,
-		&f.Clearance, &f.RoleProfiles, &f.HRRole,
+		&f.Clearance, &f.RoleProfiles, &f.HRRole, &f.PrivateEmail,
 	}
 }
 
@@ -336,6 +339,7 @@ func (mp *Mapper) Map(recs []Record) ([]directory.Employee, Report) {
 		case "true", "yes", "y", "1":
 			e.HRRole = true
 		}
+		e.PrivateEmail = mp.str(r, 16)
 		for name, ps := range mp.attrs {
 			if v := first(r, ps); v != "" {
 				if e.Attributes == nil {

@@ -79,6 +79,8 @@ type Config struct {
 //	location: addresses[primary].locality
 //	country: addresses[primary].country (ISO 3166-1 alpha-2 in SCIM)
 //	time_zone: timezone (IANA in SCIM)
+//	private_email: emails[type eq "home"].value (RFC 7643 section 4.1.2's
+//	      canonical "home" type; none when the person has no home address)
 //	attributes: title ← title, cost_center ← E:costCenter,
 //	      division ← E:division, organization ← E:organization
 //
@@ -91,6 +93,7 @@ func DefaultMapping() hrsource.Mapping {
 			Username: "userName", Manager: e + "manager.value", Type: "userType", Status: "active",
 			Department: e + "department", Location: "addresses[primary].locality",
 			Country: "addresses[primary].country", TimeZone: "timezone",
+			PrivateEmail: `emails[type eq "home"].value`,
 		},
 		ManagerKey: "id",
 		Attributes: map[string]string{

@@ -103,8 +103,9 @@ func TestPagingAndMapping(t *testing.T) {
 	want := directory.Employee{
 		ID: "E200", Email: "dev@example.com", Name: "User E200", Username: "dev", Manager: "E100",
 		Type: "contractor", Status: "active", Department: "R&D", Location: "Berlin", Country: "DE",
-		TimeZone:   "Europe/Berlin",
-		Attributes: map[string]string{"cost_center": "4130", "badge": "B-17"},
+		TimeZone:     "Europe/Berlin",
+		Attributes:   map[string]string{"cost_center": "4130", "badge": "B-17"},
+		PrivateEmail: "home-dev@example.com", // emails[type eq "home"], mapped by default
 	}
 	if !reflect.DeepEqual(*dev, want) {
 		t.Errorf("E200 = %+v\nwant %+v", *dev, want)

@@ -61,7 +61,10 @@ type Config struct {
 	OAuth *OAuth `yaml:"oauth"`
 	// Mapping maps report columns to Employee fields. There are no default
 	// column names (a report names its own): fields.id, fields.email and
-	// fields.status are required. Default values: type Employee →
+	// fields.status are required; map fields.private_email to the report's
+	// personal email column (a Worker's home email address,
+	// Email_Address with usage type HOME in Workday's data model) for
+	// the device return instructions. Default values: type Employee →
 	// employee, Contingent Worker → contractor; status Active, 1, true →
 	// active, Terminated, Inactive, 0, false → inactive.
 	hrsource.Mapping `yaml:",inline"`

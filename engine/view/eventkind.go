@@ -71,4 +71,10 @@ const (
 	EventAccessRevoked EventKind = "access_revoked"
 	// EventHRLateChange: an HR change arrived too late to apply.
 	EventHRLateChange EventKind = "hr_late_change"
+	// EventReturnInstructions: the instructions for returning a device
+	// (EquipmentID) are to be emailed to the departing person's private
+	// address (Email); Name is the message's subject, Detail its text.
+	// Only the email channel delivers it, and reports the outcome with
+	// Engine.ReturnInstructionsSent. No chat front end shows it.
+	EventReturnInstructions EventKind = "return_instructions"
 )

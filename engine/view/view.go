@@ -183,4 +183,8 @@ type Event struct {
 	// clicked a button on a failed action" by it.
 	Actor string
 	At    time.Time
+	// Email is the address an EventReturnInstructions goes to (the
+	// person's private email): personal data, never logged or shown in
+	// chat unmasked.
+	Email string `json:"-"`
 }

@@ -161,10 +161,13 @@ func Build(ctx context.Context, cfg *configs.Config, o Options) (a *App, err err
 		Metrics: engine.NewMetricsWith(a.Metrics, a.Store, mo), Admins: svc.Admins, HRRoles: svc.HRRoles,
 		Lease: svc.Workers.Lease.D(), MaxFuture: maxFuture(svc), Observers: observers,
 		ApproverGroups: svc.ApproverGroups, GroupMembers: o.GroupMembers, Owners: owners(svc), SecurityChannel: svc.Alerts.SecurityChannel, SecurityOfficers: svc.Alerts.SecurityOfficers,
-		NoticeAck: ackSigner,
+		NoticeAck: ackSigner, EmailChannel: a.email != nil,
 	})
 	if err != nil {
 		return a, err
+	}
+	if a.email != nil {
+		a.email.Bind(a.Engine) // the outcome of return instructions emails
 	}
 	return a, nil
 }

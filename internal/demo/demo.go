@@ -173,11 +173,18 @@ func Run(ctx context.Context, o Options) (bool, error) {
 	// write goes through one lock.
 	o.Out = &lockedWriter{w: o.Out}
 	p := &printer{out: o.Out, tty: o.TTY, width: o.Width, names: map[int64]string{}}
-	a, err := app.Build(ctx, cfg, app.Options{Log: o.Log, Observers: []engine.Observer{p}})
+	sl, err := newTeamSlack(o.Log) // slack.go: the it-assets team's Slack
 	if err != nil {
 		return false, err
 	}
+	a, err := app.Build(ctx, cfg, app.Options{Log: o.Log, Observers: []engine.Observer{p, sl}})
+	if err != nil {
+		sl.Close()
+		return false, err
+	}
 	defer a.Close()
+	sl.start(ctx, a)
+	defer sl.Close() // before the store closes
 	dir, isFile := a.Directory.(*directory.File)
 	if !isFile {
 		return false, errors.New("the demo runs on the embedded default's file directory")
@@ -515,7 +522,7 @@ func Run(ctx context.Context, o Options) (bool, error) {
 		if !noticesPhase(ctx, a, o, mb, c, check) {
 			ok = false
 		}
-		if !equipmentPhase(ctx, a, o, c, check) {
+		if !equipmentPhase(ctx, a, o, sl, mb, c, check) {
 			ok = false
 		}
 	}

@@ -205,6 +205,10 @@ func withNotices(cfg *configs.Config) (*mailbox, error) {
 		{"connectors", inst},
 		{"approver_groups", fmt.Sprintf(`{payroll: [%s], benefits: [%s]}`, demoPayrollMember, demoBenefitsMember)},
 		{"outbound", `{allow_hosts: [127.0.0.1]}`},
+		// The email channel: it mails the return instructions of a device
+		// to the person's private address (equipment.go).
+		{"chat", fmt.Sprintf(`{email: {host: 127.0.0.1, port: %d, tls: starttls, ca_file: %q, from: "Kinetic <offboarding@example.com>", timeout: 10s}}`,
+			mb.port, mb.caFile)},
 	} {
 		if err := add(kv[0], kv[1]); err != nil {
 			mb.Close()
@@ -224,6 +228,7 @@ func withNotices(cfg *configs.Config) (*mailbox, error) {
 	cfg.Service.Connectors[demoNoticeConnector] = svc.Connectors[demoNoticeConnector]
 	cfg.Service.ApproverGroups = svc.ApproverGroups
 	cfg.Service.Outbound = svc.Outbound
+	cfg.Service.Chat.Email = svc.Chat.Email
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		mb.Close()

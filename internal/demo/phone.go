@@ -33,6 +33,12 @@ func phonePolicy(root *yaml.Node) (string, error) {
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "equipment" {
+			old := root.Content[i+1]
+			for j := 0; j+1 < len(old.Content); j += 2 {
+				if old.Content[j].Value == "return_instructions" { // kept: the demo's laptop shows them
+					v.Content[0].Content = append(v.Content[0].Content, old.Content[j], old.Content[j+1])
+				}
+			}
 			root.Content[i+1] = v.Content[0]
 			return "equipment: the simulated asset tracker and MDM wired in; phones due 2s after the effective time and locked 2s overdue (shipped: neither, 7d)", nil
 		}

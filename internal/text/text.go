@@ -91,3 +91,15 @@ func Plural(n int, word string) string {
 	}
 	return word + "s"
 }
+
+// MaskEmail shows an email address without most of its local part, for
+// chat and logs: "dana.w@gmail.com" is "d***@gmail.com". Something that
+// is not name@domain is all masked ("***").
+func MaskEmail(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 {
+		return "***"
+	}
+	r, _ := utf8.DecodeRuneInString(addr)
+	return string(r) + "***" + addr[at:]
+}

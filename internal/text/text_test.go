@@ -37,3 +37,14 @@ func TestDataLine(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskEmail(t *testing.T) {
+	for in, want := range map[string]string{
+		"dana.w@gmail.com": "d***@gmail.com", "ü@example.net": "ü***@example.net", "a@b@c.example": "a***@c.example",
+		"": "***", "@gmail.com": "***", "dana@": "***", "no address": "***",
+	} {
+		if got := MaskEmail(in); got != want {
+			t.Errorf("MaskEmail(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
