@@ -20,7 +20,7 @@ func FormatPlan(p *Plan) string {
 	fmt.Fprintf(&b, ")\npolicy %s, rules matched: %s\neffective %s\n\n", shortHash(p.PolicyHash), strings.Join(p.Rules, ", "), p.EffectiveAt.Format(time.RFC3339))
 	fmt.Fprintf(&b, "  %-14s %-28s %-12s %-26s %-8s %s\n", "PHASE", "ACTION", "SYSTEM", "OPERATION", "SLA", "FOUND")
 	for _, a := range p.Actions {
-		fmt.Fprintf(&b, "  %-14s %-28s %-12s %-26s %-8s %s\n", a.PhaseName, a.Name, a.Connector, a.Operation, shortDur(a.SLA), a.Found)
+		fmt.Fprintf(&b, "  %-14s %-28s %-12s %-26s %-8s %s\n", a.PhaseName, a.Name, a.Connector, a.Operation, ShortDuration(a.SLA), a.Found)
 		if len(a.DependsOn) > 0 {
 			fmt.Fprintf(&b, "  %-14s   after %s\n", "", strings.Join(a.DependsOn, ", "))
 		}
@@ -53,12 +53,15 @@ func orDash(s string) string {
 	return s
 }
 
-func shortDur(d time.Duration) string {
+// ShortDuration prints d as a duration without zero units: 10m, 1h30m,
+// 1m30s, 1h, 0s (time.Duration's String gives 10m0s and 1h30m0s).
+func ShortDuration(d time.Duration) string {
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
 }

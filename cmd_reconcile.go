@@ -7,30 +7,45 @@ import (
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/kineticsec/kinetic/engine"
 	"github.com/kineticsec/kinetic/store"
 )
 
-// cmdReconcile runs `kinetic reconcile`: a reconciliation scan of one
+// newReconcileCmd returns kinetic reconcile: a reconciliation scan of one
 // closed case, or of every case closed in the last N days and the
-// organization-wide orphan scan (--all), made from this
-// process (it calls the connectors itself), printing each scan's report.
-// It exits 1 when residual access was found, so a scheduler notices.
-func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfgPath := flags("reconcile", "reconcile (--case ID | --all [--days N]) [--config FILE]", stderr)
-	caseID := fs.Int64("case", 0, "the closed case to scan")
-	all := fs.Bool("all", false, "scan every case closed in the last --days days")
-	days := fs.Int("days", 30, "with --all: how far back closed cases are scanned")
-	if err := parse(fs, args); err != nil {
-		return err
+// organization-wide orphan scan (--all), made from this process (it calls
+// the connectors itself), printing each scan's report. It exits 1 when
+// residual access was found, so a scheduler notices.
+func newReconcileCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "reconcile (--case ID | --all [--days N]) [flags]",
+		Short: "ask every connector whether closed cases' people still have access",
+		Long: "Asks every connector whether a closed case's person still has access (--case), or every case\n" +
+			"closed in the last --days days' and every orphan account (--all), and prints each scan's report.\n" +
+			"Exit 1 when residual access was found.",
+		GroupID: groupAudit,
+		Args:    noArgs,
 	}
-	if (*caseID > 0) == *all {
+	cfgPath := configFlag(cmd)
+	caseID := cmd.Flags().Int64("case", 0, "the closed case to scan")
+	all := cmd.Flags().Bool("all", false, "scan every case closed in the last --days days")
+	days := cmd.Flags().Int("days", 30, "with --all: how far back closed cases are scanned")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return reconcile(cmd.Context(), *cfgPath, *caseID, *all, *days, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	}
+	return cmd
+}
+
+func reconcile(ctx context.Context, cfgPath string, caseID int64, all bool, days int, stdout, stderr io.Writer) error {
+	if (caseID > 0) == all {
 		return usageErr("usage: kinetic reconcile (--case ID | --all [--days N]) [--config FILE]")
 	}
-	if *days <= 0 {
+	if days <= 0 {
 		return usageErr("--days must be positive")
 	}
-	a, err := openForAudit(ctx, *cfgPath, stderr)
+	a, err := openForAudit(ctx, cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -38,8 +53,8 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var reps []*engine.ReconcileReport
 	var orphans *engine.ReconcileReport
 	var scanErr error
-	if *all {
-		reps, scanErr = a.Engine.ReconcileAll(ctx, time.Now().Add(-time.Duration(*days)*24*time.Hour), 10000, store.TriggerCLI)
+	if all {
+		reps, scanErr = a.Engine.ReconcileAll(ctx, time.Now().Add(-time.Duration(days)*24*time.Hour), 10000, store.TriggerCLI)
 		// And the organization-wide orphan scan of the connectors that
 		// can list their accounts.
 		orph, err := a.Engine.ReconcileOrphans(ctx, store.TriggerCLI)
@@ -50,7 +65,7 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	} else {
 		var rep *engine.ReconcileReport
-		rep, scanErr = a.Engine.ReconcileCase(ctx, *caseID, store.TriggerCLI, "")
+		rep, scanErr = a.Engine.ReconcileCase(ctx, caseID, store.TriggerCLI, "")
 		if rep != nil {
 			reps = append(reps, rep)
 		}

@@ -8,8 +8,9 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/kineticsec/kinetic/configs"
 	"github.com/kineticsec/kinetic/internal/anchor"
@@ -44,37 +45,51 @@ func latestAnchor(svc *configs.Service) (*evidence.Anchor, error) {
 	return &evidence.Anchor{Seq: r.Seq, Hash: r.Hash, Time: r.Time, Sink: "file"}, nil
 }
 
-func cmdAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfgPath := flags("audit report", "audit report (--case ID | --from DATE --to DATE) [--format pdf|html] [--out FILE] [--unsigned] [--config FILE]", stderr)
-	caseID := fs.Int64("case", 0, "the case to report on")
-	from := fs.String("from", "", "period start (YYYY-MM-DD or RFC 3339, inclusive)")
-	to := fs.String("to", "", "period end (YYYY-MM-DD or RFC 3339, exclusive)")
-	format := fs.String("format", "pdf", "pdf or html")
-	out := fs.String("out", "", "the report file (default case-ID.FORMAT or period-FROM-TO.FORMAT); its signature goes to FILE.sig")
-	unsigned := fs.Bool("unsigned", false, "write the report without a signature when audit.report_key is not configured")
-	if err := parse(fs, args); err != nil {
-		return err
+func newAuditReportCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "report (--case ID | --from DATE --to DATE) [flags]",
+		Short: "signed evidence report of a case or a period (PDF or HTML)",
+		Long: "Writes a signed evidence report: one case's (--case), or every case of a period (--from, --to).\n" +
+			"The report embeds its evidence and the chain excerpt; FILE.sig holds its Ed25519 signature\n" +
+			"(audit.report_key, docs/audit.md).",
+		Args: noArgs,
 	}
-	if (*caseID > 0) == (*from != "" || *to != "") {
+	cfgPath := configFlag(cmd)
+	fl := cmd.Flags()
+	caseID := fl.Int64("case", 0, "the case to report on")
+	from := fl.String("from", "", "period start (YYYY-MM-DD or RFC 3339, inclusive)")
+	to := fl.String("to", "", "period end (YYYY-MM-DD or RFC 3339, exclusive)")
+	format := fl.String("format", "pdf", "pdf or html")
+	out := fl.String("out", "", "the report `FILE` (default case-ID.FORMAT or period-FROM-TO.FORMAT); its signature goes to FILE.sig")
+	unsigned := fl.Bool("unsigned", false, "write the report without a signature when audit.report_key is not configured")
+	enumFlag(cmd, "format", "pdf", "html")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return auditReport(cmd.Context(), *cfgPath, *caseID, *from, *to, *format, *out, *unsigned, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	}
+	return cmd
+}
+
+func auditReport(ctx context.Context, cfgPath string, caseID int64, from, to, format, out string, unsigned bool, stdout, stderr io.Writer) error {
+	if (caseID > 0) == (from != "" || to != "") {
 		return usageErr("audit report needs --case ID, or --from DATE and --to DATE")
 	}
-	if *format != "pdf" && *format != "html" {
+	if format != "pdf" && format != "html" {
 		return usageErr("--format must be pdf or html")
 	}
 	var f, t time.Time
-	if *caseID == 0 {
+	if caseID == 0 {
 		var err error
-		if f, err = parseDay("from", *from); err != nil {
+		if f, err = parseDay("from", from); err != nil {
 			return err
 		}
-		if t, err = parseDay("to", *to); err != nil {
+		if t, err = parseDay("to", to); err != nil {
 			return err
 		}
 		if !t.After(f) {
 			return usageErr("--to must be after --from")
 		}
 	}
-	a, err := openForAudit(ctx, *cfgPath, stderr)
+	a, err := openForAudit(ctx, cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -85,7 +100,7 @@ func cmdAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 		if key, err = evidence.ParsePrivateKey(svc.Audit.ReportKey.Value()); err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("audit.report_key: %v", err)}
 		}
-	} else if !*unsigned {
+	} else if !unsigned {
 		return &exitError{code: 1, err: errors.New("audit.report_key is not configured: set it (docs/audit.md) or pass --unsigned")}
 	}
 	an, err := latestAnchor(svc)
@@ -95,10 +110,10 @@ func cmdAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	names := &evidence.Names{Dir: a.Directory}
 	sla := svc.Audit.ReportSLA.D()
 	var ev *evidence.Evidence
-	if *caseID > 0 {
-		ev, err = evidence.BuildCase(ctx, a.Store, names, *caseID, sla, an, time.Now())
+	if caseID > 0 {
+		ev, err = evidence.BuildCase(ctx, a.Store, names, caseID, sla, an, time.Now())
 		if errors.Is(err, store.ErrNotFound) {
-			return &exitError{code: 1, err: fmt.Errorf("no case %d", *caseID)}
+			return &exitError{code: 1, err: fmt.Errorf("no case %d", caseID)}
 		}
 	} else {
 		ev, err = evidence.BuildPeriod(ctx, a.Store, names, f, t, sla, an, time.Now())
@@ -107,19 +122,19 @@ func cmdAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	render := evidence.PDF
-	if *format == "html" {
+	if format == "html" {
 		render = evidence.HTML
 	}
 	rep, err := render(ev)
 	if err != nil {
 		return err
 	}
-	path := *out
+	path := out
 	if path == "" {
-		if *caseID > 0 {
-			path = "case-" + strconv.FormatInt(*caseID, 10) + "." + *format
+		if caseID > 0 {
+			path = "case-" + strconv.FormatInt(caseID, 10) + "." + format
 		} else {
-			path = "period-" + f.Format("20060102") + "-" + t.Format("20060102") + "." + *format
+			path = "period-" + f.Format("20060102") + "-" + t.Format("20060102") + "." + format
 		}
 	}
 	if err := os.WriteFile(path, rep, 0o644); err != nil {
@@ -137,30 +152,33 @@ func cmdAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
-func cmdAuditVerifyReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfgPath := flags("audit verify-report", "audit verify-report FILE [--sig FILE.sig] [--public-key PEM | --config FILE]", stderr)
-	sigPath := fs.String("sig", "", "the detached signature (default FILE.sig)")
-	pubPath := fs.String("public-key", "", "the signer's Ed25519 public key (PEM); default: the public half of the configured audit.report_key")
-	// The report file comes first or last, the flags around it.
-	var file string
-	switch {
-	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
-		file, args = args[0], args[1:]
-	case len(args) > 0 && !strings.HasPrefix(args[len(args)-1], "-"):
-		file, args = args[len(args)-1], args[:len(args)-1]
+func newAuditVerifyReportCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "verify-report FILE [flags]",
+		Short: "check a report's signature and its embedded chain excerpt",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErr("audit verify-report needs one FILE")
+			}
+			return nil
+		},
 	}
-	if err := parse(fs, args); err != nil {
-		return err
+	cfgPath := configFlag(cmd)
+	sigPath := cmd.Flags().String("sig", "", "the detached signature (default FILE.sig)")
+	pubPath := cmd.Flags().String("public-key", "", "the signer's Ed25519 public key (PEM); default: the public half of the configured audit.report_key")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return auditVerifyReport(args[0], *cfgPath, *sigPath, *pubPath, cmd.OutOrStdout())
 	}
-	if file == "" {
-		return usageErr("audit verify-report needs one FILE")
-	}
-	if *sigPath == "" {
-		*sigPath = file + ".sig"
+	return cmd
+}
+
+func auditVerifyReport(file, cfgPath, sigPath, pubPath string, stdout io.Writer) error {
+	if sigPath == "" {
+		sigPath = file + ".sig"
 	}
 	var pub ed25519.PublicKey
-	if *pubPath != "" {
-		b, err := os.ReadFile(*pubPath)
+	if pubPath != "" {
+		b, err := os.ReadFile(pubPath)
 		if err != nil {
 			return &exitError{code: 1, err: err}
 		}
@@ -168,7 +186,7 @@ func cmdAuditVerifyReport(ctx context.Context, args []string, stdout, stderr io.
 			return &exitError{code: 1, err: fmt.Errorf("--public-key: %v", err)}
 		}
 	} else {
-		cfg, err := loadConfig(*cfgPath)
+		cfg, err := loadConfig(cfgPath)
 		if err != nil {
 			return err
 		}
@@ -185,7 +203,7 @@ func cmdAuditVerifyReport(ctx context.Context, args []string, stdout, stderr io.
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	sig, err := os.ReadFile(*sigPath)
+	sig, err := os.ReadFile(sigPath)
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("signature: %w", err)}
 	}
