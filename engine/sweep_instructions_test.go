@@ -212,3 +212,61 @@ func TestReturnInstructionsLostForADeviceBackAreDropped(t *testing.T) {
 	}
 	mail.None()
 }
+
+// Two processes of one deployment (one database, one queue) sweep at once
+// after the crash: one of them claims the attempt and emails the
+// instructions, once. On SQLite their transactions take turns, so this
+// shows that a claim is seen by the other process; that two claims of
+// one attempt cannot both succeed is store's
+// TestReturnInstructionsClaimedOnceAndFinishedOnce.
+func TestReturnInstructionsLostInACrashAreSentOnceByRacingSweeps(t *testing.T) {
+	log, clock, crash := &eventLog{}, newClock(), &crashBeforeSend{}
+	crash.left.Store(1)
+	k, mail := mailKitAt(t, "gia.home@mail.example", clock.Now, log, crash)
+	k2 := mailKitOn(t, mail, k, "gia.home@mail.example", clock.Now, log)
+	ctx := context.Background()
+	c := open(t, k, engine.Request{EmployeeID: "E7", Requester: "M1", Reason: "resigned"})
+	ph := taskTagged(t, k, c.ID, "PH-7")
+	crashes(t, func() {
+		_, _ = k.Engine.MoveEquipment(ctx, engine.EquipmentMove{TaskID: ph.ID, To: store.EquipmentReturnRequested, Actor: "T1", Via: "test"})
+	})
+	clock.Advance(11 * time.Minute)
+	start := make(chan struct{})
+	stats := make(chan engine.SweepStats, 2)
+	errs := make(chan error, 2)
+	for _, kit := range []*testkit.Kit{k, k2} {
+		go func() {
+			<-start
+			st, err := kit.Engine.Sweep(ctx, time.Minute)
+			stats <- st
+			errs <- err
+		}()
+	}
+	close(start)
+	sent := 0
+	for range 2 {
+		select {
+		case st := <-stats:
+			sent += st.Instructions
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a sweep did not return")
+		}
+	}
+	if sent != 1 {
+		t.Fatalf("the racing sweeps sent the instructions %d times", sent)
+	}
+	if d := mail.Next(); len(d.Rcpts) != 1 || d.Rcpts[0] != "gia.home@mail.example" {
+		t.Fatalf("delivered to %v", d.Rcpts)
+	}
+	waitEvent(t, log, ph.ID, "return instructions sent to g***@mail.example")
+	if got := auditDetails(t, k, c.ID, "equipment.instructions_sending"); len(got) != 2 {
+		t.Fatalf("audit: %q", got)
+	}
+	if got := auditDetails(t, k, c.ID, "equipment.instructions_sent"); len(got) != 1 {
+		t.Fatalf("audit: %q", got)
+	}
+	mail.None()
+}
