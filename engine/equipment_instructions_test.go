@@ -49,7 +49,21 @@ func (l *eventLog) equipmentEvent(id int64, want string) (engine.Event, bool) {
 // server, and whose E7 has privateEmail on her HR record.
 func mailKit(t *testing.T, privateEmail string, log *eventLog) (*testkit.Kit, *smtptest.Server) {
 	t.Helper()
+	return mailKitAt(t, privateEmail, nil, log)
+}
+
+// mailKitAt is mailKit with the engine's clock now (nil: the real one)
+// and further observers, called after log and before the email channel.
+func mailKitAt(t *testing.T, privateEmail string, now func() time.Time, log *eventLog, more ...engine.Observer) (*testkit.Kit, *smtptest.Server) {
+	t.Helper()
 	mail := smtptest.Start(t, false, false)
+	return mailKitOn(t, mail, nil, privateEmail, now, log, more...), mail
+}
+
+// mailKitOn is mailKitAt whose email channel is mail, on the store and
+// queue of kit (nil: its own): a second process of one deployment.
+func mailKitOn(t *testing.T, mail *smtptest.Server, kit *testkit.Kit, privateEmail string, now func() time.Time, log *eventLog, more ...engine.Observer) *testkit.Kit {
+	t.Helper()
 	pw := filepath.Join(t.TempDir(), "smtp.pw")
 	if err := os.WriteFile(pw, []byte(smtptest.Password), 0o600); err != nil {
 		t.Fatal(err)
@@ -58,11 +72,14 @@ func mailKit(t *testing.T, privateEmail string, log *eventLog) (*testkit.Kit, *s
 	if privateEmail != "" {
 		dir = strings.Replace(dir, `"equipment":["LT-7","PH-7"]`, `"equipment":["LT-7","PH-7"],"private_email":"`+privateEmail+`"`, 1)
 	}
-	k := testkit.New(t, testkit.Options{RedisDB: redisDB, Directory: dir, Observers: []engine.Observer{log},
+	o := testkit.Options{RedisDB: redisDB, Directory: dir, Now: now, Observers: append([]engine.Observer{log}, more...),
 		Policy: testkit.Policy + equipmentBlock + "  return_instructions: " + returnInstructions + "\n",
 		Service: fmt.Sprintf("outbound: {allow_cidrs: [127.0.0.1/32]}\nchat:\n  email: {host: 127.0.0.1, port: %d, ca_file: %s, username: kinetic, password: {file: %s}, from: \"Kinetic <offboarding@example.test>\"}",
-			mail.Port, mail.CAFile, pw)})
-	return k, mail
+			mail.Port, mail.CAFile, pw)}
+	if kit != nil {
+		o.Store, o.RedisAddr = kit.Store, kit.RedisAddr
+	}
+	return testkit.New(t, o)
 }
 
 func auditDetails(t *testing.T, k *testkit.Kit, caseID int64, event string) []string {

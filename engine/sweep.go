@@ -25,6 +25,9 @@ type SweepStats struct {
 	Residuals int
 	// EquipmentLocked counts overdue devices whose lock was requested.
 	EquipmentLocked int
+	// Instructions counts return instructions left pending by a lost
+	// attempt that were emailed again or told to the manager instead.
+	Instructions int
 }
 
 // Sweep recovers work the queue lost and fires the durable timers: running
@@ -44,6 +47,7 @@ type SweepStats struct {
 // sweep_notices.go (unacknowledged notices), sweep_breaches.go,
 // sweep_equipment.go (devices not back in time),
 // sweep_equipment_locks.go (overdue devices locked through the MDM),
+// sweep_instructions.go (return instructions accepted but never sent),
 // sweep_unconfirmed.go (plans nobody confirmed) and sweep_reconcile.go
 // (closed cases asked again whether access is still gone). A
 // duty that fails stops this sweep; the next sweep runs every duty again.
@@ -76,6 +80,9 @@ func (e *Engine) Sweep(ctx context.Context, grace time.Duration) (SweepStats, er
 		return st, err
 	}
 	if st.EquipmentLocked, err = e.sweepEquipmentLocks(ctx); err != nil {
+		return st, err
+	}
+	if st.Instructions, err = e.sweepInstructions(ctx); err != nil {
 		return st, err
 	}
 	if st.Unconfirmed, err = e.expireConfirmations(ctx); err != nil {

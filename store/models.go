@@ -306,6 +306,9 @@ type EquipmentTask struct {
 	// Ticket is the ITSM ticket filed for the task (the policy's tickets
 	// block), once its open_ticket action has succeeded.
 	Ticket TicketRef `gorm:"embedded;embeddedPrefix:ticket_" json:"ticket,omitzero"`
+	// Instructions is what became of the device's return instructions
+	// (store/equipment.go).
+	Instructions ReturnInstructions `gorm:"embedded;embeddedPrefix:instructions_" json:"return_instructions,omitzero"`
 }
 
 // ChatMessage records a message Kinetic posted, so it can be updated after a
