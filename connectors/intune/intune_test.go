@@ -3,12 +3,14 @@ package intune
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/connectors/internal/callscript"
+	"github.com/kineticsec/kinetic/connectors/intune/intunetest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -282,14 +284,24 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// The fake's credentials, which the scripted tests use too.
+const (
+	fakeSecret = intunetest.Secret
+	fakeToken  = intunetest.Token
+)
+
+// fakes maps a connector built by the conformance harness to its fake.
+var fakes sync.Map
+
 func TestConformance(t *testing.T) {
 	for _, op := range Operations() {
 		t.Run(string(op), func(t *testing.T) {
 			conformance.Run(t, conformance.Harness{
 				New: func(t *testing.T) connectors.Connector {
-					f := newFake(t)
-					c, err := New("mdm", Config{TenantID: "contoso", ClientID: "app-1", ClientSecret: secret.FromValue(fakeSecret),
-						AuthorityURL: f.srv.URL, GraphURL: f.srv.URL + "/v1.0"}, testPolicy)
+					f := intunetest.New(t)
+					f.SeedDana()
+					c, err := New("mdm", Config{TenantID: intunetest.Tenant, ClientID: intunetest.ClientID, ClientSecret: secret.FromValue(fakeSecret),
+						AuthorityURL: f.Srv.URL, GraphURL: f.Srv.URL + "/v1.0"}, testPolicy)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -301,17 +313,11 @@ func TestConformance(t *testing.T) {
 				Ops:     []connectors.Operation{op},
 				InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 					f, _ := fakes.Load(c)
-					ff := f.(*fakeIntune)
-					ff.mu.Lock()
-					ff.inject = kind
-					ff.mu.Unlock()
+					f.(*intunetest.Fake).FailWith(kind)
 				},
 				Slow: func(t *testing.T, c connectors.Connector) {
 					f, _ := fakes.Load(c)
-					ff := f.(*fakeIntune)
-					ff.mu.Lock()
-					ff.slow = true
-					ff.mu.Unlock()
+					f.(*intunetest.Fake).Block()
 				},
 				Secrets: []string{fakeSecret, fakeToken},
 			})

@@ -3,12 +3,14 @@ package jamf
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/connectors/internal/callscript"
+	"github.com/kineticsec/kinetic/connectors/jamf/jamftest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -299,13 +301,23 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// The fake's credentials, which the scripted tests use too.
+const (
+	fakeSecret = jamftest.Secret
+	fakeToken  = jamftest.Token
+	fakePIN    = jamftest.PIN
+)
+
+// fakes maps a connector built by the conformance harness to its fake.
+var fakes sync.Map
+
 func TestConformance(t *testing.T) {
 	for _, op := range Operations() {
 		t.Run(string(op), func(t *testing.T) {
 			conformance.Run(t, conformance.Harness{
 				New: func(t *testing.T) connectors.Connector {
-					f := newFake(t)
-					c, err := New("jamf", Config{URL: f.srv.URL, ClientID: "kinetic", ClientSecret: secret.FromValue(fakeSecret), LockPIN: secret.FromValue(fakePIN)}, testPolicy)
+					f := jamftest.New(t)
+					c, err := New("jamf", Config{URL: f.Srv.URL, ClientID: jamftest.ClientID, ClientSecret: secret.FromValue(fakeSecret), LockPIN: secret.FromValue(fakePIN)}, testPolicy)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -317,17 +329,11 @@ func TestConformance(t *testing.T) {
 				Ops:     []connectors.Operation{op},
 				InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 					f, _ := fakes.Load(c)
-					ff := f.(*fakeJamf)
-					ff.mu.Lock()
-					ff.inject = kind
-					ff.mu.Unlock()
+					f.(*jamftest.Fake).FailWith(kind)
 				},
 				Slow: func(t *testing.T, c connectors.Connector) {
 					f, _ := fakes.Load(c)
-					ff := f.(*fakeJamf)
-					ff.mu.Lock()
-					ff.slow = true
-					ff.mu.Unlock()
+					f.(*jamftest.Fake).Block()
 				},
 				Secrets: []string{fakeSecret, fakeToken, fakePIN},
 			})

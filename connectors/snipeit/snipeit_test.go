@@ -3,12 +3,14 @@ package snipeit
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kineticsec/kinetic/connectors"
 	"github.com/kineticsec/kinetic/connectors/conformance"
 	"github.com/kineticsec/kinetic/connectors/internal/callscript"
+	"github.com/kineticsec/kinetic/connectors/snipeit/snipeittest"
 	"github.com/kineticsec/kinetic/internal/outbound"
 	"github.com/kineticsec/kinetic/internal/secret"
 )
@@ -361,11 +363,15 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// fakes maps a connector built by the conformance harness to its fake.
+var fakes sync.Map
+
 func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) connectors.Connector {
-			f := newFake(t)
-			cfg := Config{URL: f.srv.URL, APIToken: secret.FromValue(f.token), StatusLabels: labels}
+			f := snipeittest.New(t)
+			f.SeedDana()
+			cfg := Config{URL: f.Srv.URL, APIToken: secret.FromValue(snipeittest.Token), StatusLabels: labels}
 			c, err := New("assets", cfg, testPolicy)
 			if err != nil {
 				t.Fatal(err)
@@ -381,14 +387,11 @@ func TestConformance(t *testing.T) {
 		},
 		InjectFailure: func(t *testing.T, c connectors.Connector, kind connectors.Kind) {
 			f, _ := fakes.Load(c)
-			f.(*fakeSnipeIT).failWith(kind)
+			f.(*snipeittest.Fake).FailWith(kind)
 		},
 		Slow: func(t *testing.T, c connectors.Connector) {
 			f, _ := fakes.Load(c)
-			ff := f.(*fakeSnipeIT)
-			ff.mu.Lock()
-			ff.slow = true
-			ff.mu.Unlock()
+			f.(*snipeittest.Fake).Block()
 		},
 		Secrets: []string{tok},
 	})

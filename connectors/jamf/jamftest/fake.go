@@ -1,4 +1,8 @@
-package jamf
+// Package jamftest is a small stateful Jamf Pro on httptest (the OAuth
+// client-credentials token, computer and mobile device inventory, the MDM
+// command queue) for the jamf package's tests and the end-to-end tests.
+// Nothing in production imports it.
+package jamftest
 
 import (
 	"encoding/json"
@@ -13,35 +17,68 @@ import (
 	"github.com/kineticsec/kinetic/connectors"
 )
 
+// The credentials the fake accepts and the lock PIN the connector sends.
+// None may appear in an error or detail.
 const (
-	fakeSecret = "jamf-secret-5d2a"
-	fakeToken  = "jamf-token-88c0"
-	fakePIN    = "482913"
+	ClientID = "kinetic"
+	Secret   = "jamf-secret-5d2a"
+	Token    = "jamf-token-88c0"
+	PIN      = "482913"
 )
 
-// fakeJamf is a small stateful Jamf Pro for the conformance kit: Dana's
-// Mac and iPhone, and the MDM command queue the POSTs fill.
-type fakeJamf struct {
-	t   *testing.T
-	srv *httptest.Server
+// Fake is a small stateful Jamf Pro: Dana's (dana@example.com) Mac
+// (management id mgmt-mac) and iPhone (mgmt-ios), and the MDM command
+// queue the POSTs fill. It checks the token grant, the bearer token and
+// Accept header, that command bodies are JSON, and fails the test on a
+// request it does not serve.
+type Fake struct {
+	t testing.TB
+	// Srv is the instance: its URL is the connector's url.
+	Srv *httptest.Server
 
-	mu       sync.Mutex
-	commands []map[string]any
+	// Mu guards Commands, which a test may read.
+	Mu       sync.Mutex
+	Commands []map[string]any
 	inject   connectors.Kind
 	slow     bool
 	done     chan struct{}
+	log      []string
 }
 
-func newFake(t *testing.T) *fakeJamf {
-	f := &fakeJamf{t: t, done: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(func() { close(f.done); f.srv.Close() })
+// New starts the fake; it is closed when the test ends.
+func New(t testing.TB) *Fake {
+	f := &Fake{t: t, done: make(chan struct{})}
+	f.Srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(func() { close(f.done); f.Srv.Close() })
 	return f
 }
 
-func (f *fakeJamf) serve(w http.ResponseWriter, r *http.Request) {
+// FailWith makes the next API request fail the way Jamf Pro fails with
+// kind (auth: the token refetch after the 401 fails too).
+func (f *Fake) FailWith(kind connectors.Kind) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.inject = kind
+}
+
+// Block makes every request hang until its context ends (or the test).
+func (f *Fake) Block() {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.slow = true
+}
+
+// Requests returns "METHOD path" of every request served so far, in order.
+func (f *Fake) Requests() []string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	isToken := r.URL.Path == "/api/oauth/token"
-	f.mu.Lock()
+	f.Mu.Lock()
+	f.log = append(f.log, r.Method+" "+r.URL.Path)
 	inject, slow := f.inject, f.slow
 	switch {
 	case !isToken:
@@ -54,7 +91,7 @@ func (f *fakeJamf) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		inject = ""
 	}
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	if slow {
 		select {
 		case <-r.Context().Done():
@@ -63,17 +100,26 @@ func (f *fakeJamf) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isToken {
+		if r.Method != http.MethodPost {
+			f.t.Errorf("fake Jamf: token request %s", r.Method)
+		}
 		_ = r.ParseForm()
-		if r.PostForm.Get("client_secret") != fakeSecret || inject != "" {
+		if g := r.PostForm.Get("grant_type"); g != "client_credentials" {
+			f.t.Errorf("fake Jamf: grant_type %q", g)
+		}
+		if r.PostForm.Get("client_secret") != Secret || r.PostForm.Get("client_id") != ClientID || inject != "" {
 			writeJSON(w, 401, map[string]string{"error": "invalid_client"})
 			return
 		}
-		writeJSON(w, 200, map[string]any{"access_token": fakeToken, "token_type": "Bearer", "expires_in": 299})
+		writeJSON(w, 200, map[string]any{"access_token": Token, "token_type": "Bearer", "expires_in": 299})
 		return
 	}
-	if r.Header.Get("Authorization") != "Bearer "+fakeToken {
+	if r.Header.Get("Authorization") != "Bearer "+Token {
 		writeJSON(w, 401, jamfErr(401, "INVALID_TOKEN", "token"))
 		return
+	}
+	if a := r.Header.Get("Accept"); a != "application/json" {
+		f.t.Errorf("fake Jamf: %s %s with Accept %q", r.Method, r.URL.Path, a)
 	}
 	switch inject {
 	case connectors.KindTransient:
@@ -96,8 +142,8 @@ func (f *fakeJamf) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 404, jamfErr(404, "NOT_FOUND", "not found"))
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	filter := r.URL.Query().Get("filter")
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/api/v1/computers-inventory":
@@ -116,7 +162,7 @@ func (f *fakeJamf) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"totalCount": len(rows), "results": rows})
 	case r.Method == "GET" && r.URL.Path == "/api/v2/mdm/commands":
 		rows := []any{}
-		for _, c := range f.commands {
+		for _, c := range f.Commands {
 			id := c["client"].(map[string]any)["managementId"].(string)
 			if strings.Contains(filter, id) && strings.HasSuffix(filter, "command=="+c["commandType"].(string)) {
 				rows = append(rows, c)
@@ -131,18 +177,23 @@ func (f *fakeJamf) serve(w http.ResponseWriter, r *http.Request) {
 			} `json:"clientData"`
 			CommandData map[string]any `json:"commandData"`
 		}
-		_ = json.Unmarshal(raw, &body)
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") || json.Unmarshal(raw, &body) != nil ||
+			len(body.ClientData) == 0 || body.CommandData["commandType"] == nil {
+			f.t.Errorf("fake Jamf: command with Content-Type %q and body %q, want clientData and commandData.commandType", ct, raw)
+			writeJSON(w, 400, jamfErr(400, "INVALID_FIELD", "commandData"))
+			return
+		}
 		var out []any
 		for i, cd := range body.ClientData {
 			uuid := cd.ManagementID + "-cmd-" + string(rune('a'+i))
-			f.commands = append(f.commands, map[string]any{"uuid": uuid, "client": map[string]any{"managementId": cd.ManagementID, "clientType": "COMPUTER"},
+			f.Commands = append(f.Commands, map[string]any{"uuid": uuid, "client": map[string]any{"managementId": cd.ManagementID, "clientType": "COMPUTER"},
 				"commandState": "PENDING", "commandType": body.CommandData["commandType"], "dateSent": time.Now().UTC().Format(time.RFC3339)})
 			out = append(out, map[string]string{"id": uuid, "href": "/v2/mdm/commands/" + uuid})
 		}
 		writeJSON(w, 201, out)
 	default:
 		f.t.Errorf("fake Jamf: unexpected %s %s", r.Method, r.URL.Path)
-		w.WriteHeader(500)
+		writeJSON(w, 400, jamfErr(400, "INVALID_PATH", "unexpected"))
 	}
 }
 
@@ -155,5 +206,3 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
-
-var fakes sync.Map
