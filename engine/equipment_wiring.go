@@ -206,8 +206,9 @@ func (e *Engine) addEquipmentAction(tx *gorm.DB, au *auditBuf, c *store.Case, na
 	return true, nil
 }
 
-// caseRef is how the asset tracker's notes name a case.
-func caseRef(c *store.Case) string { return fmt.Sprintf("kinetic case %d", c.ID) }
+// caseRef is how the asset tracker's notes name a case: its reference
+// (KIN-12), which the connectors prefix with "Kinetic case " themselves.
+func caseRef(c *store.Case) string { return CaseReference(c.ID) }
 
 // recordEquipmentStep adds the action that records task t's new status
 // on the asset tracker, when the policy names one.
