@@ -403,7 +403,15 @@ func targetOf(a *store.Action) string {
 func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseActions, now time.Time, evs []Event) ([]Event, error) {
 	acts, dead := cas.acts, cas.dead
 	counts := map[string]int{}
-	unverified := 0
+	unverified, confirmed := 0, 0
+	// A notice action cannot be read back (mail has no read-back), but
+	// every notice it sent was acknowledged by its receiving team before
+	// the gate let the case close: that confirmation stands for the
+	// read-back, and the summary says so.
+	acked, ackErr := store.AcknowledgedNoticeActions(tx, c.ID)
+	if ackErr != nil {
+		return evs, ackErr
+	}
 	for _, a := range acts {
 		if _, kept := cas.preserved[a.Name]; kept {
 			counts["preserved"]++
@@ -419,6 +427,10 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 		}
 		counts[a.Status]++
 		if a.Status == store.ActionSucceeded && !a.Verified {
+			if acked[a.ID] {
+				confirmed++
+				continue
+			}
 			unverified++
 		}
 	}
@@ -462,6 +474,9 @@ func (e *Engine) closeCase(tx *gorm.DB, au *auditBuf, c *store.Case, cas *caseAc
 		// First, so that no reader (a card, a truncated line) takes the
 		// outcome for real.
 		summary = "SIMULATED: nothing real was done on " + strings.Join(sim, ", ") + " (sandbox connectors). " + summary
+	}
+	if confirmed > 0 {
+		summary += fmt.Sprintf("; %d %s confirmed by the receiving team's acknowledgement (mail has no read-back)", confirmed, text.Plural(confirmed, "notice"))
 	}
 	if unverified > 0 {
 		summary += fmt.Sprintf("; %d succeeded without read-back verification", unverified)

@@ -114,6 +114,29 @@ func CaseOpenNotices(tx *gorm.DB, caseID int64) ([]Notice, error) {
 	return out, err
 }
 
+// AcknowledgedNoticeActions returns the ids of case caseID's actions whose
+// every notice is acknowledged, read through tx: the receiving teams
+// confirmed the message arrived, which for mail (no read-back) is the
+// proof of delivery the completion gate counts.
+func AcknowledgedNoticeActions(tx *gorm.DB, caseID int64) (map[int64]bool, error) {
+	var ns []Notice
+	if err := tx.Select("action_id", "acknowledged_at").Where("case_id = ?", caseID).Find(&ns).Error; err != nil {
+		return nil, err
+	}
+	out := map[int64]bool{}
+	for _, n := range ns {
+		if acked, seen := out[n.ActionID]; !seen || acked {
+			out[n.ActionID] = n.AcknowledgedAt != nil
+		}
+	}
+	for id, acked := range out {
+		if !acked {
+			delete(out, id)
+		}
+	}
+	return out, nil
+}
+
 // CaseNotices returns every notice of the case, oldest first.
 func (s *Store) CaseNotices(ctx context.Context, caseID int64) ([]Notice, error) {
 	var out []Notice
