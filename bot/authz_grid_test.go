@@ -319,9 +319,12 @@ func (f *gridFix) do(t *testing.T, channel, op, actor, bearerTok string, p engin
 // grid is printed.
 func TestNobodyActsOnTheirOwnOffboardingGrid(t *testing.T) {
 	shared := map[string]*gridFix{}
-	fixture := func(departing string, fresh bool) *gridFix {
+	// A fresh fixture belongs to its subtest (st), so its Kinetic — a
+	// PostgreSQL database and a connection pool under CI — is closed when
+	// the subtest ends rather than kept until the whole grid has run.
+	fixture := func(st *testing.T, departing string, fresh bool) *gridFix {
 		if fresh {
-			return newGridFix(t, departing)
+			return newGridFix(st, departing)
 		}
 		if shared[departing] == nil {
 			shared[departing] = newGridFix(t, departing)
@@ -372,7 +375,7 @@ func TestNobodyActsOnTheirOwnOffboardingGrid(t *testing.T) {
 					if ak.name == "departing employee" {
 						departing = "H2"
 					}
-					f := fixture(departing, wantAllowed || ak.name == "same principal twice")
+					f := fixture(t, departing, wantAllowed || ak.name == "same principal twice")
 					actor, tok, p := ak.person, tokenOf(ch, ak.person), principalFor(ch, ak.person)
 					switch ak.name {
 					case "same principal twice":

@@ -85,7 +85,7 @@ func mailKitOn(t *testing.T, mail *smtptest.Server, kit *testkit.Kit, privateEma
 func auditDetails(t *testing.T, k *testkit.Kit, caseID int64, event string) []string {
 	t.Helper()
 	var evs []store.AuditEvent
-	if err := k.Store.Conn(context.Background()).Where("case_id = ? AND event = ?", caseID, event).Order("seq").Find(&evs).Error; err != nil {
+	if err := k.Store.TestDB().Where("case_id = ? AND event = ?", caseID, event).Order("seq").Find(&evs).Error; err != nil { // TestDB chains what is pending first (PostgreSQL)
 		t.Fatal(err)
 	}
 	var out []string
