@@ -92,22 +92,28 @@ func (m *Mailer) SetPort(p int) { m.o.Port = p }
 func (m *Mailer) session(ctx context.Context, fn func(*gomail.Client) error) error {
 	var mu sync.Mutex
 	var conns []net.Conn
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := m.Dial(ctx, network, addr)
+	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := m.Dial(dctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		if m.o.Implicit {
 			tc := tls.Client(conn, m.tls)
-			if err := tc.HandshakeContext(ctx); err != nil {
+			if err := tc.HandshakeContext(dctx); err != nil {
 				conn.Close()
 				return nil, err
 			}
 			conn = tc
 		}
 		mu.Lock()
+		defer mu.Unlock()
+		// A cancellation that came while dialling found no connection to
+		// close (the AfterFunc below runs under mu): close it here.
+		if err := ctx.Err(); err != nil {
+			conn.Close()
+			return nil, err
+		}
 		conns = append(conns, conn)
-		mu.Unlock()
 		return conn, nil
 	}
 	opts := []gomail.Option{
